@@ -1,0 +1,30 @@
+"""The whole project configuration: one model per section, each owned by its domain."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from braze_assets.config.sources import SourceConfig, TransactionSourceConfig
+
+
+class ProjectConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sources: list[SourceConfig] = Field(min_length=1)
+    transactions: list[TransactionSourceConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> "ProjectConfig":
+        names = [s.name for s in self.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
+        for i, txn in enumerate(self.transactions):
+            if txn.source not in names:
+                raise ValueError(
+                    f"transactions[{i}] ({txn.name}) links to unknown source {txn.source!r}; known: {', '.join(names)}"
+                )
+        return self
+
+    def source(self, name: str) -> SourceConfig:
+        return next(s for s in self.sources if s.name == name)

@@ -1,0 +1,47 @@
+"""What every Dagster domain shares: the loaded config, the warehouse pool and table metadata."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import dagster as dg
+import duckdb
+
+from braze_assets.config import ProjectConfig, load_config
+from braze_assets.warehouse import quote, table_columns
+
+# DuckDB allows one writer process; every asset that writes the warehouse runs in this pool,
+# and dagster.yaml limits each pool to one slot.
+WAREHOUSE_POOL = "duckdb_warehouse"
+OWNERS = ["team:data-platform"]
+
+
+@lru_cache(maxsize=1)
+def project_config() -> ProjectConfig:
+    return load_config()
+
+
+def table_metadata(con: duckdb.DuckDBPyConnection, table: str, *, preview_rows: int = 5) -> dict:
+    """Row count, schema and a markdown preview, so the UI shows what a table holds."""
+    columns = table_columns(con, table)
+    rows = con.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0]
+    preview = con.execute(f"SELECT * FROM {quote(table)} LIMIT {int(preview_rows)}").pl()
+    return {
+        "dagster/row_count": dg.MetadataValue.int(rows),
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(name, data_type) for name, data_type in columns.items()]
+        ),
+        "table": dg.MetadataValue.text(table),
+        "preview": dg.MetadataValue.md(_markdown(preview)),
+    }
+
+
+def _markdown(frame) -> str:
+    if frame.is_empty():
+        return "_empty_"
+    header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
+    body = "".join(
+        "| " + " | ".join("" if v is None else str(v).replace("|", "\\|")[:60] for v in row) + " |\n"
+        for row in frame.iter_rows()
+    )
+    return header + body

@@ -1,0 +1,43 @@
+"""Where things live and which environment variables configure them.
+
+Every path the project touches is derived from one data dir so a demo, a test and a production
+deployment can sit side by side without sharing state.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ENV_DATA_DIR = "BRAZE_ASSETS_DATA_DIR"
+ENV_CONFIG_DIR = "BRAZE_ASSETS_CONFIG_DIR"
+ENV_BRAZE_API_KEY = "BRAZE_API_KEY"
+ENV_BRAZE_INSTANCE = "BRAZE_INSTANCE"
+ENV_BRAZE_REST_ENDPOINT = "BRAZE_REST_ENDPOINT"
+ENV_CURRENTS_BUCKET = "CURRENTS_S3_BUCKET"
+ENV_CURRENTS_PREFIX = "CURRENTS_S3_PREFIX"
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+DEMO_CONFIG_DIR = PACKAGE_DIR / "config" / "demo"
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get(ENV_DATA_DIR) or PROJECT_DIR / "data").expanduser().resolve()
+
+
+def config_dir() -> Path:
+    configured = os.environ.get(ENV_CONFIG_DIR)
+    return Path(configured).expanduser().resolve() if configured else DEMO_CONFIG_DIR
+
+
+def warehouse_path() -> Path:
+    return data_dir() / "warehouse.duckdb"
+
+
+def sandbox_state_dir() -> Path:
+    return data_dir() / "braze_sandbox"
+
+
+def local_s3_state_dir() -> Path:
+    return data_dir() / "local_s3"
