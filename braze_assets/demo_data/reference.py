@@ -17,7 +17,7 @@ STREET_NAMES = (
     "Willow", "Meadow", "Jefferson", "Franklin", "Madison", "Adams", "Chestnut", "Center", "Mill",
     "Union", "Lakeview", "Dogwood", "Magnolia", "Hickory", "Birch", "Valley", "Prospect", "Broad",
     "Market", "Front", "Water", "Railroad", "Poplar", "Sycamore", "Laurel", "Cherry", "Spruce",
-    "Franklin", "Summit", "Grove", "Woodland", "Hillcrest", "Cypress", "Aspen", "Harbor", "Orchard",
+    "Summit", "Grove", "Woodland", "Hillcrest", "Cypress", "Aspen", "Harbor", "Orchard",
     "Kingston", "Fairview", "Bayview", "Windsor", "Cambridge", "Greenwood", "Riverside", "Mountain View",
     "Heritage", "Liberty", "Pleasant", "Chapel", "School", "College", "Academy", "Bridge", "Canal",
     "Industrial", "Airport", "Country Club", "Meadowbrook", "Stonebridge", "Brookside", "Foxhall",

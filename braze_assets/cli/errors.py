@@ -1,0 +1,31 @@
+"""Which exceptions are the user's to fix, and how to say so in one line."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from braze_assets.config import ConfigError
+
+
+class UserFacingError(RuntimeError):
+    """A problem the user can fix; its message says how."""
+
+
+def _known_types() -> tuple[type[BaseException], ...]:
+    from braze_assets.braze.client import BrazeError
+    from braze_assets.sources.load import SourceError
+
+    return ConfigError, SourceError, BrazeError, UserFacingError
+
+
+def user_message(exc: BaseException) -> str | None:
+    """The one-line message for a known failure, looking through Dagster's wrappers."""
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, _known_types()):
+            return str(seen)
+        if isinstance(seen, dg.DagsterUserCodeExecutionError) and seen.user_exception is not None:
+            seen = seen.user_exception
+            continue
+        seen = seen.__cause__ or seen.__context__
+    return None

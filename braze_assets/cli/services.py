@@ -1,0 +1,76 @@
+"""Start the local Braze sandbox and the local S3 endpoint unless the user points elsewhere.
+
+When BRAZE_REST_ENDPOINT (with BRAZE_API_KEY) or CURRENTS_S3_BUCKET are set, nothing local is
+started for that side and the real endpoint is used as configured.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from braze_assets import settings
+from braze_assets.cli.errors import UserFacingError
+
+DEMO_BUCKET = "braze-currents-demo"
+DEMO_PREFIX = "currents"
+# moto accepts any credentials; these only keep boto3 from looking for real ones.
+LOCAL_AWS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@dataclass
+class Services:
+    braze_endpoint: str
+    braze_is_local: bool
+    bucket: str
+    prefix: str
+    s3_is_local: bool
+    sandbox: object | None = None
+    s3: object | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _use_env(updates: dict[str, str]) -> None:
+    os.environ.update(updates)
+
+
+@contextmanager
+def local_services(data_dir: Path, *, sandbox_port: int = 0, s3_port: int = 0) -> Iterator[Services]:
+    with ExitStack() as stack:
+        endpoint = os.environ.get(settings.ENV_BRAZE_REST_ENDPOINT)
+        sandbox = None
+        if endpoint:
+            if not os.environ.get(settings.ENV_BRAZE_API_KEY):
+                raise UserFacingError(f"{settings.ENV_BRAZE_REST_ENDPOINT} is set but {settings.ENV_BRAZE_API_KEY} is not")
+        elif os.environ.get(settings.ENV_BRAZE_INSTANCE):
+            if not os.environ.get(settings.ENV_BRAZE_API_KEY):
+                raise UserFacingError(f"{settings.ENV_BRAZE_INSTANCE} is set but {settings.ENV_BRAZE_API_KEY} is not")
+            from braze_assets.braze.instances import resolve_endpoint
+
+            endpoint = resolve_endpoint(os.environ[settings.ENV_BRAZE_INSTANCE], None)
+        else:
+            from braze_assets.sandbox import SANDBOX_API_KEY, SandboxServer
+
+            sandbox = stack.enter_context(SandboxServer(data_dir / "braze_sandbox", port=sandbox_port))
+            endpoint = sandbox.url
+            _use_env({settings.ENV_BRAZE_REST_ENDPOINT: endpoint, settings.ENV_BRAZE_API_KEY: SANDBOX_API_KEY})
+
+        bucket = os.environ.get(settings.ENV_CURRENTS_BUCKET)
+        s3 = None
+        if bucket:
+            prefix = os.environ.get(settings.ENV_CURRENTS_PREFIX, "")
+        else:
+            from braze_assets.currents.local_s3 import LocalS3
+
+            s3 = stack.enter_context(LocalS3(port=s3_port))
+            bucket, prefix = DEMO_BUCKET, DEMO_PREFIX
+            _use_env({
+                **LOCAL_AWS,
+                "AWS_ENDPOINT_URL": s3.endpoint_url,
+                settings.ENV_CURRENTS_BUCKET: bucket,
+                settings.ENV_CURRENTS_PREFIX: prefix,
+            })
+        yield Services(endpoint, sandbox is not None, bucket, prefix, s3 is not None, sandbox, s3)

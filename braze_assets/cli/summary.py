@@ -1,0 +1,73 @@
+"""What the demo prints at the end and `braze-assets status` shows: numbers from the warehouse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from braze_assets.warehouse import connect, table_exists
+
+
+def _scalar(con, sql: str, default=0):
+    row = con.execute(sql).fetchone()
+    return default if row is None or row[0] is None else row[0]
+
+
+def flow_summary(warehouse: Path) -> dict:
+    with connect(warehouse, read_only=True) as con:
+        tables = [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall()]
+        raw = [t for t in tables if t.startswith("raw_") and not t.startswith("raw_txn_")]
+        summary = {
+            "source records": sum(_scalar(con, f'SELECT count(*) FROM "{t}"') for t in raw),
+            "unified customers": _scalar(con, "SELECT count(*) FROM customer_360") if "customer_360" in tables else 0,
+            "audiences": {},
+            "attributes sent": 0,
+            "data points spent": 0,
+            "currents events": _scalar(con, "SELECT count(*) FROM currents_events") if "currents_events" in tables else 0,
+        }
+        if "audience_members" in tables:
+            summary["audiences"] = dict(con.execute(
+                "SELECT campaign, count(*) FILTER (WHERE member_group = 'treatment') FROM audience_members "
+                "GROUP BY campaign ORDER BY campaign"
+            ).fetchall())
+        if "braze_sync_results" in tables:
+            last_run = _scalar(con, "SELECT run_id FROM braze_sync_results ORDER BY sent_at DESC LIMIT 1", None)
+            if last_run is not None:
+                summary["last sync run"] = last_run
+                summary["attributes sent"] = _scalar(
+                    con, "SELECT count(*) FROM braze_sync_results WHERE status = 'delivered' AND run_id = "
+                    f"'{last_run}'")
+                summary["data points spent"] = _scalar(
+                    con, f"SELECT sum(data_points) FROM braze_sync_results WHERE run_id = '{last_run}'")
+        return summary
+
+
+def format_summary(summary: dict) -> str:
+    lines = []
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            lines.append(f"  {key}:")
+            lines.extend(f"    {name:<30} {count:>10,}" for name, count in value.items())
+        elif isinstance(value, int):
+            lines.append(f"  {key:<32} {value:>10,}")
+        else:
+            lines.append(f"  {key:<32} {value}")
+    return "\n".join(lines)
+
+
+def sync_status(warehouse: Path) -> str:
+    if not warehouse.exists():
+        return f"no warehouse at {warehouse} yet: run `braze-assets demo` or materialize the assets"
+    with connect(warehouse, read_only=True) as con:
+        if not table_exists(con, "braze_sync_results"):
+            return "no sync has run yet"
+        rows = con.execute(
+            "SELECT run_id, destination, min(sent_at), count(*), "
+            "count(*) FILTER (WHERE status = 'delivered'), count(*) FILTER (WHERE status = 'rejected'), "
+            "count(*) FILTER (WHERE status = 'not_delivered') "
+            "FROM braze_sync_results GROUP BY run_id, destination ORDER BY min(sent_at) DESC LIMIT 5"
+        ).fetchall()
+    lines = [f"{'run':<38} {'destination':<12} {'started':<20} {'rows':>8} {'delivered':>10} {'rejected':>9} {'pending':>8}"]
+    lines += [f"{r[0]:<38} {r[1]:<12} {str(r[2])[:19]:<20} {r[3]:>8,} {r[4]:>10,} {r[5]:>9,} {r[6]:>8,}" for r in rows]
+    return "\n".join(lines)

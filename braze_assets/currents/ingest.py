@@ -1,0 +1,262 @@
+"""Load Currents files from S3 into DuckDB, exactly once per file, each event once.
+
+`currents_files` is the ledger: one row per (key, etag) ever seen, loaded or quarantined. A file
+whose (key, etag) is in the ledger is never read again, so any subset of keys (one partition's, a
+late file's, a whole re-listing) can be ingested any number of times. Events are deduplicated on
+Braze's event `id` against everything already loaded (Currents is at-least-once), keeping the first
+copy. Each batch of events and the ledger rows of its files commit in one transaction.
+
+Memory holds at most `batch_rows` decoded events plus `workers + 1` files in flight, never the
+bucket.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import TypeVar
+
+import duckdb
+import polars as pl
+
+from braze_assets.currents.keys import CurrentsKey, parse_key
+from braze_assets.currents.reader import COLUMN_TYPES, COMMON_COLUMNS, JSON_FIELDS, CorruptFileError, decode_file
+from braze_assets.currents.s3 import CurrentsBucket, S3Object
+
+FILES_TABLE = "currents_files"
+EVENTS_TABLE = "currents_events"
+DEFAULT_BATCH_ROWS = 250_000
+DEFAULT_WORKERS = 4
+
+_FILES_DDL = f"""
+CREATE TABLE IF NOT EXISTS {FILES_TABLE} (
+    key VARCHAR NOT NULL,
+    etag VARCHAR NOT NULL,
+    size BIGINT NOT NULL,
+    event_type VARCHAR NOT NULL,
+    event_date DATE NOT NULL,
+    status VARCHAR NOT NULL CHECK (status IN ('loaded', 'quarantined')),
+    error VARCHAR,
+    rows BIGINT NOT NULL,
+    inserted BIGINT NOT NULL,
+    loaded_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (key, etag)
+)"""
+_EVENTS_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} ("
+    + ", ".join(f"{column} {COLUMN_TYPES[column]}" for column in COMMON_COLUMNS)
+    + ")"
+)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    key: str
+    etag: str
+    size: int
+    event_type: str
+    event_date: date
+    status: str  # 'loaded' | 'quarantined'
+    error: str | None
+    rows: int
+    inserted: int = 0
+
+
+@dataclass
+class IngestReport:
+    files: list[FileResult] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # already in the ledger with the same etag
+    ignored: list[str] = field(default_factory=list)  # not Currents Avro keys
+
+    @property
+    def loaded(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "loaded"]
+
+    @property
+    def quarantined(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "quarantined"]
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.loaded)
+
+    @property
+    def inserted(self) -> int:
+        return sum(f.inserted for f in self.loaded)
+
+    @property
+    def duplicates(self) -> int:
+        return self.rows - self.inserted
+
+    @property
+    def event_dates(self) -> list[date]:
+        return sorted({f.event_date for f in self.files})
+
+
+@dataclass
+class _Decoded:
+    key: CurrentsKey
+    etag: str
+    size: int
+    frame: pl.DataFrame | None
+    error: str | None
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(_FILES_DDL)
+    con.execute(_EVENTS_DDL)
+
+
+def ingest_objects(
+    con: duckdb.DuckDBPyConnection,
+    bucket: CurrentsBucket,
+    keys: Iterable[str | S3Object],
+    *,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    workers: int = DEFAULT_WORKERS,
+) -> IngestReport:
+    """Load the given objects (keys, or listed S3Objects whose etag spares a request) into DuckDB."""
+    ensure_tables(con)
+    report = IngestReport()
+    wanted: dict[str, tuple[CurrentsKey, str | None]] = {}
+    for item in keys:
+        key, etag = (item.key, item.etag) if isinstance(item, S3Object) else (item, None)
+        parsed = parse_key(key)
+        if parsed is None:
+            report.ignored.append(key)
+        elif key not in wanted:
+            wanted[key] = (parsed, etag)
+
+    known = _ledger_etags(con, list(wanted))
+    todo: list[tuple[CurrentsKey, str | None]] = []
+    for key, (parsed, etag) in wanted.items():
+        if etag is not None and etag in known.get(key, ()):
+            report.skipped.append(key)
+        else:
+            # Without a listed etag, a ledger etag turns the read into a conditional GET.
+            todo.append((parsed, None if etag is not None else known.get(key, [None])[-1]))
+
+    def fetch_and_decode(job: tuple[CurrentsKey, str | None]) -> _Decoded | str:
+        parsed, if_none_match = job
+        fetched = bucket.fetch(parsed.key, if_none_match=if_none_match)
+        if fetched is None:
+            return parsed.key
+        try:
+            return _Decoded(parsed, fetched.etag, fetched.size, decode_file(fetched.data, parsed), None)
+        except CorruptFileError as error:
+            return _Decoded(parsed, fetched.etag, fetched.size, None, error.problem)
+
+    batch: list[_Decoded] = []
+    batch_size = 0
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for result in _bounded_map(pool, fetch_and_decode, todo, window=max(1, workers) + 1):
+            if isinstance(result, str):
+                report.skipped.append(result)
+                continue
+            batch.append(result)
+            batch_size += result.frame.height if result.frame is not None else 0
+            if batch_size >= batch_rows:
+                report.files.extend(_flush(con, batch))
+                batch, batch_size = [], 0
+    if batch:
+        report.files.extend(_flush(con, batch))
+    return report
+
+
+def _flush(con: duckdb.DuckDBPyConnection, batch: list[_Decoded]) -> list[FileResult]:
+    frames = [d.frame for d in batch if d.frame is not None and d.frame.height]
+    events = pl.concat(frames, how="vertical") if frames else None
+    con.begin()
+    try:
+        inserted: dict[str, int] = {}
+        if events is not None:
+            inserted = _insert_new_events(con, events.unique(subset="event_id", keep="first", maintain_order=True))
+        results = [_file_result(d, inserted.get(d.key.key, 0)) for d in batch]
+        _write_ledger(con, results)
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return results
+
+
+def _insert_new_events(con: duckdb.DuckDBPyConnection, events: pl.DataFrame) -> dict[str, int]:
+    con.register("_currents_batch", events)
+    try:
+        columns = ", ".join(
+            f"CASE WHEN json_valid({c}) THEN {c}::JSON ELSE to_json({c}) END AS {c}" if c in JSON_FIELDS else c
+            for c in COMMON_COLUMNS
+        )
+        # Anti-join on the event id: a copy already loaded from any file or partition wins.
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _currents_new AS
+            SELECT {columns} FROM _currents_batch b
+            ANTI JOIN {EVENTS_TABLE} e ON e.event_id = b.event_id"""
+        )
+        con.execute(f"INSERT INTO {EVENTS_TABLE} SELECT * FROM _currents_new")
+        counts = con.execute("SELECT source_key, count(*) FROM _currents_new GROUP BY source_key").fetchall()
+        con.execute("DROP TABLE _currents_new")
+    finally:
+        con.unregister("_currents_batch")
+    return dict(counts)
+
+
+def _file_result(decoded: _Decoded, inserted: int) -> FileResult:
+    return FileResult(
+        key=decoded.key.key,
+        etag=decoded.etag,
+        size=decoded.size,
+        event_type=decoded.key.event_type,
+        event_date=decoded.key.date,
+        status="loaded" if decoded.error is None else "quarantined",
+        error=decoded.error,
+        rows=decoded.frame.height if decoded.frame is not None else 0,
+        inserted=inserted,
+    )
+
+
+def _write_ledger(con: duckdb.DuckDBPyConnection, results: list[FileResult]) -> None:
+    now = datetime.now(timezone.utc)
+    con.executemany(
+        f"INSERT OR REPLACE INTO {FILES_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (r.key, r.etag, r.size, r.event_type, r.event_date, r.status, r.error, r.rows, r.inserted, now)
+            for r in results
+        ],
+    )
+
+
+def _ledger_etags(con: duckdb.DuckDBPyConnection, keys: list[str]) -> dict[str, list[str]]:
+    if not keys:
+        return {}
+    wanted = pl.DataFrame({"key": keys})
+    con.register("_currents_wanted", wanted)
+    try:
+        rows = con.execute(
+            f"""SELECT f.key, f.etag FROM {FILES_TABLE} f SEMI JOIN _currents_wanted w ON w.key = f.key
+            ORDER BY f.loaded_at"""
+        ).fetchall()
+    finally:
+        con.unregister("_currents_wanted")
+    known: dict[str, list[str]] = {}
+    for key, etag in rows:
+        known.setdefault(key, []).append(etag)
+    return known
+
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _bounded_map(pool: ThreadPoolExecutor, fn: Callable[[_T], _R], items: Iterable[_T], window: int) -> Iterator[_R]:
+    """pool.map in input order, with at most `window` items in flight (memory stays per-file)."""
+    pending: deque = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()

@@ -1,0 +1,206 @@
+"""The `identity` config section: how records are standardised, matched, clustered and merged.
+
+Every field has a default that works on any source declared with the usual person tags, so a new
+dataset needs no identity section at all; the demo's `identity.yaml` only spells the defaults out.
+Field names used below are the columns of `unified_standardised` (the semantic tags, plus
+`given_name_canonical` and `identifier_<name>` for `identifier:<name>` tags).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ADDRESS_FIELDS = ("address_line1", "address_line2", "city", "state", "postal_code", "country")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class JunkValues(_Strict):
+    """Placeholder values people type when a form insists; they mean 'missing', never a match key."""
+
+    any_field: list[str] = Field(
+        default_factory=lambda: [
+            "unknown", "unk", "n/a", "na", "none", "null", "nil", "test", "testing", "xxx", "xx", "x",
+            "-", "--", ".", "?", "0", "tbd", "not provided", "no name", "asdf", "noname",
+        ],
+        description="Values (compared case-insensitively after trimming) treated as missing in every field.",
+    )
+    emails: list[str] = Field(
+        default_factory=lambda: ["test@test.com", "a@a.com", "email@email.com", "no@email.com"],
+        description="Whole email addresses treated as missing.",
+    )
+    email_local_parts: list[str] = Field(
+        default_factory=lambda: [
+            "test", "noemail", "no-email", "none", "na", "unknown", "noreply", "no-reply", "donotreply",
+            "nobody", "null", "asdf", "email",
+        ],
+        description="Email user names (before @, after +tag stripping) that mark an address as a placeholder.",
+    )
+    email_domains: list[str] = Field(
+        default_factory=lambda: ["example.com", "example.org", "test.com", "email.com", "noemail.com", "none.com"],
+        description="Email domains that mark an address as a placeholder.",
+    )
+    phone_digits: list[str] = Field(
+        default_factory=lambda: ["1234567890", "0123456789", "5555555555", "8005551212"],
+        description="National phone digits treated as missing; numbers of one repeated digit are always junk.",
+    )
+    birthdates: list[str] = Field(
+        default_factory=lambda: ["1900-01-01", "1901-01-01", "1970-01-01", "2000-01-01"],
+        description="Default dates systems fill in when the birthdate is unknown (ISO form).",
+    )
+
+
+class ComparisonConfig(_Strict):
+    """One Splink comparison over a standardised field."""
+
+    field: str = Field(description="Column of unified_standardised to compare.")
+    method: Literal["name", "email", "exact", "levenshtein", "jaro_winkler", "date"] = Field(
+        description=(
+            "name: exact (term-frequency adjusted), nickname-canonical match, Jaro-Winkler levels; "
+            "email: Splink's email comparison; exact; levenshtein / jaro_winkler at `thresholds`; "
+            "date: Splink's date-of-birth comparison."
+        )
+    )
+    thresholds: list[float] = Field(
+        default_factory=list, description="Distance or similarity thresholds (levenshtein / jaro_winkler / name)."
+    )
+    term_frequency: bool = Field(False, description="Adjust the exact-match level by how common the value is.")
+
+
+def _default_comparisons() -> list[ComparisonConfig]:
+    return [
+        ComparisonConfig(field="given_name", method="name", thresholds=[0.92, 0.8]),
+        ComparisonConfig(field="surname", method="name", thresholds=[0.92, 0.8]),
+        ComparisonConfig(field="email", method="email"),
+        ComparisonConfig(field="phone", method="levenshtein", thresholds=[1, 2]),
+        ComparisonConfig(field="birthdate", method="date"),
+        ComparisonConfig(field="address_line1", method="levenshtein", thresholds=[2, 5], term_frequency=True),
+        ComparisonConfig(field="city", method="jaro_winkler", thresholds=[0.9], term_frequency=True),
+        ComparisonConfig(field="postal_code", method="levenshtein", thresholds=[1], term_frequency=True),
+        ComparisonConfig(field="gender", method="exact"),
+    ]
+
+
+def _default_blocking() -> list[list[str]]:
+    return [
+        ["email"],
+        ["phone"],
+        ["given_name_canonical", "surname"],
+        ["surname", "postal_code"],
+        ["surname", "birthdate"],
+        ["given_name_canonical", "birthdate"],
+        ["address_line1", "postal_code"],
+        ["given_name_canonical", "postal_code"],
+    ]
+
+
+class TrainingConfig(_Strict):
+    """Unsupervised training of the Splink model on the data itself."""
+
+    u_max_pairs: float = Field(5e6, description="Random record pairs sampled to estimate u probabilities.")
+    seed: int = Field(42, description="Seed for u sampling, so a rerun on the same data gives the same model.")
+    em_blocking_rules: list[list[str]] = Field(
+        default_factory=lambda: [["given_name_canonical", "surname"], ["email"], ["postal_code", "birthdate"]],
+        description="One EM session per rule; rules whose fields are all empty in the data are skipped.",
+    )
+    prior_recall: float = Field(
+        0.6, gt=0, le=1,
+        description="Assumed recall of the deterministic rules when estimating the match prior from them.",
+    )
+    em_record_sample_proportion: float = Field(
+        1.0, gt=0, le=1, description="Share of records used per EM session (lower it for very large data)."
+    )
+
+
+class MatchCategories(_Strict):
+    """Probability floors of the score buckets shown in unified_scores ('exact' = a deterministic rule)."""
+
+    excellent: float = Field(0.99, description="Minimum match probability for 'excellent'.")
+    high: float = Field(0.95, description="Minimum match probability for 'high'.")
+    moderate: float = Field(0.8, description="Minimum match probability for 'moderate'.")
+    weak: float = Field(0.5, description="Minimum match probability for 'weak'; lower pairs are not kept.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "MatchCategories":
+        if not self.excellent >= self.high >= self.moderate >= self.weak:
+            raise ValueError("match categories must satisfy excellent >= high >= moderate >= weak")
+        return self
+
+
+class Survivorship(_Strict):
+    """How the customer 360 picks one value per field from a customer's records."""
+
+    order: Literal["priority_then_recency", "recency_then_priority"] = Field(
+        "priority_then_recency",
+        description="Default rule: the most trusted source wins and recency breaks ties, or the other way round.",
+    )
+    field_order: dict[str, Literal["priority_then_recency", "recency_then_priority"]] = Field(
+        default_factory=lambda: {"email": "recency_then_priority", "phone": "recency_then_priority"},
+        description="Per-field overrides of `order` (a group is ruled by its first field).",
+    )
+    groups: dict[str, list[str]] = Field(
+        default_factory=lambda: {"address": list(ADDRESS_FIELDS)},
+        description="Fields taken together from one record (the chosen record is the best with any of them set).",
+    )
+    loyalty_tier_column: str = Field(
+        "tier", description="Attribute column of a loyalty-id source that holds the loyalty tier."
+    )
+
+
+class IdentityConfig(_Strict):
+    """Section `identity`."""
+
+    empty_columns: Literal["error", "warn"] = Field(
+        "error",
+        description="A tagged column that is entirely empty or junk: fail standardisation, or only report it.",
+    )
+    junk: JunkValues = Field(default_factory=JunkValues, description="Values treated as missing.")
+    strip_email_dots_for: list[str] = Field(
+        default_factory=lambda: ["gmail.com", "googlemail.com"],
+        description="Domains that ignore dots in the user name; dots are removed in the match form.",
+    )
+    deterministic_keys: list[str] = Field(
+        default_factory=lambda: ["email", "phone", "loyalty_id", "external_id", "identifier:*"],
+        description=(
+            "Fields whose equal normalised value links two records outright (match_type 'deterministic:<key>'); "
+            "'identifier:*' means every custom identifier."
+        ),
+    )
+    deterministic_max_group: int = Field(
+        20, ge=2,
+        description="A key value shared by more records than this is treated as a shared/placeholder value, not a link.",
+    )
+    separation_keys: list[str] = Field(
+        default_factory=lambda: ["external_id", "loyalty_id"],
+        description="Two records with different non-null values of any of these never end up in one customer.",
+    )
+    blocking_rules: list[list[str]] = Field(
+        default_factory=_default_blocking,
+        description="Candidate pairs are records equal on all fields of at least one rule; empty fields are skipped.",
+    )
+    comparisons: list[ComparisonConfig] = Field(
+        default_factory=_default_comparisons,
+        description="Splink comparisons; those on fields empty in every source are dropped automatically.",
+    )
+    training: TrainingConfig = Field(default_factory=TrainingConfig, description="Unsupervised model training.")
+    match_threshold: float = Field(
+        0.9, gt=0, lt=1, description="Pairs at or above this match probability join one customer."
+    )
+    categories: MatchCategories = Field(default_factory=MatchCategories, description="Score buckets.")
+    max_cluster_size: int = Field(
+        50, ge=2, description="Clusters larger than this are flagged and held back (their records stay apart)."
+    )
+    survivorship: Survivorship = Field(default_factory=Survivorship, description="Customer 360 field choice.")
+
+    @model_validator(mode="after")
+    def _threshold_in_scores(self) -> "IdentityConfig":
+        if self.match_threshold < self.categories.weak:
+            raise ValueError(
+                f"match_threshold {self.match_threshold} is below categories.weak {self.categories.weak}; "
+                "pairs below 'weak' are not kept, so they could never match"
+            )
+        return self

@@ -1,0 +1,274 @@
+"""Per-value standardisation of person fields, with the libraries made for each job.
+
+Each function maps one raw value to `(normalised value or None, status)` with status one of
+`ok`, `junk` (a placeholder meaning 'missing') or `invalid` (unparseable). Callers apply them to
+the distinct raw values only (see `standardise.py`), so the cost scales with cardinality, not rows.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from datetime import date
+from functools import cached_property
+
+import phonenumbers
+import pycountry
+from email_validator import EmailNotValidError, validate_email
+from nicknames import name_triplets
+
+from braze_assets.identity.config import IdentityConfig
+
+OK, JUNK, INVALID = "ok", "junk", "invalid"
+Result = tuple[object, str]
+
+# USPS Publication 28 suffixes and unit designators most often abbreviated in address lines.
+ADDRESS_ABBREVIATIONS = {
+    "ST": "STREET", "STR": "STREET", "AVE": "AVENUE", "AV": "AVENUE", "AVN": "AVENUE", "RD": "ROAD",
+    "DR": "DRIVE", "DRV": "DRIVE", "LN": "LANE", "BLVD": "BOULEVARD", "BV": "BOULEVARD", "CT": "COURT",
+    "CRT": "COURT", "PL": "PLACE", "PLZ": "PLAZA", "SQ": "SQUARE", "TER": "TERRACE", "TERR": "TERRACE",
+    "PKWY": "PARKWAY", "PKY": "PARKWAY", "HWY": "HIGHWAY", "CIR": "CIRCLE", "CRES": "CRESCENT",
+    "TRL": "TRAIL", "WY": "WAY", "ALY": "ALLEY", "EXPY": "EXPRESSWAY", "FWY": "FREEWAY", "MTN": "MOUNTAIN",
+    "HTS": "HEIGHTS", "PT": "POINT", "XING": "CROSSING", "LP": "LOOP", "CV": "COVE", "RDG": "RIDGE",
+    "APT": "APARTMENT", "STE": "SUITE", "BLDG": "BUILDING", "FL": "FLOOR", "RM": "ROOM", "UNIT": "UNIT",
+    "N": "NORTH", "S": "SOUTH", "E": "EAST", "W": "WEST", "NE": "NORTHEAST", "NW": "NORTHWEST",
+    "SE": "SOUTHEAST", "SW": "SOUTHWEST", "MT": "MOUNT", "FT": "FORT",
+}
+NAME_TITLES = {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "rev"}
+NAME_SUFFIXES = {"jr", "sr", "ii", "iii", "iv", "phd", "md", "esq"}
+GENDERS = {
+    "m": "M", "male": "M", "man": "M", "f": "F", "female": "F", "woman": "F", "o": "O", "other": "O",
+    "non-binary": "O", "nonbinary": "O", "nb": "O", "x": "O", "n": "N", "not applicable": "N",
+    "p": "P", "prefer not to say": "P", "prefer_not_to_say": "P", "declined": "P",
+}
+DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d", "%m-%d-%Y", "%d %b %Y", "%b %d, %Y")
+_EMAIL_ASCII = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$")
+_NON_LETTER = re.compile(r"[^a-z ]+")
+_SPACES = re.compile(r"\s+")
+_PHONE_EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension)\s*\d+\s*$", re.IGNORECASE)
+
+
+def _fold(text: str) -> str:
+    """Lowercase ASCII letters and single spaces; accents dropped, punctuation removed."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    ascii_text = ascii_text.replace("-", " ")
+    return _SPACES.sub(" ", _NON_LETTER.sub("", ascii_text.replace("'", ""))).strip()
+
+
+class Normaliser:
+    """All value rules for one identity config (junk lists are config)."""
+
+    def __init__(self, identity: IdentityConfig):
+        junk = identity.junk
+        self.junk_any = {v.strip().lower() for v in junk.any_field}
+        self.junk_emails = {v.strip().lower() for v in junk.emails}
+        self.junk_local = {v.strip().lower() for v in junk.email_local_parts}
+        self.junk_domains = {v.strip().lower() for v in junk.email_domains}
+        self.junk_phone = set(junk.phone_digits)
+        self.junk_dates = set(junk.birthdates)
+        self.dotless_domains = {d.lower() for d in identity.strip_email_dots_for}
+        self.today = date.today()
+
+    def is_junk(self, raw: str) -> bool:
+        return raw.strip().lower() in self.junk_any
+
+    # names -----------------------------------------------------------------------------------
+    def name(self, raw: str) -> Result:
+        if self.is_junk(raw):
+            return None, JUNK
+        folded = _fold(raw)
+        if not folded:
+            return None, INVALID
+        if folded in self.junk_any:
+            return None, JUNK
+        return folded, OK
+
+    @staticmethod
+    def display_name(raw: str) -> str:
+        cleaned = _SPACES.sub(" ", raw.strip())
+        return cleaned.title() if cleaned.isupper() or cleaned.islower() else cleaned
+
+    def split_full_name(self, raw: str) -> tuple[Result, Result]:
+        """'Smith, John' or 'Dr John A Smith Jr' -> (given, surname)."""
+        if self.is_junk(raw):
+            return (None, JUNK), (None, JUNK)
+        if "," in raw:
+            last, _, first = raw.partition(",")
+            tokens = first.split()[:1] + last.split()[-1:]
+            given, surname = (tokens[0], tokens[1]) if len(tokens) == 2 else (None, tokens[0] if tokens else None)
+        else:
+            words = [w for w in raw.replace(".", " ").split()]
+            words = [w for w in words if _fold(w) not in NAME_TITLES] or words
+            while len(words) > 1 and _fold(words[-1]) in NAME_SUFFIXES:
+                words.pop()
+            if not words:
+                return (None, INVALID), (None, INVALID)
+            given, surname = (words[0], words[-1]) if len(words) > 1 else (None, words[0])
+        given_result = self.name(given) if given else (None, INVALID)
+        return given_result, (self.name(surname) if surname else (None, INVALID))
+
+    @cached_property
+    def _formal_names(self) -> dict[str, list[str]]:
+        formal_of: dict[str, set[str]] = defaultdict(set)
+        nick_count: dict[str, int] = defaultdict(int)
+        for triplet in name_triplets():
+            formal, nick = triplet.name1.lower(), triplet.name2.lower()
+            formal_of[nick].add(formal)
+            nick_count[formal] += 1
+        # A nickname shared by several formal names (bill: robert, william) maps to one stable pick:
+        # same first letter, then the formal name with the most nicknames, then alphabetical.
+        return {
+            nick: sorted(formals, key=lambda f: (f[0] != nick[0], -nick_count[f], f))
+            for nick, formals in formal_of.items()
+        }
+
+    def canonical_given_name(self, folded: str) -> str:
+        first = folded.split(" ")[0]
+        if first in self._formal_names and first not in {f for fs in () for f in fs}:
+            candidates = self._formal_names[first]
+            is_formal = any(first == f for f in candidates)
+            return first if is_formal else candidates[0]
+        return first
+
+    # contact ---------------------------------------------------------------------------------
+    def email(self, raw: str) -> tuple[str | None, str | None, str]:
+        """-> (match form, display form, status). Match form drops +tags (and dots where ignored)."""
+        display = raw.strip().lower()
+        if display in self.junk_emails or self.is_junk(display):
+            return None, None, JUNK
+        if not _EMAIL_ASCII.match(display) or ".." in display:
+            try:
+                display = validate_email(display, check_deliverability=False).normalized.lower()
+            except EmailNotValidError:
+                return None, None, INVALID
+        local, _, domain = display.rpartition("@")
+        local = local.split("+", 1)[0]
+        if domain in self.dotless_domains:
+            local = local.replace(".", "")
+        if local in self.junk_local or domain in self.junk_domains or not local:
+            return None, None, JUNK
+        return f"{local}@{domain}", display, OK
+
+    def phone(self, key: str, region: str) -> Result:
+        """`key` is '+'-prefixed digits or bare digits (formatting already removed)."""
+        digits = key.lstrip("+")
+        national = digits[-10:]
+        if not digits or len(set(digits)) == 1 or national in self.junk_phone or len(set(national)) == 1:
+            return None, JUNK
+        try:
+            number = phonenumbers.parse(key, region)
+        except phonenumbers.NumberParseException:
+            return None, INVALID
+        if not phonenumbers.is_valid_number(number):
+            return None, INVALID
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), OK
+
+    @staticmethod
+    def phone_key(raw: str) -> str:
+        raw = _PHONE_EXTENSION.sub("", raw.strip())
+        digits = re.sub(r"\D", "", raw)
+        if raw.startswith("00") and len(digits) > 11:
+            return "+" + digits[2:]
+        return ("+" if raw.startswith("+") else "") + digits
+
+    # address ---------------------------------------------------------------------------------
+    def address_line(self, raw: str) -> Result:
+        if self.is_junk(raw):
+            return None, JUNK
+        text = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode().upper()
+        text = re.sub(r"[^A-Z0-9# ]+", " ", text.replace("#", " # "))
+        tokens = [ADDRESS_ABBREVIATIONS.get(t, t) for t in text.split()]
+        tokens = ["APARTMENT" if t == "#" else t for t in tokens]
+        if not tokens:
+            return None, INVALID
+        return " ".join(tokens), OK
+
+    def city(self, raw: str) -> Result:
+        if self.is_junk(raw):
+            return None, JUNK
+        text = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode().upper()
+        tokens = [ADDRESS_ABBREVIATIONS.get(t, t) if t in ("ST", "MT", "FT") else t for t in re.sub(r"[^A-Z ]+", " ", text).split()]
+        return (" ".join(tokens), OK) if tokens else (None, INVALID)
+
+    @cached_property
+    def _subdivisions(self) -> dict[str, str]:
+        names: dict[str, str] = {}
+        for sub in pycountry.subdivisions:
+            code = sub.code.split("-", 1)[1]
+            names[_fold(sub.name).upper()] = code
+        return names
+
+    def state(self, raw: str) -> Result:
+        if self.is_junk(raw):
+            return None, JUNK
+        text = _fold(raw).upper()
+        if not text:
+            return None, INVALID
+        if len(text.replace(" ", "")) <= 3:
+            return text.replace(" ", ""), OK
+        return self._subdivisions.get(text, text), OK
+
+    def country(self, raw: str) -> Result:
+        if self.is_junk(raw):
+            return None, JUNK
+        text = raw.strip()
+        aliases = {"USA": "US", "U.S.": "US", "U.S.A.": "US", "UK": "GB", "ENGLAND": "GB", "AMERICA": "US"}
+        text = aliases.get(text.upper(), text)
+        try:
+            return pycountry.countries.lookup(text).alpha_2, OK
+        except LookupError:
+            try:
+                return pycountry.countries.search_fuzzy(text)[0].alpha_2, OK
+            except LookupError:
+                return None, INVALID
+
+    def postal_code(self, raw: str, country: str | None) -> Result:
+        if self.is_junk(raw):
+            return None, JUNK
+        text = re.sub(r"[^0-9A-Z]", "", raw.upper())
+        if country == "US":
+            digits = re.sub(r"\D", "", raw.split("-")[0])
+            if len(digits) in (3, 4):  # leading zeros lost to a spreadsheet
+                digits = digits.zfill(5)
+            if len(digits) == 9:
+                digits = digits[:5]
+            if len(digits) != 5 or digits == "00000":
+                return None, INVALID if digits != "00000" else JUNK
+            return digits, OK
+        return (text, OK) if text else (None, INVALID)
+
+    # other -----------------------------------------------------------------------------------
+    def birthdate(self, raw: str) -> Result:
+        from datetime import datetime
+
+        if self.is_junk(raw):
+            return None, JUNK
+        text = raw.strip()[:10] if re.match(r"^\d{4}-\d{2}-\d{2}[ T]", raw.strip()) else raw.strip()
+        for fmt in DATE_FORMATS:
+            try:
+                parsed = datetime.strptime(text, fmt).date()
+            except ValueError:
+                continue
+            if parsed.isoformat() in self.junk_dates:
+                return None, JUNK
+            if parsed.year < 1900 or parsed > self.today:
+                return None, INVALID
+            return parsed, OK
+        return None, INVALID
+
+    def gender(self, raw: str) -> Result:
+        text = raw.strip().lower()
+        if text in GENDERS:
+            return GENDERS[text], OK
+        if text in self.junk_any or text in ("u", "unknown", "unspecified"):
+            return None, JUNK
+        return None, INVALID
+
+    def identifier(self, raw: str) -> Result:
+        if self.is_junk(raw):
+            return None, JUNK
+        text = re.sub(r"\s+", "", raw).upper()
+        if not text or len(set(text)) == 1 and text[0] in "0X":
+            return None, JUNK
+        return text, OK
