@@ -76,14 +76,14 @@ class SourceConfig(StrictModel):
 class TransactionSourceConfig(StrictModel):
     """Orders or store transactions, linked to the customer records of one source."""
 
-    name: str
-    path: str
-    primary_key: str
+    name: str = Field(description="Short name; the raw table is raw_txn_<name>.")
+    path: str = Field(description="CSV or Parquet file, relative to the data dir (or absolute).")
+    primary_key: str = Field(description="Column with the order / transaction id.")
     source: str = Field(description="Name of the customer source whose records these rows belong to.")
     customer_key: str = Field(description="Column holding that source's primary key.")
-    ordered_at: str
-    revenue: str
-    items: str | None = None
+    ordered_at: str = Field(description="Column with the order time.")
+    revenue: str = Field(description="Column with the order revenue (a decimal number).")
+    items: str | None = Field(None, description="Column with the number of items.")
     channel: str | None = Field(None, description="Column with the sales channel.")
     channel_value: str | None = Field(None, description="Constant channel when the file has no channel column.")
 

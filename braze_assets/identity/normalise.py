@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
-from datetime import date
+from datetime import date, datetime
 from functools import cached_property
 
 import phonenumbers
@@ -109,27 +109,24 @@ class Normaliser:
         return given_result, (self.name(surname) if surname else (None, INVALID))
 
     @cached_property
-    def _formal_names(self) -> dict[str, list[str]]:
+    def _canonical(self) -> dict[str, str]:
         formal_of: dict[str, set[str]] = defaultdict(set)
         nick_count: dict[str, int] = defaultdict(int)
         for triplet in name_triplets():
-            formal, nick = triplet.name1.lower(), triplet.name2.lower()
+            formal, nick = triplet.name1.strip().lower(), triplet.name2.strip().lower()
             formal_of[nick].add(formal)
             nick_count[formal] += 1
-        # A nickname shared by several formal names (bill: robert, william) maps to one stable pick:
-        # same first letter, then the formal name with the most nicknames, then alphabetical.
+        # The table lists pairs both ways (bob -> robert, robert -> bob), so the representative of a
+        # name is the candidate with the most nicknames (the formal name), then one sharing its
+        # first letter, then the longest; a stable pick, so equal inputs always meet.
         return {
-            nick: sorted(formals, key=lambda f: (f[0] != nick[0], -nick_count[f], f))
-            for nick, formals in formal_of.items()
+            name: min({name, *formals}, key=lambda f: (-nick_count[f], f[0] != name[0], -len(f), f))
+            for name, formals in formal_of.items()
         }
 
     def canonical_given_name(self, folded: str) -> str:
         first = folded.split(" ")[0]
-        if first in self._formal_names and first not in {f for fs in () for f in fs}:
-            candidates = self._formal_names[first]
-            is_formal = any(first == f for f in candidates)
-            return first if is_formal else candidates[0]
-        return first
+        return self._canonical.get(first, first)
 
     # contact ---------------------------------------------------------------------------------
     def email(self, raw: str) -> tuple[str | None, str | None, str]:
@@ -240,8 +237,6 @@ class Normaliser:
 
     # other -----------------------------------------------------------------------------------
     def birthdate(self, raw: str) -> Result:
-        from datetime import datetime
-
         if self.is_junk(raw):
             return None, JUNK
         text = raw.strip()[:10] if re.match(r"^\d{4}-\d{2}-\d{2}[ T]", raw.strip()) else raw.strip()

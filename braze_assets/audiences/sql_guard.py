@@ -1,0 +1,71 @@
+"""Accept an analyst's SQL audience only if it is one read-only query over warehouse tables.
+
+This is the first of two locks: the query is parsed (sqlglot, DuckDB dialect) and anything that
+is not a single SELECT / WITH ... SELECT, or that reads files or other databases, is refused
+with the audience's name. The second lock is the connection it runs on (see `evaluate.py`):
+read-only, with external access disabled, so whatever slips past the parser still cannot write.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from braze_assets.audiences.errors import AudienceError
+
+# Statements and clauses that change state, run commands or reach outside the warehouse.
+_FORBIDDEN_NODES: tuple[type[exp.Expression], ...] = tuple(
+    getattr(exp, name)
+    for name in (
+        "Insert", "Update", "Delete", "Merge", "Drop", "Create", "Alter", "TruncateTable", "Copy",
+        "Attach", "Detach", "Pragma", "Set", "Use", "Install", "Command", "Into", "Transaction",
+        "Commit", "Rollback", "Export", "Describe", "Summarize",
+    )
+    if hasattr(exp, name)
+)
+# Functions that read files, URLs or other databases; sqlglot types some, the rest are Anonymous.
+_FILE_READER = re.compile(
+    r"^(read_\w+|\w+_scan|glob|sniff_csv|query|query_table|parquet_\w+|getenv|duckdb_secrets|"
+    r"which_secret|load_aws_credentials|current_setting|duckdb_settings|duckdb_extensions)$"
+)
+# DuckDB treats a table name that looks like a path or URL as a file to scan ("replacement scan").
+_PATHLIKE = re.compile(r"[./\\:*?]")
+
+
+def _function_name(node: exp.Func) -> str:
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).lower()
+    return node.sql_name().lower()
+
+
+def _refusal(statement: exp.Expression) -> str | None:
+    if not isinstance(statement, exp.Query):
+        return f"only a SELECT or WITH ... SELECT query is allowed, not {statement.key.upper()}"
+    for node in statement.walk():
+        if isinstance(node, _FORBIDDEN_NODES):
+            return f"{node.key.upper()} is not allowed in an audience query (read-only SELECT only)"
+        if isinstance(node, exp.Func) and _FILE_READER.match(_function_name(node)):
+            return f"function {_function_name(node)}() reads outside the warehouse and is not allowed"
+        if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier) and _PATHLIKE.search(node.name):
+            return f"table {node.name!r} looks like a file or URL; only warehouse tables can be queried"
+    return None
+
+
+def validate_sql_audience(name: str, sql: str) -> None:
+    """Raise AudienceError naming `name` unless `sql` is a single read-only query."""
+    if not sql or not sql.strip():
+        raise AudienceError(name, "the SQL is empty")
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+    except ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        where = f" (line {first.get('line')}, column {first.get('col')})" if first.get("line") else ""
+        raise AudienceError(name, f"cannot parse the SQL{where}: {first.get('description') or exc}") from None
+    if len(statements) != 1:
+        raise AudienceError(name, f"exactly one statement is allowed, found {len(statements)}")
+    problem = _refusal(statements[0])
+    if problem:
+        raise AudienceError(name, problem)

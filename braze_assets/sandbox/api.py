@@ -1,0 +1,295 @@
+"""Braze's REST behaviour for the sandbox, independent of the HTTP plumbing.
+
+``SandboxApi.handle`` takes one request (method, path, headers, body) and returns a ``Reply``.
+Order of checks follows Braze: unknown route 404, key 401, permission 403, rate limit 429,
+size 413, syntax and batch limit 400, then per-object validation inside a 201.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs
+
+import orjson
+
+from braze_assets.sandbox.faults import DROP, FaultConfig, FaultState
+from braze_assets.sandbox.workspace import Workspace
+
+TRACK, EXPORT, DELETE = "/users/track", "/users/export/ids", "/users/delete"
+PERMISSIONS = {TRACK: "users.track", EXPORT: "users.export.ids", DELETE: "users.delete"}
+DEFAULT_API_KEY = "sandbox-key"
+ALL_PERMISSIONS = frozenset(PERMISSIONS.values())
+MAX_BODY_BYTES = 4 * 1024 * 1024
+IDS_PER_REQUEST = 50
+REQUEST_LOG_SIZE = 500_000
+
+
+@dataclass
+class Reply:
+    status: int
+    body: dict | list | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    drop: bool = False
+
+
+class FixedWindow:
+    """Braze-style request counter: windows aligned to the epoch, reset on the clock."""
+
+    def __init__(self, limit: int | None, period_s: float) -> None:
+        self.limit = limit
+        self.period_s = period_s
+        self._window = -1
+        self._used = 0
+
+    def admit(self, now: float) -> tuple[bool, dict[str, str]]:
+        if self.limit is None:
+            return True, {}
+        window = int(now // self.period_s)
+        if window != self._window:
+            self._window, self._used = window, 0
+        allowed = self._used < self.limit
+        if allowed:
+            self._used += 1
+        reset = math.ceil((window + 1) * self.period_s)
+        return allowed, {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(max(0, self.limit - self._used)),
+            "X-RateLimit-Reset": str(reset),
+        }
+
+
+class SandboxApi:
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        api_keys: dict[str, set[str]] | None = None,
+        rate_limit_requests: int | None = 3000,
+        rate_limit_period_s: float = 3.0,
+        export_rate_limit_requests: int | None = 250,
+        export_rate_limit_period_s: float = 60.0,
+        delete_rate_limit_requests: int | None = 20_000,
+        delete_rate_limit_period_s: float = 60.0,
+        objects_per_request: int = 75,
+        per_array_limit: bool = False,
+        faults: FaultConfig | None = None,
+    ) -> None:
+        self.workspace = workspace
+        self.api_keys = {k: frozenset(v) for k, v in (api_keys or {DEFAULT_API_KEY: ALL_PERMISSIONS}).items()}
+        self.objects_per_request = objects_per_request
+        self.per_array_limit = per_array_limit
+        self.faults = FaultState(faults)
+        self.windows = {
+            TRACK: FixedWindow(rate_limit_requests, rate_limit_period_s),
+            EXPORT: FixedWindow(export_rate_limit_requests, export_rate_limit_period_s),
+            DELETE: FixedWindow(delete_rate_limit_requests, delete_rate_limit_period_s),
+        }
+        self._lock = threading.Lock()
+        self._seq = 0
+        # (seq, time, method, path, status, objects, rejected): never the key or the body.
+        self.log: deque[tuple] = deque(maxlen=REQUEST_LOG_SIZE)
+        self.status_counts: Counter = Counter()
+        self.objects_processed = 0
+        self.objects_rejected = 0
+
+    # ---- bookkeeping ---------------------------------------------------------------------------
+    def _record(self, now: float, method: str, path: str, status: int | str, objects: int = 0, rejected: int = 0) -> None:
+        with self._lock:
+            self._seq += 1
+            self.log.append((self._seq, now, method, path, status, objects, rejected))
+            self.status_counts[str(status)] += 1
+            self.objects_processed += objects - rejected
+            self.objects_rejected += rejected
+
+    def request_log(self, since: int = 0) -> list[dict]:
+        with self._lock:
+            entries = [e for e in self.log if e[0] > since]
+        keys = ("seq", "time", "method", "path", "status", "objects", "rejected")
+        return [dict(zip(keys, e)) for e in entries]
+
+    def stats(self) -> dict:
+        with self._lock:
+            requests = sum(self.status_counts.values())
+            statuses = dict(self.status_counts)
+            processed, rejected = self.objects_processed, self.objects_rejected
+        points = self.workspace.data_point_summary()["total"]
+        return {
+            "requests": requests,
+            "statuses": statuses,
+            "objects_processed": processed,
+            "objects_rejected": rejected,
+            "profiles": len(self.workspace.profiles),
+            "data_points": points,
+            "faults_active": self.faults.active,
+        }
+
+    def reset(self) -> None:
+        self.workspace.reset()
+        with self._lock:
+            self.log.clear()
+            self.status_counts.clear()
+            self.objects_processed = self.objects_rejected = 0
+
+    # ---- entry point ---------------------------------------------------------------------------
+    def handle(self, method: str, path: str, headers, body: bytes) -> Reply:
+        now = time.time()
+        route, _, query = path.partition("?")
+        if route.startswith("/_sandbox/"):
+            reply = self._sandbox(method, route, parse_qs(query), body)
+            return reply
+        reply = self._braze(method, route, headers, body, now)
+        if reply.drop:
+            self._record(now, method, route, "dropped")
+        return reply
+
+    def _braze(self, method: str, route: str, headers, body: bytes, now: float) -> Reply:
+        if route not in PERMISSIONS or method != "POST":
+            self._record(now, method, route, 404)
+            return Reply(404, {"message": "Not Found"})
+        auth = headers.get("Authorization") or ""
+        key = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+        permissions = self.api_keys.get(key)
+        if permissions is None:
+            self._record(now, method, route, 401)
+            return Reply(401, {"message": "Invalid API key"})
+        if PERMISSIONS[route] not in permissions:
+            self._record(now, method, route, 403)
+            return Reply(403, {"message": f"Insufficient permissions: this API key lacks {PERMISSIONS[route]}"})
+        delay, fault, storm_end = self.faults.request_fault(route)
+        if fault == DROP:
+            return Reply(0, delay_s=delay, drop=True)
+        with self._lock:
+            allowed, limit_headers = self.windows[route].admit(now)
+        if not allowed:
+            self._record(now, method, route, 429)
+            return Reply(429, {"message": "Rate limit exceeded"}, limit_headers, delay)
+        if fault is not None:
+            return self._injected(now, route, fault, storm_end, limit_headers, delay)
+        if len(body) > MAX_BODY_BYTES:
+            self._record(now, method, route, 413)
+            return Reply(413, {"message": "Payload Too Large: requests are limited to 4 MB"}, limit_headers, delay)
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            self._record(now, method, route, 400)
+            return Reply(400, {"message": f"Bad syntax: invalid JSON ({exc})"}, limit_headers, delay)
+        if not isinstance(payload, dict):
+            self._record(now, method, route, 400)
+            return Reply(400, {"message": "Bad syntax: the body must be a JSON object"}, limit_headers, delay)
+        handler = {TRACK: self._track, EXPORT: self._export, DELETE: self._delete}[route]
+        reply = handler(payload, now)
+        reply.headers.update(limit_headers)
+        reply.delay_s = delay
+        return reply
+
+    def _injected(self, now, route, status, storm_end, limit_headers, delay) -> Reply:
+        headers = dict(limit_headers)
+        if status == 429 and storm_end is not None:
+            headers["X-RateLimit-Remaining"] = "0"
+            headers["X-RateLimit-Reset"] = str(math.ceil(storm_end))
+        retry_after = self.faults.config.retry_after_s
+        if retry_after is not None:
+            headers["Retry-After"] = f"{retry_after:g}"
+        self._record(now, "POST", route, status)
+        message = "Rate limit exceeded" if status == 429 else "Sandbox fault injection: server error"
+        return Reply(int(status), {"message": message}, headers, delay)
+
+    # ---- Braze endpoints -----------------------------------------------------------------------
+    def _too_many(self, payload: dict) -> bool:
+        sizes = [len(payload.get(name) or ()) for name in ("attributes", "events", "purchases")]
+        if self.per_array_limit:
+            return max(sizes) > self.objects_per_request
+        return sum(sizes) > self.objects_per_request
+
+    def _track(self, payload: dict, now: float) -> Reply:
+        arrays = {name: payload.get(name) for name in ("attributes", "events", "purchases")}
+        for name, value in arrays.items():
+            if value is not None and not isinstance(value, list):
+                self._record(now, "POST", TRACK, 400)
+                return Reply(400, {"message": f"Bad syntax: '{name}' must be an array"})
+        if self._too_many(payload):
+            self._record(now, "POST", TRACK, 400)
+            return Reply(400, {"message": "Max Input Length Exceeded"})
+        attributes = arrays["attributes"] or []
+        processed, errors = self.workspace.track_attributes(attributes, self.faults.rejects)
+        events = len(arrays["events"] or [])
+        purchases = len(arrays["purchases"] or [])
+        self._record(now, "POST", TRACK, 201, len(attributes) + events + purchases, len(errors))
+        body: dict = {
+            "message": "success",
+            "attributes_processed": processed,
+            "events_processed": events,
+            "purchases_processed": purchases,
+        }
+        if errors:
+            body["errors"] = errors
+        return Reply(201, body)
+
+    def _ids(self, payload: dict, route: str, now: float) -> list[str] | Reply:
+        ids = payload.get("external_ids") or []
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            self._record(now, "POST", route, 400)
+            return Reply(400, {"message": "Bad syntax: external_ids must be an array of strings"})
+        if len(ids) > IDS_PER_REQUEST:
+            self._record(now, "POST", route, 400)
+            return Reply(400, {"message": "Max Input Length Exceeded"})
+        return ids
+
+    def _export(self, payload: dict, now: float) -> Reply:
+        ids = self._ids(payload, EXPORT, now)
+        if isinstance(ids, Reply):
+            return ids
+        fields = payload.get("fields_to_export")
+        users, invalid = self.workspace.export(ids, fields)
+        self._record(now, "POST", EXPORT, 201, len(ids))
+        body = {"message": "success", "users": users}
+        if invalid:
+            body["invalid_user_ids"] = invalid
+        return Reply(201, body)
+
+    def _delete(self, payload: dict, now: float) -> Reply:
+        ids = self._ids(payload, DELETE, now)
+        if isinstance(ids, Reply):
+            return ids
+        deleted = self.workspace.delete(ids)
+        self._record(now, "POST", DELETE, 201, len(ids))
+        return Reply(201, {"message": "success", "deleted": deleted})
+
+    # ---- introspection -------------------------------------------------------------------------
+    def _sandbox(self, method: str, route: str, query: dict, body: bytes) -> Reply:
+        name = route[len("/_sandbox/"):].rstrip("/")
+        try:
+            if method == "GET" and name == "profiles":
+                return Reply(200, {"profiles": self.workspace.all_profiles()})
+            if method == "GET" and name.startswith("profiles/"):
+                profile = self.workspace.profile(name[len("profiles/"):])
+                return Reply(200, profile) if profile is not None else Reply(404, {"message": "no such profile"})
+            if method == "GET" and name == "requests":
+                since = int(query.get("since", ["0"])[0])
+                return Reply(200, {"requests": self.request_log(since)})
+            if method == "GET" and name == "data_points":
+                return Reply(200, self.workspace.data_point_summary())
+            if method == "GET" and name == "stats":
+                return Reply(200, self.stats())
+            if method == "GET" and name == "faults":
+                return Reply(200, self.faults.describe())
+            if method == "POST" and name == "faults":
+                self.faults.set(FaultConfig.from_dict(orjson.loads(body or b"{}")))
+                return Reply(200, self.faults.describe())
+            if method == "POST" and name == "reset":
+                self.reset()
+                return Reply(200, {"message": "reset"})
+            if method == "POST" and name == "flush":
+                self.workspace.flush()
+                return Reply(200, {"message": "flushed"})
+            if method == "POST" and name == "seed":
+                ids = orjson.loads(body or b"{}").get("external_ids") or []
+                return Reply(200, {"created": self.workspace.seed(ids)})
+        except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
+            return Reply(400, {"message": str(exc)})
+        return Reply(404, {"message": f"unknown sandbox route {method} {route}"})

@@ -1,0 +1,275 @@
+"""The sandbox's Braze workspace: profiles, identifier indexes, data points, persisted atomically.
+
+Profiles are kept in memory and written to ``<state_dir>/braze_sandbox_state.json`` (write to a
+temp file, fsync, rename) on flush, so a demo workspace survives restarts. Callers serialise
+access with ``lock``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from collections import Counter
+from pathlib import Path
+
+import orjson
+
+from braze_assets.sandbox.validation import (
+    CONTROL_KEYS,
+    ID_KEYS,
+    STANDARD_FIELDS,
+    billable_points,
+    check_attribute_object,
+    identifier_of,
+)
+
+STATE_FILE = "braze_sandbox_state.json"
+STATE_VERSION = 1
+
+
+def _encoded_size(value) -> int:
+    return len(orjson.dumps(value))
+
+
+class Workspace:
+    def __init__(self, state_dir: Path | None, *, array_limit: int = 25) -> None:
+        self.state_dir = Path(state_dir) if state_dir is not None else None
+        self.array_limit = array_limit
+        self.lock = threading.RLock()
+        self.dirty = False
+        self._clear()
+        if self.state_dir is not None:
+            self._load()
+
+    def _clear(self) -> None:
+        self.profiles: dict[str, dict] = {}  # braze_id -> profile
+        self.by_external: dict[str, str] = {}
+        self.by_alias: dict[tuple[str, str], str] = {}
+        self.by_email: dict[str, str] = {}
+        self.by_phone: dict[str, str] = {}
+        self.next_id = 1
+        self.data_points = Counter()
+        self.deleted = 0
+
+    # ---- persistence ---------------------------------------------------------------------------
+    @property
+    def state_path(self) -> Path | None:
+        return self.state_dir / STATE_FILE if self.state_dir is not None else None
+
+    def _load(self) -> None:
+        path = self.state_path
+        if path is None or not path.exists():
+            return
+        try:
+            data = orjson.loads(path.read_bytes())
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"Sandbox state file {path} is not valid JSON ({exc}); move it away to start empty") from exc
+        if data.get("version") != STATE_VERSION:
+            raise ValueError(f"Sandbox state file {path} has version {data.get('version')}, expected {STATE_VERSION}")
+        self.next_id = int(data["next_id"])
+        self.data_points = Counter(data["data_points"])
+        self.deleted = int(data.get("deleted", 0))
+        for profile in data["profiles"]:
+            self._index(profile)
+
+    def flush(self) -> None:
+        """Write the workspace atomically if it changed since the last flush."""
+        path = self.state_path
+        if path is None:
+            return
+        with self.lock:
+            if not self.dirty and path.exists():
+                return
+            payload = orjson.dumps({
+                "version": STATE_VERSION,
+                "next_id": self.next_id,
+                "data_points": dict(self.data_points),
+                "deleted": self.deleted,
+                "profiles": list(self.profiles.values()),
+            })
+            self.dirty = False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        with open(tmp, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+
+    def reset(self) -> None:
+        with self.lock:
+            self._clear()
+            self.dirty = True
+
+    # ---- profiles ------------------------------------------------------------------------------
+    def _index(self, profile: dict) -> None:
+        braze_id = profile["braze_id"]
+        self.profiles[braze_id] = profile
+        if profile.get("external_id") is not None:
+            self.by_external[profile["external_id"]] = braze_id
+        for alias in profile.get("user_aliases", ()):
+            self.by_alias[(alias["alias_name"], alias["alias_label"])] = braze_id
+        if profile.get("email"):
+            self.by_email.setdefault(profile["email"], braze_id)
+        if profile.get("phone"):
+            self.by_phone.setdefault(profile["phone"], braze_id)
+
+    def _new_profile(self, kind: str, value) -> dict:
+        braze_id = f"{self.next_id:024x}"
+        self.next_id += 1
+        profile: dict = {"braze_id": braze_id, "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+        if kind == "external_id":
+            profile["external_id"] = value
+        elif kind == "user_alias":
+            profile["user_aliases"] = [{"alias_name": value[0], "alias_label": value[1]}]
+        else:
+            profile[kind] = value
+        profile["custom_attributes"] = {}
+        self._index(profile)
+        return profile
+
+    def _find(self, kind: str, value) -> dict | None:
+        if kind == "external_id":
+            braze_id = self.by_external.get(value)
+        elif kind == "braze_id":
+            braze_id = value
+        elif kind == "user_alias":
+            braze_id = self.by_alias.get(value)
+        elif kind == "email":
+            braze_id = self.by_email.get(value)
+        else:
+            braze_id = self.by_phone.get(value)
+        return self.profiles.get(braze_id) if braze_id is not None else None
+
+    def seed(self, external_ids) -> int:
+        with self.lock:
+            created = 0
+            for external_id in external_ids:
+                if external_id not in self.by_external:
+                    self._new_profile("external_id", str(external_id))
+                    created += 1
+            self.dirty = True
+            return created
+
+    def track_attributes(self, objects: list, reject) -> tuple[int, list[dict]]:
+        """Apply attribute objects; return (processed count, per-object errors in Braze's shape)."""
+        errors: list[dict] = []
+        processed = 0
+        with self.lock:
+            for position, obj in enumerate(objects):
+                error = check_attribute_object(obj, self.array_limit, _encoded_size)
+                if error is None:
+                    error = self._apply(obj, reject)
+                if error is None:
+                    processed += 1
+                else:
+                    errors.append({"type": error, "input_array": "attributes", "index": position})
+            if processed:
+                self.dirty = True
+        return processed, errors
+
+    def _apply(self, obj: dict, reject) -> str | None:
+        kind, value = identifier_of(obj)
+        if reject(obj.get("external_id")):
+            return "Sandbox fault injection: object rejected"
+        profile = self._find(kind, value)
+        if profile is None:
+            update_only = obj.get("_update_existing_only", kind == "user_alias")
+            if kind == "braze_id":
+                return f"braze_id '{value}' does not exist"
+            if update_only:
+                return f"No existing user with {kind} '{value if kind != 'user_alias' else value[0]}' (_update_existing_only)"
+            profile = self._new_profile(kind, value)
+        merge = obj.get("_merge_objects") is True
+        custom = profile["custom_attributes"]
+        for key, new in obj.items():
+            if key in ID_KEYS or key in CONTROL_KEYS or key == kind:
+                continue
+            if key in STANDARD_FIELDS:
+                self._set_standard(profile, key, new)
+            elif new is None:
+                custom.pop(key, None)
+            else:
+                custom[key] = self._custom_value(custom.get(key), new, merge)
+        self.data_points.update(billable_points(obj, kind))
+        return None
+
+    def _set_standard(self, profile: dict, key: str, value) -> None:
+        if value is None:
+            profile.pop(key, None)
+            return
+        profile[key] = value
+        if key == "email":
+            self.by_email.setdefault(value, profile["braze_id"])
+        elif key == "phone":
+            self.by_phone.setdefault(value, profile["braze_id"])
+
+    def _custom_value(self, old, new, merge: bool):
+        if not isinstance(new, dict):
+            return new
+        ops = new.keys()
+        if ops and ops <= {"add", "remove"}:
+            current = list(old) if isinstance(old, list) else []
+            for item in new.get("add", ()):
+                if item not in current:
+                    current.append(item)
+            removed = set(new.get("remove", ()))
+            current = [item for item in current if item not in removed]
+            # Braze keeps the newest values when an array grows past its limit.
+            return current[-self.array_limit:]
+        if ops == {"inc"}:
+            base = old if isinstance(old, (int, float)) and not isinstance(old, bool) else 0
+            return base + new["inc"]
+        if ops == {"$time"}:
+            return new["$time"]
+        if merge and isinstance(old, dict):
+            return {**old, **new}
+        return new
+
+    def export(self, external_ids: list[str], fields: list[str] | None) -> tuple[list[dict], list[str]]:
+        users, invalid = [], []
+        with self.lock:
+            for external_id in external_ids:
+                profile = self._find("external_id", external_id)
+                if profile is None:
+                    invalid.append(external_id)
+                    continue
+                if fields is None:
+                    users.append(orjson.loads(orjson.dumps(profile)))
+                else:
+                    wanted = set(fields) | {"external_id"}
+                    users.append({k: v for k, v in orjson.loads(orjson.dumps(profile)).items() if k in wanted})
+        return users, invalid
+
+    def delete(self, external_ids: list[str]) -> int:
+        with self.lock:
+            deleted = 0
+            for external_id in external_ids:
+                braze_id = self.by_external.pop(external_id, None)
+                if braze_id is None:
+                    continue
+                profile = self.profiles.pop(braze_id)
+                for alias in profile.get("user_aliases", ()):
+                    self.by_alias.pop((alias["alias_name"], alias["alias_label"]), None)
+                for field_name, index in (("email", self.by_email), ("phone", self.by_phone)):
+                    if index.get(profile.get(field_name)) == braze_id:
+                        del index[profile[field_name]]
+                deleted += 1
+            self.deleted += deleted
+            if deleted:
+                self.dirty = True
+            return deleted
+
+    def profile(self, external_id: str) -> dict | None:
+        with self.lock:
+            profile = self._find("external_id", external_id)
+            return orjson.loads(orjson.dumps(profile)) if profile is not None else None
+
+    def all_profiles(self) -> list[dict]:
+        with self.lock:
+            return orjson.loads(orjson.dumps(list(self.profiles.values())))
+
+    def data_point_summary(self) -> dict:
+        with self.lock:
+            return {"total": sum(self.data_points.values()), "by_attribute": dict(self.data_points)}
