@@ -43,7 +43,8 @@ def _function_name(node: exp.Func) -> str:
 
 def _refusal(statement: exp.Expression) -> str | None:
     if not isinstance(statement, exp.Query):
-        return f"only a SELECT or WITH ... SELECT query is allowed, not {statement.key.upper()}"
+        what = statement.this if isinstance(statement, exp.Command) else statement.key
+        return f"only a SELECT or WITH ... SELECT query is allowed, not {str(what).upper()}"
     for node in statement.walk():
         if isinstance(node, _FORBIDDEN_NODES):
             return f"{node.key.upper()} is not allowed in an audience query (read-only SELECT only)"

@@ -50,7 +50,10 @@ def run_demo(data_dir: Path, *, people: int | None = None) -> int:
     from braze_assets.cli.progress import progress_printer
     from braze_assets.demo_data import generate_demo_data
 
+    from braze_assets.config import load_config
+
     started = time.monotonic()
+    load_config()
     print(f"Data dir: {data_dir}")
     generate_demo_data(data_dir, people=people or 20_000, progress=progress_printer())
     home = dagster_home(data_dir)

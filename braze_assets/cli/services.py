@@ -7,10 +7,12 @@ started for that side and the real endpoint is used as configured.
 from __future__ import annotations
 
 import os
+import socket
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import urlsplit
 
 from braze_assets import settings
 from braze_assets.cli.errors import UserFacingError
@@ -37,6 +39,22 @@ def _use_env(updates: dict[str, str]) -> None:
     os.environ.update(updates)
 
 
+def check_reachable(endpoint: str, timeout_s: float = 5.0) -> None:
+    """Fail before any run starts when the configured Braze endpoint does not accept connections."""
+    parsed = urlsplit(endpoint)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise UserFacingError(f"Braze endpoint {endpoint!r} is not an http(s) URL ({settings.ENV_BRAZE_REST_ENDPOINT})")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((parsed.hostname, port), timeout=timeout_s).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UserFacingError(
+            f"Braze endpoint {endpoint} is unreachable ({reason}); check {settings.ENV_BRAZE_REST_ENDPOINT} / "
+            f"{settings.ENV_BRAZE_INSTANCE} and your network"
+        ) from None
+
+
 @contextmanager
 def local_services(data_dir: Path, *, sandbox_port: int = 0, s3_port: int = 0) -> Iterator[Services]:
     with ExitStack() as stack:
@@ -51,7 +69,9 @@ def local_services(data_dir: Path, *, sandbox_port: int = 0, s3_port: int = 0) -
             from braze_assets.braze.instances import resolve_endpoint
 
             endpoint = resolve_endpoint(os.environ[settings.ENV_BRAZE_INSTANCE], None)
-        else:
+        if endpoint:
+            check_reachable(endpoint)
+        if not endpoint:
             from braze_assets.sandbox import SANDBOX_API_KEY, SandboxServer
 
             sandbox = stack.enter_context(SandboxServer(data_dir / "braze_sandbox", port=sandbox_port))

@@ -58,7 +58,7 @@ def load_config(config_dir: Path | None = None) -> ProjectConfig:
         if section not in known:
             raise ConfigError(f"unknown section {section!r}; known sections: {', '.join(sorted(known))}", file=str(path))
     try:
-        return ProjectConfig.model_validate(merged)
+        config = ProjectConfig.model_validate(merged)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = tuple(first["loc"])
@@ -73,3 +73,20 @@ def load_config(config_dir: Path | None = None) -> ProjectConfig:
             message = f"unknown key {loc[-1]!r}"
         more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
         raise ConfigError(message + more, file=str(path), entry=_entry(loc) or None) from None
+    _run_cross_checks(config, origin)
+    return config
+
+
+def _run_cross_checks(config: ProjectConfig, origin: dict[str, Path]) -> None:
+    """Checks spanning sections; a check names the entry and the loader adds the file it came from."""
+    from braze_assets.config.checks import CROSS_CHECKS
+
+    for check in CROSS_CHECKS:
+        try:
+            check(config)
+        except ConfigError as exc:
+            if exc.file is not None:
+                raise
+            section = (exc.entry or "").split(".")[0].split("[")[0]
+            path = origin.get(section)
+            raise ConfigError(exc.problem, file=str(path) if path else None, entry=exc.entry) from None

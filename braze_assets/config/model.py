@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from braze_assets.config.sources import SourceConfig, TransactionSourceConfig
+from braze_assets.identity.config import IdentityConfig
 
 
 class ProjectConfig(BaseModel):
@@ -12,6 +13,7 @@ class ProjectConfig(BaseModel):
 
     sources: list[SourceConfig] = Field(min_length=1)
     transactions: list[TransactionSourceConfig] = Field(default_factory=list)
+    identity: IdentityConfig = Field(default_factory=IdentityConfig)
 
     @model_validator(mode="after")
     def _references(self) -> "ProjectConfig":

@@ -25,7 +25,8 @@ class JunkValues(_Strict):
     any_field: list[str] = Field(
         default_factory=lambda: [
             "unknown", "unk", "n/a", "na", "none", "null", "nil", "test", "testing", "xxx", "xx", "x",
-            "-", "--", ".", "?", "0", "tbd", "not provided", "no name", "asdf", "noname",
+            "-", "--", ".", "?", "0", "tbd", "not provided", "no name", "asdf", "noname", "customer",
+            "cash customer", "guest", "anonymous",
         ],
         description="Values (compared case-insensitively after trimming) treated as missing in every field.",
     )
@@ -36,7 +37,7 @@ class JunkValues(_Strict):
     email_local_parts: list[str] = Field(
         default_factory=lambda: [
             "test", "noemail", "no-email", "none", "na", "unknown", "noreply", "no-reply", "donotreply",
-            "nobody", "null", "asdf", "email",
+            "nobody", "null", "asdf", "email", "x", "xx",
         ],
         description="Email user names (before @, after +tag stripping) that mark an address as a placeholder.",
     )

@@ -1,0 +1,187 @@
+"""Write the demo retailer's input files: deterministic for a seed, sized by a number of people.
+
+The files are exactly those declared in the packaged demo config (`config/demo/sources.yaml`), plus
+the ground truth (`demo_truth/person_truth.csv`, for evaluation only), the users that already exist
+in the demo Braze workspace (`braze_workspace_users.csv`) and `demo_data/manifest.json`, which
+makes a rerun with the same parameters a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from braze_assets.demo_data import orders as orders_mod
+from braze_assets.demo_data import sources as src
+from braze_assets.demo_data.people import generate_people
+from braze_assets.demo_data.reference import load_reference
+
+# Bump when the output for a given seed changes, so old data is not mistaken for current.
+GENERATOR_VERSION = 1
+MANIFEST = Path("demo_data/manifest.json")
+TRUTH = Path("demo_truth/person_truth.csv")
+WORKSPACE_USERS = Path("braze_workspace_users.csv")
+SOURCE_FILES = {
+    "ecommerce": Path("sources/ecommerce_accounts.csv"),
+    "loyalty": Path("sources/loyalty_members.csv"),
+    "pos": Path("sources/pos_customers.csv"),
+    "email_list": Path("sources/email_subscribers.csv"),
+}
+TRANSACTION_FILES = {
+    "orders": Path("sources/orders.csv"),
+    "store_transactions": Path("sources/store_transactions.csv"),
+}
+WORKSPACE_SHARE = 0.9
+STEPS = ("people", "membership", *SOURCE_FILES, *TRANSACTION_FILES, "truth", "workspace_users")
+
+Progress = Callable[[str, int, int], None]
+
+
+class DemoDataExistsError(RuntimeError):
+    """Demo data made with other parameters is already in the data dir."""
+
+
+@dataclass(frozen=True)
+class DemoDataSummary:
+    data_dir: Path
+    seed: int
+    people: int
+    as_of: date
+    rows: dict[str, int] = field(default_factory=dict)  # relative path -> data rows
+    generated: bool = True  # False when an identical data set was already there
+
+
+def _rng(seed: int, step: str) -> np.random.Generator:
+    # One independent stream per step, so changing one step never shifts the others' output.
+    return np.random.default_rng([seed, STEPS.index(step)])
+
+
+def all_files() -> list[Path]:
+    return [*SOURCE_FILES.values(), *TRANSACTION_FILES.values(), TRUTH, WORKSPACE_USERS]
+
+
+def _read_manifest(data_dir: Path) -> dict | None:
+    path = data_dir / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DemoDataExistsError(f"{path} is unreadable ({exc}); pass overwrite=True to regenerate") from None
+
+
+def _existing(data_dir: Path, seed: int, people: int, as_of: date | None, overwrite: bool) -> DemoDataSummary | None:
+    manifest = _read_manifest(data_dir)
+    present = [p for p in all_files() if (data_dir / p).exists()]
+    if manifest is None:
+        if present and not overwrite:
+            raise DemoDataExistsError(
+                f"{data_dir} already has {', '.join(map(str, present))} but no {MANIFEST}; "
+                "pass overwrite=True to replace them with generated demo data"
+            )
+        return None
+    same = (
+        manifest.get("generator_version") == GENERATOR_VERSION
+        and manifest.get("seed") == seed
+        and manifest.get("people") == people
+        and (as_of is None or manifest.get("as_of") == as_of.isoformat())
+        and len(present) == len(all_files())
+    )
+    if same and not overwrite:
+        return DemoDataSummary(data_dir, seed, people, date.fromisoformat(manifest["as_of"]),
+                               dict(manifest["rows"]), generated=False)
+    if not overwrite:
+        wanted = f"seed={seed}, people={people}" + (f", as_of={as_of.isoformat()}" if as_of else "")
+        had = f"seed={manifest.get('seed')}, people={manifest.get('people')}, as_of={manifest.get('as_of')}"
+        raise DemoDataExistsError(
+            f"{data_dir} holds demo data made with {had} (generator v{manifest.get('generator_version')}); "
+            f"asked for {wanted} (v{GENERATOR_VERSION}). Pass overwrite=True to replace it"
+        )
+    return None
+
+
+def _write(frame: pl.DataFrame, data_dir: Path, rel: Path, rows: dict[str, int]) -> None:
+    path = data_dir / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".csv.tmp")
+    frame.select([c for c in frame.columns if not c.startswith("_")]).write_csv(tmp, line_terminator="\n")
+    tmp.replace(path)
+    rows[rel.as_posix()] = frame.height
+
+
+def generate_demo_data(
+    data_dir: Path,
+    *,
+    people: int = 20_000,
+    seed: int = 7,
+    as_of: date | None = None,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> DemoDataSummary:
+    """Generate the demo inputs under `data_dir`; `as_of` defaults to today (UTC)."""
+    if people < 10:
+        raise ValueError(f"people must be at least 10, got {people}")
+    data_dir = Path(data_dir)
+    existing = _existing(data_dir, seed, people, as_of, overwrite)
+    if existing is not None:
+        return existing
+    as_of = as_of or datetime.now(timezone.utc).date()
+    report = progress or (lambda step, done, total: None)
+    total = len(STEPS) - 1  # membership is part of the people step
+    rows: dict[str, int] = {}
+    (data_dir / MANIFEST).unlink(missing_ok=True)
+
+    report("people", 0, total)
+    persons = generate_people(people, _rng(seed, "people"), as_of, load_reference())
+    member = src.membership(persons, _rng(seed, "membership"))
+    report("people", 1, total)
+
+    frames = {
+        "ecommerce": src.ecommerce(persons, member.ecommerce, _rng(seed, "ecommerce"), as_of),
+        "loyalty": src.loyalty(persons, member.loyalty, _rng(seed, "loyalty"), as_of),
+        "pos": src.pos(persons, member.pos, member.loyalty, _rng(seed, "pos"), as_of),
+        "email_list": src.email_list(persons, member.email_list, _rng(seed, "email_list"), as_of),
+    }
+    del persons
+    for done, (name, frame) in enumerate(frames.items(), start=2):
+        _write(frame, data_dir, SOURCE_FILES[name], rows)
+        report(name, done, total)
+
+    _write(orders_mod.orders(frames["ecommerce"], _rng(seed, "orders"), as_of), data_dir, TRANSACTION_FILES["orders"], rows)
+    report("orders", 6, total)
+    _write(orders_mod.store_transactions(frames["pos"], _rng(seed, "store_transactions"), as_of),
+           data_dir, TRANSACTION_FILES["store_transactions"], rows)
+    report("store_transactions", 7, total)
+
+    truth = pl.concat([
+        frame.select(pl.lit(name).alias("source"), pl.col(frame.columns[0]).alias("source_pk"),
+                     ("person_" + pl.col("_person").cast(pl.String).str.zfill(7)).alias("person_id"))
+        for name, frame in frames.items()
+    ])
+    _write(truth, data_dir, TRUTH, rows)
+    report("truth", 8, total)
+
+    accounts = frames["ecommerce"]
+    known = _rng(seed, "workspace_users").random(accounts.height) < WORKSPACE_SHARE
+    users = accounts.filter(pl.Series(known)).select(
+        "external_id",
+        pl.when(pl.col("email").str.contains("@")).then(pl.col("email").str.strip_chars().str.to_lowercase()).alias("email"),
+    ).sort("external_id")
+    _write(users, data_dir, WORKSPACE_USERS, rows)
+    report("workspace_users", 9, total)
+
+    summary = DemoDataSummary(data_dir, seed, people, as_of, rows)
+    manifest = {"generator_version": GENERATOR_VERSION, "seed": seed, "people": people,
+                "as_of": as_of.isoformat(), "rows": rows}
+    (data_dir / MANIFEST).parent.mkdir(parents=True, exist_ok=True)
+    (data_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return summary
+
+
+__all__ = ["DemoDataExistsError", "DemoDataSummary", "generate_demo_data"]

@@ -1,0 +1,362 @@
+"""Union every declared source into `unified_standardised`: one row per source record, person
+fields normalised, junk turned into NULL, and every junk / invalid value counted per source column.
+
+Python normalisation runs once per distinct raw value (mapped back with a join), so a million
+records cost about as much as their distinct emails, phones and addresses.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import duckdb
+import pyarrow as pa
+
+from braze_assets.config.model import ProjectConfig
+from braze_assets.config.sources import ATTRIBUTE_TAG, CUSTOM_IDENTIFIER_PREFIX, SourceConfig
+from braze_assets.identity.config import IdentityConfig
+from braze_assets.identity.normalise import JUNK, INVALID, OK, Normaliser
+from braze_assets.warehouse import quote, table_columns, table_exists
+
+TABLE = "unified_standardised"
+# Output columns in order; identifier_<name> columns follow for custom identifiers.
+PERSON_FIELDS = (
+    "given_name", "given_name_display", "given_name_canonical", "surname", "surname_display",
+    "email", "email_display", "phone", "address_line1", "address_line2", "city", "state",
+    "postal_code", "country", "birthdate", "gender", "loyalty_id", "external_id",
+)
+_TEXT_TAGS = ("given_name", "surname", "full_name", "email", "phone", "address_line1", "address_line2",
+              "city", "state", "postal_code", "country", "birthdate", "gender", "loyalty_id", "external_id")
+_PARALLEL_MIN = 100_000
+
+
+class IdentityInputError(ValueError):
+    """Input that identity resolution must not guess about; the message names source and column."""
+
+
+@dataclass(frozen=True)
+class ColumnStats:
+    source: str
+    column: str
+    tag: str
+    non_null: int
+    junk: int
+    invalid: int
+
+    @property
+    def valid(self) -> int:
+        return self.non_null - self.junk - self.invalid
+
+
+@dataclass
+class StandardiseReport:
+    rows: int
+    rows_per_source: dict[str, int]
+    duplicate_keys: dict[str, int]
+    missing_keys: dict[str, int]
+    columns: list[ColumnStats]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def junk_total(self) -> int:
+        return sum(c.junk for c in self.columns)
+
+    @property
+    def invalid_total(self) -> int:
+        return sum(c.invalid for c in self.columns)
+
+
+def identifier_field(tag: str) -> str:
+    return "identifier_" + tag[len(CUSTOM_IDENTIFIER_PREFIX):]
+
+
+def custom_identifier_fields(config: ProjectConfig) -> list[str]:
+    tags = {t for s in config.sources for t in s.columns.values() if t.startswith(CUSTOM_IDENTIFIER_PREFIX)}
+    return sorted(identifier_field(t) for t in tags)
+
+
+def _check_inputs(con: duckdb.DuckDBPyConnection, config: ProjectConfig) -> None:
+    problems = []
+    for source in config.sources:
+        table = f"raw_{source.name}"
+        if not table_exists(con, table):
+            problems.append(f"source {source.name!r}: table {table} is missing (is {source.path} loaded?)")
+            continue
+        present = table_columns(con, table)
+        needed = {source.primary_key: "primary key", source.updated_at: "updated_at"}
+        needed.update({c: t for c, t in source.columns.items() if t != ATTRIBUTE_TAG})
+        for column, tag in needed.items():
+            if column not in present:
+                problems.append(
+                    f"source {source.name!r}: column {column!r} (tagged {tag}) is not in {table} "
+                    f"(it has: {', '.join(c for c in present if not c.startswith('_'))})"
+                )
+    if problems:
+        raise IdentityInputError("; ".join(problems))
+
+
+def _raw_select(source: SourceConfig) -> str:
+    def text(column: str) -> str:
+        return f"NULLIF(trim(CAST({quote(column)} AS VARCHAR)), '')"
+
+    by_tag: dict[str, list[str]] = {}
+    for column, tag in source.columns.items():
+        if tag != ATTRIBUTE_TAG:
+            by_tag.setdefault(tag, []).append(column)
+    parts = [
+        f"'{source.name}' AS source", f"{text(source.primary_key)} AS source_pk",
+        f"{text(source.updated_at)} AS raw_updated_at", f"{int(source.priority)} AS priority",
+        f"'{source.default_region.upper()}' AS region", "_row_number AS source_row",
+    ]
+    for tag, columns in by_tag.items():
+        name = identifier_field(tag) if tag.startswith(CUSTOM_IDENTIFIER_PREFIX) else tag
+        expr = text(columns[0]) if len(columns) == 1 else "NULLIF(concat_ws(' ', " + ", ".join(text(c) for c in columns) + "), '')"
+        parts.append(f"{expr} AS {quote('raw_' + name)}")
+    return f"SELECT {', '.join(parts)} FROM {quote('raw_' + source.name)}"
+
+
+def _distinct(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
+    return con.execute(sql).fetchall()
+
+
+def _register(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, list], types: dict[str, pa.DataType]) -> None:
+    table = pa.table({c: pa.array(v, type=types.get(c, pa.string())) for c, v in columns.items()})
+    con.register(name, table)
+
+
+def _map_values(
+    con: duckdb.DuckDBPyConnection, name: str, raw_columns: list[str], fn: Callable[[str], tuple],
+    out: list[str], types: dict[str, pa.DataType] | None = None,
+) -> None:
+    """Register `name(raw, *out)` for every distinct value found in any of `raw_columns`."""
+    union = " UNION ".join(f"SELECT {quote(c)} AS raw FROM _identity_stage WHERE {quote(c)} IS NOT NULL" for c in raw_columns)
+    values = [row[0] for row in _distinct(con, union)] if union else []
+    results = [fn(v) for v in values]
+    columns = {"raw": values} | {o: [r[i] for r in results] for i, o in enumerate(out)}
+    _register(con, name, columns, types or {})
+
+
+def _phone_chunk(args: tuple[IdentityConfig, list[tuple[str, str]]]) -> list[tuple]:
+    identity, keys = args
+    normaliser = Normaliser(identity)
+    return [normaliser.phone(key, region) for key, region in keys]
+
+
+def _map_phones(con: duckdb.DuckDBPyConnection, normaliser: Normaliser, identity: IdentityConfig) -> None:
+    pairs = _distinct(con, "SELECT DISTINCT raw_phone, region FROM _identity_stage WHERE raw_phone IS NOT NULL")
+    keyed = [(raw, region, Normaliser.phone_key(raw)) for raw, region in pairs]
+    unique = sorted({(key, region) for _, region, key in keyed})
+    workers = min(os.cpu_count() or 1, 4)
+    if len(unique) >= _PARALLEL_MIN and workers > 1:
+        size = -(-len(unique) // (workers * 4))
+        chunks = [(identity, unique[i:i + size]) for i in range(0, len(unique), size)]
+        with ProcessPoolExecutor(workers) as pool:
+            results = [r for chunk in pool.map(_phone_chunk, chunks) for r in chunk]
+    else:
+        results = [normaliser.phone(key, region) for key, region in unique]
+    parsed = dict(zip(unique, results))
+    rows = [(raw, region, *parsed[(key, region)]) for raw, region, key in keyed]
+    _register(con, "_map_phone", {
+        "raw": [r[0] for r in rows], "region": [r[1] for r in rows],
+        "value": [r[2] for r in rows], "status": [r[3] for r in rows],
+    }, {})
+
+
+def _stage_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {row[0] for row in con.execute("DESCRIBE _identity_stage").fetchall()}
+
+
+def _build_maps(con: duckdb.DuckDBPyConnection, identity: IdentityConfig, normaliser: Normaliser) -> None:
+    present = _stage_columns(con)
+
+    def cols(*names: str) -> list[str]:
+        return [f"raw_{n}" for n in names if f"raw_{n}" in present]
+
+    def name_fn(raw: str) -> tuple:
+        value, status = normaliser.name(raw)
+        return value, status, normaliser.display_name(raw) if status == OK else None
+
+    _map_values(con, "_map_name", cols("given_name", "surname"), name_fn, ["value", "status", "display"])
+
+    def full_name_fn(raw: str) -> tuple:
+        (given, given_status), (surname, surname_status) = normaliser.split_full_name(raw)
+        status = surname_status if surname_status != OK else given_status if given_status == JUNK else OK
+        words = [normaliser.display_name(w) for w in raw.replace(",", " ").split()]
+        return given, surname, status, words[0] if given and words else None, words[-1] if surname and words else None
+
+    _map_values(con, "_map_full_name", cols("full_name"), full_name_fn,
+                ["given", "surname", "status", "given_display", "surname_display"])
+    _map_values(con, "_map_email", cols("email"), normaliser.email, ["value", "display", "status"])
+    _map_phones(con, normaliser, identity)
+    _map_values(con, "_map_address", cols("address_line1", "address_line2"), normaliser.address_line, ["value", "status"])
+    _map_values(con, "_map_city", cols("city"), normaliser.city, ["value", "status"])
+    _map_values(con, "_map_state", cols("state"), normaliser.state, ["value", "status"])
+    _map_values(con, "_map_country", cols("country"), normaliser.country, ["value", "status"])
+    _map_values(con, "_map_birthdate", cols("birthdate"), normaliser.birthdate, ["value", "status"], {"value": pa.date32()})
+    _map_values(con, "_map_gender", cols("gender"), normaliser.gender, ["value", "status"])
+    ids = cols("loyalty_id", "external_id") + sorted(c for c in present if c.startswith("raw_identifier_"))
+    _map_values(con, "_map_identifier", ids, normaliser.identifier, ["value", "status"])
+
+
+def _given_canonical(con: duckdb.DuckDBPyConnection, normaliser: Normaliser) -> None:
+    names = [r[0] for r in _distinct(con, "SELECT DISTINCT given_name FROM _identity_step1 WHERE given_name IS NOT NULL")]
+    _register(con, "_map_canonical", {"raw": names, "value": [normaliser.canonical_given_name(n) for n in names]}, {})
+
+
+def _postal(con: duckdb.DuckDBPyConnection, normaliser: Normaliser) -> None:
+    pairs = _distinct(con, "SELECT DISTINCT raw_postal_code, postal_country FROM _identity_step1 WHERE raw_postal_code IS NOT NULL")
+    results = [normaliser.postal_code(raw, country) for raw, country in pairs]
+    _register(con, "_map_postal", {
+        "raw": [p[0] for p in pairs], "country": [p[1] for p in pairs],
+        "value": [r[0] for r in results], "status": [r[1] for r in results],
+    }, {})
+
+
+_UPDATED_AT = (
+    "coalesce(try_cast(raw_updated_at AS TIMESTAMP), "
+    "try_strptime(raw_updated_at, ['%m/%d/%Y %H:%M:%S', '%m/%d/%Y %H:%M', '%m/%d/%Y', '%Y%m%d', '%d.%m.%Y']))"
+)
+
+
+def _step1_sql(present: set[str], identifiers: list[str]) -> str:
+    """Join every map except those needing other normalised fields (postal code needs country)."""
+
+    def raw(name: str) -> str:
+        return f"s.raw_{name}" if f"raw_{name}" in present else "CAST(NULL AS VARCHAR)"
+
+    given_from_full = "raw_full_name" in present
+    select = [
+        "s.source", "s.source_pk", "s.priority", "s.region", "s.source_row", f"{_UPDATED_AT} AS updated_at",
+        "s.raw_updated_at",
+        f"coalesce(g.value, {'fn.given' if given_from_full else 'NULL'}) AS given_name",
+        f"coalesce(g.display, {'fn.given_display' if given_from_full else 'NULL'}) AS given_name_display",
+        f"coalesce(sn.value, {'fn.surname' if given_from_full else 'NULL'}) AS surname",
+        f"coalesce(sn.display, {'fn.surname_display' if given_from_full else 'NULL'}) AS surname_display",
+        "em.value AS email", "em.display AS email_display", "ph.value AS phone",
+        "a1.value AS address_line1", "a2.value AS address_line2", "ci.value AS city", "st.value AS state",
+        "co.value AS country", "coalesce(co.value, s.region) AS postal_country", f"{raw('postal_code')} AS raw_postal_code",
+        "bd.value AS birthdate", "ge.value AS gender", "lo.value AS loyalty_id", "ex.value AS external_id",
+    ]
+    statuses = {
+        "given_name": "g.status", "surname": "sn.status", "full_name": "fn.status" if given_from_full else None,
+        "email": "em.status", "phone": "ph.status", "address_line1": "a1.status", "address_line2": "a2.status",
+        "city": "ci.status", "state": "st.status", "country": "co.status", "birthdate": "bd.status",
+        "gender": "ge.status", "loyalty_id": "lo.status", "external_id": "ex.status",
+    }
+    joins = [
+        (f"_map_name g", f"g.raw = {raw('given_name')}"), ("_map_name sn", f"sn.raw = {raw('surname')}"),
+        ("_map_email em", f"em.raw = {raw('email')}"),
+        ("_map_phone ph", f"ph.raw = {raw('phone')} AND ph.region = s.region"),
+        ("_map_address a1", f"a1.raw = {raw('address_line1')}"), ("_map_address a2", f"a2.raw = {raw('address_line2')}"),
+        ("_map_city ci", f"ci.raw = {raw('city')}"), ("_map_state st", f"st.raw = {raw('state')}"),
+        ("_map_country co", f"co.raw = {raw('country')}"), ("_map_birthdate bd", f"bd.raw = {raw('birthdate')}"),
+        ("_map_gender ge", f"ge.raw = {raw('gender')}"),
+        ("_map_identifier lo", f"lo.raw = {raw('loyalty_id')}"), ("_map_identifier ex", f"ex.raw = {raw('external_id')}"),
+    ]
+    if given_from_full:
+        joins.append(("_map_full_name fn", "fn.raw = s.raw_full_name"))
+    for i, ident in enumerate(identifiers):
+        alias = f"id{i}"
+        joins.append((f"_map_identifier {alias}", f"{alias}.raw = {raw(ident)}"))
+        select.append(f"{alias}.value AS {quote(ident)}")
+        statuses[ident] = f"{alias}.status"
+    select += [f"{expr} AS {quote(tag + '__status')}" for tag, expr in statuses.items() if expr]
+    select += [f"s.{quote(c)}" for c in sorted(present) if c.startswith("raw_") and c not in ("raw_updated_at", "raw_postal_code")]
+    from_sql = "_identity_stage s " + " ".join(f"LEFT JOIN {t} ON {cond}" for t, cond in joins)
+    return f"SELECT {', '.join(select)} FROM {from_sql}"
+
+
+def _column_stats(con: duckdb.DuckDBPyConnection, config: ProjectConfig) -> list[ColumnStats]:
+    stats = []
+    present = {row[0] for row in con.execute("DESCRIBE _identity_step2").fetchall()}
+    for source in config.sources:
+        by_tag: dict[str, list[str]] = {}
+        for column, tag in source.columns.items():
+            if tag != ATTRIBUTE_TAG:
+                by_tag.setdefault(tag, []).append(column)
+        exprs, keys = [], []
+        for tag, columns in by_tag.items():
+            name = identifier_field(tag) if tag.startswith(CUSTOM_IDENTIFIER_PREFIX) else tag
+            status = quote(name + "__status")
+            if name + "__status" not in present:
+                continue
+            exprs += [f"count({quote('raw_' + name)})", f"count_if({status} = '{JUNK}')", f"count_if({status} = '{INVALID}')"]
+            keys.append((", ".join(columns), tag))
+        exprs += ["count(raw_updated_at)", "count_if(raw_updated_at IS NOT NULL AND updated_at IS NULL)"]
+        row = con.execute(f"SELECT {', '.join(exprs)} FROM _identity_step2 WHERE source = ?", [source.name]).fetchone()
+        for i, (column, tag) in enumerate(keys):
+            stats.append(ColumnStats(source.name, column, tag, *row[3 * i:3 * i + 3]))
+        stats.append(ColumnStats(source.name, source.updated_at, "updated_at", row[-2], 0, row[-1]))
+    return stats
+
+
+def _problems(stats: Iterable[ColumnStats], rows: dict[str, int]) -> list[str]:
+    problems = []
+    for c in stats:
+        if c.tag == "updated_at":
+            continue
+        if c.non_null == 0:
+            problems.append(f"source {c.source!r}: column {c.column!r} ({c.tag}) is empty in all {rows[c.source]} rows")
+        elif c.valid == 0:
+            problems.append(
+                f"source {c.source!r}: column {c.column!r} ({c.tag}) has no usable value "
+                f"({c.junk} junk, {c.invalid} invalid of {c.non_null})"
+            )
+    return problems
+
+
+def standardise(con: duckdb.DuckDBPyConnection, config: ProjectConfig, identity: IdentityConfig) -> StandardiseReport:
+    _check_inputs(con, config)
+    normaliser = Normaliser(identity)
+    identifiers = custom_identifier_fields(config)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _identity_stage AS "
+        + " UNION ALL BY NAME ".join(_raw_select(s) for s in config.sources)
+    )
+    present = _stage_columns(con)
+    for column in ["raw_" + n for n in identifiers]:
+        if column not in present:
+            raise IdentityInputError(f"custom identifier column {column} is missing from every source")
+    _build_maps(con, identity, normaliser)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _identity_step1 AS {_step1_sql(present, identifiers)}")
+    _given_canonical(con, normaliser)
+    _postal(con, normaliser)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _identity_step2 AS SELECT s.*, c.value AS given_name_canonical, "
+        "p.value AS postal_code, p.status AS postal_code__status FROM _identity_step1 s "
+        "LEFT JOIN _map_canonical c ON c.raw = s.given_name "
+        "LEFT JOIN _map_postal p ON p.raw = s.raw_postal_code AND p.country = s.postal_country"
+    )
+    rows_per_source = dict(con.execute("SELECT source, count(*) FROM _identity_step2 GROUP BY source").fetchall())
+    rows_per_source = {s.name: rows_per_source.get(s.name, 0) for s in config.sources}
+    missing_keys = dict(con.execute("SELECT source, count(*) FROM _identity_step2 WHERE source_pk IS NULL GROUP BY source").fetchall())
+    duplicates = dict(con.execute(
+        "SELECT source, count(*) - count(DISTINCT source_pk) FROM _identity_step2 WHERE source_pk IS NOT NULL GROUP BY source"
+    ).fetchall())
+    stats = _column_stats(con, config)
+    problems = _problems(stats, rows_per_source)
+    if problems and identity.empty_columns == "error":
+        raise IdentityInputError("; ".join(problems))
+    problems += [f"source {s!r}: {n} rows have no primary key and were skipped" for s, n in missing_keys.items() if n]
+    out = ", ".join(quote(c) for c in (*PERSON_FIELDS, *identifiers))
+    # A source key seen twice keeps its newest row, so record ids stay unique.
+    con.execute(
+        f"CREATE OR REPLACE TABLE {TABLE} AS SELECT source || ':' || source_pk AS record_id, source, source_pk, "
+        f"updated_at, priority, source_row, {out} FROM _identity_step2 WHERE source_pk IS NOT NULL "
+        "QUALIFY row_number() OVER (PARTITION BY source, source_pk ORDER BY updated_at DESC NULLS LAST, source_row DESC) = 1 "
+        "ORDER BY source, source_row"
+    )
+    for name in ("_identity_stage", "_identity_step1", "_identity_step2"):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    for name in ("name", "full_name", "email", "phone", "address", "city", "state", "country", "birthdate",
+                 "gender", "identifier", "canonical", "postal"):
+        con.unregister(f"_map_{name}")
+    total = con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
+    return StandardiseReport(
+        rows=total, rows_per_source=rows_per_source,
+        duplicate_keys={s: int(n) for s, n in duplicates.items() if n},
+        missing_keys={s: int(n) for s, n in missing_keys.items() if n}, columns=stats, problems=problems,
+    )

@@ -1,0 +1,48 @@
+"""Fixtures shared across domains: a demo materialised once per test session in a temp data dir."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from braze_assets.settings import PROJECT_DIR
+
+DEMO_PEOPLE = 1_500
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    data_dir: Path
+    dagster_home: Path
+    env: dict[str, str]
+    output: str
+
+
+def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment a user would have: no Braze or S3 settings unless a test gives them."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BRAZE_", "CURRENTS_", "AWS_", "DAGSTER_HOME"))}
+    env.update({"BRAZE_ASSETS_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(data_dir / "dagster_home")})
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "braze_assets.cli.main", *args],
+        cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> DemoRun:
+    data_dir = tmp_path_factory.mktemp("demo") / "data"
+    data_dir.mkdir()
+    env = cli_env(data_dir)
+    result = run_cli("demo", "--people", str(DEMO_PEOPLE), env=env)
+    assert result.returncode == 0, f"demo failed:\n{result.stdout}\n{result.stderr}"
+    return DemoRun(data_dir, data_dir / "dagster_home", env, result.stdout)

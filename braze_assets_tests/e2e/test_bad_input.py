@@ -1,0 +1,56 @@
+"""Bad input ends in one readable line and a non-zero exit, never a traceback wall."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from braze_assets.settings import DEMO_CONFIG_DIR, PROJECT_DIR
+from braze_assets_tests.conftest import cli_env, run_cli
+
+
+def _assert_clean_failure(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+
+
+def test_missing_data_dir(tmp_path: Path):
+    result = run_cli("status", env=cli_env(tmp_path / "absent" / "data"))
+    _assert_clean_failure(result, "data dir", "does not exist")
+
+
+def test_malformed_yaml(tmp_path: Path):
+    config = tmp_path / "config"
+    shutil.copytree(DEMO_CONFIG_DIR, config)
+    (config / "sources.yaml").write_text("sources:\n  - name: [oops\n")
+    result = run_cli("demo", env=cli_env(tmp_path, BRAZE_ASSETS_CONFIG_DIR=str(config)))
+    _assert_clean_failure(result, "sources.yaml", "malformed YAML")
+
+
+def test_unknown_column_in_mapping(tmp_path: Path):
+    config = tmp_path / "config"
+    shutil.copytree(DEMO_CONFIG_DIR, config)
+    text = (config / "destinations.yaml").read_text()
+    assert "column: given_name" in text
+    (config / "destinations.yaml").write_text(text.replace("column: given_name", "column: given_nam", 1))
+    result = run_cli("demo", env=cli_env(tmp_path, BRAZE_ASSETS_CONFIG_DIR=str(config)))
+    _assert_clean_failure(result, "destinations.yaml", "given_nam")
+
+
+def test_unreachable_braze_endpoint(tmp_path: Path):
+    env = cli_env(tmp_path, BRAZE_REST_ENDPOINT="http://127.0.0.1:9", BRAZE_API_KEY="k-unreachable-test")
+    result = run_cli("demo", "--people", "300", env=env)
+    _assert_clean_failure(result, "http://127.0.0.1:9")
+    assert "k-unreachable-test" not in result.stderr + result.stdout
+
+
+def test_definitions_validate_with_and_without_env(tmp_path: Path):
+    dagster = Path(sys.executable).with_name("dagster")
+    for extra in ({}, {"BRAZE_API_KEY": "x", "BRAZE_INSTANCE": "US-03", "CURRENTS_S3_BUCKET": "b"}):
+        result = subprocess.run(
+            [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+            cwd=PROJECT_DIR, env=cli_env(tmp_path, **extra), capture_output=True, text=True, timeout=180,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
