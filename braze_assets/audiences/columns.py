@@ -1,14 +1,15 @@
 """Which columns rule segments may use, and what kind of value each holds.
 
-Segments are checked when the config loads, before any warehouse exists, so the column list is a
-static catalogue of the view `customer_attribute_source` owned by `braze_assets.attributes`.
-It is imported lazily because config models are imported while the attributes package loads.
+Segments are checked when the config loads, before any warehouse exists, against the static
+catalogue of the view `customer_attribute_source` owned by `braze_assets.attributes` (imported
+lazily: the config models must not pull in the attributes package). At run time the view's real
+column types are read from the warehouse instead.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import Enum
 
 SOURCE_VIEW = "customer_attribute_source"
@@ -49,41 +50,12 @@ def kind_of(duckdb_type: str) -> Kind:
     return Kind.OTHER
 
 
-# Used only while `braze_assets.attributes.catalogue` does not exist yet: the customer 360 columns
-# of docs/architecture.md and the transaction / engagement attributes named in issues 4 and 7.
-_ASSUMED_SOURCE_COLUMNS: dict[str, str] = {
-    "customer_id": "VARCHAR", "external_id": "VARCHAR", "given_name": "VARCHAR", "surname": "VARCHAR",
-    "email": "VARCHAR", "phone": "VARCHAR", "address_line1": "VARCHAR", "city": "VARCHAR",
-    "state": "VARCHAR", "postal_code": "VARCHAR", "country": "VARCHAR", "birthdate": "DATE",
-    "gender": "VARCHAR", "loyalty_id": "VARCHAR", "loyalty_tier": "VARCHAR", "source_count": "INTEGER",
-    "sources": "VARCHAR[]", "first_seen_at": "TIMESTAMP", "updated_at": "TIMESTAMP",
-    "first_order_at": "TIMESTAMP", "first_order_revenue": "DECIMAL(18,2)", "first_order_items": "INTEGER",
-    "second_order_at": "TIMESTAMP", "second_order_revenue": "DECIMAL(18,2)", "second_order_items": "INTEGER",
-    "latest_order_at": "TIMESTAMP", "latest_order_revenue": "DECIMAL(18,2)", "latest_order_items": "INTEGER",
-    "lifetime_order_count": "INTEGER", "lifetime_revenue": "DECIMAL(18,2)",
-    "lifetime_average_order_value": "DECIMAL(18,2)", "largest_order_revenue": "DECIMAL(18,2)",
-    "one_and_done": "BOOLEAN", "early_repeat_purchaser": "BOOLEAN", "preferred_channel": "VARCHAR",
-    "preferred_brand": "VARCHAR", "multi_channel": "BOOLEAN",
-    "l30d_order_count": "INTEGER", "l30d_revenue": "DECIMAL(18,2)", "l3m_order_count": "INTEGER",
-    "l3m_revenue": "DECIMAL(18,2)", "l12m_order_count": "INTEGER", "l12m_revenue": "DECIMAL(18,2)",
-    "rfm_recency_score": "INTEGER", "rfm_frequency_score": "INTEGER", "rfm_monetary_score": "INTEGER",
-    "days_since_latest_order": "INTEGER",
-    "last_email_open_at": "TIMESTAMP", "last_email_click_at": "TIMESTAMP",
-    "email_opens_30d": "INTEGER", "email_clicks_30d": "INTEGER", "email_opens_90d": "INTEGER",
-    "email_clicks_90d": "INTEGER", "email_bounces": "INTEGER", "email_unsubscribed": "BOOLEAN",
-    "custom_event_count": "INTEGER", "purchase_event_count": "INTEGER", "session_count": "INTEGER",
-}
+def catalogue_types(carried: Iterable[str] = ()) -> Mapping[str, str]:
+    """Column -> DuckDB type of `customer_attribute_source` from the attributes catalogue; `carried`
+    are the sources' attribute-tagged columns, which the customer 360 carries as text."""
+    from braze_assets.attributes.catalogue import source_columns
 
-
-def catalogue_types() -> Mapping[str, str]:
-    """Column -> DuckDB type of `customer_attribute_source`, from the attributes catalogue."""
-    try:
-        from braze_assets.attributes.catalogue import source_view_columns
-    except ModuleNotFoundError as exc:
-        if exc.name != "braze_assets.attributes.catalogue":
-            raise
-        return _ASSUMED_SOURCE_COLUMNS
-    return source_view_columns()
+    return source_columns(carried)
 
 
 def column_kinds(types: Mapping[str, str] | None = None) -> dict[str, Kind]:

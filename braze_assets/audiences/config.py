@@ -1,18 +1,18 @@
 """The `audiences` config section: rule segments, SQL audiences, campaigns and orchestrations.
 
-Everything that can be judged from this section alone (operators, column names and types against
-the `customer_attribute_source` catalogue, segment references and cycles, cron strings, read-only
-SQL) is checked by the models, so the loader reports the file and entry. `check_audiences` adds the
-checks that need other sections (destination names).
+What this section alone decides (shape, names, segment references and cycles, cron strings,
+read-only SQL) is checked by the models, so the loader reports the file and entry.
+`check_audiences` (a cross-section check) judges conditions and campaign attributes against the
+columns of `customer_attribute_source`, which depend on the sources section, and destination names.
 
-Validation context (optional, passed by the loader or tests to `model_validate(context=...)`):
-`config_dir` (where `sql_file` paths are resolved; default: the configured config dir) and
-`audience_columns` (column -> DuckDB type; default: the attributes catalogue).
+`sql_file` paths are resolved against the validation context's `config_dir`
+(`model_validate(..., context={"config_dir": ...})`), else the configured config directory.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -20,25 +20,20 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 
 from braze_assets import settings
 from braze_assets.audiences.cadence import check_cadence
-from braze_assets.audiences.columns import Kind, column_kinds
+from braze_assets.audiences.columns import Kind, catalogue_types, column_kinds
 from braze_assets.audiences.rules import OPS, check_condition, unknown_column_message
 from braze_assets.audiences.sql_guard import validate_sql_audience
 from braze_assets.config.errors import ConfigError
-from braze_assets.config.sources import check_name
+from braze_assets.config.sources import ATTRIBUTE_TAG, check_name
 
 # Braze custom attribute keys: at most 255 characters; a leading `$` is reserved for Braze.
-_ATTRIBUTE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,254}$")
+BRAZE_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,254}$")
 
 
 def _attribute_name(value: str) -> str:
-    if not _ATTRIBUTE.match(value):
+    if not BRAZE_ATTRIBUTE_NAME.match(value):
         raise ValueError(f"Braze attribute name {value!r} must start with a letter and use letters, digits and _")
     return value
-
-
-def _kinds(info: ValidationInfo) -> dict[str, Kind]:
-    types = (info.context or {}).get("audience_columns")
-    return column_kinds(types)
 
 
 class _Strict(BaseModel):
@@ -113,17 +108,6 @@ class Segment(_Strict):
     @classmethod
     def _name(cls, v: str) -> str:
         return check_name(v, "segment name")
-
-    @model_validator(mode="after")
-    def _columns(self, info: ValidationInfo) -> "Segment":
-        kinds = _kinds(info)
-        for node in walk(self.where):
-            if isinstance(node, Condition):
-                try:
-                    check_condition(node.column, node.op, node.value, kinds)
-                except ValueError as exc:
-                    raise ValueError(f"segment {self.name!r}: condition {node.column} {node.op}: {exc}") from None
-        return self
 
     def references(self) -> list[str]:
         return [n.member_of for n in walk(self.where) if isinstance(n, MemberOf)]
@@ -248,11 +232,7 @@ class Campaign(_Activation):
         return mapping
 
     @model_validator(mode="after")
-    def _check(self, info: ValidationInfo) -> "Campaign":
-        kinds = _kinds(info)
-        for key, column in self.attributes.items():
-            if column not in kinds:
-                raise ValueError(f"campaign {self.name!r}: attribute {key!r}: {unknown_column_message(column, kinds)}")
+    def _check(self) -> "Campaign":
         names = [s.name for s in self.sub_audiences]
         if len(set(names)) != len(names):
             raise ValueError(f"campaign {self.name!r}: sub-audience names must be unique")
@@ -357,18 +337,43 @@ def _check_attribute_clashes(config: AudiencesConfig) -> None:
             owner[key] = act.name
 
 
-def check_audiences(config: Any, *, file: str | None = None) -> None:
-    """Cross-section checks: every campaign and orchestration names a configured destination."""
+def _problems(audiences: AudiencesConfig, kinds: Mapping[str, Kind]) -> Iterator[tuple[str, str]]:
+    """(entry, problem) for every condition or campaign attribute that does not fit the columns."""
+    for i, segment in enumerate(audiences.segments):
+        for node in walk(segment.where):
+            if isinstance(node, Condition):
+                try:
+                    check_condition(node.column, node.op, node.value, kinds)
+                except ValueError as exc:
+                    yield f"audiences.segments[{i}]", f"segment {segment.name!r}: condition {node.column} {node.op}: {exc}"
+    for i, campaign in enumerate(audiences.campaigns):
+        for key, column in campaign.attributes.items():
+            if column not in kinds:
+                problem = unknown_column_message(column, kinds)
+                yield f"audiences.campaigns[{i}].attributes", f"campaign {campaign.name!r}: attribute {key!r}: {problem}"
+
+
+def check_audiences(config: Any, *, file: str | None = None, columns: Mapping[str, str] | None = None) -> None:
+    """Checks that need more than this section: segment conditions and campaign attributes against
+    the catalogue of customer_attribute_source (including the sources' carried columns), and
+    destination names. `columns` (column -> DuckDB type) replaces the catalogue, for tests."""
     audiences: AudiencesConfig | None = getattr(config, "audiences", None)
-    destinations = getattr(config, "destinations", None)
-    if audiences is None or destinations is None:
+    if audiences is None:
         return
-    known = [getattr(d, "name", None) for d in destinations]
+    if columns is None:
+        carried = [c for s in getattr(config, "sources", None) or [] for c, tag in s.columns.items() if tag == ATTRIBUTE_TAG]
+        columns = catalogue_types(carried)
+    for entry, problem in _problems(audiences, column_kinds(columns)):
+        raise ConfigError(problem, file=file, entry=entry)
+    destinations = getattr(config, "destinations", None)
+    if destinations is None:
+        return
+    known = [d.name for d in destinations]
     for kind, items in (("campaigns", audiences.campaigns), ("orchestrations", audiences.orchestrations)):
         for i, act in enumerate(items):
             if act.destination not in known:
                 raise ConfigError(
-                    f"{kind[:-1]} {act.name!r}: unknown destination {act.destination!r}; known: {', '.join(map(str, known)) or 'none'}",
+                    f"{kind[:-1]} {act.name!r}: unknown destination {act.destination!r}; known: {', '.join(known) or 'none'}",
                     file=file,
                     entry=f"audiences.{kind}[{i}].destination",
                 )

@@ -1,6 +1,6 @@
 """Braze REST client: /users/track in concurrent, rate-limited, retried batches with per-row outcomes.
 
-Plain Python (no Dagster). One urllib3 pool of keep-alive connections sized to the concurrency,
+Plain Python (no Dagster). One pool of keep-alive connections sized to the concurrency,
 worker threads that share a process-wide fixed-window limiter per endpoint, and one orjson call per
 batch. Every input row ends as exactly one RowOutcome: delivered, rejected (Braze's per-object
 error) or not_delivered (with the last error) -- nothing is dropped silently.
@@ -19,10 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import orjson
-import urllib3
 
 from braze_assets.braze.instances import instance_for_endpoint
 from braze_assets.braze.limiter import FixedWindowLimiter, shared_limiter
+from braze_assets.braze.transport import ConnectionPool, TlsError, TransportError
 
 DELIVERED = "delivered"
 REJECTED = "rejected"
@@ -193,9 +193,10 @@ class BrazeClient:
             "Content-Type": "application/json",
             "Accept": "application/json",
         }
-        self._timeout = urllib3.Timeout(connect=min(10.0, self.timeout_s), read=self.timeout_s)
-        # block=True: threads wait for a free keep-alive connection instead of opening extra ones.
-        self._pool = urllib3.PoolManager(num_pools=2, maxsize=self.concurrency, block=True, retries=False)
+        self._pool = ConnectionPool(
+            self.endpoint, size=self.concurrency, connect_timeout_s=min(10.0, self.timeout_s),
+            read_timeout_s=self.timeout_s,
+        )
         self._executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="braze")
         self._rng = random.Random()
 
@@ -220,7 +221,7 @@ class BrazeClient:
     # ---- lifecycle -----------------------------------------------------------------------------
     def close(self) -> None:
         self._executor.shutdown(wait=True)
-        self._pool.clear()
+        self._pool.close()
 
     def __enter__(self) -> "BrazeClient":
         return self
@@ -236,6 +237,9 @@ class BrazeClient:
         on_batch: Callable[[BatchResult], None] | None = None,
     ) -> TrackResult:
         """Send attribute objects; return one outcome per object, in input order.
+
+        ``objects`` are dicts, or (all of them) JSON objects already serialised to bytes -- e.g.
+        lines of a polars ``write_ndjson`` -- which skips building Python dicts altogether.
 
         ``on_batch`` runs (serialised under a lock) as soon as each batch is final, so the caller
         can persist confirmed state batch by batch. A key, permission, endpoint or batch-size
@@ -281,12 +285,15 @@ class BrazeClient:
             raise run.fatal
         return result
 
-    def _send_unit(self, run: _Run, indices: list[int], batch: Sequence[dict]) -> None:
-        try:
-            body = orjson.dumps({"attributes": batch}, option=_JSON_OPTIONS)
-        except TypeError:
-            self._send_serialisable(run, indices, batch)
-            return
+    def _send_unit(self, run: _Run, indices: list[int], batch: Sequence[dict] | Sequence[bytes]) -> None:
+        if batch and isinstance(batch[0], (bytes, bytearray)):
+            body = b'{"attributes":[' + b",".join(batch) + b"]}"  # type: ignore[arg-type]
+        else:
+            try:
+                body = orjson.dumps({"attributes": batch}, option=_JSON_OPTIONS)
+            except TypeError:
+                self._send_serialisable(run, indices, batch)
+                return
         if len(body) > self.max_request_bytes:
             if len(batch) == 1:
                 reason = (
@@ -420,18 +427,18 @@ class BrazeClient:
             attempts += 1
             run.add("requests")
             try:
-                raw = self._pool.request(
-                    "POST", url, body=body, headers=self._headers, timeout=self._timeout, retries=False
-                )
-            except urllib3.exceptions.HTTPError as exc:
+                raw = self._pool.post(route, body, self._headers)
+            except TlsError as exc:
+                raise BrazeError(f"{exc} ({self._where()}); check the REST endpoint and the system CA store") from None
+            except TransportError as exc:
                 status, headers, parsed = None, {}, {}
-                last_error = self._redact(f"{type(exc).__name__}: {exc}")
+                last_error = self._redact(f"{exc} ({url})")
                 run.add("transport_errors")
             else:
                 run.add("bytes_sent", len(body))
                 status = raw.status
                 headers = raw.headers
-                parsed = self._parse(raw.data)
+                parsed = self._parse(raw.body)
                 self._observe_window(limiter, headers)
                 if status < 400 or (status < 500 and status != 429):
                     return _Response(status, parsed, headers, attempts, None)

@@ -60,6 +60,7 @@ def write_demo_currents(
     events_per_hour: int = 500,
     duplicate_share: float = 0.02,
     codec: str = "deflate",
+    flush_seconds: int = FLUSH_SECONDS,
 ) -> list[str]:
     """Write `hours` hours of Currents from `start` (UTC) and return the keys written, in order."""
     if not users:
@@ -79,14 +80,15 @@ def write_demo_currents(
 
     keys: list[str] = []
     for event_type in sorted(events):
-        files = _flushes(sorted(events[event_type], key=lambda r: r["time"]))
+        files = _flushes(sorted(events[event_type], key=lambda r: r["time"]), flush_seconds)
         _redeliver(rng, files, duplicate_share)
+        schema = fastavro.parse_schema(writer_schema(event_type))
         offset = 0
         for index, records in enumerate(files):
             key = _key(prefix, event_type, records[0]["time"], offset, legacy=index % LEGACY_EVERY == LEGACY_EVERY - 1)
-            schema = fastavro.parse_schema(writer_schema(event_type))
             body = io.BytesIO()
-            fastavro.writer(body, schema, [_fill(writer_schema(event_type), r) for r in records], codec=codec)
+            filled = [_fill(writer_schema(event_type), r) for r in records]
+            fastavro.writer(body, schema, filled, codec=codec, sync_marker=rng.randbytes(16))
             s3_client.put_object(Bucket=bucket, Key=key, Body=body.getvalue())
             keys.append(key)
             offset += len(records)
@@ -167,11 +169,11 @@ def _uuid_for(text: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"braze-assets-demo/{text}"))
 
 
-def _flushes(records: list[dict]) -> list[list[dict]]:
-    """Split a type's events into Braze-like files: one per 5-minute flush window."""
+def _flushes(records: list[dict], flush_seconds: int) -> list[list[dict]]:
+    """Split a type's events into Braze-like files: one per flush window (Braze: 5 minutes)."""
     windows: dict[int, list[dict]] = defaultdict(list)
     for record in records:
-        windows[record["time"] // FLUSH_SECONDS].append(record)
+        windows[record["time"] // flush_seconds].append(record)
     return [windows[w] for w in sorted(windows)]
 
 

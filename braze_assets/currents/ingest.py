@@ -219,14 +219,17 @@ def _file_result(decoded: _Decoded, inserted: int) -> FileResult:
 
 
 def _write_ledger(con: duckdb.DuckDBPyConnection, results: list[FileResult]) -> None:
-    now = datetime.now(timezone.utc)
-    con.executemany(
-        f"INSERT OR REPLACE INTO {FILES_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (r.key, r.etag, r.size, r.event_type, r.event_date, r.status, r.error, r.rows, r.inserted, now)
-            for r in results
-        ],
-    )
+    rows = pl.DataFrame(
+        [r.__dict__ for r in results],
+        schema={"key": pl.String, "etag": pl.String, "size": pl.Int64, "event_type": pl.String,
+                "event_date": pl.Date, "status": pl.String, "error": pl.String, "rows": pl.Int64,
+                "inserted": pl.Int64},
+    ).with_columns(loaded_at=pl.lit(datetime.now(timezone.utc)))
+    con.register("_currents_ledger", rows)
+    try:
+        con.execute(f"INSERT OR REPLACE INTO {FILES_TABLE} SELECT * FROM _currents_ledger")
+    finally:
+        con.unregister("_currents_ledger")
 
 
 def _ledger_etags(con: duckdb.DuckDBPyConnection, keys: list[str]) -> dict[str, list[str]]:

@@ -144,8 +144,8 @@ def generate_demo_data(
 
     frames = {
         "ecommerce": src.ecommerce(persons, member.ecommerce, _rng(seed, "ecommerce"), as_of),
-        "loyalty": src.loyalty(persons, member.loyalty, _rng(seed, "loyalty"), as_of),
-        "pos": src.pos(persons, member.pos, member.loyalty, _rng(seed, "pos"), as_of),
+        "loyalty": src.loyalty(persons, member, _rng(seed, "loyalty"), as_of),
+        "pos": src.pos(persons, member, _rng(seed, "pos"), as_of),
         "email_list": src.email_list(persons, member.email_list, _rng(seed, "email_list"), as_of),
     }
     del persons

@@ -37,11 +37,11 @@ def junk(values: pl.Series, rng: np.random.Generator, rate: float, choices: tupl
 
 
 def _edit_subset(values: pl.Series, mask: np.ndarray, draws: np.ndarray, edit) -> pl.Series:
-    out = values.to_list()
-    for i in np.flatnonzero(mask):
-        if out[i]:
-            out[i] = edit(out[i], int(draws[i]))
-    return pl.Series(values.name, out, dtype=pl.String)
+    where_ = np.flatnonzero(mask)
+    if not len(where_):
+        return values
+    edited = [edit(v, int(d)) if v else v for v, d in zip(values.gather(where_).to_list(), draws[where_])]
+    return values.clone().scatter(where_, pl.Series(edited, dtype=pl.String))
 
 
 def _typo(word: str, r: int) -> str:
@@ -64,9 +64,14 @@ def typo(values: pl.Series, rng: np.random.Generator, rate: float) -> pl.Series:
     return _edit_subset(values, rng.random(len(values)) < rate, rng.integers(0, 1 << 30, len(values)), _typo)
 
 
+@lru_cache(maxsize=1)
+def _nicknamer() -> NickNamer:
+    return NickNamer()
+
+
 @lru_cache(maxsize=None)
 def _nicknames_of(name: str) -> tuple[str, ...]:
-    found = NickNamer().nicknames_of(name.lower())
+    found = _nicknamer().nicknames_of(name.lower())
     return tuple(sorted(n.title() for n in found if n.isalpha() and len(n) >= 2))
 
 

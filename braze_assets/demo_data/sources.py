@@ -22,13 +22,19 @@ class Membership:
     pos: np.ndarray
     email_list: np.ndarray
 
+    @property
+    def email_needed(self) -> np.ndarray:
+        """People whose newsletter record can only be tied to them through a store-side email."""
+        return self.email_list & ~self.ecommerce
+
 
 def membership(people: pl.DataFrame, rng: np.random.Generator) -> Membership:
     n = people.height
     ecommerce = rng.random(n) < 0.58
     pos = rng.random(n) < 0.50
     loyalty = people["loyalty_draw"].to_numpy() < np.where(pos, 0.55, 0.12)
-    email_list = rng.random(n) < 0.33
+    # Newsletter sign-ups come mostly through the web shop.
+    email_list = rng.random(n) < np.where(ecommerce, 0.42, 0.2)
     # Nobody is generated without a record somewhere.
     nowhere = ~(ecommerce | pos | loyalty | email_list)
     coin = rng.random(n) < 0.5
@@ -76,7 +82,21 @@ def _personal_email(rec: pl.DataFrame, rng: np.random.Generator, household_use: 
     return noise.where(rng.random(n) < old_use, rec["old_email"], email).alias("email")
 
 
-def _address_block(rec: pl.DataFrame, rng: np.random.Generator, *, missing: float, abbreviate: float, upper: float,
+def _contact_gaps(rec: pl.DataFrame, rng: np.random.Generator, *, email: float, phone: float, address: float,
+                  email_needed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which of email / phone / address a record lacks: at most one, as a till asks for "phone or
+    email" and a web shop for a phone or a shipping address. Any two records of a person then share
+    a contact field, which keeps the demo solvable by a good matcher (and not by a naive one)."""
+    u = rng.random(rec.height)
+    no_email = u < email
+    if email_needed is not None:
+        no_email &= ~email_needed[rec["person_id"].to_numpy()]
+    no_phone = (u >= email) & (u < email + phone)
+    no_address = (u >= email + phone) & (u < email + phone + address)
+    return no_email, no_phone, no_address
+
+
+def _address_block(rec: pl.DataFrame, rng: np.random.Generator, *, gone: np.ndarray, abbreviate: float, upper: float,
                    state_full: float, zip4: float) -> dict[str, pl.Series]:
     line = noise.street_line(rec["house_number"], rec["street"], rec["suffix_idx"], rec["unit"], rng,
                              abbreviate=abbreviate, upper=upper)
@@ -87,7 +107,6 @@ def _address_block(rec: pl.DataFrame, rng: np.random.Generator, *, missing: floa
         "postal": noise.postal_variants(rec["postal_code"], rec["country"], rng, zip4=zip4, lost_zero=0.01),
         "country": noise.country_variants(rec["country"], rng, 0.05),
     }
-    gone = rng.random(rec.height) < missing
     return {k: noise.where(gone, None, v) for k, v in block.items()}
 
 
@@ -101,7 +120,8 @@ def ecommerce(people: pl.DataFrame, member: np.ndarray, rng: np.random.Generator
     # A second account is opened with another mailbox, or the same one with a +tag.
     email = noise.where(rec["is_duplicate"].to_numpy(), rec["old_email"], _personal_email(rec, rng, 0.0, 0.0))
     email = noise.junk(noise.email_variants(email, rng, case=0.08, tag=0.06, space=0.01), rng, 0.002, noise.JUNK_EMAILS)
-    addr = _address_block(rec, rng, missing=0.2, abbreviate=0.5, upper=0.03, state_full=0.04, zip4=0.05)
+    _, no_phone, no_address = _contact_gaps(rec, rng, email=0.0, phone=0.35, address=0.15)
+    addr = _address_block(rec, rng, gone=no_address, abbreviate=0.5, upper=0.03, state_full=0.04, zip4=0.05)
     created = rec["updated_at"] - pl.Series((rng.random(n) * 2 * THREE_YEARS / 3).astype(np.int64))
     gender = rec["gender"].replace_strict({"F": "F", "M": "M", "O": "O"})
     gender = noise.where(rng.random(n) < 0.05, gender.replace_strict({"F": "female", "M": "male", "O": "other"}), gender)
@@ -111,7 +131,7 @@ def ecommerce(people: pl.DataFrame, member: np.ndarray, rng: np.random.Generator
         "first_name": _given(rec, rng, nick=0.03, typo=0.015),
         "last_name": noise.blank(noise.typo(rec["surname"], rng, 0.012), rng, 0.01),
         "email": email,
-        "phone": noise.blank(noise.phone_formats(rec["phone_cc"], rec["phone_nat"], rng, (5, 3, 1, 2, 3, 1, 2)), rng, 0.35),
+        "phone": noise.where(no_phone, None, noise.phone_formats(rec["phone_cc"], rec["phone_nat"], rng, (5, 3, 1, 2, 3, 1, 2))),
         "address_line1": addr["line"], "city": addr["city"], "state": addr["state"],
         "postal_code": addr["postal"], "country": addr["country"],
         "birthdate": noise.blank(rec["birthdate"].dt.strftime("%Y-%m-%d"), rng, 0.45),
@@ -123,14 +143,16 @@ def ecommerce(people: pl.DataFrame, member: np.ndarray, rng: np.random.Generator
                               _spend=rec["spend_scale"], _dup=rec["is_duplicate"])
 
 
-def loyalty(people: pl.DataFrame, member: np.ndarray, rng: np.random.Generator, as_of: date) -> pl.DataFrame:
-    rec = records(people, member, rng, as_of, duplicate_rate=0.01, age_skew=1.3)
+def loyalty(people: pl.DataFrame, member: Membership, rng: np.random.Generator, as_of: date) -> pl.DataFrame:
+    rec = records(people, member.loyalty, rng, as_of, duplicate_rate=0.01, age_skew=1.3)
     n = rec.height
-    email = noise.blank(_personal_email(rec, rng, 0.6, 0.05), rng, 0.1)
+    no_email, no_phone, no_address = _contact_gaps(rec, rng, email=0.1, phone=0.15, address=0.08,
+                                                   email_needed=member.email_needed)
+    email = noise.where(no_email, None, _personal_email(rec, rng, 0.6, 0.03))
     email = noise.junk(noise.email_variants(email, rng, case=0.1, tag=0.02), rng, 0.005, noise.JUNK_EMAILS)
-    phone = noise.junk(noise.blank(noise.phone_formats(rec["phone_cc"], rec["phone_nat"], rng, (4, 4, 2, 1, 3, 1, 1)), rng, 0.15),
-                       rng, 0.008, noise.JUNK_PHONES)
-    addr = _address_block(rec, rng, missing=0.08, abbreviate=0.6, upper=0.1, state_full=0.05, zip4=0.02)
+    phone = noise.phone_formats(rec["phone_cc"], rec["phone_nat"], rng, (4, 4, 2, 1, 3, 1, 1))
+    phone = noise.junk(noise.where(no_phone, None, phone), rng, 0.008, noise.JUNK_PHONES)
+    addr = _address_block(rec, rng, gone=no_address, abbreviate=0.6, upper=0.1, state_full=0.05, zip4=0.02)
     enrolled = rec["updated_at"] - pl.Series((rng.random(n) * THREE_YEARS).astype(np.int64))
     tier = pl.Series(np.asarray(TIERS)[rng.choice(4, n, p=(0.55, 0.28, 0.13, 0.04))])
     return pl.DataFrame({
@@ -165,15 +187,17 @@ def _full_name(rec: pl.DataFrame, rng: np.random.Generator) -> pl.Series:
     return noise.junk(noise.letter_case(name, rng, 0.3), rng, 0.004, noise.JUNK_NAMES).alias("full_name")
 
 
-def pos(people: pl.DataFrame, member: np.ndarray, loyal: np.ndarray, rng: np.random.Generator, as_of: date) -> pl.DataFrame:
-    rec = records(people, member, rng, as_of, duplicate_rate=0.04, age_skew=1.6)
+def pos(people: pl.DataFrame, member: Membership, rng: np.random.Generator, as_of: date) -> pl.DataFrame:
+    rec = records(people, member.pos, rng, as_of, duplicate_rate=0.04, age_skew=1.6)
     n = rec.height
-    has_card = loyal[rec["person_id"].to_numpy()] & ~rec["is_duplicate"].to_numpy() & (rng.random(n) < 0.85)
-    email = noise.blank(_personal_email(rec, rng, 0.6, 0.05), rng, 0.4)
+    has_card = member.loyalty[rec["person_id"].to_numpy()] & ~rec["is_duplicate"].to_numpy() & (rng.random(n) < 0.85)
+    no_email, no_phone, no_address = _contact_gaps(rec, rng, email=0.4, phone=0.15, address=0.3,
+                                                   email_needed=member.email_needed)
+    email = noise.where(no_email, None, _personal_email(rec, rng, 0.6, 0.03))
     email = noise.junk(noise.email_variants(email, rng, case=0.2, tag=0.01, space=0.02), rng, 0.02, noise.JUNK_EMAILS)
-    phone = noise.junk(noise.blank(noise.phone_formats(rec["phone_cc"], rec["phone_nat"], rng, (3, 5, 2, 1, 4, 1, 1)), rng, 0.15),
-                       rng, 0.015, noise.JUNK_PHONES)
-    addr = _address_block(rec, rng, missing=0.3, abbreviate=0.8, upper=0.3, state_full=0.02, zip4=0.0)
+    phone = noise.phone_formats(rec["phone_cc"], rec["phone_nat"], rng, (3, 5, 2, 1, 4, 1, 1))
+    phone = noise.junk(noise.where(no_phone, None, phone), rng, 0.015, noise.JUNK_PHONES)
+    addr = _address_block(rec, rng, gone=no_address, abbreviate=0.8, upper=0.3, state_full=0.02, zip4=0.0)
     return pl.DataFrame({
         "pos_customer_id": _ids("PC", n, 8),
         "loyalty_id": noise.where(has_card, rec["loyalty_number"].cast(pl.String), pl.Series([None] * n, dtype=pl.String)),
@@ -190,7 +214,8 @@ def pos(people: pl.DataFrame, member: np.ndarray, loyal: np.ndarray, rng: np.ran
 def email_list(people: pl.DataFrame, member: np.ndarray, rng: np.random.Generator, as_of: date) -> pl.DataFrame:
     rec = records(people, member, rng, as_of, duplicate_rate=0.02)
     n = rec.height
-    email = _personal_email(rec, rng, 0.7, 0.08)
+    # Only the current personal (or household) mailbox: a newsletter record has nothing else to match on.
+    email = _personal_email(rec, rng, 0.7, 0.0)
     # A re-subscription arrives as a differently spelled copy of the same address.
     email = noise.email_variants(email, rng, case=0.1, tag=0.08, space=0.01)
     email = noise.where(rec["is_duplicate"].to_numpy(), noise.email_variants(email, rng, case=0.5, tag=0.5), email)

@@ -112,8 +112,8 @@ class TrainingConfig(_Strict):
         0.6, gt=0, le=1,
         description="Assumed recall of the deterministic rules when estimating the match prior from them.",
     )
-    em_record_sample_proportion: float = Field(
-        1.0, gt=0, le=1, description="Share of records used per EM session (lower it for very large data)."
+    em_max_pairs: float | None = Field(
+        2e6, gt=0, description="Cap on blocked pairs per EM session (sampled evenly); null uses them all."
     )
 
 

@@ -132,8 +132,8 @@ def _map_values(
     out: list[str], types: dict[str, pa.DataType] | None = None,
 ) -> None:
     """Register `name(raw, *out)` for every distinct value found in any of `raw_columns`."""
-    union = " UNION ".join(f"SELECT {quote(c)} AS raw FROM _identity_stage WHERE {quote(c)} IS NOT NULL" for c in raw_columns)
-    values = [row[0] for row in _distinct(con, union)] if union else []
+    union = " UNION ALL ".join(f"SELECT {quote(c)} AS raw FROM _identity_stage WHERE {quote(c)} IS NOT NULL" for c in raw_columns)
+    values = [row[0] for row in _distinct(con, f"SELECT DISTINCT raw FROM ({union})")] if union else []
     results = [fn(v) for v in values]
     columns = {"raw": values} | {o: [r[i] for r in results] for i, o in enumerate(out)}
     _register(con, name, columns, types or {})

@@ -96,6 +96,7 @@ class SandboxApi:
         self.status_counts: Counter = Counter()
         self.objects_processed = 0
         self.objects_rejected = 0
+        self.connections_accepted = 0  # counted by the HTTP server: shows keep-alive reuse
 
     # ---- bookkeeping ---------------------------------------------------------------------------
     def _record(self, now: float, method: str, path: str, status: int | str, objects: int = 0, rejected: int = 0) -> None:
@@ -126,6 +127,7 @@ class SandboxApi:
             "profiles": len(self.workspace.profiles),
             "data_points": points,
             "faults_active": self.faults.active,
+            "connections_accepted": self.connections_accepted,
         }
 
     def reset(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import sys
 import threading
@@ -96,6 +97,7 @@ class _HTTPServer(ThreadingHTTPServer):
     def process_request(self, request, client_address) -> None:
         with self._connections_lock:
             self._connections.add(request)
+            self.api.connections_accepted += 1
         super().process_request(request, client_address)
 
     def shutdown_request(self, request) -> None:
@@ -248,6 +250,9 @@ def serve(
     print(f"  rate limit:    {limit}", file=out)
     print(f"  look inside:   {server.url}/_sandbox/stats  /_sandbox/profiles  /_sandbox/requests", file=out)
     out.flush()
+    if threading.current_thread() is threading.main_thread():
+        # `kill` / container stop: leave through the finally below so the workspace is flushed.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         while True:
             time.sleep(3600)

@@ -37,6 +37,7 @@ COUNTRIES = frozenset(c.alpha_2 for c in pycountry.countries)
 _DOB = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
 _BAD_OBJECT_KEY = re.compile(r"[\s.$]")
+_SCALARS = frozenset({int, float, bool})
 
 
 @functools.cache
@@ -75,41 +76,57 @@ def identifier_of(obj: dict) -> tuple[str, object] | str:
     return kind, value
 
 
-def _check_standard(key: str, value) -> str | None:
-    if key in STRING_FIELDS:
-        if not isinstance(value, str):
-            return f"{key} must be a string"
-        if len(value) > MAX_STRING:
-            return f"{key} is longer than {MAX_STRING} characters"
-    elif key == "dob":
-        if not isinstance(value, str) or not _DOB.match(value):
-            return f"Invalid dob '{value}': use YYYY-MM-DD"
-        try:
-            dt.date.fromisoformat(value)
-        except ValueError:
-            return f"Invalid dob '{value}': not a calendar date"
-    elif key == "gender":
-        if value not in GENDERS:
-            return f"Invalid gender '{value}': use M, F, O, N, P or null"
-    elif key == "country":
-        if value not in COUNTRIES:
-            return f"Invalid country '{value}': use an ISO 3166-1 alpha-2 code"
-    elif key == "language":
-        if value not in _languages():
-            return f"Invalid language '{value}': use an ISO 639-1 code"
-    elif key == "time_zone":
-        if value not in _time_zones():
-            return f"Invalid time_zone '{value}': use an IANA time zone name"
-    elif key in ("email_subscribe", "push_subscribe"):
-        if value not in SUBSCRIBE_STATES:
-            return f"Invalid {key} '{value}': use opted_in, subscribed or unsubscribed"
-    elif key in TIME_FIELDS:
-        if not isinstance(value, str) or not _ISO_TIME.match(value):
-            return f"Invalid {key} '{value}': use an ISO 8601 time"
-    elif key in BOOL_FIELDS:
-        if not isinstance(value, bool):
-            return f"{key} must be true or false"
+def _string_field(key: str, value) -> str | None:
+    if not isinstance(value, str):
+        return f"{key} must be a string"
+    if len(value) > MAX_STRING:
+        return f"{key} is longer than {MAX_STRING} characters"
     return None
+
+
+def _dob(key: str, value) -> str | None:
+    if not isinstance(value, str) or not _DOB.match(value):
+        return f"Invalid dob '{value}': use YYYY-MM-DD"
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return f"Invalid dob '{value}': not a calendar date"
+    return None
+
+
+def _member(allowed, hint: str):
+    def check(key: str, value) -> str | None:
+        return None if value in allowed() else f"Invalid {key} '{value}': {hint}"
+    return check
+
+
+def _time_field(key: str, value) -> str | None:
+    if not isinstance(value, str) or not _ISO_TIME.match(value):
+        return f"Invalid {key} '{value}': use an ISO 8601 time"
+    return None
+
+
+def _bool_field(key: str, value) -> str | None:
+    return None if isinstance(value, bool) else f"{key} must be true or false"
+
+
+def _any(key: str, value) -> str | None:
+    return None
+
+
+_STANDARD_CHECKS = {
+    **{name: _string_field for name in STRING_FIELDS},
+    **{name: _time_field for name in TIME_FIELDS},
+    **{name: _bool_field for name in BOOL_FIELDS},
+    **{name: _any for name in OTHER_FIELDS},
+    "dob": _dob,
+    "gender": _member(lambda: GENDERS, "use M, F, O, N, P or null"),
+    "country": _member(lambda: COUNTRIES, "use an ISO 3166-1 alpha-2 code"),
+    "language": _member(_languages, "use an ISO 639-1 code"),
+    "time_zone": _member(_time_zones, "use an IANA time zone name"),
+    "email_subscribe": _member(lambda: SUBSCRIBE_STATES, "use opted_in, subscribed or unsubscribed"),
+    "push_subscribe": _member(lambda: SUBSCRIBE_STATES, "use opted_in, subscribed or unsubscribed"),
+}
 
 
 def _check_string_list(key: str, values, array_limit: int) -> str | None:
@@ -165,29 +182,34 @@ def _check_custom(key: str, value, array_limit: int, encoded_size) -> str | None
     return None
 
 
-def check_attribute_object(obj, array_limit: int, encoded_size) -> str | None:
-    """Error text for an invalid attribute object, None when Braze would accept it."""
+def check_attribute_object(obj, array_limit: int, encoded_size) -> tuple[str | None, str, object]:
+    """(error text or None, identifier kind, identifier value) for one attribute object."""
     if not isinstance(obj, dict):
-        return "Attribute entries must be JSON objects"
+        return "Attribute entries must be JSON objects", "", None
     identifier = identifier_of(obj)
     if isinstance(identifier, str):
-        return identifier
+        return identifier, "", None
     update_only = obj.get("_update_existing_only", False)
-    if not isinstance(update_only, bool):
-        return "_update_existing_only must be true or false"
+    if update_only is not True and update_only is not False:
+        return "_update_existing_only must be true or false", "", None
+    checks = _STANDARD_CHECKS
     for key, value in obj.items():
-        if key in ID_KEYS or key in CONTROL_KEYS:
+        if value is None or key in ID_KEYS or key in CONTROL_KEYS:
             continue
-        if not key:
-            return "Attribute names must not be empty"
-        if value is None:
-            continue
-        error = _check_standard(key, value) if key in STANDARD_FIELDS else _check_custom(
-            key, value, array_limit, encoded_size
-        )
+        check = checks.get(key)
+        if check is not None:
+            error = check(key, value)
+        elif not key:
+            error = "Attribute names must not be empty"
+        elif key[0] != "$" and len(key) <= MAX_STRING and (
+            type(value) in _SCALARS or (type(value) is str and len(value) <= MAX_STRING)
+        ):
+            continue  # the common custom attribute, checked inline for speed
+        else:
+            error = _check_custom(key, value, array_limit, encoded_size)
         if error:
-            return error
-    return None
+            return error, "", None
+    return None, identifier[0], identifier[1]
 
 
 def billable_points(obj: dict, identifier_kind: str) -> dict[str, int]:
@@ -196,15 +218,16 @@ def billable_points(obj: dict, identifier_kind: str) -> dict[str, int]:
     for key, value in obj.items():
         if key in NOT_BILLABLE or key == identifier_kind:
             continue
-        if isinstance(value, dict):
-            if value.keys() and value.keys() <= {"add", "remove"}:
-                cost = sum(len(value[op]) for op in value)
-            elif value.keys() in ({"inc"}, {"$time"}):
-                cost = 1
-            else:
-                cost = len(value)
-        else:
+        if type(value) is not dict:
+            points[key] = 1
+            continue
+        ops = value.keys()
+        if ops and ops <= {"add", "remove"}:
+            cost = sum(len(value[op]) for op in ops)
+        elif ops == {"inc"} or ops == {"$time"}:
             cost = 1
+        else:
+            cost = len(value)
         if cost:
             points[key] = cost
     return points

@@ -21,10 +21,10 @@ from braze_assets.sandbox.validation import (
     STANDARD_FIELDS,
     billable_points,
     check_attribute_object,
-    identifier_of,
 )
 
 STATE_FILE = "braze_sandbox_state.json"
+_SKIP = frozenset(ID_KEYS) | CONTROL_KEYS
 STATE_VERSION = 1
 
 
@@ -51,6 +51,7 @@ class Workspace:
         self.next_id = 1
         self.data_points = Counter()
         self.deleted = 0
+        self._now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
     # ---- persistence ---------------------------------------------------------------------------
     @property
@@ -118,7 +119,7 @@ class Workspace:
     def _new_profile(self, kind: str, value) -> dict:
         braze_id = f"{self.next_id:024x}"
         self.next_id += 1
-        profile: dict = {"braze_id": braze_id, "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+        profile: dict = {"braze_id": braze_id, "created_at": self._now}
         if kind == "external_id":
             profile["external_id"] = value
         elif kind == "user_alias":
@@ -146,6 +147,7 @@ class Workspace:
         with self.lock:
             created = 0
             for external_id in external_ids:
+                self._now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
                 if external_id not in self.by_external:
                     self._new_profile("external_id", str(external_id))
                     created += 1
@@ -157,10 +159,11 @@ class Workspace:
         errors: list[dict] = []
         processed = 0
         with self.lock:
+            self._now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
             for position, obj in enumerate(objects):
-                error = check_attribute_object(obj, self.array_limit, _encoded_size)
+                error, kind, value = check_attribute_object(obj, self.array_limit, _encoded_size)
                 if error is None:
-                    error = self._apply(obj, reject)
+                    error = self._apply(obj, kind, value, reject)
                 if error is None:
                     processed += 1
                 else:
@@ -169,8 +172,7 @@ class Workspace:
                 self.dirty = True
         return processed, errors
 
-    def _apply(self, obj: dict, reject) -> str | None:
-        kind, value = identifier_of(obj)
+    def _apply(self, obj: dict, kind: str, value, reject) -> str | None:
         if reject(obj.get("external_id")):
             return "Sandbox fault injection: object rejected"
         profile = self._find(kind, value)
@@ -184,26 +186,27 @@ class Workspace:
         merge = obj.get("_merge_objects") is True
         custom = profile["custom_attributes"]
         for key, new in obj.items():
-            if key in ID_KEYS or key in CONTROL_KEYS or key == kind:
+            if key in _SKIP or key == kind:
                 continue
             if key in STANDARD_FIELDS:
-                self._set_standard(profile, key, new)
+                if new is None:
+                    profile.pop(key, None)
+                    continue
+                profile[key] = new
+                if key == "email":
+                    self.by_email.setdefault(new, profile["braze_id"])
+                elif key == "phone":
+                    self.by_phone.setdefault(new, profile["braze_id"])
             elif new is None:
                 custom.pop(key, None)
-            else:
+            elif type(new) is dict:
                 custom[key] = self._custom_value(custom.get(key), new, merge)
-        self.data_points.update(billable_points(obj, kind))
+            else:
+                custom[key] = new
+        points = self.data_points
+        for key, cost in billable_points(obj, kind).items():
+            points[key] = points.get(key, 0) + cost
         return None
-
-    def _set_standard(self, profile: dict, key: str, value) -> None:
-        if value is None:
-            profile.pop(key, None)
-            return
-        profile[key] = value
-        if key == "email":
-            self.by_email.setdefault(value, profile["braze_id"])
-        elif key == "phone":
-            self.by_phone.setdefault(value, profile["braze_id"])
 
     def _custom_value(self, old, new, merge: bool):
         if not isinstance(new, dict):

@@ -208,3 +208,23 @@ def test_export_and_delete(sandbox):
     assert sandbox.stats()["profiles"] == 60
     exports = [e for e in sandbox.request_log() if e["path"] == "/users/export/ids"]
     assert [e["objects"] for e in exports] == [50, 11]
+
+
+def test_requests_reuse_keep_alive_connections(sandbox):
+    with fast_client(sandbox.url, objects_per_request=5, concurrency=4) as client:
+        result = client.track_attributes(attrs(500))
+    assert result.requests == 100
+    assert sandbox.stats()["connections_accepted"] <= 4
+
+
+def test_connections_closed_by_a_restarted_server_are_reopened_without_a_failed_attempt(tmp_path):
+    first = SandboxServer(tmp_path, api_keys={SECRET: {"users.track"}}, rate_limit_requests=None).start()
+    port = first.port
+    client = fast_client(first.url, concurrency=2)
+    assert client.track_attributes(attrs(200)).delivered == 200
+    first.stop()
+    with SandboxServer(tmp_path, port=port, api_keys={SECRET: {"users.track"}}, rate_limit_requests=None) as second:
+        result = client.track_attributes(attrs(200, start=200))
+    client.close()
+    assert result.delivered == 200 and result.transport_errors == 0 and result.retries == 0
+    assert second.stats()["profiles"] == 400

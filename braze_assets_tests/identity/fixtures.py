@@ -32,6 +32,7 @@ SUFFIX = [("Street", "St"), ("Avenue", "Ave"), ("Road", "Rd"), ("Drive", "Dr"), 
 CITIES = [("Boston", "MA", "02134"), ("Austin", "TX", "73301"), ("Denver", "CO", "80202"),
           ("Portland", "OR", "97201"), ("Miami", "FL", "33101"), ("Seattle", "WA", "98101")]
 STATE_NAMES = {"MA": "Massachusetts", "TX": "Texas", "CO": "Colorado", "OR": "Oregon", "FL": "Florida", "WA": "Washington"}
+AREA_CODES = [617, 512, 303, 503, 305, 206, 415, 212, 312, 404]
 DOMAINS = ["gmail.com", "yahoo.com", "outlook.com", "icloud.com"]
 
 
@@ -52,7 +53,7 @@ def make_people(n: int, seed: int = 7) -> list[dict]:
         people.append({
             "person_id": f"P{i:05d}", "given": given, "surname": surname,
             "email": f"{given.lower()}.{surname.lower()}{rng.randrange(1000)}@{rng.choice(DOMAINS)}",
-            "phone": f"{rng.randrange(201, 989)}{rng.randrange(201, 999)}{rng.randrange(10000):04d}",
+            "phone": f"{rng.choice(AREA_CODES)}{rng.randrange(201, 999)}{rng.randrange(10000):04d}",
             "house": str(rng.randrange(1, 9999)), "street": rng.choice(STREETS), "suffix": suffix,
             "city": city, "state": state, "zip": zip_,
             "birthdate": f"{rng.randrange(1940, 2004)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
@@ -134,7 +135,7 @@ def write_demo_sources(data_dir: Path, n_people: int = 150, seed: int = 7, peopl
                 given, surname = _name(person, rng)
                 rows["pos"].append({
                     "pos_customer_id": f"S{n:05d}", "loyalty_id": f"loy{n:06d}", "full_name": f"{given} {surname}",
-                    "email": "", "phone": _phone(person, rng), "street": _street(person, rng).upper(),
+                    "email": _email(person, rng) if rng.random() < 0.3 else "", "phone": _phone(person, rng), "street": _street(person, rng).upper(),
                     "city": person["city"], "state": person["state"], "postcode": person["zip"], "country": "US",
                     "updated_at": stamp,
                 })

@@ -1,0 +1,137 @@
+"""Currents ingestion benchmark: events from a local S3 into DuckDB, beside fastavro's plain decode.
+
+    /work/main/.venv/bin/python benchmarks/currents_ingest.py [--size 1000000]
+
+Writes demo Currents (real Braze writer schemas, one file per event type and hour) into a local moto
+S3 server, then, each in a fresh child process so peak memory is its own:
+  - fastavro: GET every file, time only `list(fastavro.reader(f))`;
+  - ingest: `ingest_objects` end to end (list, GET, decode, dedupe, write DuckDB), timed whole;
+  - ingest of a quarter of the files: same file sizes, a quarter of the bucket, for peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import multiprocessing
+import os
+import resource
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+BUCKET = "bench-currents"
+PREFIX = "currents"
+TYPES_PER_HOUR = 10  # the demo writer's event types
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _client(endpoint: str):
+    from braze_assets.currents.local_s3 import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3", endpoint_url=endpoint, region_name=LOCAL_REGION, aws_access_key_id=LOCAL_ACCESS_KEY,
+        aws_secret_access_key=LOCAL_SECRET_KEY, config=Config(max_pool_connections=16),
+    )
+
+
+def fastavro_decode(endpoint: str, keys: list[str]) -> dict:
+    import fastavro
+
+    s3 = _client(endpoint)
+    baseline = _peak_rss_mb()
+    events, seconds = 0, 0.0
+    for key in keys:
+        data = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        started = time.perf_counter()
+        events += len(list(fastavro.reader(io.BytesIO(data))))
+        seconds += time.perf_counter() - started
+    return {"events": events, "seconds": seconds, "baseline_mb": baseline, "peak_mb": _peak_rss_mb()}
+
+
+def ingest(endpoint: str, keys: list[str], db_path: str, batch_rows: int, workers: int) -> dict:
+    import duckdb
+
+    from braze_assets.currents.ingest import ingest_objects
+    from braze_assets.currents.s3 import CurrentsBucket
+
+    bucket = CurrentsBucket(_client(endpoint), BUCKET, PREFIX)
+    con = duckdb.connect(db_path)
+    baseline = _peak_rss_mb()
+    started = time.perf_counter()
+    objects = [o for o in bucket.iter_objects() if o.key in set(keys)]
+    report = ingest_objects(con, bucket, objects, batch_rows=batch_rows, workers=workers)
+    seconds = time.perf_counter() - started
+    stored = con.execute("SELECT count(*) FROM currents_events").fetchone()[0]
+    con.close()
+    assert not report.quarantined and len(report.loaded) == len(keys)
+    return {
+        "events": report.rows, "stored": stored, "duplicates": report.duplicates, "seconds": seconds,
+        "baseline_mb": baseline, "peak_mb": _peak_rss_mb(),
+    }
+
+
+def _in_child(function, *args) -> dict:
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(function, args)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=1_000_000, help="events to write (default 1,000,000)")
+    parser.add_argument("--hours", type=int, default=12, help="hours of events: files = ~10 types x hours")
+    parser.add_argument("--codec", default="deflate", choices=["null", "deflate", "snappy"])
+    parser.add_argument("--batch-rows", type=int, default=250_000)
+    parser.add_argument("--workers", type=int, default=4)
+    args = parser.parse_args()
+
+    from braze_assets.currents.demo_writer import write_demo_currents
+    from braze_assets.currents.local_s3 import LocalS3
+
+    users = [{"external_id": f"cust-{i:07d}", "email": f"person{i}@example.com"} for i in range(50_000)]
+    with LocalS3() as s3, tempfile.TemporaryDirectory() as tmp:
+        client = s3.client()
+        client.create_bucket(Bucket=BUCKET)
+        started = time.perf_counter()
+        keys = write_demo_currents(
+            client, BUCKET, PREFIX, users, start=datetime(2026, 11, 1, tzinfo=timezone.utc), hours=args.hours,
+            seed=1, events_per_hour=args.size // args.hours, duplicate_share=0.02, codec=args.codec,
+            flush_seconds=3600,
+        )
+        sizes = [o["Size"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
+                 for o in page.get("Contents", [])]
+        print(f"wrote {len(keys)} files ({sum(sizes) / 2**20:.0f} MiB {args.codec}, largest "
+              f"{max(sizes) / 2**20:.1f} MiB) in {time.perf_counter() - started:.0f} s", flush=True)
+
+        plain = _in_child(fastavro_decode, s3.endpoint_url, keys)
+        full = _in_child(ingest, s3.endpoint_url, keys, f"{tmp}/full.duckdb", args.batch_rows, args.workers)
+        quarter_keys = keys[:: 4]
+        quarter = _in_child(ingest, s3.endpoint_url, quarter_keys, f"{tmp}/quarter.duckdb", args.batch_rows, args.workers)
+
+    rate = lambda r: r["events"] / r["seconds"]  # noqa: E731
+    rows = [
+        ("fastavro plain decode (decode only)", plain, len(keys)),
+        ("ingest_objects end to end", full, len(keys)),
+        ("ingest_objects, a quarter of the files", quarter, len(quarter_keys)),
+    ]
+    print(f"\nmachine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; codec {args.codec}; "
+          f"batch_rows {args.batch_rows}; workers {args.workers}")
+    print(f"{'path':<40} {'files':>6} {'events':>10} {'seconds':>8} {'events/s':>10} {'peak RSS MiB':>13} {'(after imports)':>16}")
+    for name, result, files in rows:
+        print(f"{name:<40} {files:>6} {result['events']:>10,} {result['seconds']:>8.2f} {rate(result):>10,.0f} "
+              f"{result['peak_mb']:>13.0f} {result['baseline_mb']:>16.0f}")
+    print(f"\nend to end / fastavro decode: {rate(full) / rate(plain):.2f}x (goal >= 2x); "
+          f"stored {full['stored']:,} unique events, {full['duplicates']:,} duplicates dropped")
+
+
+if __name__ == "__main__":
+    main()

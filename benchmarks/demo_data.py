@@ -1,0 +1,182 @@
+"""Time and memory to generate the demo data, and how hard its identity problem is.
+
+    /work/main/.venv/bin/python benchmarks/demo_data.py [--size N] [--out DIR] [--no-eval]
+
+Generation runs in a child process so its peak memory is measured on its own. The evaluation then
+scores two matchers against `demo_truth/person_truth.csv` with pairwise precision / recall / F1:
+a naive one (records with the exact same email string are one person) and a small rule-based
+reference matcher (normalised email, phone, loyalty id, name + address, name + birthdate, with
+nickname-aware first names). The second shows the signal to reach F1 >= 0.98 is in the data; the
+first shows exact email matching is not enough.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+from nicknames import NickNamer
+
+JUNK_EMAILS = ["test@test.com", "none@none.com", "noemail@noemail.com", "na@na.com", "x@x.com"]
+JUNK_PHONES = ["0000000000", "9999999999", "1234567890"]
+
+
+def generate(out: Path, size: int) -> dict:
+    code = (
+        "import json, resource, sys, time\n"
+        "from pathlib import Path\n"
+        "from braze_assets.demo_data import generate_demo_data\n"
+        "t = time.perf_counter()\n"
+        f"s = generate_demo_data(Path({str(out)!r}), people={size}, overwrite=True)\n"
+        "print(json.dumps({'seconds': time.perf_counter() - t, 'rows': s.rows,\n"
+        "                  'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _records(data: Path) -> pl.DataFrame:
+    """All customer records in one normalised frame: source, source_pk and match fields."""
+    s = data / "sources"
+    ecom = pl.read_csv(s / "ecommerce_accounts.csv", infer_schema=False).select(
+        pl.lit("ecommerce").alias("source"), pl.col("account_id").alias("source_pk"), pl.col("first_name").alias("given"),
+        pl.col("last_name").alias("surname"), "email", "phone", pl.col("address_line1").alias("line"),
+        pl.col("postal_code").alias("zip"), pl.col("birthdate").alias("dob"), pl.lit(None, pl.String).alias("loyalty"))
+    loy = pl.read_csv(s / "loyalty_members.csv", infer_schema=False).select(
+        pl.lit("loyalty").alias("source"), pl.col("member_id").alias("source_pk"), pl.col("given_name").alias("given"),
+        "surname", "email", pl.col("mobile").alias("phone"), pl.col("street").alias("line"), "zip",
+        pl.col("birth_date").alias("dob"), pl.col("loyalty_id").alias("loyalty"))
+    pos = pl.read_csv(s / "pos_customers.csv", infer_schema=False)
+    comma = pos["full_name"].str.contains(",")
+    parts = pos["full_name"].str.replace_all(r"\b[A-Z]\. ", "").str.split(" ")
+    given = pl.select(pl.when(comma).then(pos["full_name"].str.split(", ").list.last())
+                      .otherwise(parts.list.first())).to_series()
+    surname = pl.select(pl.when(comma).then(pos["full_name"].str.split(", ").list.first())
+                        .otherwise(parts.list.last())).to_series()
+    pos = pos.select(
+        pl.lit("pos").alias("source"), pl.col("pos_customer_id").alias("source_pk"), given.alias("given"),
+        surname.alias("surname"), "email", "phone", pl.col("street").alias("line"), pl.col("postcode").alias("zip"),
+        pl.lit(None, pl.String).alias("dob"), pl.col("loyalty_id").alias("loyalty"))
+    mail = pl.read_csv(s / "email_subscribers.csv", infer_schema=False).select(
+        pl.lit("email_list").alias("source"), pl.col("subscriber_id").alias("source_pk"), pl.col("first_name").alias("given"),
+        pl.lit(None, pl.String).alias("surname"), "email", pl.lit(None, pl.String).alias("phone"),
+        pl.lit(None, pl.String).alias("line"), pl.col("postal_code").alias("zip"), pl.lit(None, pl.String).alias("dob"),
+        pl.lit(None, pl.String).alias("loyalty"))
+    rec = pl.concat([ecom, loy, pos, mail]).with_row_index("rid")
+    email = pl.col("email").str.strip_chars().str.to_lowercase().str.replace(r"\+[^@]*@", "@")
+    phone = pl.col("phone").str.replace_all(r"\D", "")
+    phone = pl.when(phone.str.len_chars() == 11).then(phone.str.strip_prefix("1")).otherwise(phone)
+    return rec.with_columns(
+        raw_email=pl.col("email"),
+        email=pl.when(email.str.contains("@") & ~email.is_in(JUNK_EMAILS)).then(email),
+        phone=pl.when((phone.str.len_chars() >= 10) & ~phone.is_in(JUNK_PHONES)).then(phone),
+        given=pl.col("given").str.to_lowercase().str.strip_chars(),
+        surname=pl.col("surname").str.to_lowercase().str.strip_chars(),
+        zip=pl.col("zip").str.slice(0, 5).str.zfill(5),
+        house=pl.col("line").str.extract(r"^(\d+)"),
+    ).with_columns(
+        given=pl.when(~pl.col("given").is_in(["unknown", "n/a", "customer", "test", "cash"])).then(pl.col("given")),
+    )
+
+
+def _name_keys(rec: pl.DataFrame) -> pl.DataFrame:
+    """rid -> every key its first name answers to (itself and its nickname canonicals)."""
+    namer = NickNamer()
+    names = rec["given"].drop_nulls().unique().to_list()
+    table = pl.DataFrame(
+        {"given": names, "key": [sorted({n, *namer.canonicals_of(n)}) for n in names]},
+        schema={"given": pl.String, "key": pl.List(pl.String)},
+    ).explode("key")
+    return rec.select("rid", "given").join(table, on="given").select("rid", "key")
+
+
+def _pairs(rec: pl.DataFrame, on: list[str], keys: pl.DataFrame | None, *, nameless: bool = False) -> pl.DataFrame:
+    """Record pairs agreeing on `on` (and on a first-name key); `nameless`: one side has no first name."""
+    left = rec.select("rid", "given", *on).drop_nulls(on)
+    if keys is not None:
+        left = left.join(keys, on="rid")
+        on = [*on, "key"]
+    pairs = left.join(left, on=on, suffix="_b").filter(pl.col("rid") < pl.col("rid_b"))
+    if nameless:
+        pairs = pairs.filter(pl.col("given").is_null() | pl.col("given_b").is_null())
+    return pairs.select(pl.col("rid").alias("a"), pl.col("rid_b").alias("b"))
+
+
+def _components(n: int, edges: pl.DataFrame) -> pl.Series:
+    """Connected components by repeated min-label propagation (fine for sparse record graphs)."""
+    label = pl.DataFrame({"rid": pl.arange(0, n, eager=True).cast(pl.UInt32), "label": pl.arange(0, n, eager=True).cast(pl.UInt32)})
+    both = pl.concat([edges, edges.select(pl.col("b").alias("a"), pl.col("a").alias("b"))]).unique()
+    while True:
+        spread = both.join(label, left_on="b", right_on="rid").group_by("a").agg(pl.col("label").min().alias("m"))
+        new = label.join(spread, left_on="rid", right_on="a", how="left").select(
+            "rid", pl.min_horizontal("label", pl.col("m").fill_null(pl.col("label"))).alias("label"))
+        # Pointer jumping: take the label of your label, which halves the remaining path length.
+        new = new.join(new.rename({"rid": "label", "label": "label2"}), on="label", how="left").select(
+            "rid", pl.min_horizontal("label", "label2").alias("label")).sort("rid")
+        if new["label"].equals(label["label"]):
+            return new["label"]
+        label = new
+
+
+def pairwise(truth: pl.Series, predicted: pl.Series) -> dict[str, float]:
+    frame = pl.DataFrame({"t": truth, "p": predicted})
+    pairs = lambda counts: int((counts * (counts - 1) // 2).sum())  # noqa: E731
+    tp = pairs(frame.group_by("t", "p").len()["len"])
+    pred = pairs(frame.group_by("p").len()["len"])
+    true = pairs(frame.group_by("t").len()["len"])
+    precision, recall = tp / pred if pred else 1.0, tp / true if true else 1.0
+    return {"precision": precision, "recall": recall, "f1": 2 * precision * recall / (precision + recall)}
+
+
+def evaluate(data: Path) -> dict[str, dict[str, float]]:
+    rec = _records(data)
+    truth = pl.read_csv(data / "demo_truth" / "person_truth.csv", infer_schema=False)
+    person = rec.join(truth, on=["source", "source_pk"], how="left").sort("rid")["person_id"]
+    n = rec.height
+    naive = _components(n, _pairs(rec.with_columns(email=pl.col("raw_email")), ["email"], None))
+    keys = _name_keys(rec)
+    loose = rec.select("rid", key=pl.col("given").str.slice(0, 2))
+    edges = pl.concat([
+        _pairs(rec, ["email"], keys), _pairs(rec, ["email"], loose), _pairs(rec, ["email"], None, nameless=True),
+        _pairs(rec, ["loyalty"], None),
+        _pairs(rec, ["phone", "surname"], None), _pairs(rec, ["phone"], keys), _pairs(rec, ["phone"], loose),
+        _pairs(rec, ["surname", "zip", "house"], keys),
+        _pairs(rec, ["surname", "dob"], keys),
+    ]).unique()
+    return {"naive exact email": pairwise(person, naive), "rule-based reference": pairwise(person, _components(n, edges))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=20_000, help="people to generate")
+    parser.add_argument("--out", type=Path, help="output dir (default: a temporary one)")
+    parser.add_argument("--no-eval", action="store_true", help="skip the matcher evaluation")
+    args = parser.parse_args()
+    out = args.out or Path(tempfile.mkdtemp(prefix="demo_data_"))
+    result = generate(out, args.size)
+    records = sum(v for k, v in result["rows"].items() if k.startswith("sources/") and "orders" not in k and "transactions" not in k)
+    print(f"| people | source records | transactions | seconds | peak RSS MB |")
+    print(f"| --- | --- | --- | --- | --- |")
+    txns = result["rows"]["sources/orders.csv"] + result["rows"]["sources/store_transactions.csv"]
+    print(f"| {args.size:,} | {records:,} | {txns:,} | {result['seconds']:.1f} | {result['peak_rss_mb']:.0f} |")
+    print(f"output: {out}")
+    if args.no_eval:
+        return
+    t = time.perf_counter()
+    scores = evaluate(out)
+    print(f"\n| matcher | precision | recall | F1 |\n| --- | --- | --- | --- |")
+    for name, s in scores.items():
+        print(f"| {name} | {s['precision']:.4f} | {s['recall']:.4f} | {s['f1']:.4f} |")
+    print(f"(evaluation {time.perf_counter() - t:.1f} s, peak RSS of this process "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()

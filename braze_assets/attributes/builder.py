@@ -1,0 +1,278 @@
+"""Build `customer_attribute_source` (the view every attribute expression reads) and
+`braze_customer_attributes` (one row per Braze profile per destination, typed, validated).
+
+Casting and transforms run in DuckDB; per-row validation runs in polars over the fetched columns.
+A value that cannot be sent is set to NULL in the table and written to `braze_attribute_rejections`
+with its reason: bad rows never fail the run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+
+import duckdb
+import polars as pl
+
+from braze_assets.attributes import catalogue
+from braze_assets.attributes.config import AttributeMapping, DestinationConfig
+from braze_assets.attributes.fields import STANDARD_FIELDS
+from braze_assets.attributes.normalise import TEXT_CHECKS
+from braze_assets.attributes.report import AttributesReport
+from braze_assets.attributes.serialise import canonical_json, payload_json
+from braze_assets.attributes.types import source_family
+from braze_assets.attributes.value_checks import ValueChecks
+from braze_assets.warehouse import quote, table_columns
+
+SOURCE_VIEW = "customer_attribute_source"
+ATTRIBUTES_TABLE = "braze_customer_attributes"
+REJECTIONS_TABLE = "braze_attribute_rejections"
+_REJECTION_SCHEMA = {name: pl.String for name in ("destination", "customer_id", "identifier", "attribute", "value", "reason")}
+
+
+class AttributeBuildError(ValueError):
+    """An attribute's expression does not run against the warehouse (names destination and attribute)."""
+
+
+def build_attribute_source_view(con: duckdb.DuckDBPyConnection, carried: Iterable[str] = ()) -> list[str]:
+    """(Re)create the view; returns the catalogue columns filled with typed NULLs ("table.column").
+
+    Tables that do not exist yet (transactions or engagement not built) contribute their catalogue
+    columns as typed NULLs so attribute expressions still bind. `carried` are the customer 360's
+    attribute-tagged source columns (see attributes.config.carried_columns).
+    """
+    c360 = table_columns(con, "customer_360")
+    if not c360:
+        raise ValueError("table customer_360 does not exist; materialize customer_360 before the attributes")
+    expected = {"customer_360": {**catalogue.CUSTOMER_360, **{c: "VARCHAR" for c in carried}},
+                "transaction_attributes": catalogue.TRANSACTION_ATTRIBUTES,
+                "engagement_attributes": catalogue.ENGAGEMENT_ATTRIBUTES}
+    present = {name.lower() for name in c360}
+    select = [f"c.{quote(name)}" for name in c360]
+    filled: list[str] = []
+    joins: list[str] = []
+    links = {
+        "transaction_attributes": ("t", "CAST(t.customer_id AS VARCHAR) = CAST(c.customer_id AS VARCHAR)", "customer_id"),
+        "engagement_attributes": ("e", "CAST(e.external_user_id AS VARCHAR) = CAST(c.external_id AS VARCHAR)",
+                                  "external_user_id"),
+    }
+    for table, columns in expected.items():
+        actual = c360 if table == "customer_360" else table_columns(con, table)
+        if table != "customer_360":
+            alias, condition, key = links[table]
+            joinable = key in actual and ("external_id" in c360 if alias == "e" else "customer_id" in c360)
+            if joinable:
+                joins.append(f"LEFT JOIN {quote(table)} {alias} ON {condition}")
+                for name in actual:
+                    if name.lower() not in present:
+                        select.append(f"{alias}.{quote(name)}")
+                        present.add(name.lower())
+        for name, duckdb_type in columns.items():
+            if name.lower() not in present:
+                select.append(f"CAST(NULL AS {duckdb_type}) AS {quote(name)}")
+                present.add(name.lower())
+                filled.append(f"{table}.{name}")
+    con.execute(
+        f"CREATE OR REPLACE VIEW {SOURCE_VIEW} AS SELECT {', '.join(select)} FROM customer_360 c " + " ".join(joins)
+    )
+    return filled
+
+
+def _source_sql(mapping: AttributeMapping) -> str:
+    return quote(mapping.column) if mapping.column is not None else f"({mapping.sql})"
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return str(value)
+
+
+def _typed_sql(mapping: AttributeMapping, source: str, source_type: str) -> str:
+    """SQL giving the attribute's value in its declared type (NULL where the cast fails)."""
+    declared = mapping.attribute_type
+    transform = mapping.transform
+    if transform is None:
+        return f"TRY_CAST({source} AS {declared.duckdb})"
+    number = source if source_family(source_type) in ("integer", "fractional") else f"TRY_CAST({source} AS DOUBLE)"
+    if transform.round is not None:
+        step = transform.round.step
+        if step is None:
+            value = f"ROUND({number}, {transform.round.digits})"
+        else:
+            places = max(0, -Decimal(step).normalize().as_tuple().exponent)
+            value = f"ROUND(ROUND({number} / {step}) * {step}, {places})"
+        return f"TRY_CAST({value} AS {declared.duckdb})"
+    bucket = transform.bucket
+    cases = " ".join(
+        f"WHEN {number} < {threshold} THEN {_literal(label)}" for threshold, label in zip(bucket.thresholds, bucket.labels)
+    )
+    value = f"CASE WHEN {number} IS NULL THEN NULL {cases} ELSE {_literal(bucket.labels[-1])} END"
+    return f"TRY_CAST({value} AS {declared.duckdb})"
+
+
+def _describe(con: duckdb.DuckDBPyConnection, destination: DestinationConfig, mapping: AttributeMapping) -> str:
+    try:
+        return con.execute(f"DESCRIBE SELECT {_source_sql(mapping)} AS v FROM {SOURCE_VIEW}").fetchall()[0][1]
+    except duckdb.Error as error:
+        where = f"column {mapping.column!r}" if mapping.column else f"sql {mapping.sql!r}"
+        first = str(error).splitlines()[0]
+        raise AttributeBuildError(
+            f"destination {destination.name!r}, attribute {mapping.name!r}: {where} does not run on "
+            f"{SOURCE_VIEW}: {first}"
+        ) from None
+
+
+def _validate(mapping: AttributeMapping, values: pl.Series, raw: pl.Series, *, checks: ValueChecks,
+              phone_region: str, today: dt.date) -> tuple[pl.Series, pl.Series]:
+    """(valid values with invalid ones set to NULL, reason per row or NULL)."""
+    declared = mapping.attribute_type
+    unreadable = "cannot be read as a number" if mapping.transform else f"cannot be read as {declared}"
+    reason = pl.select(
+        pl.when(pl.lit(raw).is_not_null() & pl.lit(values).is_null()).then(pl.lit(unreadable))
+    ).to_series()
+    field = STANDARD_FIELDS.get(mapping.name)
+    if declared.kind == "float":
+        reason = reason.zip_with(values.is_finite().fill_null(True), pl.Series(["not a finite number"] * len(values)))
+    elif declared.kind in ("date", "datetime"):
+        if declared.kind == "datetime" and isinstance(values.dtype, pl.Datetime) and values.dtype.time_zone:
+            values = values.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        year = values.dt.year()
+        in_range = ((year >= 1) & (year <= 9999)).fill_null(True)
+        reason = reason.zip_with(in_range, pl.Series(["outside 0001-01-01..9999-12-31"] * len(values)))
+        if field is not None and field.check == "dob":
+            not_future = (values <= today).fill_null(True)
+            reason = reason.zip_with(not_future | reason.is_not_null(), pl.Series(["date of birth in the future"] * len(values)))
+    elif declared.is_text:
+        if field is not None and field.check in TEXT_CHECKS:
+            values, semantic = checks.normalise(field.check, values, phone_region=phone_region)
+            reason = reason.fill_null(semantic)
+        chars = values.str.len_chars()
+        limit = declared.max_chars
+        what = f"varchar({limit})" if declared.kind == "varchar" else f"Braze's {limit}-character limit"
+        too_long = pl.select(
+            pl.when(pl.lit(chars) > limit).then(pl.format(f"{{}} characters, over {what}", pl.lit(chars)))
+        ).to_series()
+        reason = reason.fill_null(too_long)
+    reason = reason.alias("reason")
+    return values.zip_with(reason.is_null(), pl.Series([None] * len(values), dtype=values.dtype)), reason
+
+
+def _identifier(destination: DestinationConfig, frame: pl.DataFrame) -> pl.Series:
+    if destination.identifier == "user_alias":
+        name, label = frame["alias_name"], frame["alias_label"]
+        return pl.select(
+            pl.when(pl.lit(name).is_not_null() & pl.lit(label).is_not_null())
+            .then(pl.concat_str([pl.lit(label), pl.lit(":"), pl.lit(name)]))
+        ).to_series().alias("identifier")
+    return frame[destination.identifier].alias("identifier")
+
+
+def _build_destination(con: duckdb.DuckDBPyConnection, destination: DestinationConfig, today: dt.date,
+                       checks: ValueChecks, report: AttributesReport) -> tuple[pl.DataFrame, pl.DataFrame]:
+    parts = ["CAST(customer_id AS VARCHAR) AS customer_id"]
+    for output, column in destination.identifier_columns.items():
+        parts.append(f"NULLIF(TRIM(CAST({quote(column)} AS VARCHAR)), '') AS {quote(output)}")
+    for i, mapping in enumerate(destination.attributes):
+        source = _source_sql(mapping)
+        source_type = _describe(con, destination, mapping)
+        parts.append(f"TRY_CAST({source} AS VARCHAR) AS raw_{i}")
+        parts.append(f"{_typed_sql(mapping, source, source_type)} AS val_{i}")
+    frame = con.execute(f"SELECT {', '.join(parts)} FROM {SOURCE_VIEW} ORDER BY 1").pl()
+    frame = frame.with_columns(_identifier(destination, frame))
+
+    report.without_identifier[destination.name] = int(frame["identifier"].null_count())
+    frame = frame.filter(pl.col("identifier").is_not_null())
+    # One Braze profile must get one object: an identifier shared by several customers is held back.
+    shared = pl.col("identifier").count().over("identifier")
+    duplicated = frame.filter(shared > 1)
+    frame = frame.filter(shared == 1)
+    report.duplicate_identifiers[destination.name] = duplicated.height
+    rejections = [duplicated.select(
+        pl.lit(destination.name).alias("destination"), "customer_id", "identifier",
+        pl.lit(destination.identifier).alias("attribute"), pl.col("identifier").alias("value"),
+        pl.format("identifier shared by {} customers", pl.col("identifier").count().over("identifier")).alias("reason"),
+    )]
+
+    columns = [frame["customer_id"], frame["identifier"]]
+    columns += [frame[output] for output in destination.identifier_columns]
+    for i, mapping in enumerate(destination.attributes):
+        values, reason = _validate(mapping, frame[f"val_{i}"], frame[f"raw_{i}"], checks=checks,
+                                   phone_region=destination.phone_region, today=today)
+        columns.append(values.alias(mapping.name))
+        bad = reason.is_not_null()
+        rejections.append(pl.DataFrame({
+            "destination": destination.name, "customer_id": frame["customer_id"].filter(bad),
+            "identifier": frame["identifier"].filter(bad), "attribute": mapping.name,
+            "value": frame[f"raw_{i}"].filter(bad), "reason": reason.filter(bad),
+        }, schema=_REJECTION_SCHEMA))
+        report.attributes.append({
+            "destination": destination.name, "attribute": mapping.name, "type": mapping.type,
+            "values": len(values) - values.null_count(), "nulls": values.null_count() - int(bad.sum()),
+            "invalid": int(bad.sum()),
+        })
+    result = pl.DataFrame(columns).select(pl.lit(destination.name).alias("destination"), pl.all())
+    report.rows[destination.name] = frame.height
+    return result, pl.concat([r.cast(_REJECTION_SCHEMA) for r in rejections])
+
+
+def _sample_payload(destination: DestinationConfig, frame: pl.DataFrame) -> str | None:
+    if frame.is_empty():
+        return None
+    names = [m.name for m in destination.attributes]
+    # Show the fullest profile: the sample is there to show what a real object looks like.
+    filled = frame.with_row_index("_i").with_columns(
+        pl.sum_horizontal([pl.col(n).is_not_null() for n in names]).alias("_n")
+    ).sort(["_n", "_i"], descending=[True, False]).head(1)
+    row = filled.row(0, named=True)
+    texts = {m.name: canonical_json(m, filled[m.name]).item() for m in destination.attributes}
+    return payload_json(destination, row, texts)
+
+
+def build_braze_customer_attributes(con: duckdb.DuckDBPyConnection, destinations: Sequence[DestinationConfig], *,
+                                    carried: Iterable[str] = (), today: dt.date | None = None) -> AttributesReport:
+    """Rebuild braze_customer_attributes and braze_attribute_rejections for all destinations."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    report = AttributesReport()
+    zone = con.execute("SELECT current_setting('TimeZone')").fetchone()[0]
+    # Datetimes without a zone mean UTC, as in Braze.
+    con.execute("SET TimeZone = 'UTC'")
+    try:
+        report.filled_columns = build_attribute_source_view(con, carried)
+        checks = ValueChecks(con)
+        frames, rejections = [], []
+        for destination in destinations:
+            frame, rejected = _build_destination(con, destination, today, checks, report)
+            frames.append(frame)
+            rejections.append(rejected)
+            if report.sample_payload is None:
+                report.sample_payload = _sample_payload(destination, frame)
+    finally:
+        con.execute(f"SET TimeZone = '{zone}'")
+    report.parsed_values = checks.computed
+    base = pl.DataFrame(schema={"destination": pl.String, "customer_id": pl.String, "identifier": pl.String})
+    table = pl.concat([base, *frames], how="diagonal_relaxed").sort(["destination", "identifier"])
+    rejected = pl.concat([pl.DataFrame(schema=_REJECTION_SCHEMA), *rejections]).sort(
+        ["destination", "attribute", "identifier"])
+    report.rejections = (
+        rejected.group_by(["destination", "attribute", "reason"]).len("count")
+        .sort(["destination", "attribute", "count"], descending=[False, False, True]).to_dicts()
+    )
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.register("_bca_frame", table)
+        con.register("_bca_rejections", rejected)
+        con.execute(f"CREATE OR REPLACE TABLE {ATTRIBUTES_TABLE} AS SELECT * FROM _bca_frame")
+        con.execute(f"CREATE OR REPLACE TABLE {REJECTIONS_TABLE} AS SELECT * FROM _bca_rejections")
+        checks.save()
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("_bca_frame")
+        con.unregister("_bca_rejections")
+    return report

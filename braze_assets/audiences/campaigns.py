@@ -1,0 +1,272 @@
+"""Turn a campaign or orchestration into current members, history, and run counts.
+
+Two phases, because DuckDB will not hold a read-only and a writable connection to one file in one
+process: `plan_activation` evaluates every audience on a read-only connection into a frame, then
+`build_campaign_members` writes it with a writable one, in one transaction.
+
+Tables written (contract in docs/architecture.md):
+- `audience_members`: current members of each campaign, replaced on every run. The sync turns
+  treatment rows into intended Braze state, so a customer who disappears here is sent a leave.
+- `campaign_recipients`: history, one row per member per run (rerunning a run id replaces it).
+- `campaign_member_attributes`: the campaign's attributes for treatment members, long format
+  (attribute name, JSON value), replaced on every run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import polars as pl
+
+from braze_assets.audiences.columns import ID_COLUMN, SOURCE_VIEW
+from braze_assets.audiences.compiler import as_utc
+from braze_assets.audiences.config import BRAZE_ATTRIBUTE_NAME, AudiencesConfig, Campaign, Orchestration
+from braze_assets.audiences.errors import AudienceError
+from braze_assets.audiences.evaluate import evaluate_audience, open_read_only
+from braze_assets.warehouse import quote
+
+TREATMENT, CONTROL = "treatment", "control"
+_MEMBER_COLUMNS = ["audience", ID_COLUMN, "member_group", "membership_attribute", "membership_value"]
+
+DDL = {
+    "audience_members": """CREATE TABLE IF NOT EXISTS audience_members (
+        campaign VARCHAR NOT NULL, audience VARCHAR NOT NULL, destination VARCHAR NOT NULL,
+        customer_id VARCHAR NOT NULL, member_group VARCHAR NOT NULL, membership_mode VARCHAR NOT NULL,
+        membership_attribute VARCHAR NOT NULL, membership_value VARCHAR, run_id VARCHAR NOT NULL,
+        computed_at TIMESTAMP NOT NULL)""",
+    "campaign_recipients": """CREATE TABLE IF NOT EXISTS campaign_recipients (
+        campaign VARCHAR NOT NULL, audience VARCHAR NOT NULL, customer_id VARCHAR NOT NULL,
+        member_group VARCHAR NOT NULL, run_id VARCHAR NOT NULL, computed_at TIMESTAMP NOT NULL)""",
+    "campaign_member_attributes": """CREATE TABLE IF NOT EXISTS campaign_member_attributes (
+        campaign VARCHAR NOT NULL, destination VARCHAR NOT NULL, customer_id VARCHAR NOT NULL,
+        attribute VARCHAR NOT NULL, value JSON, run_id VARCHAR NOT NULL, computed_at TIMESTAMP NOT NULL)""",
+}
+
+
+def in_control_group(campaign: str, customer_id: str, percent: float) -> bool:
+    """Stable across runs and machines: depends only on campaign and customer, never on audience size."""
+    digest = hashlib.md5(f"{campaign}\x1f{customer_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 * 100 < percent
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Who is in an activation this run, before anything is written."""
+
+    activation: Campaign | Orchestration
+    members: pl.DataFrame  # _MEMBER_COLUMNS
+    attributes: pl.DataFrame  # customer_id + one column per Braze attribute (treatment members)
+    targeted: int
+    excluded: int
+    unassigned: int
+
+
+@dataclass(frozen=True)
+class CampaignReport:
+    campaign: str
+    kind: str
+    destination: str
+    run_id: str
+    computed_at: datetime
+    targeted: int
+    excluded: int
+    unassigned: int
+    size: int
+    treatment: int
+    control: int
+    joins: int
+    leaves: int
+    stays: int
+    audience_sizes: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _ids(con: duckdb.DuckDBPyConnection, names: list[str], audiences: AudiencesConfig, as_of: datetime,
+         columns: Mapping[str, str] | None) -> pl.DataFrame:
+    frames = [evaluate_audience(con, n, audiences, as_of, columns).select(pl.col(ID_COLUMN).cast(pl.Utf8)) for n in names]
+    return pl.concat(frames).unique() if frames else pl.DataFrame({ID_COLUMN: []}, schema={ID_COLUMN: pl.Utf8})
+
+
+def _assign_sub_audiences(con, campaign: Campaign, members: pl.DataFrame, audiences, as_of, columns) -> pl.DataFrame:
+    if not campaign.sub_audiences:
+        return members.with_columns(audience=pl.lit(campaign.name))
+    remaining, parts = members, []
+    for sub in campaign.sub_audiences:
+        matched = remaining if sub.segment is None else remaining.join(
+            _ids(con, [sub.segment], audiences, as_of, columns), on=ID_COLUMN, how="semi"
+        )
+        parts.append(matched.with_columns(audience=pl.lit(sub.name)))
+        remaining = remaining.join(matched, on=ID_COLUMN, how="anti")
+    return pl.concat(parts)
+
+
+def _membership(activation: Campaign | Orchestration, frame: pl.DataFrame) -> pl.DataFrame:
+    subs = [s.name for s in activation.sub_audiences] if isinstance(activation, Campaign) and activation.sub_audiences else []
+    resolved = {a: activation.membership.resolve(activation.name, a if subs else None) for a in frame["audience"].unique()}
+    return frame.with_columns(
+        membership_attribute=pl.col("audience").replace_strict({a: r[0] for a, r in resolved.items()}, return_dtype=pl.Utf8),
+        membership_value=pl.col("audience").replace_strict({a: r[1] for a, r in resolved.items()}, return_dtype=pl.Utf8),
+    )
+
+
+def _with_groups(activation: Campaign | Orchestration, frame: pl.DataFrame) -> pl.DataFrame:
+    percent = activation.control_group_percent if isinstance(activation, Campaign) else 0
+    groups = [CONTROL if percent and in_control_group(activation.name, c, percent) else TREATMENT for c in frame[ID_COLUMN]]
+    return frame.with_columns(member_group=pl.Series(groups, dtype=pl.Utf8))
+
+
+def plan_activation(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    audiences: AudiencesConfig,
+    as_of: datetime,
+    columns: Mapping[str, str] | None = None,
+) -> Plan:
+    """Evaluate a campaign or orchestration on a read-only connection; nothing is written."""
+    activation = audiences.activation(name)
+    if isinstance(activation, Orchestration):
+        frame = evaluate_audience(con, activation.sql_audience, audiences, as_of, columns)
+        bad = [c for c in frame.columns if c != ID_COLUMN and not BRAZE_ATTRIBUTE_NAME.match(c)]
+        if bad:
+            raise AudienceError(activation.sql_audience, f"column {bad[0]!r} is not a valid Braze attribute name")
+        members = frame.select(pl.col(ID_COLUMN).cast(pl.Utf8), audience=pl.lit(activation.sql_audience))
+        attributes, targeted, excluded, unassigned = frame.with_columns(pl.col(ID_COLUMN).cast(pl.Utf8)), frame.height, 0, 0
+    else:
+        targeted_ids = _ids(con, activation.segments, audiences, as_of, columns)
+        kept = targeted_ids.join(_ids(con, activation.exclude, audiences, as_of, columns), on=ID_COLUMN, how="anti")
+        members = _assign_sub_audiences(con, activation, kept, audiences, as_of, columns)
+        targeted, excluded, unassigned = targeted_ids.height, targeted_ids.height - kept.height, kept.height - members.height
+        attributes = _campaign_attributes(con, activation, members)
+    members = _membership(activation, _with_groups(activation, members.sort(ID_COLUMN))).select(_MEMBER_COLUMNS)
+    treated = members.filter(pl.col("member_group") == TREATMENT).select(ID_COLUMN)
+    attributes = attributes.join(treated, on=ID_COLUMN, how="semi").sort(ID_COLUMN)
+    return Plan(activation, members, attributes, targeted, excluded, unassigned)
+
+
+def _campaign_attributes(con: duckdb.DuckDBPyConnection, campaign: Campaign, members: pl.DataFrame) -> pl.DataFrame:
+    if not campaign.attributes:
+        return members.select(ID_COLUMN)
+    picks = ", ".join(f"s.{quote(column)} AS {quote(key)}" for key, column in campaign.attributes.items())
+    con.register("_campaign_members", members.select(ID_COLUMN))
+    try:
+        return con.execute(
+            f"SELECT CAST(s.{quote(ID_COLUMN)} AS VARCHAR) AS {quote(ID_COLUMN)}, {picks} FROM {quote(SOURCE_VIEW)} s "
+            f"SEMI JOIN _campaign_members m ON s.{quote(ID_COLUMN)} = m.{quote(ID_COLUMN)}"
+        ).pl()
+    except duckdb.Error as exc:
+        raise AudienceError(campaign.name, f"reading its attributes failed: {exc}", kind="campaign") from None
+    finally:
+        con.unregister("_campaign_members")
+
+
+def build_campaign_members(
+    warehouse: Path | str,
+    name: str,
+    audiences: AudiencesConfig,
+    as_of: datetime,
+    run_id: str,
+    columns: Mapping[str, str] | None = None,
+) -> CampaignReport:
+    """Evaluate campaign / orchestration `name` and make it the current membership; return the counts."""
+    con = open_read_only(warehouse)
+    try:
+        plan = plan_activation(con, name, audiences, as_of, columns)
+    finally:
+        con.close()
+    computed_at = as_utc(datetime.now(timezone.utc))
+    with duckdb.connect(str(warehouse)) as con:
+        return _write(con, plan, run_id, computed_at)
+
+
+def _write(con: duckdb.DuckDBPyConnection, plan: Plan, run_id: str, computed_at: datetime) -> CampaignReport:
+    act = plan.activation
+    for ddl in DDL.values():
+        con.execute(ddl)
+    con.register("_new_members", plan.members)
+    con.register("_new_attributes", _long_attributes(plan.attributes))
+    try:
+        con.execute("BEGIN TRANSACTION")
+        joins, leaves, stays = con.execute(
+            """WITH prev AS (SELECT audience, customer_id FROM audience_members WHERE campaign = ? AND member_group = 'treatment'),
+                    cur AS (SELECT audience, customer_id FROM _new_members WHERE member_group = 'treatment')
+               SELECT count(*) FILTER (WHERE prev.customer_id IS NULL),
+                      count(*) FILTER (WHERE cur.customer_id IS NULL),
+                      count(*) FILTER (WHERE prev.customer_id IS NOT NULL AND cur.customer_id IS NOT NULL)
+               FROM prev FULL OUTER JOIN cur ON prev.audience = cur.audience AND prev.customer_id = cur.customer_id""",
+            [act.name],
+        ).fetchone()
+        con.execute("DELETE FROM audience_members WHERE campaign = ?", [act.name])
+        con.execute(
+            """INSERT INTO audience_members SELECT ?, audience, ?, customer_id, member_group, ?, membership_attribute,
+               membership_value, ?, ? FROM _new_members""",
+            [act.name, act.destination, act.membership.mode, run_id, computed_at],
+        )
+        con.execute("DELETE FROM campaign_recipients WHERE campaign = ? AND run_id = ?", [act.name, run_id])
+        con.execute(
+            "INSERT INTO campaign_recipients SELECT ?, audience, customer_id, member_group, ?, ? FROM _new_members",
+            [act.name, run_id, computed_at],
+        )
+        con.execute("DELETE FROM campaign_member_attributes WHERE campaign = ?", [act.name])
+        con.execute(
+            "INSERT INTO campaign_member_attributes SELECT ?, ?, customer_id, attribute, value, ?, ? FROM _new_attributes",
+            [act.name, act.destination, run_id, computed_at],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("_new_members")
+        con.unregister("_new_attributes")
+    members = plan.members
+    treatment = members.filter(pl.col("member_group") == TREATMENT)
+    return CampaignReport(
+        campaign=act.name,
+        kind="orchestration" if isinstance(act, Orchestration) else "campaign",
+        destination=act.destination,
+        run_id=run_id,
+        computed_at=computed_at,
+        targeted=plan.targeted,
+        excluded=plan.excluded,
+        unassigned=plan.unassigned,
+        size=members.height,
+        treatment=treatment.height,
+        control=members.height - treatment.height,
+        joins=joins,
+        leaves=leaves,
+        stays=stays,
+        audience_sizes=dict(sorted(treatment.group_by("audience").len().iter_rows())),
+    )
+
+
+def json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return as_utc(value).isoformat(timespec="seconds") + "Z"
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        return [json_value(v) for v in value]
+    return value
+
+
+def _long_attributes(attributes: pl.DataFrame) -> pl.DataFrame:
+    """customer_id, attribute, value (JSON text) — one row per treatment member and attribute."""
+    keys = [c for c in attributes.columns if c != ID_COLUMN]
+    rows = [
+        (row[ID_COLUMN], key, orjson.dumps(json_value(row[key])).decode())
+        for row in attributes.iter_rows(named=True)
+        for key in keys
+    ]
+    return pl.DataFrame(rows, schema={ID_COLUMN: pl.Utf8, "attribute": pl.Utf8, "value": pl.Utf8}, orient="row")

@@ -1,0 +1,82 @@
+"""Run one audience (rule segment or SQL audience) on a locked-down, read-only connection."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from braze_assets.audiences.columns import ID_COLUMN, SOURCE_VIEW
+from braze_assets.audiences.compiler import compile_segment
+from braze_assets.audiences.config import AudiencesConfig
+from braze_assets.audiences.errors import AudienceError
+from braze_assets.audiences.sql_guard import validate_sql_audience
+from braze_assets.warehouse import table_columns
+
+# The second lock behind the parser (sql_guard): no writes to the warehouse, no files, URLs,
+# extensions or other databases, and no SET that could loosen this.
+_READ_ONLY_CONFIG = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "lock_configuration": True,
+}
+
+
+def open_read_only(path: Path | str) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the warehouse, as audiences are evaluated on."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"warehouse {path} does not exist; build the customer 360 first")
+    return duckdb.connect(str(path), read_only=True, config=dict(_READ_ONLY_CONFIG))
+
+
+def view_columns(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """The real column types of customer_attribute_source, which segments are compiled against at run time."""
+    columns = table_columns(con, SOURCE_VIEW)
+    if not columns:
+        raise AudienceError(SOURCE_VIEW, "the view does not exist in the warehouse yet; build the Braze attributes first", kind="view")
+    return columns
+
+
+def _run(con: duckdb.DuckDBPyConnection, name: str, sql: str, params: list | None = None) -> pl.DataFrame:
+    try:
+        return con.execute(sql, params or []).pl()
+    except duckdb.Error as exc:
+        raise AudienceError(name, f"DuckDB refused the query: {exc}") from None
+
+
+def evaluate_audience(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    audiences: AudiencesConfig,
+    as_of: datetime,
+    columns: Mapping[str, str] | None = None,
+) -> pl.DataFrame:
+    """The members of a segment (`customer_id`) or SQL audience (`customer_id` + its other columns).
+
+    Segments are compiled against `columns` (column -> DuckDB type), by default the view's real types.
+    Run it on `open_read_only(...)`. Rows without a customer id are dropped; an SQL audience that
+    returns one customer twice with different values is an error, since its attributes would be ambiguous.
+    """
+    if audiences.segment(name) is not None:
+        compiled = compile_segment(name, audiences, columns or view_columns(con))
+        return _run(con, name, compiled.sql, compiled.bind(as_of)).unique(ID_COLUMN, maintain_order=True)
+    sql_audience = audiences.sql_audience(name)
+    if sql_audience is None:
+        raise KeyError(f"no segment or SQL audience named {name!r}")
+    validate_sql_audience(name, sql_audience.sql)
+    frame = _run(con, name, sql_audience.sql)
+    if ID_COLUMN not in frame.columns:
+        raise AudienceError(name, f"the query must return a {ID_COLUMN!r} column; it returned {', '.join(frame.columns)}")
+    frame = frame.filter(pl.col(ID_COLUMN).is_not_null()).unique(maintain_order=True)
+    repeated = frame.filter(pl.col(ID_COLUMN).is_duplicated())
+    if repeated.height:
+        raise AudienceError(
+            name,
+            f"the query returns customer {repeated[ID_COLUMN][0]!r} more than once with different values; "
+            f"return one row per {ID_COLUMN}",
+        )
+    return frame

@@ -1,0 +1,84 @@
+"""The test run: a campaign's first N records and the Braze payloads they would produce; nothing is sent or written."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from braze_assets.audiences.campaigns import TREATMENT, json_value, plan_activation
+from braze_assets.audiences.columns import ID_COLUMN
+from braze_assets.audiences.config import AudiencesConfig
+from braze_assets.warehouse import table_columns, table_exists
+
+
+def membership_update(mode: str, attribute: str, value: str | None, joined: bool) -> dict[str, Any]:
+    """The custom-attribute fragment Braze receives for a join (or a leave) of one audience."""
+    if mode == "array":
+        return {attribute: {"add" if joined else "remove": [value]}}
+    return {attribute: joined}
+
+
+def _identifiers(con: duckdb.DuckDBPyConnection, destination: str, ids: list[str]) -> dict[str, str]:
+    """Braze identifiers from the attributes engineer's table; customers not there yet keep their customer id."""
+    if not ids or not table_exists(con, "braze_customer_attributes"):
+        return {}
+    if not {"destination", ID_COLUMN, "identifier"} <= set(table_columns(con, "braze_customer_attributes")):
+        return {}
+    rows = con.execute(
+        "SELECT customer_id, identifier FROM braze_customer_attributes WHERE destination = ? AND customer_id IN (SELECT unnest(?))",
+        [destination, ids],
+    ).fetchall()
+    return dict(rows)
+
+
+def _previous(con: duckdb.DuckDBPyConnection, campaign: str) -> pl.DataFrame:
+    schema = {"audience": pl.Utf8, ID_COLUMN: pl.Utf8, "membership_attribute": pl.Utf8, "membership_value": pl.Utf8}
+    if not table_exists(con, "audience_members"):
+        return pl.DataFrame(schema=schema)
+    return con.execute(
+        "SELECT audience, customer_id, membership_attribute, membership_value FROM audience_members "
+        "WHERE campaign = ? AND member_group = 'treatment'",
+        [campaign],
+    ).pl().cast(schema)
+
+
+def preview_campaign(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    audiences: AudiencesConfig,
+    as_of: datetime,
+    limit: int | None = None,
+    columns: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Up to `limit` (default: the campaign's test_run_records) joining or staying members, then up to
+    `limit` leaving ones, each with `change` (join / stay / leave) and the payload carrying its full
+    intended values (the sync later sends only what changed). Run it on a read-only connection."""
+    plan = plan_activation(con, name, audiences, as_of, columns)
+    act, limit = plan.activation, limit or plan.activation.test_run_records
+    previous = _previous(con, act.name)
+    keys = ["audience", ID_COLUMN]
+    current = plan.members.filter(pl.col("member_group") == TREATMENT)
+    was_member = previous.select(keys).with_columns(was_member=pl.lit(True))
+    shown = (
+        current.head(limit)
+        .join(was_member, on=keys, how="left", maintain_order="left")
+        .with_columns(change=pl.when(pl.col("was_member")).then(pl.lit("stay")).otherwise(pl.lit("join")))
+    )
+    leaving = previous.join(current.select(keys), on=keys, how="anti").sort(ID_COLUMN).head(limit).with_columns(change=pl.lit("leave"))
+    ids = [*shown[ID_COLUMN], *leaving[ID_COLUMN]]
+    identifiers = _identifiers(con, act.destination, ids)
+    values = {row[ID_COLUMN]: row for row in plan.attributes.iter_rows(named=True)}
+    records = []
+    for row in [*shown.iter_rows(named=True), *leaving.iter_rows(named=True)]:
+        customer = row[ID_COLUMN]
+        joined = row["change"] != "leave"
+        payload: dict[str, Any] = {"external_id": identifiers.get(customer, customer)}
+        payload.update(membership_update(act.membership.mode, row["membership_attribute"], row["membership_value"], joined))
+        if joined:
+            payload.update({k: json_value(v) for k, v in values.get(customer, {}).items() if k != ID_COLUMN})
+        records.append({"customer_id": customer, "audience": row["audience"], "change": row["change"], "payload": payload})
+    return records

@@ -1,0 +1,1 @@
+"""Customer 360: the merged profile and the attributes computed per customer."""

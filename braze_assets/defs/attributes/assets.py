@@ -1,0 +1,67 @@
+"""The braze_customer_attributes asset: the attribute mapping applied to the customer 360."""
+# No `from __future__ import annotations` here: Dagster reads the context and resource annotations at runtime.
+
+import json
+from collections.abc import Sequence
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from braze_assets.attributes import (
+    ATTRIBUTES_TABLE,
+    AttributesReport,
+    DestinationConfig,
+    build_braze_customer_attributes,
+    mapping_markdown,
+)
+from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, table_metadata
+
+GROUP = "attributes"
+UPSTREAM = ("customer_360", "transaction_attributes", "engagement_attributes")
+
+
+def _report_metadata(report: AttributesReport, destinations: Sequence[DestinationConfig]) -> dict:
+    metadata = {
+        "mapping": dg.MetadataValue.md("\n\n".join(mapping_markdown(d) for d in destinations) or "_no destinations_"),
+        "profiles_by_destination": dg.MetadataValue.json(report.rows),
+        "profiles_without_identifier": dg.MetadataValue.int(sum(report.without_identifier.values())),
+        "profiles_with_shared_identifier": dg.MetadataValue.int(sum(report.duplicate_identifiers.values())),
+        "rejected_values": dg.MetadataValue.int(report.total_rejections),
+        "attribute_stats": dg.MetadataValue.json(report.attributes),
+    }
+    if report.sample_payload:
+        metadata["sample_payload"] = dg.MetadataValue.json(json.loads(report.sample_payload))
+    if report.filled_columns:
+        metadata["missing_source_columns"] = dg.MetadataValue.md(
+            "Catalogue columns not (yet) in the warehouse, read as NULL:\n\n"
+            + "\n".join(f"- `{c}`" for c in report.filled_columns)
+        )
+    return metadata
+
+
+def build_attributes_asset(destinations: Sequence[DestinationConfig], carried: Sequence[str]) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=ATTRIBUTES_TABLE,
+        group_name=GROUP,
+        kinds={"duckdb", "braze"},
+        owners=OWNERS,
+        pool=WAREHOUSE_POOL,
+        deps=[dg.AssetKey(name) for name in UPSTREAM],
+        description=(
+            "One row per Braze profile per destination: the identifier and one typed, validated column per "
+            "mapped attribute. Invalid values are NULL here and listed in braze_attribute_rejections."
+        ),
+        tags={"layer": "activation"},
+    )
+    def braze_customer_attributes(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+        with duckdb.get_connection() as con:
+            report = build_braze_customer_attributes(con, destinations, carried=carried)
+            metadata = table_metadata(con, ATTRIBUTES_TABLE)
+        for name, count in report.without_identifier.items():
+            if count:
+                context.log.info(f"{name}: {count} profiles have no identifier and are not sent")
+        if report.filled_columns:
+            context.log.warning(f"source columns read as NULL (not in the warehouse): {', '.join(report.filled_columns)}")
+        return dg.MaterializeResult(metadata={**metadata, **_report_metadata(report, destinations)})
+
+    return braze_customer_attributes

@@ -1,0 +1,259 @@
+"""Cluster scored pairs into customers and give each customer a stable UUID.
+
+Clustering is connected components over pairs at or above the match threshold, strongest pairs
+first, refusing any union that would put two different values of a separation key (e.g. two
+external ids) into one customer. Components larger than `max_cluster_size` are flagged and held
+back: their records stay separate customers until someone looks.
+
+Id stability: `customer_id_assignments` remembers which id every record had. A new cluster keeps
+an id when it holds most of that id's records; if it holds several such ids (a merge) the oldest
+survives and the others are retired into it; a part split off without a majority gets a new id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+
+from braze_assets.identity.config import IdentityConfig
+from braze_assets.identity.match import TABLE as SCORES
+from braze_assets.identity.standardise import TABLE as STANDARDISED
+from braze_assets.warehouse import quote, table_columns, table_exists
+
+TABLE = "unified_coalesced"
+REGISTRY = "customer_id_registry"
+ASSIGNMENTS = "customer_id_assignments"
+_NAMESPACE = uuid.UUID("5b1c3d2e-8f4a-4e6b-9c0d-2a7f1e3b5c9d")
+
+
+@dataclass
+class ClusterReport:
+    records: int
+    customers: int
+    created: int
+    merged: int
+    split: int
+    unchanged: int
+    changed: int
+    removed: int
+    held_back_clusters: int
+    held_back_records: int
+    separation_refusals: int
+    largest_cluster: int
+
+    @property
+    def churn(self) -> int:
+        return self.merged + self.split + self.removed
+
+
+class _UnionFind:
+    """Union-find whose roots remember their separation-key values."""
+
+    def __init__(self, keys: list[tuple]):
+        self.parent = list(range(len(keys)))
+        self.keys = keys
+
+    def find(self, i: int) -> int:
+        parent = self.parent
+        root = i
+        while parent[root] != root:
+            root = parent[root]
+        while parent[i] != root:
+            parent[i], i = root, parent[i]
+        return root
+
+    def union(self, a: int, b: int) -> bool | None:
+        """True if joined, None if already together, False if refused by a separation key."""
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return None
+        ka, kb = self.keys[ra], self.keys[rb]
+        if any(x is not None and y is not None and x != y for x, y in zip(ka, kb)):
+            return False
+        if ra > rb:
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        self.keys[ra] = tuple(x if x is not None else y for x, y in zip(ka, kb))
+        return True
+
+
+def _components(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> tuple[list[str], list[int], list[bool], int, int]:
+    columns = table_columns(con, STANDARDISED)
+    separation = [k for k in identity.separation_keys if k in columns]
+    key_select = ", ".join(quote(k) for k in separation)
+    rows = con.execute(
+        f"SELECT record_id{', ' + key_select if key_select else ''} FROM {STANDARDISED} ORDER BY record_id"
+    ).fetchall()
+    record_ids = [r[0] for r in rows]
+    index = {rid: i for i, rid in enumerate(record_ids)}
+    uf = _UnionFind([tuple(r[1:]) for r in rows])
+    edges = con.execute(
+        f"SELECT record_id_l, record_id_r FROM {SCORES} WHERE match_probability >= ? "
+        "ORDER BY match_probability DESC, match_weight DESC NULLS FIRST, record_id_l, record_id_r",
+        [identity.match_threshold],
+    ).fetchall()
+    refused = 0
+    for left, right in edges:
+        if uf.union(index[left], index[right]) is False:
+            refused += 1
+    roots = [uf.find(i) for i in range(len(record_ids))]
+    sizes: dict[int, int] = {}
+    for r in roots:
+        sizes[r] = sizes.get(r, 0) + 1
+    held = [sizes[r] > identity.max_cluster_size for r in roots]
+    # A held-back record is its own cluster, keyed by its own index.
+    clusters = [i if h else r for i, (r, h) in enumerate(zip(roots, held))]
+    oversized = len({r for r, h in zip(roots, held) if h})
+    return record_ids, clusters, held, refused, oversized
+
+
+def _ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {REGISTRY} (customer_id VARCHAR PRIMARY KEY, status VARCHAR, "
+        "created_at TIMESTAMP, created_run_id VARCHAR, retired_at TIMESTAMP, retired_run_id VARCHAR, "
+        "merged_into VARCHAR, record_count BIGINT, updated_at TIMESTAMP, updated_run_id VARCHAR)"
+    )
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {ASSIGNMENTS} (record_id VARCHAR PRIMARY KEY, customer_id VARCHAR, "
+        "assigned_at TIMESTAMP, run_id VARCHAR)"
+    )
+
+
+def _assign_ids(con: duckdb.DuckDBPyConnection, run_id: str, now: datetime) -> dict[str, int]:
+    """From _identity_clusters(record_id, cluster, anchor) build _identity_ids(cluster, customer_id, kind)."""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _identity_votes AS
+        SELECT a.customer_id, c.cluster, count(*) AS n
+        FROM _identity_clusters c JOIN {ASSIGNMENTS} a USING (record_id) GROUP BY ALL
+    """)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _identity_owned AS
+        SELECT v.customer_id, v.cluster, r.created_at,
+               count(*) OVER (PARTITION BY v.customer_id) AS parts
+        FROM _identity_votes v LEFT JOIN {REGISTRY} r USING (customer_id)
+        QUALIFY row_number() OVER (PARTITION BY v.customer_id ORDER BY v.n DESC, v.cluster) = 1
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _identity_kept AS
+        SELECT cluster, customer_id FROM _identity_owned
+        QUALIFY row_number() OVER (PARTITION BY cluster ORDER BY created_at NULLS LAST, customer_id) = 1
+    """)
+    new_clusters = con.execute("""
+        SELECT c.cluster, min(c.record_id) AS anchor, bool_or(v.cluster IS NOT NULL) AS had_prior
+        FROM _identity_clusters c
+        LEFT JOIN (SELECT DISTINCT cluster FROM _identity_votes) v USING (cluster)
+        WHERE c.cluster NOT IN (SELECT cluster FROM _identity_kept)
+        GROUP BY c.cluster
+    """).fetchall()
+    con.register("_identity_new_ids", pa.table({
+        "cluster": pa.array([r[0] for r in new_clusters], pa.int64()),
+        "customer_id": [str(uuid.uuid5(_NAMESPACE, f"{run_id}:{r[1]}")) for r in new_clusters],
+        "kind": ["split" if r[2] else "created" for r in new_clusters],
+    }))
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _identity_ids AS
+        SELECT cluster, customer_id, 'kept' AS kind FROM _identity_kept
+        UNION ALL SELECT cluster, customer_id, kind FROM _identity_new_ids
+    """)
+    con.unregister("_identity_new_ids")
+    # Unchanged: a kept id whose record set is exactly what it had before.
+    unchanged = con.execute(f"""
+        WITH now_ AS (SELECT c.record_id, i.customer_id FROM _identity_clusters c JOIN _identity_ids i USING (cluster) WHERE i.kind = 'kept'),
+        diff AS (
+            SELECT coalesce(n.customer_id, p.customer_id) AS customer_id,
+                   bool_or(n.customer_id IS DISTINCT FROM p.customer_id) AS changed
+            FROM now_ n FULL OUTER JOIN {ASSIGNMENTS} p ON n.record_id = p.record_id AND n.customer_id = p.customer_id
+            WHERE coalesce(n.customer_id, p.customer_id) IN (SELECT customer_id FROM _identity_kept)
+            GROUP BY 1
+        )
+        SELECT count_if(NOT changed), count_if(changed) FROM diff
+    """).fetchone()
+    kinds = dict(con.execute("SELECT kind, count(*) FROM _identity_ids GROUP BY ALL").fetchall())
+    merged = con.execute(
+        "SELECT count(*) FROM _identity_owned WHERE customer_id NOT IN (SELECT customer_id FROM _identity_kept)"
+    ).fetchone()[0]
+    removed = con.execute(
+        f"SELECT count(*) FROM {REGISTRY} WHERE status = 'active' AND customer_id NOT IN (SELECT customer_id FROM _identity_owned)"
+    ).fetchone()[0]
+    return {"created": kinds.get("created", 0), "split": kinds.get("split", 0), "merged": merged,
+            "removed": removed, "unchanged": unchanged[0] or 0, "changed": unchanged[1] or 0}
+
+
+def _write_registry(con: duckdb.DuckDBPyConnection, run_id: str, now: datetime) -> None:
+    params = {"now": now, "run": run_id}
+    con.execute(f"""
+        UPDATE {REGISTRY} SET status = 'retired', retired_at = $now, retired_run_id = $run, merged_into = k.customer_id,
+               updated_at = $now, updated_run_id = $run
+        FROM _identity_owned o JOIN _identity_kept k ON k.cluster = o.cluster
+        WHERE {REGISTRY}.customer_id = o.customer_id AND o.customer_id <> k.customer_id
+    """, params)
+    con.execute(f"""
+        UPDATE {REGISTRY} SET status = 'retired', retired_at = $now, retired_run_id = $run, merged_into = NULL,
+               record_count = 0, updated_at = $now, updated_run_id = $run
+        WHERE status = 'active' AND customer_id NOT IN (SELECT customer_id FROM _identity_owned)
+    """, params)
+    con.execute(f"""
+        INSERT INTO {REGISTRY} SELECT customer_id, 'active', $now, $run, NULL, NULL, NULL, 0, $now, $run
+        FROM _identity_ids WHERE kind <> 'kept'
+    """, params)
+    con.execute(f"""
+        UPDATE {REGISTRY} SET record_count = s.n, updated_at = $now, updated_run_id = $run
+        FROM (SELECT i.customer_id, count(*) AS n FROM _identity_clusters c JOIN _identity_ids i USING (cluster) GROUP BY 1) s
+        WHERE {REGISTRY}.customer_id = s.customer_id AND {REGISTRY}.record_count IS DISTINCT FROM s.n
+    """, params)
+
+
+def cluster_and_assign_ids(
+    con: duckdb.DuckDBPyConnection, identity: IdentityConfig, *, run_id: str, now: datetime
+) -> ClusterReport:
+    for table in (STANDARDISED, SCORES):
+        if not table_exists(con, table):
+            raise ValueError(f"{table} is missing; run the earlier identity stages first")
+    record_ids, clusters, held, refused, oversized = _components(con, identity)
+    sizes: dict[int, int] = {}
+    for c in clusters:
+        sizes[c] = sizes.get(c, 0) + 1
+    con.register("_identity_cluster_arrow", pa.table({
+        "record_id": record_ids, "cluster": pa.array(clusters, pa.int64()), "held_back": held,
+    }))
+    con.execute("CREATE OR REPLACE TEMP TABLE _identity_clusters AS SELECT * FROM _identity_cluster_arrow")
+    con.unregister("_identity_cluster_arrow")
+    _ensure_tables(con)
+    con.execute("BEGIN")
+    try:
+        churn = _assign_ids(con, run_id, now)
+        _write_registry(con, run_id, now)
+        con.execute(f"""
+            CREATE OR REPLACE TABLE {ASSIGNMENTS} AS
+            SELECT c.record_id, i.customer_id,
+                   CASE WHEN a.customer_id = i.customer_id THEN a.assigned_at ELSE $now END AS assigned_at,
+                   CASE WHEN a.customer_id = i.customer_id THEN a.run_id ELSE $run END AS run_id
+            FROM _identity_clusters c JOIN _identity_ids i USING (cluster)
+            LEFT JOIN {ASSIGNMENTS} a ON a.record_id = c.record_id
+        """, {"now": now, "run": run_id})
+        con.execute(f"""
+            CREATE OR REPLACE TABLE {TABLE} AS
+            SELECT i.customer_id, s.*, count(*) OVER (PARTITION BY c.cluster) AS cluster_size,
+                   c.held_back, a.assigned_at AS customer_id_assigned_at
+            FROM {STANDARDISED} s
+            JOIN _identity_clusters c USING (record_id)
+            JOIN _identity_ids i USING (cluster)
+            JOIN {ASSIGNMENTS} a USING (record_id)
+            ORDER BY i.customer_id, s.record_id
+        """)
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for name in ("_identity_votes", "_identity_owned", "_identity_kept", "_identity_ids", "_identity_clusters"):
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+    return ClusterReport(
+        records=len(record_ids), customers=len(sizes), held_back_records=sum(held),
+        held_back_clusters=oversized, separation_refusals=refused,
+        largest_cluster=max(sizes.values(), default=0), **churn,
+    )

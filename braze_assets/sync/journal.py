@@ -1,0 +1,238 @@
+"""Crash-safe record of a run: a plan written before sending, outcomes appended per batch.
+
+Per run, `<journal dir>/<run_id>/`:
+- `plan.parquet`: every value the run will send with the index of its object (written to a temp
+  name, fsync'd, then renamed, before the first request);
+- `outcomes.jsonl`: one line per finished batch (object indices with status and reason, HTTP
+  status, attempts, timing), appended by the client's `on_batch` callback. Each line is written
+  and flushed at once, so it survives a killed process; it is fsync'd at most every
+  `fsync_interval_ms` (and at close), bounding what a power loss can lose.
+
+`fold_run` turns the journal into braze_sync_results, braze_confirmed_state (delivered rows
+only), braze_sync_rejections and the run's totals in ONE DuckDB transaction that also marks the
+run folded, so a crash during or after folding never applies a journal twice. A torn last line
+(the process died mid-write) is a batch in flight: it is ignored and its values are resent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import orjson
+import polars as pl
+
+from braze_assets.sync.tables import CONFIRMED, REJECTIONS, RESULTS, RUNS
+
+PLAN_FILE = "plan.parquet"
+OUTCOMES_FILE = "outcomes.jsonl"
+_STATUS_CODES = {"delivered": "d", "rejected": "r", "not_delivered": "n"}
+_STATUS_NAMES = {v: k for k, v in _STATUS_CODES.items()}
+_PLAN_SCHEMA = {
+    "obj_idx": pl.Int64, "identifier": pl.String, "attribute": pl.String, "element": pl.String,
+    "kind": pl.String, "billable": pl.Boolean, "op": pl.String, "value_json": pl.String, "value_hash": pl.UInt64,
+}
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_plan(run_dir: Path, plan: pl.DataFrame) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir / (PLAN_FILE + ".tmp")
+    plan.cast(_PLAN_SCHEMA).write_parquet(tmp, compression="zstd", statistics=False)
+    with open(tmp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, run_dir / PLAN_FILE)
+    _fsync_dir(run_dir)
+    _fsync_dir(run_dir.parent)
+
+
+class OutcomeJournal:
+    """Append-only per-batch outcomes; `record` is the client's on_batch callback."""
+
+    def __init__(self, run_dir: Path, fsync_interval_ms: int = 100):
+        self.path = run_dir / OUTCOMES_FILE
+        self._file = open(self.path, "ab", buffering=0)
+        self._interval = fsync_interval_ms / 1000.0
+        self._last_sync = 0.0
+        self._lock = threading.Lock()
+        self.batches = 0
+        self.counts = {"delivered": 0, "rejected": 0, "not_delivered": 0}
+
+    def record(self, batch) -> None:
+        sent_at = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat()
+        line = orjson.dumps({
+            "b": batch.batch_no, "h": batch.http_status, "a": batch.attempts, "ms": round(batch.elapsed_ms, 3),
+            "t": sent_at,
+            "o": [[o.index, _STATUS_CODES[o.status], o.reason] for o in batch.outcomes],
+        }) + b"\n"
+        with self._lock:
+            # One unbuffered write per line: a killed process leaves whole lines or a torn tail.
+            self._file.write(line)
+            now = time.monotonic()
+            if now - self._last_sync >= self._interval:
+                os.fsync(self._file.fileno())
+                self._last_sync = now
+            self.batches += 1
+            for o in batch.outcomes:
+                self.counts[o.status] += 1
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._file.closed:
+                os.fsync(self._file.fileno())
+                self._file.close()
+
+
+def read_outcomes(run_dir: Path) -> pl.DataFrame:
+    """Per-object outcomes of the journal; a torn or garbled trailing line is skipped."""
+    rows: dict[str, list] = {k: [] for k in ("obj_idx", "status", "reason", "batch_no", "http_status",
+                                             "attempts", "elapsed_ms", "sent_at")}
+    path = run_dir / OUTCOMES_FILE
+    if path.exists():
+        for line in path.read_bytes().split(b"\n"):
+            if not line:
+                continue
+            try:
+                entry = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue  # the batch whose line was being written when the process died
+            sent_at = dt.datetime.fromisoformat(entry["t"])
+            for index, status, reason in entry["o"]:
+                rows["obj_idx"].append(index)
+                rows["status"].append(_STATUS_NAMES[status])
+                rows["reason"].append(reason)
+                rows["batch_no"].append(entry["b"])
+                rows["http_status"].append(entry["h"])
+                rows["attempts"].append(entry["a"])
+                rows["elapsed_ms"].append(float(entry["ms"]))
+                rows["sent_at"].append(sent_at)
+    return pl.DataFrame(rows, schema={
+        "obj_idx": pl.Int64, "status": pl.String, "reason": pl.String, "batch_no": pl.Int32,
+        "http_status": pl.Int32, "attempts": pl.Int32, "elapsed_ms": pl.Float64, "sent_at": pl.Datetime("us"),
+    }).unique("obj_idx", keep="last", maintain_order=True)
+
+
+def pending_runs(journal_dir: Path) -> list[Path]:
+    """Run directories left by earlier runs of this destination, oldest first."""
+    if not journal_dir.exists():
+        return []
+    return sorted(p for p in journal_dir.iterdir() if p.is_dir())
+
+
+def fold_run(con: duckdb.DuckDBPyConnection, run_dir: Path, destination: str, *,
+             status: str | None = None, message: str | None = None,
+             finished_at: dt.datetime | None = None) -> dict[str, int] | None:
+    """Apply one run's journal to the warehouse (idempotent) and delete the journal directory.
+
+    Returns the run's object counts, or None when there was nothing to fold. A run found without a
+    plan never sent anything (it died before the plan was complete).
+    """
+    run_id = run_dir.name
+    plan_path = run_dir / PLAN_FILE
+    already = con.execute(f"SELECT folded FROM {RUNS} WHERE run_id = ?", [run_id]).fetchone()
+    if not plan_path.exists() or (already is not None and already[0]):
+        if already is not None and not already[0]:
+            con.execute(
+                f"UPDATE {RUNS} SET status = 'interrupted', folded = true, message = ? WHERE run_id = ?",
+                ["stopped before sending anything", run_id],
+            )
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return None
+    plan = pl.read_parquet(plan_path)
+    outcomes = read_outcomes(run_dir)
+    sent = plan.join(outcomes, on="obj_idx", how="inner")
+    objects = plan["obj_idx"].n_unique()
+    con.register("_fold_sent", sent)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            counts = _apply(con, run_id, destination, objects)
+            interrupted = counts["objects_unsent"] > 0 and status is None
+            con.execute(
+                f"""UPDATE {RUNS} SET status = ?, folded = true, finished_at = coalesce(finished_at, ?),
+                        duration_s = coalesce(duration_s, date_diff('millisecond', started_at, ?) / 1000.0),
+                        message = coalesce(?, message),
+                        objects_delivered = ?, objects_rejected = ?, objects_not_delivered = ?,
+                        objects_unsent = ?, data_points_spent = ?, batches = ?
+                    WHERE run_id = ?""",
+                [status or ("interrupted" if interrupted else "completed"),
+                 finished_at or _now(), finished_at or _now(),
+                 message or ("the process stopped mid-run; unsent values are pending" if interrupted else None),
+                 counts["objects_delivered"], counts["objects_rejected"], counts["objects_not_delivered"],
+                 counts["objects_unsent"], counts["data_points_spent"], counts["batches"], run_id],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.unregister("_fold_sent")
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return counts
+
+
+def _apply(con: duckdb.DuckDBPyConnection, run_id: str, destination: str, objects: int) -> dict[str, int]:
+    con.execute(f"DELETE FROM {RESULTS} WHERE run_id = ?", [run_id])
+    con.execute(
+        f"""INSERT INTO {RESULTS}
+        SELECT ?, ?, any_value(batch_no), obj_idx, any_value(identifier), list(DISTINCT attribute ORDER BY attribute),
+               sum(billable::INTEGER), any_value(status), any_value(reason), any_value(http_status),
+               any_value(attempts), any_value(elapsed_ms), any_value(sent_at)
+        FROM _fold_sent GROUP BY obj_idx""",
+        [run_id, destination],
+    )
+    keys = "c.identifier = s.identifier AND c.attribute = s.attribute AND c.element = s.element"
+    con.execute(
+        f"""DELETE FROM {CONFIRMED} c USING (SELECT * FROM _fold_sent WHERE status = 'delivered') s
+            WHERE c.destination = ? AND {keys}""",
+        [destination],
+    )
+    con.execute(
+        f"""INSERT INTO {CONFIRMED}
+        SELECT ?, identifier, attribute, element, kind, billable, value_json, value_hash, sent_at, ?
+        FROM _fold_sent WHERE status = 'delivered' AND op IN ('add', 'change', 'join')""",
+        [destination, run_id],
+    )
+    # A delivered or re-rejected value ends its earlier rejection; a rejection holds back only
+    # this exact value (hash), so a new intended value is tried again.
+    con.execute(
+        f"""DELETE FROM {REJECTIONS} c USING (SELECT * FROM _fold_sent WHERE status IN ('delivered', 'rejected')) s
+            WHERE c.destination = ? AND {keys}""",
+        [destination],
+    )
+    con.execute(
+        f"""INSERT INTO {REJECTIONS}
+        SELECT ?, identifier, attribute, element, op, value_json, value_hash, reason, ?, sent_at
+        FROM _fold_sent WHERE status = 'rejected'""",
+        [destination, run_id],
+    )
+    row = con.execute(
+        """SELECT count(DISTINCT obj_idx) FILTER (WHERE status = 'delivered'),
+                  count(DISTINCT obj_idx) FILTER (WHERE status = 'rejected'),
+                  count(DISTINCT obj_idx) FILTER (WHERE status = 'not_delivered'),
+                  count(DISTINCT obj_idx),
+                  coalesce(sum(billable::INTEGER) FILTER (WHERE status = 'delivered'), 0),
+                  count(DISTINCT batch_no)
+           FROM _fold_sent"""
+    ).fetchone()
+    delivered, rejected, not_delivered, sent_objects, points, batches = (int(v) for v in row)
+    return {
+        "objects_delivered": delivered, "objects_rejected": rejected, "objects_not_delivered": not_delivered,
+        "objects_unsent": objects - sent_objects, "data_points_spent": points, "batches": batches,
+    }
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -1,0 +1,231 @@
+"""One destination's sync run: recover, diff, forecast, budget, send, record.
+
+1. Take the destination's lock file (one run at a time; released by the OS if the process dies).
+2. Fold journals left by earlier runs (a killed run's delivered batches become confirmed).
+3. Diff today's snapshot against confirmed state -> `_sync_changes`.
+4. Forecast billable data points; stop over budget unless overridden. A dry run stops here,
+   with counts and sample payloads.
+5. Record the run, write the plan, send through the client with the journal as `on_batch`.
+6. Fold this run's journal in one transaction (also after an error or interrupt).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import logging
+import secrets
+import time
+from collections.abc import Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+
+from braze_assets.sync.config import ResolvedSyncSettings
+from braze_assets.sync.diff import CHANGES, DiffCounts, compute_changes
+from braze_assets.sync.journal import OutcomeJournal, fold_run, pending_runs, write_plan
+from braze_assets.sync.payloads import build_objects, sample_json
+from braze_assets.sync.snapshots import latest_snapshot_date
+from braze_assets.sync.tables import RESULTS, RUNS, ensure_tables
+
+_LOG = logging.getLogger("braze_assets.sync")
+
+
+class SyncBlocked(RuntimeError):
+    """The run did not send: over budget, or another run of the destination holds the lock."""
+
+
+@dataclass
+class SyncReport:
+    run_id: str
+    destination: str
+    snapshot_date: dt.date | None
+    dry_run: bool
+    status: str
+    diff: DiffCounts
+    data_point_budget: int | None
+    over_budget: bool
+    objects_delivered: int = 0
+    objects_rejected: int = 0
+    objects_not_delivered: int = 0
+    objects_unsent: int = 0
+    data_points_spent: int = 0
+    batches: int = 0
+    duration_s: float = 0.0
+    samples: list[str] = field(default_factory=list)
+    recovered_runs: list[str] = field(default_factory=list)
+    message: str | None = None
+    full_resync: bool = False
+
+    def metadata(self) -> dict[str, Any]:
+        """Numbers for Dagster run metadata (plotted over time in the UI)."""
+        return {
+            "rows_changed": self.diff.values,
+            "objects": self.diff.objects,
+            "adds": self.diff.adds, "changes": self.diff.changes, "removes": self.diff.removes,
+            "joins": self.diff.joins, "leaves": self.diff.leaves,
+            "held_back_rejected": self.diff.held_back, "deferred": self.diff.deferred,
+            "forecast_data_points": self.diff.forecast_data_points,
+            "delivered": self.objects_delivered, "rejected": self.objects_rejected,
+            "not_delivered": self.objects_not_delivered, "unsent": self.objects_unsent,
+            "data_points_spent": self.data_points_spent, "batches": self.batches,
+            "duration_s": round(self.duration_s, 3),
+        }
+
+
+def new_run_id() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f") + "-" + secrets.token_hex(3)
+
+
+@contextmanager
+def destination_lock(journal_root: Path, destination: str) -> Iterator[None]:
+    journal_root.mkdir(parents=True, exist_ok=True)
+    with open(journal_root / f"{destination}.lock", "a") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SyncBlocked(f"another sync of destination {destination!r} is running (lock {handle.name})") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def recover(con: duckdb.DuckDBPyConnection, journal_root: Path, destination: str) -> list[str]:
+    """Fold every journal an earlier run left behind; return their run ids."""
+    ensure_tables(con)
+    folded = []
+    for run_dir in pending_runs(journal_root / destination):
+        if fold_run(con, run_dir, destination) is not None:
+            folded.append(run_dir.name)
+    # A run row still 'running' with no journal died before writing its plan: it sent nothing.
+    con.execute(
+        f"""UPDATE {RUNS} SET status = 'interrupted', folded = true, message = 'stopped before sending anything'
+            WHERE destination = ? AND NOT folded""",
+        [destination],
+    )
+    return folded
+
+
+def sync_destination(
+    con: duckdb.DuckDBPyConnection,
+    client,
+    *,
+    destination: str,
+    identifier_type: str,
+    clear_attributes: Iterable[str],
+    settings: ResolvedSyncSettings,
+    journal_root: Path,
+    snapshot_date: dt.date | None = None,
+    dry_run: bool = False,
+    run_id: str | None = None,
+    logger: logging.Logger | None = None,
+) -> SyncReport:
+    """Send `destination`'s changed values through `client.track_attributes`; see module doc."""
+    log = logger or _LOG
+    started = time.perf_counter()
+    run_id = run_id or new_run_id()
+    with destination_lock(journal_root, destination):
+        recovered = recover(con, journal_root, destination)
+        if recovered:
+            log.info("sync %s: folded journals of earlier runs %s", destination, ", ".join(recovered))
+        snapshot_date = snapshot_date or latest_snapshot_date(con, destination)
+        if snapshot_date is None:
+            raise ValueError(f"destination {destination!r} has no attribute_snapshots rows: build the snapshot first")
+        counts = compute_changes(
+            con, destination, snapshot_date,
+            clear_attributes=clear_attributes, float_tolerance=settings.float_tolerance,
+            full_resync=settings.full_resync, max_objects=settings.max_objects_per_run,
+        )
+        budget = settings.data_point_budget
+        over = budget is not None and counts.forecast_data_points > budget
+        report = SyncReport(run_id, destination, snapshot_date, dry_run, "planned", counts, budget, over,
+                            recovered_runs=recovered, full_resync=settings.full_resync)
+        changes = con.execute(f"SELECT * FROM {CHANGES} ORDER BY obj_idx, attribute, element").pl()
+        con.execute(f"DROP TABLE {CHANGES}")
+        if dry_run:
+            sample = changes.filter(changes["obj_idx"] < settings.dry_run_sample_size)
+            report.samples = sample_json(
+                build_objects(sample, identifier_type, settings.update_existing_only), settings.dry_run_sample_size
+            )
+            report.status = "dry_run"
+            report.duration_s = time.perf_counter() - started
+            return report
+        if over and not settings.override_budget:
+            report.status = "budget_exceeded"
+            report.message = (
+                f"sync of {destination!r} stopped before sending: it would spend {counts.forecast_data_points:,} "
+                f"data points ({counts.values:,} values in {counts.objects:,} profiles: {counts.adds:,} adds, "
+                f"{counts.changes:,} changes, {counts.removes:,} removes, {counts.joins:,} joins, "
+                f"{counts.leaves:,} leaves), over the budget of {budget:,} per run. Check the mapping or "
+                "audience change behind it; to send anyway, run once with override_budget: true."
+            )
+            _record_run(con, report, started_at=_now(), folded=True)
+            raise SyncBlocked(report.message)
+        if counts.objects == 0:
+            report.status = "completed"
+            report.duration_s = time.perf_counter() - started
+            _record_run(con, report, started_at=_now(), folded=True, finished=True)
+            _prune_results(con, settings.results_retention_days)
+            return report
+        return _send(con, client, report, changes, identifier_type, settings, journal_root, started, log)
+
+
+def _send(con, client, report: SyncReport, changes, identifier_type: str, settings: ResolvedSyncSettings,
+          journal_root: Path, started: float, log: logging.Logger) -> SyncReport:
+    _record_run(con, report, started_at=_now(), folded=False)
+    run_dir = journal_root / report.destination / report.run_id
+    write_plan(run_dir, changes)
+    objects = build_objects(changes, identifier_type, settings.update_existing_only)
+    del changes
+    journal = OutcomeJournal(run_dir, settings.journal_fsync_interval_ms)
+    status, message, error = "completed", None, None
+    try:
+        client.track_attributes(objects, on_batch=journal.record)
+    except BaseException as exc:  # noqa: BLE001 - whatever stopped the send, fold what was confirmed
+        status, message, error = "failed", f"{type(exc).__name__}: {exc}", exc
+    finally:
+        journal.close()
+    counts = fold_run(con, run_dir, report.destination, status=status, message=message)
+    report.status, report.message = status, message
+    if counts:
+        report.objects_delivered = counts["objects_delivered"]
+        report.objects_rejected = counts["objects_rejected"]
+        report.objects_not_delivered = counts["objects_not_delivered"]
+        report.objects_unsent = counts["objects_unsent"]
+        report.data_points_spent = counts["data_points_spent"]
+        report.batches = counts["batches"]
+    report.duration_s = time.perf_counter() - started
+    con.execute(f"UPDATE {RUNS} SET duration_s = ? WHERE run_id = ?", [report.duration_s, report.run_id])
+    _prune_results(con, settings.results_retention_days)
+    log.info("sync %s run %s: %s", report.destination, report.run_id, report.metadata())
+    if error is not None:
+        raise error
+    return report
+
+
+def _record_run(con, report: SyncReport, *, started_at: dt.datetime, folded: bool, finished: bool = False) -> None:
+    d = report.diff
+    con.execute(
+        f"""INSERT INTO {RUNS} (run_id, destination, snapshot_date, status, full_resync, started_at, finished_at,
+                duration_s, objects_planned, values_planned, adds, changes, removes, joins, leaves, held_back,
+                deferred, forecast_data_points, objects_delivered, objects_rejected, objects_not_delivered,
+                objects_unsent, data_points_spent, batches, message, folded)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, ?, ?)""",
+        [report.run_id, report.destination, report.snapshot_date,
+         report.status if folded else "running", report.full_resync, started_at, started_at if finished else None,
+         report.duration_s if finished else None, d.objects, d.values, d.adds, d.changes, d.removes, d.joins,
+         d.leaves, d.held_back, d.deferred, d.forecast_data_points, report.message, folded],
+    )
+
+
+def _prune_results(con, retention_days: int) -> None:
+    cutoff = _now() - dt.timedelta(days=retention_days)
+    con.execute(f"DELETE FROM {RESULTS} WHERE sent_at < ?", [cutoff])
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

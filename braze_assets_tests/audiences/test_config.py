@@ -1,0 +1,143 @@
+"""Load-time checks: every problem names the segment / campaign / audience it is in."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from pydantic import ValidationError
+
+from braze_assets.audiences import check_audiences
+from braze_assets.audiences.cadence import check_cron, cron_schedule
+from braze_assets.config import ConfigError
+
+from .conftest import COLUMNS, load
+
+
+def refused(section, *fragments):
+    with pytest.raises(ValidationError) as info:
+        load(section)
+    message = str(info.value)
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+def checked(section, *fragments, entry=None):
+    """Loads fine, then the cross-section check against the test catalogue refuses it."""
+    with pytest.raises(ConfigError) as info:
+        check_audiences(SimpleNamespace(audiences=load(section)), columns=COLUMNS)
+    for fragment in fragments:
+        assert fragment in str(info.value), str(info.value)
+    if entry:
+        assert info.value.entry == entry
+    return str(info.value)
+
+
+def segment(name, where):
+    return {"name": name, "where": where}
+
+
+def test_unknown_column_names_the_segment_and_suggests():
+    checked({"segments": [segment("ok", {"column": "email", "op": "is null"}), segment("vip", {"column": "l12m_revnue", "op": ">", "value": 1})]},
+            "segment 'vip'", "unknown column 'l12m_revnue'", "did you mean 'l12m_revenue'", entry="audiences.segments[1]")
+
+
+def test_column_names_cannot_smuggle_sql():
+    checked({"segments": [segment("evil", {"column": "email; DROP TABLE customer_360", "op": "is null"})]},
+            "segment 'evil'", "unknown column")
+
+
+@pytest.mark.parametrize(
+    ("where", "fragment"),
+    [
+        ({"column": "l12m_revenue", "op": ">=", "value": "lots"}, "does not fit a number column"),
+        ({"column": "l12m_revenue", "op": "contains", "value": "1"}, "type mismatch"),
+        ({"column": "email", "op": "within last days", "value": 3}, "type mismatch"),
+        ({"column": "latest_order_at", "op": "within last days", "value": "30"}, "whole number of days"),
+        ({"column": "one_and_done", "op": ">", "value": True}, "type mismatch"),
+        ({"column": "birthdate", "op": "=", "value": "31/12/1980"}, "expected a date"),
+        ({"column": "l12m_revenue", "op": "between", "value": [500, 100]}, "runs backwards"),
+        ({"column": "l12m_revenue", "op": "between", "value": 5}, "list of two values"),
+        ({"column": "loyalty_tier", "op": "in", "value": []}, "non-empty list"),
+        ({"column": "loyalty_tier", "op": "in", "value": ["gold", 3]}, "does not fit a text column"),
+        ({"column": "email", "op": "is null", "value": "x"}, "takes no value"),
+        ({"column": "email", "op": "like", "value": "x"}, "unknown operator 'like'"),
+        ({"column": "sources", "op": "=", "value": "loyalty"}, "type mismatch"),
+    ],
+)
+def test_type_mismatches_name_the_segment(where, fragment):
+    checked({"segments": [segment("seg_x", {"any": [{"column": "email", "op": "is null"}, where]})]}, "segment 'seg_x'", fragment)
+
+
+def test_malformed_condition_is_explained():
+    refused({"segments": [segment("s", {"columns": "email"})]}, "{all: [...]}")
+
+
+def test_cycles_between_segments_are_refused_naming_them():
+    message = refused({"segments": [
+        segment("a", {"member_of": "b"}),
+        segment("b", {"all": [{"column": "email", "op": "is null"}, {"member_of": "c"}]}),
+        segment("c", {"any": [{"member_of": "a"}]}),
+    ]}, "member_of cycle")
+    assert "a -> b -> c -> a" in message
+    refused({"segments": [segment("selfish", {"member_of": "selfish"})]}, "segment 'selfish'", "selfish -> selfish")
+
+
+def test_unknown_references_are_refused():
+    refused({"segments": [segment("a", {"member_of": "ghost"})]}, "segment 'a'", "unknown segment 'ghost'")
+    base = {"segments": [segment("a", {"column": "email", "op": "is null"})]}
+    refused({**base, "campaigns": [{"name": "c", "segments": ["a"], "exclude": ["ghost"], "destination": "braze"}]},
+            "campaign 'c'", "'ghost'")
+    refused({**base, "orchestrations": [{"name": "o", "sql_audience": "a", "destination": "braze"}]},
+            "orchestration 'o'", "unknown SQL audience 'a'")
+    checked({**base, "campaigns": [{"name": "c", "segments": ["a"], "destination": "braze", "attributes": ["revenue"]}]},
+            "campaign 'c'", "attribute 'revenue'", entry="audiences.campaigns[0].attributes")
+
+
+def test_names_are_unique_and_membership_attributes_do_not_clash():
+    refused({"segments": [segment("a", {"column": "email", "op": "is null"})] * 2}, "repeated: a")
+    base = {"segments": [segment("a", {"column": "email", "op": "is null"})]}
+    camp = {"segments": ["a"], "destination": "braze", "membership": {"attribute": "vip"}}
+    refused({**base, "campaigns": [{"name": "c1", **camp}, {"name": "c2", **camp}]}, "both write membership attribute 'vip'")
+
+
+def test_bad_sql_is_refused_at_load_naming_the_audience():
+    refused({"sql_audiences": [{"name": "oops", "sql": "DROP TABLE customer_360"}]}, "audience 'oops'", "not DROP")
+    refused({"sql_audiences": [{"name": "two", "sql": "SELECT 1; SELECT 2"}]}, "audience 'two'", "exactly one statement")
+
+
+def test_sql_file_is_read_relative_to_the_config_dir(tmp_path):
+    (tmp_path / "audiences").mkdir()
+    (tmp_path / "audiences" / "q.sql").write_text("SELECT customer_id FROM customer_360\n")
+    config = load({"sql_audiences": [{"name": "q", "sql_file": "audiences/q.sql"}]}, config_dir=tmp_path)
+    assert config.sql_audience("q").sql.startswith("SELECT customer_id")
+    with pytest.raises(ValidationError, match="sql_file .* does not exist"):
+        load({"sql_audiences": [{"name": "q", "sql_file": "nope.sql"}]}, config_dir=tmp_path)
+
+
+@pytest.mark.parametrize("bad", ["61 * * * *", "0 6 * *", "0 6 * * funday", "*/0 * * * *", "0 9-5 * * *", "every day"])
+def test_bad_cron_is_refused_naming_the_campaign(bad):
+    section = {"segments": [segment("a", {"column": "email", "op": "is null"})],
+               "campaigns": [{"name": "weekly_mail", "segments": ["a"], "destination": "braze", "cadence": bad}]}
+    refused(section, "cadence")
+    with pytest.raises(ValueError):
+        check_cron(bad)
+
+
+def test_cadences_map_to_cron():
+    assert cron_schedule("once") is None
+    assert cron_schedule("weekly") == "0 6 * * 1"
+    assert cron_schedule("30 7 * * mon-fri") == "30 7 * * mon-fri"
+    check_cron("*/15 0-23/2 1,15 jan-jun 0")
+
+
+def test_check_audiences_refuses_unknown_destination_with_file_and_entry():
+    audiences = load({"segments": [segment("a", {"column": "email", "op": "is null"})],
+                      "campaigns": [{"name": "c", "segments": ["a"], "destination": "brazee"}]})
+    config = SimpleNamespace(audiences=audiences, destinations=[SimpleNamespace(name="braze")])
+    with pytest.raises(ConfigError) as info:
+        check_audiences(config, file="audiences.yaml", columns=COLUMNS)
+    assert info.value.entry == "audiences.campaigns[0].destination"
+    assert "campaign 'c'" in str(info.value) and "'brazee'" in str(info.value) and "audiences.yaml" in str(info.value)
+    check_audiences(SimpleNamespace(audiences=audiences, destinations=[SimpleNamespace(name="brazee")]), columns=COLUMNS)

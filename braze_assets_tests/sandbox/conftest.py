@@ -1,0 +1,29 @@
+import pytest
+import requests
+
+from braze_assets.sandbox import SandboxServer
+
+KEY = "sandbox-key"
+LIMITED_KEY = "export-only-key"
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    with SandboxServer(
+        tmp_path / "state",
+        api_keys={KEY: {"users.track", "users.export.ids", "users.delete"}, LIMITED_KEY: {"users.export.ids"}},
+        rate_limit_requests=None,
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def post(sandbox):
+    session = requests.Session()
+
+    def _post(route: str, body=None, key: str | None = KEY, data: bytes | None = None):
+        headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+        return session.post(sandbox.url + route, json=body if data is None else None, data=data, headers=headers)
+
+    yield _post
+    session.close()

@@ -1,0 +1,52 @@
+"""attribute_snapshots from braze_customer_attributes + audience_members (real DuckDB file)."""
+
+from __future__ import annotations
+
+from braze_assets.sync.snapshots import build_snapshot
+from braze_assets_tests.sync.conftest import DAY1, DAY2, destination_config, put_customer_attributes, put_members
+
+
+def rows(con, day):
+    return con.execute(
+        """SELECT identifier, attribute, element, kind, attr_type, billable, value_json FROM attribute_snapshots
+           WHERE snapshot_date = ? ORDER BY ALL""", [day]).fetchall()
+
+
+def test_snapshot_unpivots_canonically_and_adds_memberships(con):
+    put_customer_attributes(con, [("u1", "gold", 10.5, 0.25), ("u2", None, None, 1.0)])
+    put_members(con, [
+        ("winback", "u1", "treatment", "boolean", "in_winback", None),
+        ("winback", "u2", "control", "boolean", "in_winback", None),
+        ("spring", "u2", "treatment", "array", "campaigns", "spring"),
+        ("spring", "ghost", "treatment", "array", "campaigns", "spring"),
+    ])
+    report = build_snapshot(con, [destination_config()], DAY1)
+    assert rows(con, DAY1) == [
+        ("u1", "churn_score", "", "value", "float", True, "0.25"),
+        ("u1", "in_winback", "", "membership_bool", "boolean", True, "true"),
+        ("u1", "lifetime_value", "", "value", "decimal(10,2)", True, "10.50"),
+        ("u1", "loyalty_tier", "", "value", "string", True, '"gold"'),
+        ("u2", "campaigns", "spring", "membership_array", "array", True, '"spring"'),
+        ("u2", "churn_score", "", "value", "float", True, "1.0"),
+    ]
+    assert report.rows["braze_us"] == 6 and report.members_without_identifier["braze_us"] == 1
+
+
+def test_rerun_replaces_the_day_and_prunes(con):
+    put_customer_attributes(con, [("u1", "gold", 10.5, 0.25)])
+    build_snapshot(con, [destination_config()], DAY1)
+    build_snapshot(con, [destination_config()], DAY1)
+    assert len(rows(con, DAY1)) == 3
+    build_snapshot(con, [destination_config()], DAY2, retention_days=1)
+    assert rows(con, DAY1) == [] and len(rows(con, DAY2)) == 3
+
+
+def test_membership_attribute_clashing_with_mapping_is_named(con):
+    put_customer_attributes(con, [("u1", "gold", 10.5, 0.25)])
+    put_members(con, [("c", "u1", "treatment", "boolean", "loyalty_tier", None)])
+    try:
+        build_snapshot(con, [destination_config()], DAY1)
+    except ValueError as exc:
+        assert "'loyalty_tier'" in str(exc) and "membership" in str(exc)
+    else:
+        raise AssertionError("expected a clash error")
