@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import pycountry
-from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
 
 from braze_assets.attributes import catalogue
 from braze_assets.attributes.expressions import inferred_type, parse_expression, referenced_columns
@@ -30,13 +30,18 @@ from braze_assets.attributes.types import (
     source_family,
     type_mismatch,
 )
-from braze_assets.config.errors import ConfigError
-from braze_assets.config.sources import ATTRIBUTE_TAG, StrictModel, check_name
+
+# braze_assets.config's package imports its model, which imports this module: anything from
+# braze_assets.config is imported where it is used, so either package can be imported first.
 
 # Columns of braze_customer_attributes that are not attributes.
 RESERVED_COLUMNS = ("destination", "customer_id", "identifier", "alias_name", "alias_label")
 
 Label = StrictBool | StrictInt | StrictFloat | StrictStr
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class RoundTransform(StrictModel):
@@ -208,6 +213,8 @@ class DestinationConfig(StrictModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
+        from braze_assets.config.sources import check_name
+
         return check_name(value, "destination name")
 
     @field_validator("phone_region")
@@ -248,6 +255,8 @@ class DestinationConfig(StrictModel):
 
 def carried_columns(config: Any) -> list[str]:
     """Source columns tagged `attribute`, which the customer 360 carries under their own names."""
+    from braze_assets.config.sources import ATTRIBUTE_TAG
+
     return [column for source in getattr(config, "sources", None) or []
             for column, tag in source.columns.items() if tag == ATTRIBUTE_TAG]
 
@@ -285,6 +294,8 @@ def _source_type_problem(mapping: AttributeMapping, columns: dict[str, str]) -> 
 
 def check_destinations(config: Any, *, file: str | None = None) -> None:
     """Cross-section checks of config.destinations against the view's catalogue; raises ConfigError."""
+    from braze_assets.config.errors import ConfigError
+
     destinations = getattr(config, "destinations", None) or []
     columns = catalogue.source_columns(carried_columns(config))
     names = [d.name for d in destinations]

@@ -60,14 +60,15 @@ def run_demo(data_dir: Path, *, people: int | None = None) -> int:
     with local_services(data_dir) as services:
         where = "local sandbox" if services.braze_is_local else "configured endpoint"
         print(f"Braze: {services.braze_endpoint} ({where}); Currents: s3://{services.bucket}/{services.prefix}")
-        _prepare_local_services(services, data_dir)
+        currents_dates = _prepare_local_services(services, data_dir)
 
         import dagster as dg
 
+        from braze_assets.definitions import defs
         from braze_assets.defs.jobs.plan import demo_plan
 
         instance = dg.DagsterInstance.get()
-        for job, partition_key in demo_plan(datetime.now(timezone.utc)):
+        for job, partition_key in demo_plan(defs, datetime.now(timezone.utc), currents_dates):
             label = f"{job.name}" + (f" [{partition_key}]" if partition_key else "")
             print(f"  running {label} ...", flush=True)
             result = job.execute_in_process(instance=instance, partition_key=partition_key, raise_on_error=False)

@@ -4,6 +4,21 @@ from __future__ import annotations
 
 from typing import Callable
 
+from braze_assets.config.errors import ConfigError
 from braze_assets.config.model import ProjectConfig
 
-CROSS_CHECKS: list[Callable[[ProjectConfig], None]] = []
+from braze_assets.attributes.config import check_destinations
+from braze_assets.audiences.config import check_audiences
+
+
+def _sync_destinations(config: ProjectConfig) -> None:
+    known = [d.name for d in config.destinations]
+    for name in config.sync.destinations:
+        if name not in known:
+            raise ConfigError(
+                f"sync settings for unknown destination {name!r}; known: {', '.join(known) or 'none'}",
+                entry=f"sync.destinations.{name}",
+            )
+
+
+CROSS_CHECKS: list[Callable[[ProjectConfig], None]] = [check_destinations, check_audiences, _sync_destinations]

@@ -5,7 +5,11 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from braze_assets.config.sources import SourceConfig, TransactionSourceConfig
+from braze_assets.attributes.config import DestinationConfig
+from braze_assets.audiences.config import AudiencesConfig
+from braze_assets.currents.config import CurrentsConfig
 from braze_assets.identity.config import IdentityConfig
+from braze_assets.sync.config import SyncConfig
 
 
 class ProjectConfig(BaseModel):
@@ -14,6 +18,10 @@ class ProjectConfig(BaseModel):
     sources: list[SourceConfig] = Field(min_length=1)
     transactions: list[TransactionSourceConfig] = Field(default_factory=list)
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
+    destinations: list[DestinationConfig] = Field(default_factory=list)
+    audiences: AudiencesConfig = Field(default_factory=AudiencesConfig)
+    sync: SyncConfig = Field(default_factory=SyncConfig)
+    currents: CurrentsConfig = Field(default_factory=CurrentsConfig)
 
     @model_validator(mode="after")
     def _references(self) -> "ProjectConfig":

@@ -65,10 +65,10 @@ def _unique_emails(emails: pl.Series, rng: np.random.Generator) -> pl.Series:
         clash = (emails.is_duplicated() & ~emails.is_first_distinct()).to_numpy()
         if not clash.any():
             return emails
-        local, domain = emails.str.split_exact("@", 1).struct.unnest()["field_0"], emails.str.split_exact("@", 1).struct.unnest()["field_1"]
+        parts = emails.str.split_exact("@", 1).struct.unnest()
         extra = pl.Series(rng.integers(0, 10_000, len(emails))).cast(pl.String)
-        bumped = local + extra + "@" + domain
-        emails = pl.Series("email", np.where(clash, bumped.to_numpy(), emails.to_numpy()))
+        bumped = parts["field_0"] + extra + "@" + parts["field_1"]
+        emails = pl.select(pl.when(pl.Series(clash)).then(bumped).otherwise(emails)).to_series().alias("email")
     raise RuntimeError("could not make personal emails unique")
 
 

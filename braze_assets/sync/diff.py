@@ -41,6 +41,10 @@ class DiffCounts:
         return dict(self.__dict__)
 
 
+def latest_snapshot_date(con: duckdb.DuckDBPyConnection, destination: str) -> dt.date | None:
+    return con.execute(f"SELECT max(snapshot_date) FROM {SNAPSHOTS} WHERE destination = ?", [destination]).fetchone()[0]
+
+
 def compute_changes(
     con: duckdb.DuckDBPyConnection,
     destination: str,

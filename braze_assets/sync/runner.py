@@ -25,10 +25,9 @@ from typing import Any, Iterator
 import duckdb
 
 from braze_assets.sync.config import ResolvedSyncSettings
-from braze_assets.sync.diff import CHANGES, DiffCounts, compute_changes
+from braze_assets.sync.diff import CHANGES, DiffCounts, compute_changes, latest_snapshot_date
 from braze_assets.sync.journal import OutcomeJournal, fold_run, pending_runs, write_plan
 from braze_assets.sync.payloads import build_objects, sample_json
-from braze_assets.sync.snapshots import latest_snapshot_date
 from braze_assets.sync.tables import RESULTS, RUNS, ensure_tables
 
 _LOG = logging.getLogger("braze_assets.sync")

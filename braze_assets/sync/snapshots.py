@@ -224,7 +224,3 @@ def prune_snapshots(con: duckdb.DuckDBPyConnection, today: dt.date, retention_da
     """Delete snapshot days older than `retention_days` before `today`; return the rows deleted."""
     cutoff = today - dt.timedelta(days=retention_days)
     return con.execute(f"DELETE FROM {SNAPSHOTS} WHERE snapshot_date <= ?", [cutoff]).fetchone()[0]
-
-
-def latest_snapshot_date(con: duckdb.DuckDBPyConnection, destination: str) -> dt.date | None:
-    return con.execute(f"SELECT max(snapshot_date) FROM {SNAPSHOTS} WHERE destination = ?", [destination]).fetchone()[0]

@@ -1,0 +1,79 @@
+"""Per-campaign schedules (from each cadence, stopped by default) and the test-run job."""
+# No `from __future__ import annotations` here: Dagster reads the context and resource annotations at runtime.
+
+from datetime import datetime, timezone
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from braze_assets.audiences import AudiencesConfig, open_read_only, preview_campaign
+from braze_assets.audiences.cadence import cron_schedule
+from braze_assets.defs.audiences.assets import MEMBERS_ASSET, RECIPIENTS_ASSET, activation_partitions
+from braze_assets.defs.project import WAREHOUSE_POOL
+
+AUDIENCES_JOB = "campaign_audiences_job"
+TEST_RUN_JOB = "campaign_test_run"
+
+
+def build_audiences_job(audiences: AudiencesConfig):
+    return dg.define_asset_job(
+        AUDIENCES_JOB,
+        selection=[MEMBERS_ASSET, RECIPIENTS_ASSET],
+        partitions_def=activation_partitions(audiences),
+        description="Recompute one campaign's or orchestration's audience (the partition).",
+    )
+
+
+def build_schedules(audiences: AudiencesConfig, job) -> list[dg.ScheduleDefinition]:
+    schedules = []
+    for act in audiences.activations():
+        cron = cron_schedule(act.cadence)
+        if cron is None:
+            continue
+
+        def _request(context: dg.ScheduleEvaluationContext, _name: str = act.name) -> dg.RunRequest:
+            return dg.RunRequest(partition_key=_name, tags={"campaign": _name})
+
+        schedules.append(
+            dg.schedule(
+                cron_schedule=cron,
+                job=job,
+                name=f"{act.name}_schedule",
+                execution_timezone="UTC",
+                default_status=dg.DefaultScheduleStatus.STOPPED,
+                description=f"{act.name}: cadence {act.cadence} ({cron}, UTC).",
+            )(_request)
+        )
+    return schedules
+
+
+def build_test_run_job(audiences: AudiencesConfig) -> dg.JobDefinition:
+    @dg.op(pool=WAREHOUSE_POOL, description="Evaluate the campaign and show the first records' Braze payloads; nothing is written or sent.")
+    def campaign_test_run_op(context: dg.OpExecutionContext, duckdb: DuckDBResource):
+        name = context.partition_key
+        con = open_read_only(duckdb.database)
+        try:
+            records = preview_campaign(con, name, audiences, datetime.now(timezone.utc))
+        finally:
+            con.close()
+        for record in records:
+            context.log.info(f"{record['change']}: {record['payload']}")
+        changes = {c: sum(r["change"] == c for r in records) for c in ("join", "stay", "leave")}
+        yield dg.Output(
+            None,
+            metadata={
+                "records": dg.MetadataValue.int(len(records)),
+                **{f"{c}s_shown": dg.MetadataValue.int(n) for c, n in changes.items()},
+                "payloads": dg.MetadataValue.json(records),
+            },
+        )
+
+    @dg.job(
+        name=TEST_RUN_JOB,
+        partitions_def=activation_partitions(audiences),
+        description="Test run of one campaign / orchestration: N records and the payloads they would produce, nothing sent.",
+    )
+    def campaign_test_run():
+        campaign_test_run_op()
+
+    return campaign_test_run

@@ -1,0 +1,37 @@
+"""The jobs users run: each covers assets that share one partitioning, in data-path order.
+
+Dagster runs one partitioning per run, so the daily flow is four jobs chained by sensors:
+customer refresh (unpartitioned) -> campaign audiences (one partition per campaign) ->
+Braze sync (daily partition); Currents ingestion runs on its own sensor.
+"""
+
+import dagster as dg
+
+CUSTOMER_GROUPS = ("sources", "identity", "customer_360", "engagement", "attributes")
+
+customer_360_refresh = dg.define_asset_job(
+    "customer_360_refresh",
+    selection=dg.AssetSelection.groups(*CUSTOMER_GROUPS),
+    description="Load the sources, resolve identities, rebuild the customer 360 and the Braze customer attributes.",
+    tags={"flow": "daily"},
+)
+currents_ingest = dg.define_asset_job(
+    "currents_ingest",
+    selection=dg.AssetSelection.groups("currents"),
+    description="Ingest Braze Currents files of one event-date partition from S3.",
+    tags={"flow": "currents"},
+)
+campaign_audiences_refresh = dg.define_asset_job(
+    "campaign_audiences_refresh",
+    selection=dg.AssetSelection.groups("audiences"),
+    description="Evaluate one campaign's or orchestration's audience (one partition each).",
+    tags={"flow": "daily"},
+)
+braze_daily_sync = dg.define_asset_job(
+    "braze_daily_sync",
+    selection=dg.AssetSelection.groups("snapshots", "sync"),
+    description="Snapshot the intended Braze state for the day and send only what changed.",
+    tags={"flow": "daily"},
+)
+
+ALL_JOBS = [customer_360_refresh, currents_ingest, campaign_audiences_refresh, braze_daily_sync]
