@@ -24,13 +24,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from braze_assets.currents.ingest import DEFAULT_BATCH_ROWS, DEFAULT_WORKERS  # noqa: E402
+
 BUCKET = "bench-currents"
 PREFIX = "currents"
-TYPES_PER_HOUR = 10  # the demo writer's event types
 
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _client(endpoint: str):
@@ -49,13 +55,14 @@ def fastavro_decode(endpoint: str, keys: list[str]) -> dict:
 
     s3 = _client(endpoint)
     baseline = _peak_rss_mb()
-    events, seconds = 0, 0.0
+    events, seconds, cpu = 0, 0.0, 0.0
     for key in keys:
         data = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), _cpu_seconds()
         events += len(list(fastavro.reader(io.BytesIO(data))))
         seconds += time.perf_counter() - started
-    return {"events": events, "seconds": seconds, "baseline_mb": baseline, "peak_mb": _peak_rss_mb()}
+        cpu += _cpu_seconds() - cpu_started
+    return {"events": events, "seconds": seconds, "cpu": cpu, "baseline_mb": baseline, "peak_mb": _peak_rss_mb()}
 
 
 def ingest(endpoint: str, keys: list[str], db_path: str, batch_rows: int, workers: int) -> dict:
@@ -67,15 +74,15 @@ def ingest(endpoint: str, keys: list[str], db_path: str, batch_rows: int, worker
     bucket = CurrentsBucket(_client(endpoint), BUCKET, PREFIX)
     con = duckdb.connect(db_path)
     baseline = _peak_rss_mb()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), _cpu_seconds()
     objects = [o for o in bucket.iter_objects() if o.key in set(keys)]
     report = ingest_objects(con, bucket, objects, batch_rows=batch_rows, workers=workers)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_started
     stored = con.execute("SELECT count(*) FROM currents_events").fetchone()[0]
     con.close()
     assert not report.quarantined and len(report.loaded) == len(keys)
     return {
-        "events": report.rows, "stored": stored, "duplicates": report.duplicates, "seconds": seconds,
+        "events": report.rows, "stored": stored, "duplicates": report.duplicates, "seconds": seconds, "cpu": cpu,
         "baseline_mb": baseline, "peak_mb": _peak_rss_mb(),
     }
 
@@ -90,8 +97,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1_000_000, help="events to write (default 1,000,000)")
     parser.add_argument("--hours", type=int, default=12, help="hours of events: files = ~10 types x hours")
     parser.add_argument("--codec", default="deflate", choices=["null", "deflate", "snappy"])
-    parser.add_argument("--batch-rows", type=int, default=250_000)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS)
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
     args = parser.parse_args()
 
     from braze_assets.currents.demo_writer import write_demo_currents
@@ -125,10 +132,11 @@ def main() -> None:
     ]
     print(f"\nmachine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; codec {args.codec}; "
           f"batch_rows {args.batch_rows}; workers {args.workers}")
-    print(f"{'path':<40} {'files':>6} {'events':>10} {'seconds':>8} {'events/s':>10} {'peak RSS MiB':>13} {'(after imports)':>16}")
+    print(f"{'path':<40} {'files':>6} {'events':>10} {'seconds':>8} {'events/s':>10} {'CPU s':>7} "
+          f"{'peak RSS MiB':>13} {'(after imports)':>16}")
     for name, result, files in rows:
         print(f"{name:<40} {files:>6} {result['events']:>10,} {result['seconds']:>8.2f} {rate(result):>10,.0f} "
-              f"{result['peak_mb']:>13.0f} {result['baseline_mb']:>16.0f}")
+              f"{result['cpu']:>7.2f} {result['peak_mb']:>13.0f} {result['baseline_mb']:>16.0f}")
     print(f"\nend to end / fastavro decode: {rate(full) / rate(plain):.2f}x (goal >= 2x); "
           f"stored {full['stored']:,} unique events, {full['duplicates']:,} duplicates dropped")
 

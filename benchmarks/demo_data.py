@@ -1,13 +1,17 @@
 """Time and memory to generate the demo data, and how hard its identity problem is.
 
-    /work/main/.venv/bin/python benchmarks/demo_data.py [--size N] [--out DIR] [--no-eval]
+    /work/main/.venv/bin/python benchmarks/demo_data.py [--size N] [--out DIR] [--no-eval] [--transactions]
 
 Generation runs in a child process so its peak memory is measured on its own. The evaluation then
-scores two matchers against `demo_truth/person_truth.csv` with pairwise precision / recall / F1:
-a naive one (records with the exact same email string are one person) and a small rule-based
+scores three matchers against `demo_truth/person_truth.csv` with pairwise precision / recall / F1:
+a naive one (records with the exact same email string are one person), the same after normalising
+emails (case, whitespace, +tags, junk values dropped), and a small rule-based
 reference matcher (normalised email, phone, loyalty id, name + address, name + birthdate, with
 nickname-aware first names). The second shows the signal to reach F1 >= 0.98 is in the data; the
-first shows exact email matching is not enough.
+first two show exact email matching is not enough.
+
+`--transactions` also loads the orders and store transactions into a DuckDB file and times
+`build_transaction_attributes`, with the ground truth standing in for identity resolution.
 """
 
 from __future__ import annotations
@@ -19,10 +23,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
+import duckdb
 import polars as pl
 from nicknames import NickNamer
+
+from braze_assets.config import load_config
+from braze_assets.customer_360.transactions import build_transaction_attributes
+from braze_assets.sources.load import load_table, resolve_path
 
 JUNK_EMAILS = ["test@test.com", "none@none.com", "noemail@noemail.com", "na@na.com", "x@x.com"]
 JUNK_PHONES = ["0000000000", "9999999999", "1234567890"]
@@ -150,7 +160,37 @@ def evaluate(data: Path) -> dict[str, dict[str, float]]:
         _pairs(rec, ["surname", "zip", "house"], keys),
         _pairs(rec, ["surname", "dob"], keys),
     ]).unique()
-    return {"naive exact email": pairwise(person, naive), "rule-based reference": pairwise(person, _components(n, edges))}
+    cleaned = _components(n, _pairs(rec, ["email"], None))
+    return {
+        "naive exact email": pairwise(person, naive),
+        "exact email after normalising (case, +tag, junk)": pairwise(person, cleaned),
+        "rule-based reference": pairwise(person, _components(n, edges)),
+    }
+
+
+def transactions(data: Path) -> dict[str, float]:
+    config = load_config()
+    path = data / "bench_transactions.duckdb"
+    path.unlink(missing_ok=True)
+    con = duckdb.connect(str(path))
+    t = time.perf_counter()
+    for txn in config.transactions:
+        load_table(con, source=txn.name, table=f"raw_txn_{txn.name}", path=resolve_path(txn.path, data),
+                   required_columns=[txn.primary_key], primary_key=txn.primary_key)
+    truth = str(data / "demo_truth" / "person_truth.csv").replace("'", "''")
+    con.execute("CREATE OR REPLACE TABLE unified_coalesced AS SELECT person_id AS customer_id, source, source_pk "
+                f"FROM read_csv('{truth}', all_varchar = true)")
+    loaded = time.perf_counter() - t
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    t = time.perf_counter()
+    report = build_transaction_attributes(con, config, datetime.now(timezone.utc))
+    built = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    con.close()
+    path.unlink()
+    return {"load_s": loaded, "build_s": built, "build_cpu_s": after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime,
+            "rows": sum(report.rows_read.values()), "customers": report.customers,
+            "excluded": sum(report.rows_read.values()) - sum(report.rows_used.values())}
 
 
 def main() -> None:
@@ -158,6 +198,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=20_000, help="people to generate")
     parser.add_argument("--out", type=Path, help="output dir (default: a temporary one)")
     parser.add_argument("--no-eval", action="store_true", help="skip the matcher evaluation")
+    parser.add_argument("--transactions", action="store_true", help="also time build_transaction_attributes")
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="demo_data_"))
     result = generate(out, args.size)
@@ -167,6 +208,12 @@ def main() -> None:
     txns = result["rows"]["sources/orders.csv"] + result["rows"]["sources/store_transactions.csv"]
     print(f"| {args.size:,} | {records:,} | {txns:,} | {result['seconds']:.1f} | {result['peak_rss_mb']:.0f} |")
     print(f"output: {out}")
+    if args.transactions:
+        r = transactions(out)
+        print("\n| transactions | customers | rows excluded | load s | build s (wall) | build s (CPU) |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        print(f"| {r['rows']:,} | {r['customers']:,} | {r['excluded']:,} | {r['load_s']:.1f} | {r['build_s']:.1f} "
+              f"| {r['build_cpu_s']:.1f} |")
     if args.no_eval:
         return
     t = time.perf_counter()

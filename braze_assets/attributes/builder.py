@@ -126,26 +126,47 @@ def _describe(con: duckdb.DuckDBPyConnection, destination: DestinationConfig, ma
         ) from None
 
 
+def _flag(reason: pl.Series, bad: pl.Series, text: str | pl.Expr) -> pl.Series:
+    """Add `text` as the reason where `bad` holds; a row keeps its first reason."""
+    text = pl.lit(text) if isinstance(text, str) else text
+    return pl.select(
+        pl.when(pl.lit(reason).is_null() & pl.lit(bad).fill_null(False)).then(text).otherwise(pl.lit(reason))
+    ).to_series()
+
+
+def _runtime_error(con: duckdb.DuckDBPyConnection, destination: DestinationConfig, error: duckdb.Error) -> Exception:
+    """Name the attribute whose expression fails on some row (e.g. a CAST that should be TRY_CAST)."""
+    for mapping in destination.attributes:
+        try:
+            con.execute(f"SELECT count({_source_sql(mapping)}) FROM {SOURCE_VIEW}").fetchall()
+        except duckdb.Error as own:
+            return AttributeBuildError(
+                f"destination {destination.name!r}, attribute {mapping.name!r}: sql {mapping.sql or mapping.column!r} "
+                f"fails on some rows ({str(own).splitlines()[0]}); use TRY_CAST or guard the expression"
+            )
+    return AttributeBuildError(f"destination {destination.name!r}: {str(error).splitlines()[0]}")
+
+
 def _validate(mapping: AttributeMapping, values: pl.Series, raw: pl.Series, *, checks: ValueChecks,
               phone_region: str, today: dt.date) -> tuple[pl.Series, pl.Series]:
     """(valid values with invalid ones set to NULL, reason per row or NULL)."""
     declared = mapping.attribute_type
-    unreadable = "cannot be read as a number" if mapping.transform else f"cannot be read as {declared}"
-    reason = pl.select(
-        pl.when(pl.lit(raw).is_not_null() & pl.lit(values).is_null()).then(pl.lit(unreadable))
-    ).to_series()
+    failed = raw.is_not_null() & values.is_null()
+    reason = pl.repeat(None, len(values), dtype=pl.String, eager=True).alias("reason")
+    if declared.is_numeric and not mapping.transform:
+        # A number that parses but does not fit (decimal precision, BIGINT) is out of range, not unreadable.
+        reason = _flag(reason, failed & raw.cast(pl.Float64, strict=False).is_not_null(), f"out of range for {declared}")
+    reason = _flag(reason, failed, "cannot be read as a number" if mapping.transform else f"cannot be read as {declared}")
     field = STANDARD_FIELDS.get(mapping.name)
     if declared.kind == "float":
-        reason = reason.zip_with(values.is_finite().fill_null(True), pl.Series(["not a finite number"] * len(values)))
+        reason = _flag(reason, ~values.is_finite(), "not a finite number")
     elif declared.kind in ("date", "datetime"):
         if declared.kind == "datetime" and isinstance(values.dtype, pl.Datetime) and values.dtype.time_zone:
             values = values.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
         year = values.dt.year()
-        in_range = ((year >= 1) & (year <= 9999)).fill_null(True)
-        reason = reason.zip_with(in_range, pl.Series(["outside 0001-01-01..9999-12-31"] * len(values)))
+        reason = _flag(reason, (year < 1) | (year > 9999), "outside 0001-01-01..9999-12-31")
         if field is not None and field.check == "dob":
-            not_future = (values <= today).fill_null(True)
-            reason = reason.zip_with(not_future | reason.is_not_null(), pl.Series(["date of birth in the future"] * len(values)))
+            reason = _flag(reason, values > today, "date of birth in the future")
     elif declared.is_text:
         if field is not None and field.check in TEXT_CHECKS:
             values, semantic = checks.normalise(field.check, values, phone_region=phone_region)
@@ -153,12 +174,9 @@ def _validate(mapping: AttributeMapping, values: pl.Series, raw: pl.Series, *, c
         chars = values.str.len_chars()
         limit = declared.max_chars
         what = f"varchar({limit})" if declared.kind == "varchar" else f"Braze's {limit}-character limit"
-        too_long = pl.select(
-            pl.when(pl.lit(chars) > limit).then(pl.format(f"{{}} characters, over {what}", pl.lit(chars)))
-        ).to_series()
-        reason = reason.fill_null(too_long)
+        reason = _flag(reason, chars > limit, pl.format(f"{{}} characters, over {what}", pl.lit(chars)))
     reason = reason.alias("reason")
-    return values.zip_with(reason.is_null(), pl.Series([None] * len(values), dtype=values.dtype)), reason
+    return values.zip_with(reason.is_null(), pl.repeat(None, len(values), dtype=values.dtype, eager=True)), reason
 
 
 def _identifier(destination: DestinationConfig, frame: pl.DataFrame) -> pl.Series:
@@ -181,7 +199,10 @@ def _build_destination(con: duckdb.DuckDBPyConnection, destination: DestinationC
         source_type = _describe(con, destination, mapping)
         parts.append(f"TRY_CAST({source} AS VARCHAR) AS raw_{i}")
         parts.append(f"{_typed_sql(mapping, source, source_type)} AS val_{i}")
-    frame = con.execute(f"SELECT {', '.join(parts)} FROM {SOURCE_VIEW} ORDER BY 1").pl()
+    try:
+        frame = con.execute(f"SELECT {', '.join(parts)} FROM {SOURCE_VIEW} ORDER BY 1").pl()
+    except duckdb.Error as error:
+        raise _runtime_error(con, destination, error) from None
     frame = frame.with_columns(_identifier(destination, frame))
 
     report.without_identifier[destination.name] = int(frame["identifier"].null_count())

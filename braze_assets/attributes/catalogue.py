@@ -35,15 +35,21 @@ CUSTOMER_360: dict[str, str] = {
     "updated_at": "TIMESTAMP",
 }
 
-# Keyed by customer_id (issue 4: first/second/latest order, lifetime, windows, RFM, recency).
+# Keyed by customer_id (issue 4; as built by braze_assets/customer_360/transactions.py).
+_ORDERS = {
+    f"{nth}_order_{part}": duckdb_type
+    for nth in ("first", "second", "latest")
+    for part, duckdb_type in (("date", "DATE"), ("at", "TIMESTAMP"), ("revenue", _MONEY), ("items", "INTEGER"),
+                              ("channel", "VARCHAR"))
+}
+_WINDOWS = {
+    f"{window}_order_{part}": duckdb_type
+    for window in ("l30d", "l3m", "l12m")
+    for part, duckdb_type in (("frequency", "BIGINT"), ("revenue", _MONEY))
+}
 TRANSACTION_ATTRIBUTES: dict[str, str] = {
     "customer_id": "VARCHAR",
-    "first_order_date": "DATE",
-    "first_order_revenue": _MONEY,
-    "second_order_date": "DATE",
-    "second_order_revenue": _MONEY,
-    "latest_order_date": "DATE",
-    "latest_order_revenue": _MONEY,
+    **_ORDERS,
     "lifetime_order_frequency": "BIGINT",
     "lifetime_order_revenue": _MONEY,
     "lifetime_average_order_value": _MONEY,
@@ -52,12 +58,7 @@ TRANSACTION_ATTRIBUTES: dict[str, str] = {
     "early_repeat_purchaser": "BOOLEAN",
     "preferred_channel": "VARCHAR",
     "multichannel_purchaser": "BOOLEAN",
-    "l30d_order_frequency": "BIGINT",
-    "l30d_order_revenue": _MONEY,
-    "l3m_order_frequency": "BIGINT",
-    "l3m_order_revenue": _MONEY,
-    "l12m_order_frequency": "BIGINT",
-    "l12m_order_revenue": _MONEY,
+    **_WINDOWS,
     "l12m_recency_score": "INTEGER",
     "l12m_frequency_score": "INTEGER",
     "l12m_monetary_score": "INTEGER",
@@ -65,22 +66,19 @@ TRANSACTION_ATTRIBUTES: dict[str, str] = {
     "days_since_latest_order": "INTEGER",
 }
 
-# Keyed by external_user_id (= customer_360.external_id), from Braze Currents (issue 7).
+# Keyed by external_user_id (= customer_360.external_id), from Braze Currents (issue 7; as built by
+# braze_assets/engagement/attributes.py).
+_COUNTS = ("email_sends_30d", "email_opens_30d", "email_opens_90d", "email_clicks_30d", "email_clicks_90d",
+           "email_hard_bounces", "email_soft_bounces", "email_unsubscribes", "custom_events_30d", "custom_events_90d",
+           "purchases_30d", "purchases_90d", "sessions_30d", "sessions_90d")
+_MOMENTS = ("last_email_open_at", "last_email_click_at", "last_email_bounce_at", "last_email_unsubscribe_at",
+            "last_custom_event_at", "last_purchase_at", "last_session_at", "last_event_at", "as_of")
 ENGAGEMENT_ATTRIBUTES: dict[str, str] = {
     "external_user_id": "VARCHAR",
-    "braze_id": "VARCHAR",
-    "last_email_open_at": "TIMESTAMP",
-    "last_email_click_at": "TIMESTAMP",
-    "email_opens_30d": "BIGINT",
-    "email_clicks_30d": "BIGINT",
-    "email_opens_90d": "BIGINT",
-    "email_clicks_90d": "BIGINT",
-    "email_bounces": "BIGINT",
-    "email_unsubscribes": "BIGINT",
-    "custom_events": "BIGINT",
-    "purchases": "BIGINT",
-    "sessions": "BIGINT",
-    "last_session_at": "TIMESTAMP",
+    "user_id": "VARCHAR",  # Braze's braze_id
+    **{name: "BIGINT" for name in _COUNTS},
+    "purchase_revenue_90d": "DOUBLE",
+    **{name: "TIMESTAMPTZ" for name in _MOMENTS},
 }
 
 TABLES: dict[str, dict[str, str]] = {

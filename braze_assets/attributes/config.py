@@ -45,6 +45,8 @@ class StrictModel(BaseModel):
 
 
 class RoundTransform(StrictModel):
+    """Round a number to digits or to a step, so noise below that does not count as a change."""
+
     digits: int | None = Field(None, description="Round to this many decimal digits (negative: tens, hundreds...).")
     step: Decimal | None = Field(None, gt=0, description="Round to the nearest multiple of this step, e.g. 5 or 0.25.")
 
@@ -56,6 +58,8 @@ class RoundTransform(StrictModel):
 
 
 class BucketTransform(StrictModel):
+    """Map a number onto labels, e.g. days since the latest order -> active / lapsing / lapsed."""
+
     thresholds: list[Decimal] = Field(
         min_length=1,
         description="Ascending cut points; a value gets labels[i] where i = number of thresholds <= value.",
@@ -75,6 +79,8 @@ class BucketTransform(StrictModel):
 
 
 class Transform(StrictModel):
+    """Exactly one of round or bucket."""
+
     round: RoundTransform | None = Field(None, description="Round numbers so noise does not count as a change.")
     bucket: BucketTransform | None = Field(None, description="Map a number onto a few labels (or true/false).")
 

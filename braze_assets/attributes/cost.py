@@ -12,46 +12,60 @@ import duckdb
 
 from braze_assets.attributes.config import DestinationConfig
 from braze_assets.attributes.fields import is_billable
-from braze_assets.warehouse import table_exists
+from braze_assets.warehouse import table_columns, table_exists
 
 SNAPSHOTS_TABLE = "attribute_snapshots"
 DAYS_PER_MONTH = 30
 # An attribute whose value changes for more than this share of its profiles per day is high-churn.
 HIGH_CHURN_SHARE = 0.05
 
-_CHANGES_SQL = f"""
+# Array attributes have one row per element (`element`; '' for scalars): each element added or
+# removed is a data point of its own, so elements are compared one by one. Each value is compared
+# with the same key's row on the previous snapshot date through window functions (one sort, no
+# self-join): a new or different value is a change on its date, a value gone the next date is one too.
+_CHANGES_SQL = """
 WITH s AS (
-    SELECT CAST(snapshot_date AS DATE) AS d, identifier, attribute, value_json
+    SELECT CAST(snapshot_date AS DATE) AS d, identifier, attribute, {element} AS element, value_json
     FROM {SNAPSHOTS_TABLE}
     WHERE destination = $destination
       AND CAST(snapshot_date AS DATE) >= (
           SELECT max(CAST(snapshot_date AS DATE)) FROM {SNAPSHOTS_TABLE} WHERE destination = $destination
       ) - CAST($days AS INTEGER)
 ),
-dates AS (SELECT DISTINCT d FROM s),
-pairs AS (SELECT d, lag(d) OVER (ORDER BY d) AS prev FROM dates QUALIFY prev IS NOT NULL),
-keys AS (
-    SELECT DISTINCT p.d, p.prev, s.identifier, s.attribute
-    FROM pairs p JOIN s ON s.d = p.d OR s.d = p.prev
+dates AS (
+    SELECT d, lag(d) OVER (ORDER BY d) AS prev, lead(d) OVER (ORDER BY d) AS next FROM (SELECT DISTINCT d FROM s)
 ),
-compared AS (
-    SELECT k.d, k.prev, k.attribute, new.value_json AS new, old.value_json AS old,
-           new.value_json IS DISTINCT FROM old.value_json AS changed
-    FROM keys k
-    LEFT JOIN s new ON new.d = k.d AND new.identifier = k.identifier AND new.attribute = k.attribute
-    LEFT JOIN s old ON old.d = k.prev AND old.identifier = k.identifier AND old.attribute = k.attribute
+w AS (
+    SELECT s.attribute, s.d, dates.prev, dates.next, s.value_json,
+           lag(s.d) OVER k AS key_prev_d, lag(s.value_json) OVER k AS key_prev_value, lead(s.d) OVER k AS key_next_d
+    FROM s JOIN dates USING (d)
+    WINDOW k AS (PARTITION BY s.identifier, s.attribute, s.element ORDER BY s.d)
+),
+changes AS (
+    SELECT attribute, d, prev, value_json AS new, CASE WHEN key_prev_d = prev THEN key_prev_value END AS old
+    FROM w
+    WHERE prev IS NOT NULL AND (key_prev_d IS DISTINCT FROM prev OR key_prev_value IS DISTINCT FROM value_json)
+    UNION ALL
+    SELECT attribute, next AS d, d AS prev, NULL AS new, value_json AS old
+    FROM w WHERE next IS NOT NULL AND key_next_d IS DISTINCT FROM next
+),
+pairs AS (SELECT count(*) AS pairs FROM dates WHERE prev IS NOT NULL),
+present AS (SELECT attribute, count(*) FILTER (WHERE prev IS NOT NULL) AS values_compared FROM w GROUP BY attribute),
+summary AS (
+    SELECT attribute,
+           count(*) AS changes,
+           sum(1.0 / date_diff('day', prev, d)) AS changes_per_day_total,
+           count(*) FILTER (WHERE TRY_CAST(new AS DOUBLE) - TRY_CAST(old AS DOUBLE) = date_diff('day', prev, d))
+               AS counter_steps,
+           count(*) FILTER (WHERE regexp_matches(new, '^-?[0-9]+\\.[0-9]{3,}')) AS precise_values
+    FROM changes GROUP BY attribute
 )
-SELECT attribute,
-       count(DISTINCT d) AS pairs,
-       count(*) FILTER (WHERE new IS NOT NULL) / count(DISTINCT d) AS profiles,
-       count(*) FILTER (WHERE changed) AS changes,
-       sum(CASE WHEN changed THEN 1.0 / date_diff('day', prev, d) ELSE 0 END) AS changes_per_day_total,
-       count(*) FILTER (WHERE changed AND TRY_CAST(new AS DOUBLE) - TRY_CAST(old AS DOUBLE)
-                        = date_diff('day', prev, d)) AS counter_steps,
-       count(*) FILTER (WHERE changed AND regexp_matches(new, '^-?[0-9]+\\.[0-9]{{3,}}')) AS precise_values
-FROM compared
-GROUP BY attribute
-ORDER BY attribute
+SELECT p.attribute, pairs.pairs, p.values_compared / nullif(pairs.pairs, 0) AS profiles,
+       coalesce(c.changes, 0) AS changes, coalesce(c.changes_per_day_total, 0) AS changes_per_day_total,
+       coalesce(c.counter_steps, 0) AS counter_steps, coalesce(c.precise_values, 0) AS precise_values
+FROM present p CROSS JOIN pairs LEFT JOIN summary c USING (attribute)
+WHERE pairs.pairs > 0
+ORDER BY p.attribute
 """
 
 
@@ -73,7 +87,9 @@ def attribute_change_cost(con: duckdb.DuckDBPyConnection, destination: Destinati
     and for high-churn attributes the pattern seen and the transform to use instead."""
     if not table_exists(con, SNAPSHOTS_TABLE):
         return []
-    cursor = con.execute(_CHANGES_SQL, {"destination": destination.name, "days": int(days)})
+    element = "coalesce(element, '')" if "element" in table_columns(con, SNAPSHOTS_TABLE) else "''"
+    sql = _CHANGES_SQL.replace("{SNAPSHOTS_TABLE}", SNAPSHOTS_TABLE).replace("{element}", element)
+    cursor = con.execute(sql, {"destination": destination.name, "days": int(days)})
     names = [c[0] for c in cursor.description]
     mappings = {m.name: m for m in destination.attributes}
     insight = []

@@ -16,7 +16,7 @@ from functools import lru_cache
 import phonenumbers
 import polars as pl
 import pycountry
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from braze_assets.attributes.fields import SUBSCRIPTION_STATES
 
@@ -98,6 +98,26 @@ def email(value: str) -> Outcome:
         return None, f"invalid email: {error}"
 
 
+# A plain ASCII address with a lowercase domain (most of them) is one email-validator accepts and
+# returns unchanged exactly when it passes these tests, so it skips the full parse. Anything else
+# (Unicode, upper-case domains, punycode, special-use names, quoting, spaces) is parsed in full.
+_ATEXT = r"A-Za-z0-9_!#$%\&'*+\-/=?^`{|}\~"
+_LABEL = r"[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?"
+_PLAIN_EMAIL = rf"^[{_ATEXT}]+(?:\.[{_ATEXT}]+)*@(?:{_LABEL}\.)+[a-z]{{2,63}}$"
+_NOT_PLAIN = rf"[@.][a-z0-9]{{2}}--|\.(?:{'|'.join(SPECIAL_USE_DOMAIN_NAMES)})$"
+_MAX_LOCAL, _MAX_EMAIL = 64, 254
+
+
+def plain_emails(values: pl.Series) -> pl.Series:
+    """True where the value is a valid email that needs no normalisation (see above)."""
+    return (
+        values.str.contains(_PLAIN_EMAIL)
+        & ~values.str.contains(_NOT_PLAIN)
+        & (values.str.find("@") <= _MAX_LOCAL)
+        & (values.str.len_bytes() <= _MAX_EMAIL)
+    ).fill_null(False)
+
+
 def language(value: str) -> Outcome:
     text = value.strip()
     # Locales such as en-US or pt_BR carry the language first.
@@ -147,9 +167,15 @@ LOOKUP_SCHEMA = {"value": pl.String, "normalised": pl.String, "reason": pl.Strin
 def outcomes(check: str, distinct: list[str], *, phone_region: str = "US") -> pl.DataFrame:
     """value -> (normalised, reason) for each distinct value."""
     function = TEXT_CHECKS[check]
+    plain: list[str] = []
+    if check == "email":
+        series = pl.Series(distinct, dtype=pl.String)
+        mask = plain_emails(series)
+        plain, distinct = series.filter(mask).to_list(), series.filter(~mask).to_list()
     results = [function(v, phone_region) if check == "phone" else function(v) for v in distinct]
     return pl.DataFrame(
-        {"value": distinct, "normalised": [r[0] for r in results], "reason": [r[1] for r in results]},
+        {"value": plain + distinct, "normalised": plain + [r[0] for r in results],
+         "reason": [None] * len(plain) + [r[1] for r in results]},
         schema=LOOKUP_SCHEMA,
     )
 

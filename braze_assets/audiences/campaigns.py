@@ -9,7 +9,7 @@ Tables written (contract in docs/architecture.md):
   treatment rows into intended Braze state, so a customer who disappears here is sent a leave.
 - `campaign_recipients`: history, one row per member per run (rerunning a run id replaces it).
 - `campaign_member_attributes`: the campaign's attributes for treatment members, long format
-  (attribute name, JSON value), replaced on every run.
+  (attribute name, canonical JSON value as braze_assets.attributes spells it), replaced every run.
 """
 
 from __future__ import annotations
@@ -17,18 +17,19 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timezone
-from decimal import Decimal
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import orjson
 import polars as pl
+
+from braze_assets.attributes.config import AttributeMapping
+from braze_assets.attributes.serialise import canonical_json
 
 from braze_assets.audiences.columns import ID_COLUMN, SOURCE_VIEW
 from braze_assets.audiences.compiler import as_utc
-from braze_assets.audiences.config import BRAZE_ATTRIBUTE_NAME, AudiencesConfig, Campaign, Orchestration
+from braze_assets.audiences.config import AudiencesConfig, Campaign, Orchestration, custom_attribute_problem
 from braze_assets.audiences.errors import AudienceError
 from braze_assets.audiences.evaluate import evaluate_audience, open_read_only
 from braze_assets.warehouse import quote
@@ -136,9 +137,10 @@ def plan_activation(
     activation = audiences.activation(name)
     if isinstance(activation, Orchestration):
         frame = evaluate_audience(con, activation.sql_audience, audiences, as_of, columns)
-        bad = [c for c in frame.columns if c != ID_COLUMN and not BRAZE_ATTRIBUTE_NAME.match(c)]
-        if bad:
-            raise AudienceError(activation.sql_audience, f"column {bad[0]!r} is not a valid Braze attribute name")
+        for column in frame.columns:
+            problem = None if column == ID_COLUMN else custom_attribute_problem(column)
+            if problem:
+                raise AudienceError(activation.sql_audience, f"column {column!r} cannot be sent: {problem}")
         members = frame.select(pl.col(ID_COLUMN).cast(pl.Utf8), audience=pl.lit(activation.sql_audience))
         attributes, targeted, excluded, unassigned = frame.with_columns(pl.col(ID_COLUMN).cast(pl.Utf8)), frame.height, 0, 0
     else:
@@ -193,7 +195,7 @@ def _write(con: duckdb.DuckDBPyConnection, plan: Plan, run_id: str, computed_at:
     for ddl in DDL.values():
         con.execute(ddl)
     con.register("_new_members", plan.members)
-    con.register("_new_attributes", _long_attributes(plan.attributes))
+    con.register("_new_attributes", attribute_texts(plan.attributes))
     try:
         con.execute("BEGIN TRANSACTION")
         joins, leaves, stays = con.execute(
@@ -249,24 +251,35 @@ def _write(con: duckdb.DuckDBPyConnection, plan: Plan, run_id: str, computed_at:
     )
 
 
-def json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return as_utc(value).isoformat(timespec="seconds") + "Z"
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, (list, tuple)):
-        return [json_value(v) for v in value]
-    return value
+def _declared_type(name: str, dtype: pl.DataType) -> str:
+    """The attribute type that serialises a column of `dtype` (see braze_assets.attributes.serialise)."""
+    if dtype == pl.Boolean:
+        return "boolean"
+    if dtype.is_integer():
+        return "integer"
+    if isinstance(dtype, pl.Decimal):
+        return f"decimal({dtype.precision or 38},{dtype.scale})"
+    if dtype.is_float():
+        return "float"
+    if dtype == pl.Date:
+        return "date"
+    if isinstance(dtype, pl.Datetime):
+        return "datetime"
+    if dtype in (pl.String, pl.Null):
+        return "string"
+    raise AudienceError(name, f"values of type {dtype} cannot be sent to Braze; select a scalar", kind="attribute")
 
 
-def _long_attributes(attributes: pl.DataFrame) -> pl.DataFrame:
-    """customer_id, attribute, value (JSON text) — one row per treatment member and attribute."""
-    keys = [c for c in attributes.columns if c != ID_COLUMN]
-    rows = [
-        (row[ID_COLUMN], key, orjson.dumps(json_value(row[key])).decode())
-        for row in attributes.iter_rows(named=True)
-        for key in keys
-    ]
-    return pl.DataFrame(rows, schema={ID_COLUMN: pl.Utf8, "attribute": pl.Utf8, "value": pl.Utf8}, orient="row")
+def attribute_texts(attributes: pl.DataFrame) -> pl.DataFrame:
+    """customer_id, attribute, value (canonical JSON text, as the sync compares it); NULLs are left out."""
+    parts = [pl.DataFrame(schema={ID_COLUMN: pl.Utf8, "attribute": pl.Utf8, "value": pl.Utf8})]
+    for key in attributes.columns:
+        if key == ID_COLUMN:
+            continue
+        mapping = AttributeMapping(name=key, column=key, type=_declared_type(key, attributes[key].dtype))
+        parts.append(
+            pl.DataFrame({ID_COLUMN: attributes[ID_COLUMN], "value": canonical_json(mapping, attributes[key])})
+            .drop_nulls("value")
+            .select(ID_COLUMN, attribute=pl.lit(key), value="value")
+        )
+    return pl.concat(parts)

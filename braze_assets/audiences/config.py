@@ -11,7 +11,6 @@ columns of `customer_attribute_source`, which depend on the sources section, and
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -19,20 +18,34 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from braze_assets import settings
+from braze_assets.attributes.config import name_problem
+from braze_assets.attributes.fields import STANDARD_FIELDS
 from braze_assets.audiences.cadence import check_cadence
 from braze_assets.audiences.columns import Kind, catalogue_types, column_kinds
 from braze_assets.audiences.rules import OPS, check_condition, unknown_column_message
 from braze_assets.audiences.sql_guard import validate_sql_audience
-from braze_assets.config.errors import ConfigError
-from braze_assets.config.sources import ATTRIBUTE_TAG, check_name
 
-# Braze custom attribute keys: at most 255 characters; a leading `$` is reserved for Braze.
-BRAZE_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,254}$")
+
+
+def _check_name(value: str, what: str) -> str:
+    # Imported here: braze_assets.config imports this module while building ProjectConfig.
+    from braze_assets.config.sources import check_name as check
+
+    return check(value, what)
+
+
+def custom_attribute_problem(name: str) -> str | None:
+    """Why `name` cannot be a custom attribute written by a campaign (None when it can)."""
+    problem = name_problem(name)
+    if problem is None and name in STANDARD_FIELDS:
+        problem = f"{name!r} is a Braze standard field; campaigns write custom attributes only (map it in destinations)"
+    return problem
 
 
 def _attribute_name(value: str) -> str:
-    if not BRAZE_ATTRIBUTE_NAME.match(value):
-        raise ValueError(f"Braze attribute name {value!r} must start with a letter and use letters, digits and _")
+    problem = custom_attribute_problem(value)
+    if problem:
+        raise ValueError(f"attribute {value!r}: {problem}")
     return value
 
 
@@ -49,6 +62,12 @@ class Condition(_Strict):
         "count a missing value as different; 'within last days' is relative to the run's as-of time.",
     )
     value: Any = Field(None, description="A value; a list for in / not in; [low, high] for between; days for 'within last days'; none for is (not) null.")
+
+    @field_validator("op")
+    @classmethod
+    def _op(cls, v: str) -> str:
+        # "NOT IN", "starts  with" and "within_last_days" all mean the documented operator.
+        return " ".join(v.lower().replace("_", " ").split())
 
 
 class AllOf(_Strict):
@@ -107,7 +126,7 @@ class Segment(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        return check_name(v, "segment name")
+        return _check_name(v, "segment name")
 
     def references(self) -> list[str]:
         return [n.member_of for n in walk(self.where) if isinstance(n, MemberOf)]
@@ -124,7 +143,7 @@ class SqlAudience(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        return check_name(v, "SQL audience name")
+        return _check_name(v, "SQL audience name")
 
     @model_validator(mode="before")
     @classmethod
@@ -184,7 +203,7 @@ class SubAudience(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        return check_name(v, "sub-audience name")
+        return _check_name(v, "sub-audience name")
 
 
 class _Activation(_Strict):
@@ -201,7 +220,7 @@ class _Activation(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        return check_name(v, "campaign / orchestration name")
+        return _check_name(v, "campaign / orchestration name")
 
     @field_validator("cadence")
     @classmethod
@@ -348,8 +367,12 @@ def _problems(audiences: AudiencesConfig, kinds: Mapping[str, Kind]) -> Iterator
                     yield f"audiences.segments[{i}]", f"segment {segment.name!r}: condition {node.column} {node.op}: {exc}"
     for i, campaign in enumerate(audiences.campaigns):
         for key, column in campaign.attributes.items():
+            problem = None
             if column not in kinds:
                 problem = unknown_column_message(column, kinds)
+            elif kinds[column] in (Kind.TEXT_LIST, Kind.OTHER):
+                problem = f"column {column!r} is a {kinds[column].value} column; campaigns send scalar values"
+            if problem:
                 yield f"audiences.campaigns[{i}].attributes", f"campaign {campaign.name!r}: attribute {key!r}: {problem}"
 
 
@@ -357,6 +380,9 @@ def check_audiences(config: Any, *, file: str | None = None, columns: Mapping[st
     """Checks that need more than this section: segment conditions and campaign attributes against
     the catalogue of customer_attribute_source (including the sources' carried columns), and
     destination names. `columns` (column -> DuckDB type) replaces the catalogue, for tests."""
+    from braze_assets.config.errors import ConfigError
+    from braze_assets.config.sources import ATTRIBUTE_TAG
+
     audiences: AudiencesConfig | None = getattr(config, "audiences", None)
     if audiences is None:
         return

@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
+import orjson
 import polars as pl
 
-from braze_assets.audiences.campaigns import TREATMENT, json_value, plan_activation
+from braze_assets.audiences.campaigns import TREATMENT, attribute_texts, plan_activation
 from braze_assets.audiences.columns import ID_COLUMN
 from braze_assets.audiences.config import AudiencesConfig
 from braze_assets.warehouse import table_columns, table_exists
@@ -71,7 +72,9 @@ def preview_campaign(
     leaving = previous.join(current.select(keys), on=keys, how="anti").sort(ID_COLUMN).head(limit).with_columns(change=pl.lit("leave"))
     ids = [*shown[ID_COLUMN], *leaving[ID_COLUMN]]
     identifiers = _identifiers(con, act.destination, ids)
-    values = {row[ID_COLUMN]: row for row in plan.attributes.iter_rows(named=True)}
+    values: dict[str, dict[str, Any]] = {}
+    for customer, key, text in attribute_texts(plan.attributes).iter_rows():
+        values.setdefault(customer, {})[key] = orjson.loads(text)
     records = []
     for row in [*shown.iter_rows(named=True), *leaving.iter_rows(named=True)]:
         customer = row[ID_COLUMN]
@@ -79,6 +82,6 @@ def preview_campaign(
         payload: dict[str, Any] = {"external_id": identifiers.get(customer, customer)}
         payload.update(membership_update(act.membership.mode, row["membership_attribute"], row["membership_value"], joined))
         if joined:
-            payload.update({k: json_value(v) for k, v in values.get(customer, {}).items() if k != ID_COLUMN})
+            payload.update(values.get(customer, {}))
         records.append({"customer_id": customer, "audience": row["audience"], "change": row["change"], "payload": payload})
     return records

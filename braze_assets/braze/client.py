@@ -243,7 +243,8 @@ class BrazeClient:
 
         ``on_batch`` runs (serialised under a lock) as soon as each batch is final, so the caller
         can persist confirmed state batch by batch. A key, permission, endpoint or batch-size
-        problem raises BrazeError carrying the partial result in ``.result``.
+        problem raises BrazeError carrying the partial result in ``.result`` (rows never sent
+        are not_delivered there and are not passed to on_batch).
         """
         rows = objects if isinstance(objects, (list, tuple)) else list(objects)
         started = time.perf_counter()
@@ -384,12 +385,13 @@ class BrazeClient:
             batch = BatchResult(next(run.batch_numbers), indices, status, attempts, elapsed_ms, outcomes, unmapped or [])
             result = run.result
             slots = result.outcomes
-            delivered = 0
+            delivered = rejected = 0
             for row in outcomes:
                 slots[row.index] = row
                 if row.status is DELIVERED:
                     delivered += 1
-            rejected = sum(1 for row in outcomes if row.status is REJECTED)
+                elif row.status is REJECTED:
+                    rejected += 1
             result.delivered += delivered
             result.rejected += rejected
             result.not_delivered += len(outcomes) - delivered - rejected
@@ -403,7 +405,10 @@ class BrazeClient:
                 run.on_batch(batch)
 
     def _finish_unsent(self, run: _Run, reason: str) -> None:
+        """Report rows never sent after a fatal error; on_batch is not called for them (Braze
+        did not see them, and on_batch itself may be what failed)."""
         with run.lock:
+            run.on_batch = None
             missing = [i for i, row in enumerate(run.result.outcomes) if row is None]
         for start in range(0, len(missing), self.objects_per_request):
             chunk = missing[start:start + self.objects_per_request]

@@ -76,7 +76,8 @@ class ConnectionPool:
     @staticmethod
     def _proxy_for(base_url: str) -> tuple[str, int] | None:
         parts = urlsplit(base_url)
-        if urllib.request.proxy_bypass(parts.hostname or ""):
+        host = parts.hostname or ""
+        if host in ("localhost", "127.0.0.1", "::1") or urllib.request.proxy_bypass(host):
             return None
         proxy = urllib.request.getproxies().get(parts.scheme)
         if not proxy:

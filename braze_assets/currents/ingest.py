@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import TypeVar
@@ -28,7 +28,7 @@ from braze_assets.currents.s3 import CurrentsBucket, S3Object
 
 FILES_TABLE = "currents_files"
 EVENTS_TABLE = "currents_events"
-DEFAULT_BATCH_ROWS = 250_000
+DEFAULT_BATCH_ROWS = 100_000
 DEFAULT_WORKERS = 4
 
 _FILES_DDL = f"""
@@ -121,23 +121,7 @@ def ingest_objects(
     """Load the given objects (keys, or listed S3Objects whose etag spares a request) into DuckDB."""
     ensure_tables(con)
     report = IngestReport()
-    wanted: dict[str, tuple[CurrentsKey, str | None]] = {}
-    for item in keys:
-        key, etag = (item.key, item.etag) if isinstance(item, S3Object) else (item, None)
-        parsed = parse_key(key)
-        if parsed is None:
-            report.ignored.append(key)
-        elif key not in wanted:
-            wanted[key] = (parsed, etag)
-
-    known = _ledger_etags(con, list(wanted))
-    todo: list[tuple[CurrentsKey, str | None]] = []
-    for key, (parsed, etag) in wanted.items():
-        if etag is not None and etag in known.get(key, ()):
-            report.skipped.append(key)
-        else:
-            # Without a listed etag, a ledger etag turns the read into a conditional GET.
-            todo.append((parsed, None if etag is not None else known.get(key, [None])[-1]))
+    todo = _plan(con, keys, report)
 
     def fetch_and_decode(job: tuple[CurrentsKey, str | None]) -> _Decoded | str:
         parsed, if_none_match = job
@@ -149,9 +133,12 @@ def ingest_objects(
         except CorruptFileError as error:
             return _Decoded(parsed, fetched.etag, fetched.size, None, error.problem)
 
+    # Decoding holds the GIL, DuckDB does not: one thread writes the previous batch while the others
+    # fetch and decode the next one. At most two batches are in memory.
     batch: list[_Decoded] = []
     batch_size = 0
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    writing: Future | None = None
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, ThreadPoolExecutor(max_workers=1) as writer:
         for result in _bounded_map(pool, fetch_and_decode, todo, window=max(1, workers) + 1):
             if isinstance(result, str):
                 report.skipped.append(result)
@@ -159,11 +146,38 @@ def ingest_objects(
             batch.append(result)
             batch_size += result.frame.height if result.frame is not None else 0
             if batch_size >= batch_rows:
-                report.files.extend(_flush(con, batch))
+                if writing is not None:
+                    report.files.extend(writing.result())
+                writing = writer.submit(_flush, con, batch)
                 batch, batch_size = [], 0
+        if writing is not None:
+            report.files.extend(writing.result())
     if batch:
         report.files.extend(_flush(con, batch))
     return report
+
+
+def _plan(
+    con: duckdb.DuckDBPyConnection, keys: Iterable[str | S3Object], report: IngestReport
+) -> list[tuple[CurrentsKey, str | None]]:
+    """The objects to read, each with the ledger etag to read it conditionally against (or None)."""
+    wanted: dict[str, tuple[CurrentsKey, str | None]] = {}
+    for item in keys:
+        key, etag = (item.key, item.etag) if isinstance(item, S3Object) else (item, None)
+        parsed = parse_key(key)
+        if parsed is None:
+            report.ignored.append(key)
+        elif key not in wanted:
+            wanted[key] = (parsed, etag)
+    known = _ledger_etags(con, list(wanted))
+    todo = []
+    for key, (parsed, etag) in wanted.items():
+        if etag is not None and etag in known.get(key, ()):
+            report.skipped.append(key)
+        else:
+            # Without a listed etag, a ledger etag turns the read into a conditional GET.
+            todo.append((parsed, None if etag is not None else known.get(key, [None])[-1]))
+    return todo
 
 
 def _flush(con: duckdb.DuckDBPyConnection, batch: list[_Decoded]) -> list[FileResult]:
@@ -184,24 +198,39 @@ def _flush(con: duckdb.DuckDBPyConnection, batch: list[_Decoded]) -> list[FileRe
 
 
 def _insert_new_events(con: duckdb.DuckDBPyConnection, events: pl.DataFrame) -> dict[str, int]:
-    con.register("_currents_batch", events)
+    """Insert the events whose id is not loaded yet; returns events inserted per source key."""
+    per_file = dict(events.group_by("source_key").len().iter_rows())
+    # Files' constant columns as dictionaries and string views: DuckDB ingests them far cheaper.
+    batch = events.with_columns(pl.col("event_type", "source_key").cast(pl.Categorical)).to_arrow(
+        compat_level=pl.CompatLevel.newest()
+    )
+    # A re-delivered event is the same record, so its copies share `event_date`: looking only at the
+    # batch's dates keeps the lookup's cost bound to those days, not to the whole table.
+    loaded = f"""(SELECT event_id FROM {EVENTS_TABLE}
+        WHERE event_date BETWEEN DATE '{events["event_date"].min()}' AND DATE '{events["event_date"].max()}') e"""
+    con.register("_currents_batch", batch)
     try:
-        columns = ", ".join(
-            f"CASE WHEN json_valid({c}) THEN {c}::JSON ELSE to_json({c}) END AS {c}" if c in JSON_FIELDS else c
-            for c in COMMON_COLUMNS
-        )
-        # Anti-join on the event id: a copy already loaded from any file or partition wins.
+        known = con.execute(
+            f"SELECT source_key::VARCHAR, count(*) FROM _currents_batch b SEMI JOIN {loaded} USING (event_id) GROUP BY ALL"
+        ).fetchall()
+        columns = ", ".join(_insert_expression(c) for c in COMMON_COLUMNS)
+        # A copy already loaded from any file or partition wins.
         con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _currents_new AS
-            SELECT {columns} FROM _currents_batch b
-            ANTI JOIN {EVENTS_TABLE} e ON e.event_id = b.event_id"""
+            f"INSERT INTO {EVENTS_TABLE} SELECT {columns} FROM _currents_batch b ANTI JOIN {loaded} USING (event_id)"
         )
-        con.execute(f"INSERT INTO {EVENTS_TABLE} SELECT * FROM _currents_new")
-        counts = con.execute("SELECT source_key, count(*) FROM _currents_new GROUP BY source_key").fetchall()
-        con.execute("DROP TABLE _currents_new")
     finally:
         con.unregister("_currents_batch")
-    return dict(counts)
+    for key, count in known:
+        per_file[key] -= count
+    return per_file
+
+
+def _insert_expression(column: str) -> str:
+    if column in JSON_FIELDS:  # Braze promises JSON text; anything else is kept as a JSON string
+        return f"CASE WHEN json_valid({column}) THEN {column}::JSON ELSE to_json({column}) END"
+    if column in ("event_type", "source_key"):
+        return f"{column}::VARCHAR"
+    return column
 
 
 def _file_result(decoded: _Decoded, inserted: int) -> FileResult:

@@ -1,1 +1,1 @@
-"""Customer 360: the merged profile and the attributes computed per customer."""
+"""Customer 360 tables built on identity resolution: the merged profile and transaction attributes."""

@@ -39,7 +39,7 @@ DUPLICATE_ID = "duplicate_id"
 
 # A row feeds the aggregates only when all of this holds; everything else is in the report.
 _USABLE = "customer_id IS NOT NULL AND ordered_at IS NOT NULL AND ordered_at <= {as_of} " \
-          "AND revenue IS NOT NULL AND (txn_id IS NULL OR id_seq = 1)"
+          "AND revenue IS NOT NULL AND NOT repeated_id"
 
 _NUMBER = r"^[+-]?[0-9]+(\.[0-9]+)?$"
 _INTEGER = r"^[+-]?[0-9]+$"
@@ -82,6 +82,12 @@ class TransactionReport:
     def orphans(self) -> dict[str, int]:
         return {name: sum(p.count for p in self.problems if p.source == name and p.reason == ORPHAN)
                 for name in self.rows_read}
+
+    @property
+    def unusable_columns(self) -> list[str]:
+        """`source.column` where every row has the problem: a wrong mapping, not noise; worth failing a check."""
+        return sorted(f"{p.source}.{p.column} ({p.reason})" for p in self.problems
+                      if p.reason != DUPLICATE_ID and p.count == self.rows_read.get(p.source) and p.count > 0)
 
     def metadata(self) -> dict[str, object]:
         """Flat numbers for asset metadata, so the UI can plot them over runs."""
@@ -126,7 +132,13 @@ def _staged(txn: TransactionSourceConfig, con: duckdb.DuckDBPyConnection) -> str
 
 
 def _parse_sql() -> str:
+    # Hash aggregates and joins, not windows: at millions of rows a sort per window dominates.
     return f"""
+        WITH repeated AS (
+            SELECT txn_source, txn_id, min(_row_number) AS first_row FROM _txn_raw
+            WHERE txn_id IS NOT NULL GROUP BY ALL HAVING count(*) > 1
+        ),
+        links AS (SELECT source, source_pk, min(customer_id) AS customer_id FROM {UNIFIED} GROUP BY ALL)
         SELECT s.*,
             CASE WHEN regexp_matches(ordered_at_raw, '{_OFFSET}')
                  THEN TRY_CAST(ordered_at_raw AS TIMESTAMPTZ) AT TIME ZONE 'UTC'
@@ -134,10 +146,10 @@ def _parse_sql() -> str:
             CASE WHEN regexp_matches(revenue_raw, '{_NUMBER}') THEN TRY_CAST(revenue_raw AS {MONEY}) END AS revenue,
             CASE WHEN regexp_matches(items_raw, '{_INTEGER}') THEN TRY_CAST(items_raw AS INTEGER) END AS items,
             m.customer_id, m.source_pk IS NOT NULL AS record_found,
-            row_number() OVER (PARTITION BY s.txn_source, s.txn_id ORDER BY s._row_number) AS id_seq
+            coalesce(s._row_number > r.first_row, false) AS repeated_id
         FROM _txn_raw s
-        LEFT JOIN (SELECT source, source_pk, min(customer_id) AS customer_id FROM {UNIFIED} GROUP BY ALL) m
-          ON m.source = s.record_source AND m.source_pk = s.customer_key
+        LEFT JOIN links m ON m.source = s.record_source AND m.source_pk = s.customer_key
+        LEFT JOIN repeated r ON r.txn_source = s.txn_source AND r.txn_id = s.txn_id
     """
 
 
@@ -146,7 +158,7 @@ def _problem_sql(txns: list[TransactionSourceConfig], as_of: str) -> str:
     for t in txns:
         checks = [
             (t.primary_key, MISSING, "txn_id IS NULL"),
-            (t.primary_key, DUPLICATE_ID, "txn_id IS NOT NULL AND id_seq > 1"),
+            (t.primary_key, DUPLICATE_ID, "repeated_id"),
             (t.customer_key, MISSING, "customer_key IS NULL"),
             (t.customer_key, ORPHAN, "customer_key IS NOT NULL AND NOT record_found"),
             (t.customer_key, UNRESOLVED, "record_found AND customer_id IS NULL"),
@@ -172,30 +184,34 @@ def _attributes_sql(as_of: str) -> str:
         f"CAST(coalesce(sum(revenue) FILTER (WHERE ordered_at > {as_of} - {w}), 0) AS {MONEY}) AS {name}_order_revenue"
         for name, w in window.items()
     )
-    nth = ",\n".join(
-        f"max(ordered_at) FILTER (WHERE {cond}) AS {label}_order_at,\n"
-        f"max(revenue) FILTER (WHERE {cond}) AS {label}_order_revenue,\n"
-        f"max(items) FILTER (WHERE {cond}) AS {label}_order_items,\n"
-        f"max(channel) FILTER (WHERE {cond}) AS {label}_order_channel"
-        for label, cond in (("first", "seq = 1"), ("second", "seq = 2"), ("latest", "rseq = 1"))
-    )
+    order = "{'at': ordered_at, 'revenue': revenue, 'items': items, 'channel': channel}"
     return f"""
     WITH valid AS (
-        SELECT customer_id, txn_source, txn_id, _row_number, ordered_at, revenue, items, channel,
-            row_number() OVER (PARTITION BY customer_id ORDER BY ordered_at, txn_source, txn_id, _row_number) AS seq,
-            row_number() OVER (PARTITION BY customer_id
-                               ORDER BY ordered_at DESC, txn_source DESC, txn_id DESC, _row_number DESC) AS rseq
+        SELECT customer_id, ordered_at, revenue, items, channel,
+            -- One total order per customer: time, then source, id and line break ties reproducibly.
+            (ordered_at, txn_source, coalesce(txn_id, ''), _row_number) AS sort_key
         FROM _txn_parsed WHERE {_USABLE.format(as_of=as_of)}
     ),
     per_customer AS (
         SELECT customer_id,
-            {nth},
+            min_by({order}, sort_key, 2) AS firsts,
+            max_by({order}, sort_key) AS latest,
             count(*) AS lifetime_order_frequency,
             CAST(sum(revenue) AS DECIMAL(38,2)) AS lifetime_sum,
             CAST(max(revenue) AS {MONEY}) AS lifetime_largest_order_value,
             count(DISTINCT channel) AS channels,
             {windowed}
         FROM valid GROUP BY customer_id
+    ),
+    ordered AS (
+        SELECT * EXCLUDE (firsts, latest),
+            firsts[1].at AS first_order_at, firsts[1].revenue AS first_order_revenue,
+            firsts[1].items AS first_order_items, firsts[1].channel AS first_order_channel,
+            firsts[2].at AS second_order_at, firsts[2].revenue AS second_order_revenue,
+            firsts[2].items AS second_order_items, firsts[2].channel AS second_order_channel,
+            latest.at AS latest_order_at, latest.revenue AS latest_order_revenue,
+            latest.items AS latest_order_items, latest.channel AS latest_order_channel
+        FROM per_customer
     ),
     channel_rank AS (
         SELECT customer_id, channel,
@@ -204,7 +220,7 @@ def _attributes_sql(as_of: str) -> str:
         FROM valid WHERE channel IS NOT NULL GROUP BY customer_id, channel
     ),
     cents AS (
-        SELECT *, CAST(lifetime_sum * 100 AS HUGEINT) AS sum_cents FROM per_customer
+        SELECT *, CAST(lifetime_sum * 100 AS HUGEINT) AS sum_cents FROM ordered
     ),
     rfm_base AS (
         SELECT customer_id,
@@ -212,7 +228,7 @@ def _attributes_sql(as_of: str) -> str:
             NTILE(5) OVER (ORDER BY l12m_order_frequency, customer_id) AS f_tile,
             NTILE(5) OVER (ORDER BY l12m_order_revenue, customer_id) AS m_tile,
             latest_order_at, l12m_order_frequency, l12m_order_revenue
-        FROM per_customer WHERE l12m_order_frequency > 0
+        FROM ordered WHERE l12m_order_frequency > 0
     ),
     rfm AS (
         SELECT customer_id,
@@ -260,7 +276,10 @@ def _check_unified(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def build_transaction_attributes(con: duckdb.DuckDBPyConnection, config: ProjectConfig, as_of: datetime) -> TransactionReport:
-    """(Re)write `transaction_attributes` from `raw_txn_*` and `unified_coalesced`; report what was left out."""
+    """(Re)write `transaction_attributes` from `raw_txn_*` and `unified_coalesced`; report what was left out.
+
+    Times without an offset are taken as UTC; an aware `as_of` is converted to UTC.
+    """
     if as_of.tzinfo is not None:
         as_of = as_of.astimezone(timezone.utc).replace(tzinfo=None)
     at = f"TIMESTAMP '{as_of.isoformat(sep=' ')}'"
@@ -276,7 +295,7 @@ def build_transaction_attributes(con: duckdb.DuckDBPyConnection, config: Project
     problems: list[TransactionProblem] = []
     if txns:
         rows = con.execute(f"""
-            SELECT txn_source, column_name, reason, count(*) AS n, list(_row_number ORDER BY _row_number)[1:{EXAMPLES}]
+            SELECT txn_source, column_name, reason, count(*) AS n, min_by(_row_number, _row_number, {EXAMPLES})
             FROM ({_problem_sql(txns, at)}) GROUP BY ALL ORDER BY txn_source, column_name, reason""").fetchall()
         problems = [TransactionProblem(s, c, r, n, list(ex)) for s, c, r, n, ex in rows]
     con.execute("BEGIN")

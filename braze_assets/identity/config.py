@@ -59,11 +59,12 @@ class ComparisonConfig(_Strict):
     """One Splink comparison over a standardised field."""
 
     field: str = Field(description="Column of unified_standardised to compare.")
-    method: Literal["name", "email", "exact", "levenshtein", "jaro_winkler", "date"] = Field(
+    method: Literal["name", "email", "address", "exact", "levenshtein", "jaro_winkler", "date"] = Field(
         description=(
-            "name: exact (term-frequency adjusted), nickname-canonical match, Jaro-Winkler levels; "
-            "email: Splink's email comparison; exact; levenshtein / jaro_winkler at `thresholds`; "
-            "date: Splink's date-of-birth comparison."
+            "name: exact, nickname match (given_name only), Jaro-Winkler levels; "
+            "email: exact, Levenshtein <= 2 (typo), else; exact; levenshtein / jaro_winkler at `thresholds`; "
+            "date: Splink's date-of-birth comparison; address: one comparison over the street line (this "
+            "field) with postal_code and city, so a shared household address counts once."
         )
     )
     thresholds: list[float] = Field(
@@ -74,14 +75,12 @@ class ComparisonConfig(_Strict):
 
 def _default_comparisons() -> list[ComparisonConfig]:
     return [
-        ComparisonConfig(field="given_name", method="name", thresholds=[0.92, 0.8]),
-        ComparisonConfig(field="surname", method="name", thresholds=[0.92, 0.8]),
+        ComparisonConfig(field="given_name", method="name", thresholds=[0.92, 0.8], term_frequency=True),
+        ComparisonConfig(field="surname", method="name", thresholds=[0.92, 0.8], term_frequency=True),
         ComparisonConfig(field="email", method="email"),
         ComparisonConfig(field="phone", method="levenshtein", thresholds=[1, 2]),
         ComparisonConfig(field="birthdate", method="date"),
-        ComparisonConfig(field="address_line1", method="levenshtein", thresholds=[2, 5], term_frequency=True),
-        ComparisonConfig(field="city", method="jaro_winkler", thresholds=[0.9], term_frequency=True),
-        ComparisonConfig(field="postal_code", method="levenshtein", thresholds=[1], term_frequency=True),
+        ComparisonConfig(field="address_line1", method="address", thresholds=[2]),
         ComparisonConfig(field="gender", method="exact"),
     ]
 
@@ -102,7 +101,7 @@ def _default_blocking() -> list[list[str]]:
 class TrainingConfig(_Strict):
     """Unsupervised training of the Splink model on the data itself."""
 
-    u_max_pairs: float = Field(5e6, description="Random record pairs sampled to estimate u probabilities.")
+    u_max_pairs: float = Field(2e6, description="Random record pairs sampled to estimate u probabilities.")
     seed: int = Field(42, description="Seed for u sampling, so a rerun on the same data gives the same model.")
     em_blocking_rules: list[list[str]] = Field(
         default_factory=lambda: [["given_name_canonical", "surname"], ["email"], ["postal_code", "birthdate"]],
@@ -169,6 +168,13 @@ class IdentityConfig(_Strict):
         description=(
             "Fields whose equal normalised value links two records outright (match_type 'deterministic:<key>'); "
             "'identifier:*' means every custom identifier."
+        ),
+    )
+    deterministic_conflicts: list[str] = Field(
+        default_factory=lambda: ["given_name_canonical", "birthdate"],
+        description=(
+            "A deterministic link is withheld (left to the model) when both records have one of these fields "
+            "and they differ, e.g. two family members sharing one email address."
         ),
     )
     deterministic_max_group: int = Field(

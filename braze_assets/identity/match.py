@@ -63,13 +63,19 @@ def _comparison(spec: ComparisonConfig, active: set[str]):
         levels = [cll.NullLevel(f), cll.ExactMatchLevel(f)]
         if spec.term_frequency:
             levels[1] = levels[1].configure(tf_adjustment_column=f)
-        if f == "given_name" and "given_name_canonical" in active:
-            levels.append(cll.ExactMatchLevel("given_name_canonical").configure(label_for_charts="Same formal name (nickname)"))
+        if f == "given_name" and "given_name_variants" in active:
+            levels.append(cll.ArrayIntersectLevel("given_name_variants", 1).configure(label_for_charts="Nickname of the same name"))
         levels += [cll.JaroWinklerLevel(f, t) for t in (spec.thresholds or [0.92, 0.8])]
         levels.append(cll.ElseLevel())
         return cl.CustomComparison(levels, output_column_name=f)
+    if spec.method == "address":
+        return _address_comparison(spec, active)
     if spec.method == "email":
-        return cl.EmailComparison(f)
+        # No user-name-only levels: a user name is mostly the person's name, already compared.
+        exact = cll.ExactMatchLevel(f)
+        levels = [cll.NullLevel(f), exact.configure(tf_adjustment_column=f) if spec.term_frequency else exact,
+                  cll.LevenshteinLevel(f, int(spec.thresholds[0]) if spec.thresholds else 2), cll.ElseLevel()]
+        return cl.CustomComparison(levels, output_column_name=f)
     if spec.method == "date":
         return cl.DateOfBirthComparison(f, input_is_string=False)
     if spec.method == "exact":
@@ -79,6 +85,30 @@ def _comparison(spec: ComparisonConfig, active: set[str]):
     else:
         comparison = cl.JaroWinklerAtThresholds(f, spec.thresholds or [0.9, 0.7])
     return comparison.configure(term_frequency_adjustments=True) if spec.term_frequency else comparison
+
+
+def _address_comparison(spec: ComparisonConfig, active: set[str]):
+    """One comparison for the whole address: street, postal code and city say the same thing, so
+    scoring them separately would count one shared household address several times over."""
+    line = spec.field
+    postal = "postal_code" if "postal_code" in active else None
+    city = "city" if "city" in active else None
+    known = [f for f in (line, postal, city) if f]
+    null_sql = " AND ".join(f"({f}_l IS NULL OR {f}_r IS NULL)" for f in known)
+    levels = [cll.CustomLevel(null_sql, label_for_charts="Address missing").configure(is_null_level=True)]
+    near = spec.thresholds[0] if spec.thresholds else 2
+    if postal:
+        levels += [
+            cll.And(cll.ExactMatchLevel(line), cll.ExactMatchLevel(postal)),
+            cll.And(cll.LevenshteinLevel(line, int(near)), cll.ExactMatchLevel(postal)),
+        ]
+    levels.append(cll.ExactMatchLevel(line))
+    if postal:
+        levels.append(cll.ExactMatchLevel(postal))
+    if city:
+        levels.append(cll.ExactMatchLevel(city))
+    levels.append(cll.ElseLevel())
+    return cl.CustomComparison(levels, output_column_name="address")
 
 
 def _usable(rule: list[str], active: set[str]) -> bool:
@@ -92,10 +122,11 @@ def _drop_splink_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {quote(name)}")
 
 
-def _deterministic_pairs(con: duckdb.DuckDBPyConnection, keys: list[str], max_group: int) -> dict[str, int]:
+def _deterministic_pairs(con: duckdb.DuckDBPyConnection, keys: list[str], max_group: int, conflicts: list[str]) -> dict[str, int]:
     """Table _identity_det(record_id_l, record_id_r, det_key): every pair sharing a key value."""
     shared: dict[str, int] = {}
     selects = []
+    agree = "".join(f" AND NOT coalesce(a.{quote(f)} <> b.{quote(f)}, false)" for f in conflicts)
     for rank, key in enumerate(keys):
         col = quote(key)
         shared[key] = con.execute(
@@ -104,7 +135,7 @@ def _deterministic_pairs(con: duckdb.DuckDBPyConnection, keys: list[str], max_gr
         ).fetchone()[0]
         selects.append(
             f"SELECT a.record_id AS record_id_l, b.record_id AS record_id_r, {rank} AS rank, '{key}' AS det_key "
-            f"FROM {STANDARDISED} a JOIN {STANDARDISED} b ON a.{col} = b.{col} AND a.record_id < b.record_id "
+            f"FROM {STANDARDISED} a JOIN {STANDARDISED} b ON a.{col} = b.{col} AND a.record_id < b.record_id{agree} "
             f"WHERE a.{col} IN (SELECT {col} FROM {STANDARDISED} WHERE {col} IS NOT NULL "
             f"GROUP BY {col} HAVING count(*) <= {max_group})"
         )
@@ -124,9 +155,10 @@ def _train_and_predict(con, identity: IdentityConfig, active: set[str], keys: li
     report_skipped += [f"blocking rule {'+'.join(r)}" for r in identity.blocking_rules if not _usable(r, active)]
     if not comparisons or not rules:
         return None, [], []
-    fields = sorted({c.field for c in comparisons} | {f for r in rules for f in r} | {f for r in identity.training.em_blocking_rules for f in r if f in active} | set(keys))
-    if "given_name" in fields and "given_name_canonical" in active:
-        fields = sorted(set(fields) | {"given_name_canonical"})
+    companions = {"postal_code", "city"} & active if any(c.method == "address" for c in comparisons) else set()
+    fields = sorted({c.field for c in comparisons} | companions | {f for r in rules for f in r} | {f for r in identity.training.em_blocking_rules for f in r if f in active} | set(keys))
+    if "given_name" in fields and "given_name_variants" in active:
+        fields = sorted(set(fields) | {"given_name_variants"})
     con.execute(f"CREATE OR REPLACE TEMP VIEW {_INPUT_VIEW} AS SELECT record_id, {', '.join(quote(f) for f in fields)} FROM {STANDARDISED}")
     db_api = DuckDBAPI(con)
     settings = SettingsCreator(
@@ -148,7 +180,7 @@ def _train_and_predict(con, identity: IdentityConfig, active: set[str], keys: li
             block_on(*rule), max_pairs=training.em_max_pairs
         )
     predictions = linker.inference.predict(threshold_match_probability=identity.categories.weak)
-    names = [c.field for c in comparisons]
+    names = ["address" if c.method == "address" else c.field for c in comparisons]
     return (linker, predictions), names, ["+".join(r) for r in rules]
 
 
@@ -157,7 +189,8 @@ def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> Sco
         raise ValueError(f"{STANDARDISED} is missing; run standardise first")
     active = active_fields(con)
     keys = [k for k in expand_keys(identity.deterministic_keys, active) if k in active]
-    shared = _deterministic_pairs(con, keys, identity.deterministic_max_group)
+    conflicts = [f for f in identity.deterministic_conflicts if f in active]
+    shared = _deterministic_pairs(con, keys, identity.deterministic_max_group, conflicts)
     skipped: list[str] = []
     prior = None
     try:

@@ -119,10 +119,23 @@ class Normaliser:
         # The table lists pairs both ways (bob -> robert, robert -> bob), so the representative of a
         # name is the candidate with the most nicknames (the formal name), then one sharing its
         # first letter, then the longest; a stable pick, so equal inputs always meet.
+        # Only names at least as formal (as many nicknames) count as variants: the table also lists
+        # robert -> bill, which would otherwise make robert and william share 'bill'.
+        self._variants = {
+            name: sorted({name} | {f for f in formals if nick_count[f] >= max(nick_count[name], 1)})
+            for name, formals in formal_of.items()
+        }
         return {
             name: min({name, *formals}, key=lambda f: (-nick_count[f], f[0] != name[0], -len(f), f))
             for name, formals in formal_of.items()
         }
+
+    def given_name_variants(self, folded: str) -> list[str]:
+        """The name and every formal name it is a nickname of; two names sharing one are nicknames
+        of the same name (bill and william share william; bill and bob share robert)."""
+        first = folded.split(" ")[0]
+        self._canonical  # noqa: B018 - builds the variant table
+        return self._variants.get(first, [first])
 
     def canonical_given_name(self, folded: str) -> str:
         first = folded.split(" ")[0]
@@ -260,10 +273,12 @@ class Normaliser:
             return None, JUNK
         return None, INVALID
 
-    def identifier(self, raw: str) -> Result:
+    def identifier(self, raw: str, keep_case: bool = False) -> Result:
+        """Whitespace never matters in an id; case only where the id is ours to fold (not external ids)."""
         if self.is_junk(raw):
             return None, JUNK
-        text = re.sub(r"\s+", "", raw).upper()
-        if not text or len(set(text)) == 1 and text[0] in "0X":
+        text = re.sub(r"\s+", "", raw)
+        text = text if keep_case else text.upper()
+        if not text or len(set(text)) == 1 and text[0] in "0Xx":
             return None, JUNK
         return text, OK

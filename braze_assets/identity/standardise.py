@@ -24,7 +24,7 @@ from braze_assets.warehouse import quote, table_columns, table_exists
 TABLE = "unified_standardised"
 # Output columns in order; identifier_<name> columns follow for custom identifiers.
 PERSON_FIELDS = (
-    "given_name", "given_name_display", "given_name_canonical", "surname", "surname_display",
+    "given_name", "given_name_display", "given_name_canonical", "given_name_variants", "surname", "surname_display",
     "email", "email_display", "phone", "address_line1", "address_line2", "city", "state",
     "postal_code", "country", "birthdate", "gender", "loyalty_id", "external_id",
 )
@@ -197,13 +197,17 @@ def _build_maps(con: duckdb.DuckDBPyConnection, identity: IdentityConfig, normal
     _map_values(con, "_map_country", cols("country"), normaliser.country, ["value", "status"])
     _map_values(con, "_map_birthdate", cols("birthdate"), normaliser.birthdate, ["value", "status"], {"value": pa.date32()})
     _map_values(con, "_map_gender", cols("gender"), normaliser.gender, ["value", "status"])
-    ids = cols("loyalty_id", "external_id") + sorted(c for c in present if c.startswith("raw_identifier_"))
+    _map_values(con, "_map_external", cols("external_id"), lambda raw: normaliser.identifier(raw, keep_case=True), ["value", "status"])
+    ids = cols("loyalty_id") + sorted(c for c in present if c.startswith("raw_identifier_"))
     _map_values(con, "_map_identifier", ids, normaliser.identifier, ["value", "status"])
 
 
 def _given_canonical(con: duckdb.DuckDBPyConnection, normaliser: Normaliser) -> None:
     names = [r[0] for r in _distinct(con, "SELECT DISTINCT given_name FROM _identity_step1 WHERE given_name IS NOT NULL")]
-    _register(con, "_map_canonical", {"raw": names, "value": [normaliser.canonical_given_name(n) for n in names]}, {})
+    _register(con, "_map_canonical", {
+        "raw": names, "value": [normaliser.canonical_given_name(n) for n in names],
+        "variants": [normaliser.given_name_variants(n) for n in names],
+    }, {"variants": pa.list_(pa.string())})
 
 
 def _postal(con: duckdb.DuckDBPyConnection, normaliser: Normaliser) -> None:
@@ -254,7 +258,7 @@ def _step1_sql(present: set[str], identifiers: list[str]) -> str:
         ("_map_city ci", f"ci.raw = {raw('city')}"), ("_map_state st", f"st.raw = {raw('state')}"),
         ("_map_country co", f"co.raw = {raw('country')}"), ("_map_birthdate bd", f"bd.raw = {raw('birthdate')}"),
         ("_map_gender ge", f"ge.raw = {raw('gender')}"),
-        ("_map_identifier lo", f"lo.raw = {raw('loyalty_id')}"), ("_map_identifier ex", f"ex.raw = {raw('external_id')}"),
+        ("_map_identifier lo", f"lo.raw = {raw('loyalty_id')}"), ("_map_external ex", f"ex.raw = {raw('external_id')}"),
     ]
     if given_from_full:
         joins.append(("_map_full_name fn", "fn.raw = s.raw_full_name"))
@@ -326,6 +330,7 @@ def standardise(con: duckdb.DuckDBPyConnection, config: ProjectConfig, identity:
     _postal(con, normaliser)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _identity_step2 AS SELECT s.*, c.value AS given_name_canonical, "
+        "c.variants AS given_name_variants, "
         "p.value AS postal_code, p.status AS postal_code__status FROM _identity_step1 s "
         "LEFT JOIN _map_canonical c ON c.raw = s.given_name "
         "LEFT JOIN _map_postal p ON p.raw = s.raw_postal_code AND p.country = s.postal_country"
@@ -352,7 +357,7 @@ def standardise(con: duckdb.DuckDBPyConnection, config: ProjectConfig, identity:
     for name in ("_identity_stage", "_identity_step1", "_identity_step2"):
         con.execute(f"DROP TABLE IF EXISTS {name}")
     for name in ("name", "full_name", "email", "phone", "address", "city", "state", "country", "birthdate",
-                 "gender", "identifier", "canonical", "postal"):
+                 "gender", "identifier", "external", "canonical", "postal"):
         con.unregister(f"_map_{name}")
     total = con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
     return StandardiseReport(

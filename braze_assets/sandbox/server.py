@@ -238,22 +238,23 @@ def serve(
 ) -> None:
     """Run the sandbox in the foreground until Ctrl-C (``braze-assets sandbox serve``)."""
     out = out or sys.stdout
-    server = SandboxServer(
-        state_dir, host=host, port=port, api_keys={api_key: set(ALL_PERMISSIONS)},
-        rate_limit_requests=rate_limit_requests, rate_limit_period_s=rate_limit_period_s, faults=faults,
-    ).start()
-    limit = "off" if rate_limit_requests is None else f"{rate_limit_requests} requests / {rate_limit_period_s:g} s"
-    print(f"Braze sandbox listening on {server.url}", file=out)
-    print(f"  REST endpoint: BRAZE_REST_ENDPOINT={server.url}", file=out)
-    print(f"  test API key:  BRAZE_API_KEY={api_key}", file=out)
-    print(f"  state:         {server.workspace.state_path or 'in memory only'}", file=out)
-    print(f"  rate limit:    {limit}", file=out)
-    print(f"  look inside:   {server.url}/_sandbox/stats  /_sandbox/profiles  /_sandbox/requests", file=out)
-    out.flush()
     if threading.current_thread() is threading.main_thread():
         # `kill` / container stop: leave through the finally below so the workspace is flushed.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    server = SandboxServer(
+        state_dir, host=host, port=port, api_keys={api_key: set(ALL_PERMISSIONS)},
+        rate_limit_requests=rate_limit_requests, rate_limit_period_s=rate_limit_period_s, faults=faults,
+    )
+    limit = "off" if rate_limit_requests is None else f"{rate_limit_requests} requests / {rate_limit_period_s:g} s"
     try:
+        server.start()
+        print(f"Braze sandbox listening on {server.url}", file=out)
+        print(f"  REST endpoint: BRAZE_REST_ENDPOINT={server.url}", file=out)
+        print(f"  test API key:  BRAZE_API_KEY={api_key}", file=out)
+        print(f"  state:         {server.workspace.state_path or 'in memory only'}", file=out)
+        print(f"  rate limit:    {limit}", file=out)
+        print(f"  look inside:   {server.url}/_sandbox/stats  /_sandbox/profiles  /_sandbox/requests", file=out)
+        out.flush()
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:

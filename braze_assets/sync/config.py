@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -22,9 +23,6 @@ class DestinationSyncConfig(BaseModel):
     )
     max_objects_per_run: int | None = Field(
         None, ge=1, description="Most Braze objects (profiles) one run sends; the rest wait for the next run."
-    )
-    update_existing_only: bool | None = Field(
-        None, description="Send `_update_existing_only` so Braze never creates profiles from this sync."
     )
 
     @field_validator("cron")
@@ -60,11 +58,11 @@ class SyncConfig(BaseModel):
     max_objects_per_run: int | None = Field(
         None, ge=1, description="Default most Braze objects one run sends; the rest wait for the next run."
     )
-    update_existing_only: bool = Field(
-        True, description="Default `_update_existing_only` flag sent with every object."
-    )
     dry_run_sample_size: int = Field(5, ge=0, le=100, description="Sample JSON payloads shown by a dry run.")
     default_cron: str = Field("0 6 * * *", description="Cron schedule (UTC) for destinations without their own.")
+    partitions_start_date: dt.date = Field(
+        dt.date(2026, 1, 1), description="First day of the daily attribute_snapshots / sync partitions."
+    )
     journal_fsync_interval_ms: int = Field(
         100, ge=0,
         description=(
@@ -81,16 +79,16 @@ class SyncConfig(BaseModel):
     def _cron(cls, value: str) -> str:
         return check_cron(value)
 
-    def for_destination(self, name: str) -> "ResolvedSyncSettings":
+    def for_destination(self, name: str, *, update_existing_only: bool = True) -> "ResolvedSyncSettings":
+        """Section defaults + the destination's overrides; `update_existing_only` comes from the
+        destination's own config (destinations section), which owns how profiles are addressed."""
         own = self.destinations.get(name) or DestinationSyncConfig()
         return ResolvedSyncSettings(
             destination=name,
             cron=own.cron or self.default_cron,
             data_point_budget=own.data_point_budget if own.data_point_budget is not None else self.data_point_budget,
             max_objects_per_run=own.max_objects_per_run or self.max_objects_per_run,
-            update_existing_only=(
-                own.update_existing_only if own.update_existing_only is not None else self.update_existing_only
-            ),
+            update_existing_only=update_existing_only,
             float_tolerance=self.float_tolerance,
             override_budget=self.override_budget,
             full_resync=self.full_resync,

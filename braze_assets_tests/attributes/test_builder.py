@@ -178,6 +178,27 @@ def test_unreadable_values_rejected(tmp_path):
     assert got == {"points": "cannot be read as integer", "points_band": "cannot be read as a number"}
 
 
+def test_out_of_range_values_rejected(tmp_path):
+    con = warehouse(tmp_path / "w.duckdb")
+    dest = DestinationConfig.model_validate({
+        "name": "braze", "identifier": "external_id", "identifier_column": "external_id",
+        "attributes": [
+            {"name": "far_date", "sql": "CASE WHEN customer_id = 'c1' THEN DATE '2020-01-01' + 3000000 ELSE DATE '9999-12-31' END",
+             "type": "date"},
+            {"name": "far_time", "sql": "CASE WHEN customer_id = 'c1' THEN TIMESTAMP '9999-12-31 23:59:59' + INTERVAL 2 DAY END",
+             "type": "datetime"},
+            {"name": "ratio", "sql": "CASE WHEN customer_id = 'c1' THEN 'nan'::DOUBLE ELSE 0.5 END", "type": "float"},
+            {"name": "amount", "sql": "CASE WHEN customer_id = 'c1' THEN 12345.6 ELSE 12.345 END", "type": "decimal(4,2)"},
+        ]})
+    build_braze_customer_attributes(con, [dest], today=TODAY)
+    got = dict(con.execute(
+        "SELECT attribute, reason FROM braze_attribute_rejections WHERE customer_id = 'c1'").fetchall())
+    assert got == {"far_date": "outside 0001-01-01..9999-12-31", "far_time": "outside 0001-01-01..9999-12-31",
+                   "ratio": "not a finite number", "amount": "out of range for decimal(4,2)"}
+    row = con.execute("SELECT far_date, ratio, amount FROM braze_customer_attributes WHERE identifier = 'e2'").fetchone()
+    assert row == (dt.date(9999, 12, 31), 0.5, Decimal("12.35"))
+
+
 def test_sample_payload_is_the_json_sent(built):
     _, report, _, _ = built
     payload = json.loads(report.sample_payload, parse_float=Decimal)
@@ -238,3 +259,13 @@ def test_expression_that_does_not_bind_names_the_attribute(tmp_path):
         build_braze_customer_attributes(con, [dest], today=TODAY)
     # The caller's session time zone is restored even when the build fails.
     assert con.execute("SELECT current_setting('TimeZone')").fetchone()[0] == "America/New_York"
+
+
+def test_expression_failing_on_a_row_names_the_attribute(tmp_path):
+    con = warehouse(tmp_path / "w.duckdb")
+    dest = DestinationConfig.model_validate({
+        "name": "braze", "identifier": "external_id", "identifier_column": "external_id",
+        "attributes": [{"name": "first_name", "column": "given_name", "type": "string"},
+                       {"name": "tier_number", "sql": "CAST(loyalty_tier AS INTEGER)", "type": "integer"}]})
+    with pytest.raises(AttributeBuildError, match="attribute 'tier_number'.*fails on some rows.*TRY_CAST"):
+        build_braze_customer_attributes(con, [dest], today=TODAY)

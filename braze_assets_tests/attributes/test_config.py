@@ -89,6 +89,7 @@ def test_name_rules():
         ({"name": "tier", "sql": "lower(email", "type": "string"}, "does not parse"),
         ({"name": "tier", "sql": "(SELECT max(email) FROM customer_360)", "type": "string"}, "not a query"),
         ({"name": "tier", "sql": "email; DROP TABLE customer_360", "type": "string"}, "single expression"),
+        ({"name": "tier", "sql": "upper(c.email)", "type": "string"}, "plain column names"),
     ],
 )
 def test_type_and_transform_rules(attribute, expected):
@@ -195,3 +196,35 @@ def test_demo_config_passes_every_check():
                      "l12m_frequency", "l12m_monetary", "loyalty_status", "value_tier", "email_subscribe"):
         assert expected in names
     assert destinations[0].identifier == "external_id" and destinations[0].update_existing_only
+
+
+def demo_copy(tmp_path: Path) -> Path:
+    import shutil
+
+    target = tmp_path / "config"
+    shutil.copytree(settings.DEMO_CONFIG_DIR, target)
+    return target
+
+
+def test_load_config_reports_file_and_entry(tmp_path):
+    from braze_assets.config import load_config
+
+    config_dir = demo_copy(tmp_path)
+    path = config_dir / "destinations.yaml"
+    path.write_text(path.read_text().replace("{name: dob, column: birthdate", "{name: birthday, column: birthdate"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_dir)
+    assert caught.value.file == str(path) and caught.value.entry == "destinations[0].attributes[6]"
+    assert "name it 'dob'" in caught.value.problem
+
+
+def test_load_config_runs_catalogue_checks(tmp_path):
+    from braze_assets.config import load_config
+
+    config_dir = demo_copy(tmp_path)
+    path = config_dir / "destinations.yaml"
+    path.write_text(path.read_text().replace("column: given_name", "column: givenname"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_dir)
+    assert caught.value.file == str(path) and caught.value.entry == "destinations[0].attributes[0]"
+    assert "unknown column 'givenname'" in caught.value.problem and "given_name" in caught.value.problem

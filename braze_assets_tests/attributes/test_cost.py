@@ -14,6 +14,7 @@ DESTINATION = DestinationConfig.model_validate({
     "attributes": [
         {"name": "days_since_order", "column": "days_since_latest_order", "type": "integer"},
         {"name": "score", "column": "l12m_order_revenue", "type": "float"},
+        {"name": "ratio", "column": "l12m_order_revenue", "type": "decimal(12,6)"},
         {"name": "first_name", "column": "given_name", "type": "string"},
         {"name": "email_subscribe", "column": "email", "type": "string"},
     ],
@@ -30,11 +31,12 @@ def snapshots(con, days: int, profiles: int = 100) -> None:
                CASE a.attribute
                    WHEN 'days_since_order' THEN CAST(10 + day AS VARCHAR)
                    WHEN 'score' THEN printf('%.6f', i * 1.000001 + day * 0.123457)
+                   WHEN 'ratio' THEN printf('%.6f', i * 1.000001 + day * 0.123457)
                    WHEN 'email_subscribe' THEN CASE WHEN day % 2 = 0 THEN '"opted_in"' ELSE '"unsubscribed"' END
                    ELSE CASE WHEN i = 1 AND day >= 3 THEN '"Bob"' ELSE '"Ann"' END
                END AS value_json
         FROM range(0, {days}) d(day), range(0, {profiles}) u(i),
-             (VALUES ('days_since_order'), ('score'), ('first_name'), ('email_subscribe')) a(attribute)
+             (VALUES ('days_since_order'), ('score'), ('ratio'), ('first_name'), ('email_subscribe')) a(attribute)
         UNION ALL SELECT DATE '2026-01-01', 'other', 'x', 'first_name', '"Zed"'
     """)
 
@@ -55,6 +57,8 @@ def test_change_share_and_data_points(tmp_path):
     assert "bucket" in counter["suggestion"]
     score = insight["score"]
     assert score["high_churn"] and score["pattern"] == "high-precision number" and "round" in score["suggestion"]
+    # Declared decimal, so only the values show the precision.
+    assert insight["ratio"]["pattern"] == "high-precision number"
     name = insight["first_name"]
     # One change (day 2 -> 3) over four compared days for 100 profiles.
     assert name["changes_per_day"] == 0.25 and name["daily_change_share"] == 0.0025
@@ -82,3 +86,16 @@ def test_removed_values_count_as_changes(tmp_path):
     [row] = attribute_change_cost(con, DESTINATION, 30)
     # u1's value disappeared across a two-day gap: one change spread over two days.
     assert row["days_compared"] == 1 and row["changes_per_day"] == 0.5
+
+
+def test_array_elements_compared_one_by_one(tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("""CREATE TABLE attribute_snapshots AS SELECT * FROM (VALUES
+        (DATE '2026-01-01', 'braze', 'u1', 'audiences', 'spring', '"spring"'),
+        (DATE '2026-01-01', 'braze', 'u1', 'audiences', 'vip', '"vip"'),
+        (DATE '2026-01-02', 'braze', 'u1', 'audiences', 'vip', '"vip"'),
+        (DATE '2026-01-02', 'braze', 'u1', 'audiences', 'summer', '"summer"')
+    ) t(snapshot_date, destination, identifier, attribute, element, value_json)""")
+    [row] = attribute_change_cost(con, DESTINATION, 30)
+    # "spring" removed and "summer" added: two data points; "vip" unchanged.
+    assert row["attribute"] == "audiences" and row["changes_per_day"] == 2.0

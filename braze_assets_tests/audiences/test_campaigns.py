@@ -125,9 +125,10 @@ def test_campaign_attributes_are_written_for_treatment_members(warehouse):
     audiences = config(segments=["bostonians"], attributes={"tier": "loyalty_tier", "revenue_12m": "l12m_revenue", "last_order": "latest_order_at"})
     build(warehouse, audiences, "r1")
     got = rows(warehouse, "SELECT customer_id, attribute, value::VARCHAR FROM campaign_member_attributes WHERE customer_id IN ('c1', 'c8') ORDER BY 1, 2")
+    # canonical JSON as the sync compares it: decimals keep their scale; a missing tier is no row at all
     assert got == [
-        ("c1", "last_order", '"2024-06-10T09:00:00Z"'), ("c1", "revenue_12m", "1200.0"), ("c1", "tier", '"gold"'),
-        ("c8", "last_order", '"2024-01-15T10:00:00Z"'), ("c8", "revenue_12m", "150.0"), ("c8", "tier", "null"),
+        ("c1", "last_order", '"2024-06-10T09:00:00.000Z"'), ("c1", "revenue_12m", "1200.00"), ("c1", "tier", '"gold"'),
+        ("c8", "last_order", '"2024-01-15T10:00:00.000Z"'), ("c8", "revenue_12m", "150.00"),
     ]
 
 
@@ -141,7 +142,7 @@ def test_orchestration_sends_the_sql_columns(warehouse):
     assert rows(warehouse, "SELECT campaign, audience, customer_id, membership_attribute FROM audience_members ORDER BY 3") == [
         ("whales_daily", "whales", "c1", "in_whales_daily"), ("whales_daily", "whales", "c6", "in_whales_daily")]
     assert rows(warehouse, "SELECT customer_id, attribute, value::VARCHAR FROM campaign_member_attributes ORDER BY 1") == [
-        ("c1", "revenue_12m", "1200.0"), ("c6", "revenue_12m", "5000.0")]
+        ("c1", "revenue_12m", "1200.00"), ("c6", "revenue_12m", "5000.00")]
 
 
 def test_campaigns_replace_only_their_own_rows(warehouse):
@@ -185,3 +186,12 @@ def test_preview_shows_leaves_with_braze_identifiers(warehouse):
         ("c8", "stay", {"external_id": "E8", "audiences": {"add": ["camp"]}}),
         ("c2", "leave", {"external_id": "E2", "audiences": {"remove": ["camp"]}}),
     ]
+
+
+def test_orchestration_columns_must_be_sendable_attributes(warehouse):
+    audiences = load({
+        "sql_audiences": [{"name": "emails", "sql": "SELECT customer_id, email FROM customer_360"}],
+        "orchestrations": [{"name": "o", "sql_audience": "emails", "destination": "braze"}],
+    })
+    with pytest.raises(ValueError, match="audience 'emails'.*'email'.*standard field"):
+        build(warehouse, audiences, "r1", name="o")

@@ -95,6 +95,15 @@ def test_unknown_references_are_refused():
             "campaign 'c'", "attribute 'revenue'", entry="audiences.campaigns[0].attributes")
 
 
+def test_attribute_names_follow_braze_rules():
+    base = {"segments": [segment("a", {"column": "email", "op": "is null"})]}
+    refused({**base, "campaigns": [{"name": "c", "segments": ["a"], "destination": "braze", "membership": {"attribute": "$in"}}]}, "reserved")
+    refused({**base, "campaigns": [{"name": "c", "segments": ["a"], "destination": "braze", "attributes": {"email": "email"}}]},
+            "Braze standard field")
+    checked({**base, "campaigns": [{"name": "c", "segments": ["a"], "destination": "braze", "attributes": {"srcs": "sources"}}]},
+            "campaign 'c'", "campaigns send scalar values")
+
+
 def test_names_are_unique_and_membership_attributes_do_not_clash():
     refused({"segments": [segment("a", {"column": "email", "op": "is null"})] * 2}, "repeated: a")
     base = {"segments": [segment("a", {"column": "email", "op": "is null"})]}

@@ -41,6 +41,7 @@ CASES = [
     ("email", "contains", "example.com", ["c1", "c4", "c6", "c8"]),
     ("sources", "contains", "loyalty", ["c1", "c4", "c6", "c7"]),
     ("email", "starts with", "b", ["c2"]),
+    ("email", "Starts_With", "b", ["c2"]),
     # as of 2024-06-15 00:00: orders from 2024-05-16 00:00 on
     ("latest_order_at", "within last days", 30, ["c1", "c2", "c6", "c7"]),
     # a DATE column: 2024-06-01 .. 2024-06-15, both ends included

@@ -228,3 +228,25 @@ def test_connections_closed_by_a_restarted_server_are_reopened_without_a_failed_
     client.close()
     assert result.delivered == 200 and result.transport_errors == 0 and result.retries == 0
     assert second.stats()["profiles"] == 400
+
+
+def test_empty_input_and_on_batch_failure_stops_the_run(sandbox):
+    with fast_client(sandbox.url, objects_per_request=10, concurrency=2) as client:
+        empty = client.track_attributes([])
+        assert empty.outcomes == [] and empty.requests == 0
+
+        def persist(batch):
+            if batch.batch_no == 3:
+                raise OSError("disk full")
+
+        with pytest.raises(OSError, match="disk full"):
+            client.track_attributes(attrs(500), on_batch=persist)
+    assert len(sandbox.request_log()) < 50
+
+
+def test_ndjson_rows_are_sent_as_is(sandbox):
+    rows = [b'{"external_id":"j1","first_name":"Jo"}', b'{"external_id":"j2","dob":"nope"}']
+    with fast_client(sandbox.url) as client:
+        result = client.track_attributes(rows)
+    assert [o.status for o in result.outcomes] == [DELIVERED, REJECTED]
+    assert sandbox.profile("j1")["first_name"] == "Jo"

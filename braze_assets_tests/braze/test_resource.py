@@ -4,15 +4,17 @@ import dagster as dg
 import pytest
 
 from braze_assets.braze.client import BrazeError
-from braze_assets.defs.braze.resources import BrazeResource
+from braze_assets.defs.braze.resources import BrazeResource, braze_resource_from_env
 from braze_assets_tests.braze.conftest import SECRET, attrs
 
 pytestmark = pytest.mark.integration
 
 
-def test_resource_sends_through_the_sandbox_without_leaking_the_key(sandbox, monkeypatch, capsys):
+def test_resource_from_env_sends_through_the_sandbox_without_leaking_the_key(sandbox, monkeypatch, capsys):
     monkeypatch.setenv("BRAZE_API_KEY", SECRET)
-    resource = BrazeResource(api_key=dg.EnvVar("BRAZE_API_KEY"), rest_endpoint=sandbox.url, objects_per_request=50)
+    monkeypatch.setenv("BRAZE_REST_ENDPOINT", sandbox.url)
+    monkeypatch.delenv("BRAZE_INSTANCE", raising=False)
+    resource = braze_resource_from_env()
 
     @dg.asset
     def pushed(context: dg.AssetExecutionContext, braze: BrazeResource) -> dg.MaterializeResult:
@@ -40,3 +42,4 @@ def test_resource_instance_and_errors(monkeypatch):
         BrazeResource(api_key="k", instance="US-42").get_client()
     with pytest.raises(BrazeError):
         BrazeResource(api_key="", instance="US-01").get_client()
+

@@ -209,6 +209,15 @@ def test_junk_orphans_and_duplicates_are_reported_not_dropped(con) -> None:
     assert report.rows_used == {"orders": 6, "till": 3}
     assert report.metadata()["rows_excluded_orders"] == 7
     assert "orders.revenue: 1 unparseable (rows 9)" in {str(p) for p in report.problems}
+    assert report.unusable_columns == []
+
+
+def test_a_column_that_is_all_junk_is_called_out(con) -> None:
+    con.execute("UPDATE raw_txn_till SET amount = 'n/a'")
+    report = build_transaction_attributes(con, CONFIG, AS_OF)
+    assert report.unusable_columns == ["till.amount (unparseable)"]
+    assert report.rows_used["till"] == 0
+    assert {p.example_rows == [2, 3, 4, 5, 6] for p in report.problems if p.column == "amount"} == {True}
 
 
 def test_rerun_replaces_the_table_and_aware_as_of_is_utc(con) -> None:
@@ -230,3 +239,11 @@ def test_missing_inputs_are_named(con) -> None:
     con.execute("DROP TABLE unified_coalesced")
     with pytest.raises(TransactionInputError, match="unified_coalesced does not exist"):
         build_transaction_attributes(con, CONFIG, AS_OF)
+
+
+def test_no_transaction_sources_gives_an_empty_table(con) -> None:
+    config = CONFIG.model_copy(update={"transactions": []})
+    report = build_transaction_attributes(con, config, AS_OF)
+    assert report.customers == 0 and report.problems == [] and report.rows_read == {}
+    columns = [r[0] for r in con.execute("DESCRIBE transaction_attributes").fetchall()]
+    assert columns[0] == "customer_id" and "l12m_rfm_score" in columns

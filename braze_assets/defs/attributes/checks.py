@@ -11,7 +11,8 @@ from braze_assets.warehouse import table_exists
 
 # A source with more than this share of an attribute's values invalid needs fixing upstream.
 MAX_INVALID_SHARE = 0.05
-COST_WINDOW_DAYS = 30
+# A week covers weekly cycles and keeps the check cheap on large snapshots (it scans every row).
+COST_WINDOW_DAYS = 7
 
 
 def _markdown(rows: list[dict], columns: Sequence[str]) -> str:

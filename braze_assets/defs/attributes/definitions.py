@@ -1,6 +1,6 @@
 import dagster as dg
 
-from braze_assets.attributes import carried_columns, check_destinations
+from braze_assets.attributes import carried_columns
 from braze_assets.defs.attributes.assets import build_attributes_asset
 from braze_assets.defs.attributes.checks import build_attribute_checks
 from braze_assets.defs.project import project_config
@@ -8,9 +8,7 @@ from braze_assets.defs.project import project_config
 
 def build_defs() -> dg.Definitions:
     config = project_config()
-    destinations = list(getattr(config, "destinations", None) or [])
-    # Unknown columns and type mismatches fail the definitions load, before anything runs.
-    check_destinations(config)
+    destinations = list(config.destinations)
     return dg.Definitions(
         assets=[build_attributes_asset(destinations, carried_columns(config))],
         asset_checks=build_attribute_checks(destinations),

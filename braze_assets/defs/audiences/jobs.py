@@ -8,23 +8,15 @@ from dagster_duckdb import DuckDBResource
 
 from braze_assets.audiences import AudiencesConfig, open_read_only, preview_campaign
 from braze_assets.audiences.cadence import cron_schedule
-from braze_assets.defs.audiences.assets import MEMBERS_ASSET, RECIPIENTS_ASSET, activation_partitions
+from braze_assets.defs.audiences.assets import activation_partitions
+from braze_assets.defs.jobs.jobs import campaign_audiences_refresh
 from braze_assets.defs.project import WAREHOUSE_POOL
 
-AUDIENCES_JOB = "campaign_audiences_job"
 TEST_RUN_JOB = "campaign_test_run"
 
 
-def build_audiences_job(audiences: AudiencesConfig):
-    return dg.define_asset_job(
-        AUDIENCES_JOB,
-        selection=[MEMBERS_ASSET, RECIPIENTS_ASSET],
-        partitions_def=activation_partitions(audiences),
-        description="Recompute one campaign's or orchestration's audience (the partition).",
-    )
-
-
-def build_schedules(audiences: AudiencesConfig, job) -> list[dg.ScheduleDefinition]:
+def build_schedules(audiences: AudiencesConfig, job=campaign_audiences_refresh) -> list[dg.ScheduleDefinition]:
+    """One schedule per campaign / orchestration with a recurring cadence, each running its partition."""
     schedules = []
     for act in audiences.activations():
         cron = cron_schedule(act.cadence)

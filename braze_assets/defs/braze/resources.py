@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 from pydantic import Field
 
+from braze_assets import settings
 from braze_assets.braze.client import BrazeClient
 from braze_assets.braze.instances import resolve_endpoint
 
@@ -44,3 +47,13 @@ class BrazeResource(dg.ConfigurableResource):
             instance_label=label,
             logger=logger,
         )
+
+
+def braze_resource_from_env() -> BrazeResource:
+    """The resource as deployed: key from BRAZE_API_KEY (EnvVar, so never shown), instance from
+    BRAZE_INSTANCE or endpoint from BRAZE_REST_ENDPOINT (the sandbox sets the latter)."""
+    return BrazeResource(
+        api_key=dg.EnvVar(settings.ENV_BRAZE_API_KEY),
+        instance=os.environ.get(settings.ENV_BRAZE_INSTANCE) or None,
+        rest_endpoint=os.environ.get(settings.ENV_BRAZE_REST_ENDPOINT) or None,
+    )

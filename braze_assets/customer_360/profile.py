@@ -1,0 +1,105 @@
+"""`customer_360`: one row per customer, each field taken from the customer's best record.
+
+"Best" is source priority then recency (or the reverse, per field, from the identity config);
+fields of a group such as the address are taken together from one record so a street never
+meets another record's postal code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from braze_assets.config.model import ProjectConfig
+from braze_assets.config.sources import ATTRIBUTE_TAG
+from braze_assets.identity.cluster import TABLE as COALESCED
+from braze_assets.identity.config import IdentityConfig
+from braze_assets.warehouse import quote, table_columns, table_exists
+
+TABLE = "customer_360"
+# customer 360 column -> unified_coalesced column it is taken from (display forms where they exist).
+FIELDS = {
+    "external_id": "external_id", "given_name": "given_name_display", "surname": "surname_display",
+    "email": "email_display", "phone": "phone", "address_line1": "address_line1", "city": "city",
+    "state": "state", "postal_code": "postal_code", "country": "country", "birthdate": "birthdate",
+    "gender": "gender", "loyalty_id": "loyalty_id",
+}
+_RANKS = {"priority_then_recency": "rank_priority", "recency_then_priority": "rank_recency"}
+
+
+@dataclass(frozen=True)
+class Customer360Report:
+    customers: int
+    filled: dict[str, int]
+
+
+def _tier_sql(config: ProjectConfig, identity: IdentityConfig, con: duckdb.DuckDBPyConnection) -> str | None:
+    column = identity.survivorship.loyalty_tier_column
+    parts = []
+    for source in config.sources:
+        table = f"raw_{source.name}"
+        if (
+            "loyalty_id" in source.columns.values() and source.columns.get(column) == ATTRIBUTE_TAG
+            and table_exists(con, table) and column in table_columns(con, table)
+        ):
+            parts.append(
+                f"SELECT '{source.name}' AS source, CAST({quote(source.primary_key)} AS VARCHAR) AS source_pk, "
+                f"NULLIF(trim(CAST({quote(column)} AS VARCHAR)), '') AS loyalty_tier FROM {quote(table)}"
+            )
+    return " UNION ALL ".join(parts) or None
+
+
+def build_customer_360(con: duckdb.DuckDBPyConnection, config: ProjectConfig, identity: IdentityConfig) -> Customer360Report:
+    if not table_exists(con, COALESCED):
+        raise ValueError(f"{COALESCED} is missing; run identity resolution first")
+    rules = identity.survivorship
+    tier = _tier_sql(config, identity, con)
+    present = set(table_columns(con, COALESCED))
+    grouped = {f: name for name, fields in rules.groups.items() for f in fields}
+    selects = []
+    for name, fields in rules.groups.items():
+        fields = [f for f in fields if f in FIELDS and FIELDS[f] in present]
+        if not fields:
+            continue
+        rank = _RANKS[rules.field_order.get(fields[0], rules.order)]
+        packed = ", ".join(f"{quote(f)} := {quote(FIELDS[f])}" for f in fields)
+        anyset = " OR ".join(f"{quote(FIELDS[f])} IS NOT NULL" for f in fields)
+        selects.append(f"arg_min(struct_pack({packed}), {rank}) FILTER (WHERE {anyset}) AS {quote('group_' + name)}")
+    for field, source_column in FIELDS.items():
+        if field in grouped:
+            continue
+        rank = _RANKS[rules.field_order.get(field, rules.order)]
+        value = quote(source_column) if source_column in present else "NULL"
+        selects.append(f"arg_min({value}, {rank}) FILTER (WHERE {value} IS NOT NULL) AS {quote(field)}")
+    if tier:
+        selects.append("arg_min(loyalty_tier, rank_recency) FILTER (WHERE loyalty_tier IS NOT NULL) AS loyalty_tier")
+    else:
+        selects.append("CAST(NULL AS VARCHAR) AS loyalty_tier")
+    group_columns = [f for name in rules.groups for f in rules.groups[name] if f in FIELDS and FIELDS[f] in present]
+    outer = ["customer_id"] + [
+        (f"g.{quote('group_' + grouped[f])}.{quote(f)} AS {quote(f)}" if f in group_columns else
+         f"CAST(NULL AS VARCHAR) AS {quote(f)}" if f in grouped else quote(f))
+        for f in FIELDS
+    ] + ["loyalty_tier", "source_count", "sources", "record_count", "first_seen_at", "updated_at"]
+    tier_join = f"LEFT JOIN ({tier}) t USING (source, source_pk)" if tier else ""
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {TABLE} AS
+        WITH ranked AS (
+            SELECT c.*{', t.loyalty_tier' if tier else ''},
+                   row_number() OVER (PARTITION BY customer_id ORDER BY priority, updated_at DESC NULLS LAST, record_id) AS rank_priority,
+                   row_number() OVER (PARTITION BY customer_id ORDER BY updated_at DESC NULLS LAST, priority, record_id) AS rank_recency
+            FROM {COALESCED} c {tier_join}
+        ),
+        g AS (
+            SELECT customer_id, {', '.join(selects)},
+                   count(DISTINCT source) AS source_count, list(DISTINCT source ORDER BY source) AS sources,
+                   count(*) AS record_count, min(updated_at) AS first_seen_at, max(updated_at) AS updated_at
+            FROM ranked GROUP BY customer_id
+        )
+        SELECT {', '.join(outer)} FROM g ORDER BY customer_id
+    """)
+    counts = con.execute(
+        f"SELECT count(*), {', '.join(f'count({quote(f)})' for f in [*FIELDS, 'loyalty_tier'])} FROM {TABLE}"
+    ).fetchone()
+    return Customer360Report(customers=counts[0], filled=dict(zip([*FIELDS, "loyalty_tier"], counts[1:])))

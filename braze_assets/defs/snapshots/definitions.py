@@ -1,0 +1,12 @@
+import dagster as dg
+
+from braze_assets.defs.project import project_config
+from braze_assets.defs.snapshots.assets import build_snapshot_asset
+from braze_assets.defs.snapshots.partitions import daily_partitions
+
+
+def build_defs() -> dg.Definitions:
+    config = project_config()
+    if not config.destinations:
+        return dg.Definitions()
+    return dg.Definitions(assets=[build_snapshot_asset(config.destinations, config.sync, daily_partitions(config.sync))])

@@ -1,0 +1,102 @@
+"""braze_sync_results/<destination>: one daily-partitioned asset per destination, sending only changes."""
+# No `from __future__ import annotations` here: Dagster reads the context, config and resource annotations.
+
+import datetime as dt
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from braze_assets import settings
+from braze_assets.attributes.config import DestinationConfig
+from braze_assets.defs.braze.resources import BrazeResource
+from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL
+from braze_assets.sync.config import ResolvedSyncSettings, SyncConfig
+from braze_assets.sync.runner import SyncBlocked, SyncReport, sync_destination
+from braze_assets.sync.tables import RESULTS, SNAPSHOTS
+
+GROUP = "sync"
+
+
+class SyncRunConfig(dg.Config):
+    override_budget: bool = Field(False, description="Send even if the forecast exceeds the data-point budget.")
+    full_resync: bool = Field(False, description="Resend every intended value (one data point each).")
+
+
+def sync_asset_key(destination: str) -> dg.AssetKey:
+    return dg.AssetKey([RESULTS, destination])
+
+
+def journal_root():
+    return settings.data_dir() / "sync_journal"
+
+
+def resolved_settings(destination: DestinationConfig, config: SyncConfig, run: SyncRunConfig | None = None
+                      ) -> ResolvedSyncSettings:
+    resolved = config.for_destination(destination.name, update_existing_only=destination.update_existing_only)
+    if run is None:
+        return resolved
+    return resolved.model_copy(update={
+        "override_budget": resolved.override_budget or run.override_budget,
+        "full_resync": resolved.full_resync or run.full_resync,
+    })
+
+
+def run_sync(con, client, destination: DestinationConfig, resolved: ResolvedSyncSettings,
+             snapshot_date: dt.date | None, *, dry_run: bool = False, logger=None) -> SyncReport:
+    return sync_destination(
+        con, client, destination=destination.name, identifier_type=destination.identifier,
+        clear_attributes=[m.name for m in destination.attributes if m.nulls == "clear"],
+        settings=resolved, journal_root=journal_root(), snapshot_date=snapshot_date, dry_run=dry_run, logger=logger,
+    )
+
+
+def report_metadata(report: SyncReport) -> dict:
+    numbers = {key: dg.MetadataValue.float(value) if isinstance(value, float) else dg.MetadataValue.int(value)
+               for key, value in report.metadata().items()}
+    return {
+        **numbers,
+        "dagster/row_count": dg.MetadataValue.int(report.diff.objects),
+        "sync_run_id": dg.MetadataValue.text(report.run_id),
+        "snapshot_date": dg.MetadataValue.text(str(report.snapshot_date)),
+        "status": dg.MetadataValue.text(report.status),
+        "recovered_runs": dg.MetadataValue.text(", ".join(report.recovered_runs) or "-"),
+    }
+
+
+def build_sync_asset(destination: DestinationConfig, section: SyncConfig,
+                     partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=sync_asset_key(destination.name),
+        group_name=GROUP,
+        partitions_def=partitions,
+        kinds={"braze", "duckdb"},
+        owners=OWNERS,
+        pool=WAREHOUSE_POOL,
+        deps=[SNAPSHOTS],
+        tags={"layer": "activation"},
+        description=(
+            f"Change-only sync of destination {destination.name!r}: the day's attribute_snapshots partition diffed "
+            "against braze_confirmed_state; only added / changed / removed values and audience joins / leaves are "
+            "sent. One row per object sent in braze_sync_results; confirmed state advances only for delivered rows; "
+            "a killed run's journal is folded by the next run. Stops before sending if the data-point forecast "
+            "exceeds the budget (run config override_budget to send anyway)."
+        ),
+    )
+    def _sync(context: dg.AssetExecutionContext, config: SyncRunConfig, duckdb: DuckDBResource,
+              braze: BrazeResource) -> dg.MaterializeResult:
+        resolved = resolved_settings(destination, section, config)
+        day = dt.date.fromisoformat(context.partition_key)
+        with braze.get_client(logger=context.log) as client, duckdb.get_connection() as con:
+            try:
+                report = run_sync(con, client, destination, resolved, day, logger=context.log)
+            except SyncBlocked as exc:
+                raise dg.Failure(description=str(exc)) from None
+        if report.objects_rejected or report.objects_not_delivered:
+            context.log.warning(
+                f"{destination.name}: {report.objects_rejected} objects rejected (held back until their value "
+                f"changes), {report.objects_not_delivered} not delivered (retried next run)"
+            )
+        return dg.MaterializeResult(metadata=report_metadata(report))
+
+    return _sync
