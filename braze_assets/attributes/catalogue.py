@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 _MONEY = "DECIMAL(18,2)"
 
+# As built by braze_assets/customer_360/profile.py.
 CUSTOMER_360: dict[str, str] = {
     "customer_id": "VARCHAR",
     "external_id": "VARCHAR",
@@ -29,8 +30,9 @@ CUSTOMER_360: dict[str, str] = {
     "gender": "VARCHAR",
     "loyalty_id": "VARCHAR",
     "loyalty_tier": "VARCHAR",
-    "source_count": "INTEGER",
+    "source_count": "BIGINT",
     "sources": "VARCHAR[]",
+    "record_count": "BIGINT",
     "first_seen_at": "TIMESTAMP",
     "updated_at": "TIMESTAMP",
 }

@@ -15,7 +15,7 @@ import pycountry
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
 
 from braze_assets.attributes import catalogue
-from braze_assets.attributes.expressions import inferred_type, parse_expression, referenced_columns
+from braze_assets.attributes.expressions import inferred_type, parse_expression, referenced_columns, result_literals
 from braze_assets.attributes.fields import (
     GENDER_CODES,
     IDENTIFIER_KINDS,
@@ -38,6 +38,8 @@ from braze_assets.attributes.types import (
 RESERVED_COLUMNS = ("destination", "customer_id", "identifier", "alias_name", "alias_label")
 
 Label = StrictBool | StrictInt | StrictFloat | StrictStr
+# Standard fields whose values come from a fixed list.
+_FIXED_VALUES = {"gender": GENDER_CODES, "email_subscribe": SUBSCRIPTION_STATES, "push_subscribe": SUBSCRIPTION_STATES}
 
 
 class StrictModel(BaseModel):
@@ -154,15 +156,19 @@ class AttributeMapping(StrictModel):
             raise ValueError(f"{label} is Braze's standard field: declare type {allowed}{note}, not {declared}")
         if self.transform and self.transform.round and not declared.is_numeric:
             raise ValueError(f"{label}: round applies to integer, float or decimal types, not {declared}")
+        allowed_values = _FIXED_VALUES.get(self.name)
         if self.transform and self.transform.bucket:
             labels = self.transform.bucket.labels
             misfit = [lab for lab in labels if not _label_fits(lab, declared)]
             if declared.kind in ("date", "datetime") or misfit:
                 raise ValueError(f"{label}: bucket labels {misfit or labels} do not fit type {declared}")
-            allowed_values = {"gender": GENDER_CODES, "email_subscribe": SUBSCRIPTION_STATES,
-                              "push_subscribe": SUBSCRIPTION_STATES}.get(self.name)
             if allowed_values and any(lab not in allowed_values for lab in labels):
                 raise ValueError(f"{label}: bucket labels must be among {', '.join(allowed_values)}")
+        if allowed_values and self.sql is not None:
+            wrong = [v for v in result_literals(parse_expression(self.sql)) if v not in allowed_values]
+            if wrong:
+                raise ValueError(f"{label}: sql returns {', '.join(map(repr, wrong))}; Braze accepts "
+                                 f"{', '.join(allowed_values)}")
         return self
 
 

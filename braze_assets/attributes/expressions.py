@@ -46,3 +46,12 @@ def inferred_type(expression: exp.Expression, columns: dict[str, str]) -> str | 
     if data_type is None or data_type.is_type(exp.DataType.Type.UNKNOWN, exp.DataType.Type.NULL):
         return None
     return data_type.sql("duckdb").upper()
+
+
+def result_literals(expression: exp.Expression) -> list[str]:
+    """String literals a CASE expression can return (its THEN and ELSE values), outermost CASE only."""
+    if not isinstance(expression, exp.Case):
+        return []
+    results = [branch.args.get("true") for branch in expression.args.get("ifs") or []]
+    results.append(expression.args.get("default"))
+    return [r.this for r in results if isinstance(r, exp.Literal) and r.is_string]

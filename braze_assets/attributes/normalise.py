@@ -186,9 +186,3 @@ def apply_lookup(values: pl.Series, lookup: pl.DataFrame) -> tuple[pl.Series, pl
         lookup, on="value", how="left", maintain_order="left"
     )
     return joined["normalised"].alias(values.name), joined["reason"].alias("reason")
-
-
-def normalise_text(check: str, values: pl.Series, *, phone_region: str = "US") -> tuple[pl.Series, pl.Series]:
-    """(normalised values, rejection reasons) for a text column, computed once per distinct value."""
-    distinct = values.drop_nulls().unique().to_list()
-    return apply_lookup(values, outcomes(check, distinct, phone_region=phone_region))

@@ -14,7 +14,6 @@ Tables written (contract in docs/architecture.md):
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -52,10 +51,12 @@ DDL = {
 }
 
 
-def in_control_group(campaign: str, customer_id: str, percent: float) -> bool:
-    """Stable across runs and machines: depends only on campaign and customer, never on audience size."""
-    digest = hashlib.md5(f"{campaign}\x1f{customer_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 * 100 < percent
+# The control group: the first 64 bits of md5(campaign, unit separator, customer id), scaled to
+# [0, 100), below the campaign's percentage. It depends only on campaign and customer, so the same
+# customers stay held out run after run however the audience grows, on any machine.
+_CONTROL_SQL = (
+    "CAST(('0x' || left(md5(? || chr(31) || customer_id), 16)) AS UBIGINT) / 18446744073709551616.0 * 100 < ?"
+)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class CampaignReport:
     leaves: int
     stays: int
     audience_sizes: dict[str, int] = field(default_factory=dict)
+    retired_campaigns: list[str] = field(default_factory=list)  # no longer configured; their members were removed
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,10 +122,18 @@ def _membership(activation: Campaign | Orchestration, frame: pl.DataFrame) -> pl
     )
 
 
-def _with_groups(activation: Campaign | Orchestration, frame: pl.DataFrame) -> pl.DataFrame:
+def _with_groups(con: duckdb.DuckDBPyConnection, activation: Campaign | Orchestration, frame: pl.DataFrame) -> pl.DataFrame:
     percent = activation.control_group_percent if isinstance(activation, Campaign) else 0
-    groups = [CONTROL if percent and in_control_group(activation.name, c, percent) else TREATMENT for c in frame[ID_COLUMN]]
-    return frame.with_columns(member_group=pl.Series(groups, dtype=pl.Utf8))
+    if not percent:
+        return frame.with_columns(member_group=pl.lit(TREATMENT))
+    con.register("_grouped_members", frame)
+    try:
+        return con.execute(
+            f"SELECT *, CASE WHEN {_CONTROL_SQL} THEN '{CONTROL}' ELSE '{TREATMENT}' END AS member_group FROM _grouped_members",
+            [activation.name, percent],
+        ).pl()
+    finally:
+        con.unregister("_grouped_members")
 
 
 def plan_activation(
@@ -149,7 +159,7 @@ def plan_activation(
         members = _assign_sub_audiences(con, activation, kept, audiences, as_of, columns)
         targeted, excluded, unassigned = targeted_ids.height, targeted_ids.height - kept.height, kept.height - members.height
         attributes = _campaign_attributes(con, activation, members)
-    members = _membership(activation, _with_groups(activation, members.sort(ID_COLUMN))).select(_MEMBER_COLUMNS)
+    members = _membership(activation, _with_groups(con, activation, members)).select(_MEMBER_COLUMNS).sort(ID_COLUMN)
     treated = members.filter(pl.col("member_group") == TREATMENT).select(ID_COLUMN)
     attributes = attributes.join(treated, on=ID_COLUMN, how="semi").sort(ID_COLUMN)
     return Plan(activation, members, attributes, targeted, excluded, unassigned)
@@ -186,11 +196,13 @@ def build_campaign_members(
     finally:
         con.close()
     computed_at = as_utc(datetime.now(timezone.utc))
+    configured = [a.name for a in audiences.activations()]
     with duckdb.connect(str(warehouse)) as con:
-        return _write(con, plan, run_id, computed_at)
+        return _write(con, plan, run_id, computed_at, configured)
 
 
-def _write(con: duckdb.DuckDBPyConnection, plan: Plan, run_id: str, computed_at: datetime) -> CampaignReport:
+def _write(con: duckdb.DuckDBPyConnection, plan: Plan, run_id: str, computed_at: datetime,
+           configured: list[str]) -> CampaignReport:
     act = plan.activation
     for ddl in DDL.values():
         con.execute(ddl)
@@ -207,6 +219,11 @@ def _write(con: duckdb.DuckDBPyConnection, plan: Plan, run_id: str, computed_at:
                FROM prev FULL OUTER JOIN cur ON prev.audience = cur.audience AND prev.customer_id = cur.customer_id""",
             [act.name],
         ).fetchone()
+        # A campaign removed from config must not stay a member forever: dropping its rows makes the sync send leaves.
+        retired = con.execute(
+            "DELETE FROM audience_members WHERE campaign NOT IN (SELECT unnest(?::VARCHAR[])) RETURNING campaign", [configured]
+        ).fetchall()
+        con.execute("DELETE FROM campaign_member_attributes WHERE campaign NOT IN (SELECT unnest(?::VARCHAR[]))", [configured])
         con.execute("DELETE FROM audience_members WHERE campaign = ?", [act.name])
         con.execute(
             """INSERT INTO audience_members SELECT ?, audience, ?, customer_id, member_group, ?, membership_attribute,
@@ -248,6 +265,7 @@ def _write(con: duckdb.DuckDBPyConnection, plan: Plan, run_id: str, computed_at:
         leaves=leaves,
         stays=stays,
         audience_sizes=dict(sorted(treatment.group_by("audience").len().iter_rows())),
+        retired_campaigns=sorted({r[0] for r in retired}),
     )
 
 

@@ -2,7 +2,7 @@
 
 Values never enter the SQL text: each one becomes a `?` placeholder and is bound by DuckDB, so a
 value such as `x'; DROP TABLE customer_360; --` is just a string that matches nobody. Column names
-come only from the catalogue (checked at load) and are quoted. The run's as-of time is a marker in
+must be columns of the view (checked at config load, and again here) and are quoted. The run's as-of time is a marker in
 the parameter list, bound when the query runs, so one compiled segment serves every run.
 """
 

@@ -121,7 +121,10 @@ class Segment(_Strict):
 
     name: str = Field(description="Unique name among segments and SQL audiences.")
     description: str = Field("", description="What the segment is for (shown in the UI).")
-    where: Node = Field(description="A condition, or nested all / any groups of conditions and member_of references.")
+    where: Node = Field(
+        description="A condition {column, op, value}; a group {all: [...]} or {any: [...]} of conditions and groups, "
+        "nested freely; or {member_of: <segment or SQL audience>}."
+    )
 
     @field_validator("name")
     @classmethod

@@ -81,9 +81,10 @@ class FixedWindowLimiter:
     def tighten(self, limit: int, period_s: float) -> None:
         with self._lock:
             if limit / period_s < self.limit / self.period_s:
+                if float(period_s) != self.period_s:
+                    self._counts.clear()  # window numbers mean something else now
                 self.limit, self.period_s = int(limit), float(period_s)
                 self.guard_s = min(0.1, self.period_s / 20)
-                self._counts.clear()
 
 
 _registry: "weakref.WeakValueDictionary[tuple[str, str], FixedWindowLimiter]" = weakref.WeakValueDictionary()

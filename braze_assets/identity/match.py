@@ -176,9 +176,14 @@ def _train_and_predict(con, identity: IdentityConfig, active: set[str], keys: li
         if not _usable(rule, active):
             report_skipped.append(f"EM session on {'+'.join(rule)}")
             continue
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            block_on(*rule), max_pairs=training.em_max_pairs
-        )
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on(*rule), max_pairs=training.em_max_pairs
+            )
+        except ValueError as exc:
+            # On small data a level can be unobserved and EM drives its m to 0, which Splink
+            # rejects; the session is dropped and the other sessions' estimates stand.
+            report_skipped.append(f"EM session on {'+'.join(rule)} failed: {exc}")
     predictions = linker.inference.predict(threshold_match_probability=identity.categories.weak)
     names = ["address" if c.method == "address" else c.field for c in comparisons]
     return (linker, predictions), names, ["+".join(r) for r in rules]
@@ -195,10 +200,14 @@ def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> Sco
     prior = None
     try:
         trained, comparison_names, rule_names = _train_and_predict(con, identity, active, keys, skipped)
-        gammas = [f"gamma_{n}" for n in comparison_names]
+        gammas: list[str] = []
         if trained:
             linker, predictions = trained
             prior = linker._settings_obj._probability_two_random_records_match
+            # A comparison whose m values could not be trained is left out of predict by Splink.
+            predicted_columns = set(table_columns(con, predictions.physical_name))
+            gammas = [f"gamma_{n}" for n in comparison_names if f"gamma_{n}" in predicted_columns]
+            skipped += [f"comparison on {n} (untrained)" for n in comparison_names if f"gamma_{n}" not in predicted_columns]
             predicted = f"SELECT record_id_l, record_id_r, match_probability, match_weight, {', '.join(gammas)} FROM {predictions.physical_name}"
         else:
             predicted = "SELECT NULL::VARCHAR AS record_id_l, NULL::VARCHAR AS record_id_r, NULL::DOUBLE AS match_probability, NULL::DOUBLE AS match_weight WHERE false"

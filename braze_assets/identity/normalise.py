@@ -35,6 +35,7 @@ ADDRESS_ABBREVIATIONS = {
     "N": "NORTH", "S": "SOUTH", "E": "EAST", "W": "WEST", "NE": "NORTHEAST", "NW": "NORTHWEST",
     "SE": "SOUTHEAST", "SW": "SOUTHWEST", "MT": "MOUNT", "FT": "FORT",
 }
+_UNIT_WORDS = {"APARTMENT", "SUITE", "UNIT", "ROOM", "FLOOR", "BUILDING"}
 NAME_TITLES = {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "rev"}
 NAME_SUFFIXES = {"jr", "sr", "ii", "iii", "iv", "phd", "md", "esq"}
 GENDERS = {
@@ -188,8 +189,14 @@ class Normaliser:
             return None, JUNK
         text = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode().upper()
         text = re.sub(r"[^A-Z0-9# ]+", " ", text.replace("#", " # "))
-        tokens = [ADDRESS_ABBREVIATIONS.get(t, t) for t in text.split()]
-        tokens = ["APARTMENT" if t == "#" else t for t in tokens]
+        tokens: list[str] = []
+        for token in text.split():
+            if token == "#":
+                # '#4' is a unit number, unless a unit word already says so ('Apt #4').
+                if tokens and tokens[-1] in _UNIT_WORDS:
+                    continue
+                token = "APARTMENT"
+            tokens.append(ADDRESS_ABBREVIATIONS.get(token, token))
         if not tokens:
             return None, INVALID
         return " ".join(tokens), OK

@@ -22,6 +22,7 @@ from braze_assets.sandbox.workspace import Workspace
 TRACK, EXPORT, DELETE = "/users/track", "/users/export/ids", "/users/delete"
 PERMISSIONS = {TRACK: "users.track", EXPORT: "users.export.ids", DELETE: "users.delete"}
 DEFAULT_API_KEY = "sandbox-key"
+SANDBOX_API_KEY = DEFAULT_API_KEY  # the name the CLI uses
 ALL_PERMISSIONS = frozenset(PERMISSIONS.values())
 MAX_BODY_BYTES = 4 * 1024 * 1024
 IDS_PER_REQUEST = 50

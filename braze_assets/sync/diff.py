@@ -56,6 +56,16 @@ def compute_changes(
     max_objects: int | None = None,
 ) -> DiffCounts:
     """Write the temp table `_sync_changes` (one row per value to send, ordered by identifier)."""
+    present = con.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM {SNAPSHOTS} WHERE snapshot_date = ? AND destination = ? LIMIT 1)",
+        [snapshot_date, destination],
+    ).fetchone()[0]
+    if not present:
+        # Diffing a missing day against confirmed state would clear every profile.
+        raise ValueError(
+            f"attribute_snapshots has no rows for destination {destination!r} on {snapshot_date}: "
+            "materialise that day's snapshot before syncing it"
+        )
     con.execute("CREATE OR REPLACE TEMP TABLE _sync_clear (attribute VARCHAR)")
     clear = sorted(set(clear_attributes))
     if clear:

@@ -73,6 +73,8 @@ def test_name_rules():
          "labels must be among opted_in, subscribed, unsubscribed"),
         ({"name": "gender", "column": "gender", "type": "string",
           "transform": {"bucket": {"thresholds": [1], "labels": ["male", "F"]}}}, "labels must be among M, F"),
+        ({"name": "email_subscribe", "sql": "CASE WHEN email_opt_in = 'yes' THEN 'opted-in' ELSE 'unsubscribed' END",
+          "type": "string"}, "sql returns 'opted-in'; Braze accepts opted_in, subscribed, unsubscribed"),
         ({"name": "tier", "column": "email", "type": "string", "transform": {"round": {"digits": 1}}},
          "round applies to integer, float or decimal"),
         ({"name": "vip", "column": "email", "type": "boolean",

@@ -67,9 +67,9 @@ def test_language_time_zone_subscription():
     assert "must be one of" in normalise.subscription("yes")[1]
 
 
-def test_normalise_text_keeps_row_order_and_nulls():
+def test_lookup_keeps_row_order_and_nulls():
     values = pl.Series("gender", ["f", None, "male", "zzz", "f"])
-    out, reasons = normalise.normalise_text("gender", values)
+    out, reasons = normalise.apply_lookup(values, normalise.outcomes("gender", ["zzz", "male", "f"]))
     assert out.to_list() == ["F", None, "M", None, "F"]
     assert reasons.to_list()[:3] == [None, None, None]
     assert reasons[3].startswith("unrecognised gender")

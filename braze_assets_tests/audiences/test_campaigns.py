@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import duckdb
 import pytest
 
-from braze_assets.audiences import build_campaign_members, in_control_group, open_read_only, preview_campaign
+from braze_assets.audiences import build_campaign_members, open_read_only, preview_campaign
 
 from .conftest import AS_OF, COLUMNS, create_source, load
 
@@ -15,6 +17,12 @@ SEGMENTS = [
     {"name": "one_time_buyers", "where": {"column": "one_and_done", "op": "=", "value": True}},  # c4 c5 c8
     {"name": "anyone", "where": {"column": "order_count", "op": ">=", "value": 0}},
 ]
+
+
+def in_control_group(campaign: str, customer_id: str, percent: float) -> bool:
+    """The documented rule, computed independently: first 64 bits of md5(campaign, 0x1f, customer) scaled to [0, 100)."""
+    digest = hashlib.md5(f"{campaign}\x1f{customer_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 * 100 < percent
 
 
 def config(**campaign):
@@ -97,10 +105,19 @@ def test_control_group_is_stable_as_the_audience_grows(tmp_path):
     assert rows(warehouse, "SELECT count(*) FROM campaign_recipients WHERE run_id = 'r2' AND member_group = 'control'") == [(len(control_2),)]
 
 
-def test_control_group_depends_on_the_campaign():
-    ids = [f"id{i}" for i in range(1000)]
-    assert {c for c in ids if in_control_group("a", c, 50)} != {c for c in ids if in_control_group("b", c, 50)}
-    assert not any(in_control_group("a", c, 0) for c in ids)
+def test_control_group_depends_on_the_campaign(tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        create_source(con, [])
+    _grow(warehouse, 0, 400)
+    audiences = load({"segments": SEGMENTS, "campaigns": [
+        {"name": name, "segments": ["anyone"], "destination": "braze", "control_group_percent": 50} for name in ("a", "b")]})
+    build(warehouse, audiences, "r1", name="a")
+    build(warehouse, audiences, "r1", name="b")
+    control = {name: {r[0] for r in rows(warehouse, "SELECT customer_id FROM audience_members WHERE campaign = ? AND member_group = 'control'", [name])}
+               for name in ("a", "b")}
+    assert control["a"] != control["b"]
+    assert control["a"] == {f"cust-{i:05d}" for i in range(400) if in_control_group("a", f"cust-{i:05d}", 50)}
 
 
 def test_sub_audiences_take_the_first_match_and_membership_is_per_sub_audience(warehouse):
@@ -195,3 +212,18 @@ def test_orchestration_columns_must_be_sendable_attributes(warehouse):
     })
     with pytest.raises(ValueError, match="audience 'emails'.*'email'.*standard field"):
         build(warehouse, audiences, "r1", name="o")
+
+
+def test_a_campaign_removed_from_config_loses_its_members(warehouse):
+    both = load({"segments": SEGMENTS, "campaigns": [
+        {"name": "kept", "segments": ["bostonians"], "destination": "braze"},
+        {"name": "dropped", "segments": ["big_spenders"], "destination": "braze", "attributes": ["loyalty_tier"]},
+    ]})
+    build(warehouse, both, "r1", name="kept")
+    build(warehouse, both, "r1", name="dropped")
+    only_kept = load({"segments": SEGMENTS, "campaigns": [{"name": "kept", "segments": ["bostonians"], "destination": "braze"}]})
+    report = build(warehouse, only_kept, "r2", name="kept")
+    assert report.retired_campaigns == ["dropped"]
+    assert rows(warehouse, "SELECT DISTINCT campaign FROM audience_members") == [("kept",)]
+    assert rows(warehouse, "SELECT count(*) FROM campaign_member_attributes WHERE campaign = 'dropped'") == [(0,)]
+    assert rows(warehouse, "SELECT count(*) FROM campaign_recipients WHERE campaign = 'dropped'") == [(3,)]  # history stays

@@ -43,3 +43,12 @@ def test_resource_instance_and_errors(monkeypatch):
     with pytest.raises(BrazeError):
         BrazeResource(api_key="", instance="US-01").get_client()
 
+
+
+def test_braze_domain_provides_the_braze_resource(monkeypatch):
+    from braze_assets.defs.braze.definitions import BRAZE_RESOURCE_KEY, build_defs
+
+    monkeypatch.setenv("BRAZE_INSTANCE", "US-03")
+    monkeypatch.delenv("BRAZE_REST_ENDPOINT", raising=False)
+    resource = build_defs().resources[BRAZE_RESOURCE_KEY]
+    assert isinstance(resource, BrazeResource) and resource.endpoint() == "https://rest.iad-03.braze.com"

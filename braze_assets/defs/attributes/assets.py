@@ -27,6 +27,7 @@ def _report_metadata(report: AttributesReport, destinations: Sequence[Destinatio
         "profiles_without_identifier": dg.MetadataValue.int(sum(report.without_identifier.values())),
         "profiles_with_shared_identifier": dg.MetadataValue.int(sum(report.duplicate_identifiers.values())),
         "rejected_values": dg.MetadataValue.int(report.total_rejections),
+        "values_parsed": dg.MetadataValue.int(report.parsed_values),
         "attribute_stats": dg.MetadataValue.json(report.attributes),
     }
     if report.sample_payload:

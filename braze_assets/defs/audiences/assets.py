@@ -53,6 +53,7 @@ def _members_metadata(report: CampaignReport, described: dict) -> dict:
         "unassigned": dg.MetadataValue.int(report.unassigned),
         "sub_audience_sizes": dg.MetadataValue.json(report.audience_sizes),
         "kind": dg.MetadataValue.text(report.kind),
+        "retired_campaigns": dg.MetadataValue.text(", ".join(report.retired_campaigns) or "-"),
         **{key: dg.MetadataValue.text(str(value)) for key, value in described.items()},
     }
 
@@ -94,6 +95,8 @@ def build_audience_assets(audiences: AudiencesConfig) -> dg.AssetsDefinition:
             f"{name}: {report.size} members ({report.control} in control), "
             f"{report.joins} joined, {report.leaves} left, {report.stays} stayed"
         )
+        if report.retired_campaigns:
+            context.log.warning(f"removed the members of campaigns no longer in config: {', '.join(report.retired_campaigns)}")
         with connect(duckdb.database, read_only=True) as con:
             runs, rows = con.execute(
                 "SELECT count(DISTINCT run_id), count(*) FROM campaign_recipients WHERE campaign = ?", [name]

@@ -60,8 +60,8 @@ def build_sensor(jobs: list) -> dg.SensorDefinition:
         seen = json.loads(context.cursor) if context.cursor else {}
         latest = {}
         for name in TRIGGERS:
-            event = context.instance.get_latest_materialization_event(dg.AssetKey(name))
-            latest[name] = event.storage_id if event is not None else 0
+            records = context.instance.fetch_materializations(dg.AssetKey(name), limit=1, ascending=False).records
+            latest[name] = records[0].storage_id if records else 0
         fresh = [name for name in TRIGGERS if latest[name] > seen.get(name, 0)]
         if not fresh:
             return dg.SkipReason("no new attribute or audience materialisations")
