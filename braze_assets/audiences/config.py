@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from braze_assets import settings
-from braze_assets.attributes.config import name_problem
+from braze_assets.attributes.config import carried_columns, name_problem
 from braze_assets.attributes.fields import STANDARD_FIELDS
 from braze_assets.audiences.cadence import check_cadence
 from braze_assets.audiences.columns import Kind, catalogue_types, column_kinds
@@ -298,7 +298,6 @@ class AudiencesConfig(_Strict):
         for orch in self.orchestrations:
             if orch.sql_audience not in sql_names:
                 raise ValueError(f"orchestration {orch.name!r}: unknown SQL audience {orch.sql_audience!r}")
-        _check_attribute_clashes(self)
         return self
 
     def audience_names(self) -> list[str]:
@@ -344,19 +343,33 @@ def _check_cycles(graph: dict[str, list[str]]) -> None:
         visit(name, [])
 
 
-def _check_attribute_clashes(config: AudiencesConfig) -> None:
-    """Two activations writing one boolean attribute on one destination would undo each other's leaves."""
-    owner: dict[tuple[str, str], str] = {}
-    for act in config.activations():
-        subs = [s.name for s in act.sub_audiences] if isinstance(act, Campaign) and act.sub_audiences else [None]
-        for sub in subs:
-            attribute, value = act.membership.resolve(act.name, sub)
-            key = (act.destination, attribute if value is None else f"{attribute}[{value}]")
-            if key in owner and owner[key] != act.name:
-                raise ValueError(
-                    f"{act.name!r} and {owner[key]!r} both write membership attribute {attribute!r} on destination {act.destination!r}"
-                )
-            owner[key] = act.name
+def _attribute_conflicts(audiences: AudiencesConfig, mapped: Mapping[str, list[str]]) -> Iterator[tuple[str, str]]:
+    """(entry, problem) for a Braze attribute written two ways on one destination.
+
+    A boolean membership attribute shared by two campaigns would let one campaign's leave undo the
+    other's join; a name used both for membership and for a value cannot hold both. `mapped` gives
+    each destination's mapped attribute names.
+    """
+    seen: dict[tuple[str, str], tuple[str, str]] = {}  # (destination, attribute) -> (use, owner)
+    for destination, names in mapped.items():
+        for name in names:
+            seen[(destination, name)] = ("mapped attribute", f"destination {destination!r}")
+    for kind, items in (("campaigns", audiences.campaigns), ("orchestrations", audiences.orchestrations)):
+        for i, act in enumerate(items):
+            subs = [s.name for s in act.sub_audiences] if isinstance(act, Campaign) and act.sub_audiences else [None]
+            uses = [(act.membership.resolve(act.name, sub)[0], f"{act.membership.mode} membership", "membership") for sub in subs]
+            if isinstance(act, Campaign):
+                uses += [(key, "campaign attribute", "attributes") for key in act.attributes]
+            for attribute, use, field in uses:
+                key, owner = (act.destination, attribute), f"{kind[:-1]} {act.name!r}"
+                previous = seen.setdefault(key, (use, owner))
+                shared_array = previous[0] == use == "array membership"
+                if previous != (use, owner) and not shared_array:
+                    yield (
+                        f"audiences.{kind}[{i}].{field}",
+                        f"{owner}: attribute {attribute!r} on destination {act.destination!r} is already a "
+                        f"{previous[0]} of {previous[1]}; use another name",
+                    )
 
 
 def _problems(audiences: AudiencesConfig, kinds: Mapping[str, Kind]) -> Iterator[tuple[str, str]]:
@@ -381,20 +394,20 @@ def _problems(audiences: AudiencesConfig, kinds: Mapping[str, Kind]) -> Iterator
 
 def check_audiences(config: Any, *, file: str | None = None, columns: Mapping[str, str] | None = None) -> None:
     """Checks that need more than this section: segment conditions and campaign attributes against
-    the catalogue of customer_attribute_source (including the sources' carried columns), and
-    destination names. `columns` (column -> DuckDB type) replaces the catalogue, for tests."""
+    the catalogue of customer_attribute_source (including the sources' carried columns), Braze
+    attribute names written two ways on one destination, and destination names. `columns`
+    (column -> DuckDB type) replaces the catalogue, for tests."""
     from braze_assets.config.errors import ConfigError
-    from braze_assets.config.sources import ATTRIBUTE_TAG
 
     audiences: AudiencesConfig | None = getattr(config, "audiences", None)
     if audiences is None:
         return
     if columns is None:
-        carried = [c for s in getattr(config, "sources", None) or [] for c, tag in s.columns.items() if tag == ATTRIBUTE_TAG]
-        columns = catalogue_types(carried)
-    for entry, problem in _problems(audiences, column_kinds(columns)):
-        raise ConfigError(problem, file=file, entry=entry)
+        columns = catalogue_types(carried_columns(config))
     destinations = getattr(config, "destinations", None)
+    mapped = {d.name: [m.name for m in getattr(d, "attributes", None) or []] for d in destinations or []}
+    for entry, problem in [*_problems(audiences, column_kinds(columns)), *_attribute_conflicts(audiences, mapped)]:
+        raise ConfigError(problem, file=file, entry=entry)
     if destinations is None:
         return
     known = [d.name for d in destinations]

@@ -56,6 +56,12 @@ class DemoDataSummary:
     rows: dict[str, int] = field(default_factory=dict)  # relative path -> data rows
     generated: bool = True  # False when an identical data set was already there
 
+    def __str__(self) -> str:
+        verb = "generated" if self.generated else "already present (same parameters), left as is"
+        lines = [f"demo data for {self.people:,} people (seed {self.seed}, as of {self.as_of}) in {self.data_dir}: {verb}"]
+        lines += [f"  {rel}: {rows:,} rows" for rel, rows in self.rows.items()]
+        return "\n".join(lines)
+
 
 def _rng(seed: int, step: str) -> np.random.Generator:
     # One independent stream per step, so changing one step never shifts the others' output.

@@ -146,7 +146,10 @@ def _phone_chunk(args: tuple[IdentityConfig, list[tuple[str, str]]]) -> list[tup
 
 
 def _map_phones(con: duckdb.DuckDBPyConnection, normaliser: Normaliser, identity: IdentityConfig) -> None:
-    pairs = _distinct(con, "SELECT DISTINCT raw_phone, region FROM _identity_stage WHERE raw_phone IS NOT NULL")
+    if "raw_phone" not in _stage_columns(con):
+        pairs = []
+    else:
+        pairs = _distinct(con, "SELECT DISTINCT raw_phone, region FROM _identity_stage WHERE raw_phone IS NOT NULL")
     keyed = [(raw, region, Normaliser.phone_key(raw)) for raw, region in pairs]
     unique = sorted({(key, region) for _, region, key in keyed})
     workers = min(os.cpu_count() or 1, 4)

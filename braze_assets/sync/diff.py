@@ -1,7 +1,7 @@
 """Intended (today's snapshot) vs confirmed (what Braze accepted): the values a run must send.
 
-One FULL OUTER JOIN on (identifier, attribute, element) comparing 64-bit hashes, then type-aware
-filters on the few rows whose hashes differ: equal text (the hash function changed, e.g. after a
+A FULL OUTER JOIN on the 128-bit key id comparing 64-bit value hashes finds the keys that differ;
+their full rows are then fetched and filtered type-aware: equal text (the hash function changed, e.g. after a
 DuckDB upgrade: correctness never depends on it), floats within the tolerance, and removals of
 attributes whose mapping says `nulls: skip` (Braze keeps its value, so confirmed state keeps it
 too). Decimal scale and timestamp spelling are already canonical in the snapshot text.
@@ -70,37 +70,51 @@ def compute_changes(
     clear = sorted(set(clear_attributes))
     if clear:
         con.executemany("INSERT INTO _sync_clear VALUES (?)", [[a] for a in clear])
-    resend = "OR i.identifier IS NOT NULL" if full_resync else ""
+    resend = "OR i.key_id IS NOT NULL" if full_resync else ""
+    params = {"day": snapshot_date, "destination": destination}
+    # Pass 1: keys and hashes only (two fixed-width integers per row), so the big join stays small.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _sync_keys AS
+        SELECT coalesce(i.key_id, c.key_id) AS key_id, i.key_id IS NOT NULL AS intended,
+               c.key_id IS NOT NULL AS confirmed, i.value_hash = c.value_hash AS same_hash
+        FROM (SELECT key_id, value_hash FROM {SNAPSHOTS} WHERE snapshot_date = $day AND destination = $destination) i
+        FULL OUTER JOIN (SELECT key_id, value_hash FROM {CONFIRMED} WHERE destination = $destination) c
+          ON i.key_id = c.key_id
+        WHERE i.value_hash IS DISTINCT FROM c.value_hash {resend}""",
+        params,
+    )
+    # Pass 2: the full rows of the (few) keys that differ.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _sync_diff AS
         WITH i AS (
-            SELECT identifier, attribute, element, kind, attr_type, billable, value_json, value_hash
+            SELECT key_id, identifier, attribute, element, kind, attr_type, billable, value_json, value_hash
             FROM {SNAPSHOTS} WHERE snapshot_date = $day AND destination = $destination
+              AND key_id IN (SELECT key_id FROM _sync_keys WHERE intended)
         ), c AS (
-            SELECT identifier, attribute, element, kind, billable, value_json, value_hash
+            SELECT key_id, identifier, attribute, element, kind, billable, value_json
             FROM {CONFIRMED} WHERE destination = $destination
+              AND key_id IN (SELECT key_id FROM _sync_keys WHERE confirmed)
         )
-        SELECT coalesce(i.identifier, c.identifier) AS identifier,
+        SELECT k.key_id,
+               coalesce(i.identifier, c.identifier) AS identifier,
                coalesce(i.attribute, c.attribute) AS attribute,
                coalesce(i.element, c.element) AS element,
                coalesce(i.kind, c.kind) AS kind,
                coalesce(i.billable, c.billable) AS billable,
                i.attr_type,
-               CASE WHEN i.identifier IS NULL THEN (CASE WHEN c.kind = '{KIND_VALUE}' THEN 'remove' ELSE 'leave' END)
-                    WHEN c.identifier IS NULL OR ({'true' if full_resync else 'false'} AND i.value_hash = c.value_hash)
+               CASE WHEN NOT k.intended THEN (CASE WHEN c.kind = '{KIND_VALUE}' THEN 'remove' ELSE 'leave' END)
+                    WHEN NOT k.confirmed OR coalesce(k.same_hash, false)
                         THEN (CASE WHEN i.kind = '{KIND_VALUE}' THEN 'add' ELSE 'join' END)
                     ELSE 'change' END AS op,
                i.value_json, i.value_hash, c.value_json AS old_json
-        FROM i FULL OUTER JOIN c
-          ON i.identifier = c.identifier AND i.attribute = c.attribute AND i.element = c.element
-        WHERE i.value_hash IS DISTINCT FROM c.value_hash {resend}""",
-        {"day": snapshot_date, "destination": destination},
+        FROM _sync_keys k LEFT JOIN i ON i.key_id = k.key_id LEFT JOIN c ON c.key_id = k.key_id""",
+        params,
     )
     hold_back = "" if full_resync else f"""
         AND NOT EXISTS (
             SELECT 1 FROM {REJECTIONS} r
-            WHERE r.destination = $destination AND r.identifier = d.identifier AND r.attribute = d.attribute
-              AND r.element = d.element AND r.value_hash IS NOT DISTINCT FROM d.value_hash)"""
+            WHERE r.destination = $destination AND r.key_id = d.key_id
+              AND r.value_hash IS NOT DISTINCT FROM d.value_hash)"""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _sync_wanted AS
         SELECT d.* FROM _sync_diff d
@@ -139,6 +153,6 @@ def compute_changes(
     ).fetchone()
     counts.held_back = int(wanted - sendable)
     counts.deferred = int(sendable - counts.values)
-    for table in ("_sync_diff", "_sync_wanted", "_sync_sendable", "_sync_clear"):
+    for table in ("_sync_keys", "_sync_diff", "_sync_wanted", "_sync_sendable", "_sync_clear"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return counts

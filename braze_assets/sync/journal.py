@@ -27,7 +27,7 @@ import duckdb
 import orjson
 import polars as pl
 
-from braze_assets.sync.tables import CONFIRMED, REJECTIONS, RESULTS, RUNS
+from braze_assets.sync.tables import CONFIRMED, KEY_ID_SQL, REJECTIONS, RESULTS, RUNS
 
 PLAN_FILE = "plan.parquet"
 OUTCOMES_FILE = "outcomes.jsonl"
@@ -193,29 +193,31 @@ def _apply(con: duckdb.DuckDBPyConnection, run_id: str, destination: str, object
         FROM _fold_sent GROUP BY obj_idx""",
         [run_id, destination],
     )
-    keys = "c.identifier = s.identifier AND c.attribute = s.attribute AND c.element = s.element"
     con.execute(
-        f"""DELETE FROM {CONFIRMED} c USING (SELECT * FROM _fold_sent WHERE status = 'delivered') s
-            WHERE c.destination = ? AND {keys}""",
+        f"""CREATE OR REPLACE TEMP TABLE _fold_rows AS
+        SELECT *, {KEY_ID_SQL} AS key_id FROM _fold_sent WHERE status IN ('delivered', 'rejected')"""
+    )
+    con.execute(
+        f"""DELETE FROM {CONFIRMED} c USING (SELECT key_id FROM _fold_rows WHERE status = 'delivered') s
+            WHERE c.destination = ? AND c.key_id = s.key_id""",
         [destination],
     )
     con.execute(
         f"""INSERT INTO {CONFIRMED}
-        SELECT ?, identifier, attribute, element, kind, billable, value_json, value_hash, sent_at, ?
-        FROM _fold_sent WHERE status = 'delivered' AND op IN ('add', 'change', 'join')""",
+        SELECT ?, identifier, attribute, element, key_id, kind, billable, value_json, value_hash, sent_at, ?
+        FROM _fold_rows WHERE status = 'delivered' AND op IN ('add', 'change', 'join')""",
         [destination, run_id],
     )
     # A delivered or re-rejected value ends its earlier rejection; a rejection holds back only
     # this exact value (hash), so a new intended value is tried again.
     con.execute(
-        f"""DELETE FROM {REJECTIONS} c USING (SELECT * FROM _fold_sent WHERE status IN ('delivered', 'rejected')) s
-            WHERE c.destination = ? AND {keys}""",
+        f"""DELETE FROM {REJECTIONS} c USING _fold_rows s WHERE c.destination = ? AND c.key_id = s.key_id""",
         [destination],
     )
     con.execute(
         f"""INSERT INTO {REJECTIONS}
-        SELECT ?, identifier, attribute, element, op, value_json, value_hash, reason, ?, sent_at
-        FROM _fold_sent WHERE status = 'rejected'""",
+        SELECT ?, identifier, attribute, element, key_id, op, value_json, value_hash, reason, ?, sent_at
+        FROM _fold_rows WHERE status = 'rejected'""",
         [destination, run_id],
     )
     row = con.execute(
@@ -227,6 +229,7 @@ def _apply(con: duckdb.DuckDBPyConnection, run_id: str, destination: str, object
                   count(DISTINCT batch_no)
            FROM _fold_sent"""
     ).fetchone()
+    con.execute("DROP TABLE _fold_rows")
     delivered, rejected, not_delivered, sent_objects, points, batches = (int(v) for v in row)
     return {
         "objects_delivered": delivered, "objects_rejected": rejected, "objects_not_delivered": not_delivered,

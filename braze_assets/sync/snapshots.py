@@ -25,6 +25,7 @@ from braze_assets.attributes.config import DestinationConfig
 from braze_assets.attributes.fields import is_billable
 from braze_assets.attributes.serialise import canonical_json
 from braze_assets.sync.tables import (
+    KEY_ID_SQL,
     KIND_MEMBERSHIP_ARRAY,
     KIND_MEMBERSHIP_BOOL,
     KIND_VALUE,
@@ -187,8 +188,8 @@ def _build_destination(con, destination: DestinationConfig, snapshot_date: dt.da
                 )
             con.execute(
                 f"""INSERT INTO {SNAPSHOTS}
-                SELECT ?::DATE, ?, identifier, attribute, element, kind, attr_type, billable, value_json,
-                       hash(value_json)
+                SELECT ?::DATE, ?, identifier, attribute, element, {KEY_ID_SQL}, kind, attr_type, billable,
+                       value_json, hash(value_json)
                 FROM _snap_rows
                 QUALIFY row_number() OVER (PARTITION BY identifier, attribute, element ORDER BY priority) = 1
                 ORDER BY identifier, attribute, element""",

@@ -108,7 +108,20 @@ def test_names_are_unique_and_membership_attributes_do_not_clash():
     refused({"segments": [segment("a", {"column": "email", "op": "is null"})] * 2}, "repeated: a")
     base = {"segments": [segment("a", {"column": "email", "op": "is null"})]}
     camp = {"segments": ["a"], "destination": "braze", "membership": {"attribute": "vip"}}
-    refused({**base, "campaigns": [{"name": "c1", **camp}, {"name": "c2", **camp}]}, "both write membership attribute 'vip'")
+    checked({**base, "campaigns": [{"name": "c1", **camp}, {"name": "c2", **camp}]},
+            "campaign 'c2'", "attribute 'vip'", "boolean membership of campaign 'c1'", entry="audiences.campaigns[1].membership")
+    array = {"segments": ["a"], "destination": "braze", "membership": {"mode": "array", "attribute": "lists"}}
+    check_audiences(SimpleNamespace(audiences=load({**base, "campaigns": [{"name": "c1", **array}, {"name": "c2", **array}]})), columns=COLUMNS)
+    checked({**base, "campaigns": [{"name": "c1", **array}, {"name": "c2", **camp, "attributes": {"lists": "city"}}]},
+            "campaign 'c2'", "'lists'", "array membership of campaign 'c1'", entry="audiences.campaigns[1].attributes")
+
+
+def test_membership_must_not_reuse_a_mapped_attribute():
+    audiences = load({"segments": [segment("a", {"column": "email", "op": "is null"})],
+                      "campaigns": [{"name": "c", "segments": ["a"], "destination": "braze", "membership": {"attribute": "value_tier"}}]})
+    destination = SimpleNamespace(name="braze", attributes=[SimpleNamespace(name="value_tier")])
+    with pytest.raises(ConfigError, match="campaign 'c': attribute 'value_tier'.*mapped attribute of destination 'braze'"):
+        check_audiences(SimpleNamespace(audiences=audiences, destinations=[destination]), columns=COLUMNS)
 
 
 def test_bad_sql_is_refused_at_load_naming_the_audience():
@@ -150,3 +163,46 @@ def test_check_audiences_refuses_unknown_destination_with_file_and_entry():
     assert info.value.entry == "audiences.campaigns[0].destination"
     assert "campaign 'c'" in str(info.value) and "'brazee'" in str(info.value) and "audiences.yaml" in str(info.value)
     check_audiences(SimpleNamespace(audiences=audiences, destinations=[SimpleNamespace(name="brazee")]), columns=COLUMNS)
+
+
+def _config_dir(tmp_path, monkeypatch, audiences_yaml: str):
+    import shutil
+
+    from braze_assets.settings import DEMO_CONFIG_DIR
+
+    shutil.copytree(DEMO_CONFIG_DIR, tmp_path / "config")
+    (tmp_path / "config" / "audiences.yaml").write_text(audiences_yaml)
+    monkeypatch.setenv("BRAZE_ASSETS_CONFIG_DIR", str(tmp_path / "config"))
+    return tmp_path / "config"
+
+
+def test_load_config_names_file_entry_and_segment(tmp_path, monkeypatch):
+    from braze_assets.config import load_config
+
+    config_dir = _config_dir(tmp_path, monkeypatch, """
+audiences:
+  segments:
+    - {name: fine, where: {column: email, op: is not null}}
+    - name: vip
+      where: {all: [{column: lifetime_order_revenue, op: '>=', value: 'a lot'}]}
+""")
+    with pytest.raises(ConfigError) as info:
+        load_config(config_dir)
+    assert info.value.file.endswith("audiences.yaml") and info.value.entry == "audiences.segments[1]"
+    assert "segment 'vip'" in info.value.problem and "does not fit a number column" in info.value.problem
+
+
+def test_load_config_reads_sql_files_and_refuses_writes(tmp_path, monkeypatch):
+    from braze_assets.config import load_config
+
+    config_dir = _config_dir(tmp_path, monkeypatch, """
+audiences:
+  sql_audiences:
+    - {name: from_file, sql_file: audiences/top_spenders.sql}
+    - {name: sneaky, sql: "SELECT customer_id FROM customer_360; DELETE FROM customer_360"}
+""")
+    with pytest.raises(ConfigError) as info:
+        load_config(config_dir)
+    assert info.value.entry == "audiences.sql_audiences[1]" and "audience 'sneaky'" in info.value.problem
+    (config_dir / "audiences.yaml").write_text("audiences:\n  sql_audiences:\n    - {name: from_file, sql_file: audiences/top_spenders.sql}\n")
+    assert "percent_rank" in load_config(config_dir).audiences.sql_audience("from_file").sql

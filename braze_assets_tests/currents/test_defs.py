@@ -121,8 +121,6 @@ def test_resource_from_env_honours_aws_endpoint_url(local_s3, s3_client, bucket_
     monkeypatch.setenv("AWS_DEFAULT_REGION", LOCAL_REGION)
     monkeypatch.setenv("CURRENTS_S3_BUCKET", bucket_name)
     monkeypatch.setenv("CURRENTS_S3_PREFIX", PREFIX)
-    configured = currents_s3_resource_from_env()
-    with dg.build_resources({"currents_s3": configured}) as built:
-        bucket = built.currents_s3.currents_bucket()
+    bucket = currents_s3_resource_from_env().process_config_and_initialize().currents_bucket()
     assert (bucket.bucket, bucket.prefix) == (bucket_name, PREFIX)
     assert bucket.list_new(None, max_keys=1)

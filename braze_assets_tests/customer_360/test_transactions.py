@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from braze_assets.attributes.catalogue import TRANSACTION_ATTRIBUTES
 from braze_assets.config import ProjectConfig
 from braze_assets.customer_360.transactions import TransactionInputError, build_transaction_attributes
 
@@ -247,3 +248,9 @@ def test_no_transaction_sources_gives_an_empty_table(con) -> None:
     assert report.customers == 0 and report.problems == [] and report.rows_read == {}
     columns = [r[0] for r in con.execute("DESCRIBE transaction_attributes").fetchall()]
     assert columns[0] == "customer_id" and "l12m_rfm_score" in columns
+
+
+def test_columns_and_types_match_the_attributes_catalogue(con) -> None:
+    build_transaction_attributes(con, CONFIG, AS_OF)
+    built = {name: kind for name, kind, *_ in con.execute("DESCRIBE transaction_attributes").fetchall()}
+    assert built == TRANSACTION_ATTRIBUTES

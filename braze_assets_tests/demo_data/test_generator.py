@@ -110,6 +110,7 @@ def test_rerun_with_same_parameters_is_a_no_op(tmp_path: Path) -> None:
     again = generate_demo_data(tmp_path, people=200, seed=5)  # as_of left open matches any
     assert first.generated and not again.generated
     assert again.rows == first.rows and again.as_of == AS_OF
+    assert "left as is" in str(again) and "sources/orders.csv" in str(again)
     assert stamps == {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.csv")}
 
 

@@ -6,7 +6,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from braze_assets.sync.tables import SNAPSHOTS, ensure_tables
+from braze_assets.sync.tables import KEY_ID_SQL, SNAPSHOTS, ensure_tables
 
 DAY1 = dt.date(2026, 11, 1)
 DAY2 = dt.date(2026, 11, 2)
@@ -27,8 +27,8 @@ def put_snapshot(con, day, rows, destination="braze_us"):
     frame = pl.DataFrame(rows, schema=names, orient="row", schema_overrides={"billable": pl.Boolean})
     con.register("_put_snapshot", frame)
     con.execute(
-        f"""INSERT INTO {SNAPSHOTS} SELECT ?::DATE, ?, identifier, attribute, element, kind, attr_type, billable,
-                   value_json, hash(value_json) FROM _put_snapshot""",
+        f"""INSERT INTO {SNAPSHOTS} SELECT ?::DATE, ?, identifier, attribute, element, {KEY_ID_SQL}, kind,
+                   attr_type, billable, value_json, hash(value_json) FROM _put_snapshot""",
         [day, destination],
     )
     con.unregister("_put_snapshot")
