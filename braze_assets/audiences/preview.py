@@ -13,7 +13,11 @@ import polars as pl
 from braze_assets.audiences.campaigns import TREATMENT, attribute_texts, plan_activation
 from braze_assets.audiences.columns import ID_COLUMN
 from braze_assets.audiences.config import AudiencesConfig
-from braze_assets.warehouse import table_columns, table_exists
+from braze_assets.attributes.config import DestinationConfig
+from braze_assets.attributes.serialise import identifier_object
+from braze_assets.warehouse import quote, table_columns, table_exists
+
+ATTRIBUTES_TABLE = "braze_customer_attributes"
 
 
 def membership_update(mode: str, attribute: str, value: str | None, joined: bool) -> dict[str, Any]:
@@ -23,17 +27,26 @@ def membership_update(mode: str, attribute: str, value: str | None, joined: bool
     return {attribute: joined}
 
 
-def _identifiers(con: duckdb.DuckDBPyConnection, destination: str, ids: list[str]) -> dict[str, str]:
-    """Braze identifiers from the attributes engineer's table; customers not there yet keep their customer id."""
-    if not ids or not table_exists(con, "braze_customer_attributes"):
+def _identifiers(con: duckdb.DuckDBPyConnection, destination: DestinationConfig | None, ids: list[str]) -> dict[str, dict]:
+    """customer_id -> the identifying part of the Braze object, from braze_customer_attributes (built by
+    braze_assets.attributes); customers without a row there have no Braze identifier yet and are not sent."""
+    if destination is None or not ids or not table_exists(con, ATTRIBUTES_TABLE):
         return {}
-    if not {"destination", ID_COLUMN, "identifier"} <= set(table_columns(con, "braze_customer_attributes")):
+    columns = [c for c in destination.identifier_columns if c in table_columns(con, ATTRIBUTES_TABLE)]
+    if not columns:
         return {}
+    picks = ", ".join(quote(c) for c in columns)
     rows = con.execute(
-        "SELECT customer_id, identifier FROM braze_customer_attributes WHERE destination = ? AND customer_id IN (SELECT unnest(?))",
-        [destination, ids],
-    ).fetchall()
-    return dict(rows)
+        f"SELECT customer_id, {picks} FROM {ATTRIBUTES_TABLE} WHERE destination = ? AND customer_id IN (SELECT unnest(?::VARCHAR[]))",
+        [destination.name, ids],
+    ).pl()
+    found = {}
+    for row in rows.iter_rows(named=True):
+        try:
+            found[row[ID_COLUMN]] = identifier_object(destination, row)
+        except ValueError:
+            continue  # no identifier value: the sync skips this profile too
+    return found
 
 
 def _previous(con: duckdb.DuckDBPyConnection, campaign: str) -> pl.DataFrame:
@@ -54,10 +67,15 @@ def preview_campaign(
     as_of: datetime,
     limit: int | None = None,
     columns: Mapping[str, str] | None = None,
+    destination: DestinationConfig | None = None,
 ) -> list[dict[str, Any]]:
     """Up to `limit` (default: the campaign's test_run_records) joining or staying members, then up to
     `limit` leaving ones, each with `change` (join / stay / leave) and the payload carrying its full
-    intended values (the sync later sends only what changed). Run it on a read-only connection."""
+    intended values (the sync later sends only what changed). Run it on a read-only connection.
+
+    `destination` (the campaign's DestinationConfig) supplies the Braze identifier; a record whose
+    customer has no identifier in braze_customer_attributes yet has `identified: False` and a payload
+    without one, since the sync cannot send it."""
     plan = plan_activation(con, name, audiences, as_of, columns)
     act, limit = plan.activation, limit or plan.activation.test_run_records
     previous = _previous(con, act.name)
@@ -71,7 +89,7 @@ def preview_campaign(
     )
     leaving = previous.join(current.select(keys), on=keys, how="anti").sort(ID_COLUMN).head(limit).with_columns(change=pl.lit("leave"))
     ids = [*shown[ID_COLUMN], *leaving[ID_COLUMN]]
-    identifiers = _identifiers(con, act.destination, ids)
+    identifiers = _identifiers(con, destination, ids)
     values: dict[str, dict[str, Any]] = {}
     for customer, key, text in attribute_texts(plan.attributes).iter_rows():
         values.setdefault(customer, {})[key] = orjson.loads(text)
@@ -79,9 +97,10 @@ def preview_campaign(
     for row in [*shown.iter_rows(named=True), *leaving.iter_rows(named=True)]:
         customer = row[ID_COLUMN]
         joined = row["change"] != "leave"
-        payload: dict[str, Any] = {"external_id": identifiers.get(customer, customer)}
+        payload: dict[str, Any] = dict(identifiers.get(customer, {}))
         payload.update(membership_update(act.membership.mode, row["membership_attribute"], row["membership_value"], joined))
         if joined:
             payload.update(values.get(customer, {}))
-        records.append({"customer_id": customer, "audience": row["audience"], "change": row["change"], "payload": payload})
+        records.append({"customer_id": customer, "audience": row["audience"], "change": row["change"],
+                        "identified": customer in identifiers, "payload": payload})
     return records

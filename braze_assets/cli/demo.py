@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from braze_assets import settings
@@ -24,16 +24,27 @@ def _workspace_users(data_dir: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def _prepare_local_services(services: Services, data_dir: Path) -> list[str]:
-    """Seed the sandbox with the demo workspace's users and drop demo Currents files into local S3."""
+def _prepare_local_services(services: Services, data_dir: Path, now: datetime) -> list[str]:
+    """Seed the sandbox with the demo workspace's users and drop demo Currents files into local S3.
+
+    Returns the Currents event dates to ingest: those of the demo files, or for a real bucket the
+    last two days (the sensor takes over from there in a deployment).
+    """
     users = _workspace_users(data_dir)
     if services.braze_is_local:
         services.sandbox.seed_users(u["external_id"] for u in users)
-    if services.s3_is_local:
-        from braze_assets.currents.demo import publish_demo_currents
+    if not services.s3_is_local:
+        return [(now - timedelta(days=days)).date().isoformat() for days in (1, 0)]
+    from braze_assets.currents.demo import publish_demo_currents
+    from braze_assets.currents.keys import parse_key
 
-        return publish_demo_currents(services.bucket, services.prefix, users)
-    return []
+    keys = publish_demo_currents(services.bucket, services.prefix, users, now=now)
+    return sorted({parsed.date.isoformat() for parsed in map(parse_key, keys) if parsed is not None})
+
+
+# The full event log of every run is in the Dagster instance (and the UI); the terminal gets
+# one line per run and, on failure, the user's error.
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def _first_error(result) -> str:
@@ -60,7 +71,8 @@ def run_demo(data_dir: Path, *, people: int | None = None) -> int:
     with local_services(data_dir) as services:
         where = "local sandbox" if services.braze_is_local else "configured endpoint"
         print(f"Braze: {services.braze_endpoint} ({where}); Currents: s3://{services.bucket}/{services.prefix}")
-        currents_dates = _prepare_local_services(services, data_dir)
+        now = datetime.now(timezone.utc)
+        currents_dates = _prepare_local_services(services, data_dir, now)
 
         import dagster as dg
 
@@ -68,10 +80,12 @@ def run_demo(data_dir: Path, *, people: int | None = None) -> int:
         from braze_assets.defs.jobs.plan import demo_plan
 
         instance = dg.DagsterInstance.get()
-        for job, partition_key in demo_plan(defs, datetime.now(timezone.utc), currents_dates):
+        for job, partition_key in demo_plan(defs, now, currents_dates):
             label = f"{job.name}" + (f" [{partition_key}]" if partition_key else "")
             print(f"  running {label} ...", flush=True)
-            result = job.execute_in_process(instance=instance, partition_key=partition_key, raise_on_error=False)
+            result = job.execute_in_process(
+                instance=instance, partition_key=partition_key, raise_on_error=False, run_config=QUIET
+            )
             if not result.success:
                 raise UserFacingError(f"{label}: {_first_error(result)}")
     print("\nbraze_assets demo finished in %.0f s\n" % (time.monotonic() - started))

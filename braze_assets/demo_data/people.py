@@ -8,12 +8,13 @@ the per-source noise (typos, formats, junk) comes later in `noise.py`.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date
 
 import numpy as np
 import polars as pl
 
 from braze_assets.demo_data.reference import ABROAD, EMAIL_DOMAINS, STREET_NAMES, STREET_SUFFIXES, SUFFIX_WEIGHTS, Reference
+from braze_assets.demo_data.sources import epoch_end
 
 HOUSEHOLD_SHARE = 0.12  # share of person pairs (2k, 2k+1) living together
 HOUSEHOLD_SAME_SURNAME = 0.7
@@ -183,7 +184,7 @@ def _movers(people: pl.DataFrame, rng: np.random.Generator, as_of: date, ref: Re
     local = rng.random(n) < 0.5
     for col in ("city", "state", "postal_code"):
         old[col] = np.where(local, people[col].to_numpy(), old[col])
-    end = int(datetime.combine(as_of, time()).timestamp())
+    end = epoch_end(as_of)
     move_at = end - (rng.random(n) * 3 * 365 * 86400).astype(np.int64)
     head = people["household_head"].to_numpy()
     partner = head != np.arange(n)

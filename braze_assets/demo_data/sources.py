@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timezone
 
 import numpy as np
 import polars as pl
@@ -42,7 +42,8 @@ def membership(people: pl.DataFrame, rng: np.random.Generator) -> Membership:
 
 
 def epoch_end(as_of: date) -> int:
-    return int(datetime.combine(as_of, time()).timestamp())
+    """Midnight UTC at the start of `as_of`, in epoch seconds; UTC so output never depends on the machine's zone."""
+    return int(datetime.combine(as_of, time(), tzinfo=timezone.utc).timestamp())
 
 
 def fmt_ts(epoch: pl.Series, pattern: str = "%Y-%m-%d %H:%M:%S") -> pl.Series:

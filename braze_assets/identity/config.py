@@ -104,8 +104,15 @@ class TrainingConfig(_Strict):
     u_max_pairs: float = Field(2e6, description="Random record pairs sampled to estimate u probabilities.")
     seed: int = Field(42, description="Seed for u sampling, so a rerun on the same data gives the same model.")
     em_blocking_rules: list[list[str]] = Field(
-        default_factory=lambda: [["given_name_canonical", "surname"], ["email"], ["postal_code", "birthdate"]],
+        default_factory=lambda: [["given_name", "surname"], ["email"], ["birthdate"], ["postal_code"]],
         description="One EM session per rule; rules whose fields are all empty in the data are skipped.",
+    )
+    retrain_growth: float = Field(
+        0.2, ge=0,
+        description=(
+            "Reuse the stored model until the record count moves by more than this share (or the identity "
+            "config changes); 0 retrains on every run."
+        ),
     )
     prior_recall: float = Field(
         0.6, gt=0, le=1,

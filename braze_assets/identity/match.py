@@ -2,12 +2,17 @@
 the data itself, plus deterministic rules (equal normalised email, phone, loyalty id ...).
 
 Splink runs on the warehouse connection; its working tables are dropped afterwards so only
-`unified_scores` is left behind. Fields empty in every source are left out of blocking rules,
+`unified_scores` and the trained model (`identity_model`) are left behind. The model is reused
+until the configuration changes or the record count moves by `training.retrain_growth`: a
+retrained model shifts scores near the threshold, which would move ids for no reason. Fields empty in every source are left out of blocking rules,
 comparisons and training automatically, which is what lets any dataset run on the defaults.
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 
@@ -21,6 +26,7 @@ from braze_assets.identity.standardise import TABLE as STANDARDISED
 from braze_assets.warehouse import quote, table_columns, table_exists
 
 TABLE = "unified_scores"
+MODEL_TABLE = "identity_model"  # the trained Splink model, reused while data and config hold still
 _INPUT_VIEW = "_identity_match_input"
 
 
@@ -35,6 +41,7 @@ class ScoreReport:
     blocking_rules: list[str]
     skipped: list[str] = field(default_factory=list)
     probability_two_random_records_match: float | None = None
+    model_reused: bool = False
 
 
 def active_fields(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -148,42 +155,74 @@ def _deterministic_pairs(con: duckdb.DuckDBPyConnection, keys: list[str], max_gr
     return shared
 
 
-def _train_and_predict(con, identity: IdentityConfig, active: set[str], keys: list[str], report_skipped: list[str]):
+def _train(linker: Linker, identity: IdentityConfig, active: set[str], keys: list[str], records: int, skipped: list[str]) -> None:
+    training = identity.training
+    if keys:
+        linker.training.estimate_probability_two_random_records_match([block_on(k) for k in keys], recall=training.prior_recall)
+    # Chunked u sampling only pays off when the sample is a small part of all pairs.
+    chunks = 10 if records * (records - 1) / 2 > training.u_max_pairs else 1
+    linker.training.estimate_u_using_random_sampling(max_pairs=training.u_max_pairs, seed=training.seed, num_chunks=chunks)
+    for rule in training.em_blocking_rules:
+        if not _usable(rule, active):
+            skipped.append(f"EM session on {'+'.join(rule)}")
+            continue
+        before = copy.deepcopy(linker._settings_obj.core_model_settings)
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule), max_pairs=training.em_max_pairs)
+        except ValueError as exc:
+            # On small data a level can go unobserved and EM drives its m to 0, which Splink
+            # rejects mid-session; the session is undone and the other sessions' estimates stand.
+            linker._settings_obj.core_model_settings = before
+            skipped.append(f"EM session on {'+'.join(rule)} failed: {exc}")
+
+
+def _stored_model(con: duckdb.DuckDBPyConnection, fingerprint: str, records: int, growth: float) -> dict | None:
+    """The last trained model, if it was trained for this configuration on about this much data."""
+    if growth <= 0 or not table_exists(con, MODEL_TABLE):
+        return None
+    row = con.execute(f"SELECT model_json, records FROM {MODEL_TABLE} WHERE fingerprint = ?", [fingerprint]).fetchone()
+    if row is None or abs(records - row[1]) > growth * max(row[1], 1):
+        return None
+    return json.loads(row[0])
+
+
+def _save_model(con: duckdb.DuckDBPyConnection, linker: Linker, fingerprint: str, records: int) -> None:
+    model = json.dumps(linker.misc.save_model_to_json())
+    con.execute(f"CREATE OR REPLACE TABLE {MODEL_TABLE} AS SELECT ? AS fingerprint, ? AS records, "
+                "current_timestamp AS trained_at, ? AS model_json", [fingerprint, records, model])
+
+
+def _train_and_predict(con, identity: IdentityConfig, active: set[str], keys: list[str], report: dict):
+    skipped = report["skipped"]
     comparisons = [c for c in identity.comparisons if c.field in active]
-    report_skipped += [f"comparison on {c.field} (empty in every source)" for c in identity.comparisons if c.field not in active]
+    skipped += [f"comparison on {c.field} (empty in every source)" for c in identity.comparisons if c.field not in active]
     rules = [r for r in identity.blocking_rules if _usable(r, active)]
-    report_skipped += [f"blocking rule {'+'.join(r)}" for r in identity.blocking_rules if not _usable(r, active)]
+    skipped += [f"blocking rule {'+'.join(r)}" for r in identity.blocking_rules if not _usable(r, active)]
     if not comparisons or not rules:
         return None, [], []
     companions = {"postal_code", "city"} & active if any(c.method == "address" for c in comparisons) else set()
-    fields = sorted({c.field for c in comparisons} | companions | {f for r in rules for f in r} | {f for r in identity.training.em_blocking_rules for f in r if f in active} | set(keys))
+    em_fields = {f for r in identity.training.em_blocking_rules for f in r if f in active}
+    fields = {c.field for c in comparisons} | companions | {f for r in rules for f in r} | em_fields | set(keys)
     if "given_name" in fields and "given_name_variants" in active:
-        fields = sorted(set(fields) | {"given_name_variants"})
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {_INPUT_VIEW} AS SELECT record_id, {', '.join(quote(f) for f in fields)} FROM {STANDARDISED}")
-    db_api = DuckDBAPI(con)
-    settings = SettingsCreator(
+        fields.add("given_name_variants")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {_INPUT_VIEW} AS SELECT record_id, {', '.join(quote(f) for f in sorted(fields))} FROM {STANDARDISED}")
+    records = con.execute(f"SELECT count(*) FROM {STANDARDISED}").fetchone()[0]
+    fingerprint = hashlib.sha256(json.dumps({
+        "comparisons": [c.model_dump() for c in comparisons], "rules": rules, "keys": keys, "fields": sorted(fields),
+        "training": identity.training.model_dump(exclude={"retrain_growth"}),
+    }, sort_keys=True).encode()).hexdigest()
+    stored = _stored_model(con, fingerprint, records, identity.training.retrain_growth)
+    settings = stored or SettingsCreator(
         link_type="dedupe_only", unique_id_column_name="record_id",
         comparisons=[_comparison(c, active) for c in comparisons],
         blocking_rules_to_generate_predictions=[block_on(*r) for r in rules],
         retain_matching_columns=True, retain_intermediate_calculation_columns=False,
     )
-    linker = Linker(db_api.register(_INPUT_VIEW), settings, log_level=logging.ERROR)
-    training = identity.training
-    if keys:
-        linker.training.estimate_probability_two_random_records_match([block_on(k) for k in keys], recall=training.prior_recall)
-    linker.training.estimate_u_using_random_sampling(max_pairs=training.u_max_pairs, seed=training.seed)
-    for rule in training.em_blocking_rules:
-        if not _usable(rule, active):
-            report_skipped.append(f"EM session on {'+'.join(rule)}")
-            continue
-        try:
-            linker.training.estimate_parameters_using_expectation_maximisation(
-                block_on(*rule), max_pairs=training.em_max_pairs
-            )
-        except ValueError as exc:
-            # On small data a level can be unobserved and EM drives its m to 0, which Splink
-            # rejects; the session is dropped and the other sessions' estimates stand.
-            report_skipped.append(f"EM session on {'+'.join(rule)} failed: {exc}")
+    linker = Linker(DuckDBAPI(con).register(_INPUT_VIEW), settings, log_level=logging.ERROR)
+    report["model_reused"] = stored is not None
+    if stored is None:
+        _train(linker, identity, active, keys, records, skipped)
+        _save_model(con, linker, fingerprint, records)
     predictions = linker.inference.predict(threshold_match_probability=identity.categories.weak)
     names = ["address" if c.method == "address" else c.field for c in comparisons]
     return (linker, predictions), names, ["+".join(r) for r in rules]
@@ -197,9 +236,10 @@ def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> Sco
     conflicts = [f for f in identity.deterministic_conflicts if f in active]
     shared = _deterministic_pairs(con, keys, identity.deterministic_max_group, conflicts)
     skipped: list[str] = []
+    state = {"skipped": skipped, "model_reused": False}
     prior = None
     try:
-        trained, comparison_names, rule_names = _train_and_predict(con, identity, active, keys, skipped)
+        trained, comparison_names, rule_names = _train_and_predict(con, identity, active, keys, state)
         gammas: list[str] = []
         if trained:
             linker, predictions = trained
@@ -225,7 +265,7 @@ def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> Sco
         pairs=summary[0], probabilistic_pairs=summary[1], deterministic_pairs=by_key,
         shared_key_values={k: v for k, v in shared.items() if v}, categories=categories,
         comparisons=comparison_names, blocking_rules=rule_names, skipped=skipped,
-        probability_two_random_records_match=prior,
+        probability_two_random_records_match=prior, model_reused=state["model_reused"],
     )
 
 

@@ -7,6 +7,7 @@ import hashlib
 import duckdb
 import pytest
 
+from braze_assets.attributes import DestinationConfig
 from braze_assets.audiences import build_campaign_members, open_read_only, preview_campaign
 
 from .conftest import AS_OF, COLUMNS, create_source, load
@@ -180,9 +181,10 @@ def test_preview_shows_payloads_and_writes_nothing(warehouse):
         records = preview_campaign(con, "camp", audiences, AS_OF, columns=COLUMNS)
     finally:
         con.close()
+    # no destination given and no braze_customer_attributes yet: the records carry no Braze identifier
     assert records == [
-        {"customer_id": "c1", "audience": "camp", "change": "join", "payload": {"external_id": "c1", "in_camp": True, "loyalty_tier": "gold"}},
-        {"customer_id": "c2", "audience": "camp", "change": "join", "payload": {"external_id": "c2", "in_camp": True, "loyalty_tier": "silver"}},
+        {"customer_id": "c1", "audience": "camp", "change": "join", "identified": False, "payload": {"in_camp": True, "loyalty_tier": "gold"}},
+        {"customer_id": "c2", "audience": "camp", "change": "join", "identified": False, "payload": {"in_camp": True, "loyalty_tier": "silver"}},
     ]
     assert rows(warehouse, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'audience_members'") == [(0,)]
 
@@ -192,16 +194,21 @@ def test_preview_shows_leaves_with_braze_identifiers(warehouse):
     build(warehouse, audiences, "r1")
     with duckdb.connect(str(warehouse)) as con:
         con.execute("UPDATE customer_attribute_source SET city = 'Denver' WHERE customer_id = 'c2'")
-        con.execute("CREATE TABLE braze_customer_attributes AS SELECT 'braze' AS destination, customer_id, external_id AS identifier FROM customer_360")
+        con.execute("CREATE TABLE braze_customer_attributes AS SELECT 'braze' AS destination, customer_id, "
+                    "external_id AS identifier, external_id FROM customer_360 WHERE customer_id <> 'c8'")
+    destination = DestinationConfig.model_validate({
+        "name": "braze", "identifier": "external_id", "identifier_column": "external_id", "update_existing_only": True,
+        "attributes": [{"name": "home_city", "column": "city", "type": "string"}],
+    })
     con = open_read_only(warehouse)
     try:
-        records = preview_campaign(con, "camp", audiences, AS_OF, limit=5, columns=COLUMNS)
+        records = preview_campaign(con, "camp", audiences, AS_OF, limit=5, columns=COLUMNS, destination=destination)
     finally:
         con.close()
-    assert [(r["customer_id"], r["change"], r["payload"]) for r in records] == [
-        ("c1", "stay", {"external_id": "E1", "audiences": {"add": ["camp"]}}),
-        ("c8", "stay", {"external_id": "E8", "audiences": {"add": ["camp"]}}),
-        ("c2", "leave", {"external_id": "E2", "audiences": {"remove": ["camp"]}}),
+    assert [(r["customer_id"], r["change"], r["identified"], r["payload"]) for r in records] == [
+        ("c1", "stay", True, {"external_id": "E1", "_update_existing_only": True, "audiences": {"add": ["camp"]}}),
+        ("c8", "stay", False, {"audiences": {"add": ["camp"]}}),
+        ("c2", "leave", True, {"external_id": "E2", "_update_existing_only": True, "audiences": {"remove": ["camp"]}}),
     ]
 
 

@@ -71,7 +71,7 @@ def test_test_run_job_shows_payloads_and_writes_nothing(warehouse):
     outputs = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
     metadata = outputs[0].event_specific_data.metadata
     assert metadata["records"].value == 2
-    assert [r["payload"] for r in metadata["payloads"].value] == [
-        {"external_id": "c1", "in_boston_mail": True}, {"external_id": "c2", "in_boston_mail": True}]
+    assert [r["payload"] for r in metadata["payloads"].value] == [{"in_boston_mail": True}, {"in_boston_mail": True}]
+    assert metadata["without_identifier"].value == 2  # no braze_customer_attributes in this warehouse
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'audience_members'").fetchone()[0] == 0

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -12,6 +15,7 @@ import pytest
 from braze_assets.config import load_config
 from braze_assets.demo_data import DemoDataExistsError, generate_demo_data
 from braze_assets.demo_data.generator import MANIFEST, all_files
+from braze_assets.settings import PROJECT_DIR
 
 from .conftest import AS_OF, PEOPLE, read
 
@@ -23,7 +27,12 @@ def _bytes(data_dir: Path) -> dict[str, bytes]:
 def test_same_seed_gives_same_bytes_and_another_seed_does_not(tmp_path: Path) -> None:
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     generate_demo_data(a, people=400, seed=3, as_of=AS_OF)
-    generate_demo_data(b, people=400, seed=3, as_of=AS_OF)
+    # Another process in another time zone: still the same bytes.
+    code = ("import sys; from datetime import date; from pathlib import Path; "
+            "from braze_assets.demo_data import generate_demo_data; "
+            "generate_demo_data(Path(sys.argv[1]), people=400, seed=3, as_of=date.fromisoformat(sys.argv[2]))")
+    subprocess.run([sys.executable, "-c", code, str(b), AS_OF.isoformat()], check=True, cwd=PROJECT_DIR,
+                   env={**os.environ, "TZ": "Pacific/Auckland"})
     generate_demo_data(c, people=400, seed=4, as_of=AS_OF)
     first = _bytes(a)
     assert set(first) == {p.as_posix() for p in all_files()} | {MANIFEST.as_posix()}

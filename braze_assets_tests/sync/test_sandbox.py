@@ -144,7 +144,7 @@ def test_killed_run_resumes_without_resending_confirmed(tmp_path, sandbox, clien
         # One billable attribute per object: the sandbox's data point count = objects applied.
         put_snapshot(con, DAY1, [value(f"u{i:05d}", "v", str(i), "integer") for i in range(n)])
     sandbox.seed_users(f"u{i:05d}" for i in range(n))
-    sandbox.set_faults(FaultConfig(latency_ms=25))
+    sandbox.set_faults(FaultConfig(latency_ms=20))
     journal_root = tmp_path / "journal"
     child = subprocess.Popen(
         [sys.executable, "-m", "braze_assets_tests.sync.sync_child", str(warehouse), str(journal_root), sandbox.url],
@@ -159,9 +159,12 @@ def test_killed_run_resumes_without_resending_confirmed(tmp_path, sandbox, clien
             break
         time.sleep(0.01)
     assert outcomes is not None, "the child finished or stalled before it could be killed mid-sync"
+    # The sandbox applies a request on arrival and delays only its answer: from here on every
+    # request is applied by "Braze" but never answered -- the batches in flight at the kill.
+    sandbox.set_faults(FaultConfig(latency_ms=3000))
+    time.sleep(0.05)
     child.send_signal(signal.SIGKILL)
     child.wait()
-    time.sleep(0.3)  # requests already on the wire finish on the server side
     sandbox.set_faults(FaultConfig())
     journaled = read_outcomes(outcomes.parent)
     recorded = int((journaled["status"] == "delivered").sum())

@@ -7,11 +7,12 @@ from braze_assets.defs.project import project_config
 
 def build_defs() -> dg.Definitions:
     # load_config has already run check_audiences: bad columns, types or destinations fail the load.
-    audiences = project_config().audiences
+    config = project_config()
+    audiences = config.audiences
     if not audiences.activations():
         return dg.Definitions()
     return dg.Definitions(
         assets=[build_audience_assets(audiences)],
-        jobs=[build_test_run_job(audiences)],
+        jobs=[build_test_run_job(audiences, config.destinations)],
         schedules=build_schedules(audiences),
     )

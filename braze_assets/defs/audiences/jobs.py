@@ -1,11 +1,13 @@
 """Per-campaign schedules (from each cadence, stopped by default) and the test-run job."""
 # No `from __future__ import annotations` here: Dagster reads the context and resource annotations at runtime.
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from braze_assets.attributes import DestinationConfig
 from braze_assets.audiences import AudiencesConfig, open_read_only, preview_campaign
 from braze_assets.audiences.cadence import cron_schedule
 from braze_assets.defs.audiences.assets import activation_partitions
@@ -39,22 +41,29 @@ def build_schedules(audiences: AudiencesConfig, job=campaign_audiences_refresh) 
     return schedules
 
 
-def build_test_run_job(audiences: AudiencesConfig) -> dg.JobDefinition:
+def build_test_run_job(audiences: AudiencesConfig, destinations: Sequence[DestinationConfig] = ()) -> dg.JobDefinition:
+    by_name = {d.name: d for d in destinations}
+
     @dg.op(pool=WAREHOUSE_POOL, description="Evaluate the campaign and show the first records' Braze payloads; nothing is written or sent.")
     def campaign_test_run_op(context: dg.OpExecutionContext, duckdb: DuckDBResource):
         name = context.partition_key
         con = open_read_only(duckdb.database)
         try:
-            records = preview_campaign(con, name, audiences, datetime.now(timezone.utc))
+            destination = by_name.get(audiences.activation(name).destination)
+            records = preview_campaign(con, name, audiences, datetime.now(timezone.utc), destination=destination)
         finally:
             con.close()
         for record in records:
             context.log.info(f"{record['change']}: {record['payload']}")
         changes = {c: sum(r["change"] == c for r in records) for c in ("join", "stay", "leave")}
+        unidentified = sum(not r["identified"] for r in records)
+        if unidentified:
+            context.log.warning(f"{unidentified} of {len(records)} records have no Braze identifier yet and would not be sent")
         yield dg.Output(
             None,
             metadata={
                 "records": dg.MetadataValue.int(len(records)),
+                "without_identifier": dg.MetadataValue.int(unidentified),
                 **{f"{c}s_shown": dg.MetadataValue.int(n) for c, n in changes.items()},
                 "payloads": dg.MetadataValue.json(records),
             },

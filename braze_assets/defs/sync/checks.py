@@ -8,6 +8,7 @@ from braze_assets.attributes.config import DestinationConfig
 from braze_assets.defs.project import WAREHOUSE_POOL
 from braze_assets.defs.sync.assets import resolved_settings, run_sync, sync_asset_key
 from braze_assets.sync.config import SyncConfig
+from braze_assets.sync.runner import SyncBlocked
 from braze_assets.sync.tables import REJECTIONS, SNAPSHOTS, ensure_tables
 from braze_assets.warehouse import table_exists
 
@@ -78,7 +79,10 @@ def build_sync_checks(destination: DestinationConfig, config: SyncConfig) -> lis
                 f"SELECT count(*) FROM {SNAPSHOTS} WHERE destination = ?", [destination.name]).fetchone()[0]
             if not has_snapshot:
                 return dg.AssetCheckResult(passed=True, description="no attribute_snapshots yet")
-            report = run_sync(con, None, destination, resolved, None, dry_run=True)
+            try:
+                report = run_sync(con, None, destination, resolved, None, dry_run=True)
+            except SyncBlocked as exc:  # a sync of this destination is running right now
+                return dg.AssetCheckResult(passed=True, description=f"preview skipped: {exc}")
         d = report.diff
         budget = report.data_point_budget
         over = report.over_budget and not resolved.override_budget
