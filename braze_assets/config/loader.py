@@ -58,7 +58,7 @@ def load_config(config_dir: Path | None = None) -> ProjectConfig:
         if section not in known:
             raise ConfigError(f"unknown section {section!r}; known sections: {', '.join(sorted(known))}", file=str(path))
     try:
-        config = ProjectConfig.model_validate(merged)
+        config = ProjectConfig.model_validate(merged, context={"config_dir": config_dir})
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = tuple(first["loc"])

@@ -28,7 +28,9 @@ from braze_assets.currents.s3 import CurrentsBucket, S3Object
 
 FILES_TABLE = "currents_files"
 EVENTS_TABLE = "currents_events"
-DEFAULT_BATCH_ROWS = 100_000
+# Batches of at least two DuckDB row groups (2 x 122,880 rows) are written straight to the database
+# file at insert; smaller ones go through the WAL first and cost about three times the CPU.
+DEFAULT_BATCH_ROWS = 250_000
 DEFAULT_WORKERS = 4
 
 _FILES_DDL = f"""
@@ -210,14 +212,17 @@ def _insert_new_events(con: duckdb.DuckDBPyConnection, events: pl.DataFrame) -> 
         WHERE event_date BETWEEN DATE '{events["event_date"].min()}' AND DATE '{events["event_date"].max()}') e"""
     con.register("_currents_batch", batch)
     try:
-        known = con.execute(
-            f"SELECT source_key::VARCHAR, count(*) FROM _currents_batch b SEMI JOIN {loaded} USING (event_id) GROUP BY ALL"
-        ).fetchall()
-        columns = ", ".join(_insert_expression(c) for c in COMMON_COLUMNS)
-        # A copy already loaded from any file or partition wins.
+        # One probe of the loaded ids; the insert then only needs the (usually tiny) set of repeats.
         con.execute(
-            f"INSERT INTO {EVENTS_TABLE} SELECT {columns} FROM _currents_batch b ANTI JOIN {loaded} USING (event_id)"
+            f"""CREATE OR REPLACE TEMP TABLE _currents_known AS
+            SELECT event_id, source_key::VARCHAR AS source_key FROM _currents_batch SEMI JOIN {loaded} USING (event_id)"""
         )
+        columns = ", ".join(_insert_expression(c) for c in COMMON_COLUMNS)
+        con.execute(
+            f"INSERT INTO {EVENTS_TABLE} SELECT {columns} FROM _currents_batch ANTI JOIN _currents_known USING (event_id)"
+        )
+        known = con.execute("SELECT source_key, count(*) FROM _currents_known GROUP BY ALL").fetchall()
+        con.execute("DROP TABLE _currents_known")
     finally:
         con.unregister("_currents_batch")
     for key, count in known:
