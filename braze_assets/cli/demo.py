@@ -7,6 +7,7 @@ afterwards shows their materializations, metadata and checks.
 from __future__ import annotations
 
 import csv
+import json
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -16,6 +17,16 @@ from braze_assets.cli.errors import UserFacingError
 from braze_assets.cli.instance import dagster_home
 from braze_assets.cli.services import Services, local_services
 from braze_assets.cli.summary import flow_summary, format_summary
+
+
+def _existing_size(data_dir: Path) -> int | None:
+    """Without --people, keep whatever demo size the data dir already holds."""
+    from braze_assets.demo_data.generator import MANIFEST
+
+    try:
+        return int(json.loads((data_dir / MANIFEST).read_text())["people"])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def _workspace_users(data_dir: Path) -> list[dict]:
@@ -66,7 +77,7 @@ def run_demo(data_dir: Path, *, people: int | None = None) -> int:
     started = time.monotonic()
     load_config()
     print(f"Data dir: {data_dir}")
-    generate_demo_data(data_dir, people=people or 20_000, progress=progress_printer())
+    generate_demo_data(data_dir, people=people or _existing_size(data_dir) or 20_000, progress=progress_printer())
     home = dagster_home(data_dir)
     with local_services(data_dir) as services:
         where = "local sandbox" if services.braze_is_local else "configured endpoint"

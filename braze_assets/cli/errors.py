@@ -13,9 +13,10 @@ class UserFacingError(RuntimeError):
 
 def _known_types() -> tuple[type[BaseException], ...]:
     from braze_assets.braze.client import BrazeError
+    from braze_assets.demo_data import DemoDataExistsError
     from braze_assets.sources.load import SourceError
 
-    return ConfigError, SourceError, BrazeError, UserFacingError
+    return ConfigError, SourceError, BrazeError, DemoDataExistsError, UserFacingError
 
 
 def user_message(exc: BaseException) -> str | None:

@@ -4,10 +4,11 @@
 whose (key, etag) is in the ledger is never read again, so any subset of keys (one partition's, a
 late file's, a whole re-listing) can be ingested any number of times. Events are deduplicated on
 Braze's event `id` against everything already loaded (Currents is at-least-once), keeping the first
-copy. Each batch of events and the ledger rows of its files commit in one transaction.
+copy; a re-delivered event is the same record, so the lookup only reads the batch's event dates.
+Each batch of events and the ledger rows of its files commit in one transaction.
 
-Memory holds at most `batch_rows` decoded events plus `workers + 1` files in flight, never the
-bucket.
+Memory holds at most two batches of `batch_rows` decoded events (one being written, one filling)
+plus `workers + 1` files in flight: it depends on file and batch size, never on the bucket.
 """
 
 from __future__ import annotations
@@ -208,14 +209,15 @@ def _insert_new_events(con: duckdb.DuckDBPyConnection, events: pl.DataFrame) -> 
     )
     # A re-delivered event is the same record, so its copies share `event_date`: looking only at the
     # batch's dates keeps the lookup's cost bound to those days, not to the whole table.
-    loaded = f"""(SELECT event_id FROM {EVENTS_TABLE}
-        WHERE event_date BETWEEN DATE '{events["event_date"].min()}' AND DATE '{events["event_date"].max()}') e"""
+    days = [events["event_date"].min(), events["event_date"].max()]
     con.register("_currents_batch", batch)
     try:
         # One probe of the loaded ids; the insert then only needs the (usually tiny) set of repeats.
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _currents_known AS
-            SELECT event_id, source_key::VARCHAR AS source_key FROM _currents_batch SEMI JOIN {loaded} USING (event_id)"""
+            SELECT event_id, source_key::VARCHAR AS source_key FROM _currents_batch
+            SEMI JOIN (SELECT event_id FROM {EVENTS_TABLE} WHERE event_date BETWEEN ? AND ?) USING (event_id)""",
+            days,
         )
         columns = ", ".join(_insert_expression(c) for c in COMMON_COLUMNS)
         con.execute(

@@ -16,7 +16,7 @@ differently. `l12m_rfm_score` is the classic cell code R*100 + F*10 + M (e.g. 54
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import duckdb
 
@@ -281,7 +281,7 @@ def build_transaction_attributes(con: duckdb.DuckDBPyConnection, config: Project
     Times without an offset are taken as UTC; an aware `as_of` is converted to UTC.
     """
     if as_of.tzinfo is not None:
-        as_of = as_of.astimezone(timezone.utc).replace(tzinfo=None)
+        as_of = as_of.astimezone(UTC).replace(tzinfo=None)
     at = f"TIMESTAMP '{as_of.isoformat(sep=' ')}'"
     _check_unified(con)
     txns = list(config.transactions)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +85,8 @@ def _read_manifest(data_dir: Path) -> dict | None:
 def _existing(data_dir: Path, seed: int, people: int, as_of: date | None, overwrite: bool) -> DemoDataSummary | None:
     manifest = _read_manifest(data_dir)
     present = [p for p in all_files() if (data_dir / p).exists()]
+    if manifest is not None and not manifest.get("complete", False):
+        return None  # our own run was interrupted: its files are ours to replace
     if manifest is None:
         if present and not overwrite:
             raise DemoDataExistsError(
@@ -97,9 +99,10 @@ def _existing(data_dir: Path, seed: int, people: int, as_of: date | None, overwr
         and manifest.get("seed") == seed
         and manifest.get("people") == people
         and (as_of is None or manifest.get("as_of") == as_of.isoformat())
-        and len(present) == len(all_files())
     )
     if same and not overwrite:
+        if len(present) < len(all_files()):
+            return None  # someone deleted one of our files: make the set whole again
         return DemoDataSummary(data_dir, seed, people, date.fromisoformat(manifest["as_of"]),
                                dict(manifest["rows"]), generated=False)
     if not overwrite:
@@ -110,6 +113,19 @@ def _existing(data_dir: Path, seed: int, people: int, as_of: date | None, overwr
             f"asked for {wanted} (v{GENERATOR_VERSION}). Pass overwrite=True to replace it"
         )
     return None
+
+
+def _recorded_as_of(data_dir: Path, seed: int, people: int) -> date | None:
+    manifest = _read_manifest(data_dir)
+    if manifest and (manifest.get("seed"), manifest.get("people")) == (seed, people) and manifest.get("as_of"):
+        return date.fromisoformat(manifest["as_of"])
+    return None
+
+
+def _write_manifest(data_dir: Path, manifest: dict) -> None:
+    path = data_dir / MANIFEST
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _write(frame: pl.DataFrame, data_dir: Path, rel: Path, rows: dict[str, int]) -> None:
@@ -137,11 +153,13 @@ def generate_demo_data(
     existing = _existing(data_dir, seed, people, as_of, overwrite)
     if existing is not None:
         return existing
-    as_of = as_of or datetime.now(timezone.utc).date()
+    # A rerun that only repairs missing files keeps the recorded as_of, so the bytes stay the same.
+    as_of = as_of or _recorded_as_of(data_dir, seed, people) or datetime.now(UTC).date()
     report = progress or (lambda step, done, total: None)
     total = len(STEPS) - 1  # membership is part of the people step
     rows: dict[str, int] = {}
-    (data_dir / MANIFEST).unlink(missing_ok=True)
+    params = {"generator_version": GENERATOR_VERSION, "seed": seed, "people": people, "as_of": as_of.isoformat()}
+    _write_manifest(data_dir, {**params, "complete": False})
 
     report("people", 0, total)
     persons = generate_people(people, _rng(seed, "people"), as_of, load_reference())
@@ -183,10 +201,7 @@ def generate_demo_data(
     report("workspace_users", 9, total)
 
     summary = DemoDataSummary(data_dir, seed, people, as_of, rows)
-    manifest = {"generator_version": GENERATOR_VERSION, "seed": seed, "people": people,
-                "as_of": as_of.isoformat(), "rows": rows}
-    (data_dir / MANIFEST).parent.mkdir(parents=True, exist_ok=True)
-    (data_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    _write_manifest(data_dir, {**params, "complete": True, "rows": rows})
     return summary
 
 

@@ -7,7 +7,7 @@ that get a per-character edit (typos, nicknames).
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 import polars as pl
@@ -19,7 +19,7 @@ JUNK_EMAILS = ("test@test.com", "none@none.com", "noemail@noemail.com", "N/A", "
 JUNK_PHONES = ("000-000-0000", "999-999-9999", "123-456-7890", "N/A", "unknown", "0000000000")
 JUNK_NAMES = ("Unknown", "N/A", "Customer", "TEST", "Cash Customer")
 EMAIL_TAGS = ("shop", "promo", "news", "store", "deals", "2024", "rewards")
-_KEYBOARD = {c: n for c, n in zip("abcdefghijklmnopqrstuvwxyz", "qvxsrdfgujkopbiolteyibwzth")}
+_KEYBOARD = {c: n for c, n in zip("abcdefghijklmnopqrstuvwxyz", "qvxsrdfgujkopbiolteyibwzth", strict=True)}
 
 
 def where(mask: np.ndarray, then: pl.Series | str | None, otherwise: pl.Series) -> pl.Series:
@@ -40,7 +40,7 @@ def _edit_subset(values: pl.Series, mask: np.ndarray, draws: np.ndarray, edit) -
     where_ = np.flatnonzero(mask)
     if not len(where_):
         return values
-    edited = [edit(v, int(d)) if v else v for v, d in zip(values.gather(where_).to_list(), draws[where_])]
+    edited = [edit(v, int(d)) if v else v for v, d in zip(values.gather(where_).to_list(), draws[where_], strict=True)]
     return values.clone().scatter(where_, pl.Series(edited, dtype=pl.String))
 
 
@@ -69,7 +69,7 @@ def _nicknamer() -> NickNamer:
     return NickNamer()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _nicknames_of(name: str) -> tuple[str, ...]:
     found = _nicknamer().nicknames_of(name.lower())
     return tuple(sorted(n.title() for n in found if n.isalpha() and len(n) >= 2))
@@ -115,17 +115,18 @@ def phone_formats(cc: pl.Series, national: pl.Series, rng: np.random.Generator, 
     """US numbers in the many ways people type them; others always with their country code."""
     n = len(national)
     fmt = pl.Series(rng.choice(7, n, p=np.asarray(weights) / sum(weights)))
-    a, e, l = national.str.slice(0, 3), national.str.slice(3, 3), national.str.slice(6, 4)
+    area, exch, line = national.str.slice(0, 3), national.str.slice(3, 3), national.str.slice(6, 4)
     us = (
-        pl.when(fmt == 0).then("(" + a + ") " + e + "-" + l)
-        .when(fmt == 1).then(a + "-" + e + "-" + l)
-        .when(fmt == 2).then(a + "." + e + "." + l)
-        .when(fmt == 3).then("+1 " + a + " " + e + " " + l)
+        pl.when(fmt == 0).then("(" + area + ") " + exch + "-" + line)
+        .when(fmt == 1).then(area + "-" + exch + "-" + line)
+        .when(fmt == 2).then(area + "." + exch + "." + line)
+        .when(fmt == 3).then("+1 " + area + " " + exch + " " + line)
         .when(fmt == 4).then(national)
-        .when(fmt == 5).then("1-" + a + "-" + e + "-" + l)
+        .when(fmt == 5).then("1-" + area + "-" + exch + "-" + line)
         .otherwise("+1" + national)
     )
-    abroad = pl.when(fmt.is_in([3, 6])).then("+" + cc + national).otherwise("+" + cc + " " + a + " " + e + " " + l)
+    spaced = "+" + cc + " " + area + " " + exch + " " + line
+    abroad = pl.when(fmt.is_in([3, 6])).then("+" + cc + national).otherwise(spaced)
     return pl.select(pl.when(cc == "1").then(us).otherwise(abroad)).to_series().alias("phone")
 
 
@@ -153,7 +154,8 @@ def state_variants(state: pl.Series, rng: np.random.Generator, full_name: float)
     return where(rng.random(len(state)) < full_name, names, state).alias(state.name)
 
 
-def postal_variants(postal: pl.Series, country: pl.Series, rng: np.random.Generator, *, zip4: float, lost_zero: float) -> pl.Series:
+def postal_variants(postal: pl.Series, country: pl.Series, rng: np.random.Generator, *,
+                    zip4: float, lost_zero: float) -> pl.Series:
     """ZIP+4 from address validation; a lost leading zero from a spreadsheet round trip."""
     n = len(postal)
     us = (country == "US").to_numpy()

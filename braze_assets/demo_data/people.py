@@ -13,7 +13,14 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from braze_assets.demo_data.reference import ABROAD, EMAIL_DOMAINS, STREET_NAMES, STREET_SUFFIXES, SUFFIX_WEIGHTS, Reference
+from braze_assets.demo_data.reference import (
+    ABROAD,
+    EMAIL_DOMAINS,
+    STREET_NAMES,
+    STREET_SUFFIXES,
+    SUFFIX_WEIGHTS,
+    Reference,
+)
 from braze_assets.demo_data.sources import epoch_end
 
 HOUSEHOLD_SHARE = 0.12  # share of person pairs (2k, 2k+1) living together
@@ -106,7 +113,9 @@ def generate_people(n: int, rng: np.random.Generator, as_of: date, ref: Referenc
     phone_cc = np.where(abroad, calling[a_idx], phone_cc)
     fill = _digits(rng, n, 10).to_numpy().astype(object)
     where = np.flatnonzero(abroad)
-    phone_nat[where] = [national_prefix[a] + f[: 10 - len(national_prefix[a])] for a, f in zip(a_idx[where], fill[where])]
+    # Ten national digits abroad too: the city prefix, then random digits.
+    phone_nat[where] = [national_prefix[a] + f[: 10 - len(national_prefix[a])]
+                        for a, f in zip(a_idx[where], fill[where], strict=True)]
 
     people = pl.DataFrame({
         "person_id": np.arange(n, dtype=np.int64),
@@ -157,14 +166,15 @@ def _households_and_twins(people: pl.DataFrame, rng: np.random.Generator) -> pl.
 
 def _emails(people: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
     n = people.height
-    domains, weights = zip(*EMAIL_DOMAINS)
+    domains, weights = zip(*EMAIL_DOMAINS, strict=True)
     w = np.asarray(weights) / sum(weights)
     frame = pl.DataFrame({
         "g": people["given_name"], "s": people["surname"],
         "pattern": rng.integers(0, 8, n), "number": _digits(rng, n, 4),
         "domain": np.asarray(domains)[rng.choice(len(domains), n, p=w)],
     })
-    emails = frame.select((_email_local(pl.col("g"), pl.col("s"), pl.col("pattern"), pl.col("number")) + "@" + pl.col("domain")).alias("email"))["email"]
+    local = _email_local(pl.col("g"), pl.col("s"), pl.col("pattern"), pl.col("number"))
+    emails = frame.select((local + "@" + pl.col("domain")).alias("email"))["email"]
     emails = _unique_emails(emails, rng)
     head = people["household_head"].to_numpy()
     household = pl.select(pl.when(people["shares_email"]).then(emails.gather(head))).to_series()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 import numpy as np
 import polars as pl
@@ -43,7 +43,7 @@ def membership(people: pl.DataFrame, rng: np.random.Generator) -> Membership:
 
 def epoch_end(as_of: date) -> int:
     """Midnight UTC at the start of `as_of`, in epoch seconds; UTC so output never depends on the machine's zone."""
-    return int(datetime.combine(as_of, time(), tzinfo=timezone.utc).timestamp())
+    return int(datetime.combine(as_of, time(), tzinfo=UTC).timestamp())
 
 
 def fmt_ts(epoch: pl.Series, pattern: str = "%Y-%m-%d %H:%M:%S") -> pl.Series:
@@ -225,7 +225,8 @@ def email_list(people: pl.DataFrame, member: np.ndarray, rng: np.random.Generato
         "subscriber_id": _ids("S", n, 8),
         "email": noise.junk(email, rng, 0.004, noise.JUNK_EMAILS),
         "first_name": noise.blank(noise.letter_case(_given(rec, rng, nick=0.08, typo=0.01), rng, 0.05, 0.1), rng, 0.25),
-        "postal_code": noise.blank(noise.postal_variants(rec["postal_code"], rec["country"], rng, zip4=0.0, lost_zero=0.01), rng, 0.35),
+        "postal_code": noise.blank(
+            noise.postal_variants(rec["postal_code"], rec["country"], rng, zip4=0.0, lost_zero=0.01), rng, 0.35),
         "email_opt_in": pl.Series(np.where(rng.random(n) < 0.9, "true", "false")),
         "signup_source": pl.Series(np.asarray(SIGNUP_SOURCES)[rng.integers(0, len(SIGNUP_SOURCES), n)]),
         "subscribed_at": fmt_ts(subscribed),

@@ -158,6 +158,16 @@ class Survivorship(_Strict):
     )
 
 
+class QualityChecks(_Strict):
+    """Thresholds of the identity asset checks."""
+
+    min_f1: float = Field(0.98, ge=0, le=1, description="Pairwise F1 against ground truth (when a truth file exists).")
+    max_share_over_3_given_names: float = Field(
+        0.01, ge=0, le=1, description="Share of customers allowed more than three distinct given names."
+    )
+    max_held_back_records: int = Field(0, ge=0, description="Records in oversized clusters before the check fails.")
+
+
 class IdentityConfig(_Strict):
     """Section `identity`."""
 
@@ -209,6 +219,7 @@ class IdentityConfig(_Strict):
         50, ge=2, description="Clusters larger than this are flagged and held back (their records stay apart)."
     )
     survivorship: Survivorship = Field(default_factory=Survivorship, description="Customer 360 field choice.")
+    checks: QualityChecks = Field(default_factory=QualityChecks, description="Asset check thresholds.")
 
     @model_validator(mode="after")
     def _threshold_in_scores(self) -> "IdentityConfig":
@@ -218,3 +229,8 @@ class IdentityConfig(_Strict):
                 "pairs below 'weak' are not kept, so they could never match"
             )
         return self
+
+
+def identity_section(config: object) -> IdentityConfig:
+    """The project's identity section, or the defaults when the config has none."""
+    return getattr(config, "identity", None) or IdentityConfig()

@@ -11,7 +11,10 @@ import pytest
 
 from braze_assets.attributes.catalogue import TRANSACTION_ATTRIBUTES
 from braze_assets.config import ProjectConfig
-from braze_assets.customer_360.transactions import TransactionInputError, build_transaction_attributes
+from braze_assets.customer_360.transactions import (
+    TransactionInputError,
+    build_transaction_attributes,
+)
 
 AS_OF = datetime(2024, 6, 15)
 
@@ -85,7 +88,7 @@ def con(tmp_path: Path):
 def _rows(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
     cursor = con.execute("SELECT * FROM transaction_attributes ORDER BY customer_id")
     names = [d[0] for d in cursor.description]
-    return {row[0]: dict(zip(names, row)) for row in cursor.fetchall()}
+    return {row[0]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
 
 
 def test_attributes_of_a_multi_source_repeat_customer(con) -> None:
@@ -158,8 +161,9 @@ def test_rfm_scores_of_the_two_recent_customers(con) -> None:
     build_transaction_attributes(con, CONFIG, AS_OF)
     rows = _rows(con)
     # Two customers: NTILE(5) gives 1 and 2; equal 12-month frequencies share the lower score.
-    assert [rows["c1"][k] for k in ("l12m_recency_score", "l12m_frequency_score", "l12m_monetary_score", "l12m_rfm_score")] == [1, 1, 1, 111]
-    assert [rows["c2"][k] for k in ("l12m_recency_score", "l12m_frequency_score", "l12m_monetary_score", "l12m_rfm_score")] == [2, 1, 2, 212]
+    scores = ("l12m_recency_score", "l12m_frequency_score", "l12m_monetary_score", "l12m_rfm_score")
+    assert [rows["c1"][k] for k in scores] == [1, 1, 1, 111]
+    assert [rows["c2"][k] for k in scores] == [2, 1, 2, 212]
 
 
 def test_rfm_quintiles_over_ten_customers(tmp_path: Path) -> None:

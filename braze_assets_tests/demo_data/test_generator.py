@@ -121,6 +121,12 @@ def test_rerun_with_same_parameters_is_a_no_op(tmp_path: Path) -> None:
     assert again.rows == first.rows and again.as_of == AS_OF
     assert "left as is" in str(again) and "sources/orders.csv" in str(again)
     assert stamps == {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.csv")}
+    # A deleted file is put back, byte for byte, without asking for overwrite.
+    orders = tmp_path / "sources" / "orders.csv"
+    before = orders.read_bytes()
+    orders.unlink()
+    assert generate_demo_data(tmp_path, people=200, seed=5).generated
+    assert orders.read_bytes() == before
 
 
 def test_other_parameters_need_overwrite(tmp_path: Path) -> None:
@@ -140,6 +146,25 @@ def test_foreign_files_without_manifest_are_not_clobbered(tmp_path: Path) -> Non
     with pytest.raises(DemoDataExistsError, match="sources/orders.csv.*no demo_data/manifest.json"):
         generate_demo_data(tmp_path, people=200, as_of=AS_OF)
     assert (tmp_path / "sources" / "orders.csv").read_text() == "mine\n"
+
+
+def test_an_interrupted_run_is_redone_without_overwrite(tmp_path: Path) -> None:
+    with pytest.raises(_Crash):  # dies with some of the files written
+        generate_demo_data(tmp_path, people=200, seed=5, as_of=AS_OF,
+                           progress=lambda step, done, total: _stop_at(step, "pos"))
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    assert manifest["complete"] is False and (tmp_path / "sources/loyalty_members.csv").exists()
+    summary = generate_demo_data(tmp_path, people=200, seed=5, as_of=AS_OF)
+    assert summary.generated and json.loads((tmp_path / MANIFEST).read_text())["complete"] is True
+
+
+class _Crash(Exception):
+    pass
+
+
+def _stop_at(step: str, stop: str) -> None:
+    if step == stop:
+        raise _Crash
 
 
 def test_progress_reports_every_step_in_order(tmp_path: Path) -> None:

@@ -56,8 +56,10 @@ def test_missing_values_and_abbreviations(records: pl.DataFrame) -> None:
 def test_nicknames_and_typos_in_first_names(demo_dir: Path) -> None:
     truth = read(demo_dir, "demo_truth/person_truth.csv")
     names = pl.concat([
-        read(demo_dir, "sources/ecommerce_accounts.csv").select(pl.col("account_id").alias("source_pk"), pl.col("first_name").alias("given")),
-        read(demo_dir, "sources/loyalty_members.csv").select(pl.col("member_id").alias("source_pk"), pl.col("given_name").alias("given")),
+        read(demo_dir, "sources/ecommerce_accounts.csv").select(
+            pl.col("account_id").alias("source_pk"), pl.col("first_name").alias("given")),
+        read(demo_dir, "sources/loyalty_members.csv").select(
+            pl.col("member_id").alias("source_pk"), pl.col("given_name").alias("given")),
     ]).join(truth, on="source_pk").drop_nulls("given").with_columns(pl.col("given").str.to_lowercase())
     variants = names.group_by("person_id").agg(pl.col("given").unique()).filter(pl.col("given").list.len() > 1)
     namer = NickNamer()

@@ -1,0 +1,40 @@
+"""`customer_360`: the merged profile, one row per customer."""
+# No `from __future__ import annotations` here: Dagster reads the context and resource annotations at runtime.
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from braze_assets.config.model import ProjectConfig
+from braze_assets.customer_360.profile import TABLE, build_customer_360
+from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, table_metadata
+from braze_assets.identity.config import IdentityConfig
+
+GROUP = "customer_360"
+
+
+def build_profile_assets(config: ProjectConfig, identity: IdentityConfig) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        name=TABLE, group_name=GROUP, kinds={"duckdb"}, owners=OWNERS, pool=WAREHOUSE_POOL,
+        deps=[dg.AssetKey("unified_coalesced"), *[dg.AssetKey(f"raw_{s.name}") for s in config.sources]],
+        description="One row per customer; each field from the best record by source priority and recency, "
+                    "address fields taken together; loyalty tier, sources, first seen and last updated.",
+        check_specs=[dg.AssetCheckSpec("one_row_per_customer", asset=TABLE,
+                                       description="Every customer id of unified_coalesced appears exactly once.")],
+    )
+    def customer_360(duckdb: DuckDBResource):
+        with duckdb.get_connection() as con:
+            report = build_customer_360(con, config, identity)
+            metadata = table_metadata(con, TABLE)
+            expected, distinct = con.execute(
+                f"SELECT (SELECT count(DISTINCT customer_id) FROM unified_coalesced), count(DISTINCT customer_id) FROM {TABLE}"
+            ).fetchone()
+        yield dg.MaterializeResult(metadata={
+            **metadata, "customers": dg.MetadataValue.int(report.customers),
+            **{f"filled_{k}": dg.MetadataValue.int(v) for k, v in report.filled.items()},
+        })
+        yield dg.AssetCheckResult(
+            check_name="one_row_per_customer", passed=report.customers == distinct == expected,
+            metadata={"rows": dg.MetadataValue.int(report.customers), "customers": dg.MetadataValue.int(expected)},
+        )
+
+    return [customer_360]
