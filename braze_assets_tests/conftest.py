@@ -33,7 +33,7 @@ def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 def run_cli(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "braze_assets.cli.main", *args],
+        [sys.executable, "-m", "braze_assets.cli", *args],
         cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=timeout,
     )
 

@@ -88,6 +88,7 @@ def s3_serve(args) -> int:
 def status(args) -> int:
     from braze_assets.cli.summary import sync_status
 
+    _data_dir(create=False)
     print(sync_status(settings.warehouse_path()))
     return 0
 

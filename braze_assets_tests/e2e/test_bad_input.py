@@ -48,6 +48,7 @@ def test_unreachable_braze_endpoint(tmp_path: Path):
 
 def test_definitions_validate_with_and_without_env(tmp_path: Path):
     dagster = Path(sys.executable).with_name("dagster")
+    (tmp_path / "dagster_home").mkdir()
     for extra in ({}, {"BRAZE_API_KEY": "x", "BRAZE_INSTANCE": "US-03", "CURRENTS_S3_BUCKET": "b"}):
         result = subprocess.run(
             [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
