@@ -32,6 +32,10 @@ PREFIX = "currents"
 
 
 def _peak_rss_mb() -> float:
+    # VmHWM starts afresh with each process image; ru_maxrss would carry the parent's peak over exec.
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -163,6 +163,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("/tmp/demo1m"))
     parser.add_argument("--child", choices=["ours", "splink"])
     parser.add_argument("--warehouse", type=Path)
+    parser.add_argument("--workdir", type=Path, help="Keep the prepared warehouse here and reuse it on the next run.")
     args = parser.parse_args()
     if args.child:
         _child(args.child, args.warehouse)
@@ -171,16 +172,21 @@ def main() -> None:
         from braze_assets.demo_data import generate_demo_data  # generator owned by the demo_data domain
 
         generate_demo_data(args.data, people=max(args.size // 2, 1000))
-    work = Path(tempfile.mkdtemp(prefix="identity_bench_"))
-    base = work / "base.duckdb"
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="identity_bench_"))
+    work.mkdir(parents=True, exist_ok=True)
+    base = work / f"base_{args.size}.duckdb"
     t = time.perf_counter()
-    records = prepare(args.data, args.size, base)
+    if not base.exists():
+        prepare(args.data, args.size, base)
+    with duckdb.connect(str(base), read_only=True) as con:
+        records = con.execute("SELECT count(*) FROM truth").fetchone()[0]
     print(f"prepared {records:,} source records in {time.perf_counter() - t:.1f}s ({work})", flush=True)
     results = {}
     for mode in ("ours", "splink"):
         warehouse = work / f"{mode}.duckdb"
         warehouse.write_bytes(base.read_bytes())
         warehouse.with_suffix(".truth.csv").write_bytes(base.with_suffix(".truth.csv").read_bytes())
+        warehouse.with_suffix(".duckdb.wal").unlink(missing_ok=True)
         out = subprocess.run([sys.executable, __file__, "--child", mode, "--warehouse", str(warehouse)],
                              capture_output=True, text=True, check=False)
         line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)

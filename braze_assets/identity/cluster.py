@@ -123,7 +123,7 @@ def _ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _assign_ids(con: duckdb.DuckDBPyConnection, run_id: str, now: datetime) -> dict[str, int]:
+def _assign_ids(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
     """From _identity_clusters(record_id, cluster, anchor) build _identity_ids(cluster, customer_id, kind)."""
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _identity_votes AS
@@ -146,7 +146,7 @@ def _assign_ids(con: duckdb.DuckDBPyConnection, run_id: str, now: datetime) -> d
         SELECT c.cluster, min(c.record_id) AS anchor, bool_or(v.cluster IS NOT NULL) AS had_prior
         FROM _identity_clusters c
         LEFT JOIN (SELECT DISTINCT cluster FROM _identity_votes) v USING (cluster)
-        WHERE c.cluster NOT IN (SELECT cluster FROM _identity_kept)
+        ANTI JOIN _identity_kept k ON k.cluster = c.cluster
         GROUP BY c.cluster
     """).fetchall()
     con.register("_identity_new_ids", pa.table({
@@ -167,17 +167,17 @@ def _assign_ids(con: duckdb.DuckDBPyConnection, run_id: str, now: datetime) -> d
             SELECT coalesce(n.customer_id, p.customer_id) AS customer_id,
                    bool_or(n.customer_id IS DISTINCT FROM p.customer_id) AS changed
             FROM now_ n FULL OUTER JOIN {ASSIGNMENTS} p ON n.record_id = p.record_id AND n.customer_id = p.customer_id
-            WHERE coalesce(n.customer_id, p.customer_id) IN (SELECT customer_id FROM _identity_kept)
+            SEMI JOIN _identity_kept k ON k.customer_id = coalesce(n.customer_id, p.customer_id)
             GROUP BY 1
         )
         SELECT count_if(NOT changed), count_if(changed) FROM diff
     """).fetchone()
     kinds = dict(con.execute("SELECT kind, count(*) FROM _identity_ids GROUP BY ALL").fetchall())
     merged = con.execute(
-        "SELECT count(*) FROM _identity_owned WHERE customer_id NOT IN (SELECT customer_id FROM _identity_kept)"
+        "SELECT count(*) FROM _identity_owned o ANTI JOIN _identity_kept k ON k.customer_id = o.customer_id"
     ).fetchone()[0]
     removed = con.execute(
-        f"SELECT count(*) FROM {REGISTRY} WHERE status = 'active' AND customer_id NOT IN (SELECT customer_id FROM _identity_owned)"
+        f"SELECT count(*) FROM {REGISTRY} r ANTI JOIN _identity_owned o ON o.customer_id = r.customer_id WHERE r.status = 'active'"
     ).fetchone()[0]
     return {"created": kinds.get("created", 0), "split": kinds.get("split", 0), "merged": merged,
             "removed": removed, "unchanged": unchanged[0] or 0, "changed": unchanged[1] or 0}
@@ -194,7 +194,7 @@ def _write_registry(con: duckdb.DuckDBPyConnection, run_id: str, now: datetime) 
     con.execute(f"""
         UPDATE {REGISTRY} SET status = 'retired', retired_at = $now, retired_run_id = $run, merged_into = NULL,
                record_count = 0, updated_at = $now, updated_run_id = $run
-        WHERE status = 'active' AND customer_id NOT IN (SELECT customer_id FROM _identity_owned)
+        WHERE status = 'active' AND NOT EXISTS (SELECT 1 FROM _identity_owned o WHERE o.customer_id = {REGISTRY}.customer_id)
     """, params)
     con.execute(f"""
         INSERT INTO {REGISTRY} SELECT customer_id, 'active', $now, $run, NULL, NULL, NULL, 0, $now, $run
@@ -225,7 +225,7 @@ def cluster_and_assign_ids(
     _ensure_tables(con)
     con.execute("BEGIN")
     try:
-        churn = _assign_ids(con, run_id, now)
+        churn = _assign_ids(con, run_id)
         _write_registry(con, run_id, now)
         con.execute(f"""
             CREATE OR REPLACE TABLE {ASSIGNMENTS} AS

@@ -35,6 +35,8 @@ ADDRESS_ABBREVIATIONS = {
     "N": "NORTH", "S": "SOUTH", "E": "EAST", "W": "WEST", "NE": "NORTHEAST", "NW": "NORTHWEST",
     "SE": "SOUTHEAST", "SW": "SOUTHWEST", "MT": "MOUNT", "FT": "FORT",
 }
+# Regions dialled with +1 whose numbers are checked per NPA-NXX prefix.
+NANP_REGIONS = {"US", "CA", "PR", "VI", "GU", "AS", "MP"}
 _UNIT_WORDS = {"APARTMENT", "SUITE", "UNIT", "ROOM", "FLOOR", "BUILDING"}
 NAME_TITLES = {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "rev"}
 NAME_SUFFIXES = {"jr", "sr", "ii", "iii", "iv", "phd", "md", "esq"}
@@ -167,6 +169,9 @@ class Normaliser:
         national = digits[-10:]
         if not digits or len(set(digits)) == 1 or national in self.junk_phone or len(set(national)) == 1:
             return None, JUNK
+        nanp = self._nanp_national(key, digits, region)
+        if nanp is not None:
+            return ("+1" + nanp, OK) if self._nanp_valid(nanp[:6]) else (None, INVALID)
         try:
             number = phonenumbers.parse(key, region)
         except phonenumbers.NumberParseException:
@@ -174,6 +179,36 @@ class Normaliser:
         if not phonenumbers.is_valid_number(number):
             return None, INVALID
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), OK
+
+    @staticmethod
+    def _nanp_national(key: str, digits: str, region: str) -> str | None:
+        """The 10-digit national number of a North American (+1) number, else None."""
+        if key.startswith("+"):
+            return digits[1:] if len(digits) == 11 and digits[0] == "1" else None
+        if region not in NANP_REGIONS:
+            return None
+        if len(digits) == 11 and digits[0] == "1":
+            return digits[1:]
+        return digits if len(digits) == 10 else None
+
+    @cached_property
+    def _nanp_prefixes(self) -> dict[str, bool]:
+        return {}
+
+    def _nanp_valid(self, prefix: str) -> bool:
+        # NANP validity is decided by area code and exchange (NPA-NXX); the four subscriber digits
+        # never change it, so phonenumbers is asked once per prefix instead of once per number.
+        known = self._nanp_prefixes.get(prefix)
+        if known is None:
+            number = phonenumbers.PhoneNumber(country_code=1, national_number=int(prefix + "2345"))
+            # Most +1 numbers are US or Canadian; asking those regions first skips the scan over
+            # all 25 NANP regions that is_valid_number does.
+            known = self._nanp_prefixes[prefix] = (
+                phonenumbers.is_valid_number_for_region(number, "US")
+                or phonenumbers.is_valid_number_for_region(number, "CA")
+                or phonenumbers.is_valid_number(number)
+            )
+        return known
 
     @staticmethod
     def phone_key(raw: str) -> str:

@@ -7,8 +7,6 @@ records cost about as much as their distinct emails, phones and addresses.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -30,7 +28,6 @@ PERSON_FIELDS = (
 )
 _TEXT_TAGS = ("given_name", "surname", "full_name", "email", "phone", "address_line1", "address_line2",
               "city", "state", "postal_code", "country", "birthdate", "gender", "loyalty_id", "external_id")
-_PARALLEL_MIN = 100_000
 
 
 class IdentityInputError(ValueError):
@@ -109,7 +106,7 @@ def _raw_select(source: SourceConfig) -> str:
     parts = [
         f"'{source.name}' AS source", f"{text(source.primary_key)} AS source_pk",
         f"{text(source.updated_at)} AS raw_updated_at", f"{int(source.priority)} AS priority",
-        f"'{source.default_region.upper()}' AS region", "_row_number AS source_row",
+        "'" + source.default_region.upper().replace("'", "''") + "' AS region", "_row_number AS source_row",
     ]
     for tag, columns in by_tag.items():
         name = identifier_field(tag) if tag.startswith(CUSTOM_IDENTIFIER_PREFIX) else tag
@@ -139,27 +136,14 @@ def _map_values(
     _register(con, name, columns, types or {})
 
 
-def _phone_chunk(args: tuple[IdentityConfig, list[tuple[str, str]]]) -> list[tuple]:
-    identity, keys = args
-    normaliser = Normaliser(identity)
-    return [normaliser.phone(key, region) for key, region in keys]
-
-
-def _map_phones(con: duckdb.DuckDBPyConnection, normaliser: Normaliser, identity: IdentityConfig) -> None:
+def _map_phones(con: duckdb.DuckDBPyConnection, normaliser: Normaliser) -> None:
     if "raw_phone" not in _stage_columns(con):
         pairs = []
     else:
         pairs = _distinct(con, "SELECT DISTINCT raw_phone, region FROM _identity_stage WHERE raw_phone IS NOT NULL")
     keyed = [(raw, region, Normaliser.phone_key(raw)) for raw, region in pairs]
     unique = sorted({(key, region) for _, region, key in keyed})
-    workers = min(os.cpu_count() or 1, 4)
-    if len(unique) >= _PARALLEL_MIN and workers > 1:
-        size = -(-len(unique) // (workers * 4))
-        chunks = [(identity, unique[i:i + size]) for i in range(0, len(unique), size)]
-        with ProcessPoolExecutor(workers) as pool:
-            results = [r for chunk in pool.map(_phone_chunk, chunks) for r in chunk]
-    else:
-        results = [normaliser.phone(key, region) for key, region in unique]
+    results = [normaliser.phone(key, region) for key, region in unique]
     parsed = dict(zip(unique, results))
     rows = [(raw, region, *parsed[(key, region)]) for raw, region, key in keyed]
     _register(con, "_map_phone", {
@@ -172,7 +156,7 @@ def _stage_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {row[0] for row in con.execute("DESCRIBE _identity_stage").fetchall()}
 
 
-def _build_maps(con: duckdb.DuckDBPyConnection, identity: IdentityConfig, normaliser: Normaliser) -> None:
+def _build_maps(con: duckdb.DuckDBPyConnection, normaliser: Normaliser) -> None:
     present = _stage_columns(con)
 
     def cols(*names: str) -> list[str]:
@@ -187,13 +171,12 @@ def _build_maps(con: duckdb.DuckDBPyConnection, identity: IdentityConfig, normal
     def full_name_fn(raw: str) -> tuple:
         (given, given_status), (surname, surname_status) = normaliser.split_full_name(raw)
         status = surname_status if surname_status != OK else given_status if given_status == JUNK else OK
-        words = [normaliser.display_name(w) for w in raw.replace(",", " ").split()]
-        return given, surname, status, words[0] if given and words else None, words[-1] if surname and words else None
+        return given, surname, status, given and given.title(), surname and surname.title()
 
     _map_values(con, "_map_full_name", cols("full_name"), full_name_fn,
                 ["given", "surname", "status", "given_display", "surname_display"])
     _map_values(con, "_map_email", cols("email"), normaliser.email, ["value", "display", "status"])
-    _map_phones(con, normaliser, identity)
+    _map_phones(con, normaliser)
     _map_values(con, "_map_address", cols("address_line1", "address_line2"), normaliser.address_line, ["value", "status"])
     _map_values(con, "_map_city", cols("city"), normaliser.city, ["value", "status"])
     _map_values(con, "_map_state", cols("state"), normaliser.state, ["value", "status"])
@@ -327,7 +310,7 @@ def standardise(con: duckdb.DuckDBPyConnection, config: ProjectConfig, identity:
     for column in ["raw_" + n for n in identifiers]:
         if column not in present:
             raise IdentityInputError(f"custom identifier column {column} is missing from every source")
-    _build_maps(con, identity, normaliser)
+    _build_maps(con, normaliser)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _identity_step1 AS {_step1_sql(present, identifiers)}")
     _given_canonical(con, normaliser)
     _postal(con, normaliser)
