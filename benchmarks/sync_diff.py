@@ -122,7 +122,9 @@ def diff_child(path: str) -> None:
     """Runs in its own process so peak RSS is the diff's alone."""
     with duckdb.connect(path) as con:
         started = time.perf_counter()
-        counts = compute_changes(con, DESTINATION, DAY2, clear_attributes=(), float_tolerance=1e-9)
+        settings = ResolvedSyncSettings(destination=DESTINATION)
+        counts = compute_changes(con, DESTINATION, DAY2, clear_attributes=(), float_tolerance=settings.float_tolerance,
+                                 memory_limit=settings.diff_memory_limit)
         seconds = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"seconds": seconds, "peak_rss": usage.ru_maxrss * 1024,

@@ -100,7 +100,7 @@ def run_demo(data_dir: Path, *, people: int | None = None) -> int:
             if not result.success:
                 raise UserFacingError(f"{label}: {_first_error(result)}")
     print("\nbraze_assets demo finished in %.0f s\n" % (time.monotonic() - started))
-    print(format_summary(flow_summary(settings.warehouse_path())))
+    print(format_summary(flow_summary(settings.warehouse_path(), since=now)))
     print(
         "\nOpen the Dagster UI on these results:\n"
         f"  DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from braze_assets.warehouse import connect, table_exists
@@ -12,7 +13,28 @@ def _scalar(con, sql: str, default=0):
     return default if row is None or row[0] is None else row[0]
 
 
-def flow_summary(warehouse: Path) -> dict:
+def _sync_numbers(con, since: datetime | None) -> dict:
+    """What the syncs that ran since `since` sent: a rerun with nothing changed shows zeros."""
+    where = "sent_at >= ?" if since is not None else "true"
+    params = [since.replace(tzinfo=None)] if since is not None else []
+    profiles, values, points, rejected, pending = con.execute(
+        "SELECT count(*) FILTER (WHERE status = 'delivered'), "
+        "coalesce(sum(len(attributes)) FILTER (WHERE status = 'delivered'), 0), "
+        "coalesce(sum(data_points) FILTER (WHERE status = 'delivered'), 0), "
+        "count(*) FILTER (WHERE status = 'rejected'), count(*) FILTER (WHERE status = 'not_delivered') "
+        f"FROM braze_sync_results WHERE {where}",
+        params,
+    ).fetchone()
+    return {
+        "Braze profiles updated": profiles,
+        "attribute values sent": values,
+        "data points spent": points,
+        "objects rejected by Braze": rejected,
+        "objects not delivered (retried next run)": pending,
+    }
+
+
+def flow_summary(warehouse: Path, since: datetime | None = None) -> dict:
     with connect(warehouse, read_only=True) as con:
         tables = [r[0] for r in con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
@@ -22,8 +44,6 @@ def flow_summary(warehouse: Path) -> dict:
             "source records": sum(_scalar(con, f'SELECT count(*) FROM "{t}"') for t in raw),
             "unified customers": _scalar(con, "SELECT count(*) FROM customer_360") if "customer_360" in tables else 0,
             "audiences": {},
-            "attributes sent": 0,
-            "data points spent": 0,
             "currents events": _scalar(con, "SELECT count(*) FROM currents_events") if "currents_events" in tables else 0,
         }
         if "audience_members" in tables:
@@ -32,14 +52,7 @@ def flow_summary(warehouse: Path) -> dict:
                 "GROUP BY campaign ORDER BY campaign"
             ).fetchall())
         if "braze_sync_results" in tables:
-            last_run = _scalar(con, "SELECT run_id FROM braze_sync_results ORDER BY sent_at DESC LIMIT 1", None)
-            if last_run is not None:
-                summary["last sync run"] = last_run
-                summary["attributes sent"] = _scalar(
-                    con, "SELECT count(*) FROM braze_sync_results WHERE status = 'delivered' AND run_id = "
-                    f"'{last_run}'")
-                summary["data points spent"] = _scalar(
-                    con, f"SELECT sum(data_points) FROM braze_sync_results WHERE run_id = '{last_run}'")
+            summary.update(_sync_numbers(con, since))
         return summary
 
 
@@ -50,9 +63,9 @@ def format_summary(summary: dict) -> str:
             lines.append(f"  {key}:")
             lines.extend(f"    {name:<30} {count:>10,}" for name, count in value.items())
         elif isinstance(value, int):
-            lines.append(f"  {key:<32} {value:>10,}")
+            lines.append(f"  {key:<42} {value:>10,}")
         else:
-            lines.append(f"  {key:<32} {value}")
+            lines.append(f"  {key:<42} {value}")
     return "\n".join(lines)
 
 

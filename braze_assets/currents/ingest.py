@@ -125,7 +125,27 @@ def ingest_objects(
     ensure_tables(con)
     report = IngestReport()
     todo = _plan(con, keys, report)
+    # Decoding holds the GIL, DuckDB does not: one thread writes the previous batch while the others
+    # fetch and decode the next one. At most two batches are in memory. Writing needs about the CPU
+    # that decoding does, so one DuckDB thread keeps pace; more only contend for the same cores.
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    con.execute("SET threads = 1")
+    try:
+        _load(con, bucket, todo, report, batch_rows=batch_rows, workers=workers)
+    finally:
+        con.execute(f"SET threads = {int(threads)}")
+    return report
 
+
+def _load(
+    con: duckdb.DuckDBPyConnection,
+    bucket: CurrentsBucket,
+    todo: list[tuple[CurrentsKey, str | None]],
+    report: IngestReport,
+    *,
+    batch_rows: int,
+    workers: int,
+) -> None:
     def fetch_and_decode(job: tuple[CurrentsKey, str | None]) -> _Decoded | str:
         parsed, if_none_match = job
         fetched = bucket.fetch(parsed.key, if_none_match=if_none_match)
@@ -136,8 +156,6 @@ def ingest_objects(
         except CorruptFileError as error:
             return _Decoded(parsed, fetched.etag, fetched.size, None, error.problem)
 
-    # Decoding holds the GIL, DuckDB does not: one thread writes the previous batch while the others
-    # fetch and decode the next one. At most two batches are in memory.
     batch: list[_Decoded] = []
     batch_size = 0
     writing: Future | None = None
@@ -157,7 +175,6 @@ def ingest_objects(
             report.files.extend(writing.result())
     if batch:
         report.files.extend(_flush(con, batch))
-    return report
 
 
 def _plan(

@@ -63,6 +63,10 @@ class SyncConfig(BaseModel):
     partitions_start_date: dt.date = Field(
         dt.date(2026, 1, 1), description="First day of the daily attribute_snapshots / sync partitions."
     )
+    diff_memory_limit: str | None = Field(
+        "3GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="DuckDB memory_limit while diffing (spills beyond it); null keeps the connection's own.",
+    )
     journal_fsync_interval_ms: int = Field(
         100, ge=0,
         description=(
@@ -95,6 +99,7 @@ class SyncConfig(BaseModel):
             dry_run_sample_size=self.dry_run_sample_size,
             journal_fsync_interval_ms=self.journal_fsync_interval_ms,
             results_retention_days=self.results_retention_days,
+            diff_memory_limit=self.diff_memory_limit,
         )
 
 
@@ -114,6 +119,7 @@ class ResolvedSyncSettings(BaseModel):
     dry_run_sample_size: int = 5
     journal_fsync_interval_ms: int = 100
     results_retention_days: int = 90
+    diff_memory_limit: str | None = "3GB"
 
 
 def check_cron(value: str) -> str:

@@ -1,10 +1,13 @@
-"""Intended (today's snapshot) vs confirmed (what Braze accepted): the values a run must send.
+"""Intended (the day's snapshot) vs confirmed (what Braze accepted): the values a run must send.
 
-A FULL OUTER JOIN on the 128-bit key id comparing 64-bit value hashes finds the keys that differ;
-their full rows are then fetched and filtered type-aware: equal text (the hash function changed, e.g. after a
-DuckDB upgrade: correctness never depends on it), floats within the tolerance, and removals of
-attributes whose mapping says `nulls: skip` (Braze keeps its value, so confirmed state keeps it
-too). Decimal scale and timestamp spelling are already canonical in the snapshot text.
+Pass 1 joins only (key id, value hash, rowid) of both sides -- fixed-width integers, so the
+FULL OUTER JOIN of tens of millions of rows stays within a few GB -- and keeps the keys whose
+hashes differ. Pass 2 fetches the full rows of those few keys by rowid (both passes run in one
+transaction, so rowids are stable) and filters them type-aware: equal text (the value hash is
+DuckDB's `hash`, which may change between DuckDB versions: correctness never depends on it),
+floats within the tolerance, and removals of attributes whose mapping says `nulls: skip` (Braze
+keeps its value, so confirmed state keeps it too). Decimal scale and timestamp spelling are
+already canonical in the snapshot text.
 
 ops: add / change / remove (send null) for values; join / leave for memberships (boolean: true /
 false; array: {"add": [..]} / {"remove": [..]}).
@@ -21,7 +24,7 @@ import duckdb
 from braze_assets.sync.tables import CONFIRMED, KIND_VALUE, REJECTIONS, SNAPSHOTS
 
 CHANGES = "_sync_changes"
-OPS = ("add", "change", "remove", "join", "leave")
+_TEMP = ("_sync_keys", "_sync_diff", "_sync_wanted", "_sync_sendable", "_sync_clear")
 
 
 @dataclass
@@ -54,8 +57,12 @@ def compute_changes(
     float_tolerance: float = 0.0,
     full_resync: bool = False,
     max_objects: int | None = None,
+    memory_limit: str | None = None,
 ) -> DiffCounts:
-    """Write the temp table `_sync_changes` (one row per value to send, ordered by identifier)."""
+    """Write the temp table `_sync_changes` (one row per value to send, ordered by object).
+
+    `memory_limit` caps DuckDB while diffing (DuckDB spills to disk beyond it) and is restored after.
+    """
     present = con.execute(
         f"SELECT count(*) FROM (SELECT 1 FROM {SNAPSHOTS} WHERE snapshot_date = ? AND destination = ? LIMIT 1)",
         [snapshot_date, destination],
@@ -66,69 +73,86 @@ def compute_changes(
             f"attribute_snapshots has no rows for destination {destination!r} on {snapshot_date}: "
             "materialise that day's snapshot before syncing it"
         )
-    con.execute("CREATE OR REPLACE TEMP TABLE _sync_clear (attribute VARCHAR)")
-    clear = sorted(set(clear_attributes))
-    if clear:
-        con.executemany("INSERT INTO _sync_clear VALUES (?)", [[a] for a in clear])
+    previous = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _diff(con, destination, snapshot_date, sorted(set(clear_attributes)), float(float_tolerance), full_resync)
+        _select(con, destination, full_resync, max_objects)
+        counts = _count(con)
+        for table in _TEMP:
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.execute(f"SET memory_limit = '{previous}'")
+    return counts
+
+
+def _diff(con, destination: str, day: dt.date, clear: list[str], tolerance: float, full_resync: bool) -> None:
+    params = {"day": day, "destination": destination}
     resend = "OR i.key_id IS NOT NULL" if full_resync else ""
-    params = {"day": snapshot_date, "destination": destination}
-    # Pass 1: keys and hashes only (two fixed-width integers per row), so the big join stays small.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _sync_keys AS
-        SELECT coalesce(i.key_id, c.key_id) AS key_id, i.key_id IS NOT NULL AS intended,
-               c.key_id IS NOT NULL AS confirmed, i.value_hash = c.value_hash AS same_hash
-        FROM (SELECT key_id, value_hash FROM {SNAPSHOTS} WHERE snapshot_date = $day AND destination = $destination) i
-        FULL OUTER JOIN (SELECT key_id, value_hash FROM {CONFIRMED} WHERE destination = $destination) c
+        SELECT i.row AS i_row, c.row AS c_row, i.value_hash = c.value_hash AS same_hash
+        FROM (SELECT key_id, value_hash, rowid AS row FROM {SNAPSHOTS}
+              WHERE snapshot_date = $day AND destination = $destination) i
+        FULL OUTER JOIN (SELECT key_id, value_hash, rowid AS row FROM {CONFIRMED} WHERE destination = $destination) c
           ON i.key_id = c.key_id
         WHERE i.value_hash IS DISTINCT FROM c.value_hash {resend}""",
         params,
     )
-    # Pass 2: the full rows of the (few) keys that differ.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _sync_diff AS
         WITH i AS (
-            SELECT key_id, identifier, attribute, element, kind, attr_type, billable, value_json, value_hash
-            FROM {SNAPSHOTS} WHERE snapshot_date = $day AND destination = $destination
-              AND key_id IN (SELECT key_id FROM _sync_keys WHERE intended)
+            SELECT rowid AS row, key_id, identifier, attribute, element, kind, attr_type, billable, value_json,
+                   value_hash
+            FROM {SNAPSHOTS} WHERE rowid IN (SELECT i_row FROM _sync_keys WHERE i_row IS NOT NULL)
         ), c AS (
-            SELECT key_id, identifier, attribute, element, kind, billable, value_json
-            FROM {CONFIRMED} WHERE destination = $destination
-              AND key_id IN (SELECT key_id FROM _sync_keys WHERE confirmed)
+            SELECT rowid AS row, key_id, identifier, attribute, element, kind, billable, value_json
+            FROM {CONFIRMED} WHERE rowid IN (SELECT c_row FROM _sync_keys WHERE c_row IS NOT NULL)
         )
-        SELECT k.key_id,
+        SELECT coalesce(i.key_id, c.key_id) AS key_id,
                coalesce(i.identifier, c.identifier) AS identifier,
                coalesce(i.attribute, c.attribute) AS attribute,
                coalesce(i.element, c.element) AS element,
                coalesce(i.kind, c.kind) AS kind,
                coalesce(i.billable, c.billable) AS billable,
                i.attr_type,
-               CASE WHEN NOT k.intended THEN (CASE WHEN c.kind = '{KIND_VALUE}' THEN 'remove' ELSE 'leave' END)
-                    WHEN NOT k.confirmed OR coalesce(k.same_hash, false)
+               CASE WHEN k.i_row IS NULL THEN (CASE WHEN c.kind = '{KIND_VALUE}' THEN 'remove' ELSE 'leave' END)
+                    WHEN k.c_row IS NULL OR coalesce(k.same_hash, false)
                         THEN (CASE WHEN i.kind = '{KIND_VALUE}' THEN 'add' ELSE 'join' END)
                     ELSE 'change' END AS op,
                i.value_json, i.value_hash, c.value_json AS old_json
-        FROM _sync_keys k LEFT JOIN i ON i.key_id = k.key_id LEFT JOIN c ON c.key_id = k.key_id""",
-        params,
+        FROM _sync_keys k LEFT JOIN i ON i.row = k.i_row LEFT JOIN c ON c.row = k.c_row"""
     )
-    hold_back = "" if full_resync else f"""
-        AND NOT EXISTS (
-            SELECT 1 FROM {REJECTIONS} r
-            WHERE r.destination = $destination AND r.key_id = d.key_id
-              AND r.value_hash IS NOT DISTINCT FROM d.value_hash)"""
+    con.execute("CREATE OR REPLACE TEMP TABLE _sync_clear (attribute VARCHAR)")
+    if clear:
+        con.executemany("INSERT INTO _sync_clear VALUES (?)", [[a] for a in clear])
+    unchanged = "false" if full_resync else (
+        "d.value_json = d.old_json OR (d.attr_type = 'float' AND "
+        "abs(TRY_CAST(d.value_json AS DOUBLE) - TRY_CAST(d.old_json AS DOUBLE)) <= $tolerance)"
+    )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _sync_wanted AS
         SELECT d.* FROM _sync_diff d
-        WHERE NOT (d.op = 'change' AND NOT {'true' if full_resync else 'false'} AND (
-                  d.value_json = d.old_json
-                  OR (d.attr_type = 'float'
-                      AND abs(TRY_CAST(d.value_json AS DOUBLE) - TRY_CAST(d.old_json AS DOUBLE)) <= $tolerance)))
+        WHERE NOT (d.op = 'change' AND ({unchanged}))
           AND NOT (d.op = 'remove' AND d.attribute NOT IN (SELECT attribute FROM _sync_clear))""",
-        {"tolerance": float(float_tolerance)},
+        {} if full_resync else {"tolerance": tolerance},
     )
+
+
+def _select(con, destination: str, full_resync: bool, max_objects: int | None) -> None:
+    # A value Braze rejected is held back until its intended value (hash) changes.
+    hold_back = "" if full_resync else f"""
+        ANTI JOIN (SELECT key_id, value_hash FROM {REJECTIONS} WHERE destination = $destination) r
+          ON r.key_id = d.key_id AND r.value_hash IS NOT DISTINCT FROM d.value_hash"""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _sync_sendable AS
-        SELECT d.*, dense_rank() OVER (ORDER BY d.identifier) - 1 AS obj_idx
-        FROM _sync_wanted d WHERE true {hold_back}""",
+        SELECT d.*, dense_rank() OVER (ORDER BY d.identifier) - 1 AS obj_idx FROM _sync_wanted d {hold_back}""",
         {"destination": destination} if hold_back else {},
     )
     limit = "" if max_objects is None else f"WHERE obj_idx < {int(max_objects)}"
@@ -138,6 +162,9 @@ def compute_changes(
         FROM _sync_sendable {limit}
         ORDER BY obj_idx, attribute, element"""
     )
+
+
+def _count(con) -> DiffCounts:
     counts = DiffCounts()
     row = con.execute(
         f"""SELECT count(*) FILTER (WHERE op = 'add'), count(*) FILTER (WHERE op = 'change'),
@@ -153,6 +180,4 @@ def compute_changes(
     ).fetchone()
     counts.held_back = int(wanted - sendable)
     counts.deferred = int(sendable - counts.values)
-    for table in ("_sync_keys", "_sync_diff", "_sync_wanted", "_sync_sendable", "_sync_clear"):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
     return counts

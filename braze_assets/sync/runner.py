@@ -138,17 +138,19 @@ def sync_destination(
             con, destination, snapshot_date,
             clear_attributes=clear_attributes, float_tolerance=settings.float_tolerance,
             full_resync=settings.full_resync, max_objects=settings.max_objects_per_run,
+            memory_limit=settings.diff_memory_limit,
         )
         budget = settings.data_point_budget
         over = budget is not None and counts.forecast_data_points > budget
         report = SyncReport(run_id, destination, snapshot_date, dry_run, "planned", counts, budget, over,
                             recovered_runs=recovered, full_resync=settings.full_resync)
-        changes = con.execute(f"SELECT * FROM {CHANGES} ORDER BY obj_idx, attribute, element").pl()
+        # A dry run reads only the sample objects: the preview of a full resync stays cheap.
+        limit = f"WHERE obj_idx < {int(settings.dry_run_sample_size)}" if dry_run else ""
+        changes = con.execute(f"SELECT * FROM {CHANGES} {limit} ORDER BY obj_idx, attribute, element").pl()
         con.execute(f"DROP TABLE {CHANGES}")
         if dry_run:
-            sample = changes.filter(changes["obj_idx"] < settings.dry_run_sample_size)
             report.samples = sample_json(
-                build_objects(sample, identifier_type, settings.update_existing_only), settings.dry_run_sample_size
+                build_objects(changes, identifier_type, settings.update_existing_only), settings.dry_run_sample_size
             )
             report.status = "dry_run"
             report.duration_s = time.perf_counter() - started

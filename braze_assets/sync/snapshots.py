@@ -191,8 +191,7 @@ def _build_destination(con, destination: DestinationConfig, snapshot_date: dt.da
                 SELECT ?::DATE, ?, identifier, attribute, element, {KEY_ID_SQL}, kind, attr_type, billable,
                        value_json, hash(value_json)
                 FROM _snap_rows
-                QUALIFY row_number() OVER (PARTITION BY identifier, attribute, element ORDER BY priority) = 1
-                ORDER BY identifier, attribute, element""",
+                QUALIFY row_number() OVER (PARTITION BY identifier, attribute, element ORDER BY priority) = 1""",
                 [snapshot_date, name],
             )
             rows, ids, memberships, conflicts = con.execute(
