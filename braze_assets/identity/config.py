@@ -212,7 +212,7 @@ class IdentityConfig(_Strict):
     )
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="Unsupervised model training.")
     match_threshold: float = Field(
-        0.9, gt=0, lt=1, description="Pairs at or above this match probability join one customer."
+        0.99, gt=0, lt=1, description="Pairs at or above this match probability join one customer."
     )
     categories: MatchCategories = Field(default_factory=MatchCategories, description="Score buckets.")
     max_cluster_size: int = Field(

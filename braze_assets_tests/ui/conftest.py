@@ -120,18 +120,26 @@ def _loopback_only(route) -> None:
         route.abort()
 
 
-@pytest.fixture
-def browser_page(tmp_path):
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Checked before the demo is built, so a machine without a browser skips at once."""
     if not CHROMIUM.exists():
         _missing(f"{CHROMIUM} is missing; install Debian's chromium (apt-get install chromium)")
     try:
-        from playwright.sync_api import sync_playwright
+        import playwright.sync_api  # noqa: F401
     except ImportError:
         _missing("the playwright Python package is missing (pip install playwright; no `playwright install` needed)")
+    return CHROMIUM
+
+
+@pytest.fixture
+def browser_page(chromium, tmp_path):
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"),
-            executable_path=str(CHROMIUM),
+            executable_path=str(chromium),
             args=CHROMIUM_ARGS,
             headless=True,
             viewport={"width": 1600, "height": 1000},

@@ -44,7 +44,7 @@ def _graph_clip(page) -> dict:
     return {"x": x, "y": y, "width": size["width"] - x, "height": size["height"] - y}
 
 
-def test_lineage_graph_shows_every_asset(pointed_demo, dagster_ui, browser_page):
+def test_lineage_graph_shows_every_asset(chromium, pointed_demo, dagster_ui, browser_page):
     assets = _defined_assets()
     assert {"raw_ecommerce", "raw_txn_orders"} <= set(assets), f"the raw source assets are missing: {sorted(assets)}"
     page = browser_page
@@ -72,7 +72,7 @@ def test_lineage_graph_shows_every_asset(pointed_demo, dagster_ui, browser_page)
         assert secret not in page.content()
 
 
-def test_asset_page_renders_materialization_metadata(pointed_demo, dagster_ui, browser_page):
+def test_asset_page_renders_materialization_metadata(chromium, pointed_demo, dagster_ui, browser_page):
     assets = _defined_assets()
     name = next(a for a in KEY_ASSETS if a in assets)
     with duckdb.connect(str(pointed_demo.data_dir / "warehouse.duckdb"), read_only=True) as con:

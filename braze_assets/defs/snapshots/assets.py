@@ -26,7 +26,8 @@ def build_snapshot_asset(destinations: Sequence[DestinationConfig], config: Sync
         kinds={"duckdb"},
         owners=OWNERS,
         pool=WAREHOUSE_POOL,
-        deps=[dg.AssetKey(name) for name in UPSTREAM],
+        # A day's snapshot reads every campaign's current members, whatever partition built them.
+        deps=[dg.AssetDep(name, partition_mapping=dg.AllPartitionMapping()) for name in UPSTREAM],
         tags={"layer": "activation"},
         description=(
             "The full intended Braze state of the day per destination, identifier and attribute (long format: "
