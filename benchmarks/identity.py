@@ -151,7 +151,45 @@ def run_splink_alone(warehouse: Path) -> dict:
     return {"total_s": total, **quality}
 
 
+def run_churn(warehouse: Path, share: float = 0.01) -> dict:
+    """Hold back `share` of the records, resolve, rerun unchanged, add them back, resolve again."""
+    from braze_assets.identity.cluster import cluster_and_assign_ids
+    from braze_assets.identity.match import score_pairs
+    from braze_assets.identity.standardise import standardise
+
+    config, identity = demo_config(), identity_config()
+    with duckdb.connect(str(warehouse)) as con:
+        for s in config.sources:
+            con.execute(f"CREATE TABLE held_{s.name} AS SELECT * FROM raw_{s.name} WHERE hash({s.primary_key}) % 1000 < {int(share * 1000)}")
+            con.execute(f"DELETE FROM raw_{s.name} WHERE hash({s.primary_key}) % 1000 < {int(share * 1000)}")
+
+        def resolve(run: str):
+            standardise(con, config, identity)
+            score_pairs(con, identity)
+            report = cluster_and_assign_ids(con, identity, run_id=run, now=datetime(2026, 1, 1))
+            return report, dict(con.execute("SELECT record_id, customer_id FROM unified_coalesced").fetchall())
+
+        _, first = resolve("churn-1")
+        rerun, again = resolve("churn-2")
+        for s in config.sources:
+            con.execute(f"INSERT INTO raw_{s.name} SELECT * FROM held_{s.name}")
+        grown, second = resolve("churn-3")
+    new_records = set(second) - set(first)
+    touched = {second[r] for r in new_records}
+    moved = [r for r, cid in first.items() if second[r] != cid]
+    unexplained = [r for r in moved if second[r] not in touched]
+    return {
+        "records": len(first), "rerun_ids_changed": sum(again[r] != c for r, c in first.items()),
+        "rerun_churn": rerun.churn, "added_records": len(new_records), "ids_created": grown.created,
+        "ids_merged": grown.merged, "ids_split": grown.split, "ids_changed": grown.changed,
+        "records_moved": len(moved), "records_moved_without_a_new_record": len(unexplained),
+    }
+
+
 def _child(mode: str, warehouse: Path) -> None:
+    if mode == "churn":
+        print("RESULT " + json.dumps(run_churn(warehouse)))
+        return
     result = run_ours(warehouse) if mode == "ours" else run_splink_alone(warehouse)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(result))
@@ -161,7 +199,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--data", type=Path, default=Path("/tmp/demo1m"))
-    parser.add_argument("--child", choices=["ours", "splink"])
+    parser.add_argument("--child", choices=["ours", "splink", "churn"])
+    parser.add_argument("--churn", action="store_true", help="Also measure id churn: rerun, then 1%% more records.")
     parser.add_argument("--warehouse", type=Path)
     parser.add_argument("--workdir", type=Path, help="Keep the prepared warehouse here and reuse it on the next run.")
     args = parser.parse_args()
@@ -182,7 +221,7 @@ def main() -> None:
         records = con.execute("SELECT count(*) FROM truth").fetchone()[0]
     print(f"prepared {records:,} source records in {time.perf_counter() - t:.1f}s ({work})", flush=True)
     results = {}
-    for mode in ("ours", "splink"):
+    for mode in ("ours", "splink", *(["churn"] if args.churn else [])):
         warehouse = work / f"{mode}.duckdb"
         warehouse.write_bytes(base.read_bytes())
         warehouse.with_suffix(".truth.csv").write_bytes(base.with_suffix(".truth.csv").read_bytes())
@@ -203,6 +242,8 @@ def main() -> None:
           f"{alone['precision']:>11.4f}{alone['recall']:>9.4f}{alone['f1']:>8.4f}")
     print("stages (s): " + ", ".join(f"{k[:-2]} {ours[k]:.1f}" for k in ("normalise_s", "match_s", "cluster_s", "customer_360_s")))
     print(f"time ratio ours / Splink alone: {ours['total_s'] / alone['total_s']:.2f}")
+    if "churn" in results:
+        print("id churn: " + ", ".join(f"{k} {v}" for k, v in results["churn"].items()))
 
 
 if __name__ == "__main__":

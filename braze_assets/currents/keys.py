@@ -37,8 +37,8 @@ class CurrentsKey:
     @property
     def hour_prefix(self) -> str:
         """Key prefix of the `date=` folder this file sits in, including the trailing slash."""
-        marker = f"date={self.key.split('/date=', 1)[1].split('/', 1)[0]}/"
-        return self.key[: self.key.index(marker) + len(marker)]
+        parts = self.key.split("/")
+        return "/".join(parts[: _last_index(parts, "date=") + 1]) + "/"
 
 
 def parse_date_part(value: str) -> datetime | None:

@@ -36,23 +36,27 @@ class CurrentsBucket:
 
     def list_new(self, start_after: str | None, max_keys: int = 1000, prefix: str | None = None) -> list[S3Object]:
         """One page of objects under the prefix whose key sorts after `start_after`."""
-        request = {"Bucket": self.bucket, "Prefix": self.prefix if prefix is None else prefix, "MaxKeys": max_keys}
-        if start_after:
-            request["StartAfter"] = start_after
-        response = self._call("list_objects_v2", self.prefix, **request)
-        return [
-            S3Object(key=o["Key"], etag=o["ETag"].strip('"'), size=o["Size"], last_modified=o.get("LastModified"))
-            for o in response.get("Contents", [])
-        ]
+        return self._page(start_after, max_keys, prefix)[0]
 
     def iter_objects(self, prefix: str | None = None, start_after: str | None = None) -> Iterator[S3Object]:
         """Every object under `prefix` (default: the bucket prefix) after `start_after`, page by page."""
         while True:
-            page = self.list_new(start_after, prefix=prefix)
+            page, truncated = self._page(start_after, 1000, prefix)
             yield from page
-            if len(page) < 1000:
+            if not truncated or not page:
                 return
             start_after = page[-1].key
+
+    def _page(self, start_after: str | None, max_keys: int, prefix: str | None) -> tuple[list[S3Object], bool]:
+        request = {"Bucket": self.bucket, "Prefix": self.prefix if prefix is None else prefix, "MaxKeys": max_keys}
+        if start_after:
+            request["StartAfter"] = start_after
+        response = self._call("list_objects_v2", request["Prefix"], **request)
+        objects = [
+            S3Object(key=o["Key"], etag=o["ETag"].strip('"'), size=o["Size"], last_modified=o.get("LastModified"))
+            for o in response.get("Contents", [])
+        ]
+        return objects, bool(response.get("IsTruncated"))
 
     def list_folders(self, prefix: str) -> list[str]:
         """Immediate sub-folders (common prefixes, with trailing slash) of `prefix`."""

@@ -124,7 +124,11 @@ def _ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _assign_ids(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
-    """From _identity_clusters(record_id, cluster, anchor) build _identity_ids(cluster, customer_id, kind)."""
+    """From _identity_clusters(record_id, cluster) build _identity_ids(cluster, customer_id, kind).
+
+    A cluster label is the index of its smallest record id, so ties between equal halves of a
+    split always go the same way.
+    """
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _identity_votes AS
         SELECT a.customer_id, c.cluster, count(*) AS n
@@ -132,8 +136,7 @@ def _assign_ids(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
     """)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _identity_owned AS
-        SELECT v.customer_id, v.cluster, r.created_at,
-               count(*) OVER (PARTITION BY v.customer_id) AS parts
+        SELECT v.customer_id, v.cluster, r.created_at
         FROM _identity_votes v LEFT JOIN {REGISTRY} r USING (customer_id)
         QUALIFY row_number() OVER (PARTITION BY v.customer_id ORDER BY v.n DESC, v.cluster) = 1
     """)

@@ -4,8 +4,9 @@ the data itself, plus deterministic rules (equal normalised email, phone, loyalt
 Splink runs on the warehouse connection; its working tables are dropped afterwards so only
 `unified_scores` and the trained model (`identity_model`) are left behind. The model is reused
 until the configuration changes or the record count moves by `training.retrain_growth`: a
-retrained model shifts scores near the threshold, which would move ids for no reason. Fields empty in every source are left out of blocking rules,
-comparisons and training automatically, which is what lets any dataset run on the defaults.
+retrained model shifts scores near the threshold, which would move ids for no reason.
+Fields empty in every source are left out of blocking rules, comparisons and training
+automatically, which is what lets any dataset run on the defaults.
 """
 
 from __future__ import annotations
@@ -248,7 +249,8 @@ def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> Sco
             predicted_columns = set(table_columns(con, predictions.physical_name))
             gammas = [f"gamma_{n}" for n in comparison_names if f"gamma_{n}" in predicted_columns]
             skipped += [f"comparison on {n} (untrained)" for n in comparison_names if f"gamma_{n}" not in predicted_columns]
-            predicted = f"SELECT record_id_l, record_id_r, match_probability, match_weight, {', '.join(gammas)} FROM {predictions.physical_name}"
+            columns = ", ".join(["record_id_l", "record_id_r", "match_probability", "match_weight", *gammas])
+            predicted = f"SELECT {columns} FROM {predictions.physical_name}"
         else:
             predicted = "SELECT NULL::VARCHAR AS record_id_l, NULL::VARCHAR AS record_id_r, NULL::DOUBLE AS match_probability, NULL::DOUBLE AS match_weight WHERE false"
         _write_scores(con, identity, predicted, gammas)

@@ -54,7 +54,7 @@ def tick(sensor, cursor, currents_s3):
 def test_sensor_requests_each_date_once_and_again_for_a_late_file(local_s3, s3_client, bucket_name, events_asset):
     now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
     yesterday, today = now - timedelta(hours=26), now - timedelta(hours=1)
-    write(s3_client, bucket_name, yesterday, seed=1)
+    yesterday_keys = write(s3_client, bucket_name, yesterday, seed=1)
     write(s3_client, bucket_name, today, seed=2)
     sensor = build_currents_sensor(CONFIG, events_asset)
     currents_s3 = resource(local_s3, bucket_name)
@@ -67,9 +67,9 @@ def test_sensor_requests_each_date_once_and_again_for_a_late_file(local_s3, s3_c
     again, cursor = tick(sensor, cursor, currents_s3)
     assert again == []
 
-    # A late file for yesterday's hour, with a new offset: yesterday's partition runs again.
-    late = write(s3_client, bucket_name, yesterday, seed=3)
-    assert late
+    # A late (re-delivered) file for yesterday's hour, under a new offset: yesterday runs again.
+    body = s3_client.get_object(Bucket=bucket_name, Key=yesterday_keys[0])["Body"].read()
+    s3_client.put_object(Bucket=bucket_name, Key=yesterday_keys[0].replace("+0+0.avro", "+0+98765.avro"), Body=body)
     rerun, cursor = tick(sensor, cursor, currents_s3)
     assert [r.partition_key for r in rerun] == [yesterday.date().isoformat()]
     assert rerun[0].run_key not in {r.run_key for r in first}

@@ -61,9 +61,9 @@ def test_demo_files_look_like_braze_currents(s3_client, bucket_name):
 
 
 def test_same_seed_same_files(s3_client, bucket_name):
-    first = write(s3_client, bucket_name, codec="null")
+    first = write(s3_client, bucket_name, codec="null", hours=1)
     body = s3_client.get_object(Bucket=bucket_name, Key=first[0])["Body"].read()
-    assert write(s3_client, bucket_name, codec="null") == first
+    assert write(s3_client, bucket_name, codec="null", hours=1) == first
     assert s3_client.get_object(Bucket=bucket_name, Key=first[0])["Body"].read() == body
 
 

@@ -75,3 +75,8 @@ def test_prefix_containing_marker_text_does_not_shadow_braze_components():
 )
 def test_not_currents_files(key):
     assert parse_key(key) is None
+
+
+def test_hour_prefix_uses_brazes_date_component():
+    key = "a/date=old/event_type=users.behaviors.Purchase/date=2026-11-29-05/version=10/p/f.avro"
+    assert parse_key(key).hour_prefix == "a/date=old/event_type=users.behaviors.Purchase/date=2026-11-29-05/"

@@ -8,6 +8,7 @@ commands that exist and only environment variables the pages document.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -130,3 +131,11 @@ def test_dagster_commands_in_the_docs_exist():
                 break  # the rest are the leaf command's arguments
             command = command.get_command(context, word)
             assert command is not None, f"`dagster {' '.join(words)}`: no command {word!r}"
+
+
+@pytest.mark.parametrize("page", examples.pages(), ids=lambda p: p.name)
+def test_local_links_and_images_exist(page):
+    targets = re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8"))
+    local = [t for t in targets if not re.match(r"^[a-z]+:", t)]
+    missing = [t for t in local if not (page.parent / t).exists()]
+    assert not missing, f"{page.name} links to files that do not exist: {missing}"

@@ -12,6 +12,7 @@ from braze_assets.identity.config import IdentityConfig
 
 pytestmark = pytest.mark.integration
 T1, T2, T3 = datetime(2026, 1, 1), datetime(2026, 1, 2), datetime(2026, 1, 3)
+CFG = IdentityConfig(match_threshold=0.9)
 
 
 @pytest.fixture()
@@ -38,9 +39,9 @@ def ids(con) -> dict[str, str]:
 
 def test_rerun_without_changes_keeps_every_id(con):
     write(con, {"s:a": None, "s:b": None, "s:c": None}, [("s:a", "s:b", 0.99)])
-    cluster_and_assign_ids(con, IdentityConfig(), run_id="r1", now=T1)
+    cluster_and_assign_ids(con, CFG, run_id="r1", now=T1)
     before = ids(con)
-    report = cluster_and_assign_ids(con, IdentityConfig(), run_id="r2", now=T2)
+    report = cluster_and_assign_ids(con, CFG, run_id="r2", now=T2)
     assert ids(con) == before
     assert (report.created, report.merged, report.split, report.removed, report.unchanged) == (0, 0, 0, 0, 2)
     assert before["s:a"] == before["s:b"] != before["s:c"]
@@ -48,10 +49,10 @@ def test_rerun_without_changes_keeps_every_id(con):
 
 def test_new_record_joins_existing_id_and_unrelated_ids_stay(con):
     write(con, {"s:a": None, "s:b": None}, [])
-    cluster_and_assign_ids(con, IdentityConfig(), run_id="r1", now=T1)
+    cluster_and_assign_ids(con, CFG, run_id="r1", now=T1)
     before = ids(con)
     write(con, {"s:a": None, "s:b": None, "s:new": None, "s:other": None}, [("s:a", "s:new", 0.97)])
-    report = cluster_and_assign_ids(con, IdentityConfig(), run_id="r2", now=T2)
+    report = cluster_and_assign_ids(con, CFG, run_id="r2", now=T2)
     after = ids(con)
     assert after["s:new"] == after["s:a"] == before["s:a"] and after["s:b"] == before["s:b"]
     assert (report.created, report.merged, report.changed, report.unchanged) == (1, 0, 1, 1)
@@ -59,13 +60,13 @@ def test_new_record_joins_existing_id_and_unrelated_ids_stay(con):
 
 def test_merge_keeps_the_older_id_and_retires_the_other(con):
     write(con, {"s:a": None}, [])
-    cluster_and_assign_ids(con, IdentityConfig(), run_id="r1", now=T1)
+    cluster_and_assign_ids(con, CFG, run_id="r1", now=T1)
     older = ids(con)["s:a"]
     write(con, {"s:a": None, "s:b": None}, [])
-    cluster_and_assign_ids(con, IdentityConfig(), run_id="r2", now=T2)
+    cluster_and_assign_ids(con, CFG, run_id="r2", now=T2)
     younger = ids(con)["s:b"]
     write(con, {"s:a": None, "s:b": None}, [("s:a", "s:b", 0.99)])
-    report = cluster_and_assign_ids(con, IdentityConfig(), run_id="r3", now=T3)
+    report = cluster_and_assign_ids(con, CFG, run_id="r3", now=T3)
     assert set(ids(con).values()) == {older} and report.merged == 1
     status = dict(con.execute("SELECT customer_id, status || ':' || coalesce(merged_into, '') FROM customer_id_registry").fetchall())
     assert status[younger] == f"retired:{older}" and status[older] == "active:"
@@ -74,10 +75,10 @@ def test_merge_keeps_the_older_id_and_retires_the_other(con):
 def test_split_keeps_the_id_on_the_larger_part(con):
     records = {"s:a": None, "s:b": None, "s:c": None}
     write(con, records, [("s:a", "s:b", 0.99), ("s:b", "s:c", 0.95)])
-    cluster_and_assign_ids(con, IdentityConfig(), run_id="r1", now=T1)
+    cluster_and_assign_ids(con, CFG, run_id="r1", now=T1)
     original = ids(con)["s:a"]
     write(con, records, [("s:a", "s:b", 0.99)])
-    report = cluster_and_assign_ids(con, IdentityConfig(), run_id="r2", now=T2)
+    report = cluster_and_assign_ids(con, CFG, run_id="r2", now=T2)
     after = ids(con)
     assert after["s:a"] == after["s:b"] == original != after["s:c"]
     assert (report.split, report.created, report.merged) == (1, 0, 0)
@@ -86,21 +87,21 @@ def test_split_keeps_the_id_on_the_larger_part(con):
 def test_separation_key_refuses_a_merge_even_through_a_chain(con):
     # x and y have different external ids; m links to both. m joins its strongest partner only.
     write(con, {"s:x": "E1", "s:y": "E2", "s:m": None}, [("s:x", "s:m", 0.99), ("s:m", "s:y", 0.95)])
-    report = cluster_and_assign_ids(con, IdentityConfig(), run_id="r1", now=T1)
+    report = cluster_and_assign_ids(con, CFG, run_id="r1", now=T1)
     after = ids(con)
     assert after["s:x"] == after["s:m"] != after["s:y"] and report.separation_refusals == 1
 
 
 def test_pairs_below_threshold_do_not_join(con):
     write(con, {"s:a": None, "s:b": None}, [("s:a", "s:b", 0.6)])
-    cluster_and_assign_ids(con, IdentityConfig(), run_id="r1", now=T1)
+    cluster_and_assign_ids(con, CFG, run_id="r1", now=T1)
     assert len(set(ids(con).values())) == 2
 
 
 def test_oversized_cluster_is_flagged_and_held_back(con):
     chain = {f"s:{i}": None for i in range(4)}
     write(con, {**chain, "s:solo": None}, [(f"s:{i}", f"s:{i + 1}", 0.99) for i in range(3)])
-    report = cluster_and_assign_ids(con, IdentityConfig(max_cluster_size=3), run_id="r1", now=T1)
+    report = cluster_and_assign_ids(con, IdentityConfig(match_threshold=0.9, max_cluster_size=3), run_id="r1", now=T1)
     assert (report.held_back_clusters, report.held_back_records, report.customers) == (1, 4, 5)
     held = dict(con.execute("SELECT record_id, held_back FROM unified_coalesced").fetchall())
     assert held == {**{r: True for r in chain}, "s:solo": False}
@@ -108,9 +109,9 @@ def test_oversized_cluster_is_flagged_and_held_back(con):
 
 def test_removed_records_retire_their_id(con):
     write(con, {"s:a": None, "s:b": None}, [])
-    cluster_and_assign_ids(con, IdentityConfig(), run_id="r1", now=T1)
+    cluster_and_assign_ids(con, CFG, run_id="r1", now=T1)
     gone = ids(con)["s:b"]
     write(con, {"s:a": None}, [])
-    report = cluster_and_assign_ids(con, IdentityConfig(), run_id="r2", now=T2)
+    report = cluster_and_assign_ids(con, CFG, run_id="r2", now=T2)
     assert report.removed == 1
     assert con.execute("SELECT status FROM customer_id_registry WHERE customer_id = ?", [gone]).fetchone()[0] == "retired"

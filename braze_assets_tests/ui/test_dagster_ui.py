@@ -36,12 +36,22 @@ def _shows(label: str, name: str) -> bool:
     return bool(sep) and len(head) + len(tail) < len(name) and name.startswith(head) and name.endswith(tail)
 
 
+_DRAWN_BOX = """svg => {
+    const boxes = [...svg.querySelectorAll("foreignObject")].map(e => e.getBoundingClientRect());
+    return {left: Math.min(...boxes.map(b => b.left)), top: Math.min(...boxes.map(b => b.top)),
+            right: Math.max(...boxes.map(b => b.right)), bottom: Math.max(...boxes.map(b => b.bottom))};
+}"""
+
+
 def _graph_clip(page) -> dict:
-    """The graph area below the toolbar, for the README picture."""
+    """The groups and nodes as drawn, with a margin, below the toolbar: the README picture."""
+    drawn = page.locator('svg[class*="svgContainer"]').first.evaluate(_DRAWN_BOX)
     toolbar = page.get_by_text("Search and filter assets").first.bounding_box()
-    size = page.viewport_size
-    x, y = toolbar["x"] - 12, toolbar["y"] + toolbar["height"] + 28
-    return {"x": x, "y": y, "width": size["width"] - x, "height": size["height"] - y}
+    size, margin = page.viewport_size, 16
+    x = max(drawn["left"] - margin, 0)
+    y = max(drawn["top"] - margin, toolbar["y"] + toolbar["height"] + 28)
+    right, bottom = min(drawn["right"] + 4, size["width"]), min(drawn["bottom"] + margin, size["height"])
+    return {"x": x, "y": y, "width": right - x, "height": bottom - y}
 
 
 def test_lineage_graph_shows_every_asset(chromium, pointed_demo, dagster_ui, browser_page):

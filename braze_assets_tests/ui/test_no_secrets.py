@@ -28,6 +28,7 @@ def test_the_run_used_the_configured_endpoint_and_key(pointed_demo):
     tracked = [r for r in pointed_demo.sandbox.request_log() if r["path"] == "/users/track"]
     assert tracked, "the demo sent nothing to the Braze endpoint it was given"
     assert all(r["status"] != 401 for r in tracked), "the Braze endpoint rejected the configured key"
+    assert any(200 <= r["status"] < 300 for r in tracked), "Braze accepted none of the sync's requests"
 
 
 def test_event_log_and_run_records_hold_no_secret(pointed_demo):
