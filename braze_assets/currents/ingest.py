@@ -29,9 +29,9 @@ from braze_assets.currents.s3 import CurrentsBucket, S3Object
 
 FILES_TABLE = "currents_files"
 EVENTS_TABLE = "currents_events"
-# Batches of at least two DuckDB row groups (2 x 122,880 rows) are written straight to the database
-# file at insert; smaller ones go through the WAL first and cost about three times the CPU.
-DEFAULT_BATCH_ROWS = 250_000
+# A batch that fills a DuckDB row group (122,880 rows, after dropping duplicates) is written straight
+# to the database file; smaller ones go through the WAL first and cost about three times the CPU.
+DEFAULT_BATCH_ROWS = 150_000
 DEFAULT_WORKERS = 4
 
 _FILES_DDL = f"""

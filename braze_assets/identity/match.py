@@ -124,6 +124,9 @@ def _usable(rule: list[str], active: set[str]) -> bool:
 
 
 def _drop_splink_tables(con: duckdb.DuckDBPyConnection) -> None:
+    # Splink's blocking analysis (used when EM samples pairs) registers this relation on the connection.
+    if con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'result_df' AND temporary").fetchone()[0]:
+        con.unregister("result_df")
     for name, kind in con.execute(
         "SELECT table_name, table_type FROM information_schema.tables WHERE table_name LIKE '__splink__%'"
     ).fetchall():

@@ -132,11 +132,11 @@ def pending_runs(journal_dir: Path) -> list[Path]:
 
 
 def fold_run(con: duckdb.DuckDBPyConnection, run_dir: Path, destination: str, *,
-             status: str | None = None, message: str | None = None,
-             finished_at: dt.datetime | None = None) -> dict[str, int] | None:
+             status: str | None = None, message: str | None = None) -> dict[str, int] | None:
     """Apply one run's journal to the warehouse (idempotent) and delete the journal directory.
 
-    Returns the run's object counts, or None when there was nothing to fold. A run found without a
+    `status` is the outcome known by the run itself; a journal folded by a later run (the process
+    died) is 'interrupted' when some objects never got an answer. Returns the run's object counts, or None when there was nothing to fold. A run found without a
     plan never sent anything (it died before the plan was complete).
     """
     run_id = run_dir.name
@@ -162,13 +162,11 @@ def fold_run(con: duckdb.DuckDBPyConnection, run_dir: Path, destination: str, *,
             interrupted = counts["objects_unsent"] > 0 and status is None
             con.execute(
                 f"""UPDATE {RUNS} SET status = ?, folded = true, finished_at = coalesce(finished_at, ?),
-                        duration_s = coalesce(duration_s, date_diff('millisecond', started_at, ?) / 1000.0),
                         message = coalesce(?, message),
                         objects_delivered = ?, objects_rejected = ?, objects_not_delivered = ?,
                         objects_unsent = ?, data_points_spent = ?, batches = ?
                     WHERE run_id = ?""",
-                [status or ("interrupted" if interrupted else "completed"),
-                 finished_at or _now(), finished_at or _now(),
+                [status or ("interrupted" if interrupted else "completed"), _now(),
                  message or ("the process stopped mid-run; unsent values are pending" if interrupted else None),
                  counts["objects_delivered"], counts["objects_rejected"], counts["objects_not_delivered"],
                  counts["objects_unsent"], counts["data_points_spent"], counts["batches"], run_id],

@@ -169,12 +169,9 @@ def _build_destination(con, destination: DestinationConfig, snapshot_date: dt.da
             con.execute(f"DELETE FROM {SNAPSHOTS} WHERE snapshot_date = ? AND destination = ?", [snapshot_date, name])
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE _snap_rows AS
-                WITH intended AS ({intended}), {members_cte},
-                scoped AS (
-                    SELECT i.* FROM intended i
-                    WHERE NOT i.campaign_scope OR i.identifier IN (SELECT identifier FROM members)
-                )
-                SELECT *, count(*) OVER (PARTITION BY identifier, attribute, element) AS claims FROM scoped""",
+                WITH intended AS ({intended}), {members_cte}
+                SELECT i.* EXCLUDE (campaign_scope) FROM intended i
+                WHERE NOT i.campaign_scope OR i.identifier IN (SELECT identifier FROM members)""",
                 params,
             )
             kinds = con.execute(
@@ -186,21 +183,30 @@ def _build_destination(con, destination: DestinationConfig, snapshot_date: dt.da
                     f"destination {name!r}: attribute {kinds[0]!r} is used both as {kinds[1]}; "
                     "an audience membership attribute must not also be a mapped or campaign attribute"
                 )
+            # Mapped values and memberships cannot collide (distinct attribute names, one row per
+            # identifier); a campaign attribute yields to them, and to the alphabetically first campaign.
             con.execute(
                 f"""INSERT INTO {SNAPSHOTS}
+                WITH campaign AS (
+                    SELECT c.* FROM _snap_rows c
+                    WHERE c.priority >= 2 AND NOT EXISTS (
+                        SELECT 1 FROM _snap_rows o WHERE o.priority < 2 AND o.identifier = c.identifier
+                          AND o.attribute = c.attribute AND o.element = c.element)
+                    QUALIFY row_number() OVER (PARTITION BY identifier, attribute ORDER BY priority) = 1
+                )
                 SELECT ?::DATE, ?, identifier, attribute, element, {KEY_ID_SQL}, kind, attr_type, billable,
                        value_json, hash(value_json)
-                FROM _snap_rows
-                QUALIFY row_number() OVER (PARTITION BY identifier, attribute, element ORDER BY priority) = 1""",
+                FROM (SELECT * FROM _snap_rows WHERE priority < 2 UNION ALL SELECT * FROM campaign)""",
                 [snapshot_date, name],
             )
-            rows, ids, memberships, conflicts = con.execute(
+            rows, ids, memberships, claimed = con.execute(
                 f"""SELECT (SELECT count(*) FROM {SNAPSHOTS} WHERE snapshot_date = ? AND destination = ?),
                            (SELECT count(DISTINCT identifier) FROM _snap_rows),
                            (SELECT count(*) FROM _snap_rows WHERE kind <> '{KIND_VALUE}'),
-                           (SELECT count(*) FROM _snap_rows WHERE claims > 1 AND priority > 0)""",
+                           (SELECT count(*) FROM _snap_rows)""",
                 [snapshot_date, name],
             ).fetchone()
+            conflicts = claimed - rows
             con.execute("DROP TABLE _snap_rows")
             con.execute("COMMIT")
         except BaseException:

@@ -83,3 +83,12 @@ def test_config_rejects_unknown_keys_and_disordered_categories():
         MatchCategories(excellent=0.5, high=0.9)
     with pytest.raises(ValidationError, match="below categories.weak"):
         IdentityConfig(match_threshold=0.3)
+
+
+def test_demo_identity_yaml_is_a_valid_section():
+    import yaml
+
+    from braze_assets.settings import DEMO_CONFIG_DIR
+
+    document = yaml.safe_load((DEMO_CONFIG_DIR / "identity.yaml").read_text())
+    assert IdentityConfig.model_validate(document["identity"]).match_threshold == 0.99

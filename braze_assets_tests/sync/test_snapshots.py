@@ -50,3 +50,17 @@ def test_membership_attribute_clashing_with_mapping_is_named(con):
         assert "'loyalty_tier'" in str(exc) and "membership" in str(exc)
     else:
         raise AssertionError("expected a clash error")
+
+
+def test_campaign_attributes_yield_to_mapped_values_and_first_campaign(con):
+    put_customer_attributes(con, [("u1", "gold", 10.5, 0.25)])
+    con.execute("""CREATE TABLE campaign_member_attributes (campaign VARCHAR, destination VARCHAR,
+        customer_id VARCHAR, attribute VARCHAR, value JSON, run_id VARCHAR, computed_at TIMESTAMP)""")
+    con.execute("""INSERT INTO campaign_member_attributes VALUES
+        ('b_camp', 'braze_us', 'c-u1', 'offer', '"20%"', 'r', now()),
+        ('a_camp', 'braze_us', 'c-u1', 'offer', '"10%"', 'r', now()),
+        ('a_camp', 'braze_us', 'c-u1', 'loyalty_tier', '"vip"', 'r', now())""")
+    report = build_snapshot(con, [destination_config()], DAY1)
+    values = {(r[0], r[1]): r[6] for r in rows(con, DAY1)}
+    assert values[("u1", "offer")] == '"10%"' and values[("u1", "loyalty_tier")] == '"gold"'
+    assert report.conflicts["braze_us"] == 2 and report.rows["braze_us"] == 4

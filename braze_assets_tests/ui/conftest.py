@@ -43,9 +43,9 @@ class PointedDemo:
     sandbox: SandboxServer
 
 
-def _workspace_external_ids(data_dir: Path) -> list[str]:
+def _workspace_users(data_dir: Path) -> list[dict]:
     with (data_dir / "braze_workspace_users.csv").open(newline="", encoding="utf-8") as handle:
-        return [row["external_id"] for row in csv.DictReader(handle)]
+        return list(csv.DictReader(handle))
 
 
 @pytest.fixture(scope="session")
@@ -63,9 +63,9 @@ def pointed_demo(tmp_path_factory) -> PointedDemo:
     assert generated.returncode == 0, f"generate failed:\n{generated.stdout}\n{generated.stderr}"
 
     with SandboxServer(root / "braze_state", api_keys={braze_key: set(ALL_PERMISSIONS)}) as sandbox, LocalS3() as s3:
-        sandbox.seed_users(_workspace_external_ids(data_dir))
-        with (data_dir / "braze_workspace_users.csv").open(newline="", encoding="utf-8") as handle:
-            users = list(csv.DictReader(handle))
+        # What `braze-assets demo` does for its own local stand-ins, done here for "your" Braze and bucket.
+        users = _workspace_users(data_dir)
+        sandbox.seed_users(u["external_id"] for u in users)
         client = boto3.client("s3", endpoint_url=s3.endpoint_url, region_name=aws["AWS_DEFAULT_REGION"],
                               aws_access_key_id=aws["AWS_ACCESS_KEY_ID"], aws_secret_access_key=aws_secret)
         publish_demo_currents(BUCKET, PREFIX, users, s3_client=client)
