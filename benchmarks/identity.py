@@ -210,7 +210,8 @@ def main() -> None:
     if not (args.data / "demo_truth" / "person_truth.csv").exists():
         from braze_assets.demo_data import generate_demo_data  # generator owned by the demo_data domain
 
-        generate_demo_data(args.data, people=max(args.size // 2, 1000))
+        # The generator writes about 1.93 source records per person.
+        generate_demo_data(args.data, people=int(args.size / 1.9) + 1000)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="identity_bench_"))
     work.mkdir(parents=True, exist_ok=True)
     base = work / f"base_{args.size}.duckdb"

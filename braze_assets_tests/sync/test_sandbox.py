@@ -170,6 +170,7 @@ def test_killed_run_resumes_without_resending_confirmed(tmp_path, sandbox, clien
     recorded = int((journaled["status"] == "delivered").sum())
     applied_before = sandbox.data_points_spent()
     in_flight = applied_before - recorded
+    print("recorded", recorded, "in_flight", in_flight)
     assert 0 < recorded < n and 0 <= in_flight <= 2 * 75  # concurrency 2 x 75 objects
 
     with duckdb.connect(str(warehouse)) as con:
