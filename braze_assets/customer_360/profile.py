@@ -25,6 +25,7 @@ FIELDS = {
     "state": "state", "postal_code": "postal_code", "country": "country", "birthdate": "birthdate",
     "gender": "gender", "loyalty_id": "loyalty_id",
 }
+DISPLAY_CASED = ("address_line1", "city")
 _RANKS = {"priority_then_recency": "rank_priority", "recency_then_priority": "rank_recency"}
 
 
@@ -34,27 +35,43 @@ class Customer360Report:
     filled: dict[str, int]
 
 
-def _tier_sql(config: ProjectConfig, identity: IdentityConfig, con: duckdb.DuckDBPyConnection) -> str | None:
-    column = identity.survivorship.loyalty_tier_column
-    parts = []
+def _carried_sql(config: ProjectConfig, con: duckdb.DuckDBPyConnection) -> tuple[str | None, list[str]]:
+    """Every source's attribute-tagged columns, keyed by record, so the 360 can carry them.
+
+    A column name the 360 already uses for a person field is not carried (it would shadow it).
+    """
+    reserved = {*FIELDS, "customer_id", "loyalty_tier", "source_count", "sources", "record_count",
+                "first_seen_at", "updated_at"}
+    parts, names = [], []
     for source in config.sources:
         table = f"raw_{source.name}"
-        if (
-            "loyalty_id" in source.columns.values() and source.columns.get(column) == ATTRIBUTE_TAG
-            and table_exists(con, table) and column in table_columns(con, table)
-        ):
-            parts.append(
-                f"SELECT '{source.name}' AS source, CAST({quote(source.primary_key)} AS VARCHAR) AS source_pk, "
-                f"NULLIF(trim(CAST({quote(column)} AS VARCHAR)), '') AS loyalty_tier FROM {quote(table)}"
-            )
-    return " UNION ALL ".join(parts) or None
+        if not table_exists(con, table):
+            continue
+        present = table_columns(con, table)
+        columns = [c for c, tag in source.columns.items() if tag == ATTRIBUTE_TAG and c in present and c not in reserved]
+        if not columns:
+            continue
+        values = ", ".join(f"NULLIF(trim(CAST({quote(c)} AS VARCHAR)), '') AS {quote(c)}" for c in columns)
+        parts.append(
+            f"SELECT '{source.name}' AS source, CAST({quote(source.primary_key)} AS VARCHAR) AS source_pk, "
+            f"{values} FROM {quote(table)}"
+        )
+        names.extend(c for c in columns if c not in names)
+    return (" UNION ALL BY NAME ".join(parts) or None), names
+
+
+def _display_case(expression: str) -> str:
+    # Matching compares upper-cased addresses; profiles show them the way people write them.
+    return (f"array_to_string(list_transform(string_split(lower({expression}), ' '), "
+            f"w -> upper(w[1]) || w[2:]), ' ')")
 
 
 def build_customer_360(con: duckdb.DuckDBPyConnection, config: ProjectConfig, identity: IdentityConfig) -> Customer360Report:
     if not table_exists(con, COALESCED):
         raise ValueError(f"{COALESCED} is missing; run identity resolution first")
     rules = identity.survivorship
-    tier = _tier_sql(config, identity, con)
+    carried_sql, carried = _carried_sql(config, con)
+    tier_column = rules.loyalty_tier_column
     present = set(table_columns(con, COALESCED))
     grouped = {f: name for name, fields in rules.groups.items() for f in fields}
     selects = []
@@ -72,24 +89,27 @@ def build_customer_360(con: duckdb.DuckDBPyConnection, config: ProjectConfig, id
         rank = _RANKS[rules.field_order.get(field, rules.order)]
         value = quote(source_column) if source_column in present else "NULL"
         selects.append(f"arg_min({value}, {rank}) FILTER (WHERE {value} IS NOT NULL) AS {quote(field)}")
-    if tier:
-        selects.append("arg_min(loyalty_tier, rank_recency) FILTER (WHERE loyalty_tier IS NOT NULL) AS loyalty_tier")
-    else:
-        selects.append("CAST(NULL AS VARCHAR) AS loyalty_tier")
+    tier = quote(tier_column) if tier_column in carried else "CAST(NULL AS VARCHAR)"
+    selects.append(f"arg_min({tier}, rank_recency) FILTER (WHERE {tier} IS NOT NULL) AS loyalty_tier")
+    selects.extend(
+        f"arg_min({quote(c)}, rank_recency) FILTER (WHERE {quote(c)} IS NOT NULL) AS {quote(c)}" for c in carried
+    )
     group_columns = [f for name in rules.groups for f in rules.groups[name] if f in FIELDS and FIELDS[f] in present]
-    outer = ["customer_id"] + [
-        (f"g.{quote('group_' + grouped[f])}.{quote(f)} AS {quote(f)}" if f in group_columns else
-         f"CAST(NULL AS VARCHAR) AS {quote(f)}" if f in grouped else quote(f))
-        for f in FIELDS
-    ] + ["loyalty_tier", "source_count", "sources", "record_count", "first_seen_at", "updated_at"]
-    tier_join = f"LEFT JOIN ({tier}) t USING (source, source_pk)" if tier else ""
+    def shown(field: str) -> str:
+        value = (f"g.{quote('group_' + grouped[field])}.{quote(field)}" if field in group_columns else
+                 "CAST(NULL AS VARCHAR)" if field in grouped else quote(field))
+        return f"{_display_case(value) if field in DISPLAY_CASED else value} AS {quote(field)}"
+
+    outer = ["customer_id", *map(shown, FIELDS), "loyalty_tier",
+             "source_count", "sources", "record_count", "first_seen_at", "updated_at", *map(quote, carried)]
+    carried_join = f"LEFT JOIN ({carried_sql}) t USING (source, source_pk)" if carried_sql else ""
     con.execute(f"""
         CREATE OR REPLACE TABLE {TABLE} AS
         WITH ranked AS (
-            SELECT c.*{', t.loyalty_tier' if tier else ''},
+            SELECT c.*{''.join(', t.' + quote(col) for col in carried)},
                    row_number() OVER (PARTITION BY customer_id ORDER BY priority, updated_at DESC NULLS LAST, record_id) AS rank_priority,
                    row_number() OVER (PARTITION BY customer_id ORDER BY updated_at DESC NULLS LAST, priority, record_id) AS rank_recency
-            FROM {COALESCED} c {tier_join}
+            FROM {COALESCED} c {carried_join}
         ),
         g AS (
             SELECT customer_id, {', '.join(selects)},

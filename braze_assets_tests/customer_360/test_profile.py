@@ -21,7 +21,8 @@ CONFIG = ProjectConfig.model_validate({"sources": [
                  "town": "city", "zip": "postal_code", "ext": "external_id"}},
     {"name": "club", "path": "club.csv", "primary_key": "id", "updated_at": "ts", "priority": 2,
      "columns": {"first": "given_name", "last": "surname", "mail": "email", "street": "address_line1",
-                 "town": "city", "zip": "postal_code", "card": "loyalty_id", "tier": "attribute"}},
+                 "town": "city", "zip": "postal_code", "card": "loyalty_id", "tier": "attribute",
+                 "points": "attribute"}},
 ]})
 
 
@@ -37,8 +38,8 @@ def con(tmp_path):
         ("1", "2024-01-01 00:00:00", "Robert", "Smith", "bob@old.com", "1 Oak St", "Boston", "02134", "cus_1"),
         ("2", "2024-02-01 00:00:00", "Other", "Person", "other@x.com", None, None, None, "cus_2"),
     ])
-    table(con, "raw_club", ["id", "ts", "first", "last", "mail", "street", "town", "zip", "card", "tier"], [
-        ("9", "2025-06-01 00:00:00", "Bob", "Smith", "bob@new.com", "9 Elm Avenue", "Denver", "80202", "L9", "Gold"),
+    table(con, "raw_club", ["id", "ts", "first", "last", "mail", "street", "town", "zip", "card", "tier", "points"], [
+        ("9", "2025-06-01 00:00:00", "Bob", "Smith", "bob@new.com", "9 Elm Avenue", "Denver", "80202", "L9", "Gold", "120"),
     ])
     yield con
     con.close()
@@ -60,9 +61,13 @@ def test_priority_recency_and_address_group(con):
     external_id, given, surname, email, street, city, postal, loyalty, tier, n_sources, sources, records, first, last = row
     assert (external_id, given, surname) == ("cus_1", "Robert", "Smith")  # the trusted shop wins names
     assert email == "bob@new.com"  # email follows recency
-    assert (street, city, postal) == ("1 OAK STREET", "BOSTON", "02134")  # one record's whole address
+    # One record's whole address, shown the way people write it (matching compared it upper-cased).
+    assert (street, city, postal) == ("1 Oak Street", "Boston", "02134")
     assert (loyalty, tier, n_sources, sources, records) == ("L9", "Gold", 2, ["club", "shop"], 2)
     assert (first, last) == (datetime(2024, 1, 1), datetime(2025, 6, 1))
+    # Attribute-tagged source columns are carried, so audiences and attributes can use them.
+    assert con.execute("SELECT points FROM customer_360 WHERE loyalty_id = 'L9'").fetchone() == ("120",)
+    assert con.execute("SELECT points FROM customer_360 WHERE external_id = 'cus_2'").fetchone() == (None,)
 
 
 def test_recency_first_takes_the_newest_address_whole(con):
@@ -73,4 +78,4 @@ def test_recency_first_takes_the_newest_address_whole(con):
     cluster_and_assign_ids(con, identity, run_id="r1", now=datetime(2026, 1, 1))
     build_customer_360(con, CONFIG, identity)
     assert con.execute("SELECT given_name, address_line1, city, postal_code FROM customer_360 WHERE loyalty_id = 'L9'").fetchone() == (
-        "Bob", "9 ELM AVENUE", "DENVER", "80202")
+        "Bob", "9 Elm Avenue", "Denver", "80202")
