@@ -1,6 +1,7 @@
 import dagster as dg
 
-from braze_assets.defs.jobs.jobs import ALL_JOBS, customer_360_refresh
+from braze_assets.defs.jobs.jobs import ALL_JOBS, customer_360_refresh, full_resync_job
+from braze_assets.defs.project import project_config
 
 daily_customer_refresh_schedule = dg.ScheduleDefinition(
     name="daily_customer_refresh",
@@ -13,4 +14,6 @@ daily_customer_refresh_schedule = dg.ScheduleDefinition(
 
 
 def build_defs() -> dg.Definitions:
-    return dg.Definitions(jobs=ALL_JOBS, schedules=[daily_customer_refresh_schedule])
+    destinations = [d.name for d in project_config().destinations]
+    jobs = [*ALL_JOBS, full_resync_job(destinations)] if destinations else ALL_JOBS
+    return dg.Definitions(jobs=jobs, schedules=[daily_customer_refresh_schedule])

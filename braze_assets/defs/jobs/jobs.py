@@ -35,3 +35,17 @@ braze_daily_sync = dg.define_asset_job(
 )
 
 ALL_JOBS = [customer_360_refresh, currents_ingest, campaign_audiences_refresh, braze_daily_sync]
+
+
+def full_resync_job(destinations: list[str]):
+    """Resend every intended value, changed or not: after restoring a workspace or switching to a new one."""
+    return dg.define_asset_job(
+        "braze_full_resync",
+        selection=dg.AssetSelection.groups("snapshots", "sync"),
+        config={"ops": {f"braze_sync_results__{name}": {"config": {"full_resync": True}} for name in destinations}},
+        description=(
+            "Full refresh to Braze: snapshot the day and resend every intended value to every destination. "
+            "Costs one data point per value; the data-point budget still applies unless overridden."
+        ),
+        tags={"flow": "full_refresh"},
+    )
