@@ -103,23 +103,27 @@ class SyncConfig(BaseModel):
         )
 
 
+def _default(name: str):
+    return SyncConfig.model_fields[name].default
+
+
 class ResolvedSyncSettings(BaseModel):
     """The effective settings of one destination's sync (section defaults + its overrides)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     destination: str
-    cron: str = "0 6 * * *"
-    data_point_budget: int | None = None
-    max_objects_per_run: int | None = None
+    cron: str = _default("default_cron")
+    data_point_budget: int | None = _default("data_point_budget")
+    max_objects_per_run: int | None = _default("max_objects_per_run")
     update_existing_only: bool = True
-    float_tolerance: float = 1e-9
-    override_budget: bool = False
-    full_resync: bool = False
-    dry_run_sample_size: int = 5
-    journal_fsync_interval_ms: int = 100
-    results_retention_days: int = 90
-    diff_memory_limit: str | None = "3GB"
+    float_tolerance: float = _default("float_tolerance")
+    override_budget: bool = _default("override_budget")
+    full_resync: bool = _default("full_resync")
+    dry_run_sample_size: int = _default("dry_run_sample_size")
+    journal_fsync_interval_ms: int = _default("journal_fsync_interval_ms")
+    results_retention_days: int = _default("results_retention_days")
+    diff_memory_limit: str | None = _default("diff_memory_limit")
 
 
 def check_cron(value: str) -> str:
