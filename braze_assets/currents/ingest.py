@@ -208,7 +208,7 @@ def _flush(con: duckdb.DuckDBPyConnection, batch: list[_Decoded]) -> list[FileRe
     try:
         inserted: dict[str, int] = {}
         if events is not None:
-            inserted = _insert_new_events(con, events.unique(subset="event_id", keep="first", maintain_order=True))
+            inserted = _insert_new_events(con, events)
         results = [_file_result(d, inserted.get(d.key.key, 0)) for d in batch]
         _write_ledger(con, results)
         con.commit()
@@ -219,8 +219,11 @@ def _flush(con: duckdb.DuckDBPyConnection, batch: list[_Decoded]) -> list[FileRe
 
 
 def _insert_new_events(con: duckdb.DuckDBPyConnection, events: pl.DataFrame) -> dict[str, int]:
-    """Insert the events whose id is not loaded yet; returns events inserted per source key."""
-    per_file = dict(events.group_by("source_key").len().iter_rows())
+    """Insert the events whose id is not loaded yet, the batch's first copy of each; returns events
+    inserted per source key."""
+    # A mask rather than a filtered copy: copies inside one batch are rare, the batch is large.
+    events = events.with_columns(_first=pl.col("event_id").is_first_distinct())
+    per_file = dict(events.lazy().filter("_first").group_by("source_key").len().collect().iter_rows())
     # Files' constant columns as dictionaries and string views: DuckDB ingests them far cheaper.
     batch = events.with_columns(pl.col("event_type", "source_key").cast(pl.Categorical)).to_arrow(
         compat_level=pl.CompatLevel.newest()
@@ -234,12 +237,14 @@ def _insert_new_events(con: duckdb.DuckDBPyConnection, events: pl.DataFrame) -> 
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _currents_known AS
             SELECT event_id, source_key::VARCHAR AS source_key FROM _currents_batch
-            SEMI JOIN (SELECT event_id FROM {EVENTS_TABLE} WHERE event_date BETWEEN ? AND ?) USING (event_id)""",
+            SEMI JOIN (SELECT event_id FROM {EVENTS_TABLE} WHERE event_date BETWEEN ? AND ?) USING (event_id)
+            WHERE _first""",
             days,
         )
         columns = ", ".join(_insert_expression(c) for c in COMMON_COLUMNS)
         con.execute(
-            f"INSERT INTO {EVENTS_TABLE} SELECT {columns} FROM _currents_batch ANTI JOIN _currents_known USING (event_id)"
+            f"""INSERT INTO {EVENTS_TABLE} SELECT {columns} FROM _currents_batch
+            ANTI JOIN _currents_known USING (event_id) WHERE _first"""
         )
         known = con.execute("SELECT source_key, count(*) FROM _currents_known GROUP BY ALL").fetchall()
         con.execute("DROP TABLE _currents_known")
