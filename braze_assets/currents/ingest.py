@@ -33,7 +33,7 @@ EVENTS_TABLE = "currents_events"
 # left goes through the WAL and costs about three times the CPU. Two row groups a batch keep that
 # rest small; memory holds about two batches (~1 GB at this size).
 DEFAULT_BATCH_ROWS = 250_000
-DEFAULT_WORKERS = 4
+DEFAULT_WORKERS = 2
 
 _FILES_DDL = f"""
 CREATE TABLE IF NOT EXISTS {FILES_TABLE} (
@@ -126,15 +126,7 @@ def ingest_objects(
     ensure_tables(con)
     report = IngestReport()
     todo = _plan(con, keys, report)
-    # Decoding holds the GIL, DuckDB does not: one thread writes the previous batch while the others
-    # fetch and decode the next one. At most two batches are in memory. Writing needs about the CPU
-    # that decoding does, so one DuckDB thread keeps pace; more only contend for the same cores.
-    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
-    con.execute("SET threads = 1")
-    try:
-        _load(con, bucket, todo, report, batch_rows=batch_rows, workers=workers)
-    finally:
-        con.execute(f"SET threads = {int(threads)}")
+    _load(con, bucket, todo, report, batch_rows=batch_rows, workers=workers)
     return report
 
 
@@ -157,23 +149,32 @@ def _load(
         except CorruptFileError as error:
             return _Decoded(parsed, fetched.etag, fetched.size, None, error.problem)
 
+    # Decoding holds the GIL, DuckDB does not: one thread writes the previous batch while the others
+    # fetch and decode the next one, so at most two batches are in memory. Writing costs about what
+    # decoding does, so one DuckDB thread keeps pace; more would only contend for the same cores.
+    # The last batch has nothing to overlap with and gets all of DuckDB's threads.
     batch: list[_Decoded] = []
     batch_size = 0
     writing: Future | None = None
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, ThreadPoolExecutor(max_workers=1) as writer:
-        for result in _bounded_map(pool, fetch_and_decode, todo, window=max(1, workers) + 1):
-            if isinstance(result, str):
-                report.skipped.append(result)
-                continue
-            batch.append(result)
-            batch_size += result.frame.height if result.frame is not None else 0
-            if batch_size >= batch_rows:
-                if writing is not None:
-                    report.files.extend(writing.result())
-                writing = writer.submit(_flush, con, batch)
-                batch, batch_size = [], 0
-        if writing is not None:
-            report.files.extend(writing.result())
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    con.execute("SET threads = 1")
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, ThreadPoolExecutor(max_workers=1) as writer:
+            for result in _bounded_map(pool, fetch_and_decode, todo, window=max(1, workers) + 1):
+                if isinstance(result, str):
+                    report.skipped.append(result)
+                    continue
+                batch.append(result)
+                batch_size += result.frame.height if result.frame is not None else 0
+                if batch_size >= batch_rows:
+                    if writing is not None:
+                        report.files.extend(writing.result())
+                    writing = writer.submit(_flush, con, batch)
+                    batch, batch_size = [], 0
+            if writing is not None:
+                report.files.extend(writing.result())
+    finally:
+        con.execute(f"SET threads = {int(threads)}")
     if batch:
         report.files.extend(_flush(con, batch))
 
