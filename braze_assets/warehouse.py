@@ -21,6 +21,28 @@ def connect(path: Path | str, *, read_only: bool = False) -> Iterator[duckdb.Duc
         con.close()
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Run the block in one transaction: commit on success, roll back on any exit by exception."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        # BaseException so a KeyboardInterrupt or cancelled run never leaves a half-written table.
+        con.execute("ROLLBACK")
+        raise
+
+
+def replace_table(con: duckdb.DuckDBPyConnection, table: str, query: str, params: list | None = None) -> None:
+    """Build `table` from `query` under a staging name and swap it in, so a failure keeps the old table."""
+    staging = f"{table}__building"
+    with transaction(con):
+        con.execute(f"CREATE OR REPLACE TABLE {quote(staging)} AS {query}", params)
+        con.execute(f"DROP TABLE IF EXISTS {quote(table)}")
+        con.execute(f"ALTER TABLE {quote(staging)} RENAME TO {quote(table)}")
+
+
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return bool(
         con.execute(

@@ -23,7 +23,7 @@ from braze_assets.attributes.report import AttributesReport
 from braze_assets.attributes.serialise import canonical_json, payload_json
 from braze_assets.attributes.types import source_family
 from braze_assets.attributes.value_checks import ValueChecks
-from braze_assets.warehouse import quote, table_columns
+from braze_assets.warehouse import quote, table_columns, transaction
 
 SOURCE_VIEW = "customer_attribute_source"
 ATTRIBUTES_TABLE = "braze_customer_attributes"
@@ -282,17 +282,13 @@ def build_braze_customer_attributes(con: duckdb.DuckDBPyConnection, destinations
         rejected.group_by(["destination", "attribute", "reason"]).len("count")
         .sort(["destination", "attribute", "count"], descending=[False, False, True]).to_dicts()
     )
-    con.execute("BEGIN TRANSACTION")
     try:
-        con.register("_bca_frame", table)
-        con.register("_bca_rejections", rejected)
-        con.execute(f"CREATE OR REPLACE TABLE {ATTRIBUTES_TABLE} AS SELECT * FROM _bca_frame")
-        con.execute(f"CREATE OR REPLACE TABLE {REJECTIONS_TABLE} AS SELECT * FROM _bca_rejections")
-        checks.save()
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.register("_bca_frame", table)
+            con.register("_bca_rejections", rejected)
+            con.execute(f"CREATE OR REPLACE TABLE {ATTRIBUTES_TABLE} AS SELECT * FROM _bca_frame")
+            con.execute(f"CREATE OR REPLACE TABLE {REJECTIONS_TABLE} AS SELECT * FROM _bca_rejections")
+            checks.save()
     finally:
         con.unregister("_bca_frame")
         con.unregister("_bca_rejections")

@@ -30,6 +30,7 @@ from braze_assets.attributes.types import (
     source_family,
     type_mismatch,
 )
+from braze_assets.names import check_name
 
 # braze_assets.config's package imports its model, which imports this module: anything from
 # braze_assets.config is imported where it is used, so either package can be imported first.
@@ -225,8 +226,6 @@ class DestinationConfig(StrictModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        from braze_assets.config.sources import check_name
-
         return check_name(value, "destination name")
 
     @field_validator("phone_region")

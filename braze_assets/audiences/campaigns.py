@@ -31,7 +31,7 @@ from braze_assets.audiences.compiler import as_utc
 from braze_assets.audiences.config import AudiencesConfig, Campaign, Orchestration, custom_attribute_problem
 from braze_assets.audiences.errors import AudienceError
 from braze_assets.audiences.evaluate import evaluate_audience, open_read_only
-from braze_assets.warehouse import quote
+from braze_assets.warehouse import quote, transaction
 
 TREATMENT, CONTROL = "treatment", "control"
 _MEMBER_COLUMNS = ["audience", ID_COLUMN, "member_group", "membership_attribute", "membership_value"]
@@ -209,41 +209,37 @@ def _write(con: duckdb.DuckDBPyConnection, plan: Plan, run_id: str, computed_at:
     con.register("_new_members", plan.members)
     con.register("_new_attributes", attribute_texts(plan.attributes))
     try:
-        con.execute("BEGIN TRANSACTION")
-        joins, leaves, stays = con.execute(
-            """WITH prev AS (SELECT audience, customer_id FROM audience_members WHERE campaign = ? AND member_group = 'treatment'),
-                    cur AS (SELECT audience, customer_id FROM _new_members WHERE member_group = 'treatment')
-               SELECT count(*) FILTER (WHERE prev.customer_id IS NULL),
-                      count(*) FILTER (WHERE cur.customer_id IS NULL),
-                      count(*) FILTER (WHERE prev.customer_id IS NOT NULL AND cur.customer_id IS NOT NULL)
-               FROM prev FULL OUTER JOIN cur ON prev.audience = cur.audience AND prev.customer_id = cur.customer_id""",
-            [act.name],
-        ).fetchone()
-        # A campaign removed from config must not stay a member forever: dropping its rows makes the sync send leaves.
-        retired = con.execute(
-            "DELETE FROM audience_members WHERE campaign NOT IN (SELECT unnest(?::VARCHAR[])) RETURNING campaign", [configured]
-        ).fetchall()
-        con.execute("DELETE FROM campaign_member_attributes WHERE campaign NOT IN (SELECT unnest(?::VARCHAR[]))", [configured])
-        con.execute("DELETE FROM audience_members WHERE campaign = ?", [act.name])
-        con.execute(
-            """INSERT INTO audience_members SELECT ?, audience, ?, customer_id, member_group, ?, membership_attribute,
-               membership_value, ?, ? FROM _new_members""",
-            [act.name, act.destination, act.membership.mode, run_id, computed_at],
-        )
-        con.execute("DELETE FROM campaign_recipients WHERE campaign = ? AND run_id = ?", [act.name, run_id])
-        con.execute(
-            "INSERT INTO campaign_recipients SELECT ?, audience, customer_id, member_group, ?, ? FROM _new_members",
-            [act.name, run_id, computed_at],
-        )
-        con.execute("DELETE FROM campaign_member_attributes WHERE campaign = ?", [act.name])
-        con.execute(
-            "INSERT INTO campaign_member_attributes SELECT ?, ?, customer_id, attribute, value, ?, ? FROM _new_attributes",
-            [act.name, act.destination, run_id, computed_at],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            joins, leaves, stays = con.execute(
+                """WITH prev AS (SELECT audience, customer_id FROM audience_members WHERE campaign = ? AND member_group = 'treatment'),
+                        cur AS (SELECT audience, customer_id FROM _new_members WHERE member_group = 'treatment')
+                   SELECT count(*) FILTER (WHERE prev.customer_id IS NULL),
+                          count(*) FILTER (WHERE cur.customer_id IS NULL),
+                          count(*) FILTER (WHERE prev.customer_id IS NOT NULL AND cur.customer_id IS NOT NULL)
+                   FROM prev FULL OUTER JOIN cur ON prev.audience = cur.audience AND prev.customer_id = cur.customer_id""",
+                [act.name],
+            ).fetchone()
+            # A campaign removed from config must not stay a member forever: dropping its rows makes the sync send leaves.
+            retired = con.execute(
+                "DELETE FROM audience_members WHERE campaign NOT IN (SELECT unnest(?::VARCHAR[])) RETURNING campaign", [configured]
+            ).fetchall()
+            con.execute("DELETE FROM campaign_member_attributes WHERE campaign NOT IN (SELECT unnest(?::VARCHAR[]))", [configured])
+            con.execute("DELETE FROM audience_members WHERE campaign = ?", [act.name])
+            con.execute(
+                """INSERT INTO audience_members SELECT ?, audience, ?, customer_id, member_group, ?, membership_attribute,
+                   membership_value, ?, ? FROM _new_members""",
+                [act.name, act.destination, act.membership.mode, run_id, computed_at],
+            )
+            con.execute("DELETE FROM campaign_recipients WHERE campaign = ? AND run_id = ?", [act.name, run_id])
+            con.execute(
+                "INSERT INTO campaign_recipients SELECT ?, audience, customer_id, member_group, ?, ? FROM _new_members",
+                [act.name, run_id, computed_at],
+            )
+            con.execute("DELETE FROM campaign_member_attributes WHERE campaign = ?", [act.name])
+            con.execute(
+                "INSERT INTO campaign_member_attributes SELECT ?, ?, customer_id, attribute, value, ?, ? FROM _new_attributes",
+                [act.name, act.destination, run_id, computed_at],
+            )
     finally:
         con.unregister("_new_members")
         con.unregister("_new_attributes")

@@ -24,14 +24,8 @@ from braze_assets.audiences.cadence import check_cadence
 from braze_assets.audiences.columns import Kind, catalogue_types, column_kinds
 from braze_assets.audiences.rules import OPS, check_condition, unknown_column_message
 from braze_assets.audiences.sql_guard import validate_sql_audience
+from braze_assets.names import check_name
 
-
-
-def _check_name(value: str, what: str) -> str:
-    # Imported here: braze_assets.config imports this module while building ProjectConfig.
-    from braze_assets.config.sources import check_name as check
-
-    return check(value, what)
 
 
 def custom_attribute_problem(name: str) -> str | None:
@@ -129,7 +123,7 @@ class Segment(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        return _check_name(v, "segment name")
+        return check_name(v, "segment name")
 
     def references(self) -> list[str]:
         return [n.member_of for n in walk(self.where) if isinstance(n, MemberOf)]
@@ -146,7 +140,7 @@ class SqlAudience(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        return _check_name(v, "SQL audience name")
+        return check_name(v, "SQL audience name")
 
     @model_validator(mode="before")
     @classmethod
@@ -206,7 +200,7 @@ class SubAudience(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        return _check_name(v, "sub-audience name")
+        return check_name(v, "sub-audience name")
 
 
 class _Activation(_Strict):
@@ -223,7 +217,7 @@ class _Activation(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        return _check_name(v, "campaign / orchestration name")
+        return check_name(v, "campaign / orchestration name")
 
     @field_validator("cadence")
     @classmethod

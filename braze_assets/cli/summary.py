@@ -61,7 +61,7 @@ def format_summary(summary: dict) -> str:
     for key, value in summary.items():
         if isinstance(value, dict):
             lines.append(f"  {key}:")
-            lines.extend(f"    {name:<30} {count:>10,}" for name, count in value.items())
+            lines.extend(f"    {name:<40} {count:>10,}" for name, count in value.items())
         elif isinstance(value, int):
             lines.append(f"  {key:<42} {value:>10,}")
         else:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from braze_assets.names import NAME_PATTERN, check_name
 
 # Semantic tags tell identity resolution what a column means; anything else is carried as-is.
 PERSON_TAGS = (
@@ -15,15 +15,6 @@ PERSON_TAGS = (
 # `attribute` keeps a non-identity column available to the customer 360.
 CUSTOM_IDENTIFIER_PREFIX = "identifier:"
 ATTRIBUTE_TAG = "attribute"
-
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-
-
-def check_name(value: str, what: str) -> str:
-    if not _NAME.match(value):
-        raise ValueError(f"{what} {value!r} must be lowercase letters, digits and _ (starting with a letter)")
-    return value
-
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -51,7 +42,7 @@ class SourceConfig(StrictModel):
         for column, tag in columns.items():
             if tag in PERSON_TAGS or tag == ATTRIBUTE_TAG:
                 continue
-            if tag.startswith(CUSTOM_IDENTIFIER_PREFIX) and _NAME.match(tag[len(CUSTOM_IDENTIFIER_PREFIX):]):
+            if tag.startswith(CUSTOM_IDENTIFIER_PREFIX) and NAME_PATTERN.match(tag[len(CUSTOM_IDENTIFIER_PREFIX):]):
                 continue
             raise ValueError(
                 f"column {column!r} has unknown tag {tag!r}; use one of {', '.join(PERSON_TAGS)}, "

@@ -22,7 +22,7 @@ import duckdb
 
 from braze_assets.config import ProjectConfig
 from braze_assets.config.sources import TransactionSourceConfig
-from braze_assets.warehouse import quote, table_columns, table_exists
+from braze_assets.warehouse import quote, replace_table, table_columns, table_exists
 
 TABLE = "transaction_attributes"
 UNIFIED = "unified_coalesced"
@@ -298,15 +298,7 @@ def build_transaction_attributes(con: duckdb.DuckDBPyConnection, config: Project
             SELECT txn_source, column_name, reason, count(*) AS n, min_by(_row_number, _row_number, {EXAMPLES})
             FROM ({_problem_sql(txns, at)}) GROUP BY ALL ORDER BY txn_source, column_name, reason""").fetchall()
         problems = [TransactionProblem(s, c, r, n, list(ex)) for s, c, r, n, ex in rows]
-    con.execute("BEGIN")
-    try:
-        con.execute(f"CREATE OR REPLACE TABLE {TABLE}__building AS {_attributes_sql(at)}")
-        con.execute(f"DROP TABLE IF EXISTS {TABLE}")
-        con.execute(f"ALTER TABLE {TABLE}__building RENAME TO {TABLE}")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+    replace_table(con, TABLE, _attributes_sql(at))
     read = dict(con.execute("SELECT txn_source, count(*) FROM _txn_raw GROUP BY 1").fetchall())
     used = dict(con.execute(
         f"SELECT txn_source, count(*) FROM _txn_parsed WHERE {_USABLE.format(as_of=at)} GROUP BY 1").fetchall())

@@ -22,7 +22,7 @@ import pyarrow as pa
 from braze_assets.identity.config import IdentityConfig
 from braze_assets.identity.match import TABLE as SCORES
 from braze_assets.identity.standardise import TABLE as STANDARDISED
-from braze_assets.warehouse import quote, table_columns, table_exists
+from braze_assets.warehouse import quote, table_columns, table_exists, transaction
 
 TABLE = "unified_coalesced"
 REGISTRY = "customer_id_registry"
@@ -226,32 +226,28 @@ def cluster_and_assign_ids(
     con.execute("CREATE OR REPLACE TEMP TABLE _identity_clusters AS SELECT * FROM _identity_cluster_arrow")
     con.unregister("_identity_cluster_arrow")
     _ensure_tables(con)
-    con.execute("BEGIN")
     try:
-        churn = _assign_ids(con, run_id)
-        _write_registry(con, run_id, now)
-        con.execute(f"""
-            CREATE OR REPLACE TABLE {ASSIGNMENTS} AS
-            SELECT c.record_id, i.customer_id,
-                   CASE WHEN a.customer_id = i.customer_id THEN a.assigned_at ELSE $now END AS assigned_at,
-                   CASE WHEN a.customer_id = i.customer_id THEN a.run_id ELSE $run END AS run_id
-            FROM _identity_clusters c JOIN _identity_ids i USING (cluster)
-            LEFT JOIN {ASSIGNMENTS} a ON a.record_id = c.record_id
-        """, {"now": now, "run": run_id})
-        con.execute(f"""
-            CREATE OR REPLACE TABLE {TABLE} AS
-            SELECT i.customer_id, s.*, count(*) OVER (PARTITION BY c.cluster) AS cluster_size,
-                   c.held_back, a.assigned_at AS customer_id_assigned_at
-            FROM {STANDARDISED} s
-            JOIN _identity_clusters c USING (record_id)
-            JOIN _identity_ids i USING (cluster)
-            JOIN {ASSIGNMENTS} a USING (record_id)
-            ORDER BY i.customer_id, s.record_id
-        """)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            churn = _assign_ids(con, run_id)
+            _write_registry(con, run_id, now)
+            con.execute(f"""
+                CREATE OR REPLACE TABLE {ASSIGNMENTS} AS
+                SELECT c.record_id, i.customer_id,
+                       CASE WHEN a.customer_id = i.customer_id THEN a.assigned_at ELSE $now END AS assigned_at,
+                       CASE WHEN a.customer_id = i.customer_id THEN a.run_id ELSE $run END AS run_id
+                FROM _identity_clusters c JOIN _identity_ids i USING (cluster)
+                LEFT JOIN {ASSIGNMENTS} a ON a.record_id = c.record_id
+            """, {"now": now, "run": run_id})
+            con.execute(f"""
+                CREATE OR REPLACE TABLE {TABLE} AS
+                SELECT i.customer_id, s.*, count(*) OVER (PARTITION BY c.cluster) AS cluster_size,
+                       c.held_back, a.assigned_at AS customer_id_assigned_at
+                FROM {STANDARDISED} s
+                JOIN _identity_clusters c USING (record_id)
+                JOIN _identity_ids i USING (cluster)
+                JOIN {ASSIGNMENTS} a USING (record_id)
+                ORDER BY i.customer_id, s.record_id
+            """)
     finally:
         for name in ("_identity_votes", "_identity_owned", "_identity_kept", "_identity_ids", "_identity_clusters"):
             con.execute(f"DROP TABLE IF EXISTS {name}")

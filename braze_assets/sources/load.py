@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 
 from braze_assets.config.errors import ConfigError
-from braze_assets.warehouse import quote
+from braze_assets.warehouse import quote, replace_table
 
 SUPPORTED = (".csv", ".csv.gz", ".tsv", ".parquet")
 
@@ -70,20 +70,12 @@ def load_table(
             f"(the file has: {', '.join(columns)})"
         )
     casts = ", ".join(f"CAST({quote(c)} AS VARCHAR) AS {quote(c)}" for c in columns)
-    staging = f"{table}__loading"
-    con.execute("BEGIN")
-    try:
-        con.execute(
-            f"CREATE OR REPLACE TABLE {quote(staging)} AS SELECT {casts}, "
-            f"? AS _source_file, CAST(row_number() OVER () AS BIGINT) + 1 AS _row_number FROM {_reader(path)}",
-            [str(path)],
-        )
-        con.execute(f"DROP TABLE IF EXISTS {quote(table)}")
-        con.execute(f"ALTER TABLE {quote(staging)} RENAME TO {quote(table)}")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+    replace_table(
+        con,
+        table,
+        f"SELECT {casts}, ? AS _source_file, CAST(row_number() OVER () AS BIGINT) + 1 AS _row_number FROM {_reader(path)}",
+        [str(path)],
+    )
     rows = con.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0]
     if rows == 0:
         raise SourceError(f"source {source!r}: {path} has no rows")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import duckdb
 
 from braze_assets.sync.tables import CONFIRMED, KIND_VALUE, REJECTIONS, SNAPSHOTS
+from braze_assets.warehouse import transaction
 
 CHANGES = "_sync_changes"
 _TEMP = ("_sync_keys", "_sync_diff", "_sync_wanted", "_sync_sendable", "_sync_clear")
@@ -76,17 +77,13 @@ def compute_changes(
     previous = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
-    con.execute("BEGIN TRANSACTION")
     try:
-        _diff(con, destination, snapshot_date, sorted(set(clear_attributes)), float(float_tolerance), full_resync)
-        _select(con, destination, full_resync, max_objects)
-        counts = _count(con)
-        for table in _TEMP:
-            con.execute(f"DROP TABLE IF EXISTS {table}")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            _diff(con, destination, snapshot_date, sorted(set(clear_attributes)), float(float_tolerance), full_resync)
+            _select(con, destination, full_resync, max_objects)
+            counts = _count(con)
+            for table in _TEMP:
+                con.execute(f"DROP TABLE IF EXISTS {table}")
     finally:
         con.execute(f"SET memory_limit = '{previous}'")
     return counts

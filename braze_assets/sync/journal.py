@@ -28,6 +28,7 @@ import orjson
 import polars as pl
 
 from braze_assets.sync.tables import CONFIRMED, KEY_ID_SQL, REJECTIONS, RESULTS, RUNS
+from braze_assets.warehouse import transaction
 
 PLAN_FILE = "plan.parquet"
 OUTCOMES_FILE = "outcomes.jsonl"
@@ -156,8 +157,7 @@ def fold_run(con: duckdb.DuckDBPyConnection, run_dir: Path, destination: str, *,
     objects = plan["obj_idx"].n_unique()
     con.register("_fold_sent", sent)
     try:
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             counts = _apply(con, run_id, destination, objects)
             interrupted = counts["objects_unsent"] > 0 and status is None
             con.execute(
@@ -171,10 +171,6 @@ def fold_run(con: duckdb.DuckDBPyConnection, run_dir: Path, destination: str, *,
                  counts["objects_delivered"], counts["objects_rejected"], counts["objects_not_delivered"],
                  counts["objects_unsent"], counts["data_points_spent"], counts["batches"], run_id],
             )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     finally:
         con.unregister("_fold_sent")
     shutil.rmtree(run_dir, ignore_errors=True)

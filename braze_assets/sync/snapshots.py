@@ -32,7 +32,7 @@ from braze_assets.sync.tables import (
     SNAPSHOTS,
     ensure_tables,
 )
-from braze_assets.warehouse import quote, table_columns, table_exists
+from braze_assets.warehouse import quote, table_columns, table_exists, transaction
 
 ATTRIBUTES_TABLE = "braze_customer_attributes"
 MEMBERS_TABLE = "audience_members"
@@ -164,8 +164,7 @@ def _build_destination(con, destination: DestinationConfig, snapshot_date: dt.da
                 WHERE m.destination = $destination AND m.member_group = 'treatment')"""
             if has_members else "members AS (SELECT NULL::VARCHAR AS identifier WHERE false)"
         )
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute(f"DELETE FROM {SNAPSHOTS} WHERE snapshot_date = ? AND destination = ?", [snapshot_date, name])
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE _snap_rows AS
@@ -208,10 +207,6 @@ def _build_destination(con, destination: DestinationConfig, snapshot_date: dt.da
             ).fetchone()
             conflicts = claimed - rows
             con.execute("DROP TABLE _snap_rows")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         report.rows[name], report.identifiers[name] = rows, ids
         report.memberships[name], report.conflicts[name] = memberships, conflicts
         if has_members:

@@ -1,6 +1,6 @@
 import pytest
 
-from braze_assets.sandbox import SandboxServer
+from braze_assets_tests.sandbox_fixture import two_key_sandbox
 
 SECRET = "sk-test-SECRET-0123456789abcdef"
 NO_TRACK_KEY = "sk-test-EXPORT-ONLY-fedcba9876543210"
@@ -8,11 +8,7 @@ NO_TRACK_KEY = "sk-test-EXPORT-ONLY-fedcba9876543210"
 
 @pytest.fixture
 def sandbox(tmp_path):
-    with SandboxServer(
-        tmp_path / "sandbox",
-        api_keys={SECRET: {"users.track", "users.export.ids", "users.delete"}, NO_TRACK_KEY: {"users.export.ids"}},
-        rate_limit_requests=None,
-    ) as server:
+    with two_key_sandbox(tmp_path / "sandbox", SECRET, NO_TRACK_KEY) as server:
         yield server
 
 

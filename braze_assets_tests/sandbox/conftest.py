@@ -1,7 +1,7 @@
 import pytest
 import requests
 
-from braze_assets.sandbox import SandboxServer
+from braze_assets_tests.sandbox_fixture import two_key_sandbox
 
 KEY = "sandbox-key"
 LIMITED_KEY = "export-only-key"
@@ -9,11 +9,7 @@ LIMITED_KEY = "export-only-key"
 
 @pytest.fixture
 def sandbox(tmp_path):
-    with SandboxServer(
-        tmp_path / "state",
-        api_keys={KEY: {"users.track", "users.export.ids", "users.delete"}, LIMITED_KEY: {"users.export.ids"}},
-        rate_limit_requests=None,
-    ) as server:
+    with two_key_sandbox(tmp_path / "state", KEY, LIMITED_KEY) as server:
         yield server
 
 

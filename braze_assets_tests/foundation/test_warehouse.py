@@ -1,0 +1,46 @@
+import duckdb
+import pytest
+
+from braze_assets.warehouse import connect, replace_table, transaction
+
+
+@pytest.fixture
+def con(tmp_path):
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS x")
+        yield con
+
+
+def _values(con) -> list[int]:
+    return [r[0] for r in con.execute("SELECT x FROM t ORDER BY x").fetchall()]
+
+
+def test_transaction_commits_the_block(con):
+    with transaction(con):
+        con.execute("INSERT INTO t VALUES (2)")
+    assert _values(con) == [1, 2]
+
+
+@pytest.mark.parametrize("error", [ValueError("bad row"), KeyboardInterrupt()])
+def test_transaction_rolls_back_and_reraises(con, error):
+    with pytest.raises(type(error)):
+        with transaction(con):
+            con.execute("INSERT INTO t VALUES (2)")
+            raise error
+    assert _values(con) == [1]
+    # The connection is usable again: no transaction was left open.
+    with transaction(con):
+        con.execute("INSERT INTO t VALUES (3)")
+    assert _values(con) == [1, 3]
+
+
+def test_replace_table_swaps_in_the_new_rows(con):
+    replace_table(con, "t", "SELECT ?::INTEGER AS x", [7])
+    assert _values(con) == [7]
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '%__building'").fetchone()[0] == 0
+
+
+def test_replace_table_keeps_the_old_table_when_the_query_fails(con):
+    with pytest.raises(duckdb.Error):
+        replace_table(con, "t", "SELECT CAST('not a number' AS INTEGER) AS x")
+    assert _values(con) == [1]
