@@ -117,6 +117,10 @@ class _Response:
     error: str | None  # last error text when the request never succeeded
 
 
+# Long sends tell the user how far they are, without a line per batch.
+PROGRESS_EVERY_S = 5.0
+
+
 class _Run:
     """Shared state of one track_attributes call; all mutation happens under ``lock``."""
 
@@ -128,6 +132,25 @@ class _Run:
         self.stop = False
         self.fatal: BaseException | None = None
         self.gave_up: str | None = None
+        self.total = n
+        self.next_progress = time.monotonic() + PROGRESS_EVERY_S
+        self.next_wait_note = 0.0
+
+    def progress_due(self) -> bool:
+        """True at most once per PROGRESS_EVERY_S; call under ``lock``."""
+        now = time.monotonic()
+        if now < self.next_progress:
+            return False
+        self.next_progress = now + PROGRESS_EVERY_S
+        return True
+
+    def wait_note_due(self) -> bool:
+        now = time.monotonic()
+        with self.lock:
+            if now < self.next_wait_note:
+                return False
+            self.next_wait_note = now + PROGRESS_EVERY_S
+            return True
 
     def add(self, counter: str, amount: int = 1) -> None:
         with self.lock:
@@ -396,6 +419,12 @@ class BrazeClient:
             result.rejected += rejected
             result.not_delivered += len(outcomes) - delivered - rejected
             result.batches.append(batch)
+            if run.progress_due():
+                done = result.delivered + result.rejected + result.not_delivered
+                self.log.info(
+                    "Braze /users/track: %d batches sent, %d of %d rows done (%d delivered, %d rejected), %d left",
+                    len(result.batches), done, run.total, result.delivered, result.rejected, run.total - done,
+                )
             if unmapped:
                 self.log.warning(
                     "Braze batch %d returned %d errors without a row index: %s",
@@ -461,6 +490,8 @@ class BrazeClient:
                 return _Response(None, {}, {}, attempts, f"retry budget exhausted after {attempts} attempts: {last_error}")
             if status == 429:
                 limiter.pause_until(time.time() + wait)
+            if run.wait_note_due():
+                self.log.info("Braze %s: %s; waiting %.1f s before retrying (attempt %d)", route, last_error, wait, attempts)
             run.add("retries")
             self.log.debug("Braze %s: %s; retry %d in %.2f s", route, last_error, attempts, wait)
             time.sleep(wait)

@@ -87,13 +87,16 @@ def test_random_faults_every_row_is_delivered_or_reported(sandbox):
     assert profiles == delivered
 
 
-def test_429_storm_honours_the_reset_header(sandbox):
+def test_429_storm_honours_the_reset_header(sandbox, caplog):
     sandbox.set_faults(FaultConfig(storm_429_s=0.6))
-    with fast_client(sandbox.url, objects_per_request=10) as client:
+    with caplog.at_level(logging.INFO), fast_client(sandbox.url, objects_per_request=10) as client:
         result = client.track_attributes(attrs(100))
     assert result.delivered == 100
     # Waiting for X-RateLimit-Reset (not hammering): few 429s despite 8 threads.
     assert 1 <= result.rate_limited <= 16
+    # The wait is logged with its reason, in the user's terms.
+    waits = [r.getMessage() for r in caplog.records if "waiting" in r.getMessage()]
+    assert waits and "429" in waits[0]
 
 
 def test_retry_after_is_honoured(sandbox):
