@@ -100,7 +100,7 @@ def ui(args) -> int:
 
     data_dir = _data_dir()
     home = dagster_home(data_dir)
-    with local_services(data_dir, sandbox_port=8787, s3_port=8788) as services:
+    with local_services(data_dir, sandbox_port=args.sandbox_port, s3_port=args.s3_port) as services:
         print(f"Braze endpoint: {services.braze_endpoint}; Currents bucket: s3://{services.bucket}/{services.prefix}")
         print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={home}). Ctrl-C stops everything.", flush=True)
         # Its own process group, so Ctrl-C and shutdown reach dagster dev and its children together.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from braze_assets.cli import commands
@@ -47,12 +48,24 @@ def _parser() -> argparse.ArgumentParser:
 
     ui = sub.add_parser("ui", help="start the local services and the Dagster UI (dagster dev)")
     ui.add_argument("--port", type=int, default=3000)
+    ui.add_argument("--sandbox-port", type=int, default=8787, help="local Braze sandbox port (when not configured)")
+    ui.add_argument("--s3-port", type=int, default=8788, help="local S3 port (when not configured)")
     ui.set_defaults(func=commands.ui)
     return parser
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM ends a command like Ctrl-C does, so local services and child processes are stopped."""
+
+    def _raise(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _raise)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    _stop_on_sigterm()
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
