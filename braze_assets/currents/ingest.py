@@ -7,8 +7,9 @@ Braze's event `id` against everything already loaded (Currents is at-least-once)
 copy; a re-delivered event is the same record, so the lookup only reads the batch's event dates.
 Each batch of events and the ledger rows of its files commit in one transaction.
 
-Memory holds at most two batches of `batch_rows` decoded events (one being written, one filling)
-plus `workers + 1` files in flight: it depends on file and batch size, never on the bucket.
+Memory holds a few chunks of decoded events (a quarter batch each: one being written, two queued,
+one filling) plus `workers + 1` files in flight: it depends on file and batch size, never on the
+bucket.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from typing import TypeVar
 
@@ -30,10 +31,15 @@ from braze_assets.currents.s3 import CurrentsBucket, S3Object
 FILES_TABLE = "currents_files"
 EVENTS_TABLE = "currents_events"
 # DuckDB writes whole row groups (122,880 rows) of a batch straight to the database file; what is
-# left goes through the WAL and costs about three times the CPU. Two row groups a batch keep that
-# rest small; memory holds about two batches (~1 GB at this size).
+# left at commit goes through the WAL and costs about three times the CPU. Two row groups a batch
+# keep that rest small.
 DEFAULT_BATCH_ROWS = 250_000
 DEFAULT_WORKERS = 2
+_CHUNKS_PER_BATCH = 4
+_WRITES_IN_FLIGHT = 2  # chunks queued for the writer; bounds memory to a few chunks, not batches
+# One DuckDB thread (see _load); whole row groups go to the database file as soon as they fill,
+# during the inserts, rather than all at commit.
+_LOAD_SETTINGS = {"threads": 1, "write_buffer_row_group_count": 1}
 
 _FILES_DDL = f"""
 CREATE TABLE IF NOT EXISTS {FILES_TABLE} (
@@ -108,6 +114,23 @@ class _Decoded:
     frame: pl.DataFrame | None
     error: str | None
 
+    @property
+    def rows(self) -> int:
+        return self.frame.height if self.frame is not None else 0
+
+    def ledger_row(self) -> FileResult:
+        """Its ledger facts, counting no events inserted yet."""
+        return FileResult(
+            key=self.key.key,
+            etag=self.etag,
+            size=self.size,
+            event_type=self.key.event_type,
+            event_date=self.key.date,
+            status="loaded" if self.error is None else "quarantined",
+            error=self.error,
+            rows=self.rows,
+        )
+
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(_FILES_DDL)
@@ -149,34 +172,102 @@ def _load(
         except CorruptFileError as error:
             return _Decoded(parsed, fetched.etag, fetched.size, None, error.problem)
 
-    # Decoding holds the GIL, DuckDB does not: one thread writes the previous batch while the others
-    # fetch and decode the next one, so at most two batches are in memory. Writing costs about what
-    # decoding does, so one DuckDB thread keeps pace; more would only contend for the same cores.
-    # The last batch has nothing to overlap with and gets all of DuckDB's threads.
-    batch: list[_Decoded] = []
-    batch_size = 0
-    writing: Future | None = None
-    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
-    con.execute("SET threads = 1")
+    # Decoding holds the GIL, DuckDB does not: one thread writes while the others fetch and decode.
+    # A batch is written as it arrives, in chunks, inside its transaction, so DuckDB starts with the
+    # first chunk and ends soon after the last file is decoded (writing only whole batches left one
+    # core idle while the first batch decoded and again while the last one was written). DuckDB's
+    # own threads would only contend for the same cores and cost more CPU per row.
+    chunk_rows = max(1, batch_rows // _CHUNKS_PER_BATCH)
+    writer = _Writer(con)
+    writes: deque[Future] = deque()
+    settings = {name: con.execute(f"SELECT current_setting('{name}')").fetchone()[0] for name in _LOAD_SETTINGS}
+    for name, value in _LOAD_SETTINGS.items():
+        con.execute(f"SET {name} = {value}")
+
+    def submit(pool: ThreadPoolExecutor, fn: Callable, *args) -> None:
+        writes.append(pool.submit(fn, *args))
+        while len(writes) > _WRITES_IN_FLIGHT:
+            report.files.extend(writes.popleft().result() or ())
+
     try:
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, ThreadPoolExecutor(max_workers=1) as writer:
-            for result in _bounded_map(pool, fetch_and_decode, todo, window=max(1, workers) + 1):
-                if isinstance(result, str):
-                    report.skipped.append(result)
-                    continue
-                batch.append(result)
-                batch_size += result.frame.height if result.frame is not None else 0
-                if batch_size >= batch_rows:
-                    if writing is not None:
-                        report.files.extend(writing.result())
-                    writing = writer.submit(_flush, con, batch)
-                    batch, batch_size = [], 0
-            if writing is not None:
-                report.files.extend(writing.result())
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, ThreadPoolExecutor(max_workers=1) as serial:
+            try:
+                batch: list[FileResult] = []
+                chunk: list[_Decoded] = []
+                batch_size = chunk_size = 0
+                for result in _bounded_map(pool, fetch_and_decode, todo, window=max(1, workers) + 1):
+                    if isinstance(result, str):
+                        report.skipped.append(result)
+                        continue
+                    # The batch keeps only the ledger facts; the frame goes with its chunk.
+                    batch.append(result.ledger_row())
+                    chunk.append(result)
+                    batch_size += result.rows
+                    chunk_size += result.rows
+                    if chunk_size >= chunk_rows or batch_size >= batch_rows:
+                        submit(serial, writer.append, chunk)
+                        chunk, chunk_size = [], 0
+                    if batch_size >= batch_rows:
+                        submit(serial, writer.commit, batch)
+                        batch, batch_size = [], 0
+                if batch:
+                    submit(serial, writer.append, chunk)
+                    submit(serial, writer.commit, batch)
+                while writes:
+                    report.files.extend(writes.popleft().result() or ())
+            except BaseException:
+                serial.shutdown(cancel_futures=True)
+                raise
     finally:
-        con.execute(f"SET threads = {int(threads)}")
-    if batch:
-        report.files.extend(_flush(con, batch))
+        writer.abort()
+        for name, value in settings.items():
+            con.execute(f"SET {name} = '{value}'")
+
+
+class _Writer:
+    """Writes on a single thread: chunks of decoded files into the open transaction, then the
+    batch's ledger rows and the commit. After a failure it rolls back and refuses the rest of the
+    batch, so no batch commits without all of its events."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self._con = con
+        self._open = False
+        self._failed: BaseException | None = None
+        self._inserted: dict[str, int] = {}
+
+    def append(self, chunk: list[_Decoded]) -> None:
+        frames = [d.frame for d in chunk if d.frame is not None and d.frame.height]
+        self._run(lambda: self._inserted.update(_insert_new_events(self._con, pl.concat(frames))) if frames else None)
+
+    def commit(self, batch: list[FileResult]) -> list[FileResult]:
+        results = [replace(r, inserted=self._inserted.get(r.key, 0)) for r in batch]
+
+        def finish() -> None:
+            _write_ledger(self._con, results)
+            self._con.commit()
+            self._open = False
+            self._inserted = {}
+
+        self._run(finish)
+        return results
+
+    def abort(self) -> None:
+        if self._open:
+            self._con.rollback()
+            self._open = False
+
+    def _run(self, step: Callable[[], object]) -> None:
+        if self._failed is not None:
+            raise RuntimeError("an earlier write of this batch failed") from self._failed
+        try:
+            if not self._open:
+                self._con.begin()
+                self._open = True
+            step()
+        except BaseException as error:
+            self._failed = error
+            self.abort()
+            raise
 
 
 def _plan(
@@ -202,23 +293,6 @@ def _plan(
     return todo
 
 
-def _flush(con: duckdb.DuckDBPyConnection, batch: list[_Decoded]) -> list[FileResult]:
-    frames = [d.frame for d in batch if d.frame is not None and d.frame.height]
-    events = pl.concat(frames, how="vertical") if frames else None
-    con.begin()
-    try:
-        inserted: dict[str, int] = {}
-        if events is not None:
-            inserted = _insert_new_events(con, events)
-        results = [_file_result(d, inserted.get(d.key.key, 0)) for d in batch]
-        _write_ledger(con, results)
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
-    return results
-
-
 def _insert_new_events(con: duckdb.DuckDBPyConnection, events: pl.DataFrame) -> dict[str, int]:
     """Insert the events whose id is not loaded yet, the batch's first copy of each; returns events
     inserted per source key."""
@@ -237,9 +311,9 @@ def _insert_new_events(con: duckdb.DuckDBPyConnection, events: pl.DataFrame) -> 
         # One probe of the loaded ids; the insert then only needs the (usually tiny) set of repeats.
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _currents_known AS
-            SELECT event_id, source_key::VARCHAR AS source_key FROM _currents_batch
-            SEMI JOIN (SELECT event_id FROM {EVENTS_TABLE} WHERE event_date BETWEEN ? AND ?) USING (event_id)
-            WHERE _first""",
+            WITH batch AS MATERIALIZED (SELECT event_id, source_key FROM _currents_batch WHERE _first)
+            SELECT event_id, source_key::VARCHAR AS source_key FROM batch
+            SEMI JOIN (SELECT event_id FROM {EVENTS_TABLE} WHERE event_date BETWEEN ? AND ?) USING (event_id)""",
             days,
         )
         columns = ", ".join(_insert_expression(c) for c in COMMON_COLUMNS)
@@ -258,24 +332,10 @@ def _insert_new_events(con: duckdb.DuckDBPyConnection, events: pl.DataFrame) -> 
 
 def _insert_expression(column: str) -> str:
     if column in JSON_FIELDS:  # Braze promises JSON text; anything else is kept as a JSON string
-        return f"CASE WHEN json_valid({column}) THEN {column}::JSON ELSE to_json({column}) END"
+        return f"CASE WHEN json_valid({column}) THEN {column} ELSE to_json({column})::VARCHAR END"
     if column in ("event_type", "source_key"):
         return f"{column}::VARCHAR"
     return column
-
-
-def _file_result(decoded: _Decoded, inserted: int) -> FileResult:
-    return FileResult(
-        key=decoded.key.key,
-        etag=decoded.etag,
-        size=decoded.size,
-        event_type=decoded.key.event_type,
-        event_date=decoded.key.date,
-        status="loaded" if decoded.error is None else "quarantined",
-        error=decoded.error,
-        rows=decoded.frame.height if decoded.frame is not None else 0,
-        inserted=inserted,
-    )
 
 
 def _write_ledger(con: duckdb.DuckDBPyConnection, results: list[FileResult]) -> None:

@@ -47,15 +47,18 @@ COMMON_COLUMNS = [
     "source_key",
 ]
 
-# DuckDB types of COMMON_COLUMNS; the JSON columns arrive as text and are cast on insert.
+# DuckDB types of COMMON_COLUMNS. `extra` and JSON_FIELDS hold JSON text in VARCHAR columns:
+# DuckDB's JSON functions and operators (->, ->>, json_extract) read VARCHAR as JSON, and a JSON
+# column would parse every value again on insert (`extra` is valid JSON by construction; JSON_FIELDS
+# are made valid on insert, see ingest).
 COLUMN_TYPES = {
     "event_id": "VARCHAR NOT NULL",
     "event_type": "VARCHAR NOT NULL",
     "event_time": "TIMESTAMPTZ NOT NULL",
     "event_date": "DATE NOT NULL",
     **{column: "VARCHAR" for column in _ID_FIELDS},
-    **{column: "JSON" for column in JSON_FIELDS},
-    "extra": "JSON NOT NULL",
+    **{column: "VARCHAR" for column in JSON_FIELDS},
+    "extra": "VARCHAR NOT NULL",
     "source_key": "VARCHAR NOT NULL",
 }
 
