@@ -1,6 +1,6 @@
 """Braze's standard profile fields, the names people use for them by mistake, and what is billable.
 
-Source: ../shared/reference/BRAZE.md ("Profile fields", "Data points"). Any name not listed as a
+Source: Braze's documentation of profile fields and data points. Any name not listed as a
 standard field becomes a custom attribute in Braze, silently: "birthday" creates a custom attribute
 and leaves `dob` untouched, which is exactly the mistake the lint rules below exist to catch.
 """
