@@ -1,6 +1,6 @@
 """Braze client benchmark against the local sandbox running in a separate process.
 
-    /work/main/.venv/bin/python benchmarks/braze_client.py [--size 1000000] [--limit auto]
+    .venv/bin/python benchmarks/braze_client.py [--size 1000000] [--limit auto]
 
 Reports, in one run:
   * client CPU seconds per million objects, starting from the attributes table (a polars

@@ -1,6 +1,6 @@
 """Currents ingestion benchmark: events from a local S3 into DuckDB, beside fastavro's plain decode.
 
-    /work/main/.venv/bin/python benchmarks/currents_ingest.py [--size 1000000]
+    .venv/bin/python benchmarks/currents_ingest.py [--size 1000000]
 
 Writes demo Currents (real Braze writer schemas, one file per event type and hour) into a local moto
 S3 server, then, each in a fresh child process so peak memory is its own:

@@ -1,6 +1,6 @@
 """Time and memory to generate the demo data, and how hard its identity problem is.
 
-    /work/main/.venv/bin/python benchmarks/demo_data.py [--size N] [--out DIR] [--no-eval] [--transactions]
+    .venv/bin/python benchmarks/demo_data.py [--size N] [--out DIR] [--no-eval] [--transactions]
 
 Generation runs in a child process so its peak memory is measured on its own. The evaluation then
 scores three matchers against `demo_truth/person_truth.csv` with pairwise precision / recall / F1:

@@ -1,6 +1,6 @@
 """Identity resolution at scale: normalise -> match -> cluster -> customer 360, beside Splink alone.
 
-    /work/main/.venv/bin/python benchmarks/identity.py [--size 1000000] [--data /tmp/demo1m]
+    .venv/bin/python benchmarks/identity.py [--size 1000000] [--data /tmp/demo1m]
 
 Both pipelines read the same demo source records (the first people of the generator's output,
 enough to reach --size records) and are scored against the generator's ground truth. Each runs in

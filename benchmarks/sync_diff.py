@@ -1,6 +1,6 @@
 """Change-only sync benchmark: diff at scale, data points checked against the sandbox, vs full resync.
 
-    /work/main/.venv/bin/python benchmarks/sync_diff.py [--size 1000000] [--attributes 30]
+    .venv/bin/python benchmarks/sync_diff.py [--size 1000000] [--attributes 30]
         [--change-share 0.02] [--full-resync-size 100000] [--workdir DIR]
 
 1. Builds a warehouse: `--size` customers x `--attributes` attributes (strings, integers, floats,

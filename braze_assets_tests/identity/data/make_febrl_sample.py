@@ -1,7 +1,7 @@
 """Regenerate febrl_sample.csv: a FEBRL-style (Freely Extensible Biomedical Record Linkage) dedupe
 file of invented Australian people, originals `rec-N-org` and corrupted duplicates `rec-N-dup-K`.
 
-    /work/main/.venv/bin/python braze_assets_tests/identity/data/make_febrl_sample.py
+    .venv/bin/python braze_assets_tests/identity/data/make_febrl_sample.py
 """
 
 import csv
