@@ -62,7 +62,7 @@ def table_columns(con: duckdb.DuckDBPyConnection, name: str) -> dict[str, str]:
 
 
 def row_count(con: duckdb.DuckDBPyConnection, name: str) -> int:
-    return con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+    return con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0]
 
 
 def quote(identifier: str) -> str:

@@ -35,10 +35,6 @@ class Services:
     notes: list[str] = field(default_factory=list)
 
 
-def _use_env(updates: dict[str, str]) -> None:
-    os.environ.update(updates)
-
-
 def check_reachable(endpoint: str, timeout_s: float = 5.0) -> None:
     """Fail before any run starts when the configured Braze endpoint does not accept connections."""
     parsed = urlsplit(endpoint)
@@ -76,7 +72,7 @@ def local_services(data_dir: Path, *, sandbox_port: int = 0, s3_port: int = 0) -
 
             sandbox = stack.enter_context(SandboxServer(data_dir / "braze_sandbox", port=sandbox_port))
             endpoint = sandbox.url
-            _use_env({settings.ENV_BRAZE_REST_ENDPOINT: endpoint, settings.ENV_BRAZE_API_KEY: SANDBOX_API_KEY})
+            os.environ.update({settings.ENV_BRAZE_REST_ENDPOINT: endpoint, settings.ENV_BRAZE_API_KEY: SANDBOX_API_KEY})
 
         bucket = os.environ.get(settings.ENV_CURRENTS_BUCKET)
         s3 = None
@@ -87,7 +83,7 @@ def local_services(data_dir: Path, *, sandbox_port: int = 0, s3_port: int = 0) -
 
             s3 = stack.enter_context(LocalS3(port=s3_port))
             bucket, prefix = DEMO_BUCKET, DEMO_PREFIX
-            _use_env({
+            os.environ.update({
                 **LOCAL_AWS,
                 "AWS_ENDPOINT_URL": s3.endpoint_url,
                 settings.ENV_CURRENTS_BUCKET: bucket,

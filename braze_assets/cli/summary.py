@@ -5,12 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from braze_assets.warehouse import connect, table_exists
-
-
-def _scalar(con, sql: str, default=0):
-    row = con.execute(sql).fetchone()
-    return default if row is None or row[0] is None else row[0]
+from braze_assets.warehouse import connect, row_count, table_exists
 
 
 def _sync_numbers(con, since: datetime | None) -> dict:
@@ -41,10 +36,10 @@ def flow_summary(warehouse: Path, since: datetime | None = None) -> dict:
         ).fetchall()]
         raw = [t for t in tables if t.startswith("raw_") and not t.startswith("raw_txn_")]
         summary = {
-            "source records": sum(_scalar(con, f'SELECT count(*) FROM "{t}"') for t in raw),
-            "unified customers": _scalar(con, "SELECT count(*) FROM customer_360") if "customer_360" in tables else 0,
+            "source records": sum(row_count(con, t) for t in raw),
+            "unified customers": row_count(con, "customer_360") if "customer_360" in tables else 0,
             "audiences": {},
-            "currents events": _scalar(con, "SELECT count(*) FROM currents_events") if "currents_events" in tables else 0,
+            "currents events": row_count(con, "currents_events") if "currents_events" in tables else 0,
         }
         if "audience_members" in tables:
             summary["audiences"] = dict(con.execute(

@@ -8,7 +8,7 @@ import dagster as dg
 import duckdb
 
 from braze_assets.config import ProjectConfig, load_config
-from braze_assets.warehouse import quote, table_columns
+from braze_assets.warehouse import quote, row_count, table_columns
 
 # DuckDB allows one writer process; every asset that writes the warehouse runs in this pool,
 # and dagster.yaml limits each pool to one slot.
@@ -24,7 +24,7 @@ def project_config() -> ProjectConfig:
 def table_metadata(con: duckdb.DuckDBPyConnection, table: str, *, preview_rows: int = 5) -> dict:
     """Row count, schema and a markdown preview, so the UI shows what a table holds."""
     columns = table_columns(con, table)
-    rows = con.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0]
+    rows = row_count(con, table)
     preview = con.execute(f"SELECT * FROM {quote(table)} LIMIT {int(preview_rows)}").pl()
     return {
         "dagster/row_count": dg.MetadataValue.int(rows),

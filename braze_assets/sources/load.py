@@ -12,8 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from braze_assets.config.errors import ConfigError
-from braze_assets.warehouse import quote, replace_table
+from braze_assets.warehouse import quote, replace_table, row_count
 
 SUPPORTED = (".csv", ".csv.gz", ".tsv", ".parquet")
 
@@ -76,7 +75,7 @@ def load_table(
         f"SELECT {casts}, ? AS _source_file, CAST(row_number() OVER () AS BIGINT) + 1 AS _row_number FROM {_reader(path)}",
         [str(path)],
     )
-    rows = con.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0]
+    rows = row_count(con, table)
     if rows == 0:
         raise SourceError(f"source {source!r}: {path} has no rows")
     counts = con.execute(
@@ -87,16 +86,3 @@ def load_table(
         f"SELECT count(*) - count(DISTINCT {quote(primary_key)}) FROM {quote(table)}"
     ).fetchone()[0]
     return LoadReport(table, path, rows, columns, empty, duplicates)
-
-
-def check_source_paths_exist(config, data_dir: Path) -> list[str]:
-    """Problems a user can fix before any run: files that are not there."""
-    problems = []
-    for entry in [*config.sources, *config.transactions]:
-        path = resolve_path(entry.path, data_dir)
-        if not path.exists():
-            problems.append(f"{entry.name}: {path} does not exist")
-    return problems
-
-
-__all__ = ["ConfigError", "LoadReport", "SourceError", "load_table", "resolve_path", "check_source_paths_exist"]
