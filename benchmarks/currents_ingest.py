@@ -79,23 +79,22 @@ def plain_decode(endpoint: str, keys: list[str], decoder: str) -> dict:
 
 
 def ingest(endpoint: str, keys: list[str], db_path: str, batch_rows: int, workers: int) -> dict:
-    import duckdb
     import pyarrow  # noqa: F401  (polars hands batches to DuckDB through Arrow; import outside the timing)
 
     from braze_assets.currents.ingest import ingest_objects
     from braze_assets.currents.s3 import CurrentsBucket
+    from braze_assets.warehouse import connect
 
     bucket = CurrentsBucket(_client(endpoint), BUCKET, PREFIX)
-    con = duckdb.connect(db_path)
-    con.execute("SET enable_progress_bar = false")
-    baseline = _peak_rss_mb()
-    started, cpu_started = time.perf_counter(), _cpu_seconds()
-    objects = [o for o in bucket.iter_objects() if o.key in set(keys)]
-    report = ingest_objects(con, bucket, objects, batch_rows=batch_rows, workers=workers)
-    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_started
-    stored = con.execute("SELECT count(*) FROM currents_events").fetchone()[0]
-    buffers = con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()[0] / 2**20
-    con.close()
+    with connect(db_path) as con:  # the product's way: a new file gets the warehouse's storage format
+        con.execute("SET enable_progress_bar = false")
+        baseline = _peak_rss_mb()
+        started, cpu_started = time.perf_counter(), _cpu_seconds()
+        objects = [o for o in bucket.iter_objects() if o.key in set(keys)]
+        report = ingest_objects(con, bucket, objects, batch_rows=batch_rows, workers=workers)
+        seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_started
+        stored = con.execute("SELECT count(*) FROM currents_events").fetchone()[0]
+        buffers = con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()[0] / 2**20
     assert not report.quarantined and len(report.loaded) == len(keys)
     return {
         "events": report.rows, "stored": stored, "duplicates": report.duplicates, "seconds": seconds, "cpu": cpu,

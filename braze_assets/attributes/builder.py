@@ -23,7 +23,7 @@ from braze_assets.attributes.report import AttributesReport
 from braze_assets.attributes.serialise import canonical_json, payload_json
 from braze_assets.attributes.types import source_family
 from braze_assets.attributes.value_checks import ValueChecks
-from braze_assets.warehouse import quote, table_columns, transaction
+from braze_assets.warehouse import quote, quote_literal, table_columns, transaction
 
 SOURCE_VIEW = "customer_attribute_source"
 ATTRIBUTES_TABLE = "braze_customer_attributes"
@@ -87,7 +87,7 @@ def _literal(value: object) -> str:
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
+        return quote_literal(value)
     return str(value)
 
 

@@ -22,7 +22,7 @@ import duckdb
 
 from braze_assets.config import ProjectConfig
 from braze_assets.config.sources import TransactionSourceConfig
-from braze_assets.warehouse import quote, replace_table, table_columns, table_exists
+from braze_assets.warehouse import quote, quote_literal, replace_table, table_columns, table_exists
 
 TABLE = "transaction_attributes"
 UNIFIED = "unified_coalesced"
@@ -101,7 +101,7 @@ class TransactionReport:
 
 
 def _literal(value: str | None) -> str:
-    return "CAST(NULL AS VARCHAR)" if value is None else "'" + value.replace("'", "''") + "'"
+    return "CAST(NULL AS VARCHAR)" if value is None else quote_literal(value)
 
 
 def _staged(txn: TransactionSourceConfig, con: duckdb.DuckDBPyConnection) -> str:

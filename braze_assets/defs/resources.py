@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from dagster_duckdb import DuckDBResource
 
-from braze_assets import settings
+from braze_assets import settings, warehouse
+
+
+class WarehouseResource(DuckDBResource):
+    """DuckDBResource whose first connection creates the file in the warehouse's storage format."""
+
+    @contextmanager
+    def get_connection(self):
+        warehouse.create_if_missing(self.database)
+        with super().get_connection() as con:
+            yield con
 
 
 def warehouse_resource() -> DuckDBResource:
-    return DuckDBResource(database=str(settings.warehouse_path()))
+    return WarehouseResource(database=str(settings.warehouse_path()))

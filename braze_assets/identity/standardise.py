@@ -17,7 +17,7 @@ from braze_assets.config.model import ProjectConfig
 from braze_assets.config.sources import ATTRIBUTE_TAG, CUSTOM_IDENTIFIER_PREFIX, SourceConfig
 from braze_assets.identity.config import IdentityConfig
 from braze_assets.identity.normalise import JUNK, INVALID, OK, Normaliser
-from braze_assets.warehouse import quote, table_columns, table_exists
+from braze_assets.warehouse import quote, quote_literal, table_columns, table_exists
 
 TABLE = "unified_standardised"
 # Output columns in order; identifier_<name> columns follow for custom identifiers.
@@ -106,7 +106,7 @@ def _raw_select(source: SourceConfig) -> str:
     parts = [
         f"'{source.name}' AS source", f"{text(source.primary_key)} AS source_pk",
         f"{text(source.updated_at)} AS raw_updated_at", f"{int(source.priority)} AS priority",
-        "'" + source.default_region.upper().replace("'", "''") + "' AS region", "_row_number AS source_row",
+        quote_literal(source.default_region.upper()) + " AS region", "_row_number AS source_row",
     ]
     for tag, columns in by_tag.items():
         name = identifier_field(tag) if tag.startswith(CUSTOM_IDENTIFIER_PREFIX) else tag

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from braze_assets.warehouse import quote, replace_table, row_count
+from braze_assets.warehouse import quote, quote_literal, replace_table, row_count
 
 SUPPORTED = (".csv", ".csv.gz", ".tsv", ".parquet")
 
@@ -38,7 +38,7 @@ def resolve_path(path: str, data_dir: Path) -> Path:
 
 def _reader(path: Path) -> str:
     name = path.name.lower()
-    literal = "'" + str(path).replace("'", "''") + "'"
+    literal = quote_literal(str(path))
     if name.endswith(".parquet"):
         return f"read_parquet({literal})"
     if name.endswith((".csv", ".csv.gz", ".tsv")):

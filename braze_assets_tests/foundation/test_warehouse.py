@@ -1,7 +1,8 @@
 import duckdb
 import pytest
 
-from braze_assets.warehouse import connect, replace_table, transaction
+from braze_assets.defs.resources import WarehouseResource
+from braze_assets.warehouse import STORAGE_VERSION, connect, quote_literal, replace_table, transaction
 
 
 @pytest.fixture
@@ -44,3 +45,35 @@ def test_replace_table_keeps_the_old_table_when_the_query_fails(con):
     with pytest.raises(duckdb.Error):
         replace_table(con, "t", "SELECT CAST('not a number' AS INTEGER) AS x")
     assert _values(con) == [1]
+
+
+def _storage_version(path) -> str:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(
+            "SELECT tags['storage_version'] FROM duckdb_databases() WHERE NOT internal AND database_name <> 'memory'"
+        ).fetchone()[0]
+
+
+def test_a_new_warehouse_file_gets_the_storage_format(tmp_path):
+    with connect(tmp_path / "nested" / "o'brien.duckdb") as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    assert _storage_version(tmp_path / "nested" / "o'brien.duckdb") == STORAGE_VERSION + "+"
+    with WarehouseResource(database=str(tmp_path / "resource.duckdb")).get_connection() as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    assert _storage_version(tmp_path / "resource.duckdb") == STORAGE_VERSION + "+"
+
+
+def test_an_existing_warehouse_file_keeps_its_format_and_rows(tmp_path):
+    path = tmp_path / "old.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    before = _storage_version(path)
+    with connect(path) as con:
+        assert _values(con) == [1]
+    assert _storage_version(path) == before != STORAGE_VERSION + "+"
+
+
+def test_quote_literal_escapes_quotes():
+    with duckdb.connect() as con:
+        value = "it's 'quoted'"
+        assert con.execute("SELECT " + quote_literal(value)).fetchone()[0] == value
