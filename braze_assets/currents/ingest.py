@@ -4,8 +4,10 @@
 whose (key, etag) is in the ledger is never read again, so any subset of keys (one partition's, a
 late file's, a whole re-listing) can be ingested any number of times. Events are deduplicated on
 Braze's event `id` against everything already loaded (Currents is at-least-once), keeping the first
-copy; a re-delivered event is the same record, so the lookup only reads the batch's event dates.
-Each batch of events and the ledger rows of its files commit in one transaction.
+copy. A re-delivered event is the same record, so the lookup only reads loaded events of the
+chunk's event dates and types. (Braze promises ids are globally unique; should two events of
+different types ever share one, both are kept rather than one lost.) Each batch of events and the
+ledger rows of its files commit in one transaction.
 
 Memory holds a few chunks of decoded events (a quarter batch each: one being written, two queued,
 one filling) plus `workers + 1` files in flight: it depends on file and batch size, never on the
@@ -205,13 +207,13 @@ def _load(
                     batch_size += result.rows
                     chunk_size += result.rows
                     if chunk_size >= chunk_rows or batch_size >= batch_rows:
-                        submit(serial, writer.append, chunk)
+                        submit(serial, writer.append, _Chunk.of(chunk))
                         chunk, chunk_size = [], 0
                     if batch_size >= batch_rows:
                         submit(serial, writer.commit, batch)
                         batch, batch_size = [], 0
                 if batch:
-                    submit(serial, writer.append, chunk)
+                    submit(serial, writer.append, _Chunk.of(chunk))
                     submit(serial, writer.commit, batch)
                 while writes:
                     report.files.extend(writes.popleft().result() or ())
@@ -235,9 +237,9 @@ class _Writer:
         self._failed: BaseException | None = None
         self._inserted: dict[str, int] = {}
 
-    def append(self, chunk: list[_Decoded]) -> None:
-        frames = [d.frame for d in chunk if d.frame is not None and d.frame.height]
-        self._run(lambda: self._inserted.update(_insert_new_events(self._con, pl.concat(frames))) if frames else None)
+    def append(self, chunk: _Chunk | None) -> None:
+        if chunk is not None:
+            self._run(lambda: self._inserted.update(_insert_new_events(self._con, chunk)))
 
     def commit(self, batch: list[FileResult]) -> list[FileResult]:
         results = [replace(r, inserted=self._inserted.get(r.key, 0)) for r in batch]
@@ -293,28 +295,50 @@ def _plan(
     return todo
 
 
-def _insert_new_events(con: duckdb.DuckDBPyConnection, events: pl.DataFrame) -> dict[str, int]:
-    """Insert the events whose id is not loaded yet, the batch's first copy of each; returns events
-    inserted per source key."""
-    # A mask rather than a filtered copy: copies inside one batch are rare, the batch is large.
-    events = events.with_columns(_first=pl.col("event_id").is_first_distinct())
-    per_file = dict(events.lazy().filter("_first").group_by("source_key").len().collect().iter_rows())
-    # Files' constant columns as dictionaries and string views: DuckDB ingests them far cheaper.
-    batch = events.with_columns(pl.col("event_type", "source_key").cast(pl.Categorical)).to_arrow(
-        compat_level=pl.CompatLevel.newest()
-    )
-    # A re-delivered event is the same record, so its copies share `event_date`: looking only at the
-    # batch's dates keeps the lookup's cost bound to those days, not to the whole table.
-    days = [events["event_date"].min(), events["event_date"].max()]
-    con.register("_currents_batch", batch)
+@dataclass(frozen=True)
+class _Chunk:
+    """Decoded files ready for the writer: the polars work is done on the producing thread, so the
+    writer thread, the pipeline's bottleneck, only runs DuckDB."""
+
+    events: object  # Arrow table of COMMON_COLUMNS plus `_first`, the chunk's first copy of each id
+    first_per_file: dict[str, int]  # events per source key that are the chunk's first copy
+    days: list[date]
+    event_types: list[str]
+
+    @classmethod
+    def of(cls, decoded: list[_Decoded]) -> _Chunk | None:
+        frames = [d.frame for d in decoded if d.frame is not None and d.frame.height]
+        if not frames:
+            return None
+        # A mask rather than a filtered copy: copies inside one chunk are rare, the chunk is large.
+        events = pl.concat(frames).with_columns(_first=pl.col("event_id").is_first_distinct())
+        per_file = dict(events.lazy().filter("_first").group_by("source_key").len().collect().iter_rows())
+        # Files' constant columns as dictionaries and string views: DuckDB ingests them far cheaper.
+        table = events.with_columns(pl.col("event_type", "source_key").cast(pl.Categorical)).to_arrow(
+            compat_level=pl.CompatLevel.newest()
+        )
+        days = [events["event_date"].min(), events["event_date"].max()]
+        return cls(table, per_file, days, events["event_type"].unique().to_list())
+
+
+def _insert_new_events(con: duckdb.DuckDBPyConnection, chunk: _Chunk) -> dict[str, int]:
+    """Insert the chunk's events whose id is not loaded yet, the chunk's first copy of each; returns
+    events inserted per source key."""
+    con.register("_currents_batch", chunk.events)
     try:
-        # One probe of the loaded ids; the insert then only needs the (usually tiny) set of repeats.
+        # A re-delivered event is the same record, so its copies share `event_date` and `event_type`:
+        # looking only at the chunk's dates and types keeps the lookup's cost bound to those, not to
+        # the whole table. One probe of the loaded ids; the insert then only needs the (usually tiny)
+        # set of repeats.
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _currents_known AS
             WITH batch AS MATERIALIZED (SELECT event_id, source_key FROM _currents_batch WHERE _first)
             SELECT event_id, source_key::VARCHAR AS source_key FROM batch
-            SEMI JOIN (SELECT event_id FROM {EVENTS_TABLE} WHERE event_date BETWEEN ? AND ?) USING (event_id)""",
-            days,
+            SEMI JOIN (
+                SELECT event_id FROM {EVENTS_TABLE}
+                WHERE event_date BETWEEN ? AND ? AND list_contains(?, event_type)
+            ) USING (event_id)""",
+            [*chunk.days, chunk.event_types],
         )
         columns = ", ".join(_insert_expression(c) for c in COMMON_COLUMNS)
         con.execute(
@@ -325,6 +349,7 @@ def _insert_new_events(con: duckdb.DuckDBPyConnection, events: pl.DataFrame) -> 
         con.execute("DROP TABLE _currents_known")
     finally:
         con.unregister("_currents_batch")
+    per_file = dict(chunk.first_per_file)
     for key, count in known:
         per_file[key] -= count
     return per_file

@@ -143,3 +143,17 @@ def test_json_columns_are_queryable(s3_client, bucket_name, bucket, warehouse):
     ).fetchall()
     assert values[0][:2] == ("WINTER10", 3)
     assert values[1][2] == '"not json {"'  # kept, as a JSON string
+
+
+def test_an_id_shared_by_two_event_types_keeps_both_events(s3_client, bucket_name, bucket, warehouse):
+    # Braze promises globally unique ids; if two types ever shared one, neither event may be lost.
+    opens = random_records(writer_schema("users.messages.email.Open"), 5)
+    clicks = [
+        {**record, "id": opens[i]["id"], "time": opens[i]["time"]}  # same id, same day: only the type differs
+        for i, record in enumerate(random_records(writer_schema("users.messages.email.Click"), 5))
+    ]
+    first = put(s3_client, bucket_name, "users.messages.email.Open", opens)
+    ingest_objects(warehouse, bucket, [first])
+    second = put(s3_client, bucket_name, "users.messages.email.Click", clicks)
+    report = ingest_objects(warehouse, bucket, [second])
+    assert report.inserted == 5 and count(warehouse) == 10
