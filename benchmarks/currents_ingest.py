@@ -7,7 +7,9 @@ S3 server, then, each in a fresh child process so peak memory is its own:
   - fastavro: GET every file, time only `list(fastavro.reader(f))`;
   - ingest: `ingest_objects` end to end (list, GET, decode, dedupe, write DuckDB), timed whole;
   - our reader alone (`decode_file`: polars decode + common columns + `extra` JSON), decode timed;
-  - ingest of every other file: same file sizes, half the bucket, for peak memory.
+  - memory: ingest of the bucket and of a bucket twice as large (twice the hours: the same file
+    sizes) with DuckDB's cache capped (BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT), so peak RSS shows what
+    the load itself holds.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ import resource
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from braze_assets.currents.ingest import DEFAULT_BATCH_ROWS, DEFAULT_WORKERS  # noqa: E402
+from braze_assets.currents.keys import parse_key  # noqa: E402
 
 BUCKET = "bench-currents"
 PREFIX = "currents"
@@ -78,13 +81,15 @@ def plain_decode(endpoint: str, keys: list[str], decoder: str) -> dict:
     return {"events": events, "seconds": seconds, "cpu": cpu, "baseline_mb": baseline, "peak_mb": _peak_rss_mb()}
 
 
-def ingest(endpoint: str, keys: list[str], db_path: str, batch_rows: int, workers: int) -> dict:
+def ingest(endpoint: str, keys: list[str], db_path: str, batch_rows: int, workers: int, memory_limit: str = "") -> dict:
     import pyarrow  # noqa: F401  (polars hands batches to DuckDB through Arrow; import outside the timing)
 
     from braze_assets.currents.ingest import ingest_objects
     from braze_assets.currents.s3 import CurrentsBucket
     from braze_assets.warehouse import connect
 
+    if memory_limit:
+        os.environ["BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT"] = memory_limit
     bucket = CurrentsBucket(_client(endpoint), BUCKET, PREFIX)
     with connect(db_path) as con:  # the product's way: a new file gets the warehouse's storage format
         con.execute("SET enable_progress_bar = false")
@@ -115,6 +120,7 @@ def main() -> None:
     parser.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS)
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
     parser.add_argument("--repeat", type=int, default=3, help="interleaved runs per path; the best is shown")
+    parser.add_argument("--memory-limit", default="256MB", help="DuckDB memory_limit for the memory rows")
     args = parser.parse_args()
 
     from braze_assets.currents.demo_writer import write_demo_currents
@@ -125,14 +131,17 @@ def main() -> None:
         client = s3.client()
         client.create_bucket(Bucket=BUCKET)
         started = time.perf_counter()
-        keys = write_demo_currents(
-            client, BUCKET, PREFIX, users, start=datetime(2026, 11, 1, tzinfo=timezone.utc), hours=args.hours,
+        start_hour = datetime(2026, 11, 1, tzinfo=timezone.utc)
+        # Twice the hours: the first half is the timed bucket, all of it the doubled bucket of the memory rows.
+        double_keys = write_demo_currents(
+            client, BUCKET, PREFIX, users, start=start_hour, hours=2 * args.hours,
             seed=1, events_per_hour=args.size // args.hours, duplicate_share=0.02, codec=args.codec,
             flush_seconds=3600,
         )
+        keys = [key for key in double_keys if parse_key(key).hour < start_hour + timedelta(hours=args.hours)]
         sizes = [o["Size"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
-                 for o in page.get("Contents", [])]
-        print(f"wrote {len(keys)} files ({sum(sizes) / 2**20:.0f} MiB {args.codec}, largest "
+                 for o in page.get("Contents", []) if o["Key"] in set(keys)]
+        print(f"wrote {len(double_keys)} files, timing {len(keys)} ({sum(sizes) / 2**20:.0f} MiB {args.codec}, largest "
               f"{max(sizes) / 2**20:.1f} MiB) in {time.perf_counter() - started:.0f} s", flush=True)
 
         # Interleaved repeats, best of each: a shared machine's load then hits every path alike.
@@ -144,15 +153,21 @@ def main() -> None:
                 _in_child(ingest, s3.endpoint_url, keys, f"{tmp}/full{attempt}.duckdb", args.batch_rows, args.workers)
             )
         plain, reader, full = (min(runs[name], key=lambda r: r["seconds"]) for name in ("fastavro", "reader", "full"))
-        half_keys = keys[::2]
-        half = _in_child(ingest, s3.endpoint_url, half_keys, f"{tmp}/half.duckdb", args.batch_rows, args.workers)
+        capped = _in_child(
+            ingest, s3.endpoint_url, keys, f"{tmp}/capped.duckdb", args.batch_rows, args.workers, args.memory_limit
+        )
+        double = _in_child(
+            ingest, s3.endpoint_url, double_keys, f"{tmp}/double.duckdb", args.batch_rows, args.workers,
+            args.memory_limit,
+        )
 
     rate = lambda r: r["events"] / r["seconds"]  # noqa: E731
     rows = [
         ("fastavro plain decode (decode only)", plain, len(keys)),
         ("reader.decode_file (decode only)", reader, len(keys)),
         ("ingest_objects end to end", full, len(keys)),
-        ("ingest_objects, half of the files", half, len(half_keys)),
+        (f"ingest_objects, DuckDB capped at {args.memory_limit}", capped, len(keys)),
+        ("same, a bucket twice as large", double, len(double_keys)),
     ]
     print(f"\nmachine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; codec {args.codec}; "
           f"batch_rows {args.batch_rows}; workers {args.workers}; best of {args.repeat}")

@@ -16,6 +16,7 @@ ENV_BRAZE_INSTANCE = "BRAZE_INSTANCE"
 ENV_BRAZE_REST_ENDPOINT = "BRAZE_REST_ENDPOINT"
 ENV_CURRENTS_BUCKET = "CURRENTS_S3_BUCKET"
 ENV_CURRENTS_PREFIX = "CURRENTS_S3_PREFIX"
+ENV_WAREHOUSE_MEMORY_LIMIT = "BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT"
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
@@ -33,6 +34,11 @@ def config_dir() -> Path:
 
 def warehouse_path() -> Path:
     return data_dir() / "warehouse.duckdb"
+
+
+def warehouse_memory_limit() -> str | None:
+    """DuckDB's memory_limit for warehouse connections (e.g. `2GB`); unset keeps DuckDB's default."""
+    return os.environ.get(ENV_WAREHOUSE_MEMORY_LIMIT, "").strip() or None
 
 
 def sandbox_state_dir() -> Path:

@@ -8,6 +8,8 @@ from typing import Iterator
 
 import duckdb
 
+from braze_assets import settings
+
 # A new warehouse file is written in DuckDB 1.5's storage format rather than the default, which
 # stays readable by DuckDB 1.0: its DICT_FSST string compression writes Currents events with about a
 # fifth less CPU into a smaller file (benchmarks/README.md). The format is fixed when the file is
@@ -27,6 +29,27 @@ def create_if_missing(path: Path | str) -> None:
         con.execute("DETACH new_warehouse")
 
 
+class WarehouseSettingError(ValueError):
+    """A warehouse setting from the environment that DuckDB does not accept."""
+
+
+def apply_memory_limit(con: duckdb.DuckDBPyConnection) -> None:
+    """Cap DuckDB's memory when BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT says so. DuckDB keeps the blocks it
+    writes and reads cached up to its memory_limit (by default 80% of RAM), so without a cap a long
+    load's RSS grows with the table although nothing is needed but the current batch. A SET rather
+    than connect config: one process may not open one file with different configs."""
+    limit = settings.warehouse_memory_limit()
+    if limit is None:
+        return
+    try:
+        con.execute(f"SET memory_limit = {quote_literal(limit)}")
+    except duckdb.Error as error:
+        raise WarehouseSettingError(
+            f"{settings.ENV_WAREHOUSE_MEMORY_LIMIT}={limit!r} is not a DuckDB memory size such as '2GB' or "
+            f"'512MiB': {str(error).splitlines()[0]}"
+        ) from None
+
+
 @contextmanager
 def connect(path: Path | str, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     path = Path(path)
@@ -34,6 +57,7 @@ def connect(path: Path | str, *, read_only: bool = False) -> Iterator[duckdb.Duc
         create_if_missing(path)
     con = duckdb.connect(str(path), read_only=read_only)
     try:
+        apply_memory_limit(con)
         yield con
     finally:
         con.close()

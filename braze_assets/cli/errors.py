@@ -15,8 +15,9 @@ def _known_types() -> tuple[type[BaseException], ...]:
     from braze_assets.braze.client import BrazeError
     from braze_assets.demo_data import DemoDataExistsError
     from braze_assets.sources.load import SourceError
+    from braze_assets.warehouse import WarehouseSettingError
 
-    return ConfigError, SourceError, BrazeError, DemoDataExistsError, UserFacingError
+    return ConfigError, SourceError, BrazeError, DemoDataExistsError, WarehouseSettingError, UserFacingError
 
 
 def user_message(exc: BaseException) -> str | None:

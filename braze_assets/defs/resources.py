@@ -10,12 +10,14 @@ from braze_assets import settings, warehouse
 
 
 class WarehouseResource(DuckDBResource):
-    """DuckDBResource whose first connection creates the file in the warehouse's storage format."""
+    """DuckDBResource whose first connection creates the file in the warehouse's storage format and
+    whose connections honour BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT."""
 
     @contextmanager
     def get_connection(self):
         warehouse.create_if_missing(self.database)
         with super().get_connection() as con:
+            warehouse.apply_memory_limit(con)
             yield con
 
 

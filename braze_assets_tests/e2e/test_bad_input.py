@@ -46,6 +46,11 @@ def test_unreachable_braze_endpoint(tmp_path: Path):
     assert "k-unreachable-test" not in result.stderr + result.stdout
 
 
+def test_junk_warehouse_memory_limit(tmp_path: Path):
+    result = run_cli("demo", "--people", "300", env=cli_env(tmp_path, BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT="lots"))
+    _assert_clean_failure(result, "BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT='lots'", "2GB")
+
+
 def test_definitions_validate_with_and_without_env(tmp_path: Path):
     dagster = Path(sys.executable).with_name("dagster")
     (tmp_path / "dagster_home").mkdir()

@@ -2,7 +2,14 @@ import duckdb
 import pytest
 
 from braze_assets.defs.resources import WarehouseResource
-from braze_assets.warehouse import STORAGE_VERSION, connect, quote_literal, replace_table, transaction
+from braze_assets.warehouse import (
+    STORAGE_VERSION,
+    WarehouseSettingError,
+    connect,
+    quote_literal,
+    replace_table,
+    transaction,
+)
 
 
 @pytest.fixture
@@ -77,3 +84,18 @@ def test_quote_literal_escapes_quotes():
     with duckdb.connect() as con:
         value = "it's 'quoted'"
         assert con.execute("SELECT " + quote_literal(value)).fetchone()[0] == value
+
+
+def test_the_memory_limit_setting_caps_every_warehouse_connection(tmp_path, monkeypatch):
+    monkeypatch.setenv("BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT", "300MB")
+    with connect(tmp_path / "w.duckdb") as con:
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "286.1 MiB"
+    with WarehouseResource(database=str(tmp_path / "r.duckdb")).get_connection() as con:
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "286.1 MiB"
+
+
+def test_a_junk_memory_limit_names_the_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT", "lots")
+    with pytest.raises(WarehouseSettingError, match="BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT='lots'"):
+        with connect(tmp_path / "w.duckdb"):
+            pass
