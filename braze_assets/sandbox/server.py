@@ -100,6 +100,12 @@ class _HTTPServer(ThreadingHTTPServer):
             self.api.connections_accepted += 1
         super().process_request(request, client_address)
 
+    def handle_error(self, request, client_address) -> None:
+        # A client that goes away mid-request (a killed sync, a timed-out read) is routine here.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
     def shutdown_request(self, request) -> None:
         with self._connections_lock:
             self._connections.discard(request)

@@ -2,6 +2,7 @@
 
 import math
 import socket
+import struct
 import time
 
 import pytest
@@ -205,3 +206,22 @@ def test_serve_prints_url_and_test_key(tmp_path):
         proc.terminate()
         proc.wait(timeout=10)
     assert (tmp_path / "braze_sandbox_state.json").exists()
+
+
+def test_a_client_that_vanishes_mid_request_is_not_an_error(sandbox, capfd):
+    # A killed sync process resets its connections; the sandbox must carry on quietly.
+    sandbox.set_faults(FaultConfig(latency_ms=200))
+    host, port = sandbox.url.removeprefix("http://").split(":")
+    body = b'{"attributes": [{"external_id": "gone"}]}'
+    for _ in range(3):
+        with socket.create_connection((host, int(port))) as conn:
+            conn.sendall(
+                b"POST /users/track HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY.encode()
+                + b"\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+            )
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+    time.sleep(0.6)  # the answers are written into the reset connections
+    sandbox.set_faults(FaultConfig())
+    assert requests.post(sandbox.url + "/users/track", json={"attributes": []},
+                         headers={"Authorization": f"Bearer {KEY}"}).status_code == 201
+    assert "Traceback" not in capfd.readouterr().err
