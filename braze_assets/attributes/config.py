@@ -122,7 +122,11 @@ class AttributeMapping(StrictModel):
     )
     transform: Transform | None = Field(None, description="Optional rounding or bucketing applied before sending.")
     scope: Literal["all", "campaign_members"] = Field(
-        "all", description="all profiles, or only members of campaigns that list this attribute."
+        "all",
+        description=(
+            "all: every profile; campaign_members: only profiles in the treatment group of a campaign "
+            "activated on this destination; a profile that leaves them keeps its last value unless nulls is clear."
+        ),
     )
 
     @property

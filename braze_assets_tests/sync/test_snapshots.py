@@ -64,3 +64,21 @@ def test_campaign_attributes_yield_to_mapped_values_and_first_campaign(con):
     values = {(r[0], r[1]): r[6] for r in rows(con, DAY1)}
     assert values[("u1", "offer")] == '"10%"' and values[("u1", "loyalty_tier")] == '"gold"'
     assert report.conflicts["braze_us"] == 2 and report.rows["braze_us"] == 4
+
+
+def test_campaign_scoped_attribute_goes_only_to_treatment_members(con):
+    destination = destination_config()
+    churn = next(m for m in destination.attributes if m.name == "churn_score")
+    scoped = destination.model_copy(update={"attributes": [
+        m if m is not churn else churn.model_copy(update={"scope": "campaign_members"}) for m in destination.attributes
+    ]})
+    put_customer_attributes(con, [("u1", "gold", 10.5, 0.25), ("u2", "gold", 1.0, 0.5), ("u3", "gold", 2.0, 0.75)])
+    put_members(con, [
+        ("winback", "u1", "treatment", "boolean", "in_winback", None),
+        ("winback", "u2", "control", "boolean", "in_winback", None),
+    ])
+    build_snapshot(con, [scoped], DAY1)
+    churn_rows = [r for r in rows(con, DAY1) if r[1] == "churn_score"]
+    assert churn_rows == [("u1", "churn_score", "", "value", "float", True, "0.25")]
+    # Everyone still gets the attributes of scope `all`.
+    assert {r[0] for r in rows(con, DAY1) if r[1] == "loyalty_tier"} == {"u1", "u2", "u3"}
