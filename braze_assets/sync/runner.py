@@ -27,7 +27,7 @@ import duckdb
 from braze_assets.sync.config import ResolvedSyncSettings
 from braze_assets.sync.diff import CHANGES, DiffCounts, compute_changes, latest_snapshot_date
 from braze_assets.sync.journal import OutcomeJournal, fold_run, pending_runs, write_plan
-from braze_assets.sync.payloads import build_objects, sample_json
+from braze_assets.sync.payloads import build_rows, sample_json
 from braze_assets.sync.tables import RESULTS, RUNS, ensure_tables
 
 _LOG = logging.getLogger("braze_assets.sync")
@@ -150,7 +150,7 @@ def sync_destination(
         con.execute(f"DROP TABLE {CHANGES}")
         if dry_run:
             report.samples = sample_json(
-                build_objects(changes, identifier_type, settings.update_existing_only), settings.dry_run_sample_size
+                build_rows(changes, identifier_type, settings.update_existing_only), settings.dry_run_sample_size
             )
             report.status = "dry_run"
             report.duration_s = time.perf_counter() - started
@@ -180,12 +180,12 @@ def _send(con, client, report: SyncReport, changes, identifier_type: str, settin
     _record_run(con, report, started_at=_now(), folded=False)
     run_dir = journal_root / report.destination / report.run_id
     write_plan(run_dir, changes)
-    objects = build_objects(changes, identifier_type, settings.update_existing_only)
+    rows = build_rows(changes, identifier_type, settings.update_existing_only)
     del changes
     journal = OutcomeJournal(run_dir, settings.journal_fsync_interval_ms)
     status, message, error = "completed", None, None
     try:
-        client.track_attributes(objects, on_batch=journal.record)
+        client.track_attributes(rows, on_batch=journal.record)
     except BaseException as exc:  # noqa: BLE001 - whatever stopped the send, fold what was confirmed
         status, message, error = "failed", f"{type(exc).__name__}: {exc}", exc
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import orjson
+
 from braze_assets.braze.client import DELIVERED, NOT_DELIVERED, REJECTED, BatchResult, RowOutcome, TrackResult
 
 
@@ -16,6 +18,8 @@ class FakeClient:
     def track_attributes(self, objects, *, on_batch=None) -> TrackResult:
         self.calls += 1
         result = TrackResult(outcomes=[], batches=[])
+        # Like the real client, take dicts or JSON rows (bytes); record what Braze would parse.
+        objects = [orjson.loads(o) if isinstance(o, (bytes, bytearray)) else o for o in objects]
         for batch_no, start in enumerate(range(0, len(objects), self.batch_size), start=1):
             indices = list(range(start, min(start + self.batch_size, len(objects))))
             outcomes = []
