@@ -139,3 +139,13 @@ def test_local_links_and_images_exist(page):
     local = [t for t in targets if not re.match(r"^[a-z]+:", t)]
     missing = [t for t in local if not (page.parent / t).exists()]
     assert not missing, f"{page.name} links to files that do not exist: {missing}"
+
+
+def test_documented_postgres_install_pins_the_postgres_extra():
+    import tomllib
+
+    extra = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())["project"]["optional-dependencies"]["postgres"]
+    installs = [b.text for b in BASH_BLOCKS if "dagster-postgres" in b.text]
+    assert installs, "docs/operations.md no longer shows how to install the Postgres storage"
+    for text in installs:
+        assert sorted(re.findall(r"[\w-]+==[\w.]+", text)) == sorted(extra)
