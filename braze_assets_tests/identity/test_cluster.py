@@ -115,3 +115,22 @@ def test_removed_records_retire_their_id(con):
     report = cluster_and_assign_ids(con, CFG, run_id="r2", now=T2)
     assert report.removed == 1
     assert con.execute("SELECT status FROM customer_id_registry WHERE customer_id = ?", [gone]).fetchone()[0] == "retired"
+
+
+@pytest.mark.parametrize("name", ["run-1:crm:42", "", "ünïcödé:ß", "x" * 500])
+def test_customer_uuid_is_uuid5(name):
+    import uuid
+
+    from braze_assets.identity.cluster import _NAMESPACE, customer_uuid
+
+    assert customer_uuid(name) == str(uuid.uuid5(_NAMESPACE, name))
+
+
+def test_union_pairs_refuses_conflicting_keys_in_pair_order():
+    from braze_assets.identity.cluster import _union_pairs
+
+    # 0 and 3 carry different external ids; 1, 2 and 4 carry none.
+    keys = {0: ("ext-a",), 3: ("ext-b",)}
+    roots, refused = _union_pairs(5, [1, 0, 2, 4], [0, 2, 3, 3], keys)
+    # 1-0 joins, 0-2 joins (2 inherits ext-a), 2-3 is refused (ext-a vs ext-b), 4-3 joins.
+    assert roots.tolist() == [0, 0, 0, 3, 3] and refused == 1
