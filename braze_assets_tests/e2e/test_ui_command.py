@@ -12,6 +12,7 @@ import pytest
 
 from braze_assets.settings import PROJECT_DIR
 from braze_assets_tests.conftest import cli_env
+from braze_assets_tests.ui.services import group_alive
 
 
 def _free_port() -> int:
@@ -26,14 +27,6 @@ def _answers(url: str) -> bool:
             return response.status == 200
     except OSError:
         return False
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.mark.integration
@@ -60,5 +53,5 @@ def test_ui_serves_and_a_stop_signal_stops_every_process(tmp_path):
             assert time.monotonic() < deadline, "something kept serving after the stop signal"
             time.sleep(1)
     finally:
-        if _group_alive(process.pid):
+        if group_alive(process.pid):
             os.killpg(process.pid, signal.SIGKILL)

@@ -50,7 +50,8 @@ def start_webserver(env: dict[str, str], log_path: Path) -> tuple[subprocess.Pop
                        f"{log_path.read_text(errors='replace')[-4000:]}")
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the group is still there."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
@@ -60,16 +61,16 @@ def _group_alive(pgid: int) -> bool:
 
 def stop_process_group(process: subprocess.Popen, grace_s: float = 15) -> None:
     """SIGTERM the whole group, then SIGKILL whatever of it (e.g. the code server) is still there."""
-    if not _group_alive(process.pid):
+    if not group_alive(process.pid):
         process.wait()
         return
     os.killpg(process.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
         process.poll()
-        if process.returncode is not None and not _group_alive(process.pid):
+        if process.returncode is not None and not group_alive(process.pid):
             return
         time.sleep(0.2)
-    if _group_alive(process.pid):
+    if group_alive(process.pid):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
