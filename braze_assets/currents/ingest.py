@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import duckdb
 import polars as pl
@@ -29,6 +29,9 @@ import polars as pl
 from braze_assets.currents.keys import CurrentsKey, parse_key
 from braze_assets.currents.reader import COLUMN_TYPES, COMMON_COLUMNS, JSON_FIELDS, CorruptFileError, decode_file
 from braze_assets.currents.s3 import CurrentsBucket, S3Object
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 FILES_TABLE = "currents_files"
 EVENTS_TABLE = "currents_events"
@@ -300,7 +303,7 @@ class _Chunk:
     """Decoded files ready for the writer: the polars work is done on the producing thread, so the
     writer thread, the pipeline's bottleneck, only runs DuckDB."""
 
-    events: object  # Arrow table of COMMON_COLUMNS plus `_first`, the chunk's first copy of each id
+    events: pa.Table  # COMMON_COLUMNS plus `_first`, the chunk's first copy of each id
     first_per_file: dict[str, int]  # events per source key that are the chunk's first copy
     days: list[date]
     event_types: list[str]

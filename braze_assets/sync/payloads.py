@@ -7,24 +7,10 @@ moved are billed; a left boolean membership is sent as false; a cleared value as
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 import polars as pl
 
 IDENTIFIER_TYPES = ("external_id", "braze_id", "user_alias")
-
-
-def identifier_fields(identifier_type: str, identifier: str) -> dict[str, Any]:
-    """The identifying keys for the text key of attribute_snapshots (`label:name` for aliases)."""
-    if identifier_type == "user_alias":
-        label, sep, name = identifier.partition(":")
-        if not sep or not label or not name:
-            raise ValueError(f"user_alias identifier {identifier!r} must be 'alias_label:alias_name'")
-        return {"user_alias": {"alias_name": name, "alias_label": label}}
-    if identifier_type not in IDENTIFIER_TYPES:
-        raise ValueError(f"unknown identifier type {identifier_type!r}; expected one of {', '.join(IDENTIFIER_TYPES)}")
-    return {identifier_type: identifier}
 
 
 def build_rows(changes: pl.DataFrame, identifier_type: str, update_existing_only: bool) -> list[bytes]:
@@ -33,8 +19,8 @@ def build_rows(changes: pl.DataFrame, identifier_type: str, update_existing_only
     profile and the client joins the rows into request bodies as they are."""
     if changes.is_empty():
         return []
-    idx = changes["obj_idx"]
-    if idx[0] != 0 or not (idx.diff().drop_nulls().is_between(0, 1)).all():
+    order = changes["obj_idx"]
+    if order[0] != 0 or not (order.diff().drop_nulls().is_between(0, 1)).all():
         raise ValueError("changes are not ordered by obj_idx from 0 without gaps")
     fragments = pl.concat(
         [_value_fragments(changes), _array_fragments(changes)], how="vertical"
