@@ -31,7 +31,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from braze_assets.braze import BrazeClient  # noqa: E402
+from braze_assets.braze import BrazeClient
 
 KEY = "sandbox-key"
 PERIOD_S = 3.0
@@ -40,25 +40,37 @@ PERIOD_S = 3.0
 def attributes_table(n: int) -> pl.DataFrame:
     """A customer attributes table shaped like braze_customer_attributes (9 columns)."""
     i = pl.int_range(0, n, eager=True)
-    return pl.DataFrame({
-        "external_id": ("cust-" + i.cast(pl.String).str.zfill(8)),
-        "first_name": pl.Series(["Anna", "Ben", "Chloé", "Dev", "Eva"] * (n // 5 + 1))[:n],
-        "last_name": pl.Series(["Smith", "Müller", "García", "Kowalski"] * (n // 4 + 1))[:n],
-        "email": ("user" + i.cast(pl.String) + "@example.com"),
-        "dob": pl.Series(["1984-03-07", "1990-11-30", "2001-01-01"] * (n // 3 + 1))[:n],
-        "country": pl.Series(["DE", "US", "FR", "GB", "JP"] * (n // 5 + 1))[:n],
-        "lifetime_value": (i % 9973).cast(pl.Float64) / 7.0,
-        "orders_count": (i % 41).cast(pl.Int64),
-        "is_vip": (i % 7) == 0,
-    })
+    return pl.DataFrame(
+        {
+            "external_id": ("cust-" + i.cast(pl.String).str.zfill(8)),
+            "first_name": pl.Series(["Anna", "Ben", "Chloé", "Dev", "Eva"] * (n // 5 + 1))[:n],
+            "last_name": pl.Series(["Smith", "Müller", "García", "Kowalski"] * (n // 4 + 1))[:n],
+            "email": ("user" + i.cast(pl.String) + "@example.com"),
+            "dob": pl.Series(["1984-03-07", "1990-11-30", "2001-01-01"] * (n // 3 + 1))[:n],
+            "country": pl.Series(["DE", "US", "FR", "GB", "JP"] * (n // 5 + 1))[:n],
+            "lifetime_value": (i % 9973).cast(pl.Float64) / 7.0,
+            "orders_count": (i % 41).cast(pl.Int64),
+            "is_vip": (i % 7) == 0,
+        }
+    )
 
 
 class Sandbox:
     def __init__(self, rate_limit: int | None) -> None:
-        args = [sys.executable, "-m", "braze_assets.sandbox", "--port", "0",
-                "--rate-limit", "off" if rate_limit is None else str(rate_limit), "--rate-period", str(PERIOD_S)]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True,
-                                     cwd=Path(__file__).resolve().parents[1])
+        args = [
+            sys.executable,
+            "-m",
+            "braze_assets.sandbox",
+            "--port",
+            "0",
+            "--rate-limit",
+            "off" if rate_limit is None else str(rate_limit),
+            "--rate-period",
+            str(PERIOD_S),
+        ]
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1]
+        )
         self.url = self.proc.stdout.readline().split()[-1]
 
     def get(self, name: str):
@@ -76,8 +88,15 @@ def measure(label: str, work) -> dict:
     cpu0, wall0 = time.process_time(), time.perf_counter()
     count, extra = work()
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    return {"label": label, "objects": count, "cpu_s": cpu, "wall_s": wall,
-            "cpu_per_million": cpu / count * 1e6, "objects_per_s": count / wall, **extra}
+    return {
+        "label": label,
+        "objects": count,
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "cpu_per_million": cpu / count * 1e6,
+        "objects_per_s": count / wall,
+        **extra,
+    }
 
 
 def run_client(table: pl.DataFrame, url: str, mode: str, **settings) -> tuple[int, dict]:
@@ -89,32 +108,57 @@ def run_client(table: pl.DataFrame, url: str, mode: str, **settings) -> tuple[in
             table.write_ndjson(buffer)
             objects = buffer.getvalue().splitlines()
         result = client.track_attributes(objects)
-    assert result.delivered == table.height, (result.delivered, result.not_delivered, result.rejected)
-    return table.height, {"requests": result.requests, "retries": result.retries, "rate_limited": result.rate_limited}
+    assert result.delivered == table.height, (
+        result.delivered,
+        result.not_delivered,
+        result.rejected,
+    )
+    return table.height, {
+        "requests": result.requests,
+        "retries": result.retries,
+        "rate_limited": result.rate_limited,
+    }
 
 
 def run_naive(table: pl.DataFrame, url: str) -> tuple[int, dict]:
     objects = table.to_dicts()
     for start in range(0, len(objects), 75):
-        reply = requests.post(f"{url}/users/track", json={"attributes": objects[start:start + 75]},
-                              headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
+        reply = requests.post(
+            f"{url}/users/track",
+            json={"attributes": objects[start : start + 75]},
+            headers={"Authorization": f"Bearer {KEY}"},
+            timeout=30,
+        )
         reply.raise_for_status()
     return len(objects), {"requests": math.ceil(len(objects) / 75)}
 
 
 def window_counts(log: list[dict]) -> list[int]:
     """Requests per fixed window, without the first and last (partial) windows."""
-    per_window = Counter(int(entry["time"] // PERIOD_S) for entry in log if entry["path"] == "/users/track")
+    per_window = Counter(
+        int(entry["time"] // PERIOD_S) for entry in log if entry["path"] == "/users/track"
+    )
     return [per_window[w] for w in sorted(per_window)[1:-1]]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", type=int, default=1_000_000, help="objects for the unlimited runs")
-    parser.add_argument("--limit", default="auto",
-                        help="requests per 3 s for the rate-limited run; 'auto' = 65%% of the measured ceiling")
-    parser.add_argument("--limited-seconds", type=float, default=30.0, help="length of the rate-limited run")
-    parser.add_argument("--naive-size", type=int, default=30_000, help="objects for the naive baseline")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--size", type=int, default=1_000_000, help="objects for the unlimited runs"
+    )
+    parser.add_argument(
+        "--limit",
+        default="auto",
+        help="requests per 3 s for the rate-limited run; 'auto' = 65%% of the measured ceiling",
+    )
+    parser.add_argument(
+        "--limited-seconds", type=float, default=30.0, help="length of the rate-limited run"
+    )
+    parser.add_argument(
+        "--naive-size", type=int, default=30_000, help="objects for the naive baseline"
+    )
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
 
@@ -123,15 +167,37 @@ def main() -> None:
 
     sandbox = Sandbox(rate_limit=None)
     try:
-        unlimited = dict(rate_limit_requests=10**9, rate_limit_period_s=PERIOD_S, concurrency=args.concurrency)
-        rows.append(measure("client: table -> dicts -> track", lambda: run_client(table, sandbox.url, "dicts", **unlimited)))
+        unlimited = dict(
+            rate_limit_requests=10**9, rate_limit_period_s=PERIOD_S, concurrency=args.concurrency
+        )
+        rows.append(
+            measure(
+                "client: table -> dicts -> track",
+                lambda: run_client(table, sandbox.url, "dicts", **unlimited),
+            )
+        )
         sandbox.reset()
-        rows.append(measure("client: table -> NDJSON rows -> track", lambda: run_client(table, sandbox.url, "ndjson", **unlimited)))
+        rows.append(
+            measure(
+                "client: table -> NDJSON rows -> track",
+                lambda: run_client(table, sandbox.url, "ndjson", **unlimited),
+            )
+        )
         sandbox.reset()
         naive_table = table.head(args.naive_size)
-        rows.append(measure("naive: table -> dicts -> requests.post", lambda: run_naive(naive_table, sandbox.url)))
+        rows.append(
+            measure(
+                "naive: table -> dicts -> requests.post",
+                lambda: run_naive(naive_table, sandbox.url),
+            )
+        )
         sandbox.reset()
-        rows.append(measure("client, same slice as naive", lambda: run_client(naive_table, sandbox.url, "dicts", **unlimited)))
+        rows.append(
+            measure(
+                "client, same slice as naive",
+                lambda: run_client(naive_table, sandbox.url, "dicts", **unlimited),
+            )
+        )
     finally:
         sandbox.stop()
 
@@ -142,13 +208,21 @@ def main() -> None:
     else:
         limit = int(args.limit)
     limited_n = int(limit / PERIOD_S * 75 * args.limited_seconds)
-    limited_table = table.head(limited_n) if limited_n <= table.height else attributes_table(limited_n)
+    limited_table = (
+        table.head(limited_n) if limited_n <= table.height else attributes_table(limited_n)
+    )
     sandbox = Sandbox(rate_limit=limit)
     try:
         limited = measure(
             f"client, sandbox limit {limit}/3 s",
-            lambda: run_client(limited_table, sandbox.url, "ndjson", rate_limit_requests=limit,
-                               rate_limit_period_s=PERIOD_S, concurrency=args.concurrency),
+            lambda: run_client(
+                limited_table,
+                sandbox.url,
+                "ndjson",
+                rate_limit_requests=limit,
+                rate_limit_period_s=PERIOD_S,
+                concurrency=args.concurrency,
+            ),
         )
         log = sandbox.get("requests")["requests"]
         stats = sandbox.get("stats")
@@ -158,19 +232,29 @@ def main() -> None:
     share = sum(counts) / len(counts) / limit if counts else 0.0
     rows.append(limited)
 
-    print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.1f}; python {platform.python_version()}")
-    print(f"{'run':44} {'objects':>9} {'CPU s':>7} {'CPU s/M':>8} {'wall s':>7} {'objects/s':>10} {'req':>6}")
+    print(
+        f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.1f}; python {platform.python_version()}"
+    )
+    print(
+        f"{'run':44} {'objects':>9} {'CPU s':>7} {'CPU s/M':>8} {'wall s':>7} {'objects/s':>10} {'req':>6}"
+    )
     for row in rows:
-        print(f"{row['label']:44} {row['objects']:>9,} {row['cpu_s']:>7.2f} {row['cpu_per_million']:>8.2f} "
-              f"{row['wall_s']:>7.1f} {row['objects_per_s']:>10,.0f} {row['requests']:>6,}")
+        print(
+            f"{row['label']:44} {row['objects']:>9,} {row['cpu_s']:>7.2f} {row['cpu_per_million']:>8.2f} "
+            f"{row['wall_s']:>7.1f} {row['objects_per_s']:>10,.0f} {row['requests']:>6,}"
+        )
     naive, same_slice = rows[2], rows[3]
-    print(f"\nnaive / client CPU per object (same slice): {naive['cpu_per_million'] / same_slice['cpu_per_million']:.1f}x;"
-          f" client / naive objects/s: {same_slice['objects_per_s'] / naive['objects_per_s']:.1f}x"
-          f" (full-size client run: {rows[0]['objects_per_s'] / naive['objects_per_s']:.1f}x)")
-    print(f"rate-limited run: limit {limit} requests / 3 s (unlimited ceiling measured {ceiling_rps:.0f} req/s); "
-          f"achieved {share:.1%} of the limit over {len(counts)} full windows (per window: {counts}); "
-          f"429s seen by the sandbox: {stats['statuses'].get('429', 0)}, by the client: {limited['rate_limited']}")
+    print(
+        f"\nnaive / client CPU per object (same slice): {naive['cpu_per_million'] / same_slice['cpu_per_million']:.1f}x;"
+        f" client / naive objects/s: {same_slice['objects_per_s'] / naive['objects_per_s']:.1f}x"
+        f" (full-size client run: {rows[0]['objects_per_s'] / naive['objects_per_s']:.1f}x)"
+    )
+    print(
+        f"rate-limited run: limit {limit} requests / 3 s (unlimited ceiling measured {ceiling_rps:.0f} req/s); "
+        f"achieved {share:.1%} of the limit over {len(counts)} full windows (per window: {counts}); "
+        f"429s seen by the sandbox: {stats['statuses'].get('429', 0)}, by the client: {limited['rate_limited']}"
+    )
 
 
 if __name__ == "__main__":

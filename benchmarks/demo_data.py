@@ -56,29 +56,66 @@ def _records(data: Path) -> pl.DataFrame:
     """All customer records in one normalised frame: source, source_pk and match fields."""
     s = data / "sources"
     ecom = pl.read_csv(s / "ecommerce_accounts.csv", infer_schema=False).select(
-        pl.lit("ecommerce").alias("source"), pl.col("account_id").alias("source_pk"), pl.col("first_name").alias("given"),
-        pl.col("last_name").alias("surname"), "email", "phone", pl.col("address_line1").alias("line"),
-        pl.col("postal_code").alias("zip"), pl.col("birthdate").alias("dob"), pl.lit(None, pl.String).alias("loyalty"))
+        pl.lit("ecommerce").alias("source"),
+        pl.col("account_id").alias("source_pk"),
+        pl.col("first_name").alias("given"),
+        pl.col("last_name").alias("surname"),
+        "email",
+        "phone",
+        pl.col("address_line1").alias("line"),
+        pl.col("postal_code").alias("zip"),
+        pl.col("birthdate").alias("dob"),
+        pl.lit(None, pl.String).alias("loyalty"),
+    )
     loy = pl.read_csv(s / "loyalty_members.csv", infer_schema=False).select(
-        pl.lit("loyalty").alias("source"), pl.col("member_id").alias("source_pk"), pl.col("given_name").alias("given"),
-        "surname", "email", pl.col("mobile").alias("phone"), pl.col("street").alias("line"), "zip",
-        pl.col("birth_date").alias("dob"), pl.col("loyalty_id").alias("loyalty"))
+        pl.lit("loyalty").alias("source"),
+        pl.col("member_id").alias("source_pk"),
+        pl.col("given_name").alias("given"),
+        "surname",
+        "email",
+        pl.col("mobile").alias("phone"),
+        pl.col("street").alias("line"),
+        "zip",
+        pl.col("birth_date").alias("dob"),
+        pl.col("loyalty_id").alias("loyalty"),
+    )
     pos = pl.read_csv(s / "pos_customers.csv", infer_schema=False)
     comma = pos["full_name"].str.contains(",")
     parts = pos["full_name"].str.replace_all(r"\b[A-Z]\. ", "").str.split(" ")
-    given = pl.select(pl.when(comma).then(pos["full_name"].str.split(", ").list.last())
-                      .otherwise(parts.list.first())).to_series()
-    surname = pl.select(pl.when(comma).then(pos["full_name"].str.split(", ").list.first())
-                        .otherwise(parts.list.last())).to_series()
+    given = pl.select(
+        pl.when(comma)
+        .then(pos["full_name"].str.split(", ").list.last())
+        .otherwise(parts.list.first())
+    ).to_series()
+    surname = pl.select(
+        pl.when(comma)
+        .then(pos["full_name"].str.split(", ").list.first())
+        .otherwise(parts.list.last())
+    ).to_series()
     pos = pos.select(
-        pl.lit("pos").alias("source"), pl.col("pos_customer_id").alias("source_pk"), given.alias("given"),
-        surname.alias("surname"), "email", "phone", pl.col("street").alias("line"), pl.col("postcode").alias("zip"),
-        pl.lit(None, pl.String).alias("dob"), pl.col("loyalty_id").alias("loyalty"))
+        pl.lit("pos").alias("source"),
+        pl.col("pos_customer_id").alias("source_pk"),
+        given.alias("given"),
+        surname.alias("surname"),
+        "email",
+        "phone",
+        pl.col("street").alias("line"),
+        pl.col("postcode").alias("zip"),
+        pl.lit(None, pl.String).alias("dob"),
+        pl.col("loyalty_id").alias("loyalty"),
+    )
     mail = pl.read_csv(s / "email_subscribers.csv", infer_schema=False).select(
-        pl.lit("email_list").alias("source"), pl.col("subscriber_id").alias("source_pk"), pl.col("first_name").alias("given"),
-        pl.lit(None, pl.String).alias("surname"), "email", pl.lit(None, pl.String).alias("phone"),
-        pl.lit(None, pl.String).alias("line"), pl.col("postal_code").alias("zip"), pl.lit(None, pl.String).alias("dob"),
-        pl.lit(None, pl.String).alias("loyalty"))
+        pl.lit("email_list").alias("source"),
+        pl.col("subscriber_id").alias("source_pk"),
+        pl.col("first_name").alias("given"),
+        pl.lit(None, pl.String).alias("surname"),
+        "email",
+        pl.lit(None, pl.String).alias("phone"),
+        pl.lit(None, pl.String).alias("line"),
+        pl.col("postal_code").alias("zip"),
+        pl.lit(None, pl.String).alias("dob"),
+        pl.lit(None, pl.String).alias("loyalty"),
+    )
     rec = pl.concat([ecom, loy, pos, mail]).with_row_index("rid")
     email = pl.col("email").str.strip_chars().str.to_lowercase().str.replace(r"\+[^@]*@", "@")
     phone = pl.col("phone").str.replace_all(r"\D", "")
@@ -92,7 +129,9 @@ def _records(data: Path) -> pl.DataFrame:
         zip=pl.col("zip").str.slice(0, 5).str.zfill(5),
         house=pl.col("line").str.extract(r"^(\d+)"),
     ).with_columns(
-        given=pl.when(~pl.col("given").is_in(["unknown", "n/a", "customer", "test", "cash"])).then(pl.col("given")),
+        given=pl.when(~pl.col("given").is_in(["unknown", "n/a", "customer", "test", "cash"])).then(
+            pl.col("given")
+        ),
     )
 
 
@@ -107,7 +146,9 @@ def _name_keys(rec: pl.DataFrame) -> pl.DataFrame:
     return rec.select("rid", "given").join(table, on="given").select("rid", "key")
 
 
-def _pairs(rec: pl.DataFrame, on: list[str], keys: pl.DataFrame | None, *, nameless: bool = False) -> pl.DataFrame:
+def _pairs(
+    rec: pl.DataFrame, on: list[str], keys: pl.DataFrame | None, *, nameless: bool = False
+) -> pl.DataFrame:
     """Record pairs agreeing on `on` (and on a first-name key); `nameless`: one side has no first name."""
     left = rec.select("rid", "given", *on).drop_nulls(on)
     if keys is not None:
@@ -125,12 +166,20 @@ def _components(n: int, edges: pl.DataFrame) -> pl.Series:
     label = pl.DataFrame({"rid": ids, "label": ids})
     both = pl.concat([edges, edges.select(pl.col("b").alias("a"), pl.col("a").alias("b"))]).unique()
     while True:
-        spread = both.join(label, left_on="b", right_on="rid").group_by("a").agg(pl.col("label").min().alias("m"))
+        spread = (
+            both.join(label, left_on="b", right_on="rid")
+            .group_by("a")
+            .agg(pl.col("label").min().alias("m"))
+        )
         new = label.join(spread, left_on="rid", right_on="a", how="left").select(
-            "rid", pl.min_horizontal("label", pl.col("m").fill_null(pl.col("label"))).alias("label"))
+            "rid", pl.min_horizontal("label", pl.col("m").fill_null(pl.col("label"))).alias("label")
+        )
         # Pointer jumping: take the label of your label, which halves the remaining path length.
-        new = new.join(new.rename({"rid": "label", "label": "label2"}), on="label", how="left").select(
-            "rid", pl.min_horizontal("label", "label2").alias("label")).sort("rid")
+        new = (
+            new.join(new.rename({"rid": "label", "label": "label2"}), on="label", how="left")
+            .select("rid", pl.min_horizontal("label", "label2").alias("label"))
+            .sort("rid")
+        )
         if new["label"].equals(label["label"]):
             return new["label"]
         label = new
@@ -143,7 +192,11 @@ def pairwise(truth: pl.Series, predicted: pl.Series) -> dict[str, float]:
     pred = pairs(frame.group_by("p").len()["len"])
     true = pairs(frame.group_by("t").len()["len"])
     precision, recall = tp / pred if pred else 1.0, tp / true if true else 1.0
-    return {"precision": precision, "recall": recall, "f1": 2 * precision * recall / (precision + recall)}
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall),
+    }
 
 
 def evaluate(data: Path) -> dict[str, dict[str, float]]:
@@ -154,13 +207,19 @@ def evaluate(data: Path) -> dict[str, dict[str, float]]:
     naive = _components(n, _pairs(rec.with_columns(email=pl.col("raw_email")), ["email"], None))
     keys = _name_keys(rec)
     loose = rec.select("rid", key=pl.col("given").str.slice(0, 2))
-    edges = pl.concat([
-        _pairs(rec, ["email"], keys), _pairs(rec, ["email"], loose), _pairs(rec, ["email"], None, nameless=True),
-        _pairs(rec, ["loyalty"], None),
-        _pairs(rec, ["phone", "surname"], None), _pairs(rec, ["phone"], keys), _pairs(rec, ["phone"], loose),
-        _pairs(rec, ["surname", "zip", "house"], keys),
-        _pairs(rec, ["surname", "dob"], keys),
-    ]).unique()
+    edges = pl.concat(
+        [
+            _pairs(rec, ["email"], keys),
+            _pairs(rec, ["email"], loose),
+            _pairs(rec, ["email"], None, nameless=True),
+            _pairs(rec, ["loyalty"], None),
+            _pairs(rec, ["phone", "surname"], None),
+            _pairs(rec, ["phone"], keys),
+            _pairs(rec, ["phone"], loose),
+            _pairs(rec, ["surname", "zip", "house"], keys),
+            _pairs(rec, ["surname", "dob"], keys),
+        ]
+    ).unique()
     cleaned = _components(n, _pairs(rec, ["email"], None))
     return {
         "naive exact email": pairwise(person, naive),
@@ -176,11 +235,19 @@ def transactions(data: Path) -> dict[str, float]:
     con = duckdb.connect(str(path))
     t = time.perf_counter()
     for txn in config.transactions:
-        load_table(con, source=txn.name, table=f"raw_txn_{txn.name}", path=resolve_path(txn.path, data),
-                   required_columns=[txn.primary_key], primary_key=txn.primary_key)
+        load_table(
+            con,
+            source=txn.name,
+            table=f"raw_txn_{txn.name}",
+            path=resolve_path(txn.path, data),
+            required_columns=[txn.primary_key],
+            primary_key=txn.primary_key,
+        )
     truth = str(data / "demo_truth" / "person_truth.csv").replace("'", "''")
-    con.execute("CREATE OR REPLACE TABLE unified_coalesced AS SELECT person_id AS customer_id, source, source_pk "
-                f"FROM read_csv('{truth}', all_varchar = true)")
+    con.execute(
+        "CREATE OR REPLACE TABLE unified_coalesced AS SELECT person_id AS customer_id, source, source_pk "
+        f"FROM read_csv('{truth}', all_varchar = true)"
+    )
     loaded = time.perf_counter() - t
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     t = time.perf_counter()
@@ -189,33 +256,50 @@ def transactions(data: Path) -> dict[str, float]:
     after = resource.getrusage(resource.RUSAGE_SELF)
     con.close()
     path.unlink()
-    return {"load_s": loaded, "build_s": built, "build_cpu_s": after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime,
-            "rows": sum(report.rows_read.values()), "customers": report.customers,
-            "excluded": sum(report.rows_read.values()) - sum(report.rows_used.values())}
+    return {
+        "load_s": loaded,
+        "build_s": built,
+        "build_cpu_s": after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime,
+        "rows": sum(report.rows_read.values()),
+        "customers": report.customers,
+        "excluded": sum(report.rows_read.values()) - sum(report.rows_used.values()),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", type=int, default=20_000, help="people to generate")
     parser.add_argument("--out", type=Path, help="output dir (default: a temporary one)")
     parser.add_argument("--no-eval", action="store_true", help="skip the matcher evaluation")
-    parser.add_argument("--transactions", action="store_true", help="also time build_transaction_attributes")
+    parser.add_argument(
+        "--transactions", action="store_true", help="also time build_transaction_attributes"
+    )
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="demo_data_"))
     result = generate(out, args.size)
     txn_files = ("sources/orders.csv", "sources/store_transactions.csv")
-    records = sum(v for k, v in result["rows"].items() if k.startswith("sources/") and k not in txn_files)
+    records = sum(
+        v for k, v in result["rows"].items() if k.startswith("sources/") and k not in txn_files
+    )
     print("| people | source records | transactions | seconds | peak RSS MB |")
     print("| --- | --- | --- | --- | --- |")
     txns = result["rows"]["sources/orders.csv"] + result["rows"]["sources/store_transactions.csv"]
-    print(f"| {args.size:,} | {records:,} | {txns:,} | {result['seconds']:.1f} | {result['peak_rss_mb']:.0f} |")
+    print(
+        f"| {args.size:,} | {records:,} | {txns:,} | {result['seconds']:.1f} | {result['peak_rss_mb']:.0f} |"
+    )
     print(f"output: {out}")
     if args.transactions:
         r = transactions(out)
-        print("\n| transactions | customers | rows excluded | load s | build s (wall) | build s (CPU) |")
+        print(
+            "\n| transactions | customers | rows excluded | load s | build s (wall) | build s (CPU) |"
+        )
         print("| --- | --- | --- | --- | --- | --- |")
-        print(f"| {r['rows']:,} | {r['customers']:,} | {r['excluded']:,} | {r['load_s']:.1f} | {r['build_s']:.1f} "
-              f"| {r['build_cpu_s']:.1f} |")
+        print(
+            f"| {r['rows']:,} | {r['customers']:,} | {r['excluded']:,} | {r['load_s']:.1f} | {r['build_s']:.1f} "
+            f"| {r['build_cpu_s']:.1f} |"
+        )
     if args.no_eval:
         return
     t = time.perf_counter()
@@ -223,8 +307,10 @@ def main() -> None:
     print("\n| matcher | precision | recall | F1 |\n| --- | --- | --- | --- |")
     for name, s in scores.items():
         print(f"| {name} | {s['precision']:.4f} | {s['recall']:.4f} | {s['f1']:.4f} |")
-    print(f"(evaluation {time.perf_counter() - t:.1f} s, peak RSS of this process "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+    print(
+        f"(evaluation {time.perf_counter() - t:.1f} s, peak RSS of this process "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)"
+    )
 
 
 if __name__ == "__main__":

@@ -39,14 +39,20 @@ def demo_config() -> ProjectConfig:
     import yaml
 
     document = yaml.safe_load((DEMO_CONFIG_DIR / "sources.yaml").read_text())
-    return ProjectConfig.model_validate({k: document[k] for k in ("sources", "transactions") if k in document})
+    return ProjectConfig.model_validate(
+        {k: document[k] for k in ("sources", "transactions") if k in document}
+    )
 
 
 def identity_config() -> IdentityConfig:
     import yaml
 
     path = DEMO_CONFIG_DIR / "identity.yaml"
-    return IdentityConfig.model_validate(yaml.safe_load(path.read_text())["identity"]) if path.exists() else IdentityConfig()
+    return (
+        IdentityConfig.model_validate(yaml.safe_load(path.read_text())["identity"])
+        if path.exists()
+        else IdentityConfig()
+    )
 
 
 def prepare(data: Path, size: int, warehouse: Path) -> int:
@@ -54,25 +60,39 @@ def prepare(data: Path, size: int, warehouse: Path) -> int:
     config = demo_config()
     with duckdb.connect(str(warehouse)) as con:
         for s in config.sources:
-            load_table(con, source=s.name, table=f"raw_{s.name}", path=resolve_path(s.path, data),
-                       required_columns=[s.primary_key, s.updated_at, *s.columns], primary_key=s.primary_key)
-        con.execute(f"CREATE TABLE truth AS SELECT * FROM read_csv('{data / 'demo_truth' / 'person_truth.csv'}', all_varchar=true)")
+            load_table(
+                con,
+                source=s.name,
+                table=f"raw_{s.name}",
+                path=resolve_path(s.path, data),
+                required_columns=[s.primary_key, s.updated_at, *s.columns],
+                primary_key=s.primary_key,
+            )
+        con.execute(
+            f"CREATE TABLE truth AS SELECT * FROM read_csv('{data / 'demo_truth' / 'person_truth.csv'}', all_varchar=true)"
+        )
         con.execute(f"""CREATE TABLE keep AS SELECT person_id FROM (
             SELECT person_id, sum(count(*)) OVER (ORDER BY person_id) AS running FROM truth GROUP BY person_id)
             WHERE running <= {int(size)}""")
         con.execute("DELETE FROM truth WHERE person_id NOT IN (SELECT person_id FROM keep)")
         for s in config.sources:
-            con.execute(f"DELETE FROM raw_{s.name} WHERE {s.primary_key} NOT IN (SELECT source_pk FROM truth WHERE source = '{s.name}')")
+            con.execute(
+                f"DELETE FROM raw_{s.name} WHERE {s.primary_key} NOT IN (SELECT source_pk FROM truth WHERE source = '{s.name}')"
+            )
         con.execute("COPY truth TO '" + str(warehouse.with_suffix(".truth.csv")) + "' (HEADER)")
         return con.execute("SELECT count(*) FROM truth").fetchone()[0]
 
 
 def _f1(con: duckdb.DuckDBPyConnection, clusters_sql: str, truth: Path) -> dict:
-    con.execute(f"CREATE OR REPLACE TEMP TABLE e AS SELECT c.cluster, t.person_id FROM ({clusters_sql}) c "
-                f"JOIN read_csv('{truth}', all_varchar=true) t ON t.source || ':' || t.source_pk = c.record_id")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE e AS SELECT c.cluster, t.person_id FROM ({clusters_sql}) c "
+        f"JOIN read_csv('{truth}', all_varchar=true) t ON t.source || ':' || t.source_pk = c.record_id"
+    )
 
     def pairs(by: str) -> int:
-        return con.execute(f"SELECT coalesce(sum(n*(n-1)/2), 0) FROM (SELECT count(*) n FROM e GROUP BY {by})").fetchone()[0]
+        return con.execute(
+            f"SELECT coalesce(sum(n*(n-1)/2), 0) FROM (SELECT count(*) n FROM e GROUP BY {by})"
+        ).fetchone()[0]
 
     predicted, true, correct = pairs("cluster"), pairs("person_id"), pairs("cluster, person_id")
     p, r = correct / predicted, correct / true
@@ -82,8 +102,8 @@ def _f1(con: duckdb.DuckDBPyConnection, clusters_sql: str, truth: Path) -> dict:
 def run_ours(warehouse: Path) -> dict:
     from braze_assets.customer_360.profile import build_customer_360
     from braze_assets.identity.cluster import cluster_and_assign_ids
-    from braze_assets.identity.quality import evaluate_against_truth
     from braze_assets.identity.match import score_pairs
+    from braze_assets.identity.quality import evaluate_against_truth
     from braze_assets.identity.standardise import standardise
 
     config, identity, times = demo_config(), identity_config(), {}
@@ -103,7 +123,13 @@ def run_ours(warehouse: Path) -> dict:
         times["customer_360_s"] = time.perf_counter() - t
         times["total_s"] = time.perf_counter() - start
         quality = evaluate_against_truth(con, warehouse.with_suffix(".truth.csv"))
-    return {**times, "pairs": scores.pairs, "precision": quality.precision, "recall": quality.recall, "f1": quality.f1}
+    return {
+        **times,
+        "pairs": scores.pairs,
+        "precision": quality.precision,
+        "recall": quality.recall,
+        "f1": quality.f1,
+    }
 
 
 def run_splink_alone(warehouse: Path) -> dict:
@@ -111,7 +137,16 @@ def run_splink_alone(warehouse: Path) -> dict:
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
     config, identity = demo_config(), identity_config()
-    fields = ("given_name", "surname", "email", "phone", "address_line1", "city", "postal_code", "birthdate")
+    fields = (
+        "given_name",
+        "surname",
+        "email",
+        "phone",
+        "address_line1",
+        "city",
+        "postal_code",
+        "birthdate",
+    )
     with duckdb.connect(str(warehouse)) as con:
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         start = time.perf_counter()
@@ -121,33 +156,65 @@ def run_splink_alone(warehouse: Path) -> dict:
             cols = {f: f'lower(trim("{tags[f]}"))' for f in fields if f in tags}
             if "full_name" in tags and "given_name" not in tags:
                 cols["given_name"] = f"lower(split_part(trim(\"{tags['full_name']}\"), ' ', 1))"
-                cols["surname"] = f"lower(regexp_extract(trim(\"{tags['full_name']}\"), '(\\S+)$', 1))"
-            select = ", ".join(f"NULLIF({cols[f]}, '') AS {f}" if f in cols else f"NULL::VARCHAR AS {f}" for f in fields)
-            selects.append(f"SELECT '{s.name}:' || {s.primary_key} AS unique_id, {select} FROM raw_{s.name}")
+                cols["surname"] = (
+                    f"lower(regexp_extract(trim(\"{tags['full_name']}\"), '(\\S+)$', 1))"
+                )
+            select = ", ".join(
+                f"NULLIF({cols[f]}, '') AS {f}" if f in cols else f"NULL::VARCHAR AS {f}"
+                for f in fields
+            )
+            selects.append(
+                f"SELECT '{s.name}:' || {s.primary_key} AS unique_id, {select} FROM raw_{s.name}"
+            )
         con.execute("CREATE OR REPLACE TABLE splink_input AS " + " UNION ALL ".join(selects))
         settings = SettingsCreator(
             link_type="dedupe_only",
             comparisons=[
-                cl.NameComparison("given_name"), cl.NameComparison("surname"), cl.EmailComparison("email"),
-                cl.ExactMatch("phone"), cl.DateOfBirthComparison("birthdate", input_is_string=True),
-                cl.LevenshteinAtThresholds("address_line1", [2, 5]), cl.ExactMatch("city"), cl.ExactMatch("postal_code"),
+                cl.NameComparison("given_name"),
+                cl.NameComparison("surname"),
+                cl.EmailComparison("email"),
+                cl.ExactMatch("phone"),
+                cl.DateOfBirthComparison("birthdate", input_is_string=True),
+                cl.LevenshteinAtThresholds("address_line1", [2, 5]),
+                cl.ExactMatch("city"),
+                cl.ExactMatch("postal_code"),
             ],
             blocking_rules_to_generate_predictions=[
-                block_on("email"), block_on("phone"), block_on("given_name", "surname"), block_on("surname", "postal_code"),
-                block_on("surname", "birthdate"), block_on("given_name", "birthdate"), block_on("address_line1", "postal_code"),
+                block_on("email"),
+                block_on("phone"),
+                block_on("given_name", "surname"),
+                block_on("surname", "postal_code"),
+                block_on("surname", "birthdate"),
+                block_on("given_name", "birthdate"),
+                block_on("address_line1", "postal_code"),
                 block_on("given_name", "postal_code"),
             ],
         )
         linker = Linker(DuckDBAPI(con).register("splink_input"), settings, log_level=logging.ERROR)
-        linker.training.estimate_probability_two_random_records_match([block_on("email"), block_on("phone")], recall=0.6)
-        linker.training.estimate_u_using_random_sampling(max_pairs=identity.training.u_max_pairs, seed=identity.training.seed)
-        for rule in (block_on("given_name", "surname"), block_on("email"), block_on("postal_code", "birthdate")):
-            linker.training.estimate_parameters_using_expectation_maximisation(rule, max_pairs=identity.training.em_max_pairs)
+        linker.training.estimate_probability_two_random_records_match(
+            [block_on("email"), block_on("phone")], recall=0.6
+        )
+        linker.training.estimate_u_using_random_sampling(
+            max_pairs=identity.training.u_max_pairs, seed=identity.training.seed
+        )
+        for rule in (
+            block_on("given_name", "surname"),
+            block_on("email"),
+            block_on("postal_code", "birthdate"),
+        ):
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, max_pairs=identity.training.em_max_pairs
+            )
         predictions = linker.inference.predict(threshold_match_probability=0.5)
-        clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, threshold_match_probability=identity.match_threshold)
+        clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
+            predictions, threshold_match_probability=identity.match_threshold
+        )
         total = time.perf_counter() - start
-        quality = _f1(con, f"SELECT unique_id AS record_id, cluster_id AS cluster FROM {clusters.physical_name}",
-                      warehouse.with_suffix(".truth.csv"))
+        quality = _f1(
+            con,
+            f"SELECT unique_id AS record_id, cluster_id AS cluster FROM {clusters.physical_name}",
+            warehouse.with_suffix(".truth.csv"),
+        )
     return {"total_s": total, **quality}
 
 
@@ -160,14 +227,20 @@ def run_churn(warehouse: Path, share: float = 0.01) -> dict:
     config, identity = demo_config(), identity_config()
     with duckdb.connect(str(warehouse)) as con:
         for s in config.sources:
-            con.execute(f"CREATE TABLE held_{s.name} AS SELECT * FROM raw_{s.name} WHERE hash({s.primary_key}) % 1000 < {int(share * 1000)}")
-            con.execute(f"DELETE FROM raw_{s.name} WHERE hash({s.primary_key}) % 1000 < {int(share * 1000)}")
+            con.execute(
+                f"CREATE TABLE held_{s.name} AS SELECT * FROM raw_{s.name} WHERE hash({s.primary_key}) % 1000 < {int(share * 1000)}"
+            )
+            con.execute(
+                f"DELETE FROM raw_{s.name} WHERE hash({s.primary_key}) % 1000 < {int(share * 1000)}"
+            )
 
         def resolve(run: str):
             standardise(con, config, identity)
             score_pairs(con, identity)
             report = cluster_and_assign_ids(con, identity, run_id=run, now=datetime(2026, 1, 1))
-            return report, dict(con.execute("SELECT record_id, customer_id FROM unified_coalesced").fetchall())
+            return report, dict(
+                con.execute("SELECT record_id, customer_id FROM unified_coalesced").fetchall()
+            )
 
         _, first = resolve("churn-1")
         rerun, again = resolve("churn-2")
@@ -179,10 +252,16 @@ def run_churn(warehouse: Path, share: float = 0.01) -> dict:
     moved = [r for r, cid in first.items() if second[r] != cid]
     unexplained = [r for r in moved if second[r] not in touched]
     return {
-        "records": len(first), "rerun_ids_changed": sum(again[r] != c for r, c in first.items()),
-        "rerun_churn": rerun.churn, "added_records": len(new_records), "ids_created": grown.created,
-        "ids_merged": grown.merged, "ids_split": grown.split, "ids_changed": grown.changed,
-        "records_moved": len(moved), "records_moved_without_a_new_record": len(unexplained),
+        "records": len(first),
+        "rerun_ids_changed": sum(again[r] != c for r, c in first.items()),
+        "rerun_churn": rerun.churn,
+        "added_records": len(new_records),
+        "ids_created": grown.created,
+        "ids_merged": grown.merged,
+        "ids_split": grown.split,
+        "ids_changed": grown.changed,
+        "records_moved": len(moved),
+        "records_moved_without_a_new_record": len(unexplained),
     }
 
 
@@ -200,15 +279,23 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--data", type=Path, default=Path("/tmp/demo1m"))
     parser.add_argument("--child", choices=["ours", "splink", "churn"])
-    parser.add_argument("--churn", action="store_true", help="Also measure id churn: rerun, then 1%% more records.")
+    parser.add_argument(
+        "--churn", action="store_true", help="Also measure id churn: rerun, then 1%% more records."
+    )
     parser.add_argument("--warehouse", type=Path)
-    parser.add_argument("--workdir", type=Path, help="Keep the prepared warehouse here and reuse it on the next run.")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="Keep the prepared warehouse here and reuse it on the next run.",
+    )
     args = parser.parse_args()
     if args.child:
         _child(args.child, args.warehouse)
         return
     if not (args.data / "demo_truth" / "person_truth.csv").exists():
-        from braze_assets.demo_data import generate_demo_data  # generator owned by the demo_data domain
+        from braze_assets.demo_data import (
+            generate_demo_data,  # generator owned by the demo_data domain
+        )
 
         # The generator writes about 1.93 source records per person.
         generate_demo_data(args.data, people=int(args.size / 1.9) + 1000)
@@ -220,28 +307,47 @@ def main() -> None:
         prepare(args.data, args.size, base)
     with duckdb.connect(str(base), read_only=True) as con:
         records = con.execute("SELECT count(*) FROM truth").fetchone()[0]
-    print(f"prepared {records:,} source records in {time.perf_counter() - t:.1f}s ({work})", flush=True)
+    print(
+        f"prepared {records:,} source records in {time.perf_counter() - t:.1f}s ({work})",
+        flush=True,
+    )
     results = {}
     for mode in ("ours", "splink", *(["churn"] if args.churn else [])):
         warehouse = work / f"{mode}.duckdb"
         warehouse.write_bytes(base.read_bytes())
         warehouse.with_suffix(".truth.csv").write_bytes(base.with_suffix(".truth.csv").read_bytes())
         warehouse.with_suffix(".duckdb.wal").unlink(missing_ok=True)
-        out = subprocess.run([sys.executable, __file__, "--child", mode, "--warehouse", str(warehouse)],
-                             capture_output=True, text=True, check=False)
-        line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", mode, "--warehouse", str(warehouse)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if line is None:
             raise SystemExit(f"{mode} failed:\n{out.stderr[-4000:]}")
         results[mode] = json.loads(line[7:])
         print(mode, results[mode], flush=True)
     ours, alone = results["ours"], results["splink"]
     print(f"\n{records:,} source records, {args.data}")
-    print(f"{'pipeline':<36}{'wall s':>9}{'peak RSS MB':>13}{'precision':>11}{'recall':>9}{'F1':>8}")
-    print(f"{'braze_assets (normalise..360)':<36}{ours['total_s']:>9.1f}{ours['peak_rss_mb']:>13.0f}"
-          f"{ours['precision']:>11.4f}{ours['recall']:>9.4f}{ours['f1']:>8.4f}")
-    print(f"{'Splink alone (dedupe + cluster)':<36}{alone['total_s']:>9.1f}{alone['peak_rss_mb']:>13.0f}"
-          f"{alone['precision']:>11.4f}{alone['recall']:>9.4f}{alone['f1']:>8.4f}")
-    print("stages (s): " + ", ".join(f"{k[:-2]} {ours[k]:.1f}" for k in ("normalise_s", "match_s", "cluster_s", "customer_360_s")))
+    print(
+        f"{'pipeline':<36}{'wall s':>9}{'peak RSS MB':>13}{'precision':>11}{'recall':>9}{'F1':>8}"
+    )
+    print(
+        f"{'braze_assets (normalise..360)':<36}{ours['total_s']:>9.1f}{ours['peak_rss_mb']:>13.0f}"
+        f"{ours['precision']:>11.4f}{ours['recall']:>9.4f}{ours['f1']:>8.4f}"
+    )
+    print(
+        f"{'Splink alone (dedupe + cluster)':<36}{alone['total_s']:>9.1f}{alone['peak_rss_mb']:>13.0f}"
+        f"{alone['precision']:>11.4f}{alone['recall']:>9.4f}{alone['f1']:>8.4f}"
+    )
+    print(
+        "stages (s): "
+        + ", ".join(
+            f"{k[:-2]} {ours[k]:.1f}"
+            for k in ("normalise_s", "match_s", "cluster_s", "customer_360_s")
+        )
+    )
     print(f"time ratio ours / Splink alone: {ours['total_s'] / alone['total_s']:.2f}")
     if "churn" in results:
         print("id churn: " + ", ".join(f"{k} {v}" for k, v in results["churn"].items()))

@@ -46,8 +46,15 @@ from braze_assets.sync.tables import CONFIRMED, KEY_ID_SQL, SNAPSHOTS, ensure_ta
 DESTINATION = "bench"
 DAY1, DAY2 = dt.date(2026, 11, 1), dt.date(2026, 11, 2)
 # (type, count): 30 attributes in the default mix.
-_MIX = [("string", 10), ("integer", 6), ("float", 5), ("decimal(10,2)", 3), ("boolean", 2), ("date", 2),
-        ("subscription", 2)]
+_MIX = [
+    ("string", 10),
+    ("integer", 6),
+    ("float", 5),
+    ("decimal(10,2)", 3),
+    ("boolean", 2),
+    ("date", 2),
+    ("subscription", 2),
+]
 _VALUE_SQL = {
     "string": "'\"s' || (v % 100000)::VARCHAR || '\"'",
     "integer": "(v % 100000)::VARCHAR",
@@ -78,10 +85,19 @@ def build_warehouse(path: Path, size: int, n_attributes: int, change_share: floa
     by_type = " ".join(f"WHEN '{kind}' THEN {sql}" for kind, sql in _VALUE_SQL.items())
     with duckdb.connect(str(path)) as con:
         ensure_tables(con)
-        con.execute("CREATE TEMP TABLE attrs (a INTEGER, name VARCHAR, kind VARCHAR, attr_type VARCHAR, billable BOOLEAN)")
-        con.executemany("INSERT INTO attrs VALUES (?, ?, ?, ?, ?)",
-                        [[i, n, k, "string" if k == "subscription" else k, b] for i, (n, k, b) in enumerate(catalog)])
-        con.execute(f"CREATE TEMP TABLE customers AS SELECT c, md5(c::VARCHAR)::UUID::VARCHAR AS identifier FROM range({size}) t(c)")
+        con.execute(
+            "CREATE TEMP TABLE attrs (a INTEGER, name VARCHAR, kind VARCHAR, attr_type VARCHAR, billable BOOLEAN)"
+        )
+        con.executemany(
+            "INSERT INTO attrs VALUES (?, ?, ?, ?, ?)",
+            [
+                [i, n, k, "string" if k == "subscription" else k, b]
+                for i, (n, k, b) in enumerate(catalog)
+            ],
+        )
+        con.execute(
+            f"CREATE TEMP TABLE customers AS SELECT c, md5(c::VARCHAR)::UUID::VARCHAR AS identifier FROM range({size}) t(c)"
+        )
         # Keys are the same both days: compute each key id once.
         con.execute(
             f"""CREATE TEMP TABLE keyed AS
@@ -114,8 +130,12 @@ def build_warehouse(path: Path, size: int, n_attributes: int, change_share: floa
             [DAY1, DAY2],
         ).fetchone()
         con.execute("CHECKPOINT")
-    return {"changed_values": changed, "changed_billable": billable,
-            "values_per_day": size * n_attributes, "billable_attributes": sum(b for *_, b in catalog)}
+    return {
+        "changed_values": changed,
+        "changed_billable": billable,
+        "values_per_day": size * n_attributes,
+        "billable_attributes": sum(b for *_, b in catalog),
+    }
 
 
 def diff_child(path: str) -> None:
@@ -123,12 +143,27 @@ def diff_child(path: str) -> None:
     with duckdb.connect(path) as con:
         started = time.perf_counter()
         settings = ResolvedSyncSettings(destination=DESTINATION)
-        counts = compute_changes(con, DESTINATION, DAY2, clear_attributes=(), float_tolerance=settings.float_tolerance,
-                                 memory_limit=settings.diff_memory_limit)
+        counts = compute_changes(
+            con,
+            DESTINATION,
+            DAY2,
+            clear_attributes=(),
+            float_tolerance=settings.float_tolerance,
+            memory_limit=settings.diff_memory_limit,
+        )
         seconds = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({"seconds": seconds, "peak_rss": _peak_rss(), "cpu_s": usage.ru_utime + usage.ru_stime,
-                      "load_avg": os.getloadavg()[0], **counts.as_dict()}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "peak_rss": _peak_rss(),
+                "cpu_s": usage.ru_utime + usage.ru_stime,
+                "load_avg": os.getloadavg()[0],
+                **counts.as_dict(),
+            }
+        )
+    )
 
 
 def _peak_rss() -> int:
@@ -140,8 +175,13 @@ def _peak_rss() -> int:
 
 
 def measure_diff(path: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--diff-child", str(path)], check=True,
-                         capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, __file__, "--diff-child", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -149,8 +189,12 @@ class Sandbox:
     """The sandbox in its own process (so its work does not share this process's GIL)."""
 
     def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "braze_assets.sandbox", "--port", "0", "--rate-limit", "off"],
-                                     stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "braze_assets.sandbox", "--port", "0", "--rate-limit", "off"],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
         self.url = self.proc.stdout.readline().split()[-1]
 
     def get(self, name: str):
@@ -158,8 +202,11 @@ class Sandbox:
 
     def seed(self, ids: list[str]) -> None:
         for start in range(0, len(ids), 100_000):
-            requests.post(f"{self.url}/_sandbox/seed", json={"external_ids": ids[start:start + 100_000]},
-                          timeout=600).raise_for_status()
+            requests.post(
+                f"{self.url}/_sandbox/seed",
+                json={"external_ids": ids[start : start + 100_000]},
+                timeout=600,
+            ).raise_for_status()
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -170,31 +217,56 @@ def run_sync(path: Path, journal: Path, *, full_resync: bool) -> dict:
     sandbox = Sandbox()
     try:
         with duckdb.connect(str(path)) as con:
-            ids = [r[0] for r in con.execute(
-                f"SELECT DISTINCT identifier FROM {SNAPSHOTS} WHERE snapshot_date = ? ORDER BY 1", [DAY2]).fetchall()]
+            ids = [
+                r[0]
+                for r in con.execute(
+                    f"SELECT DISTINCT identifier FROM {SNAPSHOTS} WHERE snapshot_date = ? ORDER BY 1",
+                    [DAY2],
+                ).fetchall()
+            ]
             sandbox.seed(ids)
             settings = ResolvedSyncSettings(destination=DESTINATION, full_resync=full_resync)
             with BrazeClient(DEFAULT_API_KEY, sandbox.url) as client:
                 started = time.perf_counter()
-                report = sync_destination(con, client, destination=DESTINATION, identifier_type="external_id",
-                                          clear_attributes=(), settings=settings, journal_root=journal)
+                report = sync_destination(
+                    con,
+                    client,
+                    destination=DESTINATION,
+                    identifier_type="external_id",
+                    clear_attributes=(),
+                    settings=settings,
+                    journal_root=journal,
+                )
                 seconds = time.perf_counter() - started
         stats = sandbox.get("stats")
-        return {"seconds": seconds, "objects": report.diff.objects, "values": report.diff.values,
-                "forecast": report.diff.forecast_data_points, "spent_ours": report.data_points_spent,
-                "spent_sandbox": stats["data_points"], "requests": stats["requests"],
-                "delivered": report.objects_delivered, "not_ok": report.objects_rejected + report.objects_not_delivered}
+        return {
+            "seconds": seconds,
+            "objects": report.diff.objects,
+            "values": report.diff.values,
+            "forecast": report.diff.forecast_data_points,
+            "spent_ours": report.data_points_spent,
+            "spent_sandbox": stats["data_points"],
+            "requests": stats["requests"],
+            "delivered": report.objects_delivered,
+            "not_ok": report.objects_rejected + report.objects_not_delivered,
+        }
     finally:
         sandbox.stop()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", type=int, default=1_000_000, help="customers")
     parser.add_argument("--attributes", type=int, default=30)
     parser.add_argument("--change-share", type=float, default=0.02)
-    parser.add_argument("--full-resync-size", type=int, default=50_000,
-                        help="customers sent by the naive full resync (scaled to --size)")
+    parser.add_argument(
+        "--full-resync-size",
+        type=int,
+        default=50_000,
+        help="customers sent by the naive full resync (scaled to --size)",
+    )
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--diff-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -213,7 +285,10 @@ def main() -> None:
     diff = measure_diff(path)
     diff2 = measure_diff(path)
     change = run_sync(path, work / "journal", full_resync=False)
-    assert change["spent_sandbox"] == truth["changed_billable"] == change["spent_ours"], (change, truth)
+    assert change["spent_sandbox"] == truth["changed_billable"] == change["spent_ours"], (
+        change,
+        truth,
+    )
     assert measure_diff(path)["values"] == 0, "a second diff after the sync must be empty"
     full_n = min(args.full_resync_size, args.size)
     full_path = work / "full.duckdb"
@@ -225,28 +300,69 @@ def main() -> None:
 
     rows = [
         ("warehouse build (not part of the sync)", f"{build_s:.1f} s", ""),
-        ("diff time (best of 2 runs)", f"{min(diff['seconds'], diff2['seconds']):.2f} s", "goal < 10 s"),
-        ("diff process CPU time (user + sys, all threads)", f"{min(diff['cpu_s'], diff2['cpu_s']):.1f} s", ""),
-        ("machine load average during the diffs", f"{diff['load_avg']:.1f}, {diff2['load_avg']:.1f}", "2 cores"),
-        ("diff peak RSS", f"{max(diff['peak_rss'], diff2['peak_rss']) / 2**30:.2f} GiB", "goal < 4 GB"),
-        ("values / changed values / changed billable",
-         f"{truth['values_per_day']:,} / {truth['changed_values']:,} / {truth['changed_billable']:,}", ""),
+        (
+            "diff time (best of 2 runs)",
+            f"{min(diff['seconds'], diff2['seconds']):.2f} s",
+            "goal < 10 s",
+        ),
+        (
+            "diff process CPU time (user + sys, all threads)",
+            f"{min(diff['cpu_s'], diff2['cpu_s']):.1f} s",
+            "",
+        ),
+        (
+            "machine load average during the diffs",
+            f"{diff['load_avg']:.1f}, {diff2['load_avg']:.1f}",
+            "2 cores",
+        ),
+        (
+            "diff peak RSS",
+            f"{max(diff['peak_rss'], diff2['peak_rss']) / 2**30:.2f} GiB",
+            "goal < 4 GB",
+        ),
+        (
+            "values / changed values / changed billable",
+            f"{truth['values_per_day']:,} / {truth['changed_values']:,} / {truth['changed_billable']:,}",
+            "",
+        ),
         ("change sync: objects, requests", f"{change['objects']:,}, {change['requests']:,}", ""),
-        ("change sync: data points (sandbox / ours / forecast)",
-         f"{change['spent_sandbox']:,} / {change['spent_ours']:,} / {change['forecast']:,}",
-         "= changed billable values"),
+        (
+            "change sync: data points (sandbox / ours / forecast)",
+            f"{change['spent_sandbox']:,} / {change['spent_ours']:,} / {change['forecast']:,}",
+            "= changed billable values",
+        ),
         ("change sync: wall time (diff + send + fold)", f"{change['seconds']:.1f} s", ""),
-        (f"full resync of {full_n:,} customers: data points, requests, time",
-         f"{full['spent_sandbox']:,}, {full['requests']:,}, {full['seconds']:.1f} s", ""),
-        (f"full resync scaled to {args.size:,}: data points, requests, time",
-         f"{full_scaled['spent_sandbox']:,.0f}, {full_scaled['requests']:,.0f}, {full_scaled['seconds']:.0f} s", ""),
-        ("ratio full / change: data points", f"{full_scaled['spent_sandbox'] / max(1, change['spent_sandbox']):.1f}x", ""),
-        ("ratio full / change: requests", f"{full_scaled['requests'] / max(1, change['requests']):.1f}x", ""),
-        ("ratio full / change: time", f"{full_scaled['seconds'] / max(1e-9, change['seconds']):.1f}x", ""),
+        (
+            f"full resync of {full_n:,} customers: data points, requests, time",
+            f"{full['spent_sandbox']:,}, {full['requests']:,}, {full['seconds']:.1f} s",
+            "",
+        ),
+        (
+            f"full resync scaled to {args.size:,}: data points, requests, time",
+            f"{full_scaled['spent_sandbox']:,.0f}, {full_scaled['requests']:,.0f}, {full_scaled['seconds']:.0f} s",
+            "",
+        ),
+        (
+            "ratio full / change: data points",
+            f"{full_scaled['spent_sandbox'] / max(1, change['spent_sandbox']):.1f}x",
+            "",
+        ),
+        (
+            "ratio full / change: requests",
+            f"{full_scaled['requests'] / max(1, change['requests']):.1f}x",
+            "",
+        ),
+        (
+            "ratio full / change: time",
+            f"{full_scaled['seconds'] / max(1e-9, change['seconds']):.1f}x",
+            "",
+        ),
     ]
     width = max(len(r[0]) for r in rows)
-    print(f"sync_diff: {args.size:,} customers x {args.attributes} attributes, {args.change_share:.0%} changed; "
-          f"{os.cpu_count()} cores, {platform.python_version()}, duckdb {duckdb.__version__}")
+    print(
+        f"sync_diff: {args.size:,} customers x {args.attributes} attributes, {args.change_share:.0%} changed; "
+        f"{os.cpu_count()} cores, {platform.python_version()}, duckdb {duckdb.__version__}"
+    )
     for label, value, note in rows:
         print(f"{label:<{width}}  {value:>28}  {note}")
     if args.workdir is None:

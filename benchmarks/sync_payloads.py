@@ -19,7 +19,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from braze_assets.sync.payloads import build_rows  # noqa: E402
+from braze_assets.sync.payloads import build_rows
 
 
 def _cpu() -> float:
@@ -33,15 +33,19 @@ def changes_frame(size: int, per_profile: int) -> pl.DataFrame:
     )
     parts = [
         base.with_columns(
-            attribute=pl.lit(f"attr_{k:02d}"), op=pl.lit("change"),
+            attribute=pl.lit(f"attr_{k:02d}"),
+            op=pl.lit("change"),
             value_json=(pl.col("obj_idx") * (k + 3) % 1000).cast(pl.String) + ".25",
         )
         for k in range(per_profile)
     ]
     parts.append(
         base.filter(pl.col("obj_idx") % 10 == 0).with_columns(
-            attribute=pl.lit("campaigns"), element=pl.lit("winback_lapsing"), kind=pl.lit("membership_array"),
-            op=pl.lit("join"), value_json=pl.lit('"winback_lapsing"'),
+            attribute=pl.lit("campaigns"),
+            element=pl.lit("winback_lapsing"),
+            kind=pl.lit("membership_array"),
+            op=pl.lit("join"),
+            value_json=pl.lit('"winback_lapsing"'),
         )
     )
     columns = ["obj_idx", "identifier", "attribute", "element", "kind", "op", "value_json"]
@@ -58,11 +62,17 @@ def main() -> None:
     rows = build_rows(changes, "external_id", True)
     build_wall, build_cpu = time.perf_counter() - started, _cpu() - cpu
     cpu = _cpu()
-    bodies = [b'{"attributes":[' + b",".join(rows[i:i + 75]) + b"]}" for i in range(0, len(rows), 75)]
+    bodies = [
+        b'{"attributes":[' + b",".join(rows[i : i + 75]) + b"]}" for i in range(0, len(rows), 75)
+    ]
     join_cpu = _cpu() - cpu
     per_million = 1_000_000 / len(rows)
-    print(f"{len(rows):,} profiles, {changes.height:,} changes, {sum(map(len, bodies)) / 2**20:.0f} MiB of request bodies")
-    print(f"build_rows: {build_cpu:.2f} CPU s ({build_cpu * per_million:.2f} per million profiles), {build_wall:.2f} s wall")
+    print(
+        f"{len(rows):,} profiles, {changes.height:,} changes, {sum(map(len, bodies)) / 2**20:.0f} MiB of request bodies"
+    )
+    print(
+        f"build_rows: {build_cpu:.2f} CPU s ({build_cpu * per_million:.2f} per million profiles), {build_wall:.2f} s wall"
+    )
     print(f"request bodies (75 rows each): {join_cpu:.2f} CPU s")
     print(f"example row: {rows[0].decode()}")
 

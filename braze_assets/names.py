@@ -12,5 +12,7 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 def check_name(value: str, what: str) -> str:
     if not NAME_PATTERN.match(value):
-        raise ValueError(f"{what} {value!r} must be lowercase letters, digits and _ (starting with a letter)")
+        raise ValueError(
+            f"{what} {value!r} must be lowercase letters, digits and _ (starting with a letter)"
+        )
     return value

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 
@@ -25,7 +25,9 @@ def create_if_missing(path: Path | str) -> None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect() as con:
-        con.execute(f"ATTACH {quote_literal(str(path))} AS new_warehouse (STORAGE_VERSION '{STORAGE_VERSION}')")
+        con.execute(
+            f"ATTACH {quote_literal(str(path))} AS new_warehouse (STORAGE_VERSION '{STORAGE_VERSION}')"
+        )
         con.execute("DETACH new_warehouse")
 
 
@@ -76,7 +78,9 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         raise
 
 
-def replace_table(con: duckdb.DuckDBPyConnection, table: str, query: str, params: list | None = None) -> None:
+def replace_table(
+    con: duckdb.DuckDBPyConnection, table: str, query: str, params: list | None = None
+) -> None:
     """Build `table` from `query` under a staging name and swap it in, so a failure keeps the old table."""
     staging = f"{table}__building"
     with transaction(con):

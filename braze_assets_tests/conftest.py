@@ -25,8 +25,14 @@ class DemoRun:
 
 def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """The environment a user would have: no Braze or S3 settings unless a test gives them."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BRAZE_", "CURRENTS_", "AWS_", "DAGSTER_HOME"))}
-    env.update({"BRAZE_ASSETS_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(data_dir / "dagster_home")})
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("BRAZE_", "CURRENTS_", "AWS_", "DAGSTER_HOME"))
+    }
+    env.update(
+        {"BRAZE_ASSETS_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(data_dir / "dagster_home")}
+    )
     env.update(extra)
     return env
 
@@ -34,7 +40,11 @@ def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
 def run_cli(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "braze_assets.cli", *args],
-        cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

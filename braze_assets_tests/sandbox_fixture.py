@@ -10,11 +10,16 @@ from braze_assets.sandbox import SandboxServer
 
 
 @contextmanager
-def two_key_sandbox(state_dir: Path, full_key: str, export_only_key: str) -> Iterator[SandboxServer]:
+def two_key_sandbox(
+    state_dir: Path, full_key: str, export_only_key: str
+) -> Iterator[SandboxServer]:
     # No rate limit, so a test only ever sees the throttling it sets up itself.
     with SandboxServer(
         state_dir,
-        api_keys={full_key: {"users.track", "users.export.ids", "users.delete"}, export_only_key: {"users.export.ids"}},
+        api_keys={
+            full_key: {"users.track", "users.export.ids", "users.delete"},
+            export_only_key: {"users.export.ids"},
+        },
         rate_limit_requests=None,
     ) as server:
         yield server

@@ -28,14 +28,19 @@ from braze_assets.warehouse import quote, quote_literal, table_columns, transact
 SOURCE_VIEW = "customer_attribute_source"
 ATTRIBUTES_TABLE = "braze_customer_attributes"
 REJECTIONS_TABLE = "braze_attribute_rejections"
-_REJECTION_SCHEMA = {name: pl.String for name in ("destination", "customer_id", "identifier", "attribute", "value", "reason")}
+_REJECTION_SCHEMA = {
+    name: pl.String
+    for name in ("destination", "customer_id", "identifier", "attribute", "value", "reason")
+}
 
 
 class AttributeBuildError(ValueError):
     """An attribute's expression does not run against the warehouse (names destination and attribute)."""
 
 
-def build_attribute_source_view(con: duckdb.DuckDBPyConnection, carried: Iterable[str] = ()) -> list[str]:
+def build_attribute_source_view(
+    con: duckdb.DuckDBPyConnection, carried: Iterable[str] = ()
+) -> list[str]:
     """(Re)create the view; returns the catalogue columns filled with typed NULLs ("table.column").
 
     Tables that do not exist yet (transactions or engagement not built) contribute their catalogue
@@ -44,24 +49,37 @@ def build_attribute_source_view(con: duckdb.DuckDBPyConnection, carried: Iterabl
     """
     c360 = table_columns(con, "customer_360")
     if not c360:
-        raise ValueError("table customer_360 does not exist; materialize customer_360 before the attributes")
-    expected = {"customer_360": {**catalogue.CUSTOMER_360, **{c: "VARCHAR" for c in carried}},
-                "transaction_attributes": catalogue.TRANSACTION_ATTRIBUTES,
-                "engagement_attributes": catalogue.ENGAGEMENT_ATTRIBUTES}
+        raise ValueError(
+            "table customer_360 does not exist; materialize customer_360 before the attributes"
+        )
+    expected = {
+        "customer_360": {**catalogue.CUSTOMER_360, **{c: "VARCHAR" for c in carried}},
+        "transaction_attributes": catalogue.TRANSACTION_ATTRIBUTES,
+        "engagement_attributes": catalogue.ENGAGEMENT_ATTRIBUTES,
+    }
     present = {name.lower() for name in c360}
     select = [f"c.{quote(name)}" for name in c360]
     filled: list[str] = []
     joins: list[str] = []
     links = {
-        "transaction_attributes": ("t", "CAST(t.customer_id AS VARCHAR) = CAST(c.customer_id AS VARCHAR)", "customer_id"),
-        "engagement_attributes": ("e", "CAST(e.external_user_id AS VARCHAR) = CAST(c.external_id AS VARCHAR)",
-                                  "external_user_id"),
+        "transaction_attributes": (
+            "t",
+            "CAST(t.customer_id AS VARCHAR) = CAST(c.customer_id AS VARCHAR)",
+            "customer_id",
+        ),
+        "engagement_attributes": (
+            "e",
+            "CAST(e.external_user_id AS VARCHAR) = CAST(c.external_id AS VARCHAR)",
+            "external_user_id",
+        ),
     }
     for table, columns in expected.items():
         actual = c360 if table == "customer_360" else table_columns(con, table)
         if table != "customer_360":
             alias, condition, key = links[table]
-            joinable = key in actual and ("external_id" in c360 if alias == "e" else "customer_id" in c360)
+            joinable = key in actual and (
+                "external_id" in c360 if alias == "e" else "customer_id" in c360
+            )
             if joinable:
                 joins.append(f"LEFT JOIN {quote(table)} {alias} ON {condition}")
                 for name in actual:
@@ -74,7 +92,8 @@ def build_attribute_source_view(con: duckdb.DuckDBPyConnection, carried: Iterabl
                 present.add(name.lower())
                 filled.append(f"{table}.{name}")
     con.execute(
-        f"CREATE OR REPLACE VIEW {SOURCE_VIEW} AS SELECT {', '.join(select)} FROM customer_360 c " + " ".join(joins)
+        f"CREATE OR REPLACE VIEW {SOURCE_VIEW} AS SELECT {', '.join(select)} FROM customer_360 c "
+        + " ".join(joins)
     )
     return filled
 
@@ -97,7 +116,11 @@ def _typed_sql(mapping: AttributeMapping, source: str, source_type: str) -> str:
     transform = mapping.transform
     if transform is None:
         return f"TRY_CAST({source} AS {declared.duckdb})"
-    number = source if source_family(source_type) in ("integer", "fractional") else f"TRY_CAST({source} AS DOUBLE)"
+    number = (
+        source
+        if source_family(source_type) in ("integer", "fractional")
+        else f"TRY_CAST({source} AS DOUBLE)"
+    )
     if transform.round is not None:
         step = transform.round.step
         if step is None:
@@ -108,15 +131,20 @@ def _typed_sql(mapping: AttributeMapping, source: str, source_type: str) -> str:
         return f"TRY_CAST({value} AS {declared.duckdb})"
     bucket = transform.bucket
     cases = " ".join(
-        f"WHEN {number} < {threshold} THEN {_literal(label)}" for threshold, label in zip(bucket.thresholds, bucket.labels)
+        f"WHEN {number} < {threshold} THEN {_literal(label)}"
+        for threshold, label in zip(bucket.thresholds, bucket.labels)
     )
     value = f"CASE WHEN {number} IS NULL THEN NULL {cases} ELSE {_literal(bucket.labels[-1])} END"
     return f"TRY_CAST({value} AS {declared.duckdb})"
 
 
-def _describe(con: duckdb.DuckDBPyConnection, destination: DestinationConfig, mapping: AttributeMapping) -> str:
+def _describe(
+    con: duckdb.DuckDBPyConnection, destination: DestinationConfig, mapping: AttributeMapping
+) -> str:
     try:
-        return con.execute(f"DESCRIBE SELECT {_source_sql(mapping)} AS v FROM {SOURCE_VIEW}").fetchall()[0][1]
+        return con.execute(
+            f"DESCRIBE SELECT {_source_sql(mapping)} AS v FROM {SOURCE_VIEW}"
+        ).fetchall()[0][1]
     except duckdb.Error as error:
         where = f"column {mapping.column!r}" if mapping.column else f"sql {mapping.sql!r}"
         first = str(error).splitlines()[0]
@@ -130,11 +158,15 @@ def _flag(reason: pl.Series, bad: pl.Series, text: str | pl.Expr) -> pl.Series:
     """Add `text` as the reason where `bad` holds; a row keeps its first reason."""
     text = pl.lit(text) if isinstance(text, str) else text
     return pl.select(
-        pl.when(pl.lit(reason).is_null() & pl.lit(bad).fill_null(False)).then(text).otherwise(pl.lit(reason))
+        pl.when(pl.lit(reason).is_null() & pl.lit(bad).fill_null(False))
+        .then(text)
+        .otherwise(pl.lit(reason))
     ).to_series()
 
 
-def _runtime_error(con: duckdb.DuckDBPyConnection, destination: DestinationConfig, error: duckdb.Error) -> Exception:
+def _runtime_error(
+    con: duckdb.DuckDBPyConnection, destination: DestinationConfig, error: duckdb.Error
+) -> Exception:
     """Name the attribute whose expression fails on some row (e.g. a CAST that should be TRY_CAST)."""
     for mapping in destination.attributes:
         try:
@@ -147,21 +179,40 @@ def _runtime_error(con: duckdb.DuckDBPyConnection, destination: DestinationConfi
     return AttributeBuildError(f"destination {destination.name!r}: {str(error).splitlines()[0]}")
 
 
-def _validate(mapping: AttributeMapping, values: pl.Series, raw: pl.Series, *, checks: ValueChecks,
-              phone_region: str, today: dt.date) -> tuple[pl.Series, pl.Series]:
+def _validate(
+    mapping: AttributeMapping,
+    values: pl.Series,
+    raw: pl.Series,
+    *,
+    checks: ValueChecks,
+    phone_region: str,
+    today: dt.date,
+) -> tuple[pl.Series, pl.Series]:
     """(valid values with invalid ones set to NULL, reason per row or NULL)."""
     declared = mapping.attribute_type
     failed = raw.is_not_null() & values.is_null()
     reason = pl.repeat(None, len(values), dtype=pl.String, eager=True).alias("reason")
     if declared.is_numeric and not mapping.transform:
         # A number that parses but does not fit (decimal precision, BIGINT) is out of range, not unreadable.
-        reason = _flag(reason, failed & raw.cast(pl.Float64, strict=False).is_not_null(), f"out of range for {declared}")
-    reason = _flag(reason, failed, "cannot be read as a number" if mapping.transform else f"cannot be read as {declared}")
+        reason = _flag(
+            reason,
+            failed & raw.cast(pl.Float64, strict=False).is_not_null(),
+            f"out of range for {declared}",
+        )
+    reason = _flag(
+        reason,
+        failed,
+        "cannot be read as a number" if mapping.transform else f"cannot be read as {declared}",
+    )
     field = STANDARD_FIELDS.get(mapping.name)
     if declared.kind == "float":
         reason = _flag(reason, ~values.is_finite(), "not a finite number")
     elif declared.kind in ("date", "datetime"):
-        if declared.kind == "datetime" and isinstance(values.dtype, pl.Datetime) and values.dtype.time_zone:
+        if (
+            declared.kind == "datetime"
+            and isinstance(values.dtype, pl.Datetime)
+            and values.dtype.time_zone
+        ):
             values = values.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
         year = values.dt.year()
         reason = _flag(reason, (year < 1) | (year > 9999), "outside 0001-01-01..9999-12-31")
@@ -173,24 +224,42 @@ def _validate(mapping: AttributeMapping, values: pl.Series, raw: pl.Series, *, c
             reason = reason.fill_null(semantic)
         chars = values.str.len_chars()
         limit = declared.max_chars
-        what = f"varchar({limit})" if declared.kind == "varchar" else f"Braze's {limit}-character limit"
-        reason = _flag(reason, chars > limit, pl.format(f"{{}} characters, over {what}", pl.lit(chars)))
+        what = (
+            f"varchar({limit})"
+            if declared.kind == "varchar"
+            else f"Braze's {limit}-character limit"
+        )
+        reason = _flag(
+            reason, chars > limit, pl.format(f"{{}} characters, over {what}", pl.lit(chars))
+        )
     reason = reason.alias("reason")
-    return values.zip_with(reason.is_null(), pl.repeat(None, len(values), dtype=values.dtype, eager=True)), reason
+    return values.zip_with(
+        reason.is_null(), pl.repeat(None, len(values), dtype=values.dtype, eager=True)
+    ), reason
 
 
 def _identifier(destination: DestinationConfig, frame: pl.DataFrame) -> pl.Series:
     if destination.identifier == "user_alias":
         name, label = frame["alias_name"], frame["alias_label"]
-        return pl.select(
-            pl.when(pl.lit(name).is_not_null() & pl.lit(label).is_not_null())
-            .then(pl.concat_str([pl.lit(label), pl.lit(":"), pl.lit(name)]))
-        ).to_series().alias("identifier")
+        return (
+            pl.select(
+                pl.when(pl.lit(name).is_not_null() & pl.lit(label).is_not_null()).then(
+                    pl.concat_str([pl.lit(label), pl.lit(":"), pl.lit(name)])
+                )
+            )
+            .to_series()
+            .alias("identifier")
+        )
     return frame[destination.identifier].alias("identifier")
 
 
-def _build_destination(con: duckdb.DuckDBPyConnection, destination: DestinationConfig, today: dt.date,
-                       checks: ValueChecks, report: AttributesReport) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _build_destination(
+    con: duckdb.DuckDBPyConnection,
+    destination: DestinationConfig,
+    today: dt.date,
+    checks: ValueChecks,
+    report: AttributesReport,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     parts = ["CAST(customer_id AS VARCHAR) AS customer_id"]
     for output, column in destination.identifier_columns.items():
         parts.append(f"NULLIF(TRIM(CAST({quote(column)} AS VARCHAR)), '') AS {quote(output)}")
@@ -212,29 +281,55 @@ def _build_destination(con: duckdb.DuckDBPyConnection, destination: DestinationC
     duplicated = frame.filter(shared > 1)
     frame = frame.filter(shared == 1)
     report.duplicate_identifiers[destination.name] = duplicated.height
-    rejections = [duplicated.select(
-        pl.lit(destination.name).alias("destination"), "customer_id", "identifier",
-        pl.lit(destination.identifier).alias("attribute"), pl.col("identifier").alias("value"),
-        pl.format("identifier shared by {} customers", pl.col("identifier").count().over("identifier")).alias("reason"),
-    )]
+    rejections = [
+        duplicated.select(
+            pl.lit(destination.name).alias("destination"),
+            "customer_id",
+            "identifier",
+            pl.lit(destination.identifier).alias("attribute"),
+            pl.col("identifier").alias("value"),
+            pl.format(
+                "identifier shared by {} customers", pl.col("identifier").count().over("identifier")
+            ).alias("reason"),
+        )
+    ]
 
     columns = [frame["customer_id"], frame["identifier"]]
     columns += [frame[output] for output in destination.identifier_columns]
     for i, mapping in enumerate(destination.attributes):
-        values, reason = _validate(mapping, frame[f"val_{i}"], frame[f"raw_{i}"], checks=checks,
-                                   phone_region=destination.phone_region, today=today)
+        values, reason = _validate(
+            mapping,
+            frame[f"val_{i}"],
+            frame[f"raw_{i}"],
+            checks=checks,
+            phone_region=destination.phone_region,
+            today=today,
+        )
         columns.append(values.alias(mapping.name))
         bad = reason.is_not_null()
-        rejections.append(pl.DataFrame({
-            "destination": destination.name, "customer_id": frame["customer_id"].filter(bad),
-            "identifier": frame["identifier"].filter(bad), "attribute": mapping.name,
-            "value": frame[f"raw_{i}"].filter(bad), "reason": reason.filter(bad),
-        }, schema=_REJECTION_SCHEMA))
-        report.attributes.append({
-            "destination": destination.name, "attribute": mapping.name, "type": mapping.type,
-            "values": len(values) - values.null_count(), "nulls": values.null_count() - int(bad.sum()),
-            "invalid": int(bad.sum()),
-        })
+        rejections.append(
+            pl.DataFrame(
+                {
+                    "destination": destination.name,
+                    "customer_id": frame["customer_id"].filter(bad),
+                    "identifier": frame["identifier"].filter(bad),
+                    "attribute": mapping.name,
+                    "value": frame[f"raw_{i}"].filter(bad),
+                    "reason": reason.filter(bad),
+                },
+                schema=_REJECTION_SCHEMA,
+            )
+        )
+        report.attributes.append(
+            {
+                "destination": destination.name,
+                "attribute": mapping.name,
+                "type": mapping.type,
+                "values": len(values) - values.null_count(),
+                "nulls": values.null_count() - int(bad.sum()),
+                "invalid": int(bad.sum()),
+            }
+        )
     result = pl.DataFrame(columns).select(pl.lit(destination.name).alias("destination"), pl.all())
     report.rows[destination.name] = frame.height
     return result, pl.concat([r.cast(_REJECTION_SCHEMA) for r in rejections])
@@ -245,16 +340,24 @@ def _sample_payload(destination: DestinationConfig, frame: pl.DataFrame) -> str 
         return None
     names = [m.name for m in destination.attributes]
     # Show the fullest profile: the sample is there to show what a real object looks like.
-    filled = frame.with_row_index("_i").with_columns(
-        pl.sum_horizontal([pl.col(n).is_not_null() for n in names]).alias("_n")
-    ).sort(["_n", "_i"], descending=[True, False]).head(1)
+    filled = (
+        frame.with_row_index("_i")
+        .with_columns(pl.sum_horizontal([pl.col(n).is_not_null() for n in names]).alias("_n"))
+        .sort(["_n", "_i"], descending=[True, False])
+        .head(1)
+    )
     row = filled.row(0, named=True)
     texts = {m.name: canonical_json(m, filled[m.name]).item() for m in destination.attributes}
     return payload_json(destination, row, texts)
 
 
-def build_braze_customer_attributes(con: duckdb.DuckDBPyConnection, destinations: Sequence[DestinationConfig], *,
-                                    carried: Iterable[str] = (), today: dt.date | None = None) -> AttributesReport:
+def build_braze_customer_attributes(
+    con: duckdb.DuckDBPyConnection,
+    destinations: Sequence[DestinationConfig],
+    *,
+    carried: Iterable[str] = (),
+    today: dt.date | None = None,
+) -> AttributesReport:
     """Rebuild braze_customer_attributes and braze_attribute_rejections for all destinations."""
     today = today or dt.datetime.now(dt.UTC).date()
     report = AttributesReport()
@@ -274,20 +377,27 @@ def build_braze_customer_attributes(con: duckdb.DuckDBPyConnection, destinations
     finally:
         con.execute(f"SET TimeZone = '{zone}'")
     report.parsed_values = checks.computed
-    base = pl.DataFrame(schema={"destination": pl.String, "customer_id": pl.String, "identifier": pl.String})
+    base = pl.DataFrame(
+        schema={"destination": pl.String, "customer_id": pl.String, "identifier": pl.String}
+    )
     table = pl.concat([base, *frames], how="diagonal_relaxed").sort(["destination", "identifier"])
     rejected = pl.concat([pl.DataFrame(schema=_REJECTION_SCHEMA), *rejections]).sort(
-        ["destination", "attribute", "identifier"])
+        ["destination", "attribute", "identifier"]
+    )
     report.rejections = (
-        rejected.group_by(["destination", "attribute", "reason"]).len("count")
-        .sort(["destination", "attribute", "count"], descending=[False, False, True]).to_dicts()
+        rejected.group_by(["destination", "attribute", "reason"])
+        .len("count")
+        .sort(["destination", "attribute", "count"], descending=[False, False, True])
+        .to_dicts()
     )
     try:
         with transaction(con):
             con.register("_bca_frame", table)
             con.register("_bca_rejections", rejected)
             con.execute(f"CREATE OR REPLACE TABLE {ATTRIBUTES_TABLE} AS SELECT * FROM _bca_frame")
-            con.execute(f"CREATE OR REPLACE TABLE {REJECTIONS_TABLE} AS SELECT * FROM _bca_rejections")
+            con.execute(
+                f"CREATE OR REPLACE TABLE {REJECTIONS_TABLE} AS SELECT * FROM _bca_rejections"
+            )
             checks.save()
     finally:
         con.unregister("_bca_frame")

@@ -41,8 +41,13 @@ CUSTOMER_360: dict[str, str] = {
 _ORDERS = {
     f"{nth}_order_{part}": duckdb_type
     for nth in ("first", "second", "latest")
-    for part, duckdb_type in (("date", "DATE"), ("at", "TIMESTAMP"), ("revenue", _MONEY), ("items", "INTEGER"),
-                              ("channel", "VARCHAR"))
+    for part, duckdb_type in (
+        ("date", "DATE"),
+        ("at", "TIMESTAMP"),
+        ("revenue", _MONEY),
+        ("items", "INTEGER"),
+        ("channel", "VARCHAR"),
+    )
 }
 _WINDOWS = {
     f"{window}_order_{part}": duckdb_type
@@ -70,11 +75,33 @@ TRANSACTION_ATTRIBUTES: dict[str, str] = {
 
 # Keyed by external_user_id (= customer_360.external_id), from Braze Currents (issue 7; as built by
 # braze_assets/engagement/attributes.py).
-_COUNTS = ("email_sends_30d", "email_opens_30d", "email_opens_90d", "email_clicks_30d", "email_clicks_90d",
-           "email_hard_bounces", "email_soft_bounces", "email_unsubscribes", "custom_events_30d", "custom_events_90d",
-           "purchases_30d", "purchases_90d", "sessions_30d", "sessions_90d")
-_MOMENTS = ("last_email_open_at", "last_email_click_at", "last_email_bounce_at", "last_email_unsubscribe_at",
-            "last_custom_event_at", "last_purchase_at", "last_session_at", "last_event_at", "as_of")
+_COUNTS = (
+    "email_sends_30d",
+    "email_opens_30d",
+    "email_opens_90d",
+    "email_clicks_30d",
+    "email_clicks_90d",
+    "email_hard_bounces",
+    "email_soft_bounces",
+    "email_unsubscribes",
+    "custom_events_30d",
+    "custom_events_90d",
+    "purchases_30d",
+    "purchases_90d",
+    "sessions_30d",
+    "sessions_90d",
+)
+_MOMENTS = (
+    "last_email_open_at",
+    "last_email_click_at",
+    "last_email_bounce_at",
+    "last_email_unsubscribe_at",
+    "last_custom_event_at",
+    "last_purchase_at",
+    "last_session_at",
+    "last_event_at",
+    "as_of",
+)
 ENGAGEMENT_ATTRIBUTES: dict[str, str] = {
     "external_user_id": "VARCHAR",
     "user_id": "VARCHAR",  # Braze's braze_id

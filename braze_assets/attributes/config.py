@@ -12,10 +12,25 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import pycountry
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 
 from braze_assets.attributes import catalogue
-from braze_assets.attributes.expressions import inferred_type, parse_expression, referenced_columns, result_literals
+from braze_assets.attributes.expressions import (
+    inferred_type,
+    parse_expression,
+    referenced_columns,
+    result_literals,
+)
 from braze_assets.attributes.fields import (
     GENDER_CODES,
     IDENTIFIER_KINDS,
@@ -40,7 +55,11 @@ RESERVED_COLUMNS = ("destination", "customer_id", "identifier", "alias_name", "a
 
 Label = StrictBool | StrictInt | StrictFloat | StrictStr
 # Standard fields whose values come from a fixed list.
-_FIXED_VALUES = {"gender": GENDER_CODES, "email_subscribe": SUBSCRIPTION_STATES, "push_subscribe": SUBSCRIPTION_STATES}
+_FIXED_VALUES = {
+    "gender": GENDER_CODES,
+    "email_subscribe": SUBSCRIPTION_STATES,
+    "push_subscribe": SUBSCRIPTION_STATES,
+}
 
 
 class StrictModel(BaseModel):
@@ -50,8 +69,12 @@ class StrictModel(BaseModel):
 class RoundTransform(StrictModel):
     """Round a number to digits or to a step, so noise below that does not count as a change."""
 
-    digits: int | None = Field(None, description="Round to this many decimal digits (negative: tens, hundreds...).")
-    step: Decimal | None = Field(None, gt=0, description="Round to the nearest multiple of this step, e.g. 5 or 0.25.")
+    digits: int | None = Field(
+        None, description="Round to this many decimal digits (negative: tens, hundreds...)."
+    )
+    step: Decimal | None = Field(
+        None, gt=0, description="Round to the nearest multiple of this step, e.g. 5 or 0.25."
+    )
 
     @model_validator(mode="after")
     def _one(self) -> RoundTransform:
@@ -67,7 +90,9 @@ class BucketTransform(StrictModel):
         min_length=1,
         description="Ascending cut points; a value gets labels[i] where i = number of thresholds <= value.",
     )
-    labels: list[Label] = Field(description="One more label than thresholds, in the attribute's type.")
+    labels: list[Label] = Field(
+        description="One more label than thresholds, in the attribute's type."
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> BucketTransform:
@@ -84,8 +109,12 @@ class BucketTransform(StrictModel):
 class Transform(StrictModel):
     """Exactly one of round or bucket."""
 
-    round: RoundTransform | None = Field(None, description="Round numbers so noise does not count as a change.")
-    bucket: BucketTransform | None = Field(None, description="Map a number onto a few labels (or true/false).")
+    round: RoundTransform | None = Field(
+        None, description="Round numbers so noise does not count as a change."
+    )
+    bucket: BucketTransform | None = Field(
+        None, description="Map a number onto a few labels (or true/false)."
+    )
 
     @model_validator(mode="after")
     def _one(self) -> Transform:
@@ -111,16 +140,23 @@ def _label_fits(label: Any, declared: AttributeType) -> bool:
 class AttributeMapping(StrictModel):
     """One Braze attribute: its name, where its value comes from, its type and how it is sent."""
 
-    name: str = Field(description="Braze standard field (lowercase, e.g. first_name, dob) or custom attribute name.")
+    name: str = Field(
+        description="Braze standard field (lowercase, e.g. first_name, dob) or custom attribute name."
+    )
     column: str | None = Field(None, description="Column of the view customer_attribute_source.")
-    sql: str | None = Field(None, description="DuckDB SQL expression over customer_attribute_source's columns.")
+    sql: str | None = Field(
+        None, description="DuckDB SQL expression over customer_attribute_source's columns."
+    )
     type: str = Field(
         description="boolean | date | datetime | decimal(p,s) | float | integer | string | varchar(n)."
     )
     nulls: Literal["skip", "clear"] = Field(
-        "skip", description="skip: send nothing for a NULL; clear: send null, which removes the attribute in Braze."
+        "skip",
+        description="skip: send nothing for a NULL; clear: send null, which removes the attribute in Braze.",
     )
-    transform: Transform | None = Field(None, description="Optional rounding or bucketing applied before sending.")
+    transform: Transform | None = Field(
+        None, description="Optional rounding or bucketing applied before sending."
+    )
     scope: Literal["all", "campaign_members"] = Field(
         "all",
         description=(
@@ -158,22 +194,34 @@ class AttributeMapping(StrictModel):
         if field is not None and declared.kind not in field.kinds:
             allowed = " or ".join(field.kinds)
             note = f" ({field.note})" if field.note else ""
-            raise ValueError(f"{label} is Braze's standard field: declare type {allowed}{note}, not {declared}")
+            raise ValueError(
+                f"{label} is Braze's standard field: declare type {allowed}{note}, not {declared}"
+            )
         if self.transform and self.transform.round and not declared.is_numeric:
-            raise ValueError(f"{label}: round applies to integer, float or decimal types, not {declared}")
+            raise ValueError(
+                f"{label}: round applies to integer, float or decimal types, not {declared}"
+            )
         allowed_values = _FIXED_VALUES.get(self.name)
         if self.transform and self.transform.bucket:
             labels = self.transform.bucket.labels
             misfit = [lab for lab in labels if not _label_fits(lab, declared)]
             if declared.kind in ("date", "datetime") or misfit:
-                raise ValueError(f"{label}: bucket labels {misfit or labels} do not fit type {declared}")
+                raise ValueError(
+                    f"{label}: bucket labels {misfit or labels} do not fit type {declared}"
+                )
             if allowed_values and any(lab not in allowed_values for lab in labels):
-                raise ValueError(f"{label}: bucket labels must be among {', '.join(allowed_values)}")
+                raise ValueError(
+                    f"{label}: bucket labels must be among {', '.join(allowed_values)}"
+                )
         if allowed_values and self.sql is not None:
-            wrong = [v for v in result_literals(parse_expression(self.sql)) if v not in allowed_values]
+            wrong = [
+                v for v in result_literals(parse_expression(self.sql)) if v not in allowed_values
+            ]
             if wrong:
-                raise ValueError(f"{label}: sql returns {', '.join(map(repr, wrong))}; Braze accepts "
-                                 f"{', '.join(allowed_values)}")
+                raise ValueError(
+                    f"{label}: sql returns {', '.join(map(repr, wrong))}; Braze accepts "
+                    f"{', '.join(allowed_values)}"
+                )
         return self
 
 
@@ -190,7 +238,9 @@ def name_problem(name: str) -> str | None:
     if name in IDENTIFIER_KINDS:
         return f"{name} identifies the profile; declare it as the destination's identifier, not as an attribute"
     if name.startswith("_"):
-        return "names starting with '_' are reserved for request flags such as _update_existing_only"
+        return (
+            "names starting with '_' are reserved for request flags such as _update_existing_only"
+        )
     if name.lower() in RESERVED_COLUMNS:
         return f"{name!r} is a column of braze_customer_attributes; choose another name"
     field = STANDARD_FIELDS.get(name.lower())
@@ -210,17 +260,24 @@ def name_problem(name: str) -> str | None:
 class DestinationConfig(StrictModel):
     """A Braze workspace (or a slice of one) and the attributes it receives."""
 
-    name: str = Field(description="Short name; rows of braze_customer_attributes carry it as `destination`.")
+    name: str = Field(
+        description="Short name; rows of braze_customer_attributes carry it as `destination`."
+    )
     identifier: Literal["external_id", "braze_id", "user_alias"] = Field(
         description="How profiles are addressed in /users/track."
     )
     identifier_column: str | None = Field(
         None, description="View column holding the external_id or braze_id (not for user_alias)."
     )
-    alias_name_column: str | None = Field(None, description="View column with the alias name (user_alias only).")
-    alias_label_column: str | None = Field(None, description="View column with the alias label (user_alias only).")
+    alias_name_column: str | None = Field(
+        None, description="View column with the alias name (user_alias only)."
+    )
+    alias_label_column: str | None = Field(
+        None, description="View column with the alias label (user_alias only)."
+    )
     update_existing_only: bool = Field(
-        True, description="Send _update_existing_only: true so only profiles that already exist in Braze change."
+        True,
+        description="Send _update_existing_only: true so only profiles that already exist in Braze change.",
     )
     phone_region: str = Field(
         "US", description="ISO country used to read phone numbers written without a country code."
@@ -244,15 +301,23 @@ class DestinationConfig(StrictModel):
         alias = (self.alias_name_column, self.alias_label_column)
         if self.identifier == "user_alias":
             if None in alias or self.identifier_column is not None:
-                raise ValueError("identifier user_alias needs alias_name_column and alias_label_column (and no identifier_column)")
+                raise ValueError(
+                    "identifier user_alias needs alias_name_column and alias_label_column (and no identifier_column)"
+                )
         elif self.identifier_column is None or alias != (None, None):
-            raise ValueError(f"identifier {self.identifier} needs identifier_column (and no alias_*_column)")
+            raise ValueError(
+                f"identifier {self.identifier} needs identifier_column (and no alias_*_column)"
+            )
         seen: dict[str, str] = {}
         for mapping in self.attributes:
             # The table holds one column per attribute and DuckDB column names ignore case.
             other = seen.get(mapping.name.lower())
             if other is not None:
-                same = "is listed twice" if other == mapping.name else f"differs from {other!r} only by case"
+                same = (
+                    "is listed twice"
+                    if other == mapping.name
+                    else f"differs from {other!r} only by case"
+                )
                 raise ValueError(f"attribute {mapping.name!r} {same} in destination {self.name!r}")
             seen[mapping.name.lower()] = mapping.name
         return self
@@ -272,8 +337,12 @@ def carried_columns(config: Any) -> list[str]:
     """Source columns tagged `attribute`, which the customer 360 carries under their own names."""
     from braze_assets.config.sources import ATTRIBUTE_TAG
 
-    return [column for source in getattr(config, "sources", None) or []
-            for column, tag in source.columns.items() if tag == ATTRIBUTE_TAG]
+    return [
+        column
+        for source in getattr(config, "sources", None) or []
+        for column, tag in source.columns.items()
+        if tag == ATTRIBUTE_TAG
+    ]
 
 
 def _unknown(column: str, columns: dict[str, str]) -> str:
@@ -317,13 +386,25 @@ def check_destinations(config: Any, *, file: str | None = None) -> None:
     for i, destination in enumerate(destinations):
         entry = f"destinations[{i}]"
         if names.count(destination.name) > 1:
-            raise ConfigError(f"destination name {destination.name!r} is used more than once", file=file, entry=entry)
+            raise ConfigError(
+                f"destination name {destination.name!r} is used more than once",
+                file=file,
+                entry=entry,
+            )
         for output, column in destination.identifier_columns.items():
             if column not in columns:
                 raise ConfigError(f"{output}: " + _unknown(column, columns), file=file, entry=entry)
             if type_mismatch(columns[column], parse_type("string")):
-                raise ConfigError(f"{output}: column {column!r} is {columns[column]}, not an id", file=file, entry=entry)
+                raise ConfigError(
+                    f"{output}: column {column!r} is {columns[column]}, not an id",
+                    file=file,
+                    entry=entry,
+                )
         for j, mapping in enumerate(destination.attributes):
             problem = _source_type_problem(mapping, columns)
             if problem:
-                raise ConfigError(f"attribute {mapping.name!r}: {problem}", file=file, entry=f"{entry}.attributes[{j}]")
+                raise ConfigError(
+                    f"attribute {mapping.name!r}: {problem}",
+                    file=file,
+                    entry=f"{entry}.attributes[{j}]",
+                )

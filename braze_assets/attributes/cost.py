@@ -69,20 +69,31 @@ ORDER BY p.attribute
 """
 
 
-def _pattern(row: dict, mapping_type: str | None, has_transform: bool) -> tuple[str | None, str | None]:
+def _pattern(
+    row: dict, mapping_type: str | None, has_transform: bool
+) -> tuple[str | None, str | None]:
     changes = row["changes"] or 0
     if changes and row["counter_steps"] / changes > 0.5:
-        return ("relative-date counter",
-                "send the underlying date once (type date) or bucket it, e.g. "
-                "transform: {bucket: {thresholds: [90, 365], labels: [active, lapsing, lapsed]}}")
+        return (
+            "relative-date counter",
+            "send the underlying date once (type date) or bucket it, e.g. "
+            "transform: {bucket: {thresholds: [90, 365], labels: [active, lapsing, lapsed]}}",
+        )
     precise = changes and row["precise_values"] / changes > 0.5
     if precise or (mapping_type == "float" and not has_transform):
-        return ("high-precision number",
-                "round it (transform: {round: {digits: 0}} or {round: {step: 10}}) or bucket it into tiers")
-    return None, "bucket it into a few stable labels, or send it only to campaign members (scope: campaign_members)"
+        return (
+            "high-precision number",
+            "round it (transform: {round: {digits: 0}} or {round: {step: 10}}) or bucket it into tiers",
+        )
+    return (
+        None,
+        "bucket it into a few stable labels, or send it only to campaign members (scope: campaign_members)",
+    )
 
 
-def attribute_change_cost(con: duckdb.DuckDBPyConnection, destination: DestinationConfig, days: int) -> list[dict]:
+def attribute_change_cost(
+    con: duckdb.DuckDBPyConnection, destination: DestinationConfig, days: int
+) -> list[dict]:
     """Per attribute over the last `days` days of snapshots: daily change share, data points per month,
     and for high-churn attributes the pattern seen and the transform to use instead."""
     if not table_exists(con, SNAPSHOTS_TABLE):
@@ -104,18 +115,21 @@ def attribute_change_cost(con: duckdb.DuckDBPyConnection, destination: Destinati
         high = share > HIGH_CHURN_SHARE
         pattern, suggestion = (
             _pattern(row, mapping.type if mapping else None, bool(mapping and mapping.transform))
-            if high else (None, None)
+            if high
+            else (None, None)
         )
-        insight.append({
-            "attribute": row["attribute"],
-            "billable": billable,
-            "profiles": round(profiles, 1),
-            "days_compared": pairs,
-            "daily_change_share": round(share, 4),
-            "changes_per_day": round(per_day, 2),
-            "data_points_per_month": round(per_day * DAYS_PER_MONTH) if billable else 0,
-            "high_churn": high,
-            "pattern": pattern,
-            "suggestion": suggestion,
-        })
+        insight.append(
+            {
+                "attribute": row["attribute"],
+                "billable": billable,
+                "profiles": round(profiles, 1),
+                "days_compared": pairs,
+                "daily_change_share": round(share, 4),
+                "changes_per_day": round(per_day, 2),
+                "data_points_per_month": round(per_day * DAYS_PER_MONTH) if billable else 0,
+                "high_churn": high,
+                "pattern": pattern,
+                "suggestion": suggestion,
+            }
+        )
     return sorted(insight, key=lambda r: (-r["data_points_per_month"], r["attribute"]))

@@ -23,11 +23,16 @@ def parse_expression(sql: str) -> exp.Expression:
     expression = parsed[0]
     # The expression is placed in a SELECT list over the view: a query inside it would read
     # tables the catalogue cannot check.
-    if isinstance(expression, (exp.Query, exp.DDL, exp.DML)) or expression.find(exp.Query) is not None:
+    if (
+        isinstance(expression, (exp.Query, exp.DDL, exp.DML))
+        or expression.find(exp.Query) is not None
+    ):
         raise ValueError(f"sql {sql!r} must be an expression over the view's columns, not a query")
     qualified = sorted({c.sql("duckdb") for c in expression.find_all(exp.Column) if c.table})
     if qualified:
-        raise ValueError(f"sql {sql!r}: write plain column names of {VIEW}, not {', '.join(qualified)}")
+        raise ValueError(
+            f"sql {sql!r}: write plain column names of {VIEW}, not {', '.join(qualified)}"
+        )
     return expression
 
 

@@ -31,8 +31,12 @@ STANDARD_FIELDS: dict[str, StandardField] = {
     "home_city": StandardField(_TEXT),
     "language": StandardField(_TEXT, "language", note="ISO 639-1"),
     "time_zone": StandardField(_TEXT, "time_zone", note="IANA time zone name"),
-    "email_subscribe": StandardField(_TEXT, "subscription", note="opted_in | subscribed | unsubscribed"),
-    "push_subscribe": StandardField(_TEXT, "subscription", note="opted_in | subscribed | unsubscribed"),
+    "email_subscribe": StandardField(
+        _TEXT, "subscription", note="opted_in | subscribed | unsubscribed"
+    ),
+    "push_subscribe": StandardField(
+        _TEXT, "subscription", note="opted_in | subscribed | unsubscribed"
+    ),
     "date_of_first_session": StandardField(("datetime", "date")),
     "date_of_last_session": StandardField(("datetime", "date")),
     "email_open_tracking_disabled": StandardField(("boolean",)),
@@ -53,8 +57,14 @@ GENDER_CODES = ("M", "F", "O", "N", "P")
 
 # Not billed by Braze: subscription state, push tokens, ids and aliases.
 NON_BILLABLE = frozenset(
-    {"email_subscribe", "push_subscribe", "subscription_groups", "push_tokens", "_update_existing_only",
-     *IDENTIFIER_KINDS}
+    {
+        "email_subscribe",
+        "push_subscribe",
+        "subscription_groups",
+        "push_tokens",
+        "_update_existing_only",
+        *IDENTIFIER_KINDS,
+    }
 )
 
 # Names (compared lowercase with separators removed) that mean a standard field.
@@ -63,14 +73,28 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "first_name": ("firstname", "first", "fname", "givenname", "forename"),
     "last_name": ("lastname", "last", "lname", "surname", "familyname"),
     "email": ("emailaddress", "mail", "emailaddr"),
-    "phone": ("phonenumber", "mobile", "mobilenumber", "mobilephone", "cell", "cellphone", "telephone", "tel",
-              "msisdn"),
+    "phone": (
+        "phonenumber",
+        "mobile",
+        "mobilenumber",
+        "mobilephone",
+        "cell",
+        "cellphone",
+        "telephone",
+        "tel",
+        "msisdn",
+    ),
     "home_city": ("city", "hometown", "town"),
     "country": ("countrycode", "countryiso", "nation"),
     "gender": ("sex",),
     "language": ("lang", "languagecode"),
     "time_zone": ("timezone", "tz"),
-    "email_subscribe": ("emailoptin", "emailsubscribed", "emailsubscription", "emailsubscribestatus"),
+    "email_subscribe": (
+        "emailoptin",
+        "emailsubscribed",
+        "emailsubscription",
+        "emailsubscribestatus",
+    ),
     "push_subscribe": ("pushoptin", "pushsubscribed", "pushsubscription"),
 }
 

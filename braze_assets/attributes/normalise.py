@@ -28,15 +28,68 @@ def _key(value: str) -> str:
 
 
 _GENDER_WORDS = {
-    "M": ("m", "male", "man", "boy", "masculine", "mr", "h", "homme", "hombre", "masculino", "masculin", "männlich",
-          "maennlich"),
-    "F": ("f", "female", "woman", "girl", "feminine", "w", "femme", "mujer", "femenino", "feminino", "féminin",
-          "weiblich", "mrs", "ms", "miss"),
-    "O": ("o", "other", "non binary", "nonbinary", "nb", "enby", "genderqueer", "gender queer", "genderfluid",
-          "gender fluid", "agender", "x", "diverse", "divers", "third gender", "two spirit"),
+    "M": (
+        "m",
+        "male",
+        "man",
+        "boy",
+        "masculine",
+        "mr",
+        "h",
+        "homme",
+        "hombre",
+        "masculino",
+        "masculin",
+        "männlich",
+        "maennlich",
+    ),
+    "F": (
+        "f",
+        "female",
+        "woman",
+        "girl",
+        "feminine",
+        "w",
+        "femme",
+        "mujer",
+        "femenino",
+        "feminino",
+        "féminin",
+        "weiblich",
+        "mrs",
+        "ms",
+        "miss",
+    ),
+    "O": (
+        "o",
+        "other",
+        "non binary",
+        "nonbinary",
+        "nb",
+        "enby",
+        "genderqueer",
+        "gender queer",
+        "genderfluid",
+        "gender fluid",
+        "agender",
+        "x",
+        "diverse",
+        "divers",
+        "third gender",
+        "two spirit",
+    ),
     "N": ("n", "not applicable", "n/a", "na"),
-    "P": ("p", "prefer not to say", "prefer not to answer", "prefer not to disclose", "rather not say",
-          "declined", "decline to state", "undisclosed", "withheld"),
+    "P": (
+        "p",
+        "prefer not to say",
+        "prefer not to answer",
+        "prefer not to disclose",
+        "rather not say",
+        "declined",
+        "decline to state",
+        "undisclosed",
+        "withheld",
+    ),
 }
 _GENDER = {word: code for code, words in _GENDER_WORDS.items() for word in words}
 
@@ -48,17 +101,66 @@ def gender(value: str) -> Outcome:
 
 # Everyday names pycountry's ISO tables do not carry (endonyms, short forms, former names).
 _COUNTRY_ALIASES = {
-    "usa": "US", "u s a": "US", "u s": "US", "us of a": "US", "america": "US", "united states of america": "US",
-    "uk": "GB", "u k": "GB", "great britain": "GB", "britain": "GB", "england": "GB", "scotland": "GB",
-    "wales": "GB", "northern ireland": "GB", "deutschland": "DE", "españa": "ES", "espana": "ES",
-    "brasil": "BR", "méxico": "MX", "turkey": "TR", "türkiye": "TR", "ivory coast": "CI", "holland": "NL",
-    "the netherlands": "NL", "nederland": "NL", "russia": "RU", "south korea": "KR", "north korea": "KP",
-    "vietnam": "VN", "czech republic": "CZ", "swaziland": "SZ", "macedonia": "MK", "burma": "MM",
-    "schweiz": "CH", "suisse": "CH", "österreich": "AT", "italia": "IT", "polska": "PL", "sverige": "SE",
-    "norge": "NO", "danmark": "DK", "suomi": "FI", "éire": "IE", "uae": "AE", "laos": "LA", "syria": "SY",
-    "iran": "IR", "bolivia": "BO", "venezuela": "VE", "tanzania": "TZ", "moldova": "MD", "taiwan": "TW",
-    "palestine": "PS", "vatican": "VA", "cape verde": "CV", "east timor": "TL", "nippon": "JP", "中国": "CN",
-    "日本": "JP", "한국": "KR",
+    "usa": "US",
+    "u s a": "US",
+    "u s": "US",
+    "us of a": "US",
+    "america": "US",
+    "united states of america": "US",
+    "uk": "GB",
+    "u k": "GB",
+    "great britain": "GB",
+    "britain": "GB",
+    "england": "GB",
+    "scotland": "GB",
+    "wales": "GB",
+    "northern ireland": "GB",
+    "deutschland": "DE",
+    "españa": "ES",
+    "espana": "ES",
+    "brasil": "BR",
+    "méxico": "MX",
+    "turkey": "TR",
+    "türkiye": "TR",
+    "ivory coast": "CI",
+    "holland": "NL",
+    "the netherlands": "NL",
+    "nederland": "NL",
+    "russia": "RU",
+    "south korea": "KR",
+    "north korea": "KP",
+    "vietnam": "VN",
+    "czech republic": "CZ",
+    "swaziland": "SZ",
+    "macedonia": "MK",
+    "burma": "MM",
+    "schweiz": "CH",
+    "suisse": "CH",
+    "österreich": "AT",
+    "italia": "IT",
+    "polska": "PL",
+    "sverige": "SE",
+    "norge": "NO",
+    "danmark": "DK",
+    "suomi": "FI",
+    "éire": "IE",
+    "uae": "AE",
+    "laos": "LA",
+    "syria": "SY",
+    "iran": "IR",
+    "bolivia": "BO",
+    "venezuela": "VE",
+    "tanzania": "TZ",
+    "moldova": "MD",
+    "taiwan": "TW",
+    "palestine": "PS",
+    "vatican": "VA",
+    "cape verde": "CV",
+    "east timor": "TL",
+    "nippon": "JP",
+    "中国": "CN",
+    "日本": "JP",
+    "한국": "KR",
 }
 
 
@@ -71,9 +173,15 @@ def country(value: str) -> Outcome:
     except LookupError:
         pass
     # A name prefix such as "Korea" or "Congo" names more than one country: reject rather than guess.
-    prefixed = {c.alpha_2 for c in pycountry.countries
-                if any(_key(n).startswith(key) for n in (c.name, getattr(c, "common_name", ""),
-                                                        getattr(c, "official_name", "")) if n)}
+    prefixed = {
+        c.alpha_2
+        for c in pycountry.countries
+        if any(
+            _key(n).startswith(key)
+            for n in (c.name, getattr(c, "common_name", ""), getattr(c, "official_name", ""))
+            if n
+        )
+    }
     if len(prefixed) == 1 and len(key) >= 4:
         return prefixed.pop(), None
     if len(prefixed) > 1:
@@ -121,7 +229,11 @@ def plain_emails(values: pl.Series) -> pl.Series:
 def language(value: str) -> Outcome:
     text = value.strip()
     # Locales such as en-US or pt_BR carry the language first.
-    code = re.split(r"[-_]", text)[0].lower() if re.fullmatch(r"[A-Za-z]{2}([-_][A-Za-z0-9]+)*", text) else None
+    code = (
+        re.split(r"[-_]", text)[0].lower()
+        if re.fullmatch(r"[A-Za-z]{2}([-_][A-Za-z0-9]+)*", text)
+        else None
+    )
     found = pycountry.languages.get(alpha_2=code) if code else None
     if found is None:
         try:
@@ -174,8 +286,11 @@ def outcomes(check: str, distinct: list[str], *, phone_region: str = "US") -> pl
         plain, distinct = series.filter(mask).to_list(), series.filter(~mask).to_list()
     results = [function(v, phone_region) if check == "phone" else function(v) for v in distinct]
     return pl.DataFrame(
-        {"value": plain + distinct, "normalised": plain + [r[0] for r in results],
-         "reason": [None] * len(plain) + [r[1] for r in results]},
+        {
+            "value": plain + distinct,
+            "normalised": plain + [r[0] for r in results],
+            "reason": [None] * len(plain) + [r[1] for r in results],
+        },
         schema=LOOKUP_SCHEMA,
     )
 

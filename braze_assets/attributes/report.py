@@ -11,13 +11,23 @@ from braze_assets.attributes.fields import STANDARD_FIELDS, is_billable
 @dataclass
 class AttributesReport:
     rows: dict[str, int] = field(default_factory=dict)  # destination -> profiles written
-    without_identifier: dict[str, int] = field(default_factory=dict)  # destination -> profiles not sendable
-    duplicate_identifiers: dict[str, int] = field(default_factory=dict)  # destination -> profiles held back
-    attributes: list[dict] = field(default_factory=list)  # destination, attribute, type, values, nulls, invalid
+    without_identifier: dict[str, int] = field(
+        default_factory=dict
+    )  # destination -> profiles not sendable
+    duplicate_identifiers: dict[str, int] = field(
+        default_factory=dict
+    )  # destination -> profiles held back
+    attributes: list[dict] = field(
+        default_factory=list
+    )  # destination, attribute, type, values, nulls, invalid
     rejections: list[dict] = field(default_factory=list)  # destination, attribute, reason, count
     sample_payload: str | None = None  # one /users/track attributes object, as sent
-    filled_columns: list[str] = field(default_factory=list)  # catalogue columns missing from real tables
-    parsed_values: int = 0  # distinct values parsed this build; the rest came from the value-check cache
+    filled_columns: list[str] = field(
+        default_factory=list
+    )  # catalogue columns missing from real tables
+    parsed_values: int = (
+        0  # distinct values parsed this build; the rest came from the value-check cache
+    )
 
     @property
     def total_rows(self) -> int:
@@ -43,11 +53,14 @@ def mapping_markdown(destination: DestinationConfig) -> str:
         transform = ""
         if m.transform and m.transform.round:
             r = m.transform.round
-            transform = f"round {r.digits} digits" if r.digits is not None else f"round to step {r.step}"
+            transform = (
+                f"round {r.digits} digits" if r.digits is not None else f"round to step {r.step}"
+            )
         elif m.transform and m.transform.bucket:
             b = m.transform.bucket
             transform = "bucket " + " / ".join(
-                f"{label}" + (f" < {b.thresholds[i]}" if i < len(b.thresholds) else "") for i, label in enumerate(b.labels)
+                f"{label}" + (f" < {b.thresholds[i]}" if i < len(b.thresholds) else "")
+                for i, label in enumerate(b.labels)
             )
         kind = "standard" if m.name in STANDARD_FIELDS else "custom"
         lines.append(

@@ -24,14 +24,20 @@ _WRAP_PREFIX = '{"v":'
 
 def _json_strings(values: pl.Series) -> pl.Series:
     # polars escapes strings for JSON only inside a struct; wrap, encode, unwrap.
-    encoded = pl.DataFrame({"v": values}).select(
-        pl.when(pl.col("v").is_not_null()).then(pl.struct("v").struct.json_encode())
-    ).to_series()
+    encoded = (
+        pl.DataFrame({"v": values})
+        .select(pl.when(pl.col("v").is_not_null()).then(pl.struct("v").struct.json_encode()))
+        .to_series()
+    )
     return encoded.str.strip_prefix(_WRAP_PREFIX).str.strip_suffix("}")
 
 
 def _typed(declared: AttributeType, values: pl.Series) -> pl.Series:
-    if declared.kind == "datetime" and isinstance(values.dtype, pl.Datetime) and values.dtype.time_zone:
+    if (
+        declared.kind == "datetime"
+        and isinstance(values.dtype, pl.Datetime)
+        and values.dtype.time_zone
+    ):
         values = values.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
     if values.dtype != declared.polars:
         values = values.cast(declared.polars, strict=True)
@@ -51,7 +57,11 @@ def canonical_json(mapping: AttributeMapping, values: pl.Series) -> pl.Series:
         if not values.drop_nulls().is_finite().all():
             raise ValueError(f"attribute {mapping.name!r}: NaN and infinity cannot be sent as JSON")
         # -0.0 == 0.0: one spelling for equal values.
-        text = pl.select(pl.when(pl.lit(values) == 0).then(0.0).otherwise(pl.lit(values))).to_series().cast(pl.String)
+        text = (
+            pl.select(pl.when(pl.lit(values) == 0).then(0.0).otherwise(pl.lit(values)))
+            .to_series()
+            .cast(pl.String)
+        )
     elif kind == "date":
         text = '"' + values.dt.strftime("%Y-%m-%d") + '"'
     elif kind == "datetime":
@@ -76,16 +86,24 @@ def identifier_object(destination: DestinationConfig, row: Mapping[str, Any]) ->
     else:
         value = row.get(destination.identifier)
         if value is None or not str(value).strip():
-            raise ValueError(f"destination {destination.name!r}: row has no {destination.identifier}")
+            raise ValueError(
+                f"destination {destination.name!r}: row has no {destination.identifier}"
+            )
         obj = {destination.identifier: str(value)}
     if destination.update_existing_only:
         obj["_update_existing_only"] = True
     return obj
 
 
-def payload_json(destination: DestinationConfig, row: Mapping[str, Any], attribute_json: Mapping[str, str | None]) -> str:
+def payload_json(
+    destination: DestinationConfig, row: Mapping[str, Any], attribute_json: Mapping[str, str | None]
+) -> str:
     """One attributes object as JSON text: identifier first, then each attribute's canonical text
     (attributes whose text is None, i.e. skipped nulls, are left out)."""
     head = orjson.dumps(identifier_object(destination, row)).decode()[:-1]
-    parts = [f"{orjson.dumps(name).decode()}:{text}" for name, text in attribute_json.items() if text is not None]
+    parts = [
+        f"{orjson.dumps(name).decode()}:{text}"
+        for name, text in attribute_json.items()
+        if text is not None
+    ]
     return head + "".join("," + part for part in parts) + "}"

@@ -42,7 +42,13 @@ class AttributeType:
 
     @property
     def max_chars(self) -> int | None:
-        return self.length if self.kind == "varchar" else MAX_STRING_CHARS if self.kind == "string" else None
+        return (
+            self.length
+            if self.kind == "varchar"
+            else MAX_STRING_CHARS
+            if self.kind == "string"
+            else None
+        )
 
     @property
     def duckdb(self) -> str:
@@ -76,14 +82,18 @@ class AttributeType:
 @lru_cache(maxsize=512)
 def parse_type(text: str) -> AttributeType:
     """Parse a declared type; raises ValueError with the accepted spellings."""
-    accepted = "boolean, date, datetime, decimal(precision,scale), float, integer, string, varchar(n)"
+    accepted = (
+        "boolean, date, datetime, decimal(precision,scale), float, integer, string, varchar(n)"
+    )
     match = _SPEC.match(str(text).lower())
     if not match or match.group(1) not in KINDS:
         raise ValueError(f"unknown type {text!r}; use one of {accepted}")
     kind, first, second = match.group(1), match.group(2), match.group(3)
     if kind == "decimal":
         if first is None or second is None:
-            raise ValueError(f"type {text!r}: decimal needs precision and scale, e.g. decimal(12,2)")
+            raise ValueError(
+                f"type {text!r}: decimal needs precision and scale, e.g. decimal(12,2)"
+            )
         precision, scale = int(first), int(second)
         if not 1 <= precision <= MAX_DECIMAL_PRECISION or scale > precision:
             raise ValueError(
@@ -109,8 +119,25 @@ def source_family(duckdb_type: str) -> str:
         return "nested"
     if t == "BOOLEAN":
         return "boolean"
-    if t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-             "UBIGINT", "UHUGEINT", "INT", "INT4", "INT8", "INT2", "INT1", "LONG", "SHORT"):
+    if t in (
+        "TINYINT",
+        "SMALLINT",
+        "INTEGER",
+        "BIGINT",
+        "HUGEINT",
+        "UTINYINT",
+        "USMALLINT",
+        "UINTEGER",
+        "UBIGINT",
+        "UHUGEINT",
+        "INT",
+        "INT4",
+        "INT8",
+        "INT2",
+        "INT1",
+        "LONG",
+        "SHORT",
+    ):
         return "integer"
     if t.startswith(("DECIMAL", "NUMERIC")):
         return "integer" if re.search(r",\s*0\s*\)$", t) else "fractional"
@@ -139,7 +166,9 @@ _COMPATIBLE = {
 }
 
 
-def type_mismatch(duckdb_type: str, declared: AttributeType, *, rounded: bool = False) -> str | None:
+def type_mismatch(
+    duckdb_type: str, declared: AttributeType, *, rounded: bool = False
+) -> str | None:
     """Why a source of `duckdb_type` cannot feed `declared` (None when it can)."""
     family = source_family(duckdb_type)
     if family == "nested":
@@ -148,9 +177,13 @@ def type_mismatch(duckdb_type: str, declared: AttributeType, *, rounded: bool = 
     if allowed is None:
         return f"source type {duckdb_type} is not supported; cast it in an sql: expression"
     if family == "fractional" and declared.kind == "integer":
-        return None if rounded else (
-            f"source is {duckdb_type} (fractional) but the type is integer; declare decimal/float or add "
-            "transform: {round: {digits: 0}}"
+        return (
+            None
+            if rounded
+            else (
+                f"source is {duckdb_type} (fractional) but the type is integer; declare decimal/float or add "
+                "transform: {round: {digits: 0}}"
+            )
         )
     if declared.kind not in allowed:
         return f"source is {duckdb_type}, which cannot become {declared}"

@@ -43,15 +43,21 @@ class ValueChecks:
             return pl.DataFrame(schema=normalise.LOOKUP_SCHEMA)
         self.con.register("_bca_distinct", pl.DataFrame({"value": distinct}))
         try:
-            return self.con.execute(
-                f"SELECT c.value, c.normalised, c.reason FROM {CACHE_TABLE} c JOIN _bca_distinct d USING (value) "
-                "WHERE c.kind = ? AND c.fingerprint = ?",
-                [kind, fingerprint()],
-            ).pl().cast(normalise.LOOKUP_SCHEMA)
+            return (
+                self.con.execute(
+                    f"SELECT c.value, c.normalised, c.reason FROM {CACHE_TABLE} c JOIN _bca_distinct d USING (value) "
+                    "WHERE c.kind = ? AND c.fingerprint = ?",
+                    [kind, fingerprint()],
+                )
+                .pl()
+                .cast(normalise.LOOKUP_SCHEMA)
+            )
         finally:
             self.con.unregister("_bca_distinct")
 
-    def normalise(self, check: str, values: pl.Series, *, phone_region: str) -> tuple[pl.Series, pl.Series]:
+    def normalise(
+        self, check: str, values: pl.Series, *, phone_region: str
+    ) -> tuple[pl.Series, pl.Series]:
         kind = f"{check}:{phone_region}" if check == "phone" else check
         distinct = values.drop_nulls().unique()
         known = self._cached(kind, distinct)
@@ -64,9 +70,13 @@ class ValueChecks:
 
     def save(self) -> None:
         """Replace the cache with this build's outcomes, so it holds only values still in use."""
-        frame = pl.concat(
-            [pl.DataFrame(schema={**normalise.LOOKUP_SCHEMA, "kind": pl.String}), *self.used]
-        ).unique(["kind", "value"]).with_columns(pl.lit(fingerprint()).alias("fingerprint"))
+        frame = (
+            pl.concat(
+                [pl.DataFrame(schema={**normalise.LOOKUP_SCHEMA, "kind": pl.String}), *self.used]
+            )
+            .unique(["kind", "value"])
+            .with_columns(pl.lit(fingerprint()).alias("fingerprint"))
+        )
         self.con.register("_bca_checks", frame)
         try:
             self.con.execute(

@@ -10,7 +10,16 @@ from braze_assets.audiences.preview import preview_campaign
 from braze_assets.audiences.sql_guard import validate_sql_audience
 
 __all__ = [
-    "AudienceError", "AudiencesConfig", "CampaignReport", "CompiledSql", "build_campaign_members",
-    "check_audiences", "compile_segment", "evaluate_audience", "open_read_only",
-    "plan_activation", "preview_campaign", "validate_sql_audience",
+    "AudienceError",
+    "AudiencesConfig",
+    "CampaignReport",
+    "CompiledSql",
+    "build_campaign_members",
+    "check_audiences",
+    "compile_segment",
+    "evaluate_audience",
+    "open_read_only",
+    "plan_activation",
+    "preview_campaign",
+    "validate_sql_audience",
 ]

@@ -20,7 +20,12 @@ _FIELDS = (
     ("minute", 0, 59, {}),
     ("hour", 0, 23, {}),
     ("day of month", 1, 31, {}),
-    ("month", 1, 12, {m: i + 1 for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())}),
+    (
+        "month",
+        1,
+        12,
+        {m: i + 1 for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())},
+    ),
     ("day of week", 0, 7, {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}),
 )
 _ITEM = re.compile(r"^(?:(\*)|([a-z0-9]+)(?:-([a-z0-9]+))?)(?:/(\d+))?$")
@@ -37,12 +42,16 @@ def check_cron(expression: str) -> None:
     """Raise ValueError naming the bad field unless `expression` is a five-field cron string."""
     parts = expression.lower().split()
     if len(parts) != 5:
-        raise ValueError(f"cron string {expression!r} must have 5 fields (minute hour day month weekday), got {len(parts)}")
+        raise ValueError(
+            f"cron string {expression!r} must have 5 fields (minute hour day month weekday), got {len(parts)}"
+        )
     for text, (field, low, high, names) in zip(parts, _FIELDS):
         for item in text.split(","):
             match = _ITEM.match(item)
             if not match:
-                raise ValueError(f"cron string {expression!r}: {field} {item!r} is not a value, range, list or step")
+                raise ValueError(
+                    f"cron string {expression!r}: {field} {item!r} is not a value, range, list or step"
+                )
             star, start, end, step = match.groups()
             if step is not None and int(step) == 0:
                 raise ValueError(f"cron string {expression!r}: {field} step must be at least 1")
@@ -50,7 +59,9 @@ def check_cron(expression: str) -> None:
                 continue
             first = _number(start, low, high, names, field)
             if end is not None and _number(end, low, high, names, field) < first:
-                raise ValueError(f"cron string {expression!r}: {field} range {item!r} runs backwards")
+                raise ValueError(
+                    f"cron string {expression!r}: {field} range {item!r} runs backwards"
+                )
 
 
 def cron_schedule(cadence: str) -> str | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +25,26 @@ import polars as pl
 
 from braze_assets.attributes.config import AttributeMapping
 from braze_assets.attributes.serialise import canonical_json
-
 from braze_assets.audiences.columns import ID_COLUMN, SOURCE_VIEW
 from braze_assets.audiences.compiler import as_utc
-from braze_assets.audiences.config import AudiencesConfig, Campaign, Orchestration, custom_attribute_problem
+from braze_assets.audiences.config import (
+    AudiencesConfig,
+    Campaign,
+    Orchestration,
+    custom_attribute_problem,
+)
 from braze_assets.audiences.errors import AudienceError
 from braze_assets.audiences.evaluate import evaluate_audience, open_read_only
 from braze_assets.warehouse import quote, transaction
 
 TREATMENT, CONTROL = "treatment", "control"
-_MEMBER_COLUMNS = ["audience", ID_COLUMN, "member_group", "membership_attribute", "membership_value"]
+_MEMBER_COLUMNS = [
+    "audience",
+    ID_COLUMN,
+    "member_group",
+    "membership_attribute",
+    "membership_value",
+]
 
 DDL = {
     "audience_members": """CREATE TABLE IF NOT EXISTS audience_members (
@@ -54,9 +64,7 @@ DDL = {
 # The control group: the first 64 bits of md5(campaign, unit separator, customer id), scaled to
 # [0, 100), below the campaign's percentage. It depends only on campaign and customer, so the same
 # customers stay held out run after run however the audience grows, on any machine.
-_CONTROL_SQL = (
-    "CAST(('0x' || left(md5(? || chr(31) || customer_id), 16)) AS UBIGINT) / 18446744073709551616.0 * 100 < ?"
-)
+_CONTROL_SQL = "CAST(('0x' || left(md5(? || chr(31) || customer_id), 16)) AS UBIGINT) / 18446744073709551616.0 * 100 < ?"
 
 
 @dataclass(frozen=True)
@@ -88,25 +96,45 @@ class CampaignReport:
     leaves: int
     stays: int
     audience_sizes: dict[str, int] = field(default_factory=dict)
-    retired_campaigns: list[str] = field(default_factory=list)  # no longer configured; their members were removed
+    retired_campaigns: list[str] = field(
+        default_factory=list
+    )  # no longer configured; their members were removed
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _ids(con: duckdb.DuckDBPyConnection, names: list[str], audiences: AudiencesConfig, as_of: datetime,
-         columns: Mapping[str, str] | None) -> pl.DataFrame:
-    frames = [evaluate_audience(con, n, audiences, as_of, columns).select(pl.col(ID_COLUMN).cast(pl.Utf8)) for n in names]
-    return pl.concat(frames).unique() if frames else pl.DataFrame({ID_COLUMN: []}, schema={ID_COLUMN: pl.Utf8})
+def _ids(
+    con: duckdb.DuckDBPyConnection,
+    names: list[str],
+    audiences: AudiencesConfig,
+    as_of: datetime,
+    columns: Mapping[str, str] | None,
+) -> pl.DataFrame:
+    frames = [
+        evaluate_audience(con, n, audiences, as_of, columns).select(pl.col(ID_COLUMN).cast(pl.Utf8))
+        for n in names
+    ]
+    return (
+        pl.concat(frames).unique()
+        if frames
+        else pl.DataFrame({ID_COLUMN: []}, schema={ID_COLUMN: pl.Utf8})
+    )
 
 
-def _assign_sub_audiences(con, campaign: Campaign, members: pl.DataFrame, audiences, as_of, columns) -> pl.DataFrame:
+def _assign_sub_audiences(
+    con, campaign: Campaign, members: pl.DataFrame, audiences, as_of, columns
+) -> pl.DataFrame:
     if not campaign.sub_audiences:
         return members.with_columns(audience=pl.lit(campaign.name))
     remaining, parts = members, []
     for sub in campaign.sub_audiences:
-        matched = remaining if sub.segment is None else remaining.join(
-            _ids(con, [sub.segment], audiences, as_of, columns), on=ID_COLUMN, how="semi"
+        matched = (
+            remaining
+            if sub.segment is None
+            else remaining.join(
+                _ids(con, [sub.segment], audiences, as_of, columns), on=ID_COLUMN, how="semi"
+            )
         )
         parts.append(matched.with_columns(audience=pl.lit(sub.name)))
         remaining = remaining.join(matched, on=ID_COLUMN, how="anti")
@@ -114,15 +142,28 @@ def _assign_sub_audiences(con, campaign: Campaign, members: pl.DataFrame, audien
 
 
 def _membership(activation: Campaign | Orchestration, frame: pl.DataFrame) -> pl.DataFrame:
-    subs = [s.name for s in activation.sub_audiences] if isinstance(activation, Campaign) and activation.sub_audiences else []
-    resolved = {a: activation.membership.resolve(activation.name, a if subs else None) for a in frame["audience"].unique()}
+    subs = (
+        [s.name for s in activation.sub_audiences]
+        if isinstance(activation, Campaign) and activation.sub_audiences
+        else []
+    )
+    resolved = {
+        a: activation.membership.resolve(activation.name, a if subs else None)
+        for a in frame["audience"].unique()
+    }
     return frame.with_columns(
-        membership_attribute=pl.col("audience").replace_strict({a: r[0] for a, r in resolved.items()}, return_dtype=pl.Utf8),
-        membership_value=pl.col("audience").replace_strict({a: r[1] for a, r in resolved.items()}, return_dtype=pl.Utf8),
+        membership_attribute=pl.col("audience").replace_strict(
+            {a: r[0] for a, r in resolved.items()}, return_dtype=pl.Utf8
+        ),
+        membership_value=pl.col("audience").replace_strict(
+            {a: r[1] for a, r in resolved.items()}, return_dtype=pl.Utf8
+        ),
     )
 
 
-def _with_groups(con: duckdb.DuckDBPyConnection, activation: Campaign | Orchestration, frame: pl.DataFrame) -> pl.DataFrame:
+def _with_groups(
+    con: duckdb.DuckDBPyConnection, activation: Campaign | Orchestration, frame: pl.DataFrame
+) -> pl.DataFrame:
     percent = activation.control_group_percent if isinstance(activation, Campaign) else 0
     if not percent:
         return frame.with_columns(member_group=pl.lit(TREATMENT))
@@ -150,25 +191,48 @@ def plan_activation(
         for column in frame.columns:
             problem = None if column == ID_COLUMN else custom_attribute_problem(column)
             if problem:
-                raise AudienceError(activation.sql_audience, f"column {column!r} cannot be sent: {problem}")
-        members = frame.select(pl.col(ID_COLUMN).cast(pl.Utf8), audience=pl.lit(activation.sql_audience))
-        attributes, targeted, excluded, unassigned = frame.with_columns(pl.col(ID_COLUMN).cast(pl.Utf8)), frame.height, 0, 0
+                raise AudienceError(
+                    activation.sql_audience, f"column {column!r} cannot be sent: {problem}"
+                )
+        members = frame.select(
+            pl.col(ID_COLUMN).cast(pl.Utf8), audience=pl.lit(activation.sql_audience)
+        )
+        attributes, targeted, excluded, unassigned = (
+            frame.with_columns(pl.col(ID_COLUMN).cast(pl.Utf8)),
+            frame.height,
+            0,
+            0,
+        )
     else:
         targeted_ids = _ids(con, activation.segments, audiences, as_of, columns)
-        kept = targeted_ids.join(_ids(con, activation.exclude, audiences, as_of, columns), on=ID_COLUMN, how="anti")
+        kept = targeted_ids.join(
+            _ids(con, activation.exclude, audiences, as_of, columns), on=ID_COLUMN, how="anti"
+        )
         members = _assign_sub_audiences(con, activation, kept, audiences, as_of, columns)
-        targeted, excluded, unassigned = targeted_ids.height, targeted_ids.height - kept.height, kept.height - members.height
+        targeted, excluded, unassigned = (
+            targeted_ids.height,
+            targeted_ids.height - kept.height,
+            kept.height - members.height,
+        )
         attributes = _campaign_attributes(con, activation, members)
-    members = _membership(activation, _with_groups(con, activation, members)).select(_MEMBER_COLUMNS).sort(ID_COLUMN)
+    members = (
+        _membership(activation, _with_groups(con, activation, members))
+        .select(_MEMBER_COLUMNS)
+        .sort(ID_COLUMN)
+    )
     treated = members.filter(pl.col("member_group") == TREATMENT).select(ID_COLUMN)
     attributes = attributes.join(treated, on=ID_COLUMN, how="semi").sort(ID_COLUMN)
     return Plan(activation, members, attributes, targeted, excluded, unassigned)
 
 
-def _campaign_attributes(con: duckdb.DuckDBPyConnection, campaign: Campaign, members: pl.DataFrame) -> pl.DataFrame:
+def _campaign_attributes(
+    con: duckdb.DuckDBPyConnection, campaign: Campaign, members: pl.DataFrame
+) -> pl.DataFrame:
     if not campaign.attributes:
         return members.select(ID_COLUMN)
-    picks = ", ".join(f"s.{quote(column)} AS {quote(key)}" for key, column in campaign.attributes.items())
+    picks = ", ".join(
+        f"s.{quote(column)} AS {quote(key)}" for key, column in campaign.attributes.items()
+    )
     con.register("_campaign_members", members.select(ID_COLUMN))
     try:
         return con.execute(
@@ -176,7 +240,9 @@ def _campaign_attributes(con: duckdb.DuckDBPyConnection, campaign: Campaign, mem
             f"SEMI JOIN _campaign_members m ON s.{quote(ID_COLUMN)} = m.{quote(ID_COLUMN)}"
         ).pl()
     except duckdb.Error as exc:
-        raise AudienceError(campaign.name, f"reading its attributes failed: {exc}", kind="campaign") from None
+        raise AudienceError(
+            campaign.name, f"reading its attributes failed: {exc}", kind="campaign"
+        ) from None
     finally:
         con.unregister("_campaign_members")
 
@@ -195,14 +261,19 @@ def build_campaign_members(
         plan = plan_activation(con, name, audiences, as_of, columns)
     finally:
         con.close()
-    computed_at = as_utc(datetime.now(timezone.utc))
+    computed_at = as_utc(datetime.now(UTC))
     configured = [a.name for a in audiences.activations()]
     with duckdb.connect(str(warehouse)) as con:
         return _write(con, plan, run_id, computed_at, configured)
 
 
-def _write(con: duckdb.DuckDBPyConnection, plan: Plan, run_id: str, computed_at: datetime,
-           configured: list[str]) -> CampaignReport:
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    plan: Plan,
+    run_id: str,
+    computed_at: datetime,
+    configured: list[str],
+) -> CampaignReport:
     act = plan.activation
     for ddl in DDL.values():
         con.execute(ddl)
@@ -221,16 +292,23 @@ def _write(con: duckdb.DuckDBPyConnection, plan: Plan, run_id: str, computed_at:
             ).fetchone()
             # A campaign removed from config must not stay a member forever: dropping its rows makes the sync send leaves.
             retired = con.execute(
-                "DELETE FROM audience_members WHERE campaign NOT IN (SELECT unnest(?::VARCHAR[])) RETURNING campaign", [configured]
+                "DELETE FROM audience_members WHERE campaign NOT IN (SELECT unnest(?::VARCHAR[])) RETURNING campaign",
+                [configured],
             ).fetchall()
-            con.execute("DELETE FROM campaign_member_attributes WHERE campaign NOT IN (SELECT unnest(?::VARCHAR[]))", [configured])
+            con.execute(
+                "DELETE FROM campaign_member_attributes WHERE campaign NOT IN (SELECT unnest(?::VARCHAR[]))",
+                [configured],
+            )
             con.execute("DELETE FROM audience_members WHERE campaign = ?", [act.name])
             con.execute(
                 """INSERT INTO audience_members SELECT ?, audience, ?, customer_id, member_group, ?, membership_attribute,
                    membership_value, ?, ? FROM _new_members""",
                 [act.name, act.destination, act.membership.mode, run_id, computed_at],
             )
-            con.execute("DELETE FROM campaign_recipients WHERE campaign = ? AND run_id = ?", [act.name, run_id])
+            con.execute(
+                "DELETE FROM campaign_recipients WHERE campaign = ? AND run_id = ?",
+                [act.name, run_id],
+            )
             con.execute(
                 "INSERT INTO campaign_recipients SELECT ?, audience, customer_id, member_group, ?, ? FROM _new_members",
                 [act.name, run_id, computed_at],
@@ -281,7 +359,9 @@ def _declared_type(name: str, dtype: pl.DataType) -> str:
         return "datetime"
     if dtype in (pl.String, pl.Null):
         return "string"
-    raise AudienceError(name, f"values of type {dtype} cannot be sent to Braze; select a scalar", kind="attribute")
+    raise AudienceError(
+        name, f"values of type {dtype} cannot be sent to Braze; select a scalar", kind="attribute"
+    )
 
 
 def attribute_texts(attributes: pl.DataFrame) -> pl.DataFrame:
@@ -290,9 +370,16 @@ def attribute_texts(attributes: pl.DataFrame) -> pl.DataFrame:
     for key in attributes.columns:
         if key == ID_COLUMN:
             continue
-        mapping = AttributeMapping(name=key, column=key, type=_declared_type(key, attributes[key].dtype))
+        mapping = AttributeMapping(
+            name=key, column=key, type=_declared_type(key, attributes[key].dtype)
+        )
         parts.append(
-            pl.DataFrame({ID_COLUMN: attributes[ID_COLUMN], "value": canonical_json(mapping, attributes[key])})
+            pl.DataFrame(
+                {
+                    ID_COLUMN: attributes[ID_COLUMN],
+                    "value": canonical_json(mapping, attributes[key]),
+                }
+            )
             .drop_nulls("value")
             .select(ID_COLUMN, attribute=pl.lit(key), value="value")
         )

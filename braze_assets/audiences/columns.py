@@ -16,7 +16,7 @@ SOURCE_VIEW = "customer_attribute_source"
 ID_COLUMN = "customer_id"
 
 
-class Kind(str, Enum):
+class Kind(str, Enum):  # noqa: UP042 -- str() and f-strings keep the member name
     NUMBER = "number"
     TEXT = "text"
     BOOLEAN = "boolean"
@@ -27,7 +27,9 @@ class Kind(str, Enum):
     OTHER = "other"
 
 
-_NUMBER = re.compile(r"^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|INT\d+|FLOAT\d?|DOUBLE|REAL|DECIMAL(\(.*\))?|NUMERIC(\(.*\))?)$")
+_NUMBER = re.compile(
+    r"^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|INT\d+|FLOAT\d?|DOUBLE|REAL|DECIMAL(\(.*\))?|NUMERIC(\(.*\))?)$"
+)
 
 
 def kind_of(duckdb_type: str) -> Kind:

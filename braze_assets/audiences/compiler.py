@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from braze_assets.audiences.columns import ID_COLUMN, SOURCE_VIEW, Kind, column_kinds
@@ -34,7 +34,7 @@ class CompiledSql:
     sql: str
     params: list[Any] = field(default_factory=list)
 
-    def __add__(self, other: "CompiledSql | str") -> "CompiledSql":
+    def __add__(self, other: CompiledSql | str) -> CompiledSql:
         if isinstance(other, str):
             return CompiledSql(self.sql + other, self.params)
         return CompiledSql(self.sql + other.sql, [*self.params, *other.params])
@@ -46,7 +46,7 @@ class CompiledSql:
 
 def as_utc(moment: datetime) -> datetime:
     """Naive UTC, the form every timestamp comparison in the warehouse uses."""
-    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def _bindable(value: Any) -> Any:
@@ -63,7 +63,11 @@ def _join(parts: list[CompiledSql], glue: str) -> CompiledSql:
 def _condition(node: Condition, kinds: Mapping[str, Kind]) -> CompiledSql:
     value = check_condition(node.column, node.op, node.value, kinds)
     kind = kinds[node.column]
-    col = f"timezone('UTC', {quote(node.column)})" if kind is Kind.TIMESTAMP_TZ else quote(node.column)
+    col = (
+        f"timezone('UTC', {quote(node.column)})"
+        if kind is Kind.TIMESTAMP_TZ
+        else quote(node.column)
+    )
     op = node.op
     if op in COMPARISON_OPS:
         sql_op = {"=": "=", "!=": "IS DISTINCT FROM"}.get(op, op)
@@ -82,9 +86,13 @@ def _condition(node: Condition, kinds: Mapping[str, Kind]) -> CompiledSql:
     if op == "starts with":
         return CompiledSql(f"starts_with({col}, ?)", [value])
     if kind is Kind.DATE:  # within last days
-        return CompiledSql(f"{col} BETWEEN CAST(? AS DATE) - CAST(? AS INTEGER) AND CAST(? AS DATE)", [AS_OF, value, AS_OF])
+        return CompiledSql(
+            f"{col} BETWEEN CAST(? AS DATE) - CAST(? AS INTEGER) AND CAST(? AS DATE)",
+            [AS_OF, value, AS_OF],
+        )
     return CompiledSql(
-        f"{col} BETWEEN CAST(? AS TIMESTAMP) - to_days(CAST(? AS INTEGER)) AND CAST(? AS TIMESTAMP)", [AS_OF, value, AS_OF]
+        f"{col} BETWEEN CAST(? AS TIMESTAMP) - to_days(CAST(? AS INTEGER)) AND CAST(? AS TIMESTAMP)",
+        [AS_OF, value, AS_OF],
     )
 
 
@@ -96,7 +104,11 @@ def _node(node: Node, audiences: AudiencesConfig, kinds: Mapping[str, Kind]) -> 
     if isinstance(node, AnyOf):
         return _join([_node(n, audiences, kinds) for n in node.any_of], " OR ")
     if isinstance(node, MemberOf):
-        return CompiledSql(f"{quote(ID_COLUMN)} IN (") + audience_ids_sql(node.member_of, audiences, kinds) + ")"
+        return (
+            CompiledSql(f"{quote(ID_COLUMN)} IN (")
+            + audience_ids_sql(node.member_of, audiences, kinds)
+            + ")"
+        )
     raise TypeError(f"not a segment condition: {node!r}")
 
 
@@ -108,7 +120,9 @@ def sql_audience_text(sql: str) -> str:
     return _TRAILING.sub("", sql)
 
 
-def compile_segment(name: str, audiences: AudiencesConfig, columns: Mapping[str, str] | None = None) -> CompiledSql:
+def compile_segment(
+    name: str, audiences: AudiencesConfig, columns: Mapping[str, str] | None = None
+) -> CompiledSql:
     """`SELECT customer_id FROM customer_attribute_source WHERE ...` for rule segment `name`.
 
     `columns` (column -> DuckDB type) defaults to the attributes catalogue.
@@ -118,7 +132,9 @@ def compile_segment(name: str, audiences: AudiencesConfig, columns: Mapping[str,
     return audience_ids_sql(name, audiences, column_kinds(columns))
 
 
-def audience_ids_sql(name: str, audiences: AudiencesConfig, kinds: Mapping[str, Kind]) -> CompiledSql:
+def audience_ids_sql(
+    name: str, audiences: AudiencesConfig, kinds: Mapping[str, Kind]
+) -> CompiledSql:
     """A query returning the customer ids of a segment or SQL audience, usable as a subquery."""
     segment = audiences.segment(name)
     if segment is not None:
@@ -127,4 +143,6 @@ def audience_ids_sql(name: str, audiences: AudiencesConfig, kinds: Mapping[str, 
     sql_audience = audiences.sql_audience(name)
     if sql_audience is None:
         raise KeyError(f"no segment or SQL audience named {name!r}")
-    return CompiledSql(f"SELECT {quote(ID_COLUMN)} FROM (\n{sql_audience_text(sql_audience.sql)}\n) AS {quote(name)}")
+    return CompiledSql(
+        f"SELECT {quote(ID_COLUMN)} FROM (\n{sql_audience_text(sql_audience.sql)}\n) AS {quote(name)}"
+    )

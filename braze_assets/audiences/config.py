@@ -13,9 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from braze_assets import settings
 from braze_assets.attributes.config import carried_columns, name_problem
@@ -25,7 +34,6 @@ from braze_assets.audiences.columns import Kind, catalogue_types, column_kinds
 from braze_assets.audiences.rules import OPS, check_condition, unknown_column_message
 from braze_assets.audiences.sql_guard import validate_sql_audience
 from braze_assets.names import check_name
-
 
 
 def custom_attribute_problem(name: str) -> str | None:
@@ -50,12 +58,19 @@ class _Strict(BaseModel):
 class Condition(_Strict):
     """`column op value` over one column of customer_attribute_source."""
 
-    column: str = Field(description="Column of customer_attribute_source (customer 360 + transaction + engagement attributes).")
+    column: str = Field(
+        description="Column of customer_attribute_source (customer 360 + transaction + engagement attributes)."
+    )
     op: str = Field(
-        description="One of: " + ", ".join(OPS) + ". Quote the symbols in YAML ('>='). `!=` and `not in` "
+        description="One of: "
+        + ", ".join(OPS)
+        + ". Quote the symbols in YAML ('>='). `!=` and `not in` "
         "count a missing value as different; 'within last days' is relative to the run's as-of time.",
     )
-    value: Any = Field(None, description="A value; a list for in / not in; [low, high] for between; days for 'within last days'; none for is (not) null.")
+    value: Any = Field(
+        None,
+        description="A value; a list for in / not in; [low, high] for between; days for 'within last days'; none for is (not) null.",
+    )
 
     @field_validator("op")
     @classmethod
@@ -65,20 +80,26 @@ class Condition(_Strict):
 
 
 class AllOf(_Strict):
-    all_of: list["Node"] = Field(alias="all", min_length=1, description="Every condition must hold.")
+    all_of: list[Node] = Field(alias="all", min_length=1, description="Every condition must hold.")
 
 
 class AnyOf(_Strict):
-    any_of: list["Node"] = Field(alias="any", min_length=1, description="At least one condition must hold.")
+    any_of: list[Node] = Field(
+        alias="any", min_length=1, description="At least one condition must hold."
+    )
 
 
 class MemberOf(_Strict):
-    member_of: str = Field(description="Name of another segment or SQL audience the customer must belong to.")
+    member_of: str = Field(
+        description="Name of another segment or SQL audience the customer must belong to."
+    )
 
 
 def _node_tag(value: Any) -> str | None:
     if isinstance(value, BaseModel):
-        return {Condition: "condition", AllOf: "all", AnyOf: "any", MemberOf: "member_of"}.get(type(value))
+        return {Condition: "condition", AllOf: "all", AnyOf: "any", MemberOf: "member_of"}.get(
+            type(value)
+        )
     if isinstance(value, dict):
         for key in ("all", "any", "member_of", "column"):
             if key in value:
@@ -87,12 +108,10 @@ def _node_tag(value: Any) -> str | None:
 
 
 Node = Annotated[
-    Union[
-        Annotated[Condition, Tag("condition")],
-        Annotated[AllOf, Tag("all")],
-        Annotated[AnyOf, Tag("any")],
-        Annotated[MemberOf, Tag("member_of")],
-    ],
+    Annotated[Condition, Tag("condition")]
+    | Annotated[AllOf, Tag("all")]
+    | Annotated[AnyOf, Tag("any")]
+    | Annotated[MemberOf, Tag("member_of")],
     Discriminator(
         _node_tag,
         custom_error_type="segment_condition",
@@ -135,7 +154,9 @@ class SqlAudience(_Strict):
     name: str = Field(description="Unique name among segments and SQL audiences.")
     description: str = Field("", description="What the audience is for (shown in the UI).")
     sql: str | None = Field(None, description="A single read-only SELECT or WITH ... SELECT query.")
-    sql_file: str | None = Field(None, description="A .sql file holding the query, relative to the config directory.")
+    sql_file: str | None = Field(
+        None, description="A .sql file holding the query, relative to the config directory."
+    )
 
     @field_validator("name")
     @classmethod
@@ -157,7 +178,7 @@ class SqlAudience(_Strict):
         return {**data, "sql": path.read_text(encoding="utf-8")}
 
     @model_validator(mode="after")
-    def _read_only(self) -> "SqlAudience":
+    def _read_only(self) -> SqlAudience:
         if self.sql is None:
             raise ValueError(f"SQL audience {self.name!r}: give sql or sql_file")
         validate_sql_audience(self.name, self.sql)
@@ -168,7 +189,8 @@ class Membership(_Strict):
     """How membership reaches Braze: a boolean attribute per audience, or one string-array attribute."""
 
     mode: Literal["boolean", "array"] = Field(
-        "boolean", description="boolean: attribute true on join, false on leave. array: the audience label is added to / removed from a string array."
+        "boolean",
+        description="boolean: attribute true on join, false on leave. array: the audience label is added to / removed from a string array.",
     )
     attribute: str | None = Field(
         None,
@@ -188,14 +210,19 @@ class Membership(_Strict):
             return self.attribute or "audiences", label
         if self.attribute is None:
             return f"in_{label}", None
-        return (self.attribute if sub_audience is None else f"{self.attribute}_{sub_audience}"), None
+        return (
+            self.attribute if sub_audience is None else f"{self.attribute}_{sub_audience}"
+        ), None
 
 
 class SubAudience(_Strict):
     """A split of the campaign audience; each member goes to the first sub-audience it matches."""
 
     name: str = Field(description="Unique within the campaign.")
-    segment: str | None = Field(None, description="Segment or SQL audience to match; omit for 'everyone left' (put it last).")
+    segment: str | None = Field(
+        None,
+        description="Segment or SQL audience to match; omit for 'everyone left' (put it last).",
+    )
 
     @field_validator("name")
     @classmethod
@@ -204,15 +231,21 @@ class SubAudience(_Strict):
 
 
 class _Activation(_Strict):
-    name: str = Field(description="Unique among campaigns and orchestrations; the partition key in the UI.")
+    name: str = Field(
+        description="Unique among campaigns and orchestrations; the partition key in the UI."
+    )
     description: str = Field("", description="What it is for (shown in the UI).")
     destination: str = Field(description="Name of a destination in the destinations section.")
-    membership: Membership = Field(default_factory=Membership, description="How membership is written to Braze.")
+    membership: Membership = Field(
+        default_factory=Membership, description="How membership is written to Braze."
+    )
     cadence: str = Field(
         "once",
         description="once (run by hand), daily, weekly (Mondays), monthly (the 1st), all at 06:00 UTC, or a five-field cron string.",
     )
-    test_run_records: int = Field(10, ge=1, le=1000, description="How many records a test run shows (nothing is sent).")
+    test_run_records: int = Field(
+        10, ge=1, le=1000, description="How many records a test run shows (nothing is sent)."
+    )
 
     @field_validator("name")
     @classmethod
@@ -228,12 +261,23 @@ class _Activation(_Strict):
 class Campaign(_Activation):
     """Segments to target, exclusions, a control group, sub-audiences and the attributes to send."""
 
-    segments: list[str] = Field(min_length=1, description="Segments or SQL audiences; a customer in any of them is targeted.")
-    exclude: list[str] = Field(default_factory=list, description="Segments or SQL audiences; a customer in any of them is dropped.")
-    control_group_percent: float = Field(
-        0, ge=0, lt=100, description="Share of the audience held out (not sent); stable across runs by hashing campaign + customer."
+    segments: list[str] = Field(
+        min_length=1,
+        description="Segments or SQL audiences; a customer in any of them is targeted.",
     )
-    sub_audiences: list[SubAudience] = Field(default_factory=list, description="Optional ordered split of the audience.")
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="Segments or SQL audiences; a customer in any of them is dropped.",
+    )
+    control_group_percent: float = Field(
+        0,
+        ge=0,
+        lt=100,
+        description="Share of the audience held out (not sent); stable across runs by hashing campaign + customer.",
+    )
+    sub_audiences: list[SubAudience] = Field(
+        default_factory=list, description="Optional ordered split of the audience."
+    )
     attributes: dict[str, str] | list[str] = Field(
         default_factory=dict,
         description="Attributes sent to members: Braze attribute name -> customer_attribute_source column (a list means same names).",
@@ -248,16 +292,22 @@ class Campaign(_Activation):
         return mapping
 
     @model_validator(mode="after")
-    def _check(self) -> "Campaign":
+    def _check(self) -> Campaign:
         names = [s.name for s in self.sub_audiences]
         if len(set(names)) != len(names):
             raise ValueError(f"campaign {self.name!r}: sub-audience names must be unique")
         if any(s.segment is None for s in self.sub_audiences[:-1]):
-            raise ValueError(f"campaign {self.name!r}: only the last sub-audience may omit its segment")
+            raise ValueError(
+                f"campaign {self.name!r}: only the last sub-audience may omit its segment"
+            )
         return self
 
     def audience_refs(self) -> list[str]:
-        return [*self.segments, *self.exclude, *(s.segment for s in self.sub_audiences if s.segment)]
+        return [
+            *self.segments,
+            *self.exclude,
+            *(s.segment for s in self.sub_audiences if s.segment),
+        ]
 
 
 class Orchestration(_Activation):
@@ -269,13 +319,19 @@ class Orchestration(_Activation):
 class AudiencesConfig(_Strict):
     """Segments and SQL audiences say who; campaigns and orchestrations say where, how and when."""
 
-    segments: list[Segment] = Field(default_factory=list, description="Rule-based segments (no SQL).")
-    sql_audiences: list[SqlAudience] = Field(default_factory=list, description="Named read-only SQL queries.")
+    segments: list[Segment] = Field(
+        default_factory=list, description="Rule-based segments (no SQL)."
+    )
+    sql_audiences: list[SqlAudience] = Field(
+        default_factory=list, description="Named read-only SQL queries."
+    )
     campaigns: list[Campaign] = Field(default_factory=list, description="Segment-based campaigns.")
-    orchestrations: list[Orchestration] = Field(default_factory=list, description="SQL audience + destination + cadence.")
+    orchestrations: list[Orchestration] = Field(
+        default_factory=list, description="SQL audience + destination + cadence."
+    )
 
     @model_validator(mode="after")
-    def _references(self) -> "AudiencesConfig":
+    def _references(self) -> AudiencesConfig:
         _unique("segment / SQL audience", [a.name for a in [*self.segments, *self.sql_audiences]])
         _unique("campaign / orchestration", [a.name for a in self.activations()])
         audiences = set(self.audience_names())
@@ -287,11 +343,15 @@ class AudiencesConfig(_Strict):
         for campaign in self.campaigns:
             for ref in campaign.audience_refs():
                 if ref not in audiences:
-                    raise ValueError(f"campaign {campaign.name!r}: unknown segment or SQL audience {ref!r}")
+                    raise ValueError(
+                        f"campaign {campaign.name!r}: unknown segment or SQL audience {ref!r}"
+                    )
         sql_names = {a.name for a in self.sql_audiences}
         for orch in self.orchestrations:
             if orch.sql_audience not in sql_names:
-                raise ValueError(f"orchestration {orch.name!r}: unknown SQL audience {orch.sql_audience!r}")
+                raise ValueError(
+                    f"orchestration {orch.name!r}: unknown SQL audience {orch.sql_audience!r}"
+                )
         return self
 
     def audience_names(self) -> list[str]:
@@ -326,7 +386,7 @@ def _check_cycles(graph: dict[str, list[str]]) -> None:
         if state.get(name) == 2 or name not in graph:
             return
         if state.get(name) == 1:
-            cycle = path[path.index(name):] + [name]
+            cycle = path[path.index(name) :] + [name]
             raise ValueError(f"segment {name!r} is in a member_of cycle: {' -> '.join(cycle)}")
         state[name] = 1
         for ref in graph[name]:
@@ -337,7 +397,9 @@ def _check_cycles(graph: dict[str, list[str]]) -> None:
         visit(name, [])
 
 
-def _attribute_conflicts(audiences: AudiencesConfig, mapped: Mapping[str, list[str]]) -> Iterator[tuple[str, str]]:
+def _attribute_conflicts(
+    audiences: AudiencesConfig, mapped: Mapping[str, list[str]]
+) -> Iterator[tuple[str, str]]:
     """(entry, problem) for a Braze attribute written two ways on one destination.
 
     A boolean membership attribute shared by two campaigns would let one campaign's leave undo the
@@ -348,10 +410,24 @@ def _attribute_conflicts(audiences: AudiencesConfig, mapped: Mapping[str, list[s
     for destination, names in mapped.items():
         for name in names:
             seen[(destination, name)] = ("mapped attribute", f"destination {destination!r}")
-    for kind, items in (("campaigns", audiences.campaigns), ("orchestrations", audiences.orchestrations)):
+    for kind, items in (
+        ("campaigns", audiences.campaigns),
+        ("orchestrations", audiences.orchestrations),
+    ):
         for i, act in enumerate(items):
-            subs = [s.name for s in act.sub_audiences] if isinstance(act, Campaign) and act.sub_audiences else [None]
-            uses = [(act.membership.resolve(act.name, sub)[0], f"{act.membership.mode} membership", "membership") for sub in subs]
+            subs = (
+                [s.name for s in act.sub_audiences]
+                if isinstance(act, Campaign) and act.sub_audiences
+                else [None]
+            )
+            uses = [
+                (
+                    act.membership.resolve(act.name, sub)[0],
+                    f"{act.membership.mode} membership",
+                    "membership",
+                )
+                for sub in subs
+            ]
             if isinstance(act, Campaign):
                 uses += [(key, "campaign attribute", "attributes") for key in act.attributes]
             for attribute, use, field in uses:
@@ -374,7 +450,10 @@ def _problems(audiences: AudiencesConfig, kinds: Mapping[str, Kind]) -> Iterator
                 try:
                     check_condition(node.column, node.op, node.value, kinds)
                 except ValueError as exc:
-                    yield f"audiences.segments[{i}]", f"segment {segment.name!r}: condition {node.column} {node.op}: {exc}"
+                    yield (
+                        f"audiences.segments[{i}]",
+                        f"segment {segment.name!r}: condition {node.column} {node.op}: {exc}",
+                    )
     for i, campaign in enumerate(audiences.campaigns):
         for key, column in campaign.attributes.items():
             problem = None
@@ -383,10 +462,15 @@ def _problems(audiences: AudiencesConfig, kinds: Mapping[str, Kind]) -> Iterator
             elif kinds[column] in (Kind.TEXT_LIST, Kind.OTHER):
                 problem = f"column {column!r} is a {kinds[column].value} column; campaigns send scalar values"
             if problem:
-                yield f"audiences.campaigns[{i}].attributes", f"campaign {campaign.name!r}: attribute {key!r}: {problem}"
+                yield (
+                    f"audiences.campaigns[{i}].attributes",
+                    f"campaign {campaign.name!r}: attribute {key!r}: {problem}",
+                )
 
 
-def check_audiences(config: Any, *, file: str | None = None, columns: Mapping[str, str] | None = None) -> None:
+def check_audiences(
+    config: Any, *, file: str | None = None, columns: Mapping[str, str] | None = None
+) -> None:
     """Checks that need more than this section: segment conditions and campaign attributes against
     the catalogue of customer_attribute_source (including the sources' carried columns), Braze
     attribute names written two ways on one destination, and destination names. `columns`
@@ -399,13 +483,21 @@ def check_audiences(config: Any, *, file: str | None = None, columns: Mapping[st
     if columns is None:
         columns = catalogue_types(carried_columns(config))
     destinations = getattr(config, "destinations", None)
-    mapped = {d.name: [m.name for m in getattr(d, "attributes", None) or []] for d in destinations or []}
-    for entry, problem in [*_problems(audiences, column_kinds(columns)), *_attribute_conflicts(audiences, mapped)]:
+    mapped = {
+        d.name: [m.name for m in getattr(d, "attributes", None) or []] for d in destinations or []
+    }
+    for entry, problem in [
+        *_problems(audiences, column_kinds(columns)),
+        *_attribute_conflicts(audiences, mapped),
+    ]:
         raise ConfigError(problem, file=file, entry=entry)
     if destinations is None:
         return
     known = [d.name for d in destinations]
-    for kind, items in (("campaigns", audiences.campaigns), ("orchestrations", audiences.orchestrations)):
+    for kind, items in (
+        ("campaigns", audiences.campaigns),
+        ("orchestrations", audiences.orchestrations),
+    ):
         for i, act in enumerate(items):
             if act.destination not in known:
                 raise ConfigError(

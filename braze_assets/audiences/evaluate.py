@@ -37,11 +37,17 @@ def view_columns(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """The real column types of customer_attribute_source, which segments are compiled against at run time."""
     columns = table_columns(con, SOURCE_VIEW)
     if not columns:
-        raise AudienceError(SOURCE_VIEW, "the view does not exist in the warehouse yet; build the Braze attributes first", kind="view")
+        raise AudienceError(
+            SOURCE_VIEW,
+            "the view does not exist in the warehouse yet; build the Braze attributes first",
+            kind="view",
+        )
     return columns
 
 
-def _run(con: duckdb.DuckDBPyConnection, name: str, sql: str, params: list | None = None) -> pl.DataFrame:
+def _run(
+    con: duckdb.DuckDBPyConnection, name: str, sql: str, params: list | None = None
+) -> pl.DataFrame:
     try:
         return con.execute(sql, params or []).pl()
     except duckdb.Error as exc:
@@ -63,14 +69,19 @@ def evaluate_audience(
     """
     if audiences.segment(name) is not None:
         compiled = compile_segment(name, audiences, columns or view_columns(con))
-        return _run(con, name, compiled.sql, compiled.bind(as_of)).unique(ID_COLUMN, maintain_order=True)
+        return _run(con, name, compiled.sql, compiled.bind(as_of)).unique(
+            ID_COLUMN, maintain_order=True
+        )
     sql_audience = audiences.sql_audience(name)
     if sql_audience is None:
         raise KeyError(f"no segment or SQL audience named {name!r}")
     validate_sql_audience(name, sql_audience.sql)
     frame = _run(con, name, sql_audience.sql)
     if ID_COLUMN not in frame.columns:
-        raise AudienceError(name, f"the query must return a {ID_COLUMN!r} column; it returned {', '.join(frame.columns)}")
+        raise AudienceError(
+            name,
+            f"the query must return a {ID_COLUMN!r} column; it returned {', '.join(frame.columns)}",
+        )
     frame = frame.filter(pl.col(ID_COLUMN).is_not_null()).unique(maintain_order=True)
     repeated = frame.filter(pl.col(ID_COLUMN).is_duplicated())
     if repeated.height:

@@ -10,11 +10,11 @@ import duckdb
 import orjson
 import polars as pl
 
+from braze_assets.attributes.config import DestinationConfig
+from braze_assets.attributes.serialise import identifier_object
 from braze_assets.audiences.campaigns import TREATMENT, attribute_texts, plan_activation
 from braze_assets.audiences.columns import ID_COLUMN
 from braze_assets.audiences.config import AudiencesConfig
-from braze_assets.attributes.config import DestinationConfig
-from braze_assets.attributes.serialise import identifier_object
 from braze_assets.warehouse import quote, table_columns, table_exists
 
 ATTRIBUTES_TABLE = "braze_customer_attributes"
@@ -27,12 +27,16 @@ def membership_update(mode: str, attribute: str, value: str | None, joined: bool
     return {attribute: joined}
 
 
-def _identifiers(con: duckdb.DuckDBPyConnection, destination: DestinationConfig | None, ids: list[str]) -> dict[str, dict]:
+def _identifiers(
+    con: duckdb.DuckDBPyConnection, destination: DestinationConfig | None, ids: list[str]
+) -> dict[str, dict]:
     """customer_id -> the identifying part of the Braze object, from braze_customer_attributes (built by
     braze_assets.attributes); customers without a row there have no Braze identifier yet and are not sent."""
     if destination is None or not ids or not table_exists(con, ATTRIBUTES_TABLE):
         return {}
-    columns = [c for c in destination.identifier_columns if c in table_columns(con, ATTRIBUTES_TABLE)]
+    columns = [
+        c for c in destination.identifier_columns if c in table_columns(con, ATTRIBUTES_TABLE)
+    ]
     if not columns:
         return {}
     picks = ", ".join(quote(c) for c in columns)
@@ -50,14 +54,23 @@ def _identifiers(con: duckdb.DuckDBPyConnection, destination: DestinationConfig 
 
 
 def _previous(con: duckdb.DuckDBPyConnection, campaign: str) -> pl.DataFrame:
-    schema = {"audience": pl.Utf8, ID_COLUMN: pl.Utf8, "membership_attribute": pl.Utf8, "membership_value": pl.Utf8}
+    schema = {
+        "audience": pl.Utf8,
+        ID_COLUMN: pl.Utf8,
+        "membership_attribute": pl.Utf8,
+        "membership_value": pl.Utf8,
+    }
     if not table_exists(con, "audience_members"):
         return pl.DataFrame(schema=schema)
-    return con.execute(
-        "SELECT audience, customer_id, membership_attribute, membership_value FROM audience_members "
-        "WHERE campaign = ? AND member_group = 'treatment'",
-        [campaign],
-    ).pl().cast(schema)
+    return (
+        con.execute(
+            "SELECT audience, customer_id, membership_attribute, membership_value FROM audience_members "
+            "WHERE campaign = ? AND member_group = 'treatment'",
+            [campaign],
+        )
+        .pl()
+        .cast(schema)
+    )
 
 
 def preview_campaign(
@@ -85,9 +98,16 @@ def preview_campaign(
     shown = (
         current.head(limit)
         .join(was_member, on=keys, how="left", maintain_order="left")
-        .with_columns(change=pl.when(pl.col("was_member")).then(pl.lit("stay")).otherwise(pl.lit("join")))
+        .with_columns(
+            change=pl.when(pl.col("was_member")).then(pl.lit("stay")).otherwise(pl.lit("join"))
+        )
     )
-    leaving = previous.join(current.select(keys), on=keys, how="anti").sort(ID_COLUMN).head(limit).with_columns(change=pl.lit("leave"))
+    leaving = (
+        previous.join(current.select(keys), on=keys, how="anti")
+        .sort(ID_COLUMN)
+        .head(limit)
+        .with_columns(change=pl.lit("leave"))
+    )
     ids = [*shown[ID_COLUMN], *leaving[ID_COLUMN]]
     identifiers = _identifiers(con, destination, ids)
     values: dict[str, dict[str, Any]] = {}
@@ -98,9 +118,20 @@ def preview_campaign(
         customer = row[ID_COLUMN]
         joined = row["change"] != "leave"
         payload: dict[str, Any] = dict(identifiers.get(customer, {}))
-        payload.update(membership_update(act.membership.mode, row["membership_attribute"], row["membership_value"], joined))
+        payload.update(
+            membership_update(
+                act.membership.mode, row["membership_attribute"], row["membership_value"], joined
+            )
+        )
         if joined:
             payload.update(values.get(customer, {}))
-        records.append({"customer_id": customer, "audience": row["audience"], "change": row["change"],
-                        "identified": customer in identifiers, "payload": payload})
+        records.append(
+            {
+                "customer_id": customer,
+                "audience": row["audience"],
+                "change": row["change"],
+                "identified": customer in identifiers,
+                "payload": payload,
+            }
+        )
     return records

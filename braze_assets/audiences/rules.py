@@ -17,22 +17,42 @@ from braze_assets.audiences.columns import SOURCE_VIEW, Kind
 
 COMPARISON_OPS = ("=", "!=", "<", "<=", ">", ">=")
 OPS = COMPARISON_OPS + (
-    "in", "not in", "between", "is null", "is not null", "contains", "starts with", "within last days",
+    "in",
+    "not in",
+    "between",
+    "is null",
+    "is not null",
+    "contains",
+    "starts with",
+    "within last days",
 )
 _ORDERED = (Kind.NUMBER, Kind.TEXT, Kind.DATE, Kind.TIMESTAMP, Kind.TIMESTAMP_TZ)
 _SCALAR = _ORDERED + (Kind.BOOLEAN,)
 _ALLOWED_KINDS: dict[str, tuple[Kind, ...]] = {
-    "=": _SCALAR, "!=": _SCALAR, "<": _ORDERED, "<=": _ORDERED, ">": _ORDERED, ">=": _ORDERED,
-    "in": _SCALAR, "not in": _SCALAR, "between": _ORDERED,
-    "is null": tuple(Kind), "is not null": tuple(Kind),
-    "contains": (Kind.TEXT, Kind.TEXT_LIST), "starts with": (Kind.TEXT,),
+    "=": _SCALAR,
+    "!=": _SCALAR,
+    "<": _ORDERED,
+    "<=": _ORDERED,
+    ">": _ORDERED,
+    ">=": _ORDERED,
+    "in": _SCALAR,
+    "not in": _SCALAR,
+    "between": _ORDERED,
+    "is null": tuple(Kind),
+    "is not null": tuple(Kind),
+    "contains": (Kind.TEXT, Kind.TEXT_LIST),
+    "starts with": (Kind.TEXT,),
     "within last days": (Kind.DATE, Kind.TIMESTAMP, Kind.TIMESTAMP_TZ),
 }
 
 
 def _scalar(kind: Kind, value: Any) -> Any:
     """`value` as the Python type bound for a `kind` column; ValueError if it cannot be one."""
-    if kind is Kind.NUMBER and isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+    if (
+        kind is Kind.NUMBER
+        and isinstance(value, (int, float, Decimal))
+        and not isinstance(value, bool)
+    ):
         return value
     if kind in (Kind.TEXT, Kind.TEXT_LIST) and isinstance(value, str):
         return value
@@ -57,8 +77,12 @@ def _scalar(kind: Kind, value: Any) -> Any:
             except ValueError:
                 pass
     expected = {
-        Kind.NUMBER: "a number", Kind.TEXT: "text", Kind.TEXT_LIST: "text", Kind.BOOLEAN: "true or false",
-        Kind.DATE: "a date (YYYY-MM-DD)", Kind.TIMESTAMP: "a date or timestamp (ISO 8601)",
+        Kind.NUMBER: "a number",
+        Kind.TEXT: "text",
+        Kind.TEXT_LIST: "text",
+        Kind.BOOLEAN: "true or false",
+        Kind.DATE: "a date (YYYY-MM-DD)",
+        Kind.TIMESTAMP: "a date or timestamp (ISO 8601)",
         Kind.TIMESTAMP_TZ: "a date or timestamp (ISO 8601)",
     }.get(kind, "a comparable value")
     raise ValueError(f"value {value!r} does not fit a {kind.value} column (expected {expected})")
@@ -78,7 +102,9 @@ def check_condition(column: str, op: str, value: Any, kinds: Mapping[str, Kind])
     if op not in _ALLOWED_KINDS:
         raise ValueError(f"unknown operator {op!r}; use one of {', '.join(OPS)}")
     if kind not in _ALLOWED_KINDS[op]:
-        raise ValueError(f"type mismatch: operator {op!r} cannot be used on {column!r}, a {kind.value} column")
+        raise ValueError(
+            f"type mismatch: operator {op!r} cannot be used on {column!r}, a {kind.value} column"
+        )
     if op in ("is null", "is not null"):
         if value is not None:
             raise ValueError(f"operator {op!r} takes no value")

@@ -20,9 +20,29 @@ from braze_assets.audiences.errors import AudienceError
 _FORBIDDEN_NODES: tuple[type[exp.Expression], ...] = tuple(
     getattr(exp, name)
     for name in (
-        "Insert", "Update", "Delete", "Merge", "Drop", "Create", "Alter", "TruncateTable", "Copy",
-        "Attach", "Detach", "Pragma", "Set", "Use", "Install", "Command", "Into", "Transaction",
-        "Commit", "Rollback", "Export", "Describe", "Summarize",
+        "Insert",
+        "Update",
+        "Delete",
+        "Merge",
+        "Drop",
+        "Create",
+        "Alter",
+        "TruncateTable",
+        "Copy",
+        "Attach",
+        "Detach",
+        "Pragma",
+        "Set",
+        "Use",
+        "Install",
+        "Command",
+        "Into",
+        "Transaction",
+        "Commit",
+        "Rollback",
+        "Export",
+        "Describe",
+        "Summarize",
     )
     if hasattr(exp, name)
 )
@@ -49,8 +69,14 @@ def _refusal(statement: exp.Expression) -> str | None:
         if isinstance(node, _FORBIDDEN_NODES):
             return f"{node.key.upper()} is not allowed in an audience query (read-only SELECT only)"
         if isinstance(node, exp.Func) and _FILE_READER.match(_function_name(node)):
-            return f"function {_function_name(node)}() reads outside the warehouse and is not allowed"
-        if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier) and _PATHLIKE.search(node.name):
+            return (
+                f"function {_function_name(node)}() reads outside the warehouse and is not allowed"
+            )
+        if (
+            isinstance(node, exp.Table)
+            and isinstance(node.this, exp.Identifier)
+            and _PATHLIKE.search(node.name)
+        ):
             return f"table {node.name!r} looks like a file or URL; only warehouse tables can be queried"
     return None
 
@@ -63,8 +89,12 @@ def validate_sql_audience(name: str, sql: str) -> None:
         statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
     except ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
-        where = f" (line {first.get('line')}, column {first.get('col')})" if first.get("line") else ""
-        raise AudienceError(name, f"cannot parse the SQL{where}: {first.get('description') or exc}") from None
+        where = (
+            f" (line {first.get('line')}, column {first.get('col')})" if first.get("line") else ""
+        )
+        raise AudienceError(
+            name, f"cannot parse the SQL{where}: {first.get('description') or exc}"
+        ) from None
     if len(statements) != 1:
         raise AudienceError(name, f"exactly one statement is allowed, found {len(statements)}")
     problem = _refusal(statements[0])

@@ -13,6 +13,14 @@ from braze_assets.braze.client import (
 from braze_assets.braze.instances import INSTANCES, resolve_endpoint
 
 __all__ = [
-    "DELIVERED", "NOT_DELIVERED", "REJECTED", "INSTANCES", "BatchResult", "BrazeClient",
-    "BrazeError", "RowOutcome", "TrackResult", "resolve_endpoint",
+    "DELIVERED",
+    "NOT_DELIVERED",
+    "REJECTED",
+    "INSTANCES",
+    "BatchResult",
+    "BrazeClient",
+    "BrazeError",
+    "RowOutcome",
+    "TrackResult",
+    "resolve_endpoint",
 ]

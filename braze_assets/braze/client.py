@@ -102,7 +102,9 @@ class TrackResult:
 class BrazeError(Exception):
     """A problem the caller must fix (key, permission, endpoint, batch size); never holds the key."""
 
-    def __init__(self, message: str, *, status: int | None = None, result: TrackResult | None = None):
+    def __init__(
+        self, message: str, *, status: int | None = None, result: TrackResult | None = None
+    ):
         super().__init__(message)
         self.status = status
         self.result = result
@@ -203,7 +205,9 @@ class BrazeClient:
         self.backoff_max_s = float(backoff_max_s)
         self.log = logger or _DEFAULT_LOGGER
         self._limiters = {
-            TRACK_ROUTE: shared_limiter(self.endpoint, TRACK_ROUTE, rate_limit_requests, rate_limit_period_s),
+            TRACK_ROUTE: shared_limiter(
+                self.endpoint, TRACK_ROUTE, rate_limit_requests, rate_limit_period_s
+            ),
             EXPORT_ROUTE: shared_limiter(
                 self.endpoint, EXPORT_ROUTE, export_rate_limit_requests, export_rate_limit_period_s
             ),
@@ -217,10 +221,14 @@ class BrazeClient:
             "Accept": "application/json",
         }
         self._pool = ConnectionPool(
-            self.endpoint, size=self.concurrency, connect_timeout_s=min(10.0, self.timeout_s),
+            self.endpoint,
+            size=self.concurrency,
+            connect_timeout_s=min(10.0, self.timeout_s),
             read_timeout_s=self.timeout_s,
         )
-        self._executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="braze")
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.concurrency, thread_name_prefix="braze"
+        )
         self._rng = random.Random()
 
     # ---- secrecy -------------------------------------------------------------------------------
@@ -246,7 +254,7 @@ class BrazeClient:
         self._executor.shutdown(wait=True)
         self._pool.close()
 
-    def __enter__(self) -> "BrazeClient":
+    def __enter__(self) -> BrazeClient:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -285,7 +293,7 @@ class BrazeClient:
                 end = min(start + per, len(rows))
                 try:
                     self._send_unit(run, list(range(start, end)), rows[start:end])
-                except BaseException as exc:  # noqa: BLE001 - any failure must stop every worker
+                except BaseException as exc:
                     run.fail(exc)
                     return
 
@@ -300,8 +308,13 @@ class BrazeClient:
         self.log.info(
             "Braze /users/track: %d delivered, %d rejected, %d not delivered in %d requests "
             "(%d retries, %d rate-limit waits) in %.1f s",
-            result.delivered, result.rejected, result.not_delivered, result.requests,
-            result.retries, result.rate_limit_waits, result.elapsed_s,
+            result.delivered,
+            result.rejected,
+            result.not_delivered,
+            result.requests,
+            result.retries,
+            result.rate_limit_waits,
+            result.elapsed_s,
         )
         if run.fatal is not None:
             if isinstance(run.fatal, BrazeError):
@@ -309,7 +322,9 @@ class BrazeClient:
             raise run.fatal
         return result
 
-    def _send_unit(self, run: _Run, indices: list[int], batch: Sequence[dict] | Sequence[bytes]) -> None:
+    def _send_unit(
+        self, run: _Run, indices: list[int], batch: Sequence[dict] | Sequence[bytes]
+    ) -> None:
         if batch and isinstance(batch[0], (bytes, bytearray)):
             body = b'{"attributes":[' + b",".join(batch) + b"]}"  # type: ignore[arg-type]
         else:
@@ -324,7 +339,9 @@ class BrazeClient:
                     f"object is {len(body):,} bytes as JSON, over Braze's request limit of "
                     f"{self.max_request_bytes:,} bytes; shorten its attributes"
                 )
-                self._finish(run, indices, None, 0, 0.0, [_outcome(indices[0], NOT_DELIVERED, reason)])
+                self._finish(
+                    run, indices, None, 0, 0.0, [_outcome(indices[0], NOT_DELIVERED, reason)]
+                )
                 return
             run.add("split_requests")
             half = len(batch) // 2
@@ -347,7 +364,11 @@ class BrazeClient:
             return
         reason = response.error or self._describe(status, response.body)
         self._finish(
-            run, indices, status, response.attempts, elapsed_ms,
+            run,
+            indices,
+            status,
+            response.attempts,
+            elapsed_ms,
             [_outcome(i, NOT_DELIVERED, reason) for i in indices],
         )
         if status is not None:
@@ -360,7 +381,9 @@ class BrazeClient:
             try:
                 orjson.dumps(row, option=_JSON_OPTIONS)
             except TypeError as exc:
-                bad.append(_outcome(index, NOT_DELIVERED, f"row {index} is not JSON-serialisable: {exc}"))
+                bad.append(
+                    _outcome(index, NOT_DELIVERED, f"row {index} is not JSON-serialisable: {exc}")
+                )
             else:
                 good_idx.append(index)
                 good_rows.append(row)
@@ -383,7 +406,9 @@ class BrazeClient:
                 and 0 <= position < len(indices)
             ):
                 text = str(error.get("type") or error.get("message") or error)
-                rejected[position] = f"{rejected[position]}; {text}" if position in rejected else text
+                rejected[position] = (
+                    f"{rejected[position]}; {text}" if position in rejected else text
+                )
             else:
                 unmapped.append(error if isinstance(error, dict) else {"error": error})
         outcomes = [
@@ -405,7 +430,15 @@ class BrazeClient:
         if not outcomes:
             return
         with run.lock:
-            batch = BatchResult(next(run.batch_numbers), indices, status, attempts, elapsed_ms, outcomes, unmapped or [])
+            batch = BatchResult(
+                next(run.batch_numbers),
+                indices,
+                status,
+                attempts,
+                elapsed_ms,
+                outcomes,
+                unmapped or [],
+            )
             result = run.result
             slots = result.outcomes
             delivered = rejected = 0
@@ -423,12 +456,19 @@ class BrazeClient:
                 done = result.delivered + result.rejected + result.not_delivered
                 self.log.info(
                     "Braze /users/track: %d batches sent, %d of %d rows done (%d delivered, %d rejected), %d left",
-                    len(result.batches), done, run.total, result.delivered, result.rejected, run.total - done,
+                    len(result.batches),
+                    done,
+                    run.total,
+                    result.delivered,
+                    result.rejected,
+                    run.total - done,
                 )
             if unmapped:
                 self.log.warning(
                     "Braze batch %d returned %d errors without a row index: %s",
-                    batch.batch_no, len(unmapped), self._redact(str(unmapped[:3])),
+                    batch.batch_no,
+                    len(unmapped),
+                    self._redact(str(unmapped[:3])),
                 )
             if run.on_batch is not None:
                 run.on_batch(batch)
@@ -440,8 +480,10 @@ class BrazeClient:
             run.on_batch = None
             missing = [i for i, row in enumerate(run.result.outcomes) if row is None]
         for start in range(0, len(missing), self.objects_per_request):
-            chunk = missing[start:start + self.objects_per_request]
-            self._finish(run, chunk, None, 0, 0.0, [_outcome(i, NOT_DELIVERED, reason) for i in chunk])
+            chunk = missing[start : start + self.objects_per_request]
+            self._finish(
+                run, chunk, None, 0, 0.0, [_outcome(i, NOT_DELIVERED, reason) for i in chunk]
+            )
 
     # ---- transport + retries -------------------------------------------------------------------
     def _post(self, route: str, body: bytes, run: _Run) -> _Response:
@@ -453,7 +495,13 @@ class BrazeClient:
         last_error: str | None = None
         while True:
             if run.stop:
-                return _Response(None, {}, {}, attempts, last_error or "not sent: the run stopped on an earlier error")
+                return _Response(
+                    None,
+                    {},
+                    {},
+                    attempts,
+                    last_error or "not sent: the run stopped on an earlier error",
+                )
             if run.gave_up is not None:
                 return _Response(None, {}, {}, attempts, f"retry budget exhausted: {run.gave_up}")
             if limiter.acquire() > 0:
@@ -463,7 +511,9 @@ class BrazeClient:
             try:
                 raw = self._pool.post(route, body, self._headers)
             except TlsError as exc:
-                raise BrazeError(f"{exc} ({self._where()}); check the REST endpoint and the system CA store") from None
+                raise BrazeError(
+                    f"{exc} ({self._where()}); check the REST endpoint and the system CA store"
+                ) from None
             except TransportError as exc:
                 status, headers, parsed = None, {}, {}
                 last_error = self._redact(f"{exc} ({url})")
@@ -485,13 +535,29 @@ class BrazeClient:
                         run.gave_up = last_error
                 self.log.warning(
                     "Braze %s: giving up after %d attempts in %.0f s (retry budget %.0f s): %s",
-                    route, attempts, time.monotonic() - first_try, self.retry_budget_s, last_error,
+                    route,
+                    attempts,
+                    time.monotonic() - first_try,
+                    self.retry_budget_s,
+                    last_error,
                 )
-                return _Response(None, {}, {}, attempts, f"retry budget exhausted after {attempts} attempts: {last_error}")
+                return _Response(
+                    None,
+                    {},
+                    {},
+                    attempts,
+                    f"retry budget exhausted after {attempts} attempts: {last_error}",
+                )
             if status == 429:
                 limiter.pause_until(time.time() + wait)
             if run.wait_note_due():
-                self.log.info("Braze %s: %s; waiting %.1f s before retrying (attempt %d)", route, last_error, wait, attempts)
+                self.log.info(
+                    "Braze %s: %s; waiting %.1f s before retrying (attempt %d)",
+                    route,
+                    last_error,
+                    wait,
+                    attempts,
+                )
             run.add("retries")
             self.log.debug("Braze %s: %s; retry %d in %.2f s", route, last_error, attempts, wait)
             time.sleep(wait)
@@ -594,12 +660,14 @@ class BrazeClient:
             )
         return response.body
 
-    def export_ids(self, external_ids: Sequence[str], fields_to_export: Sequence[str] | None = None) -> list[dict]:
+    def export_ids(
+        self, external_ids: Sequence[str], fields_to_export: Sequence[str] | None = None
+    ) -> list[dict]:
         """Read profiles back, 50 external ids per request, under the export rate limit."""
         users: list[dict] = []
         ids = list(external_ids)
         for start in range(0, len(ids), IDS_PER_REQUEST):
-            payload: dict = {"external_ids": ids[start:start + IDS_PER_REQUEST]}
+            payload: dict = {"external_ids": ids[start : start + IDS_PER_REQUEST]}
             if fields_to_export is not None:
                 payload["fields_to_export"] = list(fields_to_export)
             users.extend(self._post_ids(EXPORT_ROUTE, payload).get("users") or [])
@@ -610,6 +678,8 @@ class BrazeClient:
         deleted = 0
         ids = list(external_ids)
         for start in range(0, len(ids), IDS_PER_REQUEST):
-            body = self._post_ids(DELETE_ROUTE, {"external_ids": ids[start:start + IDS_PER_REQUEST]})
+            body = self._post_ids(
+                DELETE_ROUTE, {"external_ids": ids[start : start + IDS_PER_REQUEST]}
+            )
             deleted += int(body.get("deleted") or 0)
         return deleted

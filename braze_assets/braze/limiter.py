@@ -25,7 +25,9 @@ class FixedWindowLimiter:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if limit < 1 or period_s <= 0:
-            raise ValueError(f"rate limit must be >= 1 request per > 0 s, got {limit} per {period_s} s")
+            raise ValueError(
+                f"rate limit must be >= 1 request per > 0 s, got {limit} per {period_s} s"
+            )
         self.limit = int(limit)
         self.period_s = float(period_s)
         self.guard_s = min(0.1, self.period_s / 20) if guard_s is None else float(guard_s)
@@ -87,7 +89,9 @@ class FixedWindowLimiter:
                 self.guard_s = min(0.1, self.period_s / 20)
 
 
-_registry: "weakref.WeakValueDictionary[tuple[str, str], FixedWindowLimiter]" = weakref.WeakValueDictionary()
+_registry: weakref.WeakValueDictionary[tuple[str, str], FixedWindowLimiter] = (
+    weakref.WeakValueDictionary()
+)
 _registry_lock = threading.Lock()
 
 

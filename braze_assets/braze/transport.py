@@ -58,7 +58,9 @@ def _dropped(sock: socket.socket | None) -> bool:
 
 
 class ConnectionPool:
-    def __init__(self, base_url: str, *, size: int, connect_timeout_s: float, read_timeout_s: float) -> None:
+    def __init__(
+        self, base_url: str, *, size: int, connect_timeout_s: float, read_timeout_s: float
+    ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"REST endpoint {base_url!r} must look like https://host[:port]")
@@ -120,7 +122,9 @@ class ConnectionPool:
                 data = response.read()
             except ssl.SSLCertVerificationError as exc:
                 conn.close()
-                raise TlsError(f"TLS certificate of {self.host} could not be verified: {exc.verify_message}") from None
+                raise TlsError(
+                    f"TLS certificate of {self.host} could not be verified: {exc.verify_message}"
+                ) from None
             except (http.client.HTTPException, OSError) as exc:
                 conn.close()
                 raise TransportError(f"{type(exc).__name__}: {exc}") from None

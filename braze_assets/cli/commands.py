@@ -31,7 +31,11 @@ def generate(args) -> int:
     from braze_assets.demo_data import generate_demo_data
 
     summary = generate_demo_data(
-        _data_dir(), people=args.people, seed=args.seed, overwrite=args.overwrite, progress=progress_printer()
+        _data_dir(),
+        people=args.people,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        progress=progress_printer(),
     )
     print(summary)
     return 0
@@ -69,7 +73,9 @@ def sandbox_inspect(args) -> int:
     try:
         stats = requests.get(f"{args.url}/_sandbox/stats", timeout=5).json()
     except requests.RequestException as exc:
-        raise UserFacingError(f"no sandbox answers at {args.url} ({type(exc).__name__}); start one with `braze-assets sandbox serve`") from None
+        raise UserFacingError(
+            f"no sandbox answers at {args.url} ({type(exc).__name__}); start one with `braze-assets sandbox serve`"
+        ) from None
     for key, value in stats.items():
         print(f"{key:>28}: {value}")
     return 0
@@ -81,7 +87,9 @@ def s3_serve(args) -> int:
 
     with LocalS3(port=args.port) as s3:
         env = " ".join(f"{k}={v}" for k, v in LOCAL_AWS.items())
-        _wait_forever(f"Local S3 API on {s3.endpoint_url}. Use AWS_ENDPOINT_URL={s3.endpoint_url} {env}. Ctrl-C stops it.")
+        _wait_forever(
+            f"Local S3 API on {s3.endpoint_url}. Use AWS_ENDPOINT_URL={s3.endpoint_url} {env}. Ctrl-C stops it."
+        )
     return 0
 
 
@@ -101,13 +109,29 @@ def ui(args) -> int:
     data_dir = _data_dir()
     home = dagster_home(data_dir)
     with local_services(data_dir, sandbox_port=args.sandbox_port, s3_port=args.s3_port) as services:
-        print(f"Braze endpoint: {services.braze_endpoint}; Currents bucket: s3://{services.bucket}/{services.prefix}")
-        print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={home}). Ctrl-C stops everything.", flush=True)
+        print(
+            f"Braze endpoint: {services.braze_endpoint}; Currents bucket: s3://{services.bucket}/{services.prefix}"
+        )
+        print(
+            f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={home}). Ctrl-C stops everything.",
+            flush=True,
+        )
         # Its own process group, so Ctrl-C and shutdown reach dagster dev and its children together.
         process = subprocess.Popen(
-            [sys.executable, "-m", "dagster", "dev", "-w", str(settings.PROJECT_DIR / "workspace.yaml"),
-             "-h", "127.0.0.1", "-p", str(args.port)],
-            cwd=settings.PROJECT_DIR, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "dagster",
+                "dev",
+                "-w",
+                str(settings.PROJECT_DIR / "workspace.yaml"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(args.port),
+            ],
+            cwd=settings.PROJECT_DIR,
+            start_new_session=True,
         )
         try:
             return process.wait()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from braze_assets import settings
@@ -50,7 +50,9 @@ def _prepare_local_services(services: Services, data_dir: Path, now: datetime) -
     from braze_assets.currents.keys import parse_key
 
     keys = publish_demo_currents(services.bucket, services.prefix, users, now=now)
-    return sorted({parsed.date.isoformat() for parsed in map(parse_key, keys) if parsed is not None})
+    return sorted(
+        {parsed.date.isoformat() for parsed in map(parse_key, keys) if parsed is not None}
+    )
 
 
 # The full event log of every run is in the Dagster instance (and the UI); the terminal gets
@@ -70,19 +72,22 @@ def _first_error(result) -> str:
 
 def run_demo(data_dir: Path, *, people: int | None = None) -> int:
     from braze_assets.cli.progress import progress_printer
-    from braze_assets.demo_data import generate_demo_data
-
     from braze_assets.config import load_config
+    from braze_assets.demo_data import generate_demo_data
 
     started = time.monotonic()
     load_config()
     print(f"Data dir: {data_dir}")
-    generate_demo_data(data_dir, people=people or _existing_size(data_dir) or 20_000, progress=progress_printer())
+    generate_demo_data(
+        data_dir, people=people or _existing_size(data_dir) or 20_000, progress=progress_printer()
+    )
     home = dagster_home(data_dir)
     with local_services(data_dir) as services:
         where = "local sandbox" if services.braze_is_local else "configured endpoint"
-        print(f"Braze: {services.braze_endpoint} ({where}); Currents: s3://{services.bucket}/{services.prefix}")
-        now = datetime.now(timezone.utc)
+        print(
+            f"Braze: {services.braze_endpoint} ({where}); Currents: s3://{services.bucket}/{services.prefix}"
+        )
+        now = datetime.now(UTC)
         currents_dates = _prepare_local_services(services, data_dir, now)
 
         import dagster as dg
@@ -95,7 +100,10 @@ def run_demo(data_dir: Path, *, people: int | None = None) -> int:
             label = f"{job.name}" + (f" [{partition_key}]" if partition_key else "")
             print(f"  running {label} ...", flush=True)
             result = job.execute_in_process(
-                instance=instance, partition_key=partition_key, raise_on_error=False, run_config=QUIET
+                instance=instance,
+                partition_key=partition_key,
+                raise_on_error=False,
+                run_config=QUIET,
             )
             if not result.success:
                 raise UserFacingError(f"{label}: {_first_error(result)}")

@@ -17,7 +17,14 @@ def _known_types() -> tuple[type[BaseException], ...]:
     from braze_assets.sources.load import SourceError
     from braze_assets.warehouse import WarehouseSettingError
 
-    return ConfigError, SourceError, BrazeError, DemoDataExistsError, WarehouseSettingError, UserFacingError
+    return (
+        ConfigError,
+        SourceError,
+        BrazeError,
+        DemoDataExistsError,
+        WarehouseSettingError,
+        UserFacingError,
+    )
 
 
 def user_message(exc: BaseException) -> str | None:

@@ -17,8 +17,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="run the whole flow on the embedded demo and print a summary")
-    demo.add_argument("--people", type=int, default=None, help="demo size when generating data (default 20000)")
+    demo = sub.add_parser(
+        "demo", help="run the whole flow on the embedded demo and print a summary"
+    )
+    demo.add_argument(
+        "--people", type=int, default=None, help="demo size when generating data (default 20000)"
+    )
     demo.set_defaults(func=commands.demo)
 
     generate = sub.add_parser("generate", help="generate the demo source files into the data dir")
@@ -48,7 +52,12 @@ def _parser() -> argparse.ArgumentParser:
 
     ui = sub.add_parser("ui", help="start the local services and the Dagster UI (dagster dev)")
     ui.add_argument("--port", type=int, default=3000)
-    ui.add_argument("--sandbox-port", type=int, default=8787, help="local Braze sandbox port (when not configured)")
+    ui.add_argument(
+        "--sandbox-port",
+        type=int,
+        default=8787,
+        help="local Braze sandbox port (when not configured)",
+    )
     ui.add_argument("--s3-port", type=int, default=8788, help="local S3 port (when not configured)")
     ui.set_defaults(func=commands.ui)
     return parser

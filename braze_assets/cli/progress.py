@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 
 def progress_printer() -> Callable[[str, int, int], None]:
@@ -16,6 +16,11 @@ def progress_printer() -> Callable[[str, int, int], None]:
         last[step] = percent
         end = "\n" if done >= total or not sys.stderr.isatty() else "\r"
         if sys.stderr.isatty() or percent in (0, 100) or percent % 25 == 0:
-            print(f"  {step:<32} {percent:3d}% ({done:,}/{total:,})", end=end, file=sys.stderr, flush=True)
+            print(
+                f"  {step:<32} {percent:3d}% ({done:,}/{total:,})",
+                end=end,
+                file=sys.stderr,
+                flush=True,
+            )
 
     return report

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit
 
 from braze_assets import settings
@@ -20,7 +20,11 @@ from braze_assets.cli.errors import UserFacingError
 DEMO_BUCKET = "braze-currents-demo"
 DEMO_PREFIX = "currents"
 # moto accepts any credentials; these only keep boto3 from looking for real ones.
-LOCAL_AWS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}
+LOCAL_AWS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 @dataclass
@@ -39,7 +43,9 @@ def check_reachable(endpoint: str, timeout_s: float = 5.0) -> None:
     """Fail before any run starts when the configured Braze endpoint does not accept connections."""
     parsed = urlsplit(endpoint)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise UserFacingError(f"Braze endpoint {endpoint!r} is not an http(s) URL ({settings.ENV_BRAZE_REST_ENDPOINT})")
+        raise UserFacingError(
+            f"Braze endpoint {endpoint!r} is not an http(s) URL ({settings.ENV_BRAZE_REST_ENDPOINT})"
+        )
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
         socket.create_connection((parsed.hostname, port), timeout=timeout_s).close()
@@ -52,16 +58,22 @@ def check_reachable(endpoint: str, timeout_s: float = 5.0) -> None:
 
 
 @contextmanager
-def local_services(data_dir: Path, *, sandbox_port: int = 0, s3_port: int = 0) -> Iterator[Services]:
+def local_services(
+    data_dir: Path, *, sandbox_port: int = 0, s3_port: int = 0
+) -> Iterator[Services]:
     with ExitStack() as stack:
         endpoint = os.environ.get(settings.ENV_BRAZE_REST_ENDPOINT)
         sandbox = None
         if endpoint:
             if not os.environ.get(settings.ENV_BRAZE_API_KEY):
-                raise UserFacingError(f"{settings.ENV_BRAZE_REST_ENDPOINT} is set but {settings.ENV_BRAZE_API_KEY} is not")
+                raise UserFacingError(
+                    f"{settings.ENV_BRAZE_REST_ENDPOINT} is set but {settings.ENV_BRAZE_API_KEY} is not"
+                )
         elif os.environ.get(settings.ENV_BRAZE_INSTANCE):
             if not os.environ.get(settings.ENV_BRAZE_API_KEY):
-                raise UserFacingError(f"{settings.ENV_BRAZE_INSTANCE} is set but {settings.ENV_BRAZE_API_KEY} is not")
+                raise UserFacingError(
+                    f"{settings.ENV_BRAZE_INSTANCE} is set but {settings.ENV_BRAZE_API_KEY} is not"
+                )
             from braze_assets.braze.instances import resolve_endpoint
 
             endpoint = resolve_endpoint(os.environ[settings.ENV_BRAZE_INSTANCE], None)
@@ -70,9 +82,16 @@ def local_services(data_dir: Path, *, sandbox_port: int = 0, s3_port: int = 0) -
         if not endpoint:
             from braze_assets.sandbox import SANDBOX_API_KEY, SandboxServer
 
-            sandbox = stack.enter_context(SandboxServer(data_dir / "braze_sandbox", port=sandbox_port))
+            sandbox = stack.enter_context(
+                SandboxServer(data_dir / "braze_sandbox", port=sandbox_port)
+            )
             endpoint = sandbox.url
-            os.environ.update({settings.ENV_BRAZE_REST_ENDPOINT: endpoint, settings.ENV_BRAZE_API_KEY: SANDBOX_API_KEY})
+            os.environ.update(
+                {
+                    settings.ENV_BRAZE_REST_ENDPOINT: endpoint,
+                    settings.ENV_BRAZE_API_KEY: SANDBOX_API_KEY,
+                }
+            )
 
         bucket = os.environ.get(settings.ENV_CURRENTS_BUCKET)
         s3 = None
@@ -83,10 +102,12 @@ def local_services(data_dir: Path, *, sandbox_port: int = 0, s3_port: int = 0) -
 
             s3 = stack.enter_context(LocalS3(port=s3_port))
             bucket, prefix = DEMO_BUCKET, DEMO_PREFIX
-            os.environ.update({
-                **LOCAL_AWS,
-                "AWS_ENDPOINT_URL": s3.endpoint_url,
-                settings.ENV_CURRENTS_BUCKET: bucket,
-                settings.ENV_CURRENTS_PREFIX: prefix,
-            })
+            os.environ.update(
+                {
+                    **LOCAL_AWS,
+                    "AWS_ENDPOINT_URL": s3.endpoint_url,
+                    settings.ENV_CURRENTS_BUCKET: bucket,
+                    settings.ENV_CURRENTS_PREFIX: prefix,
+                }
+            )
         yield Services(endpoint, sandbox is not None, bucket, prefix, s3 is not None, sandbox, s3)

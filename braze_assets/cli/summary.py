@@ -31,21 +31,28 @@ def _sync_numbers(con, since: datetime | None) -> dict:
 
 def flow_summary(warehouse: Path, since: datetime | None = None) -> dict:
     with connect(warehouse, read_only=True) as con:
-        tables = [r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
-        ).fetchall()]
+        tables = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+            ).fetchall()
+        ]
         raw = [t for t in tables if t.startswith("raw_") and not t.startswith("raw_txn_")]
         summary = {
             "source records": sum(row_count(con, t) for t in raw),
             "unified customers": row_count(con, "customer_360") if "customer_360" in tables else 0,
             "audiences": {},
-            "currents events": row_count(con, "currents_events") if "currents_events" in tables else 0,
+            "currents events": row_count(con, "currents_events")
+            if "currents_events" in tables
+            else 0,
         }
         if "audience_members" in tables:
-            summary["audiences"] = dict(con.execute(
-                "SELECT campaign, count(*) FILTER (WHERE member_group = 'treatment') FROM audience_members "
-                "GROUP BY campaign ORDER BY campaign"
-            ).fetchall())
+            summary["audiences"] = dict(
+                con.execute(
+                    "SELECT campaign, count(*) FILTER (WHERE member_group = 'treatment') FROM audience_members "
+                    "GROUP BY campaign ORDER BY campaign"
+                ).fetchall()
+            )
         if "braze_sync_results" in tables:
             summary.update(_sync_numbers(con, since))
         return summary
@@ -76,6 +83,11 @@ def sync_status(warehouse: Path) -> str:
             "count(*) FILTER (WHERE status = 'not_delivered') "
             "FROM braze_sync_results GROUP BY run_id, destination ORDER BY min(sent_at) DESC LIMIT 5"
         ).fetchall()
-    lines = [f"{'run':<38} {'destination':<12} {'started':<20} {'rows':>8} {'delivered':>10} {'rejected':>9} {'pending':>8}"]
-    lines += [f"{r[0]:<38} {r[1]:<12} {str(r[2])[:19]:<20} {r[3]:>8,} {r[4]:>10,} {r[5]:>9,} {r[6]:>8,}" for r in rows]
+    lines = [
+        f"{'run':<38} {'destination':<12} {'started':<20} {'rows':>8} {'delivered':>10} {'rejected':>9} {'pending':>8}"
+    ]
+    lines += [
+        f"{r[0]:<38} {r[1]:<12} {str(r[2])[:19]:<20} {r[3]:>8,} {r[4]:>10,} {r[5]:>9,} {r[6]:>8,}"
+        for r in rows
+    ]
     return "\n".join(lines)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Callable
-
-from braze_assets.config.errors import ConfigError
-from braze_assets.config.model import ProjectConfig
+from collections.abc import Callable
 
 from braze_assets.attributes.config import check_destinations
 from braze_assets.audiences.config import check_audiences
+from braze_assets.config.errors import ConfigError
+from braze_assets.config.model import ProjectConfig
 
 
 def _sync_destinations(config: ProjectConfig) -> None:
@@ -21,4 +20,8 @@ def _sync_destinations(config: ProjectConfig) -> None:
             )
 
 
-CROSS_CHECKS: list[Callable[[ProjectConfig], None]] = [check_destinations, check_audiences, _sync_destinations]
+CROSS_CHECKS: list[Callable[[ProjectConfig], None]] = [
+    check_destinations,
+    check_audiences,
+    _sync_destinations,
+]

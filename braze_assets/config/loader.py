@@ -19,7 +19,9 @@ from braze_assets.config.model import ProjectConfig
 
 def _read_sections(config_dir: Path) -> tuple[dict[str, Any], dict[str, Path]]:
     if not config_dir.is_dir():
-        raise ConfigError(f"config directory {config_dir} does not exist (set {settings.ENV_CONFIG_DIR})")
+        raise ConfigError(
+            f"config directory {config_dir} does not exist (set {settings.ENV_CONFIG_DIR})"
+        )
     files = sorted(config_dir.glob("*.yaml")) + sorted(config_dir.glob("*.yml"))
     if not files:
         raise ConfigError(f"config directory {config_dir} has no .yaml files")
@@ -31,14 +33,18 @@ def _read_sections(config_dir: Path) -> tuple[dict[str, Any], dict[str, Path]]:
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-            raise ConfigError(f"malformed YAML: {where}{getattr(exc, 'problem', None) or exc}", file=str(path)) from None
+            raise ConfigError(
+                f"malformed YAML: {where}{getattr(exc, 'problem', None) or exc}", file=str(path)
+            ) from None
         if document is None:
             continue
         if not isinstance(document, dict):
             raise ConfigError("top level must be a mapping of section names", file=str(path))
         for section, value in document.items():
             if section in merged:
-                raise ConfigError(f"section {section!r} is also defined in {origin[section]}", file=str(path))
+                raise ConfigError(
+                    f"section {section!r} is also defined in {origin[section]}", file=str(path)
+                )
             merged[section], origin[section] = value, path
     return merged, origin
 
@@ -56,7 +62,10 @@ def load_config(config_dir: Path | None = None) -> ProjectConfig:
     known = set(ProjectConfig.model_fields)
     for section, path in origin.items():
         if section not in known:
-            raise ConfigError(f"unknown section {section!r}; known sections: {', '.join(sorted(known))}", file=str(path))
+            raise ConfigError(
+                f"unknown section {section!r}; known sections: {', '.join(sorted(known))}",
+                file=str(path),
+            )
     try:
         config = ProjectConfig.model_validate(merged, context={"config_dir": config_dir})
     except ValidationError as exc:
@@ -89,4 +98,6 @@ def _run_cross_checks(config: ProjectConfig, origin: dict[str, Path]) -> None:
                 raise
             section = (exc.entry or "").split(".")[0].split("[")[0]
             path = origin.get(section)
-            raise ConfigError(exc.problem, file=str(path) if path else None, entry=exc.entry) from None
+            raise ConfigError(
+                exc.problem, file=str(path) if path else None, entry=exc.entry
+            ) from None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from braze_assets.config.sources import SourceConfig, TransactionSourceConfig
 from braze_assets.attributes.config import DestinationConfig
 from braze_assets.audiences.config import AudiencesConfig
+from braze_assets.config.sources import SourceConfig, TransactionSourceConfig
 from braze_assets.currents.config import CurrentsConfig
 from braze_assets.identity.config import IdentityConfig
 from braze_assets.sync.config import SyncConfig
@@ -24,7 +24,7 @@ class ProjectConfig(BaseModel):
     currents: CurrentsConfig = Field(default_factory=CurrentsConfig)
 
     @model_validator(mode="after")
-    def _references(self) -> "ProjectConfig":
+    def _references(self) -> ProjectConfig:
         names = [s.name for s in self.sources]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:

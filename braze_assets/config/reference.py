@@ -59,7 +59,11 @@ def _default(field) -> str:
             value = field.default_factory()
         except TypeError:
             return "computed"
-        return "empty" if value in ([], {}, ()) else ("see below" if isinstance(value, BaseModel) else f"`{value!r}`")
+        return (
+            "empty"
+            if value in ([], {}, ())
+            else ("see below" if isinstance(value, BaseModel) else f"`{value!r}`")
+        )
     if field.default is PydanticUndefined:
         return "required"
     if isinstance(field.default, BaseModel):
@@ -93,7 +97,12 @@ def render_reference() -> str:
     seen: set[str] = set()
     for name, field in ProjectConfig.model_fields.items():
         for model in _models_in(field.annotation):
-            _describe(model, name + ("[]" if typing.get_origin(field.annotation) is list else ""), out, seen)
+            _describe(
+                model,
+                name + ("[]" if typing.get_origin(field.annotation) is list else ""),
+                out,
+                seen,
+            )
     return "\n".join(out) + "\n"
 
 

@@ -18,7 +18,8 @@ class CurrentsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     start_date: date = Field(
-        default=date(2025, 1, 1), description="First event date (UTC) with a `currents_events` partition."
+        default=date(2025, 1, 1),
+        description="First event date (UTC) with a `currents_events` partition.",
     )
     lookback_hours: int = Field(
         default=DEFAULT_LOOKBACK_HOURS,
@@ -27,8 +28,14 @@ class CurrentsConfig(BaseModel):
         description="How far back the sensor looks for new or late files each tick; older late files "
         "load when their day is materialised again (backfill).",
     )
-    sensor_interval_seconds: int = Field(default=60, ge=10, description="Minimum time between sensor ticks.")
-    batch_rows: int = Field(
-        default=DEFAULT_BATCH_ROWS, ge=1000, description="Events decoded before each write: bounds memory."
+    sensor_interval_seconds: int = Field(
+        default=60, ge=10, description="Minimum time between sensor ticks."
     )
-    workers: int = Field(default=DEFAULT_WORKERS, ge=1, le=32, description="Files fetched and decoded in parallel.")
+    batch_rows: int = Field(
+        default=DEFAULT_BATCH_ROWS,
+        ge=1000,
+        description="Events decoded before each write: bounds memory.",
+    )
+    workers: int = Field(
+        default=DEFAULT_WORKERS, ge=1, le=32, description="Files fetched and decoded in parallel."
+    )

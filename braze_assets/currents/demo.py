@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 from botocore.exceptions import ClientError
@@ -33,7 +33,7 @@ def publish_demo_currents(
     except ClientError:
         s3.create_bucket(Bucket=bucket)
     # Whole past hours only, so no demo event lies in the future.
-    end = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    end = (now or datetime.now(UTC)).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     return write_demo_currents(
         s3,
         bucket,

@@ -14,7 +14,7 @@ import json
 import random
 import uuid
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import fastavro
 
@@ -30,14 +30,22 @@ FLUSH_SECONDS = 300
 LEGACY_EVERY = 7
 
 APP_GROUP_ID = "a1b2c3d4-e5f6-4a5b-8c7d-9e0f1a2b3c4d"
-APPS = [("b2c3d4e5-f6a7-4b8c-9d0e-1f2a3b4c5d6e", "ios"), ("c3d4e5f6-a7b8-4c9d-0e1f-2a3b4c5d6e7f", "android")]
+APPS = [
+    ("b2c3d4e5-f6a7-4b8c-9d0e-1f2a3b4c5d6e", "ios"),
+    ("c3d4e5f6-a7b8-4c9d-0e1f-2a3b4c5d6e7f", "android"),
+]
 CAMPAIGNS = [
     ("Welcome series", "welcome"),
     ("Winter sale", "winter_sale"),
     ("Back in stock", "back_in_stock"),
     ("Loyalty update", "loyalty"),
 ]
-PRODUCTS = [("sku-espresso", 12.5), ("sku-mug", 18.0), ("sku-grinder", 89.0), ("sku-beans-1kg", 24.9)]
+PRODUCTS = [
+    ("sku-espresso", 12.5),
+    ("sku-mug", 18.0),
+    ("sku-grinder", 89.0),
+    ("sku-beans-1kg", 24.9),
+]
 CUSTOM_EVENTS = ["viewed_product", "added_to_cart", "searched", "wishlist_added"]
 TIMEZONES = ["Europe/Berlin", "Europe/London", "America/New_York", "America/Los_Angeles"]
 USER_AGENT = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15"
@@ -64,9 +72,11 @@ def write_demo_currents(
 ) -> list[str]:
     """Write `hours` hours of Currents from `start` (UTC) and return the keys written, in order."""
     if not users:
-        raise ValueError("write_demo_currents needs at least one user (dicts with external_id and email)")
+        raise ValueError(
+            "write_demo_currents needs at least one user (dicts with external_id and email)"
+        )
     rng = random.Random(seed)
-    start = start.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    start = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     events: dict[str, list[dict]] = defaultdict(list)
     for hour in range(hours):
         hour_start = start + timedelta(hours=hour)
@@ -85,7 +95,13 @@ def write_demo_currents(
         schema = fastavro.parse_schema(writer_schema(event_type))
         offset = 0
         for index, records in enumerate(files):
-            key = _key(prefix, event_type, records[0]["time"], offset, legacy=index % LEGACY_EVERY == LEGACY_EVERY - 1)
+            key = _key(
+                prefix,
+                event_type,
+                records[0]["time"],
+                offset,
+                legacy=index % LEGACY_EVERY == LEGACY_EVERY - 1,
+            )
             body = io.BytesIO()
             filled = [_fill(writer_schema(event_type), r) for r in records]
             fastavro.writer(body, schema, filled, codec=codec, sync_marker=rng.randbytes(16))
@@ -107,7 +123,12 @@ def _scenario(rng: random.Random, user: dict, moment: datetime) -> list[tuple[st
 
     def event(offset_seconds: int, **fields) -> dict:
         at = moment + timedelta(seconds=offset_seconds)
-        return {**base, "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "time": int(at.timestamp()), **fields}
+        return {
+            **base,
+            "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "time": int(at.timestamp()),
+            **fields,
+        }
 
     roll = rng.random()
     if roll < 0.55 and user.get("email"):
@@ -115,10 +136,18 @@ def _scenario(rng: random.Random, user: dict, moment: datetime) -> list[tuple[st
     app_id, platform = APPS[rng.randrange(len(APPS))]
     device = {"app_id": app_id, "platform": platform, "device_id": base["user_id"][:12] + platform}
     session = [
-        ("users.behaviors.app.SessionStart", event(0, session_id=f"s-{rng.getrandbits(48):012x}", **device)),
+        (
+            "users.behaviors.app.SessionStart",
+            event(0, session_id=f"s-{rng.getrandbits(48):012x}", **device),
+        ),
         (
             "users.behaviors.CustomEvent",
-            event(30, name=rng.choice(CUSTOM_EVENTS), properties=json.dumps({"screen": "home"}), **device),
+            event(
+                30,
+                name=rng.choice(CUSTOM_EVENTS),
+                properties=json.dumps({"screen": "home"}),
+                **device,
+            ),
         ),
     ]
     if roll < 0.8:
@@ -126,7 +155,17 @@ def _scenario(rng: random.Random, user: dict, moment: datetime) -> list[tuple[st
         quantity = rng.randint(1, 3)
         properties = json.dumps({"quantity": quantity, "coupon": rng.choice([None, "WINTER10"])})
         session.append(
-            ("users.behaviors.Purchase", event(90, product_id=product, price=price, currency="EUR", properties=properties, **device))
+            (
+                "users.behaviors.Purchase",
+                event(
+                    90,
+                    product_id=product,
+                    price=price,
+                    currency="EUR",
+                    properties=properties,
+                    **device,
+                ),
+            )
         )
     return session
 
@@ -148,18 +187,38 @@ def _email_journey(rng: random.Random, email: str, event) -> list[tuple[str, dic
     journey = [("users.messages.email.Send", event(0, **message))]
     fate = rng.random()
     if fate < 0.04:
-        journey.append(("users.messages.email.Bounce", event(20, bounce_reason="550 5.1.1 user unknown", **message)))
+        journey.append(
+            (
+                "users.messages.email.Bounce",
+                event(20, bounce_reason="550 5.1.1 user unknown", **message),
+            )
+        )
         return journey
     if fate < 0.07:
-        journey.append(("users.messages.email.SoftBounce", event(20, bounce_reason="452 mailbox full", **message)))
+        journey.append(
+            (
+                "users.messages.email.SoftBounce",
+                event(20, bounce_reason="452 mailbox full", **message),
+            )
+        )
         return journey
     journey.append(("users.messages.email.Delivery", event(15, sending_ip="192.0.2.10", **message)))
     if rng.random() < 0.45:
-        opened = {**message, "user_agent": USER_AGENT, "device_class": "mobile", "machine_open": rng.choice([None, "true"])}
+        opened = {
+            **message,
+            "user_agent": USER_AGENT,
+            "device_class": "mobile",
+            "machine_open": rng.choice([None, "true"]),
+        }
         journey.append(("users.messages.email.Open", event(rng.randrange(60, 500), **opened)))
         if rng.random() < 0.35:
             url = f"https://shop.example.com/{slug}"
-            journey.append(("users.messages.email.Click", event(rng.randrange(520, 580), url=url, link_alias=slug, **opened)))
+            journey.append(
+                (
+                    "users.messages.email.Click",
+                    event(rng.randrange(520, 580), url=url, link_alias=slug, **opened),
+                )
+            )
         elif rng.random() < 0.05:
             journey.append(("users.messages.email.Unsubscribe", event(530, **message)))
     return journey
@@ -184,11 +243,18 @@ def _redeliver(rng: random.Random, files: list[list[dict]], share: float) -> Non
 
 
 def _key(prefix: str, event_type: str, first_time: int, offset: int, *, legacy: bool) -> str:
-    hour = datetime.fromtimestamp(first_time, timezone.utc).strftime("%Y-%m-%d-%H")
+    hour = datetime.fromtimestamp(first_time, UTC).strftime("%Y-%m-%d-%H")
     integration = LEGACY_INTEGRATION_ID if legacy else INTEGRATION_ID
     connector = f"dataexport.{CLUSTER}.S3.integration.{integration}"
     layout = f"{LEGACY_SCHEMA_ID}/{LEGACY_ZONE}" if legacy else "version=10/production"
-    parts = [prefix.strip("/"), connector, f"event_type={event_type}", f"date={hour}", layout, f"{connector}+0+{offset}.avro"]
+    parts = [
+        prefix.strip("/"),
+        connector,
+        f"event_type={event_type}",
+        f"date={hour}",
+        layout,
+        f"{connector}+0+{offset}.avro",
+    ]
     return "/".join(p for p in parts if p)
 
 
@@ -204,5 +270,12 @@ def _fill(schema: dict, values: dict) -> dict:
         elif isinstance(kind, list) and "null" in kind:
             record[name] = None
         else:
-            record[name] = {"string": "", "int": 0, "long": 0, "float": 0.0, "double": 0.0, "boolean": False}[kind]
+            record[name] = {
+                "string": "",
+                "int": 0,
+                "long": 0,
+                "float": 0.0,
+                "double": 0.0,
+                "boolean": False,
+            }[kind]
     return record

@@ -19,7 +19,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from braze_assets.currents.keys import CurrentsKey, parse_key
 from braze_assets.currents.s3 import CurrentsBucket, S3Object
@@ -33,7 +33,9 @@ _CURSOR_VERSION = 1
 class PartitionChange:
     partition_key: str  # the event date, YYYY-MM-DD
     run_key: str
-    objects: tuple[S3Object, ...]  # the changed hour folders' objects (already loaded ones included)
+    objects: tuple[
+        S3Object, ...
+    ]  # the changed hour folders' objects (already loaded ones included)
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,9 @@ class Discovery:
 
 def type_folders(bucket: CurrentsBucket) -> list[str]:
     """Every `event_type=` folder under the bucket prefix, however deep Braze nests it."""
-    root = bucket.prefix if not bucket.prefix or bucket.prefix.endswith("/") else bucket.prefix + "/"
+    root = (
+        bucket.prefix if not bucket.prefix or bucket.prefix.endswith("/") else bucket.prefix + "/"
+    )
     found: list[str] = []
     level = [root]
     for _ in range(_MAX_FOLDER_DEPTH):
@@ -80,7 +84,7 @@ def discover(
     lookback_hours: int = DEFAULT_LOOKBACK_HOURS,
 ) -> Discovery:
     known = _read_cursor(cursor)
-    window_start = (now.astimezone(timezone.utc) - timedelta(hours=lookback_hours)).replace(
+    window_start = (now.astimezone(UTC) - timedelta(hours=lookback_hours)).replace(
         minute=0, second=0, microsecond=0
     )
     folders: dict[str, list[tuple[CurrentsKey, S3Object]]] = defaultdict(list)
@@ -104,10 +108,18 @@ def discover(
         changed = [p for p in prefixes if known.get(_short_hash(p)) != digests[_short_hash(p)]]
         if not changed:
             continue
-        content = _short_hash("\n".join(f"{_short_hash(p)}:{digests[_short_hash(p)]}" for p in prefixes))
-        objects = tuple(obj for p in changed for _, obj in sorted(folders[p], key=lambda item: item[1].key))
-        changes.append(PartitionChange(day.isoformat(), f"currents:{day.isoformat()}:{content}", objects))
-    new_cursor = json.dumps({"v": _CURSOR_VERSION, "hours": dict(sorted(digests.items()))}, separators=(",", ":"))
+        content = _short_hash(
+            "\n".join(f"{_short_hash(p)}:{digests[_short_hash(p)]}" for p in prefixes)
+        )
+        objects = tuple(
+            obj for p in changed for _, obj in sorted(folders[p], key=lambda item: item[1].key)
+        )
+        changes.append(
+            PartitionChange(day.isoformat(), f"currents:{day.isoformat()}:{content}", objects)
+        )
+    new_cursor = json.dumps(
+        {"v": _CURSOR_VERSION, "hours": dict(sorted(digests.items()))}, separators=(",", ":")
+    )
     return Discovery(changes=changes, cursor=new_cursor, listed=listed)
 
 

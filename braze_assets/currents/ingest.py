@@ -20,14 +20,20 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, TypeVar
 
 import duckdb
 import polars as pl
 
 from braze_assets.currents.keys import CurrentsKey, parse_key
-from braze_assets.currents.reader import COLUMN_TYPES, COMMON_COLUMNS, JSON_FIELDS, CorruptFileError, decode_file
+from braze_assets.currents.reader import (
+    COLUMN_TYPES,
+    COMMON_COLUMNS,
+    JSON_FIELDS,
+    CorruptFileError,
+    decode_file,
+)
 from braze_assets.currents.s3 import CurrentsBucket, S3Object
 
 if TYPE_CHECKING:
@@ -173,7 +179,9 @@ def _load(
         if fetched is None:
             return parsed.key
         try:
-            return _Decoded(parsed, fetched.etag, fetched.size, decode_file(fetched.data, parsed), None)
+            return _Decoded(
+                parsed, fetched.etag, fetched.size, decode_file(fetched.data, parsed), None
+            )
         except CorruptFileError as error:
             return _Decoded(parsed, fetched.etag, fetched.size, None, error.problem)
 
@@ -185,7 +193,10 @@ def _load(
     chunk_rows = max(1, batch_rows // _CHUNKS_PER_BATCH)
     writer = _Writer(con)
     writes: deque[Future] = deque()
-    settings = {name: con.execute(f"SELECT current_setting('{name}')").fetchone()[0] for name in _LOAD_SETTINGS}
+    settings = {
+        name: con.execute(f"SELECT current_setting('{name}')").fetchone()[0]
+        for name in _LOAD_SETTINGS
+    }
     for name, value in _LOAD_SETTINGS.items():
         con.execute(f"SET {name} = {value}")
 
@@ -195,12 +206,17 @@ def _load(
             report.files.extend(writes.popleft().result() or ())
 
     try:
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, ThreadPoolExecutor(max_workers=1) as serial:
+        with (
+            ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
+            ThreadPoolExecutor(max_workers=1) as serial,
+        ):
             try:
                 batch: list[FileResult] = []
                 chunk: list[_Decoded] = []
                 batch_size = chunk_size = 0
-                for result in _bounded_map(pool, fetch_and_decode, todo, window=max(1, workers) + 1):
+                for result in _bounded_map(
+                    pool, fetch_and_decode, todo, window=max(1, workers) + 1
+                ):
                     if isinstance(result, str):
                         report.skipped.append(result)
                         continue
@@ -315,11 +331,13 @@ class _Chunk:
             return None
         # A mask rather than a filtered copy: copies inside one chunk are rare, the chunk is large.
         events = pl.concat(frames).with_columns(_first=pl.col("event_id").is_first_distinct())
-        per_file = dict(events.lazy().filter("_first").group_by("source_key").len().collect().iter_rows())
-        # Files' constant columns as dictionaries and string views: DuckDB ingests them far cheaper.
-        table = events.with_columns(pl.col("event_type", "source_key").cast(pl.Categorical)).to_arrow(
-            compat_level=pl.CompatLevel.newest()
+        per_file = dict(
+            events.lazy().filter("_first").group_by("source_key").len().collect().iter_rows()
         )
+        # Files' constant columns as dictionaries and string views: DuckDB ingests them far cheaper.
+        table = events.with_columns(
+            pl.col("event_type", "source_key").cast(pl.Categorical)
+        ).to_arrow(compat_level=pl.CompatLevel.newest())
         days = [events["event_date"].min(), events["event_date"].max()]
         return cls(table, per_file, days, events["event_type"].unique().to_list())
 
@@ -348,7 +366,9 @@ def _insert_new_events(con: duckdb.DuckDBPyConnection, chunk: _Chunk) -> dict[st
             f"""INSERT INTO {EVENTS_TABLE} SELECT {columns} FROM _currents_batch
             ANTI JOIN _currents_known USING (event_id) WHERE _first"""
         )
-        known = con.execute("SELECT source_key, count(*) FROM _currents_known GROUP BY ALL").fetchall()
+        known = con.execute(
+            "SELECT source_key, count(*) FROM _currents_known GROUP BY ALL"
+        ).fetchall()
         con.execute("DROP TABLE _currents_known")
     finally:
         con.unregister("_currents_batch")
@@ -369,10 +389,18 @@ def _insert_expression(column: str) -> str:
 def _write_ledger(con: duckdb.DuckDBPyConnection, results: list[FileResult]) -> None:
     rows = pl.DataFrame(
         [r.__dict__ for r in results],
-        schema={"key": pl.String, "etag": pl.String, "size": pl.Int64, "event_type": pl.String,
-                "event_date": pl.Date, "status": pl.String, "error": pl.String, "rows": pl.Int64,
-                "inserted": pl.Int64},
-    ).with_columns(loaded_at=pl.lit(datetime.now(timezone.utc)))
+        schema={
+            "key": pl.String,
+            "etag": pl.String,
+            "size": pl.Int64,
+            "event_type": pl.String,
+            "event_date": pl.Date,
+            "status": pl.String,
+            "error": pl.String,
+            "rows": pl.Int64,
+            "inserted": pl.Int64,
+        },
+    ).with_columns(loaded_at=pl.lit(datetime.now(UTC)))
     con.register("_currents_ledger", rows)
     try:
         con.execute(f"INSERT OR REPLACE INTO {FILES_TABLE} SELECT * FROM _currents_ledger")
@@ -402,7 +430,9 @@ _T = TypeVar("_T")
 _R = TypeVar("_R")
 
 
-def _bounded_map(pool: ThreadPoolExecutor, fn: Callable[[_T], _R], items: Iterable[_T], window: int) -> Iterator[_R]:
+def _bounded_map(
+    pool: ThreadPoolExecutor, fn: Callable[[_T], _R], items: Iterable[_T], window: int
+) -> Iterator[_R]:
     """pool.map in input order, with at most `window` items in flight (memory stays per-file)."""
     pending: deque = deque()
     for item in items:

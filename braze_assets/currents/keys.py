@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:-(\d{2}))?$")
 _INTEGRATION = re.compile(r"\.integration\.([^.+/]+)")
@@ -47,7 +47,7 @@ def parse_date_part(value: str) -> datetime | None:
         return None
     year, month, day, hour = match.groups()
     try:
-        return datetime(int(year), int(month), int(day), int(hour or 0), tzinfo=timezone.utc)
+        return datetime(int(year), int(month), int(day), int(hour or 0), tzinfo=UTC)
     except ValueError:
         return None
 
@@ -71,7 +71,9 @@ def parse_key(key: str) -> CurrentsKey | None:
     layout = "v2" if version_match else "legacy"
     version = version_match.group(1) if version_match else (between[0] if between else None)
     environment = between[1] if len(between) > 1 else None
-    integration = _INTEGRATION.search("/".join(parts[:type_index])) or _INTEGRATION.search(parts[-1])
+    integration = _INTEGRATION.search("/".join(parts[:type_index])) or _INTEGRATION.search(
+        parts[-1]
+    )
     return CurrentsKey(
         key=key,
         event_type=event_type,

@@ -92,13 +92,17 @@ class LocalS3:
     def _wait_ready(self) -> int:
         assert self._process is not None and self._process.stdout is not None
         line: list[str] = []
-        reader = threading.Thread(target=lambda: line.append(self._process.stdout.readline()), daemon=True)
+        reader = threading.Thread(
+            target=lambda: line.append(self._process.stdout.readline()), daemon=True
+        )
         reader.start()
         reader.join(_START_TIMEOUT_S)
         if not line or not line[0].startswith(_READY):
             self._process.kill()
             self._process = None
-            raise RuntimeError(f"local S3 (moto server) did not start on {self.host} within {_START_TIMEOUT_S}s")
+            raise RuntimeError(
+                f"local S3 (moto server) did not start on {self.host} within {_START_TIMEOUT_S}s"
+            )
         return int(line[0][len(_READY) :])
 
     def _save(self) -> None:
@@ -143,7 +147,9 @@ def _serve(host: str, port: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="Run moto's S3 server for braze_assets (local only).")
+    parser = argparse.ArgumentParser(
+        description="Run moto's S3 server for braze_assets (local only)."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()

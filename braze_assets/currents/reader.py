@@ -75,9 +75,13 @@ def decode_file(data: bytes, key: CurrentsKey) -> pl.DataFrame:
     try:
         header = fastavro.reader(io.BytesIO(data))
     except Exception as error:
-        raise CorruptFileError(key.key, f"not an Avro object container file ({type(error).__name__}: {error})") from None
+        raise CorruptFileError(
+            key.key, f"not an Avro object container file ({type(error).__name__}: {error})"
+        ) from None
     schema = header.writer_schema
-    names = {field["name"] for field in schema.get("fields", [])} if isinstance(schema, dict) else set()
+    names = (
+        {field["name"] for field in schema.get("fields", [])} if isinstance(schema, dict) else set()
+    )
     for required in ("id", "time"):
         if required not in names:
             raise CorruptFileError(key.key, f"field '{required}' is missing from the writer schema")
@@ -120,7 +124,9 @@ def _fastavro_frame(data: bytes, key: str, fields: list[str]) -> pl.DataFrame:
     try:
         records = list(fastavro.reader(io.BytesIO(data)))
     except Exception as error:
-        raise CorruptFileError(key, f"unreadable Avro data ({type(error).__name__}: {error})") from None
+        raise CorruptFileError(
+            key, f"unreadable Avro data ({type(error).__name__}: {error})"
+        ) from None
     kept = [f for f in fields if f in _CONSUMED]
     others = [f for f in fields if f not in _CONSUMED]
     columns: dict[str, pl.Series] = {}
@@ -129,8 +135,12 @@ def _fastavro_frame(data: bytes, key: str, fields: list[str]) -> pl.DataFrame:
         if name in _TIME_FIELDS:
             columns[name] = pl.Series(name, values, dtype=pl.Int64)
         else:
-            columns[name] = pl.Series(name, [None if v is None else str(v) for v in values], dtype=pl.String)
-    encoded = [orjson.dumps({f: r.get(f) for f in others}, default=_json_default).decode() for r in records]
+            columns[name] = pl.Series(
+                name, [None if v is None else str(v) for v in values], dtype=pl.String
+            )
+    encoded = [
+        orjson.dumps({f: r.get(f) for f in others}, default=_json_default).decode() for r in records
+    ]
     columns[_EXTRA_JSON] = pl.Series(_EXTRA_JSON, encoded, dtype=pl.String)
     return pl.DataFrame(columns)
 
@@ -166,5 +176,3 @@ def normalise(frame: pl.DataFrame, key: CurrentsKey) -> pl.DataFrame:
 
 def _text(frame: pl.DataFrame, field: str) -> pl.Expr:
     return pl.col(field).cast(pl.String) if field in frame.columns else pl.lit(None, pl.String)
-
-

@@ -34,11 +34,15 @@ class CurrentsBucket:
     def __repr__(self) -> str:
         return f"CurrentsBucket(bucket={self.bucket!r}, prefix={self.prefix!r})"
 
-    def list_new(self, start_after: str | None, max_keys: int = 1000, prefix: str | None = None) -> list[S3Object]:
+    def list_new(
+        self, start_after: str | None, max_keys: int = 1000, prefix: str | None = None
+    ) -> list[S3Object]:
         """One page of objects under the prefix whose key sorts after `start_after`."""
         return self._page(start_after, max_keys, prefix)[0]
 
-    def iter_objects(self, prefix: str | None = None, start_after: str | None = None) -> Iterator[S3Object]:
+    def iter_objects(
+        self, prefix: str | None = None, start_after: str | None = None
+    ) -> Iterator[S3Object]:
         """Every object under `prefix` (default: the bucket prefix) after `start_after`, page by page."""
         while True:
             page, truncated = self._page(start_after, 1000, prefix)
@@ -47,13 +51,24 @@ class CurrentsBucket:
                 return
             start_after = page[-1].key
 
-    def _page(self, start_after: str | None, max_keys: int, prefix: str | None) -> tuple[list[S3Object], bool]:
-        request = {"Bucket": self.bucket, "Prefix": self.prefix if prefix is None else prefix, "MaxKeys": max_keys}
+    def _page(
+        self, start_after: str | None, max_keys: int, prefix: str | None
+    ) -> tuple[list[S3Object], bool]:
+        request = {
+            "Bucket": self.bucket,
+            "Prefix": self.prefix if prefix is None else prefix,
+            "MaxKeys": max_keys,
+        }
         if start_after:
             request["StartAfter"] = start_after
         response = self._call("list_objects_v2", request["Prefix"], **request)
         objects = [
-            S3Object(key=o["Key"], etag=o["ETag"].strip('"'), size=o["Size"], last_modified=o.get("LastModified"))
+            S3Object(
+                key=o["Key"],
+                etag=o["ETag"].strip('"'),
+                size=o["Size"],
+                last_modified=o.get("LastModified"),
+            )
             for o in response.get("Contents", [])
         ]
         return objects, bool(response.get("IsTruncated"))
@@ -96,4 +111,6 @@ class CurrentsBucket:
 
     def _error(self, error: ClientError, what: str) -> OSError:
         code = error.response.get("Error", {}).get("Code", "error")
-        return OSError(f"S3 {code} for s3://{self.bucket}/{what}: {error.response.get('Error', {}).get('Message', '')}")
+        return OSError(
+            f"S3 {code} for s3://{self.bucket}/{what}: {error.response.get('Error', {}).get('Message', '')}"
+        )

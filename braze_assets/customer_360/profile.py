@@ -20,10 +20,19 @@ from braze_assets.warehouse import quote, table_columns, table_exists
 TABLE = "customer_360"
 # customer 360 column -> unified_coalesced column it is taken from (display forms where they exist).
 FIELDS = {
-    "external_id": "external_id", "given_name": "given_name_display", "surname": "surname_display",
-    "email": "email_display", "phone": "phone", "address_line1": "address_line1", "city": "city",
-    "state": "state", "postal_code": "postal_code", "country": "country", "birthdate": "birthdate",
-    "gender": "gender", "loyalty_id": "loyalty_id",
+    "external_id": "external_id",
+    "given_name": "given_name_display",
+    "surname": "surname_display",
+    "email": "email_display",
+    "phone": "phone",
+    "address_line1": "address_line1",
+    "city": "city",
+    "state": "state",
+    "postal_code": "postal_code",
+    "country": "country",
+    "birthdate": "birthdate",
+    "gender": "gender",
+    "loyalty_id": "loyalty_id",
 }
 DISPLAY_CASED = ("address_line1", "city")
 _RANKS = {"priority_then_recency": "rank_priority", "recency_then_priority": "rank_recency"}
@@ -35,23 +44,39 @@ class Customer360Report:
     filled: dict[str, int]
 
 
-def _carried_sql(config: ProjectConfig, con: duckdb.DuckDBPyConnection) -> tuple[str | None, list[str]]:
+def _carried_sql(
+    config: ProjectConfig, con: duckdb.DuckDBPyConnection
+) -> tuple[str | None, list[str]]:
     """Every source's attribute-tagged columns, keyed by record, so the 360 can carry them.
 
     A column name the 360 already uses for a person field is not carried (it would shadow it).
     """
-    reserved = {*FIELDS, "customer_id", "loyalty_tier", "source_count", "sources", "record_count",
-                "first_seen_at", "updated_at"}
+    reserved = {
+        *FIELDS,
+        "customer_id",
+        "loyalty_tier",
+        "source_count",
+        "sources",
+        "record_count",
+        "first_seen_at",
+        "updated_at",
+    }
     parts, names = [], []
     for source in config.sources:
         table = f"raw_{source.name}"
         if not table_exists(con, table):
             continue
         present = table_columns(con, table)
-        columns = [c for c, tag in source.columns.items() if tag == ATTRIBUTE_TAG and c in present and c not in reserved]
+        columns = [
+            c
+            for c, tag in source.columns.items()
+            if tag == ATTRIBUTE_TAG and c in present and c not in reserved
+        ]
         if not columns:
             continue
-        values = ", ".join(f"NULLIF(trim(CAST({quote(c)} AS VARCHAR)), '') AS {quote(c)}" for c in columns)
+        values = ", ".join(
+            f"NULLIF(trim(CAST({quote(c)} AS VARCHAR)), '') AS {quote(c)}" for c in columns
+        )
         parts.append(
             f"SELECT '{source.name}' AS source, CAST({quote(source.primary_key)} AS VARCHAR) AS source_pk, "
             f"{values} FROM {quote(table)}"
@@ -62,11 +87,15 @@ def _carried_sql(config: ProjectConfig, con: duckdb.DuckDBPyConnection) -> tuple
 
 def _display_case(expression: str) -> str:
     # Matching compares upper-cased addresses; profiles show them the way people write them.
-    return (f"array_to_string(list_transform(string_split(lower({expression}), ' '), "
-            f"w -> upper(w[1]) || w[2:]), ' ')")
+    return (
+        f"array_to_string(list_transform(string_split(lower({expression}), ' '), "
+        f"w -> upper(w[1]) || w[2:]), ' ')"
+    )
 
 
-def build_customer_360(con: duckdb.DuckDBPyConnection, config: ProjectConfig, identity: IdentityConfig) -> Customer360Report:
+def build_customer_360(
+    con: duckdb.DuckDBPyConnection, config: ProjectConfig, identity: IdentityConfig
+) -> Customer360Report:
     if not table_exists(con, COALESCED):
         raise ValueError(f"{COALESCED} is missing; run identity resolution first")
     rules = identity.survivorship
@@ -82,44 +111,73 @@ def build_customer_360(con: duckdb.DuckDBPyConnection, config: ProjectConfig, id
         rank = _RANKS[rules.field_order.get(fields[0], rules.order)]
         packed = ", ".join(f"{quote(f)} := {quote(FIELDS[f])}" for f in fields)
         anyset = " OR ".join(f"{quote(FIELDS[f])} IS NOT NULL" for f in fields)
-        selects.append(f"arg_min(struct_pack({packed}), {rank}) FILTER (WHERE {anyset}) AS {quote('group_' + name)}")
+        selects.append(
+            f"arg_min(struct_pack({packed}), {rank}) FILTER (WHERE {anyset}) AS {quote('group_' + name)}"
+        )
     for field, source_column in FIELDS.items():
         if field in grouped:
             continue
         rank = _RANKS[rules.field_order.get(field, rules.order)]
         value = quote(source_column) if source_column in present else "NULL"
-        selects.append(f"arg_min({value}, {rank}) FILTER (WHERE {value} IS NOT NULL) AS {quote(field)}")
+        selects.append(
+            f"arg_min({value}, {rank}) FILTER (WHERE {value} IS NOT NULL) AS {quote(field)}"
+        )
     tier = quote(tier_column) if tier_column in carried else "CAST(NULL AS VARCHAR)"
-    selects.append(f"arg_min({tier}, rank_recency) FILTER (WHERE {tier} IS NOT NULL) AS loyalty_tier")
-    selects.extend(
-        f"arg_min({quote(c)}, rank_recency) FILTER (WHERE {quote(c)} IS NOT NULL) AS {quote(c)}" for c in carried
+    selects.append(
+        f"arg_min({tier}, rank_recency) FILTER (WHERE {tier} IS NOT NULL) AS loyalty_tier"
     )
-    group_columns = [f for name in rules.groups for f in rules.groups[name] if f in FIELDS and FIELDS[f] in present]
+    selects.extend(
+        f"arg_min({quote(c)}, rank_recency) FILTER (WHERE {quote(c)} IS NOT NULL) AS {quote(c)}"
+        for c in carried
+    )
+    group_columns = [
+        f
+        for name in rules.groups
+        for f in rules.groups[name]
+        if f in FIELDS and FIELDS[f] in present
+    ]
+
     def shown(field: str) -> str:
-        value = (f"g.{quote('group_' + grouped[field])}.{quote(field)}" if field in group_columns else
-                 "CAST(NULL AS VARCHAR)" if field in grouped else quote(field))
+        value = (
+            f"g.{quote('group_' + grouped[field])}.{quote(field)}"
+            if field in group_columns
+            else "CAST(NULL AS VARCHAR)"
+            if field in grouped
+            else quote(field)
+        )
         return f"{_display_case(value) if field in DISPLAY_CASED else value} AS {quote(field)}"
 
-    outer = ["customer_id", *map(shown, FIELDS), "loyalty_tier",
-             "source_count", "sources", "record_count", "first_seen_at", "updated_at", *map(quote, carried)]
+    outer = [
+        "customer_id",
+        *map(shown, FIELDS),
+        "loyalty_tier",
+        "source_count",
+        "sources",
+        "record_count",
+        "first_seen_at",
+        "updated_at",
+        *map(quote, carried),
+    ]
     carried_join = f"LEFT JOIN ({carried_sql}) t USING (source, source_pk)" if carried_sql else ""
     con.execute(f"""
         CREATE OR REPLACE TABLE {TABLE} AS
         WITH ranked AS (
-            SELECT c.*{''.join(', t.' + quote(col) for col in carried)},
+            SELECT c.*{"".join(", t." + quote(col) for col in carried)},
                    row_number() OVER (PARTITION BY customer_id ORDER BY priority, updated_at DESC NULLS LAST, record_id) AS rank_priority,
                    row_number() OVER (PARTITION BY customer_id ORDER BY updated_at DESC NULLS LAST, priority, record_id) AS rank_recency
             FROM {COALESCED} c {carried_join}
         ),
         g AS (
-            SELECT customer_id, {', '.join(selects)},
+            SELECT customer_id, {", ".join(selects)},
                    count(DISTINCT source) AS source_count, list(DISTINCT source ORDER BY source) AS sources,
                    count(*) AS record_count, min(updated_at) AS first_seen_at, max(updated_at) AS updated_at
             FROM ranked GROUP BY customer_id
         )
-        SELECT {', '.join(outer)} FROM g ORDER BY customer_id
+        SELECT {", ".join(outer)} FROM g ORDER BY customer_id
     """)
     counts = con.execute(
         f"SELECT count(*), {', '.join(f'count({quote(f)})' for f in [*FIELDS, 'loyalty_tier'])} FROM {TABLE}"
     ).fetchone()
-    return Customer360Report(customers=counts[0], filled=dict(zip([*FIELDS, "loyalty_tier"], counts[1:])))
+    return Customer360Report(
+        customers=counts[0], filled=dict(zip([*FIELDS, "loyalty_tier"], counts[1:]))
+    )

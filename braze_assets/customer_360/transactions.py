@@ -38,8 +38,10 @@ UNRESOLVED = "unresolved_customer"  # the record exists but identity gave it no 
 DUPLICATE_ID = "duplicate_id"
 
 # A row feeds the aggregates only when all of this holds; everything else is in the report.
-_USABLE = "customer_id IS NOT NULL AND ordered_at IS NOT NULL AND ordered_at <= {as_of} " \
-          "AND revenue IS NOT NULL AND NOT repeated_id"
+_USABLE = (
+    "customer_id IS NOT NULL AND ordered_at IS NOT NULL AND ordered_at <= {as_of} "
+    "AND revenue IS NOT NULL AND NOT repeated_id"
+)
 
 _NUMBER = r"^[+-]?[0-9]+(\.[0-9]+)?$"
 _INTEGER = r"^[+-]?[0-9]+$"
@@ -80,14 +82,19 @@ class TransactionReport:
 
     @property
     def orphans(self) -> dict[str, int]:
-        return {name: sum(p.count for p in self.problems if p.source == name and p.reason == ORPHAN)
-                for name in self.rows_read}
+        return {
+            name: sum(p.count for p in self.problems if p.source == name and p.reason == ORPHAN)
+            for name in self.rows_read
+        }
 
     @property
     def unusable_columns(self) -> list[str]:
         """`source.column` where every row has the problem: a wrong mapping, not noise; worth failing a check."""
-        return sorted(f"{p.source}.{p.column} ({p.reason})" for p in self.problems
-                      if p.reason != DUPLICATE_ID and p.count == self.rows_read.get(p.source) and p.count > 0)
+        return sorted(
+            f"{p.source}.{p.column} ({p.reason})"
+            for p in self.problems
+            if p.reason != DUPLICATE_ID and p.count == self.rows_read.get(p.source) and p.count > 0
+        )
 
     def metadata(self) -> dict[str, object]:
         """Flat numbers for asset metadata, so the UI can plot them over runs."""
@@ -95,7 +102,10 @@ class TransactionReport:
             "customers": self.customers,
             "rows_read": sum(self.rows_read.values()),
             "rows_used": sum(self.rows_used.values()),
-            **{f"rows_excluded_{name}": self.rows_read[name] - self.rows_used[name] for name in self.rows_read},
+            **{
+                f"rows_excluded_{name}": self.rows_read[name] - self.rows_used[name]
+                for name in self.rows_read
+            },
             **{f"problem_{reason}": n for reason, n in self.counts_by_reason.items()},
         }
 
@@ -109,18 +119,30 @@ def _staged(txn: TransactionSourceConfig, con: duckdb.DuckDBPyConnection) -> str
     table = f"raw_txn_{txn.name}"
     if not table_exists(con, table):
         raise TransactionInputError(
-            f"transaction source {txn.name!r}: table {table} does not exist (load {txn.path} first)")
+            f"transaction source {txn.name!r}: table {table} does not exist (load {txn.path} first)"
+        )
     present = table_columns(con, table)
-    declared = {"primary_key": txn.primary_key, "customer_key": txn.customer_key, "ordered_at": txn.ordered_at,
-                "revenue": txn.revenue, "items": txn.items, "channel": txn.channel}
+    declared = {
+        "primary_key": txn.primary_key,
+        "customer_key": txn.customer_key,
+        "ordered_at": txn.ordered_at,
+        "revenue": txn.revenue,
+        "items": txn.items,
+        "channel": txn.channel,
+    }
     for role, column in declared.items():
         if column is not None and column not in present:
             raise TransactionInputError(
                 f"transaction source {txn.name!r}: column {column!r} (its {role}) is not in {table}; "
-                f"it has {', '.join(c for c in present if not c.startswith('_'))}")
+                f"it has {', '.join(c for c in present if not c.startswith('_'))}"
+            )
 
     def text(column: str | None) -> str:
-        return f"NULLIF(trim(CAST({quote(column)} AS VARCHAR)), '')" if column else "CAST(NULL AS VARCHAR)"
+        return (
+            f"NULLIF(trim(CAST({quote(column)} AS VARCHAR)), '')"
+            if column
+            else "CAST(NULL AS VARCHAR)"
+        )
 
     channel = text(txn.channel) if txn.channel else _literal(txn.channel_value)
     return f"""
@@ -171,9 +193,11 @@ def _problem_sql(txns: list[TransactionSourceConfig], as_of: str) -> str:
         if t.items:
             checks.append((t.items, UNPARSEABLE, "items_raw IS NOT NULL AND items IS NULL"))
         for column, reason, condition in checks:
-            parts.append(f"SELECT {_literal(t.name)} AS txn_source, {_literal(column)} AS column_name, "
-                         f"'{reason}' AS reason, _row_number "
-                         f"FROM _txn_parsed WHERE txn_source = {_literal(t.name)} AND ({condition})")
+            parts.append(
+                f"SELECT {_literal(t.name)} AS txn_source, {_literal(column)} AS column_name, "
+                f"'{reason}' AS reason, _row_number "
+                f"FROM _txn_parsed WHERE txn_source = {_literal(t.name)} AND ({condition})"
+            )
     return " UNION ALL ".join(parts)
 
 
@@ -269,13 +293,17 @@ def _attributes_sql(as_of: str) -> str:
 
 def _check_unified(con: duckdb.DuckDBPyConnection) -> None:
     if not table_exists(con, UNIFIED):
-        raise TransactionInputError(f"table {UNIFIED} does not exist; identity resolution must run first")
+        raise TransactionInputError(
+            f"table {UNIFIED} does not exist; identity resolution must run first"
+        )
     missing = {"customer_id", "source", "source_pk"} - set(table_columns(con, UNIFIED))
     if missing:
         raise TransactionInputError(f"table {UNIFIED} lacks column(s) {', '.join(sorted(missing))}")
 
 
-def build_transaction_attributes(con: duckdb.DuckDBPyConnection, config: ProjectConfig, as_of: datetime) -> TransactionReport:
+def build_transaction_attributes(
+    con: duckdb.DuckDBPyConnection, config: ProjectConfig, as_of: datetime
+) -> TransactionReport:
     """(Re)write `transaction_attributes` from `raw_txn_*` and `unified_coalesced`; report what was left out.
 
     Times without an offset are taken as UTC; an aware `as_of` is converted to UTC.
@@ -289,7 +317,8 @@ def build_transaction_attributes(con: duckdb.DuckDBPyConnection, config: Project
         # No transaction sources configured: an empty table with the right shape.
         "SELECT * FROM (VALUES (NULL::VARCHAR, NULL::VARCHAR, NULL::BIGINT, NULL::VARCHAR, NULL::VARCHAR, "
         "NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR)) AS t(txn_source, record_source, _row_number, "
-        "txn_id, customer_key, ordered_at_raw, revenue_raw, items_raw, channel) WHERE false")
+        "txn_id, customer_key, ordered_at_raw, revenue_raw, items_raw, channel) WHERE false"
+    )
     con.execute(f"CREATE OR REPLACE TEMP TABLE _txn_raw AS {raw}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE _txn_parsed AS {_parse_sql()}")
     problems: list[TransactionProblem] = []
@@ -300,8 +329,11 @@ def build_transaction_attributes(con: duckdb.DuckDBPyConnection, config: Project
         problems = [TransactionProblem(s, c, r, n, list(ex)) for s, c, r, n, ex in rows]
     replace_table(con, TABLE, _attributes_sql(at))
     read = dict(con.execute("SELECT txn_source, count(*) FROM _txn_raw GROUP BY 1").fetchall())
-    used = dict(con.execute(
-        f"SELECT txn_source, count(*) FROM _txn_parsed WHERE {_USABLE.format(as_of=at)} GROUP BY 1").fetchall())
+    used = dict(
+        con.execute(
+            f"SELECT txn_source, count(*) FROM _txn_parsed WHERE {_USABLE.format(as_of=at)} GROUP BY 1"
+        ).fetchall()
+    )
     customers = con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
     con.execute("DROP TABLE IF EXISTS _txn_raw")
     con.execute("DROP TABLE IF EXISTS _txn_parsed")

@@ -41,7 +41,9 @@ def _markdown(frame) -> str:
         return "_empty_"
     header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
     body = "".join(
-        "| " + " | ".join("" if v is None else str(v).replace("|", "\\|")[:60] for v in row) + " |\n"
+        "| "
+        + " | ".join("" if v is None else str(v).replace("|", "\\|")[:60] for v in row)
+        + " |\n"
         for row in frame.iter_rows()
     )
     return header + body

@@ -58,7 +58,9 @@ class DemoDataSummary:
 
     def __str__(self) -> str:
         verb = "generated" if self.generated else "already present (same parameters), left as is"
-        lines = [f"demo data for {self.people:,} people (seed {self.seed}, as of {self.as_of}) in {self.data_dir}: {verb}"]
+        lines = [
+            f"demo data for {self.people:,} people (seed {self.seed}, as of {self.as_of}) in {self.data_dir}: {verb}"
+        ]
         lines += [f"  {rel}: {rows:,} rows" for rel, rows in self.rows.items()]
         return "\n".join(lines)
 
@@ -79,10 +81,14 @@ def _read_manifest(data_dir: Path) -> dict | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise DemoDataExistsError(f"{path} is unreadable ({exc}); pass overwrite=True to regenerate") from None
+        raise DemoDataExistsError(
+            f"{path} is unreadable ({exc}); pass overwrite=True to regenerate"
+        ) from None
 
 
-def _existing(data_dir: Path, seed: int, people: int, as_of: date | None, overwrite: bool) -> DemoDataSummary | None:
+def _existing(
+    data_dir: Path, seed: int, people: int, as_of: date | None, overwrite: bool
+) -> DemoDataSummary | None:
     manifest = _read_manifest(data_dir)
     present = [p for p in all_files() if (data_dir / p).exists()]
     if manifest is not None and not manifest.get("complete", False):
@@ -103,8 +109,14 @@ def _existing(data_dir: Path, seed: int, people: int, as_of: date | None, overwr
     if same and not overwrite:
         if len(present) < len(all_files()):
             return None  # someone deleted one of our files: make the set whole again
-        return DemoDataSummary(data_dir, seed, people, date.fromisoformat(manifest["as_of"]),
-                               dict(manifest["rows"]), generated=False)
+        return DemoDataSummary(
+            data_dir,
+            seed,
+            people,
+            date.fromisoformat(manifest["as_of"]),
+            dict(manifest["rows"]),
+            generated=False,
+        )
     if not overwrite:
         wanted = f"seed={seed}, people={people}" + (f", as_of={as_of.isoformat()}" if as_of else "")
         had = f"seed={manifest.get('seed')}, people={manifest.get('people')}, as_of={manifest.get('as_of')}"
@@ -117,7 +129,11 @@ def _existing(data_dir: Path, seed: int, people: int, as_of: date | None, overwr
 
 def _recorded_as_of(data_dir: Path, seed: int, people: int) -> date | None:
     manifest = _read_manifest(data_dir)
-    if manifest and (manifest.get("seed"), manifest.get("people")) == (seed, people) and manifest.get("as_of"):
+    if (
+        manifest
+        and (manifest.get("seed"), manifest.get("people")) == (seed, people)
+        and manifest.get("as_of")
+    ):
         return date.fromisoformat(manifest["as_of"])
     return None
 
@@ -132,7 +148,9 @@ def _write(frame: pl.DataFrame, data_dir: Path, rel: Path, rows: dict[str, int])
     path = data_dir / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".csv.tmp")
-    frame.select([c for c in frame.columns if not c.startswith("_")]).write_csv(tmp, line_terminator="\n")
+    frame.select([c for c in frame.columns if not c.startswith("_")]).write_csv(
+        tmp, line_terminator="\n"
+    )
     tmp.replace(path)
     rows[rel.as_posix()] = frame.height
 
@@ -158,7 +176,12 @@ def generate_demo_data(
     report = progress or (lambda step, done, total: None)
     total = len(STEPS) - 1  # membership is part of the people step
     rows: dict[str, int] = {}
-    params = {"generator_version": GENERATOR_VERSION, "seed": seed, "people": people, "as_of": as_of.isoformat()}
+    params = {
+        "generator_version": GENERATOR_VERSION,
+        "seed": seed,
+        "people": people,
+        "as_of": as_of.isoformat(),
+    }
     _write_manifest(data_dir, {**params, "complete": False})
 
     report("people", 0, total)
@@ -177,26 +200,46 @@ def generate_demo_data(
         _write(frame, data_dir, SOURCE_FILES[name], rows)
         report(name, done, total)
 
-    _write(orders_mod.orders(frames["ecommerce"], _rng(seed, "orders"), as_of), data_dir, TRANSACTION_FILES["orders"], rows)
+    _write(
+        orders_mod.orders(frames["ecommerce"], _rng(seed, "orders"), as_of),
+        data_dir,
+        TRANSACTION_FILES["orders"],
+        rows,
+    )
     report("orders", 6, total)
-    _write(orders_mod.store_transactions(frames["pos"], _rng(seed, "store_transactions"), as_of),
-           data_dir, TRANSACTION_FILES["store_transactions"], rows)
+    _write(
+        orders_mod.store_transactions(frames["pos"], _rng(seed, "store_transactions"), as_of),
+        data_dir,
+        TRANSACTION_FILES["store_transactions"],
+        rows,
+    )
     report("store_transactions", 7, total)
 
-    truth = pl.concat([
-        frame.select(pl.lit(name).alias("source"), pl.col(frame.columns[0]).alias("source_pk"),
-                     ("person_" + pl.col("_person").cast(pl.String).str.zfill(7)).alias("person_id"))
-        for name, frame in frames.items()
-    ])
+    truth = pl.concat(
+        [
+            frame.select(
+                pl.lit(name).alias("source"),
+                pl.col(frame.columns[0]).alias("source_pk"),
+                ("person_" + pl.col("_person").cast(pl.String).str.zfill(7)).alias("person_id"),
+            )
+            for name, frame in frames.items()
+        ]
+    )
     _write(truth, data_dir, TRUTH, rows)
     report("truth", 8, total)
 
     accounts = frames["ecommerce"]
     known = _rng(seed, "workspace_users").random(accounts.height) < WORKSPACE_SHARE
-    users = accounts.filter(pl.Series(known)).select(
-        "external_id",
-        pl.when(pl.col("email").str.contains("@")).then(pl.col("email").str.strip_chars().str.to_lowercase()).alias("email"),
-    ).sort("external_id")
+    users = (
+        accounts.filter(pl.Series(known))
+        .select(
+            "external_id",
+            pl.when(pl.col("email").str.contains("@"))
+            .then(pl.col("email").str.strip_chars().str.to_lowercase())
+            .alias("email"),
+        )
+        .sort("external_id")
+    )
     _write(users, data_dir, WORKSPACE_USERS, rows)
     report("workspace_users", 9, total)
 

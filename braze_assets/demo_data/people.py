@@ -40,7 +40,9 @@ def _address(rng: np.random.Generator, n: int, ref: Reference) -> dict[str, np.n
     zip_idx = rng.integers(0, len(ref.zips), n)
     has_unit = rng.random(n) < 0.15
     unit = np.where(has_unit, rng.integers(1, 40, n).astype(str), "")
-    unit = np.where(has_unit & (rng.random(n) < 0.4), np.char.add(unit, rng.choice(list("ABCD"), n)), unit)
+    unit = np.where(
+        has_unit & (rng.random(n) < 0.4), np.char.add(unit, rng.choice(list("ABCD"), n)), unit
+    )
     return {
         "house_number": rng.integers(1, 9900, n).astype(str),
         "street": np.asarray(STREET_NAMES)[rng.integers(0, len(STREET_NAMES), n)],
@@ -56,13 +58,20 @@ def _address(rng: np.random.Generator, n: int, ref: Reference) -> dict[str, np.n
 def _email_local(given: pl.Expr, surname: pl.Expr, pattern: pl.Expr, number: pl.Expr) -> pl.Expr:
     first, last = given.str.to_lowercase(), surname.str.to_lowercase()
     return (
-        pl.when(pattern == 0).then(first + "." + last)
-        .when(pattern == 1).then(first + last)
-        .when(pattern == 2).then(first.str.slice(0, 1) + last)
-        .when(pattern == 3).then(first + "." + last + number.str.slice(0, 2))
-        .when(pattern == 4).then(first + number)
-        .when(pattern == 5).then(first + "_" + last)
-        .when(pattern == 6).then(last + first.str.slice(0, 1) + number.str.slice(0, 2))
+        pl.when(pattern == 0)
+        .then(first + "." + last)
+        .when(pattern == 1)
+        .then(first + last)
+        .when(pattern == 2)
+        .then(first.str.slice(0, 1) + last)
+        .when(pattern == 3)
+        .then(first + "." + last + number.str.slice(0, 2))
+        .when(pattern == 4)
+        .then(first + number)
+        .when(pattern == 5)
+        .then(first + "_" + last)
+        .when(pattern == 6)
+        .then(last + first.str.slice(0, 1) + number.str.slice(0, 2))
         .otherwise(first.str.slice(0, 1) + "." + last + number.str.slice(0, 3))
     )
 
@@ -76,7 +85,11 @@ def _unique_emails(emails: pl.Series, rng: np.random.Generator) -> pl.Series:
         parts = emails.str.split_exact("@", 1).struct.unnest()
         extra = pl.Series(rng.integers(0, 10_000, len(emails))).cast(pl.String)
         bumped = parts["field_0"] + extra + "@" + parts["field_1"]
-        emails = pl.select(pl.when(pl.Series(clash)).then(bumped).otherwise(emails)).to_series().alias("email")
+        emails = (
+            pl.select(pl.when(pl.Series(clash)).then(bumped).otherwise(emails))
+            .to_series()
+            .alias("email")
+        )
     raise RuntimeError("could not make personal emails unique")
 
 
@@ -100,8 +113,14 @@ def generate_people(n: int, rng: np.random.Generator, as_of: date, ref: Referenc
     # N11 exchanges (411, 911, ...) are never assigned; moving them keeps every number valid.
     exchange = np.where(exchange % 100 == 11, exchange + 1, exchange)
     phone_nat = (
-        pl.Series(addr["area_code"].astype(str)) + pl.Series(exchange).cast(pl.String) + _digits(rng, n, 4)
-    ).to_numpy().astype(object)
+        (
+            pl.Series(addr["area_code"].astype(str))
+            + pl.Series(exchange).cast(pl.String)
+            + _digits(rng, n, 4)
+        )
+        .to_numpy()
+        .astype(object)
+    )
     abroad = rng.random(n) < ABROAD_SHARE
     a_idx = rng.integers(0, len(ABROAD), n)
     abroad_table = np.array(ABROAD, dtype=object)
@@ -114,18 +133,31 @@ def generate_people(n: int, rng: np.random.Generator, as_of: date, ref: Referenc
     fill = _digits(rng, n, 10).to_numpy().astype(object)
     where = np.flatnonzero(abroad)
     # Ten national digits abroad too: the city prefix, then random digits.
-    phone_nat[where] = [national_prefix[a] + f[: 10 - len(national_prefix[a])]
-                        for a, f in zip(a_idx[where], fill[where], strict=True)]
+    phone_nat[where] = [
+        national_prefix[a] + f[: 10 - len(national_prefix[a])]
+        for a, f in zip(a_idx[where], fill[where], strict=True)
+    ]
 
-    people = pl.DataFrame({
-        "person_id": np.arange(n, dtype=np.int64),
-        "sex": sex, "gender": gender, "given_name": given, "surname": surname,
-        "birthdate": birthdate.astype("datetime64[D]"),
-        "house_number": addr["house_number"], "street": addr["street"], "suffix_idx": addr["suffix_idx"],
-        "unit": addr["unit"], "city": addr["city"].astype(str), "state": addr["state"].astype(str),
-        "postal_code": addr["postal_code"].astype(str), "country": country.astype(str),
-        "phone_cc": phone_cc.astype(str), "phone_nat": phone_nat.astype(str),
-    }).with_columns(pl.col("birthdate").cast(pl.Date))
+    people = pl.DataFrame(
+        {
+            "person_id": np.arange(n, dtype=np.int64),
+            "sex": sex,
+            "gender": gender,
+            "given_name": given,
+            "surname": surname,
+            "birthdate": birthdate.astype("datetime64[D]"),
+            "house_number": addr["house_number"],
+            "street": addr["street"],
+            "suffix_idx": addr["suffix_idx"],
+            "unit": addr["unit"],
+            "city": addr["city"].astype(str),
+            "state": addr["state"].astype(str),
+            "postal_code": addr["postal_code"].astype(str),
+            "country": country.astype(str),
+            "phone_cc": phone_cc.astype(str),
+            "phone_nat": phone_nat.astype(str),
+        }
+    ).with_columns(pl.col("birthdate").cast(pl.Date))
     people = _households_and_twins(people, rng)
     people = _emails(people, rng)
     people = _movers(people, rng, as_of, ref)
@@ -150,12 +182,27 @@ def _households_and_twins(people: pl.DataFrame, rng: np.random.Generator) -> pl.
     # A name twin copies another person's name and town (not street, not anything else).
     twin = (~is_partner) & (rng.random(n) < NAME_TWIN_SHARE) & (idx > 0)
     twin_of = np.where(twin, rng.integers(0, np.maximum(idx, 1)), idx)
-    take = lambda col, src, mask: pl.Series(np.where(mask, people[col].to_numpy()[src], people[col].to_numpy()))  # noqa: E731
-    address_cols = ("house_number", "street", "suffix_idx", "unit", "city", "state", "postal_code", "country")
+
+    def take(col, src, mask):
+        return pl.Series(np.where(mask, people[col].to_numpy()[src], people[col].to_numpy()))
+
+    address_cols = (
+        "house_number",
+        "street",
+        "suffix_idx",
+        "unit",
+        "city",
+        "state",
+        "postal_code",
+        "country",
+    )
     updates = {c: take(c, head, is_partner) for c in address_cols}
     updates["surname"] = take("surname", head, same_surname)
     people = people.with_columns(**updates)
-    updates = {c: take(c, twin_of, twin) for c in ("given_name", "surname", "city", "state", "postal_code", "country")}
+    updates = {
+        c: take(c, twin_of, twin)
+        for c in ("given_name", "surname", "city", "state", "postal_code", "country")
+    }
     return people.with_columns(
         **updates,
         household_head=pl.Series(head),
@@ -168,11 +215,15 @@ def _emails(people: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
     n = people.height
     domains, weights = zip(*EMAIL_DOMAINS, strict=True)
     w = np.asarray(weights) / sum(weights)
-    frame = pl.DataFrame({
-        "g": people["given_name"], "s": people["surname"],
-        "pattern": rng.integers(0, 8, n), "number": _digits(rng, n, 4),
-        "domain": np.asarray(domains)[rng.choice(len(domains), n, p=w)],
-    })
+    frame = pl.DataFrame(
+        {
+            "g": people["given_name"],
+            "s": people["surname"],
+            "pattern": rng.integers(0, 8, n),
+            "number": _digits(rng, n, 4),
+            "domain": np.asarray(domains)[rng.choice(len(domains), n, p=w)],
+        }
+    )
     local = _email_local(pl.col("g"), pl.col("s"), pl.col("pattern"), pl.col("number"))
     emails = frame.select((local + "@" + pl.col("domain")).alias("email"))["email"]
     emails = _unique_emails(emails, rng)
@@ -180,13 +231,26 @@ def _emails(people: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
     household = pl.select(pl.when(people["shares_email"]).then(emails.gather(head))).to_series()
     # A second, older address some people used before (ISP mail, college) for sources that predate it.
     alt_pattern = pl.Series(rng.integers(0, 8, n))
-    alt = pl.DataFrame({"g": people["given_name"], "s": people["surname"], "p": alt_pattern, "d": _digits(rng, n, 4)}).select(
-        (_email_local(pl.col("g"), pl.col("s"), pl.col("p"), pl.col("d")) + pl.col("d").str.slice(2, 2) + "@aol.com").alias("alt")
+    alt = pl.DataFrame(
+        {
+            "g": people["given_name"],
+            "s": people["surname"],
+            "p": alt_pattern,
+            "d": _digits(rng, n, 4),
+        }
+    ).select(
+        (
+            _email_local(pl.col("g"), pl.col("s"), pl.col("p"), pl.col("d"))
+            + pl.col("d").str.slice(2, 2)
+            + "@aol.com"
+        ).alias("alt")
     )["alt"]
     return people.with_columns(email=emails, household_email=household, old_email=alt)
 
 
-def _movers(people: pl.DataFrame, rng: np.random.Generator, as_of: date, ref: Reference) -> pl.DataFrame:
+def _movers(
+    people: pl.DataFrame, rng: np.random.Generator, as_of: date, ref: Reference
+) -> pl.DataFrame:
     n = people.height
     moved = (rng.random(n) < MOVER_SHARE) & (people["country"].to_numpy() == "US")
     old = _address(rng, n, ref)
@@ -206,8 +270,11 @@ def _movers(people: pl.DataFrame, rng: np.random.Generator, as_of: date, ref: Re
     return people.with_columns(
         moved=pl.Series(moved),
         move_at=pl.Series(move_at),
-        old_house_number=pl.Series(old["house_number"]), old_street=pl.Series(old["street"]),
-        old_suffix_idx=pl.Series(old["suffix_idx"]), old_unit=pl.Series(old["unit"]),
-        old_city=pl.Series(old["city"].astype(str)), old_state=pl.Series(old["state"].astype(str)),
+        old_house_number=pl.Series(old["house_number"]),
+        old_street=pl.Series(old["street"]),
+        old_suffix_idx=pl.Series(old["suffix_idx"]),
+        old_unit=pl.Series(old["unit"]),
+        old_city=pl.Series(old["city"].astype(str)),
+        old_state=pl.Series(old["state"].astype(str)),
         old_postal_code=pl.Series(old["postal_code"].astype(str)),
     )

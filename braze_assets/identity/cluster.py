@@ -63,7 +63,9 @@ class ClusterReport:
         return self.merged + self.split + self.removed
 
 
-def _union_pairs(size: int, left: list[int], right: list[int], keys: dict[int, tuple]) -> tuple[np.ndarray, int]:
+def _union_pairs(
+    size: int, left: list[int], right: list[int], keys: dict[int, tuple]
+) -> tuple[np.ndarray, int]:
     """Greedy union-find over the pairs in order. A union is refused when the two sides hold
     different values of a separation key; `keys` holds the records that have any (most have none,
     so they cost nothing). Returns each record's root, the smallest index of its cluster, and the
@@ -102,14 +104,18 @@ def _union_pairs(size: int, left: list[int], right: list[int], keys: dict[int, t
         roots = jumped
 
 
-def _components(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> tuple[pa.Array, np.ndarray, np.ndarray, int, int]:
+def _components(
+    con: duckdb.DuckDBPyConnection, identity: IdentityConfig
+) -> tuple[pa.Array, np.ndarray, np.ndarray, int, int]:
     columns = table_columns(con, STANDARDISED)
     separation = [k for k in identity.separation_keys if k in columns]
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _identity_index AS "
         f"SELECT record_id, (row_number() OVER (ORDER BY record_id) - 1)::BIGINT AS idx FROM {STANDARDISED}"
     )
-    record_ids = con.execute("SELECT record_id FROM _identity_index ORDER BY idx").fetch_arrow_table()["record_id"]
+    record_ids = con.execute(
+        "SELECT record_id FROM _identity_index ORDER BY idx"
+    ).fetch_arrow_table()["record_id"]
     keys: dict[int, tuple] = {}
     if separation:
         key_select = ", ".join(f"s.{quote(k)}" for k in separation)
@@ -176,11 +182,16 @@ def _assign_ids(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
         ANTI JOIN _identity_kept k ON k.cluster = c.cluster
         GROUP BY c.cluster
     """).fetchall()
-    con.register("_identity_new_ids", pa.table({
-        "cluster": pa.array([r[0] for r in new_clusters], pa.int64()),
-        "customer_id": [customer_uuid(f"{run_id}:{r[1]}") for r in new_clusters],
-        "kind": ["split" if r[2] else "created" for r in new_clusters],
-    }))
+    con.register(
+        "_identity_new_ids",
+        pa.table(
+            {
+                "cluster": pa.array([r[0] for r in new_clusters], pa.int64()),
+                "customer_id": [customer_uuid(f"{run_id}:{r[1]}") for r in new_clusters],
+                "kind": ["split" if r[2] else "created" for r in new_clusters],
+            }
+        ),
+    )
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _identity_ids AS
         SELECT cluster, customer_id, 'kept' AS kind FROM _identity_kept
@@ -206,32 +217,50 @@ def _assign_ids(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
     removed = con.execute(
         f"SELECT count(*) FROM {REGISTRY} r ANTI JOIN _identity_owned o ON o.customer_id = r.customer_id WHERE r.status = 'active'"
     ).fetchone()[0]
-    return {"created": kinds.get("created", 0), "split": kinds.get("split", 0), "merged": merged,
-            "removed": removed, "unchanged": unchanged[0] or 0, "changed": unchanged[1] or 0}
+    return {
+        "created": kinds.get("created", 0),
+        "split": kinds.get("split", 0),
+        "merged": merged,
+        "removed": removed,
+        "unchanged": unchanged[0] or 0,
+        "changed": unchanged[1] or 0,
+    }
 
 
 def _write_registry(con: duckdb.DuckDBPyConnection, run_id: str, now: datetime) -> None:
     params = {"now": now, "run": run_id}
-    con.execute(f"""
+    con.execute(
+        f"""
         UPDATE {REGISTRY} SET status = 'retired', retired_at = $now, retired_run_id = $run, merged_into = k.customer_id,
                updated_at = $now, updated_run_id = $run
         FROM _identity_owned o JOIN _identity_kept k ON k.cluster = o.cluster
         WHERE {REGISTRY}.customer_id = o.customer_id AND o.customer_id <> k.customer_id
-    """, params)
-    con.execute(f"""
+    """,
+        params,
+    )
+    con.execute(
+        f"""
         UPDATE {REGISTRY} SET status = 'retired', retired_at = $now, retired_run_id = $run, merged_into = NULL,
                record_count = 0, updated_at = $now, updated_run_id = $run
         WHERE status = 'active' AND NOT EXISTS (SELECT 1 FROM _identity_owned o WHERE o.customer_id = {REGISTRY}.customer_id)
-    """, params)
-    con.execute(f"""
+    """,
+        params,
+    )
+    con.execute(
+        f"""
         INSERT INTO {REGISTRY} SELECT customer_id, 'active', $now, $run, NULL, NULL, NULL, 0, $now, $run
         FROM _identity_ids WHERE kind <> 'kept'
-    """, params)
-    con.execute(f"""
+    """,
+        params,
+    )
+    con.execute(
+        f"""
         UPDATE {REGISTRY} SET record_count = s.n, updated_at = $now, updated_run_id = $run
         FROM (SELECT i.customer_id, count(*) AS n FROM _identity_clusters c JOIN _identity_ids i USING (cluster) GROUP BY 1) s
         WHERE {REGISTRY}.customer_id = s.customer_id AND {REGISTRY}.record_count IS DISTINCT FROM s.n
-    """, params)
+    """,
+        params,
+    )
 
 
 def cluster_and_assign_ids(
@@ -242,24 +271,36 @@ def cluster_and_assign_ids(
             raise ValueError(f"{table} is missing; run the earlier identity stages first")
     record_ids, clusters, held, refused, oversized = _components(con, identity)
     sizes = np.bincount(clusters, minlength=len(clusters))
-    con.register("_identity_cluster_arrow", pa.table({
-        "record_id": record_ids, "cluster": pa.array(clusters, pa.int64()), "held_back": pa.array(held),
-    }))
-    con.execute("CREATE OR REPLACE TEMP TABLE _identity_clusters AS SELECT * FROM _identity_cluster_arrow")
+    con.register(
+        "_identity_cluster_arrow",
+        pa.table(
+            {
+                "record_id": record_ids,
+                "cluster": pa.array(clusters, pa.int64()),
+                "held_back": pa.array(held),
+            }
+        ),
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _identity_clusters AS SELECT * FROM _identity_cluster_arrow"
+    )
     con.unregister("_identity_cluster_arrow")
     _ensure_tables(con)
     try:
         with transaction(con):
             churn = _assign_ids(con, run_id)
             _write_registry(con, run_id, now)
-            con.execute(f"""
+            con.execute(
+                f"""
                 CREATE OR REPLACE TABLE {ASSIGNMENTS} AS
                 SELECT c.record_id, i.customer_id,
                        CASE WHEN a.customer_id = i.customer_id THEN a.assigned_at ELSE $now END AS assigned_at,
                        CASE WHEN a.customer_id = i.customer_id THEN a.run_id ELSE $run END AS run_id
                 FROM _identity_clusters c JOIN _identity_ids i USING (cluster)
                 LEFT JOIN {ASSIGNMENTS} a ON a.record_id = c.record_id
-            """, {"now": now, "run": run_id})
+            """,
+                {"now": now, "run": run_id},
+            )
             con.execute(f"""
                 CREATE OR REPLACE TABLE {TABLE} AS
                 SELECT i.customer_id, s.*, count(*) OVER (PARTITION BY c.cluster) AS cluster_size,
@@ -271,10 +312,20 @@ def cluster_and_assign_ids(
                 ORDER BY i.customer_id, s.record_id
             """)
     finally:
-        for name in ("_identity_votes", "_identity_owned", "_identity_kept", "_identity_ids", "_identity_clusters"):
+        for name in (
+            "_identity_votes",
+            "_identity_owned",
+            "_identity_kept",
+            "_identity_ids",
+            "_identity_clusters",
+        ):
             con.execute(f"DROP TABLE IF EXISTS {name}")
     return ClusterReport(
-        records=len(record_ids), customers=int(np.count_nonzero(sizes)), held_back_records=int(held.sum()),
-        held_back_clusters=oversized, separation_refusals=refused,
-        largest_cluster=int(sizes.max(initial=0)), **churn,
+        records=len(record_ids),
+        customers=int(np.count_nonzero(sizes)),
+        held_back_records=int(held.sum()),
+        held_back_clusters=oversized,
+        separation_refusals=refused,
+        largest_cluster=int(sizes.max(initial=0)),
+        **churn,
     )

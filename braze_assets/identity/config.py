@@ -24,9 +24,32 @@ class JunkValues(_Strict):
 
     any_field: list[str] = Field(
         default_factory=lambda: [
-            "unknown", "unk", "n/a", "na", "none", "null", "nil", "test", "testing", "xxx", "xx", "x",
-            "-", "--", ".", "?", "0", "tbd", "not provided", "no name", "asdf", "noname", "customer",
-            "cash customer", "guest", "anonymous",
+            "unknown",
+            "unk",
+            "n/a",
+            "na",
+            "none",
+            "null",
+            "nil",
+            "test",
+            "testing",
+            "xxx",
+            "xx",
+            "x",
+            "-",
+            "--",
+            ".",
+            "?",
+            "0",
+            "tbd",
+            "not provided",
+            "no name",
+            "asdf",
+            "noname",
+            "customer",
+            "cash customer",
+            "guest",
+            "anonymous",
         ],
         description="Values (compared case-insensitively after trimming) treated as missing in every field.",
     )
@@ -36,13 +59,33 @@ class JunkValues(_Strict):
     )
     email_local_parts: list[str] = Field(
         default_factory=lambda: [
-            "test", "noemail", "no-email", "none", "na", "unknown", "noreply", "no-reply", "donotreply",
-            "nobody", "null", "asdf", "email", "x", "xx",
+            "test",
+            "noemail",
+            "no-email",
+            "none",
+            "na",
+            "unknown",
+            "noreply",
+            "no-reply",
+            "donotreply",
+            "nobody",
+            "null",
+            "asdf",
+            "email",
+            "x",
+            "xx",
         ],
         description="Email user names (before @, after +tag stripping) that mark an address as a placeholder.",
     )
     email_domains: list[str] = Field(
-        default_factory=lambda: ["example.com", "example.org", "test.com", "email.com", "noemail.com", "none.com"],
+        default_factory=lambda: [
+            "example.com",
+            "example.org",
+            "test.com",
+            "email.com",
+            "noemail.com",
+            "none.com",
+        ],
         description="Email domains that mark an address as a placeholder.",
     )
     phone_digits: list[str] = Field(
@@ -59,24 +102,33 @@ class ComparisonConfig(_Strict):
     """One Splink comparison over a standardised field."""
 
     field: str = Field(description="Column of unified_standardised to compare.")
-    method: Literal["name", "email", "address", "exact", "levenshtein", "jaro_winkler", "date"] = Field(
-        description=(
-            "name: exact, nickname match (given_name only), Jaro-Winkler levels; "
-            "email: exact, Levenshtein <= 2 (typo), else; exact; levenshtein / jaro_winkler at `thresholds`; "
-            "date: Splink's date-of-birth comparison; address: one comparison over the street line (this "
-            "field) with postal_code and city, so a shared household address counts once."
+    method: Literal["name", "email", "address", "exact", "levenshtein", "jaro_winkler", "date"] = (
+        Field(
+            description=(
+                "name: exact, nickname match (given_name only), Jaro-Winkler levels; "
+                "email: exact, Levenshtein <= 2 (typo), else; exact; levenshtein / jaro_winkler at `thresholds`; "
+                "date: Splink's date-of-birth comparison; address: one comparison over the street line (this "
+                "field) with postal_code and city, so a shared household address counts once."
+            )
         )
     )
     thresholds: list[float] = Field(
-        default_factory=list, description="Distance or similarity thresholds (levenshtein / jaro_winkler / name)."
+        default_factory=list,
+        description="Distance or similarity thresholds (levenshtein / jaro_winkler / name).",
     )
-    term_frequency: bool = Field(False, description="Adjust the exact-match level by how common the value is.")
+    term_frequency: bool = Field(
+        False, description="Adjust the exact-match level by how common the value is."
+    )
 
 
 def _default_comparisons() -> list[ComparisonConfig]:
     return [
-        ComparisonConfig(field="given_name", method="name", thresholds=[0.92, 0.8], term_frequency=True),
-        ComparisonConfig(field="surname", method="name", thresholds=[0.92, 0.8], term_frequency=True),
+        ComparisonConfig(
+            field="given_name", method="name", thresholds=[0.92, 0.8], term_frequency=True
+        ),
+        ComparisonConfig(
+            field="surname", method="name", thresholds=[0.92, 0.8], term_frequency=True
+        ),
         ComparisonConfig(field="email", method="email"),
         ComparisonConfig(field="phone", method="levenshtein", thresholds=[1, 2]),
         ComparisonConfig(field="birthdate", method="date"),
@@ -101,25 +153,39 @@ def _default_blocking() -> list[list[str]]:
 class TrainingConfig(_Strict):
     """Unsupervised training of the Splink model on the data itself."""
 
-    u_max_pairs: float = Field(2e6, description="Random record pairs sampled to estimate u probabilities.")
-    seed: int = Field(42, description="Seed for u sampling, so a rerun on the same data gives the same model.")
+    u_max_pairs: float = Field(
+        2e6, description="Random record pairs sampled to estimate u probabilities."
+    )
+    seed: int = Field(
+        42, description="Seed for u sampling, so a rerun on the same data gives the same model."
+    )
     em_blocking_rules: list[list[str]] = Field(
-        default_factory=lambda: [["given_name", "surname"], ["email"], ["birthdate"], ["postal_code"]],
+        default_factory=lambda: [
+            ["given_name", "surname"],
+            ["email"],
+            ["birthdate"],
+            ["postal_code"],
+        ],
         description="One EM session per rule; rules whose fields are all empty in the data are skipped.",
     )
     retrain_growth: float = Field(
-        0.2, ge=0,
+        0.2,
+        ge=0,
         description=(
             "Reuse the stored model until the record count moves by more than this share (or the identity "
             "config changes); 0 retrains on every run."
         ),
     )
     prior_recall: float = Field(
-        0.6, gt=0, le=1,
+        0.6,
+        gt=0,
+        le=1,
         description="Assumed recall of the deterministic rules when estimating the match prior from them.",
     )
     em_max_pairs: float | None = Field(
-        2e6, gt=0, description="Cap on blocked pairs per EM session (sampled evenly); null uses them all."
+        2e6,
+        gt=0,
+        description="Cap on blocked pairs per EM session (sampled evenly); null uses them all.",
     )
 
 
@@ -129,10 +195,12 @@ class MatchCategories(_Strict):
     excellent: float = Field(0.99, description="Minimum match probability for 'excellent'.")
     high: float = Field(0.95, description="Minimum match probability for 'high'.")
     moderate: float = Field(0.8, description="Minimum match probability for 'moderate'.")
-    weak: float = Field(0.5, description="Minimum match probability for 'weak'; lower pairs are not kept.")
+    weak: float = Field(
+        0.5, description="Minimum match probability for 'weak'; lower pairs are not kept."
+    )
 
     @model_validator(mode="after")
-    def _ordered(self) -> "MatchCategories":
+    def _ordered(self) -> MatchCategories:
         if not self.excellent >= self.high >= self.moderate >= self.weak:
             raise ValueError("match categories must satisfy excellent >= high >= moderate >= weak")
         return self
@@ -146,7 +214,10 @@ class Survivorship(_Strict):
         description="Default rule: the most trusted source wins and recency breaks ties, or the other way round.",
     )
     field_order: dict[str, Literal["priority_then_recency", "recency_then_priority"]] = Field(
-        default_factory=lambda: {"email": "recency_then_priority", "phone": "recency_then_priority"},
+        default_factory=lambda: {
+            "email": "recency_then_priority",
+            "phone": "recency_then_priority",
+        },
         description="Per-field overrides of `order` (a group is ruled by its first field).",
     )
     groups: dict[str, list[str]] = Field(
@@ -161,11 +232,18 @@ class Survivorship(_Strict):
 class QualityChecks(_Strict):
     """Thresholds of the identity asset checks."""
 
-    min_f1: float = Field(0.98, ge=0, le=1, description="Pairwise F1 against ground truth (when a truth file exists).")
-    max_share_over_3_given_names: float = Field(
-        0.01, ge=0, le=1, description="Share of customers allowed more than three distinct given names."
+    min_f1: float = Field(
+        0.98, ge=0, le=1, description="Pairwise F1 against ground truth (when a truth file exists)."
     )
-    max_held_back_records: int = Field(0, ge=0, description="Records in oversized clusters before the check fails.")
+    max_share_over_3_given_names: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="Share of customers allowed more than three distinct given names.",
+    )
+    max_held_back_records: int = Field(
+        0, ge=0, description="Records in oversized clusters before the check fails."
+    )
 
 
 class IdentityConfig(_Strict):
@@ -195,7 +273,8 @@ class IdentityConfig(_Strict):
         ),
     )
     deterministic_max_group: int = Field(
-        20, ge=2,
+        20,
+        ge=2,
         description="A key value shared by more records than this is treated as a shared/placeholder value, not a link.",
     )
     separation_keys: list[str] = Field(
@@ -210,19 +289,29 @@ class IdentityConfig(_Strict):
         default_factory=_default_comparisons,
         description="Splink comparisons; those on fields empty in every source are dropped automatically.",
     )
-    training: TrainingConfig = Field(default_factory=TrainingConfig, description="Unsupervised model training.")
+    training: TrainingConfig = Field(
+        default_factory=TrainingConfig, description="Unsupervised model training."
+    )
     match_threshold: float = Field(
         0.99, gt=0, lt=1, description="Pairs at or above this match probability join one customer."
     )
-    categories: MatchCategories = Field(default_factory=MatchCategories, description="Score buckets.")
-    max_cluster_size: int = Field(
-        50, ge=2, description="Clusters larger than this are flagged and held back (their records stay apart)."
+    categories: MatchCategories = Field(
+        default_factory=MatchCategories, description="Score buckets."
     )
-    survivorship: Survivorship = Field(default_factory=Survivorship, description="Customer 360 field choice.")
-    checks: QualityChecks = Field(default_factory=QualityChecks, description="Asset check thresholds.")
+    max_cluster_size: int = Field(
+        50,
+        ge=2,
+        description="Clusters larger than this are flagged and held back (their records stay apart).",
+    )
+    survivorship: Survivorship = Field(
+        default_factory=Survivorship, description="Customer 360 field choice."
+    )
+    checks: QualityChecks = Field(
+        default_factory=QualityChecks, description="Asset check thresholds."
+    )
 
     @model_validator(mode="after")
-    def _threshold_in_scores(self) -> "IdentityConfig":
+    def _threshold_in_scores(self) -> IdentityConfig:
         if self.match_threshold < self.categories.weak:
             raise ValueError(
                 f"match_threshold {self.match_threshold} is below categories.weak {self.categories.weak}; "

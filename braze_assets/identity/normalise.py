@@ -25,15 +25,57 @@ Result = tuple[object, str]
 
 # USPS Publication 28 suffixes and unit designators most often abbreviated in address lines.
 ADDRESS_ABBREVIATIONS = {
-    "ST": "STREET", "STR": "STREET", "AVE": "AVENUE", "AV": "AVENUE", "AVN": "AVENUE", "RD": "ROAD",
-    "DR": "DRIVE", "DRV": "DRIVE", "LN": "LANE", "BLVD": "BOULEVARD", "BV": "BOULEVARD", "CT": "COURT",
-    "CRT": "COURT", "PL": "PLACE", "PLZ": "PLAZA", "SQ": "SQUARE", "TER": "TERRACE", "TERR": "TERRACE",
-    "PKWY": "PARKWAY", "PKY": "PARKWAY", "HWY": "HIGHWAY", "CIR": "CIRCLE", "CRES": "CRESCENT",
-    "TRL": "TRAIL", "WY": "WAY", "ALY": "ALLEY", "EXPY": "EXPRESSWAY", "FWY": "FREEWAY", "MTN": "MOUNTAIN",
-    "HTS": "HEIGHTS", "PT": "POINT", "XING": "CROSSING", "LP": "LOOP", "CV": "COVE", "RDG": "RIDGE",
-    "APT": "APARTMENT", "STE": "SUITE", "BLDG": "BUILDING", "FL": "FLOOR", "RM": "ROOM", "UNIT": "UNIT",
-    "N": "NORTH", "S": "SOUTH", "E": "EAST", "W": "WEST", "NE": "NORTHEAST", "NW": "NORTHWEST",
-    "SE": "SOUTHEAST", "SW": "SOUTHWEST", "MT": "MOUNT", "FT": "FORT",
+    "ST": "STREET",
+    "STR": "STREET",
+    "AVE": "AVENUE",
+    "AV": "AVENUE",
+    "AVN": "AVENUE",
+    "RD": "ROAD",
+    "DR": "DRIVE",
+    "DRV": "DRIVE",
+    "LN": "LANE",
+    "BLVD": "BOULEVARD",
+    "BV": "BOULEVARD",
+    "CT": "COURT",
+    "CRT": "COURT",
+    "PL": "PLACE",
+    "PLZ": "PLAZA",
+    "SQ": "SQUARE",
+    "TER": "TERRACE",
+    "TERR": "TERRACE",
+    "PKWY": "PARKWAY",
+    "PKY": "PARKWAY",
+    "HWY": "HIGHWAY",
+    "CIR": "CIRCLE",
+    "CRES": "CRESCENT",
+    "TRL": "TRAIL",
+    "WY": "WAY",
+    "ALY": "ALLEY",
+    "EXPY": "EXPRESSWAY",
+    "FWY": "FREEWAY",
+    "MTN": "MOUNTAIN",
+    "HTS": "HEIGHTS",
+    "PT": "POINT",
+    "XING": "CROSSING",
+    "LP": "LOOP",
+    "CV": "COVE",
+    "RDG": "RIDGE",
+    "APT": "APARTMENT",
+    "STE": "SUITE",
+    "BLDG": "BUILDING",
+    "FL": "FLOOR",
+    "RM": "ROOM",
+    "UNIT": "UNIT",
+    "N": "NORTH",
+    "S": "SOUTH",
+    "E": "EAST",
+    "W": "WEST",
+    "NE": "NORTHEAST",
+    "NW": "NORTHWEST",
+    "SE": "SOUTHEAST",
+    "SW": "SOUTHWEST",
+    "MT": "MOUNT",
+    "FT": "FORT",
 }
 # Regions dialled with +1 whose numbers are checked per NPA-NXX prefix.
 NANP_REGIONS = {"US", "CA", "PR", "VI", "GU", "AS", "MP"}
@@ -41,12 +83,38 @@ _UNIT_WORDS = {"APARTMENT", "SUITE", "UNIT", "ROOM", "FLOOR", "BUILDING"}
 NAME_TITLES = {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "rev"}
 NAME_SUFFIXES = {"jr", "sr", "ii", "iii", "iv", "phd", "md", "esq"}
 GENDERS = {
-    "m": "M", "male": "M", "man": "M", "f": "F", "female": "F", "woman": "F", "o": "O", "other": "O",
-    "non-binary": "O", "nonbinary": "O", "nb": "O", "x": "O", "n": "N", "not applicable": "N",
-    "p": "P", "prefer not to say": "P", "prefer_not_to_say": "P", "declined": "P",
+    "m": "M",
+    "male": "M",
+    "man": "M",
+    "f": "F",
+    "female": "F",
+    "woman": "F",
+    "o": "O",
+    "other": "O",
+    "non-binary": "O",
+    "nonbinary": "O",
+    "nb": "O",
+    "x": "O",
+    "n": "N",
+    "not applicable": "N",
+    "p": "P",
+    "prefer not to say": "P",
+    "prefer_not_to_say": "P",
+    "declined": "P",
 }
-DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d", "%m-%d-%Y", "%d %b %Y", "%b %d, %Y")
-_EMAIL_ASCII = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$")
+DATE_FORMATS = (
+    "%Y-%m-%d",
+    "%Y%m%d",
+    "%m/%d/%Y",
+    "%d.%m.%Y",
+    "%Y/%m/%d",
+    "%m-%d-%Y",
+    "%d %b %Y",
+    "%b %d, %Y",
+)
+_EMAIL_ASCII = re.compile(
+    r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$"
+)
 _NON_LETTER = re.compile(r"[^a-z ]+")
 _SPACES = re.compile(r"\s+")
 _PHONE_EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension)\s*\d+\s*$", re.IGNORECASE)
@@ -99,7 +167,11 @@ class Normaliser:
         if "," in raw:
             last, _, first = raw.partition(",")
             tokens = first.split()[:1] + last.split()[-1:]
-            given, surname = (tokens[0], tokens[1]) if len(tokens) == 2 else (None, tokens[0] if tokens else None)
+            given, surname = (
+                (tokens[0], tokens[1])
+                if len(tokens) == 2
+                else (None, tokens[0] if tokens else None)
+            )
         else:
             words = [w for w in raw.replace(".", " ").split()]
             words = [w for w in words if _fold(w) not in NAME_TITLES] or words
@@ -167,7 +239,12 @@ class Normaliser:
         """`key` is '+'-prefixed digits or bare digits (formatting already removed)."""
         digits = key.lstrip("+")
         national = digits[-10:]
-        if not digits or len(set(digits)) == 1 or national in self.junk_phone or len(set(national)) == 1:
+        if (
+            not digits
+            or len(set(digits)) == 1
+            or national in self.junk_phone
+            or len(set(national)) == 1
+        ):
             return None, JUNK
         nanp = self._nanp_national(key, digits, region)
         if nanp is not None:
@@ -240,7 +317,10 @@ class Normaliser:
         if self.is_junk(raw):
             return None, JUNK
         text = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode().upper()
-        tokens = [ADDRESS_ABBREVIATIONS.get(t, t) if t in ("ST", "MT", "FT") else t for t in re.sub(r"[^A-Z ]+", " ", text).split()]
+        tokens = [
+            ADDRESS_ABBREVIATIONS.get(t, t) if t in ("ST", "MT", "FT") else t
+            for t in re.sub(r"[^A-Z ]+", " ", text).split()
+        ]
         return (" ".join(tokens), OK) if tokens else (None, INVALID)
 
     @cached_property
@@ -265,7 +345,14 @@ class Normaliser:
         if self.is_junk(raw):
             return None, JUNK
         text = raw.strip()
-        aliases = {"USA": "US", "U.S.": "US", "U.S.A.": "US", "UK": "GB", "ENGLAND": "GB", "AMERICA": "US"}
+        aliases = {
+            "USA": "US",
+            "U.S.": "US",
+            "U.S.A.": "US",
+            "UK": "GB",
+            "ENGLAND": "GB",
+            "AMERICA": "US",
+        }
         text = aliases.get(text.upper(), text)
         try:
             return pycountry.countries.lookup(text).alpha_2, OK

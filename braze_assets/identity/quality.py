@@ -39,7 +39,9 @@ def evaluate_against_truth(con: duckdb.DuckDBPyConnection, truth_csv: Path) -> Q
     try:
         records = con.execute("SELECT count(*) FROM _identity_eval").fetchone()[0]
         if records == 0:
-            raise ValueError(f"no record of {COALESCED} appears in {truth_csv} (columns source, source_pk, person_id)")
+            raise ValueError(
+                f"no record of {COALESCED} appears in {truth_csv} (columns source, source_pk, person_id)"
+            )
         predicted = con.execute(f"SELECT {_pairs('customer_id')}").fetchone()[0] or 0
         true = con.execute(f"SELECT {_pairs('person_id')}").fetchone()[0] or 0
         correct = con.execute(f"SELECT {_pairs('customer_id, person_id')}").fetchone()[0] or 0
@@ -53,8 +55,14 @@ def evaluate_against_truth(con: duckdb.DuckDBPyConnection, truth_csv: Path) -> Q
     recall = correct / true if true else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return QualityReport(
-        records=records, precision=precision, recall=recall, f1=f1, cluster_purity=majority / records,
-        true_pairs=int(true), predicted_pairs=int(predicted), correct_pairs=int(correct),
+        records=records,
+        precision=precision,
+        recall=recall,
+        f1=f1,
+        cluster_purity=majority / records,
+        true_pairs=int(true),
+        predicted_pairs=int(predicted),
+        correct_pairs=int(correct),
     )
 
 
@@ -65,9 +73,12 @@ def heuristic_quality(con: duckdb.DuckDBPyConnection, *, top: int = 5) -> dict:
         FROM (SELECT customer_id, count(*) AS n, count(DISTINCT given_name_canonical) AS names,
                      count_if(held_back) AS held FROM {COALESCED} GROUP BY customer_id)
     """).fetchone()
-    largest = [r[0] for r in con.execute(
-        f"SELECT count(*) AS n FROM {COALESCED} GROUP BY customer_id ORDER BY n DESC LIMIT {int(top)}"
-    ).fetchall()]
+    largest = [
+        r[0]
+        for r in con.execute(
+            f"SELECT count(*) AS n FROM {COALESCED} GROUP BY customer_id ORDER BY n DESC LIMIT {int(top)}"
+        ).fetchall()
+    ]
     records = con.execute(f"SELECT count(*) FROM {COALESCED}").fetchone()[0]
     return {
         "records": records,

@@ -7,8 +7,8 @@ records cost about as much as their distinct emails, phones and addresses.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 import duckdb
 import pyarrow as pa
@@ -16,18 +16,49 @@ import pyarrow as pa
 from braze_assets.config.model import ProjectConfig
 from braze_assets.config.sources import ATTRIBUTE_TAG, CUSTOM_IDENTIFIER_PREFIX, SourceConfig
 from braze_assets.identity.config import IdentityConfig
-from braze_assets.identity.normalise import JUNK, INVALID, OK, Normaliser
+from braze_assets.identity.normalise import INVALID, JUNK, OK, Normaliser
 from braze_assets.warehouse import quote, quote_literal, table_columns, table_exists
 
 TABLE = "unified_standardised"
 # Output columns in order; identifier_<name> columns follow for custom identifiers.
 PERSON_FIELDS = (
-    "given_name", "given_name_display", "given_name_canonical", "given_name_variants", "surname", "surname_display",
-    "email", "email_display", "phone", "address_line1", "address_line2", "city", "state",
-    "postal_code", "country", "birthdate", "gender", "loyalty_id", "external_id",
+    "given_name",
+    "given_name_display",
+    "given_name_canonical",
+    "given_name_variants",
+    "surname",
+    "surname_display",
+    "email",
+    "email_display",
+    "phone",
+    "address_line1",
+    "address_line2",
+    "city",
+    "state",
+    "postal_code",
+    "country",
+    "birthdate",
+    "gender",
+    "loyalty_id",
+    "external_id",
 )
-_TEXT_TAGS = ("given_name", "surname", "full_name", "email", "phone", "address_line1", "address_line2",
-              "city", "state", "postal_code", "country", "birthdate", "gender", "loyalty_id", "external_id")
+_TEXT_TAGS = (
+    "given_name",
+    "surname",
+    "full_name",
+    "email",
+    "phone",
+    "address_line1",
+    "address_line2",
+    "city",
+    "state",
+    "postal_code",
+    "country",
+    "birthdate",
+    "gender",
+    "loyalty_id",
+    "external_id",
+)
 
 
 class IdentityInputError(ValueError):
@@ -67,11 +98,16 @@ class StandardiseReport:
 
 
 def identifier_field(tag: str) -> str:
-    return "identifier_" + tag[len(CUSTOM_IDENTIFIER_PREFIX):]
+    return "identifier_" + tag[len(CUSTOM_IDENTIFIER_PREFIX) :]
 
 
 def custom_identifier_fields(config: ProjectConfig) -> list[str]:
-    tags = {t for s in config.sources for t in s.columns.values() if t.startswith(CUSTOM_IDENTIFIER_PREFIX)}
+    tags = {
+        t
+        for s in config.sources
+        for t in s.columns.values()
+        if t.startswith(CUSTOM_IDENTIFIER_PREFIX)
+    }
     return sorted(identifier_field(t) for t in tags)
 
 
@@ -80,7 +116,9 @@ def _check_inputs(con: duckdb.DuckDBPyConnection, config: ProjectConfig) -> None
     for source in config.sources:
         table = f"raw_{source.name}"
         if not table_exists(con, table):
-            problems.append(f"source {source.name!r}: table {table} is missing (is {source.path} loaded?)")
+            problems.append(
+                f"source {source.name!r}: table {table} is missing (is {source.path} loaded?)"
+            )
             continue
         present = table_columns(con, table)
         needed = {source.primary_key: "primary key", source.updated_at: "updated_at"}
@@ -104,13 +142,20 @@ def _raw_select(source: SourceConfig) -> str:
         if tag != ATTRIBUTE_TAG:
             by_tag.setdefault(tag, []).append(column)
     parts = [
-        f"'{source.name}' AS source", f"{text(source.primary_key)} AS source_pk",
-        f"{text(source.updated_at)} AS raw_updated_at", f"{int(source.priority)} AS priority",
-        quote_literal(source.default_region.upper()) + " AS region", "_row_number AS source_row",
+        f"'{source.name}' AS source",
+        f"{text(source.primary_key)} AS source_pk",
+        f"{text(source.updated_at)} AS raw_updated_at",
+        f"{int(source.priority)} AS priority",
+        quote_literal(source.default_region.upper()) + " AS region",
+        "_row_number AS source_row",
     ]
     for tag, columns in by_tag.items():
         name = identifier_field(tag) if tag.startswith(CUSTOM_IDENTIFIER_PREFIX) else tag
-        expr = text(columns[0]) if len(columns) == 1 else "NULLIF(concat_ws(' ', " + ", ".join(text(c) for c in columns) + "), '')"
+        expr = (
+            text(columns[0])
+            if len(columns) == 1
+            else "NULLIF(concat_ws(' ', " + ", ".join(text(c) for c in columns) + "), '')"
+        )
         parts.append(f"{expr} AS {quote('raw_' + name)}")
     return f"SELECT {', '.join(parts)} FROM {quote('raw_' + source.name)}"
 
@@ -119,18 +164,32 @@ def _distinct(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
     return con.execute(sql).fetchall()
 
 
-def _register(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, list], types: dict[str, pa.DataType]) -> None:
+def _register(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    columns: dict[str, list],
+    types: dict[str, pa.DataType],
+) -> None:
     table = pa.table({c: pa.array(v, type=types.get(c, pa.string())) for c, v in columns.items()})
     con.register(name, table)
 
 
 def _map_values(
-    con: duckdb.DuckDBPyConnection, name: str, raw_columns: list[str], fn: Callable[[str], tuple],
-    out: list[str], types: dict[str, pa.DataType] | None = None,
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    raw_columns: list[str],
+    fn: Callable[[str], tuple],
+    out: list[str],
+    types: dict[str, pa.DataType] | None = None,
 ) -> None:
     """Register `name(raw, *out)` for every distinct value found in any of `raw_columns`."""
-    union = " UNION ALL ".join(f"SELECT {quote(c)} AS raw FROM _identity_stage WHERE {quote(c)} IS NOT NULL" for c in raw_columns)
-    values = [row[0] for row in _distinct(con, f"SELECT DISTINCT raw FROM ({union})")] if union else []
+    union = " UNION ALL ".join(
+        f"SELECT {quote(c)} AS raw FROM _identity_stage WHERE {quote(c)} IS NOT NULL"
+        for c in raw_columns
+    )
+    values = (
+        [row[0] for row in _distinct(con, f"SELECT DISTINCT raw FROM ({union})")] if union else []
+    )
     results = [fn(v) for v in values]
     columns = {"raw": values} | {o: [r[i] for r in results] for i, o in enumerate(out)}
     _register(con, name, columns, types or {})
@@ -140,16 +199,26 @@ def _map_phones(con: duckdb.DuckDBPyConnection, normaliser: Normaliser) -> None:
     if "raw_phone" not in _stage_columns(con):
         pairs = []
     else:
-        pairs = _distinct(con, "SELECT DISTINCT raw_phone, region FROM _identity_stage WHERE raw_phone IS NOT NULL")
+        pairs = _distinct(
+            con,
+            "SELECT DISTINCT raw_phone, region FROM _identity_stage WHERE raw_phone IS NOT NULL",
+        )
     keyed = [(raw, region, Normaliser.phone_key(raw)) for raw, region in pairs]
     unique = sorted({(key, region) for _, region, key in keyed})
     results = [normaliser.phone(key, region) for key, region in unique]
     parsed = dict(zip(unique, results))
     rows = [(raw, region, *parsed[(key, region)]) for raw, region, key in keyed]
-    _register(con, "_map_phone", {
-        "raw": [r[0] for r in rows], "region": [r[1] for r in rows],
-        "value": [r[2] for r in rows], "status": [r[3] for r in rows],
-    }, {})
+    _register(
+        con,
+        "_map_phone",
+        {
+            "raw": [r[0] for r in rows],
+            "region": [r[1] for r in rows],
+            "value": [r[2] for r in rows],
+            "status": [r[3] for r in rows],
+        },
+        {},
+    )
 
 
 def _stage_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -166,43 +235,92 @@ def _build_maps(con: duckdb.DuckDBPyConnection, normaliser: Normaliser) -> None:
         value, status = normaliser.name(raw)
         return value, status, normaliser.display_name(raw) if status == OK else None
 
-    _map_values(con, "_map_name", cols("given_name", "surname"), name_fn, ["value", "status", "display"])
+    _map_values(
+        con, "_map_name", cols("given_name", "surname"), name_fn, ["value", "status", "display"]
+    )
 
     def full_name_fn(raw: str) -> tuple:
         (given, given_status), (surname, surname_status) = normaliser.split_full_name(raw)
-        status = surname_status if surname_status != OK else given_status if given_status == JUNK else OK
+        status = (
+            surname_status if surname_status != OK else given_status if given_status == JUNK else OK
+        )
         return given, surname, status, given and given.title(), surname and surname.title()
 
-    _map_values(con, "_map_full_name", cols("full_name"), full_name_fn,
-                ["given", "surname", "status", "given_display", "surname_display"])
+    _map_values(
+        con,
+        "_map_full_name",
+        cols("full_name"),
+        full_name_fn,
+        ["given", "surname", "status", "given_display", "surname_display"],
+    )
     _map_values(con, "_map_email", cols("email"), normaliser.email, ["value", "display", "status"])
     _map_phones(con, normaliser)
-    _map_values(con, "_map_address", cols("address_line1", "address_line2"), normaliser.address_line, ["value", "status"])
+    _map_values(
+        con,
+        "_map_address",
+        cols("address_line1", "address_line2"),
+        normaliser.address_line,
+        ["value", "status"],
+    )
     _map_values(con, "_map_city", cols("city"), normaliser.city, ["value", "status"])
     _map_values(con, "_map_state", cols("state"), normaliser.state, ["value", "status"])
     _map_values(con, "_map_country", cols("country"), normaliser.country, ["value", "status"])
-    _map_values(con, "_map_birthdate", cols("birthdate"), normaliser.birthdate, ["value", "status"], {"value": pa.date32()})
+    _map_values(
+        con,
+        "_map_birthdate",
+        cols("birthdate"),
+        normaliser.birthdate,
+        ["value", "status"],
+        {"value": pa.date32()},
+    )
     _map_values(con, "_map_gender", cols("gender"), normaliser.gender, ["value", "status"])
-    _map_values(con, "_map_external", cols("external_id"), lambda raw: normaliser.identifier(raw, keep_case=True), ["value", "status"])
+    _map_values(
+        con,
+        "_map_external",
+        cols("external_id"),
+        lambda raw: normaliser.identifier(raw, keep_case=True),
+        ["value", "status"],
+    )
     ids = cols("loyalty_id") + sorted(c for c in present if c.startswith("raw_identifier_"))
     _map_values(con, "_map_identifier", ids, normaliser.identifier, ["value", "status"])
 
 
 def _given_canonical(con: duckdb.DuckDBPyConnection, normaliser: Normaliser) -> None:
-    names = [r[0] for r in _distinct(con, "SELECT DISTINCT given_name FROM _identity_step1 WHERE given_name IS NOT NULL")]
-    _register(con, "_map_canonical", {
-        "raw": names, "value": [normaliser.canonical_given_name(n) for n in names],
-        "variants": [normaliser.given_name_variants(n) for n in names],
-    }, {"variants": pa.list_(pa.string())})
+    names = [
+        r[0]
+        for r in _distinct(
+            con, "SELECT DISTINCT given_name FROM _identity_step1 WHERE given_name IS NOT NULL"
+        )
+    ]
+    _register(
+        con,
+        "_map_canonical",
+        {
+            "raw": names,
+            "value": [normaliser.canonical_given_name(n) for n in names],
+            "variants": [normaliser.given_name_variants(n) for n in names],
+        },
+        {"variants": pa.list_(pa.string())},
+    )
 
 
 def _postal(con: duckdb.DuckDBPyConnection, normaliser: Normaliser) -> None:
-    pairs = _distinct(con, "SELECT DISTINCT raw_postal_code, postal_country FROM _identity_step1 WHERE raw_postal_code IS NOT NULL")
+    pairs = _distinct(
+        con,
+        "SELECT DISTINCT raw_postal_code, postal_country FROM _identity_step1 WHERE raw_postal_code IS NOT NULL",
+    )
     results = [normaliser.postal_code(raw, country) for raw, country in pairs]
-    _register(con, "_map_postal", {
-        "raw": [p[0] for p in pairs], "country": [p[1] for p in pairs],
-        "value": [r[0] for r in results], "status": [r[1] for r in results],
-    }, {})
+    _register(
+        con,
+        "_map_postal",
+        {
+            "raw": [p[0] for p in pairs],
+            "country": [p[1] for p in pairs],
+            "value": [r[0] for r in results],
+            "status": [r[1] for r in results],
+        },
+        {},
+    )
 
 
 _UPDATED_AT = (
@@ -219,32 +337,62 @@ def _step1_sql(present: set[str], identifiers: list[str]) -> str:
 
     given_from_full = "raw_full_name" in present
     select = [
-        "s.source", "s.source_pk", "s.priority", "s.region", "s.source_row", f"{_UPDATED_AT} AS updated_at",
+        "s.source",
+        "s.source_pk",
+        "s.priority",
+        "s.region",
+        "s.source_row",
+        f"{_UPDATED_AT} AS updated_at",
         "s.raw_updated_at",
         f"coalesce(g.value, {'fn.given' if given_from_full else 'NULL'}) AS given_name",
         f"coalesce(g.display, {'fn.given_display' if given_from_full else 'NULL'}) AS given_name_display",
         f"coalesce(sn.value, {'fn.surname' if given_from_full else 'NULL'}) AS surname",
         f"coalesce(sn.display, {'fn.surname_display' if given_from_full else 'NULL'}) AS surname_display",
-        "em.value AS email", "em.display AS email_display", "ph.value AS phone",
-        "a1.value AS address_line1", "a2.value AS address_line2", "ci.value AS city", "st.value AS state",
-        "co.value AS country", "coalesce(co.value, s.region) AS postal_country", f"{raw('postal_code')} AS raw_postal_code",
-        "bd.value AS birthdate", "ge.value AS gender", "lo.value AS loyalty_id", "ex.value AS external_id",
+        "em.value AS email",
+        "em.display AS email_display",
+        "ph.value AS phone",
+        "a1.value AS address_line1",
+        "a2.value AS address_line2",
+        "ci.value AS city",
+        "st.value AS state",
+        "co.value AS country",
+        "coalesce(co.value, s.region) AS postal_country",
+        f"{raw('postal_code')} AS raw_postal_code",
+        "bd.value AS birthdate",
+        "ge.value AS gender",
+        "lo.value AS loyalty_id",
+        "ex.value AS external_id",
     ]
     statuses = {
-        "given_name": "g.status", "surname": "sn.status", "full_name": "fn.status" if given_from_full else None,
-        "email": "em.status", "phone": "ph.status", "address_line1": "a1.status", "address_line2": "a2.status",
-        "city": "ci.status", "state": "st.status", "country": "co.status", "birthdate": "bd.status",
-        "gender": "ge.status", "loyalty_id": "lo.status", "external_id": "ex.status",
+        "given_name": "g.status",
+        "surname": "sn.status",
+        "full_name": "fn.status" if given_from_full else None,
+        "email": "em.status",
+        "phone": "ph.status",
+        "address_line1": "a1.status",
+        "address_line2": "a2.status",
+        "city": "ci.status",
+        "state": "st.status",
+        "country": "co.status",
+        "birthdate": "bd.status",
+        "gender": "ge.status",
+        "loyalty_id": "lo.status",
+        "external_id": "ex.status",
     }
     joins = [
-        (f"_map_name g", f"g.raw = {raw('given_name')}"), ("_map_name sn", f"sn.raw = {raw('surname')}"),
+        ("_map_name g", f"g.raw = {raw('given_name')}"),
+        ("_map_name sn", f"sn.raw = {raw('surname')}"),
         ("_map_email em", f"em.raw = {raw('email')}"),
         ("_map_phone ph", f"ph.raw = {raw('phone')} AND ph.region = s.region"),
-        ("_map_address a1", f"a1.raw = {raw('address_line1')}"), ("_map_address a2", f"a2.raw = {raw('address_line2')}"),
-        ("_map_city ci", f"ci.raw = {raw('city')}"), ("_map_state st", f"st.raw = {raw('state')}"),
-        ("_map_country co", f"co.raw = {raw('country')}"), ("_map_birthdate bd", f"bd.raw = {raw('birthdate')}"),
+        ("_map_address a1", f"a1.raw = {raw('address_line1')}"),
+        ("_map_address a2", f"a2.raw = {raw('address_line2')}"),
+        ("_map_city ci", f"ci.raw = {raw('city')}"),
+        ("_map_state st", f"st.raw = {raw('state')}"),
+        ("_map_country co", f"co.raw = {raw('country')}"),
+        ("_map_birthdate bd", f"bd.raw = {raw('birthdate')}"),
         ("_map_gender ge", f"ge.raw = {raw('gender')}"),
-        ("_map_identifier lo", f"lo.raw = {raw('loyalty_id')}"), ("_map_external ex", f"ex.raw = {raw('external_id')}"),
+        ("_map_identifier lo", f"lo.raw = {raw('loyalty_id')}"),
+        ("_map_external ex", f"ex.raw = {raw('external_id')}"),
     ]
     if given_from_full:
         joins.append(("_map_full_name fn", "fn.raw = s.raw_full_name"))
@@ -254,7 +402,11 @@ def _step1_sql(present: set[str], identifiers: list[str]) -> str:
         select.append(f"{alias}.value AS {quote(ident)}")
         statuses[ident] = f"{alias}.status"
     select += [f"{expr} AS {quote(tag + '__status')}" for tag, expr in statuses.items() if expr]
-    select += [f"s.{quote(c)}" for c in sorted(present) if c.startswith("raw_") and c not in ("raw_updated_at", "raw_postal_code")]
+    select += [
+        f"s.{quote(c)}"
+        for c in sorted(present)
+        if c.startswith("raw_") and c not in ("raw_updated_at", "raw_postal_code")
+    ]
     from_sql = "_identity_stage s " + " ".join(f"LEFT JOIN {t} ON {cond}" for t, cond in joins)
     return f"SELECT {', '.join(select)} FROM {from_sql}"
 
@@ -273,12 +425,21 @@ def _column_stats(con: duckdb.DuckDBPyConnection, config: ProjectConfig) -> list
             status = quote(name + "__status")
             if name + "__status" not in present:
                 continue
-            exprs += [f"count({quote('raw_' + name)})", f"count_if({status} = '{JUNK}')", f"count_if({status} = '{INVALID}')"]
+            exprs += [
+                f"count({quote('raw_' + name)})",
+                f"count_if({status} = '{JUNK}')",
+                f"count_if({status} = '{INVALID}')",
+            ]
             keys.append((", ".join(columns), tag))
-        exprs += ["count(raw_updated_at)", "count_if(raw_updated_at IS NOT NULL AND updated_at IS NULL)"]
-        row = con.execute(f"SELECT {', '.join(exprs)} FROM _identity_step2 WHERE source = ?", [source.name]).fetchone()
+        exprs += [
+            "count(raw_updated_at)",
+            "count_if(raw_updated_at IS NOT NULL AND updated_at IS NULL)",
+        ]
+        row = con.execute(
+            f"SELECT {', '.join(exprs)} FROM _identity_step2 WHERE source = ?", [source.name]
+        ).fetchone()
         for i, (column, tag) in enumerate(keys):
-            stats.append(ColumnStats(source.name, column, tag, *row[3 * i:3 * i + 3]))
+            stats.append(ColumnStats(source.name, column, tag, *row[3 * i : 3 * i + 3]))
         stats.append(ColumnStats(source.name, source.updated_at, "updated_at", row[-2], 0, row[-1]))
     return stats
 
@@ -289,7 +450,9 @@ def _problems(stats: Iterable[ColumnStats], rows: dict[str, int]) -> list[str]:
         if c.tag == "updated_at":
             continue
         if c.non_null == 0:
-            problems.append(f"source {c.source!r}: column {c.column!r} ({c.tag}) is empty in all {rows[c.source]} rows")
+            problems.append(
+                f"source {c.source!r}: column {c.column!r} ({c.tag}) is empty in all {rows[c.source]} rows"
+            )
         elif c.valid == 0:
             problems.append(
                 f"source {c.source!r}: column {c.column!r} ({c.tag}) has no usable value "
@@ -298,7 +461,9 @@ def _problems(stats: Iterable[ColumnStats], rows: dict[str, int]) -> list[str]:
     return problems
 
 
-def standardise(con: duckdb.DuckDBPyConnection, config: ProjectConfig, identity: IdentityConfig) -> StandardiseReport:
+def standardise(
+    con: duckdb.DuckDBPyConnection, config: ProjectConfig, identity: IdentityConfig
+) -> StandardiseReport:
     _check_inputs(con, config)
     normaliser = Normaliser(identity)
     identifiers = custom_identifier_fields(config)
@@ -309,9 +474,13 @@ def standardise(con: duckdb.DuckDBPyConnection, config: ProjectConfig, identity:
     present = _stage_columns(con)
     for column in ["raw_" + n for n in identifiers]:
         if column not in present:
-            raise IdentityInputError(f"custom identifier column {column} is missing from every source")
+            raise IdentityInputError(
+                f"custom identifier column {column} is missing from every source"
+            )
     _build_maps(con, normaliser)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _identity_step1 AS {_step1_sql(present, identifiers)}")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _identity_step1 AS {_step1_sql(present, identifiers)}"
+    )
     _given_canonical(con, normaliser)
     _postal(con, normaliser)
     con.execute(
@@ -321,17 +490,29 @@ def standardise(con: duckdb.DuckDBPyConnection, config: ProjectConfig, identity:
         "LEFT JOIN _map_canonical c ON c.raw = s.given_name "
         "LEFT JOIN _map_postal p ON p.raw = s.raw_postal_code AND p.country = s.postal_country"
     )
-    rows_per_source = dict(con.execute("SELECT source, count(*) FROM _identity_step2 GROUP BY source").fetchall())
+    rows_per_source = dict(
+        con.execute("SELECT source, count(*) FROM _identity_step2 GROUP BY source").fetchall()
+    )
     rows_per_source = {s.name: rows_per_source.get(s.name, 0) for s in config.sources}
-    missing_keys = dict(con.execute("SELECT source, count(*) FROM _identity_step2 WHERE source_pk IS NULL GROUP BY source").fetchall())
-    duplicates = dict(con.execute(
-        "SELECT source, count(*) - count(DISTINCT source_pk) FROM _identity_step2 WHERE source_pk IS NOT NULL GROUP BY source"
-    ).fetchall())
+    missing_keys = dict(
+        con.execute(
+            "SELECT source, count(*) FROM _identity_step2 WHERE source_pk IS NULL GROUP BY source"
+        ).fetchall()
+    )
+    duplicates = dict(
+        con.execute(
+            "SELECT source, count(*) - count(DISTINCT source_pk) FROM _identity_step2 WHERE source_pk IS NOT NULL GROUP BY source"
+        ).fetchall()
+    )
     stats = _column_stats(con, config)
     problems = _problems(stats, rows_per_source)
     if problems and identity.empty_columns == "error":
         raise IdentityInputError("; ".join(problems))
-    problems += [f"source {s!r}: {n} rows have no primary key and were skipped" for s, n in missing_keys.items() if n]
+    problems += [
+        f"source {s!r}: {n} rows have no primary key and were skipped"
+        for s, n in missing_keys.items()
+        if n
+    ]
     out = ", ".join(quote(c) for c in (*PERSON_FIELDS, *identifiers))
     # A source key seen twice keeps its newest row, so record ids stay unique.
     con.execute(
@@ -342,12 +523,29 @@ def standardise(con: duckdb.DuckDBPyConnection, config: ProjectConfig, identity:
     )
     for name in ("_identity_stage", "_identity_step1", "_identity_step2"):
         con.execute(f"DROP TABLE IF EXISTS {name}")
-    for name in ("name", "full_name", "email", "phone", "address", "city", "state", "country", "birthdate",
-                 "gender", "identifier", "external", "canonical", "postal"):
+    for name in (
+        "name",
+        "full_name",
+        "email",
+        "phone",
+        "address",
+        "city",
+        "state",
+        "country",
+        "birthdate",
+        "gender",
+        "identifier",
+        "external",
+        "canonical",
+        "postal",
+    ):
         con.unregister(f"_map_{name}")
     total = con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
     return StandardiseReport(
-        rows=total, rows_per_source=rows_per_source,
+        rows=total,
+        rows_per_source=rows_per_source,
         duplicate_keys={s: int(n) for s, n in duplicates.items() if n},
-        missing_keys={s: int(n) for s, n in missing_keys.items() if n}, columns=stats, problems=problems,
+        missing_keys={s: int(n) for s, n in missing_keys.items() if n},
+        columns=stats,
+        problems=problems,
     )

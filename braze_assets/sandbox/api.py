@@ -81,7 +81,9 @@ class SandboxApi:
         faults: FaultConfig | None = None,
     ) -> None:
         self.workspace = workspace
-        self.api_keys = {k: frozenset(v) for k, v in (api_keys or {DEFAULT_API_KEY: ALL_PERMISSIONS}).items()}
+        self.api_keys = {
+            k: frozenset(v) for k, v in (api_keys or {DEFAULT_API_KEY: ALL_PERMISSIONS}).items()
+        }
         self.objects_per_request = objects_per_request
         self.per_array_limit = per_array_limit
         self.faults = FaultState(faults)
@@ -100,7 +102,15 @@ class SandboxApi:
         self.connections_accepted = 0  # counted by the HTTP server: shows keep-alive reuse
 
     # ---- bookkeeping ---------------------------------------------------------------------------
-    def _record(self, now: float, method: str, path: str, status: int | str, objects: int = 0, rejected: int = 0) -> None:
+    def _record(
+        self,
+        now: float,
+        method: str,
+        path: str,
+        status: int | str,
+        objects: int = 0,
+        rejected: int = 0,
+    ) -> None:
         with self._lock:
             self._seq += 1
             self.log.append((self._seq, now, method, path, status, objects, rejected))
@@ -162,7 +172,10 @@ class SandboxApi:
             return Reply(401, {"message": "Invalid API key"})
         if PERMISSIONS[route] not in permissions:
             self._record(now, method, route, 403)
-            return Reply(403, {"message": f"Insufficient permissions: this API key lacks {PERMISSIONS[route]}"})
+            return Reply(
+                403,
+                {"message": f"Insufficient permissions: this API key lacks {PERMISSIONS[route]}"},
+            )
         delay, fault, storm_end = self.faults.request_fault(route)
         if fault == DROP:
             return Reply(0, delay_s=delay, drop=True)
@@ -175,15 +188,24 @@ class SandboxApi:
             return self._injected(now, route, fault, storm_end, limit_headers, delay)
         if len(body) > MAX_BODY_BYTES:
             self._record(now, method, route, 413)
-            return Reply(413, {"message": "Payload Too Large: requests are limited to 4 MB"}, limit_headers, delay)
+            return Reply(
+                413,
+                {"message": "Payload Too Large: requests are limited to 4 MB"},
+                limit_headers,
+                delay,
+            )
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             self._record(now, method, route, 400)
-            return Reply(400, {"message": f"Bad syntax: invalid JSON ({exc})"}, limit_headers, delay)
+            return Reply(
+                400, {"message": f"Bad syntax: invalid JSON ({exc})"}, limit_headers, delay
+            )
         if not isinstance(payload, dict):
             self._record(now, method, route, 400)
-            return Reply(400, {"message": "Bad syntax: the body must be a JSON object"}, limit_headers, delay)
+            return Reply(
+                400, {"message": "Bad syntax: the body must be a JSON object"}, limit_headers, delay
+            )
         handler = {TRACK: self._track, EXPORT: self._export, DELETE: self._delete}[route]
         reply = handler(payload, now)
         reply.headers.update(limit_headers)
@@ -199,7 +221,9 @@ class SandboxApi:
         if retry_after is not None:
             headers["Retry-After"] = f"{retry_after:g}"
         self._record(now, "POST", route, status)
-        message = "Rate limit exceeded" if status == 429 else "Sandbox fault injection: server error"
+        message = (
+            "Rate limit exceeded" if status == 429 else "Sandbox fault injection: server error"
+        )
         return Reply(int(status), {"message": message}, headers, delay)
 
     # ---- Braze endpoints -----------------------------------------------------------------------
@@ -265,13 +289,17 @@ class SandboxApi:
 
     # ---- introspection -------------------------------------------------------------------------
     def _sandbox(self, method: str, route: str, query: dict, body: bytes) -> Reply:
-        name = route[len("/_sandbox/"):].rstrip("/")
+        name = route[len("/_sandbox/") :].rstrip("/")
         try:
             if method == "GET" and name == "profiles":
                 return Reply(200, {"profiles": self.workspace.all_profiles()})
             if method == "GET" and name.startswith("profiles/"):
-                profile = self.workspace.profile(name[len("profiles/"):])
-                return Reply(200, profile) if profile is not None else Reply(404, {"message": "no such profile"})
+                profile = self.workspace.profile(name[len("profiles/") :])
+                return (
+                    Reply(200, profile)
+                    if profile is not None
+                    else Reply(404, {"message": "no such profile"})
+                )
             if method == "GET" and name == "requests":
                 since = int(query.get("since", ["0"])[0])
                 return Reply(200, {"requests": self.request_log(since)})

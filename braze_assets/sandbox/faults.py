@@ -28,7 +28,7 @@ class FaultConfig:
     seed: int | None = None
 
     @classmethod
-    def from_dict(cls, data: dict) -> "FaultConfig":
+    def from_dict(cls, data: dict) -> FaultConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
@@ -40,7 +40,9 @@ class FaultConfig:
                 raise ValueError(f"{name} must be between 0 and 1, got {share}")
         for status in config.next_statuses:
             if status != DROP and not (isinstance(status, int) and 100 <= status <= 599):
-                raise ValueError(f"next_statuses entries must be HTTP statuses or 'drop', got {status!r}")
+                raise ValueError(
+                    f"next_statuses entries must be HTTP statuses or 'drop', got {status!r}"
+                )
         return config
 
     def to_dict(self) -> dict:
@@ -87,7 +89,9 @@ class FaultState:
                 return 0.0, None, None
             delay = 0.0
             if config.latency_ms or config.latency_jitter_ms:
-                delay = (config.latency_ms + self._rng.uniform(0, config.latency_jitter_ms)) / 1000.0
+                delay = (
+                    config.latency_ms + self._rng.uniform(0, config.latency_jitter_ms)
+                ) / 1000.0
             if self._scripted:
                 return delay, self._scripted.pop(0), None
             now = time.time()

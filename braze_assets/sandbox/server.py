@@ -17,10 +17,20 @@ from braze_assets.sandbox.api import ALL_PERMISSIONS, DEFAULT_API_KEY, Reply, Sa
 from braze_assets.sandbox.faults import FaultConfig
 from braze_assets.sandbox.workspace import Workspace
 
-_REASONS = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-            404: "Not Found", 413: "Payload Too Large", 429: "Too Many Requests",
-            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
-            504: "Gateway Timeout"}
+_REASONS = {
+    200: "OK",
+    201: "Created",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    413: "Payload Too Large",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 # Bodies beyond this are not read at all: the connection is closed after the 413.
 _MAX_READ = 64 * 1024 * 1024
 
@@ -30,7 +40,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "BrazeSandbox/1"
     timeout = 120  # idle keep-alive connections are closed after this
 
-    def log_message(self, format, *args) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format, *args) -> None:
         return  # the sandbox keeps its own request log, without keys or bodies
 
     def do_GET(self) -> None:
@@ -163,7 +173,7 @@ class SandboxServer:
     def __repr__(self) -> str:
         return f"SandboxServer({self.url or 'not started'})"
 
-    def start(self) -> "SandboxServer":
+    def start(self) -> SandboxServer:
         if self._httpd is not None:
             return self
         self._httpd = _HTTPServer((self.host, self.port), self.api)
@@ -171,8 +181,12 @@ class SandboxServer:
         self.url = f"http://{self.host}:{self.port}"
         self._stop_event.clear()
         self._threads = [
-            threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                             name="braze-sandbox", daemon=True),
+            threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.1},
+                name="braze-sandbox",
+                daemon=True,
+            ),
             threading.Thread(target=self._flush_loop, name="braze-sandbox-flush", daemon=True),
         ]
         for thread in self._threads:
@@ -196,7 +210,7 @@ class SandboxServer:
         self._httpd = None
         self.workspace.flush()
 
-    def __enter__(self) -> "SandboxServer":
+    def __enter__(self) -> SandboxServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -248,10 +262,19 @@ def serve(
         # `kill` / container stop: leave through the finally below so the workspace is flushed.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server = SandboxServer(
-        state_dir, host=host, port=port, api_keys={api_key: set(ALL_PERMISSIONS)},
-        rate_limit_requests=rate_limit_requests, rate_limit_period_s=rate_limit_period_s, faults=faults,
+        state_dir,
+        host=host,
+        port=port,
+        api_keys={api_key: set(ALL_PERMISSIONS)},
+        rate_limit_requests=rate_limit_requests,
+        rate_limit_period_s=rate_limit_period_s,
+        faults=faults,
     )
-    limit = "off" if rate_limit_requests is None else f"{rate_limit_requests} requests / {rate_limit_period_s:g} s"
+    limit = (
+        "off"
+        if rate_limit_requests is None
+        else f"{rate_limit_requests} requests / {rate_limit_period_s:g} s"
+    )
     try:
         server.start()
         print(f"Braze sandbox listening on {server.url}", file=out)
@@ -259,7 +282,10 @@ def serve(
         print(f"  test API key:  BRAZE_API_KEY={api_key}", file=out)
         print(f"  state:         {server.workspace.state_path or 'in memory only'}", file=out)
         print(f"  rate limit:    {limit}", file=out)
-        print(f"  look inside:   {server.url}/_sandbox/stats  /_sandbox/profiles  /_sandbox/requests", file=out)
+        print(
+            f"  look inside:   {server.url}/_sandbox/stats  /_sandbox/profiles  /_sandbox/requests",
+            file=out,
+        )
         out.flush()
         while True:
             time.sleep(3600)

@@ -17,25 +17,44 @@ import pycountry
 ID_KEYS = ("external_id", "braze_id", "user_alias")
 CONTACT_IDS = ("email", "phone")
 CONTROL_KEYS = frozenset({"_update_existing_only", "_merge_objects"})
-NOT_BILLABLE = frozenset(
-    {"external_id", "braze_id", "user_alias", "email_subscribe", "push_subscribe",
-     "subscription_groups", "push_tokens"}
-) | CONTROL_KEYS
+NOT_BILLABLE = (
+    frozenset(
+        {
+            "external_id",
+            "braze_id",
+            "user_alias",
+            "email_subscribe",
+            "push_subscribe",
+            "subscription_groups",
+            "push_tokens",
+        }
+    )
+    | CONTROL_KEYS
+)
 MAX_STRING = 255
 MAX_OBJECT_BYTES = 100 * 1024
 GENDERS = frozenset({"M", "F", "O", "N", "P"})
 SUBSCRIBE_STATES = frozenset({"opted_in", "subscribed", "unsubscribed"})
 STRING_FIELDS = frozenset({"first_name", "last_name", "email", "phone", "home_city"})
-TIME_FIELDS = frozenset({"date_of_first_session", "date_of_last_session", "marked_email_as_spam_at"})
+TIME_FIELDS = frozenset(
+    {"date_of_first_session", "date_of_last_session", "marked_email_as_spam_at"}
+)
 BOOL_FIELDS = frozenset({"email_open_tracking_disabled", "email_click_tracking_disabled"})
-OTHER_FIELDS = frozenset({"subscription_groups", "push_tokens", "current_location", "facebook", "twitter"})
+OTHER_FIELDS = frozenset(
+    {"subscription_groups", "push_tokens", "current_location", "facebook", "twitter"}
+)
 STANDARD_FIELDS = (
-    STRING_FIELDS | TIME_FIELDS | BOOL_FIELDS | OTHER_FIELDS
+    STRING_FIELDS
+    | TIME_FIELDS
+    | BOOL_FIELDS
+    | OTHER_FIELDS
     | {"dob", "gender", "country", "language", "time_zone", "email_subscribe", "push_subscribe"}
 )
 COUNTRIES = frozenset(c.alpha_2 for c in pycountry.countries)
 _DOB = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
+_ISO_TIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
+)
 _BAD_OBJECT_KEY = re.compile(r"[\s.$]")
 _SCALARS = frozenset({int, float, bool})
 
@@ -97,6 +116,7 @@ def _dob(key: str, value) -> str | None:
 def _member(allowed, hint: str):
     def check(key: str, value) -> str | None:
         return None if value in allowed() else f"Invalid {key} '{value}': {hint}"
+
     return check
 
 
@@ -124,7 +144,9 @@ _STANDARD_CHECKS = {
     "country": _member(lambda: COUNTRIES, "use an ISO 3166-1 alpha-2 code"),
     "language": _member(_languages, "use an ISO 639-1 code"),
     "time_zone": _member(_time_zones, "use an IANA time zone name"),
-    "email_subscribe": _member(lambda: SUBSCRIBE_STATES, "use opted_in, subscribed or unsubscribed"),
+    "email_subscribe": _member(
+        lambda: SUBSCRIBE_STATES, "use opted_in, subscribed or unsubscribed"
+    ),
     "push_subscribe": _member(lambda: SUBSCRIBE_STATES, "use opted_in, subscribed or unsubscribed"),
 }
 
@@ -201,8 +223,10 @@ def check_attribute_object(obj, array_limit: int, encoded_size) -> tuple[str | N
             error = check(key, value)
         elif not key:
             error = "Attribute names must not be empty"
-        elif key[0] != "$" and len(key) <= MAX_STRING and (
-            type(value) in _SCALARS or (type(value) is str and len(value) <= MAX_STRING)
+        elif (
+            key[0] != "$"
+            and len(key) <= MAX_STRING
+            and (type(value) in _SCALARS or (type(value) is str and len(value) <= MAX_STRING))
         ):
             continue  # the common custom attribute, checked inline for speed
         else:

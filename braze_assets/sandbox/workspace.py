@@ -65,9 +65,13 @@ class Workspace:
         try:
             data = orjson.loads(path.read_bytes())
         except orjson.JSONDecodeError as exc:
-            raise ValueError(f"Sandbox state file {path} is not valid JSON ({exc}); move it away to start empty") from exc
+            raise ValueError(
+                f"Sandbox state file {path} is not valid JSON ({exc}); move it away to start empty"
+            ) from exc
         if data.get("version") != STATE_VERSION:
-            raise ValueError(f"Sandbox state file {path} has version {data.get('version')}, expected {STATE_VERSION}")
+            raise ValueError(
+                f"Sandbox state file {path} has version {data.get('version')}, expected {STATE_VERSION}"
+            )
         self.next_id = int(data["next_id"])
         self.data_points = Counter(data["data_points"])
         self.deleted = int(data.get("deleted", 0))
@@ -82,13 +86,15 @@ class Workspace:
         with self.lock:
             if not self.dirty and path.exists():
                 return
-            payload = orjson.dumps({
-                "version": STATE_VERSION,
-                "next_id": self.next_id,
-                "data_points": dict(self.data_points),
-                "deleted": self.deleted,
-                "profiles": list(self.profiles.values()),
-            })
+            payload = orjson.dumps(
+                {
+                    "version": STATE_VERSION,
+                    "next_id": self.next_id,
+                    "data_points": dict(self.data_points),
+                    "deleted": self.deleted,
+                    "profiles": list(self.profiles.values()),
+                }
+            )
             self.dirty = False
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
@@ -220,7 +226,7 @@ class Workspace:
             removed = set(new.get("remove", ()))
             current = [item for item in current if item not in removed]
             # Braze keeps the newest values when an array grows past its limit.
-            return current[-self.array_limit:]
+            return current[-self.array_limit :]
         if ops == {"inc"}:
             base = old if isinstance(old, (int, float)) and not isinstance(old, bool) else 0
             return base + new["inc"]
@@ -230,7 +236,9 @@ class Workspace:
             return {**old, **new}
         return new
 
-    def export(self, external_ids: list[str], fields: list[str] | None) -> tuple[list[dict], list[str]]:
+    def export(
+        self, external_ids: list[str], fields: list[str] | None
+    ) -> tuple[list[dict], list[str]]:
         users, invalid = [], []
         with self.lock:
             for external_id in external_ids:
@@ -242,7 +250,13 @@ class Workspace:
                     users.append(orjson.loads(orjson.dumps(profile)))
                 else:
                     wanted = set(fields) | {"external_id"}
-                    users.append({k: v for k, v in orjson.loads(orjson.dumps(profile)).items() if k in wanted})
+                    users.append(
+                        {
+                            k: v
+                            for k, v in orjson.loads(orjson.dumps(profile)).items()
+                            if k in wanted
+                        }
+                    )
         return users, invalid
 
     def delete(self, external_ids: list[str]) -> int:

@@ -56,7 +56,9 @@ def load_table(
     primary_key: str,
 ) -> LoadReport:
     if not path.exists():
-        raise SourceError(f"source {source!r}: file {path} does not exist (run `braze-assets generate` for the demo data)")
+        raise SourceError(
+            f"source {source!r}: file {path} does not exist (run `braze-assets generate` for the demo data)"
+        )
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {_reader(path)}").fetchall()
     except duckdb.Error as exc:
@@ -79,7 +81,9 @@ def load_table(
     if rows == 0:
         raise SourceError(f"source {source!r}: {path} has no rows")
     counts = con.execute(
-        "SELECT " + ", ".join(f"count(NULLIF(trim({quote(c)}), ''))" for c in required_columns) + f" FROM {quote(table)}"
+        "SELECT "
+        + ", ".join(f"count(NULLIF(trim({quote(c)}), ''))" for c in required_columns)
+        + f" FROM {quote(table)}"
     ).fetchone()
     empty = [c for c, n in zip(required_columns, counts) if n == 0]
     duplicates = con.execute(

@@ -9,6 +9,12 @@ from braze_assets.sync.diff import DiffCounts, compute_changes
 from braze_assets.sync.runner import SyncBlocked, SyncReport, recover, sync_destination
 
 __all__ = [
-    "DiffCounts", "ResolvedSyncSettings", "SyncBlocked", "SyncConfig", "SyncReport", "compute_changes", "recover",
+    "DiffCounts",
+    "ResolvedSyncSettings",
+    "SyncBlocked",
+    "SyncConfig",
+    "SyncReport",
+    "compute_changes",
+    "recover",
     "sync_destination",
 ]

@@ -17,12 +17,16 @@ class DestinationSyncConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    cron: str | None = Field(None, description="Cron schedule (5 fields, UTC) of this destination's sync.")
+    cron: str | None = Field(
+        None, description="Cron schedule (5 fields, UTC) of this destination's sync."
+    )
     data_point_budget: int | None = Field(
         None, ge=0, description="Most billable data points one run may spend for this destination."
     )
     max_objects_per_run: int | None = Field(
-        None, ge=1, description="Most Braze objects (profiles) one run sends; the rest wait for the next run."
+        None,
+        ge=1,
+        description="Most Braze objects (profiles) one run sends; the rest wait for the next run.",
     )
 
     @field_validator("cron")
@@ -43,32 +47,46 @@ class SyncConfig(BaseModel):
         90, ge=1, description="Days of braze_sync_results rows kept; older rows are pruned."
     )
     float_tolerance: float = Field(
-        1e-9, ge=0, description="Float attributes whose absolute change is at most this are not resent."
+        1e-9,
+        ge=0,
+        description="Float attributes whose absolute change is at most this are not resent.",
     )
     data_point_budget: int | None = Field(
-        None, ge=0,
+        None,
+        ge=0,
         description="Default most billable data points one run may spend per destination; null means no limit.",
     )
     override_budget: bool = Field(
-        False, description="Send even when the forecast exceeds the budget (use for a deliberate one-off)."
+        False,
+        description="Send even when the forecast exceeds the budget (use for a deliberate one-off).",
     )
     full_resync: bool = Field(
-        False, description="Resend every intended value, changed or not (costs one data point per value)."
+        False,
+        description="Resend every intended value, changed or not (costs one data point per value).",
     )
     max_objects_per_run: int | None = Field(
-        None, ge=1, description="Default most Braze objects one run sends; the rest wait for the next run."
+        None,
+        ge=1,
+        description="Default most Braze objects one run sends; the rest wait for the next run.",
     )
-    dry_run_sample_size: int = Field(5, ge=0, le=100, description="Sample JSON payloads shown by a dry run.")
-    default_cron: str = Field("0 6 * * *", description="Cron schedule (UTC) for destinations without their own.")
+    dry_run_sample_size: int = Field(
+        5, ge=0, le=100, description="Sample JSON payloads shown by a dry run."
+    )
+    default_cron: str = Field(
+        "0 6 * * *", description="Cron schedule (UTC) for destinations without their own."
+    )
     partitions_start_date: dt.date = Field(
-        dt.date(2026, 1, 1), description="First day of the daily attribute_snapshots / sync partitions."
+        dt.date(2026, 1, 1),
+        description="First day of the daily attribute_snapshots / sync partitions.",
     )
     diff_memory_limit: str | None = Field(
-        "3GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        "3GB",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
         description="DuckDB memory_limit while diffing (spills beyond it); null keeps the connection's own.",
     )
     journal_fsync_interval_ms: int = Field(
-        100, ge=0,
+        100,
+        ge=0,
         description=(
             "Batch outcomes are written to the journal at once (safe against a killed process) and "
             "fsync'd at most this often (0 = every batch), bounding what a power loss can resend."
@@ -83,14 +101,18 @@ class SyncConfig(BaseModel):
     def _cron(cls, value: str) -> str:
         return check_cron(value)
 
-    def for_destination(self, name: str, *, update_existing_only: bool = True) -> "ResolvedSyncSettings":
+    def for_destination(
+        self, name: str, *, update_existing_only: bool = True
+    ) -> ResolvedSyncSettings:
         """Section defaults + the destination's overrides; `update_existing_only` comes from the
         destination's own config (destinations section), which owns how profiles are addressed."""
         own = self.destinations.get(name) or DestinationSyncConfig()
         return ResolvedSyncSettings(
             destination=name,
             cron=own.cron or self.default_cron,
-            data_point_budget=own.data_point_budget if own.data_point_budget is not None else self.data_point_budget,
+            data_point_budget=own.data_point_budget
+            if own.data_point_budget is not None
+            else self.data_point_budget,
             max_objects_per_run=own.max_objects_per_run or self.max_objects_per_run,
             update_existing_only=update_existing_only,
             float_tolerance=self.float_tolerance,
@@ -129,5 +151,7 @@ class ResolvedSyncSettings(BaseModel):
 def check_cron(value: str) -> str:
     fields = value.split()
     if len(fields) != _CRON_FIELDS or not all(_CRON_FIELD.match(f) for f in fields):
-        raise ValueError(f"cron {value!r} must have 5 fields (minute hour day month weekday), e.g. '0 6 * * *'")
+        raise ValueError(
+            f"cron {value!r} must have 5 fields (minute hour day month weekday), e.g. '0 6 * * *'"
+        )
     return value

@@ -46,7 +46,9 @@ class DiffCounts:
 
 
 def latest_snapshot_date(con: duckdb.DuckDBPyConnection, destination: str) -> dt.date | None:
-    return con.execute(f"SELECT max(snapshot_date) FROM {SNAPSHOTS} WHERE destination = ?", [destination]).fetchone()[0]
+    return con.execute(
+        f"SELECT max(snapshot_date) FROM {SNAPSHOTS} WHERE destination = ?", [destination]
+    ).fetchone()[0]
 
 
 def compute_changes(
@@ -79,7 +81,14 @@ def compute_changes(
         con.execute(f"SET memory_limit = '{memory_limit}'")
     try:
         with transaction(con):
-            _diff(con, destination, snapshot_date, sorted(set(clear_attributes)), float(float_tolerance), full_resync)
+            _diff(
+                con,
+                destination,
+                snapshot_date,
+                sorted(set(clear_attributes)),
+                float(float_tolerance),
+                full_resync,
+            )
             _select(con, destination, full_resync, max_objects)
             counts = _count(con)
             for table in _TEMP:
@@ -89,7 +98,9 @@ def compute_changes(
     return counts
 
 
-def _diff(con, destination: str, day: dt.date, clear: list[str], tolerance: float, full_resync: bool) -> None:
+def _diff(
+    con, destination: str, day: dt.date, clear: list[str], tolerance: float, full_resync: bool
+) -> None:
     params = {"day": day, "destination": destination}
     resend = "OR i.key_id IS NOT NULL" if full_resync else ""
     con.execute(
@@ -129,9 +140,13 @@ def _diff(con, destination: str, day: dt.date, clear: list[str], tolerance: floa
     con.execute("CREATE OR REPLACE TEMP TABLE _sync_clear (attribute VARCHAR)")
     if clear:
         con.executemany("INSERT INTO _sync_clear VALUES (?)", [[a] for a in clear])
-    unchanged = "false" if full_resync else (
-        "d.value_json = d.old_json OR (d.attr_type = 'float' AND "
-        "abs(TRY_CAST(d.value_json AS DOUBLE) - TRY_CAST(d.old_json AS DOUBLE)) <= $tolerance)"
+    unchanged = (
+        "false"
+        if full_resync
+        else (
+            "d.value_json = d.old_json OR (d.attr_type = 'float' AND "
+            "abs(TRY_CAST(d.value_json AS DOUBLE) - TRY_CAST(d.old_json AS DOUBLE)) <= $tolerance)"
+        )
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _sync_wanted AS
@@ -144,9 +159,13 @@ def _diff(con, destination: str, day: dt.date, clear: list[str], tolerance: floa
 
 def _select(con, destination: str, full_resync: bool, max_objects: int | None) -> None:
     # A value Braze rejected is held back until its intended value (hash) changes.
-    hold_back = "" if full_resync else f"""
+    hold_back = (
+        ""
+        if full_resync
+        else f"""
         ANTI JOIN (SELECT key_id, value_hash FROM {REJECTIONS} WHERE destination = $destination) r
           ON r.key_id = d.key_id AND r.value_hash IS NOT DISTINCT FROM d.value_hash"""
+    )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _sync_sendable AS
         SELECT d.*, dense_rank() OVER (ORDER BY d.identifier) - 1 AS obj_idx FROM _sync_wanted d {hold_back}""",
@@ -170,8 +189,16 @@ def _count(con) -> DiffCounts:
                    coalesce(sum(billable::INTEGER), 0)
             FROM {CHANGES}"""
     ).fetchone()
-    (counts.adds, counts.changes, counts.removes, counts.joins, counts.leaves,
-     counts.values, counts.objects, counts.forecast_data_points) = (int(v) for v in row)
+    (
+        counts.adds,
+        counts.changes,
+        counts.removes,
+        counts.joins,
+        counts.leaves,
+        counts.values,
+        counts.objects,
+        counts.forecast_data_points,
+    ) = (int(v) for v in row)
     wanted, sendable = con.execute(
         "SELECT (SELECT count(*) FROM _sync_wanted), (SELECT count(*) FROM _sync_sendable)"
     ).fetchone()

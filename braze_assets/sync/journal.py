@@ -35,8 +35,15 @@ OUTCOMES_FILE = "outcomes.jsonl"
 _STATUS_CODES = {"delivered": "d", "rejected": "r", "not_delivered": "n"}
 _STATUS_NAMES = {v: k for k, v in _STATUS_CODES.items()}
 _PLAN_SCHEMA = {
-    "obj_idx": pl.Int64, "identifier": pl.String, "attribute": pl.String, "element": pl.String,
-    "kind": pl.String, "billable": pl.Boolean, "op": pl.String, "value_json": pl.String, "value_hash": pl.UInt64,
+    "obj_idx": pl.Int64,
+    "identifier": pl.String,
+    "attribute": pl.String,
+    "element": pl.String,
+    "kind": pl.String,
+    "billable": pl.Boolean,
+    "op": pl.String,
+    "value_json": pl.String,
+    "value_hash": pl.UInt64,
 }
 
 
@@ -73,11 +80,19 @@ class OutcomeJournal:
 
     def record(self, batch) -> None:
         sent_at = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat()
-        line = orjson.dumps({
-            "b": batch.batch_no, "h": batch.http_status, "a": batch.attempts, "ms": round(batch.elapsed_ms, 3),
-            "t": sent_at,
-            "o": [[o.index, _STATUS_CODES[o.status], o.reason] for o in batch.outcomes],
-        }) + b"\n"
+        line = (
+            orjson.dumps(
+                {
+                    "b": batch.batch_no,
+                    "h": batch.http_status,
+                    "a": batch.attempts,
+                    "ms": round(batch.elapsed_ms, 3),
+                    "t": sent_at,
+                    "o": [[o.index, _STATUS_CODES[o.status], o.reason] for o in batch.outcomes],
+                }
+            )
+            + b"\n"
+        )
         with self._lock:
             # One unbuffered write per line: a killed process leaves whole lines or a torn tail.
             self._file.write(line)
@@ -98,8 +113,19 @@ class OutcomeJournal:
 
 def read_outcomes(run_dir: Path) -> pl.DataFrame:
     """Per-object outcomes of the journal; a torn or garbled trailing line is skipped."""
-    rows: dict[str, list] = {k: [] for k in ("obj_idx", "status", "reason", "batch_no", "http_status",
-                                             "attempts", "elapsed_ms", "sent_at")}
+    rows: dict[str, list] = {
+        k: []
+        for k in (
+            "obj_idx",
+            "status",
+            "reason",
+            "batch_no",
+            "http_status",
+            "attempts",
+            "elapsed_ms",
+            "sent_at",
+        )
+    }
     path = run_dir / OUTCOMES_FILE
     if path.exists():
         for line in path.read_bytes().split(b"\n"):
@@ -119,10 +145,19 @@ def read_outcomes(run_dir: Path) -> pl.DataFrame:
                 rows["attempts"].append(entry["a"])
                 rows["elapsed_ms"].append(float(entry["ms"]))
                 rows["sent_at"].append(sent_at)
-    return pl.DataFrame(rows, schema={
-        "obj_idx": pl.Int64, "status": pl.String, "reason": pl.String, "batch_no": pl.Int32,
-        "http_status": pl.Int32, "attempts": pl.Int32, "elapsed_ms": pl.Float64, "sent_at": pl.Datetime("us"),
-    }).unique("obj_idx", keep="last", maintain_order=True)
+    return pl.DataFrame(
+        rows,
+        schema={
+            "obj_idx": pl.Int64,
+            "status": pl.String,
+            "reason": pl.String,
+            "batch_no": pl.Int32,
+            "http_status": pl.Int32,
+            "attempts": pl.Int32,
+            "elapsed_ms": pl.Float64,
+            "sent_at": pl.Datetime("us"),
+        },
+    ).unique("obj_idx", keep="last", maintain_order=True)
 
 
 def pending_runs(journal_dir: Path) -> list[Path]:
@@ -132,8 +167,14 @@ def pending_runs(journal_dir: Path) -> list[Path]:
     return sorted(p for p in journal_dir.iterdir() if p.is_dir())
 
 
-def fold_run(con: duckdb.DuckDBPyConnection, run_dir: Path, destination: str, *,
-             status: str | None = None, message: str | None = None) -> dict[str, int] | None:
+def fold_run(
+    con: duckdb.DuckDBPyConnection,
+    run_dir: Path,
+    destination: str,
+    *,
+    status: str | None = None,
+    message: str | None = None,
+) -> dict[str, int] | None:
     """Apply one run's journal to the warehouse (idempotent) and delete the journal directory.
 
     `status` is the outcome known by the run itself; a journal folded by a later run (the process
@@ -166,10 +207,23 @@ def fold_run(con: duckdb.DuckDBPyConnection, run_dir: Path, destination: str, *,
                         objects_delivered = ?, objects_rejected = ?, objects_not_delivered = ?,
                         objects_unsent = ?, data_points_spent = ?, batches = ?
                     WHERE run_id = ?""",
-                [status or ("interrupted" if interrupted else "completed"), _now(),
-                 message or ("the process stopped mid-run; unsent values are pending" if interrupted else None),
-                 counts["objects_delivered"], counts["objects_rejected"], counts["objects_not_delivered"],
-                 counts["objects_unsent"], counts["data_points_spent"], counts["batches"], run_id],
+                [
+                    status or ("interrupted" if interrupted else "completed"),
+                    _now(),
+                    message
+                    or (
+                        "the process stopped mid-run; unsent values are pending"
+                        if interrupted
+                        else None
+                    ),
+                    counts["objects_delivered"],
+                    counts["objects_rejected"],
+                    counts["objects_not_delivered"],
+                    counts["objects_unsent"],
+                    counts["data_points_spent"],
+                    counts["batches"],
+                    run_id,
+                ],
             )
     finally:
         con.unregister("_fold_sent")
@@ -177,7 +231,9 @@ def fold_run(con: duckdb.DuckDBPyConnection, run_dir: Path, destination: str, *,
     return counts
 
 
-def _apply(con: duckdb.DuckDBPyConnection, run_id: str, destination: str, objects: int) -> dict[str, int]:
+def _apply(
+    con: duckdb.DuckDBPyConnection, run_id: str, destination: str, objects: int
+) -> dict[str, int]:
     con.execute(f"DELETE FROM {RESULTS} WHERE run_id = ?", [run_id])
     con.execute(
         f"""INSERT INTO {RESULTS}
@@ -226,8 +282,12 @@ def _apply(con: duckdb.DuckDBPyConnection, run_id: str, destination: str, object
     con.execute("DROP TABLE _fold_rows")
     delivered, rejected, not_delivered, sent_objects, points, batches = (int(v) for v in row)
     return {
-        "objects_delivered": delivered, "objects_rejected": rejected, "objects_not_delivered": not_delivered,
-        "objects_unsent": objects - sent_objects, "data_points_spent": points, "batches": batches,
+        "objects_delivered": delivered,
+        "objects_rejected": rejected,
+        "objects_not_delivered": not_delivered,
+        "objects_unsent": objects - sent_objects,
+        "data_points_spent": points,
+        "batches": batches,
     }
 
 

@@ -13,7 +13,9 @@ import polars as pl
 IDENTIFIER_TYPES = ("external_id", "braze_id", "user_alias")
 
 
-def build_rows(changes: pl.DataFrame, identifier_type: str, update_existing_only: bool) -> list[bytes]:
+def build_rows(
+    changes: pl.DataFrame, identifier_type: str, update_existing_only: bool
+) -> list[bytes]:
     """`changes` sorted by obj_idx (0..n-1) -> one JSON object (bytes) per profile, list position ==
     obj_idx. Built column-wise by polars: value_json is JSON already, so no Python dict is made per
     profile and the client joins the rows into request bodies as they are."""
@@ -28,7 +30,9 @@ def build_rows(changes: pl.DataFrame, identifier_type: str, update_existing_only
     missing = fragments.filter(pl.col("fragment").is_null())
     if len(missing):
         idx, attribute = missing.row(0)[:2]
-        raise ValueError(f"change {attribute!r} of object {idx} has no value_json although it is not a remove or leave")
+        raise ValueError(
+            f"change {attribute!r} of object {idx} has no value_json although it is not a remove or leave"
+        )
     # All objects as one text, each closed by a NUL, which JSON text cannot contain: one split in C
     # then yields the rows, rather than a group-by building a million short strings.
     first = pl.col("obj_idx") != pl.col("obj_idx").shift(1)
@@ -37,7 +41,11 @@ def build_rows(changes: pl.DataFrame, identifier_type: str, update_existing_only
     text = fragments.select(
         pl.concat_str(
             pl.when(first.fill_null(True))
-            .then(pl.concat_str(_identifier_head(fragments["identifier"], identifier_type), pl.lit(flag + ",")))
+            .then(
+                pl.concat_str(
+                    _identifier_head(fragments["identifier"], identifier_type), pl.lit(flag + ",")
+                )
+            )
             .otherwise(pl.lit(",")),
             pl.col("fragment"),
             pl.when(last.fill_null(True)).then(pl.lit("}\x00")).otherwise(pl.lit("")),
@@ -56,12 +64,16 @@ def _value_fragments(changes: pl.DataFrame) -> pl.DataFrame:
     """`"attribute":value` for values and boolean memberships; null clears, false leaves."""
     values = changes.filter(pl.col("kind") != "membership_array")
     value = (
-        pl.when(pl.col("op") == "remove").then(pl.lit("null"))
-        .when(pl.col("op") == "leave").then(pl.lit("false"))
+        pl.when(pl.col("op") == "remove")
+        .then(pl.lit("null"))
+        .when(pl.col("op") == "leave")
+        .then(pl.lit("false"))
         .otherwise(pl.col("value_json"))
     )
     return values.select(
-        "obj_idx", "attribute", "identifier",
+        "obj_idx",
+        "attribute",
+        "identifier",
         pl.concat_str(_json_text(values["attribute"]), pl.lit(":"), value).alias("fragment"),
     )
 
@@ -71,18 +83,35 @@ def _array_fragments(changes: pl.DataFrame) -> pl.DataFrame:
     arrays = changes.filter(pl.col("kind") == "membership_array")
     if arrays.is_empty():
         return pl.DataFrame(
-            schema={"obj_idx": changes["obj_idx"].dtype, "attribute": pl.String, "identifier": pl.String, "fragment": pl.String}
+            schema={
+                "obj_idx": changes["obj_idx"].dtype,
+                "attribute": pl.String,
+                "identifier": pl.String,
+                "fragment": pl.String,
+            }
         )
-    arrays = arrays.with_columns(element=_json_text(arrays["element"]), name=_json_text(arrays["attribute"]))
+    arrays = arrays.with_columns(
+        element=_json_text(arrays["element"]), name=_json_text(arrays["attribute"])
+    )
     joined = pl.col("element").filter(pl.col("op") == "join")
     left = pl.col("element").filter(pl.col("op") != "join")
     grouped = arrays.group_by("obj_idx", "attribute", maintain_order=True).agg(
-        pl.first("name", "identifier"), joined.str.join(",").alias("add"), left.str.join(",").alias("remove"),
+        pl.first("name", "identifier"),
+        joined.str.join(",").alias("add"),
+        left.str.join(",").alias("remove"),
     )
-    ops = pl.concat_list(
-        pl.when(pl.col("add") != "").then(pl.concat_str(pl.lit('"add":['), pl.col("add"), pl.lit("]"))),
-        pl.when(pl.col("remove") != "").then(pl.concat_str(pl.lit('"remove":['), pl.col("remove"), pl.lit("]"))),
-    ).list.drop_nulls().list.join(",")
+    ops = (
+        pl.concat_list(
+            pl.when(pl.col("add") != "").then(
+                pl.concat_str(pl.lit('"add":['), pl.col("add"), pl.lit("]"))
+            ),
+            pl.when(pl.col("remove") != "").then(
+                pl.concat_str(pl.lit('"remove":['), pl.col("remove"), pl.lit("]"))
+            ),
+        )
+        .list.drop_nulls()
+        .list.join(",")
+    )
     fragment = pl.concat_str(pl.col("name"), pl.lit(":{"), ops, pl.lit("}")).alias("fragment")
     return grouped.select("obj_idx", "attribute", "identifier", fragment)
 
@@ -95,13 +124,17 @@ def _identifier_head(identifiers: pl.Series, identifier_type: str) -> pl.Expr:
             raise ValueError(f"user_alias identifier {bad[0]!r} must be 'alias_label:alias_name'")
         parts = pl.col("identifier").str.splitn(":", 2)
         key = pl.struct(
-            pl.struct(parts.struct.field("field_1").alias("alias_name"), parts.struct.field("field_0").alias("alias_label"))
-            .alias("user_alias")
+            pl.struct(
+                parts.struct.field("field_1").alias("alias_name"),
+                parts.struct.field("field_0").alias("alias_label"),
+            ).alias("user_alias")
         )
     elif identifier_type in IDENTIFIER_TYPES:
         key = pl.struct(pl.col("identifier").alias(identifier_type))
     else:
-        raise ValueError(f"unknown identifier type {identifier_type!r}; expected one of {', '.join(IDENTIFIER_TYPES)}")
+        raise ValueError(
+            f"unknown identifier type {identifier_type!r}; expected one of {', '.join(IDENTIFIER_TYPES)}"
+        )
     return key.struct.json_encode().str.strip_suffix("}")
 
 

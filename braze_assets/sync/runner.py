@@ -16,11 +16,11 @@ import fcntl
 import logging
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import duckdb
 
@@ -64,13 +64,20 @@ class SyncReport:
         return {
             "rows_changed": self.diff.values,
             "objects": self.diff.objects,
-            "adds": self.diff.adds, "changes": self.diff.changes, "removes": self.diff.removes,
-            "joins": self.diff.joins, "leaves": self.diff.leaves,
-            "held_back_rejected": self.diff.held_back, "deferred": self.diff.deferred,
+            "adds": self.diff.adds,
+            "changes": self.diff.changes,
+            "removes": self.diff.removes,
+            "joins": self.diff.joins,
+            "leaves": self.diff.leaves,
+            "held_back_rejected": self.diff.held_back,
+            "deferred": self.diff.deferred,
             "forecast_data_points": self.diff.forecast_data_points,
-            "delivered": self.objects_delivered, "rejected": self.objects_rejected,
-            "not_delivered": self.objects_not_delivered, "unsent": self.objects_unsent,
-            "data_points_spent": self.data_points_spent, "batches": self.batches,
+            "delivered": self.objects_delivered,
+            "rejected": self.objects_rejected,
+            "not_delivered": self.objects_not_delivered,
+            "unsent": self.objects_unsent,
+            "data_points_spent": self.data_points_spent,
+            "batches": self.batches,
             "duration_s": round(self.duration_s, 3),
         }
 
@@ -86,7 +93,9 @@ def destination_lock(journal_root: Path, destination: str) -> Iterator[None]:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise SyncBlocked(f"another sync of destination {destination!r} is running (lock {handle.name})") from None
+            raise SyncBlocked(
+                f"another sync of destination {destination!r} is running (lock {handle.name})"
+            ) from None
         try:
             yield
         finally:
@@ -130,27 +139,48 @@ def sync_destination(
     with destination_lock(journal_root, destination):
         recovered = recover(con, journal_root, destination)
         if recovered:
-            log.info("sync %s: folded journals of earlier runs %s", destination, ", ".join(recovered))
+            log.info(
+                "sync %s: folded journals of earlier runs %s", destination, ", ".join(recovered)
+            )
         snapshot_date = snapshot_date or latest_snapshot_date(con, destination)
         if snapshot_date is None:
-            raise ValueError(f"destination {destination!r} has no attribute_snapshots rows: build the snapshot first")
+            raise ValueError(
+                f"destination {destination!r} has no attribute_snapshots rows: build the snapshot first"
+            )
         counts = compute_changes(
-            con, destination, snapshot_date,
-            clear_attributes=clear_attributes, float_tolerance=settings.float_tolerance,
-            full_resync=settings.full_resync, max_objects=settings.max_objects_per_run,
+            con,
+            destination,
+            snapshot_date,
+            clear_attributes=clear_attributes,
+            float_tolerance=settings.float_tolerance,
+            full_resync=settings.full_resync,
+            max_objects=settings.max_objects_per_run,
             memory_limit=settings.diff_memory_limit,
         )
         budget = settings.data_point_budget
         over = budget is not None and counts.forecast_data_points > budget
-        report = SyncReport(run_id, destination, snapshot_date, dry_run, "planned", counts, budget, over,
-                            recovered_runs=recovered, full_resync=settings.full_resync)
+        report = SyncReport(
+            run_id,
+            destination,
+            snapshot_date,
+            dry_run,
+            "planned",
+            counts,
+            budget,
+            over,
+            recovered_runs=recovered,
+            full_resync=settings.full_resync,
+        )
         # A dry run reads only the sample objects: the preview of a full resync stays cheap.
         limit = f"WHERE obj_idx < {int(settings.dry_run_sample_size)}" if dry_run else ""
-        changes = con.execute(f"SELECT * FROM {CHANGES} {limit} ORDER BY obj_idx, attribute, element").pl()
+        changes = con.execute(
+            f"SELECT * FROM {CHANGES} {limit} ORDER BY obj_idx, attribute, element"
+        ).pl()
         con.execute(f"DROP TABLE {CHANGES}")
         if dry_run:
             report.samples = sample_json(
-                build_rows(changes, identifier_type, settings.update_existing_only), settings.dry_run_sample_size
+                build_rows(changes, identifier_type, settings.update_existing_only),
+                settings.dry_run_sample_size,
             )
             report.status = "dry_run"
             report.duration_s = time.perf_counter() - started
@@ -172,11 +202,22 @@ def sync_destination(
             _record_run(con, report, started_at=_now(), folded=True, finished=True)
             _prune_results(con, settings.results_retention_days)
             return report
-        return _send(con, client, report, changes, identifier_type, settings, journal_root, started, log)
+        return _send(
+            con, client, report, changes, identifier_type, settings, journal_root, started, log
+        )
 
 
-def _send(con, client, report: SyncReport, changes, identifier_type: str, settings: ResolvedSyncSettings,
-          journal_root: Path, started: float, log: logging.Logger) -> SyncReport:
+def _send(
+    con,
+    client,
+    report: SyncReport,
+    changes,
+    identifier_type: str,
+    settings: ResolvedSyncSettings,
+    journal_root: Path,
+    started: float,
+    log: logging.Logger,
+) -> SyncReport:
     _record_run(con, report, started_at=_now(), folded=False)
     run_dir = journal_root / report.destination / report.run_id
     write_plan(run_dir, changes)
@@ -186,7 +227,7 @@ def _send(con, client, report: SyncReport, changes, identifier_type: str, settin
     status, message, error = "completed", None, None
     try:
         client.track_attributes(rows, on_batch=journal.record)
-    except BaseException as exc:  # noqa: BLE001 - whatever stopped the send, fold what was confirmed
+    except BaseException as exc:
         status, message, error = "failed", f"{type(exc).__name__}: {exc}", exc
     finally:
         journal.close()
@@ -200,7 +241,9 @@ def _send(con, client, report: SyncReport, changes, identifier_type: str, settin
         report.data_points_spent = counts["data_points_spent"]
         report.batches = counts["batches"]
     report.duration_s = time.perf_counter() - started
-    con.execute(f"UPDATE {RUNS} SET duration_s = ? WHERE run_id = ?", [report.duration_s, report.run_id])
+    con.execute(
+        f"UPDATE {RUNS} SET duration_s = ? WHERE run_id = ?", [report.duration_s, report.run_id]
+    )
     _prune_results(con, settings.results_retention_days)
     log.info("sync %s run %s: %s", report.destination, report.run_id, report.metadata())
     if error is not None:
@@ -208,7 +251,9 @@ def _send(con, client, report: SyncReport, changes, identifier_type: str, settin
     return report
 
 
-def _record_run(con, report: SyncReport, *, started_at: dt.datetime, folded: bool, finished: bool = False) -> None:
+def _record_run(
+    con, report: SyncReport, *, started_at: dt.datetime, folded: bool, finished: bool = False
+) -> None:
     d = report.diff
     con.execute(
         f"""INSERT INTO {RUNS} (run_id, destination, snapshot_date, status, full_resync, started_at, finished_at,
@@ -216,10 +261,28 @@ def _record_run(con, report: SyncReport, *, started_at: dt.datetime, folded: boo
                 deferred, forecast_data_points, objects_delivered, objects_rejected, objects_not_delivered,
                 objects_unsent, data_points_spent, batches, message, folded)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, ?, ?)""",
-        [report.run_id, report.destination, report.snapshot_date,
-         report.status if folded else "running", report.full_resync, started_at, started_at if finished else None,
-         report.duration_s if finished else None, d.objects, d.values, d.adds, d.changes, d.removes, d.joins,
-         d.leaves, d.held_back, d.deferred, d.forecast_data_points, report.message, folded],
+        [
+            report.run_id,
+            report.destination,
+            report.snapshot_date,
+            report.status if folded else "running",
+            report.full_resync,
+            started_at,
+            started_at if finished else None,
+            report.duration_s if finished else None,
+            d.objects,
+            d.values,
+            d.adds,
+            d.changes,
+            d.removes,
+            d.joins,
+            d.leaves,
+            d.held_back,
+            d.deferred,
+            d.forecast_data_points,
+            report.message,
+            folded,
+        ],
     )
 
 

@@ -58,14 +58,21 @@ def _catalog(destination: DestinationConfig) -> pl.DataFrame:
             "billable": [is_billable(m.name) for m in destination.attributes],
             "campaign_scope": [m.scope == "campaign_members" for m in destination.attributes],
         },
-        schema={"attribute": pl.String, "attr_type": pl.String, "billable": pl.Boolean, "campaign_scope": pl.Boolean},
+        schema={
+            "attribute": pl.String,
+            "attr_type": pl.String,
+            "billable": pl.Boolean,
+            "campaign_scope": pl.Boolean,
+        },
     )
 
 
 def _value_texts(con: duckdb.DuckDBPyConnection, destination: DestinationConfig) -> pl.DataFrame:
     """identifier + one canonical JSON text column per mapped attribute (wide)."""
     if not table_exists(con, ATTRIBUTES_TABLE):
-        raise ValueError(f"table {ATTRIBUTES_TABLE} does not exist: materialise the attributes first")
+        raise ValueError(
+            f"table {ATTRIBUTES_TABLE} does not exist: materialise the attributes first"
+        )
     present = table_columns(con, ATTRIBUTES_TABLE)
     missing = [m.name for m in destination.attributes if m.name not in present]
     if missing:
@@ -82,12 +89,16 @@ def _value_texts(con: duckdb.DuckDBPyConnection, destination: DestinationConfig)
     for mapping in destination.attributes:
         try:
             texts.append(canonical_json(mapping, wide[mapping.name]))
-        except Exception as exc:  # noqa: BLE001 - name the attribute whatever the serialiser raised
-            raise ValueError(f"destination {destination.name!r}, attribute {mapping.name!r}: {exc}") from exc
+        except Exception as exc:
+            raise ValueError(
+                f"destination {destination.name!r}, attribute {mapping.name!r}: {exc}"
+            ) from exc
     return pl.DataFrame(texts)
 
 
-def _intended_sql(destination: DestinationConfig, has_members: bool, has_campaign_attrs: bool) -> str:
+def _intended_sql(
+    destination: DestinationConfig, has_members: bool, has_campaign_attrs: bool
+) -> str:
     names = ", ".join(quote(m.name) for m in destination.attributes)
     parts = [
         f"""SELECT u.identifier, u.attribute, '' AS element, '{KIND_VALUE}' AS kind, c.attr_type, c.billable,
@@ -137,7 +148,9 @@ def build_snapshot(
     con.create_function("is_billable", is_billable, ["VARCHAR"], "BOOLEAN", side_effects=False)
     try:
         for destination in destinations:
-            _build_destination(con, destination, snapshot_date, has_members, has_campaign_attrs, report)
+            _build_destination(
+                con, destination, snapshot_date, has_members, has_campaign_attrs, report
+            )
         if retention_days is not None:
             report.pruned_rows = prune_snapshots(con, snapshot_date, retention_days)
     finally:
@@ -145,16 +158,25 @@ def build_snapshot(
     return report
 
 
-def _build_destination(con, destination: DestinationConfig, snapshot_date: dt.date, has_members: bool,
-                       has_campaign_attrs: bool, report: SnapshotReport) -> None:
+def _build_destination(
+    con,
+    destination: DestinationConfig,
+    snapshot_date: dt.date,
+    has_members: bool,
+    has_campaign_attrs: bool,
+    report: SnapshotReport,
+) -> None:
     name = destination.name
     wide = _value_texts(con, destination)
     con.register("_snap_wide", wide)
     con.register("_snap_catalog", _catalog(destination))
-    con.register("_snap_ids", con.execute(
-        f"SELECT customer_id, identifier FROM {ATTRIBUTES_TABLE} WHERE destination = ? AND identifier IS NOT NULL",
-        [name],
-    ).pl())
+    con.register(
+        "_snap_ids",
+        con.execute(
+            f"SELECT customer_id, identifier FROM {ATTRIBUTES_TABLE} WHERE destination = ? AND identifier IS NOT NULL",
+            [name],
+        ).pl(),
+    )
     params = {"destination": name} if (has_members or has_campaign_attrs) else {}
     try:
         intended = _intended_sql(destination, has_members, has_campaign_attrs)
@@ -162,10 +184,14 @@ def _build_destination(con, destination: DestinationConfig, snapshot_date: dt.da
             f"""members AS (SELECT DISTINCT b.identifier FROM {MEMBERS_TABLE} m
                 JOIN _snap_ids b ON b.customer_id = m.customer_id
                 WHERE m.destination = $destination AND m.member_group = 'treatment')"""
-            if has_members else "members AS (SELECT NULL::VARCHAR AS identifier WHERE false)"
+            if has_members
+            else "members AS (SELECT NULL::VARCHAR AS identifier WHERE false)"
         )
         with transaction(con):
-            con.execute(f"DELETE FROM {SNAPSHOTS} WHERE snapshot_date = ? AND destination = ?", [snapshot_date, name])
+            con.execute(
+                f"DELETE FROM {SNAPSHOTS} WHERE snapshot_date = ? AND destination = ?",
+                [snapshot_date, name],
+            )
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE _snap_rows AS
                 WITH intended AS ({intended}), {members_cte}

@@ -9,16 +9,20 @@ from braze_assets.attributes import DestinationConfig, attribute_change_cost
 
 pytestmark = pytest.mark.integration
 
-DESTINATION = DestinationConfig.model_validate({
-    "name": "braze", "identifier": "external_id", "identifier_column": "external_id",
-    "attributes": [
-        {"name": "days_since_order", "column": "days_since_latest_order", "type": "integer"},
-        {"name": "score", "column": "l12m_order_revenue", "type": "float"},
-        {"name": "ratio", "column": "l12m_order_revenue", "type": "decimal(12,6)"},
-        {"name": "first_name", "column": "given_name", "type": "string"},
-        {"name": "email_subscribe", "column": "email", "type": "string"},
-    ],
-})
+DESTINATION = DestinationConfig.model_validate(
+    {
+        "name": "braze",
+        "identifier": "external_id",
+        "identifier_column": "external_id",
+        "attributes": [
+            {"name": "days_since_order", "column": "days_since_latest_order", "type": "integer"},
+            {"name": "score", "column": "l12m_order_revenue", "type": "float"},
+            {"name": "ratio", "column": "l12m_order_revenue", "type": "decimal(12,6)"},
+            {"name": "first_name", "column": "given_name", "type": "string"},
+            {"name": "email_subscribe", "column": "email", "type": "string"},
+        ],
+    }
+)
 
 
 def snapshots(con, days: int, profiles: int = 100) -> None:
@@ -56,7 +60,11 @@ def test_change_share_and_data_points(tmp_path):
     assert counter["high_churn"] and counter["pattern"] == "relative-date counter"
     assert "bucket" in counter["suggestion"]
     score = insight["score"]
-    assert score["high_churn"] and score["pattern"] == "high-precision number" and "round" in score["suggestion"]
+    assert (
+        score["high_churn"]
+        and score["pattern"] == "high-precision number"
+        and "round" in score["suggestion"]
+    )
     # Declared decimal, so only the values show the precision.
     assert insight["ratio"]["pattern"] == "high-precision number"
     name = insight["first_name"]

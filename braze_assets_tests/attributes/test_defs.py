@@ -35,12 +35,17 @@ def test_asset_metadata_and_checks(tmp_path):
     assert "| dob | standard | `birthdate` | date |" in metadata["mapping"].value
     assert "bucket active < 90 / lapsing < 365 / lapsed" in metadata["mapping"].value
     assert metadata["sample_payload"].value["external_id"] == "e1"
-    assert metadata["rejected_values"].value == 9  # 6 for c2, Narnia, and the shared external id twice
+    assert (
+        metadata["rejected_values"].value == 9
+    )  # 6 for c2, Narnia, and the shared external id twice
 
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     rejected = checks["rejected_values"]
     assert not rejected.passed and rejected.severity == dg.AssetCheckSeverity.WARN
-    assert "| braze | gender | unrecognised gender" in rejected.metadata["by_attribute_and_reason"].value
+    assert (
+        "| braze | gender | unrecognised gender"
+        in rejected.metadata["by_attribute_and_reason"].value
+    )
     cost = checks["data_point_cost"]
     assert not cost.passed and "braze.purchase_recency" in cost.description
     assert cost.metadata["data_points_per_month"].value == 600

@@ -10,9 +10,21 @@ from braze_assets.attributes import normalise
 
 @pytest.mark.parametrize(
     "value, code",
-    [("male", "M"), ("M", "M"), ("Man", "M"), ("f", "F"), ("Female", "F"), ("Woman", "F"), (" FEMALE ", "F"),
-     ("non-binary", "O"), ("Non Binary", "O"), ("other", "O"), ("n/a", "N"), ("Prefer not to say", "P"),
-     ("prefer_not_to_say", "P")],
+    [
+        ("male", "M"),
+        ("M", "M"),
+        ("Man", "M"),
+        ("f", "F"),
+        ("Female", "F"),
+        ("Woman", "F"),
+        (" FEMALE ", "F"),
+        ("non-binary", "O"),
+        ("Non Binary", "O"),
+        ("other", "O"),
+        ("n/a", "N"),
+        ("Prefer not to say", "P"),
+        ("prefer_not_to_say", "P"),
+    ],
 )
 def test_gender_mapped(value, code):
     assert normalise.gender(value) == (code, None)
@@ -26,9 +38,23 @@ def test_gender_unknown_rejected(value):
 
 @pytest.mark.parametrize(
     "value, code",
-    [("US", "US"), ("us", "US"), ("USA", "US"), ("U.S.A.", "US"), ("United States", "US"),
-     ("United States of America", "US"), ("Deutschland", "DE"), ("Germany", "DE"), ("DEU", "DE"), ("UK", "GB"),
-     ("United Kingdom", "GB"), ("France", "FR"), ("Viet Nam", "VN"), ("Bolivia", "BO"), ("日本", "JP")],
+    [
+        ("US", "US"),
+        ("us", "US"),
+        ("USA", "US"),
+        ("U.S.A.", "US"),
+        ("United States", "US"),
+        ("United States of America", "US"),
+        ("Deutschland", "DE"),
+        ("Germany", "DE"),
+        ("DEU", "DE"),
+        ("UK", "GB"),
+        ("United Kingdom", "GB"),
+        ("France", "FR"),
+        ("Viet Nam", "VN"),
+        ("Bolivia", "BO"),
+        ("日本", "JP"),
+    ],
 )
 def test_country_to_alpha2(value, code):
     assert normalise.country(value) == (code, None)
@@ -69,7 +95,9 @@ def test_language_time_zone_subscription():
 
 def test_lookup_keeps_row_order_and_nulls():
     values = pl.Series("gender", ["f", None, "male", "zzz", "f"])
-    out, reasons = normalise.apply_lookup(values, normalise.outcomes("gender", ["zzz", "male", "f"]))
+    out, reasons = normalise.apply_lookup(
+        values, normalise.outcomes("gender", ["zzz", "male", "f"])
+    )
     assert out.to_list() == ["F", None, "M", None, "F"]
     assert reasons.to_list()[:3] == [None, None, None]
     assert reasons[3].startswith("unrecognised gender")
@@ -79,7 +107,10 @@ def email_like(rng) -> str:
     local_chars = "abcXYZ019._-+'!~"
     domain_chars = "abcxyz019.-"
     local = "".join(rng.choice(local_chars) for _ in range(rng.randint(0, 12)))
-    labels = ["".join(rng.choice(domain_chars) for _ in range(rng.randint(0, 8))) for _ in range(rng.randint(1, 3))]
+    labels = [
+        "".join(rng.choice(domain_chars) for _ in range(rng.randint(0, 8)))
+        for _ in range(rng.randint(1, 3))
+    ]
     tld = rng.choice(["com", "io", "COM", "test", "local", "c0m", "x", "xn--p1ai", "co.uk", ""])
     domain = ".".join(labels + [tld])
     if rng.random() < 0.1:
@@ -92,9 +123,20 @@ def test_plain_email_fast_path_agrees_with_email_validator():
 
     rng = random.Random(9)
     values = [email_like(rng) for _ in range(3000)] + [
-        "ann@example.com", "Ann.Lee+x@mail.example.co.uk", "x" * 64 + "@a.com", "x" * 65 + "@a.com",
-        "a@ab--c.com", "a@xn--bcher-kva.ch", "a@x.test", "a@" + "b" * 63 + ".com", "a@" + "b" * 64 + ".com",
-        "a@" + ".".join(["b" * 60] * 4) + ".com", "o'neil@x.io", "a..b@x.com", ".a@x.com", "a.@x.com",
+        "ann@example.com",
+        "Ann.Lee+x@mail.example.co.uk",
+        "x" * 64 + "@a.com",
+        "x" * 65 + "@a.com",
+        "a@ab--c.com",
+        "a@xn--bcher-kva.ch",
+        "a@x.test",
+        "a@" + "b" * 63 + ".com",
+        "a@" + "b" * 64 + ".com",
+        "a@" + ".".join(["b" * 60] * 4) + ".com",
+        "o'neil@x.io",
+        "a..b@x.com",
+        ".a@x.com",
+        "a.@x.com",
     ]
     fast = normalise.plain_emails(pl.Series(values)).to_list()
     assert 100 < sum(fast) < len(values)  # the generator exercises both paths

@@ -9,7 +9,13 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from braze_assets.attributes import AttributeMapping, DestinationConfig, canonical_json, identifier_object, is_billable
+from braze_assets.attributes import (
+    AttributeMapping,
+    DestinationConfig,
+    canonical_json,
+    identifier_object,
+    is_billable,
+)
 from braze_assets.attributes.serialise import payload_json
 
 
@@ -45,7 +51,11 @@ def test_float_rejects_non_finite():
 
 
 def test_decimal_at_declared_scale_without_float_noise():
-    out = texts("decimal(10,2)", [Decimal("19.99"), Decimal("19.9"), Decimal("-0.50")], dtype=pl.Decimal(10, 2))
+    out = texts(
+        "decimal(10,2)",
+        [Decimal("19.99"), Decimal("19.9"), Decimal("-0.50")],
+        dtype=pl.Decimal(10, 2),
+    )
     assert out == ["19.99", "19.90", "-0.50"]
     # A float input is brought to the declared scale, not printed with its binary noise.
     assert texts("decimal(10,2)", [19.990000001, 0.1 + 0.2]) == ["19.99", "0.30"]
@@ -74,9 +84,19 @@ def test_dates_are_yyyy_mm_dd(value, text):
 
 def test_datetimes_are_iso_utc_with_z():
     berlin = dt.timezone(dt.timedelta(hours=2))
-    out = texts("datetime", [dt.datetime(2024, 2, 29, 1, 2, 3, 456789, tzinfo=berlin), dt.datetime(1, 1, 1),
-                             dt.datetime(9999, 12, 31, 23, 59, 59)])
-    assert out == ['"2024-02-28T23:02:03.456Z"', '"0001-01-01T00:00:00.000Z"', '"9999-12-31T23:59:59.000Z"']
+    out = texts(
+        "datetime",
+        [
+            dt.datetime(2024, 2, 29, 1, 2, 3, 456789, tzinfo=berlin),
+            dt.datetime(1, 1, 1),
+            dt.datetime(9999, 12, 31, 23, 59, 59),
+        ],
+    )
+    assert out == [
+        '"2024-02-28T23:02:03.456Z"',
+        '"0001-01-01T00:00:00.000Z"',
+        '"9999-12-31T23:59:59.000Z"',
+    ]
 
 
 def test_strings_escaped_and_unicode_kept():
@@ -92,7 +112,12 @@ def test_varchar_not_cut():
 
 
 def test_nulls_skip_or_clear():
-    for type_, value in [("string", "a"), ("integer", 1), ("date", dt.date(2020, 1, 1)), ("boolean", True)]:
+    for type_, value in [
+        ("string", "a"),
+        ("integer", 1),
+        ("date", dt.date(2020, 1, 1)),
+        ("boolean", True),
+    ]:
         assert texts(type_, [value, None])[1] is None
         assert texts(type_, [value, None], nulls="clear")[1] == "null"
 
@@ -103,7 +128,7 @@ def test_equal_values_give_equal_text():
 
 
 def test_wrong_dtype_is_an_error_not_a_guess():
-    with pytest.raises(Exception):
+    with pytest.raises(pl.exceptions.PolarsError):
         texts("integer", ["not a number"])
 
 
@@ -115,12 +140,16 @@ def destination(identifier: str, **kw) -> DestinationConfig:
 
 def test_identifier_objects():
     ext = destination("external_id", identifier_column="external_id")
-    assert identifier_object(ext, {"external_id": "abc"}) == {"external_id": "abc", "_update_existing_only": True}
+    assert identifier_object(ext, {"external_id": "abc"}) == {
+        "external_id": "abc",
+        "_update_existing_only": True,
+    }
     bid = destination("braze_id", identifier_column="braze_id", update_existing_only=False)
     assert identifier_object(bid, {"braze_id": "5f0"}) == {"braze_id": "5f0"}
     alias = destination("user_alias", alias_name_column="n", alias_label_column="l")
     assert identifier_object(alias, {"alias_name": "n1", "alias_label": "crm"}) == {
-        "user_alias": {"alias_name": "n1", "alias_label": "crm"}, "_update_existing_only": True,
+        "user_alias": {"alias_name": "n1", "alias_label": "crm"},
+        "_update_existing_only": True,
     }
     with pytest.raises(ValueError, match="no external_id"):
         identifier_object(ext, {"external_id": "  "})
@@ -128,7 +157,9 @@ def test_identifier_objects():
 
 def test_payload_json_is_valid_and_skips_nulls():
     ext = destination("external_id", identifier_column="external_id")
-    text = payload_json(ext, {"external_id": "e1"}, {"first_name": '"Ann"', "dob": None, "n": "1.50"})
+    text = payload_json(
+        ext, {"external_id": "e1"}, {"first_name": '"Ann"', "dob": None, "n": "1.50"}
+    )
     assert text == '{"external_id":"e1","_update_existing_only":true,"first_name":"Ann","n":1.50}'
     assert json.loads(text)["n"] == 1.5
 

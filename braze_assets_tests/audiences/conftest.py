@@ -30,14 +30,105 @@ COLUMNS = {
 }
 
 ROWS = [
-    ("c1", "E1", "gold", 1200.00, "ann@example.com", "Boston", date(1980, 5, 1), date(2024, 6, 14), datetime(2024, 6, 10, 9), False, ["ecommerce", "loyalty"], 12),
-    ("c2", "E2", "silver", 300.00, "bob@shop.com", "Boston", date(1990, 1, 15), date(2024, 5, 1), datetime(2024, 5, 20, 12), False, ["ecommerce"], 4),
+    (
+        "c1",
+        "E1",
+        "gold",
+        1200.00,
+        "ann@example.com",
+        "Boston",
+        date(1980, 5, 1),
+        date(2024, 6, 14),
+        datetime(2024, 6, 10, 9),
+        False,
+        ["ecommerce", "loyalty"],
+        12,
+    ),
+    (
+        "c2",
+        "E2",
+        "silver",
+        300.00,
+        "bob@shop.com",
+        "Boston",
+        date(1990, 1, 15),
+        date(2024, 5, 1),
+        datetime(2024, 5, 20, 12),
+        False,
+        ["ecommerce"],
+        4,
+    ),
     ("c3", None, None, 0.00, None, "Austin", None, date(2020, 1, 1), None, None, ["newsletter"], 0),
-    ("c4", "E4", "gold", 640.50, "dana@example.com", "Austin", date(1975, 12, 31), date(2021, 3, 3), datetime(2024, 3, 1, 8), True, ["loyalty"], 1),
-    ("c5", "E5", "bronze", 80.00, "eve@mail.com", "Denver", date(2001, 7, 4), date(2024, 6, 1), datetime(2023, 11, 30, 23), True, ["ecommerce"], 1),
-    ("c6", "E6", "platinum", 5000.00, "frank@example.com", None, date(1985, 2, 28), date(2019, 8, 8), datetime(2024, 6, 14, 18, 30), False, ["ecommerce", "loyalty"], 30),
-    ("c7", "E7", "silver", None, "gina@shop.com", "Seattle", date(1995, 9, 9), date(2022, 2, 2), datetime(2024, 6, 1), False, ["loyalty"], 2),
-    ("c8", "E8", None, 150.00, "hal@example.com", "Boston", date(1960, 10, 10), date(2023, 1, 1), datetime(2024, 1, 15, 10), True, None, 1),
+    (
+        "c4",
+        "E4",
+        "gold",
+        640.50,
+        "dana@example.com",
+        "Austin",
+        date(1975, 12, 31),
+        date(2021, 3, 3),
+        datetime(2024, 3, 1, 8),
+        True,
+        ["loyalty"],
+        1,
+    ),
+    (
+        "c5",
+        "E5",
+        "bronze",
+        80.00,
+        "eve@mail.com",
+        "Denver",
+        date(2001, 7, 4),
+        date(2024, 6, 1),
+        datetime(2023, 11, 30, 23),
+        True,
+        ["ecommerce"],
+        1,
+    ),
+    (
+        "c6",
+        "E6",
+        "platinum",
+        5000.00,
+        "frank@example.com",
+        None,
+        date(1985, 2, 28),
+        date(2019, 8, 8),
+        datetime(2024, 6, 14, 18, 30),
+        False,
+        ["ecommerce", "loyalty"],
+        30,
+    ),
+    (
+        "c7",
+        "E7",
+        "silver",
+        None,
+        "gina@shop.com",
+        "Seattle",
+        date(1995, 9, 9),
+        date(2022, 2, 2),
+        datetime(2024, 6, 1),
+        False,
+        ["loyalty"],
+        2,
+    ),
+    (
+        "c8",
+        "E8",
+        None,
+        150.00,
+        "hal@example.com",
+        "Boston",
+        date(1960, 10, 10),
+        date(2023, 1, 1),
+        datetime(2024, 1, 15, 10),
+        True,
+        None,
+        1,
+    ),
 ]
 
 
@@ -45,8 +136,13 @@ def create_source(con: duckdb.DuckDBPyConnection, rows: list[tuple] = ROWS) -> N
     columns = ", ".join(f"{name} {type_}" for name, type_ in COLUMNS.items())
     con.execute(f"CREATE OR REPLACE TABLE customer_attribute_source ({columns})")
     if rows:
-        con.executemany(f"INSERT INTO customer_attribute_source VALUES ({', '.join('?' for _ in COLUMNS)})", rows)
-    con.execute("CREATE OR REPLACE TABLE customer_360 AS SELECT customer_id, external_id, email, city FROM customer_attribute_source")
+        con.executemany(
+            f"INSERT INTO customer_attribute_source VALUES ({', '.join('?' for _ in COLUMNS)})",
+            rows,
+        )
+    con.execute(
+        "CREATE OR REPLACE TABLE customer_360 AS SELECT customer_id, external_id, email, city FROM customer_attribute_source"
+    )
 
 
 @pytest.fixture
@@ -58,7 +154,9 @@ def warehouse(tmp_path: Path) -> Path:
 
 
 def load(section: dict[str, Any], config_dir: Path | None = None) -> AudiencesConfig:
-    return AudiencesConfig.model_validate(section, context={"config_dir": str(config_dir) if config_dir else None})
+    return AudiencesConfig.model_validate(
+        section, context={"config_dir": str(config_dir) if config_dir else None}
+    )
 
 
 def segments(**where: Any) -> AudiencesConfig:

@@ -9,7 +9,12 @@ import duckdb
 import pytest
 import yaml
 
-from braze_assets.audiences import AudiencesConfig, build_campaign_members, check_audiences, compile_segment
+from braze_assets.audiences import (
+    AudiencesConfig,
+    build_campaign_members,
+    check_audiences,
+    compile_segment,
+)
 from braze_assets.audiences.columns import catalogue_types
 from braze_assets.config.sources import SourceConfig
 from braze_assets.settings import DEMO_CONFIG_DIR
@@ -37,19 +42,29 @@ _VALUES = {
 
 
 def _demo_sources() -> list[SourceConfig]:
-    return [SourceConfig.model_validate(s) for s in yaml.safe_load((DEMO_CONFIG_DIR / "sources.yaml").read_text())["sources"]]
+    return [
+        SourceConfig.model_validate(s)
+        for s in yaml.safe_load((DEMO_CONFIG_DIR / "sources.yaml").read_text())["sources"]
+    ]
 
 
 def _demo_destinations() -> list[SimpleNamespace]:
-    return [SimpleNamespace(name=d["name"]) for d in yaml.safe_load((DEMO_CONFIG_DIR / "destinations.yaml").read_text())["destinations"]]
+    return [
+        SimpleNamespace(name=d["name"])
+        for d in yaml.safe_load((DEMO_CONFIG_DIR / "destinations.yaml").read_text())["destinations"]
+    ]
 
 
 @pytest.fixture(scope="module")
 def demo():
     section = yaml.safe_load((DEMO_CONFIG_DIR / "audiences.yaml").read_text())["audiences"]
-    audiences = AudiencesConfig.model_validate(section, context={"config_dir": str(DEMO_CONFIG_DIR)})
+    audiences = AudiencesConfig.model_validate(
+        section, context={"config_dir": str(DEMO_CONFIG_DIR)}
+    )
     sources = _demo_sources()
-    check_audiences(SimpleNamespace(audiences=audiences, sources=sources, destinations=_demo_destinations()))
+    check_audiences(
+        SimpleNamespace(audiences=audiences, sources=sources, destinations=_demo_destinations())
+    )
     carried = [c for s in sources for c, tag in s.columns.items() if tag == "attribute"]
     return audiences, dict(catalogue_types(carried))
 
@@ -57,7 +72,12 @@ def demo():
 def test_demo_ships_the_realistic_audiences(demo):
     audiences, _ = demo
     names = {a.name for a in audiences.activations()}
-    assert {"vip_appreciation", "winback_lapsing", "loyalty_upgrade_nudge", "top_spenders_weekly"} <= names
+    assert {
+        "vip_appreciation",
+        "winback_lapsing",
+        "loyalty_upgrade_nudge",
+        "top_spenders_weekly",
+    } <= names
     winback = audiences.activation("winback_lapsing")
     assert "recent_purchasers" in winback.exclude and winback.control_group_percent == 10
     assert audiences.sql_audience("top_spenders").sql_file == "audiences/top_spenders.sql"
@@ -73,10 +93,19 @@ def test_every_demo_segment_compiles_against_the_catalogue(demo):
 def test_every_demo_campaign_runs(demo, tmp_path):
     audiences, columns = demo
     warehouse = tmp_path / "warehouse.duckdb"
-    select = ", ".join(f"CAST({_VALUES.get(name, 'NULL')} AS {type_}) AS {quote(name)}" for name, type_ in columns.items())
+    select = ", ".join(
+        f"CAST({_VALUES.get(name, 'NULL')} AS {type_}) AS {quote(name)}"
+        for name, type_ in columns.items()
+    )
     with duckdb.connect(str(warehouse)) as con:
-        con.execute(f"CREATE TABLE customer_attribute_source AS SELECT {select} FROM range(600) AS t(i)", {"as_of": AS_OF})
-    reports = {a.name: build_campaign_members(warehouse, a.name, audiences, AS_OF, "r1") for a in audiences.activations()}
+        con.execute(
+            f"CREATE TABLE customer_attribute_source AS SELECT {select} FROM range(600) AS t(i)",
+            {"as_of": AS_OF},
+        )
+    reports = {
+        a.name: build_campaign_members(warehouse, a.name, audiences, AS_OF, "r1")
+        for a in audiences.activations()
+    }
     for name, report in reports.items():
         assert report.treatment > 0, name
     winback = reports["winback_lapsing"]
@@ -87,6 +116,7 @@ def test_every_demo_campaign_runs(demo, tmp_path):
     with duckdb.connect(str(warehouse), read_only=True) as con:
         recent = con.execute(
             "SELECT count(*) FROM audience_members m JOIN customer_attribute_source s USING (customer_id) "
-            "WHERE m.campaign = 'winback_lapsing' AND s.latest_order_date >= ?", [(AS_OF - timedelta(days=30)).date()]
+            "WHERE m.campaign = 'winback_lapsing' AND s.latest_order_date >= ?",
+            [(AS_OF - timedelta(days=30)).date()],
         ).fetchone()[0]
     assert recent == 0

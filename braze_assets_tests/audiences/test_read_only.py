@@ -37,22 +37,28 @@ def test_parser_refuses_anything_but_one_read_only_query(sql):
         validate_sql_audience("analyst_q", sql)
 
 
-@pytest.mark.parametrize("sql", [
-    "SELECT customer_id FROM customer_360",
-    "WITH big AS (SELECT customer_id FROM transaction_attributes WHERE l12m_order_revenue > 100)\nSELECT customer_id FROM big;",
-    "SELECT customer_id FROM customer_360 UNION SELECT customer_id FROM main.transaction_attributes",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT customer_id FROM customer_360",
+        "WITH big AS (SELECT customer_id FROM transaction_attributes WHERE l12m_order_revenue > 100)\nSELECT customer_id FROM big;",
+        "SELECT customer_id FROM customer_360 UNION SELECT customer_id FROM main.transaction_attributes",
+    ],
+)
 def test_parser_accepts_plain_queries(sql):
     validate_sql_audience("ok", sql)
 
 
-@pytest.mark.parametrize("sql", [
-    "DROP TABLE customer_360",
-    "INSERT INTO customer_360 VALUES ('x', 'y', 'z', 'w')",
-    "DELETE FROM customer_360",
-    "SELECT 1; DROP TABLE customer_360",
-    "CREATE TABLE evil AS SELECT 1",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DROP TABLE customer_360",
+        "INSERT INTO customer_360 VALUES ('x', 'y', 'z', 'w')",
+        "DELETE FROM customer_360",
+        "SELECT 1; DROP TABLE customer_360",
+        "CREATE TABLE evil AS SELECT 1",
+    ],
+)
 def test_connection_refuses_writes_that_slip_past(warehouse, sql):
     con = open_read_only(warehouse)
     try:
@@ -64,13 +70,16 @@ def test_connection_refuses_writes_that_slip_past(warehouse, sql):
         assert check.execute("SELECT count(*) FROM customer_360").fetchone()[0] == 8
 
 
-@pytest.mark.parametrize("template", [
-    "COPY customer_360 TO '{dir}/leak.csv'",
-    "ATTACH '{dir}/other.duckdb' AS other",
-    "SELECT * FROM read_csv('{dir}/leak.csv')",
-    "SET enable_external_access = true",
-    "INSTALL httpfs",
-])
+@pytest.mark.parametrize(
+    "template",
+    [
+        "COPY customer_360 TO '{dir}/leak.csv'",
+        "ATTACH '{dir}/other.duckdb' AS other",
+        "SELECT * FROM read_csv('{dir}/leak.csv')",
+        "SET enable_external_access = true",
+        "INSTALL httpfs",
+    ],
+)
 def test_connection_refuses_files_and_settings_that_slip_past(warehouse, tmp_path, template):
     con = open_read_only(warehouse)
     try:

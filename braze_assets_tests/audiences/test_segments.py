@@ -23,7 +23,12 @@ def members(warehouse, audiences, name="s") -> list[str]:
 
 CASES = [
     ("loyalty_tier", "=", "gold", ["c1", "c4"]),
-    ("loyalty_tier", "!=", "gold", ["c2", "c3", "c5", "c6", "c7", "c8"]),  # missing tier counts as "not gold"
+    (
+        "loyalty_tier",
+        "!=",
+        "gold",
+        ["c2", "c3", "c5", "c6", "c7", "c8"],
+    ),  # missing tier counts as "not gold"
     ("l12m_revenue", "<", 300, ["c3", "c5", "c8"]),
     ("l12m_revenue", "<=", 300, ["c2", "c3", "c5", "c8"]),
     ("l12m_revenue", ">", 640.5, ["c1", "c6"]),
@@ -49,37 +54,60 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("column", "op", "value", "expected"), CASES, ids=[f"{c[0]} {c[1]}" for c in CASES])
+@pytest.mark.parametrize(
+    ("column", "op", "value", "expected"), CASES, ids=[f"{c[0]} {c[1]}" for c in CASES]
+)
 def test_every_operator_selects_the_right_rows(warehouse, column, op, value, expected):
     audiences = segments(s={"column": column, "op": op, "value": value})
     assert members(warehouse, audiences) == expected
 
 
 def test_values_are_parameters_never_sql_text():
-    compiled = compile_segment("s", segments(s={"column": "email", "op": "in", "value": ["a'b", "c"]}), COLUMNS)
+    compiled = compile_segment(
+        "s", segments(s={"column": "email", "op": "in", "value": ["a'b", "c"]}), COLUMNS
+    )
     assert "a'b" not in compiled.sql and compiled.params == ["a'b", "c"]
     assert compiled.sql.count("?") == len(compiled.params)
 
 
 def test_nested_all_and_any_groups(warehouse):
     audiences = segments(
-        s={"all": [
-            {"column": "city", "op": "=", "value": "Boston"},
-            {"any": [{"column": "loyalty_tier", "op": "=", "value": "gold"}, {"column": "l12m_revenue", "op": "<", "value": 200}]},
-        ]}
+        s={
+            "all": [
+                {"column": "city", "op": "=", "value": "Boston"},
+                {
+                    "any": [
+                        {"column": "loyalty_tier", "op": "=", "value": "gold"},
+                        {"column": "l12m_revenue", "op": "<", "value": 200},
+                    ]
+                },
+            ]
+        }
     )
     assert members(warehouse, audiences) == ["c1", "c8"]
 
 
 def test_member_of_merges_parameters_in_order(warehouse):
-    audiences = load({"segments": [
-        {"name": "big_spenders", "where": {"column": "l12m_revenue", "op": ">=", "value": 600}},
-        {"name": "s", "where": {"all": [
-            {"column": "city", "op": "=", "value": "Austin"},
-            {"member_of": "big_spenders"},
-            {"column": "loyalty_tier", "op": "!=", "value": "silver"},
-        ]}},
-    ]})
+    audiences = load(
+        {
+            "segments": [
+                {
+                    "name": "big_spenders",
+                    "where": {"column": "l12m_revenue", "op": ">=", "value": 600},
+                },
+                {
+                    "name": "s",
+                    "where": {
+                        "all": [
+                            {"column": "city", "op": "=", "value": "Austin"},
+                            {"member_of": "big_spenders"},
+                            {"column": "loyalty_tier", "op": "!=", "value": "silver"},
+                        ]
+                    },
+                },
+            ]
+        }
+    )
     compiled = compile_segment("s", audiences, COLUMNS)
     assert compiled.params == ["Austin", 600, "silver"]
     assert members(warehouse, audiences, "big_spenders") == ["c1", "c4", "c6"]
@@ -87,17 +115,38 @@ def test_member_of_merges_parameters_in_order(warehouse):
 
 
 def test_member_of_a_sql_audience(warehouse):
-    audiences = load({
-        "sql_audiences": [{"name": "bostonians", "sql": "SELECT customer_id FROM customer_360\nWHERE city = 'Boston';"}],
-        "segments": [{"name": "s", "where": {"all": [{"member_of": "bostonians"}, {"column": "one_and_done", "op": "=", "value": False}]}}],
-    })
+    audiences = load(
+        {
+            "sql_audiences": [
+                {
+                    "name": "bostonians",
+                    "sql": "SELECT customer_id FROM customer_360\nWHERE city = 'Boston';",
+                }
+            ],
+            "segments": [
+                {
+                    "name": "s",
+                    "where": {
+                        "all": [
+                            {"member_of": "bostonians"},
+                            {"column": "one_and_done", "op": "=", "value": False},
+                        ]
+                    },
+                }
+            ],
+        }
+    )
     assert members(warehouse, audiences) == ["c1", "c2"]
 
 
 @pytest.mark.parametrize(
     ("op", "value"),
-    [("=", "x'; DROP TABLE customer_360; --"), ("in", ["x') OR 1=1 --", "'; DELETE FROM customer_360; --"]),
-     ("contains", "%' OR '1'='1"), ("starts with", "'); DROP TABLE customer_attribute_source; --")],
+    [
+        ("=", "x'; DROP TABLE customer_360; --"),
+        ("in", ["x') OR 1=1 --", "'; DELETE FROM customer_360; --"]),
+        ("contains", "%' OR '1'='1"),
+        ("starts with", "'); DROP TABLE customer_attribute_source; --"),
+    ],
 )
 def test_injection_attempts_in_values_are_inert(warehouse, op, value):
     audiences = segments(s={"column": "email", "op": op, "value": value})
@@ -108,10 +157,21 @@ def test_injection_attempts_in_values_are_inert(warehouse, op, value):
 
 
 def test_query_errors_name_the_audience_and_show_duckdb_line(warehouse):
-    audiences = load({"sql_audiences": [{"name": "typo", "sql": "SELECT customer_id\nFROM customer_360\nWHERE citty = 'Boston'"}]})
+    audiences = load(
+        {
+            "sql_audiences": [
+                {
+                    "name": "typo",
+                    "sql": "SELECT customer_id\nFROM customer_360\nWHERE citty = 'Boston'",
+                }
+            ]
+        }
+    )
     con = open_read_only(warehouse)
     try:
-        with pytest.raises(ValueError, match=r"(?s)audience 'typo'.*citty.*LINE 3: WHERE citty") as info:
+        with pytest.raises(
+            ValueError, match=r"(?s)audience 'typo'.*citty.*LINE 3: WHERE citty"
+        ) as info:
             evaluate_audience(con, "typo", audiences, AS_OF, COLUMNS)
     finally:
         con.close()
@@ -119,14 +179,24 @@ def test_query_errors_name_the_audience_and_show_duckdb_line(warehouse):
 
 
 def test_sql_audience_returns_attributes_and_must_have_customer_id(warehouse):
-    audiences = load({"sql_audiences": [
-        {"name": "rev", "sql": "SELECT customer_id, l12m_revenue AS revenue FROM customer_attribute_source WHERE l12m_revenue > 1000"},
-        {"name": "noid", "sql": "SELECT email FROM customer_360"},
-    ]})
+    audiences = load(
+        {
+            "sql_audiences": [
+                {
+                    "name": "rev",
+                    "sql": "SELECT customer_id, l12m_revenue AS revenue FROM customer_attribute_source WHERE l12m_revenue > 1000",
+                },
+                {"name": "noid", "sql": "SELECT email FROM customer_360"},
+            ]
+        }
+    )
     con = open_read_only(warehouse)
     try:
         frame = evaluate_audience(con, "rev", audiences, AS_OF, COLUMNS).sort("customer_id")
-        assert frame.columns == ["customer_id", "revenue"] and frame["customer_id"].to_list() == ["c1", "c6"]
+        assert frame.columns == ["customer_id", "revenue"] and frame["customer_id"].to_list() == [
+            "c1",
+            "c6",
+        ]
         with pytest.raises(ValueError, match="audience 'noid'.*customer_id"):
             evaluate_audience(con, "noid", audiences, AS_OF, COLUMNS)
     finally:

@@ -13,4 +13,7 @@ def sandbox(tmp_path):
 
 
 def attrs(n: int, start: int = 0) -> list[dict]:
-    return [{"external_id": f"user-{i}", "first_name": f"Ann{i}", "ltv": float(i)} for i in range(start, start + n)]
+    return [
+        {"external_id": f"user-{i}", "first_name": f"Ann{i}", "ltv": float(i)}
+        for i in range(start, start + n)
+    ]

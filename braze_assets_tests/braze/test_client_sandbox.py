@@ -39,10 +39,22 @@ def test_delivers_in_batches_and_calls_on_batch_for_every_row(sandbox):
 
 def test_limiter_never_exceeds_the_configured_rate_across_threads_and_clients(tmp_path):
     limit, period = 12, 0.5
-    with SandboxServer(tmp_path, api_keys={SECRET: {"users.track"}},
-                       rate_limit_requests=limit, rate_limit_period_s=period) as sandbox:
-        clients = [fast_client(sandbox.url, objects_per_request=5, rate_limit_requests=limit,
-                               rate_limit_period_s=period, concurrency=6) for _ in range(2)]
+    with SandboxServer(
+        tmp_path,
+        api_keys={SECRET: {"users.track"}},
+        rate_limit_requests=limit,
+        rate_limit_period_s=period,
+    ) as sandbox:
+        clients = [
+            fast_client(
+                sandbox.url,
+                objects_per_request=5,
+                rate_limit_requests=limit,
+                rate_limit_period_s=period,
+                concurrency=6,
+            )
+            for _ in range(2)
+        ]
         results = []
 
         def run(client, start):
@@ -74,14 +86,21 @@ def test_429_5xx_and_dropped_connections_are_retried_until_delivered(sandbox):
 
 
 def test_random_faults_every_row_is_delivered_or_reported(sandbox):
-    sandbox.set_faults(FaultConfig(share_429=0.15, share_5xx=0.15, drop_share=0.05, reject_share=0.02,
-                                   latency_ms=1, seed=7))
+    sandbox.set_faults(
+        FaultConfig(
+            share_429=0.15, share_5xx=0.15, drop_share=0.05, reject_share=0.02, latency_ms=1, seed=7
+        )
+    )
     with fast_client(sandbox.url, objects_per_request=20) as client:
         result = client.track_attributes(attrs(2000))
     assert_every_row_reported(result, 2000)
     assert result.not_delivered == 0 and result.retries > 0
     assert result.rejected > 0
-    assert all(o.reason == "Sandbox fault injection: object rejected" for o in result.outcomes if o.status == REJECTED)
+    assert all(
+        o.reason == "Sandbox fault injection: object rejected"
+        for o in result.outcomes
+        if o.status == REJECTED
+    )
     profiles = {p["external_id"] for p in sandbox.profiles()}
     delivered = {f"user-{o.index}" for o in result.outcomes if o.status == DELIVERED}
     assert profiles == delivered
@@ -131,15 +150,28 @@ def test_per_object_errors_land_on_the_right_rows(sandbox):
     with fast_client(sandbox.url, objects_per_request=3) as client:
         result = client.track_attributes(objects)
     status = [o.status for o in result.outcomes]
-    assert status == [DELIVERED, REJECTED, DELIVERED, REJECTED, REJECTED, DELIVERED, REJECTED, REJECTED]
+    assert status == [
+        DELIVERED,
+        REJECTED,
+        DELIVERED,
+        REJECTED,
+        REJECTED,
+        DELIVERED,
+        REJECTED,
+        REJECTED,
+    ]
     reasons = [o.reason for o in result.outcomes]
     assert "dob" in reasons[1] and "gender" in reasons[3] and "ghost" in reasons[4]
     assert "country" in reasons[6] and "255" in reasons[7]
-    assert sandbox.profile("ghost") is None and sandbox.profile("known")["custom_attributes"] == {"x": 1}
+    assert sandbox.profile("ghost") is None and sandbox.profile("known")["custom_attributes"] == {
+        "x": 1
+    }
 
 
 def test_oversized_requests_are_split_and_single_huge_rows_reported(sandbox):
-    objects = [{"external_id": f"u{i}", **{f"a{j}": "x" * 200 for j in range(20)}} for i in range(30)]
+    objects = [
+        {"external_id": f"u{i}", **{f"a{j}": "x" * 200 for j in range(20)}} for i in range(30)
+    ]
     objects.append({"external_id": "huge", **{f"b{j}": "y" * 250 for j in range(200)}})
     with fast_client(sandbox.url, objects_per_request=75, max_request_bytes=20_000) as client:
         result = client.track_attributes(objects)
@@ -205,7 +237,9 @@ def test_key_never_in_logs_errors_or_repr(sandbox, caplog):
 def test_export_and_delete(sandbox):
     with fast_client(sandbox.url) as client:
         client.track_attributes(attrs(120))
-        users = client.export_ids([f"user-{i}" for i in range(0, 120, 2)] + ["nobody"], ["first_name"])
+        users = client.export_ids(
+            [f"user-{i}" for i in range(0, 120, 2)] + ["nobody"], ["first_name"]
+        )
         assert len(users) == 60 and users[0] == {"external_id": "user-0", "first_name": "Ann0"}
         assert client.delete_users([f"user-{i}" for i in range(60)]) == 60
     assert sandbox.stats()["profiles"] == 60
@@ -221,12 +255,16 @@ def test_requests_reuse_keep_alive_connections(sandbox):
 
 
 def test_connections_closed_by_a_restarted_server_are_reopened_without_a_failed_attempt(tmp_path):
-    first = SandboxServer(tmp_path, api_keys={SECRET: {"users.track"}}, rate_limit_requests=None).start()
+    first = SandboxServer(
+        tmp_path, api_keys={SECRET: {"users.track"}}, rate_limit_requests=None
+    ).start()
     port = first.port
     client = fast_client(first.url, concurrency=2)
     assert client.track_attributes(attrs(200)).delivered == 200
     first.stop()
-    with SandboxServer(tmp_path, port=port, api_keys={SECRET: {"users.track"}}, rate_limit_requests=None) as second:
+    with SandboxServer(
+        tmp_path, port=port, api_keys={SECRET: {"users.track"}}, rate_limit_requests=None
+    ) as second:
         result = client.track_attributes(attrs(200, start=200))
     client.close()
     assert result.delivered == 200 and result.transport_errors == 0 and result.retries == 0

@@ -21,16 +21,21 @@ def client():
 def test_per_object_errors_map_to_input_rows(client):
     outcomes, unmapped = client._map_errors(
         [10, 11, 12, 13],
-        {"message": "success", "errors": [
-            {"type": "Invalid dob", "input_array": "attributes", "index": 1},
-            {"type": "Invalid gender", "input_array": "attributes", "index": 3},
-            {"type": "odd", "input_array": "events", "index": 0},
-            {"type": "no index"},
-        ]},
+        {
+            "message": "success",
+            "errors": [
+                {"type": "Invalid dob", "input_array": "attributes", "index": 1},
+                {"type": "Invalid gender", "input_array": "attributes", "index": 3},
+                {"type": "odd", "input_array": "events", "index": 0},
+                {"type": "no index"},
+            ],
+        },
     )
     assert outcomes == [
-        RowOutcome(10, DELIVERED, None), RowOutcome(11, REJECTED, "Invalid dob"),
-        RowOutcome(12, DELIVERED, None), RowOutcome(13, REJECTED, "Invalid gender"),
+        RowOutcome(10, DELIVERED, None),
+        RowOutcome(11, REJECTED, "Invalid dob"),
+        RowOutcome(12, DELIVERED, None),
+        RowOutcome(13, REJECTED, "Invalid gender"),
     ]
     assert len(unmapped) == 2
 
@@ -42,7 +47,10 @@ def test_retry_after_then_reset_then_backoff(client):
     reset = str(int(time.time()) + 5)
     assert 3 < client._retry_wait(429, {"X-RateLimit-Reset": reset}, 1) < 6.1
     # X-RateLimit-Reset is the window end, meaningless for a 5xx: back off exponentially.
-    waits = [client._retry_wait(500, {"X-RateLimit-Reset": reset}, attempt) for attempt in (1, 2, 3, 4, 5)]
+    waits = [
+        client._retry_wait(500, {"X-RateLimit-Reset": reset}, attempt)
+        for attempt in (1, 2, 3, 4, 5)
+    ]
     assert 0.5 <= waits[0] <= 1.0 and 1.0 <= waits[1] <= 2.0 and 4.0 <= waits[4] <= 8.0
     assert 0.5 <= client._retry_wait(None, {}, 1) <= 1.0
 
@@ -67,5 +75,7 @@ def test_fatal_messages_name_instance_and_permission(client):
     with pytest.raises(BrazeError, match="users.track"):
         client._raise_if_fatal("/users/track", 403, {})
     with pytest.raises(BrazeError, match="objects_per_request"):
-        client._raise_if_fatal("/users/track", 400, {"message": "Max Input Length Exceeded"}, batch_size=100)
+        client._raise_if_fatal(
+            "/users/track", 400, {"message": "Max Input Length Exceeded"}, batch_size=100
+        )
     client._raise_if_fatal("/users/track", 400, {"message": "something else"})  # not fatal

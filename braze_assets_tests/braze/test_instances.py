@@ -4,7 +4,15 @@ from braze_assets.braze.instances import INSTANCES, instance_for_endpoint, resol
 
 
 def test_every_documented_instance_is_known():
-    expected = {f"US-0{n}" for n in range(1, 9)} | {"US-10", "EU-01", "EU-02", "AU-01", "ID-01", "JP-01", "KR-01"}
+    expected = {f"US-0{n}" for n in range(1, 9)} | {
+        "US-10",
+        "EU-01",
+        "EU-02",
+        "AU-01",
+        "ID-01",
+        "JP-01",
+        "KR-01",
+    }
     assert set(INSTANCES) == expected
     assert INSTANCES["US-03"] == "https://rest.iad-03.braze.com"
     assert INSTANCES["US-10"] == "https://rest.us-10.braze.com"

@@ -12,7 +12,20 @@ import polars as pl
 
 from braze_assets.currents.reader import COMMON_COLUMNS, JSON_FIELDS
 
-ID_COLUMNS = [c for c in COMMON_COLUMNS if c not in ("event_id", "event_type", "event_time", "event_date", "extra", "source_key", *JSON_FIELDS)]
+ID_COLUMNS = [
+    c
+    for c in COMMON_COLUMNS
+    if c
+    not in (
+        "event_id",
+        "event_type",
+        "event_time",
+        "event_date",
+        "extra",
+        "source_key",
+        *JSON_FIELDS,
+    )
+]
 
 
 def random_value(rng: random.Random, avro_type, name: str):
@@ -36,7 +49,7 @@ def random_value(rng: random.Random, avro_type, name: str):
         "int": lambda: rng.randrange(-(2**31), 2**31),
         "long": lambda: rng.randrange(-(2**62), 2**62),
         "float": lambda: rng.randrange(-1000, 1000) / 4,
-        "double": lambda: rng.randrange(-10**6, 10**6) / 8,
+        "double": lambda: rng.randrange(-(10**6), 10**6) / 8,
         "boolean": lambda: rng.random() < 0.5,
     }[avro_type]()
 
@@ -64,7 +77,9 @@ def assert_all_fields_kept(records: list[dict], frame: pl.DataFrame, event_type:
     for record, row in zip(records, frame.iter_rows(named=True), strict=True):
         assert row["event_id"] == record["id"]
         assert row["event_type"] == event_type
-        seconds = record.get("time_ms") / 1000 if record.get("time_ms") is not None else record["time"]
+        seconds = (
+            record.get("time_ms") / 1000 if record.get("time_ms") is not None else record["time"]
+        )
         assert row["event_time"].timestamp() == seconds
         assert row["event_date"] == row["event_time"].date()
         extra = json.loads(row["extra"])

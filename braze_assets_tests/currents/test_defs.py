@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -28,15 +28,28 @@ USERS = [{"external_id": f"cust-{i:04d}", "email": f"person{i}@example.com"} for
 
 def resource(local_s3, bucket_name) -> CurrentsS3Resource:
     return CurrentsS3Resource(
-        bucket=bucket_name, prefix=PREFIX, endpoint_url=local_s3.endpoint_url, region_name=LOCAL_REGION,
-        aws_access_key_id=LOCAL_ACCESS_KEY, aws_secret_access_key=LOCAL_SECRET_KEY,
+        bucket=bucket_name,
+        prefix=PREFIX,
+        endpoint_url=local_s3.endpoint_url,
+        region_name=LOCAL_REGION,
+        aws_access_key_id=LOCAL_ACCESS_KEY,
+        aws_secret_access_key=LOCAL_SECRET_KEY,
     )
 
 
 def write(s3_client, bucket_name, start, hours=1, seed=1):
     return write_demo_currents(
-        s3_client, bucket_name, PREFIX, USERS, start=start, hours=hours, seed=seed, events_per_hour=40,
-        duplicate_share=0.1, codec="snappy", flush_seconds=3600,
+        s3_client,
+        bucket_name,
+        PREFIX,
+        USERS,
+        start=start,
+        hours=hours,
+        seed=seed,
+        events_per_hour=40,
+        duplicate_share=0.1,
+        codec="snappy",
+        flush_seconds=3600,
     )
 
 
@@ -51,8 +64,10 @@ def tick(sensor, cursor, currents_s3):
     return result.run_requests, result.cursor
 
 
-def test_sensor_requests_each_date_once_and_again_for_a_late_file(local_s3, s3_client, bucket_name, events_asset):
-    now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+def test_sensor_requests_each_date_once_and_again_for_a_late_file(
+    local_s3, s3_client, bucket_name, events_asset
+):
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     yesterday, today = now - timedelta(hours=26), now - timedelta(hours=1)
     yesterday_keys = write(s3_client, bucket_name, yesterday, seed=1)
     write(s3_client, bucket_name, today, seed=2)
@@ -69,7 +84,9 @@ def test_sensor_requests_each_date_once_and_again_for_a_late_file(local_s3, s3_c
 
     # A late (re-delivered) file for yesterday's hour, under a new offset: yesterday runs again.
     body = s3_client.get_object(Bucket=bucket_name, Key=yesterday_keys[0])["Body"].read()
-    s3_client.put_object(Bucket=bucket_name, Key=yesterday_keys[0].replace("+0+0.avro", "+0+98765.avro"), Body=body)
+    s3_client.put_object(
+        Bucket=bucket_name, Key=yesterday_keys[0].replace("+0+0.avro", "+0+98765.avro"), Body=body
+    )
     rerun, cursor = tick(sensor, cursor, currents_s3)
     assert [r.partition_key for r in rerun] == [yesterday.date().isoformat()]
     assert rerun[0].run_key not in {r.run_key for r in first}
@@ -82,14 +99,19 @@ def test_sensor_requests_each_date_once_and_again_for_a_late_file(local_s3, s3_c
 def test_partition_run_loads_the_day_and_the_check_reports_a_corrupt_file(
     local_s3, s3_client, bucket_name, events_asset, tmp_path
 ):
-    day_start = datetime(2026, 11, 20, 9, tzinfo=timezone.utc)
+    day_start = datetime(2026, 11, 20, 9, tzinfo=UTC)
     keys = write(s3_client, bucket_name, day_start, hours=2)
     write(s3_client, bucket_name, day_start + timedelta(days=1), seed=9)  # another day: not loaded
     corrupt = keys[0].replace("+0+0.avro", "+0+999999.avro")
     s3_client.put_object(Bucket=bucket_name, Key=corrupt, Body=b"Obj\x01 truncated")
-    resources = {"duckdb": DuckDBResource(database=str(tmp_path / "w.duckdb")), "currents_s3": resource(local_s3, bucket_name)}
+    resources = {
+        "duckdb": DuckDBResource(database=str(tmp_path / "w.duckdb")),
+        "currents_s3": resource(local_s3, bucket_name),
+    }
 
-    result = dg.materialize([events_asset, *build_currents_checks()], partition_key="2026-11-20", resources=resources)
+    result = dg.materialize(
+        [events_asset, *build_currents_checks()], partition_key="2026-11-20", resources=resources
+    )
     assert result.success
     [materialization] = result.asset_materializations_for_node("currents_events")
     metadata = materialization.metadata
@@ -114,7 +136,7 @@ def test_partition_run_loads_the_day_and_the_check_reports_a_corrupt_file(
 
 
 def test_resource_from_env_honours_aws_endpoint_url(local_s3, s3_client, bucket_name, monkeypatch):
-    write(s3_client, bucket_name, datetime(2026, 11, 20, 9, tzinfo=timezone.utc))
+    write(s3_client, bucket_name, datetime(2026, 11, 20, 9, tzinfo=UTC))
     monkeypatch.setenv("AWS_ENDPOINT_URL", local_s3.endpoint_url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", LOCAL_ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", LOCAL_SECRET_KEY)

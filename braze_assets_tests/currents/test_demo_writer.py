@@ -1,6 +1,6 @@
 import io
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import fastavro
 import pytest
@@ -18,7 +18,7 @@ USERS = [{"external_id": f"cust-{i:04d}", "email": f"person{i}@example.com"} for
 
 def write(s3_client, bucket_name, **overrides):
     options = dict(
-        start=datetime(2026, 11, 29, 8, 30, tzinfo=timezone.utc),
+        start=datetime(2026, 11, 29, 8, 30, tzinfo=UTC),
         hours=2,
         seed=5,
         events_per_hour=100,
@@ -45,7 +45,9 @@ def test_demo_files_look_like_braze_currents(s3_client, bucket_name):
     }
     ids: Counter = Counter()
     for p in parsed:
-        reader = fastavro.reader(io.BytesIO(s3_client.get_object(Bucket=bucket_name, Key=p.key)["Body"].read()))
+        reader = fastavro.reader(
+            io.BytesIO(s3_client.get_object(Bucket=bucket_name, Key=p.key)["Body"].read())
+        )
         assert reader.codec == "snappy"
         assert [(f["name"], f["type"]) for f in reader.writer_schema["fields"]] == [
             (f["name"], f["type"]) for f in writer_schema(p.event_type)["fields"]
@@ -69,4 +71,4 @@ def test_same_seed_same_files(s3_client, bucket_name):
 
 def test_needs_users(s3_client, bucket_name):
     with pytest.raises(ValueError, match="at least one user"):
-        write_demo_currents(s3_client, bucket_name, PREFIX, [], start=datetime.now(timezone.utc), hours=1)
+        write_demo_currents(s3_client, bucket_name, PREFIX, [], start=datetime.now(UTC), hours=1)

@@ -1,4 +1,4 @@
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -9,7 +9,7 @@ from .conftest import PREFIX
 
 pytestmark = pytest.mark.integration
 
-NOW = datetime(2026, 11, 29, 12, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 29, 12, 30, tzinfo=UTC)
 NEW = "dataexport.prod-03.S3.integration.aaa"
 OLD = "dataexport.prod-03.S3.integration.bbb"
 
@@ -28,8 +28,14 @@ def files(s3_client, bucket_name):
     return [
         put(s3_client, bucket_name, key("users.messages.email.Open", "2026-11-27-13", 9000)),
         put(s3_client, bucket_name, key("users.messages.email.Open", "2026-11-28-05", 0)),
-        put(s3_client, bucket_name, key("users.behaviors.Purchase", "2026-11-29-11", 0, OLD, "327/us-east-1")),
-        put(s3_client, bucket_name, key("users.behaviors.Purchase", "2026-11-20-11", 0)),  # outside the window
+        put(
+            s3_client,
+            bucket_name,
+            key("users.behaviors.Purchase", "2026-11-29-11", 0, OLD, "327/us-east-1"),
+        ),
+        put(
+            s3_client, bucket_name, key("users.behaviors.Purchase", "2026-11-20-11", 0)
+        ),  # outside the window
         put(s3_client, bucket_name, f"{PREFIX}/{NEW}/notes.txt"),
     ]
 
@@ -53,7 +59,11 @@ def test_new_files_then_nothing_then_a_new_and_a_late_file(s3_client, bucket_nam
     second = discover(bucket, first.cursor, now=NOW)
     assert second.changes == []
 
-    put(s3_client, bucket_name, key("users.behaviors.Purchase", "2026-11-29-12", 4, OLD, "327/us-east-1"))
+    put(
+        s3_client,
+        bucket_name,
+        key("users.behaviors.Purchase", "2026-11-29-12", 4, OLD, "327/us-east-1"),
+    )
     # Late: lands in an older day, and its unpadded offset sorts before the folder's existing file.
     late = put(s3_client, bucket_name, key("users.messages.email.Open", "2026-11-27-13", 12000))
     third = discover(bucket, second.cursor, now=NOW)
@@ -65,7 +75,9 @@ def test_new_files_then_nothing_then_a_new_and_a_late_file(s3_client, bucket_nam
 
     # A re-written file (new etag) is a change too.
     put(s3_client, bucket_name, files[1], body=b"avro, written again")
-    assert [c.partition_key for c in discover(bucket, third.cursor, now=NOW).changes] == ["2026-11-28"]
+    assert [c.partition_key for c in discover(bucket, third.cursor, now=NOW).changes] == [
+        "2026-11-28"
+    ]
 
 
 def test_lost_cursor_gives_the_same_run_keys_for_the_same_content(bucket, files):
@@ -82,5 +94,7 @@ def test_lookback_window_bounds_the_listing(bucket, files):
 
 def test_day_objects_lists_one_whole_day(s3_client, bucket_name, bucket, files):
     extra = put(s3_client, bucket_name, key("users.messages.email.Open", "2026-11-27-23", 1))
-    assert sorted(o.key for o in day_objects(bucket, date(2026, 11, 27))) == sorted([files[0], extra])
+    assert sorted(o.key for o in day_objects(bucket, date(2026, 11, 27))) == sorted(
+        [files[0], extra]
+    )
     assert [o.key for o in day_objects(bucket, date(2026, 11, 20))] == [files[3]]

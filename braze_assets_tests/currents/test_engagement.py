@@ -1,5 +1,5 @@
 import zlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,12 +12,18 @@ from .conftest import PREFIX
 
 pytestmark = pytest.mark.integration
 
-AS_OF = datetime(2026, 11, 29, 12, tzinfo=timezone.utc)
+AS_OF = datetime(2026, 11, 29, 12, tzinfo=UTC)
 
 
 def event(event_type, days_ago, user_id, external_user_id, **fields):
-    record = random_records(writer_schema(event_type), 1, seed=zlib.crc32(f"{event_type}{days_ago}{user_id}".encode()))[0]
-    record.update(user_id=user_id, external_user_id=external_user_id, time=int((AS_OF - timedelta(days=days_ago)).timestamp()))
+    record = random_records(
+        writer_schema(event_type), 1, seed=zlib.crc32(f"{event_type}{days_ago}{user_id}".encode())
+    )[0]
+    record.update(
+        user_id=user_id,
+        external_user_id=external_user_id,
+        time=int((AS_OF - timedelta(days=days_ago)).timestamp()),
+    )
     record["id"] = f"{event_type}-{days_ago}-{user_id}-{sorted(fields.items())}"
     record.update(fields)
     return event_type, record
@@ -33,8 +39,22 @@ EVENTS = [
     event("users.messages.email.Bounce", 20, "ba", "a"),
     event("users.messages.email.SoftBounce", 21, "ba", "a"),
     event("users.messages.email.Unsubscribe", 2, "ba", "a"),
-    event("users.behaviors.subscription.GlobalStateChange", 2, "ba", "a", subscription_status="Unsubscribed", channel="email"),
-    event("users.behaviors.subscription.GlobalStateChange", 2, "ba", "a", subscription_status="Subscribed", channel="email"),
+    event(
+        "users.behaviors.subscription.GlobalStateChange",
+        2,
+        "ba",
+        "a",
+        subscription_status="Unsubscribed",
+        channel="email",
+    ),
+    event(
+        "users.behaviors.subscription.GlobalStateChange",
+        2,
+        "ba",
+        "a",
+        subscription_status="Subscribed",
+        channel="email",
+    ),
     event("users.behaviors.CustomEvent", 5, "ba", "a"),
     event("users.behaviors.CustomEvent", 60, "ba", "a"),
     event("users.behaviors.Purchase", 2, "ba", "a", price=10.0),
@@ -55,7 +75,9 @@ def loaded(s3_client, bucket_name, bucket, warehouse):
     keys = []
     for index, (event_type, record) in enumerate(EVENTS):
         key = f"{PREFIX}/c/event_type={event_type}/date=2026-11-20-00/version=10/production/c+0+{index}.avro"
-        s3_client.put_object(Bucket=bucket_name, Key=key, Body=avro_bytes(writer_schema(event_type), [record]))
+        s3_client.put_object(
+            Bucket=bucket_name, Key=key, Body=avro_bytes(writer_schema(event_type), [record])
+        )
         keys.append(key)
     ingest_objects(warehouse, bucket, keys)
     return warehouse
@@ -66,7 +88,9 @@ def test_engagement_attributes_per_customer(loaded):
     rows = {r["external_user_id"]: r for r in _rows(loaded)}
     a, b = rows["a"], rows["b"]
     assert a["user_id"] == "ba"
-    assert a["last_email_open_at"] == AS_OF - timedelta(days=10)  # the machine open a day ago is not a person
+    assert a["last_email_open_at"] == AS_OF - timedelta(
+        days=10
+    )  # the machine open a day ago is not a person
     assert (a["email_opens_30d"], a["email_opens_90d"]) == (1, 2)
     assert a["last_email_click_at"] == AS_OF - timedelta(days=3)
     assert (a["email_clicks_30d"], a["email_clicks_90d"]) == (1, 2)

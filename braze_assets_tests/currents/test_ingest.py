@@ -1,4 +1,4 @@
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -13,19 +13,29 @@ from .conftest import PREFIX
 pytestmark = pytest.mark.integration
 
 USERS = [{"external_id": f"cust-{i:04d}", "email": f"person{i}@example.com"} for i in range(40)]
-START = datetime(2026, 11, 28, 23, tzinfo=timezone.utc)
+START = datetime(2026, 11, 28, 23, tzinfo=UTC)
 
 
 def demo(s3_client, bucket_name, **overrides):
     options = dict(
-        start=START, hours=2, seed=11, events_per_hour=150, duplicate_share=0.1, codec="deflate", flush_seconds=1200
+        start=START,
+        hours=2,
+        seed=11,
+        events_per_hour=150,
+        duplicate_share=0.1,
+        codec="deflate",
+        flush_seconds=1200,
     )
     return write_demo_currents(s3_client, bucket_name, PREFIX, USERS, **{**options, **overrides})
 
 
-def put(s3_client, bucket_name, event_type, records, *, hour="2026-11-29-10", name="c+0+0", codec="null"):
+def put(
+    s3_client, bucket_name, event_type, records, *, hour="2026-11-29-10", name="c+0+0", codec="null"
+):
     key = f"{PREFIX}/c/event_type={event_type}/date={hour}/version=10/production/{name}.avro"
-    s3_client.put_object(Bucket=bucket_name, Key=key, Body=avro_bytes(writer_schema(event_type), records, codec))
+    s3_client.put_object(
+        Bucket=bucket_name, Key=key, Body=avro_bytes(writer_schema(event_type), records, codec)
+    )
     return key
 
 
@@ -39,9 +49,15 @@ def test_demo_files_load_once_each_event_once(s3_client, bucket_name, bucket, wa
     report = ingest_objects(warehouse, bucket, keys, batch_rows=100)
     assert len(report.loaded) == len(keys) and not report.quarantined
     assert report.duplicates > 0, "the demo re-delivers events; some must have been dropped"
-    assert count(warehouse) == report.inserted == count(warehouse, "SELECT count(DISTINCT event_id) FROM currents_events")
+    assert (
+        count(warehouse)
+        == report.inserted
+        == count(warehouse, "SELECT count(DISTINCT event_id) FROM currents_events")
+    )
     assert report.event_dates == [date(2026, 11, 28), date(2026, 11, 29)]
-    files = warehouse.execute("SELECT count(*), sum(rows), sum(inserted) FROM currents_files WHERE status='loaded'").fetchone()
+    files = warehouse.execute(
+        "SELECT count(*), sum(rows), sum(inserted) FROM currents_files WHERE status='loaded'"
+    ).fetchone()
     assert files == (len(keys), report.rows, report.inserted)
 
     again = ingest_objects(warehouse, bucket, keys)
@@ -60,7 +76,9 @@ def test_partition_by_partition_ingest_equals_all_at_once(s3_client, bucket_name
         by_day.setdefault(parse_key(key).partition_key, []).append(key)
     assert len(by_day) == 2
     split = duckdb.connect(str(tmp_path / "split.duckdb"))
-    for day in sorted(by_day, reverse=True):  # the later day first: duplicates cross partitions both ways
+    for day in sorted(
+        by_day, reverse=True
+    ):  # the later day first: duplicates cross partitions both ways
         ingest_objects(split, bucket, by_day[day])
     whole = duckdb.connect(str(tmp_path / "whole.duckdb"))
     ingest_objects(whole, bucket, keys)
@@ -68,10 +86,19 @@ def test_partition_by_partition_ingest_equals_all_at_once(s3_client, bucket_name
     assert split.execute(query).fetchall() == whole.execute(query).fetchall()
 
 
-def test_redelivered_file_under_a_new_key_does_not_double_count(s3_client, bucket_name, bucket, warehouse):
+def test_redelivered_file_under_a_new_key_does_not_double_count(
+    s3_client, bucket_name, bucket, warehouse
+):
     records = random_records(writer_schema("users.messages.email.Open"), 30)
     first = put(s3_client, bucket_name, "users.messages.email.Open", records, name="c+0+0")
-    again = put(s3_client, bucket_name, "users.messages.email.Open", records[10:], hour="2026-11-30-01", name="c+0+30")
+    again = put(
+        s3_client,
+        bucket_name,
+        "users.messages.email.Open",
+        records[10:],
+        hour="2026-11-30-01",
+        name="c+0+30",
+    )
     report = ingest_objects(warehouse, bucket, [first, again])
     assert count(warehouse) == 30 and report.duplicates == 20
     ledger = dict(warehouse.execute("SELECT key, inserted FROM currents_files").fetchall())
@@ -84,31 +111,50 @@ def test_duplicates_inside_one_batch_keep_the_first_copy(s3_client, bucket_name,
     a = put(s3_client, bucket_name, "users.behaviors.CustomEvent", records, name="c+0+0")
     b = put(s3_client, bucket_name, "users.behaviors.CustomEvent", changed, name="c+0+5")
     ingest_objects(warehouse, bucket, [a, b])
-    assert {r[0] for r in warehouse.execute("SELECT extra->>'name' FROM currents_events").fetchall()} == {
-        r["name"] for r in records
-    }
+    assert {
+        r[0] for r in warehouse.execute("SELECT extra->>'name' FROM currents_events").fetchall()
+    } == {r["name"] for r in records}
 
 
-def test_corrupt_and_truncated_files_are_quarantined_and_the_rest_loads(s3_client, bucket_name, bucket, warehouse):
+def test_corrupt_and_truncated_files_are_quarantined_and_the_rest_loads(
+    s3_client, bucket_name, bucket, warehouse
+):
     schema = writer_schema("users.messages.email.Click")
-    good = put(s3_client, bucket_name, "users.messages.email.Click", random_records(schema, 50, seed=1), name="c+0+0")
+    good = put(
+        s3_client,
+        bucket_name,
+        "users.messages.email.Click",
+        random_records(schema, 50, seed=1),
+        name="c+0+0",
+    )
     whole = avro_bytes(schema, random_records(schema, 400, seed=2), "snappy")
     truncated = f"{PREFIX}/c/event_type=users.messages.email.Click/date=2026-11-29-10/version=10/production/c+0+50.avro"
     s3_client.put_object(Bucket=bucket_name, Key=truncated, Body=whole[: len(whole) * 2 // 3])
     garbage = truncated.replace("c+0+50", "c+0+450")
     s3_client.put_object(Bucket=bucket_name, Key=garbage, Body=b"<html>Access Denied</html>")
-    later = put(s3_client, bucket_name, "users.messages.email.Click", random_records(schema, 20, seed=3), name="c+0+900")
+    later = put(
+        s3_client,
+        bucket_name,
+        "users.messages.email.Click",
+        random_records(schema, 20, seed=3),
+        name="c+0+900",
+    )
 
     report = ingest_objects(warehouse, bucket, [good, truncated, garbage, later])
     assert [f.key for f in report.loaded] == [good, later]
     assert {f.key for f in report.quarantined} == {truncated, garbage}
     assert all(f.error for f in report.quarantined)
     assert count(warehouse) == 70
-    rows = warehouse.execute("SELECT key, status, error FROM currents_files WHERE status='quarantined'").fetchall()
+    rows = warehouse.execute(
+        "SELECT key, status, error FROM currents_files WHERE status='quarantined'"
+    ).fetchall()
     assert {r[0] for r in rows} == {truncated, garbage} and all(r[2] for r in rows)
 
     # A quarantined file is not retried while unchanged; fixed (new etag) it loads.
-    assert set(ingest_objects(warehouse, bucket, [truncated, garbage]).skipped) == {truncated, garbage}
+    assert set(ingest_objects(warehouse, bucket, [truncated, garbage]).skipped) == {
+        truncated,
+        garbage,
+    }
     s3_client.put_object(Bucket=bucket_name, Key=truncated, Body=whole)
     fixed = ingest_objects(warehouse, bucket, [truncated])
     assert [f.status for f in fixed.files] == ["loaded"] and count(warehouse) == 470
@@ -137,7 +183,9 @@ def test_json_columns_are_queryable(s3_client, bucket_name, bucket, warehouse):
     records = random_records(schema, 2)
     records[0]["properties"] = '{"quantity": 3, "coupon": "WINTER10"}'
     records[1]["properties"] = "not json {"
-    ingest_objects(warehouse, bucket, [put(s3_client, bucket_name, "users.behaviors.Purchase", records)])
+    ingest_objects(
+        warehouse, bucket, [put(s3_client, bucket_name, "users.behaviors.Purchase", records)]
+    )
     values = warehouse.execute(
         "SELECT properties->>'coupon', (properties->>'quantity')::INT, properties::VARCHAR FROM currents_events ORDER BY event_id"
     ).fetchall()
@@ -145,11 +193,17 @@ def test_json_columns_are_queryable(s3_client, bucket_name, bucket, warehouse):
     assert values[1][2] == '"not json {"'  # kept, as a JSON string
 
 
-def test_an_id_shared_by_two_event_types_keeps_both_events(s3_client, bucket_name, bucket, warehouse):
+def test_an_id_shared_by_two_event_types_keeps_both_events(
+    s3_client, bucket_name, bucket, warehouse
+):
     # Braze promises globally unique ids; if two types ever shared one, neither event may be lost.
     opens = random_records(writer_schema("users.messages.email.Open"), 5)
     clicks = [
-        {**record, "id": opens[i]["id"], "time": opens[i]["time"]}  # same id, same day: only the type differs
+        {
+            **record,
+            "id": opens[i]["id"],
+            "time": opens[i]["time"],
+        }  # same id, same day: only the type differs
         for i, record in enumerate(random_records(writer_schema("users.messages.email.Click"), 5))
     ]
     first = put(s3_client, bucket_name, "users.messages.email.Open", opens)

@@ -1,4 +1,4 @@
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -15,7 +15,7 @@ def test_v2_layout_with_and_without_prefix(prefix):
     assert parsed is not None
     assert parsed.key == key
     assert parsed.event_type == "users.messages.email.Open"
-    assert parsed.hour == datetime(2026, 11, 29, 17, tzinfo=timezone.utc)
+    assert parsed.hour == datetime(2026, 11, 29, 17, tzinfo=UTC)
     assert parsed.date == date(2026, 11, 29)
     assert parsed.partition_key == "2026-11-29"
     assert parsed.integration == "5f3c9e1a2b4d6e8f0a1b2c3d"
@@ -29,8 +29,12 @@ def test_legacy_layout(prefix):
     parsed = parse_key(key)
     assert parsed is not None
     assert parsed.event_type == "users.behaviors.CustomEvent"
-    assert parsed.hour == datetime(2026, 1, 2, 3, tzinfo=timezone.utc)
-    assert (parsed.version, parsed.environment_or_zone, parsed.layout) == ("327", "us-east-1", "legacy")
+    assert parsed.hour == datetime(2026, 1, 2, 3, tzinfo=UTC)
+    assert (parsed.version, parsed.environment_or_zone, parsed.layout) == (
+        "327",
+        "us-east-1",
+        "legacy",
+    )
 
 
 def test_unknown_extra_parts_and_missing_connector_folder_still_parse():
@@ -49,8 +53,10 @@ def test_integration_from_file_name_when_no_connector_folder():
 
 
 def test_date_without_hour_is_midnight():
-    parsed = parse_key("x/event_type=users.behaviors.Purchase/date=2026-11-29/version=10/production/f.avro")
-    assert parsed is not None and parsed.hour == datetime(2026, 11, 29, tzinfo=timezone.utc)
+    parsed = parse_key(
+        "x/event_type=users.behaviors.Purchase/date=2026-11-29/version=10/production/f.avro"
+    )
+    assert parsed is not None and parsed.hour == datetime(2026, 11, 29, tzinfo=UTC)
 
 
 def test_prefix_containing_marker_text_does_not_shadow_braze_components():
@@ -79,4 +85,7 @@ def test_not_currents_files(key):
 
 def test_hour_prefix_uses_brazes_date_component():
     key = "a/date=old/event_type=users.behaviors.Purchase/date=2026-11-29-05/version=10/p/f.avro"
-    assert parse_key(key).hour_prefix == "a/date=old/event_type=users.behaviors.Purchase/date=2026-11-29-05/"
+    assert (
+        parse_key(key).hour_prefix
+        == "a/date=old/event_type=users.behaviors.Purchase/date=2026-11-29-05/"
+    )

@@ -10,12 +10,16 @@ def test_objects_survive_a_restart_with_a_state_dir(tmp_path):
         assert first.endpoint_url.startswith("http://127.0.0.1:")
         client = first.client()
         client.create_bucket(Bucket="demo-currents")
-        client.put_object(Bucket="demo-currents", Key="a/event_type=x/date=2026-11-29-01/f.avro", Body=b"avro")
+        client.put_object(
+            Bucket="demo-currents", Key="a/event_type=x/date=2026-11-29-01/f.avro", Body=b"avro"
+        )
     with LocalS3(state_dir=tmp_path / "s3") as second:
-        body = second.client().get_object(Bucket="demo-currents", Key="a/event_type=x/date=2026-11-29-01/f.avro")
+        body = second.client().get_object(
+            Bucket="demo-currents", Key="a/event_type=x/date=2026-11-29-01/f.avro"
+        )
         assert body["Body"].read() == b"avro"
 
 
 def test_endpoint_before_start_is_an_error():
     with pytest.raises(RuntimeError, match="not running"):
-        LocalS3().endpoint_url
+        _ = LocalS3().endpoint_url

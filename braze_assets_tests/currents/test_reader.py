@@ -6,7 +6,12 @@ import pytest
 
 from braze_assets.currents.keys import parse_key
 from braze_assets.currents.reader import CorruptFileError, decode_file, polars_can_read
-from braze_assets.currents.schemas import event_type_fields, sample_files, schema_files, writer_schema
+from braze_assets.currents.schemas import (
+    event_type_fields,
+    sample_files,
+    schema_files,
+    writer_schema,
+)
 
 from .avro_helpers import assert_all_fields_kept, avro_bytes, random_records
 
@@ -77,7 +82,9 @@ def test_time_ms_wins_over_time_seconds():
 
 def test_new_optional_field_from_schema_evolution_appears_in_extra():
     schema = json.loads(json.dumps(writer_schema("users.messages.email.Open")))
-    schema["fields"].append({"name": "brand_new_field", "type": ["null", "string"], "default": None})
+    schema["fields"].append(
+        {"name": "brand_new_field", "type": ["null", "string"], "default": None}
+    )
     records = random_records(schema, 3)
     records[0]["brand_new_field"] = "hello"
     frame = decode_file(avro_bytes(schema, records, "snappy"), key_for("users.messages.email.Open"))
@@ -100,7 +107,14 @@ def test_types_polars_cannot_read_fall_back_to_fastavro():
     }
     assert not polars_can_read(schema)
     records = [
-        {"id": "a", "time": 1, "user_id": "u1", "labels": {"x": "1"}, "either": 5, "payload": b"\x00\x01"},
+        {
+            "id": "a",
+            "time": 1,
+            "user_id": "u1",
+            "labels": {"x": "1"},
+            "either": 5,
+            "payload": b"\x00\x01",
+        },
         {"id": "b", "time": 2, "user_id": "u2", "labels": {}, "either": "five", "payload": None},
     ]
     frame = decode_file(avro_bytes(schema, records, "deflate"), key_for("users.future.Thing"))

@@ -21,18 +21,28 @@ from .conftest import AS_OF, PEOPLE, read
 
 
 def _bytes(data_dir: Path) -> dict[str, bytes]:
-    return {p.relative_to(data_dir).as_posix(): p.read_bytes() for p in sorted(data_dir.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(data_dir).as_posix(): p.read_bytes()
+        for p in sorted(data_dir.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_gives_same_bytes_and_another_seed_does_not(tmp_path: Path) -> None:
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     generate_demo_data(a, people=400, seed=3, as_of=AS_OF)
     # Another process in another time zone: still the same bytes.
-    code = ("import sys; from datetime import date; from pathlib import Path; "
-            "from braze_assets.demo_data import generate_demo_data; "
-            "generate_demo_data(Path(sys.argv[1]), people=400, seed=3, as_of=date.fromisoformat(sys.argv[2]))")
-    subprocess.run([sys.executable, "-c", code, str(b), AS_OF.isoformat()], check=True, cwd=PROJECT_DIR,
-                   env={**os.environ, "TZ": "Pacific/Auckland"})
+    code = (
+        "import sys; from datetime import date; from pathlib import Path; "
+        "from braze_assets.demo_data import generate_demo_data; "
+        "generate_demo_data(Path(sys.argv[1]), people=400, seed=3, as_of=date.fromisoformat(sys.argv[2]))"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, str(b), AS_OF.isoformat()],
+        check=True,
+        cwd=PROJECT_DIR,
+        env={**os.environ, "TZ": "Pacific/Auckland"},
+    )
     generate_demo_data(c, people=400, seed=4, as_of=AS_OF)
     first = _bytes(a)
     assert set(first) == {p.as_posix() for p in all_files()} | {MANIFEST.as_posix()}
@@ -60,7 +70,14 @@ def test_files_have_exactly_the_configured_columns(demo_dir: Path) -> None:
         assert read(demo_dir, source.path)[source.primary_key].is_unique().all(), source.name
     for txn in config.transactions:
         header = set(read(demo_dir, txn.path).columns)
-        wanted = {txn.primary_key, txn.customer_key, txn.ordered_at, txn.revenue, txn.items, txn.channel} - {None}
+        wanted = {
+            txn.primary_key,
+            txn.customer_key,
+            txn.ordered_at,
+            txn.revenue,
+            txn.items,
+            txn.channel,
+        } - {None}
         assert wanted <= header, txn.name
 
 
@@ -70,10 +87,14 @@ def test_truth_covers_every_record_and_never_leaks_into_sources(demo_dir: Path) 
     assert truth.columns == ["source", "source_pk", "person_id"]
     for source in config.sources:
         frame = read(demo_dir, source.path)
-        assert sorted(frame[source.primary_key]) == sorted(truth.filter(pl.col("source") == source.name)["source_pk"])
+        assert sorted(frame[source.primary_key]) == sorted(
+            truth.filter(pl.col("source") == source.name)["source_pk"]
+        )
     people = set(truth["person_id"])
     person_numbers = {p.removeprefix("person_").lstrip("0") for p in people}
-    for rel in [p for p in all_files() if p.parts[0] == "sources"] + [Path("braze_workspace_users.csv")]:
+    for rel in [p for p in all_files() if p.parts[0] == "sources"] + [
+        Path("braze_workspace_users.csv")
+    ]:
         text = (demo_dir / rel).read_text()
         assert "person_" not in text, rel
         frame = read(demo_dir, rel)
@@ -81,7 +102,9 @@ def test_truth_covers_every_record_and_never_leaks_into_sources(demo_dir: Path) 
             assert not set(frame[column].drop_nulls()) & people, (rel, column)
     # Record ids are numbered in shuffled order, so they do not encode the person either.
     ecommerce = truth.filter(pl.col("source") == "ecommerce").with_columns(
-        n=pl.col("source_pk").str.slice(1).cast(pl.Int64), p=pl.col("person_id").str.slice(7).cast(pl.Int64))
+        n=pl.col("source_pk").str.slice(1).cast(pl.Int64),
+        p=pl.col("person_id").str.slice(7).cast(pl.Int64),
+    )
     assert abs(ecommerce.select(pl.corr("n", "p")).item()) < 0.1
     assert person_numbers  # the truth ids exist, they are just not in the sources
 
@@ -131,7 +154,9 @@ def test_rerun_with_same_parameters_is_a_no_op(tmp_path: Path) -> None:
 
 def test_other_parameters_need_overwrite(tmp_path: Path) -> None:
     generate_demo_data(tmp_path, people=200, seed=5, as_of=AS_OF)
-    with pytest.raises(DemoDataExistsError, match=r"seed=5, people=200.*asked for seed=6.*overwrite=True"):
+    with pytest.raises(
+        DemoDataExistsError, match=r"seed=5, people=200.*asked for seed=6.*overwrite=True"
+    ):
         generate_demo_data(tmp_path, people=200, seed=6, as_of=AS_OF)
     with pytest.raises(DemoDataExistsError, match="as_of=2026-06-02"):
         generate_demo_data(tmp_path, people=200, seed=5, as_of=date(2026, 6, 2))
@@ -150,8 +175,13 @@ def test_foreign_files_without_manifest_are_not_clobbered(tmp_path: Path) -> Non
 
 def test_an_interrupted_run_is_redone_without_overwrite(tmp_path: Path) -> None:
     with pytest.raises(_Crash):  # dies with some of the files written
-        generate_demo_data(tmp_path, people=200, seed=5, as_of=AS_OF,
-                           progress=lambda step, done, total: _stop_at(step, "pos"))
+        generate_demo_data(
+            tmp_path,
+            people=200,
+            seed=5,
+            as_of=AS_OF,
+            progress=lambda step, done, total: _stop_at(step, "pos"),
+        )
     manifest = json.loads((tmp_path / MANIFEST).read_text())
     assert manifest["complete"] is False and (tmp_path / "sources/loyalty_members.csv").exists()
     summary = generate_demo_data(tmp_path, people=200, seed=5, as_of=AS_OF)
@@ -173,8 +203,17 @@ def test_progress_reports_every_step_in_order(tmp_path: Path) -> None:
     done = [c for c in calls if c[1] > 0]
     assert [c[1] for c in done] == list(range(1, len(done) + 1))
     assert done[-1][1] == done[-1][2]
-    assert [c[0] for c in done] == ["people", "ecommerce", "loyalty", "pos", "email_list", "orders",
-                                    "store_transactions", "truth", "workspace_users"]
+    assert [c[0] for c in done] == [
+        "people",
+        "ecommerce",
+        "loyalty",
+        "pos",
+        "email_list",
+        "orders",
+        "store_transactions",
+        "truth",
+        "workspace_users",
+    ]
 
 
 def test_too_few_people_is_refused(tmp_path: Path) -> None:

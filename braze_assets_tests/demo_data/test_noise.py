@@ -31,7 +31,13 @@ def test_email_spelling_variants_and_junk(records: pl.DataFrame) -> None:
 def test_phone_formats_vary_but_parse_to_valid_numbers(records: pl.DataFrame) -> None:
     phones = records["phone"].drop_nulls()
     shapes = set(phones.str.replace_all(r"\d", "9"))
-    assert {"(999) 999-9999", "999.999.9999", "+9 999 999 9999", "999-999-9999", "9999999999"} <= shapes
+    assert {
+        "(999) 999-9999",
+        "999.999.9999",
+        "+9 999 999 9999",
+        "999-999-9999",
+        "9999999999",
+    } <= shapes
     real = [p for p in phones.to_list() if p not in JUNK_PHONES]
     valid = [phonenumbers.is_valid_number(phonenumbers.parse(p, "US")) for p in real]
     assert sum(valid) / len(valid) > 0.99
@@ -55,13 +61,26 @@ def test_missing_values_and_abbreviations(records: pl.DataFrame) -> None:
 
 def test_nicknames_and_typos_in_first_names(demo_dir: Path) -> None:
     truth = read(demo_dir, "demo_truth/person_truth.csv")
-    names = pl.concat([
-        read(demo_dir, "sources/ecommerce_accounts.csv").select(
-            pl.col("account_id").alias("source_pk"), pl.col("first_name").alias("given")),
-        read(demo_dir, "sources/loyalty_members.csv").select(
-            pl.col("member_id").alias("source_pk"), pl.col("given_name").alias("given")),
-    ]).join(truth, on="source_pk").drop_nulls("given").with_columns(pl.col("given").str.to_lowercase())
-    variants = names.group_by("person_id").agg(pl.col("given").unique()).filter(pl.col("given").list.len() > 1)
+    names = (
+        pl.concat(
+            [
+                read(demo_dir, "sources/ecommerce_accounts.csv").select(
+                    pl.col("account_id").alias("source_pk"), pl.col("first_name").alias("given")
+                ),
+                read(demo_dir, "sources/loyalty_members.csv").select(
+                    pl.col("member_id").alias("source_pk"), pl.col("given_name").alias("given")
+                ),
+            ]
+        )
+        .join(truth, on="source_pk")
+        .drop_nulls("given")
+        .with_columns(pl.col("given").str.to_lowercase())
+    )
+    variants = (
+        names.group_by("person_id")
+        .agg(pl.col("given").unique())
+        .filter(pl.col("given").list.len() > 1)
+    )
     namer = NickNamer()
     nick = typo = 0
     for pair in variants["given"].to_list():
@@ -76,27 +95,56 @@ def test_nicknames_and_typos_in_first_names(demo_dir: Path) -> None:
 def test_movers_households_twins_and_duplicates(records: pl.DataFrame) -> None:
     per_person = records.group_by("person_id").agg(
         pl.col("postal_code").str.slice(0, 5).drop_nulls().n_unique().alias("zips"),
-        pl.col("line").str.to_lowercase().str.extract(r"^(\d+)").drop_nulls().n_unique().alias("houses"),
-        pl.col("source").len().alias("records"), pl.col("source").n_unique().alias("sources"),
+        pl.col("line")
+        .str.to_lowercase()
+        .str.extract(r"^(\d+)")
+        .drop_nulls()
+        .n_unique()
+        .alias("houses"),
+        pl.col("source").len().alias("records"),
+        pl.col("source").n_unique().alias("sources"),
     )
     assert (per_person["houses"] > 1).sum() > 10  # moved: old address in one source, new in another
     assert (per_person["sources"] > 1).mean() > 0.4  # people appear in several sources
-    assert (per_person["records"] > per_person["sources"]).sum() > 10  # duplicates within one source
-    shared = records.filter(pl.col("email").str.contains("@")).with_columns(e=NORMAL_EMAIL).group_by("e").agg(
-        pl.col("person_id").n_unique().alias("people")).filter(pl.col("people") > 1)
+    assert (
+        per_person["records"] > per_person["sources"]
+    ).sum() > 10  # duplicates within one source
+    shared = (
+        records.filter(pl.col("email").str.contains("@"))
+        .with_columns(e=NORMAL_EMAIL)
+        .group_by("e")
+        .agg(pl.col("person_id").n_unique().alias("people"))
+        .filter(pl.col("people") > 1)
+    )
     assert shared.filter(~pl.col("e").is_in(list(JUNK_EMAILS))).height > 10  # household emails
-    named = records.filter(pl.col("source") == "ecommerce").drop_nulls(["given", "surname", "city"]).with_columns(
-        pl.col("given").str.to_lowercase(), pl.col("surname").str.to_lowercase(), pl.col("city").str.to_lowercase())
-    twins = named.group_by("given", "surname", "city").agg(pl.col("person_id").n_unique().alias("people"))
+    named = (
+        records.filter(pl.col("source") == "ecommerce")
+        .drop_nulls(["given", "surname", "city"])
+        .with_columns(
+            pl.col("given").str.to_lowercase(),
+            pl.col("surname").str.to_lowercase(),
+            pl.col("city").str.to_lowercase(),
+        )
+    )
+    twins = named.group_by("given", "surname", "city").agg(
+        pl.col("person_id").n_unique().alias("people")
+    )
     assert (twins["people"] > 1).sum() > 0  # the same name, the same town, two people
 
 
 def test_transaction_junk_is_present_at_scale() -> None:
-    accounts = pl.DataFrame({
-        "account_id": [f"A{i:07d}" for i in range(20_000)],
-        "_created": [0] * 20_000, "_dup": [False] * 20_000, "_spend": [1.0] * 20_000, "_app_share": [0.3] * 20_000,
-    })
+    accounts = pl.DataFrame(
+        {
+            "account_id": [f"A{i:07d}" for i in range(20_000)],
+            "_created": [0] * 20_000,
+            "_dup": [False] * 20_000,
+            "_spend": [1.0] * 20_000,
+            "_app_share": [0.3] * 20_000,
+        }
+    )
     frame = orders(accounts, np.random.default_rng(1), date(2026, 6, 1))
     assert frame["revenue"].is_in(list(JUNK_REVENUE)).sum() > 0
-    assert frame["ordered_at"].str.to_datetime("%Y-%m-%dT%H:%M:%SZ", strict=False).is_null().sum() > 0
+    assert (
+        frame["ordered_at"].str.to_datetime("%Y-%m-%dT%H:%M:%SZ", strict=False).is_null().sum() > 0
+    )
     assert (~frame["account_id"].is_in(accounts["account_id"].implode())).sum() > 0

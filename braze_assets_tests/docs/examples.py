@@ -51,8 +51,15 @@ def blocks(path: Path) -> list[Block]:
         end = next((j for j in range(i + 1, len(lines)) if lines[j].strip() == "```"), None)
         if end is None:
             raise ValueError(f"{path}:{i + 1}: fenced block is never closed")
-        found.append(Block(path, i + 1, opening.group(1), "\n".join(lines[i + 1 : end]) + "\n",
-                           marker.group(1) if marker else None))
+        found.append(
+            Block(
+                path,
+                i + 1,
+                opening.group(1),
+                "\n".join(lines[i + 1 : end]) + "\n",
+                marker.group(1) if marker else None,
+            )
+        )
         i = end + 1
     return found
 

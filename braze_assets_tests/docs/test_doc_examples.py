@@ -51,7 +51,9 @@ def example_env(tmp_path) -> dict[str, str]:
 def test_the_pages_have_examples_and_known_markers():
     assert INSTANCE_BLOCKS and RUN_BLOCKS and PYTHON_BLOCKS
     blocks = [b for page in examples.pages() for b in examples.blocks(page)]
-    unknown = [f"{b.where}: {b.marker}" for b in blocks if b.marker and b.marker not in KNOWN_MARKERS]
+    unknown = [
+        f"{b.where}: {b.marker}" for b in blocks if b.marker and b.marker not in KNOWN_MARKERS
+    ]
     assert not unknown, f"unknown test markers: {unknown}"
 
 
@@ -78,7 +80,9 @@ def test_dagster_yaml_example_is_a_valid_instance_config(block, tmp_path):
     (tmp_path / "dagster.yaml").write_text(block.text, encoding="utf-8")
     config, _ = dagster_instance_config(str(tmp_path))
     undocumented = _env_refs(yaml.safe_load(block.text)) - examples.documented_env_vars()
-    assert not undocumented, f"{block.where}: undocumented environment variables {sorted(undocumented)}"
+    assert not undocumented, (
+        f"{block.where}: undocumented environment variables {sorted(undocumented)}"
+    )
     if "postgres" in config.get("storage", {}):
         return  # validated against the schema; loading it would need a Postgres server
     instance = dg.DagsterInstance.from_config(str(tmp_path))
@@ -87,36 +91,56 @@ def test_dagster_yaml_example_is_a_valid_instance_config(block, tmp_path):
 
 @pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=_ids(PYTHON_BLOCKS))
 def test_python_block_runs(block, example_env, tmp_path):
-    result = subprocess.run([sys.executable, "-c", block.text], cwd=tmp_path, env=example_env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", block.text],
+        cwd=tmp_path,
+        env=example_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, f"{block.where} failed:\n{result.stdout}\n{result.stderr}"
     assert BRAZE_KEY not in result.stdout + result.stderr, f"{block.where} printed the API key"
 
 
 @pytest.mark.parametrize("block", RUN_BLOCKS, ids=_ids(RUN_BLOCKS))
 def test_runnable_bash_block_runs(block, example_env):
-    result = subprocess.run(["bash", "-euo", "pipefail", "-c", block.text], cwd=PROJECT_DIR, env=example_env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block.text],
+        cwd=PROJECT_DIR,
+        env=example_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, f"{block.where} failed:\n{result.stdout}\n{result.stderr}"
 
 
-@pytest.mark.parametrize("block", BASH_BLOCKS + PYTHON_BLOCKS, ids=_ids(BASH_BLOCKS + PYTHON_BLOCKS))
+@pytest.mark.parametrize(
+    "block", BASH_BLOCKS + PYTHON_BLOCKS, ids=_ids(BASH_BLOCKS + PYTHON_BLOCKS)
+)
 def test_block_mentions_only_documented_env_vars(block):
     undocumented = examples.mentioned_env_vars(block.text) - examples.documented_env_vars()
-    assert not undocumented, f"{block.where}: undocumented environment variables {sorted(undocumented)}"
+    assert not undocumented, (
+        f"{block.where}: undocumented environment variables {sorted(undocumented)}"
+    )
 
 
 BRAZE_ASSETS_COMMANDS = sorted({c for b in BASH_BLOCKS for c in examples.cli_commands(b.text)})
 
 
-@pytest.mark.parametrize("command", BRAZE_ASSETS_COMMANDS, ids=[" ".join(c) for c in BRAZE_ASSETS_COMMANDS])
+@pytest.mark.parametrize(
+    "command", BRAZE_ASSETS_COMMANDS, ids=[" ".join(c) for c in BRAZE_ASSETS_COMMANDS]
+)
 def test_braze_assets_command_in_the_docs_exists(command, capsys):
     from braze_assets.cli.main import main
 
     # The console script's own entry point, in process: `--help` exits 0 only for a real command.
     with pytest.raises(SystemExit) as exited:
         main([*command, "--help"])
-    assert exited.value.code == 0, f"`braze-assets {' '.join(command)}` does not exist:\n{capsys.readouterr().err}"
+    assert exited.value.code == 0, (
+        f"`braze-assets {' '.join(command)}` does not exist:\n{capsys.readouterr().err}"
+    )
 
 
 def test_dagster_commands_in_the_docs_exist():
@@ -144,7 +168,9 @@ def test_local_links_and_images_exist(page):
 def test_documented_postgres_install_pins_the_postgres_extra():
     import tomllib
 
-    extra = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())["project"]["optional-dependencies"]["postgres"]
+    extra = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["postgres"]
     installs = [b.text for b in BASH_BLOCKS if "dagster-postgres" in b.text]
     assert installs, "docs/operations.md no longer shows how to install the Postgres storage"
     for text in installs:

@@ -34,20 +34,26 @@ def test_unknown_column_in_mapping(tmp_path: Path):
     shutil.copytree(DEMO_CONFIG_DIR, config)
     text = (config / "destinations.yaml").read_text()
     assert "column: given_name" in text
-    (config / "destinations.yaml").write_text(text.replace("column: given_name", "column: given_nam", 1))
+    (config / "destinations.yaml").write_text(
+        text.replace("column: given_name", "column: given_nam", 1)
+    )
     result = run_cli("demo", env=cli_env(tmp_path, BRAZE_ASSETS_CONFIG_DIR=str(config)))
     _assert_clean_failure(result, "destinations.yaml", "given_nam")
 
 
 def test_unreachable_braze_endpoint(tmp_path: Path):
-    env = cli_env(tmp_path, BRAZE_REST_ENDPOINT="http://127.0.0.1:9", BRAZE_API_KEY="k-unreachable-test")
+    env = cli_env(
+        tmp_path, BRAZE_REST_ENDPOINT="http://127.0.0.1:9", BRAZE_API_KEY="k-unreachable-test"
+    )
     result = run_cli("demo", "--people", "300", env=env)
     _assert_clean_failure(result, "http://127.0.0.1:9")
     assert "k-unreachable-test" not in result.stderr + result.stdout
 
 
 def test_junk_warehouse_memory_limit(tmp_path: Path):
-    result = run_cli("demo", "--people", "300", env=cli_env(tmp_path, BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT="lots"))
+    result = run_cli(
+        "demo", "--people", "300", env=cli_env(tmp_path, BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT="lots")
+    )
     _assert_clean_failure(result, "BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT='lots'", "2GB")
 
 
@@ -57,6 +63,10 @@ def test_definitions_validate_with_and_without_env(tmp_path: Path):
     for extra in ({}, {"BRAZE_API_KEY": "x", "BRAZE_INSTANCE": "US-03", "CURRENTS_S3_BUCKET": "b"}):
         result = subprocess.run(
             [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
-            cwd=PROJECT_DIR, env=cli_env(tmp_path, **extra), capture_output=True, text=True, timeout=180,
+            cwd=PROJECT_DIR,
+            env=cli_env(tmp_path, **extra),
+            capture_output=True,
+            text=True,
+            timeout=180,
         )
         assert result.returncode == 0, result.stdout + result.stderr

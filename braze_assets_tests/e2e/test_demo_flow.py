@@ -10,8 +10,12 @@ from braze_assets.sandbox import SandboxServer
 from braze_assets_tests.conftest import DEMO_PEOPLE, run_cli
 
 CONTRACT_TABLES = (
-    "unified_coalesced", "customer_360", "braze_customer_attributes",
-    "attribute_snapshots", "braze_sync_results", "currents_events",
+    "unified_coalesced",
+    "customer_360",
+    "braze_customer_attributes",
+    "attribute_snapshots",
+    "braze_sync_results",
+    "currents_events",
 )
 
 
@@ -25,7 +29,10 @@ def warehouse(demo_run):
 @pytest.fixture(scope="module")
 def sandbox_state(demo_run):
     with SandboxServer(demo_run.data_dir / "braze_sandbox") as sandbox:
-        yield {"profiles": {p["external_id"]: p for p in sandbox.profiles()}, "points": sandbox.data_points()}
+        yield {
+            "profiles": {p["external_id"]: p for p in sandbox.profiles()},
+            "points": sandbox.data_points(),
+        }
 
 
 def _count(con, table: str) -> int:
@@ -41,12 +48,23 @@ def test_identity_unifies_sources_into_fewer_customers(warehouse):
     records = _count(warehouse, "unified_coalesced")
     customers = _count(warehouse, "customer_360")
     assert records > customers > 0
-    assert warehouse.execute("SELECT count(*) FROM unified_coalesced WHERE customer_id IS NULL").fetchone()[0] == 0
+    assert (
+        warehouse.execute(
+            "SELECT count(*) FROM unified_coalesced WHERE customer_id IS NULL"
+        ).fetchone()[0]
+        == 0
+    )
     # Every customer id in the 360 comes from the coalesced records, one row each.
-    assert warehouse.execute(
-        "SELECT count(*) FROM customer_360 c ANTI JOIN unified_coalesced u USING (customer_id)"
-    ).fetchone()[0] == 0
-    assert customers == warehouse.execute("SELECT count(DISTINCT customer_id) FROM customer_360").fetchone()[0]
+    assert (
+        warehouse.execute(
+            "SELECT count(*) FROM customer_360 c ANTI JOIN unified_coalesced u USING (customer_id)"
+        ).fetchone()[0]
+        == 0
+    )
+    assert (
+        customers
+        == warehouse.execute("SELECT count(DISTINCT customer_id) FROM customer_360").fetchone()[0]
+    )
     # The demo has DEMO_PEOPLE true people; identity lands close to that.
     assert abs(customers - DEMO_PEOPLE) / DEMO_PEOPLE < 0.05
 
@@ -79,13 +97,18 @@ def test_update_existing_only_rejections_are_reported(warehouse, sandbox_state):
 
 
 def test_currents_events_are_deduplicated(warehouse):
-    assert warehouse.execute(
-        "SELECT count(*) - count(DISTINCT event_id) FROM currents_events"
-    ).fetchone()[0] == 0
+    assert (
+        warehouse.execute(
+            "SELECT count(*) - count(DISTINCT event_id) FROM currents_events"
+        ).fetchone()[0]
+        == 0
+    )
 
 
 def test_second_run_sends_nothing_and_duplicates_nothing(demo_run, warehouse):
-    before = {t: _count(warehouse, t) for t in ("customer_360", "unified_coalesced", "currents_events")}
+    before = {
+        t: _count(warehouse, t) for t in ("customer_360", "unified_coalesced", "currents_events")
+    }
     results_before = _count(warehouse, "braze_sync_results")
     warehouse.close()
     result = run_cli("demo", env=demo_run.env)

@@ -33,9 +33,22 @@ def _answers(url: str) -> bool:
 def test_ui_serves_and_a_stop_signal_stops_every_process(tmp_path):
     ui, sandbox, s3 = _free_port(), _free_port(), _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "braze_assets.cli", "ui", "--port", str(ui),
-         "--sandbox-port", str(sandbox), "--s3-port", str(s3)],
-        cwd=PROJECT_DIR, env=cli_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "braze_assets.cli",
+            "ui",
+            "--port",
+            str(ui),
+            "--sandbox-port",
+            str(sandbox),
+            "--s3-port",
+            str(s3),
+        ],
+        cwd=PROJECT_DIR,
+        env=cli_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
@@ -49,7 +62,9 @@ def test_ui_serves_and_a_stop_signal_stops_every_process(tmp_path):
         assert process.wait(timeout=60) in (0, 130)
         # dagster dev runs in its own process group; it must be gone too, with the local services.
         deadline = time.monotonic() + 30
-        while _answers(f"http://127.0.0.1:{ui}/server_info") or _answers(f"http://127.0.0.1:{sandbox}/_sandbox/stats"):
+        while _answers(f"http://127.0.0.1:{ui}/server_info") or _answers(
+            f"http://127.0.0.1:{sandbox}/_sandbox/stats"
+        ):
             assert time.monotonic() < deadline, "something kept serving after the stop signal"
             time.sleep(1)
     finally:

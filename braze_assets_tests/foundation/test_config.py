@@ -28,12 +28,16 @@ def test_malformed_yaml_names_file_and_line(config_dir: Path):
 
 
 def test_unknown_tag_names_entry(config_dir: Path):
-    text = (config_dir / "sources.yaml").read_text().replace("mobile: phone", "mobile: telephone", 1)
+    text = (
+        (config_dir / "sources.yaml").read_text().replace("mobile: phone", "mobile: telephone", 1)
+    )
     (config_dir / "sources.yaml").write_text(text)
     with pytest.raises(ConfigError) as err:
         load_config(config_dir)
     message = str(err.value)
-    assert "sources.yaml" in message and "sources[1].columns" in message and "'telephone'" in message
+    assert (
+        "sources.yaml" in message and "sources[1].columns" in message and "'telephone'" in message
+    )
 
 
 def test_missing_required_key(config_dir: Path):
@@ -48,7 +52,11 @@ def test_unknown_section_and_unknown_key(config_dir: Path):
     with pytest.raises(ConfigError, match=r"extra.yaml.*unknown section 'audiense'"):
         load_config(config_dir)
     (config_dir / "extra.yaml").unlink()
-    text = (config_dir / "sources.yaml").read_text().replace("    priority: 1\n", "    priorty: 1\n", 1)
+    text = (
+        (config_dir / "sources.yaml")
+        .read_text()
+        .replace("    priority: 1\n", "    priorty: 1\n", 1)
+    )
     (config_dir / "sources.yaml").write_text(text)
     with pytest.raises(ConfigError, match=r"unknown key 'priorty'"):
         load_config(config_dir)

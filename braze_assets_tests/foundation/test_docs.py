@@ -1,5 +1,3 @@
-from pathlib import Path
-
 from braze_assets.config.reference import render_reference
 from braze_assets.settings import PROJECT_DIR
 
@@ -12,5 +10,9 @@ def test_configuration_reference_is_current():
 
 
 def test_every_config_key_has_a_meaning():
-    undocumented = [line for line in render_reference().splitlines() if line.startswith("| `") and line.endswith("|  |")]
+    undocumented = [
+        line
+        for line in render_reference().splitlines()
+        if line.startswith("| `") and line.endswith("|  |")
+    ]
     assert not undocumented, "config keys without a description:\n" + "\n".join(undocumented)

@@ -7,7 +7,14 @@ from braze_assets.warehouse import connect
 
 
 def _load(con, path: Path, required=("id", "email")):
-    return load_table(con, source="shop", table="raw_shop", path=path, required_columns=list(required), primary_key="id")
+    return load_table(
+        con,
+        source="shop",
+        table="raw_shop",
+        path=path,
+        required_columns=list(required),
+        primary_key="id",
+    )
 
 
 def test_loads_everything_as_text_with_row_numbers(tmp_path: Path):
@@ -15,7 +22,9 @@ def test_loads_everything_as_text_with_row_numbers(tmp_path: Path):
     csv.write_text("id,email,revenue\n1,a@x.com,12.50\n2,,junk\n2,b@x.com,3\n")
     with connect(tmp_path / "w.duckdb") as con:
         report = _load(con, csv)
-        rows = con.execute("SELECT id, email, revenue, _row_number FROM raw_shop ORDER BY _row_number").fetchall()
+        rows = con.execute(
+            "SELECT id, email, revenue, _row_number FROM raw_shop ORDER BY _row_number"
+        ).fetchall()
         types = {r[0]: r[1] for r in con.execute("DESCRIBE raw_shop").fetchall()}
     assert rows == [("1", "a@x.com", "12.50", 2), ("2", None, "junk", 3), ("2", "b@x.com", "3", 4)]
     assert types["revenue"] == "VARCHAR" and types["id"] == "VARCHAR"
@@ -23,14 +32,20 @@ def test_loads_everything_as_text_with_row_numbers(tmp_path: Path):
 
 
 def test_missing_file_names_source_and_path(tmp_path: Path):
-    with connect(tmp_path / "w.duckdb") as con, pytest.raises(SourceError, match=r"source 'shop'.*nope.csv does not exist"):
+    with (
+        connect(tmp_path / "w.duckdb") as con,
+        pytest.raises(SourceError, match=r"source 'shop'.*nope.csv does not exist"),
+    ):
         _load(con, tmp_path / "nope.csv")
 
 
 def test_missing_column_names_column_and_file(tmp_path: Path):
     csv = tmp_path / "shop.csv"
     csv.write_text("id,mail\n1,a@x.com\n")
-    with connect(tmp_path / "w.duckdb") as con, pytest.raises(SourceError, match=r"column\(s\) email declared.*shop.csv"):
+    with (
+        connect(tmp_path / "w.duckdb") as con,
+        pytest.raises(SourceError, match=r"column\(s\) email declared.*shop.csv"),
+    ):
         _load(con, csv)
 
 

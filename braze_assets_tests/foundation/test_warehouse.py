@@ -45,7 +45,12 @@ def test_transaction_rolls_back_and_reraises(con, error):
 def test_replace_table_swaps_in_the_new_rows(con):
     replace_table(con, "t", "SELECT ?::INTEGER AS x", [7])
     assert _values(con) == [7]
-    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '%__building'").fetchone()[0] == 0
+    assert (
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '%__building'"
+        ).fetchone()[0]
+        == 0
+    )
 
 
 def test_replace_table_keeps_the_old_table_when_the_query_fails(con):

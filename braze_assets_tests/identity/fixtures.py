@@ -18,20 +18,130 @@ from braze_assets.config.model import ProjectConfig
 from braze_assets.settings import DEMO_CONFIG_DIR
 from braze_assets.sources.load import load_table, resolve_path
 
-GIVEN = ["James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "William", "Elizabeth",
-         "David", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Charles", "Karen",
-         "Daniel", "Nancy", "Matthew", "Lisa", "Anthony", "Margaret", "Mark", "Sandra", "Steven", "Ashley"]
-SURNAMES = ["Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
-            "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin",
-            "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson",
-            "Walker", "Young", "Allen", "King", "Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores"]
-NICK = {"James": "Jim", "Robert": "Bob", "William": "Bill", "Elizabeth": "Liz", "Richard": "Dick",
-        "Michael": "Mike", "Joseph": "Joe", "Thomas": "Tom", "Margaret": "Peggy", "Jennifer": "Jen"}
-STREETS = ["Oak", "Maple", "Cedar", "Pine", "Elm", "Washington", "Lake", "Hill", "Park", "Main", "Sunset", "River"]
-SUFFIX = [("Street", "St"), ("Avenue", "Ave"), ("Road", "Rd"), ("Drive", "Dr"), ("Lane", "Ln"), ("Court", "Ct")]
-CITIES = [("Boston", "MA", "02134"), ("Austin", "TX", "73301"), ("Denver", "CO", "80202"),
-          ("Portland", "OR", "97201"), ("Miami", "FL", "33101"), ("Seattle", "WA", "98101")]
-STATE_NAMES = {"MA": "Massachusetts", "TX": "Texas", "CO": "Colorado", "OR": "Oregon", "FL": "Florida", "WA": "Washington"}
+GIVEN = [
+    "James",
+    "Mary",
+    "Robert",
+    "Patricia",
+    "John",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "William",
+    "Elizabeth",
+    "David",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Charles",
+    "Karen",
+    "Daniel",
+    "Nancy",
+    "Matthew",
+    "Lisa",
+    "Anthony",
+    "Margaret",
+    "Mark",
+    "Sandra",
+    "Steven",
+    "Ashley",
+]
+SURNAMES = [
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+    "Hill",
+    "Flores",
+]
+NICK = {
+    "James": "Jim",
+    "Robert": "Bob",
+    "William": "Bill",
+    "Elizabeth": "Liz",
+    "Richard": "Dick",
+    "Michael": "Mike",
+    "Joseph": "Joe",
+    "Thomas": "Tom",
+    "Margaret": "Peggy",
+    "Jennifer": "Jen",
+}
+STREETS = [
+    "Oak",
+    "Maple",
+    "Cedar",
+    "Pine",
+    "Elm",
+    "Washington",
+    "Lake",
+    "Hill",
+    "Park",
+    "Main",
+    "Sunset",
+    "River",
+]
+SUFFIX = [
+    ("Street", "St"),
+    ("Avenue", "Ave"),
+    ("Road", "Rd"),
+    ("Drive", "Dr"),
+    ("Lane", "Ln"),
+    ("Court", "Ct"),
+]
+CITIES = [
+    ("Boston", "MA", "02134"),
+    ("Austin", "TX", "73301"),
+    ("Denver", "CO", "80202"),
+    ("Portland", "OR", "97201"),
+    ("Miami", "FL", "33101"),
+    ("Seattle", "WA", "98101"),
+]
+STATE_NAMES = {
+    "MA": "Massachusetts",
+    "TX": "Texas",
+    "CO": "Colorado",
+    "OR": "Oregon",
+    "FL": "Florida",
+    "WA": "Washington",
+}
 AREA_CODES = [617, 512, 303, 503, 305, 206, 415, 212, 312, 404]
 DOMAINS = ["gmail.com", "yahoo.com", "outlook.com", "icloud.com"]
 
@@ -40,7 +150,7 @@ def _typo(word: str, rng: random.Random) -> str:
     if len(word) < 4:
         return word
     i = rng.randrange(1, len(word) - 1)
-    return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+    return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
 
 
 def make_people(n: int, seed: int = 7) -> list[dict]:
@@ -50,15 +160,23 @@ def make_people(n: int, seed: int = 7) -> list[dict]:
         given, surname = rng.choice(GIVEN), rng.choice(SURNAMES)
         city, state, zip_ = rng.choice(CITIES)
         suffix = rng.choice(SUFFIX)
-        people.append({
-            "person_id": f"P{i:05d}", "given": given, "surname": surname,
-            "email": f"{given.lower()}.{surname.lower()}{rng.randrange(1000)}@{rng.choice(DOMAINS)}",
-            "phone": f"{rng.choice(AREA_CODES)}{rng.randrange(201, 999)}{rng.randrange(10000):04d}",
-            "house": str(rng.randrange(1, 9999)), "street": rng.choice(STREETS), "suffix": suffix,
-            "city": city, "state": state, "zip": zip_,
-            "birthdate": f"{rng.randrange(1940, 2004)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
-            "gender": rng.choice("MF"),
-        })
+        people.append(
+            {
+                "person_id": f"P{i:05d}",
+                "given": given,
+                "surname": surname,
+                "email": f"{given.lower()}.{surname.lower()}{rng.randrange(1000)}@{rng.choice(DOMAINS)}",
+                "phone": f"{rng.choice(AREA_CODES)}{rng.randrange(201, 999)}{rng.randrange(10000):04d}",
+                "house": str(rng.randrange(1, 9999)),
+                "street": rng.choice(STREETS),
+                "suffix": suffix,
+                "city": city,
+                "state": state,
+                "zip": zip_,
+                "birthdate": f"{rng.randrange(1940, 2004)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
+                "gender": rng.choice("MF"),
+            }
+        )
     return people
 
 
@@ -94,12 +212,19 @@ def _phone(person: dict, rng: random.Random) -> str:
 
 
 def _street(person: dict, rng: random.Random) -> str:
-    suffix = person["suffix"][1] + rng.choice(["", "."]) if rng.random() < 0.5 else person["suffix"][0]
+    suffix = (
+        person["suffix"][1] + rng.choice(["", "."]) if rng.random() < 0.5 else person["suffix"][0]
+    )
     return f"{person['house']} {person['street']} {suffix}"
 
 
-def write_demo_sources(data_dir: Path, n_people: int = 150, seed: int = 7, people: list[dict] | None = None,
-                       start: int = 0) -> list[tuple[str, str, str]]:
+def write_demo_sources(
+    data_dir: Path,
+    n_people: int = 150,
+    seed: int = 7,
+    people: list[dict] | None = None,
+    start: int = 0,
+) -> list[tuple[str, str, str]]:
     """Write the four demo customer sources (demo config column names); returns truth rows."""
     rng = random.Random(seed)
     people = people if people is not None else make_people(n_people, seed)
@@ -111,45 +236,93 @@ def write_demo_sources(data_dir: Path, n_people: int = 150, seed: int = 7, peopl
         stamp = f"2024-{rng.randrange(1, 13):02d}-{rng.randrange(1, 28):02d} 10:00:00"
         if rng.random() < 0.7:
             given, surname = _name(person, rng)
-            rows["ecommerce"].append({
-                "account_id": f"A{n:05d}", "external_id": f"EXT-{n:05d}", "first_name": given, "last_name": surname,
-                "email": _email(person, rng), "phone": _phone(person, rng), "address_line1": _street(person, rng),
-                "city": person["city"], "state": person["state"] if rng.random() < 0.8 else STATE_NAMES[person["state"]],
-                "postal_code": person["zip"].lstrip("0") if rng.random() < 0.1 else person["zip"],
-                "country": rng.choice(["US", "USA", "United States"]), "birthdate": person["birthdate"],
-                "gender": person["gender"], "updated_at": stamp, "created_at": stamp,
-            })
+            rows["ecommerce"].append(
+                {
+                    "account_id": f"A{n:05d}",
+                    "external_id": f"EXT-{n:05d}",
+                    "first_name": given,
+                    "last_name": surname,
+                    "email": _email(person, rng),
+                    "phone": _phone(person, rng),
+                    "address_line1": _street(person, rng),
+                    "city": person["city"],
+                    "state": person["state"]
+                    if rng.random() < 0.8
+                    else STATE_NAMES[person["state"]],
+                    "postal_code": person["zip"].lstrip("0")
+                    if rng.random() < 0.1
+                    else person["zip"],
+                    "country": rng.choice(["US", "USA", "United States"]),
+                    "birthdate": person["birthdate"],
+                    "gender": person["gender"],
+                    "updated_at": stamp,
+                    "created_at": stamp,
+                }
+            )
             truth.append(("ecommerce", f"A{n:05d}", person["person_id"]))
         if rng.random() < 0.5:
             given, surname = _name(person, rng)
             y, m, d = person["birthdate"].split("-")
-            rows["loyalty"].append({
-                "member_id": f"L{n:05d}", "loyalty_id": f"LOY{n:06d}", "given_name": given, "surname": surname,
-                "email": _email(person, rng) if rng.random() < 0.8 else "", "mobile": _phone(person, rng),
-                "birth_date": f"{m}/{d}/{y}", "street": _street(person, rng), "city": person["city"].upper(),
-                "state": person["state"], "zip": person["zip"], "country": "US", "tier": rng.choice(["gold", "silver"]),
-                "points": str(rng.randrange(5000)), "enrolled_at": stamp, "updated_at": stamp,
-            })
+            rows["loyalty"].append(
+                {
+                    "member_id": f"L{n:05d}",
+                    "loyalty_id": f"LOY{n:06d}",
+                    "given_name": given,
+                    "surname": surname,
+                    "email": _email(person, rng) if rng.random() < 0.8 else "",
+                    "mobile": _phone(person, rng),
+                    "birth_date": f"{m}/{d}/{y}",
+                    "street": _street(person, rng),
+                    "city": person["city"].upper(),
+                    "state": person["state"],
+                    "zip": person["zip"],
+                    "country": "US",
+                    "tier": rng.choice(["gold", "silver"]),
+                    "points": str(rng.randrange(5000)),
+                    "enrolled_at": stamp,
+                    "updated_at": stamp,
+                }
+            )
             truth.append(("loyalty", f"L{n:05d}", person["person_id"]))
             if rng.random() < 0.6:
                 given, surname = _name(person, rng)
-                rows["pos"].append({
-                    "pos_customer_id": f"S{n:05d}", "loyalty_id": f"loy{n:06d}", "full_name": f"{given} {surname}",
-                    "email": _email(person, rng) if rng.random() < 0.3 else "", "phone": _phone(person, rng), "street": _street(person, rng).upper(),
-                    "city": person["city"], "state": person["state"], "postcode": person["zip"], "country": "US",
-                    "updated_at": stamp,
-                })
+                rows["pos"].append(
+                    {
+                        "pos_customer_id": f"S{n:05d}",
+                        "loyalty_id": f"loy{n:06d}",
+                        "full_name": f"{given} {surname}",
+                        "email": _email(person, rng) if rng.random() < 0.3 else "",
+                        "phone": _phone(person, rng),
+                        "street": _street(person, rng).upper(),
+                        "city": person["city"],
+                        "state": person["state"],
+                        "postcode": person["zip"],
+                        "country": "US",
+                        "updated_at": stamp,
+                    }
+                )
                 truth.append(("pos", f"S{n:05d}", person["person_id"]))
         if rng.random() < 0.4:
             given, _ = _name(person, rng)
-            rows["email_list"].append({
-                "subscriber_id": f"E{n:05d}", "email": _email(person, rng), "first_name": given,
-                "postal_code": person["zip"], "email_opt_in": "true", "signup_source": "web",
-                "subscribed_at": stamp, "updated_at": stamp,
-            })
+            rows["email_list"].append(
+                {
+                    "subscriber_id": f"E{n:05d}",
+                    "email": _email(person, rng),
+                    "first_name": given,
+                    "postal_code": person["zip"],
+                    "email_opt_in": "true",
+                    "signup_source": "web",
+                    "subscribed_at": stamp,
+                    "updated_at": stamp,
+                }
+            )
             truth.append(("email_list", f"E{n:05d}", person["person_id"]))
-    files = {"ecommerce": "ecommerce_accounts.csv", "loyalty": "loyalty_members.csv", "pos": "pos_customers.csv",
-             "email_list": "email_subscribers.csv"}
+    files = {
+        "ecommerce": "ecommerce_accounts.csv",
+        "loyalty": "loyalty_members.csv",
+        "pos": "pos_customers.csv",
+        "email_list": "email_subscribers.csv",
+    }
     for source, items in rows.items():
         path = data_dir / "sources" / files[source]
         with path.open("w", newline="") as fh:
@@ -167,12 +340,18 @@ def write_demo_sources(data_dir: Path, n_people: int = 150, seed: int = 7, peopl
 def demo_config() -> ProjectConfig:
     """The demo's sources, read without the rest of the config directory (other sections evolve apart)."""
     document = yaml.safe_load((DEMO_CONFIG_DIR / "sources.yaml").read_text())
-    return ProjectConfig.model_validate({k: document[k] for k in ("sources", "transactions") if k in document})
+    return ProjectConfig.model_validate(
+        {k: document[k] for k in ("sources", "transactions") if k in document}
+    )
 
 
 def load_sources(con: duckdb.DuckDBPyConnection, config: ProjectConfig, data_dir: Path) -> None:
     for source in config.sources:
         load_table(
-            con, source=source.name, table=f"raw_{source.name}", path=resolve_path(source.path, data_dir),
-            required_columns=[source.primary_key, source.updated_at, *source.columns], primary_key=source.primary_key,
+            con,
+            source=source.name,
+            table=f"raw_{source.name}",
+            path=resolve_path(source.path, data_dir),
+            required_columns=[source.primary_key, source.updated_at, *source.columns],
+            primary_key=source.primary_key,
         )

@@ -13,10 +13,19 @@ pytestmark = pytest.mark.integration
 
 
 def config() -> ProjectConfig:
-    return ProjectConfig.model_validate({"sources": [{
-        "name": "crm", "path": "crm.csv", "primary_key": "id", "updated_at": "changed",
-        "columns": {"first": "given_name", "mail": "email", "tel": "phone"},
-    }]})
+    return ProjectConfig.model_validate(
+        {
+            "sources": [
+                {
+                    "name": "crm",
+                    "path": "crm.csv",
+                    "primary_key": "id",
+                    "updated_at": "changed",
+                    "columns": {"first": "given_name", "mail": "email", "tel": "phone"},
+                }
+            ]
+        }
+    )
 
 
 @pytest.fixture()
@@ -27,31 +36,53 @@ def con(tmp_path):
 
 
 def raw(con, rows: list[tuple], columns=("id", "changed", "first", "mail", "tel")) -> None:
-    con.execute(f"CREATE OR REPLACE TABLE raw_crm ({', '.join(c + ' VARCHAR' for c in columns)}, _source_file VARCHAR, _row_number BIGINT)")
-    con.executemany(f"INSERT INTO raw_crm VALUES ({', '.join('?' for _ in columns)}, 'crm.csv', ?)",
-                    [r + (i + 2,) for i, r in enumerate(rows)])
+    con.execute(
+        f"CREATE OR REPLACE TABLE raw_crm ({', '.join(c + ' VARCHAR' for c in columns)}, _source_file VARCHAR, _row_number BIGINT)"
+    )
+    con.executemany(
+        f"INSERT INTO raw_crm VALUES ({', '.join('?' for _ in columns)}, 'crm.csv', ?)",
+        [r + (i + 2,) for i, r in enumerate(rows)],
+    )
 
 
 def test_missing_raw_table_names_the_source_and_file(con):
-    with pytest.raises(IdentityInputError, match=r"source 'crm': table raw_crm is missing \(is crm.csv loaded\?\)"):
+    with pytest.raises(
+        IdentityInputError, match=r"source 'crm': table raw_crm is missing \(is crm.csv loaded\?\)"
+    ):
         standardise(con, config(), IdentityConfig())
 
 
 def test_tagged_column_absent_names_source_and_column(con):
     raw(con, [("1", "2024-01-01", "Ann", "ann@x.org")], columns=("id", "changed", "first", "mail"))
-    with pytest.raises(IdentityInputError, match=r"source 'crm': column 'tel' \(tagged phone\) is not in raw_crm"):
+    with pytest.raises(
+        IdentityInputError, match=r"source 'crm': column 'tel' \(tagged phone\) is not in raw_crm"
+    ):
         standardise(con, config(), IdentityConfig())
 
 
 def test_all_null_column_is_an_error(con):
-    raw(con, [("1", "2024-01-01", "Ann", "ann@x.org", None), ("2", "2024-01-01", "Bo", "bo@x.org", "")])
-    with pytest.raises(IdentityInputError, match=r"source 'crm': column 'tel' \(phone\) is empty in all 2 rows"):
+    raw(
+        con,
+        [("1", "2024-01-01", "Ann", "ann@x.org", None), ("2", "2024-01-01", "Bo", "bo@x.org", "")],
+    )
+    with pytest.raises(
+        IdentityInputError, match=r"source 'crm': column 'tel' \(phone\) is empty in all 2 rows"
+    ):
         standardise(con, config(), IdentityConfig())
 
 
 def test_all_junk_column_is_an_error_and_warn_mode_reports_it(con):
-    raw(con, [("1", "2024-01-01", "Ann", "test@test.com", "415 555 2671"), ("2", "2024-01-01", "Bo", "N/A", "415 555 2672")])
-    with pytest.raises(IdentityInputError, match=r"column 'mail' \(email\) has no usable value \(2 junk, 0 invalid of 2\)"):
+    raw(
+        con,
+        [
+            ("1", "2024-01-01", "Ann", "test@test.com", "415 555 2671"),
+            ("2", "2024-01-01", "Bo", "N/A", "415 555 2672"),
+        ],
+    )
+    with pytest.raises(
+        IdentityInputError,
+        match=r"column 'mail' \(email\) has no usable value \(2 junk, 0 invalid of 2\)",
+    ):
         standardise(con, config(), IdentityConfig())
     report = standardise(con, config(), IdentityConfig(empty_columns="warn"))
     assert any("'mail'" in p for p in report.problems)
@@ -59,8 +90,14 @@ def test_all_junk_column_is_an_error_and_warn_mode_reports_it(con):
 
 
 def test_duplicate_and_missing_keys_keep_one_row_per_key(con):
-    raw(con, [("1", "2024-01-01", "Ann", "ann@x.org", "415 555 2671"), ("1", "2024-06-01", "Anne", "ann@x.org", "415 555 2671"),
-              (None, "2024-01-01", "Cy", "cy@x.org", "415 555 2673")])
+    raw(
+        con,
+        [
+            ("1", "2024-01-01", "Ann", "ann@x.org", "415 555 2671"),
+            ("1", "2024-06-01", "Anne", "ann@x.org", "415 555 2671"),
+            (None, "2024-01-01", "Cy", "cy@x.org", "415 555 2673"),
+        ],
+    )
     report = standardise(con, config(), IdentityConfig())
     assert report.duplicate_keys == {"crm": 1} and report.missing_keys == {"crm": 1}
     assert con.execute("SELECT given_name FROM unified_standardised").fetchall() == [("anne",)]

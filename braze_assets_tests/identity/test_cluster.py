@@ -25,12 +25,19 @@ def con(tmp_path):
 def write(con, records: dict[str, str | None], edges: list[tuple[str, str, float]]) -> None:
     """records: record_id -> external_id; edges: (left, right, probability)."""
     rows = [(rid, rid.split(":")[0], rid.split(":")[1], ext) for rid, ext in records.items()]
-    con.execute("CREATE OR REPLACE TABLE unified_standardised (record_id VARCHAR, source VARCHAR, source_pk VARCHAR, external_id VARCHAR)")
+    con.execute(
+        "CREATE OR REPLACE TABLE unified_standardised (record_id VARCHAR, source VARCHAR, source_pk VARCHAR, external_id VARCHAR)"
+    )
     if rows:
         con.executemany("INSERT INTO unified_standardised VALUES (?, ?, ?, ?)", rows)
-    con.execute("CREATE OR REPLACE TABLE unified_scores (record_id_l VARCHAR, record_id_r VARCHAR, match_probability DOUBLE, match_weight DOUBLE)")
+    con.execute(
+        "CREATE OR REPLACE TABLE unified_scores (record_id_l VARCHAR, record_id_r VARCHAR, match_probability DOUBLE, match_weight DOUBLE)"
+    )
     if edges:
-        con.executemany("INSERT INTO unified_scores VALUES (?, ?, ?, NULL)", [tuple(sorted(e[:2])) + (e[2],) for e in edges])
+        con.executemany(
+            "INSERT INTO unified_scores VALUES (?, ?, ?, NULL)",
+            [tuple(sorted(e[:2])) + (e[2],) for e in edges],
+        )
 
 
 def ids(con) -> dict[str, str]:
@@ -43,7 +50,13 @@ def test_rerun_without_changes_keeps_every_id(con):
     before = ids(con)
     report = cluster_and_assign_ids(con, CFG, run_id="r2", now=T2)
     assert ids(con) == before
-    assert (report.created, report.merged, report.split, report.removed, report.unchanged) == (0, 0, 0, 0, 2)
+    assert (report.created, report.merged, report.split, report.removed, report.unchanged) == (
+        0,
+        0,
+        0,
+        0,
+        2,
+    )
     assert before["s:a"] == before["s:b"] != before["s:c"]
 
 
@@ -68,7 +81,11 @@ def test_merge_keeps_the_older_id_and_retires_the_other(con):
     write(con, {"s:a": None, "s:b": None}, [("s:a", "s:b", 0.99)])
     report = cluster_and_assign_ids(con, CFG, run_id="r3", now=T3)
     assert set(ids(con).values()) == {older} and report.merged == 1
-    status = dict(con.execute("SELECT customer_id, status || ':' || coalesce(merged_into, '') FROM customer_id_registry").fetchall())
+    status = dict(
+        con.execute(
+            "SELECT customer_id, status || ':' || coalesce(merged_into, '') FROM customer_id_registry"
+        ).fetchall()
+    )
     assert status[younger] == f"retired:{older}" and status[older] == "active:"
 
 
@@ -86,7 +103,9 @@ def test_split_keeps_the_id_on_the_larger_part(con):
 
 def test_separation_key_refuses_a_merge_even_through_a_chain(con):
     # x and y have different external ids; m links to both. m joins its strongest partner only.
-    write(con, {"s:x": "E1", "s:y": "E2", "s:m": None}, [("s:x", "s:m", 0.99), ("s:m", "s:y", 0.95)])
+    write(
+        con, {"s:x": "E1", "s:y": "E2", "s:m": None}, [("s:x", "s:m", 0.99), ("s:m", "s:y", 0.95)]
+    )
     report = cluster_and_assign_ids(con, CFG, run_id="r1", now=T1)
     after = ids(con)
     assert after["s:x"] == after["s:m"] != after["s:y"] and report.separation_refusals == 1
@@ -101,7 +120,9 @@ def test_pairs_below_threshold_do_not_join(con):
 def test_oversized_cluster_is_flagged_and_held_back(con):
     chain = {f"s:{i}": None for i in range(4)}
     write(con, {**chain, "s:solo": None}, [(f"s:{i}", f"s:{i + 1}", 0.99) for i in range(3)])
-    report = cluster_and_assign_ids(con, IdentityConfig(match_threshold=0.9, max_cluster_size=3), run_id="r1", now=T1)
+    report = cluster_and_assign_ids(
+        con, IdentityConfig(match_threshold=0.9, max_cluster_size=3), run_id="r1", now=T1
+    )
     assert (report.held_back_clusters, report.held_back_records, report.customers) == (1, 4, 5)
     held = dict(con.execute("SELECT record_id, held_back FROM unified_coalesced").fetchall())
     assert held == {**{r: True for r in chain}, "s:solo": False}
@@ -114,7 +135,12 @@ def test_removed_records_retire_their_id(con):
     write(con, {"s:a": None}, [])
     report = cluster_and_assign_ids(con, CFG, run_id="r2", now=T2)
     assert report.removed == 1
-    assert con.execute("SELECT status FROM customer_id_registry WHERE customer_id = ?", [gone]).fetchone()[0] == "retired"
+    assert (
+        con.execute(
+            "SELECT status FROM customer_id_registry WHERE customer_id = ?", [gone]
+        ).fetchone()[0]
+        == "retired"
+    )
 
 
 @pytest.mark.parametrize("name", ["run-1:crm:42", "", "ünïcödé:ß", "x" * 500])

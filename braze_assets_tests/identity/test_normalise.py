@@ -13,11 +13,17 @@ def n() -> Normaliser:
 
 
 def test_email_match_form_strips_tag_case_and_gmail_dots(n):
-    assert n.email(" John.Smith+Promo@GMail.com ") == ("johnsmith@gmail.com", "john.smith+promo@gmail.com", OK)
+    assert n.email(" John.Smith+Promo@GMail.com ") == (
+        "johnsmith@gmail.com",
+        "john.smith+promo@gmail.com",
+        OK,
+    )
     assert n.email("ann.lee+x@outlook.com")[0] == "ann.lee@outlook.com"
 
 
-@pytest.mark.parametrize("raw", ["test@test.com", "noemail@shop.com", "unknown", "N/A", "x@x.com", "someone@example.com"])
+@pytest.mark.parametrize(
+    "raw", ["test@test.com", "noemail@shop.com", "unknown", "N/A", "x@x.com", "someone@example.com"]
+)
 def test_placeholder_emails_are_junk(n, raw):
     assert n.email(raw)[2] == JUNK
 
@@ -70,7 +76,12 @@ def test_birthdate_formats_junk_and_range(n):
 
 
 def test_gender_and_identifiers(n):
-    assert [n.gender(g)[0] for g in ("Female", "m", "non-binary", "Prefer not to say")] == ["F", "M", "O", "P"]
+    assert [n.gender(g)[0] for g in ("Female", "m", "non-binary", "Prefer not to say")] == [
+        "F",
+        "M",
+        "O",
+        "P",
+    ]
     assert n.identifier(" loy 0012 ") == ("LOY0012", OK)
     assert n.identifier("cus_12", keep_case=True) == ("cus_12", OK)
     assert n.identifier("0000")[1] == JUNK

@@ -20,7 +20,9 @@ def test_demo_sources_resolve_to_people(demo_warehouse, identity):
     assert report.rows == sum(report.rows_per_source.values())
     assert report.problems == []
     junk = {(c.source, c.tag): c.junk for c in report.columns}
-    assert junk[("ecommerce", "email")] > 0 and junk[("ecommerce", "phone")] > 0  # test@test.com, 000-000-0000
+    assert (
+        junk[("ecommerce", "email")] > 0 and junk[("ecommerce", "phone")] > 0
+    )  # test@test.com, 000-000-0000
     row = con.execute(
         "SELECT email, email_display, phone, country, postal_code FROM unified_standardised "
         "WHERE email_display LIKE '%+shop@%' AND phone IS NOT NULL AND country IS NOT NULL LIMIT 1"
@@ -29,12 +31,28 @@ def test_demo_sources_resolve_to_people(demo_warehouse, identity):
     assert row[2].startswith("+1") and row[3] == "US" and len(row[4]) == 5
 
     scores = score_pairs(con, identity)
-    assert scores.pairs > 0 and scores.probabilistic_pairs > 0 and "deterministic:email" in scores.deterministic_pairs
-    assert not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name LIKE '__splink__%'").fetchone()[0]
+    assert (
+        scores.pairs > 0
+        and scores.probabilistic_pairs > 0
+        and "deterministic:email" in scores.deterministic_pairs
+    )
+    assert not con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name LIKE '__splink__%'"
+    ).fetchone()[0]
     columns = {r[0] for r in con.execute("DESCRIBE unified_scores").fetchall()}
-    assert {"record_id_l", "record_id_r", "match_probability", "match_weight", "match_category", "match_type",
-            "gamma_given_name", "gamma_address"} <= columns
-    categories = {r[0] for r in con.execute("SELECT DISTINCT match_category FROM unified_scores").fetchall()}
+    assert {
+        "record_id_l",
+        "record_id_r",
+        "match_probability",
+        "match_weight",
+        "match_category",
+        "match_type",
+        "gamma_given_name",
+        "gamma_address",
+    } <= columns
+    categories = {
+        r[0] for r in con.execute("SELECT DISTINCT match_category FROM unified_scores").fetchall()
+    }
     assert categories <= {"exact", "excellent", "high", "moderate", "weak"}
 
     clusters = cluster_and_assign_ids(con, identity, run_id="run-1", now=datetime(2026, 1, 1))
@@ -52,8 +70,16 @@ def test_evaluate_counts_pairs_exactly(tmp_path):
 
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     # Truth: {a,b,c} one person, {d} another. Output: {a,b} and {c,d}.
-    con.execute("CREATE TABLE unified_coalesced AS SELECT * FROM (VALUES ('s','a','C1'),('s','b','C1'),('s','c','C2'),('s','d','C2')) t(source, source_pk, customer_id)")
-    (tmp_path / "truth.csv").write_text("source,source_pk,person_id\ns,a,P1\ns,b,P1\ns,c,P1\ns,d,P2\n")
+    con.execute(
+        "CREATE TABLE unified_coalesced AS SELECT * FROM (VALUES ('s','a','C1'),('s','b','C1'),('s','c','C2'),('s','d','C2')) t(source, source_pk, customer_id)"
+    )
+    (tmp_path / "truth.csv").write_text(
+        "source,source_pk,person_id\ns,a,P1\ns,b,P1\ns,c,P1\ns,d,P2\n"
+    )
     q = evaluate_against_truth(con, tmp_path / "truth.csv")
     assert (q.true_pairs, q.predicted_pairs, q.correct_pairs) == (3, 2, 1)
-    assert q.precision == pytest.approx(0.5) and q.recall == pytest.approx(1 / 3) and q.cluster_purity == pytest.approx(0.75)
+    assert (
+        q.precision == pytest.approx(0.5)
+        and q.recall == pytest.approx(1 / 3)
+        and q.cluster_purity == pytest.approx(0.75)
+    )

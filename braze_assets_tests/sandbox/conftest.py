@@ -19,7 +19,9 @@ def post(sandbox):
 
     def _post(route: str, body=None, key: str | None = KEY, data: bytes | None = None):
         headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
-        return session.post(sandbox.url + route, json=body if data is None else None, data=data, headers=headers)
+        return session.post(
+            sandbox.url + route, json=body if data is None else None, data=data, headers=headers
+        )
 
     yield _post
     session.close()

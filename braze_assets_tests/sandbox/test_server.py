@@ -15,14 +15,26 @@ pytestmark = pytest.mark.integration
 
 
 def test_track_201_with_processed_counts(post, sandbox):
-    reply = post("/users/track", {
-        "attributes": [{"external_id": "a", "first_name": "Ann"}, {"external_id": "b", "dob": "bad"}],
-        "events": [{"external_id": "a", "name": "x", "time": "2024-01-01T00:00:00Z"}],
-    })
+    reply = post(
+        "/users/track",
+        {
+            "attributes": [
+                {"external_id": "a", "first_name": "Ann"},
+                {"external_id": "b", "dob": "bad"},
+            ],
+            "events": [{"external_id": "a", "name": "x", "time": "2024-01-01T00:00:00Z"}],
+        },
+    )
     assert reply.status_code == 201
     body = reply.json()
-    assert body["message"] == "success" and body["attributes_processed"] == 1 and body["events_processed"] == 1
-    assert body["errors"] == [{"type": "Invalid dob 'bad': use YYYY-MM-DD", "input_array": "attributes", "index": 1}]
+    assert (
+        body["message"] == "success"
+        and body["attributes_processed"] == 1
+        and body["events_processed"] == 1
+    )
+    assert body["errors"] == [
+        {"type": "Invalid dob 'bad': use YYYY-MM-DD", "input_array": "attributes", "index": 1}
+    ]
     assert sandbox.profile("a")["first_name"] == "Ann" and sandbox.profile("b") is None
 
 
@@ -42,8 +54,10 @@ def test_batch_limit_size_limit_and_syntax(post):
     assert reply.status_code == 400 and reply.json()["message"] == "Max Input Length Exceeded"
     split = post("/users/track", {"attributes": many[:50], "events": [{"external_id": "1"}] * 26})
     assert split.status_code == 400
-    big = post("/users/track", {"attributes": [{"external_id": "x", "a": "y" * 255}] * 2,
-                                "pad": "z" * (4 * 1024 * 1024)})
+    big = post(
+        "/users/track",
+        {"attributes": [{"external_id": "x", "a": "y" * 255}] * 2, "pad": "z" * (4 * 1024 * 1024)},
+    )
     assert big.status_code == 413
     assert post("/users/track", data=b"{not json").status_code == 400
     assert post("/users/track", {"attributes": {"external_id": "a"}}).status_code == 400
@@ -51,35 +65,76 @@ def test_batch_limit_size_limit_and_syntax(post):
 
 def test_per_array_limit_for_legacy_accounts(tmp_path):
     with SandboxServer(None, rate_limit_requests=None, per_array_limit=True) as sb:
-        body = {"attributes": [{"external_id": str(i)} for i in range(75)],
-                "events": [{"external_id": "1", "name": "e", "time": "2024-01-01"}] * 75}
-        reply = requests.post(sb.url + "/users/track", json=body, headers={"Authorization": "Bearer sandbox-key"})
+        body = {
+            "attributes": [{"external_id": str(i)} for i in range(75)],
+            "events": [{"external_id": "1", "name": "e", "time": "2024-01-01"}] * 75,
+        }
+        reply = requests.post(
+            sb.url + "/users/track", json=body, headers={"Authorization": "Bearer sandbox-key"}
+        )
     assert reply.status_code == 201
 
 
 def test_update_existing_only_null_removes_and_array_ops(post, sandbox):
     sandbox.seed_users(["old"])
-    post("/users/track", {"attributes": [
-        {"external_id": "old", "tags": ["a", "b"], "city": "Rome", "visits": 1, "pet": {"name": "Rex"}},
-    ]})
-    reply = post("/users/track", {"attributes": [
-        {"external_id": "old", "_update_existing_only": True, "tags": {"add": ["c"], "remove": ["a"]},
-         "city": None, "visits": {"inc": 2}, "pet": {"age": 3}, "_merge_objects": True},
-        {"external_id": "new", "_update_existing_only": True, "city": "Oslo"},
-    ]}).json()
+    post(
+        "/users/track",
+        {
+            "attributes": [
+                {
+                    "external_id": "old",
+                    "tags": ["a", "b"],
+                    "city": "Rome",
+                    "visits": 1,
+                    "pet": {"name": "Rex"},
+                },
+            ]
+        },
+    )
+    reply = post(
+        "/users/track",
+        {
+            "attributes": [
+                {
+                    "external_id": "old",
+                    "_update_existing_only": True,
+                    "tags": {"add": ["c"], "remove": ["a"]},
+                    "city": None,
+                    "visits": {"inc": 2},
+                    "pet": {"age": 3},
+                    "_merge_objects": True,
+                },
+                {"external_id": "new", "_update_existing_only": True, "city": "Oslo"},
+            ]
+        },
+    ).json()
     assert reply["attributes_processed"] == 1
-    assert reply["errors"][0]["index"] == 1 and "_update_existing_only" in reply["errors"][0]["type"]
+    assert (
+        reply["errors"][0]["index"] == 1 and "_update_existing_only" in reply["errors"][0]["type"]
+    )
     custom = sandbox.profile("old")["custom_attributes"]
     assert custom == {"tags": ["b", "c"], "visits": 3, "pet": {"name": "Rex", "age": 3}}
     assert sandbox.profile("new") is None
 
 
 def test_data_points_billable_only(post, sandbox):
-    post("/users/track", {"attributes": [
-        {"external_id": "a", "first_name": "Ann", "email_subscribe": "opted_in", "tags": {"add": ["x", "y"]}},
-        {"external_id": "b", "dob": "bad", "first_name": "B"},  # rejected: not billed
-    ]})
-    post("/users/track", {"attributes": [{"external_id": "a", "first_name": "Ann"}]})  # unchanged still bills
+    post(
+        "/users/track",
+        {
+            "attributes": [
+                {
+                    "external_id": "a",
+                    "first_name": "Ann",
+                    "email_subscribe": "opted_in",
+                    "tags": {"add": ["x", "y"]},
+                },
+                {"external_id": "b", "dob": "bad", "first_name": "B"},  # rejected: not billed
+            ]
+        },
+    )
+    post(
+        "/users/track", {"attributes": [{"external_id": "a", "first_name": "Ann"}]}
+    )  # unchanged still bills
     points = sandbox.data_points()
     assert points == {"total": 4, "by_attribute": {"first_name": 2, "tags": 2}}
     assert sandbox.data_points_spent() == 4
@@ -91,8 +146,14 @@ def test_fixed_window_rate_limit_headers_and_429(tmp_path):
         # Start early in a window so all four requests share it.
         time.sleep(math.ceil(time.time()) - time.time() + 0.01)
         window_end = math.floor(time.time()) + 1
-        replies = [session.post(sb.url + "/users/track", json={"attributes": []},
-                                headers={"Authorization": "Bearer sandbox-key"}) for _ in range(4)]
+        replies = [
+            session.post(
+                sb.url + "/users/track",
+                json={"attributes": []},
+                headers={"Authorization": "Bearer sandbox-key"},
+            )
+            for _ in range(4)
+        ]
     assert [r.status_code for r in replies] == [201, 201, 201, 429]
     assert [r.headers["X-RateLimit-Remaining"] for r in replies] == ["2", "1", "0", "0"]
     assert all(r.headers["X-RateLimit-Limit"] == "3" for r in replies)
@@ -100,7 +161,9 @@ def test_fixed_window_rate_limit_headers_and_429(tmp_path):
 
 
 def test_faults_switch_on_over_http(sandbox, post):
-    reply = requests.post(sandbox.url + "/_sandbox/faults", json={"next_statuses": [503, "drop"], "retry_after_s": 1})
+    reply = requests.post(
+        sandbox.url + "/_sandbox/faults", json={"next_statuses": [503, "drop"], "retry_after_s": 1}
+    )
     assert reply.status_code == 200 and reply.json()["next_statuses"] == [503, "drop"]
     first = post("/users/track", {"attributes": []})
     assert first.status_code == 503 and first.headers["Retry-After"] == "1"
@@ -122,7 +185,9 @@ def test_faults_switch_on_over_http(sandbox, post):
 def test_injected_rejections_and_latency(sandbox, post):
     sandbox.set_faults(FaultConfig(reject_external_ids=["bad"], latency_ms=50))
     started = time.perf_counter()
-    body = post("/users/track", {"attributes": [{"external_id": "ok"}, {"external_id": "bad"}]}).json()
+    body = post(
+        "/users/track", {"attributes": [{"external_id": "ok"}, {"external_id": "bad"}]}
+    ).json()
     assert time.perf_counter() - started >= 0.05
     assert body["attributes_processed"] == 1 and body["errors"][0]["index"] == 1
 
@@ -134,12 +199,18 @@ def test_introspection_endpoints(sandbox, post):
     assert requests.get(base + "/profiles/a").json()["first_name"] == "Ann"
     assert requests.get(base + "/profiles/zzz").status_code == 404
     log = requests.get(base + "/requests").json()["requests"]
-    assert log[-1]["path"] == "/users/track" and log[-1]["status"] == 201 and log[-1]["objects"] == 1
-    assert requests.get(base + "/requests", params={"since": log[-1]["seq"]}).json()["requests"] == []
+    assert (
+        log[-1]["path"] == "/users/track" and log[-1]["status"] == 201 and log[-1]["objects"] == 1
+    )
+    assert (
+        requests.get(base + "/requests", params={"since": log[-1]["seq"]}).json()["requests"] == []
+    )
     assert requests.get(base + "/data_points").json()["total"] == 1
     stats = requests.get(base + "/stats").json()
     assert stats["profiles"] == 1 and stats["statuses"] == {"201": 1}
-    assert requests.post(base + "/seed", json={"external_ids": ["s1", "s2"]}).json() == {"created": 2}
+    assert requests.post(base + "/seed", json={"external_ids": ["s1", "s2"]}).json() == {
+        "created": 2
+    }
     assert requests.post(base + "/reset").status_code == 200
     assert requests.get(base + "/stats").json()["profiles"] == 0
     assert requests.get(base + "/nothing").status_code == 404
@@ -147,21 +218,36 @@ def test_introspection_endpoints(sandbox, post):
 
 def test_export_and_delete_routes(post, sandbox):
     post("/users/track", {"attributes": [{"external_id": "a", "first_name": "Ann", "x": 1}]})
-    body = post("/users/export/ids", {"external_ids": ["a", "zz"], "fields_to_export": ["first_name"]}).json()
-    assert body["users"] == [{"external_id": "a", "first_name": "Ann"}] and body["invalid_user_ids"] == ["zz"]
-    assert post("/users/export/ids", {"external_ids": [str(i) for i in range(51)]}).status_code == 400
-    assert post("/users/delete", {"external_ids": ["a", "zz"]}).json() == {"message": "success", "deleted": 1}
+    body = post(
+        "/users/export/ids", {"external_ids": ["a", "zz"], "fields_to_export": ["first_name"]}
+    ).json()
+    assert body["users"] == [{"external_id": "a", "first_name": "Ann"}] and body[
+        "invalid_user_ids"
+    ] == ["zz"]
+    assert (
+        post("/users/export/ids", {"external_ids": [str(i) for i in range(51)]}).status_code == 400
+    )
+    assert post("/users/delete", {"external_ids": ["a", "zz"]}).json() == {
+        "message": "success",
+        "deleted": 1,
+    }
     assert sandbox.profile("a") is None and sandbox.data_points_spent() == 2
 
 
 def test_state_survives_restart(tmp_path):
     with SandboxServer(tmp_path, rate_limit_requests=None) as sb:
-        requests.post(sb.url + "/users/track", json={"attributes": [{"external_id": "a", "first_name": "Ann"}]},
-                      headers={"Authorization": "Bearer sandbox-key"})
+        requests.post(
+            sb.url + "/users/track",
+            json={"attributes": [{"external_id": "a", "first_name": "Ann"}]},
+            headers={"Authorization": "Bearer sandbox-key"},
+        )
     with SandboxServer(tmp_path, rate_limit_requests=None) as sb:
         assert sb.profile("a")["first_name"] == "Ann" and sb.data_points_spent() == 1
-        reply = requests.post(sb.url + "/users/track", json={"attributes": [{"external_id": "b"}]},
-                              headers={"Authorization": "Bearer sandbox-key"})
+        reply = requests.post(
+            sb.url + "/users/track",
+            json={"attributes": [{"external_id": "b"}]},
+            headers={"Authorization": "Bearer sandbox-key"},
+        )
         assert reply.status_code == 201
         assert sb.profile("b")["braze_id"] != sb.profile("a")["braze_id"]
     (tmp_path / "braze_sandbox_state.json").write_text("{broken")
@@ -193,14 +279,18 @@ def test_serve_prints_url_and_test_key(tmp_path):
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "braze_assets.sandbox", "--port", "0", "--state-dir", str(tmp_path)],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         lines = [proc.stdout.readline() for _ in range(3)]
         url = lines[0].split()[-1]
         assert url.startswith("http://127.0.0.1:") and "BRAZE_API_KEY=sandbox-key" in lines[2]
-        reply = requests.post(url + "/users/track", json={"attributes": [{"external_id": "a"}]},
-                              headers={"Authorization": "Bearer sandbox-key"})
+        reply = requests.post(
+            url + "/users/track",
+            json={"attributes": [{"external_id": "a"}]},
+            headers={"Authorization": "Bearer sandbox-key"},
+        )
         assert reply.status_code == 201
     finally:
         proc.terminate()
@@ -216,12 +306,24 @@ def test_a_client_that_vanishes_mid_request_is_not_an_error(sandbox, capfd):
     for _ in range(3):
         with socket.create_connection((host, int(port))) as conn:
             conn.sendall(
-                b"POST /users/track HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY.encode()
-                + b"\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+                b"POST /users/track HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                + KEY.encode()
+                + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\n\r\n"
+                + body
             )
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+            conn.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )  # close with a reset
     time.sleep(0.6)  # the answers are written into the reset connections
     sandbox.set_faults(FaultConfig())
-    assert requests.post(sandbox.url + "/users/track", json={"attributes": []},
-                         headers={"Authorization": f"Bearer {KEY}"}).status_code == 201
+    assert (
+        requests.post(
+            sandbox.url + "/users/track",
+            json={"attributes": []},
+            headers={"Authorization": f"Bearer {KEY}"},
+        ).status_code
+        == 201
+    )
     assert "Traceback" not in capfd.readouterr().err

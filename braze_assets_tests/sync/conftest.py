@@ -22,9 +22,13 @@ def con(tmp_path):
 
 def put_snapshot(con, day, rows, destination="braze_us"):
     """rows: (identifier, attribute, element, kind, attr_type, billable, value_json)."""
-    con.execute(f"DELETE FROM {SNAPSHOTS} WHERE snapshot_date = ? AND destination = ?", [day, destination])
+    con.execute(
+        f"DELETE FROM {SNAPSHOTS} WHERE snapshot_date = ? AND destination = ?", [day, destination]
+    )
     names = ["identifier", "attribute", "element", "kind", "attr_type", "billable", "value_json"]
-    frame = pl.DataFrame(rows, schema=names, orient="row", schema_overrides={"billable": pl.Boolean})
+    frame = pl.DataFrame(
+        rows, schema=names, orient="row", schema_overrides={"billable": pl.Boolean}
+    )
     con.register("_put_snapshot", frame)
     con.execute(
         f"""INSERT INTO {SNAPSHOTS} SELECT ?::DATE, ?, identifier, attribute, element, {KEY_ID_SQL}, kind,
@@ -50,9 +54,13 @@ def destination_config(name="braze_us"):
     from braze_assets.attributes.config import AttributeMapping, DestinationConfig
 
     return DestinationConfig(
-        name=name, identifier="external_id", identifier_column="external_id",
+        name=name,
+        identifier="external_id",
+        identifier_column="external_id",
         attributes=[
-            AttributeMapping(name="loyalty_tier", column="loyalty_tier", type="string", nulls="clear"),
+            AttributeMapping(
+                name="loyalty_tier", column="loyalty_tier", type="string", nulls="clear"
+            ),
             AttributeMapping(name="lifetime_value", column="lifetime_value", type="decimal(10,2)"),
             AttributeMapping(name="churn_score", column="churn_score", type="float"),
         ],

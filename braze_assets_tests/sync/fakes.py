@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import orjson
 
-from braze_assets.braze.client import DELIVERED, NOT_DELIVERED, REJECTED, BatchResult, RowOutcome, TrackResult
+from braze_assets.braze.client import (
+    DELIVERED,
+    NOT_DELIVERED,
+    REJECTED,
+    BatchResult,
+    RowOutcome,
+    TrackResult,
+)
 
 
 class FakeClient:

@@ -1,6 +1,6 @@
 """Run one sync in a separate process, so a test can SIGKILL it mid-run.
 
-    python -m braze_assets_tests.sync.sync_child WAREHOUSE JOURNAL_ROOT SANDBOX_URL
+python -m braze_assets_tests.sync.sync_child WAREHOUSE JOURNAL_ROOT SANDBOX_URL
 """
 
 from __future__ import annotations
@@ -17,9 +17,16 @@ from braze_assets.sync.runner import sync_destination
 
 
 def main(warehouse: str, journal_root: str, url: str) -> None:
-    with duckdb.connect(warehouse) as con, BrazeClient(DEFAULT_API_KEY, url, concurrency=2) as client:
+    with (
+        duckdb.connect(warehouse) as con,
+        BrazeClient(DEFAULT_API_KEY, url, concurrency=2) as client,
+    ):
         sync_destination(
-            con, client, destination="braze_us", identifier_type="external_id", clear_attributes=(),
+            con,
+            client,
+            destination="braze_us",
+            identifier_type="external_id",
+            clear_attributes=(),
             settings=ResolvedSyncSettings(destination="braze_us", journal_fsync_interval_ms=0),
             journal_root=Path(journal_root),
         )

@@ -29,7 +29,9 @@ def setup(tmp_path, monkeypatch):
     monkeypatch.setenv(settings.ENV_DATA_DIR, str(tmp_path))
     warehouse = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(warehouse)) as con:
-        put_customer_attributes(con, [("u1", "gold", 1, 0.5), ("u2", "silver", 2, 0.25), ("u3", "gold", 3, 0.1)])
+        put_customer_attributes(
+            con, [("u1", "gold", 1, 0.5), ("u2", "silver", 2, 0.25), ("u3", "gold", 3, 0.1)]
+        )
     sandbox = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
     sandbox.seed_users(["u1", "u2"])  # u3 is unknown: rejected under _update_existing_only
     yield warehouse, sandbox
@@ -41,9 +43,14 @@ def test_materialise_snapshot_and_sync_with_checks(setup):
     destination = destination_config()
     config = SyncConfig(data_point_budget=100, destinations={"braze_us": {"data_point_budget": 5}})
     partitions = daily_partitions(config)
-    assets = [build_snapshot_asset([destination], config, partitions), build_sync_asset(destination, config, partitions)]
-    resources = {"duckdb": DuckDBResource(database=str(warehouse)),
-                 "braze": BrazeResource(api_key=DEFAULT_API_KEY, rest_endpoint=sandbox.url)}
+    assets = [
+        build_snapshot_asset([destination], config, partitions),
+        build_sync_asset(destination, config, partitions),
+    ]
+    resources = {
+        "duckdb": DuckDBResource(database=str(warehouse)),
+        "braze": BrazeResource(api_key=DEFAULT_API_KEY, rest_endpoint=sandbox.url),
+    }
     checks = build_sync_checks(destination, config)
 
     blocked = dg.materialize(assets, partition_key=DAY, resources=resources, raise_on_error=False)
@@ -51,11 +58,21 @@ def test_materialise_snapshot_and_sync_with_checks(setup):
     failure = next(e for e in blocked.all_events if e.is_step_failure)
     assert "would spend 9 data points" in failure.step_failure_data.error.message
 
-    result = dg.materialize(assets + checks, partition_key=DAY, resources=resources,
-                            run_config={"ops": {"braze_sync_results__braze_us": {"config": {"override_budget": True}}}})
+    result = dg.materialize(
+        assets + checks,
+        partition_key=DAY,
+        resources=resources,
+        run_config={"ops": {"braze_sync_results__braze_us": {"config": {"override_budget": True}}}},
+    )
     sync_key = dg.AssetKey(["braze_sync_results", "braze_us"])
-    meta = next(m for m in result.asset_materializations_for_node("braze_sync_results__braze_us")).metadata
-    assert meta["delivered"].value == 2 and meta["rejected"].value == 1 and meta["data_points_spent"].value == 6
+    meta = next(
+        m for m in result.asset_materializations_for_node("braze_sync_results__braze_us")
+    ).metadata
+    assert (
+        meta["delivered"].value == 2
+        and meta["rejected"].value == 1
+        and meta["data_points_spent"].value == 6
+    )
     assert sandbox.data_points_spent() == 6
     checks_by_name = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert checks_by_name["rejected_rows"].passed is False
@@ -73,7 +90,9 @@ def test_sensor_and_schedule_request_the_destination_sync(tmp_path):
     schedule = build_schedule(destination, config, job)
     assert schedule.cron_schedule == "15 4 * * *"
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
-    context = dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 11, 2, 4, 15, tzinfo=dt.UTC))
+    context = dg.build_schedule_context(
+        scheduled_execution_time=dt.datetime(2026, 11, 2, 4, 15, tzinfo=dt.UTC)
+    )
     assert schedule(context).partition_key == "2026-11-02"
 
     sensor = build_sensor([job])
@@ -82,5 +101,8 @@ def test_sensor_and_schedule_request_the_destination_sync(tmp_path):
         instance.report_runless_asset_event(dg.AssetMaterialization("braze_customer_attributes"))
         fired = sensor(dg.build_sensor_context(instance=instance))
         assert [(r.job_name, r.partition_key) for r in fired.run_requests] == [
-            ("braze_sync_braze_us", dt.datetime.now(dt.UTC).date().isoformat())]
-        assert isinstance(sensor(dg.build_sensor_context(instance=instance, cursor=fired.cursor)), dg.SkipReason)
+            ("braze_sync_braze_us", dt.datetime.now(dt.UTC).date().isoformat())
+        ]
+        assert isinstance(
+            sensor(dg.build_sensor_context(instance=instance, cursor=fired.cursor)), dg.SkipReason
+        )

@@ -26,14 +26,23 @@ class CopyingClient(FakeClient):
 
 
 def state(con):
-    return (con.execute("SELECT identifier, value_json FROM braze_confirmed_state ORDER BY 1").fetchall(),
-            con.execute("SELECT count(*) FROM braze_sync_results").fetchone()[0])
+    return (
+        con.execute(
+            "SELECT identifier, value_json FROM braze_confirmed_state ORDER BY 1"
+        ).fetchall(),
+        con.execute("SELECT count(*) FROM braze_sync_results").fetchone()[0],
+    )
 
 
 def sync(con, tmp_path, client):
     return sync_destination(
-        con, client, destination="braze_us", identifier_type="external_id", clear_attributes=(),
-        settings=ResolvedSyncSettings(destination="braze_us"), journal_root=tmp_path / "journal",
+        con,
+        client,
+        destination="braze_us",
+        identifier_type="external_id",
+        clear_attributes=(),
+        settings=ResolvedSyncSettings(destination="braze_us"),
+        journal_root=tmp_path / "journal",
     )
 
 
@@ -43,7 +52,9 @@ def test_folding_twice_changes_nothing(con, tmp_path):
     sync(con, tmp_path, CopyingClient(journal_root))
     before = state(con)
     saved = next((journal_root / "saved").iterdir())
-    shutil.move(saved, journal_root / "braze_us" / saved.name)  # the rmtree after commit never happened
+    shutil.move(
+        saved, journal_root / "braze_us" / saved.name
+    )  # the rmtree after commit never happened
     assert recover(con, journal_root, "braze_us") == []
     assert state(con) == before and not (journal_root / "braze_us" / saved.name).exists()
 
@@ -63,4 +74,9 @@ def test_torn_last_line_is_a_batch_in_flight(con, tmp_path):
     assert counts["objects_delivered"] == 2 and counts["objects_unsent"] == 4
     client = FakeClient()
     report = sync(con, tmp_path, client)
-    assert [o["external_id"] for o in client.sent] == ["u2", "u3", "u4", "u5"] and report.objects_delivered == 4
+    assert [o["external_id"] for o in client.sent] == [
+        "u2",
+        "u3",
+        "u4",
+        "u5",
+    ] and report.objects_delivered == 4

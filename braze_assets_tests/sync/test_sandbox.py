@@ -50,8 +50,13 @@ def sync(con, client, tmp_path, *, dry_run=False, **settings):
     destination = destination_config()
     clear = [m.name for m in destination.attributes if m.nulls == "clear"]
     return sync_destination(
-        con, client, destination="braze_us", identifier_type="external_id", clear_attributes=clear,
-        settings=ResolvedSyncSettings(destination="braze_us", **settings), journal_root=tmp_path / "journal",
+        con,
+        client,
+        destination="braze_us",
+        identifier_type="external_id",
+        clear_attributes=clear,
+        settings=ResolvedSyncSettings(destination="braze_us", **settings),
+        journal_root=tmp_path / "journal",
         dry_run=dry_run,
     )
 
@@ -66,7 +71,10 @@ def test_change_only_sync_spends_exactly_the_changes(con, tmp_path, sandbox, cli
     put_customer_attributes(con, people)
     build_snapshot(con, [destination_config()], DAY1)
     first = sync(con, client, tmp_path)
-    assert first.objects_delivered == 20 and sandbox.data_points_spent() == 60 == first.data_points_spent
+    assert (
+        first.objects_delivered == 20
+        and sandbox.data_points_spent() == 60 == first.data_points_spent
+    )
 
     requests = sandbox.stats()["requests"]
     second = sync(con, client, tmp_path)
@@ -86,9 +94,14 @@ def test_change_only_sync_spends_exactly_the_changes(con, tmp_path, sandbox, cli
 def test_leaving_audiences_sends_the_leave(con, tmp_path, sandbox, client):
     sandbox.seed_users(["u1", "u2"])
     put_customer_attributes(con, [("u1", "gold", 1, 0.5), ("u2", "gold", 2, 0.5)])
-    put_members(con, [("winback", "u1", "treatment", "boolean", "in_winback", None),
-                      ("spring", "u1", "treatment", "array", "campaigns", "spring"),
-                      ("summer", "u1", "treatment", "array", "campaigns", "summer")])
+    put_members(
+        con,
+        [
+            ("winback", "u1", "treatment", "boolean", "in_winback", None),
+            ("spring", "u1", "treatment", "array", "campaigns", "spring"),
+            ("summer", "u1", "treatment", "array", "campaigns", "summer"),
+        ],
+    )
     build_snapshot(con, [destination_config()], DAY1)
     sync(con, client, tmp_path)
     attrs = sandbox.profile("u1")["custom_attributes"]
@@ -110,9 +123,16 @@ def test_rejections_stay_pending_and_are_reported(con, tmp_path, sandbox, client
     build_snapshot(con, [destination_config()], DAY1)
     report = sync(con, client, tmp_path)
     assert (report.objects_delivered, report.objects_rejected) == (1, 1)
-    reasons = con.execute("SELECT DISTINCT identifier, reason FROM braze_sync_rejections").fetchall()
+    reasons = con.execute(
+        "SELECT DISTINCT identifier, reason FROM braze_sync_rejections"
+    ).fetchall()
     assert len(reasons) == 1 and reasons[0][0] == "u2" and "No existing user" in reasons[0][1]
-    assert con.execute("SELECT count(*) FROM braze_confirmed_state WHERE identifier = 'u2'").fetchone()[0] == 0
+    assert (
+        con.execute(
+            "SELECT count(*) FROM braze_confirmed_state WHERE identifier = 'u2'"
+        ).fetchone()[0]
+        == 0
+    )
 
     again = sync(con, client, tmp_path)
     assert again.diff.objects == 0 and again.diff.held_back == 3
@@ -121,7 +141,9 @@ def test_rejections_stay_pending_and_are_reported(con, tmp_path, sandbox, client
     put_customer_attributes(con, [("u1", "gold", 1, 0.5), ("u2", "silver", 2, 0.5)])
     build_snapshot(con, [destination_config()], DAY2)
     retry = sync(con, client, tmp_path)
-    assert retry.objects_delivered == 1 and retry.diff.values == 1  # only the changed value is retried
+    assert (
+        retry.objects_delivered == 1 and retry.diff.values == 1
+    )  # only the changed value is retried
     assert sandbox.profile("u2")["custom_attributes"] == {"loyalty_tier": "silver"}
 
 
@@ -130,7 +152,11 @@ def test_budget_stop_and_dry_run_send_nothing(con, tmp_path, sandbox, client):
     put_customer_attributes(con, customers(10))
     build_snapshot(con, [destination_config()], DAY1)
     preview = sync(con, client, tmp_path, dry_run=True, dry_run_sample_size=2)
-    assert preview.diff.adds == 30 and preview.diff.forecast_data_points == 30 and len(preview.samples) == 2
+    assert (
+        preview.diff.adds == 30
+        and preview.diff.forecast_data_points == 30
+        and len(preview.samples) == 2
+    )
     with pytest.raises(SyncBlocked, match="would spend 30 data points"):
         sync(con, client, tmp_path, data_point_budget=29)
     assert sandbox.stats()["requests"] == 0 and sandbox.data_points_spent() == 0
@@ -147,8 +173,16 @@ def test_killed_run_resumes_without_resending_confirmed(tmp_path, sandbox, clien
     sandbox.set_faults(FaultConfig(latency_ms=20))
     journal_root = tmp_path / "journal"
     child = subprocess.Popen(
-        [sys.executable, "-m", "braze_assets_tests.sync.sync_child", str(warehouse), str(journal_root), sandbox.url],
-        cwd=PROJECT, env={**os.environ, "PYTHONPATH": str(PROJECT)},
+        [
+            sys.executable,
+            "-m",
+            "braze_assets_tests.sync.sync_child",
+            str(warehouse),
+            str(journal_root),
+            sandbox.url,
+        ],
+        cwd=PROJECT,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
     )
     deadline = time.monotonic() + 60
     outcomes = None
@@ -175,17 +209,34 @@ def test_killed_run_resumes_without_resending_confirmed(tmp_path, sandbox, clien
 
     with duckdb.connect(str(warehouse)) as con:
         report = sync_destination(
-            con, client, destination="braze_us", identifier_type="external_id", clear_attributes=(),
-            settings=ResolvedSyncSettings(destination="braze_us"), journal_root=journal_root,
+            con,
+            client,
+            destination="braze_us",
+            identifier_type="external_id",
+            clear_attributes=(),
+            settings=ResolvedSyncSettings(destination="braze_us"),
+            journal_root=journal_root,
         )
         assert report.recovered_runs and report.diff.objects == n - recorded
         assert sandbox.data_points_spent() == n + in_flight
-        state = dict(con.execute("SELECT identifier, value_json FROM braze_confirmed_state").fetchall())
+        state = dict(
+            con.execute("SELECT identifier, value_json FROM braze_confirmed_state").fetchall()
+        )
         assert state == {f"u{i:05d}": str(i) for i in range(n)}
-        runs = con.execute("SELECT status, objects_delivered FROM braze_sync_runs ORDER BY started_at").fetchall()
+        runs = con.execute(
+            "SELECT status, objects_delivered FROM braze_sync_runs ORDER BY started_at"
+        ).fetchall()
         assert runs == [("interrupted", recorded), ("completed", n - recorded)]
-        assert sync_destination(
-            con, client, destination="braze_us", identifier_type="external_id", clear_attributes=(),
-            settings=ResolvedSyncSettings(destination="braze_us"), journal_root=journal_root,
-        ).diff.objects == 0
+        assert (
+            sync_destination(
+                con,
+                client,
+                destination="braze_us",
+                identifier_type="external_id",
+                clear_attributes=(),
+                settings=ResolvedSyncSettings(destination="braze_us"),
+                journal_root=journal_root,
+            ).diff.objects
+            == 0
+        )
     assert all(p["custom_attributes"]["v"] == int(p["external_id"][1:]) for p in sandbox.profiles())

@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 from braze_assets.sync.snapshots import build_snapshot
-from braze_assets_tests.sync.conftest import DAY1, DAY2, destination_config, put_customer_attributes, put_members
+from braze_assets_tests.sync.conftest import (
+    DAY1,
+    DAY2,
+    destination_config,
+    put_customer_attributes,
+    put_members,
+)
 
 
 def rows(con, day):
     return con.execute(
         """SELECT identifier, attribute, element, kind, attr_type, billable, value_json FROM attribute_snapshots
-           WHERE snapshot_date = ? ORDER BY ALL""", [day]).fetchall()
+           WHERE snapshot_date = ? ORDER BY ALL""",
+        [day],
+    ).fetchall()
 
 
 def test_snapshot_unpivots_canonically_and_adds_memberships(con):
     put_customer_attributes(con, [("u1", "gold", 10.5, 0.25), ("u2", None, None, 1.0)])
-    put_members(con, [
-        ("winback", "u1", "treatment", "boolean", "in_winback", None),
-        ("winback", "u2", "control", "boolean", "in_winback", None),
-        ("spring", "u2", "treatment", "array", "campaigns", "spring"),
-        ("spring", "ghost", "treatment", "array", "campaigns", "spring"),
-    ])
+    put_members(
+        con,
+        [
+            ("winback", "u1", "treatment", "boolean", "in_winback", None),
+            ("winback", "u2", "control", "boolean", "in_winback", None),
+            ("spring", "u2", "treatment", "array", "campaigns", "spring"),
+            ("spring", "ghost", "treatment", "array", "campaigns", "spring"),
+        ],
+    )
     report = build_snapshot(con, [destination_config()], DAY1)
     assert rows(con, DAY1) == [
         ("u1", "churn_score", "", "value", "float", True, "0.25"),
@@ -69,14 +80,24 @@ def test_campaign_attributes_yield_to_mapped_values_and_first_campaign(con):
 def test_campaign_scoped_attribute_goes_only_to_treatment_members(con):
     destination = destination_config()
     churn = next(m for m in destination.attributes if m.name == "churn_score")
-    scoped = destination.model_copy(update={"attributes": [
-        m if m is not churn else churn.model_copy(update={"scope": "campaign_members"}) for m in destination.attributes
-    ]})
-    put_customer_attributes(con, [("u1", "gold", 10.5, 0.25), ("u2", "gold", 1.0, 0.5), ("u3", "gold", 2.0, 0.75)])
-    put_members(con, [
-        ("winback", "u1", "treatment", "boolean", "in_winback", None),
-        ("winback", "u2", "control", "boolean", "in_winback", None),
-    ])
+    scoped = destination.model_copy(
+        update={
+            "attributes": [
+                m if m is not churn else churn.model_copy(update={"scope": "campaign_members"})
+                for m in destination.attributes
+            ]
+        }
+    )
+    put_customer_attributes(
+        con, [("u1", "gold", 10.5, 0.25), ("u2", "gold", 1.0, 0.5), ("u3", "gold", 2.0, 0.75)]
+    )
+    put_members(
+        con,
+        [
+            ("winback", "u1", "treatment", "boolean", "in_winback", None),
+            ("winback", "u2", "control", "boolean", "in_winback", None),
+        ],
+    )
     build_snapshot(con, [scoped], DAY1)
     churn_rows = [r for r in rows(con, DAY1) if r[1] == "churn_score"]
     assert churn_rows == [("u1", "churn_score", "", "value", "float", True, "0.25")]

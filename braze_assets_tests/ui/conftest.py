@@ -57,17 +57,29 @@ def pointed_demo(tmp_path_factory) -> PointedDemo:
     shutil.copyfile(PROJECT_DIR / "dagster.yaml", home / "dagster.yaml")
     braze_key = f"brzkey-{uuid.uuid4().hex}"
     aws_secret = f"awssecret-{uuid.uuid4().hex}"
-    aws = {"AWS_ACCESS_KEY_ID": "AKIAUITEST", "AWS_SECRET_ACCESS_KEY": aws_secret, "AWS_DEFAULT_REGION": "us-east-1"}
+    aws = {
+        "AWS_ACCESS_KEY_ID": "AKIAUITEST",
+        "AWS_SECRET_ACCESS_KEY": aws_secret,
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
 
     generated = run_cli("generate", "--people", str(DEMO_PEOPLE), env=cli_env(data_dir))
     assert generated.returncode == 0, f"generate failed:\n{generated.stdout}\n{generated.stderr}"
 
-    with SandboxServer(root / "braze_state", api_keys={braze_key: set(ALL_PERMISSIONS)}) as sandbox, LocalS3() as s3:
+    with (
+        SandboxServer(root / "braze_state", api_keys={braze_key: set(ALL_PERMISSIONS)}) as sandbox,
+        LocalS3() as s3,
+    ):
         # What `braze-assets demo` does for its own local stand-ins, done here for "your" Braze and bucket.
         users = _workspace_users(data_dir)
         sandbox.seed_users(u["external_id"] for u in users)
-        client = boto3.client("s3", endpoint_url=s3.endpoint_url, region_name=aws["AWS_DEFAULT_REGION"],
-                              aws_access_key_id=aws["AWS_ACCESS_KEY_ID"], aws_secret_access_key=aws_secret)
+        client = boto3.client(
+            "s3",
+            endpoint_url=s3.endpoint_url,
+            region_name=aws["AWS_DEFAULT_REGION"],
+            aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=aws_secret,
+        )
         publish_demo_currents(BUCKET, PREFIX, users, s3_client=client)
         env = cli_env(
             data_dir,
@@ -80,7 +92,9 @@ def pointed_demo(tmp_path_factory) -> PointedDemo:
         )
         demo = run_cli("demo", "--people", str(DEMO_PEOPLE), env=env)
         assert demo.returncode == 0, f"demo failed:\n{demo.stdout}\n{demo.stderr}"
-        yield PointedDemo(data_dir, home, env, demo.stdout + demo.stderr, (braze_key, aws_secret), sandbox)
+        yield PointedDemo(
+            data_dir, home, env, demo.stdout + demo.stderr, (braze_key, aws_secret), sandbox
+        )
 
 
 @dataclass(frozen=True)
@@ -100,8 +114,14 @@ def dagster_ui(pointed_demo, tmp_path_factory) -> DagsterUI:
 
 
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -128,7 +148,9 @@ def chromium() -> Path:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        _missing("the playwright Python package is missing (pip install playwright; no `playwright install` needed)")
+        _missing(
+            "the playwright Python package is missing (pip install playwright; no `playwright install` needed)"
+        )
     return CHROMIUM
 
 

@@ -30,15 +30,29 @@ def start_webserver(env: dict[str, str], log_path: Path) -> tuple[subprocess.Pop
     log = log_path.open("wb")
     # Its own session, so teardown reaches the webserver and the code server it spawns together.
     process = subprocess.Popen(
-        [str(webserver), "-w", str(PROJECT_DIR / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
-        cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            str(webserver),
+            "-w",
+            str(PROJECT_DIR / "workspace.yaml"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     log.close()
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + WEBSERVER_START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"dagster-webserver exited with {process.returncode}:\n{log_path.read_text(errors='replace')[-4000:]}")
+            raise RuntimeError(
+                f"dagster-webserver exited with {process.returncode}:\n{log_path.read_text(errors='replace')[-4000:]}"
+            )
         try:
             if requests.get(f"{url}/server_info", timeout=2).ok:
                 return process, url
@@ -46,8 +60,10 @@ def start_webserver(env: dict[str, str], log_path: Path) -> tuple[subprocess.Pop
             pass
         time.sleep(0.5)
     stop_process_group(process)
-    raise RuntimeError(f"dagster-webserver did not answer on {url} within {WEBSERVER_START_TIMEOUT_S}s:\n"
-                       f"{log_path.read_text(errors='replace')[-4000:]}")
+    raise RuntimeError(
+        f"dagster-webserver did not answer on {url} within {WEBSERVER_START_TIMEOUT_S}s:\n"
+        f"{log_path.read_text(errors='replace')[-4000:]}"
+    )
 
 
 def group_alive(pgid: int) -> bool:

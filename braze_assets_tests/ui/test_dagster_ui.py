@@ -33,7 +33,12 @@ def _shows(label: str, name: str) -> bool:
     if label == name:
         return True
     head, sep, tail = label.partition("…")
-    return bool(sep) and len(head) + len(tail) < len(name) and name.startswith(head) and name.endswith(tail)
+    return (
+        bool(sep)
+        and len(head) + len(tail) < len(name)
+        and name.startswith(head)
+        and name.endswith(tail)
+    )
 
 
 _DRAWN_BOX = """svg => {
@@ -50,13 +55,18 @@ def _graph_clip(page) -> dict:
     size, margin = page.viewport_size, 16
     x = max(drawn["left"] - margin, 0)
     y = max(drawn["top"] - margin, toolbar["y"] + toolbar["height"] + 28)
-    right, bottom = min(drawn["right"] + 4, size["width"]), min(drawn["bottom"] + margin, size["height"])
+    right, bottom = (
+        min(drawn["right"] + 4, size["width"]),
+        min(drawn["bottom"] + margin, size["height"]),
+    )
     return {"x": x, "y": y, "width": right - x, "height": bottom - y}
 
 
 def test_lineage_graph_shows_every_asset(chromium, pointed_demo, dagster_ui, browser_page):
     assets = _defined_assets()
-    assert {"raw_ecommerce", "raw_txn_orders"} <= set(assets), f"the raw source assets are missing: {sorted(assets)}"
+    assert {"raw_ecommerce", "raw_txn_orders"} <= set(assets), (
+        f"the raw source assets are missing: {sorted(assets)}"
+    )
     page = browser_page
     # Wide enough that the fitted graph shows every node (the UI only renders nodes in view).
     page.set_viewport_size({"width": 2400, "height": 1300})
@@ -82,7 +92,9 @@ def test_lineage_graph_shows_every_asset(chromium, pointed_demo, dagster_ui, bro
         assert secret not in page.content()
 
 
-def test_asset_page_renders_materialization_metadata(chromium, pointed_demo, dagster_ui, browser_page):
+def test_asset_page_renders_materialization_metadata(
+    chromium, pointed_demo, dagster_ui, browser_page
+):
     assets = _defined_assets()
     name = next(a for a in KEY_ASSETS if a in assets)
     with duckdb.connect(str(pointed_demo.data_dir / "warehouse.duckdb"), read_only=True) as con:
@@ -99,6 +111,8 @@ def test_asset_page_renders_materialization_metadata(chromium, pointed_demo, dag
     dialog = page.get_by_role("dialog")
     dialog.get_by_role("table").first.wait_for()
     header = dialog.get_by_role("columnheader").all_inner_texts()
-    assert header[: len(columns)] == columns, f"the preview of {name} renders {header}, the table has {columns}"
+    assert header[: len(columns)] == columns, (
+        f"the preview of {name} renders {header}, the table has {columns}"
+    )
     for secret in pointed_demo.secrets:
         assert secret not in page.content()

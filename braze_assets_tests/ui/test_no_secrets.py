@@ -27,8 +27,12 @@ def test_the_run_used_the_configured_endpoint_and_key(pointed_demo):
     # The sandbox accepts only the distinctive key, so accepted /users/track calls prove it was used.
     tracked = [r for r in pointed_demo.sandbox.request_log() if r["path"] == "/users/track"]
     assert tracked, "the demo sent nothing to the Braze endpoint it was given"
-    assert all(r["status"] != 401 for r in tracked), "the Braze endpoint rejected the configured key"
-    assert any(200 <= r["status"] < 300 for r in tracked), "Braze accepted none of the sync's requests"
+    assert all(r["status"] != 401 for r in tracked), (
+        "the Braze endpoint rejected the configured key"
+    )
+    assert any(200 <= r["status"] < 300 for r in tracked), (
+        "Braze accepted none of the sync's requests"
+    )
 
 
 def test_event_log_and_run_records_hold_no_secret(pointed_demo):
@@ -38,11 +42,15 @@ def test_event_log_and_run_records_hold_no_secret(pointed_demo):
         assert runs, "the demo left no runs in the instance"
         events = 0
         for run in runs:
-            assert not _leaks(serialize_value(run), pointed_demo.secrets), f"run {run.run_id} record holds a secret"
+            assert not _leaks(serialize_value(run), pointed_demo.secrets), (
+                f"run {run.run_id} record holds a secret"
+            )
             for event in instance.all_logs(run.run_id):
                 events += 1
                 text = serialize_value(event)
-                assert not _leaks(text, pointed_demo.secrets), f"an event of run {run.run_id} holds a secret: {text[:500]}"
+                assert not _leaks(text, pointed_demo.secrets), (
+                    f"an event of run {run.run_id} holds a secret: {text[:500]}"
+                )
         assert events > len(runs)
     finally:
         instance.dispose()
@@ -73,7 +81,9 @@ def test_warehouse_tables_hold_no_secret(pointed_demo):
         ).fetchall()
         assert text_columns
         for table, columns in text_columns:
-            row_text = "concat_ws(chr(31), " + ", ".join(f'CAST("{c}" AS VARCHAR)' for c in columns) + ")"
+            row_text = (
+                "concat_ws(chr(31), " + ", ".join(f'CAST("{c}" AS VARCHAR)' for c in columns) + ")"
+            )
             hits = con.execute(
                 f'SELECT count(*) FROM "{table}" WHERE regexp_matches({row_text}, ?)', [pattern]
             ).fetchone()[0]

@@ -22,10 +22,16 @@ UPSTREAM = ("customer_360", "transaction_attributes", "engagement_attributes")
 
 def _report_metadata(report: AttributesReport, destinations: Sequence[DestinationConfig]) -> dict:
     metadata = {
-        "mapping": dg.MetadataValue.md("\n\n".join(mapping_markdown(d) for d in destinations) or "_no destinations_"),
+        "mapping": dg.MetadataValue.md(
+            "\n\n".join(mapping_markdown(d) for d in destinations) or "_no destinations_"
+        ),
         "profiles_by_destination": dg.MetadataValue.json(report.rows),
-        "profiles_without_identifier": dg.MetadataValue.int(sum(report.without_identifier.values())),
-        "profiles_with_shared_identifier": dg.MetadataValue.int(sum(report.duplicate_identifiers.values())),
+        "profiles_without_identifier": dg.MetadataValue.int(
+            sum(report.without_identifier.values())
+        ),
+        "profiles_with_shared_identifier": dg.MetadataValue.int(
+            sum(report.duplicate_identifiers.values())
+        ),
         "rejected_values": dg.MetadataValue.int(report.total_rejections),
         "values_parsed": dg.MetadataValue.int(report.parsed_values),
         "attribute_stats": dg.MetadataValue.json(report.attributes),
@@ -40,7 +46,9 @@ def _report_metadata(report: AttributesReport, destinations: Sequence[Destinatio
     return metadata
 
 
-def build_attributes_asset(destinations: Sequence[DestinationConfig], carried: Sequence[str]) -> dg.AssetsDefinition:
+def build_attributes_asset(
+    destinations: Sequence[DestinationConfig], carried: Sequence[str]
+) -> dg.AssetsDefinition:
     @dg.asset(
         name=ATTRIBUTES_TABLE,
         group_name=GROUP,
@@ -54,7 +62,9 @@ def build_attributes_asset(destinations: Sequence[DestinationConfig], carried: S
         ),
         tags={"layer": "activation"},
     )
-    def braze_customer_attributes(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    def braze_customer_attributes(
+        context: dg.AssetExecutionContext, duckdb: DuckDBResource
+    ) -> dg.MaterializeResult:
         with duckdb.get_connection() as con:
             report = build_braze_customer_attributes(con, destinations, carried=carried)
             metadata = table_metadata(con, ATTRIBUTES_TABLE)
@@ -62,7 +72,9 @@ def build_attributes_asset(destinations: Sequence[DestinationConfig], carried: S
             if count:
                 context.log.info(f"{name}: {count} profiles have no identifier and are not sent")
         if report.filled_columns:
-            context.log.warning(f"source columns read as NULL (not in the warehouse): {', '.join(report.filled_columns)}")
+            context.log.warning(
+                f"source columns read as NULL (not in the warehouse): {', '.join(report.filled_columns)}"
+            )
         return dg.MaterializeResult(metadata={**metadata, **_report_metadata(report, destinations)})
 
     return braze_customer_attributes

@@ -6,7 +6,12 @@ from collections.abc import Sequence
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from braze_assets.attributes import ATTRIBUTES_TABLE, REJECTIONS_TABLE, DestinationConfig, attribute_change_cost
+from braze_assets.attributes import (
+    ATTRIBUTES_TABLE,
+    REJECTIONS_TABLE,
+    DestinationConfig,
+    attribute_change_cost,
+)
 from braze_assets.warehouse import table_exists
 
 # A source with more than this share of an attribute's values invalid needs fixing upstream.
@@ -24,7 +29,9 @@ def _markdown(rows: list[dict], columns: Sequence[str]) -> str:
     )
 
 
-def build_attribute_checks(destinations: Sequence[DestinationConfig]) -> list[dg.AssetChecksDefinition]:
+def build_attribute_checks(
+    destinations: Sequence[DestinationConfig],
+) -> list[dg.AssetChecksDefinition]:
     @dg.asset_check(
         asset=ATTRIBUTES_TABLE,
         name="rejected_values",
@@ -36,21 +43,37 @@ def build_attribute_checks(destinations: Sequence[DestinationConfig]) -> list[dg
     def rejected_values(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         with duckdb.get_connection() as con:
             if not table_exists(con, REJECTIONS_TABLE):
-                return dg.AssetCheckResult(passed=False, description=f"{REJECTIONS_TABLE} does not exist yet")
-            counts = con.execute(f"""
+                return dg.AssetCheckResult(
+                    passed=False, description=f"{REJECTIONS_TABLE} does not exist yet"
+                )
+            counts = (
+                con.execute(f"""
                 SELECT destination, attribute, reason, count(*) AS count
-                FROM {REJECTIONS_TABLE} GROUP BY ALL ORDER BY destination, attribute, count DESC""").pl().to_dicts()
-            profiles = dict(con.execute(
-                f"SELECT destination, count(*) FROM {ATTRIBUTES_TABLE} GROUP BY destination").fetchall())
+                FROM {REJECTIONS_TABLE} GROUP BY ALL ORDER BY destination, attribute, count DESC""")
+                .pl()
+                .to_dicts()
+            )
+            profiles = dict(
+                con.execute(
+                    f"SELECT destination, count(*) FROM {ATTRIBUTES_TABLE} GROUP BY destination"
+                ).fetchall()
+            )
         totals: dict[tuple[str, str], int] = {}
         for row in counts:
             key = (row["destination"], row["attribute"])
             totals[key] = totals.get(key, 0) + row["count"]
         worst = sorted(
-            ((count / max(profiles.get(dest, 0), 1), dest, attr) for (dest, attr), count in totals.items()),
+            (
+                (count / max(profiles.get(dest, 0), 1), dest, attr)
+                for (dest, attr), count in totals.items()
+            ),
             reverse=True,
         )
-        over = [f"{dest}.{attr} ({share:.1%})" for share, dest, attr in worst if share > MAX_INVALID_SHARE]
+        over = [
+            f"{dest}.{attr} ({share:.1%})"
+            for share, dest, attr in worst
+            if share > MAX_INVALID_SHARE
+        ]
         return dg.AssetCheckResult(
             passed=not over,
             severity=dg.AssetCheckSeverity.WARN,
@@ -58,7 +81,8 @@ def build_attribute_checks(destinations: Sequence[DestinationConfig]) -> list[dg
             metadata={
                 "rejected_values": dg.MetadataValue.int(sum(totals.values())),
                 "by_attribute_and_reason": dg.MetadataValue.md(
-                    _markdown(counts, ("destination", "attribute", "reason", "count"))),
+                    _markdown(counts, ("destination", "attribute", "reason", "count"))
+                ),
             },
         )
 
@@ -72,20 +96,35 @@ def build_attribute_checks(destinations: Sequence[DestinationConfig]) -> list[dg
     )
     def data_point_cost(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         with duckdb.get_connection() as con:
-            insight = [dict(r, destination=d.name) for d in destinations
-                       for r in attribute_change_cost(con, d, COST_WINDOW_DAYS)]
+            insight = [
+                dict(r, destination=d.name)
+                for d in destinations
+                for r in attribute_change_cost(con, d, COST_WINDOW_DAYS)
+            ]
         churny = [r for r in insight if r["high_churn"] and r["billable"]]
-        columns = ("destination", "attribute", "daily_change_share", "data_points_per_month", "pattern", "suggestion")
+        columns = (
+            "destination",
+            "attribute",
+            "daily_change_share",
+            "data_points_per_month",
+            "pattern",
+            "suggestion",
+        )
         return dg.AssetCheckResult(
             passed=not churny,
             severity=dg.AssetCheckSeverity.WARN,
             description=(
-                "no snapshots yet" if not insight else
-                "high-churn attributes: " + ", ".join(f"{r['destination']}.{r['attribute']}" for r in churny)
-                if churny else None
+                "no snapshots yet"
+                if not insight
+                else "high-churn attributes: "
+                + ", ".join(f"{r['destination']}.{r['attribute']}" for r in churny)
+                if churny
+                else None
             ),
             metadata={
-                "data_points_per_month": dg.MetadataValue.int(sum(r["data_points_per_month"] for r in insight)),
+                "data_points_per_month": dg.MetadataValue.int(
+                    sum(r["data_points_per_month"] for r in insight)
+                ),
                 "attributes": dg.MetadataValue.md(_markdown(insight, columns)),
             },
         )

@@ -1,7 +1,7 @@
 """Campaign audiences as a partitioned asset: one partition per campaign / orchestration in config."""
 # No `from __future__ import annotations` here: Dagster reads the context and resource annotations at runtime.
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -32,8 +32,11 @@ def _describe(audiences: AudiencesConfig, name: str) -> dict:
         "membership": f"{act.membership.mode} attribute {act.membership.resolve(act.name)[0]}",
     }
     if isinstance(act, Campaign):
-        described.update(segments=", ".join(act.segments), exclude=", ".join(act.exclude) or "-",
-                         control_group_percent=act.control_group_percent)
+        described.update(
+            segments=", ".join(act.segments),
+            exclude=", ".join(act.exclude) or "-",
+            control_group_percent=act.control_group_percent,
+        )
     else:
         described.update(sql_audience=act.sql_audience)
     return described
@@ -90,18 +93,25 @@ def build_audience_assets(audiences: AudiencesConfig) -> dg.AssetsDefinition:
     )
     def campaign_audiences(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         name = context.partition_key
-        report = build_campaign_members(duckdb.database, name, audiences, datetime.now(timezone.utc), context.run_id)
+        report = build_campaign_members(
+            duckdb.database, name, audiences, datetime.now(UTC), context.run_id
+        )
         context.log.info(
             f"{name}: {report.size} members ({report.control} in control), "
             f"{report.joins} joined, {report.leaves} left, {report.stays} stayed"
         )
         if report.retired_campaigns:
-            context.log.warning(f"removed the members of campaigns no longer in config: {', '.join(report.retired_campaigns)}")
+            context.log.warning(
+                f"removed the members of campaigns no longer in config: {', '.join(report.retired_campaigns)}"
+            )
         with connect(duckdb.database, read_only=True) as con:
             runs, rows = con.execute(
-                "SELECT count(DISTINCT run_id), count(*) FROM campaign_recipients WHERE campaign = ?", [name]
+                "SELECT count(DISTINCT run_id), count(*) FROM campaign_recipients WHERE campaign = ?",
+                [name],
             ).fetchone()
-        yield dg.MaterializeResult(asset_key=MEMBERS_ASSET, metadata=_members_metadata(report, _describe(audiences, name)))
+        yield dg.MaterializeResult(
+            asset_key=MEMBERS_ASSET, metadata=_members_metadata(report, _describe(audiences, name))
+        )
         yield dg.MaterializeResult(
             asset_key=RECIPIENTS_ASSET,
             metadata={

@@ -2,7 +2,7 @@
 # No `from __future__ import annotations` here: Dagster reads the context and resource annotations at runtime.
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -17,7 +17,9 @@ from braze_assets.defs.project import WAREHOUSE_POOL
 TEST_RUN_JOB = "campaign_test_run"
 
 
-def build_schedules(audiences: AudiencesConfig, job=campaign_audiences_refresh) -> list[dg.ScheduleDefinition]:
+def build_schedules(
+    audiences: AudiencesConfig, job=campaign_audiences_refresh
+) -> list[dg.ScheduleDefinition]:
     """One schedule per campaign / orchestration with a recurring cadence, each running its partition."""
     schedules = []
     for act in audiences.activations():
@@ -41,16 +43,23 @@ def build_schedules(audiences: AudiencesConfig, job=campaign_audiences_refresh) 
     return schedules
 
 
-def build_test_run_job(audiences: AudiencesConfig, destinations: Sequence[DestinationConfig] = ()) -> dg.JobDefinition:
+def build_test_run_job(
+    audiences: AudiencesConfig, destinations: Sequence[DestinationConfig] = ()
+) -> dg.JobDefinition:
     by_name = {d.name: d for d in destinations}
 
-    @dg.op(pool=WAREHOUSE_POOL, description="Evaluate the campaign and show the first records' Braze payloads; nothing is written or sent.")
+    @dg.op(
+        pool=WAREHOUSE_POOL,
+        description="Evaluate the campaign and show the first records' Braze payloads; nothing is written or sent.",
+    )
     def campaign_test_run_op(context: dg.OpExecutionContext, duckdb: DuckDBResource):
         name = context.partition_key
         con = open_read_only(duckdb.database)
         try:
             destination = by_name.get(audiences.activation(name).destination)
-            records = preview_campaign(con, name, audiences, datetime.now(timezone.utc), destination=destination)
+            records = preview_campaign(
+                con, name, audiences, datetime.now(UTC), destination=destination
+            )
         finally:
             con.close()
         for record in records:
@@ -58,7 +67,9 @@ def build_test_run_job(audiences: AudiencesConfig, destinations: Sequence[Destin
         changes = {c: sum(r["change"] == c for r in records) for c in ("join", "stay", "leave")}
         unidentified = sum(not r["identified"] for r in records)
         if unidentified:
-            context.log.warning(f"{unidentified} of {len(records)} records have no Braze identifier yet and would not be sent")
+            context.log.warning(
+                f"{unidentified} of {len(records)} records have no Braze identifier yet and would not be sent"
+            )
         yield dg.Output(
             None,
             metadata={

@@ -15,14 +15,24 @@ from braze_assets.braze.instances import resolve_endpoint
 class BrazeResource(dg.ConfigurableResource):
     """Braze REST settings; set ``api_key=dg.EnvVar("BRAZE_API_KEY")`` so the key stays out of the UI."""
 
-    api_key: str = Field(repr=False, description="REST API key with users.track (and users.export.ids)")
+    api_key: str = Field(
+        repr=False, description="REST API key with users.track (and users.export.ids)"
+    )
     instance: str | None = Field(default=None, description="Braze instance, e.g. US-03")
-    rest_endpoint: str | None = Field(default=None, description="Explicit REST endpoint; wins over instance")
-    objects_per_request: int = Field(default=75, description="75 on data-point plans, 50 on some plans")
+    rest_endpoint: str | None = Field(
+        default=None, description="Explicit REST endpoint; wins over instance"
+    )
+    objects_per_request: int = Field(
+        default=75, description="75 on data-point plans, 50 on some plans"
+    )
     rate_limit_requests: int = Field(default=3000, description="/users/track requests per window")
     rate_limit_period_s: float = Field(default=3.0, description="Length of Braze's fixed window")
-    concurrency: int = Field(default=8, description="Parallel requests over pooled keep-alive connections")
-    retry_budget_s: float = Field(default=300.0, description="Give up retrying a batch after this long")
+    concurrency: int = Field(
+        default=8, description="Parallel requests over pooled keep-alive connections"
+    )
+    retry_budget_s: float = Field(
+        default=300.0, description="Give up retrying a batch after this long"
+    )
 
     def __repr__(self) -> str:
         where = self.rest_endpoint or self.instance or "unconfigured"

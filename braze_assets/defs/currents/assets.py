@@ -30,7 +30,9 @@ def _report_metadata(report: IngestReport) -> dict:
     }
 
 
-def build_currents_events_asset(config: CurrentsConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def build_currents_events_asset(
+    config: CurrentsConfig, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
     @dg.asset(
         name=EVENTS_TABLE,
         group_name=GROUP,
@@ -54,13 +56,21 @@ def build_currents_events_asset(config: CurrentsConfig, partitions: dg.Partition
         objects = list(day_objects(bucket, day))
         context.log.info(f"{len(objects)} Currents files for {day} in {bucket!r}")
         with duckdb.get_connection() as con:
-            report = ingest_objects(con, bucket, objects, batch_rows=config.batch_rows, workers=config.workers)
+            report = ingest_objects(
+                con, bucket, objects, batch_rows=config.batch_rows, workers=config.workers
+            )
             metadata = table_metadata(con, EVENTS_TABLE)
-            day_events = con.execute(f"SELECT count(*) FROM {EVENTS_TABLE} WHERE event_date = ?", [day]).fetchone()[0]
+            day_events = con.execute(
+                f"SELECT count(*) FROM {EVENTS_TABLE} WHERE event_date = ?", [day]
+            ).fetchone()[0]
         for file in report.quarantined:
             context.log.warning(f"quarantined {file.key}: {file.error}")
         return dg.MaterializeResult(
-            metadata={**metadata, **_report_metadata(report), "events_dated_this_day": dg.MetadataValue.int(day_events)}
+            metadata={
+                **metadata,
+                **_report_metadata(report),
+                "events_dated_this_day": dg.MetadataValue.int(day_events),
+            }
         )
 
     return currents_events

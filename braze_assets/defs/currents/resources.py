@@ -27,5 +27,9 @@ class CurrentsS3Resource(S3Resource):
 
 def currents_s3_resource_from_env() -> CurrentsS3Resource:
     # The prefix is optional; dg.EnvVar on an unset variable would fail every run that uses it.
-    prefix = dg.EnvVar(settings.ENV_CURRENTS_PREFIX) if os.environ.get(settings.ENV_CURRENTS_PREFIX) else ""
+    prefix = (
+        dg.EnvVar(settings.ENV_CURRENTS_PREFIX)
+        if os.environ.get(settings.ENV_CURRENTS_PREFIX)
+        else ""
+    )
     return CurrentsS3Resource(bucket=dg.EnvVar(settings.ENV_CURRENTS_BUCKET), prefix=prefix)

@@ -1,7 +1,7 @@
 """New Currents files -> runs of the event dates they belong to, late files included."""
 # No `from __future__ import annotations` here: Dagster reads the resource annotations at runtime.
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import dagster as dg
 
@@ -10,7 +10,9 @@ from braze_assets.currents.discovery import discover
 from braze_assets.defs.currents.resources import CurrentsS3Resource
 
 
-def build_currents_sensor(config: CurrentsConfig, events_asset: dg.AssetsDefinition) -> dg.SensorDefinition:
+def build_currents_sensor(
+    config: CurrentsConfig, events_asset: dg.AssetsDefinition
+) -> dg.SensorDefinition:
     @dg.sensor(
         name="currents_new_files",
         asset_selection=[events_asset],
@@ -23,21 +25,32 @@ def build_currents_sensor(config: CurrentsConfig, events_asset: dg.AssetsDefinit
             "files never start two runs."
         ),
     )
-    def currents_new_files(context: dg.SensorEvaluationContext, currents_s3: CurrentsS3Resource) -> dg.SensorResult:
-        now = datetime.now(timezone.utc)
-        found = discover(currents_s3.currents_bucket(), context.cursor, now=now, lookback_hours=config.lookback_hours)
+    def currents_new_files(
+        context: dg.SensorEvaluationContext, currents_s3: CurrentsS3Resource
+    ) -> dg.SensorResult:
+        now = datetime.now(UTC)
+        found = discover(
+            currents_s3.currents_bucket(),
+            context.cursor,
+            now=now,
+            lookback_hours=config.lookback_hours,
+        )
         requests, skipped = [], []
         for change in found.changes:
             day = date.fromisoformat(change.partition_key)
             if config.start_date <= day <= now.date():
-                requests.append(dg.RunRequest(run_key=change.run_key, partition_key=change.partition_key))
+                requests.append(
+                    dg.RunRequest(run_key=change.run_key, partition_key=change.partition_key)
+                )
             else:
                 skipped.append(change.partition_key)
         if skipped:
             context.log.warning(
                 f"files dated outside the partitions ({config.start_date} .. today): {', '.join(skipped)}"
             )
-        context.log.info(f"listed {found.listed} objects; {len(requests)} event date(s) with new files")
+        context.log.info(
+            f"listed {found.listed} objects; {len(requests)} event date(s) with new files"
+        )
         return dg.SensorResult(run_requests=requests, cursor=found.cursor)
 
     return currents_new_files

@@ -8,4 +8,9 @@ from braze_assets.identity.config import identity_section
 
 def build_defs() -> dg.Definitions:
     config = project_config()
-    return dg.Definitions(assets=[*build_profile_assets(config, identity_section(config)), *build_transaction_assets()])
+    return dg.Definitions(
+        assets=[
+            *build_profile_assets(config, identity_section(config)),
+            *build_transaction_assets(),
+        ]
+    )

@@ -12,14 +12,28 @@ from braze_assets.identity.config import IdentityConfig
 GROUP = "customer_360"
 
 
-def build_profile_assets(config: ProjectConfig, identity: IdentityConfig) -> list[dg.AssetsDefinition]:
+def build_profile_assets(
+    config: ProjectConfig, identity: IdentityConfig
+) -> list[dg.AssetsDefinition]:
     @dg.asset(
-        name=TABLE, group_name=GROUP, kinds={"duckdb"}, owners=OWNERS, pool=WAREHOUSE_POOL,
-        deps=[dg.AssetKey("unified_coalesced"), *[dg.AssetKey(f"raw_{s.name}") for s in config.sources]],
+        name=TABLE,
+        group_name=GROUP,
+        kinds={"duckdb"},
+        owners=OWNERS,
+        pool=WAREHOUSE_POOL,
+        deps=[
+            dg.AssetKey("unified_coalesced"),
+            *[dg.AssetKey(f"raw_{s.name}") for s in config.sources],
+        ],
         description="One row per customer; each field from the best record by source priority and recency, "
-                    "address fields taken together; loyalty tier, sources, first seen and last updated.",
-        check_specs=[dg.AssetCheckSpec("one_row_per_customer", asset=TABLE,
-                                       description="Every customer id of unified_coalesced appears exactly once.")],
+        "address fields taken together; loyalty tier, sources, first seen and last updated.",
+        check_specs=[
+            dg.AssetCheckSpec(
+                "one_row_per_customer",
+                asset=TABLE,
+                description="Every customer id of unified_coalesced appears exactly once.",
+            )
+        ],
     )
     def customer_360(duckdb: DuckDBResource):
         with duckdb.get_connection() as con:
@@ -28,13 +42,20 @@ def build_profile_assets(config: ProjectConfig, identity: IdentityConfig) -> lis
             expected, distinct = con.execute(
                 f"SELECT (SELECT count(DISTINCT customer_id) FROM unified_coalesced), count(DISTINCT customer_id) FROM {TABLE}"
             ).fetchone()
-        yield dg.MaterializeResult(metadata={
-            **metadata, "customers": dg.MetadataValue.int(report.customers),
-            **{f"filled_{k}": dg.MetadataValue.int(v) for k, v in report.filled.items()},
-        })
+        yield dg.MaterializeResult(
+            metadata={
+                **metadata,
+                "customers": dg.MetadataValue.int(report.customers),
+                **{f"filled_{k}": dg.MetadataValue.int(v) for k, v in report.filled.items()},
+            }
+        )
         yield dg.AssetCheckResult(
-            check_name="one_row_per_customer", passed=report.customers == distinct == expected,
-            metadata={"rows": dg.MetadataValue.int(report.customers), "customers": dg.MetadataValue.int(expected)},
+            check_name="one_row_per_customer",
+            passed=report.customers == distinct == expected,
+            metadata={
+                "rows": dg.MetadataValue.int(report.customers),
+                "customers": dg.MetadataValue.int(expected),
+            },
         )
 
     return [customer_360]

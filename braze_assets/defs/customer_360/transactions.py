@@ -1,7 +1,7 @@
 """`transaction_attributes`: order history per customer, beside the customer 360 it describes."""
 # No `from __future__ import annotations` here: Dagster reads the context and resource annotations at runtime.
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -27,23 +27,33 @@ def build_transaction_assets() -> list:
             "AOV and largest order, one-and-done, early repeat purchaser, preferred and multi channel, "
             "L30D/L3M/L12M frequency and revenue, RFM scores, days since latest order."
         ),
-        check_specs=[dg.AssetCheckSpec("transaction_columns_usable", asset="transaction_attributes",
-                                       description="No transaction column is junk in every row (a wrong mapping, not noise).")],
+        check_specs=[
+            dg.AssetCheckSpec(
+                "transaction_columns_usable",
+                asset="transaction_attributes",
+                description="No transaction column is junk in every row (a wrong mapping, not noise).",
+            )
+        ],
     )
     def transaction_attributes(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         with duckdb.get_connection() as con:
-            report = build_transaction_attributes(con, config, datetime.now(timezone.utc))
+            report = build_transaction_attributes(con, config, datetime.now(UTC))
             metadata = table_metadata(con, "transaction_attributes")
         for problem in report.problems:
             context.log.warning(f"transactions: {problem}")
         yield dg.MaterializeResult(
-            metadata={**metadata, **{k: dg.MetadataValue.int(int(v)) for k, v in report.metadata().items()}}
+            metadata={
+                **metadata,
+                **{k: dg.MetadataValue.int(int(v)) for k, v in report.metadata().items()},
+            }
         )
         yield dg.AssetCheckResult(
             check_name="transaction_columns_usable",
             passed=not report.unusable_columns,
-            metadata={"unusable": dg.MetadataValue.text(", ".join(report.unusable_columns) or "none"),
-                      "problems": dg.MetadataValue.text("\n".join(map(str, report.problems)) or "none")},
+            metadata={
+                "unusable": dg.MetadataValue.text(", ".join(report.unusable_columns) or "none"),
+                "problems": dg.MetadataValue.text("\n".join(map(str, report.problems)) or "none"),
+            },
         )
 
     return [transaction_attributes]

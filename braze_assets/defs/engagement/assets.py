@@ -1,7 +1,7 @@
 """engagement_attributes: per-customer engagement from Currents, for audiences and Braze attributes."""
 # No `from __future__ import annotations` here: Dagster reads the context and resource annotations at runtime.
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -27,10 +27,14 @@ GROUP = "engagement"
         "purchases and sessions, as of the run."
     ),
 )
-def engagement_attributes(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    as_of = datetime.now(timezone.utc)
+def engagement_attributes(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
+    as_of = datetime.now(UTC)
     with duckdb.get_connection() as con:
         customers = build_engagement_attributes(con, as_of)
         metadata = table_metadata(con, TABLE)
-    context.log.info(f"engagement attributes for {customers} customers as of {as_of:%Y-%m-%d %H:%M} UTC")
+    context.log.info(
+        f"engagement attributes for {customers} customers as of {as_of:%Y-%m-%d %H:%M} UTC"
+    )
     return dg.MaterializeResult(metadata={**metadata, "as_of": dg.MetadataValue.timestamp(as_of)})

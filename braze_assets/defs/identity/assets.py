@@ -1,7 +1,7 @@
 """Identity resolution as three assets, each one stage of the plain core in braze_assets.identity."""
 # No `from __future__ import annotations` here: Dagster reads the context and resource annotations at runtime.
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -23,15 +23,27 @@ def _ints(values: dict) -> dict:
     return {k: dg.MetadataValue.int(int(v)) for k, v in values.items()}
 
 
-def build_identity_assets(config: ProjectConfig, identity: IdentityConfig) -> list[dg.AssetsDefinition]:
+def build_identity_assets(
+    config: ProjectConfig, identity: IdentityConfig
+) -> list[dg.AssetsDefinition]:
     raw = [dg.AssetKey(f"raw_{s.name}") for s in config.sources]
 
     @dg.asset(
-        name=STANDARDISED, group_name=GROUP, kinds={"duckdb"}, owners=OWNERS, pool=WAREHOUSE_POOL, deps=raw,
+        name=STANDARDISED,
+        group_name=GROUP,
+        kinds={"duckdb"},
+        owners=OWNERS,
+        pool=WAREHOUSE_POOL,
+        deps=raw,
         description="Every source record with person fields normalised (E.164 phones, ISO countries, "
-                    "expanded addresses, nickname-canonical names); junk values are NULL and counted.",
-        check_specs=[dg.AssetCheckSpec("tagged_columns_usable", asset=STANDARDISED,
-                                       description="Every tagged column has at least one usable value.")],
+        "expanded addresses, nickname-canonical names); junk values are NULL and counted.",
+        check_specs=[
+            dg.AssetCheckSpec(
+                "tagged_columns_usable",
+                asset=STANDARDISED,
+                description="Every tagged column has at least one usable value.",
+            )
+        ],
     )
     def unified_standardised(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         with duckdb.get_connection() as con:
@@ -39,54 +51,99 @@ def build_identity_assets(config: ProjectConfig, identity: IdentityConfig) -> li
             metadata = table_metadata(con, STANDARDISED)
         for problem in report.problems:
             context.log.warning(problem)
-        yield dg.MaterializeResult(metadata={
-            **metadata, **_ints({"junk_values": report.junk_total, "invalid_values": report.invalid_total}),
-            **_ints({f"rows_{s}": n for s, n in report.rows_per_source.items()}),
-            "column_quality": dg.MetadataValue.md(
-                "| source | column | tag | non-null | junk | invalid |\n|---|---|---|---|---|---|\n" + "".join(
-                    f"| {c.source} | {c.column} | {c.tag} | {c.non_null} | {c.junk} | {c.invalid} |\n" for c in report.columns)),
-        })
+        yield dg.MaterializeResult(
+            metadata={
+                **metadata,
+                **_ints({"junk_values": report.junk_total, "invalid_values": report.invalid_total}),
+                **_ints({f"rows_{s}": n for s, n in report.rows_per_source.items()}),
+                "column_quality": dg.MetadataValue.md(
+                    "| source | column | tag | non-null | junk | invalid |\n|---|---|---|---|---|---|\n"
+                    + "".join(
+                        f"| {c.source} | {c.column} | {c.tag} | {c.non_null} | {c.junk} | {c.invalid} |\n"
+                        for c in report.columns
+                    )
+                ),
+            }
+        )
         yield dg.AssetCheckResult(
-            check_name="tagged_columns_usable", passed=not report.problems,
+            check_name="tagged_columns_usable",
+            passed=not report.problems,
             metadata={"problems": dg.MetadataValue.text("\n".join(report.problems) or "none")},
         )
 
     @dg.asset(
-        name=SCORES, group_name=GROUP, kinds={"duckdb", "splink"}, owners=OWNERS, pool=WAREHOUSE_POOL,
+        name=SCORES,
+        group_name=GROUP,
+        kinds={"duckdb", "splink"},
+        owners=OWNERS,
+        pool=WAREHOUSE_POOL,
         deps=[dg.AssetKey(STANDARDISED)],
         description="Scored record pairs: Splink match probability and weight, match category "
-                    "(exact/excellent/high/moderate/weak), match type and per-comparison levels.",
+        "(exact/excellent/high/moderate/weak), match type and per-comparison levels.",
     )
-    def unified_scores(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    def unified_scores(
+        context: dg.AssetExecutionContext, duckdb: DuckDBResource
+    ) -> dg.MaterializeResult:
         with duckdb.get_connection() as con:
             report = score_pairs(con, identity)
             metadata = table_metadata(con, SCORES)
         for note in report.skipped:
             context.log.info(f"skipped: {note}")
-        return dg.MaterializeResult(metadata={
-            **metadata, **_ints({"pairs": report.pairs, "probabilistic_pairs": report.probabilistic_pairs}),
-            **_ints({f"pairs_{k.replace(':', '_')}": v for k, v in report.deterministic_pairs.items()}),
-            **_ints({f"category_{k}": v for k, v in report.categories.items()}),
-            "model_reused": dg.MetadataValue.bool(report.model_reused),
-            "prior_match_probability": dg.MetadataValue.float(float(report.probability_two_random_records_match or 0.0)),
-        })
+        return dg.MaterializeResult(
+            metadata={
+                **metadata,
+                **_ints({"pairs": report.pairs, "probabilistic_pairs": report.probabilistic_pairs}),
+                **_ints(
+                    {
+                        f"pairs_{k.replace(':', '_')}": v
+                        for k, v in report.deterministic_pairs.items()
+                    }
+                ),
+                **_ints({f"category_{k}": v for k, v in report.categories.items()}),
+                "model_reused": dg.MetadataValue.bool(report.model_reused),
+                "prior_match_probability": dg.MetadataValue.float(
+                    float(report.probability_two_random_records_match or 0.0)
+                ),
+            }
+        )
 
     @dg.asset(
-        name=COALESCED, group_name=GROUP, kinds={"duckdb"}, owners=OWNERS, pool=WAREHOUSE_POOL,
+        name=COALESCED,
+        group_name=GROUP,
+        kinds={"duckdb"},
+        owners=OWNERS,
+        pool=WAREHOUSE_POOL,
         deps=[dg.AssetKey(SCORES)],
         description="Every source record with its stable customer_id (UUID) and cluster flags; "
-                    "id churn of the run in the metadata.",
+        "id churn of the run in the metadata.",
     )
-    def unified_coalesced(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    def unified_coalesced(
+        context: dg.AssetExecutionContext, duckdb: DuckDBResource
+    ) -> dg.MaterializeResult:
         with duckdb.get_connection() as con:
-            report = cluster_and_assign_ids(con, identity, run_id=context.run_id, now=datetime.now(timezone.utc))
+            report = cluster_and_assign_ids(
+                con, identity, run_id=context.run_id, now=datetime.now(UTC)
+            )
             metadata = table_metadata(con, COALESCED)
-        return dg.MaterializeResult(metadata={**metadata, **_ints({
-            "customers": report.customers, "ids_created": report.created, "ids_merged": report.merged,
-            "ids_split": report.split, "ids_unchanged": report.unchanged, "ids_changed": report.changed,
-            "ids_removed": report.removed, "held_back_clusters": report.held_back_clusters,
-            "held_back_records": report.held_back_records, "separation_refusals": report.separation_refusals,
-            "largest_cluster": report.largest_cluster,
-        })})
+        return dg.MaterializeResult(
+            metadata={
+                **metadata,
+                **_ints(
+                    {
+                        "customers": report.customers,
+                        "ids_created": report.created,
+                        "ids_merged": report.merged,
+                        "ids_split": report.split,
+                        "ids_unchanged": report.unchanged,
+                        "ids_changed": report.changed,
+                        "ids_removed": report.removed,
+                        "held_back_clusters": report.held_back_clusters,
+                        "held_back_records": report.held_back_records,
+                        "separation_refusals": report.separation_refusals,
+                        "largest_cluster": report.largest_cluster,
+                    }
+                ),
+            }
+        )
 
     return [unified_standardised, unified_scores, unified_coalesced]

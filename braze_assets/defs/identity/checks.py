@@ -18,25 +18,36 @@ TRUTH = Path("demo_truth") / "person_truth.csv"
 def build_identity_checks(identity: IdentityConfig) -> list[dg.AssetChecksDefinition]:
     thresholds = identity.checks
 
-    @dg.asset_check(asset=COALESCED, pool=WAREHOUSE_POOL,
-                    description=f"Pairwise precision / recall / F1 against <data dir>/{TRUTH} (skipped without it).")
+    @dg.asset_check(
+        asset=COALESCED,
+        pool=WAREHOUSE_POOL,
+        description=f"Pairwise precision / recall / F1 against <data dir>/{TRUTH} (skipped without it).",
+    )
     def quality_against_truth(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         truth = settings.data_dir() / TRUTH
         if not truth.exists():
-            return dg.AssetCheckResult(passed=True, metadata={"truth_file": dg.MetadataValue.text(f"none at {truth}")})
+            return dg.AssetCheckResult(
+                passed=True, metadata={"truth_file": dg.MetadataValue.text(f"none at {truth}")}
+            )
         with duckdb.get_connection() as con:
             q = evaluate_against_truth(con, truth)
         return dg.AssetCheckResult(
             passed=q.f1 >= thresholds.min_f1,
             metadata={
-                "precision": dg.MetadataValue.float(q.precision), "recall": dg.MetadataValue.float(q.recall),
-                "f1": dg.MetadataValue.float(q.f1), "cluster_purity": dg.MetadataValue.float(q.cluster_purity),
-                "records_evaluated": dg.MetadataValue.int(q.records), "min_f1": dg.MetadataValue.float(thresholds.min_f1),
+                "precision": dg.MetadataValue.float(q.precision),
+                "recall": dg.MetadataValue.float(q.recall),
+                "f1": dg.MetadataValue.float(q.f1),
+                "cluster_purity": dg.MetadataValue.float(q.cluster_purity),
+                "records_evaluated": dg.MetadataValue.int(q.records),
+                "min_f1": dg.MetadataValue.float(thresholds.min_f1),
             },
         )
 
-    @dg.asset_check(asset=COALESCED, pool=WAREHOUSE_POOL,
-                    description="No ground truth needed: customers with >3 given names, largest clusters, singletons, held-back records.")
+    @dg.asset_check(
+        asset=COALESCED,
+        pool=WAREHOUSE_POOL,
+        description="No ground truth needed: customers with >3 given names, largest clusters, singletons, held-back records.",
+    )
     def identity_heuristics(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         with duckdb.get_connection() as con:
             h = heuristic_quality(con)
@@ -47,9 +58,15 @@ def build_identity_checks(identity: IdentityConfig) -> list[dg.AssetChecksDefini
                 "customers": dg.MetadataValue.int(h["customers"]),
                 "singleton_share": dg.MetadataValue.float(h["singleton_share"]),
                 "records_per_customer": dg.MetadataValue.float(h["records_per_customer"]),
-                "customers_with_over_3_given_names": dg.MetadataValue.int(h["customers_with_over_3_given_names"]),
-                "largest_cluster": dg.MetadataValue.int(h["largest_cluster_sizes"][0] if h["largest_cluster_sizes"] else 0),
-                "largest_cluster_sizes": dg.MetadataValue.text(", ".join(map(str, h["largest_cluster_sizes"]))),
+                "customers_with_over_3_given_names": dg.MetadataValue.int(
+                    h["customers_with_over_3_given_names"]
+                ),
+                "largest_cluster": dg.MetadataValue.int(
+                    h["largest_cluster_sizes"][0] if h["largest_cluster_sizes"] else 0
+                ),
+                "largest_cluster_sizes": dg.MetadataValue.text(
+                    ", ".join(map(str, h["largest_cluster_sizes"]))
+                ),
                 "held_back_records": dg.MetadataValue.int(h["held_back_records"]),
             },
         )

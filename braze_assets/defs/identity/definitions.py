@@ -9,4 +9,6 @@ from braze_assets.identity.config import identity_section
 def build_defs() -> dg.Definitions:
     config = project_config()
     identity = identity_section(config)
-    return dg.Definitions(assets=build_identity_assets(config, identity), asset_checks=build_identity_checks(identity))
+    return dg.Definitions(
+        assets=build_identity_assets(config, identity), asset_checks=build_identity_checks(identity)
+    )

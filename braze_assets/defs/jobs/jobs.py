@@ -42,7 +42,12 @@ def full_resync_job(destinations: list[str]):
     return dg.define_asset_job(
         "braze_full_resync",
         selection=dg.AssetSelection.groups("snapshots", "sync"),
-        config={"ops": {f"braze_sync_results__{name}": {"config": {"full_resync": True}} for name in destinations}},
+        config={
+            "ops": {
+                f"braze_sync_results__{name}": {"config": {"full_resync": True}}
+                for name in destinations
+            }
+        },
         description=(
             "Full refresh to Braze: snapshot the day and resend every intended value to every destination. "
             "Costs one data point per value; the data-point budget still applies unless overridden."

@@ -17,8 +17,11 @@ GROUP = "snapshots"
 UPSTREAM = ("braze_customer_attributes", "campaign_audiences")
 
 
-def build_snapshot_asset(destinations: Sequence[DestinationConfig], config: SyncConfig,
-                         partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
+def build_snapshot_asset(
+    destinations: Sequence[DestinationConfig],
+    config: SyncConfig,
+    partitions: dg.DailyPartitionsDefinition,
+) -> dg.AssetsDefinition:
     @dg.asset(
         name=SNAPSHOTS,
         group_name=GROUP,
@@ -36,23 +39,35 @@ def build_snapshot_asset(destinations: Sequence[DestinationConfig], config: Sync
             "are pruned. The sync diffs it against what Braze confirmed."
         ),
     )
-    def attribute_snapshots(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    def attribute_snapshots(
+        context: dg.AssetExecutionContext, duckdb: DuckDBResource
+    ) -> dg.MaterializeResult:
         day = dt.date.fromisoformat(context.partition_key)
         with duckdb.get_connection() as con:
-            report = build_snapshot(con, destinations, day, retention_days=config.snapshot_retention_days)
-            days = con.execute(f"SELECT count(DISTINCT snapshot_date) FROM {SNAPSHOTS}").fetchone()[0]
+            report = build_snapshot(
+                con, destinations, day, retention_days=config.snapshot_retention_days
+            )
+            days = con.execute(f"SELECT count(DISTINCT snapshot_date) FROM {SNAPSHOTS}").fetchone()[
+                0
+            ]
         for name, missing in report.members_without_identifier.items():
             if missing:
-                context.log.warning(f"{name}: {missing} audience members have no Braze identifier and are not sent")
-        return dg.MaterializeResult(metadata={
-            "dagster/row_count": dg.MetadataValue.int(sum(report.rows.values())),
-            "rows_by_destination": dg.MetadataValue.json(report.rows),
-            "profiles": dg.MetadataValue.int(sum(report.identifiers.values())),
-            "membership_rows": dg.MetadataValue.int(sum(report.memberships.values())),
-            "members_without_identifier": dg.MetadataValue.int(sum(report.members_without_identifier.values())),
-            "conflicting_values_dropped": dg.MetadataValue.int(sum(report.conflicts.values())),
-            "pruned_rows": dg.MetadataValue.int(report.pruned_rows),
-            "days_kept": dg.MetadataValue.int(days),
-        })
+                context.log.warning(
+                    f"{name}: {missing} audience members have no Braze identifier and are not sent"
+                )
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(sum(report.rows.values())),
+                "rows_by_destination": dg.MetadataValue.json(report.rows),
+                "profiles": dg.MetadataValue.int(sum(report.identifiers.values())),
+                "membership_rows": dg.MetadataValue.int(sum(report.memberships.values())),
+                "members_without_identifier": dg.MetadataValue.int(
+                    sum(report.members_without_identifier.values())
+                ),
+                "conflicting_values_dropped": dg.MetadataValue.int(sum(report.conflicts.values())),
+                "pruned_rows": dg.MetadataValue.int(report.pruned_rows),
+                "days_kept": dg.MetadataValue.int(days),
+            }
+        )
 
     return attribute_snapshots

@@ -9,4 +9,8 @@ def build_defs() -> dg.Definitions:
     config = project_config()
     if not config.destinations:
         return dg.Definitions()
-    return dg.Definitions(assets=[build_snapshot_asset(config.destinations, config.sync, daily_partitions(config.sync))])
+    return dg.Definitions(
+        assets=[
+            build_snapshot_asset(config.destinations, config.sync, daily_partitions(config.sync))
+        ]
+    )

@@ -1,7 +1,6 @@
 """One asset per declared source file: the raw tables everything else is built from."""
 # No `from __future__ import annotations` here: Dagster reads the context and resource annotations at runtime.
 
-
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
@@ -17,7 +16,13 @@ def _required_columns(entry: SourceConfig | TransactionSourceConfig) -> list[str
     if isinstance(entry, SourceConfig):
         return [entry.primary_key, entry.updated_at, *entry.columns]
     optional = [entry.items, entry.channel]
-    return [entry.primary_key, entry.customer_key, entry.ordered_at, entry.revenue, *filter(None, optional)]
+    return [
+        entry.primary_key,
+        entry.customer_key,
+        entry.ordered_at,
+        entry.revenue,
+        *filter(None, optional),
+    ]
 
 
 def raw_table_name(entry: SourceConfig | TransactionSourceConfig) -> str:
@@ -41,12 +46,18 @@ def _source_asset(entry: SourceConfig | TransactionSourceConfig) -> dg.AssetsDef
         path = resolve_path(entry.path, settings.data_dir())
         with duckdb.get_connection() as con:
             report = load_table(
-                con, source=entry.name, table=table, path=path,
-                required_columns=_required_columns(entry), primary_key=entry.primary_key,
+                con,
+                source=entry.name,
+                table=table,
+                path=path,
+                required_columns=_required_columns(entry),
+                primary_key=entry.primary_key,
             )
             metadata = table_metadata(con, table)
         if report.empty_columns:
-            context.log.warning(f"{entry.name}: declared columns with no values: {', '.join(report.empty_columns)}")
+            context.log.warning(
+                f"{entry.name}: declared columns with no values: {', '.join(report.empty_columns)}"
+            )
         return dg.MaterializeResult(
             metadata={
                 **metadata,

@@ -19,8 +19,12 @@ GROUP = "sync"
 
 
 class SyncRunConfig(dg.Config):
-    override_budget: bool = Field(False, description="Send even if the forecast exceeds the data-point budget.")
-    full_resync: bool = Field(False, description="Resend every intended value (one data point each).")
+    override_budget: bool = Field(
+        False, description="Send even if the forecast exceeds the data-point budget."
+    )
+    full_resync: bool = Field(
+        False, description="Resend every intended value (one data point each)."
+    )
 
 
 def sync_asset_key(destination: str) -> dg.AssetKey:
@@ -31,29 +35,53 @@ def journal_root():
     return settings.data_dir() / "sync_journal"
 
 
-def resolved_settings(destination: DestinationConfig, config: SyncConfig, run: SyncRunConfig | None = None
-                      ) -> ResolvedSyncSettings:
-    resolved = config.for_destination(destination.name, update_existing_only=destination.update_existing_only)
+def resolved_settings(
+    destination: DestinationConfig, config: SyncConfig, run: SyncRunConfig | None = None
+) -> ResolvedSyncSettings:
+    resolved = config.for_destination(
+        destination.name, update_existing_only=destination.update_existing_only
+    )
     if run is None:
         return resolved
-    return resolved.model_copy(update={
-        "override_budget": resolved.override_budget or run.override_budget,
-        "full_resync": resolved.full_resync or run.full_resync,
-    })
+    return resolved.model_copy(
+        update={
+            "override_budget": resolved.override_budget or run.override_budget,
+            "full_resync": resolved.full_resync or run.full_resync,
+        }
+    )
 
 
-def run_sync(con, client, destination: DestinationConfig, resolved: ResolvedSyncSettings,
-             snapshot_date: dt.date | None, *, dry_run: bool = False, logger=None) -> SyncReport:
+def run_sync(
+    con,
+    client,
+    destination: DestinationConfig,
+    resolved: ResolvedSyncSettings,
+    snapshot_date: dt.date | None,
+    *,
+    dry_run: bool = False,
+    logger=None,
+) -> SyncReport:
     return sync_destination(
-        con, client, destination=destination.name, identifier_type=destination.identifier,
+        con,
+        client,
+        destination=destination.name,
+        identifier_type=destination.identifier,
         clear_attributes=[m.name for m in destination.attributes if m.nulls == "clear"],
-        settings=resolved, journal_root=journal_root(), snapshot_date=snapshot_date, dry_run=dry_run, logger=logger,
+        settings=resolved,
+        journal_root=journal_root(),
+        snapshot_date=snapshot_date,
+        dry_run=dry_run,
+        logger=logger,
     )
 
 
 def report_metadata(report: SyncReport) -> dict:
-    numbers = {key: dg.MetadataValue.float(value) if isinstance(value, float) else dg.MetadataValue.int(value)
-               for key, value in report.metadata().items()}
+    numbers = {
+        key: dg.MetadataValue.float(value)
+        if isinstance(value, float)
+        else dg.MetadataValue.int(value)
+        for key, value in report.metadata().items()
+    }
     return {
         **numbers,
         "dagster/row_count": dg.MetadataValue.int(report.diff.objects),
@@ -64,8 +92,9 @@ def report_metadata(report: SyncReport) -> dict:
     }
 
 
-def build_sync_asset(destination: DestinationConfig, section: SyncConfig,
-                     partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
+def build_sync_asset(
+    destination: DestinationConfig, section: SyncConfig, partitions: dg.DailyPartitionsDefinition
+) -> dg.AssetsDefinition:
     @dg.asset(
         key=sync_asset_key(destination.name),
         group_name=GROUP,
@@ -83,8 +112,12 @@ def build_sync_asset(destination: DestinationConfig, section: SyncConfig,
             "exceeds the budget (run config override_budget to send anyway)."
         ),
     )
-    def _sync(context: dg.AssetExecutionContext, config: SyncRunConfig, duckdb: DuckDBResource,
-              braze: BrazeResource) -> dg.MaterializeResult:
+    def _sync(
+        context: dg.AssetExecutionContext,
+        config: SyncRunConfig,
+        duckdb: DuckDBResource,
+        braze: BrazeResource,
+    ) -> dg.MaterializeResult:
         resolved = resolved_settings(destination, section, config)
         day = dt.date.fromisoformat(context.partition_key)
         with braze.get_client(logger=context.log) as client, duckdb.get_connection() as con:

@@ -19,10 +19,14 @@ def _markdown(rows: list[tuple], columns: tuple[str, ...]) -> str:
     if not rows:
         return "_none_"
     head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-    return head + "".join("| " + " | ".join(str(v).replace("|", "\\|")[:80] for v in row) + " |\n" for row in rows)
+    return head + "".join(
+        "| " + " | ".join(str(v).replace("|", "\\|")[:80] for v in row) + " |\n" for row in rows
+    )
 
 
-def build_sync_checks(destination: DestinationConfig, config: SyncConfig) -> list[dg.AssetChecksDefinition]:
+def build_sync_checks(
+    destination: DestinationConfig, config: SyncConfig
+) -> list[dg.AssetChecksDefinition]:
     key = sync_asset_key(destination.name)
 
     @dg.asset_check(
@@ -55,9 +59,22 @@ def build_sync_checks(destination: DestinationConfig, config: SyncConfig) -> lis
             metadata={
                 "rejected_values": dg.MetadataValue.int(total),
                 "by_attribute_and_reason": dg.MetadataValue.md(
-                    _markdown(by_reason, ("attribute", "reason", "values", "profiles"))),
-                "sample": dg.MetadataValue.md(_markdown(
-                    sample, ("identifier", "attribute", "element", "op", "value_json", "reason", "rejected_at"))),
+                    _markdown(by_reason, ("attribute", "reason", "values", "profiles"))
+                ),
+                "sample": dg.MetadataValue.md(
+                    _markdown(
+                        sample,
+                        (
+                            "identifier",
+                            "attribute",
+                            "element",
+                            "op",
+                            "value_json",
+                            "reason",
+                            "rejected_at",
+                        ),
+                    )
+                ),
             },
         )
 
@@ -76,7 +93,8 @@ def build_sync_checks(destination: DestinationConfig, config: SyncConfig) -> lis
         with duckdb.get_connection() as con:
             ensure_tables(con)
             has_snapshot = con.execute(
-                f"SELECT count(*) FROM {SNAPSHOTS} WHERE destination = ?", [destination.name]).fetchone()[0]
+                f"SELECT count(*) FROM {SNAPSHOTS} WHERE destination = ?", [destination.name]
+            ).fetchone()[0]
             if not has_snapshot:
                 return dg.AssetCheckResult(passed=True, description="no attribute_snapshots yet")
             try:
@@ -91,17 +109,31 @@ def build_sync_checks(destination: DestinationConfig, config: SyncConfig) -> lis
             severity=dg.AssetCheckSeverity.ERROR,
             description=(
                 f"the next sync would spend {d.forecast_data_points:,} data points, over the budget of {budget:,}"
-                if over else None
+                if over
+                else None
             ),
             metadata={
                 "forecast_data_points": dg.MetadataValue.int(d.forecast_data_points),
-                "budget": dg.MetadataValue.int(budget) if budget is not None else dg.MetadataValue.text("none"),
+                "budget": dg.MetadataValue.int(budget)
+                if budget is not None
+                else dg.MetadataValue.text("none"),
                 "objects": dg.MetadataValue.int(d.objects),
-                **{name: dg.MetadataValue.int(getattr(d, name))
-                   for name in ("adds", "changes", "removes", "joins", "leaves", "held_back", "deferred")},
+                **{
+                    name: dg.MetadataValue.int(getattr(d, name))
+                    for name in (
+                        "adds",
+                        "changes",
+                        "removes",
+                        "joins",
+                        "leaves",
+                        "held_back",
+                        "deferred",
+                    )
+                },
                 "snapshot_date": dg.MetadataValue.text(str(report.snapshot_date)),
                 "sample_payloads": dg.MetadataValue.md(
-                    "\n\n".join(f"```json\n{s}\n```" for s in report.samples) or "_nothing to send_"),
+                    "\n\n".join(f"```json\n{s}\n```" for s in report.samples) or "_nothing to send_"
+                ),
             },
         )
 

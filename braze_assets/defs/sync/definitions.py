@@ -18,11 +18,13 @@ def _braze_resource_fallback() -> dict:
     # resource from the environment so the code location loads.
     if importlib.util.find_spec("braze_assets.defs.braze.definitions") is not None:
         return {}
-    return {BRAZE_RESOURCE_KEY: BrazeResource(
-        api_key=dg.EnvVar(settings.ENV_BRAZE_API_KEY),
-        instance=dg.EnvVar(settings.ENV_BRAZE_INSTANCE).get_value(),
-        rest_endpoint=dg.EnvVar(settings.ENV_BRAZE_REST_ENDPOINT).get_value(),
-    )}
+    return {
+        BRAZE_RESOURCE_KEY: BrazeResource(
+            api_key=dg.EnvVar(settings.ENV_BRAZE_API_KEY),
+            instance=dg.EnvVar(settings.ENV_BRAZE_INSTANCE).get_value(),
+            rest_endpoint=dg.EnvVar(settings.ENV_BRAZE_REST_ENDPOINT).get_value(),
+        )
+    }
 
 
 def build_defs() -> dg.Definitions:
@@ -33,9 +35,13 @@ def build_defs() -> dg.Definitions:
     jobs = [build_sync_job(d, partitions) for d in config.destinations]
     return dg.Definitions(
         assets=[build_sync_asset(d, config.sync, partitions) for d in config.destinations],
-        asset_checks=[check for d in config.destinations for check in build_sync_checks(d, config.sync)],
+        asset_checks=[
+            check for d in config.destinations for check in build_sync_checks(d, config.sync)
+        ],
         jobs=jobs,
-        schedules=[build_schedule(d, config.sync, job) for d, job in zip(config.destinations, jobs)],
+        schedules=[
+            build_schedule(d, config.sync, job) for d, job in zip(config.destinations, jobs)
+        ],
         sensors=[build_sensor(jobs)],
         resources=_braze_resource_fallback(),
     )

@@ -28,7 +28,9 @@ def build_sync_job(destination: DestinationConfig, partitions: dg.DailyPartition
     )
 
 
-def build_schedule(destination: DestinationConfig, config: SyncConfig, job) -> dg.ScheduleDefinition:
+def build_schedule(
+    destination: DestinationConfig, config: SyncConfig, job
+) -> dg.ScheduleDefinition:
     cron = config.for_destination(destination.name).cron
 
     @dg.schedule(
@@ -60,7 +62,9 @@ def build_sensor(jobs: list) -> dg.SensorDefinition:
         seen = json.loads(context.cursor) if context.cursor else {}
         latest = {}
         for name in TRIGGERS:
-            records = context.instance.fetch_materializations(dg.AssetKey(name), limit=1, ascending=False).records
+            records = context.instance.fetch_materializations(
+                dg.AssetKey(name), limit=1, ascending=False
+            ).records
             latest[name] = records[0].storage_id if records else 0
         fresh = [name for name in TRIGGERS if latest[name] > seen.get(name, 0)]
         if not fresh:
@@ -69,8 +73,12 @@ def build_sensor(jobs: list) -> dg.SensorDefinition:
         marker = "-".join(str(latest[name]) for name in TRIGGERS)
         return dg.SensorResult(
             run_requests=[
-                dg.RunRequest(run_key=f"{job.name}-{marker}", job_name=job.name, partition_key=today,
-                              tags={"triggered_by": ",".join(fresh)})
+                dg.RunRequest(
+                    run_key=f"{job.name}-{marker}",
+                    job_name=job.name,
+                    partition_key=today,
+                    tags={"triggered_by": ",".join(fresh)},
+                )
                 for job in jobs
             ],
             cursor=json.dumps(latest),
