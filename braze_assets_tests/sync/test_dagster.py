@@ -85,8 +85,7 @@ def test_materialise_snapshot_and_sync_with_checks(setup):
 def test_sensor_and_schedule_request_the_destination_sync(tmp_path):
     destination = destination_config()
     config = SyncConfig(destinations={"braze_us": {"cron": "15 4 * * *"}})
-    partitions = daily_partitions(config)
-    job = build_sync_job(destination, partitions)
+    job = build_sync_job(destination)
     schedule = build_schedule(destination, config, job)
     assert schedule.cron_schedule == "15 4 * * *"
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED

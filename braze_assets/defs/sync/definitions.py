@@ -32,7 +32,7 @@ def build_defs() -> dg.Definitions:
     if not config.destinations:
         return dg.Definitions()
     partitions = daily_partitions(config.sync)
-    jobs = [build_sync_job(d, partitions) for d in config.destinations]
+    jobs = [build_sync_job(d) for d in config.destinations]
     return dg.Definitions(
         assets=[build_sync_asset(d, config.sync, partitions) for d in config.destinations],
         asset_checks=[

@@ -18,11 +18,11 @@ def sync_job_name(destination: str) -> str:
     return f"braze_sync_{destination}"
 
 
-def build_sync_job(destination: DestinationConfig, partitions: dg.DailyPartitionsDefinition):
+def build_sync_job(destination: DestinationConfig):
+    # Partitioning is inferred from the selected (daily-partitioned) assets.
     return dg.define_asset_job(
         sync_job_name(destination.name),
         selection=dg.AssetSelection.assets(SNAPSHOTS, sync_asset_key(destination.name)),
-        partitions_def=partitions,
         description=f"Snapshot today's intended state and send destination {destination.name!r} what changed.",
         tags={"flow": "sync", "destination": destination.name},
     )
