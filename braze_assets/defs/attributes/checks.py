@@ -12,6 +12,8 @@ from braze_assets.attributes import (
     DestinationConfig,
     attribute_change_cost,
 )
+from braze_assets.defs.project import WAREHOUSE_POOL
+from braze_assets.defs.resources import read_only_connection
 from braze_assets.warehouse import table_exists
 
 # A source with more than this share of an attribute's values invalid needs fixing upstream.
@@ -35,13 +37,14 @@ def build_attribute_checks(
     @dg.asset_check(
         asset=ATTRIBUTES_TABLE,
         name="rejected_values",
+        pool=WAREHOUSE_POOL,
         description=(
             f"Values excluded from the payload (bad gender, country, phone, email, too long, ...), counted by "
             f"attribute and reason; warns when over {MAX_INVALID_SHARE:.0%} of an attribute's values are invalid."
         ),
     )
     def rejected_values(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-        with duckdb.get_connection() as con:
+        with read_only_connection(duckdb) as con:
             if not table_exists(con, REJECTIONS_TABLE):
                 return dg.AssetCheckResult(
                     passed=False, description=f"{REJECTIONS_TABLE} does not exist yet"
@@ -89,13 +92,14 @@ def build_attribute_checks(
     @dg.asset_check(
         asset=ATTRIBUTES_TABLE,
         name="data_point_cost",
+        pool=WAREHOUSE_POOL,
         description=(
             f"From the last {COST_WINDOW_DAYS} days of attribute_snapshots: how often each attribute changes and "
             "what it costs in Braze data points per month; warns on billable high-churn attributes."
         ),
     )
     def data_point_cost(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-        with duckdb.get_connection() as con:
+        with read_only_connection(duckdb) as con:
             insight = [
                 dict(r, destination=d.name)
                 for d in destinations

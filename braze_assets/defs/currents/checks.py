@@ -5,6 +5,8 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from braze_assets.currents.ingest import EVENTS_TABLE, FILES_TABLE
+from braze_assets.defs.project import WAREHOUSE_POOL
+from braze_assets.defs.resources import read_only_connection
 from braze_assets.warehouse import table_exists
 
 MAX_LISTED = 20
@@ -14,6 +16,7 @@ def build_currents_checks() -> list[dg.AssetChecksDefinition]:
     @dg.asset_check(
         asset=EVENTS_TABLE,
         name="no_quarantined_files",
+        pool=WAREHOUSE_POOL,
         description=(
             "Fails (as a warning) while any Currents file is quarantined: it could not be read as Avro "
             "(corrupt, truncated, missing `id`/`time`). The rest of its day loaded; re-uploading the "
@@ -21,7 +24,7 @@ def build_currents_checks() -> list[dg.AssetChecksDefinition]:
         ),
     )
     def no_quarantined_files(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-        with duckdb.get_connection() as con:
+        with read_only_connection(duckdb) as con:
             if not table_exists(con, FILES_TABLE):
                 return dg.AssetCheckResult(passed=True, description="no Currents file loaded yet")
             # A file quarantined under one ETag and loaded under a newer one is fixed.

@@ -6,6 +6,7 @@ from dagster_duckdb import DuckDBResource
 
 from braze_assets.attributes.config import DestinationConfig
 from braze_assets.defs.project import WAREHOUSE_POOL
+from braze_assets.defs.resources import read_only_connection
 from braze_assets.defs.sync.assets import resolved_settings, run_sync, sync_asset_key
 from braze_assets.sync.config import SyncConfig
 from braze_assets.sync.runner import SyncBlocked
@@ -32,13 +33,14 @@ def build_sync_checks(
     @dg.asset_check(
         asset=key,
         name="rejected_rows",
+        pool=WAREHOUSE_POOL,
         description=(
             "Values Braze rejected as invalid (per-object errors). They are not retried until their intended value "
             "changes; fix the source or the mapping. Warns while any are outstanding."
         ),
     )
     def rejected_rows(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-        with duckdb.get_connection() as con:
+        with read_only_connection(duckdb) as con:
             if not table_exists(con, REJECTIONS):
                 return dg.AssetCheckResult(passed=True, description="no sync has run yet")
             by_reason = con.execute(
