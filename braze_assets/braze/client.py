@@ -352,7 +352,7 @@ class BrazeClient:
         response = self._post(TRACK_ROUTE, body, run)
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         status = response.status
-        if status is not None and 200 <= status < 300:
+        if status is not None and 200 <= status < 300 and response.error is None:
             outcomes, unmapped = self._map_errors(indices, response.body)
             self._finish(run, indices, status, response.attempts, elapsed_ms, outcomes, unmapped)
             return
@@ -524,6 +524,14 @@ class BrazeClient:
                 headers = raw.headers
                 parsed = self._parse(raw.body)
                 self._observe_window(limiter, headers)
+                if 200 <= status < 300:
+                    # A proxy, captive portal or wrong host can answer 2xx too; only an answer of
+                    # Braze's shape means Braze accepted the rows (no retry: it may have reached
+                    # Braze, and the rows stay pending for the next run anyway).
+                    unlike = self._not_braze(route, status, headers, raw.body)
+                    if unlike is not None:
+                        self.log.warning("Braze %s: %s", route, unlike)
+                        return _Response(status, {}, headers, attempts, unlike)
                 if status < 400 or (status < 500 and status != 429):
                     return _Response(status, parsed, headers, attempts, None)
                 last_error = self._describe(status, parsed)
@@ -561,6 +569,33 @@ class BrazeClient:
             run.add("retries")
             self.log.debug("Braze %s: %s; retry %d in %.2f s", route, last_error, attempts, wait)
             time.sleep(wait)
+
+    def _not_braze(self, route: str, status: int, headers, data: bytes) -> str | None:
+        """Why a 2xx answer is not what Braze sends (None when it is): Braze answers every
+        route with a JSON object carrying a "message" string, as application/json."""
+        content_type = (headers.get("Content-Type") if headers else None) or "no content type"
+        where = f"HTTP {status} ({content_type}) from {self.endpoint}{route}"
+        try:
+            parsed = orjson.loads(data) if data else None
+        except orjson.JSONDecodeError:
+            problem = "the body is not JSON"
+        else:
+            if not data:
+                problem = "the body is empty"
+            elif not isinstance(parsed, dict):
+                problem = f"the body is a JSON {type(parsed).__name__}, not an object"
+            elif not isinstance(parsed.get("message"), str):
+                problem = 'the JSON has no "message" field'
+            elif "errors" in parsed and not isinstance(parsed["errors"], list):
+                problem = 'its "errors" is not a list'
+            elif "json" not in content_type.lower():
+                problem = "the content type is not JSON"
+            else:
+                return None
+        return self._redact(
+            f"not Braze's answer: {where}: {problem}; not delivered (a proxy, captive portal or "
+            "wrong host? check the REST endpoint)"
+        )
 
     @staticmethod
     def _parse(data: bytes) -> dict:
@@ -650,8 +685,10 @@ class BrazeClient:
     def _post_ids(self, route: str, payload: dict) -> dict:
         run = _Run(0, None)
         response = self._post(route, orjson.dumps(payload), run)
-        if response.status is None:
-            raise BrazeError(f"Braze {route} failed ({self._where()}): {response.error}")
+        if response.status is None or response.error is not None:
+            raise BrazeError(
+                f"Braze {route} failed ({self._where()}): {response.error}", status=response.status
+            )
         self._raise_if_fatal(route, response.status, response.body)
         if not 200 <= response.status < 300:
             raise BrazeError(
