@@ -1,7 +1,12 @@
 """Audiences: rule segments compiled to parameterised SQL, guarded SQL audiences, and campaigns /
 orchestrations that turn them into current Braze membership, history and run counts. No Dagster here."""
 
-from braze_assets.audiences.campaigns import CampaignReport, build_campaign_members, plan_activation
+from braze_assets.audiences.campaigns import (
+    CampaignReport,
+    build_campaign_members,
+    plan_activation,
+    write_activation,
+)
 from braze_assets.audiences.compiler import CompiledSql, compile_segment
 from braze_assets.audiences.config import AudiencesConfig, check_audiences
 from braze_assets.audiences.errors import AudienceError
@@ -22,4 +27,5 @@ __all__ = [
     "plan_activation",
     "preview_campaign",
     "validate_sql_audience",
+    "write_activation",
 ]

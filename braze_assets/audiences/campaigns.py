@@ -261,10 +261,16 @@ def build_campaign_members(
         plan = plan_activation(con, name, audiences, as_of, columns)
     finally:
         con.close()
-    computed_at = as_utc(datetime.now(UTC))
-    configured = [a.name for a in audiences.activations()]
     with duckdb.connect(str(warehouse)) as con:
-        return _write(con, plan, run_id, computed_at, configured)
+        return write_activation(con, plan, audiences, run_id)
+
+
+def write_activation(
+    con: duckdb.DuckDBPyConnection, plan: Plan, audiences: AudiencesConfig, run_id: str
+) -> CampaignReport:
+    """Make `plan` (from `plan_activation`) the current membership on writable `con`; return the counts."""
+    configured = [a.name for a in audiences.activations()]
+    return _write(con, plan, run_id, as_utc(datetime.now(UTC)), configured)
 
 
 def _write(

@@ -6,11 +6,16 @@ from datetime import UTC, datetime
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from braze_assets.audiences import AudiencesConfig, CampaignReport, build_campaign_members
+from braze_assets.audiences import (
+    AudiencesConfig,
+    CampaignReport,
+    plan_activation,
+    write_activation,
+)
 from braze_assets.audiences.cadence import cron_schedule
 from braze_assets.audiences.config import Campaign
 from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL
-from braze_assets.warehouse import connect
+from braze_assets.defs.resources import audience_connection
 
 GROUP = "audiences"
 MEMBERS_ASSET = "campaign_audiences"
@@ -93,9 +98,15 @@ def build_audience_assets(audiences: AudiencesConfig) -> dg.AssetsDefinition:
     )
     def campaign_audiences(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         name = context.partition_key
-        report = build_campaign_members(
-            duckdb.database, name, audiences, datetime.now(UTC), context.run_id
-        )
+        # Analyst SQL runs on the locked-down read-only connection; only the plan's rows are written.
+        with audience_connection(duckdb) as con:
+            plan = plan_activation(con, name, audiences, datetime.now(UTC))
+        with duckdb.get_connection() as con:
+            report = write_activation(con, plan, audiences, context.run_id)
+            runs, rows = con.execute(
+                "SELECT count(DISTINCT run_id), count(*) FROM campaign_recipients WHERE campaign = ?",
+                [name],
+            ).fetchone()
         context.log.info(
             f"{name}: {report.size} members ({report.control} in control), "
             f"{report.joins} joined, {report.leaves} left, {report.stays} stayed"
@@ -104,11 +115,6 @@ def build_audience_assets(audiences: AudiencesConfig) -> dg.AssetsDefinition:
             context.log.warning(
                 f"removed the members of campaigns no longer in config: {', '.join(report.retired_campaigns)}"
             )
-        with connect(duckdb.database, read_only=True) as con:
-            runs, rows = con.execute(
-                "SELECT count(DISTINCT run_id), count(*) FROM campaign_recipients WHERE campaign = ?",
-                [name],
-            ).fetchone()
         yield dg.MaterializeResult(
             asset_key=MEMBERS_ASSET, metadata=_members_metadata(report, _describe(audiences, name))
         )

@@ -8,11 +8,12 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from braze_assets.attributes import DestinationConfig
-from braze_assets.audiences import AudiencesConfig, open_read_only, preview_campaign
+from braze_assets.audiences import AudiencesConfig, preview_campaign
 from braze_assets.audiences.cadence import cron_schedule
 from braze_assets.defs.audiences.assets import activation_partitions
 from braze_assets.defs.jobs.jobs import campaign_audiences_refresh
 from braze_assets.defs.project import WAREHOUSE_POOL
+from braze_assets.defs.resources import audience_connection
 
 TEST_RUN_JOB = "campaign_test_run"
 
@@ -54,14 +55,11 @@ def build_test_run_job(
     )
     def campaign_test_run_op(context: dg.OpExecutionContext, duckdb: DuckDBResource):
         name = context.partition_key
-        con = open_read_only(duckdb.database)
-        try:
+        with audience_connection(duckdb) as con:
             destination = by_name.get(audiences.activation(name).destination)
             records = preview_campaign(
                 con, name, audiences, datetime.now(UTC), destination=destination
             )
-        finally:
-            con.close()
         for record in records:
             context.log.info(f"{record['change']}: {record['payload']}")
         changes = {c: sum(r["change"] == c for r in records) for c in ("join", "stay", "leave")}
