@@ -193,6 +193,10 @@ class BrazeClient:
             raise ValueError(f"objects_per_request must be >= 1, got {objects_per_request}")
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        if not timeout_s > 0:
+            raise ValueError(f"timeout_s must be > 0 seconds, got {timeout_s}")
+        if not retry_budget_s >= 0:
+            raise ValueError(f"retry_budget_s must be >= 0 seconds, got {retry_budget_s}")
         self._api_key = api_key.strip()
         self.endpoint = endpoint.rstrip("/")
         self.instance_label = instance_label or instance_for_endpoint(self.endpoint)

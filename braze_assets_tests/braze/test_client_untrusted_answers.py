@@ -97,3 +97,60 @@ def test_export_and_delete_refuse_an_html_answer():
                 client.export_ids(["a"])
             with pytest.raises(BrazeError, match="not JSON"):
                 client.delete_users(["a"])
+
+
+@contextmanager
+def never_answering():
+    """A server that accepts the request and never answers (until the test ends)."""
+    done = threading.Event()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            done.wait(30)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        done.set()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_timeout_and_retry_budget_come_from_the_environment(monkeypatch):
+    from braze_assets.defs.braze.resources import braze_resource_from_env
+
+    with never_answering() as url:
+        monkeypatch.setenv("BRAZE_API_KEY", SECRET)
+        monkeypatch.setenv("BRAZE_REST_ENDPOINT", url)
+        monkeypatch.delenv("BRAZE_INSTANCE", raising=False)
+        monkeypatch.setenv("BRAZE_TIMEOUT_S", "0.2")
+        monkeypatch.setenv("BRAZE_RETRY_BUDGET_S", "0.5")
+        resource = braze_resource_from_env()
+        assert resource.timeout_s == 0.2 and resource.retry_budget_s == 0.5
+        with resource.get_client() as client:
+            assert client.timeout_s == 0.2 and client.retry_budget_s == 0.5
+            result = client.track_attributes(attrs(5))
+    assert result.not_delivered == 5 and result.delivered == 0
+    assert all("retry budget exhausted" in o.reason for o in result.outcomes)
+    assert all("timed out" in o.reason for o in result.outcomes)
+
+
+@pytest.mark.parametrize("name", ["BRAZE_TIMEOUT_S", "BRAZE_RETRY_BUDGET_S"])
+def test_bad_timeout_settings_name_the_variable(monkeypatch, name):
+    from braze_assets.defs.braze.resources import braze_resource_from_env
+
+    monkeypatch.setenv("BRAZE_API_KEY", SECRET)
+    monkeypatch.setenv(name, "soon")
+    with pytest.raises(ValueError, match=f"{name}='soon' must be a number of seconds"):
+        braze_resource_from_env()

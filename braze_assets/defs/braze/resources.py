@@ -31,7 +31,12 @@ class BrazeResource(dg.ConfigurableResource):
         default=8, description="Parallel requests over pooled keep-alive connections"
     )
     retry_budget_s: float = Field(
-        default=300.0, description="Give up retrying a batch after this long"
+        default=300.0,
+        description="Give up retrying a batch after this many seconds (env BRAZE_RETRY_BUDGET_S)",
+    )
+    timeout_s: float = Field(
+        default=30.0,
+        description="Seconds to wait for one request's answer (env BRAZE_TIMEOUT_S)",
     )
 
     def __repr__(self) -> str:
@@ -54,16 +59,34 @@ class BrazeResource(dg.ConfigurableResource):
             rate_limit_period_s=self.rate_limit_period_s,
             concurrency=self.concurrency,
             retry_budget_s=self.retry_budget_s,
+            timeout_s=self.timeout_s,
             instance_label=label,
             logger=logger,
         )
 
 
+def _seconds_from_env(name: str, default: float, *, allow_zero: bool) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 or (allow_zero and value == 0)) or value == float("inf"):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name}={raw!r} must be a number of seconds {bound}")
+    return value
+
+
 def braze_resource_from_env() -> BrazeResource:
     """The resource as deployed: key from BRAZE_API_KEY (EnvVar, so never shown), instance from
-    BRAZE_INSTANCE or endpoint from BRAZE_REST_ENDPOINT (the sandbox sets the latter)."""
+    BRAZE_INSTANCE or endpoint from BRAZE_REST_ENDPOINT (the sandbox sets the latter), request
+    timeout from BRAZE_TIMEOUT_S and retry budget from BRAZE_RETRY_BUDGET_S."""
     return BrazeResource(
         api_key=dg.EnvVar(settings.ENV_BRAZE_API_KEY),
         instance=os.environ.get(settings.ENV_BRAZE_INSTANCE) or None,
         rest_endpoint=os.environ.get(settings.ENV_BRAZE_REST_ENDPOINT) or None,
+        timeout_s=_seconds_from_env(settings.ENV_BRAZE_TIMEOUT_S, 30.0, allow_zero=False),
+        retry_budget_s=_seconds_from_env(settings.ENV_BRAZE_RETRY_BUDGET_S, 300.0, allow_zero=True),
     )
