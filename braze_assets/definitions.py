@@ -1,47 +1,23 @@
-"""The Dagster code location: every domain's definitions merged, in the order data flows."""
+"""The Dagster code location: every domain under braze_assets/defs/, loaded by dg's convention.
+
+Each domain's `definitions.py` exposes its definitions with `@dg.definitions`;
+`dg.load_from_defs_folder` imports every module under `defs/`, so a domain that fails to import
+fails the whole code location loudly instead of being skipped.
+"""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
+from pathlib import Path
 
 import dagster as dg
 
 from braze_assets.defs.resources import warehouse_resource
 
-# sources -> identity -> customer 360 -> attributes -> audiences -> snapshots -> sync;
-# currents -> engagement -> customer 360.
-DOMAINS = (
-    "sources",
-    "identity",
-    "customer_360",
-    "currents",
-    "engagement",
-    "attributes",
-    "audiences",
-    "snapshots",
-    "sync",
-    "braze",
-    "jobs",
-)
-
-
-def _domain_defs() -> list[dg.Definitions]:
-    found = []
-    for domain in DOMAINS:
-        module_name = f"braze_assets.defs.{domain}.definitions"
-        if importlib.util.find_spec(f"braze_assets.defs.{domain}") is None:
-            continue
-        if importlib.util.find_spec(module_name) is None:
-            continue
-        found.append(importlib.import_module(module_name).build_defs())
-    return found
-
 
 def build_definitions() -> dg.Definitions:
     return dg.Definitions.merge(
         dg.Definitions(resources={"duckdb": warehouse_resource()}),
-        *_domain_defs(),
+        dg.load_from_defs_folder(path_within_project=Path(__file__).resolve().parent),
     )
 
 

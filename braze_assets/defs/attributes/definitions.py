@@ -13,3 +13,9 @@ def build_defs() -> dg.Definitions:
         assets=[build_attributes_asset(destinations, carried_columns(config))],
         asset_checks=build_attribute_checks(destinations),
     )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    # Collected by dg.load_from_defs_folder (braze_assets/definitions.py).
+    return build_defs()

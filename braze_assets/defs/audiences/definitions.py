@@ -16,3 +16,9 @@ def build_defs() -> dg.Definitions:
         jobs=[build_test_run_job(audiences, config.destinations)],
         schedules=build_schedules(audiences),
     )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    # Collected by dg.load_from_defs_folder (braze_assets/definitions.py).
+    return build_defs()

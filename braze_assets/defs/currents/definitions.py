@@ -22,3 +22,9 @@ def build_defs() -> dg.Definitions:
         sensors=[build_currents_sensor(config, events)],
         resources={CURRENTS_S3_KEY: currents_s3_resource_from_env()},
     )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    # Collected by dg.load_from_defs_folder (braze_assets/definitions.py).
+    return build_defs()

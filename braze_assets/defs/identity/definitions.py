@@ -12,3 +12,9 @@ def build_defs() -> dg.Definitions:
     return dg.Definitions(
         assets=build_identity_assets(config, identity), asset_checks=build_identity_checks(identity)
     )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    # Collected by dg.load_from_defs_folder (braze_assets/definitions.py).
+    return build_defs()

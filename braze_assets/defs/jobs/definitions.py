@@ -17,3 +17,9 @@ def build_defs() -> dg.Definitions:
     destinations = [d.name for d in project_config().destinations]
     jobs = [*ALL_JOBS, full_resync_job(destinations)] if destinations else ALL_JOBS
     return dg.Definitions(jobs=jobs, schedules=[daily_customer_refresh_schedule])
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    # Collected by dg.load_from_defs_folder (braze_assets/definitions.py).
+    return build_defs()

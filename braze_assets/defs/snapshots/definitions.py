@@ -14,3 +14,9 @@ def build_defs() -> dg.Definitions:
             build_snapshot_asset(config.destinations, config.sync, daily_partitions(config.sync))
         ]
     )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    # Collected by dg.load_from_defs_folder (braze_assets/definitions.py).
+    return build_defs()

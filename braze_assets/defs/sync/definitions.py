@@ -45,3 +45,9 @@ def build_defs() -> dg.Definitions:
         sensors=[build_sensor(jobs)],
         resources=_braze_resource_fallback(),
     )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    # Collected by dg.load_from_defs_folder (braze_assets/definitions.py).
+    return build_defs()

@@ -1,0 +1,32 @@
+"""The project is a `dg` project: `dg check defs` and `dg list defs` work from the project root."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DG = Path(sys.executable).parent / "dg"
+
+
+def dg(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(DG), *args], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_dg_check_defs_loads_every_domain():
+    out = dg("check", "defs")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "All definitions loaded successfully" in out.stdout + out.stderr
+
+
+def test_dg_list_defs_shows_the_whole_lineage_graph():
+    out = dg("list", "defs", "--json")
+    assert out.returncode == 0, out.stderr[-3000:]
+    listed = json.loads(out.stdout)
+    keys = {asset["asset_key"] for asset in listed["assets"]}
+    for expected in ("customer_360", "braze_customer_attributes", "currents_events"):
+        assert expected in keys, sorted(keys)
+    jobs = {job["name"] for job in listed["jobs"]}
+    assert {"customer_360_refresh", "currents_ingest"} <= jobs
