@@ -1,4 +1,4 @@
-"""Progress for long CLI work: rich bars on a terminal, plain lines otherwise."""
+"""Progress for long CLI work: one line updated in place on a terminal, plain lines otherwise."""
 
 from __future__ import annotations
 

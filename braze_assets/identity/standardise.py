@@ -42,23 +42,6 @@ PERSON_FIELDS = (
     "loyalty_id",
     "external_id",
 )
-_TEXT_TAGS = (
-    "given_name",
-    "surname",
-    "full_name",
-    "email",
-    "phone",
-    "address_line1",
-    "address_line2",
-    "city",
-    "state",
-    "postal_code",
-    "country",
-    "birthdate",
-    "gender",
-    "loyalty_id",
-    "external_id",
-)
 
 
 class IdentityInputError(ValueError):

@@ -1,30 +1,10 @@
-import importlib.util
-
 import dagster as dg
 
-from braze_assets import settings
-from braze_assets.defs.braze.resources import BrazeResource
 from braze_assets.defs.project import project_config
 from braze_assets.defs.snapshots.partitions import daily_partitions
 from braze_assets.defs.sync.assets import build_sync_asset
 from braze_assets.defs.sync.checks import build_sync_checks
 from braze_assets.defs.sync.schedules import build_schedule, build_sensor, build_sync_job
-
-BRAZE_RESOURCE_KEY = "braze"
-
-
-def _braze_resource_fallback() -> dict:
-    # The braze domain owns the `braze` resource; until its definitions exist, provide the same
-    # resource from the environment so the code location loads.
-    if importlib.util.find_spec("braze_assets.defs.braze.definitions") is not None:
-        return {}
-    return {
-        BRAZE_RESOURCE_KEY: BrazeResource(
-            api_key=dg.EnvVar(settings.ENV_BRAZE_API_KEY),
-            instance=dg.EnvVar(settings.ENV_BRAZE_INSTANCE).get_value(),
-            rest_endpoint=dg.EnvVar(settings.ENV_BRAZE_REST_ENDPOINT).get_value(),
-        )
-    }
 
 
 def build_defs() -> dg.Definitions:
@@ -43,7 +23,6 @@ def build_defs() -> dg.Definitions:
             build_schedule(d, config.sync, job) for d, job in zip(config.destinations, jobs)
         ],
         sensors=[build_sensor(jobs)],
-        resources=_braze_resource_fallback(),
     )
 
 
