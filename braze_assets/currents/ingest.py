@@ -3,11 +3,12 @@
 `currents_files` is the ledger: one row per (key, etag) ever seen, loaded or quarantined. A file
 whose (key, etag) is in the ledger is never read again, so any subset of keys (one partition's, a
 late file's, a whole re-listing) can be ingested any number of times. Events are deduplicated on
-Braze's event `id` against everything already loaded (Currents is at-least-once), keeping the first
-copy. A re-delivered event is the same record, so the lookup only reads loaded events of the
-chunk's event dates and types. (Braze promises ids are globally unique; should two events of
-different types ever share one, both are kept rather than one lost.) Each batch of events and the
-ledger rows of its files commit in one transaction.
+(event type, Braze event `id`) against everything already loaded (Currents is at-least-once),
+keeping the first copy: within a chunk, across the files of a day and across days. The type is part
+of the key because ids are not unique across types in practice (every one of Braze's public sample
+files carries the same `id`); keying on `id` alone would silently drop all but one of them. A
+re-delivered event is the same record, so the lookup only reads loaded events of the chunk's event
+dates and types. Each batch of events and the ledger rows of its files commit in one transaction.
 
 Memory holds a few chunks of decoded events (a quarter batch each: one being written, two queued,
 one filling) plus `workers + 1` files in flight: it depends on file and batch size, never on the
@@ -319,7 +320,7 @@ class _Chunk:
     """Decoded files ready for the writer: the polars work is done on the producing thread, so the
     writer thread, the pipeline's bottleneck, only runs DuckDB."""
 
-    events: pa.Table  # COMMON_COLUMNS plus `_first`, the chunk's first copy of each id
+    events: pa.Table  # COMMON_COLUMNS plus `_first`, the chunk's first copy of each (type, id)
     first_per_file: dict[str, int]  # events per source key that are the chunk's first copy
     days: list[date]
     event_types: list[str]
@@ -330,7 +331,10 @@ class _Chunk:
         if not frames:
             return None
         # A mask rather than a filtered copy: copies inside one chunk are rare, the chunk is large.
-        events = pl.concat(frames).with_columns(_first=pl.col("event_id").is_first_distinct())
+        # Keyed on (type, id): a chunk often holds several types, and ids may repeat across types.
+        events = pl.concat(frames).with_columns(
+            _first=pl.struct("event_type", "event_id").is_first_distinct()
+        )
         per_file = dict(
             events.lazy().filter("_first").group_by("source_key").len().collect().iter_rows()
         )
@@ -343,28 +347,35 @@ class _Chunk:
 
 
 def _insert_new_events(con: duckdb.DuckDBPyConnection, chunk: _Chunk) -> dict[str, int]:
-    """Insert the chunk's events whose id is not loaded yet, the chunk's first copy of each; returns
-    events inserted per source key."""
+    """Insert the chunk's events whose (type, id) is not loaded yet, the chunk's first copy of each;
+    returns events inserted per source key."""
     con.register("_currents_batch", chunk.events)
     try:
         # A re-delivered event is the same record, so its copies share `event_date` and `event_type`:
         # looking only at the chunk's dates and types keeps the lookup's cost bound to those, not to
         # the whole table. One probe of the loaded ids; the insert then only needs the (usually tiny)
         # set of repeats.
+        # The probe matches on (type, id): the chunk's types filter the scan, but a loaded event of
+        # one of those types must not hide an event of another type with the same id.
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _currents_known AS
-            WITH batch AS MATERIALIZED (SELECT event_id, source_key FROM _currents_batch WHERE _first)
-            SELECT event_id, source_key::VARCHAR AS source_key FROM batch
+            WITH batch AS MATERIALIZED (
+                SELECT event_type::VARCHAR AS event_type, event_id, source_key
+                FROM _currents_batch WHERE _first
+            )
+            SELECT event_type, event_id, source_key::VARCHAR AS source_key FROM batch
             SEMI JOIN (
-                SELECT event_id FROM {EVENTS_TABLE}
+                SELECT event_type, event_id FROM {EVENTS_TABLE}
                 WHERE event_date BETWEEN ? AND ? AND list_contains(?, event_type)
-            ) USING (event_id)""",
+            ) USING (event_type, event_id)""",
             [*chunk.days, chunk.event_types],
         )
         columns = ", ".join(_insert_expression(c) for c in COMMON_COLUMNS)
         con.execute(
-            f"""INSERT INTO {EVENTS_TABLE} SELECT {columns} FROM _currents_batch
-            ANTI JOIN _currents_known USING (event_id) WHERE _first"""
+            f"""INSERT INTO {EVENTS_TABLE} SELECT {columns} FROM _currents_batch b
+            ANTI JOIN _currents_known k
+                ON k.event_id = b.event_id AND k.event_type = b.event_type::VARCHAR
+            WHERE _first"""
         )
         known = con.execute(
             "SELECT source_key, count(*) FROM _currents_known GROUP BY ALL"

@@ -43,7 +43,7 @@ def build_currents_events_asset(
         description=(
             "Braze Currents events of one event date (UTC), read from every Avro file Braze wrote under "
             "that day's `date=` folders with each file's own writer schema. Files already loaded "
-            "(`currents_files`) are skipped, events already loaded (by Braze event id) are dropped, "
+            "(`currents_files`) are skipped, events already loaded (same event type and Braze event id) are dropped, "
             "corrupt files are quarantined. Materialising a day again loads only what is new."
         ),
         tags={"layer": "raw"},
