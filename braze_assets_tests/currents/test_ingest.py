@@ -52,7 +52,7 @@ def test_demo_files_load_once_each_event_once(s3_client, bucket_name, bucket, wa
     assert (
         count(warehouse)
         == report.inserted
-        == count(warehouse, "SELECT count(DISTINCT event_id) FROM currents_events")
+        == count(warehouse, "SELECT count(DISTINCT (event_type, event_id)) FROM currents_events")
     )
     assert report.event_dates == [date(2026, 11, 28), date(2026, 11, 29)]
     files = warehouse.execute(
@@ -166,16 +166,84 @@ def test_non_currents_keys_are_ignored(s3_client, bucket_name, bucket, warehouse
     assert report.ignored == [f"{PREFIX}/README.txt"] and report.files == []
 
 
-def test_all_94_sample_files_load_through_s3(s3_client, bucket_name, bucket, warehouse):
-    keys = []
-    for index, (event_type, path) in enumerate(sorted(sample_files().items())):
-        key = f"{PREFIX}/c/event_type={event_type}/date=2026-11-29-10/version=10/production/c+0+{index}.avro"
+def put_samples(s3_client, bucket_name, hour, name):
+    """Braze's 94 public sample files (one event each, all with the same placeholder id) in Braze's
+    key layout under one `date=` folder; returns {event type: key}."""
+    keys = {}
+    for event_type, path in sorted(sample_files().items()):
+        key = f"{PREFIX}/c/event_type={event_type}/date={hour}/version=10/production/{name}.avro"
         s3_client.put_object(Bucket=bucket_name, Key=key, Body=path.read_bytes())
-        keys.append(key)
+        keys[event_type] = key
+    return keys
+
+
+def test_all_94_sample_files_load_one_event_each_and_once(
+    s3_client, bucket_name, bucket, warehouse
+):
+    # Every sample carries the same event id, so dedupe on id alone kept 1 (or 2 over two days).
+    day = put_samples(s3_client, bucket_name, "2026-11-29-10", "c+0+0")
+    assert len(day) == 94
+    # Re-delivered: the same day under another file name, and in the next day's folder.
+    same_day = put_samples(s3_client, bucket_name, "2026-11-29-13", "c+0+1")
+    next_day = put_samples(s3_client, bucket_name, "2026-11-30-02", "c+0+2")
+
+    first = ingest_objects(warehouse, bucket, [*day.values(), *same_day.values()], batch_rows=40)
+    assert len(first.loaded) == 188 and not first.quarantined
+    assert first.inserted == 94 and first.duplicates == 94
+    # The next day's partition on its own: every event is already stored.
+    second = ingest_objects(warehouse, bucket, list(next_day.values()))
+    assert len(second.loaded) == 94 and second.inserted == 0
+    assert warehouse.execute(
+        "SELECT count(*), count(DISTINCT event_type), count(DISTINCT event_id) FROM currents_events"
+    ).fetchone() == (94, 94, 1)
+    ledger = dict(warehouse.execute("SELECT key, inserted FROM currents_files").fetchall())
+    assert sorted(ledger[k] for k in day.values()) == [1] * 94, "one stored event per file"
+    assert {ledger[k] for k in [*same_day.values(), *next_day.values()]} == {0}
+
+
+def test_many_event_types_sharing_ids_in_one_day_keep_every_event(
+    s3_client, bucket_name, bucket, warehouse
+):
+    types = [
+        "users.messages.email.Open",
+        "users.messages.email.Click",
+        "users.messages.email.Send",
+        "users.behaviors.CustomEvent",
+        "users.behaviors.Purchase",
+        "users.messages.pushnotification.Send",
+    ]
+    noon = int(datetime(2026, 11, 29, 12, tzinfo=UTC).timestamp())
+
+    def records(event_type, ids):
+        base = random_records(writer_schema(event_type), len(ids))
+        return [
+            {**r, "id": f"shared-{i}", "time": noon + i} for r, i in zip(base, ids, strict=True)
+        ]
+
+    ids = range(8)
+    # One call, one chunk: six types, each with the same eight ids.
+    keys = [
+        put(s3_client, bucket_name, t, records(t, ids), name=f"c+{n}+0")
+        for n, t in enumerate(types)
+    ]
+    # The same (type, id) re-delivered in another file of the same day, in the same call.
+    keys.append(put(s3_client, bucket_name, types[0], records(types[0], ids[:3]), name="c+9+0"))
     report = ingest_objects(warehouse, bucket, keys)
-    assert len(report.loaded) == 94 and not report.quarantined
-    # Every sample uses the same placeholder event id: at-least-once dedup keeps exactly one.
-    assert count(warehouse) == 1
+    assert report.inserted == 48 and report.duplicates == 3 and count(warehouse) == 48
+
+    # Another day's folder (another partition, another call): re-delivered copies of two types that
+    # are stored, beside a new type with the same ids that is not. Copies go; the new type stays.
+    later = [
+        put(s3_client, bucket_name, t, records(t, ids), hour="2026-11-30-01", name="c+0+8")
+        for t in [types[1], types[2], "users.messages.sms.Delivery"]
+    ]
+    again = ingest_objects(warehouse, bucket, later)
+    assert again.inserted == 8 and again.duplicates == 16 and count(warehouse) == 56
+    per_type = warehouse.execute(
+        "SELECT count(DISTINCT event_type), max(n), min(n) FROM "
+        "(SELECT event_type, event_id, count(*) n FROM currents_events GROUP BY ALL)"
+    ).fetchone()
+    assert per_type == (7, 1, 1), "each (type, id) stored exactly once"
 
 
 def test_json_columns_are_queryable(s3_client, bucket_name, bucket, warehouse):
@@ -197,6 +265,8 @@ def test_an_id_shared_by_two_event_types_keeps_both_events(
     s3_client, bucket_name, bucket, warehouse
 ):
     # Braze promises globally unique ids; if two types ever shared one, neither event may be lost.
+    # Two calls with one type each: the probe scans only the chunk's own type, so this alone did not
+    # catch dedupe on id (see the tests above, which mix types in one chunk and across calls).
     opens = random_records(writer_schema("users.messages.email.Open"), 5)
     clicks = [
         {
