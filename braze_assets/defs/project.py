@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 import dagster as dg
 import duckdb
 
+from braze_assets import settings
 from braze_assets.config import ProjectConfig, load_config
 from braze_assets.warehouse import quote, row_count, table_columns
 
@@ -18,6 +20,12 @@ OWNERS = ["team:data-platform"]
 
 @lru_cache(maxsize=1)
 def project_config() -> ProjectConfig:
+    if not os.environ.get(settings.ENV_CONFIG_DIR):
+        # A production deployment that forgot its config must not silently run the demo's.
+        dg.get_dagster_logger().warning(
+            f"{settings.ENV_CONFIG_DIR} is not set: using the embedded demo config "
+            f"({settings.DEMO_CONFIG_DIR}). Set it to your config directory in production."
+        )
     return load_config()
 
 
