@@ -132,6 +132,8 @@ class _Run:
         self.on_batch = on_batch
         self.batch_numbers = itertools.count(1)
         self.stop = False
+        # Set with stop, so retry waits end at once on a fatal error or an interrupt.
+        self.wake = threading.Event()
         self.fatal: BaseException | None = None
         self.gave_up: str | None = None
         self.total = n
@@ -163,6 +165,7 @@ class _Run:
             if self.fatal is None:
                 self.fatal = exc
             self.stop = True
+        self.wake.set()
 
 
 class BrazeClient:
@@ -303,10 +306,21 @@ class BrazeClient:
 
         workers = min(self.concurrency, (len(rows) + per - 1) // per)
         futures = [self._executor.submit(worker) for _ in range(workers)]
-        for future in futures:
-            future.result()
+        interrupt: BaseException | None = None
+        try:
+            for future in futures:
+                future.result()
+        except BaseException as exc:
+            # Ctrl-C or SIGTERM (raised in this thread): stop the workers now instead of letting
+            # them retry for the whole budget; a request in flight still gets its answer recorded.
+            interrupt = exc
+            run.fail(exc)
+            for future in futures:
+                future.result()
         result = run.result
-        if run.fatal is not None:
+        if interrupt is not None:
+            self._finish_unsent(run, "not sent: the run was interrupted")
+        elif run.fatal is not None:
             self._finish_unsent(run, "not sent: the run stopped on an earlier error")
         result.elapsed_s = time.perf_counter() - started
         self.log.info(
@@ -320,6 +334,8 @@ class BrazeClient:
             result.rate_limit_waits,
             result.elapsed_s,
         )
+        if interrupt is not None:
+            raise interrupt
         if run.fatal is not None:
             if isinstance(run.fatal, BrazeError):
                 run.fatal.result = result
@@ -572,7 +588,7 @@ class BrazeClient:
                 )
             run.add("retries")
             self.log.debug("Braze %s: %s; retry %d in %.2f s", route, last_error, attempts, wait)
-            time.sleep(wait)
+            run.wake.wait(wait)
 
     def _not_braze(self, route: str, status: int, headers, data: bytes) -> str | None:
         """Why a 2xx answer is not what Braze sends (None when it is): Braze answers every

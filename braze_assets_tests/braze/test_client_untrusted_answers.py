@@ -154,3 +154,36 @@ def test_bad_timeout_settings_name_the_variable(monkeypatch, name):
     monkeypatch.setenv(name, "soon")
     with pytest.raises(ValueError, match=f"{name}='soon' must be a number of seconds"):
         braze_resource_from_env()
+
+
+def test_an_interrupt_stops_retrying_workers_at_once_and_leaves_rows_unsent():
+    """Ctrl-C / SIGTERM (a KeyboardInterrupt in the caller's thread) against an endpoint that
+    answers 500: the workers stop retrying instead of running out the retry budget."""
+    import signal
+    import time
+
+    body = b'{"message": "Internal Server Error"}'
+    seen: list[list[int]] = []
+    with answering(500, body, "application/json") as (url, hits):
+        client = BrazeClient(
+            SECRET,
+            url,
+            objects_per_request=10,
+            concurrency=2,
+            backoff_base_s=0.05,
+            backoff_max_s=0.2,
+            retry_budget_s=8.0,
+        )
+        # Like Ctrl-C: SIGINT to the main thread, which waits in track_attributes.
+        main = threading.main_thread().ident
+        timer = threading.Timer(0.5, signal.pthread_kill, (main, signal.SIGINT))
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            client.track_attributes(attrs(45), on_batch=lambda b: seen.append(b.indices))
+        timer.cancel()
+        after_interrupt = len(hits)
+        time.sleep(0.5)  # several backoff periods: a retrying worker would post again
+        assert len(hits) == after_interrupt, "workers kept retrying after the interrupt"
+        client.close()
+    # Only the two batches in flight were journaled (as not delivered); the rest never were.
+    assert sorted(i for batch in seen for i in batch) == list(range(20))
