@@ -177,10 +177,16 @@ def test_an_interrupt_stops_retrying_workers_at_once_and_leaves_rows_unsent():
         # Like Ctrl-C: SIGINT to the main thread, which waits in track_attributes.
         main = threading.main_thread().ident
         timer = threading.Timer(0.5, signal.pthread_kill, (main, signal.SIGINT))
-        timer.start()
-        with pytest.raises(KeyboardInterrupt):
-            client.track_attributes(attrs(45), on_batch=lambda b: seen.append(b.indices))
-        timer.cancel()
+        # Python's own SIGINT handler, as `braze-assets` runs with (an imported library may
+        # have replaced it for the test session).
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            timer.start()
+            with pytest.raises(KeyboardInterrupt):
+                client.track_attributes(attrs(45), on_batch=lambda b: seen.append(b.indices))
+        finally:
+            timer.cancel()
+            signal.signal(signal.SIGINT, previous)
         after_interrupt = len(hits)
         time.sleep(0.5)  # several backoff periods: a retrying worker would post again
         assert len(hits) == after_interrupt, "workers kept retrying after the interrupt"
