@@ -6,12 +6,19 @@ package, which the config models import this package from.
 
 from braze_assets.sync.config import ResolvedSyncSettings, SyncConfig
 from braze_assets.sync.diff import DiffCounts, compute_changes
-from braze_assets.sync.runner import SyncBlocked, SyncReport, recover, sync_destination
+from braze_assets.sync.runner import (
+    SyncBlocked,
+    SyncFailed,
+    SyncReport,
+    recover,
+    sync_destination,
+)
 
 __all__ = [
     "DiffCounts",
     "ResolvedSyncSettings",
     "SyncBlocked",
+    "SyncFailed",
     "SyncConfig",
     "SyncReport",
     "compute_changes",

@@ -37,6 +37,11 @@ class SyncBlocked(RuntimeError):
     """The run did not send: over budget, or another run of the destination holds the lock."""
 
 
+class SyncFailed(RuntimeError):
+    """The run sent but Braze accepted nothing: every batch failed. The message is one line
+    saying why (the first batch's reason); the rows stay pending for the next run."""
+
+
 @dataclass
 class SyncReport:
     run_id: str
@@ -226,9 +231,20 @@ def _send(
     journal = OutcomeJournal(run_dir, settings.journal_fsync_interval_ms)
     status, message, error = "completed", None, None
     try:
-        client.track_attributes(rows, on_batch=journal.record)
+        result = client.track_attributes(rows, on_batch=journal.record)
     except BaseException as exc:
         status, message, error = "failed", f"{type(exc).__name__}: {exc}", exc
+    else:
+        if result.not_delivered and not (result.delivered or result.rejected):
+            # Nothing reached Braze: a run that "completes" here would hide a wrong endpoint,
+            # a proxy or a 400 on every batch behind a count; fail it with the reason instead.
+            reason = next((o.reason for o in result.outcomes if o.reason), "no reason was recorded")
+            status = "failed"
+            message = (
+                f"sync of {report.destination!r} delivered nothing: all {result.not_delivered:,} "
+                f"objects not delivered, e.g. {reason}; they stay pending for the next run"
+            )
+            error = SyncFailed(" ".join(message.split()))
     finally:
         journal.close()
     counts = fold_run(con, run_dir, report.destination, status=status, message=message)

@@ -12,7 +12,7 @@ from braze_assets.attributes.config import DestinationConfig
 from braze_assets.defs.braze.resources import BrazeResource
 from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL
 from braze_assets.sync.config import ResolvedSyncSettings, SyncConfig
-from braze_assets.sync.runner import SyncBlocked, SyncReport, sync_destination
+from braze_assets.sync.runner import SyncBlocked, SyncFailed, SyncReport, sync_destination
 from braze_assets.sync.tables import RESULTS, SNAPSHOTS
 
 GROUP = "sync"
@@ -123,7 +123,7 @@ def build_sync_asset(
         with braze.get_client(logger=context.log) as client, duckdb.get_connection() as con:
             try:
                 report = run_sync(con, client, destination, resolved, day, logger=context.log)
-            except SyncBlocked as exc:
+            except (SyncBlocked, SyncFailed) as exc:
                 raise dg.Failure(description=str(exc)) from None
         if report.objects_rejected or report.objects_not_delivered:
             context.log.warning(
