@@ -49,3 +49,25 @@ def sandbox_state_dir() -> Path:
 
 def local_s3_state_dir() -> Path:
     return data_dir() / "local_s3"
+
+
+ENV_AUDIENCE_SQL_TIMEOUT_S = "BRAZE_ASSETS_AUDIENCE_SQL_TIMEOUT_S"
+# Long enough for an honest audience over a large warehouse, short enough that a runaway cross join
+# does not hold the warehouse pool for hours.
+DEFAULT_AUDIENCE_SQL_TIMEOUT_S = 600.0
+
+
+def audience_sql_timeout_s() -> float:
+    """Seconds one audience query may run before it is interrupted (BRAZE_ASSETS_AUDIENCE_SQL_TIMEOUT_S)."""
+    raw = os.environ.get(ENV_AUDIENCE_SQL_TIMEOUT_S, "").strip()
+    if not raw:
+        return DEFAULT_AUDIENCE_SQL_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise ValueError(
+            f"{ENV_AUDIENCE_SQL_TIMEOUT_S}={raw!r} is not a positive number of seconds such as '600' or '2.5'"
+        )
+    return value

@@ -171,8 +171,14 @@ class SqlAudience(_Strict):
         name = data.get("name", "?")
         if data.get("sql") is not None:
             raise ValueError(f"SQL audience {name!r}: give either sql or sql_file, not both")
-        base = Path((info.context or {}).get("config_dir") or settings.config_dir())
-        path = base / data["sql_file"]
+        base = Path((info.context or {}).get("config_dir") or settings.config_dir()).resolve()
+        path = (base / data["sql_file"]).resolve()
+        # Config may come from someone else than who runs it: a query file stays inside the config dir.
+        if not path.is_relative_to(base):
+            raise ValueError(
+                f"SQL audience {name!r}: sql_file {data['sql_file']!r} is outside the config directory "
+                f"{str(base)!r}; keep query files inside it"
+            )
         if not path.is_file():
             raise ValueError(f"SQL audience {name!r}: sql_file {str(path)!r} does not exist")
         return {**data, "sql": path.read_text(encoding="utf-8")}

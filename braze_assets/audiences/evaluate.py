@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -9,12 +10,13 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from braze_assets import settings
 from braze_assets.audiences.columns import ID_COLUMN, SOURCE_VIEW
 from braze_assets.audiences.compiler import compile_segment
 from braze_assets.audiences.config import AudiencesConfig
 from braze_assets.audiences.errors import AudienceError
 from braze_assets.audiences.sql_guard import validate_sql_audience
-from braze_assets.warehouse import table_columns
+from braze_assets.warehouse import WarehouseSettingError, table_columns
 
 # The second lock behind the parser (sql_guard): no writes to the warehouse, no files, URLs,
 # extensions or other databases, and no SET that could loosen this.
@@ -30,7 +32,20 @@ def open_read_only(path: Path | str) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the warehouse, as audiences are evaluated on."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"warehouse {path} does not exist; build the customer 360 first")
-    return duckdb.connect(str(path), read_only=True, config=dict(_READ_ONLY_CONFIG))
+    config = dict(_READ_ONLY_CONFIG)
+    # Given at connect: lock_configuration forbids the SET that warehouse.apply_memory_limit uses.
+    limit = settings.warehouse_memory_limit()
+    if limit is not None:
+        config["memory_limit"] = limit
+    try:
+        return duckdb.connect(str(path), read_only=True, config=config)
+    except duckdb.InvalidInputException as error:
+        if limit is None:
+            raise
+        raise WarehouseSettingError(
+            f"{settings.ENV_WAREHOUSE_MEMORY_LIMIT}={limit!r} is not a DuckDB memory size such as '2GB' or "
+            f"'512MiB': {str(error).splitlines()[0]}"
+        ) from None
 
 
 def view_columns(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -48,10 +63,29 @@ def view_columns(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 def _run(
     con: duckdb.DuckDBPyConnection, name: str, sql: str, params: list | None = None
 ) -> pl.DataFrame:
+    limit = settings.audience_sql_timeout_s()
+    fired = threading.Event()
+
+    def stop() -> None:
+        fired.set()
+        con.interrupt()
+
+    # DuckDB checks for an interrupt between chunks, so a runaway join stops within moments.
+    timer = threading.Timer(limit, stop)
+    timer.daemon = True
+    timer.start()
     try:
         return con.execute(sql, params or []).pl()
     except duckdb.Error as exc:
+        if fired.is_set():
+            raise AudienceError(
+                name,
+                f"the query ran longer than {limit:g} s and was stopped; make it cheaper or raise "
+                f"{settings.ENV_AUDIENCE_SQL_TIMEOUT_S}",
+            ) from None
         raise AudienceError(name, f"DuckDB refused the query: {exc}") from None
+    finally:
+        timer.cancel()
 
 
 def evaluate_audience(

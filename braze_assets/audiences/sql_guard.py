@@ -53,6 +53,12 @@ _FILE_READER = re.compile(
 )
 # DuckDB treats a table name that looks like a path or URL as a file to scan ("replacement scan").
 _PATHLIKE = re.compile(r"[./\\:*?]")
+# Unquoted, `FROM local.csv` parses as table `csv` in schema `local`; with no such schema DuckDB
+# scans the file `local.csv`. A qualified name ending in a file extension is refused for that reason.
+_FILE_EXTENSIONS = frozenset(
+    "csv tsv txt parquet json jsonl ndjson avro arrow ipc feather orc xlsx xls gz zst bz2 "
+    "db duckdb sqlite sqlite3 sql".split()
+)
 
 
 def _function_name(node: exp.Func) -> str:
@@ -72,12 +78,15 @@ def _refusal(statement: exp.Expression) -> str | None:
             return (
                 f"function {_function_name(node)}() reads outside the warehouse and is not allowed"
             )
-        if (
-            isinstance(node, exp.Table)
-            and isinstance(node.this, exp.Identifier)
-            and _PATHLIKE.search(node.name)
-        ):
-            return f"table {node.name!r} looks like a file or URL; only warehouse tables can be queried"
+        if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):
+            parts = [part.name for part in node.parts]
+            if any(_PATHLIKE.search(part) for part in parts) or (
+                len(parts) > 1 and parts[-1].lower() in _FILE_EXTENSIONS
+            ):
+                return (
+                    f"table {'.'.join(parts)!r} looks like a file or URL; "
+                    "only warehouse tables can be queried"
+                )
     return None
 
 

@@ -392,3 +392,16 @@ audiences:
         "audiences:\n  sql_audiences:\n    - {name: from_file, sql_file: audiences/top_spenders.sql}\n"
     )
     assert "percent_rank" in load_config(config_dir).audiences.sql_audience("from_file").sql
+
+
+@pytest.mark.parametrize("escape", ["../../../etc/passwd", "../outside.sql", "/etc/hostname"])
+def test_sql_file_must_stay_inside_the_config_dir(tmp_path, escape):
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    # A readable, valid query just outside: only the location makes it wrong.
+    (tmp_path / "outside.sql").write_text("SELECT customer_id FROM customer_360\n")
+    with pytest.raises(
+        ValidationError,
+        match=rf"SQL audience 'sneaky': sql_file '{escape}' is outside the config directory",
+    ):
+        load({"sql_audiences": [{"name": "sneaky", "sql_file": escape}]}, config_dir=config_dir)

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import duckdb
 import pytest
 
-from braze_assets.audiences import AudienceError, open_read_only, validate_sql_audience
+from braze_assets import settings
+from braze_assets.audiences import (
+    AudienceError,
+    AudiencesConfig,
+    evaluate_audience,
+    open_read_only,
+    validate_sql_audience,
+)
 
 REFUSED = {
     "drop": "DROP TABLE customer_360",
@@ -88,3 +97,72 @@ def test_connection_refuses_files_and_settings_that_slip_past(warehouse, tmp_pat
     finally:
         con.close()
     assert not (tmp_path / "leak.csv").exists() and not (tmp_path / "other.duckdb").exists()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM local.csv",
+        "SELECT customer_id FROM exports.customers.parquet",
+        "SELECT customer_id FROM 'x.parquet'",
+        'SELECT customer_id FROM "../data/customers.csv"',
+        "SELECT customer_id FROM customer_360 JOIN other.json USING (customer_id)",
+    ],
+)
+def test_parser_refuses_file_like_table_names(sql):
+    with pytest.raises(AudienceError, match=r"audience 'analyst_q'.*looks like a file"):
+        validate_sql_audience("analyst_q", sql)
+
+
+@pytest.fixture
+def big_source(tmp_path):
+    path = tmp_path / "big.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "CREATE TABLE customer_attribute_source AS "
+            "SELECT 'c' || i AS customer_id, i AS n FROM range(2000) t(i)"
+        )
+    return path
+
+
+def test_runaway_audience_sql_is_stopped_by_the_time_limit(big_source, monkeypatch):
+    monkeypatch.setenv(settings.ENV_AUDIENCE_SQL_TIMEOUT_S, "0.5")
+    audiences = AudiencesConfig.model_validate(
+        {
+            "sql_audiences": [
+                {
+                    "name": "runaway",
+                    # 2000^4 row combinations; the filter keeps DuckDB busy without filling memory.
+                    "sql": "SELECT a.customer_id FROM customer_attribute_source a, customer_attribute_source b, "
+                    "customer_attribute_source c, customer_attribute_source d WHERE a.n + b.n + c.n + d.n < 0",
+                }
+            ]
+        }
+    )
+    con = open_read_only(big_source)
+    try:
+        with pytest.raises(
+            AudienceError,
+            match=r"audience 'runaway'.*longer than 0.5 s.*BRAZE_ASSETS_AUDIENCE_SQL_TIMEOUT_S",
+        ):
+            evaluate_audience(con, "runaway", audiences, datetime.now(UTC))
+        # The connection stays usable after the interrupt.
+        assert con.execute("SELECT count(*) FROM customer_attribute_source").fetchone()[0] == 2000
+    finally:
+        con.close()
+
+
+def test_audience_time_limit_setting_is_checked(monkeypatch):
+    monkeypatch.setenv(settings.ENV_AUDIENCE_SQL_TIMEOUT_S, "soon")
+    with pytest.raises(ValueError, match="BRAZE_ASSETS_AUDIENCE_SQL_TIMEOUT_S='soon'"):
+        settings.audience_sql_timeout_s()
+
+
+def test_audience_connection_applies_the_warehouse_memory_limit(big_source, monkeypatch):
+    monkeypatch.setenv(settings.ENV_WAREHOUSE_MEMORY_LIMIT, "300MiB")
+    con = open_read_only(big_source)
+    try:
+        limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    finally:
+        con.close()
+    assert limit in {"300.0 MiB", "314.5 MB"}, limit
