@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,14 @@ from pathlib import Path
 from braze_assets import settings
 from braze_assets.cli.errors import UserFacingError
 from braze_assets.cli.instance import dagster_home
+from braze_assets.cli.runs import (
+    SLOT_WAIT_ENV,
+    SlotWaitAborted,
+    SlotWaitInterrupted,
+    SlotWatch,
+    recover_dead_runs,
+    slot_wait_seconds,
+)
 from braze_assets.cli.services import Services, local_services
 from braze_assets.cli.summary import flow_summary, format_summary
 
@@ -70,6 +79,35 @@ def _first_error(result) -> str:
     return "the run failed"
 
 
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _execute(job, instance, partition_key, label: str, wait_limit: float):
+    watch = SlotWatch(instance, label, wait_limit, say=_say)
+    try:
+        with watch:
+            result = job.execute_in_process(
+                instance=instance,
+                partition_key=partition_key,
+                raise_on_error=False,
+                run_config=QUIET,
+                tags=watch.tags(),
+            )
+        if watch.stopped is not None:  # Dagster caught the stop and failed the run
+            raise watch.stopped
+        return result
+    except SlotWaitAborted as stop:
+        reason = f"{stop.reason} after waiting {watch.waited:.0f} s for a warehouse pool slot"
+        watch.abandon(reason)
+        if isinstance(stop, SlotWaitInterrupted):
+            print(f"  {label}: {reason}", file=sys.stderr, flush=True)
+            raise KeyboardInterrupt from None
+        raise UserFacingError(
+            f"{label}: {reason}; another run holds it (see `dagster dev` or raise {SLOT_WAIT_ENV})"
+        ) from None
+
+
 def run_demo(data_dir: Path, *, people: int | None = None) -> int:
     from braze_assets.cli.progress import progress_printer
     from braze_assets.config import load_config
@@ -96,15 +134,12 @@ def run_demo(data_dir: Path, *, people: int | None = None) -> int:
         from braze_assets.defs.jobs.plan import demo_plan
 
         instance = dg.DagsterInstance.get()
+        recover_dead_runs(instance, say=_say)
+        wait_limit = slot_wait_seconds()
         for job, partition_key in demo_plan(defs, now, currents_dates):
             label = f"{job.name}" + (f" [{partition_key}]" if partition_key else "")
             print(f"  running {label} ...", flush=True)
-            result = job.execute_in_process(
-                instance=instance,
-                partition_key=partition_key,
-                raise_on_error=False,
-                run_config=QUIET,
-            )
+            result = _execute(job, instance, partition_key, label, wait_limit)
             if not result.success:
                 raise UserFacingError(f"{label}: {_first_error(result)}")
     print("\nbraze_assets demo finished in %.0f s\n" % (time.monotonic() - started))

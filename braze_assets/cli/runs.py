@@ -1,0 +1,236 @@
+"""Runs the CLI executes in its own process: who owns them, recovery from a dead owner, and a
+bounded, interruptible wait for pool slots.
+
+A run executed in process whose process is killed (SIGKILL, OOM, a lost terminal) stays STARTED in
+the instance's storage and keeps its `duckdb_warehouse` pool slot, so every later warehouse step
+waits for it forever. The CLI tags each run with the process that executes it; before launching,
+runs whose process is gone are marked failed and their slots freed through Dagster's own API.
+Runs without these tags (launched from the UI, schedules, sensors) are left to Dagster's run
+monitoring daemon, which knows their run workers.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+PID_TAG = "braze_assets/cli_pid"
+HOST_TAG = "braze_assets/cli_host"
+# The pid's start time in clock ticks since boot (Linux), so a reused pid is not taken for the
+# dead run's process.
+START_TAG = "braze_assets/cli_pid_start"
+LAUNCH_TAG = "braze_assets/cli_launch"
+
+SLOT_WAIT_ENV = "BRAZE_ASSETS_SLOT_WAIT_SECONDS"
+DEFAULT_SLOT_WAIT_SECONDS = 600.0
+# How often the waiting run says what it waits for.
+WAIT_MESSAGE_SECONDS = 10.0
+
+
+def _process_start(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22; the command name (field 2) may hold spaces, so split after its closing paren.
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def owner_tags() -> dict[str, str]:
+    tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    start = _process_start(os.getpid())
+    if start is not None:
+        tags[START_TAG] = start
+    return tags
+
+
+def _owner_is_gone(tags) -> bool | None:
+    """True when the run's CLI process is dead, False when alive, None when unknown."""
+    if PID_TAG not in tags or tags.get(HOST_TAG) != socket.gethostname():
+        return None
+    pid = int(tags[PID_TAG])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    recorded = tags.get(START_TAG)
+    return recorded is not None and _process_start(pid) not in (None, recorded)
+
+
+def recover_dead_runs(instance, say: Callable[[str], None] = print) -> list[str]:
+    """Mark failed the CLI's unfinished runs whose process is gone and free every pool slot held
+    by a finished run. Returns the ids of the runs marked failed."""
+    import dagster as dg
+
+    unfinished = instance.get_runs(
+        filters=dg.RunsFilter(
+            statuses=[
+                dg.DagsterRunStatus.QUEUED,
+                dg.DagsterRunStatus.NOT_STARTED,
+                dg.DagsterRunStatus.STARTING,
+                dg.DagsterRunStatus.STARTED,
+                dg.DagsterRunStatus.CANCELING,
+            ]
+        )
+    )
+    failed = []
+    for run in unfinished:
+        if not _owner_is_gone(run.tags):
+            continue
+        message = (
+            f"marked failed by braze-assets: the process that ran it (pid {run.tags[PID_TAG]} "
+            f"on {run.tags[HOST_TAG]}) is gone; its pool slots are freed"
+        )
+        instance.report_run_failed(run, message=message)
+        failed.append(run.run_id)
+        say(f"  run {run.run_id[:8]} ({run.job_name}) {message}")
+    storage = instance.event_log_storage
+    for run_id in storage.get_concurrency_run_ids():
+        run = instance.get_run_by_id(run_id)
+        if run is None or run.is_finished:
+            storage.free_concurrency_slots_for_run(run_id)
+    return failed
+
+
+class SlotWaitAborted(BaseException):
+    """Raised into the main thread to end a run that waits for a pool slot.
+
+    A BaseException, like KeyboardInterrupt, so Dagster's step error handling does not swallow it.
+    """
+
+    reason = "stopped"
+
+
+class SlotWaitInterrupted(SlotWaitAborted):
+    reason = "interrupted"
+
+
+class SlotWaitTimedOut(SlotWaitAborted):
+    reason = "timed out"
+
+
+def slot_wait_seconds() -> float:
+    raw = os.environ.get(SLOT_WAIT_ENV)
+    if not raw:
+        return DEFAULT_SLOT_WAIT_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1
+    if value <= 0:
+        from braze_assets.cli.errors import UserFacingError
+
+        raise UserFacingError(f"{SLOT_WAIT_ENV}={raw!r} is not a positive number of seconds")
+    return value
+
+
+def _raise_in_thread(thread_id: int, error: type[BaseException]) -> None:
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(error))
+
+
+class SlotWatch:
+    """Watches one in-process run from a side thread while the main thread executes it.
+
+    Dagster's in-process executor polls for a pool slot in a loop and, while it does, only records
+    SIGINT/SIGTERM (it raises them inside steps). So the watch reports what the run waits for,
+    and ends the wait on an interrupt or after `limit` seconds by raising into the main thread.
+    """
+
+    def __init__(self, instance, label: str, limit: float, say: Callable[[str], None] = print):
+        self.instance = instance
+        self.label = label
+        self.limit = limit
+        self.say = say
+        self.launch = uuid.uuid4().hex
+        self.run_id: str | None = None
+        self.waited = 0.0
+        # What the watch raised into the main thread; Dagster may turn it into a failed run.
+        self.stopped: type[SlotWaitAborted] | None = None
+        self._stop = threading.Event()
+        self._main = threading.get_ident()
+        self._thread = threading.Thread(target=self._loop, name="slot-watch", daemon=True)
+
+    def tags(self) -> dict[str, str]:
+        return {**owner_tags(), LAUNCH_TAG: self.launch}
+
+    def __enter__(self) -> SlotWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _find_run(self) -> str | None:
+        import dagster as dg
+
+        runs = self.instance.get_runs(filters=dg.RunsFilter(tags={LAUNCH_TAG: self.launch}))
+        return runs[0].run_id if runs else None
+
+    def _blocked_on(self) -> tuple[str, list[str]] | None:
+        """The pool this run waits for and the runs holding its slots, or None if not waiting."""
+        storage = self.instance.event_log_storage
+        for key in storage.get_concurrency_keys():
+            info = storage.get_concurrency_info(key)
+            mine = [p for p in info.pending_steps if p.run_id == self.run_id]
+            if mine and all(p.assigned_timestamp is None for p in mine):
+                return key, sorted({c.run_id for c in info.claimed_slots})
+        return None
+
+    def _loop(self) -> None:
+        from dagster._utils.interrupts import check_captured_interrupt
+
+        started = None
+        next_message = 0.0
+        while not self._stop.wait(0.5):
+            if self.run_id is None:
+                self.run_id = self._find_run()
+                continue
+            blocked = self._blocked_on()
+            if blocked is None:
+                started = None
+                continue
+            now = time.monotonic()
+            if started is None:
+                started = next_message = now
+            self.waited = now - started
+            pool, holders = blocked
+            if check_captured_interrupt():
+                self.stopped = SlotWaitInterrupted
+            elif self.waited >= self.limit:
+                self.stopped = SlotWaitTimedOut
+            if self.stopped is not None:
+                _raise_in_thread(self._main, self.stopped)
+                return
+            if now >= next_message:
+                next_message = now + WAIT_MESSAGE_SECONDS
+                held_by = ", ".join(self._describe(r) for r in holders) or "no run"
+                self.say(
+                    f"  {self.label} waits for a `{pool}` pool slot held by {held_by} "
+                    f"({self.waited:.0f} s of {self.limit:.0f} s; {SLOT_WAIT_ENV} sets the limit)"
+                )
+
+    def _describe(self, run_id: str) -> str:
+        run = self.instance.get_run_by_id(run_id)
+        if run is None:
+            return f"run {run_id[:8]}"
+        owner = f", pid {run.tags[PID_TAG]}" if PID_TAG in run.tags else ""
+        return f"run {run_id[:8]} ({run.job_name}, {run.status.value}{owner})"
+
+    def abandon(self, reason: str) -> None:
+        """Mark this run failed and free its pool claims, after the main thread left it."""
+        run_id = self.run_id or self._find_run()
+        if run_id is None:
+            return
+        run = self.instance.get_run_by_id(run_id)
+        if run is not None and not run.is_finished:
+            self.instance.report_run_failed(run, message=f"braze-assets: {reason}")
+        self.instance.event_log_storage.free_concurrency_slots_for_run(run_id)
