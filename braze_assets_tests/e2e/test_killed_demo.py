@@ -13,7 +13,7 @@ import time
 import duckdb
 import pytest
 
-from braze_assets.defs.resources import WAREHOUSE_POOL
+from braze_assets.defs.project import WAREHOUSE_POOL
 from braze_assets.sandbox import SandboxServer
 from braze_assets.settings import PROJECT_DIR
 from braze_assets_tests.conftest import DEMO_PEOPLE, cli_env, run_cli
