@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from braze_assets.settings import DEMO_CONFIG_DIR, PROJECT_DIR
+from braze_assets_tests.braze.test_client_untrusted_answers import answering
 from braze_assets_tests.conftest import cli_env, run_cli
 
 
@@ -48,6 +49,18 @@ def test_unreachable_braze_endpoint(tmp_path: Path):
     result = run_cli("demo", "--people", "300", env=env)
     _assert_clean_failure(result, "http://127.0.0.1:9")
     assert "k-unreachable-test" not in result.stderr + result.stdout
+
+
+def test_endpoint_answering_html_200_delivers_nothing_and_fails(tmp_path: Path):
+    """A proxy or captive portal answering every request 200 with HTML: nothing counts as
+    delivered, and the demo ends non-zero with one line naming the status and content type."""
+    html = b"<html><body>Sign in to continue</body></html>"
+    with answering(200, html, "text/html; charset=utf-8") as (url, hits):
+        env = cli_env(tmp_path, BRAZE_REST_ENDPOINT=url, BRAZE_API_KEY="k-html-proxy-test")
+        result = run_cli("demo", "--people", "300", env=env)
+    assert hits, "the demo never reached the sync"
+    _assert_clean_failure(result, "delivered nothing", "HTTP 200 (text/html; charset=utf-8)")
+    assert "k-html-proxy-test" not in result.stderr + result.stdout
 
 
 def test_junk_warehouse_memory_limit(tmp_path: Path):
