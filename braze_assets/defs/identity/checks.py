@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 
 from braze_assets import settings
 from braze_assets.defs.project import WAREHOUSE_POOL
+from braze_assets.defs.resources import read_only_connection
 from braze_assets.identity.cluster import TABLE as COALESCED
 from braze_assets.identity.config import IdentityConfig
 from braze_assets.identity.quality import evaluate_against_truth, heuristic_quality
@@ -29,7 +30,7 @@ def build_identity_checks(identity: IdentityConfig) -> list[dg.AssetChecksDefini
             return dg.AssetCheckResult(
                 passed=True, metadata={"truth_file": dg.MetadataValue.text(f"none at {truth}")}
             )
-        with duckdb.get_connection() as con:
+        with read_only_connection(duckdb) as con:
             q = evaluate_against_truth(con, truth)
         return dg.AssetCheckResult(
             passed=q.f1 >= thresholds.min_f1,
@@ -49,7 +50,7 @@ def build_identity_checks(identity: IdentityConfig) -> list[dg.AssetChecksDefini
         description="No ground truth needed: customers with >3 given names, largest clusters, singletons, held-back records.",
     )
     def identity_heuristics(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-        with duckdb.get_connection() as con:
+        with read_only_connection(duckdb) as con:
             h = heuristic_quality(con)
         return dg.AssetCheckResult(
             passed=h["share_with_over_3_given_names"] <= thresholds.max_share_over_3_given_names
