@@ -107,3 +107,48 @@ def test_demo_killed_mid_graph_recovers_on_rerun(tmp_path, demo_run):
     assert customers == clean_customers
     assert delivered == clean_delivered
     assert profiles == clean_profiles
+
+
+def test_demo_waiting_for_a_live_runs_slot_says_so_and_stops_on_sigterm(tmp_path):
+    """A slot held by a run whose process is alive (here: this test) is not taken away; the demo
+    says what it waits for and SIGTERM ends the wait at once with a clear line."""
+    import dagster as dg
+
+    from braze_assets.cli.instance import dagster_home
+    from braze_assets.cli.runs import owner_tags
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    env = cli_env(data_dir)
+    home = data_dir / "dagster_home"
+    saved = os.environ.get("DAGSTER_HOME")
+    dagster_home(data_dir)  # copies the project's dagster.yaml (pool limit 1) into it
+    if saved is None:
+        os.environ.pop("DAGSTER_HOME")
+    else:
+        os.environ["DAGSTER_HOME"] = saved
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        holder = dg.DagsterRun(
+            job_name="held_by_test", status=dg.DagsterRunStatus.STARTED, tags=owner_tags()
+        )
+        instance.add_run(holder)
+        storage = instance.event_log_storage
+        storage.set_concurrency_slots(WAREHOUSE_POOL, 1)
+        assert storage.claim_concurrency_slot(WAREHOUSE_POOL, holder.run_id, "step").is_claimed
+
+    process = _start_demo(env | {"BRAZE_ASSETS_SLOT_WAIT_SECONDS": "120"})
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line.rstrip())
+            if "waits for" in line:
+                break
+        assert "pool slot held by run " + holder.run_id[:8] in lines[-1], lines
+        os.kill(process.pid, signal.SIGTERM)
+        rest, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 130, "\n".join(lines) + rest
+    assert "interrupted after waiting" in rest, rest
