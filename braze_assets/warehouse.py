@@ -46,10 +46,15 @@ def apply_memory_limit(con: duckdb.DuckDBPyConnection) -> None:
     try:
         con.execute(f"SET memory_limit = {quote_literal(limit)}")
     except duckdb.Error as error:
-        raise WarehouseSettingError(
-            f"{settings.ENV_WAREHOUSE_MEMORY_LIMIT}={limit!r} is not a DuckDB memory size such as '2GB' or "
-            f"'512MiB': {str(error).splitlines()[0]}"
-        ) from None
+        raise memory_limit_error(limit, error) from None
+
+
+def memory_limit_error(limit: str, error: Exception) -> WarehouseSettingError:
+    """The one message for a memory limit DuckDB refuses, whether given by SET or at connect."""
+    return WarehouseSettingError(
+        f"{settings.ENV_WAREHOUSE_MEMORY_LIMIT}={limit!r} is not a DuckDB memory size such as '2GB' or "
+        f"'512MiB': {str(error).splitlines()[0]}"
+    )
 
 
 @contextmanager

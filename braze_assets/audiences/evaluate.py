@@ -16,7 +16,7 @@ from braze_assets.audiences.compiler import compile_segment
 from braze_assets.audiences.config import AudiencesConfig
 from braze_assets.audiences.errors import AudienceError
 from braze_assets.audiences.sql_guard import validate_sql_audience
-from braze_assets.warehouse import WarehouseSettingError, table_columns
+from braze_assets.warehouse import memory_limit_error, table_columns
 
 # The second lock behind the parser (sql_guard): no writes to the warehouse, no files, URLs,
 # extensions or other databases, and no SET that could loosen this.
@@ -42,10 +42,7 @@ def open_read_only(path: Path | str) -> duckdb.DuckDBPyConnection:
     except duckdb.InvalidInputException as error:
         if limit is None:
             raise
-        raise WarehouseSettingError(
-            f"{settings.ENV_WAREHOUSE_MEMORY_LIMIT}={limit!r} is not a DuckDB memory size such as '2GB' or "
-            f"'512MiB': {str(error).splitlines()[0]}"
-        ) from None
+        raise memory_limit_error(limit, error) from None
 
 
 def view_columns(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
