@@ -140,8 +140,10 @@ class PostgresLocation(StrictModel):
     @field_validator("table")
     @classmethod
     def _table(cls, v: str | None) -> str | None:
-        if v is not None and not all(PG_IDENTIFIER.match(p) for p in v.split(".")) or (
-            v is not None and v.count(".") > 1
+        if (
+            v is not None
+            and not all(PG_IDENTIFIER.match(p) for p in v.split("."))
+            or (v is not None and v.count(".") > 1)
         ):
             raise ValueError(f"table {v!r} must be `table` or `schema.table` (plain identifiers)")
         return v
@@ -344,7 +346,9 @@ class TransactionSourceConfig(StrictModel):
 
 def check_location(entry: SourceConfig | TransactionSourceConfig) -> None:
     if (entry.path is None) == (entry.postgres is None):
-        raise ValueError("set exactly one location: `path` (a file, glob or s3:// URL) or `postgres`")
+        raise ValueError(
+            "set exactly one location: `path` (a file, glob or s3:// URL) or `postgres`"
+        )
     if entry.path is not None:
         path_format(entry.path, entry.format)
     elif entry.format is not None:
