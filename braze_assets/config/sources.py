@@ -166,7 +166,7 @@ class LoadConfig(StrictModel):
 
     mode: Literal["full", "incremental"] | None = Field(
         None,
-        description="`incremental` reads only rows whose updated_at is at or after the stored "
+        description="`incremental` reads only rows whose updated_at is after the stored "
         "watermark minus `late_tolerance_minutes`; `full` reads everything every run. Default: "
         "incremental for `postgres` locations, full for files (a file is read whole either way).",
     )

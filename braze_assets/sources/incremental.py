@@ -1,6 +1,6 @@
 """Load one declared source wherever it lives; database sources with updated_at incrementally.
 
-An incremental load reads only the rows whose updated_at is at or after the stored watermark minus
+An incremental load reads only the rows whose updated_at is after the stored watermark minus
 the late-arriving tolerance, and merges them into `raw_<name>` by primary key: a changed row
 replaces the old one (keeping its `_row_number`, so downstream ordering matches a full reload), a
 new row is appended, and a soft-deleted row is removed. Hard deletes cannot be seen in changed rows:

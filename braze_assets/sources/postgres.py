@@ -131,7 +131,7 @@ class PostgresSource:
 
 @dataclass(frozen=True)
 class Window:
-    """Rows with `column >= lower` (lower = watermark - tolerance, in the column's own type)."""
+    """Rows with `column > lower` (lower = watermark - tolerance, in the column's own type)."""
 
     column: str
     column_type: str
@@ -139,7 +139,7 @@ class Window:
     tolerance_minutes: float
 
     def condition(self) -> sql.Composable:
-        return sql.SQL("{} >= CAST({} AS {}) - CAST({} AS interval)").format(
+        return sql.SQL("{} > CAST({} AS {}) - CAST({} AS interval)").format(
             sql.Identifier(self.column),
             sql.Literal(self.watermark),
             sql.SQL(self.column_type),
