@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import dagster as dg
 import duckdb
 import pytest
+from dagster_duckdb import DuckDBResource
 
 from braze_assets.config.model import ProjectConfig
+from braze_assets.defs.sources.assets import build_source_assets
 from braze_assets.sources.incremental import load_source
 from braze_assets_tests.sources.helpers import materialize, metadata, raw_rows
 
@@ -178,3 +181,38 @@ def test_soft_deleted_rows_leave_raw(tmp_path, crm_env):
     assert second["dagster/row_count"] == 298
     ids = {r[0] for r in raw_rows(warehouse, "raw_crm")}
     assert "C00000002" not in ids and "C00000001" not in ids and "C00000003" in ids
+
+
+def test_a_failed_load_keeps_the_raw_table_and_the_watermark(
+    tmp_path, crm_env, postgres_server, monkeypatch
+):
+    conn, schema = crm_env
+    _crm(conn, schema, 200)
+    config = _config(schema, late_tolerance_minutes=0)
+    warehouse = tmp_path / "w.duckdb"
+    materialize(config, warehouse)
+
+    def state():
+        # Through the resource: the failed run's traceback may still hold a connection with its
+        # config, and DuckDB refuses a second config for one file in one process.
+        with DuckDBResource(database=str(warehouse)).get_connection() as con:
+            return (
+                con.execute("SELECT watermark FROM _source_loads").fetchall(),
+                con.execute("SELECT * FROM raw_crm ORDER BY _row_number").fetchall(),
+            )
+
+    before = state()
+    conn.execute(
+        f"UPDATE {schema}.customers SET email = 'x@mail.test', updated_at = now() "
+        "WHERE customer_id = 'C00000010'"
+    )
+    monkeypatch.setenv("CRM_DATABASE_URL", postgres_server.url(password="wrong"))
+    failed = dg.materialize(
+        build_source_assets(config),
+        resources={"duckdb": DuckDBResource(database=str(warehouse))},
+        raise_on_error=False,
+    )
+    assert not failed.success
+    assert state() == before
+    monkeypatch.setenv("CRM_DATABASE_URL", postgres_server.url())
+    assert metadata(materialize(config, warehouse), "raw_crm")["rows_read"] == 1
