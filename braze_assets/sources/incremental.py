@@ -32,6 +32,7 @@ from braze_assets.sources.load import (
     SourceError,
     StagedFile,
     check_loaded,
+    count_duplicates,
     load_files,
     load_table,
     reader_sql,
@@ -106,22 +107,23 @@ class LoadState:
     watermark: str | None
     watermark_type: str
     last_key_scan_at: datetime
+    # Kept up to date by each merge, so an incremental load need not count keys over the table.
+    duplicate_keys: int
 
 
-def _ensure_state(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(
-        f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (source VARCHAR PRIMARY KEY, fingerprint VARCHAR, "
-        "watermark VARCHAR, watermark_type VARCHAR, last_key_scan_at TIMESTAMP, "
-        "last_load_at TIMESTAMP, last_mode VARCHAR, last_rows_read BIGINT)"
-    )
+STATE_COLUMNS = (
+    "source VARCHAR PRIMARY KEY, fingerprint VARCHAR, watermark VARCHAR, watermark_type VARCHAR, "
+    "last_key_scan_at TIMESTAMP, duplicate_keys BIGINT, last_load_at TIMESTAMP, "
+    "last_mode VARCHAR, last_rows_read BIGINT"
+)
 
 
 def read_state(con: duckdb.DuckDBPyConnection, source: str) -> LoadState | None:
     if not table_exists(con, STATE_TABLE):
         return None
     row = con.execute(
-        f"SELECT fingerprint, watermark, watermark_type, last_key_scan_at FROM {STATE_TABLE} "
-        "WHERE source = ?",
+        f"SELECT fingerprint, watermark, watermark_type, last_key_scan_at, duplicate_keys "
+        f"FROM {STATE_TABLE} WHERE source = ?",
         [source],
     ).fetchone()
     return LoadState(*row) if row else None
@@ -135,16 +137,17 @@ def _write_state(
     rows_read: int,
     now: datetime,
 ) -> None:
-    _ensure_state(con)
+    con.execute(f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} ({STATE_COLUMNS})")
     con.execute(f"DELETE FROM {STATE_TABLE} WHERE source = ?", [source])
     con.execute(
-        f"INSERT INTO {STATE_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO {STATE_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             source,
             state.fingerprint,
             state.watermark,
             state.watermark_type,
             state.last_key_scan_at,
+            state.duplicate_keys,
             now,
             mode,
             rows_read,
@@ -267,17 +270,27 @@ def _postgres_full(
                 columns=list(types),
             )
             return SourceLoad(report, "full", report.rows)
+        raw = quote(table)
+        building = quote(f"{table}__building")
         with transaction(con):
-            read = _stage(con, rows_file, list(types), entry.location)
-            where = f"WHERE NOT ({soft_deleted(entry)})" if soft_deleted(entry) else ""
+            # One pass from the COPY output; its rows come ordered by key, so _row_number is too
+            # (numbered before soft-deleted rows are dropped, as for files).
             con.execute(
-                f"CREATE OR REPLACE TABLE {quote(table)} AS SELECT * EXCLUDE (_stage_order), "
-                f"_stage_order + 1 AS _row_number FROM _source_stage {where} ORDER BY _stage_order"
+                f"CREATE OR REPLACE TABLE {building} AS SELECT "
+                f"{text_columns(list(types))}, {quote_literal(entry.location)} AS _source_file, "
+                "CAST(row_number() OVER () AS BIGINT) + 1 AS _row_number "
+                f"FROM {reader_sql([rows_file], 'csv', list(types))}"
             )
-            state = LoadState(fingerprint(entry), watermark, watermark_type, now)
+            read = con.execute(f"SELECT count(*) FROM {building}").fetchone()[0]
+            if soft_deleted(entry):
+                con.execute(f"DELETE FROM {building} WHERE {soft_deleted(entry)}")
+            con.execute(f"DROP TABLE IF EXISTS {raw}")
+            con.execute(f"ALTER TABLE {building} RENAME TO {raw}")
+            duplicates = count_duplicates(con, table, entry.primary_key)
+            state = LoadState(fingerprint(entry), watermark, watermark_type, now, duplicates)
             _write_state(con, entry.name, state, "full", read, now)
-    report = _report(con, entry, table, list(types), pg)
-    return SourceLoad(report, "full", read, watermark=watermark, reason=reason, keys_scanned=None)
+    report = _report(con, entry, table, list(types), pg, duplicates)
+    return SourceLoad(report, "full", read, watermark=watermark, reason=reason)
 
 
 def _not_a_time(entry: SourceConfig, found: str) -> str:
@@ -303,6 +316,7 @@ def _report(
     table: str,
     columns: list[str],
     pg: PostgresSource,
+    duplicates: int,
 ) -> LoadReport:
     try:
         return check_loaded(
@@ -313,6 +327,7 @@ def _report(
             columns=columns,
             required_columns=required_columns(entry),
             primary_key=entry.primary_key,
+            duplicates=duplicates,
         )
     except SourceError as exc:
         raise pg.error(str(exc).split(": ", 1)[-1]) from None
@@ -376,19 +391,23 @@ def _postgres_incremental(
                     keys_file,
                 )
         raw, k = quote(table), quote(key)
+        where = f"WHERE NOT ({soft_deleted(entry)})" if soft_deleted(entry) else ""
+        touched = f"WHERE {k} IN (SELECT {k} FROM _source_stage)"
         with transaction(con):
             read = _stage(con, rows_file, list(types), entry.location)
+            # A row without a key cannot be matched to the version it replaces; a full load
+            # keeps such rows as they are.
+            con.execute(f"DELETE FROM _source_stage WHERE {k} IS NULL")
+            # Duplicate keys are counted over the touched keys only and the stored total adjusted.
+            duplicates_before = count_duplicates(con, table, key, touched)
             # Changed rows keep the row number of the version they replace; new rows follow.
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE _source_merge AS SELECT s.*, o._row_number AS _old "
                 f"FROM _source_stage s LEFT JOIN (SELECT {k}, min(_row_number) AS _row_number "
-                f"FROM {raw} GROUP BY {k}) o ON o.{k} = s.{k}"
+                f"FROM {raw} {touched} GROUP BY {k}) o ON o.{k} = s.{k}"
             )
             top = con.execute(f"SELECT coalesce(max(_row_number), 1) FROM {raw}").fetchone()[0]
-            removed = con.execute(
-                f"DELETE FROM {raw} WHERE {k} IN (SELECT {k} FROM _source_stage)"
-            ).fetchone()[0]
-            where = f"WHERE NOT ({soft_deleted(entry)})" if soft_deleted(entry) else ""
+            removed = con.execute(f"DELETE FROM {raw} {touched}").fetchone()[0]
             names = ", ".join(quote(c) for c in types)
             con.execute(
                 f"INSERT INTO {raw} ({names}, _source_file, _row_number) "
@@ -396,6 +415,8 @@ def _postgres_incremental(
                 f"CAST(sum(CASE WHEN _old IS NULL THEN 1 ELSE 0 END) OVER (ORDER BY _stage_order) AS BIGINT)) "
                 f"FROM _source_merge {where}"
             )
+            duplicates = state.duplicate_keys - duplicates_before
+            duplicates += count_duplicates(con, table, key, touched)
             scanned = None
             if scan_due:
                 con.execute(
@@ -403,10 +424,12 @@ def _postgres_incremental(
                     f"{reader_sql([keys_file], 'csv', [key])}"
                 )
                 scanned = con.execute("SELECT count(*) FROM _source_keys").fetchone()[0]
-                removed += con.execute(
-                    f"DELETE FROM {raw} WHERE {k} IS NOT NULL AND NOT EXISTS "
+                gone = (
+                    f"WHERE {k} IS NOT NULL AND NOT EXISTS "
                     f"(SELECT 1 FROM _source_keys x WHERE x.{k} = {raw}.{k})"
-                ).fetchone()[0]
+                )
+                duplicates -= count_duplicates(con, table, key, gone)
+                removed += con.execute(f"DELETE FROM {raw} {gone}").fetchone()[0]
             kept_where = f"{where} AND" if where else "WHERE"
             replaced = con.execute(
                 f"SELECT count(*) FROM _source_merge {kept_where} _old IS NOT NULL"
@@ -420,6 +443,7 @@ def _postgres_incremental(
                 watermark,
                 types[entry.updated_at],
                 now if scan_due else state.last_key_scan_at,
+                duplicates,
             )
             _write_state(con, entry.name, new_state, "incremental", read, now)
             con.execute("DROP TABLE IF EXISTS _source_stage")
@@ -427,7 +451,7 @@ def _postgres_incremental(
             con.execute("DROP TABLE IF EXISTS _source_keys")
     # Rows that were there and are gone: soft deletes of known rows and key-scan deletes.
     deleted = removed - replaced
-    report = _report(con, entry, table, list(types), pg)
+    report = _report(con, entry, table, list(types), pg, duplicates)
     return SourceLoad(
         report,
         "incremental",

@@ -216,3 +216,41 @@ def test_a_failed_load_keeps_the_raw_table_and_the_watermark(
     assert state() == before
     monkeypatch.setenv("CRM_DATABASE_URL", postgres_server.url())
     assert metadata(materialize(config, warehouse), "raw_crm")["rows_read"] == 1
+
+
+def test_duplicate_keys_stay_counted_across_incremental_loads(tmp_path, crm_env):
+    conn, schema = crm_env
+    _crm(conn, schema, 300)
+    # A query source may repeat keys: here the first nine customers appear twice.
+    query = (
+        f"SELECT * FROM {schema}.customers UNION ALL "
+        f"SELECT * FROM {schema}.customers WHERE customer_id < 'C00000010'"
+    )
+    entry = ProjectConfig.model_validate(
+        {
+            "sources": [
+                {
+                    **_config(schema).sources[0].model_dump(exclude_none=True),
+                    "postgres": {"connection_env": "CRM_DATABASE_URL", "query": query},
+                    "load": {"late_tolerance_minutes": 0, "key_scan_every_hours": 0},
+                }
+            ]
+        }
+    ).sources[0]
+    start = datetime(2026, 1, 1)
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        assert load_source(con, entry, tmp_path, now=start).report.duplicate_keys == 9
+        conn.execute(
+            f"UPDATE {schema}.customers SET updated_at = now() "
+            "WHERE customer_id IN ('C00000003', 'C00000100')"
+        )
+        conn.execute(f"DELETE FROM {schema}.customers WHERE customer_id = 'C00000004'")
+        load = load_source(con, entry, tmp_path, now=start + timedelta(hours=1))
+        assert (load.rows_read, load.rows_deleted) == (3, 2)
+        assert (
+            load.report.duplicate_keys
+            == 8
+            == con.execute("SELECT count(*) - count(DISTINCT customer_id) FROM raw_crm").fetchone()[
+                0
+            ]
+        )
