@@ -9,6 +9,7 @@ import json
 import duckdb
 import pytest
 
+from braze_assets.config.model import ProjectConfig
 from braze_assets_tests.identity.fixtures import write_demo_sources
 from braze_assets_tests.sources.helpers import (
     ECOMMERCE_CSV,
@@ -101,3 +102,55 @@ def test_every_location_loads_the_same_rows_as_the_csv(
     assert table_meta["full_load_reason"] == "first load"
     assert metadata(result, "raw_pg_query")["load_mode"] == "full"
     assert "watermark" not in metadata(result, "raw_pg_query")
+
+
+def test_transactions_load_the_same_rows_from_every_location(
+    tmp_path, pg, postgres_server, s3_env, monkeypatch
+):
+    conn, schema = pg
+    client, bucket = s3_env
+    write_demo_sources(tmp_path, 30)
+    monkeypatch.setenv("BRAZE_ASSETS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SHOP_DB", postgres_server.url())
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "order_id,account_id,ordered_at,revenue,items\n"
+        "O1,A00001,2024-02-01 10:00:00,12.50,1\nO2,A00002,2024-02-02 11:00:00,,2\n"
+        "O3,A00001,2024-02-03 12:00:00,3,\n"
+    )
+    _upload(client, bucket, "orders/2024/orders.csv", orders)
+    pg_table_from_csv(
+        conn, schema, "orders", orders, timestamps=("ordered_at",), primary_key="order_id"
+    )
+
+    def txn(name: str, **location) -> dict:
+        return {
+            "name": name,
+            "primary_key": "order_id",
+            "source": "ecommerce",
+            "customer_key": "account_id",
+            "ordered_at": "ordered_at",
+            "revenue": "revenue",
+            "items": "items",
+            "channel_value": "web",
+            **location,
+        }
+
+    config = ProjectConfig.model_validate(
+        {
+            "sources": [ecommerce_entry("ecommerce", path=ECOMMERCE_CSV)],
+            "transactions": [
+                txn("local", path=str(orders)),
+                txn("s3", path=f"s3://{bucket}/orders/*/orders.csv"),
+                txn("pg", postgres={"connection_env": "SHOP_DB", "table": f"{schema}.orders"}),
+            ],
+        }
+    )
+    warehouse = tmp_path / "warehouse.duckdb"
+    result = materialize(config, warehouse)
+    assert result.success
+    expected = raw_rows(warehouse, "raw_txn_local")
+    assert len(expected) == 3
+    assert raw_rows(warehouse, "raw_txn_s3") == expected
+    assert raw_rows(warehouse, "raw_txn_pg") == expected
+    assert metadata(result, "raw_txn_pg")["load_mode"] == "full"
