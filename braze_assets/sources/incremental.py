@@ -177,11 +177,13 @@ def load_source(
         pg = PostgresSource(entry.name, entry.postgres)
         if isinstance(entry, SourceConfig) and entry.incremental:
             return _postgres_incremental(con, entry, pg, table, full_reload=full_reload, now=now)
+    if isinstance(entry, SourceConfig):
+        # A source read in full drops any watermark an earlier incremental setup left, so going
+        # back to incremental starts with a full load.
+        forget_state(con, entry.name)
+    if entry.postgres is not None:
         return _postgres_full(con, entry, pg, table, now=now, track=False)
     assert entry.path is not None
-    if isinstance(entry, SourceConfig):
-        # A file source read in full drops any watermark a former database location left.
-        forget_state(con, entry.name)
     fmt = path_format(entry.path, entry.format)
     if entry.path.startswith("s3://"):
         with tempfile.TemporaryDirectory(prefix=f"source_{entry.name}_") as tmp:
@@ -207,9 +209,8 @@ def load_source(
             required_columns=required_columns(entry),
             primary_key=entry.primary_key,
             fmt=fmt,
+            exclude=soft_deleted(entry),
         )
-        if soft_deleted(entry):
-            con.execute(f"DELETE FROM {quote(table)} WHERE {soft_deleted(entry)}")
     return SourceLoad(report, "full", report.rows)
 
 

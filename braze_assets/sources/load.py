@@ -107,6 +107,7 @@ def load_table(
     required_columns: list[str],
     primary_key: str,
     fmt: str | None = None,
+    exclude: str | None = None,
 ) -> LoadReport:
     """Load a local file or glob (the path as given in the config, resolved)."""
     try:
@@ -122,6 +123,7 @@ def load_table(
         location=str(path),
         required_columns=required_columns,
         primary_key=primary_key,
+        exclude=exclude,
     )
 
 
