@@ -2,8 +2,8 @@
 
 Read through boto3 rather than DuckDB's httpfs extension: the `duckdb-extension-httpfs` packages stop
 at DuckDB 1.5.5 and the pinned DuckDB 1.5.6 refuses an extension built for another version, and
-nothing may be downloaded at run time. boto3 honours AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_S3),
-AWS_REGION and the usual credential chain, so the local moto server, MinIO and AWS all work.
+nothing may be downloaded at run time. boto3 honours AWS_ENDPOINT_URL, AWS_REGION and the usual
+credential chain, so any S3-compatible endpoint (the tests use the local moto server) can be read.
 
 Objects are downloaded into a temporary directory and read by the same DuckDB readers as local
 files, so an S3 source loads exactly like the same files on disk.
