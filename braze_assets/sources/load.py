@@ -20,6 +20,8 @@ from braze_assets.warehouse import quote, quote_literal, replace_table, row_coun
 
 SUPPORTED = (".csv", ".csv.gz", ".tsv", ".parquet", ".jsonl", ".ndjson")
 WILDCARDS = "*?["
+# The readers' file-name column; not `filename`, which a source may well have.
+FILE_COLUMN = "_braze_assets_file"
 
 
 class SourceError(ValueError):
@@ -69,21 +71,21 @@ def local_files(source: str, path: Path) -> list[StagedFile]:
 
 
 def reader_sql(files: list[Path], fmt: str, columns: list[str] | None = None) -> str:
-    """A DuckDB table function over local files; `filename` holds each row's file."""
+    """A DuckDB table function over local files; FILE_COLUMN holds each row's file."""
     listed = "[" + ", ".join(quote_literal(str(p)) for p in files) + "]"
     if fmt == "parquet":
-        return f"read_parquet({listed}, filename = true, union_by_name = true)"
+        return f"read_parquet({listed}, filename = '{FILE_COLUMN}', union_by_name = true)"
     if fmt == "csv" and columns is not None:
         # Known columns (a Postgres COPY): no sniffing, so no data can be mistaken for a dialect.
         spec = ", ".join(f"{quote_literal(c)}: 'VARCHAR'" for c in columns)
         return (
             f"read_csv({listed}, header = true, auto_detect = false, delim = ',', quote = '\"', "
-            f"escape = '\"', columns = {{{spec}}}, filename = true)"
+            f"escape = '\"', columns = {{{spec}}}, filename = '{FILE_COLUMN}')"
         )
     if fmt == "csv":
         return (
             f"read_csv({listed}, all_varchar = true, header = true, auto_detect = true, "
-            "filename = true, union_by_name = true)"
+            f"filename = '{FILE_COLUMN}', union_by_name = true)"
         )
     if fmt == "jsonl":
         # JSON has no all_varchar: the columns found by a first DESCRIBE are read back as text.
@@ -94,7 +96,9 @@ def reader_sql(files: list[Path], fmt: str, columns: list[str] | None = None) ->
             + ", ".join(f"{quote_literal(c)}: 'VARCHAR'" for c in columns)
             + "}"
         )
-        return f"read_json({listed}, format = 'newline_delimited', filename = true{spec})"
+        return (
+            f"read_json({listed}, format = 'newline_delimited', filename = '{FILE_COLUMN}'{spec})"
+        )
     raise SourceError(f"unsupported format {fmt!r}; use one of {', '.join(SUPPORTED)}")
 
 
@@ -148,7 +152,7 @@ def load_files(
             described = con.execute(f"DESCRIBE SELECT * FROM {reader_sql(locals_, fmt)}").fetchall()
         except duckdb.Error as exc:
             raise SourceError(f"source {source!r}: cannot read {location}: {exc}") from None
-        columns = [row[0] for row in described if row[0] != "filename"]
+        columns = [row[0] for row in described if row[0] != FILE_COLUMN]
     missing = [c for c in required_columns if c not in columns]
     if missing:
         raise SourceError(
@@ -157,7 +161,7 @@ def load_files(
         )
     casts = text_columns(columns)
     origins = (
-        "CASE filename "
+        f"CASE {FILE_COLUMN} "
         + " ".join(
             f"WHEN {quote_literal(str(f.local))} THEN {quote_literal(f.origin)}" for f in files
         )

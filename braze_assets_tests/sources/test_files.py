@@ -81,3 +81,11 @@ def test_soft_deleted_rows_of_a_file_are_not_loaded(tmp_path):
         load = load_source(con, entry, tmp_path)
         ids = [r[0] for r in con.execute("SELECT id FROM raw_shop ORDER BY id").fetchall()]
     assert ids == ["1", "3"] and load.mode == "full"
+
+
+def test_a_column_named_filename_is_kept(tmp_path):
+    # DuckDB's readers add a file-name column; a source's own `filename` must not clash with it.
+    (tmp_path / "f.csv").write_text("id,email,updated_at,filename\n1,a@x.test,2024-01-01,cv.pdf\n")
+    with connect(tmp_path / "w.duckdb") as con:
+        load_source(con, _entry("f.csv"), tmp_path)
+        assert con.execute("SELECT id, filename FROM raw_shop").fetchall() == [("1", "cv.pdf")]
