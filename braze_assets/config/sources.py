@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from braze_assets.names import NAME_PATTERN, check_name
@@ -34,11 +37,176 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+FORMATS = ("csv", "parquet", "jsonl")
+# Suffix -> format, longest first so `.csv.gz` is not read as `.gz`.
+SUFFIX_FORMATS = (
+    (".csv.gz", "csv"),
+    (".tsv.gz", "csv"),
+    (".csv", "csv"),
+    (".tsv", "csv"),
+    (".parquet", "parquet"),
+    (".jsonl.gz", "jsonl"),
+    (".ndjson.gz", "jsonl"),
+    (".jsonl", "jsonl"),
+    (".ndjson", "jsonl"),
+)
+# Locations users may expect but that this version cannot read; refused with the reason rather
+# than accepted and failing at run time.
+UNSUPPORTED_SCHEMES = {
+    "gs": "gs:// (Google Cloud Storage) is not supported: DuckDB's httpfs extension has no package "
+    "for the pinned DuckDB 1.5.6 and there is no GCS endpoint to test against; copy the files to "
+    "S3 (or an S3-compatible store) or a local path",
+    "gcs": "gcs:// is not supported; see gs://",
+}
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+PG_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+
+
+TABLE_FORMATS = {
+    "delta": "Delta tables are not supported in this version (DuckDB's delta extension has no "
+    "package for the pinned DuckDB 1.5.6); export the table to Parquet, or read it through a "
+    "Postgres-compatible query engine",
+    "iceberg": "Iceberg tables are not supported in this version (DuckDB's iceberg extension has no "
+    "package for the pinned DuckDB 1.5.6); export the table to Parquet",
+}
+
+
+def check_format(value: str | None) -> str | None:
+    if value is None or value in FORMATS:
+        return value
+    if value.lower() in TABLE_FORMATS:
+        raise ValueError(TABLE_FORMATS[value.lower()])
+    raise ValueError(f"format {value!r} is not one of {', '.join(FORMATS)}")
+
+
+def path_format(path: str, declared: str | None) -> str:
+    """The file format of a path: the declared `format`, else the path's suffix."""
+    if declared:
+        return declared
+    lowered = path.lower()
+    for suffix, fmt in SUFFIX_FORMATS:
+        if lowered.endswith(suffix):
+            return fmt
+    raise ValueError(
+        f"cannot tell the format of {path!r} from its name; set `format` to one of {', '.join(FORMATS)}"
+    )
+
+
+def check_path(path: str) -> str:
+    match = _SCHEME.match(path)
+    if "_delta_log" in path:
+        raise ValueError(TABLE_FORMATS["delta"])
+    if match is None:
+        return path
+    scheme = match.group(1).lower()
+    if scheme == "s3":
+        bucket = path[len("s3://") :].split("/", 1)[0]
+        if not bucket or any(c in bucket for c in "*?["):
+            raise ValueError(f"{path!r}: an s3:// path needs a bucket name (no wildcards in it)")
+        return path
+    if scheme in UNSUPPORTED_SCHEMES:
+        raise ValueError(UNSUPPORTED_SCHEMES[scheme])
+    raise ValueError(
+        f"{path!r}: {scheme}:// locations are not supported; use a local path, an s3:// path or a "
+        "`postgres` location"
+    )
+
+
+class PostgresLocation(StrictModel):
+    """A Postgres table or query; the connection string comes from an environment variable."""
+
+    connection_env: str = Field(
+        description="Environment variable holding the libpq connection string or postgresql:// URL "
+        "(it is never logged; errors name the variable, not its value)."
+    )
+    table: str | None = Field(None, description="Table to read, `table` or `schema.table`.")
+    query: str | None = Field(
+        None,
+        description="SELECT to read instead of a table; incremental filters wrap it as a subquery.",
+    )
+
+    @field_validator("connection_env")
+    @classmethod
+    def _env(cls, v: str) -> str:
+        if not ENV_NAME.match(v):
+            # The value is not echoed: it may be the connection string pasted by mistake.
+            raise ValueError(
+                "connection_env must be the NAME of an environment variable (letters, digits, _), "
+                "not the connection string itself"
+            )
+        return v
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, v: str | None) -> str | None:
+        if (
+            v is not None
+            and not all(PG_IDENTIFIER.match(p) for p in v.split("."))
+            or (v is not None and v.count(".") > 1)
+        ):
+            raise ValueError(f"table {v!r} must be `table` or `schema.table` (plain identifiers)")
+        return v
+
+    @model_validator(mode="after")
+    def _one(self) -> PostgresLocation:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("set exactly one of `table` or `query`")
+        if self.query is not None and ";" in self.query.strip().rstrip(";"):
+            raise ValueError("`query` must be a single SELECT statement")
+        return self
+
+    def describe(self) -> str:
+        what = f"table {self.table}" if self.table else "query"
+        return f"postgres {what} via ${self.connection_env}"
+
+
+class LoadConfig(StrictModel):
+    """How a customer source is read on each run: whole, or only what changed since the last load."""
+
+    mode: Literal["full", "incremental"] | None = Field(
+        None,
+        description="`incremental` reads only rows whose updated_at is after the stored "
+        "watermark minus `late_tolerance_minutes`; `full` reads everything every run. Default: "
+        "incremental for `postgres` locations, full for files (a file is read whole either way).",
+    )
+    late_tolerance_minutes: float = Field(
+        60,
+        ge=0,
+        description="Rows committed late with an updated_at up to this much before the watermark "
+        "are still picked up (they are read again, which is harmless).",
+    )
+    key_scan_every_hours: float | None = Field(
+        24,
+        ge=0,
+        description="Incremental loads read every primary key this often to find hard-deleted rows "
+        "(0 = on every load, null = never, e.g. with `soft_delete_column`).",
+    )
+    soft_delete_column: str | None = Field(
+        None,
+        description="Column marking a deleted row (any value but empty/false/0/no); such rows are "
+        "removed from raw_<name> and so from identity and the customer 360.",
+    )
+
+
 class SourceConfig(StrictModel):
     """One table or file of customer records."""
 
     name: str = Field(description="Short name; the raw table is raw_<name>.")
-    path: str = Field(description="CSV or Parquet file, relative to the data dir (or absolute).")
+    path: str | None = Field(
+        None,
+        description="CSV/TSV, Parquet or JSON Lines file or glob, relative to the data dir (or "
+        "absolute), or an `s3://bucket/prefix/*.parquet` URL (AWS_ENDPOINT_URL is honoured).",
+    )
+    format: str | None = Field(
+        None,
+        description="File format when the path's suffix does not say it: csv, parquet or jsonl "
+        "(Delta and Iceberg are refused: not supported in this version).",
+    )
+    postgres: PostgresLocation | None = Field(
+        None, description="Read a Postgres table or query instead of a file."
+    )
+    load: LoadConfig = Field(default_factory=LoadConfig, description="Full or incremental loads.")
     primary_key: str = Field(description="Column that identifies a record within this source.")
     updated_at: str = Field(description="Column with the record's last update time (recency wins).")
     priority: int = Field(
@@ -80,13 +248,38 @@ class SourceConfig(StrictModel):
             raise ValueError(f"tags used by more than one column: {', '.join(duplicated)}")
         return columns
 
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str | None) -> str | None:
+        return None if v is None else check_path(v)
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, v: str | None) -> str | None:
+        return check_format(v)
+
     @model_validator(mode="after")
     def _keys_present(self) -> SourceConfig:
+        check_location(self)
         if not any(t != ATTRIBUTE_TAG for t in self.columns.values()):
             raise ValueError(
                 "no column is tagged with a person field; identity resolution has nothing to match on"
             )
+        if self.load.mode == "incremental" and self.postgres is None:
+            raise ValueError(
+                "load.mode 'incremental' needs a `postgres` location; files and object storage are "
+                "reloaded in full (their rows are read whole either way)"
+            )
         return self
+
+    @property
+    def incremental(self) -> bool:
+        return self.postgres is not None and self.load.mode != "full"
+
+    @property
+    def location(self) -> str:
+        """Where the rows come from, safe to show (a connection is named by its variable)."""
+        return self.postgres.describe() if self.postgres else str(self.path)
 
     def columns_with_tag(self, tag: str) -> list[str]:
         return [c for c, t in self.columns.items() if t == tag]
@@ -96,7 +289,19 @@ class TransactionSourceConfig(StrictModel):
     """Orders or store transactions, linked to the customer records of one source."""
 
     name: str = Field(description="Short name; the raw table is raw_txn_<name>.")
-    path: str = Field(description="CSV or Parquet file, relative to the data dir (or absolute).")
+    path: str | None = Field(
+        None,
+        description="CSV/TSV, Parquet or JSON Lines file or glob, relative to the data dir (or "
+        "absolute), or an s3:// URL; transactions are always loaded in full.",
+    )
+    format: str | None = Field(
+        None,
+        description="File format when the path's suffix does not say it: csv, parquet or jsonl "
+        "(Delta and Iceberg are refused: not supported in this version).",
+    )
+    postgres: PostgresLocation | None = Field(
+        None, description="Read a Postgres table or query instead of a file."
+    )
     primary_key: str = Field(description="Column with the order / transaction id.")
     source: str = Field(
         description="Name of the customer source whose records these rows belong to."
@@ -115,10 +320,36 @@ class TransactionSourceConfig(StrictModel):
     def _name(cls, v: str) -> str:
         return check_name(v, "transaction source name")
 
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str | None) -> str | None:
+        return None if v is None else check_path(v)
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, v: str | None) -> str | None:
+        return check_format(v)
+
+    @property
+    def location(self) -> str:
+        return self.postgres.describe() if self.postgres else str(self.path)
+
     @model_validator(mode="after")
     def _channel(self) -> TransactionSourceConfig:
+        check_location(self)
         if self.channel and self.channel_value:
             raise ValueError(
                 "set either channel (a column) or channel_value (a constant), not both"
             )
         return self
+
+
+def check_location(entry: SourceConfig | TransactionSourceConfig) -> None:
+    if (entry.path is None) == (entry.postgres is None):
+        raise ValueError(
+            "set exactly one location: `path` (a file, glob or s3:// URL) or `postgres`"
+        )
+    if entry.path is not None:
+        path_format(entry.path, entry.format)
+    elif entry.format is not None:
+        raise ValueError("`format` applies to a `path`, not to a `postgres` location")

@@ -1,4 +1,4 @@
-"""One asset per declared source file: the raw tables everything else is built from."""
+"""One asset per declared source: the raw tables everything else is built from."""
 # No `from __future__ import annotations` here: Dagster reads the context and resource annotations at runtime.
 
 import dagster as dg
@@ -7,69 +7,87 @@ from dagster_duckdb import DuckDBResource
 from braze_assets import settings
 from braze_assets.config.sources import SourceConfig, TransactionSourceConfig
 from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, project_config, table_metadata
-from braze_assets.sources.load import load_table, resolve_path
+from braze_assets.sources.incremental import load_source, raw_table_name
 
 GROUP = "sources"
 
-
-def _required_columns(entry: SourceConfig | TransactionSourceConfig) -> list[str]:
-    if isinstance(entry, SourceConfig):
-        return [entry.primary_key, entry.updated_at, *entry.columns]
-    optional = [entry.items, entry.channel]
-    return [
-        entry.primary_key,
-        entry.customer_key,
-        entry.ordered_at,
-        entry.revenue,
-        *filter(None, optional),
-    ]
+__all__ = ["build_source_assets", "raw_table_name"]
 
 
-def raw_table_name(entry: SourceConfig | TransactionSourceConfig) -> str:
-    return f"raw_{entry.name}" if isinstance(entry, SourceConfig) else f"raw_txn_{entry.name}"
+class SourceLoadConfig(dg.Config):
+    full_reload: bool = False
+    """Read the whole source even when it loads incrementally (resets its watermark)."""
+
+
+def _kinds(entry: SourceConfig | TransactionSourceConfig) -> set[str]:
+    if entry.postgres is not None:
+        return {"duckdb", "postgres"}
+    if entry.path and entry.path.startswith("s3://"):
+        return {"duckdb", "s3"}
+    return {"duckdb", "csv"}
 
 
 def _source_asset(entry: SourceConfig | TransactionSourceConfig) -> dg.AssetsDefinition:
     table = raw_table_name(entry)
     kind = "customer records" if isinstance(entry, SourceConfig) else "transactions"
+    how = (
+        "incrementally (rows changed since the last load)"
+        if isinstance(entry, SourceConfig) and entry.incremental
+        else "in full"
+    )
 
     @dg.asset(
         name=table,
         group_name=GROUP,
-        kinds={"duckdb", "csv"},
+        kinds=_kinds(entry),
         owners=OWNERS,
         pool=WAREHOUSE_POOL,
-        description=f"Raw {kind} of source `{entry.name}` loaded as text from `{entry.path}`.",
+        description=f"Raw {kind} of source `{entry.name}` loaded as text {how} from `{entry.location}`.",
         tags={"layer": "raw"},
     )
-    def _load(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
-        path = resolve_path(entry.path, settings.data_dir())
+    def _load(
+        context: dg.AssetExecutionContext, config: SourceLoadConfig, duckdb: DuckDBResource
+    ) -> dg.MaterializeResult:
         with duckdb.get_connection() as con:
-            report = load_table(
-                con,
-                source=entry.name,
-                table=table,
-                path=path,
-                required_columns=_required_columns(entry),
-                primary_key=entry.primary_key,
-            )
+            load = load_source(con, entry, settings.data_dir(), full_reload=config.full_reload)
             metadata = table_metadata(con, table)
+        report = load.report
         if report.empty_columns:
             context.log.warning(
                 f"{entry.name}: declared columns with no values: {', '.join(report.empty_columns)}"
             )
+        if load.reason:
+            context.log.info(f"{entry.name}: read in full: {load.reason}")
+        extra = {}
+        if load.watermark is not None:
+            extra["watermark"] = dg.MetadataValue.text(load.watermark)
+        if load.keys_scanned is not None:
+            extra["keys_scanned"] = dg.MetadataValue.int(load.keys_scanned)
+        if load.reason:
+            extra["full_load_reason"] = dg.MetadataValue.text(load.reason)
+        location = (
+            dg.MetadataValue.path(str(report.path))
+            if entry.path and not entry.path.startswith("s3://")
+            else dg.MetadataValue.text(entry.location)
+        )
         return dg.MaterializeResult(
             metadata={
                 **metadata,
-                "source_file": dg.MetadataValue.path(str(path)),
+                "source_file": location,
+                "load_mode": dg.MetadataValue.text(load.mode),
+                "rows_read": dg.MetadataValue.int(load.rows_read),
+                "rows_deleted": dg.MetadataValue.int(load.rows_deleted),
                 "duplicate_primary_keys": dg.MetadataValue.int(report.duplicate_keys),
                 "empty_declared_columns": dg.MetadataValue.int(len(report.empty_columns)),
+                **extra,
             }
         )
 
     return _load
 
 
-def build_source_assets() -> list[dg.AssetsDefinition]:
-    config = project_config()
+def build_source_assets(
+    config=None,
+) -> list[dg.AssetsDefinition]:
+    config = config or project_config()
     return [_source_asset(entry) for entry in [*config.sources, *config.transactions]]

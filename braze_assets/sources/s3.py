@@ -1,0 +1,139 @@
+"""Source files in S3 (or any S3-compatible store): list a path or glob, download, read locally.
+
+Read through boto3 rather than DuckDB's httpfs extension: the `duckdb-extension-httpfs` packages stop
+at DuckDB 1.5.5 and the pinned DuckDB 1.5.6 refuses an extension built for another version, and
+nothing may be downloaded at run time. boto3 honours AWS_ENDPOINT_URL, AWS_REGION and the usual
+credential chain, so any S3-compatible endpoint (the tests use the local moto server) can be read.
+
+Objects are downloaded into a temporary directory and read by the same DuckDB readers as local
+files, so an S3 source loads exactly like the same files on disk.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from braze_assets.sources.load import SourceError, StagedFile, is_glob
+
+# Short timeouts and few retries: an unreachable endpoint should stop the run with a message in
+# seconds, not after botocore's default minutes of backoff.
+CLIENT_CONFIG = Config(
+    connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"}
+)
+
+
+@dataclass(frozen=True)
+class S3Path:
+    bucket: str
+    key: str  # may hold wildcards
+
+    @classmethod
+    def parse(cls, url: str) -> S3Path:
+        rest = url[len("s3://") :]
+        bucket, _, key = rest.partition("/")
+        return cls(bucket, key)
+
+    def url(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+
+def client():
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return boto3.client("s3", region_name=region, config=CLIENT_CONFIG)
+
+
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """`*` and `?` stay within one path segment, `**` crosses segments, `[...]` is a class."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            if pattern.startswith("/", i):
+                # `a/**/b` also matches `a/b`.
+                out[-1] = "(?:.*/)?"
+                i += 1
+            continue
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            end = pattern.find("]", i)
+            if end == -1:
+                out.append(re.escape(c))
+            else:
+                out.append("[" + pattern[i + 1 : end].replace("!", "^", 1) + "]")
+                i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def _problem(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", "error"), error.get("Message", "")
+        return f"{code}: {message}".rstrip(": ") if message else str(code)
+    return str(exc)
+
+
+def _redact(text: str) -> str:
+    secret = os.environ.get("AWS_SECRET_ACCESS_KEY")
+    return text.replace(secret, "***") if secret else text
+
+
+def list_keys(s3, source: str, url: str) -> list[str]:
+    """The keys a path or glob names, sorted; an error naming the source when there are none."""
+    path = S3Path.parse(url)
+    wildcard = is_glob(path.key)
+    prefix = path.key
+    if wildcard:
+        cut = min(path.key.find(c) for c in "*?[" if c in path.key)
+        prefix = path.key[:cut]
+    pattern = glob_regex(path.key) if wildcard else None
+    keys: list[str] = []
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=path.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                key = obj["Key"]
+                if key.endswith("/"):
+                    continue
+                if pattern is not None and pattern.match(key):
+                    keys.append(key)
+                elif pattern is None and key == path.key:
+                    keys.append(key)
+    except (ClientError, BotoCoreError) as exc:
+        raise SourceError(
+            f"source {source!r}: cannot list {url}: {_redact(_problem(exc))}"
+        ) from None
+    if not keys:
+        raise SourceError(f"source {source!r}: no object matches {url}")
+    return sorted(keys)
+
+
+def download(source: str, url: str, dest: Path, s3=None) -> list[StagedFile]:
+    """Download every object `url` names into `dest`, keeping each object's s3:// URL as origin."""
+    s3 = s3 or client()
+    path = S3Path.parse(url)
+    staged = []
+    for n, key in enumerate(list_keys(s3, source, url)):
+        # Numbered names keep the listing order and the suffix the readers may need.
+        local = dest / f"{n:06d}_{Path(key).name}"
+        try:
+            s3.download_file(path.bucket, key, str(local))
+        except (ClientError, BotoCoreError) as exc:
+            raise SourceError(
+                f"source {source!r}: cannot read {path.url(key)}: {_redact(_problem(exc))}"
+            ) from None
+        staged.append(StagedFile(local, path.url(key)))
+    return staged

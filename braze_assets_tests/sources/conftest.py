@@ -1,0 +1,53 @@
+"""Real services for source tests: one PostgreSQL server and one moto S3 server per session."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import psycopg
+import pytest
+
+from braze_assets.currents.local_s3 import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY, LocalS3
+from braze_assets_tests.sources.pg_server import PostgresServer, server_bin_dir
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    if server_bin_dir() is None:
+        reason = "PostgreSQL server binaries are missing (apt-get install -y postgresql)"
+        # CI must not pass by skipping: .ci/run installs postgresql.
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI is set, so the Postgres tests may not be skipped)")
+        pytest.skip(reason)
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def pg(postgres_server):
+    """A fresh schema per test in the session's database, with its connection string in an env var."""
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres_server.url(), autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+        conn.execute(f"SET search_path TO {schema}")
+        yield conn, schema
+
+
+@pytest.fixture(scope="session")
+def local_s3_server():
+    with LocalS3() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_env(local_s3_server, monkeypatch):
+    """The S3 settings a user would export to reach the store, and a fresh bucket."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", local_s3_server.endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", LOCAL_ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", LOCAL_SECRET_KEY)
+    monkeypatch.setenv("AWS_REGION", LOCAL_REGION)
+    bucket = f"brand-{uuid.uuid4().hex[:12]}"
+    client = local_s3_server.client()
+    client.create_bucket(Bucket=bucket)
+    return client, bucket

@@ -1,0 +1,98 @@
+"""sources.yaml accepts the new locations and refuses what this version cannot read, saying why."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from braze_assets import settings
+from braze_assets.config import ConfigError, load_config
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    target = tmp_path / "config"
+    shutil.copytree(settings.DEMO_CONFIG_DIR, target)
+    return target
+
+
+def _with(config_dir: Path, index: int, **changes) -> str:
+    """Rewrite sources[index] of the demo config with `changes` (None removes a key); the error."""
+    path = config_dir / "sources.yaml"
+    document = yaml.safe_load(path.read_text())
+    entry = document["sources"][index]
+    for key, value in changes.items():
+        if value is None:
+            entry.pop(key, None)
+        else:
+            entry[key] = value
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(ConfigError) as err:
+        load_config(config_dir)
+    message = str(err.value)
+    assert "sources.yaml" in message and f"sources[{index}]" in message, message
+    return message
+
+
+def test_new_locations_load(config_dir: Path):
+    path = config_dir / "sources.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["sources"][0]["path"] = "s3://brand-exports/ecommerce/**/*.parquet"
+    document["sources"][1].pop("path")
+    document["sources"][1]["postgres"] = {"connection_env": "LOYALTY_DB", "table": "crm.members"}
+    document["sources"][2]["path"] = "exports/pos/*.jsonl"
+    document["transactions"][0]["path"] = "s3://brand-exports/orders/2024-*.csv.gz"
+    path.write_text(yaml.safe_dump(document))
+    config = load_config(config_dir)
+    assert config.sources[0].location == "s3://brand-exports/ecommerce/**/*.parquet"
+    assert not config.sources[0].incremental
+    assert config.sources[1].location == "postgres table crm.members via $LOYALTY_DB"
+    assert config.sources[1].incremental
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {"path": "gs://brand/ecommerce/*.parquet"},
+            "gs:// (Google Cloud Storage) is not supported",
+        ),
+        ({"path": "s3://brand/accounts", "format": "delta"}, "Delta tables are not supported"),
+        ({"path": "s3://brand/accounts", "format": "iceberg"}, "Iceberg tables are not supported"),
+        ({"path": "s3://brand/accounts/_delta_log/0.json"}, "Delta tables are not supported"),
+        ({"path": "https://brand.test/accounts.csv"}, "https:// locations are not supported"),
+        ({"path": "exports/accounts"}, "set `format` to one of csv, parquet, jsonl"),
+        ({"path": "s3://*/accounts.csv"}, "needs a bucket name"),
+        ({"path": None}, "set exactly one location"),
+        (
+            {"postgres": {"connection_env": "CRM", "table": "customers"}},
+            "set exactly one location",
+        ),
+        ({"load": {"mode": "incremental"}}, "load.mode 'incremental' needs a `postgres` location"),
+        (
+            {"path": None, "postgres": {"connection_env": "CRM", "table": "a.b.c"}},
+            "must be `table` or `schema.table`",
+        ),
+        (
+            {
+                "path": None,
+                "postgres": {"connection_env": "CRM", "table": "t", "query": "SELECT 1"},
+            },
+            "set exactly one of `table` or `query`",
+        ),
+    ],
+)
+def test_refused_locations_say_why(config_dir: Path, changes, expected):
+    assert expected in _with(config_dir, 0, **changes)
+
+
+def test_a_pasted_connection_string_is_not_echoed(config_dir: Path):
+    pasted = "postgresql://brand:Secret-pw@db.internal:5432/crm"
+    message = _with(
+        config_dir, 0, path=None, postgres={"connection_env": pasted, "table": "customers"}
+    )
+    assert "must be the NAME of an environment variable" in message
+    assert "Secret-pw" not in message
