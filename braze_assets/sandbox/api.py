@@ -315,7 +315,9 @@ class SandboxApi:
         aliases = payload.get("user_aliases") or []
         braze_ids = payload.get("braze_ids") or []
         if not isinstance(aliases, list) or not all(lifecycle._alias(a) for a in aliases):
-            return self._bad(now, DELETE, "user_aliases must be an array of {alias_name, alias_label}")
+            return self._bad(
+                now, DELETE, "user_aliases must be an array of {alias_name, alias_label}"
+            )
         if not isinstance(braze_ids, list) or not all(isinstance(b, str) for b in braze_ids):
             return self._bad(now, DELETE, "braze_ids must be an array of strings")
         if len(ids) + len(aliases) + len(braze_ids) > IDS_PER_REQUEST:

@@ -288,7 +288,9 @@ def new_aliases(workspace, items: list[dict]) -> int:
         key = _alias(item)
         if key in workspace.by_alias:
             continue
-        owner = workspace._find("external_id", item["external_id"]) if "external_id" in item else None
+        owner = (
+            workspace._find("external_id", item["external_id"]) if "external_id" in item else None
+        )
         if owner is None:
             workspace._new_profile("user_alias", key)
         else:
