@@ -23,7 +23,6 @@ def sandbox(tmp_path):
 
 
 def sync(con, client, tmp_path):
-    destination = destination_config()
     return sync_destination(
         con,
         client,
