@@ -1,0 +1,66 @@
+"""The consent guard: subscription states reach Braze only from the declared consent authority.
+
+Braze is the source of truth for email / push subscription states and subscription groups
+(people unsubscribe in Braze's own messages), so the project sends none unless the config
+declares one customer source as the consent authority (`sync.lifecycle.consent.authority`).
+Then a consent attribute (email_subscribe, push_subscribe) may read only columns that the
+authority source, and no other source, provides. Everything else is refused at config load with
+a message naming the destination, the attribute, the column and its source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from braze_assets.attributes.expressions import parse_expression, referenced_columns
+
+CONSENT_FIELDS = ("email_subscribe", "push_subscribe", "subscription_groups")
+_SETTING = "sync.lifecycle.consent.authority"
+
+
+def _columns(mapping) -> list[str]:
+    if mapping.column is not None:
+        return [mapping.column]
+    return referenced_columns(parse_expression(mapping.sql))
+
+
+def consent_problem(
+    sources: Sequence, destinations: Sequence, authority: str | None
+) -> tuple[str, str] | None:
+    """(config entry, why) the config's consent attributes may not be sent; None when they may."""
+    names = [s.name for s in sources]
+    if authority is not None and authority not in names:
+        return _SETTING, (
+            f"{_SETTING} {authority!r} is not a configured source; known: {', '.join(names)}"
+        )
+    providers: dict[str, list[str]] = {}
+    for source in sources:
+        for column in source.columns:
+            providers.setdefault(column, []).append(source.name)
+    for d, destination in enumerate(destinations):
+        for a, mapping in enumerate(destination.attributes):
+            if mapping.name not in CONSENT_FIELDS:
+                continue
+            entry = f"destinations[{d}].attributes[{a}]"
+            where = f"destination {destination.name!r}, attribute {mapping.name!r}"
+            if authority is None:
+                return entry, (
+                    f"{where}: subscription states are off by default (Braze is their source of "
+                    f"truth); declare the customer source that is the consent authority in {_SETTING} "
+                    "to send them, or remove the attribute"
+                )
+            for column in _columns(mapping):
+                found = providers.get(column, [])
+                others = [s for s in found if s != authority]
+                if others or not found:
+                    origin = (
+                        f"source {', '.join(repr(s) for s in others)}"
+                        if others
+                        else "no customer source (a derived column)"
+                    )
+                    return entry, (
+                        f"{where} reads column {column!r} from {origin}, which is not the consent "
+                        f"authority {authority!r} ({_SETTING}); a consent change from a source "
+                        "not declared as consent authority is refused"
+                    )
+    return None
