@@ -64,3 +64,40 @@ def consent_problem(
                         "not declared as consent authority is refused"
                     )
     return None
+
+
+def refresh_consent_times(con, destination: str, authority) -> int:
+    """Write consent_authority_times for `destination`: per Braze identifier, the latest update
+    time of the customer's records in the consent authority source (its `updated_at` column).
+    The diff uses it so that an unsubscribe Braze confirmed is overwritten only by a newer
+    subscribe. Returns the rows written."""
+    from braze_assets.sync.diff import CONSENT_TIMES
+    from braze_assets.warehouse import quote, quote_literal, table_exists, transaction
+
+    raw = f"raw_{authority.name}"
+    needed = (raw, "unified_coalesced", "braze_customer_attributes")
+    if not all(table_exists(con, t) for t in needed):
+        return 0
+    column = f"NULLIF(trim(CAST(r.{quote(authority.updated_at)} AS VARCHAR)), '')"
+    updated = (
+        f"CASE WHEN regexp_matches({column}, '(Z|z|[+-][0-9]{{2}}:?[0-9]{{2}})$') "
+        f"THEN TRY_CAST({column} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' ELSE TRY_CAST({column} AS TIMESTAMP) END"
+    )
+    with transaction(con):
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {CONSENT_TIMES} "
+            "(destination VARCHAR, identifier VARCHAR, updated_at TIMESTAMP)"
+        )
+        con.execute(f"DELETE FROM {CONSENT_TIMES} WHERE destination = ?", [destination])
+        written = con.execute(
+            f"""INSERT INTO {CONSENT_TIMES}
+                SELECT a.destination, a.identifier, max({updated})
+                FROM {quote(raw)} r
+                JOIN unified_coalesced u ON u.source = {quote_literal(authority.name)}
+                     AND u.source_pk = CAST(r.{quote(authority.primary_key)} AS VARCHAR)
+                JOIN braze_customer_attributes a ON a.destination = ? AND a.customer_id = u.customer_id
+                WHERE a.identifier IS NOT NULL
+                GROUP BY ALL HAVING max({updated}) IS NOT NULL""",
+            [destination],
+        ).fetchone()
+    return int(written[0]) if written else 0

@@ -484,9 +484,11 @@ def run_lifecycle(
     run_id: str,
     dry_run: bool = False,
     now: dt.datetime | None = None,
+    consent_source=None,
     log: logging.Logger = _LOG,
 ) -> LifecycleReport:
-    """Merges, then deletions, then remember today's profile keys (not in a dry run)."""
+    """Merges, then deletions, then remember today's profile keys and the consent authority's
+    update times (not in a dry run)."""
     report = LifecycleReport(destination, dry_run)
     apply_merges(
         con,
@@ -511,6 +513,10 @@ def run_lifecycle(
     )
     if not dry_run:
         record_profile_keys(con, destination)
+        if consent_source is not None:
+            from braze_assets.lifecycle.consent import refresh_consent_times
+
+            refresh_consent_times(con, destination, consent_source)
     if report.merges_planned or report.deletions_planned:
         log.info(
             "lifecycle %s%s: %s",

@@ -22,9 +22,11 @@ from dataclasses import dataclass
 import duckdb
 
 from braze_assets.sync.tables import CONFIRMED, KIND_VALUE, REJECTIONS, SNAPSHOTS
-from braze_assets.warehouse import transaction
+from braze_assets.warehouse import table_exists, transaction
 
 CHANGES = "_sync_changes"
+# Per identifier, when the consent authority last changed the customer's record (lifecycle.consent).
+CONSENT_TIMES = "consent_authority_times"
 # Braze documents no error text for "this profile does not exist"; these cover the sandbox's
 # `_update_existing_only` message and the wording seen for unknown braze_ids.
 UNKNOWN_USER_SQL = "regexp_matches(lower(coalesce(reason, '')), 'no existing user|does not exist')"
@@ -136,7 +138,7 @@ def _diff(
                    value_hash
             FROM {SNAPSHOTS} WHERE rowid IN (SELECT i_row FROM _sync_keys WHERE i_row IS NOT NULL)
         ), c AS (
-            SELECT rowid AS row, key_id, identifier, attribute, element, kind, billable, value_json
+            SELECT rowid AS row, key_id, identifier, attribute, element, kind, billable, value_json, confirmed_at
             FROM {CONFIRMED} WHERE rowid IN (SELECT c_row FROM _sync_keys WHERE c_row IS NOT NULL)
         )
         SELECT coalesce(i.key_id, c.key_id) AS key_id,
@@ -150,7 +152,7 @@ def _diff(
                     WHEN k.c_row IS NULL OR coalesce(k.same_hash, false)
                         THEN (CASE WHEN i.kind = '{KIND_VALUE}' THEN 'add' ELSE 'join' END)
                     ELSE 'change' END AS op,
-               i.value_json, i.value_hash, c.value_json AS old_json
+               i.value_json, i.value_hash, c.value_json AS old_json, c.confirmed_at AS old_confirmed_at
         FROM _sync_keys k LEFT JOIN i ON i.row = k.i_row LEFT JOIN c ON c.row = k.c_row"""
     )
     con.execute("CREATE OR REPLACE TEMP TABLE _sync_clear (attribute VARCHAR)")
@@ -198,9 +200,19 @@ def _select(
     params: dict = {"destination": destination} if hold_back else {}
     if hold_back and retry is not None:
         params.update(retry_before=retry[0], retry_since=retry[1])
+    # An unsubscribe Braze confirmed is never overwritten by a subscribe the consent authority
+    # recorded before it (only by a newer one): counted as held back.
+    consent = ""
+    if table_exists(con, CONSENT_TIMES):
+        consent = f"""WHERE NOT (d.attribute IN ('email_subscribe', 'push_subscribe') AND d.op = 'change'
+              AND d.old_json = '"unsubscribed"' AND d.value_json IN ('"opted_in"', '"subscribed"')
+              AND NOT EXISTS (SELECT 1 FROM {CONSENT_TIMES} t WHERE t.destination = $consent_destination
+                              AND t.identifier = d.identifier AND t.updated_at > d.old_confirmed_at))"""
+        params["consent_destination"] = destination
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _sync_sendable AS
-        SELECT d.*, dense_rank() OVER (ORDER BY d.identifier) - 1 AS obj_idx FROM _sync_wanted d {hold_back}""",
+        SELECT d.*, dense_rank() OVER (ORDER BY d.identifier) - 1 AS obj_idx FROM _sync_wanted d {hold_back}
+        {consent}""",
         params,
     )
     limit = "" if max_objects is None else f"WHERE obj_idx < {int(max_objects)}"

@@ -95,6 +95,7 @@ def run_profile_lifecycle(
     *,
     dry_run=False,
     logger=None,
+    consent_source=None,
 ) -> LifecycleReport:
     """Merges and deletions of `destination`, under its sync lock (before the attribute diff, so
     the diff already knows what the merges moved and the deletions forgot)."""
@@ -108,6 +109,7 @@ def run_profile_lifecycle(
             deletions=section.lifecycle.deletions,
             run_id=new_run_id(),
             dry_run=dry_run,
+            consent_source=consent_source,
             **({"log": logger} if logger is not None else {}),
         )
 
@@ -164,6 +166,7 @@ def build_sync_asset(
     section: SyncConfig,
     partitions: dg.DailyPartitionsDefinition,
     transactions: Sequence[TransactionSourceConfig] = (),
+    consent_source=None,
 ) -> dg.AssetsDefinition:
     @dg.asset(
         key=sync_asset_key(destination.name),
@@ -193,7 +196,13 @@ def build_sync_asset(
         with braze.get_client(logger=context.log) as client, duckdb.get_connection() as con:
             try:
                 lifecycle = run_profile_lifecycle(
-                    con, client, destination, section, resolved, logger=context.log
+                    con,
+                    client,
+                    destination,
+                    section,
+                    resolved,
+                    logger=context.log,
+                    consent_source=consent_source,
                 )
                 report = run_sync(con, client, destination, resolved, day, logger=context.log)
                 orders = run_order_events(

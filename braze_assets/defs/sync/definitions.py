@@ -14,9 +14,11 @@ def build_defs() -> dg.Definitions:
         return dg.Definitions()
     partitions = daily_partitions(config.sync)
     jobs = [build_sync_job(d) for d in config.destinations]
+    authority = config.sync.lifecycle.consent.authority
+    consent_source = config.source(authority) if authority else None
     return dg.Definitions(
         assets=[
-            build_sync_asset(d, config.sync, partitions, config.transactions)
+            build_sync_asset(d, config.sync, partitions, config.transactions, consent_source)
             for d in config.destinations
         ],
         asset_checks=[
