@@ -106,9 +106,18 @@ class LifecycleConfig(_Strict):
             "audience and its managed attributes are cleared) or off."
         ),
     )
-    deletions: DeletionConfig = Field(default_factory=DeletionConfig)
-    orders: OrderEventsConfig = Field(default_factory=OrderEventsConfig)
-    consent: ConsentConfig = Field(default_factory=ConsentConfig)
+    deletions: DeletionConfig = Field(
+        default_factory=DeletionConfig,
+        description="Braze profiles deleted when customers leave every source or ask to be forgotten.",
+    )
+    orders: OrderEventsConfig = Field(
+        default_factory=OrderEventsConfig,
+        description="Orders from the transaction sources, sent to Braze once each.",
+    )
+    consent: ConsentConfig = Field(
+        default_factory=ConsentConfig,
+        description="Which source may change subscription states (none by default).",
+    )
     retry_unknown_every_days: float = Field(
         1,
         ge=0,
