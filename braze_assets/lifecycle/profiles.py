@@ -118,7 +118,10 @@ def _current_identifiers_sql() -> str:
 
 
 def plan_merges(con: duckdb.DuckDBPyConnection, destination: str) -> pl.DataFrame:
-    """Merges to apply: retired identifier -> surviving identifier (one row per retired profile)."""
+    """Merges to apply: retired identifier -> surviving identifier (one row per retired profile).
+
+    A retired customer's identifiers merge into its final survivor's current identifier; an
+    active customer's earlier identifiers merge into its current one."""
     ensure_tables(con)
     ensure_lifecycle_tables(con)
     if not (table_exists(con, REGISTRY) and table_exists(con, ATTRIBUTES_TABLE)):
@@ -141,6 +144,10 @@ def plan_merges(con: duckdb.DuckDBPyConnection, destination: str) -> pl.DataFram
             ), final AS (
                 SELECT retired, survivor FROM chain
                 QUALIFY row_number() OVER (PARTITION BY retired ORDER BY depth DESC) = 1
+                -- A customer still active whose identifier changed (its coalesced external id now
+                -- comes from a record that joined it): its old profile merges into its new one.
+                UNION ALL
+                SELECT customer_id, customer_id FROM {REGISTRY} WHERE status = 'active'
             )
             SELECT k.identifier AS merge_identifier, a.identifier AS keep_identifier,
                    f.retired AS retired_customer_id, f.survivor AS surviving_customer_id

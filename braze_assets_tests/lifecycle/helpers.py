@@ -40,15 +40,22 @@ def identity_run(con, records: list[str], edges: list[tuple[str, str]], run: str
     return dict(con.execute("SELECT record_id, customer_id FROM unified_coalesced").fetchall())
 
 
-def put_attributes(con, rows: dict[str, tuple], destination="braze_us") -> None:
-    """customer_id -> (tier, ltv, score); the Braze external_id is the customer id."""
+def put_attributes(
+    con, rows: dict[str, tuple], destination="braze_us", identifiers: dict | None = None
+) -> None:
+    """customer_id -> (tier, ltv, score); the Braze external_id is the customer id unless
+    `identifiers` maps the customer to another."""
+    identifiers = identifiers or {}
     con.execute("""CREATE TABLE IF NOT EXISTS braze_customer_attributes (
         destination VARCHAR, customer_id VARCHAR, identifier VARCHAR, external_id VARCHAR,
         loyalty_tier VARCHAR, lifetime_value DECIMAL(10,2), churn_score DOUBLE)""")
     con.execute("DELETE FROM braze_customer_attributes WHERE destination = ?", [destination])
     con.executemany(
         "INSERT INTO braze_customer_attributes VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [[destination, cid, cid, cid, *values] for cid, values in rows.items()],
+        [
+            [destination, cid, identifiers.get(cid, cid), identifiers.get(cid, cid), *values]
+            for cid, values in rows.items()
+        ],
     )
 
 

@@ -105,6 +105,23 @@ def test_identity_merge_leaves_one_profile_with_the_right_attributes(
     ).fetchone()[0]
 
 
+def test_survivor_taking_the_retired_external_id_keeps_that_profile(con, client, sandbox, tmp_path):
+    # After the merge, the coalesced external id of a is b's (b's record was more recent).
+    a, b = two_customers_in_braze(con, client, sandbox, tmp_path)
+    merge_in_identity(con)
+    put_attributes(con, {a: ("platinum", 30, 0.2)}, identifiers={a: b})
+    put_members(con, [])
+    report = lifecycle(con, client, run="lc2")
+    assert [(m["merge_identifier"], m["keep_identifier"]) for m in report.merges_planned] == [
+        (a, b)
+    ]
+    snapshot_and_sync(con, client, tmp_path, DAY2)
+    assert [p["external_id"] for p in sandbox.profiles()] == [b]
+    attributes = sandbox.profile(b)["custom_attributes"]
+    assert attributes["loyalty_tier"] == "platinum" and attributes["lifetime_value"] == 30
+    assert attributes["in_vip"] is False and "vip" not in attributes["audiences"]
+
+
 def test_leave_and_clear_empties_the_retired_profile(con, client, sandbox, tmp_path):
     a, b = two_customers_in_braze(con, client, sandbox, tmp_path)
     merge_in_identity(con)
