@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -51,6 +52,8 @@ PLACED, REFUNDED, CANCELLED = (
 )
 PURCHASE = "purchase"
 DATA_POINTS_PER_EVENT = 1
+# As braze_assets.sync.diff.UNKNOWN_USER_SQL: Braze documents no text for a missing profile.
+_UNKNOWN_USER = re.compile("no existing user|does not exist")
 
 
 @dataclass
@@ -62,6 +65,7 @@ class OrderReport:
     confirmed: int = 0
     rejected: int = 0
     not_delivered: int = 0
+    unknown_users: int = 0
     deferred: int = 0
     uncertain: int = 0
     blocked: str | None = None
@@ -74,6 +78,7 @@ class OrderReport:
             "order_events_confirmed": self.confirmed,
             "order_events_rejected": self.rejected,
             "order_events_not_delivered": self.not_delivered,
+            "order_events_unknown_users": self.unknown_users,
             "order_events_deferred": self.deferred,
             "order_events_uncertain": self.uncertain,
         }
@@ -113,6 +118,7 @@ def plan_order_events(
     transactions: Sequence[TransactionSourceConfig],
     config: OrderEventsConfig,
     now: dt.datetime | None = None,
+    update_existing_only: bool = True,
 ) -> pl.DataFrame:
     """Events not yet in braze_event_log: event_key, identifier, name, event_time, payload (JSON)."""
     ensure_lifecycle_tables(con)
@@ -173,6 +179,7 @@ def plan_order_events(
                 items,
                 channel,
                 config,
+                update_existing_only,
             )
             rows.append((f"{source}:{order_id}:{name}", identifier, name, at, payload))
     if not rows:
@@ -185,10 +192,23 @@ def plan_order_events(
 
 
 def _payload(
-    name, identifier_type, identifier, source, order_id, at, revenue, items, channel, config
+    name,
+    identifier_type,
+    identifier,
+    source,
+    order_id,
+    at,
+    revenue,
+    items,
+    channel,
+    config,
+    update_existing_only,
 ):
     time = at.replace(microsecond=0).isoformat() + "Z"
     head = braze_identifier(identifier_type, identifier)
+    if update_existing_only:
+        # Like the attributes: an order never creates a profile Braze does not have.
+        head["_update_existing_only"] = True
     metadata = {k: v for k, v in (("items", items), ("channel", channel)) if v is not None}
     if name == PURCHASE:
         return orjson.dumps(
@@ -259,6 +279,7 @@ def send_order_events(
     dry_run: bool = False,
     sample_size: int = 3,
     now: dt.datetime | None = None,
+    update_existing_only: bool = True,
     log: logging.Logger = _LOG,
 ) -> OrderReport:
     """Plan the day's order events, stop over budget, send each once; see the module doc."""
@@ -272,6 +293,7 @@ def send_order_events(
         transactions=transactions,
         config=config,
         now=now,
+        update_existing_only=update_existing_only,
     )
     report.uncertain = con.execute(
         f"SELECT count(*) FROM {EVENT_LOG} WHERE destination = ? AND status = 'in_flight'",
@@ -312,7 +334,14 @@ def send_order_events(
             if exc.result is None:
                 raise
             result, error = exc.result, exc
-        statuses = [o.status for o in result.outcomes]
+        # A profile Braze does not have yet: the event is tried again on later runs (within
+        # lookback_days), as the customer may sign up in the meantime.
+        statuses = [
+            "not_delivered"
+            if o.status == "rejected" and _UNKNOWN_USER.search((o.reason or "").lower())
+            else o.status
+            for o in result.outcomes
+        ]
         reasons = [o.reason for o in result.outcomes]
         outcome = chunk.select("event_key").with_columns(
             pl.Series("status", statuses, pl.String), pl.Series("reason", reasons, pl.String)
@@ -335,8 +364,10 @@ def send_order_events(
                 )
         finally:
             con.unregister("_lc_outcome")
+        unknown = sum(1 for o, status in zip(result.outcomes, statuses) if o.status != status)
         report.confirmed += result.delivered
-        report.rejected += result.rejected
+        report.rejected += result.rejected - unknown
+        report.unknown_users += unknown
         report.not_delivered += result.not_delivered
         if error is not None:
             raise error

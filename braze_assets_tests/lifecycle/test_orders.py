@@ -156,3 +156,18 @@ def test_order_sent_once_across_a_killed_run(con, sandbox, tmp_path):
         assert send(again, client, run="third").planned == 0
     sent = order_ids(sandbox)
     assert len(sent) == 201 and set(sent.values()) == {1}
+
+
+def test_order_of_a_profile_braze_lacks_waits_until_it_exists(con, sandbox):
+    ids = identity_run(con, ["s:a", "s:b"], [], "r1", NOW)
+    put_attributes(con, {ids["s:a"]: ("gold", 1, 0.1), ids["s:b"]: ("silver", 2, 0.2)})
+    sandbox.seed_users([ids["s:a"]])
+    put_orders(con, 2, ["a", "b"])  # o0000 (refunded) for a, o0001 for b
+    with BrazeClient(DEFAULT_API_KEY, sandbox.url) as client:
+        first = send(con, client)
+        assert (first.confirmed, first.unknown_users, first.rejected) == (2, 1, 0)
+        assert sandbox.profile(ids["s:b"]) is None  # an order never creates a profile
+        sandbox.seed_users([ids["s:b"]])
+        later = send(con, client, run="r2")
+        assert (later.planned, later.confirmed) == (1, 1)
+    assert order_ids(sandbox)[("ecommerce.order_placed", "o0001")] == 1

@@ -140,6 +140,7 @@ def run_order_events(
             data_point_budget=None if budget is None else max(0, budget - spent),
             override_budget=resolved.override_budget,
             dry_run=dry_run,
+            update_existing_only=resolved.update_existing_only,
             **({"log": logger} if logger is not None else {}),
         )
 
