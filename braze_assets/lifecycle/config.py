@@ -97,6 +97,22 @@ class ConsentConfig(_Strict):
     )
 
 
+class AliasConfig(_Strict):
+    """Alias profiles for customers without the destination's external id."""
+
+    enabled: bool = Field(
+        False,
+        description=(
+            "Create a user_alias profile (alias_name = customer id) for every customer without an "
+            "external id, and identify it (/users/identify) once the customer has one."
+        ),
+    )
+    label: str = Field("customer_id", min_length=1, description="The aliases' alias_label.")
+    max_per_run: int = Field(
+        10_000, ge=0, description="Most aliases one run creates; the rest wait for the next run."
+    )
+
+
 class LifecycleConfig(_Strict):
     merge_mode: MergeMode = Field(
         "merge",
@@ -113,6 +129,10 @@ class LifecycleConfig(_Strict):
     orders: OrderEventsConfig = Field(
         default_factory=OrderEventsConfig,
         description="Orders from the transaction sources, sent to Braze once each.",
+    )
+    aliases: AliasConfig = Field(
+        default_factory=AliasConfig,
+        description="Alias profiles for customers without an external id (external_id destinations).",
     )
     consent: ConsentConfig = Field(
         default_factory=ConsentConfig,

@@ -62,6 +62,9 @@ class LifecycleReport:
     deleted: int = 0
     deletions_failed: int = 0
     deletions_deferred: int = 0
+    aliases_planned: int = 0
+    aliases_created: int = 0
+    aliases_identified: int = 0
     messages: list[str] = field(default_factory=list)
 
     def metadata(self) -> dict[str, int]:
@@ -74,6 +77,9 @@ class LifecycleReport:
             "profiles_deleted": self.deleted,
             "deletions_failed": self.deletions_failed,
             "deletions_deferred": self.deletions_deferred,
+            "aliases_planned": self.aliases_planned,
+            "aliases_created": self.aliases_created,
+            "aliases_identified": self.aliases_identified,
         }
 
 
@@ -492,6 +498,7 @@ def run_lifecycle(
     dry_run: bool = False,
     now: dt.datetime | None = None,
     consent_source=None,
+    aliases=None,
     log: logging.Logger = _LOG,
 ) -> LifecycleReport:
     """Merges, then deletions, then remember today's profile keys and the consent authority's
@@ -518,6 +525,19 @@ def run_lifecycle(
         now=now,
         log=log,
     )
+    if aliases is not None:
+        from braze_assets.lifecycle.aliases import manage_aliases
+
+        done = manage_aliases(
+            con,
+            client,
+            destination=destination,
+            identifier_type=identifier_type,
+            config=aliases,
+            dry_run=dry_run,
+        )
+        report.aliases_planned = done.planned_new + done.planned_identify
+        report.aliases_created, report.aliases_identified = done.created, done.identified
     if not dry_run:
         record_profile_keys(con, destination)
         if consent_source is not None:

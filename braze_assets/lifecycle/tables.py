@@ -6,6 +6,8 @@
   its Braze outcome (merged / left_and_cleared / failed / planned in a dry run).
 - braze_profile_deletions: every profile deleted (or refused) with its reason; rows with reason
   privacy_request keep the identifier so that the profile is never sent again.
+- braze_profile_aliases: alias profiles created for customers without an external id
+  (status created), and identified once the customer got one (status identified).
 - braze_event_log: every event (orders) by its stable key; status confirmed means Braze accepted
   it, in_flight means a run sent it but did not live to see the answer (never sent again).
 """
@@ -18,6 +20,7 @@ PROFILE_KEYS = "braze_profile_keys"
 MERGES = "braze_profile_merges"
 DELETIONS = "braze_profile_deletions"
 EVENT_LOG = "braze_event_log"
+ALIASES = "braze_profile_aliases"
 
 _DDL = f"""
 CREATE TABLE IF NOT EXISTS {PROFILE_KEYS} (
@@ -49,6 +52,16 @@ CREATE TABLE IF NOT EXISTS {DELETIONS} (
     status VARCHAR NOT NULL,
     message VARCHAR,
     recorded_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {ALIASES} (
+    destination VARCHAR NOT NULL,
+    customer_id VARCHAR NOT NULL,
+    alias_name VARCHAR NOT NULL,
+    alias_label VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    external_id VARCHAR,
+    created_at TIMESTAMP NOT NULL,
+    identified_at TIMESTAMP
 );
 CREATE TABLE IF NOT EXISTS {EVENT_LOG} (
     destination VARCHAR NOT NULL,

@@ -191,3 +191,44 @@ def test_missing_deletion_source_is_named(con, client):
     config = DeletionConfig(enabled=True, source_table="privacy_requests")
     with pytest.raises(ValueError, match="source_table 'privacy_requests' does not exist"):
         lifecycle(con, client, deletions=config)
+
+
+def test_customer_without_external_id_gets_an_alias_profile_identified_later(
+    con, client, sandbox, tmp_path
+):
+    from braze_assets.lifecycle.config import AliasConfig
+    from braze_assets.lifecycle.profiles import run_lifecycle
+
+    def aliases_run(dry_run=False):
+        return run_lifecycle(
+            con,
+            client,
+            destination="braze_us",
+            identifier_type="external_id",
+            merge_mode="merge",
+            deletions=DeletionConfig(),
+            run_id="lc",
+            dry_run=dry_run,
+            aliases=AliasConfig(enabled=True),
+        )
+
+    con.execute("CREATE TABLE customer_360 AS SELECT * FROM (VALUES ('c1'), ('c2')) t(customer_id)")
+    put_attributes(con, {"c1": ("gold", 1, 0.1)}, identifiers={"c1": "ext-1"})
+    sandbox.seed_users(["ext-1"])
+    assert aliases_run(dry_run=True).aliases_planned == 1 and len(sandbox.profiles()) == 1
+    assert aliases_run().aliases_created == 1
+    alias_only = [p for p in sandbox.profiles() if "external_id" not in p]
+    assert alias_only[0]["user_aliases"] == [{"alias_name": "c2", "alias_label": "customer_id"}]
+    assert aliases_run().aliases_created == 0  # once
+    # c2 signs up: its alias profile becomes the profile of its new external id.
+    put_attributes(
+        con,
+        {"c1": ("gold", 1, 0.1), "c2": ("silver", 2, 0.2)},
+        identifiers={"c1": "ext-1", "c2": "ext-2"},
+    )
+    assert aliases_run().aliases_identified == 1
+    assert sandbox.profile("ext-2")["user_aliases"][0]["alias_name"] == "c2"
+    assert len(sandbox.profiles()) == 2
+    assert con.execute("SELECT status, external_id FROM braze_profile_aliases").fetchall() == [
+        ("identified", "ext-2")
+    ]

@@ -110,6 +110,7 @@ def run_profile_lifecycle(
             run_id=new_run_id(),
             dry_run=dry_run,
             consent_source=consent_source,
+            aliases=section.lifecycle.aliases,
             **({"log": logger} if logger is not None else {}),
         )
 
