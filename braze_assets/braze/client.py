@@ -31,6 +31,9 @@ NOT_DELIVERED = "not_delivered"
 TRACK_ROUTE = "/users/track"
 EXPORT_ROUTE = "/users/export/ids"
 DELETE_ROUTE = "/users/delete"
+MERGE_ROUTE = "/users/merge"
+ALIAS_NEW_ROUTE = "/users/alias/new"
+IDENTIFY_ROUTE = "/users/identify"
 # Braze documents "4 MB"; staying under the decimal reading keeps both readings safe.
 MAX_REQUEST_BYTES = 4_000_000
 IDS_PER_REQUEST = 50
@@ -38,6 +41,9 @@ _ROUTE_PERMISSION = {
     TRACK_ROUTE: "users.track",
     EXPORT_ROUTE: "users.export.ids",
     DELETE_ROUTE: "users.delete",
+    MERGE_ROUTE: "users.merge",
+    ALIAS_NEW_ROUTE: "users.alias.new",
+    IDENTIFY_ROUTE: "users.identify",
 }
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NAIVE_UTC
 _DEFAULT_LOGGER = logging.getLogger("braze_assets.braze")
@@ -126,7 +132,14 @@ PROGRESS_EVERY_S = 5.0
 class _Run:
     """Shared state of one track_attributes call; all mutation happens under ``lock``."""
 
-    def __init__(self, n: int, on_batch: Callable[[BatchResult], None] | None):
+    def __init__(
+        self,
+        n: int,
+        on_batch: Callable[[BatchResult], None] | None,
+        array: str = "attributes",
+    ):
+        # The /users/track array the rows go in: attributes, events or purchases.
+        self.array = array
         self.lock = threading.Lock()
         self.result = TrackResult(outcomes=[None] * n, batches=[])  # type: ignore[list-item]
         self.on_batch = on_batch
@@ -222,6 +235,9 @@ class BrazeClient:
                 self.endpoint, DELETE_ROUTE, delete_rate_limit_requests, delete_rate_limit_period_s
             ),
         }
+        # Braze: delete, identify, alias/new and merge share one requests-per-minute limit.
+        for route in (MERGE_ROUTE, ALIAS_NEW_ROUTE, IDENTIFY_ROUTE):
+            self._limiters[route] = self._limiters[DELETE_ROUTE]
         self._headers = {
             "Authorization": f"Bearer {self._api_key}",
             "Content-Type": "application/json",
@@ -273,8 +289,9 @@ class BrazeClient:
         objects: Sequence[dict],
         *,
         on_batch: Callable[[BatchResult], None] | None = None,
+        array: str = "attributes",
     ) -> TrackResult:
-        """Send attribute objects; return one outcome per object, in input order.
+        """Send attribute objects (or, with ``array``, event or purchase objects); return one outcome per object, in input order.
 
         ``objects`` are dicts, or (all of them) JSON objects already serialised to bytes -- e.g.
         lines of a polars ``write_ndjson`` -- which skips building Python dicts altogether.
@@ -286,7 +303,9 @@ class BrazeClient:
         """
         rows = objects if isinstance(objects, (list, tuple)) else list(objects)
         started = time.perf_counter()
-        run = _Run(len(rows), on_batch)
+        if array not in ("attributes", "events", "purchases"):
+            raise ValueError(f"array must be attributes, events or purchases, not {array!r}")
+        run = _Run(len(rows), on_batch, array)
         per = self.objects_per_request
         starts = iter(range(0, len(rows), per))
         starts_lock = threading.Lock()
@@ -346,10 +365,10 @@ class BrazeClient:
         self, run: _Run, indices: list[int], batch: Sequence[dict] | Sequence[bytes]
     ) -> None:
         if batch and isinstance(batch[0], (bytes, bytearray)):
-            body = b'{"attributes":[' + b",".join(batch) + b"]}"  # type: ignore[arg-type]
+            body = b'{"' + run.array.encode() + b'":[' + b",".join(batch) + b"]}"  # type: ignore[arg-type]
         else:
             try:
-                body = orjson.dumps({"attributes": batch}, option=_JSON_OPTIONS)
+                body = orjson.dumps({run.array: batch}, option=_JSON_OPTIONS)
             except TypeError:
                 self._send_serialisable(run, indices, batch)
                 return
@@ -373,7 +392,7 @@ class BrazeClient:
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         status = response.status
         if status is not None and 200 <= status < 300 and response.error is None:
-            outcomes, unmapped = self._map_errors(indices, response.body)
+            outcomes, unmapped = self._map_errors(indices, response.body, run.array)
             self._finish(run, indices, status, response.attempts, elapsed_ms, outcomes, unmapped)
             return
         if status == 413 and len(batch) > 1:
@@ -412,7 +431,9 @@ class BrazeClient:
             self._send_unit(run, good_idx, good_rows)
 
     @staticmethod
-    def _map_errors(indices: list[int], body: dict) -> tuple[list[RowOutcome], list[dict]]:
+    def _map_errors(
+        indices: list[int], body: dict, array: str = "attributes"
+    ) -> tuple[list[RowOutcome], list[dict]]:
         errors = body.get("errors") if body else None
         if not errors:
             return [_outcome(i, DELIVERED, None) for i in indices], []
@@ -422,7 +443,7 @@ class BrazeClient:
             position = error.get("index") if isinstance(error, dict) else None
             if (
                 isinstance(position, int)
-                and error.get("input_array", "attributes") == "attributes"
+                and error.get("input_array", "attributes") == array
                 and 0 <= position < len(indices)
             ):
                 text = str(error.get("type") or error.get("message") or error)
@@ -740,3 +761,57 @@ class BrazeClient:
             )
             deleted += int(body.get("deleted") or 0)
         return deleted
+
+    def delete_aliases(self, aliases: Sequence[tuple[str, str]]) -> int:
+        """Delete profiles by (alias_name, alias_label), 50 per request; return how many Braze deleted."""
+        deleted = 0
+        items = [{"alias_name": name, "alias_label": label} for name, label in aliases]
+        for start in range(0, len(items), IDS_PER_REQUEST):
+            body = self._post_ids(
+                DELETE_ROUTE, {"user_aliases": items[start : start + IDS_PER_REQUEST]}
+            )
+            deleted += int(body.get("deleted") or 0)
+        return deleted
+
+    # ---- /users/merge, /users/alias/new, /users/identify ---------------------------------------
+    def merge_users(self, updates: Sequence[tuple[dict, dict]]) -> int:
+        """Merge profiles: each (identifier_to_merge, identifier_to_keep), e.g.
+        ({"external_id": "old"}, {"external_id": "kept"}); 50 per request. Braze accepts merges
+        asynchronously (202, no per-update result); returns the number of updates accepted.
+        Raises BrazeError when a request is refused."""
+        items = [
+            {"identifier_to_merge": dict(gone), "identifier_to_keep": dict(kept)}
+            for gone, kept in updates
+        ]
+        for start in range(0, len(items), IDS_PER_REQUEST):
+            self._post_ids(MERGE_ROUTE, {"merge_updates": items[start : start + IDS_PER_REQUEST]})
+        return len(items)
+
+    def new_aliases(self, aliases: Sequence[dict]) -> int:
+        """Create alias profiles: each {"alias_name", "alias_label"} plus an optional
+        "external_id" (then the alias is added to that profile); 50 per request."""
+        done = 0
+        items = [dict(a) for a in aliases]
+        for start in range(0, len(items), IDS_PER_REQUEST):
+            body = self._post_ids(
+                ALIAS_NEW_ROUTE, {"user_aliases": items[start : start + IDS_PER_REQUEST]}
+            )
+            done += int(body.get("aliases_processed") or 0)
+        return done
+
+    def identify_users(self, pairs: Sequence[tuple[str, str, str]]) -> int:
+        """Identify alias profiles: each (external_id, alias_name, alias_label); 50 per request."""
+        done = 0
+        items = [
+            {
+                "external_id": external_id,
+                "user_alias": {"alias_name": name, "alias_label": label},
+            }
+            for external_id, name, label in pairs
+        ]
+        for start in range(0, len(items), IDS_PER_REQUEST):
+            body = self._post_ids(
+                IDENTIFY_ROUTE, {"aliases_to_identify": items[start : start + IDS_PER_REQUEST]}
+            )
+            done += int(body.get("aliases_processed") or 0)
+        return done

@@ -109,12 +109,13 @@ def _execute(job, instance, partition_key, label: str, wait_limit: float):
 
 
 def run_demo(data_dir: Path, *, people: int | None = None) -> int:
+    from braze_assets.cli.demo_lifecycle import ensure_privacy_table, stage_lifecycle_changes
     from braze_assets.cli.progress import progress_printer
     from braze_assets.config import load_config
     from braze_assets.demo_data import generate_demo_data
 
     started = time.monotonic()
-    load_config()
+    config = load_config()
     print(f"Data dir: {data_dir}")
     generate_demo_data(
         data_dir, people=people or _existing_size(data_dir) or 20_000, progress=progress_printer()
@@ -136,12 +137,28 @@ def run_demo(data_dir: Path, *, people: int | None = None) -> int:
         instance = dg.DagsterInstance.get()
         recover_dead_runs(instance, say=_say)
         wait_limit = slot_wait_seconds()
-        for job, partition_key in demo_plan(defs, now, currents_dates):
-            label = f"{job.name}" + (f" [{partition_key}]" if partition_key else "")
-            print(f"  running {label} ...", flush=True)
-            result = _execute(job, instance, partition_key, label, wait_limit)
-            if not result.success:
-                raise UserFacingError(f"{label}: {_first_error(result)}")
+        ensure_privacy_table(settings.warehouse_path())
+
+        def run_plan(skip: tuple[str, ...] = ()) -> None:
+            for job, partition_key in demo_plan(defs, now, currents_dates):
+                if job.name in skip:
+                    continue
+                label = f"{job.name}" + (f" [{partition_key}]" if partition_key else "")
+                print(f"  running {label} ...", flush=True)
+                result = _execute(job, instance, partition_key, label, wait_limit)
+                if not result.success:
+                    raise UserFacingError(f"{label}: {_first_error(result)}")
+
+        run_plan()
+        staged = stage_lifecycle_changes(data_dir, settings.warehouse_path(), config)
+        if staged is not None:
+            merge, gone = staged["merge"], staged["privacy_request"]
+            print(
+                "  next day: guest account {guest_external_id} is consolidated into {main_external_id}; "
+                "customer {external_id} asks to be forgotten".format(**merge, **gone),
+                flush=True,
+            )
+            run_plan(skip=("currents_ingest",))
     print("\nbraze_assets demo finished in %.0f s\n" % (time.monotonic() - started))
     print(format_summary(flow_summary(settings.warehouse_path(), since=now)))
     print(

@@ -55,7 +55,32 @@ def flow_summary(warehouse: Path, since: datetime | None = None) -> dict:
             )
         if "braze_sync_results" in tables:
             summary.update(_sync_numbers(con, since))
+        summary.update(_lifecycle_numbers(con, tables, since))
         return summary
+
+
+def _lifecycle_numbers(con, tables: list[str], since: datetime | None) -> dict:
+    """Merges, deletions and order events of the runs since `since` (zeros on a quiet rerun)."""
+    params = [since.replace(tzinfo=None)] if since is not None else []
+    numbers = {}
+    if "braze_profile_merges" in tables:
+        where = "recorded_at >= ?" if since is not None else "true"
+        numbers["Braze profiles merged"] = con.execute(
+            f"SELECT count(*) FROM braze_profile_merges WHERE status IN ('merged', 'left_and_cleared') AND {where}",
+            params,
+        ).fetchone()[0]
+    if "braze_profile_deletions" in tables:
+        where = "recorded_at >= ?" if since is not None else "true"
+        numbers["Braze profiles deleted"] = con.execute(
+            f"SELECT count(*) FROM braze_profile_deletions WHERE status = 'deleted' AND {where}",
+            params,
+        ).fetchone()[0]
+    if "braze_event_log" in tables:
+        where = "sent_at >= ?" if since is not None else "true"
+        numbers["order events sent (once each)"] = con.execute(
+            f"SELECT count(*) FROM braze_event_log WHERE status = 'confirmed' AND {where}", params
+        ).fetchone()[0]
+    return numbers
 
 
 def format_summary(summary: dict) -> str:

@@ -20,8 +20,20 @@ def _sync_destinations(config: ProjectConfig) -> None:
             )
 
 
+def _consent(config: ProjectConfig) -> None:
+    from braze_assets.lifecycle.consent import consent_problem
+
+    problem = consent_problem(
+        config.sources, config.destinations, config.sync.lifecycle.consent.authority
+    )
+    if problem is not None:
+        entry, message = problem
+        raise ConfigError(message, entry=entry)
+
+
 CROSS_CHECKS: list[Callable[[ProjectConfig], None]] = [
     check_destinations,
     check_audiences,
     _sync_destinations,
+    _consent,
 ]

@@ -16,11 +16,20 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from braze_assets.sandbox import lifecycle
 from braze_assets.sandbox.faults import DROP, FaultConfig, FaultState
 from braze_assets.sandbox.workspace import Workspace
 
 TRACK, EXPORT, DELETE = "/users/track", "/users/export/ids", "/users/delete"
-PERMISSIONS = {TRACK: "users.track", EXPORT: "users.export.ids", DELETE: "users.delete"}
+MERGE, ALIAS_NEW, IDENTIFY = "/users/merge", "/users/alias/new", "/users/identify"
+PERMISSIONS = {
+    TRACK: "users.track",
+    EXPORT: "users.export.ids",
+    DELETE: "users.delete",
+    MERGE: "users.merge",
+    ALIAS_NEW: "users.alias.new",
+    IDENTIFY: "users.identify",
+}
 DEFAULT_API_KEY = "sandbox-key"
 SANDBOX_API_KEY = DEFAULT_API_KEY  # the name the CLI uses
 ALL_PERMISSIONS = frozenset(PERMISSIONS.values())
@@ -92,6 +101,9 @@ class SandboxApi:
             EXPORT: FixedWindow(export_rate_limit_requests, export_rate_limit_period_s),
             DELETE: FixedWindow(delete_rate_limit_requests, delete_rate_limit_period_s),
         }
+        # Braze: delete, identify, alias/new and merge share one 20,000 requests/min limit.
+        for route in (MERGE, ALIAS_NEW, IDENTIFY):
+            self.windows[route] = self.windows[DELETE]
         self._lock = threading.Lock()
         self._seq = 0
         # (seq, time, method, path, status, objects, rejected): never the key or the body.
@@ -206,7 +218,14 @@ class SandboxApi:
             return Reply(
                 400, {"message": "Bad syntax: the body must be a JSON object"}, limit_headers, delay
             )
-        handler = {TRACK: self._track, EXPORT: self._export, DELETE: self._delete}[route]
+        handler = {
+            TRACK: self._track,
+            EXPORT: self._export,
+            DELETE: self._delete,
+            MERGE: self._merge,
+            ALIAS_NEW: self._alias_new,
+            IDENTIFY: self._identify,
+        }[route]
         reply = handler(payload, now)
         reply.headers.update(limit_headers)
         reply.delay_s = delay
@@ -244,14 +263,24 @@ class SandboxApi:
             return Reply(400, {"message": "Max Input Length Exceeded"})
         attributes = arrays["attributes"] or []
         processed, errors = self.workspace.track_attributes(attributes, self.faults.rejects)
-        events = len(arrays["events"] or [])
-        purchases = len(arrays["purchases"] or [])
-        self._record(now, "POST", TRACK, 201, len(attributes) + events + purchases, len(errors))
+        events = arrays["events"] or []
+        purchases = arrays["purchases"] or []
+        with self.workspace.lock:
+            events_done, event_errors = lifecycle.track_events(
+                self.workspace, "events", events, self.faults.rejects
+            )
+            purchases_done, purchase_errors = lifecycle.track_events(
+                self.workspace, "purchases", purchases, self.faults.rejects
+            )
+        errors = errors + event_errors + purchase_errors
+        self._record(
+            now, "POST", TRACK, 201, len(attributes) + len(events) + len(purchases), len(errors)
+        )
         body: dict = {
             "message": "success",
             "attributes_processed": processed,
-            "events_processed": events,
-            "purchases_processed": purchases,
+            "events_processed": events_done,
+            "purchases_processed": purchases_done,
         }
         if errors:
             body["errors"] = errors
@@ -283,9 +312,68 @@ class SandboxApi:
         ids = self._ids(payload, DELETE, now)
         if isinstance(ids, Reply):
             return ids
+        aliases = payload.get("user_aliases") or []
+        braze_ids = payload.get("braze_ids") or []
+        if not isinstance(aliases, list) or not all(lifecycle._alias(a) for a in aliases):
+            return self._bad(
+                now, DELETE, "user_aliases must be an array of {alias_name, alias_label}"
+            )
+        if not isinstance(braze_ids, list) or not all(isinstance(b, str) for b in braze_ids):
+            return self._bad(now, DELETE, "braze_ids must be an array of strings")
+        if len(ids) + len(aliases) + len(braze_ids) > IDS_PER_REQUEST:
+            return self._bad(now, DELETE, "Max Input Length Exceeded")
         deleted = self.workspace.delete(ids)
-        self._record(now, "POST", DELETE, 201, len(ids))
+        with self.workspace.lock:
+            deleted += lifecycle.delete_profiles(
+                self.workspace,
+                [("user_alias", lifecycle._alias(a)) for a in aliases]
+                + [("braze_id", b) for b in braze_ids],
+            )
+        self._record(now, "POST", DELETE, 201, len(ids) + len(aliases) + len(braze_ids))
         return Reply(201, {"message": "success", "deleted": deleted})
+
+    def _bad(self, now: float, route: str, message: str) -> Reply:
+        self._record(now, "POST", route, 400)
+        return Reply(400, {"message": message})
+
+    def _listed(self, payload: dict, key: str, check, route: str, now: float) -> list | Reply:
+        items = payload.get(key)
+        error = check(items)
+        if error is not None:
+            return self._bad(now, route, f"Bad syntax: {error}")
+        if len(items) > IDS_PER_REQUEST:
+            return self._bad(now, route, "Max Input Length Exceeded")
+        return items
+
+    def _merge(self, payload: dict, now: float) -> Reply:
+        updates = self._listed(payload, "merge_updates", lifecycle.check_merge_updates, MERGE, now)
+        if isinstance(updates, Reply):
+            return updates
+        with self.workspace.lock:
+            lifecycle.merge(self.workspace, updates)
+        self._record(now, "POST", MERGE, 202, len(updates))
+        # Braze merges asynchronously and answers 202 without per-update results.
+        return Reply(202, {"message": "success"})
+
+    def _alias_new(self, payload: dict, now: float) -> Reply:
+        items = self._listed(payload, "user_aliases", lifecycle.check_new_aliases, ALIAS_NEW, now)
+        if isinstance(items, Reply):
+            return items
+        with self.workspace.lock:
+            created = lifecycle.new_aliases(self.workspace, items)
+        self._record(now, "POST", ALIAS_NEW, 201, len(items))
+        return Reply(201, {"message": "success", "aliases_processed": created})
+
+    def _identify(self, payload: dict, now: float) -> Reply:
+        items = self._listed(
+            payload, "aliases_to_identify", lifecycle.check_identify, IDENTIFY, now
+        )
+        if isinstance(items, Reply):
+            return items
+        with self.workspace.lock:
+            identified = lifecycle.identify(self.workspace, items)
+        self._record(now, "POST", IDENTIFY, 201, len(items))
+        return Reply(201, {"message": "success", "aliases_processed": identified})
 
     # ---- introspection -------------------------------------------------------------------------
     def _sandbox(self, method: str, route: str, query: dict, body: bytes) -> Reply:
@@ -303,6 +391,9 @@ class SandboxApi:
             if method == "GET" and name == "requests":
                 since = int(query.get("since", ["0"])[0])
                 return Reply(200, {"requests": self.request_log(since)})
+            if method == "GET" and name == "events":
+                with self.workspace.lock:
+                    return Reply(200, {"events": list(self.workspace.event_log)})
             if method == "GET" and name == "data_points":
                 return Reply(200, self.workspace.data_point_summary())
             if method == "GET" and name == "stats":

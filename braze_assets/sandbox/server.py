@@ -232,6 +232,11 @@ class SandboxServer:
     def request_log(self, since: int = 0) -> list[dict]:
         return self.api.request_log(since)
 
+    def events(self) -> list[dict]:
+        """Events and purchases received (each with its array name), oldest first."""
+        with self.workspace.lock:
+            return [dict(e) for e in self.workspace.event_log]
+
     def data_points_spent(self) -> int:
         return self.workspace.data_point_summary()["total"]
 

@@ -51,6 +51,8 @@ class Workspace:
         self.next_id = 1
         self.data_points = Counter()
         self.deleted = 0
+        # Events and purchases as received, newest last (memory only, like the request log).
+        self.event_log: list[dict] = []
         self._now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
     # ---- persistence ---------------------------------------------------------------------------

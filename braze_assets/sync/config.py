@@ -7,6 +7,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from braze_assets.lifecycle.config import LifecycleConfig, MergeMode
+
 _CRON_FIELDS = 5
 # Full cron parsing happens when Dagster builds the schedule; this catches typos at config load.
 _CRON_FIELD = re.compile(r"^[0-9*/,\-A-Za-z?]+$")
@@ -27,6 +29,9 @@ class DestinationSyncConfig(BaseModel):
         None,
         ge=1,
         description="Most Braze objects (profiles) one run sends; the rest wait for the next run.",
+    )
+    merge_mode: MergeMode | None = Field(
+        None, description="Overrides lifecycle.merge_mode for this destination."
     )
 
     @field_validator("cron")
@@ -95,6 +100,10 @@ class SyncConfig(BaseModel):
     destinations: dict[str, DestinationSyncConfig] = Field(
         default_factory=dict, description="Per-destination overrides, keyed by destination name."
     )
+    lifecycle: LifecycleConfig = Field(
+        default_factory=LifecycleConfig,
+        description="Profile merges, deletions, orders, consent and unknown-user retries.",
+    )
 
     @field_validator("default_cron")
     @classmethod
@@ -122,6 +131,9 @@ class SyncConfig(BaseModel):
             journal_fsync_interval_ms=self.journal_fsync_interval_ms,
             results_retention_days=self.results_retention_days,
             diff_memory_limit=self.diff_memory_limit,
+            merge_mode=own.merge_mode or self.lifecycle.merge_mode,
+            retry_unknown_every_days=self.lifecycle.retry_unknown_every_days,
+            retry_unknown_for_days=self.lifecycle.retry_unknown_for_days,
         )
 
 
@@ -146,6 +158,10 @@ class ResolvedSyncSettings(BaseModel):
     journal_fsync_interval_ms: int = _default("journal_fsync_interval_ms")
     results_retention_days: int = _default("results_retention_days")
     diff_memory_limit: str | None = _default("diff_memory_limit")
+    merge_mode: MergeMode = "merge"
+    # Unknown-user rejections are retried on this back-off (None: held back like any rejection).
+    retry_unknown_every_days: float | None = 1.0
+    retry_unknown_for_days: float = 30
 
 
 def check_cron(value: str) -> str:

@@ -22,9 +22,14 @@ from dataclasses import dataclass
 import duckdb
 
 from braze_assets.sync.tables import CONFIRMED, KIND_VALUE, REJECTIONS, SNAPSHOTS
-from braze_assets.warehouse import transaction
+from braze_assets.warehouse import table_exists, transaction
 
 CHANGES = "_sync_changes"
+# Per identifier, when the consent authority last changed the customer's record (lifecycle.consent).
+CONSENT_TIMES = "consent_authority_times"
+# Braze documents no error text for "this profile does not exist"; these cover the sandbox's
+# `_update_existing_only` message and the wording seen for unknown braze_ids.
+UNKNOWN_USER_SQL = "regexp_matches(lower(coalesce(reason, '')), 'no existing user|does not exist')"
 _TEMP = ("_sync_keys", "_sync_diff", "_sync_wanted", "_sync_sendable", "_sync_clear")
 
 
@@ -37,6 +42,7 @@ class DiffCounts:
     leaves: int = 0
     held_back: int = 0
     deferred: int = 0
+    retried_unknown: int = 0
     values: int = 0
     objects: int = 0
     forecast_data_points: int = 0
@@ -61,10 +67,15 @@ def compute_changes(
     full_resync: bool = False,
     max_objects: int | None = None,
     memory_limit: str | None = None,
+    retry_unknown_every_days: float | None = None,
+    retry_unknown_for_days: float = 30,
+    now: dt.datetime | None = None,
 ) -> DiffCounts:
     """Write the temp table `_sync_changes` (one row per value to send, ordered by object).
 
     `memory_limit` caps DuckDB while diffing (DuckDB spills to disk beyond it) and is restored after.
+    A value rejected because its profile did not exist is sent again once `retry_unknown_every_days`
+    passed since its last rejection, during `retry_unknown_for_days` after the first one.
     """
     present = con.execute(
         f"SELECT count(*) FROM (SELECT 1 FROM {SNAPSHOTS} WHERE snapshot_date = ? AND destination = ? LIMIT 1)",
@@ -89,8 +100,15 @@ def compute_changes(
                 float(float_tolerance),
                 full_resync,
             )
-            _select(con, destination, full_resync, max_objects)
-            counts = _count(con)
+            retry = None
+            if retry_unknown_every_days is not None:
+                now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+                retry = (
+                    now - dt.timedelta(days=retry_unknown_every_days),
+                    now - dt.timedelta(days=retry_unknown_for_days),
+                )
+            _select(con, destination, full_resync, max_objects, retry)
+            counts = _count(con, destination)
             for table in _TEMP:
                 con.execute(f"DROP TABLE IF EXISTS {table}")
     finally:
@@ -120,7 +138,7 @@ def _diff(
                    value_hash
             FROM {SNAPSHOTS} WHERE rowid IN (SELECT i_row FROM _sync_keys WHERE i_row IS NOT NULL)
         ), c AS (
-            SELECT rowid AS row, key_id, identifier, attribute, element, kind, billable, value_json
+            SELECT rowid AS row, key_id, identifier, attribute, element, kind, billable, value_json, confirmed_at
             FROM {CONFIRMED} WHERE rowid IN (SELECT c_row FROM _sync_keys WHERE c_row IS NOT NULL)
         )
         SELECT coalesce(i.key_id, c.key_id) AS key_id,
@@ -134,7 +152,7 @@ def _diff(
                     WHEN k.c_row IS NULL OR coalesce(k.same_hash, false)
                         THEN (CASE WHEN i.kind = '{KIND_VALUE}' THEN 'add' ELSE 'join' END)
                     ELSE 'change' END AS op,
-               i.value_json, i.value_hash, c.value_json AS old_json
+               i.value_json, i.value_hash, c.value_json AS old_json, c.confirmed_at AS old_confirmed_at
         FROM _sync_keys k LEFT JOIN i ON i.row = k.i_row LEFT JOIN c ON c.row = k.c_row"""
     )
     con.execute("CREATE OR REPLACE TEMP TABLE _sync_clear (attribute VARCHAR)")
@@ -157,19 +175,45 @@ def _diff(
     )
 
 
-def _select(con, destination: str, full_resync: bool, max_objects: int | None) -> None:
-    # A value Braze rejected is held back until its intended value (hash) changes.
+def _select(
+    con,
+    destination: str,
+    full_resync: bool,
+    max_objects: int | None,
+    retry: tuple[dt.datetime, dt.datetime] | None = None,
+) -> None:
+    # A value Braze rejected is held back until its intended value (hash) changes -- except an
+    # unknown user's, retried on the back-off schedule (the profile may have been created since).
+    due = (
+        f"""AND NOT ({UNKNOWN_USER_SQL} AND rejected_at <= $retry_before
+                 AND coalesce(first_rejected_at, rejected_at) >= $retry_since)"""
+        if retry is not None
+        else ""
+    )
     hold_back = (
         ""
         if full_resync
         else f"""
-        ANTI JOIN (SELECT key_id, value_hash FROM {REJECTIONS} WHERE destination = $destination) r
+        ANTI JOIN (SELECT key_id, value_hash FROM {REJECTIONS} WHERE destination = $destination {due}) r
           ON r.key_id = d.key_id AND r.value_hash IS NOT DISTINCT FROM d.value_hash"""
     )
+    params: dict = {"destination": destination} if hold_back else {}
+    if hold_back and retry is not None:
+        params.update(retry_before=retry[0], retry_since=retry[1])
+    # An unsubscribe Braze confirmed is never overwritten by a subscribe the consent authority
+    # recorded before it (only by a newer one): counted as held back.
+    consent = ""
+    if table_exists(con, CONSENT_TIMES):
+        consent = f"""WHERE NOT (d.attribute IN ('email_subscribe', 'push_subscribe') AND d.op = 'change'
+              AND d.old_json = '"unsubscribed"' AND d.value_json IN ('"opted_in"', '"subscribed"')
+              AND NOT EXISTS (SELECT 1 FROM {CONSENT_TIMES} t WHERE t.destination = $consent_destination
+                              AND t.identifier = d.identifier AND t.updated_at > d.old_confirmed_at))"""
+        params["consent_destination"] = destination
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _sync_sendable AS
-        SELECT d.*, dense_rank() OVER (ORDER BY d.identifier) - 1 AS obj_idx FROM _sync_wanted d {hold_back}""",
-        {"destination": destination} if hold_back else {},
+        SELECT d.*, dense_rank() OVER (ORDER BY d.identifier) - 1 AS obj_idx FROM _sync_wanted d {hold_back}
+        {consent}""",
+        params,
     )
     limit = "" if max_objects is None else f"WHERE obj_idx < {int(max_objects)}"
     con.execute(
@@ -180,7 +224,7 @@ def _select(con, destination: str, full_resync: bool, max_objects: int | None) -
     )
 
 
-def _count(con) -> DiffCounts:
+def _count(con, destination: str) -> DiffCounts:
     counts = DiffCounts()
     row = con.execute(
         f"""SELECT count(*) FILTER (WHERE op = 'add'), count(*) FILTER (WHERE op = 'change'),
@@ -203,5 +247,14 @@ def _count(con) -> DiffCounts:
         "SELECT (SELECT count(*) FROM _sync_wanted), (SELECT count(*) FROM _sync_sendable)"
     ).fetchone()
     counts.held_back = int(wanted - sendable)
+    counts.retried_unknown = int(
+        con.execute(
+            f"""SELECT count(*) FROM {CHANGES} c JOIN {REJECTIONS} r
+                ON r.identifier = c.identifier AND r.attribute = c.attribute AND r.element = c.element
+               AND r.value_hash IS NOT DISTINCT FROM c.value_hash
+                WHERE r.destination = ? AND {UNKNOWN_USER_SQL.replace("reason", "r.reason")}""",
+            [destination],
+        ).fetchone()[0]
+    )
     counts.deferred = int(sendable - counts.values)
     return counts

@@ -260,16 +260,27 @@ def _apply(
     )
     # A delivered or re-rejected value ends its earlier rejection; a rejection holds back only
     # this exact value (hash), so a new intended value is tried again.
+    # The first rejection's time survives re-rejections (it bounds the unknown-user retries).
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _fold_first AS
+        SELECT c.key_id, min(coalesce(c.first_rejected_at, c.rejected_at)) AS first_at
+        FROM {REJECTIONS} c SEMI JOIN _fold_rows s ON s.key_id = c.key_id AND s.status = 'rejected'
+        WHERE c.destination = ? GROUP BY 1""",
+        [destination],
+    )
     con.execute(
         f"""DELETE FROM {REJECTIONS} c USING _fold_rows s WHERE c.destination = ? AND c.key_id = s.key_id""",
         [destination],
     )
     con.execute(
-        f"""INSERT INTO {REJECTIONS}
-        SELECT ?, identifier, attribute, element, key_id, op, value_json, value_hash, reason, ?, sent_at
-        FROM _fold_rows WHERE status = 'rejected'""",
+        f"""INSERT INTO {REJECTIONS} (destination, identifier, attribute, element, key_id, op, value_json,
+                value_hash, reason, run_id, rejected_at, first_rejected_at)
+        SELECT ?, r.identifier, r.attribute, r.element, r.key_id, r.op, r.value_json, r.value_hash, r.reason, ?,
+               r.sent_at, coalesce(f.first_at, r.sent_at)
+        FROM _fold_rows r LEFT JOIN _fold_first f USING (key_id) WHERE r.status = 'rejected'""",
         [destination, run_id],
     )
+    con.execute("DROP TABLE _fold_first")
     row = con.execute(
         """SELECT count(DISTINCT obj_idx) FILTER (WHERE status = 'delivered'),
                   count(DISTINCT obj_idx) FILTER (WHERE status = 'rejected'),

@@ -76,6 +76,7 @@ class SyncReport:
             "leaves": self.diff.leaves,
             "held_back_rejected": self.diff.held_back,
             "deferred": self.diff.deferred,
+            "retried_unknown_users": self.diff.retried_unknown,
             "forecast_data_points": self.diff.forecast_data_points,
             "delivered": self.objects_delivered,
             "rejected": self.objects_rejected,
@@ -161,6 +162,8 @@ def sync_destination(
             full_resync=settings.full_resync,
             max_objects=settings.max_objects_per_run,
             memory_limit=settings.diff_memory_limit,
+            retry_unknown_every_days=settings.retry_unknown_every_days,
+            retry_unknown_for_days=settings.retry_unknown_for_days,
         )
         budget = settings.data_point_budget
         over = budget is not None and counts.forecast_data_points > budget

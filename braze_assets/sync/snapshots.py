@@ -24,6 +24,8 @@ import polars as pl
 from braze_assets.attributes.config import DestinationConfig
 from braze_assets.attributes.fields import is_billable
 from braze_assets.attributes.serialise import canonical_json
+from braze_assets.lifecycle.profiles import suppressed_identifiers_sql
+from braze_assets.lifecycle.tables import DELETIONS
 from braze_assets.sync.tables import (
     KEY_ID_SQL,
     KIND_MEMBERSHIP_ARRAY,
@@ -224,6 +226,13 @@ def _build_destination(
                 FROM (SELECT * FROM _snap_rows WHERE priority < 2 UNION ALL SELECT * FROM campaign)""",
                 [snapshot_date, name],
             )
+            if table_exists(con, DELETIONS):
+                # A profile deleted on a privacy request is never sent again.
+                con.execute(
+                    f"""DELETE FROM {SNAPSHOTS} WHERE snapshot_date = $day AND destination = $destination
+                        AND identifier IN ({suppressed_identifiers_sql()})""",
+                    {"day": snapshot_date, "destination": name},
+                )
             rows, ids, memberships, claimed = con.execute(
                 f"""SELECT (SELECT count(*) FROM {SNAPSHOTS} WHERE snapshot_date = ? AND destination = ?),
                            (SELECT count(DISTINCT identifier) FROM _snap_rows),

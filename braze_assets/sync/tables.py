@@ -112,3 +112,5 @@ CREATE TABLE IF NOT EXISTS {RUNS} (
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(_DDL)
+    # Added for the unknown-user retry window; older warehouses get the column on first use.
+    con.execute(f"ALTER TABLE {REJECTIONS} ADD COLUMN IF NOT EXISTS first_rejected_at TIMESTAMP")

@@ -2,6 +2,7 @@
 # No `from __future__ import annotations` here: Dagster reads the context, config and resource annotations.
 
 import datetime as dt
+from collections.abc import Sequence
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -9,10 +10,20 @@ from pydantic import Field
 
 from braze_assets import settings
 from braze_assets.attributes.config import DestinationConfig
+from braze_assets.config.sources import TransactionSourceConfig
 from braze_assets.defs.braze.resources import BrazeResource
 from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL
+from braze_assets.lifecycle.orders import OrderReport, send_order_events
+from braze_assets.lifecycle.profiles import LifecycleReport, run_lifecycle
 from braze_assets.sync.config import ResolvedSyncSettings, SyncConfig
-from braze_assets.sync.runner import SyncBlocked, SyncFailed, SyncReport, sync_destination
+from braze_assets.sync.runner import (
+    SyncBlocked,
+    SyncFailed,
+    SyncReport,
+    destination_lock,
+    new_run_id,
+    sync_destination,
+)
 from braze_assets.sync.tables import RESULTS, SNAPSHOTS
 
 GROUP = "sync"
@@ -75,6 +86,66 @@ def run_sync(
     )
 
 
+def run_profile_lifecycle(
+    con,
+    client,
+    destination: DestinationConfig,
+    section: SyncConfig,
+    resolved,
+    *,
+    dry_run=False,
+    logger=None,
+    consent_source=None,
+) -> LifecycleReport:
+    """Merges and deletions of `destination`, under its sync lock (before the attribute diff, so
+    the diff already knows what the merges moved and the deletions forgot)."""
+    with destination_lock(journal_root(), destination.name):
+        return run_lifecycle(
+            con,
+            client,
+            destination=destination.name,
+            identifier_type=destination.identifier,
+            merge_mode=resolved.merge_mode,
+            deletions=section.lifecycle.deletions,
+            run_id=new_run_id(),
+            dry_run=dry_run,
+            consent_source=consent_source,
+            aliases=section.lifecycle.aliases,
+            **({"log": logger} if logger is not None else {}),
+        )
+
+
+def run_order_events(
+    con,
+    client,
+    destination: DestinationConfig,
+    section: SyncConfig,
+    resolved,
+    transactions: Sequence[TransactionSourceConfig],
+    *,
+    spent: int = 0,
+    dry_run=False,
+    logger=None,
+) -> OrderReport:
+    """Orders of `destination` after its attribute sync, within what is left of the budget."""
+    budget = resolved.data_point_budget
+    with destination_lock(journal_root(), destination.name):
+        return send_order_events(
+            con,
+            client,
+            destination=destination.name,
+            identifier_type=destination.identifier,
+            transactions=transactions,
+            config=section.lifecycle.orders,
+            run_id=new_run_id(),
+            data_point_budget=None if budget is None else max(0, budget - spent),
+            override_budget=resolved.override_budget,
+            dry_run=dry_run,
+            update_existing_only=resolved.update_existing_only,
+            **({"log": logger} if logger is not None else {}),
+        )
+
+
 def report_metadata(report: SyncReport) -> dict:
     numbers = {
         key: dg.MetadataValue.float(value)
@@ -93,7 +164,11 @@ def report_metadata(report: SyncReport) -> dict:
 
 
 def build_sync_asset(
-    destination: DestinationConfig, section: SyncConfig, partitions: dg.DailyPartitionsDefinition
+    destination: DestinationConfig,
+    section: SyncConfig,
+    partitions: dg.DailyPartitionsDefinition,
+    transactions: Sequence[TransactionSourceConfig] = (),
+    consent_source=None,
 ) -> dg.AssetsDefinition:
     @dg.asset(
         key=sync_asset_key(destination.name),
@@ -122,7 +197,26 @@ def build_sync_asset(
         day = dt.date.fromisoformat(context.partition_key)
         with braze.get_client(logger=context.log) as client, duckdb.get_connection() as con:
             try:
+                lifecycle = run_profile_lifecycle(
+                    con,
+                    client,
+                    destination,
+                    section,
+                    resolved,
+                    logger=context.log,
+                    consent_source=consent_source,
+                )
                 report = run_sync(con, client, destination, resolved, day, logger=context.log)
+                orders = run_order_events(
+                    con,
+                    client,
+                    destination,
+                    section,
+                    resolved,
+                    transactions,
+                    spent=report.data_points_spent,
+                    logger=context.log,
+                )
             except (SyncBlocked, SyncFailed) as exc:
                 raise dg.Failure(description=str(exc)) from None
         if report.objects_rejected or report.objects_not_delivered:
@@ -130,6 +224,12 @@ def build_sync_asset(
                 f"{destination.name}: {report.objects_rejected} objects rejected (held back until their value "
                 f"changes), {report.objects_not_delivered} not delivered (retried next run)"
             )
-        return dg.MaterializeResult(metadata=report_metadata(report))
+        if orders.blocked:
+            context.log.warning(orders.blocked)
+        extra = {
+            key: dg.MetadataValue.int(value)
+            for key, value in {**lifecycle.metadata(), **orders.metadata()}.items()
+        }
+        return dg.MaterializeResult(metadata={**report_metadata(report), **extra})
 
     return _sync

@@ -1,0 +1,94 @@
+"""Alias profiles for customers without an external id, identified once they get one.
+
+For an external_id destination, a customer of customer_360 without an external id has no Braze
+profile the sync can address. With `sync.lifecycle.aliases.enabled`, each such customer gets a
+user_alias profile (`alias_name` = customer id, `alias_label` = the configured label) through
+/users/alias/new, so data other integrations record under that alias lands on one profile.
+When the customer later has an external id, /users/identify gives the alias profile that id
+(Braze merges it into an existing profile of that id). Both are recorded in
+braze_profile_aliases. Attributes are sent to external ids only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+
+from braze_assets.lifecycle.config import AliasConfig
+from braze_assets.lifecycle.tables import ALIASES, ensure_lifecycle_tables
+from braze_assets.warehouse import table_exists, transaction
+
+ATTRIBUTES_TABLE = "braze_customer_attributes"
+CUSTOMERS = "customer_360"
+
+
+@dataclass
+class AliasReport:
+    planned_new: int = 0
+    planned_identify: int = 0
+    created: int = 0
+    identified: int = 0
+    deferred: int = 0
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def manage_aliases(
+    con: duckdb.DuckDBPyConnection,
+    client,
+    *,
+    destination: str,
+    identifier_type: str,
+    config: AliasConfig,
+    dry_run: bool = False,
+) -> AliasReport:
+    report = AliasReport()
+    if not config.enabled or identifier_type != "external_id":
+        return report
+    ensure_lifecycle_tables(con)
+    if not (table_exists(con, CUSTOMERS) and table_exists(con, ATTRIBUTES_TABLE)):
+        return report
+    identify = con.execute(
+        f"""SELECT a.customer_id, a.alias_name, a.alias_label, b.identifier FROM {ALIASES} a
+            JOIN {ATTRIBUTES_TABLE} b ON b.destination = a.destination AND b.customer_id = a.customer_id
+            WHERE a.destination = ? AND a.status = 'created' AND b.identifier IS NOT NULL
+            ORDER BY a.customer_id""",
+        [destination],
+    ).fetchall()
+    new = con.execute(
+        f"""SELECT c.customer_id FROM {CUSTOMERS} c
+            WHERE c.customer_id NOT IN (SELECT customer_id FROM {ATTRIBUTES_TABLE}
+                                        WHERE destination = ? AND identifier IS NOT NULL)
+              AND c.customer_id NOT IN (SELECT customer_id FROM {ALIASES} WHERE destination = ?)
+            ORDER BY c.customer_id""",
+        [destination, destination],
+    ).fetchall()
+    report.deferred = max(0, len(new) - config.max_per_run)
+    new = new[: config.max_per_run]
+    report.planned_new, report.planned_identify = len(new), len(identify)
+    if dry_run:
+        return report
+    for start in range(0, len(new), 50):
+        chunk = [row[0] for row in new[start : start + 50]]
+        client.new_aliases([{"alias_name": c, "alias_label": config.label} for c in chunk])
+        with transaction(con):
+            con.executemany(
+                f"INSERT INTO {ALIASES} VALUES (?, ?, ?, ?, 'created', NULL, ?, NULL)",
+                [[destination, c, c, config.label, _now()] for c in chunk],
+            )
+        report.created += len(chunk)
+    for start in range(0, len(identify), 50):
+        chunk = identify[start : start + 50]
+        client.identify_users([(ext, name, label) for _, name, label, ext in chunk])
+        with transaction(con):
+            con.executemany(
+                f"""UPDATE {ALIASES} SET status = 'identified', external_id = ?, identified_at = ?
+                    WHERE destination = ? AND customer_id = ?""",
+                [[ext, _now(), destination, cid] for cid, _, _, ext in chunk],
+            )
+        report.identified += len(chunk)
+    return report

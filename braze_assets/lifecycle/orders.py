@@ -1,0 +1,375 @@
+"""Orders from the transaction sources to Braze, each exactly once (plain Python, no Dagster).
+
+Format. By default each order is Braze's eCommerce recommended event `ecommerce.order_placed`
+(plus `ecommerce.order_refunded` / `ecommerce.order_cancelled` when the configured status column
+says so) with the documented schema: order_id, total_value, currency, source, products (product
+id, name, variant id, quantity, price) -- BRAZE.md, "Events and orders". The transaction sources
+carry no line items, so an order goes as one product line named after its transaction source at
+the order's total; the item count and channel ride in `metadata`. The legacy purchase object
+(maintenance mode at Braze) is available as `format: purchase`.
+
+Exactly once. Braze does not deduplicate events, so each event has a stable key
+(`<transaction source>:<order id>:<event name>`) recorded in braze_event_log:
+1. a group of events (at most concurrency x 75) is written as `in_flight` and committed before
+   its requests go out;
+2. after the answers, delivered events become `confirmed`, rejected ones `rejected` (neither is
+   sent again) and events that never reached Braze are removed from the log (sent next run).
+A run killed between 1 and 2 leaves `in_flight` rows: Braze may or may not have them, and a
+resend could double revenue, so they are never sent again and are reported as uncertain.
+Events ride in /users/track `events` (or `purchases`) requests of at most `objects_per_request`
+objects, inside Braze's limit of 75 objects per request across the three arrays.
+
+Cost. Each event or purchase is counted as one data point in the forecast and the budget (the
+project's assumption; BRAZE.md lists no price for events).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import duckdb
+import orjson
+import polars as pl
+
+from braze_assets.braze.client import BrazeError
+from braze_assets.config.sources import TransactionSourceConfig
+from braze_assets.customer_360.transactions import _parse_sql, _staged
+from braze_assets.lifecycle.config import OrderEventsConfig
+from braze_assets.lifecycle.profiles import braze_identifier
+from braze_assets.lifecycle.tables import DELETIONS, EVENT_LOG, ensure_lifecycle_tables
+from braze_assets.warehouse import quote, table_columns, table_exists, transaction
+
+_LOG = logging.getLogger("braze_assets.lifecycle")
+ATTRIBUTES_TABLE = "braze_customer_attributes"
+PLACED, REFUNDED, CANCELLED = (
+    "ecommerce.order_placed",
+    "ecommerce.order_refunded",
+    "ecommerce.order_cancelled",
+)
+PURCHASE = "purchase"
+DATA_POINTS_PER_EVENT = 1
+# As braze_assets.sync.diff.UNKNOWN_USER_SQL: Braze documents no text for a missing profile.
+_UNKNOWN_USER = re.compile("no existing user|does not exist")
+
+
+@dataclass
+class OrderReport:
+    destination: str
+    dry_run: bool
+    planned: int = 0
+    forecast_data_points: int = 0
+    confirmed: int = 0
+    rejected: int = 0
+    not_delivered: int = 0
+    unknown_users: int = 0
+    deferred: int = 0
+    uncertain: int = 0
+    blocked: str | None = None
+    samples: list[str] = field(default_factory=list)
+
+    def metadata(self) -> dict[str, int]:
+        return {
+            "order_events_planned": self.planned,
+            "order_events_forecast_data_points": self.forecast_data_points,
+            "order_events_confirmed": self.confirmed,
+            "order_events_rejected": self.rejected,
+            "order_events_not_delivered": self.not_delivered,
+            "order_events_unknown_users": self.unknown_users,
+            "order_events_deferred": self.deferred,
+            "order_events_uncertain": self.uncertain,
+        }
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _orders_sql(con, txns: Sequence[TransactionSourceConfig], config: OrderEventsConfig) -> str:
+    """One row per usable order: txn_source, txn_id, customer_id, ordered_at, revenue, items,
+    channel, status."""
+    parts = []
+    for txn in txns:
+        staged = _staged(txn, con)
+        status = "CAST(NULL AS VARCHAR)"
+        table = f"raw_txn_{txn.name}"
+        if config.status_column:
+            if config.status_column not in table_columns(con, table):
+                raise ValueError(
+                    f"sync.lifecycle.orders.status_column {config.status_column!r} is not a column of "
+                    f"{table} (transaction source {txn.name!r})"
+                )
+            status = f"lower(trim(CAST({quote(config.status_column)} AS VARCHAR)))"
+        parts.append(
+            f"SELECT s.*, {status} AS status FROM ({staged}) s "
+            f"JOIN (SELECT _row_number AS rn, * FROM {quote(table)}) r ON r.rn = s._row_number"
+        )
+    return " UNION ALL ".join(parts)
+
+
+def plan_order_events(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    destination: str,
+    identifier_type: str,
+    transactions: Sequence[TransactionSourceConfig],
+    config: OrderEventsConfig,
+    now: dt.datetime | None = None,
+    update_existing_only: bool = True,
+) -> pl.DataFrame:
+    """Events not yet in braze_event_log: event_key, identifier, name, event_time, payload (JSON)."""
+    ensure_lifecycle_tables(con)
+    wanted = [
+        t for t in transactions if config.transactions is None or t.name in config.transactions
+    ]
+    unknown = set(config.transactions or ()) - {t.name for t in transactions}
+    if unknown:
+        raise ValueError(
+            f"sync.lifecycle.orders.transactions names unknown transaction source(s) "
+            f"{', '.join(sorted(unknown))}; known: {', '.join(t.name for t in transactions) or 'none'}"
+        )
+    empty = pl.DataFrame(
+        schema={
+            "event_key": pl.String,
+            "identifier": pl.String,
+            "name": pl.String,
+            "event_time": pl.Datetime("us"),
+            "payload": pl.String,
+        }
+    )
+    if not wanted or not table_exists(con, ATTRIBUTES_TABLE):
+        return empty
+    now = now or _now()
+    since = now - dt.timedelta(days=config.lookback_days) if config.lookback_days else None
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _txn_raw AS {_orders_sql(con, wanted, config)}")
+    try:
+        orders = con.execute(
+            f"""WITH parsed AS ({_parse_sql()})
+            SELECT p.txn_source, p.txn_id, p.ordered_at, p.revenue::DOUBLE AS revenue, p.items, p.channel,
+                   p.status, a.identifier
+            FROM parsed p JOIN {ATTRIBUTES_TABLE} a ON a.destination = $d AND a.customer_id = p.customer_id
+            WHERE p.customer_id IS NOT NULL AND p.ordered_at IS NOT NULL AND p.revenue IS NOT NULL
+              AND NOT p.repeated_id AND p.txn_id IS NOT NULL AND a.identifier IS NOT NULL
+              AND p.ordered_at <= $now {"AND p.ordered_at >= $since" if since else ""}
+              {f"AND a.identifier NOT IN (SELECT identifier FROM {DELETIONS} WHERE destination = $d AND status = 'deleted')" if table_exists(con, DELETIONS) else ""}
+            ORDER BY p.ordered_at, p.txn_source, p.txn_id""",
+            {"d": destination, "now": now, **({"since": since} if since else {})},
+        ).fetchall()
+    finally:
+        con.execute("DROP TABLE IF EXISTS _txn_raw")
+    rows = []
+    for source, order_id, at, revenue, items, channel, status, identifier in orders:
+        names = [PURCHASE] if config.format == "purchase" else [PLACED]
+        if config.format == "ecommerce" and status in ("refunded", "refund"):
+            names.append(REFUNDED)
+        if config.format == "ecommerce" and status in ("cancelled", "canceled"):
+            names.append(CANCELLED)
+        for name in names:
+            payload = _payload(
+                name,
+                identifier_type,
+                identifier,
+                source,
+                order_id,
+                at,
+                revenue,
+                items,
+                channel,
+                config,
+                update_existing_only,
+            )
+            rows.append((f"{source}:{order_id}:{name}", identifier, name, at, payload))
+    if not rows:
+        return empty
+    frame = pl.DataFrame(rows, schema=empty.schema, orient="row")
+    logged = con.execute(
+        f"SELECT event_key FROM {EVENT_LOG} WHERE destination = ?", [destination]
+    ).pl()
+    return frame.join(logged, on="event_key", how="anti")
+
+
+def _payload(
+    name,
+    identifier_type,
+    identifier,
+    source,
+    order_id,
+    at,
+    revenue,
+    items,
+    channel,
+    config,
+    update_existing_only,
+):
+    time = at.replace(microsecond=0).isoformat() + "Z"
+    head = braze_identifier(identifier_type, identifier)
+    if update_existing_only:
+        # Like the attributes: an order never creates a profile Braze does not have.
+        head["_update_existing_only"] = True
+    metadata = {k: v for k, v in (("items", items), ("channel", channel)) if v is not None}
+    if name == PURCHASE:
+        return orjson.dumps(
+            {
+                **head,
+                "product_id": source,
+                "currency": config.currency,
+                "price": round(revenue, 2),
+                "quantity": 1,
+                "time": time,
+                "properties": {"order_id": order_id, **metadata},
+            }
+        ).decode()
+    return orjson.dumps(
+        {
+            **head,
+            "name": name,
+            "time": time,
+            "properties": {
+                "order_id": order_id,
+                "total_value": round(revenue, 2),
+                "currency": config.currency,
+                "source": config.source,
+                "products": [
+                    {
+                        "product_id": source,
+                        "product_name": source,
+                        "variant_id": source,
+                        "quantity": 1,
+                        "price": round(revenue, 2),
+                    }
+                ],
+                **({"metadata": metadata} if metadata else {}),
+            },
+        }
+    ).decode()
+
+
+def _log_rows(con, destination: str, run_id: str, frame: pl.DataFrame, status: str) -> None:
+    con.register("_lc_events", frame.select("event_key", "identifier", "name", "event_time"))
+    try:
+        con.execute(
+            f"""INSERT INTO {EVENT_LOG} SELECT $d, event_key, identifier, name, event_time, $points, $status,
+                    NULL, $run, $now FROM _lc_events""",
+            {
+                "d": destination,
+                "points": DATA_POINTS_PER_EVENT,
+                "status": status,
+                "run": run_id,
+                "now": _now(),
+            },
+        )
+    finally:
+        con.unregister("_lc_events")
+
+
+def send_order_events(
+    con: duckdb.DuckDBPyConnection,
+    client,
+    *,
+    destination: str,
+    identifier_type: str,
+    transactions: Sequence[TransactionSourceConfig],
+    config: OrderEventsConfig,
+    run_id: str,
+    data_point_budget: int | None = None,
+    override_budget: bool = False,
+    dry_run: bool = False,
+    sample_size: int = 3,
+    now: dt.datetime | None = None,
+    update_existing_only: bool = True,
+    log: logging.Logger = _LOG,
+) -> OrderReport:
+    """Plan the day's order events, stop over budget, send each once; see the module doc."""
+    report = OrderReport(destination, dry_run)
+    if not config.enabled:
+        return report
+    plan = plan_order_events(
+        con,
+        destination=destination,
+        identifier_type=identifier_type,
+        transactions=transactions,
+        config=config,
+        now=now,
+        update_existing_only=update_existing_only,
+    )
+    report.uncertain = con.execute(
+        f"SELECT count(*) FROM {EVENT_LOG} WHERE destination = ? AND status = 'in_flight'",
+        [destination],
+    ).fetchone()[0]
+    if config.max_per_run is not None and len(plan) > config.max_per_run:
+        report.deferred = len(plan) - config.max_per_run
+        plan = plan.head(config.max_per_run)
+    report.planned = len(plan)
+    report.forecast_data_points = len(plan) * DATA_POINTS_PER_EVENT
+    report.samples = plan["payload"].head(sample_size).to_list()
+    if dry_run or plan.is_empty():
+        return report
+    if (
+        data_point_budget is not None
+        and report.forecast_data_points > data_point_budget
+        and not override_budget
+    ):
+        report.blocked = (
+            f"order events of {destination!r} not sent: {report.planned:,} events would spend "
+            f"{report.forecast_data_points:,} data points, over the {data_point_budget:,} left in "
+            "this run's budget; they wait for the next run (or run with override_budget: true)"
+        )
+        report.deferred += report.planned
+        log.warning(report.blocked)
+        return report
+    array = "purchases" if config.format == "purchase" else "events"
+    group = max(1, client.concurrency * client.objects_per_request)
+    for start in range(0, len(plan), group):
+        chunk = plan.slice(start, group)
+        # Durable before the requests: a run killed from here on never resends these events.
+        with transaction(con):
+            _log_rows(con, destination, run_id, chunk, "in_flight")
+        error = None
+        try:
+            result = client.track_attributes([p.encode() for p in chunk["payload"]], array=array)
+        except BrazeError as exc:  # key, permission, endpoint: record what is known, then stop
+            if exc.result is None:
+                raise
+            result, error = exc.result, exc
+        # A profile Braze does not have yet: the event is tried again on later runs (within
+        # lookback_days), as the customer may sign up in the meantime.
+        statuses = [
+            "not_delivered"
+            if o.status == "rejected" and _UNKNOWN_USER.search((o.reason or "").lower())
+            else o.status
+            for o in result.outcomes
+        ]
+        reasons = [o.reason for o in result.outcomes]
+        outcome = chunk.select("event_key").with_columns(
+            pl.Series("status", statuses, pl.String), pl.Series("reason", reasons, pl.String)
+        )
+        con.register("_lc_outcome", outcome)
+        try:
+            with transaction(con):
+                con.execute(
+                    f"""UPDATE {EVENT_LOG} e SET status = CASE o.status WHEN 'delivered' THEN 'confirmed'
+                            ELSE 'rejected' END, reason = o.reason, sent_at = $now
+                        FROM _lc_outcome o WHERE e.destination = $d AND e.event_key = o.event_key
+                          AND o.status IN ('delivered', 'rejected')""",
+                    {"d": destination, "now": _now()},
+                )
+                # Never reached Braze (the answer says so): free to send next run.
+                con.execute(
+                    f"""DELETE FROM {EVENT_LOG} WHERE destination = ? AND event_key IN
+                        (SELECT event_key FROM _lc_outcome WHERE status = 'not_delivered')""",
+                    [destination],
+                )
+        finally:
+            con.unregister("_lc_outcome")
+        unknown = sum(1 for o, status in zip(result.outcomes, statuses) if o.status != status)
+        report.confirmed += result.delivered
+        report.rejected += result.rejected - unknown
+        report.unknown_users += unknown
+        report.not_delivered += result.not_delivered
+        if error is not None:
+            raise error
+    log.info("order events %s: %s", destination, orjson.dumps(report.metadata()).decode())
+    return report

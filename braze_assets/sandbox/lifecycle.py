@@ -1,0 +1,348 @@
+"""Profile lifecycle in the sandbox workspace: events, purchases, merges, deletes, aliases.
+
+Braze facts followed here (copied from the project's Braze reference, BRAZE.md, 2026):
+- events `{identifier, "name", "time", "properties"}` and purchases `{identifier, "product_id",
+  "currency", "price", "quantity", "time", "properties"}` ride in /users/track and share the
+  75-objects-per-request limit with attributes;
+- eCommerce recommended events (`ecommerce.order_placed`, `ecommerce.order_refunded`,
+  `ecommerce.order_cancelled`, ...) are custom events validated against a documented schema:
+  order id, total value, currency, source, products (product id, name, variant id, quantity,
+  price);
+- `/users/merge`: up to 50 `merge_updates`, each `identifier_to_merge` / `identifier_to_keep` by
+  `external_id`, `user_alias`, `email` or `phone`. The kept profile takes the merged one's
+  standard fields and custom attributes only where it has none itself; event and purchase counts
+  are summed; the merged profile is gone afterwards. Braze runs merges asynchronously (202); the
+  sandbox applies them before answering, so tests can look at the result at once.
+- `/users/delete`, `/users/alias/new`, `/users/identify`: 50 items each.
+Every function runs under ``workspace.lock``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from braze_assets.sandbox.validation import MAX_STRING, identifier_of
+
+ECOMMERCE_ORDER_EVENTS = frozenset(
+    {"ecommerce.order_placed", "ecommerce.order_refunded", "ecommerce.order_cancelled"}
+)
+_ORDER_FIELDS = {"order_id": str, "total_value": (int, float), "currency": str, "source": str}
+_PRODUCT_FIELDS = {
+    "product_id": str,
+    "product_name": str,
+    "variant_id": str,
+    "quantity": int,
+    "price": (int, float),
+}
+_ISO_TIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
+)
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+MERGE_KINDS = ("external_id", "user_alias", "email", "phone")
+EVENT_LOG_SIZE = 200_000
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_order_properties(name: str, props) -> str | None:
+    if not isinstance(props, dict):
+        return f"{name}: properties must be an object"
+    for key, kind in _ORDER_FIELDS.items():
+        value = props.get(key)
+        if value is None:
+            return f"{name}: missing required property '{key}'"
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f"{name}: property '{key}' has the wrong type"
+    if not _CURRENCY.match(props["currency"]):
+        return f"{name}: currency '{props['currency']}' must be a three-letter ISO 4217 code"
+    products = props.get("products")
+    if not isinstance(products, list) or not products:
+        return f"{name}: 'products' must be a non-empty array"
+    for position, product in enumerate(products):
+        if not isinstance(product, dict):
+            return f"{name}: products[{position}] must be an object"
+        for key, kind in _PRODUCT_FIELDS.items():
+            value = product.get(key)
+            if value is None:
+                return f"{name}: products[{position}] is missing '{key}'"
+            if not isinstance(value, kind) or isinstance(value, bool):
+                return f"{name}: products[{position}].{key} has the wrong type"
+    return None
+
+
+def check_event(obj) -> tuple[str | None, str, object]:
+    if not isinstance(obj, dict):
+        return "Event entries must be JSON objects", "", None
+    identifier = identifier_of(obj)
+    if isinstance(identifier, str):
+        return identifier, "", None
+    name = obj.get("name")
+    if not isinstance(name, str) or not name:
+        return "Event 'name' must be a non-empty string", "", None
+    if len(name) > MAX_STRING:
+        return f"Event name is longer than {MAX_STRING} characters", "", None
+    if not isinstance(obj.get("time"), str) or not _ISO_TIME.match(obj["time"]):
+        return "Event 'time' must be an ISO 8601 time", "", None
+    props = obj.get("properties")
+    if props is not None and not isinstance(props, dict):
+        return "Event 'properties' must be an object", "", None
+    if name in ECOMMERCE_ORDER_EVENTS:
+        error = check_order_properties(name, props)
+        if error:
+            return error, "", None
+    return None, identifier[0], identifier[1]
+
+
+def check_purchase(obj) -> tuple[str | None, str, object]:
+    if not isinstance(obj, dict):
+        return "Purchase entries must be JSON objects", "", None
+    identifier = identifier_of(obj)
+    if isinstance(identifier, str):
+        return identifier, "", None
+    if not isinstance(obj.get("product_id"), str) or not obj["product_id"]:
+        return "Purchase 'product_id' must be a non-empty string", "", None
+    if not isinstance(obj.get("currency"), str) or not _CURRENCY.match(obj["currency"]):
+        return "Purchase 'currency' must be a three-letter ISO 4217 code", "", None
+    if not _number(obj.get("price")):
+        return "Purchase 'price' must be a number", "", None
+    quantity = obj.get("quantity", 1)
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= 100:
+        return "Purchase 'quantity' must be an integer from 1 to 100", "", None
+    if not isinstance(obj.get("time"), str) or not _ISO_TIME.match(obj["time"]):
+        return "Purchase 'time' must be an ISO 8601 time", "", None
+    return None, identifier[0], identifier[1]
+
+
+def _target(workspace, obj: dict, kind: str, value) -> tuple[dict | None, str | None]:
+    profile = workspace._find(kind, value)
+    if profile is not None:
+        return profile, None
+    update_only = obj.get("_update_existing_only", kind == "user_alias")
+    if kind == "braze_id":
+        return None, f"braze_id '{value}' does not exist"
+    if update_only:
+        shown = value if kind != "user_alias" else value[0]
+        return None, f"No existing user with {kind} '{shown}' (_update_existing_only)"
+    return workspace._new_profile(kind, value), None
+
+
+def track_events(workspace, array: str, objects: list, reject) -> tuple[int, list[dict]]:
+    """Apply `events` or `purchases`; (processed, errors in Braze's per-object shape)."""
+    check = check_event if array == "events" else check_purchase
+    processed, errors = 0, []
+    for position, obj in enumerate(objects):
+        error, kind, value = check(obj)
+        if error is None and reject(obj.get("external_id")):
+            error = "Sandbox fault injection: object rejected"
+        profile = None
+        if error is None:
+            profile, error = _target(workspace, obj, kind, value)
+        if error is not None:
+            errors.append({"type": error, "input_array": array, "index": position})
+            continue
+        processed += 1
+        if array == "events":
+            counts = profile.setdefault("custom_events", {})
+            entry = counts.setdefault(obj["name"], {"count": 0, "first": obj["time"]})
+            entry["count"] += 1
+            entry["last"] = obj["time"]
+            points_key = f"event:{obj['name']}"
+        else:
+            counts = profile.setdefault("purchases", {})
+            entry = counts.setdefault(obj["product_id"], {"count": 0, "first": obj["time"]})
+            entry["count"] += 1
+            entry["last"] = obj["time"]
+            points_key = f"purchase:{obj['product_id']}"
+        workspace.event_log.append(
+            {
+                "braze_id": profile["braze_id"],
+                "external_id": profile.get("external_id"),
+                "array": array,
+                **{k: v for k, v in obj.items() if k not in ("_update_existing_only",)},
+            }
+        )
+        del workspace.event_log[:-EVENT_LOG_SIZE]
+        # One data point per event or purchase logged (the project's assumption, see costs).
+        workspace.data_points[points_key] = workspace.data_points.get(points_key, 0) + 1
+    if processed:
+        workspace.dirty = True
+    return processed, errors
+
+
+def _merge_identifier(side) -> tuple[str, object] | str:
+    if not isinstance(side, dict):
+        return "each side of a merge update must be an object"
+    present = [key for key in side if key in MERGE_KINDS]
+    if len(present) != 1 or len(side) != 1:
+        return "each side of a merge update names exactly one of external_id, user_alias, email or phone"
+    found = identifier_of(side)
+    return found if not isinstance(found, str) else found
+
+
+def check_merge_updates(updates) -> str | None:
+    if not isinstance(updates, list) or not updates:
+        return "merge_updates must be a non-empty array"
+    for position, update in enumerate(updates):
+        if not isinstance(update, dict):
+            return f"merge_updates[{position}] must be an object"
+        for side in ("identifier_to_merge", "identifier_to_keep"):
+            found = _merge_identifier(update.get(side))
+            if isinstance(found, str):
+                return f"merge_updates[{position}].{side}: {found}"
+    return None
+
+
+def merge(workspace, updates: list[dict]) -> int:
+    """Apply merge updates; return how many merged (a missing side is skipped, like Braze)."""
+    merged = 0
+    for update in updates:
+        gone = workspace._find(*_merge_identifier(update["identifier_to_merge"]))
+        kept = workspace._find(*_merge_identifier(update["identifier_to_keep"]))
+        if gone is None or kept is None or gone is kept:
+            continue
+        for key, value in gone.items():
+            if key in ("braze_id", "external_id", "created_at", "custom_attributes"):
+                continue
+            if key in ("custom_events", "purchases"):
+                target = kept.setdefault(key, {})
+                for name, entry in value.items():
+                    mine = target.setdefault(name, {"count": 0, "first": entry["first"]})
+                    mine["count"] += entry["count"]
+                    mine["first"] = min(mine["first"], entry["first"])
+                    mine["last"] = max(mine.get("last", entry["last"]), entry["last"])
+                continue
+            if key == "user_aliases":
+                kept.setdefault("user_aliases", []).extend(value)
+                continue
+            kept.setdefault(key, value)
+        custom = kept["custom_attributes"]
+        for key, value in gone["custom_attributes"].items():
+            custom.setdefault(key, value)
+        _remove(workspace, gone)
+        # Aliases of the merged profile now point at the kept one.
+        for alias in kept.get("user_aliases", ()):
+            workspace.by_alias[(alias["alias_name"], alias["alias_label"])] = kept["braze_id"]
+        merged += 1
+    if merged:
+        workspace.dirty = True
+    return merged
+
+
+def _remove(workspace, profile: dict) -> None:
+    braze_id = profile["braze_id"]
+    workspace.profiles.pop(braze_id, None)
+    if workspace.by_external.get(profile.get("external_id")) == braze_id:
+        del workspace.by_external[profile["external_id"]]
+    for alias in profile.get("user_aliases", ()):
+        key = (alias["alias_name"], alias["alias_label"])
+        if workspace.by_alias.get(key) == braze_id:
+            del workspace.by_alias[key]
+    for field_name, index in (("email", workspace.by_email), ("phone", workspace.by_phone)):
+        if index.get(profile.get(field_name)) == braze_id:
+            del index[profile[field_name]]
+
+
+def delete_profiles(workspace, identifiers: list[tuple[str, object]]) -> int:
+    deleted = 0
+    for kind, value in identifiers:
+        profile = workspace._find(kind, value)
+        if profile is None:
+            continue
+        _remove(workspace, profile)
+        deleted += 1
+    workspace.deleted += deleted
+    if deleted:
+        workspace.dirty = True
+    return deleted
+
+
+def _alias(value) -> tuple[str, str] | None:
+    if (
+        isinstance(value, dict)
+        and isinstance(value.get("alias_name"), str)
+        and isinstance(value.get("alias_label"), str)
+        and value["alias_name"]
+        and value["alias_label"]
+    ):
+        return value["alias_name"], value["alias_label"]
+    return None
+
+
+def check_new_aliases(items) -> str | None:
+    if not isinstance(items, list) or not items:
+        return "user_aliases must be a non-empty array"
+    for position, item in enumerate(items):
+        if _alias(item) is None:
+            return f"user_aliases[{position}] needs string alias_name and alias_label"
+        if "external_id" in item and not isinstance(item["external_id"], str):
+            return f"user_aliases[{position}].external_id must be a string"
+    return None
+
+
+def new_aliases(workspace, items: list[dict]) -> int:
+    """Add an alias to an existing external id, or create an alias-only profile."""
+    created = 0
+    for item in items:
+        key = _alias(item)
+        if key in workspace.by_alias:
+            continue
+        owner = (
+            workspace._find("external_id", item["external_id"]) if "external_id" in item else None
+        )
+        if owner is None:
+            workspace._new_profile("user_alias", key)
+        else:
+            owner.setdefault("user_aliases", []).append(
+                {"alias_name": key[0], "alias_label": key[1]}
+            )
+            workspace.by_alias[key] = owner["braze_id"]
+        created += 1
+    if created:
+        workspace.dirty = True
+    return created
+
+
+def check_identify(items) -> str | None:
+    if not isinstance(items, list) or not items:
+        return "aliases_to_identify must be a non-empty array"
+    for position, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("external_id"), str):
+            return f"aliases_to_identify[{position}] needs a string external_id"
+        if _alias(item.get("user_alias")) is None:
+            return f"aliases_to_identify[{position}].user_alias needs string alias_name and alias_label"
+    return None
+
+
+def identify(workspace, items: list[dict]) -> int:
+    """An alias-only profile gets the external id; if that id already has a profile, the alias
+    profile's data is merged into it (fields it lacks) and the alias joins it."""
+    identified = 0
+    for item in items:
+        key = _alias(item["user_alias"])
+        alias_profile = workspace._find("user_alias", key)
+        if alias_profile is None:
+            continue
+        owner = workspace._find("external_id", item["external_id"])
+        if owner is alias_profile:
+            continue
+        if owner is None:
+            if alias_profile.get("external_id") is not None:
+                continue  # the alias already belongs to an identified profile
+            alias_profile["external_id"] = item["external_id"]
+            workspace.by_external[item["external_id"]] = alias_profile["braze_id"]
+        else:
+            merge(
+                workspace,
+                [
+                    {
+                        "identifier_to_merge": {"user_alias": item["user_alias"]},
+                        "identifier_to_keep": {"external_id": item["external_id"]},
+                    }
+                ],
+            )
+        identified += 1
+    if identified:
+        workspace.dirty = True
+    return identified

@@ -1,0 +1,83 @@
+"""Through Dagster: the sync asset merges identity's merges in Braze and sends orders, and the
+profile_lifecycle_plan check lists what the next run would do without sending anything."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+import duckdb
+import pytest
+from dagster_duckdb import DuckDBResource
+
+from braze_assets import settings
+from braze_assets.defs.braze.resources import BrazeResource
+from braze_assets.defs.snapshots.assets import build_snapshot_asset
+from braze_assets.defs.snapshots.partitions import daily_partitions
+from braze_assets.defs.sync.assets import build_sync_asset
+from braze_assets.defs.sync.lifecycle_checks import build_lifecycle_check
+from braze_assets.sandbox import DEFAULT_API_KEY, SandboxServer
+from braze_assets.sync.config import SyncConfig
+from braze_assets_tests.lifecycle.helpers import identity_run, put_attributes, put_members
+from braze_assets_tests.lifecycle.test_orders import TXN, put_orders
+from braze_assets_tests.sync.conftest import destination_config
+
+pytestmark = pytest.mark.integration
+T1, T2, T3 = dt.datetime(2026, 11, 1), dt.datetime(2026, 11, 2), dt.datetime(2026, 11, 3)
+
+
+def test_sync_asset_merges_profiles_and_sends_orders(tmp_path, monkeypatch):
+    monkeypatch.setenv(settings.ENV_DATA_DIR, str(tmp_path))
+    warehouse = tmp_path / "warehouse.duckdb"
+    today = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with duckdb.connect(str(warehouse)) as con:
+        identity_run(con, ["s:a"], [], "r1", T1)
+        ids = identity_run(con, ["s:a", "s:b"], [], "r2", T2)
+        a, b = ids["s:a"], ids["s:b"]
+        put_attributes(con, {a: ("gold", 10, 0.1), b: ("silver", 20, 0.5)})
+        put_members(con, [(b, "boolean", "in_vip", None)])
+        put_orders(con, 0, ["a"])
+        con.execute(
+            "INSERT INTO raw_txn_web VALUES ('o1', 'b', ?, '12.00', '1', 'placed', 3)",
+            [(today - dt.timedelta(hours=1)).isoformat(timespec="seconds")],
+        )
+    sandbox = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
+    try:
+        sandbox.seed_users([a, b])
+        destination = destination_config()
+        config = SyncConfig(lifecycle={"orders": {"enabled": True, "status_column": "status"}})
+        partitions = daily_partitions(config)
+        assets = [
+            build_snapshot_asset([destination], config, partitions),
+            build_sync_asset(destination, config, partitions, [TXN]),
+        ]
+        check = build_lifecycle_check(destination, config, [TXN])
+        resources = {
+            "duckdb": DuckDBResource(database=str(warehouse)),
+            "braze": BrazeResource(api_key=DEFAULT_API_KEY, rest_endpoint=sandbox.url),
+        }
+        first = dg.materialize(assets, partition_key="2026-11-01", resources=resources)
+        meta = first.asset_materializations_for_node("braze_sync_results__braze_us")[0].metadata
+        assert meta["order_events_confirmed"].value == 1
+        assert [e["properties"]["order_id"] for e in sandbox.events()] == ["o1"]
+
+        with duckdb.connect(str(warehouse)) as con:
+            identity_run(con, ["s:a", "s:b"], [("s:a", "s:b")], "r3", T3)
+            put_attributes(con, {a: ("platinum", 30, 0.2)})
+            put_members(con, [])
+        # The check alone, as the UI runs it: a dry run before the day's sync.
+        evaluation = check(duckdb=resources["duckdb"])
+        assert evaluation.metadata["merges_planned"].value == 1
+        assert b in evaluation.metadata["planned_merges"].value
+        assert sandbox.profile(b) is not None
+
+        second = dg.materialize(assets, partition_key="2026-11-02", resources=resources)
+        meta = second.asset_materializations_for_node("braze_sync_results__braze_us")[0].metadata
+        assert meta["profiles_merged"].value == 1 and meta["order_events_confirmed"].value == 0
+        assert sandbox.profile(b) is None
+        kept = sandbox.profile(a)
+        assert kept["custom_attributes"]["loyalty_tier"] == "platinum"
+        assert kept["custom_attributes"]["in_vip"] is False
+        assert kept["custom_events"]["ecommerce.order_placed"]["count"] == 1
+    finally:
+        sandbox.stop()
