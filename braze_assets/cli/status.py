@@ -273,7 +273,9 @@ def _destinations(con) -> list[str]:
     names: set[str] = set()
     for table in ("attribute_snapshots", "braze_sync_runs"):
         if table_exists(con, table):
-            names |= {r[0] for r in con.execute(f"SELECT DISTINCT destination FROM {table}").fetchall()}
+            names |= {
+                r[0] for r in con.execute(f"SELECT DISTINCT destination FROM {table}").fetchall()
+            }
     return sorted(names)
 
 
@@ -282,7 +284,9 @@ def warehouse_lines(warehouse: Path, journal_root: Path) -> list[str]:
 
     journals = _journals(journal_root)
     if not warehouse.exists():
-        lines = [f"no warehouse at {warehouse} yet: run `braze-assets demo` or materialize the assets"]
+        lines = [
+            f"no warehouse at {warehouse} yet: run `braze-assets demo` or materialize the assets"
+        ]
         for destination, states in journals.items():
             lines.append(f"destination {destination}: {len(states)} journal(s) not folded yet")
         return lines

@@ -1,0 +1,53 @@
+"""Helpers for the fault tests: a data dir whose warehouse holds one destination's snapshot, and
+syncs of it against real local servers (the sandbox, or a stand-in that misbehaves)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from braze_assets.braze.client import BrazeClient
+from braze_assets.sync.config import ResolvedSyncSettings
+from braze_assets.sync.runner import sync_destination
+from braze_assets.sync.tables import ensure_tables
+from braze_assets_tests.sync.conftest import DAY1, put_snapshot, value
+
+DESTINATION = "braze_us"
+
+
+def ids(n: int) -> list[str]:
+    return [f"u{i:05d}" for i in range(n)]
+
+
+def data_dir_with_snapshot(tmp_path: Path, n: int) -> Path:
+    """A data dir as the CLI sees it: warehouse.duckdb with `n` profiles of one billable value each."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
+        ensure_tables(con)
+        put_snapshot(con, DAY1, [value(u, "v", str(i), "integer") for i, u in enumerate(ids(n))])
+    return data_dir
+
+
+def run_sync(data_dir: Path, url: str, api_key: str, **client_settings):
+    with (
+        duckdb.connect(str(data_dir / "warehouse.duckdb")) as con,
+        BrazeClient(api_key, url, **client_settings) as client,
+    ):
+        return sync_destination(
+            con,
+            client,
+            destination=DESTINATION,
+            identifier_type="external_id",
+            clear_attributes=(),
+            settings=ResolvedSyncSettings(destination=DESTINATION, journal_fsync_interval_ms=0),
+            journal_root=data_dir / "sync_journal",
+        )
+
+
+def confirmed(data_dir: Path) -> dict[str, str]:
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        return dict(
+            con.execute("SELECT identifier, value_json FROM braze_confirmed_state").fetchall()
+        )

@@ -1,0 +1,115 @@
+"""`braze-assets status` after runs that stopped: every row Braze has not confirmed is counted,
+sent or not, and the run that stopped is named. Real runs against the sandbox over HTTP, read back
+through the CLI."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from braze_assets.braze.client import BrazeError
+from braze_assets.sandbox import DEFAULT_API_KEY, FaultConfig, SandboxServer
+from braze_assets.settings import PROJECT_DIR
+from braze_assets_tests.conftest import cli_env, run_cli
+from braze_assets_tests.faults.conftest import confirmed, data_dir_with_snapshot, ids, run_sync
+
+pytestmark = pytest.mark.integration
+
+
+def _status(data_dir) -> str:
+    result = run_cli("status", env=cli_env(data_dir), timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def _count(text: str, label: str) -> int:
+    match = re.search(rf"{re.escape(label)}:?\s+([\d,]+)", text)
+    assert match, f"{label!r} not in:\n{text}"
+    return int(match.group(1).replace(",", ""))
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    server = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
+    yield server
+    server.stop()
+
+
+def test_status_after_a_401_counts_every_row_never_delivered(tmp_path, sandbox):
+    n = 300
+    data_dir = data_dir_with_snapshot(tmp_path, n)
+    sandbox.seed_users(ids(n))
+    # A wrong key: the first batch is answered 401 and the run stops; 290 rows were never sent,
+    # and only the 10 of the failed batch have result rows.
+    with pytest.raises(BrazeError, match="401"):
+        run_sync(data_dir, sandbox.url, "not-the-key", concurrency=1, objects_per_request=10)
+    text = _status(data_dir)
+    assert "destination braze_us" in text
+    assert re.search(rf"{n:,} profiles \({n:,} values\) not confirmed by Braze", text), text
+    assert _count(text, "failed (sent, not delivered)") == 10
+    assert _count(text, "never sent") == n - 10
+    assert "401 Unauthorized" in text  # the sync run's reason
+    assert "not-the-key" not in text
+
+    run_sync(data_dir, sandbox.url, DEFAULT_API_KEY)
+    assert len(confirmed(data_dir)) == n and sandbox.stats()["profiles"] == n
+    assert re.search(r" 0 profiles \(0 values\) not confirmed", _status(data_dir))
+
+
+def test_status_after_a_killed_sync_shows_its_journal_and_pending_rows(tmp_path, sandbox):
+    n = 3000
+    data_dir = data_dir_with_snapshot(tmp_path, n)
+    sandbox.seed_users(ids(n))
+    sandbox.set_faults(FaultConfig(latency_ms=20))
+    journal_root = data_dir / "sync_journal"
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "braze_assets_tests.sync.sync_child",
+            str(data_dir / "warehouse.duckdb"),
+            str(journal_root),
+            sandbox.url,
+        ],
+        cwd=PROJECT_DIR,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)},
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and child.poll() is None:
+        files = list(journal_root.glob("braze_us/*/outcomes.jsonl"))
+        if files and files[0].read_bytes().count(b"\n") >= 4:
+            break
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert child.returncode == -signal.SIGKILL, "the sync ended before it could be killed"
+    run_id = files[0].parent.name
+
+    text = _status(data_dir)
+    # The killed run: still 'running' in the warehouse, its journal not folded.
+    assert re.search(rf"{run_id}\s+\S+ \S+\s+running", text), text
+    assert f"journal of run {run_id} (killed or still sending" in text, text
+    accepted = _count(text, "accepted by Braze but not folded yet")
+    assert 0 < accepted < n
+    # Nothing is confirmed yet; everything but what Braze accepted is outstanding.
+    assert re.search(rf"{n - accepted:,} profiles \({n - accepted:,} values\) not confirmed", text)
+    assert (
+        _count(text, "never sent")
+        + _count(text, "sent, never answered")
+        + _count(text, "failed (sent, not delivered)")
+        == n - accepted
+    )
+
+    sandbox.set_faults(FaultConfig())
+    report = run_sync(data_dir, sandbox.url, DEFAULT_API_KEY)
+    assert report.recovered_runs == [run_id] and report.diff.objects == n - accepted
+    assert len(confirmed(data_dir)) == n
+    after = _status(data_dir)
+    assert re.search(rf"{run_id}\s+\S+ \S+\s+interrupted", after), after
+    assert re.search(r" 0 profiles \(0 values\) not confirmed", after), after
