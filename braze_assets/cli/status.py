@@ -291,6 +291,7 @@ def warehouse_lines(warehouse: Path, journal_root: Path) -> list[str]:
             lines.append(f"destination {destination}: {len(states)} journal(s) not folded yet")
         return lines
     with connect(warehouse, read_only=True) as con:
+        con.execute("SET enable_progress_bar = false")
         destinations = sorted(set(_destinations(con)) | set(journals))
         if not destinations:
             return ["no sync has run yet and no attribute snapshot exists"]
