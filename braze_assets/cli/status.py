@@ -34,6 +34,7 @@ class JournalState:
     not_delivered: set[int] = field(default_factory=set)
     identifiers: dict[int, str] = field(default_factory=dict)
     problem: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def unanswered(self) -> int:
@@ -56,7 +57,7 @@ def read_journal(run_dir: Path) -> JournalState:
         return state
     state.objects = plan.height
     state.identifiers = dict(zip(plan["obj_idx"].to_list(), plan["identifier"].to_list()))
-    outcomes = read_outcomes(run_dir)
+    outcomes = read_outcomes(run_dir, state.notes)
     for status, indices in (
         ("delivered", state.delivered),
         ("rejected", state.rejected),
@@ -67,12 +68,14 @@ def read_journal(run_dir: Path) -> JournalState:
 
 
 def _journals(journal_root: Path) -> dict[str, list[JournalState]]:
-    from braze_assets.sync.journal import pending_runs
+    from braze_assets.sync.journal import DAMAGED_DIR, pending_runs
 
     found: dict[str, list[JournalState]] = {}
     if not journal_root.is_dir():
         return found
-    for destination_dir in sorted(p for p in journal_root.iterdir() if p.is_dir()):
+    for destination_dir in sorted(
+        p for p in journal_root.iterdir() if p.is_dir() and p.name != DAMAGED_DIR
+    ):
         states = [read_journal(d) for d in pending_runs(destination_dir)]
         if states:
             found[destination_dir.name] = states
@@ -221,6 +224,7 @@ def _destination_lines(con, destination: str, journals: list[JournalState]) -> l
             f"{len(journal.rejected):,} rejected, {len(journal.not_delivered):,} not delivered, "
             f"{journal.unanswered:,} never answered"
         )
+        lines.extend(f"    {note}" for note in journal.notes)
     if not table_exists(con, "attribute_snapshots"):
         lines.append("  no attribute snapshot yet: nothing to compare with Braze")
         return lines

@@ -4,20 +4,20 @@ through the CLI."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
 from braze_assets.braze.client import BrazeError
-from braze_assets.sandbox import DEFAULT_API_KEY, FaultConfig, SandboxServer
-from braze_assets.settings import PROJECT_DIR
+from braze_assets.sandbox import DEFAULT_API_KEY, SandboxServer
 from braze_assets_tests.conftest import cli_env, run_cli
-from braze_assets_tests.faults.conftest import confirmed, data_dir_with_snapshot, ids, run_sync
+from braze_assets_tests.faults.conftest import (
+    confirmed,
+    data_dir_with_snapshot,
+    ids,
+    kill_sync_mid_run,
+    run_sync,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -66,30 +66,7 @@ def test_status_after_a_killed_sync_shows_its_journal_and_pending_rows(tmp_path,
     n = 3000
     data_dir = data_dir_with_snapshot(tmp_path, n)
     sandbox.seed_users(ids(n))
-    sandbox.set_faults(FaultConfig(latency_ms=20))
-    journal_root = data_dir / "sync_journal"
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "braze_assets_tests.sync.sync_child",
-            str(data_dir / "warehouse.duckdb"),
-            str(journal_root),
-            sandbox.url,
-        ],
-        cwd=PROJECT_DIR,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)},
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and child.poll() is None:
-        files = list(journal_root.glob("braze_us/*/outcomes.jsonl"))
-        if files and files[0].read_bytes().count(b"\n") >= 4:
-            break
-        time.sleep(0.01)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    assert child.returncode == -signal.SIGKILL, "the sync ended before it could be killed"
-    run_id = files[0].parent.name
+    run_id = kill_sync_mid_run(data_dir, sandbox).name
 
     text = _status(data_dir)
     # The killed run: still 'running' in the warehouse, its journal not folded.
@@ -106,7 +83,6 @@ def test_status_after_a_killed_sync_shows_its_journal_and_pending_rows(tmp_path,
         == n - accepted
     )
 
-    sandbox.set_faults(FaultConfig())
     report = run_sync(data_dir, sandbox.url, DEFAULT_API_KEY)
     assert report.recovered_runs == [run_id] and report.diff.objects == n - accepted
     assert len(confirmed(data_dir)) == n
