@@ -7,9 +7,12 @@ afterwards shows their materializations, metadata and checks.
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
+import os
 import sys
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -83,6 +86,55 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
+def _sync_outcomes(result) -> tuple[list[str], list[str]]:
+    """The sync run ids this Dagster run materialised, and the lines the user must see: what the
+    recovery did with a damaged journal, and objects a sync could not deliver."""
+    run_ids, notes = [], []
+    for event in result.get_asset_materialization_events():
+        metadata = event.materialization.metadata
+        if "sync_run_id" not in metadata:
+            continue
+        run_ids.append(str(metadata["sync_run_id"].value))
+        recovery = str(metadata["recovery_notes"].value) if "recovery_notes" in metadata else "-"
+        if recovery != "-":
+            notes.extend(recovery.splitlines())
+        status = str(metadata["status"].value) if "status" in metadata else ""
+        if status == "partial":
+            failed = metadata["not_delivered"].value
+            notes.append(
+                f"sync {run_ids[-1]}: {failed:,} objects not delivered; they stay pending and "
+                "are sent again by the next run (`braze-assets status` lists them)"
+            )
+    return run_ids, notes
+
+
+@contextmanager
+def _demo_lock(data_dir: Path):
+    """One demo per data dir at a time: two would each start a local Braze sandbox on the same
+    state file (the later flush overwrites what the other delivered) and generate the same files."""
+    path = data_dir / "demo.lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            print(
+                f"another `braze-assets demo` is running in {data_dir} (pid {holder}); "
+                "waiting for it to finish (Ctrl-C stops)",
+                flush=True,
+            )
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # a signal ends the wait
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 def _execute(job, instance, partition_key, label: str, wait_limit: float):
     watch = SlotWatch(instance, label, wait_limit, say=_say)
     try:
@@ -109,13 +161,19 @@ def _execute(job, instance, partition_key, label: str, wait_limit: float):
 
 
 def run_demo(data_dir: Path, *, people: int | None = None) -> int:
-    from braze_assets.cli.progress import progress_printer
     from braze_assets.config import load_config
-    from braze_assets.demo_data import generate_demo_data
 
     started = time.monotonic()
     load_config()
     print(f"Data dir: {data_dir}")
+    with _demo_lock(data_dir):
+        return _run_demo(data_dir, people, started)
+
+
+def _run_demo(data_dir: Path, people: int | None, started: float) -> int:
+    from braze_assets.cli.progress import progress_printer
+    from braze_assets.demo_data import generate_demo_data
+
     generate_demo_data(
         data_dir, people=people or _existing_size(data_dir) or 20_000, progress=progress_printer()
     )
@@ -136,14 +194,20 @@ def run_demo(data_dir: Path, *, people: int | None = None) -> int:
         instance = dg.DagsterInstance.get()
         recover_dead_runs(instance, say=_say)
         wait_limit = slot_wait_seconds()
+        sync_runs: list[str] = []
         for job, partition_key in demo_plan(defs, now, currents_dates):
             label = f"{job.name}" + (f" [{partition_key}]" if partition_key else "")
             print(f"  running {label} ...", flush=True)
             result = _execute(job, instance, partition_key, label, wait_limit)
+            run_ids, notes = _sync_outcomes(result)
+            sync_runs += run_ids
+            for note in notes:
+                print(f"  {label}: {note}", file=sys.stderr, flush=True)
             if not result.success:
                 raise UserFacingError(f"{label}: {_first_error(result)}")
     print("\nbraze_assets demo finished in %.0f s\n" % (time.monotonic() - started))
-    print(format_summary(flow_summary(settings.warehouse_path(), since=now)))
+    # Only this demo's syncs: another run may have synced meanwhile (a UI run, a schedule).
+    print(format_summary(flow_summary(settings.warehouse_path(), sync_runs=sync_runs)))
     print(
         "\nOpen the Dagster UI on these results:\n"
         f"  DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml\n"

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 from braze_assets.warehouse import connect, row_count
 
 
-def _sync_numbers(con, since: datetime | None) -> dict:
-    """What the syncs that ran since `since` sent: a rerun with nothing changed shows zeros."""
-    where = "sent_at >= ?" if since is not None else "true"
-    params = [since.replace(tzinfo=None)] if since is not None else []
+def _sync_numbers(con, sync_runs: list[str] | None) -> dict:
+    """What the given sync runs sent (all runs when None): a rerun with nothing changed shows zeros."""
+    where = "list_contains(?::VARCHAR[], run_id)" if sync_runs is not None else "true"
+    params = [sync_runs] if sync_runs is not None else []
     profiles, values, points, rejected, pending = con.execute(
         "SELECT count(*) FILTER (WHERE status = 'delivered'), "
         "coalesce(sum(len(attributes)) FILTER (WHERE status = 'delivered'), 0), "
@@ -29,7 +28,7 @@ def _sync_numbers(con, since: datetime | None) -> dict:
     }
 
 
-def flow_summary(warehouse: Path, since: datetime | None = None) -> dict:
+def flow_summary(warehouse: Path, sync_runs: list[str] | None = None) -> dict:
     with connect(warehouse, read_only=True) as con:
         tables = [
             r[0]
@@ -54,7 +53,7 @@ def flow_summary(warehouse: Path, since: datetime | None = None) -> dict:
                 ).fetchall()
             )
         if "braze_sync_results" in tables:
-            summary.update(_sync_numbers(con, since))
+            summary.update(_sync_numbers(con, sync_runs))
         return summary
 
 

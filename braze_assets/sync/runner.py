@@ -257,6 +257,18 @@ def _send(
                 f"objects not delivered, e.g. {reason}; they stay pending for the next run"
             )
             error = SyncFailed(" ".join(message.split()))
+        elif result.not_delivered:
+            # Some batches failed: not a plain success. The run says so (status 'partial' in
+            # braze_sync_runs, run metadata, `braze-assets status`); the rows stay pending.
+            reason = next(
+                (o.reason for o in result.outcomes if o.status == "not_delivered" and o.reason),
+                "no reason was recorded",
+            )
+            status = "partial"
+            message = (
+                f"{result.not_delivered:,} of {len(result.outcomes):,} objects not delivered, "
+                f"e.g. {reason}; they stay pending for the next run"
+            )
     finally:
         journal.close()
     counts = fold_run(con, run_dir, report.destination, status=status, message=message)

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from braze_assets.braze.client import BrazeError
-from braze_assets.sandbox import DEFAULT_API_KEY, SandboxServer
+from braze_assets.sandbox import DEFAULT_API_KEY, FaultConfig, SandboxServer
 from braze_assets_tests.conftest import cli_env, run_cli
 from braze_assets_tests.faults.conftest import (
     confirmed,
@@ -89,3 +89,26 @@ def test_status_after_a_killed_sync_shows_its_journal_and_pending_rows(tmp_path,
     after = _status(data_dir)
     assert re.search(rf"{run_id}\s+\S+ \S+\s+interrupted", after), after
     assert re.search(r" 0 profiles \(0 values\) not confirmed", after), after
+
+
+def test_a_run_whose_batches_partly_fail_says_so(tmp_path, sandbox):
+    """One batch answered 400, the others delivered: before, the run was recorded as a plain
+    'completed' success; now it is 'partial' with the reason, and status counts the rows."""
+    n = 50
+    data_dir = data_dir_with_snapshot(tmp_path, n)
+    sandbox.seed_users(ids(n))
+    sandbox.set_faults(FaultConfig(next_statuses=[400]))
+    report = run_sync(data_dir, sandbox.url, DEFAULT_API_KEY, concurrency=1, objects_per_request=10)
+    assert report.status == "partial"
+    assert report.objects_delivered == n - 10 and report.objects_not_delivered == 10
+    assert "10 of 50 objects not delivered, e.g. HTTP 400" in report.message
+
+    text = _status(data_dir)
+    assert re.search(rf"{report.run_id}\s+\S+ \S+\s+partial", text), text
+    assert "10 of 50 objects not delivered" in text
+    assert _count(text, "failed (sent, not delivered)") == 10
+    assert _count(text, "never sent") == 0
+
+    again = run_sync(data_dir, sandbox.url, DEFAULT_API_KEY)
+    assert again.status == "completed" and again.objects_delivered == 10
+    assert len(confirmed(data_dir)) == n
