@@ -29,6 +29,7 @@ from braze_assets.cli.runs import (
 )
 from braze_assets.cli.services import Services, local_services
 from braze_assets.cli.summary import flow_summary, format_summary
+from braze_assets.warehouse import check_openable
 
 
 def _existing_size(data_dir: Path) -> int | None:
@@ -78,8 +79,23 @@ def _first_error(result) -> str:
             error = event.step_failure_data.error
             while error.cause is not None:
                 error = error.cause
-            return f"step {event.step_key} failed: {error.message.strip()}"
+            return f"step {event.step_key} failed: {readable_error(error.message)}"
     return "the run failed"
+
+
+def readable_error(message: str) -> str:
+    """A step's innermost error as the user should read it: a warehouse-file problem in one line,
+    and without the exception's module path (`dagster._core.definitions.events.Failure: ...`)."""
+    from braze_assets import warehouse
+
+    explained = warehouse.explain(message, settings.warehouse_path())
+    if explained is not None:
+        return explained
+    text = message.strip()
+    head, sep, rest = text.partition(": ")
+    if sep and " " not in head and "." in head:
+        text = rest
+    return text
 
 
 def _say(line: str) -> None:
@@ -166,6 +182,8 @@ def run_demo(data_dir: Path, *, people: int | None = None) -> int:
     started = time.monotonic()
     load_config()
     print(f"Data dir: {data_dir}")
+    # A warehouse this DuckDB cannot open fails here, in one line, before anything starts.
+    check_openable(settings.warehouse_path())
     with _demo_lock(data_dir):
         return _run_demo(data_dir, people, started)
 

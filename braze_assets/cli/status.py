@@ -88,6 +88,8 @@ def _journals(journal_root: Path) -> dict[str, list[JournalState]]:
 def _failure_reason(instance, run) -> str | None:
     import dagster as dg
 
+    from braze_assets.cli.demo import readable_error
+
     for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
         event = record.dagster_event
         error = event.step_failure_data.error if event and event.step_failure_data else None
@@ -95,7 +97,7 @@ def _failure_reason(instance, run) -> str | None:
             continue
         while error.cause is not None:
             error = error.cause
-        text = " ".join(error.message.split())
+        text = " ".join(readable_error(error.message).split())
         return f"step {event.step_key} failed: {text}"
     for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE):
         text = record.dagster_event.message if record.dagster_event else record.user_message
@@ -284,7 +286,7 @@ def _destinations(con) -> list[str]:
 
 
 def warehouse_lines(warehouse: Path, journal_root: Path) -> list[str]:
-    from braze_assets.warehouse import connect
+    from braze_assets.warehouse import check_openable, connect
 
     journals = _journals(journal_root)
     if not warehouse.exists():
@@ -294,6 +296,7 @@ def warehouse_lines(warehouse: Path, journal_root: Path) -> list[str]:
         for destination, states in journals.items():
             lines.append(f"destination {destination}: {len(states)} journal(s) not folded yet")
         return lines
+    check_openable(warehouse)
     with connect(warehouse, read_only=True) as con:
         con.execute("SET enable_progress_bar = false")
         destinations = sorted(set(_destinations(con)) | set(journals))

@@ -1,4 +1,5 @@
-"""One sync in its own process, stopped by signals the way the CLI is (SIGTERM = Ctrl-C).
+"""One sync in its own process, ending the way the CLI does: SIGTERM = Ctrl-C (exit 130), a
+known failure in one line (exit 2).
 
 python -m braze_assets_tests.faults.sync_child DATA_DIR URL CONCURRENCY OBJECTS_PER_REQUEST
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from braze_assets.cli.errors import user_message
 from braze_assets.cli.main import _stop_on_sigterm
 from braze_assets.sandbox import DEFAULT_API_KEY
 from braze_assets_tests.faults.conftest import run_sync
@@ -26,6 +28,12 @@ def main(data_dir: str, url: str, concurrency: str, per_request: str) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # as the CLI does: a known failure is one line and exit 2
+        message = user_message(exc)
+        if message is None:
+            raise
+        print(f"braze-assets: {message}", file=sys.stderr)
+        return 2
     return 0
 
 
