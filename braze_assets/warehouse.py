@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +30,57 @@ def create_if_missing(path: Path | str) -> None:
             f"ATTACH {quote_literal(str(path))} AS new_warehouse (STORAGE_VERSION '{STORAGE_VERSION}')"
         )
         con.execute("DETACH new_warehouse")
+
+
+class WarehouseFileError(RuntimeError):
+    """The warehouse file cannot be used as it is (a newer DuckDB wrote it, the disk is full)."""
+
+
+_NEWER = re.compile(
+    r"Trying to read a database file with version number (\d+), but we can only read versions? "
+    r"(?:between )?(\d+)(?: and (\d+))?"
+)
+_DISK_FULL = re.compile(
+    r'Could not (?:write|truncate|extend|create)[^"]*"([^"]+)"[^:]*: '
+    r"(No space left on device|File too large|Disk quota exceeded)"
+)
+
+
+def explain(text: str, path: Path | str | None = None) -> str | None:
+    """One line for a DuckDB error about the warehouse file itself, or None for any other."""
+    where = f"warehouse {path}" if path is not None else "the warehouse file"
+    newer = _NEWER.search(text)
+    if newer:
+        found, low, high = newer.group(1), newer.group(2), newer.group(3) or newer.group(2)
+        return (
+            f"{where} was written by a newer DuckDB (storage version {found}; this installation's "
+            f"DuckDB {duckdb.__version__} reads versions {low} to {high}): run braze-assets with "
+            "the DuckDB version that wrote it, or move the file aside to rebuild the warehouse "
+            "from the sources (keep the old file: it holds the identity registry and what Braze "
+            "confirmed)"
+        )
+    full = _DISK_FULL.search(text)
+    if full:
+        return (
+            f"the disk is full: could not write {full.group(1)} ({full.group(2)}); the step's "
+            "changes were rolled back and nothing stored before is lost. Free space on that disk "
+            "and run again"
+        )
+    return None
+
+
+def check_openable(path: Path | str) -> None:
+    """Fail with one line before any run when the warehouse file cannot be opened."""
+    path = Path(path)
+    if not path.exists():
+        return
+    try:
+        duckdb.connect(str(path), read_only=True).close()
+    except duckdb.Error as error:
+        message = explain(str(error), path)
+        if message is None:
+            raise
+        raise WarehouseFileError(message) from None
 
 
 class WarehouseSettingError(ValueError):
@@ -79,8 +131,18 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         con.execute("COMMIT")
     except BaseException:
         # BaseException so a KeyboardInterrupt or cancelled run never leaves a half-written table.
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
+
+
+def rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back after an error. A failed COMMIT (the disk filled while writing the WAL) has
+    already rolled back, and the error to report is the original one, not DuckDB's "cannot
+    rollback - no transaction is active"."""
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.TransactionException:
+        pass
 
 
 def replace_table(

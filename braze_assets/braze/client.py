@@ -545,8 +545,10 @@ class BrazeClient:
                 )
             if run.gave_up is not None:
                 return _Response(None, {}, {}, attempts, f"retry budget exhausted: {run.gave_up}")
-            if limiter.acquire() > 0:
+            if limiter.acquire(run.wake) > 0:
                 run.add("rate_limit_waits")
+            if run.stop:
+                continue  # woken by an interrupt or a fatal error: send nothing more
             attempts += 1
             run.add("requests")
             try:

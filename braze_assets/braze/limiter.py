@@ -40,8 +40,13 @@ class FixedWindowLimiter:
     def __repr__(self) -> str:
         return f"FixedWindowLimiter({self.limit} per {self.period_s:g} s)"
 
-    def acquire(self) -> float:
-        """Block until a request may be sent; return the seconds spent waiting."""
+    def acquire(self, cancel: threading.Event | None = None) -> float:
+        """Block until a request may be sent; return the seconds spent waiting.
+
+        A wait ends early when ``cancel`` is set (the run was interrupted or failed): a 429's
+        Retry-After can hold every thread for minutes, and an interrupt must not wait that out.
+        The caller then checks why it woke before sending anything.
+        """
         waited = 0.0
         while True:
             with self._lock:
@@ -49,7 +54,10 @@ class FixedWindowLimiter:
                 wait = self._try_admit(now)
             if wait <= 0:
                 return waited
-            self._sleep(wait)
+            if cancel is None:
+                self._sleep(wait)
+            elif cancel.wait(wait):
+                return waited
             waited += wait
 
     def _try_admit(self, now: float) -> float:

@@ -94,10 +94,11 @@ def s3_serve(args) -> int:
 
 
 def status(args) -> int:
-    from braze_assets.cli.summary import sync_status
+    from braze_assets.cli.status import status_report
 
-    _data_dir(create=False)
-    print(sync_status(settings.warehouse_path()))
+    data_dir = _data_dir(create=False)
+    home = Path(os.environ.get("DAGSTER_HOME") or data_dir / "dagster_home").resolve()
+    print(status_report(settings.warehouse_path(), data_dir / "sync_journal", home))
     return 0
 
 

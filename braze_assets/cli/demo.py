@@ -7,9 +7,12 @@ afterwards shows their materializations, metadata and checks.
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
+import os
 import sys
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,6 +29,7 @@ from braze_assets.cli.runs import (
 )
 from braze_assets.cli.services import Services, local_services
 from braze_assets.cli.summary import flow_summary, format_summary
+from braze_assets.warehouse import check_openable
 
 
 def _existing_size(data_dir: Path) -> int | None:
@@ -75,12 +79,76 @@ def _first_error(result) -> str:
             error = event.step_failure_data.error
             while error.cause is not None:
                 error = error.cause
-            return f"step {event.step_key} failed: {error.message.strip()}"
+            return f"step {event.step_key} failed: {readable_error(error.message)}"
     return "the run failed"
+
+
+def readable_error(message: str) -> str:
+    """A step's innermost error as the user should read it: a warehouse-file problem in one line,
+    and without the exception's module path (`dagster._core.definitions.events.Failure: ...`)."""
+    from braze_assets import warehouse
+
+    explained = warehouse.explain(message, settings.warehouse_path())
+    if explained is not None:
+        return explained
+    text = message.strip()
+    head, sep, rest = text.partition(": ")
+    if sep and " " not in head and "." in head:
+        text = rest
+    return text
 
 
 def _say(line: str) -> None:
     print(line, flush=True)
+
+
+def _sync_outcomes(result) -> tuple[list[str], list[str]]:
+    """The sync run ids this Dagster run materialised, and the lines the user must see: what the
+    recovery did with a damaged journal, and objects a sync could not deliver."""
+    run_ids, notes = [], []
+    for event in result.get_asset_materialization_events():
+        metadata = event.materialization.metadata
+        if "sync_run_id" not in metadata:
+            continue
+        run_ids.append(str(metadata["sync_run_id"].value))
+        recovery = str(metadata["recovery_notes"].value) if "recovery_notes" in metadata else "-"
+        if recovery != "-":
+            notes.extend(recovery.splitlines())
+        status = str(metadata["status"].value) if "status" in metadata else ""
+        if status == "partial":
+            failed = metadata["not_delivered"].value
+            notes.append(
+                f"sync {run_ids[-1]}: {failed:,} objects not delivered; they stay pending and "
+                "are sent again by the next run (`braze-assets status` lists them)"
+            )
+    return run_ids, notes
+
+
+@contextmanager
+def _demo_lock(data_dir: Path):
+    """One demo per data dir at a time: two would each start a local Braze sandbox on the same
+    state file (the later flush overwrites what the other delivered) and generate the same files."""
+    path = data_dir / "demo.lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            print(
+                f"another `braze-assets demo` is running in {data_dir} (pid {holder}); "
+                "waiting for it to finish (Ctrl-C stops)",
+                flush=True,
+            )
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # a signal ends the wait
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _execute(job, instance, partition_key, label: str, wait_limit: float):
@@ -109,14 +177,22 @@ def _execute(job, instance, partition_key, label: str, wait_limit: float):
 
 
 def run_demo(data_dir: Path, *, people: int | None = None) -> int:
-    from braze_assets.cli.demo_lifecycle import ensure_privacy_table, stage_lifecycle_changes
-    from braze_assets.cli.progress import progress_printer
     from braze_assets.config import load_config
-    from braze_assets.demo_data import generate_demo_data
 
     started = time.monotonic()
     config = load_config()
     print(f"Data dir: {data_dir}")
+    # A warehouse this DuckDB cannot open fails here, in one line, before anything starts.
+    check_openable(settings.warehouse_path())
+    with _demo_lock(data_dir):
+        return _run_demo(data_dir, people, started, config)
+
+
+def _run_demo(data_dir: Path, people: int | None, started: float, config) -> int:
+    from braze_assets.cli.demo_lifecycle import ensure_privacy_table, stage_lifecycle_changes
+    from braze_assets.cli.progress import progress_printer
+    from braze_assets.demo_data import generate_demo_data
+
     generate_demo_data(
         data_dir, people=people or _existing_size(data_dir) or 20_000, progress=progress_printer()
     )
@@ -138,6 +214,7 @@ def run_demo(data_dir: Path, *, people: int | None = None) -> int:
         recover_dead_runs(instance, say=_say)
         wait_limit = slot_wait_seconds()
         ensure_privacy_table(settings.warehouse_path())
+        sync_runs: list[str] = []
 
         def run_plan(skip: tuple[str, ...] = ()) -> None:
             for job, partition_key in demo_plan(defs, now, currents_dates):
@@ -146,6 +223,10 @@ def run_demo(data_dir: Path, *, people: int | None = None) -> int:
                 label = f"{job.name}" + (f" [{partition_key}]" if partition_key else "")
                 print(f"  running {label} ...", flush=True)
                 result = _execute(job, instance, partition_key, label, wait_limit)
+                run_ids, notes = _sync_outcomes(result)
+                sync_runs.extend(run_ids)
+                for note in notes:
+                    print(f"  {label}: {note}", file=sys.stderr, flush=True)
                 if not result.success:
                     raise UserFacingError(f"{label}: {_first_error(result)}")
 
@@ -160,7 +241,10 @@ def run_demo(data_dir: Path, *, people: int | None = None) -> int:
             )
             run_plan(skip=("currents_ingest",))
     print("\nbraze_assets demo finished in %.0f s\n" % (time.monotonic() - started))
-    print(format_summary(flow_summary(settings.warehouse_path(), since=now)))
+    # Only this demo's syncs: another run may have synced meanwhile (a UI run, a schedule).
+    # The demo lock keeps other demos out; lifecycle numbers are those recorded since it started.
+    summary = flow_summary(settings.warehouse_path(), sync_runs=sync_runs, since=now)
+    print(format_summary(summary))
     print(
         "\nOpen the Dagster UI on these results:\n"
         f"  DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml\n"

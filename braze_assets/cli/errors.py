@@ -15,10 +15,11 @@ def _known_types() -> tuple[type[BaseException], ...]:
     from braze_assets.braze.client import BrazeError
     from braze_assets.demo_data import DemoDataExistsError
     from braze_assets.sources.load import SourceError
-    from braze_assets.warehouse import WarehouseSettingError
+    from braze_assets.warehouse import WarehouseFileError, WarehouseSettingError
 
     return (
         ConfigError,
+        WarehouseFileError,
         SourceError,
         BrazeError,
         DemoDataExistsError,
@@ -29,10 +30,18 @@ def _known_types() -> tuple[type[BaseException], ...]:
 
 def user_message(exc: BaseException) -> str | None:
     """The one-line message for a known failure, looking through Dagster's wrappers."""
+    import duckdb
+
+    from braze_assets import settings, warehouse
+
     seen = exc
     while seen is not None:
         if isinstance(seen, _known_types()):
             return str(seen)
+        if isinstance(seen, duckdb.Error):
+            explained = warehouse.explain(str(seen), settings.warehouse_path())
+            if explained is not None:
+                return explained
         if isinstance(seen, dg.DagsterUserCodeExecutionError) and seen.user_exception is not None:
             seen = seen.user_exception
             continue

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from braze_assets.warehouse import connect, row_count, table_exists
+from braze_assets.warehouse import connect, row_count
 
 
-def _sync_numbers(con, since: datetime | None) -> dict:
-    """What the syncs that ran since `since` sent: a rerun with nothing changed shows zeros."""
-    where = "sent_at >= ?" if since is not None else "true"
-    params = [since.replace(tzinfo=None)] if since is not None else []
+def _sync_numbers(con, sync_runs: list[str] | None) -> dict:
+    """What the given sync runs sent (all runs when None): a rerun with nothing changed shows zeros."""
+    where = "list_contains(?::VARCHAR[], run_id)" if sync_runs is not None else "true"
+    params = [sync_runs] if sync_runs is not None else []
     profiles, values, points, rejected, pending = con.execute(
         "SELECT count(*) FILTER (WHERE status = 'delivered'), "
         "coalesce(sum(len(attributes)) FILTER (WHERE status = 'delivered'), 0), "
@@ -29,7 +29,9 @@ def _sync_numbers(con, since: datetime | None) -> dict:
     }
 
 
-def flow_summary(warehouse: Path, since: datetime | None = None) -> dict:
+def flow_summary(
+    warehouse: Path, sync_runs: list[str] | None = None, since: datetime | None = None
+) -> dict:
     with connect(warehouse, read_only=True) as con:
         tables = [
             r[0]
@@ -54,7 +56,7 @@ def flow_summary(warehouse: Path, since: datetime | None = None) -> dict:
                 ).fetchall()
             )
         if "braze_sync_results" in tables:
-            summary.update(_sync_numbers(con, since))
+            summary.update(_sync_numbers(con, sync_runs))
         summary.update(_lifecycle_numbers(con, tables, since))
         return summary
 
@@ -93,26 +95,4 @@ def format_summary(summary: dict) -> str:
             lines.append(f"  {key:<42} {value:>10,}")
         else:
             lines.append(f"  {key:<42} {value}")
-    return "\n".join(lines)
-
-
-def sync_status(warehouse: Path) -> str:
-    if not warehouse.exists():
-        return f"no warehouse at {warehouse} yet: run `braze-assets demo` or materialize the assets"
-    with connect(warehouse, read_only=True) as con:
-        if not table_exists(con, "braze_sync_results"):
-            return "no sync has run yet"
-        rows = con.execute(
-            "SELECT run_id, destination, min(sent_at), count(*), "
-            "count(*) FILTER (WHERE status = 'delivered'), count(*) FILTER (WHERE status = 'rejected'), "
-            "count(*) FILTER (WHERE status = 'not_delivered') "
-            "FROM braze_sync_results GROUP BY run_id, destination ORDER BY min(sent_at) DESC LIMIT 5"
-        ).fetchall()
-    lines = [
-        f"{'run':<38} {'destination':<12} {'started':<20} {'rows':>8} {'delivered':>10} {'rejected':>9} {'pending':>8}"
-    ]
-    lines += [
-        f"{r[0]:<38} {r[1]:<12} {str(r[2])[:19]:<20} {r[3]:>8,} {r[4]:>10,} {r[5]:>9,} {r[6]:>8,}"
-        for r in rows
-    ]
     return "\n".join(lines)

@@ -36,6 +36,7 @@ from braze_assets.currents.reader import (
     decode_file,
 )
 from braze_assets.currents.s3 import CurrentsBucket, S3Object
+from braze_assets.warehouse import rollback
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -275,8 +276,8 @@ class _Writer:
 
     def abort(self) -> None:
         if self._open:
-            self._con.rollback()
             self._open = False
+            rollback(self._con)
 
     def _run(self, step: Callable[[], object]) -> None:
         if self._failed is not None:

@@ -102,6 +102,54 @@ def reader_sql(files: list[Path], fmt: str, columns: list[str] | None = None) ->
     raise SourceError(f"unsupported format {fmt!r}; use one of {', '.join(SUPPORTED)}")
 
 
+def read_error(
+    source: str, files: list[StagedFile], location: str, exc: duckdb.Error
+) -> SourceError:
+    """One line for files DuckDB cannot read. DuckDB's CSV errors run to 30 lines of sniffer
+    settings, and for bad UTF-8 its "Original Line" is the line before the bad one, so an
+    encoding error is located here by reading the bytes of each file."""
+    text = str(exc)
+    if "unicode" in text.lower() or "utf-8" in text.lower():
+        for staged in files:
+            where = _first_invalid_utf8(staged.local)
+            if where is None:
+                continue
+            return SourceError(
+                f"source {source!r}: {staged.origin} is not valid UTF-8: {where}; save the file as UTF-8 "
+                "(e.g. `iconv -f latin1 -t utf-8`) and run again"
+            )
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    brief = "; ".join(lines[:3])
+    return SourceError(f"source {source!r}: cannot read {location}: {brief}")
+
+
+def _first_invalid_utf8(path: Path) -> str | None:
+    """'line L (data row R), column C: byte 0xNN' of the first byte that is not UTF-8."""
+    import codecs
+    import csv
+    import gzip
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    header: list[str] | None = None
+    with opener(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = decoder.decode(raw)
+            except UnicodeDecodeError as error:
+                bad = raw[error.start : error.start + 1].hex()
+                fields = next(csv.reader([raw.decode("utf-8", "replace")]), [])
+                column = next((i for i, f in enumerate(fields) if "\ufffd" in f), None)
+                name = ""
+                if column is not None:
+                    label = header[column] if header and column < len(header) else None
+                    name = f", column {label or column + 1}"
+                return f"line {number} (data row {number - 1}){name}: byte 0x{bad}"
+            if header is None:
+                header = next(csv.reader([line]), [])
+    return None
+
+
 def load_table(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -151,7 +199,7 @@ def load_files(
         try:
             described = con.execute(f"DESCRIBE SELECT * FROM {reader_sql(locals_, fmt)}").fetchall()
         except duckdb.Error as exc:
-            raise SourceError(f"source {source!r}: cannot read {location}: {exc}") from None
+            raise read_error(source, files, location, exc) from None
         columns = [row[0] for row in described if row[0] != FILE_COLUMN]
     missing = [c for c in required_columns if c not in columns]
     if missing:
@@ -177,8 +225,8 @@ def load_files(
             f"CAST(row_number() OVER () AS BIGINT) + 1 AS _row_number "
             f"FROM {reader_sql(locals_, fmt, columns)}) {where}",
         )
-    except duckdb.Error as exc:
-        raise SourceError(f"source {source!r}: cannot read {location}: {exc}") from None
+    except duckdb.Error as exc:  # a bad row past the part DuckDB sniffed
+        raise read_error(source, files, location, exc) from None
     return check_loaded(
         con,
         source=source,

@@ -12,6 +12,12 @@ Per run, `<journal dir>/<run_id>/`:
 only), braze_sync_rejections and the run's totals in ONE DuckDB transaction that also marks the
 run folded, so a crash during or after folding never applies a journal twice. A torn last line
 (the process died mid-write) is a batch in flight: it is ignored and its values are resent.
+
+A journal damaged otherwise (a file cut short by a full disk or a bad copy, a garbled line) loses
+nothing either: a line that does not parse is skipped and its objects stay unconfirmed, so the
+next sync resends them; a plan that cannot be read confirms nothing, and the run's directory is
+moved to `<journal dir>/../_damaged/<destination>/` for inspection. Each is reported in the notes
+the fold returns, so the run that folds it says what it did.
 """
 
 from __future__ import annotations
@@ -111,8 +117,12 @@ class OutcomeJournal:
                 self._file.close()
 
 
-def read_outcomes(run_dir: Path) -> pl.DataFrame:
-    """Per-object outcomes of the journal; a torn or garbled trailing line is skipped."""
+DAMAGED_DIR = "_damaged"
+
+
+def read_outcomes(run_dir: Path, notes: list[str] | None = None) -> pl.DataFrame:
+    """Per-object outcomes of the journal. A line that does not parse (torn by a kill, cut
+    short, garbled) is skipped; `notes` gets one line saying which and what follows from it."""
     rows: dict[str, list] = {
         k: []
         for k in (
@@ -127,24 +137,41 @@ def read_outcomes(run_dir: Path) -> pl.DataFrame:
         )
     }
     path = run_dir / OUTCOMES_FILE
+    bad: list[int] = []
+    lines: list[bytes] = []
     if path.exists():
-        for line in path.read_bytes().split(b"\n"):
+        lines = path.read_bytes().split(b"\n")
+        for number, line in enumerate(lines, start=1):
             if not line:
                 continue
             try:
                 entry = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue  # the batch whose line was being written when the process died
-            sent_at = dt.datetime.fromisoformat(entry["t"])
-            for index, status, reason in entry["o"]:
+                sent_at = dt.datetime.fromisoformat(entry["t"])
+                objects = [(int(i), _STATUS_NAMES[s], r) for i, s, r in entry["o"]]
+                batch = (int(entry["b"]), entry["h"], int(entry["a"]), float(entry["ms"]))
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                bad.append(number)  # e.g. the batch whose line was being written at a kill
+                continue
+            for index, status, reason in objects:
                 rows["obj_idx"].append(index)
-                rows["status"].append(_STATUS_NAMES[status])
+                rows["status"].append(status)
                 rows["reason"].append(reason)
-                rows["batch_no"].append(entry["b"])
-                rows["http_status"].append(entry["h"])
-                rows["attempts"].append(entry["a"])
-                rows["elapsed_ms"].append(float(entry["ms"]))
+                rows["batch_no"].append(batch[0])
+                rows["http_status"].append(batch[1])
+                rows["attempts"].append(batch[2])
+                rows["elapsed_ms"].append(batch[3])
                 rows["sent_at"].append(sent_at)
+    if bad and notes is not None:
+        tail = bad == [len(lines)] and bool(lines[-1])
+        what = (
+            f"its last record (line {bad[0]}) was cut mid-write"
+            if tail
+            else f"{len(bad)} record(s) could not be read (line(s) {', '.join(map(str, bad[:5]))})"
+        )
+        notes.append(
+            f"journal {path}: {what}; skipped: the objects of those batches are not confirmed "
+            "and are sent again"
+        )
     return pl.DataFrame(
         rows,
         schema={
@@ -174,6 +201,7 @@ def fold_run(
     *,
     status: str | None = None,
     message: str | None = None,
+    notes: list[str] | None = None,
 ) -> dict[str, int] | None:
     """Apply one run's journal to the warehouse (idempotent) and delete the journal directory.
 
@@ -192,8 +220,12 @@ def fold_run(
             )
         shutil.rmtree(run_dir, ignore_errors=True)
         return None
-    plan = pl.read_parquet(plan_path)
-    outcomes = read_outcomes(run_dir)
+    try:
+        plan = pl.read_parquet(plan_path)
+    except Exception as exc:  # polars raises several kinds for a cut or garbled file
+        _set_aside(con, run_dir, destination, exc, notes)
+        return None
+    outcomes = read_outcomes(run_dir, notes)
     sent = plan.join(outcomes, on="obj_idx", how="inner")
     objects = plan["obj_idx"].n_unique()
     con.register("_fold_sent", sent)
@@ -229,6 +261,33 @@ def fold_run(
         con.unregister("_fold_sent")
     shutil.rmtree(run_dir, ignore_errors=True)
     return counts
+
+
+def _set_aside(
+    con: duckdb.DuckDBPyConnection,
+    run_dir: Path,
+    destination: str,
+    error: Exception,
+    notes: list[str] | None,
+) -> None:
+    """A plan that cannot be read: confirm nothing of the run (so everything it sent is sent
+    again) and move its journal out of the way, kept for inspection."""
+    run_id = run_dir.name
+    target = run_dir.parent.parent / DAMAGED_DIR / destination / run_id
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.move(str(run_dir), target)
+    reason = " ".join(str(error).split())[:200]
+    note = (
+        f"journal of run {run_id}: its plan {run_dir / PLAN_FILE} cannot be read ({reason}); nothing "
+        f"it sent is confirmed, so its values are sent again; the journal was moved to {target}"
+    )
+    con.execute(
+        f"UPDATE {RUNS} SET status = 'interrupted', folded = true, message = ? WHERE run_id = ?",
+        [note, run_id],
+    )
+    if notes is not None:
+        notes.append(note)
 
 
 def _apply(

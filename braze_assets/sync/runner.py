@@ -63,6 +63,8 @@ class SyncReport:
     recovered_runs: list[str] = field(default_factory=list)
     message: str | None = None
     full_resync: bool = False
+    # What the recovery did with a damaged journal of an earlier run (one line each).
+    recovery_notes: list[str] = field(default_factory=list)
 
     def metadata(self) -> dict[str, Any]:
         """Numbers for Dagster run metadata (plotted over time in the UI)."""
@@ -108,12 +110,18 @@ def destination_lock(journal_root: Path, destination: str) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def recover(con: duckdb.DuckDBPyConnection, journal_root: Path, destination: str) -> list[str]:
-    """Fold every journal an earlier run left behind; return their run ids."""
+def recover(
+    con: duckdb.DuckDBPyConnection,
+    journal_root: Path,
+    destination: str,
+    notes: list[str] | None = None,
+) -> list[str]:
+    """Fold every journal an earlier run left behind; return their run ids. What was done with a
+    damaged journal goes to `notes`."""
     ensure_tables(con)
     folded = []
     for run_dir in pending_runs(journal_root / destination):
-        if fold_run(con, run_dir, destination) is not None:
+        if fold_run(con, run_dir, destination, notes=notes) is not None:
             folded.append(run_dir.name)
     # A run row still 'running' with no journal died before writing its plan: it sent nothing.
     con.execute(
@@ -143,11 +151,14 @@ def sync_destination(
     started = time.perf_counter()
     run_id = run_id or new_run_id()
     with destination_lock(journal_root, destination):
-        recovered = recover(con, journal_root, destination)
+        notes: list[str] = []
+        recovered = recover(con, journal_root, destination, notes)
         if recovered:
             log.info(
                 "sync %s: folded journals of earlier runs %s", destination, ", ".join(recovered)
             )
+        for note in notes:
+            log.warning("sync %s: %s", destination, note)
         snapshot_date = snapshot_date or latest_snapshot_date(con, destination)
         if snapshot_date is None:
             raise ValueError(
@@ -178,6 +189,7 @@ def sync_destination(
             over,
             recovered_runs=recovered,
             full_resync=settings.full_resync,
+            recovery_notes=notes,
         )
         # A dry run reads only the sample objects: the preview of a full resync stays cheap.
         limit = f"WHERE obj_idx < {int(settings.dry_run_sample_size)}" if dry_run else ""
@@ -248,6 +260,18 @@ def _send(
                 f"objects not delivered, e.g. {reason}; they stay pending for the next run"
             )
             error = SyncFailed(" ".join(message.split()))
+        elif result.not_delivered:
+            # Some batches failed: not a plain success. The run says so (status 'partial' in
+            # braze_sync_runs, run metadata, `braze-assets status`); the rows stay pending.
+            reason = next(
+                (o.reason for o in result.outcomes if o.status == "not_delivered" and o.reason),
+                "no reason was recorded",
+            )
+            status = "partial"
+            message = (
+                f"{result.not_delivered:,} of {len(result.outcomes):,} objects not delivered, "
+                f"e.g. {reason}; they stay pending for the next run"
+            )
     finally:
         journal.close()
     counts = fold_run(con, run_dir, report.destination, status=status, message=message)

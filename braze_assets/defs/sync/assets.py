@@ -160,6 +160,7 @@ def report_metadata(report: SyncReport) -> dict:
         "snapshot_date": dg.MetadataValue.text(str(report.snapshot_date)),
         "status": dg.MetadataValue.text(report.status),
         "recovered_runs": dg.MetadataValue.text(", ".join(report.recovered_runs) or "-"),
+        "recovery_notes": dg.MetadataValue.text("\n".join(report.recovery_notes) or "-"),
     }
 
 
