@@ -13,56 +13,27 @@ from __future__ import annotations
 
 import ctypes
 import os
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
-PID_TAG = "braze_assets/cli_pid"
-HOST_TAG = "braze_assets/cli_host"
-# The pid's start time in clock ticks since boot (Linux), so a reused pid is not taken for the
-# dead run's process.
-START_TAG = "braze_assets/cli_pid_start"
+from braze_assets.run_owner import (
+    HOST_TAG,
+    PID_TAG,
+    START_TAG,
+    owner_is_gone,
+    owner_tags,
+)
+
+__all__ = ["HOST_TAG", "PID_TAG", "START_TAG", "owner_tags"]
+
 LAUNCH_TAG = "braze_assets/cli_launch"
 
 SLOT_WAIT_ENV = "BRAZE_ASSETS_SLOT_WAIT_SECONDS"
 DEFAULT_SLOT_WAIT_SECONDS = 600.0
 # How often the waiting run says what it waits for.
 WAIT_MESSAGE_SECONDS = 10.0
-
-
-def _process_start(pid: int) -> str | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # Field 22; the command name (field 2) may hold spaces, so split after its closing paren.
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def owner_tags() -> dict[str, str]:
-    tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
-    start = _process_start(os.getpid())
-    if start is not None:
-        tags[START_TAG] = start
-    return tags
-
-
-def _owner_is_gone(tags) -> bool | None:
-    """True when the run's CLI process is dead, False when alive, None when unknown."""
-    if PID_TAG not in tags or tags.get(HOST_TAG) != socket.gethostname():
-        return None
-    pid = int(tags[PID_TAG])
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    recorded = tags.get(START_TAG)
-    return recorded is not None and _process_start(pid) not in (None, recorded)
 
 
 def recover_dead_runs(instance, say: Callable[[str], None] = print) -> list[str]:
@@ -83,7 +54,7 @@ def recover_dead_runs(instance, say: Callable[[str], None] = print) -> list[str]
     )
     failed = []
     for run in unfinished:
-        if not _owner_is_gone(run.tags):
+        if not owner_is_gone(run.tags):
             continue
         message = (
             f"marked failed by braze-assets: the process that ran it (pid {run.tags[PID_TAG]} "
