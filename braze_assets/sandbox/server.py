@@ -232,6 +232,10 @@ class SandboxServer:
     def request_log(self, since: int = 0) -> list[dict]:
         return self.api.request_log(since)
 
+    def received_by_user(self) -> dict[str, int]:
+        """Attribute objects accepted per user since start (or reset)."""
+        return self.api.received_by_user()
+
     def data_points_spent(self) -> int:
         return self.workspace.data_point_summary()["total"]
 
