@@ -1,0 +1,381 @@
+"""Randomised kill matrix: `braze-assets demo` killed with SIGKILL (its whole process group) at
+random points in each stage, rerun, and compared with a clean run.
+
+    .venv/bin/python benchmarks/kill_matrix.py --cases 14 --seed 1
+
+Each case copies one generated demo data dir, starts its own HTTP Braze sandbox (optionally rate
+limited), runs the demo, kills it at a random moment of a chosen stage (sources, identity,
+customer 360, audiences, snapshots, sync, currents), reruns it, and compares with a clean run of the
+same data:
+
+- the warehouse tables a user sees (customer ids and their records, customer 360 and attributes,
+  audiences and recipients, attribute snapshots, confirmed Braze state, pending rejections,
+  Currents events), without run ids and timestamps;
+- the profiles the sandbox holds (every value, without Braze's own ids and creation times);
+- values resent: attribute objects the sandbox accepted beyond those of the clean run. A resend is
+  allowed only for the batches in flight at the kill (the client sends at most 8 at once).
+
+A stage is targeted by waiting until one of its steps holds the `duckdb_warehouse` pool slot, then
+sleeping a random 0..--max-delay s (so the kill falls at the step's start, middle or just after);
+the sync stage is targeted by the number of batches the sandbox has accepted. Where the kill
+actually fell (the step holding the slot at that moment) is reported per case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from braze_assets.sandbox import SandboxServer  # noqa: E402
+from braze_assets.sandbox.api import ALL_PERMISSIONS  # noqa: E402
+
+KEY = "kill-matrix-key"
+BATCH = 75
+IN_FLIGHT = 8  # the Braze client's concurrency: batches that can be in flight at a kill
+POOL = "duckdb_warehouse"
+
+STAGES = ["sources", "identity", "customer_360", "audiences", "snapshots", "sync", "currents"]
+
+# Tables a user sees, each with the columns that name a run or a moment (left out of the comparison).
+TABLES = {
+    "customer_id_registry": {
+        "created_at",
+        "created_run_id",
+        "retired_at",
+        "retired_run_id",
+        "updated_at",
+        "updated_run_id",
+    },
+    "customer_id_assignments": {"assigned_at", "run_id"},
+    "customer_360": set(),
+    "customer_attribute_source": set(),
+    "transaction_attributes": set(),
+    "engagement_attributes": set(),
+    "braze_customer_attributes": set(),
+    "audience_members": {"run_id", "computed_at"},
+    "campaign_recipients": {"run_id", "computed_at"},
+    "campaign_member_attributes": {"run_id", "computed_at"},
+    "attribute_snapshots": set(),
+    "braze_confirmed_state": {"confirmed_at", "run_id"},
+    "currents_events": set(),
+}
+# Logs: a rerun appends to them; compared as sets (what is pending), not row by row.
+LOG_TABLES = {"braze_sync_rejections": {"run_id", "rejected_at"}}
+PROFILE_VOLATILE = {"braze_id", "created_at"}
+
+
+def stage_of(step_key: str) -> str:
+    if step_key.startswith("raw_"):
+        return "sources"
+    if step_key.startswith(("unified_", "identity")):
+        return "identity"
+    if step_key.startswith("currents"):
+        return "currents"
+    if step_key.startswith(("campaign_", "audience")):
+        return "audiences"
+    if step_key.startswith("attribute_snapshots"):
+        return "snapshots"
+    if step_key.startswith("braze_sync"):
+        return "sync"
+    return "customer_360"
+
+
+def env_for(data_dir: Path, sandbox: SandboxServer) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("BRAZE_", "CURRENTS_", "AWS_", "DAGSTER_HOME"))
+    }
+    env.update(
+        BRAZE_ASSETS_DATA_DIR=str(data_dir),
+        DAGSTER_HOME=str(data_dir / "dagster_home"),
+        BRAZE_API_KEY=KEY,
+        BRAZE_REST_ENDPOINT=sandbox.url,
+    )
+    return env
+
+
+def demo(env: dict[str, str], **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-u", "-m", "braze_assets.cli", "demo"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        **kwargs,
+    )
+
+
+def finish(process: subprocess.Popen, timeout: float) -> tuple[int, str]:
+    try:
+        out, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, _ = process.communicate()
+        return -999, out
+    return process.returncode, out
+
+
+class Case:
+    """One data dir with its own sandbox and Dagster instance."""
+
+    def __init__(self, template: Path, where: Path, rate: int | None):
+        self.where = where
+        self.data = where / "data"
+        shutil.copytree(template, self.data)
+        with (self.data / "braze_workspace_users.csv").open(newline="", encoding="utf-8") as f:
+            users = [row["external_id"] for row in csv.DictReader(f)]
+        self.sandbox = SandboxServer(
+            where / "braze_state",
+            api_keys={KEY: set(ALL_PERMISSIONS)},
+            rate_limit_requests=rate,
+            rate_limit_period_s=1.0,
+        ).start()
+        self.sandbox.seed_users(users)
+        self.env = env_for(self.data, self.sandbox)
+        home = self.data / "dagster_home"
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / "dagster.yaml", home / "dagster.yaml")
+        import dagster as dg
+
+        # Created here, before the demo, so the watcher and the demo never race to create storage.
+        self.instance = dg.DagsterInstance.from_config(str(home))
+
+    def close(self) -> None:
+        self.instance.dispose()
+        self.sandbox.stop()
+
+    def holder(self) -> str | None:
+        info = self.instance.event_log_storage.get_concurrency_info(POOL)
+        return next((c.step_key for c in info.claimed_slots), None)
+
+    def accepted_batches(self) -> int:
+        return sum(
+            1
+            for r in self.sandbox.request_log()
+            if r["path"] == "/users/track" and r["status"] == 201 and r["objects"]
+        )
+
+    def run_clean(self, timeout: float) -> tuple[int, str]:
+        return finish(demo(self.env), timeout)
+
+    def run_killed(self, stage: str, rng: random.Random, max_delay: float, timeout: float):
+        """Run the demo, kill it in `stage`; returns a description of where the kill fell."""
+        process = demo(self.env)
+        output: list[str] = []
+        reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + timeout
+        if stage == "sync":
+            target_batches = rng.randint(1, 12)
+            condition = lambda: self.accepted_batches() >= target_batches  # noqa: E731
+            delay = 0.0
+            plan = f"after {target_batches} accepted batches"
+        else:
+            condition = lambda: (h := self.holder()) is not None and stage_of(h) == stage  # noqa: E731
+            delay = rng.uniform(0, max_delay)
+            plan = f"{delay:.2f} s after a {stage} step took the slot"
+        fired = False
+        while process.poll() is None and time.monotonic() < deadline:
+            if condition():
+                fired = True
+                break
+            time.sleep(0.01)
+        if fired:
+            time.sleep(delay)
+        at = self.holder()
+        batches = self.accepted_batches()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        reader.join(timeout=10)
+        return {
+            "plan": plan,
+            "fired": fired,
+            "killed_while": at or "no step held the slot",
+            "stage_at_kill": stage_of(at) if at else "between steps",
+            "batches_before_kill": batches,
+            "finished_before_kill": process.returncode == 0,
+            "last_line": next((line.strip() for line in reversed(output) if line.strip()), ""),
+        }
+
+    def state(self) -> dict:
+        self.sandbox.workspace.flush()
+        con = duckdb.connect(str(self.data / "warehouse.duckdb"), read_only=True)
+        tables = {}
+        try:
+            present = {
+                r[0] for r in con.execute("SELECT table_name FROM information_schema.tables")
+            }
+            for table, volatile in {**TABLES, **LOG_TABLES}.items():
+                if table not in present:
+                    tables[table] = None
+                    continue
+                columns = [r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()]
+                keep = ", ".join(f'"{c}"' for c in columns if c not in volatile)
+                distinct = "DISTINCT " if table in LOG_TABLES else ""
+                rows = con.execute(f'SELECT {distinct}{keep} FROM "{table}"').fetchall()
+                tables[table] = sorted(map(repr, rows))
+        finally:
+            con.close()
+        profiles = {
+            p.get("external_id") or p["braze_id"]: json.dumps(
+                {k: v for k, v in p.items() if k not in PROFILE_VOLATILE}, sort_keys=True
+            )
+            for p in self.sandbox.profiles()
+        }
+        return {
+            "tables": tables,
+            "profiles": profiles,
+            "received": self.sandbox.received_by_user(),
+        }
+
+
+def compare(clean: dict, got: dict) -> dict:
+    from collections import Counter
+
+    diffs = {}
+    for table, rows in clean["tables"].items():
+        other = got["tables"].get(table)
+        if rows is None or other is None:
+            if rows != other:
+                diffs[table] = "missing table"
+            continue
+        a, b = Counter(rows), Counter(other)
+        missing, extra = sum((a - b).values()), sum((b - a).values())
+        if missing or extra:
+            example = next(iter((a - b) or (b - a)))
+            diffs[table] = f"{missing} rows missing, {extra} extra (e.g. {example[:160]})"
+    wrong_profiles = [
+        u
+        for u in set(clean["profiles"]) | set(got["profiles"])
+        if clean["profiles"].get(u) != got["profiles"].get(u)
+    ]
+    if wrong_profiles:
+        diffs["sandbox profiles"] = (
+            f"{len(wrong_profiles)} differ (e.g. {sorted(wrong_profiles)[:3]})"
+        )
+    base, received = clean["received"], got["received"]
+    never = [u for u in base if received.get(u, 0) == 0]
+    if never:
+        diffs["sandbox received"] = f"{len(never)} users never received (e.g. {never[:3]})"
+    resent = sum(max(0, received.get(u, 0) - base.get(u, 0)) for u in received)
+    return {"diffs": diffs, "resent_values": resent}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cases", type=int, default=len(STAGES))
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--people", type=int, default=1500)
+    parser.add_argument(
+        "--rate", type=int, default=None, help="sandbox requests/s (default: no limit)"
+    )
+    parser.add_argument("--max-delay", type=float, default=3.0)
+    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--stages", default=",".join(STAGES))
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep every case's data dir")
+    parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    stages = args.stages.split(",")
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="kill_matrix_"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"work dir {work}", flush=True)
+
+    template = work / "template"
+    if not (template / "braze_workspace_users.csv").exists():
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("BRAZE_", "DAGSTER_HOME"))}
+        env["BRAZE_ASSETS_DATA_DIR"] = str(template)
+        subprocess.run(
+            [sys.executable, "-m", "braze_assets.cli", "generate", "--people", str(args.people)],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+
+    clean_case = Case(template, work / "clean", args.rate)
+    try:
+        code, out = clean_case.run_clean(args.timeout)
+        if code != 0:
+            print(out)
+            raise SystemExit(f"the clean run failed ({code})")
+        clean = clean_case.state()
+    finally:
+        clean_case.close()
+    print(f"clean run: {sum(clean['received'].values())} values sent", flush=True)
+
+    results = []
+    for number in range(args.cases):
+        stage = stages[number % len(stages)]
+        case = Case(template, work / f"case{number:03d}", args.rate)
+        try:
+            kill = case.run_killed(stage, rng, args.max_delay, args.timeout)
+            started = time.monotonic()
+            code, out = case.run_clean(args.timeout)
+            result = {
+                "case": number,
+                "stage": stage,
+                **kill,
+                "rerun_exit": code,
+                "rerun_s": round(time.monotonic() - started, 1),
+            }
+            if code == 0:
+                result.update(compare(clean, case.state()))
+            else:
+                result["diffs"] = {"rerun": out[-2000:]}
+                result["resent_values"] = None
+        finally:
+            case.close()
+        if not args.keep and code == 0 and not result["diffs"]:
+            shutil.rmtree(case.where, ignore_errors=True)
+        result["recovered"] = code == 0 and not result["diffs"]
+        over = result["resent_values"] is not None and result["resent_values"] > IN_FLIGHT * BATCH
+        result["resent_beyond_in_flight"] = over
+        results.append(result)
+        print(json.dumps(result), flush=True)
+
+    recovered = sum(r["recovered"] for r in results)
+    resent = [r["resent_values"] for r in results if r["resent_values"] is not None]
+    print(
+        f"\n{len(results)} cases, {recovered} recovered, values resent: total {sum(resent)}, "
+        f"max {max(resent, default=0)} (bound {IN_FLIGHT} batches = {IN_FLIGHT * BATCH})"
+    )
+    by_stage: dict[str, list] = {}
+    for r in results:
+        by_stage.setdefault(r["stage_at_kill"], []).append(r["recovered"])
+    for stage, oks in sorted(by_stage.items()):
+        print(f"  killed in {stage}: {len(oks)} cases, {sum(oks)} recovered")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return (
+        0
+        if recovered == len(results) and not any(r["resent_beyond_in_flight"] for r in results)
+        else 1
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
