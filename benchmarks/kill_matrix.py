@@ -28,6 +28,7 @@ import csv
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -78,6 +79,9 @@ TABLES = {
 # Logs: a rerun appends to them; compared as sets (what is pending), not row by row.
 LOG_TABLES = {"braze_sync_rejections": {"run_id", "rejected_at"}}
 PROFILE_VOLATILE = {"braze_id", "created_at"}
+# Customer ids are minted from the run that first saw the customer, so two independent runs give
+# the same customer different ids: each is compared by its first source record instead.
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def stage_of(step_key: str) -> str:
@@ -222,8 +226,19 @@ class Case:
         con = duckdb.connect(str(self.data / "warehouse.duckdb"), read_only=True)
         tables = {}
         try:
+            names = dict(
+                con.execute(
+                    "SELECT customer_id, 'customer:' || min(record_id) FROM customer_id_assignments "
+                    "GROUP BY customer_id"
+                ).fetchall()
+            )
+
+            def canonical(text: str) -> str:
+                return UUID.sub(lambda m: names.get(m.group(0), m.group(0)), text)
+
             present = {
-                r[0] for r in con.execute("SELECT table_name FROM information_schema.tables")
+                r[0]
+                for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
             }
             for table, volatile in {**TABLES, **LOG_TABLES}.items():
                 if table not in present:
@@ -233,12 +248,14 @@ class Case:
                 keep = ", ".join(f'"{c}"' for c in columns if c not in volatile)
                 distinct = "DISTINCT " if table in LOG_TABLES else ""
                 rows = con.execute(f'SELECT {distinct}{keep} FROM "{table}"').fetchall()
-                tables[table] = sorted(map(repr, rows))
+                tables[table] = sorted(canonical(repr(row)) for row in rows)
         finally:
             con.close()
         profiles = {
-            p.get("external_id") or p["braze_id"]: json.dumps(
-                {k: v for k, v in p.items() if k not in PROFILE_VOLATILE}, sort_keys=True
+            p.get("external_id") or p["braze_id"]: canonical(
+                json.dumps(
+                    {k: v for k, v in p.items() if k not in PROFILE_VOLATILE}, sort_keys=True
+                )
             )
             for p in self.sandbox.profiles()
         }
@@ -249,35 +266,41 @@ class Case:
         }
 
 
-def compare(clean: dict, got: dict) -> dict:
+def _table_diff(rows, other) -> str | None:
     from collections import Counter
 
+    if rows is None or other is None:
+        return None if rows == other else "missing table"
+    a, b = Counter(rows), Counter(other)
+    missing, extra = sum((a - b).values()), sum((b - a).values())
+    if not (missing or extra):
+        return None
+    example = next(iter((a - b) or (b - a)))
+    return f"{missing} rows missing, {extra} extra (e.g. {example[:200]})"
+
+
+def compare(cleans: list[dict], got: dict) -> dict:
+    """Differences from the nearest clean state (after one clean run, or after a clean run and a
+    rerun: a case is a killed run plus a rerun, and history tables grow with each run)."""
     diffs = {}
-    for table, rows in clean["tables"].items():
-        other = got["tables"].get(table)
-        if rows is None or other is None:
-            if rows != other:
-                diffs[table] = "missing table"
-            continue
-        a, b = Counter(rows), Counter(other)
-        missing, extra = sum((a - b).values()), sum((b - a).values())
-        if missing or extra:
-            example = next(iter((a - b) or (b - a)))
-            diffs[table] = f"{missing} rows missing, {extra} extra (e.g. {example[:160]})"
-    wrong_profiles = [
-        u
-        for u in set(clean["profiles"]) | set(got["profiles"])
-        if clean["profiles"].get(u) != got["profiles"].get(u)
-    ]
-    if wrong_profiles:
-        diffs["sandbox profiles"] = (
-            f"{len(wrong_profiles)} differ (e.g. {sorted(wrong_profiles)[:3]})"
-        )
-    base, received = clean["received"], got["received"]
-    never = [u for u in base if received.get(u, 0) == 0]
+    for table in cleans[0]["tables"]:
+        found = [_table_diff(clean["tables"][table], got["tables"].get(table)) for clean in cleans]
+        if all(found):
+            diffs[table] = found[-1]
+    wrong = []
+    for clean in cleans:
+        users = set(clean["profiles"]) | set(got["profiles"])
+        wrong.append(sorted(u for u in users if clean["profiles"].get(u) != got["profiles"].get(u)))
+    if all(wrong):
+        diffs["sandbox profiles"] = f"{len(wrong[-1])} differ (e.g. {wrong[-1][:3]})"
+    received = got["received"]
+    never = [u for u in cleans[0]["received"] if received.get(u, 0) == 0]
     if never:
         diffs["sandbox received"] = f"{len(never)} users never received (e.g. {never[:3]})"
-    resent = sum(max(0, received.get(u, 0) - base.get(u, 0)) for u in received)
+    resent = sum(
+        max(0, count - max(clean["received"].get(u, 0) for clean in cleans))
+        for u, count in received.items()
+    )
     return {"diffs": diffs, "resent_values": resent}
 
 
@@ -316,21 +339,37 @@ def main() -> int:
             capture_output=True,
         )
 
-    clean_case = Case(template, work / "clean", args.rate)
-    try:
-        code, out = clean_case.run_clean(args.timeout)
-        if code != 0:
-            print(out)
-            raise SystemExit(f"the clean run failed ({code})")
-        clean = clean_case.state()
-    finally:
-        clean_case.close()
-    print(f"clean run: {sum(clean['received'].values())} values sent", flush=True)
+    # The clean run's state is kept in the work dir, so more cases can be added to it later.
+    clean_file = work / f"clean_state_rate{args.rate}.json"
+    if clean_file.exists():
+        cleans = json.loads(clean_file.read_text())
+    else:
+        shutil.rmtree(work / "clean", ignore_errors=True)
+        clean_case = Case(template, work / "clean", args.rate)
+        try:
+            code, out = clean_case.run_clean(args.timeout)
+            if code != 0:
+                print(out)
+                raise SystemExit(f"the clean run failed ({code})")
+            cleans = [clean_case.state()]
+            code, out = clean_case.run_clean(args.timeout)
+            if code != 0:
+                print(out)
+                raise SystemExit(f"the clean rerun failed ({code})")
+            cleans.append(clean_case.state())
+        finally:
+            clean_case.close()
+        clean_file.write_text(json.dumps(cleans))
+    again = compare(cleans[:1], cleans[1])
+    print(f"a clean rerun changes: {again['diffs'] or 'nothing'}", flush=True)
+    print(f"clean run: {sum(cleans[0]['received'].values())} objects sent", flush=True)
 
     results = []
     for number in range(args.cases):
         stage = stages[number % len(stages)]
-        case = Case(template, work / f"case{number:03d}", args.rate)
+        where = work / f"case{args.seed}_{number:03d}"
+        shutil.rmtree(where, ignore_errors=True)
+        case = Case(template, where, args.rate)
         try:
             kill = case.run_killed(stage, rng, args.max_delay, args.timeout)
             started = time.monotonic()
@@ -343,7 +382,7 @@ def main() -> int:
                 "rerun_s": round(time.monotonic() - started, 1),
             }
             if code == 0:
-                result.update(compare(clean, case.state()))
+                result.update(compare(cleans, case.state()))
             else:
                 result["diffs"] = {"rerun": out[-2000:]}
                 result["resent_values"] = None

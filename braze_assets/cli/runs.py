@@ -3,10 +3,12 @@ bounded, interruptible wait for pool slots.
 
 A run executed in process whose process is killed (SIGKILL, OOM, a lost terminal) stays STARTED in
 the instance's storage and keeps its `duckdb_warehouse` pool slot, so every later warehouse step
-waits for it forever. The CLI tags each run with the process that executes it; before launching,
-runs whose process is gone are marked failed and their slots freed through Dagster's own API.
-Runs without these tags (launched from the UI, schedules, sensors) are left to Dagster's run
-monitoring daemon, which knows their run workers.
+waits for it forever. Every run is tagged with the process that executes it (braze_assets.run_owner:
+the CLI tags its runs, the project's executor every other run); before launching, runs whose
+process is gone are marked failed and their slots freed through Dagster's own API, as the run
+monitoring daemon does with MonitoredRunLauncher (braze_assets.defs.runs.launcher). Runs without
+these tags (started before runs recorded their process) cannot be judged and are left alone; the
+slot wait names the run it waits for.
 """
 
 from __future__ import annotations
@@ -193,7 +195,12 @@ class SlotWatch:
         run = self.instance.get_run_by_id(run_id)
         if run is None:
             return f"run {run_id[:8]}"
-        owner = f", pid {run.tags[PID_TAG]}" if PID_TAG in run.tags else ""
+        # A run from before runs recorded their process cannot be judged dead or alive here.
+        owner = (
+            f", pid {run.tags[PID_TAG]}"
+            if PID_TAG in run.tags
+            else ", no recorded process: if it is dead, terminate it in the Dagster UI"
+        )
         return f"run {run_id[:8]} ({run.job_name}, {run.status.value}{owner})"
 
     def abandon(self, reason: str) -> None:
