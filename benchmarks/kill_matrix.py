@@ -65,13 +65,14 @@ TABLES = {
     },
     "customer_id_assignments": {"assigned_at", "run_id"},
     "customer_360": set(),
-    "customer_attribute_source": set(),
+    # as_of: when the engagement rollup ran.
+    "customer_attribute_source": {"as_of"},
     "transaction_attributes": set(),
-    "engagement_attributes": set(),
+    "engagement_attributes": {"as_of"},
     "braze_customer_attributes": set(),
-    "audience_members": {"run_id", "computed_at"},
-    "campaign_recipients": {"run_id", "computed_at"},
-    "campaign_member_attributes": {"run_id", "computed_at"},
+    # member_group: see SPLIT below.
+    "audience_members": {"run_id", "computed_at", "member_group"},
+    "campaign_recipients": {"run_id", "computed_at", "member_group"},
     "attribute_snapshots": set(),
     "braze_confirmed_state": {"confirmed_at", "run_id"},
     "currents_events": set(),
@@ -79,6 +80,12 @@ TABLES = {
 # Logs: a rerun appends to them; compared as sets (what is pending), not row by row.
 LOG_TABLES = {"braze_sync_rejections": {"run_id", "rejected_at"}}
 PROFILE_VOLATILE = {"braze_id", "created_at"}
+# Tables with an `attribute` column: rows of campaign attributes are compared within the case (see
+# `consistency`), not with the clean run. A campaign's control group is drawn from a hash of the
+# customer id, and two independent runs mint different ids for the same customer, so the clean run
+# and a case put different customers in control by design.
+SPLIT = "split"
+ATTRIBUTE_TABLES = {"attribute_snapshots", "braze_confirmed_state", "braze_sync_rejections"}
 # Customer ids are minted from the run that first saw the customer, so two independent runs give
 # the same customer different ids: each is compared by its first source record instead.
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -236,6 +243,17 @@ class Case:
             def canonical(text: str) -> str:
                 return UUID.sub(lambda m: names.get(m.group(0), m.group(0)), text)
 
+            campaign_attributes = sorted(
+                {
+                    r[0]
+                    for r in con.execute(
+                        "SELECT DISTINCT attribute FROM campaign_member_attributes "
+                        "UNION SELECT DISTINCT membership_attribute FROM audience_members"
+                    ).fetchall()
+                    if r[0]
+                }
+            )
+            skip = ", ".join(f"'{a}'" for a in campaign_attributes) or "''"
             present = {
                 r[0]
                 for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
@@ -247,23 +265,73 @@ class Case:
                 columns = [r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()]
                 keep = ", ".join(f'"{c}"' for c in columns if c not in volatile)
                 distinct = "DISTINCT " if table in LOG_TABLES else ""
-                rows = con.execute(f'SELECT {distinct}{keep} FROM "{table}"').fetchall()
+                where = f"WHERE attribute NOT IN ({skip})" if table in ATTRIBUTE_TABLES else ""
+                rows = con.execute(f'SELECT {distinct}{keep} FROM "{table}" {where}').fetchall()
                 tables[table] = sorted(canonical(repr(row)) for row in rows)
+            problems = consistency(con, self.sandbox.profiles())
         finally:
             con.close()
+
+        def comparable(profile: dict) -> str:
+            kept = {k: v for k, v in profile.items() if k not in PROFILE_VOLATILE}
+            kept["custom_attributes"] = {
+                k: v
+                for k, v in profile.get("custom_attributes", {}).items()
+                if k not in campaign_attributes
+            }
+            return canonical(json.dumps(kept, sort_keys=True))
+
         profiles = {
-            p.get("external_id") or p["braze_id"]: canonical(
-                json.dumps(
-                    {k: v for k, v in p.items() if k not in PROFILE_VOLATILE}, sort_keys=True
-                )
-            )
-            for p in self.sandbox.profiles()
+            p.get("external_id") or p["braze_id"]: comparable(p) for p in self.sandbox.profiles()
         }
         return {
             "tables": tables,
             "profiles": profiles,
             "received": self.sandbox.received_by_user(),
+            "consistency": problems,
         }
+
+
+def _profile_value(profile: dict, attribute: str):
+    if attribute in profile.get("custom_attributes", {}):
+        return profile["custom_attributes"][attribute]
+    return profile.get(attribute)
+
+
+def consistency(con, sandbox_profiles: list[dict]) -> list[str]:
+    """Within one data dir: every value of the latest snapshot is confirmed unless Braze rejected
+    it, nothing else is confirmed, and the sandbox holds every confirmed value."""
+    columns = "identifier, attribute, element, kind, value_json"
+    intended = set(
+        con.execute(
+            f"SELECT {columns} FROM attribute_snapshots "
+            "WHERE snapshot_date = (SELECT max(snapshot_date) FROM attribute_snapshots)"
+        ).fetchall()
+    )
+    confirmed = set(con.execute(f"SELECT {columns} FROM braze_confirmed_state").fetchall())
+    rejected = set(
+        con.execute("SELECT identifier, attribute, element FROM braze_sync_rejections").fetchall()
+    )
+    problems = []
+    if confirmed - intended:
+        problems.append(f"{len(confirmed - intended)} confirmed values not intended")
+    lost = {row[:3] for row in intended - confirmed} - rejected
+    if lost:
+        problems.append(
+            f"{len(lost)} intended values neither confirmed nor rejected: {sorted(lost)[:3]}"
+        )
+    profiles = {p.get("external_id"): p for p in sandbox_profiles}
+    wrong = []
+    for identifier, attribute, element, kind, value_json in confirmed:
+        held = _profile_value(profiles.get(identifier, {}), attribute)
+        value = json.loads(value_json)
+        if kind in ("value", "membership_bool") and held != value:
+            wrong.append((identifier, attribute))
+        elif kind == "membership_array" and value not in (held or []):
+            wrong.append((identifier, attribute, element))
+    if wrong:
+        problems.append(f"{len(wrong)} confirmed values not in the sandbox: {wrong[:3]}")
+    return problems
 
 
 def _table_diff(rows, other) -> str | None:
@@ -293,6 +361,8 @@ def compare(cleans: list[dict], got: dict) -> dict:
         wrong.append(sorted(u for u in users if clean["profiles"].get(u) != got["profiles"].get(u)))
     if all(wrong):
         diffs["sandbox profiles"] = f"{len(wrong[-1])} differ (e.g. {wrong[-1][:3]})"
+    if got.get("consistency"):
+        diffs["consistency"] = "; ".join(got["consistency"])
     received = got["received"]
     never = [u for u in cleans[0]["received"] if received.get(u, 0) == 0]
     if never:
@@ -360,6 +430,9 @@ def main() -> int:
         finally:
             clean_case.close()
         clean_file.write_text(json.dumps(cleans))
+    for clean in cleans:
+        if clean.get("consistency"):
+            raise SystemExit(f"the clean run is not consistent: {clean['consistency']}")
     again = compare(cleans[:1], cleans[1])
     print(f"a clean rerun changes: {again['diffs'] or 'nothing'}", flush=True)
     print(f"clean run: {sum(cleans[0]['received'].values())} objects sent", flush=True)
