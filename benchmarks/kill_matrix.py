@@ -91,6 +91,11 @@ ATTRIBUTE_TABLES = {"attribute_snapshots", "braze_confirmed_state", "braze_sync_
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
+# Steps whose start triggers a stage's kill: the customer 360 job starts with engagement_attributes
+# (from Currents) before its sources, so the stage is targeted at its own tables.
+TRIGGERS = {"customer_360": ("customer_360", "transaction_attributes", "braze_customer_attributes")}
+
+
 def stage_of(step_key: str) -> str:
     if step_key.startswith("raw_"):
         return "sources"
@@ -201,7 +206,15 @@ class Case:
             delay = 0.0
             plan = f"after {target_batches} accepted batches"
         else:
-            condition = lambda: (h := self.holder()) is not None and stage_of(h) == stage  # noqa: E731
+
+            def condition() -> bool:
+                held = self.holder()
+                if held is None:
+                    return False
+                if stage in TRIGGERS:
+                    return held.startswith(TRIGGERS[stage])
+                return stage_of(held) == stage
+
             delay = rng.uniform(0, max_delay)
             plan = f"{delay:.2f} s after a {stage} step took the slot"
         fired = False
