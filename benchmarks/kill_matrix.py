@@ -72,13 +72,17 @@ TABLES = {
     "braze_customer_attributes": set(),
     # member_group: see SPLIT below.
     "audience_members": {"run_id", "computed_at", "member_group"},
-    "campaign_recipients": {"run_id", "computed_at", "member_group"},
     "attribute_snapshots": set(),
     "braze_confirmed_state": {"confirmed_at", "run_id"},
     "currents_events": set(),
 }
 # Logs: a rerun appends to them; compared as sets (what is pending), not row by row.
-LOG_TABLES = {"braze_sync_rejections": {"run_id", "rejected_at"}}
+# campaign_recipients is the history of who each completed campaign run selected, so a campaign
+# that completed before the kill and again in the rerun appears twice, as in two clean runs.
+LOG_TABLES = {
+    "braze_sync_rejections": {"run_id", "rejected_at"},
+    "campaign_recipients": {"run_id", "computed_at", "member_group"},
+}
 PROFILE_VOLATILE = {"braze_id", "created_at"}
 # Tables with an `attribute` column: rows of campaign attributes are compared within the case (see
 # `consistency`), not with the clean run. A campaign's control group is drawn from a hash of the
@@ -326,6 +330,12 @@ def consistency(con, sandbox_profiles: list[dict]) -> list[str]:
         con.execute("SELECT identifier, attribute, element FROM braze_sync_rejections").fetchall()
     )
     problems = []
+    twice = con.execute(
+        "SELECT count(*) FROM (SELECT run_id, campaign, customer_id FROM campaign_recipients "
+        "GROUP BY ALL HAVING count(*) > 1)"
+    ).fetchone()[0]
+    if twice:
+        problems.append(f"{twice} recipients recorded twice by one run")
     if confirmed - intended:
         problems.append(f"{len(confirmed - intended)} confirmed values not intended")
     lost = {row[:3] for row in intended - confirmed} - rejected
