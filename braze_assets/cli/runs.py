@@ -3,66 +3,39 @@ bounded, interruptible wait for pool slots.
 
 A run executed in process whose process is killed (SIGKILL, OOM, a lost terminal) stays STARTED in
 the instance's storage and keeps its `duckdb_warehouse` pool slot, so every later warehouse step
-waits for it forever. The CLI tags each run with the process that executes it; before launching,
-runs whose process is gone are marked failed and their slots freed through Dagster's own API.
-Runs without these tags (launched from the UI, schedules, sensors) are left to Dagster's run
-monitoring daemon, which knows their run workers.
+waits for it forever. Every run is tagged with the process that executes it (braze_assets.run_owner:
+the CLI tags its runs, the project's executor every other run); before launching, runs whose
+process is gone are marked failed and their slots freed through Dagster's own API, as the run
+monitoring daemon does with MonitoredRunLauncher (braze_assets.defs.runs.launcher). Runs without
+these tags (started before runs recorded their process) cannot be judged and are left alone; the
+slot wait names the run it waits for.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
-PID_TAG = "braze_assets/cli_pid"
-HOST_TAG = "braze_assets/cli_host"
-# The pid's start time in clock ticks since boot (Linux), so a reused pid is not taken for the
-# dead run's process.
-START_TAG = "braze_assets/cli_pid_start"
+from braze_assets.run_owner import (
+    HOST_TAG,
+    PID_TAG,
+    START_TAG,
+    owner_is_gone,
+    owner_tags,
+)
+
+__all__ = ["HOST_TAG", "PID_TAG", "START_TAG", "owner_tags"]
+
 LAUNCH_TAG = "braze_assets/cli_launch"
 
 SLOT_WAIT_ENV = "BRAZE_ASSETS_SLOT_WAIT_SECONDS"
 DEFAULT_SLOT_WAIT_SECONDS = 600.0
 # How often the waiting run says what it waits for.
 WAIT_MESSAGE_SECONDS = 10.0
-
-
-def _process_start(pid: int) -> str | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # Field 22; the command name (field 2) may hold spaces, so split after its closing paren.
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def owner_tags() -> dict[str, str]:
-    tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
-    start = _process_start(os.getpid())
-    if start is not None:
-        tags[START_TAG] = start
-    return tags
-
-
-def _owner_is_gone(tags) -> bool | None:
-    """True when the run's CLI process is dead, False when alive, None when unknown."""
-    if PID_TAG not in tags or tags.get(HOST_TAG) != socket.gethostname():
-        return None
-    pid = int(tags[PID_TAG])
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    recorded = tags.get(START_TAG)
-    return recorded is not None and _process_start(pid) not in (None, recorded)
 
 
 def recover_dead_runs(instance, say: Callable[[str], None] = print) -> list[str]:
@@ -83,7 +56,7 @@ def recover_dead_runs(instance, say: Callable[[str], None] = print) -> list[str]
     )
     failed = []
     for run in unfinished:
-        if not _owner_is_gone(run.tags):
+        if not owner_is_gone(run.tags):
             continue
         message = (
             f"marked failed by braze-assets: the process that ran it (pid {run.tags[PID_TAG]} "
@@ -222,7 +195,12 @@ class SlotWatch:
         run = self.instance.get_run_by_id(run_id)
         if run is None:
             return f"run {run_id[:8]}"
-        owner = f", pid {run.tags[PID_TAG]}" if PID_TAG in run.tags else ""
+        # A run from before runs recorded their process cannot be judged dead or alive here.
+        owner = (
+            f", pid {run.tags[PID_TAG]}"
+            if PID_TAG in run.tags
+            else ", no recorded process: if it is dead, terminate it in the Dagster UI"
+        )
         return f"run {run_id[:8]} ({run.job_name}, {run.status.value}{owner})"
 
     def abandon(self, reason: str) -> None:

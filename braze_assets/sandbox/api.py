@@ -47,6 +47,18 @@ class Reply:
     drop: bool = False
 
 
+def _user_key(obj: dict) -> str:
+    if obj.get("external_id") is not None:
+        return str(obj["external_id"])
+    alias = obj.get("user_alias")
+    if isinstance(alias, dict):
+        return f"alias:{alias.get('alias_label')}:{alias.get('alias_name')}"
+    for key in ("braze_id", "email", "phone"):
+        if obj.get(key) is not None:
+            return f"{key}:{obj[key]}"
+    return "unknown"
+
+
 class FixedWindow:
     """Braze-style request counter: windows aligned to the epoch, reset on the clock."""
 
@@ -111,6 +123,10 @@ class SandboxApi:
         self.status_counts: Counter = Counter()
         self.objects_processed = 0
         self.objects_rejected = 0
+        # Attribute objects accepted per user (external_id, or the alias/email/phone/braze_id the
+        # object names): how often one user's values arrived, which the kill tests compare
+        # against a clean run to count values resent after a crash.
+        self.received: Counter = Counter()
         self.connections_accepted = 0  # counted by the HTTP server: shows keep-alive reuse
 
     # ---- bookkeeping ---------------------------------------------------------------------------
@@ -136,6 +152,10 @@ class SandboxApi:
         keys = ("seq", "time", "method", "path", "status", "objects", "rejected")
         return [dict(zip(keys, e)) for e in entries]
 
+    def received_by_user(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.received)
+
     def stats(self) -> dict:
         with self._lock:
             requests = sum(self.status_counts.values())
@@ -159,6 +179,7 @@ class SandboxApi:
             self.log.clear()
             self.status_counts.clear()
             self.objects_processed = self.objects_rejected = 0
+            self.received.clear()
 
     # ---- entry point ---------------------------------------------------------------------------
     def handle(self, method: str, path: str, headers, body: bytes) -> Reply:
@@ -272,10 +293,15 @@ class SandboxApi:
             purchases_done, purchase_errors = lifecycle.track_events(
                 self.workspace, "purchases", purchases, self.faults.rejects
             )
+        failed = {e["index"] for e in errors}
         errors = errors + event_errors + purchase_errors
         self._record(
             now, "POST", TRACK, 201, len(attributes) + len(events) + len(purchases), len(errors)
         )
+        with self._lock:
+            self.received.update(
+                _user_key(obj) for i, obj in enumerate(attributes) if i not in failed
+            )
         body: dict = {
             "message": "success",
             "attributes_processed": processed,
@@ -394,6 +420,8 @@ class SandboxApi:
             if method == "GET" and name == "events":
                 with self.workspace.lock:
                     return Reply(200, {"events": list(self.workspace.event_log)})
+            if method == "GET" and name == "received":
+                return Reply(200, {"received": self.received_by_user()})
             if method == "GET" and name == "data_points":
                 return Reply(200, self.workspace.data_point_summary())
             if method == "GET" and name == "stats":

@@ -237,6 +237,10 @@ class SandboxServer:
         with self.workspace.lock:
             return [dict(e) for e in self.workspace.event_log]
 
+    def received_by_user(self) -> dict[str, int]:
+        """Attribute objects accepted per user since start (or reset)."""
+        return self.api.received_by_user()
+
     def data_points_spent(self) -> int:
         return self.workspace.data_point_summary()["total"]
 

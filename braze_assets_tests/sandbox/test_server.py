@@ -38,6 +38,28 @@ def test_track_201_with_processed_counts(post, sandbox):
     assert sandbox.profile("a")["first_name"] == "Ann" and sandbox.profile("b") is None
 
 
+def test_received_counts_accepted_attribute_objects_per_user(post, sandbox):
+    """What the kill tests count resends with: accepted objects per user, rejected ones not."""
+    body = {
+        "attributes": [
+            {"external_id": "a", "first_name": "Ann"},
+            {
+                "user_alias": {"alias_name": "n1", "alias_label": "crm"},
+                "_update_existing_only": False,
+                "first_name": "Al",
+            },
+            {"external_id": "b", "dob": "bad"},
+        ]
+    }
+    assert post("/users/track", body).status_code == 201
+    assert post("/users/track", {"attributes": body["attributes"][:1]}).status_code == 201
+    expected = {"a": 2, "alias:crm:n1": 1}
+    assert sandbox.received_by_user() == expected
+    assert requests.get(sandbox.url + "/_sandbox/received").json() == {"received": expected}
+    sandbox.reset()
+    assert sandbox.received_by_user() == {}
+
+
 def test_auth_and_permissions(post):
     assert post("/users/track", {"attributes": []}, key=None).status_code == 401
     wrong = post("/users/track", {"attributes": []}, key="nope")

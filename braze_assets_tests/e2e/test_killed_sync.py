@@ -1,0 +1,140 @@
+"""The scenario of issue 13: `braze-assets demo` pointed at a Braze endpoint that allows
+10 requests/s, killed with SIGKILL (its whole process group) after the sync has sent 8 batches,
+then run again. Every profile must arrive, and fewer than 8 batches' worth of values be resent.
+
+Before the fix the rerun waited forever for the pool slot the killed run still held.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import duckdb
+import pytest
+
+from braze_assets.sandbox import SandboxServer
+from braze_assets.sandbox.api import ALL_PERMISSIONS
+from braze_assets.settings import PROJECT_DIR
+from braze_assets_tests.conftest import cli_env, run_cli
+
+KEY = "rate-limited-key"
+BATCH = 75  # objects per /users/track request, Braze's limit and the sync's batch size
+KILL_AFTER = 8
+RERUN_TIMEOUT = 300
+# As in the issue: 2,000 people give about 1,300 profiles, 18 batches.
+PEOPLE = "2000"
+
+
+def _accepted_batches(sandbox: SandboxServer) -> int:
+    return sum(
+        1
+        for r in sandbox.request_log()
+        if r["path"] == "/users/track" and r["status"] == 201 and r["objects"]
+    )
+
+
+def _intended_confirmed_rejected(data_dir):
+    """The latest snapshot's values and the confirmed state, as (identifier, attribute, element,
+    kind, value_json) rows, and the (identifier, attribute, element) keys Braze rejected."""
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    columns = "identifier, attribute, element, kind, value_json"
+    try:
+        intended = con.execute(
+            f"SELECT {columns} FROM attribute_snapshots "
+            "WHERE snapshot_date = (SELECT max(snapshot_date) FROM attribute_snapshots)"
+        ).fetchall()
+        confirmed = con.execute(f"SELECT {columns} FROM braze_confirmed_state").fetchall()
+        rejected = con.execute(
+            "SELECT identifier, attribute, element FROM braze_sync_rejections"
+        ).fetchall()
+    finally:
+        con.close()
+    return set(intended), set(confirmed), set(rejected)
+
+
+def _profile_value(profile: dict, attribute: str):
+    if attribute in profile.get("custom_attributes", {}):
+        return profile["custom_attributes"][attribute]
+    return profile.get(attribute)
+
+
+def test_demo_killed_after_8_batches_at_10_requests_per_second_resends_less_than_8(tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    generated = run_cli("generate", "--people", PEOPLE, env=cli_env(data_dir))
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    with (data_dir / "braze_workspace_users.csv").open(newline="", encoding="utf-8") as handle:
+        workspace_users = [row["external_id"] for row in csv.DictReader(handle)]
+
+    with SandboxServer(
+        tmp_path / "braze_state",
+        api_keys={KEY: set(ALL_PERMISSIONS)},
+        rate_limit_requests=10,
+        rate_limit_period_s=1.0,
+    ) as sandbox:
+        sandbox.seed_users(workspace_users)
+        env = cli_env(data_dir, BRAZE_API_KEY=KEY, BRAZE_REST_ENDPOINT=sandbox.url)
+        demo = subprocess.Popen(
+            [sys.executable, "-u", "-m", "braze_assets.cli", "demo"],
+            cwd=PROJECT_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        output: list[str] = []
+        reader = threading.Thread(target=lambda: output.extend(demo.stdout), daemon=True)
+        reader.start()
+        try:
+            deadline = time.monotonic() + RERUN_TIMEOUT
+            while _accepted_batches(sandbox) < KILL_AFTER:
+                if demo.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("the demo ended before 8 batches:\n" + "".join(output))
+                time.sleep(0.002)
+        finally:
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait(timeout=30)
+        reader.join(timeout=10)
+        assert "running braze_daily_sync" in "".join(output)
+        before_rerun = sandbox.received_by_user()
+        assert sum(before_rerun.values()) >= KILL_AFTER * BATCH
+
+        try:
+            rerun = run_cli("demo", env=env, timeout=RERUN_TIMEOUT)
+        except subprocess.TimeoutExpired as exc:
+            pytest.fail(f"the rerun hung for {RERUN_TIMEOUT} s:\n{exc.stdout}\n{exc.stderr}")
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        received = sandbox.received_by_user()
+        profiles = {p["external_id"]: p for p in sandbox.profiles() if p.get("external_id")}
+
+    intended, confirmed, rejected = _intended_confirmed_rejected(data_dir)
+    # Everything intended is confirmed, except values Braze rejected (here: users that do not
+    # exist in the workspace, sent with _update_existing_only), and nothing else is.
+    assert confirmed <= intended
+    unconfirmed = {row[:3] for row in intended - confirmed}
+    assert unconfirmed <= rejected, sorted(unconfirmed - rejected)[:10]
+    delivered = {row[0] for row in confirmed}
+    # Every profile arrives, with the values the warehouse holds as confirmed.
+    assert delivered <= set(received), sorted(delivered - set(received))[:10]
+    wrong = [
+        (identifier, attribute, value_json, _profile_value(profiles[identifier], attribute))
+        for identifier, attribute, _element, kind, value_json in confirmed
+        if kind == "value"
+        and _profile_value(profiles[identifier], attribute) != json.loads(value_json)
+    ]
+    assert not wrong, wrong[:5]
+    # The kill fell inside the sync: some profiles had not been sent yet.
+    assert sum(before_rerun.values()) < len(delivered), (len(delivered), before_rerun)
+    resent = sum(count - 1 for count in received.values() if count > 1)
+    print(
+        f"profiles {len(delivered)}, received before the kill {sum(before_rerun.values())}, resent {resent}"
+    )
+    assert resent < KILL_AFTER * BATCH, f"{resent} values resent"
