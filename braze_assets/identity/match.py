@@ -204,16 +204,17 @@ def _location_comparison(spec: ComparisonConfig, active: set[str]):
     levels = [
         cll.CustomLevel(null_sql, label_for_charts="Address missing").configure(is_null_level=True)
     ]
+    # The cheap equality goes first in each AND so the edit distances run on few pairs.
     if line and postal:
         levels += [
-            cll.And(cll.ExactMatchLevel(line), cll.ExactMatchLevel(postal)),
-            cll.And(cll.LevenshteinLevel(line, 2), cll.ExactMatchLevel(postal)),
-            cll.And(cll.LevenshteinLevel(line, 2), cll.DamerauLevenshteinLevel(postal, 1)),
-            cll.And(cll.ExactMatchLevel(number), cll.ExactMatchLevel(postal)),
+            cll.And(cll.ExactMatchLevel(postal), cll.ExactMatchLevel(line)),
+            cll.And(cll.ExactMatchLevel(postal), cll.LevenshteinLevel(line, 2)),
+            cll.And(cll.ExactMatchLevel(postal), cll.ExactMatchLevel(number)),
             cll.And(cll.ExactMatchLevel(number), cll.DamerauLevenshteinLevel(postal, 1)),
+            cll.And(cll.DamerauLevenshteinLevel(postal, 1), cll.LevenshteinLevel(line, 2)),
         ]
     if line:
-        levels += [cll.ExactMatchLevel(line), cll.JaroWinklerLevel(line, 0.9)]
+        levels.append(cll.ExactMatchLevel(line))
     if postal:
         levels += [cll.ExactMatchLevel(postal), cll.DamerauLevenshteinLevel(postal, 1)]
     if city:
