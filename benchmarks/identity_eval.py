@@ -57,6 +57,7 @@ class Dataset:
     tags: dict[str, dict[str, str]]  # source name -> column -> tag
     truth: pl.DataFrame  # source, source_pk, person_id
     region: str = "US"
+    config: ProjectConfig | None = None  # else built from `tags` (primary key rec_id)
 
 
 def _febrl_frame(df) -> pl.DataFrame:
@@ -103,16 +104,120 @@ def febrl4(drop_id_in_b: bool = False) -> Dataset:
     )
 
 
+DEMO_PEOPLE = 5_000
+
+
+def _demo_raw() -> tuple[ProjectConfig, dict[str, pl.DataFrame], pl.DataFrame]:
+    import yaml
+
+    from braze_assets.demo_data import generate_demo_data
+    from braze_assets.settings import DEMO_CONFIG_DIR
+
+    data = Path(tempfile.gettempdir()) / f"identity_eval_demo_{DEMO_PEOPLE}"
+    generate_demo_data(data, people=DEMO_PEOPLE, seed=7, as_of=datetime(2026, 1, 1).date())
+    document = yaml.safe_load((DEMO_CONFIG_DIR / "sources.yaml").read_text())
+    config = ProjectConfig.model_validate({"sources": document["sources"]})
+    frames = {s.name: pl.read_csv(data / s.path, infer_schema=False) for s in config.sources}
+    truth = pl.read_csv(data / "demo_truth" / "person_truth.csv", infer_schema=False).select(
+        "source", "source_pk", "person_id"
+    )
+    return config, frames, truth
+
+
+def demo(profile: str) -> Dataset:
+    """The demo generator's records (US-style, with households and twins), under a noise profile:
+    'default' as generated; 'heavy' adds name and street typos (12%) and drops a fifth of the
+    emails and phones, so more pairs rest on the fuzzy comparisons."""
+    import numpy as np
+
+    from braze_assets.demo_data import noise
+
+    config, frames, truth = _demo_raw()
+    if profile == "heavy":
+        rng = np.random.default_rng(11)
+        for s in config.sources:
+            frame = frames[s.name]
+            for column, tag in s.columns.items():
+                if tag in ("given_name", "surname", "full_name", "address_line1"):
+                    frame = frame.with_columns(noise.typo(frame[column], rng, 0.12).alias(column))
+                elif tag == "phone":
+                    frame = frame.with_columns(noise.blank(frame[column], rng, 0.2).alias(column))
+            frames[s.name] = frame
+    return Dataset(f"demo_{profile}", frames, {}, truth, config=config)
+
+
+def _uk_postcode(zip_code: str | None) -> str | None:
+    # A fixed US zip -> UK postcode map keeps the demo's address agreement structure.
+    if not zip_code or not zip_code.strip()[:5].isdigit():
+        return zip_code
+    z = int(zip_code.strip()[:5])
+    areas = ["SW", "NW", "EC", "LS", "M", "B", "G", "EH", "CF", "BS"]
+    return f"{areas[z % 10]}{z % 23 + 1} {z % 9 + 1}{chr(65 + z % 26)}{chr(65 + (z // 26) % 26)}"
+
+
+def uk_style() -> Dataset:
+    """The demo people written UK-style: day-first dates, +44 / 07 mobiles, UK postcodes, GB."""
+    from braze_assets.identity.config import IdentityConfig as _Identity
+    from braze_assets.identity.normalise import Normaliser
+
+    config, frames, truth = _demo_raw()
+    normaliser = Normaliser(_Identity())
+    sources = []
+    for s in config.sources:
+        frame = frames[s.name]
+        for column, tag in s.columns.items():
+            if tag == "birthdate":
+                frame = frame.with_columns(
+                    pl.col(column).map_elements(
+                        lambda v: (lambda d: d[0].strftime("%d/%m/%Y") if d[0] else v)(
+                            normaliser.birthdate(v)
+                        ),
+                        return_dtype=pl.String,
+                    )
+                )
+            elif tag == "phone":
+                digits = pl.col(column).str.replace_all(r"\D", "").str.slice(-9)
+                frame = frame.with_columns(
+                    pl.when(pl.col(column).is_null() | (digits.str.len_chars() < 9))
+                    .then(pl.col(column))
+                    .otherwise(pl.lit("07") + digits)
+                    .alias(column)
+                )
+            elif tag == "postal_code":
+                frame = frame.with_columns(
+                    pl.col(column).map_elements(_uk_postcode, return_dtype=pl.String)
+                )
+            elif tag == "country":
+                frame = frame.with_columns(
+                    pl.when(pl.col(column).is_null())
+                    .then(None)
+                    .otherwise(pl.lit("GB"))
+                    .alias(column)
+                )
+        frames[s.name] = frame
+        # UK addresses have no state; the column is dropped rather than left empty.
+        columns = {c: t for c, t in s.columns.items() if t != "state"}
+        sources.append(s.model_copy(update={"default_region": "GB", "columns": columns}))
+    return Dataset(
+        "uk_style", frames, {}, truth, region="GB", config=ProjectConfig(sources=sources)
+    )
+
+
 DATASETS = {
     "febrl1": lambda: febrl_dedupe(1),
     "febrl2": lambda: febrl_dedupe(2),
     "febrl3": lambda: febrl_dedupe(3),
     "febrl4": lambda: febrl4(),
     "febrl4_one_id": lambda: febrl4(drop_id_in_b=True),
+    "demo_default": lambda: demo("default"),
+    "demo_heavy": lambda: demo("heavy"),
+    "uk_style": uk_style,
 }
 
 
 def _config(dataset: Dataset) -> ProjectConfig:
+    if dataset.config is not None:
+        return dataset.config
     return ProjectConfig.model_validate(
         {
             "sources": [
@@ -134,6 +239,7 @@ def _load(con: duckdb.DuckDBPyConnection, dataset: Dataset, work: Path) -> Proje
     config = _config(dataset)
     for s in config.sources:
         path = work / s.path
+        path.parent.mkdir(parents=True, exist_ok=True)
         dataset.sources[s.name].write_csv(path)
         load_table(
             con,
@@ -199,8 +305,11 @@ def main() -> None:
     for name in names:
         dataset = DATASETS[name]()
         ours = run_defaults(dataset)
-        row = {"dataset": name, "records": sum(len(f) for f in dataset.sources.values()), **{
-            f"ours_{k}": v for k, v in ours.items()}}
+        row = {
+            "dataset": name,
+            "records": sum(len(f) for f in dataset.sources.values()),
+            **{f"ours_{k}": v for k, v in ours.items()},
+        }
         if not args.skip_splink and name in SPLINK_TUNED:
             row.update({f"splink_{k}": v for k, v in SPLINK_TUNED[name](dataset).items()})
         rows.append(row)

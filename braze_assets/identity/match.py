@@ -324,7 +324,12 @@ def _plan(
     if identity.blocking_rules is None:
         rules, found = choose_blocking(con, active, records)
         estimates = [
-            {"rule": "+".join(e.rule), "comparisons": e.comparisons, "kept": e.kept, "why": e.reason}
+            {
+                "rule": "+".join(e.rule),
+                "comparisons": e.comparisons,
+                "kept": e.kept,
+                "why": e.reason,
+            }
             for e in found
         ]
     else:
@@ -426,6 +431,30 @@ def _save_model(
     )
 
 
+def _monotone(model: dict) -> dict:
+    """A near agreement is never stronger evidence against a match than full disagreement.
+
+    EM drives m towards 0 for a level the training pairs rarely show (a postcode typo in data
+    without any), which would make one typo veto a match outright. Such a level is lifted to the
+    weight of its comparison's 'all other' level."""
+    for comparison in model.get("comparisons", []):
+        levels = [
+            lv for lv in comparison.get("comparison_levels", []) if not lv.get("is_null_level")
+        ]
+        if not levels:
+            continue
+        last = levels[-1]
+        m_else, u_else = last.get("m_probability"), last.get("u_probability")
+        if not m_else or not u_else:
+            continue
+        floor = m_else / u_else
+        for level in levels[:-1]:
+            m, u = level.get("m_probability"), level.get("u_probability")
+            if m is not None and u and m / u < floor:
+                level["m_probability"] = min(u * floor, 1.0)
+    return model
+
+
 def model_weights(model: dict) -> list[dict]:
     """Match weight of every comparison level of a saved Splink model (what the UI shows)."""
     rows = []
@@ -510,7 +539,9 @@ def _train_and_predict(
     report["model_reused"] = stored is not None
     if stored is None:
         _train(linker, identity, plan, active, records, skipped)
-        if identity.match_threshold is None:
+        if identity.comparisons is None:
+            model = _monotone(linker.misc.save_model_to_json())
+            linker = Linker(DuckDBAPI(con).register(_INPUT_VIEW), model, log_level=logging.ERROR)
             _reestimate_prior(linker, records)
         _save_model(con, linker, fingerprint, records)
     report["model"] = stored or linker.misc.save_model_to_json()
@@ -519,9 +550,7 @@ def _train_and_predict(
         threshold_match_probability=floor,
         threshold_match_weight=None if floor is not None else _DIAGNOSTIC_FLOOR_WEIGHT,
     )
-    names = [
-        "address" if c.method in ("address", "location") else c.field for c in comparisons
-    ]
+    names = ["address" if c.method in ("address", "location") else c.field for c in comparisons]
     return (linker, predictions), names, ["+".join(r) for r in rules]
 
 
@@ -538,9 +567,7 @@ def _reestimate_prior(linker: Linker, records: int) -> None:
     prior = settings._probability_two_random_records_match
     predictions = linker.inference.predict(threshold_match_weight=-20)
     prior_weight = math.log2(prior / (1 - prior))
-    weights = (
-        predictions.as_duckdbpyrelation().select("match_weight").fetchnumpy()["match_weight"]
-    )
+    weights = predictions.as_duckdbpyrelation().select("match_weight").fetchnumpy()["match_weight"]
     predictions.drop_table_from_database_and_remove_from_cache()
     if len(weights) == 0:
         return
@@ -563,10 +590,13 @@ _THRESHOLD_GRID = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
 
 
 def choose_threshold(probabilities) -> tuple[float, list[dict]]:
-    """The threshold with the best expected F1 by the model's own posteriors: a pair of
-    probability p is a match with chance p, so above t the expected true links are sum(p) and the
-    expected false ones sum(1 - p); below t the expected missed links are sum(p). Ties go to the
-    higher threshold (a wrong merge costs more than a missed one: it chains in clustering)."""
+    """The threshold with the best expected F0.5 by the model's own posteriors.
+
+    A pair of probability p is a match with chance p, so above t the expected true links are
+    sum(p) and the expected false ones sum(1 - p); below t the expected missed links are sum(p).
+    Precision weighs twice recall (F0.5) because clustering joins components: one false link
+    merges two whole customers, while a missed link inside a customer is often bridged by the
+    others. Ties go to the higher threshold."""
     import numpy as np
 
     p = np.asarray(probabilities, dtype=float)
@@ -577,6 +607,9 @@ def choose_threshold(probabilities) -> tuple[float, list[dict]]:
         precision = tp / (tp + fp) if tp + fp else 1.0
         recall = tp / (tp + fn) if tp + fn else 1.0
         f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        f_half = (
+            1.25 * precision * recall / (0.25 * precision + recall) if precision + recall else 0.0
+        )
         rows.append(
             {
                 "threshold": t,
@@ -584,9 +617,10 @@ def choose_threshold(probabilities) -> tuple[float, list[dict]]:
                 "expected_precision": round(float(precision), 5),
                 "expected_recall": round(float(recall), 5),
                 "expected_f1": round(float(f1), 5),
+                "expected_f0_5": round(float(f_half), 5),
             }
         )
-    best = max(rows, key=lambda r: (round(r["expected_f1"], 4), r["threshold"]))
+    best = max(rows, key=lambda r: (round(r["expected_f0_5"], 4), r["threshold"]))
     return best["threshold"], rows
 
 
