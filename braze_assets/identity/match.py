@@ -40,6 +40,8 @@ TABLE = "unified_scores"
 MODEL_TABLE = "identity_model"
 DECISION_TABLE = "identity_threshold"  # the threshold clustering applies, and why  # the trained Splink model, reused while data and config hold still
 _INPUT_VIEW = "_identity_match_input"
+# Below this, EM sees too few pairs to estimate anything: better to stop with a clear message.
+MIN_TRAINING_RECORDS = 30
 
 
 @dataclass
@@ -397,12 +399,12 @@ def _train(
             # On small data a level can go unobserved and EM drives its m to 0, which Splink
             # rejects mid-session; the session is undone and the other sessions' estimates stand.
             linker._settings_obj.core_model_settings = before
-            skipped.append(f"EM session on {'+'.join(rule)} failed: {exc}")
+            skipped.append(f"EM session on {'+'.join(rule)} failed: {str(exc).splitlines()[0]}")
     if plan.em_rules and not trained:
         raise IdentityInputError(
             f"identity resolution could not train its model on {records} records: every EM session "
             f"failed ({'; '.join(s for s in skipped if s.startswith('EM session'))}). "
-            "Add more records or set identity.comparisons and identity.training by hand."
+            "Add more records, or set identity.em_blocking_rules to fields that repeat in the data."
         )
 
 
@@ -535,6 +537,17 @@ def _train_and_predict(
         retain_matching_columns=True,
         retain_intermediate_calculation_columns=False,
     )
+    if stored is None and records < MIN_TRAINING_RECORDS:
+        per_source = ", ".join(
+            f"{name!r}: {n}"
+            for name, n in con.execute(
+                f"SELECT source, count(*) FROM {STANDARDISED} GROUP BY source ORDER BY source"
+            ).fetchall()
+        )
+        raise IdentityInputError(
+            f"too few records to train the matching model: {records} in all ({per_source}); "
+            f"at least {MIN_TRAINING_RECORDS} are needed. Add records to the sources."
+        )
     linker = Linker(DuckDBAPI(con).register(_INPUT_VIEW), settings, log_level=logging.ERROR)
     report["model_reused"] = stored is not None
     if stored is None:
