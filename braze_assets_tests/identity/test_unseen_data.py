@@ -77,6 +77,8 @@ def test_febrl_file_declared_only_in_sources_yaml_resolves_through_dagster(tmp_p
         "sources:\n  - name: febrl\n    path: febrl1.csv\n    primary_key: rec_id\n"
         f"    updated_at: updated_at\n    default_region: AU\n    columns:\n{columns}"
     )
+    # In-process execution: one process instead of one per step keeps the test quick on 2 cores.
+    (tmp_path / "run.yaml").write_text("execution:\n  config:\n    in_process: {}\n")
     env = {
         **os.environ,
         "BRAZE_ASSETS_CONFIG_DIR": str(config_dir),
@@ -92,6 +94,8 @@ def test_febrl_file_declared_only_in_sources_yaml_resolves_through_dagster(tmp_p
             "braze_assets.definitions",
             "--select",
             "*unified_coalesced",
+            "-c",
+            str(tmp_path / "run.yaml"),
         ],
         capture_output=True,
         text=True,
