@@ -550,42 +550,57 @@ def _train_and_predict(
         )
     linker = Linker(DuckDBAPI(con).register(_INPUT_VIEW), settings, log_level=logging.ERROR)
     report["model_reused"] = stored is not None
+    reestimate = stored is None and identity.comparisons is None
     if stored is None:
         _train(linker, identity, plan, active, records, skipped)
-        if identity.comparisons is None:
+        if reestimate:
             model = _monotone(linker.misc.save_model_to_json())
             linker = Linker(DuckDBAPI(con).register(_INPUT_VIEW), model, log_level=logging.ERROR)
-            _reestimate_prior(linker, records)
+    if identity.match_threshold is not None and not reestimate:
+        predictions = linker.inference.predict(
+            threshold_match_probability=identity.categories.weak
+        )
+    else:
+        # The whole score distribution: the prior and the threshold are read from it.
+        predictions = linker.inference.predict(threshold_match_weight=_DIAGNOSTIC_FLOOR_WEIGHT)
+    shift = 0.0
+    if reestimate:
+        shift = _reestimate_prior(con, linker, predictions.physical_name, records)
+    if stored is None:
         _save_model(con, linker, fingerprint, records)
     report["model"] = stored or linker.misc.save_model_to_json()
-    floor = identity.categories.weak if identity.match_threshold is not None else None
-    predictions = linker.inference.predict(
-        threshold_match_probability=floor,
-        threshold_match_weight=None if floor is not None else _DIAGNOSTIC_FLOOR_WEIGHT,
+    # Scores under the re-estimated prior: every pair's weight moves by the change of prior odds.
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {_PREDICTED_VIEW} AS SELECT * REPLACE ("
+        f"match_weight + {shift!r} AS match_weight, "
+        f"1 / (1 + pow(2, -(match_weight + {shift!r}))) AS match_probability) "
+        f"FROM {predictions.physical_name}"
     )
     names = ["address" if c.method in ("address", "location") else c.field for c in comparisons]
-    return (linker, predictions), names, ["+".join(r) for r in rules]
+    return (linker, _PREDICTED_VIEW), names, ["+".join(r) for r in rules]
 
 
-# Pairs below this match weight carry no measurable probability; predict keeps the rest so the
-# threshold can be chosen from the whole score distribution.
-_DIAGNOSTIC_FLOOR_WEIGHT = -10.0
+# Pairs below this match weight (under the rules-based prior) carry no measurable probability;
+# predict keeps the rest so the prior and the threshold are read from the whole distribution.
+_DIAGNOSTIC_FLOOR_WEIGHT = -20.0
+_PREDICTED_VIEW = "_identity_predicted"
 
 
-def _reestimate_prior(linker: Linker, records: int) -> None:
+def _reestimate_prior(
+    con: duckdb.DuckDBPyConnection, linker: Linker, predictions: str, records: int
+) -> float:
     """The prior is the expected share of matching pairs: with m and u trained, iterate
     lambda = sum(posterior) / all pairs over the blocked pairs until it settles. This replaces the
-    guessed recall of the deterministic rules, which is what under-counted matches on noisy data."""
-    settings = linker._settings_obj
-    prior = settings._probability_two_random_records_match
-    predictions = linker.inference.predict(threshold_match_weight=-20)
-    prior_weight = math.log2(prior / (1 - prior))
-    weights = predictions.as_duckdbpyrelation().select("match_weight").fetchnumpy()["match_weight"]
-    predictions.drop_table_from_database_and_remove_from_cache()
-    if len(weights) == 0:
-        return
+    guessed recall of the deterministic rules, which under-counted matches on noisy data.
+    Returns the change of prior weight (log2 odds) to add to every pair's match weight."""
     import numpy as np
 
+    settings = linker._settings_obj
+    prior = settings._probability_two_random_records_match
+    prior_weight = math.log2(prior / (1 - prior))
+    weights = con.execute(f"SELECT match_weight FROM {predictions}").fetchnumpy()["match_weight"]
+    if len(weights) == 0:
+        return 0.0
     bayes = np.exp2(np.clip(np.asarray(weights, dtype=float) - prior_weight, -60, 60))
     total = records * (records - 1) / 2
     lam = prior
@@ -597,6 +612,7 @@ def _reestimate_prior(linker: Linker, records: int) -> None:
             break
         lam = new
     settings._probability_two_random_records_match = float(lam)
+    return math.log2(lam / (1 - lam)) - prior_weight
 
 
 _THRESHOLD_GRID = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
@@ -658,7 +674,9 @@ def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> Sco
             linker, predictions = trained
             prior = linker._settings_obj._probability_two_random_records_match
             # A comparison whose m values could not be trained is left out of predict by Splink.
-            predicted_columns = set(table_columns(con, predictions.physical_name))
+            predicted_columns = {
+                row[0] for row in con.execute(f"DESCRIBE {predictions}").fetchall()
+            }
             gammas = [f"gamma_{n}" for n in comparison_names if f"gamma_{n}" in predicted_columns]
             skipped += [
                 f"comparison on {n} (untrained)"
@@ -667,14 +685,14 @@ def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> Sco
             ]
             if threshold is None:
                 probabilities = con.execute(
-                    f"SELECT match_probability FROM {predictions.physical_name}"
+                    f"SELECT match_probability FROM {predictions}"
                 ).fetchnumpy()["match_probability"]
                 threshold, grid = choose_threshold(probabilities)
             columns = ", ".join(
                 ["record_id_l", "record_id_r", "match_probability", "match_weight", *gammas]
             )
             predicted = (
-                f"SELECT {columns} FROM {predictions.physical_name} "
+                f"SELECT {columns} FROM {predictions} "
                 f"WHERE match_probability >= {float(identity.categories.weak)}"
             )
         else:
@@ -685,6 +703,7 @@ def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> Sco
         _write_decision(con, threshold, grid, identity.match_threshold is None)
     finally:
         _drop_splink_tables(con)
+        con.execute(f"DROP VIEW IF EXISTS {_PREDICTED_VIEW}")
         con.execute(f"DROP VIEW IF EXISTS {_INPUT_VIEW}")
     con.execute("DROP TABLE IF EXISTS _identity_det")
     summary = con.execute(
