@@ -557,9 +557,7 @@ def _train_and_predict(
             model = _monotone(linker.misc.save_model_to_json())
             linker = Linker(DuckDBAPI(con).register(_INPUT_VIEW), model, log_level=logging.ERROR)
     if identity.match_threshold is not None and not reestimate:
-        predictions = linker.inference.predict(
-            threshold_match_probability=identity.categories.weak
-        )
+        predictions = linker.inference.predict(threshold_match_probability=identity.categories.weak)
     else:
         # The whole score distribution: the prior and the threshold are read from it.
         predictions = linker.inference.predict(threshold_match_weight=_DIAGNOSTIC_FLOOR_WEIGHT)

@@ -170,9 +170,9 @@ def choose_comparisons(
 
 
 def choose_em_rules(profiles: dict[str, FieldProfile], active: set[str]) -> list[list[str]]:
-    """EM sessions: one blocked on the names (trains every other comparison) and two blocked on
-    the most telling other fields (train the names). Each blocks on a specific field so its pairs
-    are rich in matches; three sessions keep training cost flat as the data grows."""
+    """EM sessions: one blocked on the names (trains every other comparison) and up to three
+    blocked on the most telling other fields (train the names). Each blocks on a specific field
+    so its pairs are rich in matches; a fixed number keeps training cost flat as data grows."""
     sessions: list[list[str]] = []
     if {"given_name", "surname"} <= active:
         sessions.append(["given_name", "surname"])
@@ -183,8 +183,10 @@ def choose_em_rules(profiles: dict[str, FieldProfile], active: set[str]) -> list
     ] + sorted(f for f in active if f.startswith("identifier_"))
     # Most telling first: filled often and rarely equal by chance.
     candidates.sort(
-        key=lambda f: -(profiles[f].filled if f in profiles else 0.5)
-        * (1 - (profiles[f].random_agreement if f in profiles else 0.0))
+        key=lambda f: (
+            -(profiles[f].filled if f in profiles else 0.5)
+            * (1 - (profiles[f].random_agreement if f in profiles else 0.0))
+        )
     )
-    sessions += [[f] for f in candidates[: 3 - len(sessions)]]
+    sessions += [[f] for f in candidates[: 4 - len(sessions)]]
     return sessions
