@@ -133,35 +133,6 @@ class ComparisonConfig(_Strict):
     )
 
 
-def _default_comparisons() -> list[ComparisonConfig]:
-    return [
-        ComparisonConfig(
-            field="given_name", method="name", thresholds=[0.92, 0.8], term_frequency=True
-        ),
-        ComparisonConfig(
-            field="surname", method="name", thresholds=[0.92, 0.8], term_frequency=True
-        ),
-        ComparisonConfig(field="email", method="email"),
-        ComparisonConfig(field="phone", method="levenshtein", thresholds=[1, 2]),
-        ComparisonConfig(field="birthdate", method="date"),
-        ComparisonConfig(field="address_line1", method="address", thresholds=[2]),
-        ComparisonConfig(field="gender", method="exact"),
-    ]
-
-
-def _default_blocking() -> list[list[str]]:
-    return [
-        ["email"],
-        ["phone"],
-        ["given_name_canonical", "surname"],
-        ["surname", "postal_code"],
-        ["surname", "birthdate"],
-        ["given_name_canonical", "birthdate"],
-        ["address_line1", "postal_code"],
-        ["given_name_canonical", "postal_code"],
-    ]
-
-
 class TrainingConfig(_Strict):
     """Unsupervised training of the Splink model on the data itself."""
 
