@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import resource
 import subprocess
 import sys
@@ -44,9 +45,12 @@ def demo_config() -> ProjectConfig:
     )
 
 
-def identity_config() -> IdentityConfig:
+def identity_config(defaults: bool = False) -> IdentityConfig:
+    """The demo's identity section, or (defaults) none at all: the model chosen from the data."""
     import yaml
 
+    if defaults:
+        return IdentityConfig()
     path = DEMO_CONFIG_DIR / "identity.yaml"
     return (
         IdentityConfig.model_validate(yaml.safe_load(path.read_text())["identity"])
@@ -106,7 +110,8 @@ def run_ours(warehouse: Path) -> dict:
     from braze_assets.identity.quality import evaluate_against_truth
     from braze_assets.identity.standardise import standardise
 
-    config, identity, times = demo_config(), identity_config(), {}
+    config, times = demo_config(), {}
+    identity = identity_config(defaults=os.environ.get("IDENTITY_BENCH_DEFAULTS") == "1")
     with duckdb.connect(str(warehouse)) as con:
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         start = time.perf_counter()
@@ -224,7 +229,8 @@ def run_churn(warehouse: Path, share: float = 0.01) -> dict:
     from braze_assets.identity.match import score_pairs
     from braze_assets.identity.standardise import standardise
 
-    config, identity = demo_config(), identity_config()
+    config = demo_config()
+    identity = identity_config(defaults=os.environ.get("IDENTITY_BENCH_DEFAULTS") == "1")
     with duckdb.connect(str(warehouse)) as con:
         for s in config.sources:
             con.execute(
@@ -284,6 +290,11 @@ def main() -> None:
     )
     parser.add_argument("--warehouse", type=Path)
     parser.add_argument(
+        "--defaults",
+        action="store_true",
+        help="Run ours with no identity section (model, blocking and threshold chosen from the data).",
+    )
+    parser.add_argument(
         "--workdir",
         type=Path,
         help="Keep the prepared warehouse here and reuse it on the next run.",
@@ -319,6 +330,7 @@ def main() -> None:
         warehouse.with_suffix(".duckdb.wal").unlink(missing_ok=True)
         out = subprocess.run(
             [sys.executable, __file__, "--child", mode, "--warehouse", str(warehouse)],
+            env={**os.environ, "IDENTITY_BENCH_DEFAULTS": "1" if args.defaults else "0"},
             capture_output=True,
             text=True,
             check=False,

@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from braze_assets.identity.config import IdentityConfig
 from braze_assets.identity.match import TABLE as SCORES
+from braze_assets.identity.match import match_threshold
 from braze_assets.identity.standardise import TABLE as STANDARDISED
 from braze_assets.warehouse import quote, table_columns, table_exists, transaction
 
@@ -129,7 +130,7 @@ def _components(
         JOIN _identity_index l ON l.record_id = p.record_id_l JOIN _identity_index r ON r.record_id = p.record_id_r
         WHERE p.match_probability >= ?
         ORDER BY p.match_probability DESC, p.match_weight DESC NULLS FIRST, p.record_id_l, p.record_id_r""",
-        [identity.match_threshold],
+        [match_threshold(con, identity)],
     ).fetchnumpy()
     con.execute("DROP TABLE _identity_index")
     roots, refused = _union_pairs(len(record_ids), edges["l"].tolist(), edges["r"].tolist(), keys)

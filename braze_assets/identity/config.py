@@ -102,14 +102,26 @@ class ComparisonConfig(_Strict):
     """One Splink comparison over a standardised field."""
 
     field: str = Field(description="Column of unified_standardised to compare.")
-    method: Literal["name", "email", "address", "exact", "levenshtein", "jaro_winkler", "date"] = (
-        Field(
-            description=(
-                "name: exact, nickname match (given_name only), Jaro-Winkler levels; "
-                "email: exact, Levenshtein <= 2 (typo), else; exact; levenshtein / jaro_winkler at `thresholds`; "
-                "date: Splink's date-of-birth comparison; address: one comparison over the street line (this "
-                "field) with postal_code and city, so a shared household address counts once."
-            )
+    method: Literal[
+        "name",
+        "email",
+        "address",
+        "location",
+        "exact",
+        "identifier",
+        "levenshtein",
+        "jaro_winkler",
+        "date",
+        "date_typos",
+    ] = Field(
+        description=(
+            "name: exact, nickname match (given_name only), Jaro-Winkler levels; "
+            "email: exact, Levenshtein <= 2 (typo), else; exact; levenshtein / jaro_winkler at `thresholds`; "
+            "identifier: exact, Damerau-Levenshtein 1 and 2 (an id with one typo is still strong evidence); "
+            "date: Splink's date-of-birth comparison; date_typos: exact, one-digit typo, day/month swap, "
+            "two-digit typo; address: one comparison over the street line (this field) with postal_code "
+            "and city, so a shared household address counts once; location: the same with street number "
+            "and postal-code typo levels."
         )
     )
     thresholds: list[float] = Field(
@@ -121,35 +133,6 @@ class ComparisonConfig(_Strict):
     )
 
 
-def _default_comparisons() -> list[ComparisonConfig]:
-    return [
-        ComparisonConfig(
-            field="given_name", method="name", thresholds=[0.92, 0.8], term_frequency=True
-        ),
-        ComparisonConfig(
-            field="surname", method="name", thresholds=[0.92, 0.8], term_frequency=True
-        ),
-        ComparisonConfig(field="email", method="email"),
-        ComparisonConfig(field="phone", method="levenshtein", thresholds=[1, 2]),
-        ComparisonConfig(field="birthdate", method="date"),
-        ComparisonConfig(field="address_line1", method="address", thresholds=[2]),
-        ComparisonConfig(field="gender", method="exact"),
-    ]
-
-
-def _default_blocking() -> list[list[str]]:
-    return [
-        ["email"],
-        ["phone"],
-        ["given_name_canonical", "surname"],
-        ["surname", "postal_code"],
-        ["surname", "birthdate"],
-        ["given_name_canonical", "birthdate"],
-        ["address_line1", "postal_code"],
-        ["given_name_canonical", "postal_code"],
-    ]
-
-
 class TrainingConfig(_Strict):
     """Unsupervised training of the Splink model on the data itself."""
 
@@ -159,14 +142,12 @@ class TrainingConfig(_Strict):
     seed: int = Field(
         42, description="Seed for u sampling, so a rerun on the same data gives the same model."
     )
-    em_blocking_rules: list[list[str]] = Field(
-        default_factory=lambda: [
-            ["given_name", "surname"],
-            ["email"],
-            ["birthdate"],
-            ["postal_code"],
-        ],
-        description="One EM session per rule; rules whose fields are all empty in the data are skipped.",
+    em_blocking_rules: list[list[str]] | None = Field(
+        None,
+        description=(
+            "One EM session per rule; rules whose fields are all empty in the data are skipped. "
+            "Unset: chosen from the data's profile (names, then each specific field that is filled)."
+        ),
     )
     retrain_growth: float = Field(
         0.2,
@@ -281,19 +262,32 @@ class IdentityConfig(_Strict):
         default_factory=lambda: ["external_id", "loyalty_id"],
         description="Two records with different non-null values of any of these never end up in one customer.",
     )
-    blocking_rules: list[list[str]] = Field(
-        default_factory=_default_blocking,
-        description="Candidate pairs are records equal on all fields of at least one rule; empty fields are skipped.",
+    blocking_rules: list[list[str]] | None = Field(
+        None,
+        description=(
+            "Candidate pairs are records equal on all fields of at least one rule; empty fields are skipped. "
+            "Unset: chosen from the data, keeping each candidate rule whose expected comparisons fit a "
+            "budget (the estimates are in the unified_scores metadata)."
+        ),
     )
-    comparisons: list[ComparisonConfig] = Field(
-        default_factory=_default_comparisons,
-        description="Splink comparisons; those on fields empty in every source are dropped automatically.",
+    comparisons: list[ComparisonConfig] | None = Field(
+        None,
+        description=(
+            "Splink comparisons; those on fields empty in every source are dropped automatically. "
+            "Unset: one comparison for every tagged field filled in at least 2% of records."
+        ),
     )
     training: TrainingConfig = Field(
         default_factory=TrainingConfig, description="Unsupervised model training."
     )
-    match_threshold: float = Field(
-        0.99, gt=0, lt=1, description="Pairs at or above this match probability join one customer."
+    match_threshold: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description=(
+            "Pairs at or above this match probability join one customer. Unset: chosen from the "
+            "trained model's own expected precision and recall (reasoning in the run metadata)."
+        ),
     )
     categories: MatchCategories = Field(
         default_factory=MatchCategories, description="Score buckets."
@@ -312,7 +306,7 @@ class IdentityConfig(_Strict):
 
     @model_validator(mode="after")
     def _threshold_in_scores(self) -> IdentityConfig:
-        if self.match_threshold < self.categories.weak:
+        if self.match_threshold is not None and self.match_threshold < self.categories.weak:
             raise ValueError(
                 f"match_threshold {self.match_threshold} is below categories.weak {self.categories.weak}; "
                 "pairs below 'weak' are not kept, so they could never match"

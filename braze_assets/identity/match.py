@@ -15,20 +15,33 @@ import copy
 import hashlib
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 
 import duckdb
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+from splink.internals.exceptions import EMTrainingException
 
 from braze_assets.identity.config import ComparisonConfig, IdentityConfig
+from braze_assets.identity.profile import (
+    STREET_NUMBER_SQL,
+    choose_blocking,
+    choose_comparisons,
+    choose_em_rules,
+    profile_fields,
+)
 from braze_assets.identity.standardise import TABLE as STANDARDISED
+from braze_assets.identity.standardise import IdentityInputError
 from braze_assets.warehouse import quote, table_columns, table_exists
 
 TABLE = "unified_scores"
-MODEL_TABLE = "identity_model"  # the trained Splink model, reused while data and config hold still
+MODEL_TABLE = "identity_model"
+DECISION_TABLE = "identity_threshold"  # the threshold clustering applies, and why  # the trained Splink model, reused while data and config hold still
 _INPUT_VIEW = "_identity_match_input"
+# Below this, EM sees too few pairs to estimate anything: better to stop with a clear message.
+MIN_TRAINING_RECORDS = 30
 
 
 @dataclass
@@ -43,6 +56,13 @@ class ScoreReport:
     skipped: list[str] = field(default_factory=list)
     probability_two_random_records_match: float | None = None
     model_reused: bool = False
+    match_threshold: float | None = None
+    threshold_grid: list[dict] = field(default_factory=list)
+    threshold_chosen: bool = False
+    profile: dict[str, dict] = field(default_factory=dict)
+    blocking_estimates: list[dict] = field(default_factory=list)
+    em_rules: list[str] = field(default_factory=list)
+    weights: list[dict] = field(default_factory=list)
 
 
 def active_fields(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -98,6 +118,21 @@ def _comparison(spec: ComparisonConfig, active: set[str]):
         return cl.CustomComparison(levels, output_column_name=f)
     if spec.method == "date":
         return cl.DateOfBirthComparison(f, input_is_string=False)
+    if spec.method == "date_typos":
+        return _date_typos_comparison(f)
+    if spec.method == "identifier":
+        return cl.CustomComparison(
+            [
+                cll.NullLevel(f),
+                cll.ExactMatchLevel(f),
+                cll.DamerauLevenshteinLevel(f, 1),
+                cll.DamerauLevenshteinLevel(f, 2),
+                cll.ElseLevel(),
+            ],
+            output_column_name=f,
+        )
+    if spec.method == "location":
+        return _location_comparison(spec, active)
     if spec.method == "exact":
         comparison = cl.ExactMatch(f)
     elif spec.method == "levenshtein":
@@ -129,6 +164,61 @@ def _address_comparison(spec: ComparisonConfig, active: set[str]):
     levels.append(cll.ExactMatchLevel(line))
     if postal:
         levels.append(cll.ExactMatchLevel(postal))
+    if city:
+        levels.append(cll.ExactMatchLevel(city))
+    levels.append(cll.ElseLevel())
+    return cl.CustomComparison(levels, output_column_name="address")
+
+
+def _date_typos_comparison(f: str):
+    """Dates keyed by hand: one mistyped digit, day and month swapped (US vs day-first forms)."""
+    digits = "strftime({col}, '%Y%m%d')"
+    left, right = digits.format(col=f"{f}_l"), digits.format(col=f"{f}_r")
+    return cl.CustomComparison(
+        [
+            cll.NullLevel(f),
+            cll.ExactMatchLevel(f),
+            cll.CustomLevel(
+                f"damerau_levenshtein({left}, {right}) <= 1", label_for_charts="One-digit typo"
+            ),
+            cll.CustomLevel(
+                f"year({f}_l) = year({f}_r) AND month({f}_l) = day({f}_r) AND day({f}_l) = month({f}_r)",
+                label_for_charts="Day and month swapped",
+            ),
+            cll.CustomLevel(
+                f"damerau_levenshtein({left}, {right}) <= 2", label_for_charts="Two-digit typo"
+            ),
+            cll.ElseLevel(),
+        ],
+        output_column_name=f,
+    )
+
+
+def _location_comparison(spec: ComparisonConfig, active: set[str]):
+    """Street line, street number, postal code and city as one comparison (a shared household
+    address is one piece of evidence), with levels for a typo in the street or the postal code."""
+    line = "address_line1" if "address_line1" in active else None
+    postal = "postal_code" if "postal_code" in active else None
+    city = "city" if "city" in active else None
+    number = "street_number" if line else None
+    known = [f for f in (line, postal, city) if f]
+    null_sql = " AND ".join(f"({f}_l IS NULL OR {f}_r IS NULL)" for f in known)
+    levels = [
+        cll.CustomLevel(null_sql, label_for_charts="Address missing").configure(is_null_level=True)
+    ]
+    # The cheap equality goes first in each AND so the edit distances run on few pairs.
+    if line and postal:
+        levels += [
+            cll.And(cll.ExactMatchLevel(postal), cll.ExactMatchLevel(line)),
+            cll.And(cll.ExactMatchLevel(postal), cll.LevenshteinLevel(line, 2)),
+            cll.And(cll.ExactMatchLevel(postal), cll.ExactMatchLevel(number)),
+            cll.And(cll.ExactMatchLevel(number), cll.DamerauLevenshteinLevel(postal, 1)),
+            cll.And(cll.DamerauLevenshteinLevel(postal, 1), cll.LevenshteinLevel(line, 2)),
+        ]
+    if line:
+        levels.append(cll.ExactMatchLevel(line))
+    if postal:
+        levels += [cll.ExactMatchLevel(postal), cll.DamerauLevenshteinLevel(postal, 1)]
     if city:
         levels.append(cll.ExactMatchLevel(city))
     levels.append(cll.ElseLevel())
@@ -183,38 +273,139 @@ def _deterministic_pairs(
     return shared
 
 
-def _train(
-    linker: Linker,
+@dataclass
+class _Plan:
+    """What the model is built from: the identity section, or choices made from the data's profile."""
+
+    comparisons: list[ComparisonConfig]
+    rules: list[list[str]]
+    em_rules: list[list[str]]
+    prior_rules: list[list[str]]
+    profile: dict[str, dict] = field(default_factory=dict)
+    blocking_estimates: list[dict] = field(default_factory=list)
+
+
+# Deterministic rules used only to estimate the match prior (never to link): they hold for
+# most true matches and almost no others. Kept when every field is filled in the data.
+_PRIOR_RULES = (
+    ["given_name", "surname", "birthdate"],
+    ["given_name", "surname", "postal_code"],
+    ["surname", "birthdate", "postal_code"],
+)
+
+
+def _plan(
+    con: duckdb.DuckDBPyConnection,
     identity: IdentityConfig,
     active: set[str],
     keys: list[str],
     records: int,
     skipped: list[str],
+) -> _Plan:
+    fields = sorted(
+        f
+        for f in active
+        if f not in ("given_name_display", "surname_display", "email_display")
+        and f not in ("given_name_variants", "given_name_canonical", "updated_at", "priority")
+        and f != "source_row"
+    )
+    if "address_line1" in active:
+        fields.append("street_number")
+    profiles = profile_fields(con, fields, records)
+    if identity.comparisons is None:
+        comparisons, notes = choose_comparisons(profiles, active)
+        skipped += notes
+    else:
+        comparisons = [c for c in identity.comparisons if c.field in active]
+        skipped += [
+            f"comparison on {c.field} (empty in every source)"
+            for c in identity.comparisons
+            if c.field not in active
+        ]
+    estimates: list[dict] = []
+    if identity.blocking_rules is None:
+        rules, found = choose_blocking(con, active, records)
+        estimates = [
+            {
+                "rule": "+".join(e.rule),
+                "comparisons": e.comparisons,
+                "kept": e.kept,
+                "why": e.reason,
+            }
+            for e in found
+        ]
+    else:
+        rules = [r for r in identity.blocking_rules if _usable(r, active)]
+        skipped += [
+            f"blocking rule {'+'.join(r)}"
+            for r in identity.blocking_rules
+            if not _usable(r, active)
+        ]
+    em_rules = (
+        choose_em_rules(profiles, active)
+        if identity.training.em_blocking_rules is None
+        else identity.training.em_blocking_rules
+    )
+    prior_rules = [[k] for k in keys] + [list(r) for r in _PRIOR_RULES if _usable(r, active)]
+    return _Plan(
+        comparisons,
+        rules,
+        em_rules,
+        prior_rules,
+        {f: p.as_dict() for f, p in profiles.items()},
+        estimates,
+    )
+
+
+def _train(
+    linker: Linker,
+    identity: IdentityConfig,
+    plan: _Plan,
+    active: set[str],
+    records: int,
+    skipped: list[str],
 ) -> None:
     training = identity.training
-    if keys:
-        linker.training.estimate_probability_two_random_records_match(
-            [block_on(k) for k in keys], recall=training.prior_recall
-        )
+    if plan.prior_rules:
+        try:
+            linker.training.estimate_probability_two_random_records_match(
+                [block_on(*r) for r in plan.prior_rules], recall=training.prior_recall
+            )
+        except (ValueError, ZeroDivisionError) as exc:
+            skipped.append(f"prior from deterministic rules: {exc}")
+    prior = linker._settings_obj._probability_two_random_records_match
+    if not prior or prior <= 0 or prior >= 1:
+        # No rule found a pair: start from one duplicate per record and let predict re-estimate.
+        linker._settings_obj._probability_two_random_records_match = 1 / max(records, 2)
     # Chunked u sampling only pays off when the sample is a small part of all pairs.
     chunks = 10 if records * (records - 1) / 2 > training.u_max_pairs else 1
     linker.training.estimate_u_using_random_sampling(
         max_pairs=training.u_max_pairs, seed=training.seed, num_chunks=chunks
     )
-    for rule in training.em_blocking_rules:
+    trained = 0
+    for rule in plan.em_rules:
         if not _usable(rule, active):
             skipped.append(f"EM session on {'+'.join(rule)}")
             continue
         before = copy.deepcopy(linker._settings_obj.core_model_settings)
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(
-                block_on(*rule), max_pairs=training.em_max_pairs
+                block_on(*rule),
+                max_pairs=training.em_max_pairs,
+                estimate_without_term_frequencies=True,
             )
-        except ValueError as exc:
+            trained += 1
+        except (ValueError, ZeroDivisionError, EMTrainingException) as exc:
             # On small data a level can go unobserved and EM drives its m to 0, which Splink
             # rejects mid-session; the session is undone and the other sessions' estimates stand.
             linker._settings_obj.core_model_settings = before
-            skipped.append(f"EM session on {'+'.join(rule)} failed: {exc}")
+            skipped.append(f"EM session on {'+'.join(rule)} failed: {str(exc).splitlines()[0]}")
+    if plan.em_rules and not trained:
+        raise IdentityInputError(
+            f"identity resolution could not train its model on {records} records: every EM session "
+            f"failed ({'; '.join(s for s in skipped if s.startswith('EM session'))}). "
+            "Add more records, or set identity.em_blocking_rules to fields that repeat in the data."
+        )
 
 
 def _stored_model(
@@ -242,41 +433,87 @@ def _save_model(
     )
 
 
+def _monotone(model: dict) -> dict:
+    """A near agreement is never stronger evidence against a match than full disagreement.
+
+    EM drives m towards 0 for a level the training pairs rarely show (a postcode typo in data
+    without any), which would make one typo veto a match outright. Such a level is lifted to the
+    weight of its comparison's 'all other' level."""
+    for comparison in model.get("comparisons", []):
+        levels = [
+            lv for lv in comparison.get("comparison_levels", []) if not lv.get("is_null_level")
+        ]
+        if not levels:
+            continue
+        last = levels[-1]
+        m_else, u_else = last.get("m_probability"), last.get("u_probability")
+        if not m_else or not u_else:
+            continue
+        floor = m_else / u_else
+        for level in levels[:-1]:
+            m, u = level.get("m_probability"), level.get("u_probability")
+            if m is not None and u and m / u < floor:
+                level["m_probability"] = min(u * floor, 1.0)
+    return model
+
+
+def model_weights(model: dict) -> list[dict]:
+    """Match weight of every comparison level of a saved Splink model (what the UI shows)."""
+    rows = []
+    for comparison in model.get("comparisons", []):
+        name = comparison.get("output_column_name")
+        for level in comparison.get("comparison_levels", []):
+            if level.get("is_null_level"):
+                continue
+            m, u = level.get("m_probability"), level.get("u_probability")
+            weight = math.log2(m / u) if m and u else None
+            rows.append(
+                {
+                    "comparison": name,
+                    "level": level.get("label_for_charts") or level.get("sql_condition"),
+                    "m": m,
+                    "u": u,
+                    "match_weight": weight,
+                }
+            )
+    return rows
+
+
 def _train_and_predict(
     con, identity: IdentityConfig, active: set[str], keys: list[str], report: dict
 ):
     skipped = report["skipped"]
-    comparisons = [c for c in identity.comparisons if c.field in active]
-    skipped += [
-        f"comparison on {c.field} (empty in every source)"
-        for c in identity.comparisons
-        if c.field not in active
-    ]
-    rules = [r for r in identity.blocking_rules if _usable(r, active)]
-    skipped += [
-        f"blocking rule {'+'.join(r)}" for r in identity.blocking_rules if not _usable(r, active)
-    ]
+    records = con.execute(f"SELECT count(*) FROM {STANDARDISED}").fetchone()[0]
+    plan = _plan(con, identity, active, keys, records, skipped)
+    report["plan"] = plan
+    comparisons, rules = plan.comparisons, plan.rules
     if not comparisons or not rules:
         return None, [], []
     companions = (
         {"postal_code", "city"} & active
-        if any(c.method == "address" for c in comparisons)
+        if any(c.method in ("address", "location") for c in comparisons)
         else set()
     )
-    em_fields = {f for r in identity.training.em_blocking_rules for f in r if f in active}
+    em_fields = {f for r in plan.em_rules for f in r if f in active}
     fields = (
         {c.field for c in comparisons}
         | companions
         | {f for r in rules for f in r}
         | em_fields
+        | {f for r in plan.prior_rules for f in r}
         | set(keys)
     )
     if "given_name" in fields and "given_name_variants" in active:
         fields.add("given_name_variants")
+    derived = ""
+    if "street_number" in fields or any(c.method == "location" for c in comparisons):
+        fields.discard("street_number")
+        fields.add("address_line1")
+        derived = f", {STREET_NUMBER_SQL} AS street_number"
     con.execute(
-        f"CREATE OR REPLACE TEMP VIEW {_INPUT_VIEW} AS SELECT record_id, {', '.join(quote(f) for f in sorted(fields))} FROM {STANDARDISED}"
+        f"CREATE OR REPLACE TEMP VIEW {_INPUT_VIEW} AS SELECT record_id, "
+        f"{', '.join(quote(f) for f in sorted(fields))}{derived} FROM {STANDARDISED}"
     )
-    records = con.execute(f"SELECT count(*) FROM {STANDARDISED}").fetchone()[0]
     fingerprint = hashlib.sha256(
         json.dumps(
             {
@@ -284,6 +521,8 @@ def _train_and_predict(
                 "rules": rules,
                 "keys": keys,
                 "fields": sorted(fields),
+                "em": plan.em_rules,
+                "prior": plan.prior_rules,
                 "training": identity.training.model_dump(exclude={"retrain_growth"}),
             },
             sort_keys=True,
@@ -298,14 +537,118 @@ def _train_and_predict(
         retain_matching_columns=True,
         retain_intermediate_calculation_columns=False,
     )
+    if stored is None and records < MIN_TRAINING_RECORDS:
+        per_source = ", ".join(
+            f"{name!r}: {n}"
+            for name, n in con.execute(
+                f"SELECT source, count(*) FROM {STANDARDISED} GROUP BY source ORDER BY source"
+            ).fetchall()
+        )
+        raise IdentityInputError(
+            f"too few records to train the matching model: {records} in all ({per_source}); "
+            f"at least {MIN_TRAINING_RECORDS} are needed. Add records to the sources."
+        )
     linker = Linker(DuckDBAPI(con).register(_INPUT_VIEW), settings, log_level=logging.ERROR)
     report["model_reused"] = stored is not None
+    reestimate = stored is None and identity.comparisons is None
     if stored is None:
-        _train(linker, identity, active, keys, records, skipped)
+        _train(linker, identity, plan, active, records, skipped)
+        if reestimate:
+            model = _monotone(linker.misc.save_model_to_json())
+            linker = Linker(DuckDBAPI(con).register(_INPUT_VIEW), model, log_level=logging.ERROR)
+    if identity.match_threshold is not None and not reestimate:
+        predictions = linker.inference.predict(threshold_match_probability=identity.categories.weak)
+    else:
+        # The whole score distribution: the prior and the threshold are read from it.
+        predictions = linker.inference.predict(threshold_match_weight=_DIAGNOSTIC_FLOOR_WEIGHT)
+    shift = 0.0
+    if reestimate:
+        shift = _reestimate_prior(con, linker, predictions.physical_name, records)
+    if stored is None:
         _save_model(con, linker, fingerprint, records)
-    predictions = linker.inference.predict(threshold_match_probability=identity.categories.weak)
-    names = ["address" if c.method == "address" else c.field for c in comparisons]
-    return (linker, predictions), names, ["+".join(r) for r in rules]
+    report["model"] = stored or linker.misc.save_model_to_json()
+    # Scores under the re-estimated prior: every pair's weight moves by the change of prior odds.
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {_PREDICTED_VIEW} AS SELECT * REPLACE ("
+        f"match_weight + {shift!r} AS match_weight, "
+        f"1 / (1 + pow(2, -(match_weight + {shift!r}))) AS match_probability) "
+        f"FROM {predictions.physical_name}"
+    )
+    names = ["address" if c.method in ("address", "location") else c.field for c in comparisons]
+    return (linker, _PREDICTED_VIEW), names, ["+".join(r) for r in rules]
+
+
+# Pairs below this match weight (under the rules-based prior) carry no measurable probability;
+# predict keeps the rest so the prior and the threshold are read from the whole distribution.
+_DIAGNOSTIC_FLOOR_WEIGHT = -20.0
+_PREDICTED_VIEW = "_identity_predicted"
+
+
+def _reestimate_prior(
+    con: duckdb.DuckDBPyConnection, linker: Linker, predictions: str, records: int
+) -> float:
+    """The prior is the expected share of matching pairs: with m and u trained, iterate
+    lambda = sum(posterior) / all pairs over the blocked pairs until it settles. This replaces the
+    guessed recall of the deterministic rules, which under-counted matches on noisy data.
+    Returns the change of prior weight (log2 odds) to add to every pair's match weight."""
+    import numpy as np
+
+    settings = linker._settings_obj
+    prior = settings._probability_two_random_records_match
+    prior_weight = math.log2(prior / (1 - prior))
+    weights = con.execute(f"SELECT match_weight FROM {predictions}").fetchnumpy()["match_weight"]
+    if len(weights) == 0:
+        return 0.0
+    bayes = np.exp2(np.clip(np.asarray(weights, dtype=float) - prior_weight, -60, 60))
+    total = records * (records - 1) / 2
+    lam = prior
+    for _ in range(200):
+        posterior = lam * bayes / (lam * bayes + 1 - lam)
+        new = min(max(posterior.sum() / total, 1e-9), 0.5)
+        if abs(new - lam) <= 1e-6 * lam:
+            lam = new
+            break
+        lam = new
+    settings._probability_two_random_records_match = float(lam)
+    return math.log2(lam / (1 - lam)) - prior_weight
+
+
+_THRESHOLD_GRID = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
+
+
+def choose_threshold(probabilities) -> tuple[float, list[dict]]:
+    """The threshold with the best expected F0.5 by the model's own posteriors.
+
+    A pair of probability p is a match with chance p, so above t the expected true links are
+    sum(p) and the expected false ones sum(1 - p); below t the expected missed links are sum(p).
+    Precision weighs twice recall (F0.5) because clustering joins components: one false link
+    merges two whole customers, while a missed link inside a customer is often bridged by the
+    others. Ties go to the higher threshold."""
+    import numpy as np
+
+    p = np.asarray(probabilities, dtype=float)
+    rows = []
+    for t in _THRESHOLD_GRID:
+        above = p >= t
+        tp, fp, fn = p[above].sum(), (1 - p[above]).sum(), p[~above].sum()
+        precision = tp / (tp + fp) if tp + fp else 1.0
+        recall = tp / (tp + fn) if tp + fn else 1.0
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        f_half = (
+            1.25 * precision * recall / (0.25 * precision + recall) if precision + recall else 0.0
+        )
+        rows.append(
+            {
+                "threshold": t,
+                "pairs_above": int(above.sum()),
+                "expected_precision": round(float(precision), 5),
+                "expected_recall": round(float(recall), 5),
+                "expected_f1": round(float(f1), 5),
+                "expected_f0_5": round(float(f_half), 5),
+            }
+        )
+    best = max(rows, key=lambda r: (round(r["expected_f0_5"], 4), r["threshold"]))
+    return best["threshold"], rows
 
 
 def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> ScoreReport:
@@ -316,8 +659,10 @@ def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> Sco
     conflicts = [f for f in identity.deterministic_conflicts if f in active]
     shared = _deterministic_pairs(con, keys, identity.deterministic_max_group, conflicts)
     skipped: list[str] = []
-    state = {"skipped": skipped, "model_reused": False}
+    state: dict = {"skipped": skipped, "model_reused": False}
     prior = None
+    threshold = identity.match_threshold
+    grid: list[dict] = []
     try:
         trained, comparison_names, rule_names = _train_and_predict(
             con, identity, active, keys, state
@@ -327,22 +672,36 @@ def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> Sco
             linker, predictions = trained
             prior = linker._settings_obj._probability_two_random_records_match
             # A comparison whose m values could not be trained is left out of predict by Splink.
-            predicted_columns = set(table_columns(con, predictions.physical_name))
+            predicted_columns = {
+                row[0] for row in con.execute(f"DESCRIBE {predictions}").fetchall()
+            }
             gammas = [f"gamma_{n}" for n in comparison_names if f"gamma_{n}" in predicted_columns]
             skipped += [
                 f"comparison on {n} (untrained)"
                 for n in comparison_names
                 if f"gamma_{n}" not in predicted_columns
             ]
+            if threshold is None:
+                probabilities = con.execute(
+                    f"SELECT match_probability FROM {predictions}"
+                ).fetchnumpy()["match_probability"]
+                threshold, grid = choose_threshold(probabilities)
             columns = ", ".join(
                 ["record_id_l", "record_id_r", "match_probability", "match_weight", *gammas]
             )
-            predicted = f"SELECT {columns} FROM {predictions.physical_name}"
+            predicted = (
+                f"SELECT {columns} FROM {predictions} "
+                f"WHERE match_probability >= {float(identity.categories.weak)}"
+            )
         else:
             predicted = "SELECT NULL::VARCHAR AS record_id_l, NULL::VARCHAR AS record_id_r, NULL::DOUBLE AS match_probability, NULL::DOUBLE AS match_weight WHERE false"
+        if threshold is None:
+            threshold = 0.99  # nothing to score: only deterministic links, which are 1.0
         _write_scores(con, identity, predicted, gammas)
+        _write_decision(con, threshold, grid, identity.match_threshold is None)
     finally:
         _drop_splink_tables(con)
+        con.execute(f"DROP VIEW IF EXISTS {_PREDICTED_VIEW}")
         con.execute(f"DROP VIEW IF EXISTS {_INPUT_VIEW}")
     con.execute("DROP TABLE IF EXISTS _identity_det")
     summary = con.execute(
@@ -356,6 +715,7 @@ def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> Sco
     categories = dict(
         con.execute(f"SELECT match_category, count(*) FROM {TABLE} GROUP BY ALL").fetchall()
     )
+    plan = state.get("plan")
     return ScoreReport(
         pairs=summary[0],
         probabilistic_pairs=summary[1],
@@ -367,7 +727,34 @@ def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> Sco
         skipped=skipped,
         probability_two_random_records_match=prior,
         model_reused=state["model_reused"],
+        match_threshold=threshold,
+        threshold_grid=grid,
+        threshold_chosen=identity.match_threshold is None,
+        profile=plan.profile if plan else {},
+        blocking_estimates=plan.blocking_estimates if plan else [],
+        em_rules=["+".join(r) for r in plan.em_rules] if plan else [],
+        weights=model_weights(state["model"]) if state.get("model") else [],
     )
+
+
+def _write_decision(
+    con: duckdb.DuckDBPyConnection, threshold: float, grid: list[dict], chosen: bool
+) -> None:
+    """The threshold clustering uses, beside how it was chosen."""
+    con.execute(
+        f"CREATE OR REPLACE TABLE {DECISION_TABLE} AS SELECT ? AS match_threshold, ? AS chosen_from_model, "
+        "? AS grid_json",
+        [threshold, chosen, json.dumps(grid)],
+    )
+
+
+def match_threshold(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> float:
+    """The configured threshold, else the one score_pairs chose from the model."""
+    if identity.match_threshold is not None:
+        return identity.match_threshold
+    if table_exists(con, DECISION_TABLE):
+        return float(con.execute(f"SELECT match_threshold FROM {DECISION_TABLE}").fetchone()[0])
+    raise ValueError(f"{DECISION_TABLE} is missing; run score_pairs first")
 
 
 def _write_scores(

@@ -1,0 +1,192 @@
+"""Profile the standardised records and choose the matching model from what the data holds.
+
+Used when the `identity` section leaves blocking rules, comparisons or EM sessions unset (the
+default): every tagged field that is filled often enough gets a comparison, blocking rules are
+kept while their expected number of comparisons stays within a budget, and EM sessions block on
+fields that are specific but not compared by every other session. Nothing here looks at truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import duckdb
+
+from braze_assets.identity.config import ComparisonConfig
+from braze_assets.identity.standardise import TABLE as STANDARDISED
+from braze_assets.warehouse import quote
+
+# A field filled in fewer records than this carries too little evidence to train on.
+MIN_FILL = 0.02
+# Street number: the leading digits of the street line (US "123 Main St", AU "7 wallaby place").
+STREET_NUMBER_SQL = "nullif(regexp_extract(address_line1, '^([0-9]+[A-Z]?) ', 1), '')"
+
+
+@dataclass(frozen=True)
+class FieldProfile:
+    field: str
+    filled: float  # share of records with a value
+    distinct: int
+    # Chance that two random records, both filled, hold the same value (sum of squared shares):
+    # the 'u' of an exact match, so low means a specific field.
+    random_agreement: float
+    # Share of values held by one record only: typos and free text make this high.
+    singleton_share: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RuleEstimate:
+    rule: list[str]
+    comparisons: int
+    kept: bool
+    reason: str
+
+
+def profile_fields(
+    con: duckdb.DuckDBPyConnection, fields: list[str], records: int
+) -> dict[str, FieldProfile]:
+    out: dict[str, FieldProfile] = {}
+    for f in fields:
+        expr = STREET_NUMBER_SQL if f == "street_number" else quote(f)
+        filled, distinct, agree, singles = con.execute(
+            f"""SELECT coalesce(sum(n), 0), count(*), coalesce(sum(n * n) / nullif(sum(n) * sum(n), 0), 0),
+                       coalesce(count_if(n = 1) / nullif(count(*), 0), 0)
+                FROM (SELECT {expr} AS v, count(*) AS n FROM {STANDARDISED} WHERE {expr} IS NOT NULL GROUP BY v)"""
+        ).fetchone()
+        out[f] = FieldProfile(
+            f, filled / max(records, 1), int(distinct), float(agree), float(singles)
+        )
+    return out
+
+
+def rule_sql(rule: list[str]) -> str:
+    return " AND ".join(
+        f"l.{quote(f)} = r.{quote(f)}"
+        if f != "street_number"
+        else f"{STREET_NUMBER_SQL.replace('address_line1', 'l.address_line1')} = "
+        f"{STREET_NUMBER_SQL.replace('address_line1', 'r.address_line1')}"
+        for f in rule
+    )
+
+
+def expected_comparisons(con: duckdb.DuckDBPyConnection, rule: list[str]) -> int:
+    """Pairs a blocking rule generates on its own (as Splink's blocking analysis counts them)."""
+    exprs = [STREET_NUMBER_SQL if f == "street_number" else quote(f) for f in rule]
+    where = " AND ".join(f"{e} IS NOT NULL" for e in exprs)
+    return int(
+        con.execute(
+            f"SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) AS n FROM {STANDARDISED} "
+            f"WHERE {where} GROUP BY {', '.join(exprs)})"
+        ).fetchone()[0]
+    )
+
+
+# Candidate rules, most specific first. Each catches the true matches the others miss when one
+# field has a typo; the budget drops the ones that would compare too many pairs on this data.
+_CANDIDATE_RULES = (
+    ["email"],
+    ["phone"],
+    ["loyalty_id"],
+    ["external_id"],
+    ["given_name_canonical", "surname"],
+    ["surname", "birthdate"],
+    ["given_name_canonical", "birthdate"],
+    ["surname", "postal_code"],
+    ["given_name_canonical", "postal_code"],
+    ["address_line1", "postal_code"],
+    ["birthdate", "postal_code"],
+    ["street_number", "postal_code"],
+    ["street_number", "surname"],
+    ["birthdate"],
+    ["postal_code"],
+)
+
+
+def choose_blocking(
+    con: duckdb.DuckDBPyConnection, active: set[str], records: int
+) -> tuple[list[list[str]], list[RuleEstimate]]:
+    # Budget per rule: a few dozen comparisons per record keeps predict near-linear in records,
+    # and small files can afford broad rules (a postcode alone) that catch doubly-typoed pairs.
+    budget = max(40 * records, 200_000)
+    identifiers = sorted(c for c in active if c.startswith("identifier_"))
+    candidates = [[i] for i in identifiers] + [list(r) for r in _CANDIDATE_RULES]
+    kept: list[list[str]] = []
+    estimates: list[RuleEstimate] = []
+    for rule in candidates:
+        needed = {"address_line1" if f == "street_number" else f for f in rule}
+        if not needed <= active:
+            continue
+        n = expected_comparisons(con, rule)
+        ok = n <= budget
+        estimates.append(
+            RuleEstimate(
+                rule,
+                n,
+                ok,
+                "within budget" if ok else f"over the budget of {budget:,} comparisons",
+            )
+        )
+        if ok:
+            kept.append(rule)
+    return kept, estimates
+
+
+def choose_comparisons(
+    profiles: dict[str, FieldProfile], active: set[str]
+) -> tuple[list[ComparisonConfig], list[str]]:
+    """A comparison for every tagged field with enough values; returns (comparisons, skipped notes)."""
+    usable = {f for f, p in profiles.items() if p.filled >= MIN_FILL}
+    skipped = [
+        f"comparison on {f} (filled in {p.filled:.1%} of records)"
+        for f, p in profiles.items()
+        if f not in usable
+    ]
+    out: list[ComparisonConfig] = []
+    for f in ("given_name", "surname"):
+        if f in usable:
+            out.append(
+                ComparisonConfig(
+                    field=f, method="name", thresholds=[0.92, 0.85, 0.7], term_frequency=True
+                )
+            )
+    if "email" in usable:
+        out.append(ComparisonConfig(field="email", method="email"))
+    if "phone" in usable:
+        out.append(ComparisonConfig(field="phone", method="identifier"))
+    if "birthdate" in usable:
+        out.append(ComparisonConfig(field="birthdate", method="date_typos"))
+    if usable & {"address_line1", "postal_code"}:
+        line = "address_line1" if "address_line1" in usable else "postal_code"
+        out.append(ComparisonConfig(field=line, method="location"))
+    for f in sorted(usable):
+        if f.startswith("identifier_") or f in ("loyalty_id", "external_id"):
+            out.append(ComparisonConfig(field=f, method="identifier"))
+    if "gender" in usable:
+        out.append(ComparisonConfig(field="gender", method="exact"))
+    return out, skipped
+
+
+def choose_em_rules(profiles: dict[str, FieldProfile], active: set[str]) -> list[list[str]]:
+    """EM sessions: one blocked on the names (trains every other comparison) and up to three
+    blocked on the most telling other fields (train the names). Each blocks on a specific field
+    so its pairs are rich in matches; a fixed number keeps training cost flat as data grows."""
+    sessions: list[list[str]] = []
+    if {"given_name", "surname"} <= active:
+        sessions.append(["given_name", "surname"])
+    candidates = [
+        f
+        for f in ("birthdate", "email", "phone", "postal_code")
+        if f in active and f in profiles and profiles[f].filled >= MIN_FILL
+    ] + sorted(f for f in active if f.startswith("identifier_"))
+    # Most telling first: filled often and rarely equal by chance.
+    candidates.sort(
+        key=lambda f: (
+            -(profiles[f].filled if f in profiles else 0.5)
+            * (1 - (profiles[f].random_agreement if f in profiles else 0.0))
+        )
+    )
+    sessions += [[f] for f in candidates[: 4 - len(sessions)]]
+    return sessions

