@@ -4,7 +4,7 @@ from braze_assets.defs.project import project_config
 from braze_assets.defs.snapshots.partitions import daily_partitions
 from braze_assets.defs.sync.assets import build_sync_asset
 from braze_assets.defs.sync.checks import build_sync_checks
-from braze_assets.defs.sync.schedules import build_schedule, build_sensor, build_sync_job
+from braze_assets.defs.sync.jobs import build_sync_job
 
 
 def build_defs() -> dg.Definitions:
@@ -12,17 +12,12 @@ def build_defs() -> dg.Definitions:
     if not config.destinations:
         return dg.Definitions()
     partitions = daily_partitions(config.sync)
-    jobs = [build_sync_job(d) for d in config.destinations]
     return dg.Definitions(
         assets=[build_sync_asset(d, config.sync, partitions) for d in config.destinations],
         asset_checks=[
             check for d in config.destinations for check in build_sync_checks(d, config.sync)
         ],
-        jobs=jobs,
-        schedules=[
-            build_schedule(d, config.sync, job) for d, job in zip(config.destinations, jobs)
-        ],
-        sensors=[build_sensor(jobs)],
+        jobs=[build_sync_job(d) for d in config.destinations],
     )
 
 
