@@ -1,6 +1,8 @@
-"""The Dagster layer: one partition per campaign, size metadata, schedules per cadence, the test-run job."""
+"""The Dagster layer: one partition per campaign, size metadata, automation per cadence, the test-run job."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import dagster as dg
 import duckdb
@@ -11,7 +13,7 @@ from braze_assets.defs.audiences.assets import (
     RECIPIENTS_ASSET,
     build_audience_assets,
 )
-from braze_assets.defs.audiences.jobs import build_schedules, build_test_run_job
+from braze_assets.defs.audiences.jobs import build_test_run_job
 
 from .conftest import load
 
@@ -74,25 +76,44 @@ def test_each_campaign_is_a_partition_with_size_metadata(warehouse):
         ).fetchall() == [("big_sync", 2), ("boston_mail", 2)]
 
 
-def test_schedules_follow_the_cadence_and_start_stopped():
-    audiences = load(AUDIENCES)
-    schedules = {s.name: s for s in build_schedules(audiences)}
-    assert set(schedules) == {
-        "boston_mail_schedule",
-        "big_sync_schedule",
-    }  # "adhoc" runs once, by hand
-    assert schedules["boston_mail_schedule"].cron_schedule == "0 6 * * 1"
-    assert schedules["big_sync_schedule"].cron_schedule == "15 8 * * *"
-    assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in schedules.values())
-    repo = dg.Definitions(
-        assets=[build_audience_assets(audiences)],
-        schedules=list(schedules.values()),
+def test_each_campaign_is_refreshed_on_its_own_cadence_after_new_attributes():
+    audiences = load(AUDIENCES)  # boston_mail weekly (Monday 06:00), big_sync 08:15, adhoc once
+    defs = dg.Definitions(
+        assets=[dg.AssetSpec("braze_customer_attributes"), build_audience_assets(audiences)],
         resources={"duckdb": DuckDBResource(database=":memory:")},
-    ).get_repository_def()
-    tick = repo.get_schedule_def("big_sync_schedule").evaluate_tick(
-        dg.build_schedule_context(repository_def=repo)
     )
-    assert [r.partition_key for r in tick.run_requests] == ["big_sync"]
+    monday = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
+    with dg.instance_for_test() as instance:
+        instance.report_runless_asset_event(dg.AssetMaterialization("braze_customer_attributes"))
+        for name in ("boston_mail", "big_sync", "adhoc"):
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization(MEMBERS_ASSET, partition=name)
+            )
+        cursor = dg.evaluate_automation_conditions(
+            defs, instance, evaluation_time=monday.replace(hour=5)
+        ).cursor
+
+        def tick(when):
+            nonlocal cursor
+            result = dg.evaluate_automation_conditions(
+                defs, instance, evaluation_time=when, cursor=cursor
+            )
+            cursor = result.cursor
+            requested = result.get_requested_partitions(dg.AssetKey(MEMBERS_ASSET))
+            for name in requested:  # the runs the sensor would launch
+                instance.report_runless_asset_event(
+                    dg.AssetMaterialization(MEMBERS_ASSET, partition=name)
+                )
+            return requested
+
+        # The cadences ticked, but the customer attributes are older than the ticks.
+        assert tick(monday.replace(hour=9)) == set()
+        instance.report_runless_asset_event(dg.AssetMaterialization("braze_customer_attributes"))
+        assert tick(monday.replace(hour=9, minute=1)) == {"boston_mail", "big_sync"}
+        assert tick(monday.replace(hour=9, minute=2)) == set()  # handled
+        # Tuesday: new attributes after 08:15 refresh the daily campaign only.
+        instance.report_runless_asset_event(dg.AssetMaterialization("braze_customer_attributes"))
+        assert tick(monday + dt.timedelta(days=1, hours=9)) == {"big_sync"}
 
 
 def test_test_run_job_shows_payloads_and_writes_nothing(warehouse):

@@ -1,8 +1,6 @@
-"""The Dagster wiring: snapshot + sync assets for a partition against the sandbox, checks, sensor, schedule."""
+"""The Dagster wiring: snapshot + sync assets for a partition against the sandbox, checks, gates."""
 
 from __future__ import annotations
-
-import datetime as dt
 
 import dagster as dg
 import duckdb
@@ -15,7 +13,6 @@ from braze_assets.defs.snapshots.assets import build_snapshot_asset
 from braze_assets.defs.snapshots.partitions import daily_partitions
 from braze_assets.defs.sync.assets import build_sync_asset
 from braze_assets.defs.sync.checks import build_sync_checks
-from braze_assets.defs.sync.schedules import build_schedule, build_sensor, build_sync_job
 from braze_assets.sandbox import DEFAULT_API_KEY, SandboxServer
 from braze_assets.sync.config import SyncConfig
 from braze_assets_tests.sync.conftest import destination_config, put_customer_attributes
@@ -80,28 +77,3 @@ def test_materialise_snapshot_and_sync_with_checks(setup):
     budget = checks_by_name["data_point_budget"]
     assert budget.passed and budget.metadata["forecast_data_points"].value == 0
     assert budget.asset_key == sync_key
-
-
-def test_sensor_and_schedule_request_the_destination_sync(tmp_path):
-    destination = destination_config()
-    config = SyncConfig(destinations={"braze_us": {"cron": "15 4 * * *"}})
-    job = build_sync_job(destination)
-    schedule = build_schedule(destination, config, job)
-    assert schedule.cron_schedule == "15 4 * * *"
-    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
-    context = dg.build_schedule_context(
-        scheduled_execution_time=dt.datetime(2026, 11, 2, 4, 15, tzinfo=dt.UTC)
-    )
-    assert schedule(context).partition_key == "2026-11-02"
-
-    sensor = build_sensor([job])
-    with dg.instance_for_test() as instance:
-        assert isinstance(sensor(dg.build_sensor_context(instance=instance)), dg.SkipReason)
-        instance.report_runless_asset_event(dg.AssetMaterialization("braze_customer_attributes"))
-        fired = sensor(dg.build_sensor_context(instance=instance))
-        assert [(r.job_name, r.partition_key) for r in fired.run_requests] == [
-            ("braze_sync_braze_us", dt.datetime.now(dt.UTC).date().isoformat())
-        ]
-        assert isinstance(
-            sensor(dg.build_sensor_context(instance=instance, cursor=fired.cursor)), dg.SkipReason
-        )

@@ -14,6 +14,7 @@ from braze_assets.attributes import (
     build_braze_customer_attributes,
     mapping_markdown,
 )
+from braze_assets.defs import automation
 from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, table_metadata
 
 GROUP = "attributes"
@@ -55,6 +56,7 @@ def build_attributes_asset(
         kinds={"duckdb", "braze"},
         owners=OWNERS,
         pool=WAREHOUSE_POOL,
+        automation_condition=automation.derived(),
         deps=[dg.AssetKey(name) for name in UPSTREAM],
         description=(
             "One row per Braze profile per destination: the identifier and one typed, validated column per "

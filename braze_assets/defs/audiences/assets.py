@@ -14,6 +14,7 @@ from braze_assets.audiences import (
 )
 from braze_assets.audiences.cadence import cron_schedule
 from braze_assets.audiences.config import Campaign
+from braze_assets.defs import automation
 from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL
 from braze_assets.defs.resources import audience_connection
 
@@ -68,6 +69,7 @@ def _members_metadata(report: CampaignReport, described: dict) -> dict:
 
 def build_audience_assets(audiences: AudiencesConfig) -> dg.AssetsDefinition:
     partitions = activation_partitions(audiences)
+    cadences = {a.name: cron_schedule(a.cadence) for a in audiences.activations()}
 
     @dg.multi_asset(
         name="campaign_audiences_and_history",
@@ -78,6 +80,7 @@ def build_audience_assets(audiences: AudiencesConfig) -> dg.AssetsDefinition:
             dg.AssetSpec(
                 MEMBERS_ASSET,
                 deps=[dg.AssetKey(k) for k in UPSTREAM],
+                automation_condition=automation.campaigns(cadences),
                 kinds={"duckdb"},
                 owners=OWNERS,
                 tags={"layer": "activation"},
@@ -87,6 +90,8 @@ def build_audience_assets(audiences: AudiencesConfig) -> dg.AssetsDefinition:
                     "who drops out is sent a leave by the sync. One partition per campaign or orchestration."
                 ),
             ),
+            # No condition of its own (it has no inputs, so a cron alone would fire it): it is
+            # written by every run of campaign_audiences, which cannot run without it.
             dg.AssetSpec(
                 RECIPIENTS_ASSET,
                 kinds={"duckdb"},

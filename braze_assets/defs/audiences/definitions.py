@@ -1,7 +1,7 @@
 import dagster as dg
 
 from braze_assets.defs.audiences.assets import build_audience_assets
-from braze_assets.defs.audiences.jobs import build_schedules, build_test_run_job
+from braze_assets.defs.audiences.jobs import build_test_run_job
 from braze_assets.defs.project import project_config
 
 
@@ -14,7 +14,6 @@ def build_defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[build_audience_assets(audiences)],
         jobs=[build_test_run_job(audiences, config.destinations)],
-        schedules=build_schedules(audiences),
     )
 
 

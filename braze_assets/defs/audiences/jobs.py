@@ -1,4 +1,4 @@
-"""Per-campaign schedules (from each cadence, stopped by default) and the test-run job."""
+"""The campaign test-run job (cadences are automation conditions: defs/automation.py)."""
 # No `from __future__ import annotations` here: Dagster reads the context and resource annotations at runtime.
 
 from collections.abc import Sequence
@@ -9,39 +9,11 @@ from dagster_duckdb import DuckDBResource
 
 from braze_assets.attributes import DestinationConfig
 from braze_assets.audiences import AudiencesConfig, preview_campaign
-from braze_assets.audiences.cadence import cron_schedule
 from braze_assets.defs.audiences.assets import activation_partitions
-from braze_assets.defs.jobs.jobs import campaign_audiences_refresh
 from braze_assets.defs.project import WAREHOUSE_POOL
 from braze_assets.defs.resources import audience_connection
 
 TEST_RUN_JOB = "campaign_test_run"
-
-
-def build_schedules(
-    audiences: AudiencesConfig, job=campaign_audiences_refresh
-) -> list[dg.ScheduleDefinition]:
-    """One schedule per campaign / orchestration with a recurring cadence, each running its partition."""
-    schedules = []
-    for act in audiences.activations():
-        cron = cron_schedule(act.cadence)
-        if cron is None:
-            continue
-
-        def _request(context: dg.ScheduleEvaluationContext, _name: str = act.name) -> dg.RunRequest:
-            return dg.RunRequest(partition_key=_name, tags={"campaign": _name})
-
-        schedules.append(
-            dg.schedule(
-                cron_schedule=cron,
-                job=job,
-                name=f"{act.name}_schedule",
-                execution_timezone="UTC",
-                default_status=dg.DefaultScheduleStatus.STOPPED,
-                description=f"{act.name}: cadence {act.cadence} ({cron}, UTC).",
-            )(_request)
-        )
-    return schedules
 
 
 def build_test_run_job(

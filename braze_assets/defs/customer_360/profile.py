@@ -6,6 +6,7 @@ from dagster_duckdb import DuckDBResource
 
 from braze_assets.config.model import ProjectConfig
 from braze_assets.customer_360.profile import TABLE, build_customer_360
+from braze_assets.defs import automation
 from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, table_metadata
 from braze_assets.identity.config import IdentityConfig
 
@@ -21,6 +22,7 @@ def build_profile_assets(
         kinds={"duckdb"},
         owners=OWNERS,
         pool=WAREHOUSE_POOL,
+        automation_condition=automation.derived(),
         deps=[
             dg.AssetKey("unified_coalesced"),
             *[dg.AssetKey(f"raw_{s.name}") for s in config.sources],
@@ -31,7 +33,9 @@ def build_profile_assets(
             dg.AssetCheckSpec(
                 "one_row_per_customer",
                 asset=TABLE,
-                description="Every customer id of unified_coalesced appears exactly once.",
+                description="Every customer id of unified_coalesced appears exactly once. Blocking: "
+                "while it fails nothing downstream is rebuilt or sent to Braze.",
+                blocking=True,
             )
         ],
     )

@@ -7,6 +7,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from braze_assets.customer_360.transactions import build_transaction_attributes
+from braze_assets.defs import automation
 from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, project_config, table_metadata
 
 GROUP = "customer_360"
@@ -21,6 +22,7 @@ def build_transaction_assets() -> list:
         kinds={"duckdb"},
         owners=OWNERS,
         pool=WAREHOUSE_POOL,
+        automation_condition=automation.derived(),
         deps=[dg.AssetKey("unified_coalesced"), *raw],
         description=(
             "One row per customer with orders: first/second/latest order, lifetime frequency, revenue, "

@@ -7,6 +7,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from braze_assets.currents.ingest import EVENTS_TABLE
+from braze_assets.defs import automation
 from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, table_metadata
 from braze_assets.engagement.attributes import TABLE, build_engagement_attributes
 
@@ -19,6 +20,8 @@ GROUP = "engagement"
     kinds={"duckdb"},
     owners=OWNERS,
     pool=WAREHOUSE_POOL,
+    # Currents days without files are never materialised; they must not hold the asset back.
+    automation_condition=automation.derived_allow_missing(),
     deps=[dg.AssetKey(EVENTS_TABLE)],
     description=(
         "One row per customer (`external_user_id` = customer 360 `external_id`; events known only by "

@@ -7,6 +7,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from braze_assets.config.model import ProjectConfig
+from braze_assets.defs import automation
 from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, table_metadata
 from braze_assets.identity.cluster import TABLE as COALESCED
 from braze_assets.identity.cluster import cluster_and_assign_ids
@@ -85,6 +86,7 @@ def build_identity_assets(
         kinds={"duckdb"},
         owners=OWNERS,
         pool=WAREHOUSE_POOL,
+        automation_condition=automation.derived(),
         deps=raw,
         description="Every source record with person fields normalised (E.164 phones, ISO countries, "
         "expanded addresses, nickname-canonical names); junk values are NULL and counted.",
@@ -128,6 +130,7 @@ def build_identity_assets(
         kinds={"duckdb", "splink"},
         owners=OWNERS,
         pool=WAREHOUSE_POOL,
+        automation_condition=automation.derived(),
         deps=[dg.AssetKey(STANDARDISED)],
         description="Scored record pairs: Splink match probability and weight, match category "
         "(exact/excellent/high/moderate/weak), match type and per-comparison levels.",
@@ -170,6 +173,7 @@ def build_identity_assets(
         kinds={"duckdb"},
         owners=OWNERS,
         pool=WAREHOUSE_POOL,
+        automation_condition=automation.derived(),
         deps=[dg.AssetKey(SCORES)],
         description="Every source record with its stable customer_id (UUID) and cluster flags; "
         "id churn of the run in the metadata.",

@@ -22,7 +22,10 @@ def build_identity_checks(identity: IdentityConfig) -> list[dg.AssetChecksDefini
     @dg.asset_check(
         asset=COALESCED,
         pool=WAREHOUSE_POOL,
-        description=f"Pairwise precision / recall / F1 against <data dir>/{TRUTH} (skipped without it).",
+        # Blocking: a bad identity resolution would merge or split Braze profiles.
+        blocking=True,
+        description=f"Pairwise precision / recall / F1 against <data dir>/{TRUTH} (skipped without it). "
+        "Blocking: below identity.checks.min_f1 nothing downstream is rebuilt or sent.",
     )
     def quality_against_truth(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         truth = settings.data_dir() / TRUTH
@@ -47,7 +50,9 @@ def build_identity_checks(identity: IdentityConfig) -> list[dg.AssetChecksDefini
     @dg.asset_check(
         asset=COALESCED,
         pool=WAREHOUSE_POOL,
-        description="No ground truth needed: customers with >3 given names, largest clusters, singletons, held-back records.",
+        blocking=True,
+        description="No ground truth needed: customers with >3 given names, largest clusters, singletons, "
+        "held-back records. Blocking: over the identity.checks limits nothing downstream is rebuilt or sent.",
     )
     def identity_heuristics(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         with read_only_connection(duckdb) as con:

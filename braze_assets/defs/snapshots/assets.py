@@ -8,6 +8,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from braze_assets.attributes.config import DestinationConfig
+from braze_assets.defs import automation
 from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL
 from braze_assets.sync.config import SyncConfig
 from braze_assets.sync.snapshots import build_snapshot
@@ -29,6 +30,8 @@ def build_snapshot_asset(
         kinds={"duckdb"},
         owners=OWNERS,
         pool=WAREHOUSE_POOL,
+        # Campaigns run by hand may never have run: a missing audience partition has no members.
+        automation_condition=automation.derived_allow_missing(),
         # A day's snapshot reads every campaign's current members, whatever partition built them.
         deps=[dg.AssetDep(name, partition_mapping=dg.AllPartitionMapping()) for name in UPSTREAM],
         tags={"layer": "activation"},

@@ -2,6 +2,7 @@ import dagster as dg
 
 from braze_assets.defs.project import project_config
 from braze_assets.defs.snapshots.assets import build_snapshot_asset
+from braze_assets.defs.snapshots.checks import payload_valid
 from braze_assets.defs.snapshots.partitions import daily_partitions
 
 
@@ -12,7 +13,8 @@ def build_defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[
             build_snapshot_asset(config.destinations, config.sync, daily_partitions(config.sync))
-        ]
+        ],
+        asset_checks=[payload_valid],
     )
 
 

@@ -6,6 +6,7 @@ from dagster_duckdb import DuckDBResource
 
 from braze_assets import settings
 from braze_assets.config.sources import SourceConfig, TransactionSourceConfig
+from braze_assets.defs import automation
 from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, project_config, table_metadata
 from braze_assets.sources.incremental import load_source, raw_table_name
 
@@ -42,6 +43,7 @@ def _source_asset(entry: SourceConfig | TransactionSourceConfig) -> dg.AssetsDef
         kinds=_kinds(entry),
         owners=OWNERS,
         pool=WAREHOUSE_POOL,
+        automation_condition=automation.sources(),
         description=f"Raw {kind} of source `{entry.name}` loaded as text {how} from `{entry.location}`.",
         tags={"layer": "raw"},
     )

@@ -5,12 +5,14 @@ import datetime as dt
 from collections.abc import Sequence
 
 import dagster as dg
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from braze_assets import settings
 from braze_assets.attributes.config import DestinationConfig
 from braze_assets.config.sources import TransactionSourceConfig
+from braze_assets.defs import automation
 from braze_assets.defs.braze.resources import BrazeResource
 from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL
 from braze_assets.lifecycle.orders import OrderReport, send_order_events
@@ -164,6 +166,34 @@ def report_metadata(report: SyncReport) -> dict:
     }
 
 
+def failed_gates(context: dg.AssetExecutionContext) -> list[str]:
+    """The blocking checks upstream of this sync whose latest evaluation failed.
+
+    Dagster skips the sync when a blocking check fails in the same run; this covers a sync run on
+    its own (launched by hand or by the automation after the snapshot's run) after a failed check.
+    """
+    # The asset graph of the job, which is the whole code location for its jobs.
+    graph = context.job_def.asset_layer.asset_graph
+    upstream = graph.get_ancestor_asset_keys(context.asset_key)
+    gates = [
+        key
+        for key in graph.asset_check_keys
+        if key.asset_key in upstream and graph.get_check_spec(key).blocking
+    ]
+    latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(gates)
+    failed = []
+    for key, record in sorted(latest.items(), key=lambda item: item[0].to_user_string()):
+        evaluation = record.evaluation
+        if (
+            record.status == AssetCheckExecutionRecordStatus.FAILED
+            and evaluation is not None
+            and evaluation.severity == dg.AssetCheckSeverity.ERROR
+        ):
+            why = f": {evaluation.description}" if evaluation.description else ""
+            failed.append(f"{key.asset_key.to_user_string()} check {key.name} failed{why}")
+    return failed
+
+
 def build_sync_asset(
     destination: DestinationConfig,
     section: SyncConfig,
@@ -178,6 +208,7 @@ def build_sync_asset(
         kinds={"braze", "duckdb"},
         owners=OWNERS,
         pool=WAREHOUSE_POOL,
+        automation_condition=automation.sync(section.for_destination(destination.name).cron),
         deps=[SNAPSHOTS],
         tags={"layer": "activation"},
         description=(
@@ -194,6 +225,15 @@ def build_sync_asset(
         duckdb: DuckDBResource,
         braze: BrazeResource,
     ) -> dg.MaterializeResult:
+        gates = failed_gates(context)
+        if gates:
+            raise dg.Failure(
+                description=(
+                    f"{destination.name}: nothing sent to Braze, a blocking check failed: "
+                    + "; ".join(gates)
+                    + ". Fix the data and rerun the check (or the asset it checks)."
+                )
+            )
         resolved = resolved_settings(destination, section, config)
         day = dt.date.fromisoformat(context.partition_key)
         with braze.get_client(logger=context.log) as client, duckdb.get_connection() as con:

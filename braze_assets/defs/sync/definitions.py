@@ -4,8 +4,8 @@ from braze_assets.defs.project import project_config
 from braze_assets.defs.snapshots.partitions import daily_partitions
 from braze_assets.defs.sync.assets import build_sync_asset
 from braze_assets.defs.sync.checks import build_sync_checks
+from braze_assets.defs.sync.jobs import build_sync_job
 from braze_assets.defs.sync.lifecycle_checks import build_lifecycle_check
-from braze_assets.defs.sync.schedules import build_schedule, build_sensor, build_sync_job
 
 
 def build_defs() -> dg.Definitions:
@@ -13,7 +13,6 @@ def build_defs() -> dg.Definitions:
     if not config.destinations:
         return dg.Definitions()
     partitions = daily_partitions(config.sync)
-    jobs = [build_sync_job(d) for d in config.destinations]
     authority = config.sync.lifecycle.consent.authority
     consent_source = config.source(authority) if authority else None
     return dg.Definitions(
@@ -25,11 +24,7 @@ def build_defs() -> dg.Definitions:
             check for d in config.destinations for check in build_sync_checks(d, config.sync)
         ]
         + [build_lifecycle_check(d, config.sync, config.transactions) for d in config.destinations],
-        jobs=jobs,
-        schedules=[
-            build_schedule(d, config.sync, job) for d, job in zip(config.destinations, jobs)
-        ],
-        sensors=[build_sensor(jobs)],
+        jobs=[build_sync_job(d) for d in config.destinations],
     )
 
 

@@ -1,0 +1,82 @@
+"""What must hold of a day's snapshot before anything of it is sent to Braze.
+
+Run as a blocking asset check on attribute_snapshots (defs/snapshots/checks.py): while one fails,
+the sync of that run does not start, and a sync run on its own refuses to send
+(defs/sync/assets.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import duckdb
+
+from braze_assets.sync.tables import SNAPSHOTS
+from braze_assets.warehouse import table_exists
+
+# Braze refuses identifiers longer than this (external_id and user alias names alike).
+MAX_IDENTIFIER_CHARS = 512
+SAMPLE_ROWS = 5
+
+
+@dataclass
+class SnapshotGate:
+    snapshot_date: dt.date | None
+    rows: int = 0
+    # problem -> rows affected, and a few (destination, identifier, attribute) examples
+    problems: dict[str, int] = field(default_factory=dict)
+    samples: dict[str, list[tuple]] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not any(self.problems.values())
+
+    def summary(self) -> str:
+        bad = [f"{n:,} {problem}" for problem, n in self.problems.items() if n]
+        return "; ".join(bad) if bad else "ok"
+
+
+# problem -> SQL condition over one snapshot row (duplicates are counted separately)
+_ROW_PROBLEMS = {
+    "rows with an empty identifier": "trim(identifier) = ''",
+    f"rows with an identifier over {MAX_IDENTIFIER_CHARS} characters": (
+        f"length(identifier) > {MAX_IDENTIFIER_CHARS}"
+    ),
+    "rows whose value is not valid JSON": "NOT coalesce(json_valid(value_json), false)",
+}
+DUPLICATES = "rows sharing one (destination, identifier, attribute, element) key"
+
+
+def check_snapshot(
+    con: duckdb.DuckDBPyConnection, snapshot_date: dt.date | None = None
+) -> SnapshotGate:
+    """Check the day's rows (default: the latest day) for what Braze would get wrong or refuse."""
+    if not table_exists(con, SNAPSHOTS):
+        return SnapshotGate(None)
+    if snapshot_date is None:
+        snapshot_date = con.execute(f"SELECT max(snapshot_date) FROM {SNAPSHOTS}").fetchone()[0]
+        if snapshot_date is None:
+            return SnapshotGate(None)
+    gate = SnapshotGate(snapshot_date)
+    day = f"FROM {SNAPSHOTS} WHERE snapshot_date = $day"
+    gate.rows = con.execute(f"SELECT count(*) {day}", {"day": snapshot_date}).fetchone()[0]
+    for problem, condition in _ROW_PROBLEMS.items():
+        gate.problems[problem] = con.execute(
+            f"SELECT count(*) {day} AND {condition}", {"day": snapshot_date}
+        ).fetchone()[0]
+        if gate.problems[problem]:
+            gate.samples[problem] = con.execute(
+                f"""SELECT destination, identifier, attribute {day} AND {condition}
+                    ORDER BY ALL LIMIT {SAMPLE_ROWS}""",
+                {"day": snapshot_date},
+            ).fetchall()
+    duplicated = con.execute(
+        f"""SELECT destination, identifier, attribute, count(*) AS n {day}
+            GROUP BY destination, key_id, identifier, attribute HAVING n > 1 ORDER BY ALL""",
+        {"day": snapshot_date},
+    ).fetchall()
+    gate.problems[DUPLICATES] = sum(row[3] for row in duplicated)
+    if duplicated:
+        gate.samples[DUPLICATES] = [row[:3] for row in duplicated[:SAMPLE_ROWS]]
+    return gate

@@ -1,0 +1,138 @@
+"""Declarative automation of the real code location, evaluated by Dagster's own evaluator.
+
+The graph is the demo config's: sources reload at 05:00 UTC, every campaign has its cadence
+(winback_lapsing daily 06:00, vip_appreciation weekly Monday 06:00, loyalty_upgrade_nudge monthly,
+top_spenders_weekly Monday 07:00) and the destination `braze` syncs at 05:30 (sync.yaml).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+import pytest
+
+from braze_assets.definitions import defs
+
+MONDAY = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
+TODAY = MONDAY.date().isoformat()
+SYNC = dg.AssetKey(["braze_sync_results", "braze"])
+ATTRIBUTES = dg.AssetKey("braze_customer_attributes")
+AUDIENCES = dg.AssetKey("campaign_audiences")
+SNAPSHOTS = dg.AssetKey("attribute_snapshots")
+CUSTOMER_360 = dg.AssetKey("customer_360")
+
+
+def _graph():
+    return defs.resolve_asset_graph()
+
+
+def _build(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None) -> None:
+    """What a run does to the instance: the materialisation, then its checks (they ride along)."""
+    instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=partition))
+    for check in _graph().get_check_keys_for_assets({key}):
+        instance.report_runless_asset_event(
+            dg.AssetCheckEvaluation(asset_key=key, check_name=check.name, passed=True)
+        )
+
+
+def _materialise_everything(instance: dg.DagsterInstance) -> None:
+    """Yesterday's state: every asset and partition built once, every check passed."""
+    graph = _graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        partitions = node.partitions_def
+        if partitions is None:
+            keys = [None]
+        elif isinstance(partitions, dg.TimeWindowPartitionsDefinition):
+            keys = [(MONDAY - dt.timedelta(days=1)).date().isoformat()]
+        else:
+            keys = list(partitions.get_partition_keys())
+        for partition in keys:
+            _build(instance, key, partition)
+
+
+def _tick(instance, when: dt.datetime, cursor=None):
+    return dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, evaluation_time=when, cursor=cursor
+    )
+
+
+def _run_until_quiet(instance, start: dt.datetime, cursor) -> dict[dg.AssetKey, set]:
+    """Evaluate a tick a minute, "running" what each tick requests (its materialisations are
+    reported), until a tick requests nothing: the assets and partitions the automation ran."""
+    ran: dict[dg.AssetKey, set] = {}
+    for minute in range(10):
+        result = _tick(instance, start + dt.timedelta(minutes=minute), cursor=cursor)
+        cursor = result.cursor
+        if not result.total_requested:
+            return ran
+        for key in _graph().get_all_asset_keys():
+            for partition in result.get_requested_partitions(key):
+                ran.setdefault(key, set()).add(partition)
+                _build(instance, key, partition)
+    raise AssertionError(f"automation still requesting after 10 ticks: {ran}")
+
+
+@pytest.mark.integration
+def test_a_new_source_load_leads_to_audiences_and_the_sync():
+    with dg.instance_for_test() as instance:
+        _materialise_everything(instance)
+        first = _tick(instance, MONDAY.replace(hour=4))
+        assert first.total_requested == 0
+        # Someone reloads a source file by hand.
+        instance.report_runless_asset_event(dg.AssetMaterialization("raw_ecommerce"))
+        ran = _run_until_quiet(instance, MONDAY.replace(hour=7, minute=30), first.cursor)
+
+        for name in (
+            "unified_standardised",
+            "unified_coalesced",
+            "customer_360",
+            ATTRIBUTES.path[0],
+        ):
+            assert ran.get(dg.AssetKey(name)) == {None}, name
+        # Campaigns whose cadence ticked since the last evaluation; not the monthly one (the 1st)
+        # nor the ones run by hand (cadence `once`).
+        assert ran[AUDIENCES] == {"winback_lapsing", "vip_appreciation", "top_spenders_weekly"}
+        assert ran[SNAPSHOTS] == {TODAY}
+        assert ran[SYNC] == {TODAY}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("new_source_data", [True, False])
+def test_before_the_cadences_new_data_reaches_the_snapshot_but_not_braze(new_source_data):
+    with dg.instance_for_test() as instance:
+        _materialise_everything(instance)
+        first = _tick(instance, MONDAY.replace(hour=4))
+        if new_source_data:
+            instance.report_runless_asset_event(dg.AssetMaterialization("raw_ecommerce"))
+        ran = _run_until_quiet(instance, MONDAY.replace(hour=4, minute=30), first.cursor)
+        if not new_source_data:
+            assert ran == {}  # no new data and no cron tick: nothing runs
+            return
+        assert ran[ATTRIBUTES] == {None} and ran[SNAPSHOTS] == {TODAY}
+        # The campaigns' cadences (06:00 / 07:00) and the sync's cron (05:30) have not ticked.
+        assert AUDIENCES not in ran and SYNC not in ran
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("check_passed", [True, False])
+def test_a_failed_blocking_check_stops_the_flow_downstream(check_passed):
+    with dg.instance_for_test() as instance:
+        _materialise_everything(instance)
+        first = _tick(instance, MONDAY.replace(hour=4))
+        # customer_360 is rebuilt by hand and its uniqueness check runs.
+        _build(instance, CUSTOMER_360, None)
+        instance.report_runless_asset_event(
+            dg.AssetCheckEvaluation(
+                asset_key=CUSTOMER_360,
+                check_name="one_row_per_customer",
+                passed=check_passed,
+                severity=dg.AssetCheckSeverity.ERROR,
+            )
+        )
+        ran = _run_until_quiet(instance, MONDAY.replace(hour=4, minute=5), first.cursor)
+        if check_passed:
+            assert ran[ATTRIBUTES] == {None} and ran[SNAPSHOTS] == {TODAY}
+        else:
+            assert ran == {}
