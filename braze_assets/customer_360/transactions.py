@@ -119,7 +119,7 @@ def _staged(txn: TransactionSourceConfig, con: duckdb.DuckDBPyConnection) -> str
     table = f"raw_txn_{txn.name}"
     if not table_exists(con, table):
         raise TransactionInputError(
-            f"transaction source {txn.name!r}: table {table} does not exist (load {txn.path} first)"
+            f"transaction source {txn.name!r}: table {table} does not exist (load {txn.location} first)"
         )
     present = table_columns(con, table)
     declared = {

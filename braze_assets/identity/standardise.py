@@ -100,7 +100,7 @@ def _check_inputs(con: duckdb.DuckDBPyConnection, config: ProjectConfig) -> None
         table = f"raw_{source.name}"
         if not table_exists(con, table):
             problems.append(
-                f"source {source.name!r}: table {table} is missing (is {source.path} loaded?)"
+                f"source {source.name!r}: table {table} is missing (is {source.location} loaded?)"
             )
             continue
         present = table_columns(con, table)
