@@ -124,7 +124,8 @@ def con(tmp_path):
 
 
 def test_priority_recency_and_address_group(con):
-    identity = IdentityConfig()
+    # No score_pairs here, so no model-chosen threshold: the hand-made link is above this one.
+    identity = IdentityConfig(match_threshold=0.9)
     standardise(con, CONFIG, identity)
     # The match itself is tested in identity; here one hand-made link says the two are one person.
     con.execute(
@@ -174,7 +175,9 @@ def test_priority_recency_and_address_group(con):
 
 
 def test_recency_first_takes_the_newest_address_whole(con):
-    identity = IdentityConfig.model_validate({"survivorship": {"order": "recency_then_priority"}})
+    identity = IdentityConfig.model_validate(
+        {"survivorship": {"order": "recency_then_priority"}, "match_threshold": 0.9}
+    )
     standardise(con, CONFIG, identity)
     con.execute(
         "CREATE TABLE unified_scores AS SELECT 'club:9' AS record_id_l, 'shop:1' AS record_id_r, "
