@@ -36,7 +36,8 @@ def ensure_privacy_table(warehouse: Path) -> None:
 
 def _candidates(con, destination: str) -> list[tuple[str, str, str]]:
     """(customer_id, shop account id, external id) of customers made of one shop account only,
-    whose Braze profile exists (confirmed state), in a stable order."""
+    whose Braze profile exists (confirmed state), by account id: the same picks whatever customer
+    ids identity assigned (a killed and rerun demo ends where a clean one does)."""
     return con.execute(
         f"""WITH single AS (
                 SELECT customer_id, any_value(source_pk) AS pk FROM unified_coalesced
@@ -44,7 +45,7 @@ def _candidates(con, destination: str) -> list[tuple[str, str, str]]:
             SELECT s.customer_id, s.pk, a.identifier FROM single s
             JOIN braze_customer_attributes a ON a.customer_id = s.customer_id AND a.destination = ?
             WHERE a.identifier IN (SELECT DISTINCT identifier FROM braze_confirmed_state WHERE destination = ?)
-            ORDER BY md5(s.customer_id) LIMIT 3""",
+            ORDER BY s.pk LIMIT 3""",
         [destination, destination],
     ).fetchall()
 
