@@ -34,7 +34,7 @@ from braze_assets.audiences.config import (
     custom_attribute_problem,
 )
 from braze_assets.audiences.errors import AudienceError
-from braze_assets.audiences.evaluate import evaluate_audience, open_read_only
+from braze_assets.audiences.evaluate import evaluate_audience, open_read_only, run_limited
 from braze_assets.warehouse import quote, transaction
 
 TREATMENT, CONTROL = "treatment", "control"
@@ -169,10 +169,14 @@ def _with_groups(
         return frame.with_columns(member_group=pl.lit(TREATMENT))
     con.register("_grouped_members", frame)
     try:
-        return con.execute(
+        return run_limited(
+            con,
+            activation.name,
             f"SELECT *, CASE WHEN {_CONTROL_SQL} THEN '{CONTROL}' ELSE '{TREATMENT}' END AS member_group FROM _grouped_members",
             [activation.name, percent],
-        ).pl()
+            kind="campaign",
+            what="assigning its control group",
+        )
     finally:
         con.unregister("_grouped_members")
 
@@ -235,14 +239,14 @@ def _campaign_attributes(
     )
     con.register("_campaign_members", members.select(ID_COLUMN))
     try:
-        return con.execute(
+        return run_limited(
+            con,
+            campaign.name,
             f"SELECT CAST(s.{quote(ID_COLUMN)} AS VARCHAR) AS {quote(ID_COLUMN)}, {picks} FROM {quote(SOURCE_VIEW)} s "
-            f"SEMI JOIN _campaign_members m ON s.{quote(ID_COLUMN)} = m.{quote(ID_COLUMN)}"
-        ).pl()
-    except duckdb.Error as exc:
-        raise AudienceError(
-            campaign.name, f"reading its attributes failed: {exc}", kind="campaign"
-        ) from None
+            f"SEMI JOIN _campaign_members m ON s.{quote(ID_COLUMN)} = m.{quote(ID_COLUMN)}",
+            kind="campaign",
+            what="reading its attributes",
+        )
     finally:
         con.unregister("_campaign_members")
 

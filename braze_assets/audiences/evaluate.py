@@ -57,9 +57,18 @@ def view_columns(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return columns
 
 
-def _run(
-    con: duckdb.DuckDBPyConnection, name: str, sql: str, params: list | None = None
+def run_limited(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    sql: str,
+    params: list | None = None,
+    *,
+    kind: str = "audience",
+    what: str = "the query",
 ) -> pl.DataFrame:
+    """Run one query on the audience connection within BRAZE_ASSETS_AUDIENCE_SQL_TIMEOUT_S: every
+    query that reads analyst-defined data (the audiences themselves and a campaign's follow-up
+    reads of the view) has the same bound."""
     limit = settings.audience_sql_timeout_s()
     fired = threading.Event()
 
@@ -77,12 +86,16 @@ def _run(
         if fired.is_set():
             raise AudienceError(
                 name,
-                f"the query ran longer than {limit:g} s and was stopped; make it cheaper or raise "
+                f"{what} ran longer than {limit:g} s and was stopped; make it cheaper or raise "
                 f"{settings.ENV_AUDIENCE_SQL_TIMEOUT_S}",
+                kind=kind,
             ) from None
-        raise AudienceError(name, f"DuckDB refused the query: {exc}") from None
+        raise AudienceError(name, f"DuckDB refused {what}: {exc}", kind=kind) from None
     finally:
         timer.cancel()
+
+
+_run = run_limited
 
 
 def evaluate_audience(

@@ -13,9 +13,11 @@ Three sources, each read without writing anything:
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 # How many Dagster runs and sync runs per destination the report lists.
@@ -296,7 +298,18 @@ def warehouse_lines(warehouse: Path, journal_root: Path) -> list[str]:
         for destination, states in journals.items():
             lines.append(f"destination {destination}: {len(states)} journal(s) not folded yet")
         return lines
-    check_openable(warehouse)
+    try:
+        check_openable(warehouse)
+    except duckdb.IOException as error:
+        if "lock" not in str(error).lower():
+            raise
+        # A run is writing it (DuckDB allows one writer process and no readers beside it).
+        holder = re.search(r"PID (\d+)", str(error))
+        who = f" (pid {holder.group(1)})" if holder else ""
+        return [
+            f"the warehouse {warehouse} is being written by a running process{who}; "
+            "run `braze-assets status` again when it ends for the sync numbers"
+        ]
     with connect(warehouse, read_only=True) as con:
         con.execute("SET enable_progress_bar = false")
         destinations = sorted(set(_destinations(con)) | set(journals))

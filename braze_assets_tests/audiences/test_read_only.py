@@ -166,3 +166,55 @@ def test_audience_connection_applies_the_warehouse_memory_limit(big_source, monk
     finally:
         con.close()
     assert limit in {"300.0 MiB", "314.5 MB"}, limit
+
+
+@pytest.fixture
+def slow_column_source(tmp_path):
+    """customer_attribute_source as a view whose `heavy` column costs ~0.3 M operations per row
+    (a Levenshtein distance of long strings): a segment that does not read it is instant (DuckDB
+    drops unused columns), reading it for 300,000 customers takes minutes."""
+    path = tmp_path / "slow.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "CREATE TABLE base AS SELECT 'c' || i AS customer_id, i AS n, 'Boston' AS city "
+            "FROM range(300000) t(i)"
+        )
+        con.execute(
+            "CREATE VIEW customer_attribute_source AS SELECT customer_id, n, city, "
+            "levenshtein(repeat(customer_id, 80), repeat(city, 100)) AS heavy FROM base"
+        )
+    return path
+
+
+def test_a_campaigns_follow_up_read_is_stopped_by_the_time_limit(slow_column_source, monkeypatch):
+    """The segment finishes; the campaign's read of its attributes from the view runs under the
+    same time limit as audience SQL (before, it ran unbounded)."""
+    from braze_assets.audiences import plan_activation
+
+    monkeypatch.setenv(settings.ENV_AUDIENCE_SQL_TIMEOUT_S, "5")
+    audiences = AudiencesConfig.model_validate(
+        {
+            "segments": [
+                {"name": "boston", "where": {"column": "city", "op": "=", "value": "Boston"}}
+            ],
+            "campaigns": [
+                {
+                    "name": "camp",
+                    "destination": "braze",
+                    "segments": ["boston"],
+                    "attributes": {"heavy_score": "heavy"},
+                }
+            ],
+        }
+    )
+    columns = {"customer_id": "VARCHAR", "n": "BIGINT", "city": "VARCHAR", "heavy": "BIGINT"}
+    con = open_read_only(slow_column_source)
+    try:
+        with pytest.raises(
+            AudienceError,
+            match=r"campaign 'camp': reading its attributes ran longer than 5 s.*"
+            "BRAZE_ASSETS_AUDIENCE_SQL_TIMEOUT_S",
+        ):
+            plan_activation(con, "camp", audiences, datetime.now(UTC), columns)
+    finally:
+        con.close()

@@ -1,0 +1,83 @@
+"""Files the user cannot fix from a DuckDB dump: each ends in one line naming the file and what
+to do, exit 2 and no traceback, through `braze-assets demo` and `braze-assets status`."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+
+import duckdb
+import pytest
+
+from braze_assets.warehouse import create_if_missing
+from braze_assets_tests.conftest import cli_env, run_cli
+
+pytestmark = pytest.mark.integration
+
+_MULTIPLIER = 0xBF58476D1CE4E5B9
+_MASK = (1 << 64) - 1
+
+
+def _duckdb_checksum(block: bytes) -> int:
+    """DuckDB's block checksum (src/common/checksum.cpp) over 8-byte words."""
+    result = 5381
+    for (word,) in struct.iter_unpack("<Q", block):
+        result ^= (word * _MULTIPLIER) & _MASK
+    return result
+
+
+def _from_a_newer_duckdb(path) -> None:
+    """A warehouse whose main header says a storage version this DuckDB does not know, with a
+    valid checksum: what a file written by a future DuckDB looks like to this one."""
+    create_if_missing(path)
+    with open(path, "r+b") as handle:
+        header = bytearray(handle.read(4096))
+        assert header[8:12] == b"DUCK"
+        header[12:20] = struct.pack("<Q", 99)
+        header[0:8] = struct.pack("<Q", _duckdb_checksum(bytes(header[8:4096])))
+        handle.seek(0)
+        handle.write(header)
+    with pytest.raises(duckdb.IOException, match="(?s)version number 99,.*newer version of DuckDB"):
+        duckdb.connect(str(path), read_only=True)
+
+
+def _one_clean_line(result) -> str:
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    # Besides the note that the embedded demo config is used, the error is one line.
+    lines = [
+        line for line in result.stderr.strip().splitlines() if "BRAZE_ASSETS_CONFIG_DIR" not in line
+    ]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_a_warehouse_from_a_newer_duckdb_is_one_clear_message(tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    warehouse = data_dir / "warehouse.duckdb"
+    _from_a_newer_duckdb(warehouse)
+    env = cli_env(data_dir)
+    for command in ("demo", "status"):
+        line = _one_clean_line(run_cli(command, env=env, timeout=300))
+        assert f"warehouse {warehouse} was written by a newer DuckDB" in line, line
+        assert f"DuckDB {duckdb.__version__}" in line and "storage version 99" in line
+        assert "move the file aside" in line
+    assert not (data_dir / "sources").exists()  # stopped before generating anything
+
+
+def test_an_invalid_utf8_byte_in_a_source_names_the_file_line_and_column(tmp_path, demo_run):
+    data_dir = tmp_path / "data"
+    shutil.copytree(demo_run.data_dir, data_dir)
+    csv = data_dir / "sources" / "pos_customers.csv"
+    lines = csv.read_bytes().split(b"\n")
+    header = lines[0].decode().split(",")
+    # Line 120 of the file (data row 119): a Latin-1 byte in full_name.
+    fields = lines[119].split(b",")
+    fields[header.index("full_name")] += b"\xe9"
+    lines[119] = b",".join(fields)
+    csv.write_bytes(b"\n".join(lines))
+
+    line = _one_clean_line(run_cli("demo", env=cli_env(data_dir), timeout=300))
+    assert f"{csv} is not valid UTF-8: line 120 (data row 119), column full_name: byte 0xe9" in line
+    assert "iconv" in line
