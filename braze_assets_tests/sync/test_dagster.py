@@ -10,11 +10,13 @@ from dagster_duckdb import DuckDBResource
 from braze_assets import settings
 from braze_assets.defs.braze.resources import BrazeResource
 from braze_assets.defs.snapshots.assets import build_snapshot_asset
+from braze_assets.defs.snapshots.checks import GATE, payload_valid
 from braze_assets.defs.snapshots.partitions import daily_partitions
 from braze_assets.defs.sync.assets import build_sync_asset
 from braze_assets.defs.sync.checks import build_sync_checks
 from braze_assets.sandbox import DEFAULT_API_KEY, SandboxServer
 from braze_assets.sync.config import SyncConfig
+from braze_assets.sync.gates import DUPLICATES
 from braze_assets_tests.sync.conftest import destination_config, put_customer_attributes
 
 pytestmark = pytest.mark.integration
@@ -77,3 +79,68 @@ def test_materialise_snapshot_and_sync_with_checks(setup):
     budget = checks_by_name["data_point_budget"]
     assert budget.passed and budget.metadata["forecast_data_points"].value == 0
     assert budget.asset_key == sync_key
+
+
+def test_a_bad_snapshot_stops_the_sync_before_anything_is_sent(tmp_path, monkeypatch):
+    """Two customers claim one identifier and one has an empty one: the blocking payload check
+    fails, the sync of the run does not start, and a sync run on its own refuses to send."""
+    monkeypatch.setenv(settings.ENV_DATA_DIR, str(tmp_path))
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        put_customer_attributes(
+            con, [("u1", "gold", 1, 0.5), ("u1", "silver", 2, 0.25), ("", "gold", 3, 0.1)]
+        )
+    sandbox = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
+    try:
+        destination = destination_config()
+        config = SyncConfig(data_point_budget=100)
+        partitions = daily_partitions(config)
+        assets = [
+            build_snapshot_asset([destination], config, partitions),
+            build_sync_asset(destination, config, partitions),
+            payload_valid,
+        ]
+        resources = {
+            "duckdb": DuckDBResource(database=str(warehouse)),
+            "braze": BrazeResource(api_key=DEFAULT_API_KEY, rest_endpoint=sandbox.url),
+        }
+        sync_key = dg.AssetKey(["braze_sync_results", "braze_us"])
+        with dg.instance_for_test() as instance:
+            run = dg.materialize(
+                assets,
+                partition_key=DAY,
+                resources=resources,
+                instance=instance,
+                raise_on_error=False,
+            )
+            gate = next(c for c in run.get_asset_check_evaluations() if c.check_name == GATE)
+            assert not gate.passed
+            assert gate.metadata["problems"].value == {
+                "rows with an empty identifier": 3,
+                "rows with an identifier over 512 characters": 0,
+                "rows whose value is not valid JSON": 0,
+                DUPLICATES: 6,
+            }
+            materialised = {e.asset_key for e in run.get_asset_materialization_events()}
+            assert materialised == {dg.AssetKey("attribute_snapshots")}
+            assert sandbox.request_log() == []
+
+            # The sync on its own (by hand, or the automation after the snapshot's run).
+            alone = dg.materialize(
+                assets,
+                selection=[sync_key],
+                partition_key=DAY,
+                resources=resources,
+                instance=instance,
+                raise_on_error=False,
+            )
+            assert not alone.success
+            failure = next(e for e in alone.all_events if e.is_step_failure)
+            message = failure.step_failure_data.user_failure_data.description
+            assert message == (
+                "braze_us: nothing sent to Braze, the attribute_snapshots of 2026-11-02 fails "
+                f"payload_valid: 3 rows with an empty identifier; 6 {DUPLICATES}"
+            ), message
+            assert sandbox.request_log() == [] and sandbox.data_points_spent() == 0
+    finally:
+        sandbox.stop()

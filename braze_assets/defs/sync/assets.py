@@ -4,6 +4,7 @@
 import datetime as dt
 
 import dagster as dg
+from dagster._check import CheckError
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
@@ -13,7 +14,10 @@ from braze_assets.attributes.config import DestinationConfig
 from braze_assets.defs import automation
 from braze_assets.defs.braze.resources import BrazeResource
 from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL
+from braze_assets.defs.resources import read_only_connection
+from braze_assets.defs.snapshots.checks import GATE, gate_metadata
 from braze_assets.sync.config import ResolvedSyncSettings, SyncConfig
+from braze_assets.sync.gates import check_snapshot
 from braze_assets.sync.runner import SyncBlocked, SyncFailed, SyncReport, sync_destination
 from braze_assets.sync.tables import RESULTS, SNAPSHOTS
 
@@ -99,9 +103,12 @@ def failed_gates(context: dg.AssetExecutionContext) -> list[str]:
 
     Dagster skips the sync when a blocking check fails in the same run; this covers a sync run on
     its own (launched by hand or by the automation after the snapshot's run) after a failed check.
+    A deployment's runs know the whole code location; an in-process run (tests) only its job.
     """
-    # The asset graph of the job, which is the whole code location for its jobs.
-    graph = context.job_def.asset_layer.asset_graph
+    try:
+        graph = context.repository_def.asset_graph
+    except CheckError:  # an in-process run has no code location: its job's graph
+        graph = context.job_def.asset_layer.asset_graph
     upstream = graph.get_ancestor_asset_keys(context.asset_key)
     gates = [
         key
@@ -160,6 +167,18 @@ def build_sync_asset(
             )
         resolved = resolved_settings(destination, section, config)
         day = dt.date.fromisoformat(context.partition_key)
+        # The payload gate again, on this destination's rows: whatever ran before, a bad
+        # snapshot is never sent.
+        with read_only_connection(duckdb) as con:
+            gate = check_snapshot(con, day, destination.name)
+        if not gate.passed:
+            raise dg.Failure(
+                description=(
+                    f"{destination.name}: nothing sent to Braze, the {SNAPSHOTS} of {day} fails "
+                    f"{GATE}: {gate.summary()}"
+                ),
+                metadata=gate_metadata(gate),
+            )
         with braze.get_client(logger=context.log) as client, duckdb.get_connection() as con:
             try:
                 report = run_sync(con, client, destination, resolved, day, logger=context.log)
