@@ -12,7 +12,7 @@ from braze_assets.defs.braze.resources import BrazeResource
 from braze_assets.defs.snapshots.assets import build_snapshot_asset
 from braze_assets.defs.snapshots.checks import GATE, payload_valid
 from braze_assets.defs.snapshots.partitions import daily_partitions
-from braze_assets.defs.sync.assets import build_sync_asset
+from braze_assets.defs.sync.assets import build_sync_asset, sync_asset_key
 from braze_assets.defs.sync.checks import build_sync_checks
 from braze_assets.sandbox import DEFAULT_API_KEY, SandboxServer
 from braze_assets.sync.config import SyncConfig
@@ -21,6 +21,8 @@ from braze_assets_tests.sync.conftest import destination_config, put_customer_at
 
 pytestmark = pytest.mark.integration
 DAY = "2026-11-02"
+SYNC_KEY = sync_asset_key("braze_us")
+SYNC_OP = SYNC_KEY.to_python_identifier()
 
 
 @pytest.fixture
@@ -61,12 +63,9 @@ def test_materialise_snapshot_and_sync_with_checks(setup):
         assets + checks,
         partition_key=DAY,
         resources=resources,
-        run_config={"ops": {"braze_sync_results__braze_us": {"config": {"override_budget": True}}}},
+        run_config={"ops": {SYNC_OP: {"config": {"override_budget": True}}}},
     )
-    sync_key = dg.AssetKey(["braze_sync_results", "braze_us"])
-    meta = next(
-        m for m in result.asset_materializations_for_node("braze_sync_results__braze_us")
-    ).metadata
+    meta = next(m for m in result.asset_materializations_for_node(SYNC_OP)).metadata
     assert (
         meta["delivered"].value == 2
         and meta["rejected"].value == 1
@@ -78,7 +77,7 @@ def test_materialise_snapshot_and_sync_with_checks(setup):
     assert checks_by_name["rejected_rows"].metadata["rejected_values"].value == 3
     budget = checks_by_name["data_point_budget"]
     assert budget.passed and budget.metadata["forecast_data_points"].value == 0
-    assert budget.asset_key == sync_key
+    assert budget.asset_key == SYNC_KEY
 
 
 def test_a_bad_snapshot_stops_the_sync_before_anything_is_sent(tmp_path, monkeypatch):
@@ -104,7 +103,6 @@ def test_a_bad_snapshot_stops_the_sync_before_anything_is_sent(tmp_path, monkeyp
             "duckdb": DuckDBResource(database=str(warehouse)),
             "braze": BrazeResource(api_key=DEFAULT_API_KEY, rest_endpoint=sandbox.url),
         }
-        sync_key = dg.AssetKey(["braze_sync_results", "braze_us"])
         with dg.instance_for_test() as instance:
             run = dg.materialize(
                 assets,
@@ -128,7 +126,7 @@ def test_a_bad_snapshot_stops_the_sync_before_anything_is_sent(tmp_path, monkeyp
             # The sync on its own (by hand, or the automation after the snapshot's run).
             alone = dg.materialize(
                 assets,
-                selection=[sync_key],
+                selection=[SYNC_KEY],
                 partition_key=DAY,
                 resources=resources,
                 instance=instance,
