@@ -136,3 +136,53 @@ def test_a_failed_blocking_check_stops_the_flow_downstream(check_passed):
             assert ran[ATTRIBUTES] == {None} and ran[SNAPSHOTS] == {TODAY}
         else:
             assert ran == {}
+
+
+@pytest.mark.integration
+def test_nothing_runs_until_the_automation_sensor_is_turned_on(tmp_path):
+    """The sensor daemon's own iteration, over the code location loaded as a deployment loads it:
+    in a fresh instance the automation sensor is stopped and new source data starts nothing."""
+    import logging
+
+    from dagster._core.scheduler.instigation import TickStatus
+    from dagster._core.test_utils import create_test_daemon_workspace_context
+    from dagster._core.workspace.load_target import ModuleTarget
+    from dagster._daemon.sensor import execute_sensor_iteration
+
+    from braze_assets.defs.automation import AUTOMATION_SENSOR
+    from braze_assets.settings import PROJECT_DIR
+
+    target = ModuleTarget(
+        module_name="braze_assets.definitions",
+        attribute="defs",
+        working_directory=str(PROJECT_DIR),
+        location_name="braze_assets",
+    )
+    logger = logging.getLogger("test_automation")
+    with (
+        dg.instance_for_test(temp_dir=str(tmp_path)) as instance,
+        create_test_daemon_workspace_context(target, instance) as workspace,
+    ):
+        entry = next(iter(workspace.create_request_context().get_code_location_entries().values()))
+        assert entry.code_location, entry.load_error
+        repo = next(iter(entry.code_location.get_repositories().values()))
+        sensor = repo.get_sensor(AUTOMATION_SENSOR)
+        origin, selector = sensor.get_remote_origin_id(), sensor.selector_id
+
+        def iterate():
+            list(execute_sensor_iteration(workspace, logger, None, None))
+            return instance.get_ticks(origin, selector)
+
+        _materialise_everything(instance)
+        instance.report_runless_asset_event(dg.AssetMaterialization("raw_ecommerce"))
+        assert not sensor.get_current_instigator_state(
+            instance.get_instigator_state(origin, selector)
+        ).is_running
+        assert iterate() == []  # never evaluated
+        assert instance.get_runs() == [] and instance.get_backfills() == []
+
+        instance.start_sensor(sensor)
+        ticks = iterate()
+        assert len(ticks) == 1 and ticks[0].status in (TickStatus.SUCCESS, TickStatus.SKIPPED), (
+            ticks
+        )
