@@ -186,3 +186,19 @@ def test_nothing_runs_until_the_automation_sensor_is_turned_on(tmp_path):
         assert len(ticks) == 1 and ticks[0].status in (TickStatus.SUCCESS, TickStatus.SKIPPED), (
             ticks
         )
+
+
+def test_braze_facing_assets_declare_freshness_from_the_cron_that_drives_them():
+    from braze_assets.defs.automation import freshness
+
+    graph = _graph()
+    day_and_grace = dt.timedelta(days=1, hours=2)  # daily 05:00 reload / daily sync in the demo
+    for key in (ATTRIBUTES, SNAPSHOTS, SYNC):
+        policy = graph.get(key).freshness_policy
+        assert policy is not None, key
+        assert policy.fail_window.to_timedelta() == day_and_grace, key
+    weekly = freshness("0 6 * * 1")
+    assert weekly.fail_window.to_timedelta() == dt.timedelta(days=7, hours=2)
+    assert weekly.warn_window.to_timedelta() == dt.timedelta(days=7, hours=1)
+    monthly = freshness("0 6 1 * *")  # the longest month decides
+    assert monthly.fail_window.to_timedelta() == dt.timedelta(days=31, hours=2)

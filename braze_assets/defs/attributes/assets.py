@@ -57,6 +57,8 @@ def build_attributes_asset(
         owners=OWNERS,
         pool=WAREHOUSE_POOL,
         automation_condition=automation.derived(),
+        # Braze-facing: rebuilt every day after the 05:00 source reload.
+        freshness_policy=automation.freshness(automation.SOURCES_CRON),
         deps=[dg.AssetKey(name) for name in UPSTREAM],
         description=(
             "One row per Braze profile per destination: the identifier and one typed, validated column per "

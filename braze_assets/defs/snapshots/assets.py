@@ -32,6 +32,7 @@ def build_snapshot_asset(
         pool=WAREHOUSE_POOL,
         # Campaigns run by hand may never have run: a missing audience partition has no members.
         automation_condition=automation.derived_allow_missing(),
+        freshness_policy=automation.freshness(automation.SOURCES_CRON),
         # A day's snapshot reads every campaign's current members, whatever partition built them.
         deps=[dg.AssetDep(name, partition_mapping=dg.AllPartitionMapping()) for name in UPSTREAM],
         tags={"layer": "activation"},

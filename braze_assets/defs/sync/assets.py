@@ -132,6 +132,8 @@ def failed_gates(context: dg.AssetExecutionContext) -> list[str]:
 def build_sync_asset(
     destination: DestinationConfig, section: SyncConfig, partitions: dg.DailyPartitionsDefinition
 ) -> dg.AssetsDefinition:
+    cron = section.for_destination(destination.name).cron
+
     @dg.asset(
         key=sync_asset_key(destination.name),
         group_name=GROUP,
@@ -139,7 +141,9 @@ def build_sync_asset(
         kinds={"braze", "duckdb"},
         owners=OWNERS,
         pool=WAREHOUSE_POOL,
-        automation_condition=automation.sync(section.for_destination(destination.name).cron),
+        automation_condition=automation.sync(cron),
+        # Stale when a tick of the destination's cron went by without a sync.
+        freshness_policy=automation.freshness(cron),
         deps=[SNAPSHOTS],
         tags={"layer": "activation"},
         description=(
