@@ -21,12 +21,13 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from braze_assets import tables
 from braze_assets.identity.config import IdentityConfig
 from braze_assets.identity.match import TABLE as SCORES
 from braze_assets.identity.standardise import TABLE as STANDARDISED
 from braze_assets.warehouse import quote, table_columns, table_exists, transaction
 
-TABLE = "unified_coalesced"
+TABLE = tables.UNIFIED_COALESCED
 REGISTRY = "customer_id_registry"
 ASSIGNMENTS = "customer_id_assignments"
 _NAMESPACE = uuid.UUID("5b1c3d2e-8f4a-4e6b-9c0d-2a7f1e3b5c9d")

@@ -9,9 +9,10 @@ sensor braze_assets_automation) and the Currents S3 sensor start the same work.
 
 import dagster as dg
 
+from braze_assets import tables
 from braze_assets.defs.sync.assets import sync_asset_key
 
-CUSTOMER_GROUPS = ("sources", "identity", "customer_360", "engagement", "attributes")
+CUSTOMER_GROUPS = ("sources", "identity", tables.CUSTOMER_360_GROUP, "engagement", "attributes")
 
 customer_360_refresh = dg.define_asset_job(
     "customer_360_refresh",
