@@ -114,9 +114,9 @@ def _components(
         f"CREATE OR REPLACE TEMP TABLE _identity_index AS "
         f"SELECT record_id, (row_number() OVER (ORDER BY record_id) - 1)::BIGINT AS idx FROM {STANDARDISED}"
     )
-    record_ids = con.execute(
-        "SELECT record_id FROM _identity_index ORDER BY idx"
-    ).fetch_arrow_table()["record_id"]
+    record_ids = con.execute("SELECT record_id FROM _identity_index ORDER BY idx").to_arrow_table()[
+        "record_id"
+    ]
     keys: dict[int, tuple] = {}
     if separation:
         key_select = ", ".join(f"s.{quote(k)}" for k in separation)

@@ -108,7 +108,7 @@ def build_audience_assets(audiences: AudiencesConfig) -> dg.AssetsDefinition:
         with audience_connection(duckdb) as con:
             plan = plan_activation(con, name, audiences, datetime.now(UTC))
         with duckdb.get_connection() as con:
-            report = write_activation(con, plan, audiences, context.run_id)
+            report = write_activation(con, plan, audiences, context.run.run_id)
             runs, rows = con.execute(
                 "SELECT count(DISTINCT run_id), count(*) FROM campaign_recipients WHERE campaign = ?",
                 [name],

@@ -126,7 +126,7 @@ def build_identity_assets(
     ) -> dg.MaterializeResult:
         with duckdb.get_connection() as con:
             report = cluster_and_assign_ids(
-                con, identity, run_id=context.run_id, now=datetime.now(UTC)
+                con, identity, run_id=context.run.run_id, now=datetime.now(UTC)
             )
             metadata = table_metadata(con, COALESCED)
         return dg.MaterializeResult(
