@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import dagster as dg
 import duckdb
 import pytest
@@ -25,18 +27,26 @@ SYNC_KEY = sync_asset_key("braze_us")
 SYNC_OP = SYNC_KEY.to_python_identifier()
 
 
-@pytest.fixture
-def setup(tmp_path, monkeypatch):
+@contextmanager
+def warehouse_and_sandbox(tmp_path, monkeypatch, rows):
+    """A warehouse holding `rows` of braze_customer_attributes and a running sandbox."""
     monkeypatch.setenv(settings.ENV_DATA_DIR, str(tmp_path))
     warehouse = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(warehouse)) as con:
-        put_customer_attributes(
-            con, [("u1", "gold", 1, 0.5), ("u2", "silver", 2, 0.25), ("u3", "gold", 3, 0.1)]
-        )
+        put_customer_attributes(con, rows)
     sandbox = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
-    sandbox.seed_users(["u1", "u2"])  # u3 is unknown: rejected under _update_existing_only
-    yield warehouse, sandbox
-    sandbox.stop()
+    try:
+        yield warehouse, sandbox
+    finally:
+        sandbox.stop()
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch):
+    rows = [("u1", "gold", 1, 0.5), ("u2", "silver", 2, 0.25), ("u3", "gold", 3, 0.1)]
+    with warehouse_and_sandbox(tmp_path, monkeypatch, rows) as (warehouse, sandbox):
+        sandbox.seed_users(["u1", "u2"])  # u3 is unknown: rejected under _update_existing_only
+        yield warehouse, sandbox
 
 
 def test_materialise_snapshot_and_sync_with_checks(setup):
@@ -83,14 +93,8 @@ def test_materialise_snapshot_and_sync_with_checks(setup):
 def test_a_bad_snapshot_stops_the_sync_before_anything_is_sent(tmp_path, monkeypatch):
     """Two customers claim one identifier and one has an empty one: the blocking payload check
     fails, the sync of the run does not start, and a sync run on its own refuses to send."""
-    monkeypatch.setenv(settings.ENV_DATA_DIR, str(tmp_path))
-    warehouse = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(warehouse)) as con:
-        put_customer_attributes(
-            con, [("u1", "gold", 1, 0.5), ("u1", "silver", 2, 0.25), ("", "gold", 3, 0.1)]
-        )
-    sandbox = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
-    try:
+    rows = [("u1", "gold", 1, 0.5), ("u1", "silver", 2, 0.25), ("", "gold", 3, 0.1)]
+    with warehouse_and_sandbox(tmp_path, monkeypatch, rows) as (warehouse, sandbox):
         destination = destination_config()
         config = SyncConfig(data_point_budget=100)
         partitions = daily_partitions(config)
@@ -140,5 +144,3 @@ def test_a_bad_snapshot_stops_the_sync_before_anything_is_sent(tmp_path, monkeyp
                 f"payload_valid: 3 rows with an empty identifier; 6 {DUPLICATES}"
             ), message
             assert sandbox.request_log() == [] and sandbox.data_points_spent() == 0
-    finally:
-        sandbox.stop()
