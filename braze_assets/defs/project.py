@@ -41,7 +41,8 @@ def table_metadata(con: duckdb.DuckDBPyConnection, table: str, *, preview_rows: 
             columns=[dg.TableColumn(name, data_type) for name, data_type in columns.items()]
         ),
         "table": dg.MetadataValue.text(table),
-        "preview": table_value(preview.iter_rows(), preview.columns),
+        # Markdown: the UI shows it inline under [Show Markdown] (tested in ui/test_dagster_ui.py).
+        "preview": dg.MetadataValue.md(_markdown(preview)),
     }
 
 
@@ -69,3 +70,16 @@ def table_value(rows: Sequence, columns: Sequence[str]) -> dg.TableMetadataValue
     return dg.MetadataValue.table(
         records=records, schema=dg.TableSchema(columns=[dg.TableColumn(c) for c in columns])
     )
+
+
+def _markdown(frame) -> str:
+    if frame.is_empty():
+        return "_empty_"
+    header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
+    body = "".join(
+        "| "
+        + " | ".join("" if v is None else str(v).replace("|", "\\|")[:60] for v in row)
+        + " |\n"
+        for row in frame.iter_rows()
+    )
+    return header + body

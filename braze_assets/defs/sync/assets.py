@@ -14,7 +14,6 @@ from braze_assets.attributes.config import DestinationConfig
 from braze_assets.defs import automation
 from braze_assets.defs.braze.resources import BrazeResource
 from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL
-from braze_assets.defs.resources import read_only_connection
 from braze_assets.defs.snapshots.checks import GATE, gate_metadata
 from braze_assets.sync.config import ResolvedSyncSettings, SyncConfig
 from braze_assets.sync.gates import check_snapshot
@@ -171,19 +170,19 @@ def build_sync_asset(
             )
         resolved = resolved_settings(destination, section, config)
         day = dt.date.fromisoformat(context.partition_key)
-        # The payload gate again, on this destination's rows: whatever ran before, a bad
-        # snapshot is never sent.
-        with read_only_connection(duckdb) as con:
-            gate = check_snapshot(con, day, destination.name)
-        if not gate.passed:
-            raise dg.Failure(
-                description=(
-                    f"{destination.name}: nothing sent to Braze, the {SNAPSHOTS} of {day} fails "
-                    f"{GATE}: {gate.summary()}"
-                ),
-                metadata=gate_metadata(gate),
-            )
         with braze.get_client(logger=context.log) as client, duckdb.get_connection() as con:
+            # The payload gate again, on this destination's rows: whatever ran before, a bad
+            # snapshot is never sent. (On this connection: DuckDB refuses a read-only one to a
+            # file this process has open read-write.)
+            gate = check_snapshot(con, day, destination.name)
+            if not gate.passed:
+                raise dg.Failure(
+                    description=(
+                        f"{destination.name}: nothing sent to Braze, the {SNAPSHOTS} of {day} "
+                        f"fails {GATE}: {gate.summary()}"
+                    ),
+                    metadata=gate_metadata(gate),
+                )
             try:
                 report = run_sync(con, client, destination, resolved, day, logger=context.log)
             except (SyncBlocked, SyncFailed) as exc:
