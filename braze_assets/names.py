@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import re
 
+# Source column tags: `identifier:<name>` marks any other id (e.g. a CRM id) usable for
+# deterministic matching; `attribute` keeps a non-identity column available to the customer 360.
+CUSTOM_IDENTIFIER_PREFIX = "identifier:"
+ATTRIBUTE_TAG = "attribute"
+
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 

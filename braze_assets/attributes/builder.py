@@ -15,6 +15,7 @@ from decimal import Decimal
 import duckdb
 import polars as pl
 
+from braze_assets import tables
 from braze_assets.attributes import catalogue
 from braze_assets.attributes.config import AttributeMapping, DestinationConfig
 from braze_assets.attributes.fields import STANDARD_FIELDS
@@ -26,7 +27,7 @@ from braze_assets.attributes.value_checks import ValueChecks
 from braze_assets.warehouse import quote, quote_literal, table_columns, transaction
 
 SOURCE_VIEW = "customer_attribute_source"
-ATTRIBUTES_TABLE = "braze_customer_attributes"
+ATTRIBUTES_TABLE = tables.BRAZE_CUSTOMER_ATTRIBUTES
 REJECTIONS_TABLE = "braze_attribute_rejections"
 _REJECTION_SCHEMA = {
     name: pl.String
@@ -47,35 +48,35 @@ def build_attribute_source_view(
     columns as typed NULLs so attribute expressions still bind. `carried` are the customer 360's
     attribute-tagged source columns (see attributes.config.carried_columns).
     """
-    c360 = table_columns(con, "customer_360")
+    c360 = table_columns(con, tables.CUSTOMER_360)
     if not c360:
         raise ValueError(
             "table customer_360 does not exist; materialize customer_360 before the attributes"
         )
     expected = {
-        "customer_360": {**catalogue.CUSTOMER_360, **{c: "VARCHAR" for c in carried}},
-        "transaction_attributes": catalogue.TRANSACTION_ATTRIBUTES,
-        "engagement_attributes": catalogue.ENGAGEMENT_ATTRIBUTES,
+        tables.CUSTOMER_360: {**catalogue.CUSTOMER_360, **{c: "VARCHAR" for c in carried}},
+        tables.TRANSACTION_ATTRIBUTES: catalogue.TRANSACTION_ATTRIBUTES,
+        tables.ENGAGEMENT_ATTRIBUTES: catalogue.ENGAGEMENT_ATTRIBUTES,
     }
     present = {name.lower() for name in c360}
     select = [f"c.{quote(name)}" for name in c360]
     filled: list[str] = []
     joins: list[str] = []
     links = {
-        "transaction_attributes": (
+        tables.TRANSACTION_ATTRIBUTES: (
             "t",
             "CAST(t.customer_id AS VARCHAR) = CAST(c.customer_id AS VARCHAR)",
             "customer_id",
         ),
-        "engagement_attributes": (
+        tables.ENGAGEMENT_ATTRIBUTES: (
             "e",
             "CAST(e.external_user_id AS VARCHAR) = CAST(c.external_id AS VARCHAR)",
             "external_user_id",
         ),
     }
     for table, columns in expected.items():
-        actual = c360 if table == "customer_360" else table_columns(con, table)
-        if table != "customer_360":
+        actual = c360 if table == tables.CUSTOMER_360 else table_columns(con, table)
+        if table != tables.CUSTOMER_360:
             alias, condition, key = links[table]
             joinable = key in actual and (
                 "external_id" in c360 if alias == "e" else "customer_id" in c360

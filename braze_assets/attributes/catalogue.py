@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from braze_assets import tables
+
 _MONEY = "DECIMAL(18,2)"
 
 # As built by braze_assets/customer_360/profile.py.
@@ -111,9 +113,9 @@ ENGAGEMENT_ATTRIBUTES: dict[str, str] = {
 }
 
 TABLES: dict[str, dict[str, str]] = {
-    "customer_360": CUSTOMER_360,
-    "transaction_attributes": TRANSACTION_ATTRIBUTES,
-    "engagement_attributes": ENGAGEMENT_ATTRIBUTES,
+    tables.CUSTOMER_360: CUSTOMER_360,
+    tables.TRANSACTION_ATTRIBUTES: TRANSACTION_ATTRIBUTES,
+    tables.ENGAGEMENT_ATTRIBUTES: ENGAGEMENT_ATTRIBUTES,
 }
 
 

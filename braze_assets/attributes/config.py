@@ -13,8 +13,6 @@ from typing import Any, Literal
 
 import pycountry
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StrictBool,
     StrictFloat,
@@ -45,7 +43,9 @@ from braze_assets.attributes.types import (
     source_family,
     type_mismatch,
 )
-from braze_assets.names import check_name
+from braze_assets.errors import ConfigError
+from braze_assets.names import ATTRIBUTE_TAG, check_name
+from braze_assets.strict import StrictModel
 
 # braze_assets.config's package imports its model, which imports this module: anything from
 # braze_assets.config is imported where it is used, so either package can be imported first.
@@ -60,10 +60,6 @@ _FIXED_VALUES = {
     "email_subscribe": SUBSCRIPTION_STATES,
     "push_subscribe": SUBSCRIPTION_STATES,
 }
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class RoundTransform(StrictModel):
@@ -335,11 +331,9 @@ class DestinationConfig(StrictModel):
 
 def carried_columns(config: Any) -> list[str]:
     """Source columns tagged `attribute`, which the customer 360 carries under their own names."""
-    from braze_assets.config.sources import ATTRIBUTE_TAG
-
     return [
         column
-        for source in getattr(config, "sources", None) or []
+        for source in config.sources
         for column, tag in source.columns.items()
         if tag == ATTRIBUTE_TAG
     ]
@@ -378,9 +372,7 @@ def _source_type_problem(mapping: AttributeMapping, columns: dict[str, str]) -> 
 
 def check_destinations(config: Any, *, file: str | None = None) -> None:
     """Cross-section checks of config.destinations against the view's catalogue; raises ConfigError."""
-    from braze_assets.config.errors import ConfigError
-
-    destinations = getattr(config, "destinations", None) or []
+    destinations = config.destinations
     columns = catalogue.source_columns(carried_columns(config))
     names = [d.name for d in destinations]
     for i, destination in enumerate(destinations):

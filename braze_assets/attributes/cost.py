@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import duckdb
 
+from braze_assets import tables
 from braze_assets.attributes.config import DestinationConfig
 from braze_assets.attributes.fields import is_billable
 from braze_assets.warehouse import table_columns, table_exists
 
-SNAPSHOTS_TABLE = "attribute_snapshots"
+SNAPSHOTS_TABLE = tables.ATTRIBUTE_SNAPSHOTS
 DAYS_PER_MONTH = 30
 # An attribute whose value changes for more than this share of its profiles per day is high-churn.
 HIGH_CHURN_SHARE = 0.05

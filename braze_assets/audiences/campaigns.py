@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from braze_assets import tables
 from braze_assets.attributes.config import AttributeMapping
 from braze_assets.attributes.serialise import canonical_json
 from braze_assets.audiences.columns import ID_COLUMN, SOURCE_VIEW
@@ -47,15 +48,15 @@ _MEMBER_COLUMNS = [
 ]
 
 DDL = {
-    "audience_members": """CREATE TABLE IF NOT EXISTS audience_members (
+    tables.AUDIENCE_MEMBERS: """CREATE TABLE IF NOT EXISTS audience_members (
         campaign VARCHAR NOT NULL, audience VARCHAR NOT NULL, destination VARCHAR NOT NULL,
         customer_id VARCHAR NOT NULL, member_group VARCHAR NOT NULL, membership_mode VARCHAR NOT NULL,
         membership_attribute VARCHAR NOT NULL, membership_value VARCHAR, run_id VARCHAR NOT NULL,
         computed_at TIMESTAMP NOT NULL)""",
-    "campaign_recipients": """CREATE TABLE IF NOT EXISTS campaign_recipients (
+    tables.CAMPAIGN_RECIPIENTS: """CREATE TABLE IF NOT EXISTS campaign_recipients (
         campaign VARCHAR NOT NULL, audience VARCHAR NOT NULL, customer_id VARCHAR NOT NULL,
         member_group VARCHAR NOT NULL, run_id VARCHAR NOT NULL, computed_at TIMESTAMP NOT NULL)""",
-    "campaign_member_attributes": """CREATE TABLE IF NOT EXISTS campaign_member_attributes (
+    tables.CAMPAIGN_MEMBER_ATTRIBUTES: """CREATE TABLE IF NOT EXISTS campaign_member_attributes (
         campaign VARCHAR NOT NULL, destination VARCHAR NOT NULL, customer_id VARCHAR NOT NULL,
         attribute VARCHAR NOT NULL, value JSON, run_id VARCHAR NOT NULL, computed_at TIMESTAMP NOT NULL)""",
 }

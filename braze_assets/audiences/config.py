@@ -33,7 +33,9 @@ from braze_assets.audiences.cadence import check_cadence
 from braze_assets.audiences.columns import Kind, catalogue_types, column_kinds
 from braze_assets.audiences.rules import OPS, check_condition, unknown_column_message
 from braze_assets.audiences.sql_guard import validate_sql_audience
+from braze_assets.errors import ConfigError
 from braze_assets.names import check_name
+from braze_assets.strict import StrictModel
 
 
 def custom_attribute_problem(name: str) -> str | None:
@@ -51,8 +53,9 @@ def _attribute_name(value: str) -> str:
     return value
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+class _Strict(StrictModel):
+    # Fields with an alias accept their Python name too.
+    model_config = ConfigDict(populate_by_name=True)
 
 
 class Condition(_Strict):
@@ -481,13 +484,10 @@ def check_audiences(
     the catalogue of customer_attribute_source (including the sources' carried columns), Braze
     attribute names written two ways on one destination, and destination names. `columns`
     (column -> DuckDB type) replaces the catalogue, for tests."""
-    from braze_assets.config.errors import ConfigError
-
-    audiences: AudiencesConfig | None = getattr(config, "audiences", None)
-    if audiences is None:
-        return
+    audiences: AudiencesConfig = config.audiences
     if columns is None:
         columns = catalogue_types(carried_columns(config))
+    # None (a config without a destinations section, in tests) skips the destination checks.
     destinations = getattr(config, "destinations", None)
     mapped = {
         d.name: [m.name for m in getattr(d, "attributes", None) or []] for d in destinations or []

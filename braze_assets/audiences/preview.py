@@ -10,6 +10,7 @@ import duckdb
 import orjson
 import polars as pl
 
+from braze_assets import tables
 from braze_assets.attributes.config import DestinationConfig
 from braze_assets.attributes.serialise import identifier_object
 from braze_assets.audiences.campaigns import TREATMENT, attribute_texts, plan_activation
@@ -17,7 +18,7 @@ from braze_assets.audiences.columns import ID_COLUMN
 from braze_assets.audiences.config import AudiencesConfig
 from braze_assets.warehouse import quote, table_columns, table_exists
 
-ATTRIBUTES_TABLE = "braze_customer_attributes"
+ATTRIBUTES_TABLE = tables.BRAZE_CUSTOMER_ATTRIBUTES
 
 
 def membership_update(mode: str, attribute: str, value: str | None, joined: bool) -> dict[str, Any]:
@@ -60,7 +61,7 @@ def _previous(con: duckdb.DuckDBPyConnection, campaign: str) -> pl.DataFrame:
         "membership_attribute": pl.Utf8,
         "membership_value": pl.Utf8,
     }
-    if not table_exists(con, "audience_members"):
+    if not table_exists(con, tables.AUDIENCE_MEMBERS):
         return pl.DataFrame(schema=schema)
     return (
         con.execute(

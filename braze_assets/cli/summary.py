@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from braze_assets import tables
 from braze_assets.warehouse import connect, row_count
 
 
@@ -33,31 +34,33 @@ def flow_summary(
     warehouse: Path, sync_runs: list[str] | None = None, since: datetime | None = None
 ) -> dict:
     with connect(warehouse, read_only=True) as con:
-        tables = [
+        present = [
             r[0]
             for r in con.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
             ).fetchall()
         ]
-        raw = [t for t in tables if t.startswith("raw_") and not t.startswith("raw_txn_")]
+        raw = [t for t in present if t.startswith("raw_") and not t.startswith("raw_txn_")]
         summary = {
             "source records": sum(row_count(con, t) for t in raw),
-            "unified customers": row_count(con, "customer_360") if "customer_360" in tables else 0,
+            "unified customers": row_count(con, tables.CUSTOMER_360)
+            if tables.CUSTOMER_360 in present
+            else 0,
             "audiences": {},
-            "currents events": row_count(con, "currents_events")
-            if "currents_events" in tables
+            "currents events": row_count(con, tables.CURRENTS_EVENTS)
+            if tables.CURRENTS_EVENTS in present
             else 0,
         }
-        if "audience_members" in tables:
+        if tables.AUDIENCE_MEMBERS in present:
             summary["audiences"] = dict(
                 con.execute(
                     "SELECT campaign, count(*) FILTER (WHERE member_group = 'treatment') FROM audience_members "
                     "GROUP BY campaign ORDER BY campaign"
                 ).fetchall()
             )
-        if "braze_sync_results" in tables:
+        if "braze_sync_results" in present:
             summary.update(_sync_numbers(con, sync_runs))
-        summary.update(_lifecycle_numbers(con, tables, since))
+        summary.update(_lifecycle_numbers(con, present, since))
         return summary
 
 

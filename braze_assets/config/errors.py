@@ -1,10 +1,7 @@
 from __future__ import annotations
 
+# Defined in a leaf module so the domains' config models can raise it without importing the
+# config package (which imports them).
+from braze_assets.errors import ConfigError
 
-class ConfigError(ValueError):
-    """Invalid configuration; the message names the file, the entry and the problem."""
-
-    def __init__(self, problem: str, *, file: str | None = None, entry: str | None = None):
-        self.problem, self.file, self.entry = problem, file, entry
-        where = " ".join(part for part in (file and f"{file}:", entry and f"[{entry}]") if part)
-        super().__init__(f"{where} {problem}" if where else problem)
+__all__ = ["ConfigError"]

@@ -13,6 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from braze_assets import settings
+from braze_assets.config.checks import CROSS_CHECKS
 from braze_assets.config.errors import ConfigError
 from braze_assets.config.model import ProjectConfig
 
@@ -88,8 +89,6 @@ def load_config(config_dir: Path | None = None) -> ProjectConfig:
 
 def _run_cross_checks(config: ProjectConfig, origin: dict[str, Path]) -> None:
     """Checks spanning sections; a check names the entry and the loader adds the file it came from."""
-    from braze_assets.config.checks import CROSS_CHECKS
-
     for check in CROSS_CHECKS:
         try:
             check(config)

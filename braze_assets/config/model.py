@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from braze_assets.attributes.config import DestinationConfig
 from braze_assets.audiences.config import AudiencesConfig
 from braze_assets.config.sources import SourceConfig, TransactionSourceConfig
 from braze_assets.currents.config import CurrentsConfig
 from braze_assets.identity.config import IdentityConfig
+from braze_assets.strict import StrictModel
 from braze_assets.sync.config import SyncConfig
 
 
-class ProjectConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class ProjectConfig(StrictModel):
     sources: list[SourceConfig] = Field(min_length=1)
     transactions: list[TransactionSourceConfig] = Field(default_factory=list)
     identity: IdentityConfig = Field(default_factory=IdentityConfig)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from braze_assets.names import NAME_PATTERN, check_name
+from braze_assets.names import ATTRIBUTE_TAG, CUSTOM_IDENTIFIER_PREFIX, NAME_PATTERN, check_name
+from braze_assets.strict import StrictModel
 
 # Semantic tags tell identity resolution what a column means; anything else is carried as-is.
 PERSON_TAGS = (
@@ -27,14 +28,6 @@ PERSON_TAGS = (
     "loyalty_id",
     "external_id",
 )
-# `identifier:<name>` marks any other id (e.g. a CRM id) usable for deterministic matching;
-# `attribute` keeps a non-identity column available to the customer 360.
-CUSTOM_IDENTIFIER_PREFIX = "identifier:"
-ATTRIBUTE_TAG = "attribute"
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 FORMATS = ("csv", "parquet", "jsonl")

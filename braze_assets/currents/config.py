@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from braze_assets.currents.discovery import DEFAULT_LOOKBACK_HOURS
 from braze_assets.currents.ingest import DEFAULT_BATCH_ROWS, DEFAULT_WORKERS
+from braze_assets.strict import StrictModel
 
 
-class CurrentsConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class CurrentsConfig(StrictModel):
     start_date: date = Field(
         default=date(2025, 1, 1),
         description="First event date (UTC) with a `currents_events` partition.",

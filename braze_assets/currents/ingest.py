@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, TypeVar
 import duckdb
 import polars as pl
 
+from braze_assets import tables
 from braze_assets.currents.keys import CurrentsKey, parse_key
 from braze_assets.currents.reader import (
     COLUMN_TYPES,
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 FILES_TABLE = "currents_files"
-EVENTS_TABLE = "currents_events"
+EVENTS_TABLE = tables.CURRENTS_EVENTS
 # DuckDB writes whole row groups (122,880 rows) of a batch straight to the database file; what is
 # left at commit goes through the WAL and costs about three times the CPU. Two row groups a batch
 # keep that rest small.

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 
 import duckdb
 
+from braze_assets import tables
 from braze_assets.config.model import ProjectConfig
 from braze_assets.config.sources import ATTRIBUTE_TAG
 from braze_assets.identity.cluster import TABLE as COALESCED
 from braze_assets.identity.config import IdentityConfig
 from braze_assets.warehouse import quote, table_columns, table_exists
 
-TABLE = "customer_360"
+TABLE = tables.CUSTOMER_360
 # customer 360 column -> unified_coalesced column it is taken from (display forms where they exist).
 FIELDS = {
     "external_id": "external_id",

@@ -20,12 +20,13 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from braze_assets import tables
 from braze_assets.config import ProjectConfig
 from braze_assets.config.sources import TransactionSourceConfig
 from braze_assets.warehouse import quote, quote_literal, replace_table, table_columns, table_exists
 
-TABLE = "transaction_attributes"
-UNIFIED = "unified_coalesced"
+TABLE = tables.TRANSACTION_ATTRIBUTES
+UNIFIED = tables.UNIFIED_COALESCED
 EXAMPLES = 5
 MONEY = "DECIMAL(18,2)"
 

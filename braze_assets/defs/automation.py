@@ -22,14 +22,37 @@ This module holds conditions only (no definitions); the sensor is in defs/jobs/d
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 from collections.abc import Mapping
 
 import dagster as dg
-from dagster._core.definitions.declarative_automation.automation_context import AutomationContext
+from dagster._utils.schedules import cron_string_iterator
 
 AUTOMATION_SENSOR = "braze_assets_automation"
 # Reload the source files at 05:00 UTC; campaign cadences start at 06:00 (audiences/cadence.py).
 SOURCES_CRON = "0 5 * * *"
+
+
+# A run may take a while after its tick; later than this past the next tick, the data is stale.
+FRESHNESS_GRACE = dt.timedelta(hours=2)
+
+
+def longest_interval(cron: str) -> dt.timedelta:
+    """The longest gap between two ticks of `cron` over a year (months and weeks differ)."""
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp()
+    ticks = list(itertools.islice(cron_string_iterator(start, cron, "UTC"), 400))
+    ticks = [t for t in ticks if t - ticks[0] <= dt.timedelta(days=366)]
+    return max(b - a for a, b in itertools.pairwise(ticks))
+
+
+def freshness(cron: str) -> dg.FreshnessPolicy:
+    """Stale (fail) when not rebuilt within one interval of the cron that drives it, plus grace;
+    warn an hour before."""
+    window = longest_interval(cron) + FRESHNESS_GRACE
+    return dg.FreshnessPolicy.time_window(
+        fail_window=window, warn_window=window - dt.timedelta(hours=1)
+    )
 
 
 def sources() -> dg.AutomationCondition:
@@ -74,7 +97,7 @@ class InPartitions(dg.AutomationCondition):
     def name(self) -> str:
         return f"in_partitions({', '.join(sorted(self.keys))})"
 
-    def evaluate(self, context: AutomationContext) -> dg.AutomationResult:  # ty: ignore
+    def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:  # ty: ignore
         selected = context.candidate_subset.compute_intersection_with_partition_keys(self.keys)
         return dg.AutomationResult(context=context, true_subset=selected)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 import dagster as dg
@@ -40,8 +41,35 @@ def table_metadata(con: duckdb.DuckDBPyConnection, table: str, *, preview_rows: 
             columns=[dg.TableColumn(name, data_type) for name, data_type in columns.items()]
         ),
         "table": dg.MetadataValue.text(table),
+        # Markdown: the UI shows it inline under [Show Markdown] (tested in ui/test_dagster_ui.py).
         "preview": dg.MetadataValue.md(_markdown(preview)),
     }
+
+
+# A cell longer than this is cut: the UI table is for reading, the warehouse has the full value.
+MAX_CELL = 80
+
+
+def _cell(value):
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return str(value)[:MAX_CELL]
+
+
+def table_value(rows: Sequence, columns: Sequence[str]) -> dg.TableMetadataValue:
+    """Rows (tuples in column order, or mappings by column) as a table the UI renders and sorts."""
+    records = [
+        dg.TableRecord(
+            {
+                c: _cell(row[c] if isinstance(row, Mapping) else row[i])
+                for i, c in enumerate(columns)
+            }
+        )
+        for row in rows
+    ]
+    return dg.MetadataValue.table(
+        records=records, schema=dg.TableSchema(columns=[dg.TableColumn(c) for c in columns])
+    )
 
 
 def _markdown(frame) -> str:

@@ -13,10 +13,11 @@ from datetime import datetime
 
 import duckdb
 
+from braze_assets import tables
 from braze_assets.currents.ingest import ensure_tables
 
-TABLE = "engagement_attributes"
-EVENTS_TABLE = "currents_events"
+TABLE = tables.ENGAGEMENT_ATTRIBUTES
+EVENTS_TABLE = tables.CURRENTS_EVENTS
 
 EMAIL_SEND = "users.messages.email.Send"
 EMAIL_OPEN = "users.messages.email.Open"

@@ -21,13 +21,14 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from braze_assets import tables
 from braze_assets.identity.config import IdentityConfig
 from braze_assets.identity.match import TABLE as SCORES
 from braze_assets.identity.match import match_threshold
 from braze_assets.identity.standardise import TABLE as STANDARDISED
 from braze_assets.warehouse import quote, table_columns, table_exists, transaction
 
-TABLE = "unified_coalesced"
+TABLE = tables.UNIFIED_COALESCED
 REGISTRY = "customer_id_registry"
 ASSIGNMENTS = "customer_id_assignments"
 _NAMESPACE = uuid.UUID("5b1c3d2e-8f4a-4e6b-9c0d-2a7f1e3b5c9d")
@@ -114,9 +115,9 @@ def _components(
         f"CREATE OR REPLACE TEMP TABLE _identity_index AS "
         f"SELECT record_id, (row_number() OVER (ORDER BY record_id) - 1)::BIGINT AS idx FROM {STANDARDISED}"
     )
-    record_ids = con.execute(
-        "SELECT record_id FROM _identity_index ORDER BY idx"
-    ).fetch_arrow_table()["record_id"]
+    record_ids = con.execute("SELECT record_id FROM _identity_index ORDER BY idx").to_arrow_table()[
+        "record_id"
+    ]
     keys: dict[int, tuple] = {}
     if separation:
         key_select = ", ".join(f"s.{quote(k)}" for k in separation)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from braze_assets.strict import StrictModel
 
 ADDRESS_FIELDS = ("address_line1", "address_line2", "city", "state", "postal_code", "country")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel
 
 
 class JunkValues(_Strict):
@@ -312,8 +313,3 @@ class IdentityConfig(_Strict):
                 "pairs below 'weak' are not kept, so they could never match"
             )
         return self
-
-
-def identity_section(config: object) -> IdentityConfig:
-    """The project's identity section, or the defaults when the config has none."""
-    return getattr(config, "identity", None) or IdentityConfig()

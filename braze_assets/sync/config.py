@@ -5,19 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from braze_assets.lifecycle.config import LifecycleConfig, MergeMode
+from braze_assets.strict import StrictModel
 
 _CRON_FIELDS = 5
 # Full cron parsing happens when Dagster builds the schedule; this catches typos at config load.
 _CRON_FIELD = re.compile(r"^[0-9*/,\-A-Za-z?]+$")
 
 
-class DestinationSyncConfig(BaseModel):
+class DestinationSyncConfig(StrictModel):
     """Overrides for one destination; anything unset falls back to the section defaults."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     cron: str | None = Field(
         None, description="Cron schedule (5 fields, UTC) of this destination's sync."
@@ -40,10 +39,8 @@ class DestinationSyncConfig(BaseModel):
         return check_cron(value) if value is not None else None
 
 
-class SyncConfig(BaseModel):
+class SyncConfig(StrictModel):
     """Change-only sync: snapshots, diff tolerance, budgets, schedules and recovery."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     snapshot_retention_days: int = Field(
         14, ge=1, description="Days of attribute_snapshots partitions kept; older days are pruned."
@@ -141,10 +138,8 @@ def _default(name: str):
     return SyncConfig.model_fields[name].default
 
 
-class ResolvedSyncSettings(BaseModel):
+class ResolvedSyncSettings(StrictModel):
     """The effective settings of one destination's sync (section defaults + its overrides)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     destination: str
     cron: str = _default("default_cron")

@@ -49,9 +49,12 @@ DUPLICATES = "rows sharing one (destination, identifier, attribute, element) key
 
 
 def check_snapshot(
-    con: duckdb.DuckDBPyConnection, snapshot_date: dt.date | None = None
+    con: duckdb.DuckDBPyConnection,
+    snapshot_date: dt.date | None = None,
+    destination: str | None = None,
 ) -> SnapshotGate:
-    """Check the day's rows (default: the latest day) for what Braze would get wrong or refuse."""
+    """Check the day's rows (default: the latest day; default: every destination) for what Braze
+    would get wrong or refuse."""
     if not table_exists(con, SNAPSHOTS):
         return SnapshotGate(None)
     if snapshot_date is None:
@@ -60,21 +63,25 @@ def check_snapshot(
             return SnapshotGate(None)
     gate = SnapshotGate(snapshot_date)
     day = f"FROM {SNAPSHOTS} WHERE snapshot_date = $day"
-    gate.rows = con.execute(f"SELECT count(*) {day}", {"day": snapshot_date}).fetchone()[0]
+    params: dict = {"day": snapshot_date}
+    if destination is not None:
+        day += " AND destination = $destination"
+        params["destination"] = destination
+    gate.rows = con.execute(f"SELECT count(*) {day}", params).fetchone()[0]
     for problem, condition in _ROW_PROBLEMS.items():
         gate.problems[problem] = con.execute(
-            f"SELECT count(*) {day} AND {condition}", {"day": snapshot_date}
+            f"SELECT count(*) {day} AND {condition}", params
         ).fetchone()[0]
         if gate.problems[problem]:
             gate.samples[problem] = con.execute(
                 f"""SELECT destination, identifier, attribute {day} AND {condition}
                     ORDER BY ALL LIMIT {SAMPLE_ROWS}""",
-                {"day": snapshot_date},
+                params,
             ).fetchall()
     duplicated = con.execute(
         f"""SELECT destination, identifier, attribute, count(*) AS n {day}
             GROUP BY destination, key_id, identifier, attribute HAVING n > 1 ORDER BY ALL""",
-        {"day": snapshot_date},
+        params,
     ).fetchall()
     gate.problems[DUPLICATES] = sum(row[3] for row in duplicated)
     if duplicated:

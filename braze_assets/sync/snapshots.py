@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import duckdb
 import polars as pl
 
+from braze_assets import tables
 from braze_assets.attributes.config import DestinationConfig
 from braze_assets.attributes.fields import is_billable
 from braze_assets.attributes.serialise import canonical_json
@@ -36,9 +37,9 @@ from braze_assets.sync.tables import (
 )
 from braze_assets.warehouse import quote, table_columns, table_exists, transaction
 
-ATTRIBUTES_TABLE = "braze_customer_attributes"
-MEMBERS_TABLE = "audience_members"
-CAMPAIGN_ATTRIBUTES_TABLE = "campaign_member_attributes"
+ATTRIBUTES_TABLE = tables.BRAZE_CUSTOMER_ATTRIBUTES
+MEMBERS_TABLE = tables.AUDIENCE_MEMBERS
+CAMPAIGN_ATTRIBUTES_TABLE = tables.CAMPAIGN_MEMBER_ATTRIBUTES
 
 
 @dataclass

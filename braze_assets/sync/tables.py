@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import duckdb
 
-SNAPSHOTS = "attribute_snapshots"
+from braze_assets import tables
+
+SNAPSHOTS = tables.ATTRIBUTE_SNAPSHOTS
 CONFIRMED = "braze_confirmed_state"
 RESULTS = "braze_sync_results"
 REJECTIONS = "braze_sync_rejections"

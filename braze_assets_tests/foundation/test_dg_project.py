@@ -46,3 +46,33 @@ def test_dg_list_defs_shows_the_whole_lineage_graph():
         assert expected in keys, sorted(keys)
     jobs = {job["name"] for job in listed["jobs"]}
     assert {"customer_360_refresh", "currents_ingest"} <= jobs
+
+
+def test_dg_launch_materialises_an_asset_into_the_warehouse_and_the_instance(tmp_path):
+    import duckdb
+
+    from braze_assets_tests.conftest import cli_env, run_cli
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    env = cli_env(data_dir)
+    (data_dir / "dagster_home").mkdir()
+    generated = run_cli("generate", "--people", "200", env=env)
+    assert generated.returncode == 0, generated.stderr[-2000:]
+
+    out = subprocess.run(
+        [str(DG), "launch", "--assets", "raw_ecommerce"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw_ecommerce").fetchone()[0] > 0
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(data_dir / "dagster_home")) as instance:
+        assert instance.get_latest_materialization_event(dg.AssetKey("raw_ecommerce")) is not None

@@ -39,7 +39,7 @@ def test_assets_and_checks_materialise(tmp_path, monkeypatch, identity):
         [*build_identity_assets(config, identity), *build_identity_checks(identity)],
         resources={"duckdb": DuckDBResource(database=str(warehouse))},
         selection=dg.AssetSelection.checks_for_assets("unified_coalesced"),
-        # 120 people are too few for the blocking F1 floor; the check still reports its numbers.
+        # 120 people are too few for the demo's min_f1: the blocking check fails the step.
         raise_on_error=False,
     )
     evaluations = {c.check_name: c for c in checked.get_asset_check_evaluations()}

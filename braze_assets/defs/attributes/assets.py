@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from braze_assets import tables
 from braze_assets.attributes import (
     ATTRIBUTES_TABLE,
     AttributesReport,
@@ -18,7 +19,7 @@ from braze_assets.defs import automation
 from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, table_metadata
 
 GROUP = "attributes"
-UPSTREAM = ("customer_360", "transaction_attributes", "engagement_attributes")
+UPSTREAM = (tables.CUSTOMER_360, tables.TRANSACTION_ATTRIBUTES, tables.ENGAGEMENT_ATTRIBUTES)
 
 
 def _report_metadata(report: AttributesReport, destinations: Sequence[DestinationConfig]) -> dict:
@@ -57,6 +58,8 @@ def build_attributes_asset(
         owners=OWNERS,
         pool=WAREHOUSE_POOL,
         automation_condition=automation.derived(),
+        # Braze-facing: rebuilt every day after the 05:00 source reload.
+        freshness_policy=automation.freshness(automation.SOURCES_CRON),
         deps=[dg.AssetKey(name) for name in UPSTREAM],
         description=(
             "One row per Braze profile per destination: the identifier and one typed, validated column per "

@@ -12,7 +12,7 @@ from braze_assets.attributes import (
     DestinationConfig,
     attribute_change_cost,
 )
-from braze_assets.defs.project import WAREHOUSE_POOL
+from braze_assets.defs.project import WAREHOUSE_POOL, table_value
 from braze_assets.defs.resources import read_only_connection
 from braze_assets.warehouse import table_exists
 
@@ -20,15 +20,6 @@ from braze_assets.warehouse import table_exists
 MAX_INVALID_SHARE = 0.05
 # A week covers weekly cycles and keeps the check cheap on large snapshots (it scans every row).
 COST_WINDOW_DAYS = 7
-
-
-def _markdown(rows: list[dict], columns: Sequence[str]) -> str:
-    if not rows:
-        return "_none_"
-    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-    return head + "".join(
-        "| " + " | ".join(str(r[c]).replace("|", "\\|") for c in columns) + " |\n" for r in rows
-    )
 
 
 def build_attribute_checks(
@@ -83,8 +74,8 @@ def build_attribute_checks(
             description=("invalid share over limit: " + ", ".join(over)) if over else None,
             metadata={
                 "rejected_values": dg.MetadataValue.int(sum(totals.values())),
-                "by_attribute_and_reason": dg.MetadataValue.md(
-                    _markdown(counts, ("destination", "attribute", "reason", "count"))
+                "by_attribute_and_reason": table_value(
+                    counts, ("destination", "attribute", "reason", "count")
                 ),
             },
         )
@@ -129,7 +120,7 @@ def build_attribute_checks(
                 "data_points_per_month": dg.MetadataValue.int(
                     sum(r["data_points_per_month"] for r in insight)
                 ),
-                "attributes": dg.MetadataValue.md(_markdown(insight, columns)),
+                "attributes": table_value(insight, columns),
             },
         )
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from braze_assets import tables
 from braze_assets.audiences import (
     AudiencesConfig,
     CampaignReport,
@@ -19,10 +20,10 @@ from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL
 from braze_assets.defs.resources import audience_connection
 
 GROUP = "audiences"
-MEMBERS_ASSET = "campaign_audiences"
-RECIPIENTS_ASSET = "campaign_recipients"
+MEMBERS_ASSET = tables.CAMPAIGN_AUDIENCES
+RECIPIENTS_ASSET = tables.CAMPAIGN_RECIPIENTS
 # braze_customer_attributes (re)builds the view customer_attribute_source that segments read.
-UPSTREAM = ("braze_customer_attributes",)
+UPSTREAM = (tables.BRAZE_CUSTOMER_ATTRIBUTES,)
 
 
 def activation_partitions(audiences: AudiencesConfig) -> dg.StaticPartitionsDefinition:
@@ -107,7 +108,7 @@ def build_audience_assets(audiences: AudiencesConfig) -> dg.AssetsDefinition:
         with audience_connection(duckdb) as con:
             plan = plan_activation(con, name, audiences, datetime.now(UTC))
         with duckdb.get_connection() as con:
-            report = write_activation(con, plan, audiences, context.run_id)
+            report = write_activation(con, plan, audiences, context.run.run_id)
             runs, rows = con.execute(
                 "SELECT count(DISTINCT run_id), count(*) FROM campaign_recipients WHERE campaign = ?",
                 [name],

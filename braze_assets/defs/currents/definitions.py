@@ -10,7 +10,7 @@ from braze_assets.defs.project import project_config
 
 
 def currents_config() -> CurrentsConfig:
-    return getattr(project_config(), "currents", None) or CurrentsConfig()
+    return project_config().currents
 
 
 def build_defs() -> dg.Definitions:

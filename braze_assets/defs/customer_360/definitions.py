@@ -3,14 +3,13 @@ import dagster as dg
 from braze_assets.defs.customer_360.profile import build_profile_assets
 from braze_assets.defs.customer_360.transactions import build_transaction_assets
 from braze_assets.defs.project import project_config
-from braze_assets.identity.config import identity_section
 
 
 def build_defs() -> dg.Definitions:
     config = project_config()
     return dg.Definitions(
         assets=[
-            *build_profile_assets(config, identity_section(config)),
+            *build_profile_assets(config, config.identity),
             *build_transaction_assets(),
         ]
     )

@@ -4,13 +4,14 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from braze_assets import tables
 from braze_assets.config.model import ProjectConfig
 from braze_assets.customer_360.profile import TABLE, build_customer_360
 from braze_assets.defs import automation
 from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, table_metadata
 from braze_assets.identity.config import IdentityConfig
 
-GROUP = "customer_360"
+GROUP = tables.CUSTOMER_360_GROUP
 
 
 def build_profile_assets(
@@ -24,7 +25,7 @@ def build_profile_assets(
         pool=WAREHOUSE_POOL,
         automation_condition=automation.derived(),
         deps=[
-            dg.AssetKey("unified_coalesced"),
+            dg.AssetKey(tables.UNIFIED_COALESCED),
             *[dg.AssetKey(f"raw_{s.name}") for s in config.sources],
         ],
         description="One row per customer; each field from the best record by source priority and recency, "

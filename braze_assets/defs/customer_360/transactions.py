@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from braze_assets import tables
 from braze_assets.customer_360.transactions import build_transaction_attributes
 from braze_assets.defs import automation
 from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, project_config, table_metadata
 
-GROUP = "customer_360"
+GROUP = tables.CUSTOMER_360_GROUP
 
 
 def build_transaction_assets() -> list:
@@ -23,7 +24,7 @@ def build_transaction_assets() -> list:
         owners=OWNERS,
         pool=WAREHOUSE_POOL,
         automation_condition=automation.derived(),
-        deps=[dg.AssetKey("unified_coalesced"), *raw],
+        deps=[dg.AssetKey(tables.UNIFIED_COALESCED), *raw],
         description=(
             "One row per customer with orders: first/second/latest order, lifetime frequency, revenue, "
             "AOV and largest order, one-and-done, early repeat purchaser, preferred and multi channel, "
@@ -32,7 +33,7 @@ def build_transaction_assets() -> list:
         check_specs=[
             dg.AssetCheckSpec(
                 "transaction_columns_usable",
-                asset="transaction_attributes",
+                asset=tables.TRANSACTION_ATTRIBUTES,
                 description="No transaction column is junk in every row (a wrong mapping, not noise).",
             )
         ],
@@ -40,7 +41,7 @@ def build_transaction_assets() -> list:
     def transaction_attributes(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         with duckdb.get_connection() as con:
             report = build_transaction_attributes(con, config, datetime.now(UTC))
-            metadata = table_metadata(con, "transaction_attributes")
+            metadata = table_metadata(con, tables.TRANSACTION_ATTRIBUTES)
         for problem in report.problems:
             context.log.warning(f"transactions: {problem}")
         yield dg.MaterializeResult(

@@ -8,7 +8,7 @@ from dagster_duckdb import DuckDBResource
 
 from braze_assets.config.model import ProjectConfig
 from braze_assets.defs import automation
-from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, table_metadata
+from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, table_metadata, table_value
 from braze_assets.identity.cluster import TABLE as COALESCED
 from braze_assets.identity.cluster import cluster_and_assign_ids
 from braze_assets.identity.config import IdentityConfig
@@ -109,12 +109,12 @@ def build_identity_assets(
                 **metadata,
                 **_ints({"junk_values": report.junk_total, "invalid_values": report.invalid_total}),
                 **_ints({f"rows_{s}": n for s, n in report.rows_per_source.items()}),
-                "column_quality": dg.MetadataValue.md(
-                    "| source | column | tag | non-null | junk | invalid |\n|---|---|---|---|---|---|\n"
-                    + "".join(
-                        f"| {c.source} | {c.column} | {c.tag} | {c.non_null} | {c.junk} | {c.invalid} |\n"
+                "column_quality": table_value(
+                    [
+                        (c.source, c.column, c.tag, c.non_null, c.junk, c.invalid)
                         for c in report.columns
-                    )
+                    ],
+                    ("source", "column", "tag", "non_null", "junk", "invalid"),
                 ),
             }
         )
@@ -183,7 +183,7 @@ def build_identity_assets(
     ) -> dg.MaterializeResult:
         with duckdb.get_connection() as con:
             report = cluster_and_assign_ids(
-                con, identity, run_id=context.run_id, now=datetime.now(UTC)
+                con, identity, run_id=context.run.run_id, now=datetime.now(UTC)
             )
             metadata = table_metadata(con, COALESCED)
         return dg.MaterializeResult(

@@ -3,12 +3,11 @@ import dagster as dg
 from braze_assets.defs.identity.assets import build_identity_assets
 from braze_assets.defs.identity.checks import build_identity_checks
 from braze_assets.defs.project import project_config
-from braze_assets.identity.config import identity_section
 
 
 def build_defs() -> dg.Definitions:
     config = project_config()
-    identity = identity_section(config)
+    identity = config.identity
     return dg.Definitions(
         assets=build_identity_assets(config, identity), asset_checks=build_identity_checks(identity)
     )

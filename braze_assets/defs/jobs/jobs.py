@@ -1,13 +1,18 @@
 """The jobs users run: each covers assets that share one partitioning, in data-path order.
 
-Dagster runs one partitioning per run, so the daily flow is four jobs chained by sensors:
-customer refresh (unpartitioned) -> campaign audiences (one partition per campaign) ->
-Braze sync (daily partition); Currents ingestion runs on its own sensor.
+Dagster runs one partitioning per run, so the daily flow is four jobs: customer refresh
+(unpartitioned) -> campaign audiences (one partition per campaign) -> Braze sync (daily
+partition), and Currents ingestion (one partition per event date). `braze-assets demo` runs them
+in that order (plan.py); in a deployment the asset automation conditions (defs/automation.py,
+sensor braze_assets_automation) and the Currents S3 sensor start the same work.
 """
 
 import dagster as dg
 
-CUSTOMER_GROUPS = ("sources", "identity", "customer_360", "engagement", "attributes")
+from braze_assets import tables
+from braze_assets.defs.sync.assets import sync_asset_key
+
+CUSTOMER_GROUPS = ("sources", "identity", tables.CUSTOMER_360_GROUP, "engagement", "attributes")
 
 customer_360_refresh = dg.define_asset_job(
     "customer_360_refresh",
@@ -44,7 +49,8 @@ def full_resync_job(destinations: list[str]):
         selection=dg.AssetSelection.groups("snapshots", "sync"),
         config={
             "ops": {
-                f"braze_sync_results__{name}": {"config": {"full_resync": True}}
+                # The op of an asset is named after its key (braze_sync_results/x -> ..._x).
+                sync_asset_key(name).to_python_identifier(): {"config": {"full_resync": True}}
                 for name in destinations
             }
         },

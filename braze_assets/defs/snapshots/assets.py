@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from braze_assets import tables
 from braze_assets.attributes.config import DestinationConfig
 from braze_assets.defs import automation
 from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL
@@ -15,7 +16,7 @@ from braze_assets.sync.snapshots import build_snapshot
 from braze_assets.sync.tables import SNAPSHOTS
 
 GROUP = "snapshots"
-UPSTREAM = ("braze_customer_attributes", "campaign_audiences")
+UPSTREAM = (tables.BRAZE_CUSTOMER_ATTRIBUTES, tables.CAMPAIGN_AUDIENCES)
 
 
 def build_snapshot_asset(
@@ -32,6 +33,7 @@ def build_snapshot_asset(
         pool=WAREHOUSE_POOL,
         # Campaigns run by hand may never have run: a missing audience partition has no members.
         automation_condition=automation.derived_allow_missing(),
+        freshness_policy=automation.freshness(automation.SOURCES_CRON),
         # A day's snapshot reads every campaign's current members, whatever partition built them.
         deps=[dg.AssetDep(name, partition_mapping=dg.AllPartitionMapping()) for name in UPSTREAM],
         tags={"layer": "activation"},

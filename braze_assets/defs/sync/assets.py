@@ -5,6 +5,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 import dagster as dg
+from dagster._check import CheckError
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
@@ -15,9 +16,11 @@ from braze_assets.config.sources import TransactionSourceConfig
 from braze_assets.defs import automation
 from braze_assets.defs.braze.resources import BrazeResource
 from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL
+from braze_assets.defs.snapshots.checks import GATE, gate_metadata
 from braze_assets.lifecycle.orders import OrderReport, send_order_events
 from braze_assets.lifecycle.profiles import LifecycleReport, run_lifecycle
 from braze_assets.sync.config import ResolvedSyncSettings, SyncConfig
+from braze_assets.sync.gates import check_snapshot
 from braze_assets.sync.runner import (
     SyncBlocked,
     SyncFailed,
@@ -171,9 +174,12 @@ def failed_gates(context: dg.AssetExecutionContext) -> list[str]:
 
     Dagster skips the sync when a blocking check fails in the same run; this covers a sync run on
     its own (launched by hand or by the automation after the snapshot's run) after a failed check.
+    A deployment's runs know the whole code location; an in-process run (tests) only its job.
     """
-    # The asset graph of the job, which is the whole code location for its jobs.
-    graph = context.job_def.asset_layer.asset_graph
+    try:
+        graph = context.repository_def.asset_graph
+    except CheckError:  # an in-process run has no code location: its job's graph
+        graph = context.job_def.asset_layer.asset_graph
     upstream = graph.get_ancestor_asset_keys(context.asset_key)
     gates = [
         key
@@ -201,6 +207,8 @@ def build_sync_asset(
     transactions: Sequence[TransactionSourceConfig] = (),
     consent_source=None,
 ) -> dg.AssetsDefinition:
+    cron = section.for_destination(destination.name).cron
+
     @dg.asset(
         key=sync_asset_key(destination.name),
         group_name=GROUP,
@@ -208,7 +216,9 @@ def build_sync_asset(
         kinds={"braze", "duckdb"},
         owners=OWNERS,
         pool=WAREHOUSE_POOL,
-        automation_condition=automation.sync(section.for_destination(destination.name).cron),
+        automation_condition=automation.sync(cron),
+        # Stale when a tick of the destination's cron went by without a sync.
+        freshness_policy=automation.freshness(cron),
         deps=[SNAPSHOTS],
         tags={"layer": "activation"},
         description=(
@@ -237,6 +247,18 @@ def build_sync_asset(
         resolved = resolved_settings(destination, section, config)
         day = dt.date.fromisoformat(context.partition_key)
         with braze.get_client(logger=context.log) as client, duckdb.get_connection() as con:
+            # The payload gate again, on this destination's rows: whatever ran before, a bad
+            # snapshot is never sent. (On this connection: DuckDB refuses a read-only one to a
+            # file this process has open read-write.)
+            gate = check_snapshot(con, day, destination.name)
+            if not gate.passed:
+                raise dg.Failure(
+                    description=(
+                        f"{destination.name}: nothing sent to Braze, the {SNAPSHOTS} of {day} "
+                        f"fails {GATE}: {gate.summary()}"
+                    ),
+                    metadata=gate_metadata(gate),
+                )
             try:
                 lifecycle = run_profile_lifecycle(
                     con,

@@ -5,7 +5,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from braze_assets.attributes.config import DestinationConfig
-from braze_assets.defs.project import WAREHOUSE_POOL
+from braze_assets.defs.project import WAREHOUSE_POOL, table_value
 from braze_assets.defs.resources import read_only_connection
 from braze_assets.defs.sync.assets import resolved_settings, run_sync, sync_asset_key
 from braze_assets.sync.config import SyncConfig
@@ -14,15 +14,6 @@ from braze_assets.sync.tables import REJECTIONS, SNAPSHOTS, ensure_tables
 from braze_assets.warehouse import table_exists
 
 SAMPLE_ROWS = 20
-
-
-def _markdown(rows: list[tuple], columns: tuple[str, ...]) -> str:
-    if not rows:
-        return "_none_"
-    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-    return head + "".join(
-        "| " + " | ".join(str(v).replace("|", "\\|")[:80] for v in row) + " |\n" for row in rows
-    )
 
 
 def build_sync_checks(
@@ -60,22 +51,20 @@ def build_sync_checks(
             description=f"{total} values rejected by Braze are held back" if total else None,
             metadata={
                 "rejected_values": dg.MetadataValue.int(total),
-                "by_attribute_and_reason": dg.MetadataValue.md(
-                    _markdown(by_reason, ("attribute", "reason", "values", "profiles"))
+                "by_attribute_and_reason": table_value(
+                    by_reason, ("attribute", "reason", "values", "profiles")
                 ),
-                "sample": dg.MetadataValue.md(
-                    _markdown(
-                        sample,
-                        (
-                            "identifier",
-                            "attribute",
-                            "element",
-                            "op",
-                            "value_json",
-                            "reason",
-                            "rejected_at",
-                        ),
-                    )
+                "sample": table_value(
+                    sample,
+                    (
+                        "identifier",
+                        "attribute",
+                        "element",
+                        "op",
+                        "value_json",
+                        "reason",
+                        "rejected_at",
+                    ),
                 ),
             },
         )
