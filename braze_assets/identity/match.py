@@ -38,7 +38,8 @@ from braze_assets.warehouse import quote, table_columns, table_exists
 
 TABLE = "unified_scores"
 MODEL_TABLE = "identity_model"
-DECISION_TABLE = "identity_threshold"  # the threshold clustering applies, and why  # the trained Splink model, reused while data and config hold still
+DECISION_TABLE = "identity_threshold"  # the threshold clustering applies, and why
+FALLBACK_THRESHOLD = 0.99  # the trained Splink model, reused while data and config hold still
 _INPUT_VIEW = "_identity_match_input"
 # Below this, EM sees too few pairs to estimate anything: better to stop with a clear message.
 MIN_TRAINING_RECORDS = 30
@@ -696,7 +697,7 @@ def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> Sco
         else:
             predicted = "SELECT NULL::VARCHAR AS record_id_l, NULL::VARCHAR AS record_id_r, NULL::DOUBLE AS match_probability, NULL::DOUBLE AS match_weight WHERE false"
         if threshold is None:
-            threshold = 0.99  # nothing to score: only deterministic links, which are 1.0
+            threshold = FALLBACK_THRESHOLD  # nothing scored: only deterministic links (1.0)
         _write_scores(con, identity, predicted, gammas)
         _write_decision(con, threshold, grid, identity.match_threshold is None)
     finally:
@@ -754,7 +755,8 @@ def match_threshold(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) ->
         return identity.match_threshold
     if table_exists(con, DECISION_TABLE):
         return float(con.execute(f"SELECT match_threshold FROM {DECISION_TABLE}").fetchone()[0])
-    raise ValueError(f"{DECISION_TABLE} is missing; run score_pairs first")
+    # Scores written some other way (loaded or built by hand): no model to read a threshold from.
+    return FALLBACK_THRESHOLD
 
 
 def _write_scores(
