@@ -5,17 +5,15 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from braze_assets.strict import StrictModel
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 MergeMode = Literal["merge", "leave_and_clear", "off"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DeletionConfig(_Strict):
+class DeletionConfig(StrictModel):
     """Profiles deleted from Braze with /users/delete."""
 
     enabled: bool = Field(
@@ -45,7 +43,7 @@ class DeletionConfig(_Strict):
     )
 
 
-class OrderEventsConfig(_Strict):
+class OrderEventsConfig(StrictModel):
     """Orders from the transaction sources sent once each through /users/track."""
 
     enabled: bool = Field(False, description="Send orders to Braze.")
@@ -85,7 +83,7 @@ class OrderEventsConfig(_Strict):
         return value
 
 
-class ConsentConfig(_Strict):
+class ConsentConfig(StrictModel):
     """Email / push subscription states and subscription groups: off unless declared here."""
 
     authority: str | None = Field(
@@ -97,7 +95,7 @@ class ConsentConfig(_Strict):
     )
 
 
-class AliasConfig(_Strict):
+class AliasConfig(StrictModel):
     """Alias profiles for customers without the destination's external id."""
 
     enabled: bool = Field(
@@ -113,7 +111,7 @@ class AliasConfig(_Strict):
     )
 
 
-class LifecycleConfig(_Strict):
+class LifecycleConfig(StrictModel):
     merge_mode: MergeMode = Field(
         "merge",
         description=(
