@@ -20,6 +20,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from braze_assets import tables
+
 # How many Dagster runs and sync runs per destination the report lists.
 RUNS_SHOWN = 15
 SYNC_RUNS_SHOWN = 5
@@ -115,7 +117,7 @@ def _shorten(text: str, limit: int = 300) -> str:
 def dagster_runs_lines(home: Path) -> list[str]:
     import dagster as dg
 
-    from braze_assets.cli.runs import PID_TAG, _owner_is_gone
+    from braze_assets.run_owner import PID_TAG, owner_is_gone
 
     if not (home / "dagster.yaml").exists() and not (home / "storage").exists():
         return [f"no Dagster runs yet (no instance at {home})"]
@@ -135,7 +137,7 @@ def dagster_runs_lines(home: Path) -> list[str]:
             partition = run.tags.get("dagster/partition")
             label = run.job_name + (f" [{partition}]" if partition else "")
             state = run.status.value
-            if not run.is_finished and _owner_is_gone(run.tags):
+            if not run.is_finished and owner_is_gone(run.tags):
                 state += f" (its process, pid {run.tags[PID_TAG]}, is gone: killed)"
             lines.append(f"  {run.run_id[:8]}  {when}  {state:<8}  {label}")
             if run.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
@@ -229,7 +231,7 @@ def _destination_lines(con, destination: str, journals: list[JournalState]) -> l
             f"{journal.unanswered:,} never answered"
         )
         lines.extend(f"    {note}" for note in journal.notes)
-    if not table_exists(con, "attribute_snapshots"):
+    if not table_exists(con, tables.ATTRIBUTE_SNAPSHOTS):
         lines.append("  no attribute snapshot yet: nothing to compare with Braze")
         return lines
     found = _outstanding(con, destination)
@@ -279,7 +281,7 @@ def _destinations(con) -> list[str]:
     from braze_assets.warehouse import table_exists
 
     names: set[str] = set()
-    for table in ("attribute_snapshots", "braze_sync_runs"):
+    for table in (tables.ATTRIBUTE_SNAPSHOTS, "braze_sync_runs"):
         if table_exists(con, table):
             names |= {
                 r[0] for r in con.execute(f"SELECT DISTINCT destination FROM {table}").fetchall()

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 
 import duckdb
 
+from braze_assets import tables
 from braze_assets.lifecycle.config import AliasConfig
 from braze_assets.lifecycle.tables import ALIASES, ensure_lifecycle_tables
 from braze_assets.warehouse import table_exists, transaction
 
-ATTRIBUTES_TABLE = "braze_customer_attributes"
-CUSTOMERS = "customer_360"
+ATTRIBUTES_TABLE = tables.BRAZE_CUSTOMER_ATTRIBUTES
+CUSTOMERS = tables.CUSTOMER_360
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from braze_assets import tables
 from braze_assets.attributes.expressions import parse_expression, referenced_columns
 
 CONSENT_FIELDS = ("email_subscribe", "push_subscribe", "subscription_groups")
@@ -75,7 +76,7 @@ def refresh_consent_times(con, destination: str, authority) -> int:
     from braze_assets.warehouse import quote, quote_literal, table_exists, transaction
 
     raw = f"raw_{authority.name}"
-    needed = (raw, "unified_coalesced", "braze_customer_attributes")
+    needed = (raw, tables.UNIFIED_COALESCED, tables.BRAZE_CUSTOMER_ATTRIBUTES)
     if not all(table_exists(con, t) for t in needed):
         return 0
     column = f"NULLIF(trim(CAST(r.{quote(authority.updated_at)} AS VARCHAR)), '')"

@@ -35,6 +35,7 @@ import duckdb
 import orjson
 import polars as pl
 
+from braze_assets import tables
 from braze_assets.braze.client import BrazeError
 from braze_assets.config.sources import TransactionSourceConfig
 from braze_assets.customer_360.transactions import _parse_sql, _staged
@@ -44,7 +45,7 @@ from braze_assets.lifecycle.tables import DELETIONS, EVENT_LOG, ensure_lifecycle
 from braze_assets.warehouse import quote, table_columns, table_exists, transaction
 
 _LOG = logging.getLogger("braze_assets.lifecycle")
-ATTRIBUTES_TABLE = "braze_customer_attributes"
+ATTRIBUTES_TABLE = tables.BRAZE_CUSTOMER_ATTRIBUTES
 PLACED, REFUNDED, CANCELLED = (
     "ecommerce.order_placed",
     "ecommerce.order_refunded",

@@ -31,6 +31,7 @@ import duckdb
 import orjson
 import polars as pl
 
+from braze_assets import tables
 from braze_assets.lifecycle.config import DeletionConfig, MergeMode
 from braze_assets.lifecycle.tables import DELETIONS, MERGES, PROFILE_KEYS, ensure_lifecycle_tables
 from braze_assets.sync.tables import (
@@ -44,7 +45,7 @@ from braze_assets.sync.tables import (
 from braze_assets.warehouse import quote, table_columns, table_exists, transaction
 
 _LOG = logging.getLogger("braze_assets.lifecycle")
-ATTRIBUTES_TABLE = "braze_customer_attributes"
+ATTRIBUTES_TABLE = tables.BRAZE_CUSTOMER_ATTRIBUTES
 REGISTRY = "customer_id_registry"
 PRIVACY = "privacy_request"
 DISAPPEARED = "gone_from_sources"

@@ -54,9 +54,23 @@ def _intended_confirmed_rejected(data_dir):
         rejected = con.execute(
             "SELECT identifier, attribute, element FROM braze_sync_rejections"
         ).fetchall()
+        # The demo's second act merges one profile into another and deletes one: Braze copies the
+        # merged profile's values to the kept one, and those are confirmed without being intended.
+        touched = {
+            r[0]
+            for r in con.execute(
+                "SELECT merge_identifier FROM braze_profile_merges "
+                "UNION SELECT keep_identifier FROM braze_profile_merges "
+                "UNION SELECT identifier FROM braze_profile_deletions"
+            ).fetchall()
+        }
     finally:
         con.close()
-    return set(intended), set(confirmed), set(rejected)
+
+    def kept(rows):
+        return {r for r in rows if r[0] not in touched}
+
+    return kept(intended), kept(confirmed), kept(rejected)
 
 
 def _profile_value(profile: dict, attribute: str):
