@@ -18,6 +18,9 @@ from braze_assets.sandbox import SandboxServer
 from braze_assets.settings import PROJECT_DIR
 from braze_assets_tests.conftest import DEMO_PEOPLE, cli_env, run_cli
 
+# Kill and fault scenarios over whole runs take minutes: outside the default run (`./run test -m slow`).
+pytestmark = pytest.mark.slow
+
 # The rerun of a 1,500-person demo (with its second act: a second customer 360 refresh and sync)
 # takes about two minutes on a loaded 2-core machine; a hang shows as this timeout.
 RERUN_TIMEOUT = 360

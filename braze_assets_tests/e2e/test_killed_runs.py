@@ -24,6 +24,9 @@ from braze_assets.defs.project import WAREHOUSE_POOL
 from braze_assets.settings import PROJECT_DIR
 from braze_assets_tests.conftest import cli_env, run_cli
 
+# Kill and fault scenarios over whole runs take minutes: outside the default run (`./run test -m slow`).
+pytestmark = pytest.mark.slow
+
 BIN = Path(sys.executable).parent
 # Guards against a hang only; with a 5 s monitoring poll each wait ends within seconds.
 WAIT = 120

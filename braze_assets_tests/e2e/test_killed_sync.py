@@ -24,6 +24,9 @@ from braze_assets.sandbox.api import ALL_PERMISSIONS
 from braze_assets.settings import PROJECT_DIR
 from braze_assets_tests.conftest import cli_env, run_cli
 
+# Kill and fault scenarios over whole runs take minutes: outside the default run (`./run test -m slow`).
+pytestmark = pytest.mark.slow
+
 KEY = "rate-limited-key"
 BATCH = 75  # objects per /users/track request, Braze's limit and the sync's batch size
 KILL_AFTER = 8
