@@ -182,9 +182,10 @@ def run_demo(data_dir: Path, *, people: int | None = None) -> int:
     started = time.monotonic()
     config = load_config()
     print(f"Data dir: {data_dir}")
-    # A warehouse this DuckDB cannot open fails here, in one line, before anything starts.
-    check_openable(settings.warehouse_path())
     with _demo_lock(data_dir):
+        # A warehouse this DuckDB cannot open fails here, in one line, before anything starts
+        # (inside the lock: a demo still running holds the warehouse, which is no fault).
+        check_openable(settings.warehouse_path())
         return _run_demo(data_dir, people, started, config)
 
 
