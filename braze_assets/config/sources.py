@@ -182,7 +182,27 @@ class LoadConfig(StrictModel):
     )
 
 
-class SourceConfig(StrictModel):
+class LocatedSource(StrictModel):
+    """What customer and transaction sources share: a file, glob or s3:// `path` in a `format`,
+    or a `postgres` location (the fields stay on each class, in its own documented order)."""
+
+    @field_validator("path", check_fields=False)
+    @classmethod
+    def _path(cls, v: str | None) -> str | None:
+        return None if v is None else check_path(v)
+
+    @field_validator("format", check_fields=False)
+    @classmethod
+    def _format(cls, v: str | None) -> str | None:
+        return check_format(v)
+
+    @property
+    def location(self) -> str:
+        """Where the rows come from, safe to show (a connection is named by its variable)."""
+        return self.postgres.describe() if self.postgres else str(self.path)
+
+
+class SourceConfig(LocatedSource):
     """One table or file of customer records."""
 
     name: str = Field(description="Short name; the raw table is raw_<name>.")
@@ -241,16 +261,6 @@ class SourceConfig(StrictModel):
             raise ValueError(f"tags used by more than one column: {', '.join(duplicated)}")
         return columns
 
-    @field_validator("path")
-    @classmethod
-    def _path(cls, v: str | None) -> str | None:
-        return None if v is None else check_path(v)
-
-    @field_validator("format")
-    @classmethod
-    def _format(cls, v: str | None) -> str | None:
-        return check_format(v)
-
     @model_validator(mode="after")
     def _keys_present(self) -> SourceConfig:
         check_location(self)
@@ -269,16 +279,11 @@ class SourceConfig(StrictModel):
     def incremental(self) -> bool:
         return self.postgres is not None and self.load.mode != "full"
 
-    @property
-    def location(self) -> str:
-        """Where the rows come from, safe to show (a connection is named by its variable)."""
-        return self.postgres.describe() if self.postgres else str(self.path)
-
     def columns_with_tag(self, tag: str) -> list[str]:
         return [c for c, t in self.columns.items() if t == tag]
 
 
-class TransactionSourceConfig(StrictModel):
+class TransactionSourceConfig(LocatedSource):
     """Orders or store transactions, linked to the customer records of one source."""
 
     name: str = Field(description="Short name; the raw table is raw_txn_<name>.")
@@ -312,20 +317,6 @@ class TransactionSourceConfig(StrictModel):
     @classmethod
     def _name(cls, v: str) -> str:
         return check_name(v, "transaction source name")
-
-    @field_validator("path")
-    @classmethod
-    def _path(cls, v: str | None) -> str | None:
-        return None if v is None else check_path(v)
-
-    @field_validator("format")
-    @classmethod
-    def _format(cls, v: str | None) -> str | None:
-        return check_format(v)
-
-    @property
-    def location(self) -> str:
-        return self.postgres.describe() if self.postgres else str(self.path)
 
     @model_validator(mode="after")
     def _channel(self) -> TransactionSourceConfig:
