@@ -27,23 +27,30 @@ def _data_dir(create: bool = True) -> Path:
 
 
 def generate(args) -> int:
-    from braze_assets.cli.progress import progress_printer
-    from braze_assets.demo_data import generate_demo_data
+    from braze_assets.cli.demo_extra import demo_module
+    from braze_assets.cli.progress import progress_display
 
-    summary = generate_demo_data(
-        _data_dir(),
-        people=args.people,
-        seed=args.seed,
-        overwrite=args.overwrite,
-        progress=progress_printer(),
-    )
+    demo_data = demo_module("braze_assets.demo_data", "`braze-assets generate`")
+    with progress_display() as progress:
+        summary = demo_data.generate_demo_data(
+            _data_dir(),
+            people=args.people,
+            seed=args.seed,
+            overwrite=args.overwrite,
+            progress=progress,
+        )
     print(summary)
     return 0
 
 
 def demo(args) -> int:
     from braze_assets.cli.demo import run_demo
+    from braze_assets.cli.demo_extra import require_demo
 
+    require_demo("`braze-assets demo`")
+    # The demo runs on the embedded demo config unless the user gives theirs; set explicitly, so
+    # its runs do not warn as a production run without a config dir does.
+    os.environ.setdefault(settings.ENV_CONFIG_DIR, str(settings.DEMO_CONFIG_DIR))
     return run_demo(_data_dir(), people=args.people)
 
 
@@ -57,9 +64,13 @@ def _wait_forever(message: str) -> None:
 
 
 def sandbox_serve(args) -> int:
-    from braze_assets.sandbox import SANDBOX_API_KEY, SandboxServer
+    from braze_assets.cli.demo_extra import demo_module
 
-    with SandboxServer(settings.sandbox_state_dir(), host=args.host, port=args.port) as server:
+    sandbox = demo_module("braze_assets.sandbox", "`braze-assets sandbox serve`")
+    SANDBOX_API_KEY = sandbox.SANDBOX_API_KEY
+    with sandbox.SandboxServer(
+        settings.sandbox_state_dir(), host=args.host, port=args.port
+    ) as server:
         _wait_forever(
             f"Braze sandbox on {server.url} (state in {settings.sandbox_state_dir()}).\n"
             f"Use BRAZE_REST_ENDPOINT={server.url} BRAZE_API_KEY={SANDBOX_API_KEY}. Ctrl-C stops it."
@@ -82,10 +93,11 @@ def sandbox_inspect(args) -> int:
 
 
 def s3_serve(args) -> int:
+    from braze_assets.cli.demo_extra import demo_module
     from braze_assets.cli.services import LOCAL_AWS
-    from braze_assets.currents.local_s3 import LocalS3
 
-    with LocalS3(port=args.port) as s3:
+    local_s3 = demo_module("braze_assets.currents.local_s3", "`braze-assets s3 serve`")
+    with local_s3.LocalS3(port=args.port) as s3:
         env = " ".join(f"{k}={v}" for k, v in LOCAL_AWS.items())
         _wait_forever(
             f"Local S3 API on {s3.endpoint_url}. Use AWS_ENDPOINT_URL={s3.endpoint_url} {env}. Ctrl-C stops it."
@@ -109,6 +121,12 @@ def ui(args) -> int:
 
     data_dir = _data_dir()
     home = dagster_home(data_dir)
+    if not os.environ.get(settings.ENV_CONFIG_DIR):
+        print(
+            f"{settings.ENV_CONFIG_DIR} is not set: runs use the embedded demo config "
+            f"({settings.DEMO_CONFIG_DIR}); set it to your config directory in production.",
+            file=sys.stderr,
+        )
     with local_services(data_dir, sandbox_port=args.sandbox_port, s3_port=args.s3_port) as services:
         print(
             f"Braze endpoint: {services.braze_endpoint}; Currents bucket: s3://{services.bucket}/{services.prefix}"

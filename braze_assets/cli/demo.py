@@ -191,12 +191,13 @@ def run_demo(data_dir: Path, *, people: int | None = None) -> int:
 
 def _run_demo(data_dir: Path, people: int | None, started: float, config) -> int:
     from braze_assets.cli.demo_lifecycle import ensure_privacy_table, stage_lifecycle_changes
-    from braze_assets.cli.progress import progress_printer
+    from braze_assets.cli.progress import progress_display
     from braze_assets.demo_data import generate_demo_data
 
-    generate_demo_data(
-        data_dir, people=people or _existing_size(data_dir) or 20_000, progress=progress_printer()
-    )
+    with progress_display() as progress:
+        generate_demo_data(
+            data_dir, people=people or _existing_size(data_dir) or 20_000, progress=progress
+        )
     home = dagster_home(data_dir)
     with local_services(data_dir) as services:
         where = "local sandbox" if services.braze_is_local else "configured endpoint"

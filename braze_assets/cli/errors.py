@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import dagster as dg
 
 from braze_assets.config import ConfigError
@@ -13,19 +15,23 @@ class UserFacingError(RuntimeError):
 
 def _known_types() -> tuple[type[BaseException], ...]:
     from braze_assets.braze.client import BrazeError
-    from braze_assets.demo_data import DemoDataExistsError
     from braze_assets.sources.load import SourceError
     from braze_assets.warehouse import WarehouseFileError, WarehouseSettingError
 
-    return (
+    known = (
         ConfigError,
         WarehouseFileError,
         SourceError,
         BrazeError,
-        DemoDataExistsError,
         WarehouseSettingError,
         UserFacingError,
     )
+    # The demo generator is the `demo` extra: only a command that imported it can raise its error,
+    # and a production install must not import it here.
+    demo_data = sys.modules.get("braze_assets.demo_data")
+    if demo_data is not None:
+        known += (demo_data.DemoDataExistsError,)
+    return known
 
 
 def user_message(exc: BaseException) -> str | None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from braze_assets import settings
+from braze_assets.cli.demo_extra import demo_module
 from braze_assets.cli.errors import UserFacingError
 
 DEMO_BUCKET = "braze-currents-demo"
@@ -80,16 +81,18 @@ def local_services(
         if endpoint:
             check_reachable(endpoint)
         if not endpoint:
-            from braze_assets.sandbox import SANDBOX_API_KEY, SandboxServer
-
+            demo_sandbox = demo_module(
+                "braze_assets.sandbox",
+                f"the local Braze sandbox (used when {settings.ENV_BRAZE_REST_ENDPOINT} is not set)",
+            )
             sandbox = stack.enter_context(
-                SandboxServer(data_dir / "braze_sandbox", port=sandbox_port)
+                demo_sandbox.SandboxServer(data_dir / "braze_sandbox", port=sandbox_port)
             )
             endpoint = sandbox.url
             os.environ.update(
                 {
                     settings.ENV_BRAZE_REST_ENDPOINT: endpoint,
-                    settings.ENV_BRAZE_API_KEY: SANDBOX_API_KEY,
+                    settings.ENV_BRAZE_API_KEY: demo_sandbox.SANDBOX_API_KEY,
                 }
             )
 
@@ -98,9 +101,11 @@ def local_services(
         if bucket:
             prefix = os.environ.get(settings.ENV_CURRENTS_PREFIX, "")
         else:
-            from braze_assets.currents.local_s3 import LocalS3
-
-            s3 = stack.enter_context(LocalS3(port=s3_port))
+            local_s3 = demo_module(
+                "braze_assets.currents.local_s3",
+                f"the local S3 endpoint (used when {settings.ENV_CURRENTS_BUCKET} is not set)",
+            )
+            s3 = stack.enter_context(local_s3.LocalS3(port=s3_port))
             bucket, prefix = DEMO_BUCKET, DEMO_PREFIX
             os.environ.update(
                 {
