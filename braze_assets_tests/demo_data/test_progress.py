@@ -1,0 +1,34 @@
+"""`braze-assets generate` shows its progress step by step, as a live bar on a terminal."""
+
+from __future__ import annotations
+
+from braze_assets_tests.conftest import cli_env, run_cli
+
+STEPS = (
+    "people",
+    "ecommerce",
+    "loyalty",
+    "pos",
+    "email_list",
+    "orders",
+    "store_transactions",
+    "truth",
+    "workspace_users",
+)
+
+
+def test_a_log_gets_one_line_per_step(tmp_path):
+    out = run_cli("generate", "--people", "60", env=cli_env(tmp_path))
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = [line.split() for line in out.stderr.splitlines() if line.strip()]
+    assert lines[0] == ["people", "0/9"]
+    # Every step is reported when it is done, in order, not only the first and the last.
+    assert lines[1:] == [[step, f"{done}/9"] for done, step in enumerate(STEPS, start=1)]
+
+
+def test_a_terminal_gets_a_live_bar(tmp_path):
+    # rich treats the output as a terminal when TTY_COMPATIBLE=1 (as under a CI log viewer).
+    out = run_cli("generate", "--people", "60", env=cli_env(tmp_path, TTY_COMPATIBLE="1"))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "\x1b[?25l" in out.stderr  # the cursor is hidden while the bar redraws in place
+    assert "workspace_users" in out.stderr and "9/9" in out.stderr
