@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -36,6 +36,9 @@ from braze_assets.audiences.sql_guard import validate_sql_audience
 from braze_assets.errors import ConfigError
 from braze_assets.names import check_name
 from braze_assets.strict import StrictModel
+
+if TYPE_CHECKING:  # the project model holds this section, so it is imported for typing only
+    from braze_assets.config.model import ProjectConfig
 
 
 def custom_attribute_problem(name: str) -> str | None:
@@ -478,7 +481,7 @@ def _problems(audiences: AudiencesConfig, kinds: Mapping[str, Kind]) -> Iterator
 
 
 def check_audiences(
-    config: Any, *, file: str | None = None, columns: Mapping[str, str] | None = None
+    config: ProjectConfig, *, file: str | None = None, columns: Mapping[str, str] | None = None
 ) -> None:
     """Checks that need more than this section: segment conditions and campaign attributes against
     the catalogue of customer_attribute_source (including the sources' carried columns), Braze
@@ -487,18 +490,13 @@ def check_audiences(
     audiences: AudiencesConfig = config.audiences
     if columns is None:
         columns = catalogue_types(carried_columns(config))
-    # None (a config without a destinations section, in tests) skips the destination checks.
-    destinations = getattr(config, "destinations", None)
-    mapped = {
-        d.name: [m.name for m in getattr(d, "attributes", None) or []] for d in destinations or []
-    }
+    destinations = config.destinations
+    mapped = {d.name: [m.name for m in d.attributes] for d in destinations}
     for entry, problem in [
         *_problems(audiences, column_kinds(columns)),
         *_attribute_conflicts(audiences, mapped),
     ]:
         raise ConfigError(problem, file=file, entry=entry)
-    if destinations is None:
-        return
     known = [d.name for d in destinations]
     for kind, items in (
         ("campaigns", audiences.campaigns),

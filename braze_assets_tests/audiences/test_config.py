@@ -23,10 +23,16 @@ def refused(section, *fragments):
     return message
 
 
+# The one destination the test sections send to, with no mapped attributes.
+BRAZE = SimpleNamespace(name="braze", attributes=[])
+
+
 def checked(section, *fragments, entry=None):
     """Loads fine, then the cross-section check against the test catalogue refuses it."""
     with pytest.raises(ConfigError) as info:
-        check_audiences(SimpleNamespace(audiences=load(section)), columns=COLUMNS)
+        check_audiences(
+            SimpleNamespace(audiences=load(section), destinations=[BRAZE]), columns=COLUMNS
+        )
     for fragment in fragments:
         assert fragment in str(info.value), str(info.value)
     if entry:
@@ -222,7 +228,8 @@ def test_names_are_unique_and_membership_attributes_do_not_clash():
         SimpleNamespace(
             audiences=load(
                 {**base, "campaigns": [{"name": "c1", **array}, {"name": "c2", **array}]}
-            )
+            ),
+            destinations=[BRAZE],
         ),
         columns=COLUMNS,
     )
@@ -318,7 +325,7 @@ def test_check_audiences_refuses_unknown_destination_with_file_and_entry():
             "campaigns": [{"name": "c", "segments": ["a"], "destination": "brazee"}],
         }
     )
-    config = SimpleNamespace(audiences=audiences, destinations=[SimpleNamespace(name="braze")])
+    config = SimpleNamespace(audiences=audiences, destinations=[BRAZE])
     with pytest.raises(ConfigError) as info:
         check_audiences(config, file="audiences.yaml", columns=COLUMNS)
     assert info.value.entry == "audiences.campaigns[0].destination"
@@ -328,7 +335,9 @@ def test_check_audiences_refuses_unknown_destination_with_file_and_entry():
         and "audiences.yaml" in str(info.value)
     )
     check_audiences(
-        SimpleNamespace(audiences=audiences, destinations=[SimpleNamespace(name="brazee")]),
+        SimpleNamespace(
+            audiences=audiences, destinations=[SimpleNamespace(name="brazee", attributes=[])]
+        ),
         columns=COLUMNS,
     )
 

@@ -50,7 +50,7 @@ def _demo_sources() -> list[SourceConfig]:
 
 def _demo_destinations() -> list[SimpleNamespace]:
     return [
-        SimpleNamespace(name=d["name"])
+        SimpleNamespace(name=d["name"], attributes=[SimpleNamespace(**a) for a in d["attributes"]])
         for d in yaml.safe_load((DEMO_CONFIG_DIR / "destinations.yaml").read_text())["destinations"]
     ]
 
