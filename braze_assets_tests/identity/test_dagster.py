@@ -32,6 +32,13 @@ def test_assets_and_checks_materialise(tmp_path, monkeypatch, identity):
     assert result.success
     coalesced = result.asset_materializations_for_node("unified_coalesced")[0].metadata
     assert coalesced["ids_created"].value == coalesced["customers"].value > 0
+    # The model's tables render as UI tables (sortable), not markdown text.
+    scores = result.asset_materializations_for_node("unified_scores")[0].metadata
+    for key in ("threshold_grid", "match_weights", "blocking_analysis", "field_profile"):
+        assert isinstance(scores[key], dg.TableMetadataValue | dg.TextMetadataValue), key
+    profile = scores["field_profile"]
+    assert isinstance(profile, dg.TableMetadataValue) and profile.records
+    assert {"field", "filled", "distinct"} <= set(profile.records[0].data)
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks == {"tagged_columns_usable": True, "one_row_per_customer": True}
 

@@ -24,31 +24,16 @@ def _ints(values: dict) -> dict:
     return {k: dg.MetadataValue.int(int(v)) for k, v in values.items()}
 
 
-def _threshold_md(report) -> str:
+def _threshold_note(report) -> str:
     if not report.threshold_chosen:
         return f"match_threshold {report.match_threshold} is set in the identity section."
     if not report.threshold_grid:
         return "No probabilistic pairs were scored; only deterministic links (probability 1.0) join records."
-    head = (
+    return (
         f"Chosen **{report.match_threshold}**: the best expected F0.5 by the model's own match "
         "probabilities (a pair of probability p is a match with chance p; precision counts twice "
-        "because one false link merges two whole customers). No ground truth is used.\n\n"
-        "| threshold | pairs above | expected precision | expected recall | expected F1 | expected F0.5 |\n"
-        "|---|---|---|---|---|---|\n"
-    )
-    return head + "".join(
-        f"| {r['threshold']} | {r['pairs_above']} | {r['expected_precision']} | {r['expected_recall']} "
-        f"| {r['expected_f1']} | {r['expected_f0_5']} |\n"
-        for r in report.threshold_grid
-    )
-
-
-def _weights_md(weights: list[dict]) -> str:
-    if not weights:
-        return "No probabilistic model (no comparison or blocking rule usable)."
-    return "| comparison | level | m | u | match weight |\n|---|---|---|---|---|\n" + "".join(
-        f"| {w['comparison']} | {w['level']} | {_num(w['m'])} | {_num(w['u'])} | {_num(w['match_weight'], 2)} |\n"
-        for w in weights
+        "because one false link merges two whole customers). No ground truth is used; the grid is "
+        "in `threshold_grid`."
     )
 
 
@@ -56,23 +41,61 @@ def _num(value, digits: int = 5) -> str:
     return "untrained" if value is None else f"{value:.{digits}g}" if digits > 2 else f"{value:.2f}"
 
 
-def _blocking_md(report) -> str:
-    if not report.blocking_estimates:
-        return "Blocking rules set in the identity section: " + ", ".join(report.blocking_rules)
-    return "| rule | expected comparisons | used |\n|---|---|---|\n" + "".join(
-        f"| {e['rule']} | {e['comparisons']:,} | {'yes' if e['kept'] else 'no: ' + e['why']} |\n"
-        for e in report.blocking_estimates
-    )
-
-
-def _profile_md(profile: dict) -> str:
-    return (
-        "| field | filled | distinct | chance two records agree | values seen once |\n|---|---|---|---|---|\n"
-        + "".join(
-            f"| {f} | {p['filled']:.1%} | {p['distinct']:,} | {p['random_agreement']:.2g} | {p['singleton_share']:.1%} |\n"
-            for f, p in sorted(profile.items())
-        )
-    )
+def _tables(report) -> dict:
+    """The model's tables (grid, weights, blocking, field profile), or a note where one is empty."""
+    tables = {
+        "threshold_grid": (
+            report.threshold_grid,
+            [
+                "threshold",
+                "pairs_above",
+                "expected_precision",
+                "expected_recall",
+                "expected_f1",
+                "expected_f0_5",
+            ],
+            "No threshold grid: the threshold is set, or no probabilistic pair was scored.",
+        ),
+        "match_weights": (
+            [
+                {
+                    **w,
+                    "m": _num(w["m"]),
+                    "u": _num(w["u"]),
+                    "match_weight": _num(w["match_weight"], 2),
+                }
+                for w in report.weights
+            ],
+            ["comparison", "level", "m", "u", "match_weight"],
+            "No probabilistic model (no comparison or blocking rule usable).",
+        ),
+        "blocking_analysis": (
+            [
+                {**e, "used": "yes" if e["kept"] else "no: " + e["why"]}
+                for e in report.blocking_estimates
+            ],
+            ["rule", "comparisons", "used"],
+            "Blocking rules set in the identity section: " + ", ".join(report.blocking_rules),
+        ),
+        "field_profile": (
+            [
+                {
+                    "field": f,
+                    "filled": f"{p['filled']:.1%}",
+                    "distinct": p["distinct"],
+                    "chance_two_records_agree": float(f"{p['random_agreement']:.2g}"),
+                    "values_seen_once": f"{p['singleton_share']:.1%}",
+                }
+                for f, p in sorted(report.profile.items())
+            ],
+            ["field", "filled", "distinct", "chance_two_records_agree", "values_seen_once"],
+            "No field profile.",
+        ),
+    }
+    return {
+        key: table_value(rows, columns) if rows else dg.MetadataValue.text(note)
+        for key, (rows, columns, note) in tables.items()
+    }
 
 
 def build_identity_assets(
@@ -159,10 +182,8 @@ def build_identity_assets(
                     float(report.probability_two_random_records_match or 0.0)
                 ),
                 "match_threshold": dg.MetadataValue.float(float(report.match_threshold or 0.0)),
-                "threshold_reasoning": dg.MetadataValue.md(_threshold_md(report)),
-                "match_weights": dg.MetadataValue.md(_weights_md(report.weights)),
-                "blocking_analysis": dg.MetadataValue.md(_blocking_md(report)),
-                "field_profile": dg.MetadataValue.md(_profile_md(report.profile)),
+                "threshold_reasoning": dg.MetadataValue.md(_threshold_note(report)),
+                **_tables(report),
                 "em_sessions": dg.MetadataValue.text(", ".join(report.em_rules) or "none"),
             }
         )
