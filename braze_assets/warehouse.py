@@ -69,18 +69,26 @@ def explain(text: str, path: Path | str | None = None) -> str | None:
     return None
 
 
-def check_openable(path: Path | str) -> None:
-    """Fail with one line before any run when the warehouse file cannot be opened."""
-    path = Path(path)
-    if not path.exists():
-        return
+@contextmanager
+def explained_open(path: Path | str) -> Iterator[None]:
+    """Opening the warehouse file inside this block fails with explain()'s one line (a newer
+    DuckDB's file, a full disk) instead of DuckDB's multi-line dump; other errors pass unchanged."""
     try:
-        duckdb.connect(str(path), read_only=True).close()
+        yield
     except duckdb.Error as error:
         message = explain(str(error), path)
         if message is None:
             raise
         raise WarehouseFileError(message) from None
+
+
+def check_openable(path: Path | str) -> None:
+    """Fail with one line before any run when the warehouse file cannot be opened."""
+    path = Path(path)
+    if not path.exists():
+        return
+    with explained_open(path):
+        duckdb.connect(str(path), read_only=True).close()
 
 
 class WarehouseSettingError(ValueError):
@@ -114,7 +122,8 @@ def connect(path: Path | str, *, read_only: bool = False) -> Iterator[duckdb.Duc
     path = Path(path)
     if not read_only:
         create_if_missing(path)
-    con = duckdb.connect(str(path), read_only=read_only)
+    with explained_open(path):
+        con = duckdb.connect(str(path), read_only=read_only)
     try:
         apply_memory_limit(con)
         yield con

@@ -16,7 +16,7 @@ from braze_assets.audiences.compiler import compile_segment
 from braze_assets.audiences.config import AudiencesConfig
 from braze_assets.audiences.errors import AudienceError
 from braze_assets.audiences.sql_guard import validate_sql_audience
-from braze_assets.warehouse import memory_limit_error, table_columns
+from braze_assets.warehouse import explained_open, memory_limit_error, table_columns
 
 # The second lock behind the parser (sql_guard): no writes to the warehouse, no files, URLs,
 # extensions or other databases, and no SET that could loosen this.
@@ -38,7 +38,8 @@ def open_read_only(path: Path | str) -> duckdb.DuckDBPyConnection:
     if limit is not None:
         config["memory_limit"] = limit
     try:
-        return duckdb.connect(str(path), read_only=True, config=config)
+        with explained_open(path):
+            return duckdb.connect(str(path), read_only=True, config=config)
     except duckdb.InvalidInputException as error:
         if limit is None:
             raise

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import duckdb
 from dagster_duckdb import DuckDBResource
@@ -22,7 +22,10 @@ class WarehouseResource(DuckDBResource):
     @contextmanager
     def get_connection(self):
         warehouse.create_if_missing(self.database)
-        with super().get_connection() as con:
+        with ExitStack() as stack:
+            # Only the open is explained: errors of the step's own work pass through unchanged.
+            with warehouse.explained_open(self.database):
+                con = stack.enter_context(super().get_connection())
             warehouse.apply_memory_limit(con)
             yield con
 

@@ -81,3 +81,48 @@ def test_an_invalid_utf8_byte_in_a_source_names_the_file_line_and_column(tmp_pat
     line = _one_clean_line(run_cli("demo", env=cli_env(data_dir), timeout=300))
     assert f"{csv} is not valid UTF-8: line 120 (data row 119), column full_name: byte 0xe9" in line
     assert "iconv" in line
+
+
+def test_a_warehouse_from_a_newer_duckdb_fails_a_launched_run_with_the_clear_message(tmp_path):
+    """The UI and `dg launch` path: the run fails, and its failure (what the UI shows) is the one
+    line, not DuckDB's dump."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import dagster as dg
+
+    from braze_assets.settings import PROJECT_DIR
+
+    data_dir = tmp_path / "data"
+    (data_dir / "dagster_home").mkdir(parents=True)
+    env = cli_env(data_dir)
+    assert run_cli("generate", "--people", "60", env=env).returncode == 0
+    warehouse = data_dir / "warehouse.duckdb"
+    _from_a_newer_duckdb(warehouse)
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "dg"), "launch", "--assets", "raw_ecommerce"],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert out.returncode != 0, out.stdout + out.stderr
+    expected = f"warehouse {warehouse} was written by a newer DuckDB"
+    assert expected in out.stdout + out.stderr, out.stderr[-3000:]
+    with dg.DagsterInstance.from_config(str(data_dir / "dagster_home")) as instance:
+        (run,) = instance.get_runs()
+        assert run.status == dg.DagsterRunStatus.FAILURE
+        failures = [
+            event.dagster_event.step_failure_data.error
+            for event in instance.all_logs(run.run_id)
+            if event.dagster_event is not None and event.dagster_event.is_step_failure
+        ]
+    assert failures, "the run failed without a step failure"
+    error = failures[0]
+    while error.cause is not None and expected not in error.message:
+        error = error.cause
+    assert expected in error.message, error.to_string()
+    assert "WarehouseFileError" in error.cls_name
