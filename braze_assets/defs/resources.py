@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 
 import duckdb
 from dagster_duckdb import DuckDBResource
@@ -22,12 +23,32 @@ class WarehouseResource(DuckDBResource):
     @contextmanager
     def get_connection(self):
         warehouse.create_if_missing(self.database)
-        with ExitStack() as stack:
-            # Only the open is explained: errors of the step's own work pass through unchanged.
-            with warehouse.explained_open(self.database):
-                con = stack.enter_context(super().get_connection())
+        # DuckDBResource's own open, except that a file this DuckDB cannot read (a newer DuckDB's)
+        # fails at once with the one-line explanation instead of ten backoff retries (minutes) and
+        # DuckDB's dump. A lock held by another process is still waited for the same way.
+        con = self._open_with_retries()
+        try:
             warehouse.apply_memory_limit(con)
             yield con
+        finally:
+            con.close()
+
+    def _open_with_retries(self, retries: int = 10) -> duckdb.DuckDBPyConnection:
+        # DuckDBResource's schedule: 0.1 s, doubling, ten retries.
+        for delay in [0.1 * 2**n for n in range(retries)]:
+            try:
+                return self._open()
+            except duckdb.IOException:
+                time.sleep(delay)
+        return self._open()
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        with warehouse.explained_open(self.database):
+            return duckdb.connect(
+                self.database,
+                read_only=False,
+                config={"custom_user_agent": "dagster", **self.connection_config},
+            )
 
 
 @contextmanager

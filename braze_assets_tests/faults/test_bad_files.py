@@ -6,10 +6,12 @@ from __future__ import annotations
 import shutil
 import struct
 
+import dagster as dg
 import duckdb
 import pytest
 
-from braze_assets.warehouse import create_if_missing
+from braze_assets.defs.resources import WarehouseResource
+from braze_assets.warehouse import WarehouseFileError, create_if_missing
 from braze_assets_tests.conftest import cli_env, run_cli
 
 pytestmark = pytest.mark.integration
@@ -83,6 +85,38 @@ def test_an_invalid_utf8_byte_in_a_source_names_the_file_line_and_column(tmp_pat
     assert "iconv" in line
 
 
+def test_a_run_on_a_newer_duckdbs_warehouse_fails_at_once_with_the_clear_message(tmp_path):
+    """Every run (UI, daemon, `dg launch`) opens the warehouse through the warehouse resource: its
+    step fails with the one line, without retrying the open for minutes."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    _from_a_newer_duckdb(warehouse)
+    opened = []
+
+    @dg.asset
+    def touches_the_warehouse(duckdb: dg.ResourceParam[WarehouseResource]) -> None:
+        with duckdb.get_connection():
+            opened.append(True)
+
+    original = WarehouseResource._open
+    attempts = []
+
+    def counted(self):
+        attempts.append(1)
+        return original(self)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(WarehouseResource, "_open", counted)
+        with pytest.raises(WarehouseFileError) as info:
+            dg.materialize(
+                [touches_the_warehouse],
+                resources={"duckdb": WarehouseResource(database=str(warehouse))},
+            )
+    assert str(info.value).startswith(f"warehouse {warehouse} was written by a newer DuckDB")
+    assert "\n" not in str(info.value)
+    assert attempts == [1] and not opened
+
+
+@pytest.mark.slow
 def test_a_warehouse_from_a_newer_duckdb_fails_a_launched_run_with_the_clear_message(tmp_path):
     """The UI and `dg launch` path: the run fails, and its failure (what the UI shows) is the one
     line, not DuckDB's dump."""
