@@ -315,7 +315,9 @@ def _path_full(
         duplicates=duplicates,
     )
     scanned = staged.rows_scanned if staged.rows_scanned not in (None, read) else None
-    return SourceLoad(report, "full", read, watermark=watermark, reason=reason, rows_scanned=scanned)
+    return SourceLoad(
+        report, "full", read, watermark=watermark, reason=reason, rows_scanned=scanned
+    )
 
 
 def _path_merge(

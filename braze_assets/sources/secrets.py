@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
+
+# Terminal colours some clients (delta-rs) put in their messages.
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 SECRET_VARIABLES = (
     "AWS_SECRET_ACCESS_KEY",
@@ -45,5 +49,6 @@ def redact(text: str) -> str:
 
 def brief(exc: BaseException, lines: int = 3) -> str:
     """The first lines of an error, redacted: enough to say what failed without a traceback."""
-    parts = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = _ANSI.sub("", str(exc)).replace("↳", "")
+    parts = [line.strip() for line in text.splitlines() if line.strip()]
     return redact("; ".join(parts[:lines]) or type(exc).__name__)
