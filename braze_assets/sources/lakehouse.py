@@ -140,10 +140,12 @@ def _metadata_file(source: str, location: str) -> str:
     if path_scheme(location) == "s3":
         from braze_assets.sources import s3
 
-        names = [
-            f"s3://{s3.S3Path.parse(base).bucket}/{k}"
-            for k in s3.list_keys(s3.client(), source, base + "/*.metadata.json")
-        ]
+        try:
+            keys = s3.list_keys(s3.client(), source, base + "/*.metadata.json")
+        except SourceError as exc:
+            problem = str(exc).split(": ", 1)[-1]
+            raise _error(source, "iceberg", location, problem) from None
+        names = [f"s3://{s3.S3Path.parse(base).bucket}/{k}" for k in keys]
     else:
         names = [str(p) for p in Path(base).expanduser().glob("*.metadata.json")]
     versions = [(int(m.group(1)), n) for n in names if (m := _VERSION.match(n.rsplit("/", 1)[-1]))]
