@@ -97,12 +97,13 @@ def fingerprint(entry: SourceConfig) -> str:
     """What a watermark is valid for: a change here makes the next load a full one."""
     basis = {
         "postgres": entry.postgres.model_dump() if entry.postgres else None,
-        "path": entry.path,
-        "format": entry.format,
         "primary_key": entry.primary_key,
         "updated_at": entry.updated_at,
         "soft_delete_column": entry.load.soft_delete_column,
     }
+    if entry.path is not None:
+        # Only for paths, so the fingerprints of existing Postgres watermarks stay as they were.
+        basis.update(path=entry.path, format=entry.format)
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -249,3 +249,36 @@ def test_second_load_reads_only_changed_rows_and_equals_a_full_reload(
     assert {"C99999", "C99998"} <= keys and len(after) == ROWS - 2 + 2
     moved = {r[0]: r[1] for r in after if r[0] in CHANGED}
     assert all(email.startswith("moved.") for email in moved.values()) and len(moved) == 10
+
+
+def test_text_updated_at_in_files_honours_offsets_and_passes_on_rows_without_a_time(tmp_path):
+    from braze_assets.sources.incremental import load_source
+
+    path = tmp_path / "crm.csv"
+
+    def write(a_time: str) -> None:
+        path.write_text(
+            "customer_id,email,city,updated_at\n"
+            f"A,a@mail.test,Austin,{a_time}\n"  # 08:00 UTC: later than 09:30 only if read naively
+            "B,b@mail.test,Austin,2024-01-01 09:00:00\n"
+            "C,c@mail.test,Austin,2024-01-01\n"
+            "D,d@mail.test,Austin,soon\n"
+            "E,e@mail.test,Austin,2024-01-01T09:30:00Z\n"
+        )
+
+    write("2024-01-01T10:00:00+02:00")
+    entry = _config(
+        {"path": str(path), "load": {"mode": "incremental", "late_tolerance_minutes": 0}}
+    ).sources[0]
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        first = load_source(con, entry, tmp_path)
+        assert (first.mode, first.rows_read, first.watermark) == ("full", 5, "2024-01-01 09:30:00")
+        # Nothing changed: only the row whose updated_at is no time is passed on again.
+        again = load_source(con, entry, tmp_path)
+        assert (again.mode, again.rows_read, again.rows_scanned) == ("incremental", 1, 5)
+        write("2024-01-01T11:45:00+02:00")  # 09:45 UTC
+        changed = load_source(con, entry, tmp_path)
+        assert (changed.rows_read, changed.watermark) == (2, "2024-01-01 09:45:00")
+        assert con.execute("SELECT updated_at FROM raw_crm WHERE customer_id = 'A'").fetchone() == (
+            "2024-01-01T11:45:00+02:00",
+        )
