@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from braze_assets.sources.lakehouse import iceberg_properties
-
 
 def records(path: Path) -> list[dict]:
     with path.open(newline="") as fh:
@@ -60,6 +58,17 @@ def delta_table(uri: str):
     return DeltaTable(uri, storage_options=delta_options(uri))
 
 
+def _s3_properties(warehouse: str) -> dict[str, str]:
+    if not warehouse.startswith("s3://"):
+        return {}
+    return {
+        "s3.endpoint": os.environ["AWS_ENDPOINT_URL"],
+        "s3.access-key-id": os.environ["AWS_ACCESS_KEY_ID"],
+        "s3.secret-access-key": os.environ["AWS_SECRET_ACCESS_KEY"],
+        "s3.region": os.environ["AWS_REGION"],
+    }
+
+
 def iceberg_table(catalog_dir: Path, warehouse: str, table: pa.Table):
     """A new Iceberg table holding `table`; its location is `<warehouse>/brand/<name>`."""
     from pyiceberg.catalog.sql import SqlCatalog
@@ -68,7 +77,7 @@ def iceberg_table(catalog_dir: Path, warehouse: str, table: pa.Table):
         "brand",
         uri=f"sqlite:///{catalog_dir / f'catalog_{uuid.uuid4().hex[:8]}.db'}",
         warehouse=warehouse,
-        **iceberg_properties(warehouse),
+        **_s3_properties(warehouse),
     )
     catalog.create_namespace_if_not_exists("brand")
     created = catalog.create_table(f"brand.t_{uuid.uuid4().hex[:8]}", schema=table.schema)

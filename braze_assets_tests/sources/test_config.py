@@ -78,7 +78,6 @@ def test_gcs_delta_and_iceberg_locations_are_accepted(config_dir: Path):
         ({"path": "gcs://brand/accounts.csv"}, "use gs://bucket/path"),
         ({"path": "gs://brand/accounts", "format": "delta"}, "delta tables on gs:// are not"),
         ({"path": "s3://brand/*/accounts", "format": "iceberg"}, "names one table"),
-        ({"path": "s3://brand/accounts", "format": "orc"}, "is not one of csv, parquet"),
         ({"path": "https://brand.test/accounts.csv"}, "https:// locations are not supported"),
         ({"path": "exports/accounts"}, "set `format` to one of csv, parquet, jsonl"),
         ({"path": "s3://*/accounts.csv"}, "needs a bucket name"),
