@@ -19,26 +19,29 @@ import hashlib
 import json
 import tempfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 from psycopg import sql
 
-from braze_assets.config.sources import SourceConfig, TransactionSourceConfig, path_format
-from braze_assets.sources import s3
+from braze_assets.config.sources import SourceConfig, TransactionSourceConfig
+from braze_assets.sources.lakehouse import Since
 from braze_assets.sources.load import (
     LoadReport,
     SourceError,
     StagedFile,
+    check_columns,
     check_loaded,
     count_duplicates,
     load_files,
-    load_table,
+    load_relation,
+    numbered_rows,
+    read_error,
     reader_sql,
-    resolve_path,
     text_columns,
 )
+from braze_assets.sources.locations import Staged, stage
 from braze_assets.sources.postgres import TIME_TYPES, PostgresSource, Window
 from braze_assets.warehouse import quote, quote_literal, table_columns, table_exists, transaction
 
@@ -57,6 +60,9 @@ class SourceLoad:
     keys_scanned: int | None = None
     watermark: str | None = None
     reason: str | None = None  # why a source declared incremental was read in full
+    # Rows the reader returned before the updated_at window (files are read whole; a Delta or
+    # Iceberg read skips what its statistics rule out). None when it is rows_read.
+    rows_scanned: int | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -95,6 +101,9 @@ def fingerprint(entry: SourceConfig) -> str:
         "updated_at": entry.updated_at,
         "soft_delete_column": entry.load.soft_delete_column,
     }
+    if entry.path is not None:
+        # Only for paths, so the fingerprints of existing Postgres watermarks stay as they were.
+        basis.update(path=entry.path, format=entry.format)
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -177,41 +186,195 @@ def load_source(
         pg = PostgresSource(entry.name, entry.postgres)
         if isinstance(entry, SourceConfig) and entry.incremental:
             return _postgres_incremental(con, entry, pg, table, full_reload=full_reload, now=now)
+    elif isinstance(entry, SourceConfig) and entry.incremental:
+        return _path_incremental(con, entry, table, data_dir, full_reload=full_reload, now=now)
     if isinstance(entry, SourceConfig):
         # A source read in full drops any watermark an earlier incremental setup left, so going
         # back to incremental starts with a full load.
         forget_state(con, entry.name)
     if entry.postgres is not None:
         return _postgres_full(con, entry, pg, table, now=now, track=False)
-    assert entry.path is not None
-    fmt = path_format(entry.path, entry.format)
-    if entry.path.startswith("s3://"):
-        with tempfile.TemporaryDirectory(prefix=f"source_{entry.name}_") as tmp:
-            files = s3.download(entry.name, entry.path, Path(tmp))
-            report = load_files(
-                con,
-                source=entry.name,
-                table=table,
-                files=files,
-                fmt=fmt,
-                location=entry.path,
-                required_columns=required_columns(entry),
-                primary_key=entry.primary_key,
-                exclude=soft_deleted(entry),
-            )
-    else:
-        path = resolve_path(entry.path, data_dir)
-        report = load_table(
+    with stage(con, entry, data_dir) as staged:
+        report = load_relation(
             con,
             source=entry.name,
             table=table,
-            path=path,
+            relation=staged.relation,
+            origin=staged.origin,
+            columns=staged.columns,
+            location=staged.location,
             required_columns=required_columns(entry),
             primary_key=entry.primary_key,
-            fmt=fmt,
             exclude=soft_deleted(entry),
+            files=staged.files,
         )
     return SourceLoad(report, "full", report.rows)
+
+
+def _full_reason(
+    con: duckdb.DuckDBPyConnection, entry: SourceConfig, table: str, full_reload: bool
+) -> tuple[LoadState | None, str | None]:
+    """The stored state, and why this load must read everything (None: it may be incremental)."""
+    state = read_state(con, entry.name)
+    reason = None
+    if full_reload:
+        reason = "full reload requested"
+    elif state is None or state.watermark is None:
+        reason = "first load"
+    elif state.fingerprint != fingerprint(entry):
+        reason = "the source definition changed"
+    elif not table_exists(con, table):
+        reason = f"{table} is missing"
+    return state, reason
+
+
+# -- files, object storage, Delta and Iceberg ----------------------------------------------------
+
+# Files carry updated_at as text: an ISO time with an offset is taken at that offset, one without
+# as UTC; a date is its midnight. A value that is no time at all is NULL, and such rows are passed
+# on at every load (they cannot be shown unchanged).
+_OFFSET = r"[T ]\d\d?:\d\d.*([+-]\d\d(:?\d\d)?|Z)$"
+
+
+def updated_expr(column: str) -> str:
+    """SQL turning a text updated_at into a naive UTC TIMESTAMP (NULL when it is no time)."""
+    c = quote(column)
+    return (
+        f"(CASE WHEN regexp_matches(trim({c}), {quote_literal(_OFFSET)}) "
+        f"THEN timezone('UTC', TRY_CAST(trim({c}) AS TIMESTAMPTZ)) "
+        f"ELSE TRY_CAST(trim({c}) AS TIMESTAMP) END)"
+    )
+
+
+def _lower_bound(con: duckdb.DuckDBPyConnection, watermark: str, minutes: float) -> datetime:
+    stamp = con.execute("SELECT CAST(? AS TIMESTAMP)", [watermark]).fetchone()[0]
+    return stamp - timedelta(minutes=minutes)
+
+
+def _path_incremental(
+    con: duckdb.DuckDBPyConnection,
+    entry: SourceConfig,
+    table: str,
+    data_dir: Path,
+    *,
+    full_reload: bool,
+    now: datetime,
+) -> SourceLoad:
+    state, reason = _full_reason(con, entry, table, full_reload)
+    if reason is None:
+        assert state is not None and state.watermark is not None
+        after = _lower_bound(con, state.watermark, entry.load.late_tolerance_minutes)
+        with stage(con, entry, data_dir, since=Since(entry.updated_at, after)) as staged:
+            check_columns(entry.name, staged.location, staged.columns, required_columns(entry))
+            known = [c for c in table_columns(con, table) if not c.startswith("_")]
+            if known == staged.columns:
+                return _path_merge(con, entry, table, staged, state, after, now)
+        # A column was added, dropped or reordered: merged rows would not line up.
+        reason = "the columns changed"
+    with stage(con, entry, data_dir) as staged:
+        return _path_full(con, entry, table, staged, now=now, reason=reason)
+
+
+def _path_full(
+    con: duckdb.DuckDBPyConnection,
+    entry: SourceConfig,
+    table: str,
+    staged: Staged,
+    *,
+    now: datetime,
+    reason: str,
+) -> SourceLoad:
+    check_columns(entry.name, staged.location, staged.columns, required_columns(entry))
+    raw, building = quote(table), quote(f"{table}__building")
+    try:
+        with transaction(con):
+            con.execute(
+                f"CREATE OR REPLACE TABLE {building} AS "
+                f"{numbered_rows(staged.relation, staged.origin, staged.columns)}"
+            )
+            read = con.execute(f"SELECT count(*) FROM {building}").fetchone()[0]
+            watermark = con.execute(
+                f"SELECT CAST(max({updated_expr(entry.updated_at)}) AS VARCHAR) FROM {building}"
+            ).fetchone()[0]
+            if soft_deleted(entry):
+                con.execute(f"DELETE FROM {building} WHERE {soft_deleted(entry)}")
+            con.execute(f"DROP TABLE IF EXISTS {raw}")
+            con.execute(f"ALTER TABLE {building} RENAME TO {raw}")
+            duplicates = count_duplicates(con, table, entry.primary_key)
+            state = LoadState(fingerprint(entry), watermark, "timestamp", now, duplicates)
+            _write_state(con, entry.name, state, "full", read, now)
+    except duckdb.Error as exc:
+        raise read_error(entry.name, staged.files, staged.location, exc) from None
+    report = check_loaded(
+        con,
+        source=entry.name,
+        table=table,
+        location=staged.location,
+        columns=staged.columns,
+        required_columns=required_columns(entry),
+        primary_key=entry.primary_key,
+        duplicates=duplicates,
+    )
+    scanned = staged.rows_scanned if staged.rows_scanned not in (None, read) else None
+    return SourceLoad(
+        report, "full", read, watermark=watermark, reason=reason, rows_scanned=scanned
+    )
+
+
+def _path_merge(
+    con: duckdb.DuckDBPyConnection,
+    entry: SourceConfig,
+    table: str,
+    staged: Staged,
+    state: LoadState,
+    after: datetime,
+    now: datetime,
+) -> SourceLoad:
+    every = entry.load.key_scan_every_hours
+    scan_due = every is not None and (now - state.last_key_scan_at).total_seconds() >= every * 3600
+    updated = updated_expr(entry.updated_at)
+    try:
+        with transaction(con):
+            # Rows numbered in reading order, then only the changed ones (and those whose
+            # updated_at is no time) kept.
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _source_stage AS SELECT * EXCLUDE (_row_number), "
+                "_row_number AS _stage_order FROM "
+                f"({numbered_rows(staged.relation, staged.origin, staged.columns)}) "
+                f"WHERE {updated} > CAST({quote_literal(after.isoformat(sep=' '))} AS TIMESTAMP) "
+                f"OR {updated} IS NULL"
+            )
+            read, newest = con.execute(
+                f"SELECT count(*), CAST(max({updated}) AS VARCHAR) FROM _source_stage"
+            ).fetchone()
+            scanned = staged.rows_scanned
+            if scanned is None:
+                scanned = con.execute(f"SELECT count(*) FROM {staged.relation}").fetchone()[0]
+            merged = _merge_stage(
+                con,
+                entry,
+                table,
+                staged.columns,
+                state,
+                newest=newest,
+                watermark_type="timestamp",
+                keys=staged.keys(entry.primary_key) if scan_due and staged.keys else None,
+                now=now,
+                read=read,
+            )
+    except duckdb.Error as exc:
+        raise read_error(entry.name, staged.files, staged.location, exc) from None
+    report = check_loaded(
+        con,
+        source=entry.name,
+        table=table,
+        location=staged.location,
+        columns=staged.columns,
+        required_columns=required_columns(entry),
+        primary_key=entry.primary_key,
+        duplicates=merged.duplicates,
+    )
+    return merged.load(report, rows_scanned=scanned)
 
 
 # -- postgres ---------------------------------------------------------------------------------
@@ -343,16 +506,7 @@ def _postgres_incremental(
     full_reload: bool,
     now: datetime,
 ) -> SourceLoad:
-    state = read_state(con, entry.name)
-    reason = None
-    if full_reload:
-        reason = "full reload requested"
-    elif state is None or state.watermark is None:
-        reason = "first load"
-    elif state.fingerprint != fingerprint(entry):
-        reason = "the source definition changed"
-    elif not table_exists(con, table):
-        reason = f"{table} is missing"
+    state, reason = _full_reason(con, entry, table, full_reload)
     if reason is not None:
         return _postgres_full(con, entry, pg, table, now=now, track=True, reason=reason)
     assert state is not None and state.watermark is not None
@@ -391,76 +545,117 @@ def _postgres_incremental(
                     ),
                     keys_file,
                 )
-        raw, k = quote(table), quote(key)
-        where = f"WHERE NOT ({soft_deleted(entry)})" if soft_deleted(entry) else ""
-        touched = f"WHERE {k} IN (SELECT {k} FROM _source_stage)"
         with transaction(con):
             read = _stage(con, rows_file, list(types), entry.location)
-            # A row without a key cannot be matched to the version it replaces; a full load
-            # keeps such rows as they are.
-            con.execute(f"DELETE FROM _source_stage WHERE {k} IS NULL")
-            # Duplicate keys are counted over the touched keys only and the stored total adjusted.
-            duplicates_before = count_duplicates(con, table, key, touched)
-            # Changed rows keep the row number of the version they replace; new rows follow.
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _source_merge AS SELECT s.*, o._row_number AS _old "
-                f"FROM _source_stage s LEFT JOIN (SELECT {k}, min(_row_number) AS _row_number "
-                f"FROM {raw} {touched} GROUP BY {k}) o ON o.{k} = s.{k}"
+            merged = _merge_stage(
+                con,
+                entry,
+                table,
+                list(types),
+                state,
+                newest=newest,
+                watermark_type=types[entry.updated_at],
+                keys=reader_sql([keys_file], "csv", [key]) if scan_due else None,
+                now=now,
+                read=read,
             )
-            top = con.execute(f"SELECT coalesce(max(_row_number), 1) FROM {raw}").fetchone()[0]
-            removed = con.execute(f"DELETE FROM {raw} {touched}").fetchone()[0]
-            names = ", ".join(quote(c) for c in types)
-            con.execute(
-                f"INSERT INTO {raw} ({names}, _source_file, _row_number) "
-                f"SELECT {names}, _source_file, coalesce(_old, {int(top)} + "
-                f"CAST(sum(CASE WHEN _old IS NULL THEN 1 ELSE 0 END) OVER (ORDER BY _stage_order) AS BIGINT)) "
-                f"FROM _source_merge {where}"
-            )
-            duplicates = state.duplicate_keys - duplicates_before
-            duplicates += count_duplicates(con, table, key, touched)
-            scanned = None
-            if scan_due:
-                con.execute(
-                    "CREATE OR REPLACE TEMP TABLE _source_keys AS SELECT * FROM "
-                    f"{reader_sql([keys_file], 'csv', [key])}"
-                )
-                scanned = con.execute("SELECT count(*) FROM _source_keys").fetchone()[0]
-                gone = (
-                    f"WHERE {k} IS NOT NULL AND NOT EXISTS "
-                    f"(SELECT 1 FROM _source_keys x WHERE x.{k} = {raw}.{k})"
-                )
-                duplicates -= count_duplicates(con, table, key, gone)
-                removed += con.execute(f"DELETE FROM {raw} {gone}").fetchone()[0]
-            kept_where = f"{where} AND" if where else "WHERE"
-            replaced = con.execute(
-                f"SELECT count(*) FROM _source_merge {kept_where} _old IS NOT NULL"
-            ).fetchone()[0]
-            watermark = max(
-                [w for w in (state.watermark, newest) if w is not None],
-                key=lambda w: _ordered(con, w, types[entry.updated_at]),
-            )
-            new_state = LoadState(
-                state.fingerprint,
-                watermark,
-                types[entry.updated_at],
-                now if scan_due else state.last_key_scan_at,
-                duplicates,
-            )
-            _write_state(con, entry.name, new_state, "incremental", read, now)
-            con.execute("DROP TABLE IF EXISTS _source_stage")
-            con.execute("DROP TABLE IF EXISTS _source_merge")
-            con.execute("DROP TABLE IF EXISTS _source_keys")
-    # Rows that were there and are gone: soft deletes of known rows and key-scan deletes.
-    deleted = removed - replaced
-    report = _report(con, entry, table, list(types), pg, duplicates)
-    return SourceLoad(
-        report,
-        "incremental",
-        read,
-        rows_deleted=deleted,
-        keys_scanned=scanned,
-        watermark=watermark,
+    report = _report(con, entry, table, list(types), pg, merged.duplicates)
+    return merged.load(report)
+
+
+@dataclass
+class _Merged:
+    read: int
+    deleted: int
+    scanned: int | None
+    watermark: str
+    duplicates: int
+
+    def load(self, report: LoadReport, rows_scanned: int | None = None) -> SourceLoad:
+        return SourceLoad(
+            report,
+            "incremental",
+            self.read,
+            rows_deleted=self.deleted,
+            keys_scanned=self.scanned,
+            watermark=self.watermark,
+            rows_scanned=rows_scanned,
+        )
+
+
+def _merge_stage(
+    con: duckdb.DuckDBPyConnection,
+    entry: SourceConfig,
+    table: str,
+    columns: list[str],
+    state: LoadState,
+    *,
+    newest: str | None,
+    watermark_type: str,
+    keys: str | None,
+    now: datetime,
+    read: int,
+) -> _Merged:
+    """Merge the changed rows in `_source_stage` into `table` by key, remove deleted rows (soft
+    deletes; with `keys`, every current key, also keys that are gone) and store the new state.
+    Runs inside the caller's transaction."""
+    key = entry.primary_key
+    raw, k = quote(table), quote(key)
+    where = f"WHERE NOT ({soft_deleted(entry)})" if soft_deleted(entry) else ""
+    touched = f"WHERE {k} IN (SELECT {k} FROM _source_stage)"
+    # A row without a key cannot be matched to the version it replaces; a full load
+    # keeps such rows as they are.
+    con.execute(f"DELETE FROM _source_stage WHERE {k} IS NULL")
+    # Duplicate keys are counted over the touched keys only and the stored total adjusted.
+    duplicates_before = count_duplicates(con, table, key, touched)
+    # Changed rows keep the row number of the version they replace; new rows follow.
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _source_merge AS SELECT s.*, o._row_number AS _old "
+        f"FROM _source_stage s LEFT JOIN (SELECT {k}, min(_row_number) AS _row_number "
+        f"FROM {raw} {touched} GROUP BY {k}) o ON o.{k} = s.{k}"
     )
+    top = con.execute(f"SELECT coalesce(max(_row_number), 1) FROM {raw}").fetchone()[0]
+    removed = con.execute(f"DELETE FROM {raw} {touched}").fetchone()[0]
+    names = ", ".join(quote(c) for c in columns)
+    con.execute(
+        f"INSERT INTO {raw} ({names}, _source_file, _row_number) "
+        f"SELECT {names}, _source_file, coalesce(_old, {int(top)} + "
+        f"CAST(sum(CASE WHEN _old IS NULL THEN 1 ELSE 0 END) OVER (ORDER BY _stage_order) AS BIGINT)) "
+        f"FROM _source_merge {where}"
+    )
+    duplicates = state.duplicate_keys - duplicates_before
+    duplicates += count_duplicates(con, table, key, touched)
+    scanned = None
+    if keys is not None:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _source_keys AS SELECT * FROM {keys}")
+        scanned = con.execute("SELECT count(*) FROM _source_keys").fetchone()[0]
+        gone = (
+            f"WHERE {k} IS NOT NULL AND NOT EXISTS "
+            f"(SELECT 1 FROM _source_keys x WHERE x.{k} = {raw}.{k})"
+        )
+        duplicates -= count_duplicates(con, table, key, gone)
+        removed += con.execute(f"DELETE FROM {raw} {gone}").fetchone()[0]
+    kept_where = f"{where} AND" if where else "WHERE"
+    replaced = con.execute(
+        f"SELECT count(*) FROM _source_merge {kept_where} _old IS NOT NULL"
+    ).fetchone()[0]
+    watermark = max(
+        [w for w in (state.watermark, newest) if w is not None],
+        key=lambda w: _ordered(con, w, watermark_type),
+    )
+    new_state = LoadState(
+        state.fingerprint,
+        watermark,
+        watermark_type,
+        now if keys is not None else state.last_key_scan_at,
+        duplicates,
+    )
+    _write_state(con, entry.name, new_state, "incremental", read, now)
+    con.execute("DROP TABLE IF EXISTS _source_stage")
+    con.execute("DROP TABLE IF EXISTS _source_merge")
+    con.execute("DROP TABLE IF EXISTS _source_keys")
+    # Rows that were there and are gone: soft deletes of known rows and key-scan deletes.
+    return _Merged(read, removed - replaced, scanned, watermark, duplicates)
 
 
 def _ordered(con: duckdb.DuckDBPyConnection, value: str, pg_type: str):

@@ -194,39 +194,90 @@ def load_files(
 ) -> LoadReport:
     """Replace `table` with the rows of `files` (read as text); `exclude` is a SQL condition on the
     read rows that drops them (e.g. soft-deleted rows); `columns` skips detecting them."""
-    locals_ = [f.local for f in files]
     if columns is None:
-        try:
-            described = con.execute(f"DESCRIBE SELECT * FROM {reader_sql(locals_, fmt)}").fetchall()
-        except duckdb.Error as exc:
-            raise read_error(source, files, location, exc) from None
-        columns = [row[0] for row in described if row[0] != FILE_COLUMN]
-    missing = [c for c in required_columns if c not in columns]
-    if missing:
-        raise SourceError(
-            f"source {source!r}: column(s) {', '.join(missing)} declared in the config are missing from {location} "
-            f"(it has: {', '.join(columns)})"
-        )
-    casts = text_columns(columns)
-    origins = (
+        columns = describe_files(con, source, files, fmt, location)
+    return load_relation(
+        con,
+        source=source,
+        table=table,
+        relation=reader_sql([f.local for f in files], fmt, columns),
+        origin=file_origins(files),
+        columns=columns,
+        location=location,
+        required_columns=required_columns,
+        primary_key=primary_key,
+        exclude=exclude,
+        files=files,
+    )
+
+
+def describe_files(
+    con: duckdb.DuckDBPyConnection, source: str, files: list[StagedFile], fmt: str, location: str
+) -> list[str]:
+    """The columns of the files, as the reader finds them (the file-name column left out)."""
+    try:
+        described = con.execute(
+            f"DESCRIBE SELECT * FROM {reader_sql([f.local for f in files], fmt)}"
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise read_error(source, files, location, exc) from None
+    return [row[0] for row in described if row[0] != FILE_COLUMN]
+
+
+def file_origins(files: list[StagedFile]) -> str:
+    """SQL for each read row's origin (e.g. its s3:// URL), from the reader's file-name column."""
+    return (
         f"CASE {FILE_COLUMN} "
         + " ".join(
             f"WHEN {quote_literal(str(f.local))} THEN {quote_literal(f.origin)}" for f in files
         )
         + " END"
     )
+
+
+def check_columns(source: str, location: str, columns: list[str], required: list[str]) -> None:
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise SourceError(
+            f"source {source!r}: column(s) {', '.join(missing)} declared in the config are missing from {location} "
+            f"(it has: {', '.join(columns)})"
+        )
+
+
+def numbered_rows(relation: str, origin: str, columns: list[str]) -> str:
+    """The rows of `relation` as text, with their origin and `_row_number` (from 2, as a file line)."""
+    return (
+        f"SELECT {text_columns(columns)}, {origin} AS _source_file, "
+        f"CAST(row_number() OVER () AS BIGINT) + 1 AS _row_number FROM {relation}"
+    )
+
+
+def load_relation(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    source: str,
+    table: str,
+    relation: str,
+    origin: str,
+    columns: list[str],
+    location: str,
+    required_columns: list[str],
+    primary_key: str,
+    exclude: str | None = None,
+    files: list[StagedFile] | None = None,
+) -> LoadReport:
+    """Replace `table` with the rows of a DuckDB relation (files, or an Arrow table) as text."""
+    check_columns(source, location, columns, required_columns)
     where = f"WHERE NOT ({exclude})" if exclude else ""
     try:
+        # Numbered before the exclusion, so a row keeps its line whatever is dropped.
         replace_table(
-            con,
-            table,
-            # Numbered before the exclusion, so a row keeps its line whatever is dropped.
-            f"SELECT * FROM (SELECT {casts}, {origins} AS _source_file, "
-            f"CAST(row_number() OVER () AS BIGINT) + 1 AS _row_number "
-            f"FROM {reader_sql(locals_, fmt, columns)}) {where}",
+            con, table, f"SELECT * FROM ({numbered_rows(relation, origin, columns)}) {where}"
         )
     except duckdb.Error as exc:  # a bad row past the part DuckDB sniffed
-        raise read_error(source, files, location, exc) from None
+        if files:
+            raise read_error(source, files, location, exc) from None
+        raise SourceError(f"source {source!r}: cannot read {location}: {exc}") from None
     return check_loaded(
         con,
         source=source,

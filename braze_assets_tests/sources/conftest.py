@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 
 import psycopg
@@ -51,3 +52,32 @@ def s3_env(local_s3_server, monkeypatch):
     client = local_s3_server.client()
     client.create_bucket(Bucket=bucket)
     return client, bucket
+
+
+@pytest.fixture(scope="session")
+def local_gcs_server():
+    """gcp-storage-emulator: a real HTTP server speaking the GCS JSON API, in memory."""
+    from gcp_storage_emulator.server import create_server
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = create_server("127.0.0.1", port, in_memory=True)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def gcs_env(local_gcs_server, monkeypatch):
+    """The setting a user would export to reach a GCS-compatible endpoint, and a fresh bucket."""
+    from google.cloud import storage
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", local_gcs_server)
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "brand-project")
+    bucket = f"brand-{uuid.uuid4().hex[:12]}"
+    client = storage.Client(project="brand-project")
+    client.create_bucket(bucket)
+    return client.bucket(bucket)

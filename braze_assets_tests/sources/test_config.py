@@ -53,16 +53,31 @@ def test_new_locations_load(config_dir: Path):
     assert config.sources[1].incremental
 
 
+def test_gcs_delta_and_iceberg_locations_are_accepted(config_dir: Path):
+    path = config_dir / "sources.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["sources"][0]["path"] = "gs://brand-exports/ecommerce/**/*.parquet"
+    document["sources"][1]["path"] = "s3://lake/loyalty"
+    document["sources"][1]["format"] = "delta"
+    document["sources"][2]["path"] = "lake/pos/metadata/00003-abc.metadata.json"
+    document["sources"][2]["load"] = {"mode": "incremental"}
+    document["transactions"][0]["path"] = "s3://lake/orders"
+    document["transactions"][0]["format"] = "iceberg"
+    path.write_text(yaml.safe_dump(document))
+    config = load_config(config_dir)
+    # Plain files default to full loads; tables (and files asked to) load incrementally.
+    assert not config.sources[0].incremental
+    assert config.sources[1].incremental
+    assert config.sources[2].incremental
+
+
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        (
-            {"path": "gs://brand/ecommerce/*.parquet"},
-            "gs:// (Google Cloud Storage) is not supported",
-        ),
-        ({"path": "s3://brand/accounts", "format": "delta"}, "Delta tables are not supported"),
-        ({"path": "s3://brand/accounts", "format": "iceberg"}, "Iceberg tables are not supported"),
-        ({"path": "s3://brand/accounts/_delta_log/0.json"}, "Delta tables are not supported"),
+        ({"path": "gs://*/accounts.csv"}, "a gs:// path needs a bucket name"),
+        ({"path": "gcs://brand/accounts.csv"}, "use gs://bucket/path"),
+        ({"path": "gs://brand/accounts", "format": "delta"}, "delta tables on gs:// are not"),
+        ({"path": "s3://brand/*/accounts", "format": "iceberg"}, "names one table"),
         ({"path": "https://brand.test/accounts.csv"}, "https:// locations are not supported"),
         ({"path": "exports/accounts"}, "set `format` to one of csv, parquet, jsonl"),
         ({"path": "s3://*/accounts.csv"}, "needs a bucket name"),
@@ -71,7 +86,6 @@ def test_new_locations_load(config_dir: Path):
             {"postgres": {"connection_env": "CRM", "table": "customers"}},
             "set exactly one location",
         ),
-        ({"load": {"mode": "incremental"}}, "load.mode 'incremental' needs a `postgres` location"),
         (
             {"path": None, "postgres": {"connection_env": "CRM", "table": "a.b.c"}},
             "must be `table` or `schema.table`",

@@ -5,7 +5,13 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from braze_assets import settings
-from braze_assets.config.sources import SourceConfig, TransactionSourceConfig
+from braze_assets.config.sources import (
+    TABLE_FORMATS,
+    SourceConfig,
+    TransactionSourceConfig,
+    path_format,
+    path_scheme,
+)
 from braze_assets.defs import automation
 from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, project_config, table_metadata
 from braze_assets.sources.incremental import load_source, raw_table_name
@@ -23,9 +29,12 @@ class SourceLoadConfig(dg.Config):
 def _kinds(entry: SourceConfig | TransactionSourceConfig) -> set[str]:
     if entry.postgres is not None:
         return {"duckdb", "postgres"}
-    if entry.path and entry.path.startswith("s3://"):
-        return {"duckdb", "s3"}
-    return {"duckdb", "csv"}
+    assert entry.path is not None
+    fmt = path_format(entry.path, entry.format)
+    kinds = {"duckdb", {"s3": "s3", "gs": "gcs"}.get(path_scheme(entry.path) or "", "csv")}
+    if fmt in TABLE_FORMATS:
+        kinds = (kinds - {"csv"}) | {fmt}
+    return kinds
 
 
 def _source_asset(entry: SourceConfig | TransactionSourceConfig) -> dg.AssetsDefinition:
@@ -63,13 +72,15 @@ def _source_asset(entry: SourceConfig | TransactionSourceConfig) -> dg.AssetsDef
         extra = {}
         if load.watermark is not None:
             extra["watermark"] = dg.MetadataValue.text(load.watermark)
+        if load.rows_scanned is not None:
+            extra["rows_scanned"] = dg.MetadataValue.int(load.rows_scanned)
         if load.keys_scanned is not None:
             extra["keys_scanned"] = dg.MetadataValue.int(load.keys_scanned)
         if load.reason:
             extra["full_load_reason"] = dg.MetadataValue.text(load.reason)
         location = (
             dg.MetadataValue.path(str(report.path))
-            if entry.path and not entry.path.startswith("s3://")
+            if entry.path and not path_scheme(entry.path)
             else dg.MetadataValue.text(entry.location)
         )
         return dg.MaterializeResult(
