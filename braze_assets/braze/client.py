@@ -34,6 +34,7 @@ DELETE_ROUTE = "/users/delete"
 MERGE_ROUTE = "/users/merge"
 ALIAS_NEW_ROUTE = "/users/alias/new"
 IDENTIFY_ROUTE = "/users/identify"
+SUBSCRIPTION_SET_ROUTE = "/v2/subscription/status/set"
 # Braze documents "4 MB"; staying under the decimal reading keeps both readings safe.
 MAX_REQUEST_BYTES = 4_000_000
 IDS_PER_REQUEST = 50
@@ -238,6 +239,9 @@ class BrazeClient:
         # Braze: delete, identify, alias/new and merge share one requests-per-minute limit.
         for route in (MERGE_ROUTE, ALIAS_NEW_ROUTE, IDENTIFY_ROUTE):
             self._limiters[route] = self._limiters[DELETE_ROUTE]
+        self._limiters[SUBSCRIPTION_SET_ROUTE] = shared_limiter(
+            self.endpoint, SUBSCRIPTION_SET_ROUTE, 5_000, 60.0
+        )
         self._headers = {
             "Authorization": f"Bearer {self._api_key}",
             "Content-Type": "application/json",
@@ -817,3 +821,25 @@ class BrazeClient:
             )
             done += int(body.get("aliases_processed") or 0)
         return done
+
+    # ---- /v2/subscription/status/set -----------------------------------------------------------
+    def set_subscription_states(
+        self, group_id: str, state: str, external_ids: Sequence[str]
+    ) -> int:
+        """Set one subscription group's state ("subscribed" | "unsubscribed") for external ids,
+        50 per request; return the number of users sent."""
+        ids = list(external_ids)
+        for start in range(0, len(ids), IDS_PER_REQUEST):
+            self._post_ids(
+                SUBSCRIPTION_SET_ROUTE,
+                {
+                    "subscription_groups": [
+                        {
+                            "subscription_group_id": group_id,
+                            "subscription_state": state,
+                            "external_ids": ids[start : start + IDS_PER_REQUEST],
+                        }
+                    ]
+                },
+            )
+        return len(ids)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-from braze_assets.sandbox.validation import MAX_STRING, identifier_of
+from braze_assets.sandbox.validation import MAX_STRING, check_group_state, identifier_of
 
 ECOMMERCE_ORDER_EVENTS = frozenset(
     {"ecommerce.order_placed", "ecommerce.order_refunded", "ecommerce.order_cancelled"}
@@ -346,3 +346,48 @@ def identify(workspace, items: list[dict]) -> int:
     if identified:
         workspace.dirty = True
     return identified
+
+
+# /v2/subscription/status/set: per group, the users (by external id, email or phone) to set.
+# BRAZE.md documents neither the item limit nor what happens to unknown users: the sandbox takes
+# at most 50 users per group entry (like Braze's other user endpoints) and skips unknown users.
+_SUBSCRIPTION_USERS = {"external_ids": "external_id", "emails": "email", "phones": "phone"}
+
+
+def check_subscription_set(groups) -> str | None:
+    if not isinstance(groups, list) or not groups:
+        return "subscription_groups must be a non-empty array"
+    for position, item in enumerate(groups):
+        error = check_group_state(item, f"subscription_groups[{position}]")
+        if error:
+            return f"subscription_groups[{position}]: {error}"
+        users = [item.get(key) for key in _SUBSCRIPTION_USERS]
+        if all(u is None for u in users):
+            return (
+                f"subscription_groups[{position}] names no users (external_ids, emails or phones)"
+            )
+        for key in _SUBSCRIPTION_USERS:
+            value = item.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                return f"subscription_groups[{position}].{key} must be an array of strings"
+            if len(value) > 50:
+                return f"subscription_groups[{position}].{key}: at most 50 users per request"
+    return None
+
+
+def set_subscription_states(workspace, groups: list[dict]) -> int:
+    changed = 0
+    for item in groups:
+        for key, kind in _SUBSCRIPTION_USERS.items():
+            for value in item.get(key) or ():
+                profile = workspace._find(kind, value)
+                if profile is None:
+                    continue
+                states = profile.setdefault("subscription_groups", {})
+                states[item["subscription_group_id"]] = item["subscription_state"]
+                changed += 1
+    if changed:
+        workspace.dirty = True
+    return changed

@@ -32,6 +32,20 @@ def _encoded_size(value) -> int:
     return len(orjson.dumps(value))
 
 
+def _exported(profile: dict) -> dict:
+    """A profile as /users/export/ids shows it: events and purchases as Braze's lists of
+    {name, first, last, count}, subscription groups as [{id, status}] (the sandbox keeps maps)."""
+    for key in ("custom_events", "purchases"):
+        if key in profile:
+            profile[key] = [{"name": name, **entry} for name, entry in profile[key].items()]
+    if "subscription_groups" in profile:
+        profile["subscription_groups"] = [
+            {"id": group, "status": state.capitalize()}
+            for group, state in profile["subscription_groups"].items()
+        ]
+    return profile
+
+
 class Workspace:
     def __init__(self, state_dir: Path | None, *, array_limit: int = 25) -> None:
         self.state_dir = Path(state_dir) if state_dir is not None else None
@@ -196,6 +210,11 @@ class Workspace:
         for key, new in obj.items():
             if key in _SKIP or key == kind:
                 continue
+            if key == "subscription_groups":
+                groups = profile.setdefault("subscription_groups", {})
+                for item in new or ():
+                    groups[item["subscription_group_id"]] = item["subscription_state"]
+                continue
             if key in STANDARD_FIELDS:
                 if new is None:
                     profile.pop(key, None)
@@ -248,17 +267,11 @@ class Workspace:
                 if profile is None:
                     invalid.append(external_id)
                     continue
-                if fields is None:
-                    users.append(orjson.loads(orjson.dumps(profile)))
-                else:
+                user = _exported(orjson.loads(orjson.dumps(profile)))
+                if fields is not None:
                     wanted = set(fields) | {"external_id"}
-                    users.append(
-                        {
-                            k: v
-                            for k, v in orjson.loads(orjson.dumps(profile)).items()
-                            if k in wanted
-                        }
-                    )
+                    user = {k: v for k, v in user.items() if k in wanted}
+                users.append(user)
         return users, invalid
 
     def delete(self, external_ids: list[str]) -> int:
