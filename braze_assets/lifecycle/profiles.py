@@ -11,6 +11,10 @@ with stale attributes and memberships:
 - `leave_and_clear`: the retired profile is sent a leave for every membership and null for every
   attribute the project manages (/users/track, _update_existing_only), and stays in Braze.
 Either way its confirmed state is dropped and the outcome is a row of braze_profile_merges.
+Braze merges asynchronously (202, no per-update result), so for external ids a merge is recorded
+`requested` and read back with /users/export/ids: `merged` once the retired id is gone and the
+kept one exists, `failed` when the kept profile is missing. A merge still pending is read back
+again by the next run, which asks Braze for it once more (a no-op if Braze did it meanwhile).
 
 Deletions. Customers retired without a survivor (gone from every source) for longer than the
 grace period, and customers named in the configured deletion source (privacy requests, no grace
@@ -59,6 +63,7 @@ class LifecycleReport:
     merged: int = 0
     left_and_cleared: int = 0
     merges_failed: int = 0
+    merges_pending: int = 0
     deletions_planned: list[dict] = field(default_factory=list)
     deleted: int = 0
     deletions_failed: int = 0
@@ -74,6 +79,7 @@ class LifecycleReport:
             "profiles_merged": self.merged,
             "profiles_left_and_cleared": self.left_and_cleared,
             "merges_failed": self.merges_failed,
+            "merges_pending": self.merges_pending,
             "deletions_planned": len(self.deletions_planned),
             "profiles_deleted": self.deleted,
             "deletions_failed": self.deletions_failed,
@@ -165,7 +171,8 @@ def plan_merges(con: duckdb.DuckDBPyConnection, destination: str) -> pl.DataFram
               AND k.identifier NOT IN ({_current_identifiers_sql()})
               AND EXISTS (SELECT 1 FROM {CONFIRMED} c WHERE c.destination = $d AND c.identifier = k.identifier)
               AND NOT EXISTS (SELECT 1 FROM {MERGES} m WHERE m.destination = $d
-                              AND m.merge_identifier = k.identifier AND m.status IN ('merged', 'left_and_cleared'))
+                              AND m.merge_identifier = k.identifier
+                              AND m.status IN ('merged', 'requested', 'left_and_cleared'))
             QUALIFY row_number() OVER (PARTITION BY k.identifier ORDER BY a.identifier) = 1
             ORDER BY merge_identifier""",
         {"d": destination},
@@ -289,6 +296,8 @@ def apply_merges(
 ) -> None:
     if mode == "off":
         return
+    if mode == "merge" and identifier_type == "external_id" and not report.dry_run:
+        _read_back_merges(con, client, destination, report, run_id, earlier=True, log=log)
     plan = plan_merges(con, destination)
     report.merges_planned = plan.to_dicts()
     if report.dry_run or plan.is_empty():
@@ -313,10 +322,14 @@ def apply_merges(
                 report.messages.append(message)
                 log.warning("%s: %d merges failed: %s", destination, len(chunk), message)
                 continue
+            # Only external ids can be read back (/users/export/ids); other merges are taken as done.
+            status = "requested" if identifier_type == "external_id" else "merged"
             with transaction(con):
                 moved = _move_confirmed(con, destination, chunk, run_id)
-                _record_merges(con, destination, run_id, chunk, mode, "merged", None, moved)
-            report.merged += len(chunk)
+                _record_merges(con, destination, run_id, chunk, mode, status, None, moved)
+            report.merged += len(chunk) if status == "merged" else 0
+        if identifier_type == "external_id":
+            _read_back_merges(con, client, destination, report, run_id, earlier=False, log=log)
         return
     objects = leave_and_clear_objects(
         con, destination, identifier_type, plan["merge_identifier"].to_list()
@@ -337,6 +350,51 @@ def apply_merges(
             )
     report.left_and_cleared += len(done)
     report.merges_failed += len(failed)
+
+
+def _read_back_merges(
+    con, client, destination: str, report: LifecycleReport, run_id: str, *, earlier: bool, log=_LOG
+) -> None:
+    """Settle `requested` merges from what Braze holds now (see the module doc): those of earlier
+    runs (a merge Braze has still not done is requested once more) or those of this run."""
+    ensure_lifecycle_tables(con)
+    pending = con.execute(
+        f"""SELECT DISTINCT merge_identifier, keep_identifier FROM {MERGES}
+            WHERE destination = ? AND status = 'requested' AND (run_id = ?) <> ? ORDER BY 1""",
+        [destination, run_id, earlier],
+    ).fetchall()
+    if not pending:
+        return
+    ids = sorted({i for pair in pending for i in pair})
+    try:
+        present = {u.get("external_id") for u in client.export_ids(ids, ["external_id"])}
+    except Exception as exc:  # read back next run
+        log.warning("%s: merge read-back failed, retried next run: %s", destination, exc)
+        report.merges_pending += len(pending)
+        return
+    settled: list[tuple[str, str, str | None]] = []
+    retry = []
+    for gone, kept in pending:
+        if kept not in present:
+            settled.append(
+                ("failed", f"kept profile {kept!r} is not in Braze after the merge", gone)
+            )
+        elif gone not in present:
+            settled.append(("merged", None, gone))
+        else:
+            retry.append((gone, kept))
+    with transaction(con):
+        for status, message, gone in settled:
+            con.execute(
+                f"""UPDATE {MERGES} SET status = ?, message = ?, recorded_at = ?
+                WHERE destination = ? AND merge_identifier = ? AND status = 'requested'""",
+                [status, message, _now(), destination, gone],
+            )
+    report.merged += sum(1 for s in settled if s[0] == "merged")
+    report.merges_failed += sum(1 for s in settled if s[0] == "failed")
+    report.merges_pending += len(retry)
+    if earlier and retry:
+        client.merge_users([({"external_id": g}, {"external_id": k}) for g, k in retry])
 
 
 def plan_deletions(
