@@ -14,8 +14,15 @@ Exactly once. Braze does not deduplicate events, so each event has a stable key
    its requests go out;
 2. after the answers, delivered events become `confirmed`, rejected ones `rejected` (neither is
    sent again) and events that never reached Braze are removed from the log (sent next run).
-A run killed between 1 and 2 leaves `in_flight` rows: Braze may or may not have them, and a
-resend could double revenue, so they are never sent again and are reported as uncertain.
+A run killed between 1 and 2 leaves `in_flight` rows: Braze may or may not have them. The next
+run reads them back before planning (/users/export/ids, external ids only): per profile and
+event name (product id for purchases), Braze's count minus the events the log holds confirmed
+there (including those of profiles merged into it) says how many of the in-flight ones arrived.
+All of them: they become `confirmed`. None (or no profile): they leave the log and are sent
+again, once, under the same protocol. Anything else, or no read-back (other identifier types,
+export failed): they stay unsent as `uncertain`, reported, since a resend could double revenue.
+The count is exact only while nothing else (an SDK, another integration) logs the same event
+names on these profiles.
 Events ride in /users/track `events` (or `purchases`) requests of at most `objects_per_request`
 objects, inside Braze's limit of 75 objects per request across the three arrays.
 
@@ -41,7 +48,7 @@ from braze_assets.config.sources import TransactionSourceConfig
 from braze_assets.customer_360.transactions import _parse_sql, _staged
 from braze_assets.lifecycle.config import OrderEventsConfig
 from braze_assets.lifecycle.profiles import braze_identifier
-from braze_assets.lifecycle.tables import DELETIONS, EVENT_LOG, ensure_lifecycle_tables
+from braze_assets.lifecycle.tables import DELETIONS, EVENT_LOG, MERGES, ensure_lifecycle_tables
 from braze_assets.warehouse import quote, table_columns, table_exists, transaction
 
 _LOG = logging.getLogger("braze_assets.lifecycle")
@@ -69,6 +76,8 @@ class OrderReport:
     unknown_users: int = 0
     deferred: int = 0
     uncertain: int = 0
+    read_back_confirmed: int = 0
+    read_back_resent: int = 0
     blocked: str | None = None
     samples: list[str] = field(default_factory=list)
 
@@ -82,6 +91,8 @@ class OrderReport:
             "order_events_unknown_users": self.unknown_users,
             "order_events_deferred": self.deferred,
             "order_events_uncertain": self.uncertain,
+            "order_events_read_back_confirmed": self.read_back_confirmed,
+            "order_events_read_back_resent": self.read_back_resent,
         }
 
 
@@ -168,19 +179,10 @@ def plan_order_events(
             names.append(REFUNDED)
         if config.format == "ecommerce" and status in ("cancelled", "canceled"):
             names.append(CANCELLED)
+        order = _Order(source, order_id, at, revenue, items, channel)
         for name in names:
             payload = _payload(
-                name,
-                identifier_type,
-                identifier,
-                source,
-                order_id,
-                at,
-                revenue,
-                items,
-                channel,
-                config,
-                update_existing_only,
+                name, braze_head(identifier_type, identifier, update_existing_only), order, config
             )
             rows.append((f"{source}:{order_id}:{name}", identifier, name, at, payload))
     if not rows:
@@ -192,24 +194,31 @@ def plan_order_events(
     return frame.join(logged, on="event_key", how="anti")
 
 
-def _payload(
-    name,
-    identifier_type,
-    identifier,
-    source,
-    order_id,
-    at,
-    revenue,
-    items,
-    channel,
-    config,
-    update_existing_only,
-):
-    time = at.replace(microsecond=0).isoformat() + "Z"
+@dataclass(frozen=True)
+class _Order:
+    """One order of a transaction source, as the events about it describe it."""
+
+    source: str
+    order_id: str
+    at: dt.datetime
+    revenue: float
+    items: object
+    channel: object
+
+
+def braze_head(identifier_type: str, identifier: str, update_existing_only: bool) -> dict:
+    """The identifier part of an event object; like the attributes, an event never creates a
+    profile Braze does not have when the destination updates existing profiles only."""
     head = braze_identifier(identifier_type, identifier)
     if update_existing_only:
-        # Like the attributes: an order never creates a profile Braze does not have.
         head["_update_existing_only"] = True
+    return head
+
+
+def _payload(name: str, head: dict, order: _Order, config: OrderEventsConfig) -> str:
+    at, revenue, source, order_id = order.at, order.revenue, order.source, order.order_id
+    items, channel = order.items, order.channel
+    time = at.replace(microsecond=0).isoformat() + "Z"
     metadata = {k: v for k, v in (("items", items), ("channel", channel)) if v is not None}
     if name == PURCHASE:
         return orjson.dumps(
@@ -266,6 +275,91 @@ def _log_rows(con, destination: str, run_id: str, frame: pl.DataFrame, status: s
         con.unregister("_lc_events")
 
 
+# The name Braze counts an event under: the event name, or a purchase's product id (its source).
+_BRAZE_NAME = "CASE WHEN e.name = 'purchase' THEN split_part(e.event_key, ':', 1) ELSE e.name END"
+
+
+def settle_in_flight(con, client, destination: str, report: OrderReport, log=_LOG) -> None:
+    """Settle the in-flight events of a killed run from Braze's counts (see the module doc)."""
+    groups = con.execute(
+        f"""SELECT e.identifier, {_BRAZE_NAME} AS braze_name, list(e.event_key ORDER BY e.event_key)
+            FROM {EVENT_LOG} e WHERE e.destination = ? AND e.status = 'in_flight' GROUP BY ALL""",
+        [destination],
+    ).fetchall()
+    if not groups:
+        return
+    identifiers = sorted({g[0] for g in groups})
+    try:
+        users = client.export_ids(identifiers, ["external_id", "custom_events", "purchases"])
+    except Exception as exc:  # stay in flight: read back next run
+        log.warning("order events %s: read-back failed, tried next run: %s", destination, exc)
+        return
+    found = {u.get("external_id") for u in users}
+    braze = {
+        (u.get("external_id"), item.get("name")): int(item.get("count") or 0)
+        for u in users
+        for key in ("custom_events", "purchases")
+        for item in u.get(key) or ()
+    }
+    con.register(
+        "_lc_ids", pl.DataFrame({"identifier": identifiers}, schema={"identifier": pl.String})
+    )
+    try:
+        # Events confirmed on each profile, plus those of the profiles merged into it.
+        ours = {
+            (identifier, name): int(n)
+            for identifier, name, n in con.execute(
+                f"""SELECT coalesce(m.keep_identifier, e.identifier) AS who, {_BRAZE_NAME}, count(*)
+                    FROM {EVENT_LOG} e
+                    LEFT JOIN (SELECT DISTINCT merge_identifier, keep_identifier FROM {MERGES}
+                               WHERE destination = $d AND status = 'merged') m
+                      ON m.merge_identifier = e.identifier
+                    WHERE e.destination = $d AND e.status = 'confirmed'
+                      AND coalesce(m.keep_identifier, e.identifier) IN (SELECT identifier FROM _lc_ids)
+                    GROUP BY ALL""",
+                {"d": destination},
+            ).fetchall()
+        }
+    finally:
+        con.unregister("_lc_ids")
+    confirm, resend, uncertain = [], [], []
+    for identifier, name, keys in groups:
+        arrived = braze.get((identifier, name), 0) - ours.get((identifier, name), 0)
+        if identifier not in found or arrived == 0:
+            resend.extend(keys)
+        elif arrived == len(keys):
+            confirm.extend(keys)
+        else:
+            uncertain.append(
+                (keys, f"read back: Braze counts {arrived} new of {len(keys)} in flight")
+            )
+    with transaction(con):
+        for keys, status, reason in (
+            (confirm, "confirmed", "read back after an interrupted run"),
+            *((k, "uncertain", r) for k, r in uncertain),
+        ):
+            if keys:
+                con.execute(
+                    f"""UPDATE {EVENT_LOG} SET status = ?, reason = ?, sent_at = ?
+                        WHERE destination = ? AND event_key IN (SELECT unnest(?::VARCHAR[]))""",
+                    [status, reason, _now(), destination, keys],
+                )
+        if resend:
+            con.execute(
+                f"""DELETE FROM {EVENT_LOG} WHERE destination = ? AND status = 'in_flight'
+                    AND event_key IN (SELECT unnest(?::VARCHAR[]))""",
+                [destination, resend],
+            )
+    report.read_back_confirmed, report.read_back_resent = len(confirm), len(resend)
+    log.info(
+        "order events %s: in-flight events read back: %d confirmed, %d resent, %d uncertain",
+        destination,
+        len(confirm),
+        len(resend),
+        sum(len(k) for k, _ in uncertain),
+    )
+
+
 def send_order_events(
     con: duckdb.DuckDBPyConnection,
     client,
@@ -287,6 +381,9 @@ def send_order_events(
     report = OrderReport(destination, dry_run)
     if not config.enabled:
         return report
+    ensure_lifecycle_tables(con)
+    if not dry_run and identifier_type == "external_id":
+        settle_in_flight(con, client, destination, report, log)
     plan = plan_order_events(
         con,
         destination=destination,
@@ -297,7 +394,7 @@ def send_order_events(
         update_existing_only=update_existing_only,
     )
     report.uncertain = con.execute(
-        f"SELECT count(*) FROM {EVENT_LOG} WHERE destination = ? AND status = 'in_flight'",
+        f"SELECT count(*) FROM {EVENT_LOG} WHERE destination = ? AND status IN ('in_flight', 'uncertain')",
         [destination],
     ).fetchone()[0]
     if config.max_per_run is not None and len(plan) > config.max_per_run:
