@@ -47,7 +47,7 @@ from braze_assets.braze.client import BrazeError
 from braze_assets.config.sources import TransactionSourceConfig
 from braze_assets.customer_360.transactions import _parse_sql, _staged
 from braze_assets.lifecycle.config import OrderEventsConfig
-from braze_assets.lifecycle.profiles import braze_identifier
+from braze_assets.lifecycle.profiles import braze_head
 from braze_assets.lifecycle.tables import DELETIONS, EVENT_LOG, MERGES, ensure_lifecycle_tables
 from braze_assets.warehouse import quote, table_columns, table_exists, transaction
 
@@ -204,15 +204,6 @@ class _Order:
     revenue: float
     items: object
     channel: object
-
-
-def braze_head(identifier_type: str, identifier: str, update_existing_only: bool) -> dict:
-    """The identifier part of an event object; like the attributes, an event never creates a
-    profile Braze does not have when the destination updates existing profiles only."""
-    head = braze_identifier(identifier_type, identifier)
-    if update_existing_only:
-        head["_update_existing_only"] = True
-    return head
 
 
 def _payload(name: str, head: dict, order: _Order, config: OrderEventsConfig) -> str:

@@ -72,9 +72,12 @@ class LifecycleReport:
     aliases_created: int = 0
     aliases_identified: int = 0
     messages: list[str] = field(default_factory=list)
+    subscriptions: object = None  # a SubscriptionReport when subscription groups are configured
 
     def metadata(self) -> dict[str, int]:
+        groups = self.subscriptions.metadata() if self.subscriptions is not None else {}
         return {
+            **groups,
             "merges_planned": len(self.merges_planned),
             "profiles_merged": self.merged,
             "profiles_left_and_cleared": self.left_and_cleared,
@@ -100,6 +103,16 @@ def braze_identifier(identifier_type: str, identifier: str) -> dict:
         label, _, name = identifier.partition(":")
         return {"user_alias": {"alias_name": name, "alias_label": label}}
     return {identifier_type: identifier}
+
+
+def braze_head(identifier_type: str, identifier: str, update_existing_only: bool) -> dict:
+    """The identifier part of a /users/track object; like the attributes, an event or a
+    subscription state never creates a profile Braze does not have when the destination
+    updates existing profiles only."""
+    head = braze_identifier(identifier_type, identifier)
+    if update_existing_only:
+        head["_update_existing_only"] = True
+    return head
 
 
 def record_profile_keys(con: duckdb.DuckDBPyConnection, destination: str) -> int:
@@ -558,10 +571,12 @@ def run_lifecycle(
     now: dt.datetime | None = None,
     consent_source=None,
     aliases=None,
+    subscription_groups=(),
+    update_existing_only: bool = True,
     log: logging.Logger = _LOG,
 ) -> LifecycleReport:
-    """Merges, then deletions, then remember today's profile keys and the consent authority's
-    update times (not in a dry run)."""
+    """Merges, then deletions, aliases, then remember today's profile keys and the consent
+    authority's update times (not in a dry run), then the authority's subscription groups."""
     report = LifecycleReport(destination, dry_run)
     apply_merges(
         con,
@@ -603,6 +618,21 @@ def run_lifecycle(
             from braze_assets.lifecycle.consent import refresh_consent_times
 
             refresh_consent_times(con, destination, consent_source)
+    if consent_source is not None and subscription_groups:
+        from braze_assets.lifecycle.subscriptions import send_subscription_states
+
+        report.subscriptions = send_subscription_states(
+            con,
+            client,
+            destination=destination,
+            identifier_type=identifier_type,
+            authority=consent_source,
+            groups=subscription_groups,
+            run_id=run_id,
+            dry_run=dry_run,
+            update_existing_only=update_existing_only,
+            log=log,
+        )
     if report.merges_planned or report.deletions_planned:
         log.info(
             "lifecycle %s%s: %s",

@@ -116,6 +116,8 @@ def run_profile_lifecycle(
             dry_run=dry_run,
             consent_source=consent_source,
             aliases=section.lifecycle.aliases,
+            subscription_groups=section.lifecycle.consent.subscription_groups,
+            update_existing_only=resolved.update_existing_only,
             **({"log": logger} if logger is not None else {}),
         )
 
