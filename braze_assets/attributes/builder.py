@@ -19,7 +19,7 @@ from braze_assets import tables
 from braze_assets.attributes import catalogue
 from braze_assets.attributes.config import AttributeMapping, DestinationConfig
 from braze_assets.attributes.fields import STANDARD_FIELDS
-from braze_assets.attributes.normalise import TEXT_CHECKS
+from braze_assets.attributes.normalise import TEXT_CHECKS, apply_lookup, outcomes
 from braze_assets.attributes.report import AttributesReport
 from braze_assets.attributes.serialise import canonical_json, payload_json
 from braze_assets.attributes.types import source_family
@@ -254,6 +254,35 @@ def _identifier(destination: DestinationConfig, frame: pl.DataFrame) -> pl.Serie
     return frame[destination.identifier].alias("identifier")
 
 
+def _contact_identifiers(
+    destination: DestinationConfig, frame: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """An email or phone identifier in the form Braze matches (normalised email, E.164 phone);
+    rows whose identifier cannot be brought into it are taken out as rejections."""
+    kind = destination.identifier
+    if kind not in ("email", "phone"):
+        return frame, pl.DataFrame(schema=_REJECTION_SCHEMA)
+    raw = frame["identifier"]
+    lookup = outcomes(
+        kind, raw.drop_nulls().unique().to_list(), phone_region=destination.phone_region
+    )
+    normalised, reason = apply_lookup(raw, lookup)
+    bad = reason.is_not_null()
+    rejected = pl.DataFrame(
+        {
+            "destination": destination.name,
+            "customer_id": frame["customer_id"].filter(bad),
+            "identifier": raw.filter(bad),
+            "attribute": kind,
+            "value": raw.filter(bad),
+            "reason": ("identifier " + reason.filter(bad)),
+        },
+        schema=_REJECTION_SCHEMA,
+    )
+    kept = frame.with_columns(normalised.alias("identifier"), normalised.alias(kind)).filter(~bad)
+    return kept, rejected
+
+
 def _build_destination(
     con: duckdb.DuckDBPyConnection,
     destination: DestinationConfig,
@@ -274,6 +303,7 @@ def _build_destination(
     except duckdb.Error as error:
         raise _runtime_error(con, destination, error) from None
     frame = frame.with_columns(_identifier(destination, frame))
+    frame, invalid = _contact_identifiers(destination, frame)
 
     report.without_identifier[destination.name] = int(frame["identifier"].null_count())
     frame = frame.filter(pl.col("identifier").is_not_null())
@@ -283,6 +313,7 @@ def _build_destination(
     frame = frame.filter(shared == 1)
     report.duplicate_identifiers[destination.name] = duplicated.height
     rejections = [
+        invalid,
         duplicated.select(
             pl.lit(destination.name).alias("destination"),
             "customer_id",
@@ -292,7 +323,7 @@ def _build_destination(
             pl.format(
                 "identifier shared by {} customers", pl.col("identifier").count().over("identifier")
             ).alias("reason"),
-        )
+        ),
     ]
 
     columns = [frame["customer_id"], frame["identifier"]]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import orjson
 import polars as pl
 
-IDENTIFIER_TYPES = ("external_id", "braze_id", "user_alias")
+# Braze accepts email and phone as /users/track identifiers too (when no other identifier is given).
+IDENTIFIER_TYPES = ("external_id", "braze_id", "user_alias", "email", "phone")
 
 
 def build_rows(
