@@ -18,7 +18,7 @@ import polars as pl
 from braze_assets import tables
 from braze_assets.attributes import catalogue
 from braze_assets.attributes.config import AttributeMapping, DestinationConfig
-from braze_assets.attributes.fields import STANDARD_FIELDS
+from braze_assets.attributes.fields import STANDARD_FIELDS, alias_key
 from braze_assets.attributes.normalise import TEXT_CHECKS, apply_lookup, outcomes
 from braze_assets.attributes.report import AttributesReport
 from braze_assets.attributes.serialise import canonical_json, payload_json
@@ -239,7 +239,9 @@ def _validate(
     ), reason
 
 
-def _identifier(destination: DestinationConfig, frame: pl.DataFrame) -> pl.Series:
+def _identifier(
+    destination: DestinationConfig, frame: pl.DataFrame, alias_label: str | None = None
+) -> pl.Series:
     if destination.identifier == "user_alias":
         name, label = frame["alias_name"], frame["alias_label"]
         return (
@@ -251,7 +253,12 @@ def _identifier(destination: DestinationConfig, frame: pl.DataFrame) -> pl.Serie
             .to_series()
             .alias("identifier")
         )
-    return frame[destination.identifier].alias("identifier")
+    identifier = frame[destination.identifier].alias("identifier")
+    if alias_label is not None and destination.identifier == "external_id":
+        # No external id yet: the customer's alias profile (see fields.ALIAS_KEY_PREFIX).
+        fallback = alias_key(alias_label, "") + frame["customer_id"]
+        return identifier.fill_null(fallback).alias("identifier")
+    return identifier
 
 
 def _contact_identifiers(
@@ -289,6 +296,7 @@ def _build_destination(
     today: dt.date,
     checks: ValueChecks,
     report: AttributesReport,
+    alias_label: str | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     parts = ["CAST(customer_id AS VARCHAR) AS customer_id"]
     for output, column in destination.identifier_columns.items():
@@ -302,7 +310,7 @@ def _build_destination(
         frame = con.execute(f"SELECT {', '.join(parts)} FROM {SOURCE_VIEW} ORDER BY 1").pl()
     except duckdb.Error as error:
         raise _runtime_error(con, destination, error) from None
-    frame = frame.with_columns(_identifier(destination, frame))
+    frame = frame.with_columns(_identifier(destination, frame, alias_label))
     frame, invalid = _contact_identifiers(destination, frame)
 
     report.without_identifier[destination.name] = int(frame["identifier"].null_count())
@@ -389,8 +397,11 @@ def build_braze_customer_attributes(
     *,
     carried: Iterable[str] = (),
     today: dt.date | None = None,
+    alias_label: str | None = None,
 ) -> AttributesReport:
-    """Rebuild braze_customer_attributes and braze_attribute_rejections for all destinations."""
+    """Rebuild braze_customer_attributes and braze_attribute_rejections for all destinations.
+    With `alias_label` (sync.lifecycle.aliases on), an external_id destination keeps its
+    customers without an external id, keyed by their alias profile."""
     today = today or dt.datetime.now(dt.UTC).date()
     report = AttributesReport()
     zone = con.execute("SELECT current_setting('TimeZone')").fetchone()[0]
@@ -401,7 +412,9 @@ def build_braze_customer_attributes(
         checks = ValueChecks(con)
         frames, rejections = [], []
         for destination in destinations:
-            frame, rejected = _build_destination(con, destination, today, checks, report)
+            frame, rejected = _build_destination(
+                con, destination, today, checks, report, alias_label
+            )
             frames.append(frame)
             rejections.append(rejected)
             if report.sample_payload is None:

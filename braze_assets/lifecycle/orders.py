@@ -20,7 +20,7 @@ event name (product id for purchases), Braze's count minus the events the log ho
 there (including those of profiles merged into it) says how many of the in-flight ones arrived.
 All of them: they become `confirmed`. None (or no profile): they leave the log and are sent
 again, once, under the same protocol. Anything else, or no read-back (other identifier types,
-export failed): they stay unsent as `uncertain`, reported, since a resend could double revenue.
+alias profiles, export failed): they stay unsent as `uncertain`, reported, since a resend could double revenue.
 The count is exact only while nothing else (an SDK, another integration) logs the same event
 names on these profiles.
 Events ride in /users/track `events` (or `purchases`) requests of at most `objects_per_request`
@@ -43,6 +43,7 @@ import orjson
 import polars as pl
 
 from braze_assets import tables
+from braze_assets.attributes.fields import ALIAS_KEY_PREFIX
 from braze_assets.braze.client import BrazeError
 from braze_assets.config.sources import TransactionSourceConfig
 from braze_assets.customer_360.transactions import _parse_sql, _staged
@@ -274,8 +275,10 @@ def settle_in_flight(con, client, destination: str, report: OrderReport, log=_LO
     """Settle the in-flight events of a killed run from Braze's counts (see the module doc)."""
     groups = con.execute(
         f"""SELECT e.identifier, {_BRAZE_NAME} AS braze_name, list(e.event_key ORDER BY e.event_key)
-            FROM {EVENT_LOG} e WHERE e.destination = ? AND e.status = 'in_flight' GROUP BY ALL""",
-        [destination],
+            FROM {EVENT_LOG} e WHERE e.destination = ? AND e.status = 'in_flight'
+              AND NOT starts_with(e.identifier, ?) -- alias profiles: not exported by external id
+            GROUP BY ALL""",
+        [destination, ALIAS_KEY_PREFIX],
     ).fetchall()
     if not groups:
         return

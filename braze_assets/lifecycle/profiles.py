@@ -36,6 +36,7 @@ import orjson
 import polars as pl
 
 from braze_assets import tables
+from braze_assets.attributes.fields import ALIAS_KEY_PREFIX
 from braze_assets.lifecycle.config import DeletionConfig, MergeMode
 from braze_assets.lifecycle.tables import DELETIONS, MERGES, PROFILE_KEYS, ensure_lifecycle_tables
 from braze_assets.sync.tables import (
@@ -97,8 +98,15 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+def is_alias_key(identifier: str) -> bool:
+    return identifier.startswith(ALIAS_KEY_PREFIX)
+
+
 def braze_identifier(identifier_type: str, identifier: str) -> dict:
-    """The /users/* identifier object of a stored identifier ('label:name' for aliases)."""
+    """The /users/* identifier object of a stored identifier ('label:name' for aliases; an
+    external_id destination's customer without an external id has an alias key)."""
+    if identifier_type == "external_id" and is_alias_key(identifier):
+        identifier_type, identifier = "user_alias", identifier[len(ALIAS_KEY_PREFIX) :]
     if identifier_type == "user_alias":
         label, _, name = identifier.partition(":")
         return {"user_alias": {"alias_name": name, "alias_label": label}}
@@ -181,6 +189,8 @@ def plan_merges(con: duckdb.DuckDBPyConnection, destination: str) -> pl.DataFram
             JOIN {PROFILE_KEYS} k ON k.destination = $d AND k.customer_id = f.retired
             JOIN {ATTRIBUTES_TABLE} a ON a.destination = $d AND a.customer_id = f.survivor
             WHERE a.identifier IS NOT NULL AND k.identifier <> a.identifier
+              -- The same customer's alias profile getting an external id: /users/identify (aliases).
+              AND NOT (f.retired = f.survivor AND starts_with(k.identifier, $alias_prefix))
               AND k.identifier NOT IN ({_current_identifiers_sql()})
               AND EXISTS (SELECT 1 FROM {CONFIRMED} c WHERE c.destination = $d AND c.identifier = k.identifier)
               AND NOT EXISTS (SELECT 1 FROM {MERGES} m WHERE m.destination = $d
@@ -188,7 +198,7 @@ def plan_merges(con: duckdb.DuckDBPyConnection, destination: str) -> pl.DataFram
                               AND m.status IN ('merged', 'requested', 'left_and_cleared'))
             QUALIFY row_number() OVER (PARTITION BY k.identifier ORDER BY a.identifier) = 1
             ORDER BY merge_identifier""",
-        {"d": destination},
+        {"d": destination, "alias_prefix": ALIAS_KEY_PREFIX},
     ).pl()
 
 
@@ -231,7 +241,7 @@ def _forget_confirmed(con, destination: str, identifiers: list[str]) -> None:
         con.unregister("_lc_forget")
 
 
-def _move_confirmed(con, destination: str, plan: pl.DataFrame, run_id: str) -> list[int]:
+def move_confirmed(con, destination: str, plan: pl.DataFrame, run_id: str) -> list[int]:
     """Copy to each survivor the retired profile's confirmed values of attributes the survivor
     has none of (what Braze's merge does), then forget the retired profile. Returns the number
     of attributes copied per merge."""
@@ -338,7 +348,7 @@ def apply_merges(
             # Only external ids can be read back (/users/export/ids); other merges are taken as done.
             status = "requested" if identifier_type == "external_id" else "merged"
             with transaction(con):
-                moved = _move_confirmed(con, destination, chunk, run_id)
+                moved = move_confirmed(con, destination, chunk, run_id)
                 _record_merges(con, destination, run_id, chunk, mode, status, None, moved)
             report.merged += len(chunk) if status == "merged" else 0
         if identifier_type == "external_id":
@@ -378,7 +388,7 @@ def _read_back_merges(
     ).fetchall()
     if not pending:
         return
-    ids = sorted({i for pair in pending for i in pair})
+    ids = sorted({i for pair in pending for i in pair if not is_alias_key(i)})
     try:
         present = {u.get("external_id") for u in client.export_ids(ids, ["external_id"])}
     except Exception as exc:  # read back next run
@@ -388,7 +398,9 @@ def _read_back_merges(
     settled: list[tuple[str, str, str | None]] = []
     retry = []
     for gone, kept in pending:
-        if kept not in present:
+        if is_alias_key(gone) or is_alias_key(kept):
+            settled.append(("merged", "alias profile: not read back", gone))
+        elif kept not in present:
             settled.append(
                 ("failed", f"kept profile {kept!r} is not in Braze after the merge", gone)
             )
@@ -530,11 +542,13 @@ def apply_deletions(
     for start in range(0, len(plan), 50):
         chunk = plan.slice(start, 50)
         identifiers = chunk["identifier"].to_list()
+        heads = [braze_identifier(identifier_type, i) for i in identifiers]
         try:
-            if identifier_type == "external_id":
-                client.delete_users(identifiers)
-            else:
-                aliases = [braze_identifier(identifier_type, i)["user_alias"] for i in identifiers]
+            external = [h["external_id"] for h in heads if "external_id" in h]
+            aliases = [h["user_alias"] for h in heads if "user_alias" in h]
+            if external:
+                client.delete_users(external)
+            if aliases:
                 client.delete_aliases([(a["alias_name"], a["alias_label"]) for a in aliases])
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
@@ -609,6 +623,7 @@ def run_lifecycle(
             identifier_type=identifier_type,
             config=aliases,
             dry_run=dry_run,
+            run_id=run_id,
         )
         report.aliases_planned = done.planned_new + done.planned_identify
         report.aliases_created, report.aliases_identified = done.created, done.identified
