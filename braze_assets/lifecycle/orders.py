@@ -354,7 +354,7 @@ def settle_in_flight(con, client, destination: str, report: OrderReport, log=_LO
     )
 
 
-def send_order_events(
+def prepare_order_events(
     con: duckdb.DuckDBPyConnection,
     client,
     *,
@@ -362,19 +362,16 @@ def send_order_events(
     identifier_type: str,
     transactions: Sequence[TransactionSourceConfig],
     config: OrderEventsConfig,
-    run_id: str,
-    data_point_budget: int | None = None,
-    override_budget: bool = False,
     dry_run: bool = False,
     sample_size: int = 3,
     now: dt.datetime | None = None,
     update_existing_only: bool = True,
     log: logging.Logger = _LOG,
-) -> OrderReport:
-    """Plan the day's order events, stop over budget, send each once; see the module doc."""
+) -> tuple[OrderReport, pl.DataFrame]:
+    """Settle a killed run's in-flight events, then plan this run's: (report, plan)."""
     report = OrderReport(destination, dry_run)
     if not config.enabled:
-        return report
+        return report, pl.DataFrame()
     ensure_lifecycle_tables(con)
     if not dry_run and identifier_type == "external_id":
         settle_in_flight(con, client, destination, report, log)
@@ -397,6 +394,118 @@ def send_order_events(
     report.planned = len(plan)
     report.forecast_data_points = len(plan) * DATA_POINTS_PER_EVENT
     report.samples = plan["payload"].head(sample_size).to_list()
+    return report, plan
+
+
+def record_outcomes(con, destination: str, chunk: pl.DataFrame, outcomes, report) -> None:
+    """Braze's answers for in-flight events: delivered -> confirmed, rejected -> rejected (neither
+    sent again), not delivered or unknown profile -> out of the log (sent on a later run)."""
+    # A profile Braze does not have yet: the event is tried again on later runs (within
+    # lookback_days), as the customer may sign up in the meantime.
+    statuses = [
+        "not_delivered"
+        if o.status == "rejected" and _UNKNOWN_USER.search((o.reason or "").lower())
+        else o.status
+        for o in outcomes
+    ]
+    outcome = chunk.select("event_key").with_columns(
+        pl.Series("status", statuses, pl.String),
+        pl.Series("reason", [o.reason for o in outcomes], pl.String),
+    )
+    con.register("_lc_outcome", outcome)
+    try:
+        with transaction(con):
+            con.execute(
+                f"""UPDATE {EVENT_LOG} e SET status = CASE o.status WHEN 'delivered' THEN 'confirmed'
+                        ELSE 'rejected' END, reason = o.reason, sent_at = $now
+                    FROM _lc_outcome o WHERE e.destination = $d AND e.event_key = o.event_key
+                      AND o.status IN ('delivered', 'rejected')""",
+                {"d": destination, "now": _now()},
+            )
+            # Never reached Braze (the answer says so): free to send next run.
+            con.execute(
+                f"""DELETE FROM {EVENT_LOG} WHERE destination = ? AND event_key IN
+                    (SELECT event_key FROM _lc_outcome WHERE status = 'not_delivered')""",
+                [destination],
+            )
+    finally:
+        con.unregister("_lc_outcome")
+    unknown = sum(1 for o, status in zip(outcomes, statuses) if o.status != status)
+    report.confirmed += sum(1 for o in outcomes if o.status == "delivered")
+    report.rejected += sum(1 for o in outcomes if o.status == "rejected") - unknown
+    report.unknown_users += unknown
+    report.not_delivered += sum(1 for o in outcomes if o.status == "not_delivered")
+
+
+def _array(config: OrderEventsConfig) -> str:
+    return "purchases" if config.format == "purchase" else "events"
+
+
+@dataclass
+class OrderRiders:
+    """A run's order events riding in the attribute sync's /users/track requests (packed with
+    the attributes, 75 objects per request across the arrays): logged in flight before the
+    first request, settled from the answers (a killed run's are read back by the next run)."""
+
+    con: duckdb.DuckDBPyConnection
+    destination: str
+    run_id: str
+    plan: pl.DataFrame
+    array: str
+    report: OrderReport
+
+    @property
+    def rows(self) -> list[bytes]:
+        return [p.encode() for p in self.plan["payload"]]
+
+    @property
+    def data_points(self) -> int:
+        return self.report.forecast_data_points
+
+    def before_send(self) -> None:
+        with transaction(self.con):
+            _log_rows(self.con, self.destination, self.run_id, self.plan, "in_flight")
+
+    def after_send(self, outcomes) -> None:
+        record_outcomes(self.con, self.destination, self.plan, outcomes, self.report)
+
+
+def order_riders(report: OrderReport, plan: pl.DataFrame, con, run_id: str, config) -> OrderRiders:
+    return OrderRiders(con, report.destination, run_id, plan, _array(config), report)
+
+
+def send_order_events(
+    con: duckdb.DuckDBPyConnection,
+    client,
+    *,
+    destination: str,
+    identifier_type: str,
+    transactions: Sequence[TransactionSourceConfig],
+    config: OrderEventsConfig,
+    run_id: str,
+    data_point_budget: int | None = None,
+    override_budget: bool = False,
+    dry_run: bool = False,
+    sample_size: int = 3,
+    now: dt.datetime | None = None,
+    update_existing_only: bool = True,
+    log: logging.Logger = _LOG,
+) -> OrderReport:
+    """Plan the day's order events, stop over budget, send each once in requests of their own;
+    see the module doc (the sync packs them with the attributes instead: OrderRiders)."""
+    report, plan = prepare_order_events(
+        con,
+        client,
+        destination=destination,
+        identifier_type=identifier_type,
+        transactions=transactions,
+        config=config,
+        dry_run=dry_run,
+        sample_size=sample_size,
+        now=now,
+        update_existing_only=update_existing_only,
+        log=log,
+    )
     if dry_run or plan.is_empty():
         return report
     if (
@@ -412,55 +521,22 @@ def send_order_events(
         report.deferred += report.planned
         log.warning(report.blocked)
         return report
-    array = "purchases" if config.format == "purchase" else "events"
     group = max(1, client.concurrency * client.objects_per_request)
     for start in range(0, len(plan), group):
         chunk = plan.slice(start, group)
-        # Durable before the requests: a run killed from here on never resends these events.
+        # Durable before the requests: a run killed from here on leaves them in flight.
         with transaction(con):
             _log_rows(con, destination, run_id, chunk, "in_flight")
         error = None
         try:
-            result = client.track_attributes([p.encode() for p in chunk["payload"]], array=array)
+            result = client.track_attributes(
+                [p.encode() for p in chunk["payload"]], array=_array(config)
+            )
         except BrazeError as exc:  # key, permission, endpoint: record what is known, then stop
             if exc.result is None:
                 raise
             result, error = exc.result, exc
-        # A profile Braze does not have yet: the event is tried again on later runs (within
-        # lookback_days), as the customer may sign up in the meantime.
-        statuses = [
-            "not_delivered"
-            if o.status == "rejected" and _UNKNOWN_USER.search((o.reason or "").lower())
-            else o.status
-            for o in result.outcomes
-        ]
-        reasons = [o.reason for o in result.outcomes]
-        outcome = chunk.select("event_key").with_columns(
-            pl.Series("status", statuses, pl.String), pl.Series("reason", reasons, pl.String)
-        )
-        con.register("_lc_outcome", outcome)
-        try:
-            with transaction(con):
-                con.execute(
-                    f"""UPDATE {EVENT_LOG} e SET status = CASE o.status WHEN 'delivered' THEN 'confirmed'
-                            ELSE 'rejected' END, reason = o.reason, sent_at = $now
-                        FROM _lc_outcome o WHERE e.destination = $d AND e.event_key = o.event_key
-                          AND o.status IN ('delivered', 'rejected')""",
-                    {"d": destination, "now": _now()},
-                )
-                # Never reached Braze (the answer says so): free to send next run.
-                con.execute(
-                    f"""DELETE FROM {EVENT_LOG} WHERE destination = ? AND event_key IN
-                        (SELECT event_key FROM _lc_outcome WHERE status = 'not_delivered')""",
-                    [destination],
-                )
-        finally:
-            con.unregister("_lc_outcome")
-        unknown = sum(1 for o, status in zip(result.outcomes, statuses) if o.status != status)
-        report.confirmed += result.delivered
-        report.rejected += result.rejected - unknown
-        report.unknown_users += unknown
-        report.not_delivered += result.not_delivered
+        record_outcomes(con, destination, chunk, result.outcomes, report)
         if error is not None:
             raise error
     log.info("order events %s: %s", destination, orjson.dumps(report.metadata()).decode())
