@@ -18,7 +18,6 @@ next sync resends none of them; order events keep their stable keys and are not 
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import duckdb
@@ -28,7 +27,7 @@ from braze_assets import tables
 from braze_assets.attributes.fields import ALIAS_KEY_PREFIX, alias_key
 from braze_assets.lifecycle.config import AliasConfig
 from braze_assets.lifecycle.profiles import move_confirmed
-from braze_assets.lifecycle.tables import ALIASES, ensure_lifecycle_tables
+from braze_assets.lifecycle.tables import ALIASES, ensure_lifecycle_tables, now_utc
 from braze_assets.warehouse import table_exists, transaction
 
 ATTRIBUTES_TABLE = tables.BRAZE_CUSTOMER_ATTRIBUTES
@@ -42,10 +41,6 @@ class AliasReport:
     created: int = 0
     identified: int = 0
     deferred: int = 0
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def manage_aliases(
@@ -92,7 +87,7 @@ def manage_aliases(
         with transaction(con):
             con.executemany(
                 f"INSERT INTO {ALIASES} VALUES (?, ?, ?, ?, 'created', NULL, ?, NULL)",
-                [[destination, c, c, config.label, _now()] for c in chunk],
+                [[destination, c, c, config.label, now_utc()] for c in chunk],
             )
         report.created += len(chunk)
     for start in range(0, len(identify), 50):
@@ -110,7 +105,7 @@ def manage_aliases(
             con.executemany(
                 f"""UPDATE {ALIASES} SET status = 'identified', external_id = ?, identified_at = ?
                     WHERE destination = ? AND customer_id = ?""",
-                [[ext, _now(), destination, cid] for cid, _, _, ext in chunk],
+                [[ext, now_utc(), destination, cid] for cid, _, _, ext in chunk],
             )
         report.identified += len(chunk)
     return report

@@ -49,7 +49,14 @@ from braze_assets.config.sources import TransactionSourceConfig
 from braze_assets.customer_360.transactions import _parse_sql, _staged
 from braze_assets.lifecycle.config import OrderEventsConfig
 from braze_assets.lifecycle.profiles import braze_head
-from braze_assets.lifecycle.tables import DELETIONS, EVENT_LOG, MERGES, ensure_lifecycle_tables
+from braze_assets.lifecycle.tables import (
+    DELETIONS,
+    EVENT_LOG,
+    MERGES,
+    counters,
+    ensure_lifecycle_tables,
+    now_utc,
+)
 from braze_assets.warehouse import quote, table_columns, table_exists, transaction
 
 _LOG = logging.getLogger("braze_assets.lifecycle")
@@ -83,22 +90,7 @@ class OrderReport:
     samples: list[str] = field(default_factory=list)
 
     def metadata(self) -> dict[str, int]:
-        return {
-            "order_events_planned": self.planned,
-            "order_events_forecast_data_points": self.forecast_data_points,
-            "order_events_confirmed": self.confirmed,
-            "order_events_rejected": self.rejected,
-            "order_events_not_delivered": self.not_delivered,
-            "order_events_unknown_users": self.unknown_users,
-            "order_events_deferred": self.deferred,
-            "order_events_uncertain": self.uncertain,
-            "order_events_read_back_confirmed": self.read_back_confirmed,
-            "order_events_read_back_resent": self.read_back_resent,
-        }
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        return counters(self, "order_events_")
 
 
 def _orders_sql(con, txns: Sequence[TransactionSourceConfig], config: OrderEventsConfig) -> str:
@@ -155,7 +147,7 @@ def plan_order_events(
     )
     if not wanted or not table_exists(con, ATTRIBUTES_TABLE):
         return empty
-    now = now or _now()
+    now = now or now_utc()
     since = now - dt.timedelta(days=config.lookback_days) if config.lookback_days else None
     con.execute(f"CREATE OR REPLACE TEMP TABLE _txn_raw AS {_orders_sql(con, wanted, config)}")
     try:
@@ -260,7 +252,7 @@ def _log_rows(con, destination: str, run_id: str, frame: pl.DataFrame, status: s
                 "points": DATA_POINTS_PER_EVENT,
                 "status": status,
                 "run": run_id,
-                "now": _now(),
+                "now": now_utc(),
             },
         )
     finally:
@@ -336,7 +328,7 @@ def settle_in_flight(con, client, destination: str, report: OrderReport, log=_LO
                 con.execute(
                     f"""UPDATE {EVENT_LOG} SET status = ?, reason = ?, sent_at = ?
                         WHERE destination = ? AND event_key IN (SELECT unnest(?::VARCHAR[]))""",
-                    [status, reason, _now(), destination, keys],
+                    [status, reason, now_utc(), destination, keys],
                 )
         if resend:
             con.execute(
@@ -420,7 +412,7 @@ def record_outcomes(con, destination: str, chunk: pl.DataFrame, outcomes, report
                         ELSE 'rejected' END, reason = o.reason, sent_at = $now
                     FROM _lc_outcome o WHERE e.destination = $d AND e.event_key = o.event_key
                       AND o.status IN ('delivered', 'rejected')""",
-                {"d": destination, "now": _now()},
+                {"d": destination, "now": now_utc()},
             )
             # Never reached Braze (the answer says so): free to send next run.
             con.execute(
@@ -478,34 +470,18 @@ def send_order_events(
     con: duckdb.DuckDBPyConnection,
     client,
     *,
-    destination: str,
-    identifier_type: str,
-    transactions: Sequence[TransactionSourceConfig],
-    config: OrderEventsConfig,
     run_id: str,
     data_point_budget: int | None = None,
     override_budget: bool = False,
     dry_run: bool = False,
-    sample_size: int = 3,
-    now: dt.datetime | None = None,
-    update_existing_only: bool = True,
     log: logging.Logger = _LOG,
+    **plan_args,
 ) -> OrderReport:
-    """Plan the day's order events, stop over budget, send each once in requests of their own;
-    see the module doc (the sync packs them with the attributes instead: OrderRiders)."""
-    report, plan = prepare_order_events(
-        con,
-        client,
-        destination=destination,
-        identifier_type=identifier_type,
-        transactions=transactions,
-        config=config,
-        dry_run=dry_run,
-        sample_size=sample_size,
-        now=now,
-        update_existing_only=update_existing_only,
-        log=log,
-    )
+    """Plan the day's order events (`plan_args`: those of prepare_order_events), stop over
+    budget, send each once in requests of their own; see the module doc (the sync packs them
+    with the attributes instead: OrderRiders)."""
+    report, plan = prepare_order_events(con, client, dry_run=dry_run, log=log, **plan_args)
+    destination, config = report.destination, plan_args["config"]
     if dry_run or plan.is_empty():
         return report
     if (

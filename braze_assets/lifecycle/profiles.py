@@ -38,7 +38,13 @@ import polars as pl
 from braze_assets import tables
 from braze_assets.attributes.fields import ALIAS_KEY_PREFIX
 from braze_assets.lifecycle.config import DeletionConfig, MergeMode
-from braze_assets.lifecycle.tables import DELETIONS, MERGES, PROFILE_KEYS, ensure_lifecycle_tables
+from braze_assets.lifecycle.tables import (
+    DELETIONS,
+    MERGES,
+    PROFILE_KEYS,
+    ensure_lifecycle_tables,
+    now_utc,
+)
 from braze_assets.sync.tables import (
     CONFIRMED,
     KIND_MEMBERSHIP_ARRAY,
@@ -94,10 +100,6 @@ class LifecycleReport:
         }
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
 def is_alias_key(identifier: str) -> bool:
     return identifier.startswith(ALIAS_KEY_PREFIX)
 
@@ -128,7 +130,7 @@ def record_profile_keys(con: duckdb.DuckDBPyConnection, destination: str) -> int
     ensure_lifecycle_tables(con)
     if not table_exists(con, ATTRIBUTES_TABLE):
         return 0
-    now = _now()
+    now = now_utc()
     with transaction(con):
         con.execute(
             f"""UPDATE {PROFILE_KEYS} k SET last_seen_at = $now FROM {ATTRIBUTES_TABLE} a
@@ -220,7 +222,7 @@ def _record_merges(con, destination, run_id, plan: pl.DataFrame, mode, status, m
                 "mode": mode,
                 "status": status,
                 "message": message,
-                "now": _now(),
+                "now": now_utc(),
             },
         )
     finally:
@@ -228,11 +230,15 @@ def _record_merges(con, destination, run_id, plan: pl.DataFrame, mode, status, m
 
 
 def _forget_confirmed(con, destination: str, identifiers: list[str]) -> None:
+    _delete_identifiers(con, destination, identifiers, (CONFIRMED, REJECTIONS))
+
+
+def _delete_identifiers(con, destination: str, identifiers: list[str], names) -> None:
     con.register(
         "_lc_forget", pl.DataFrame({"identifier": identifiers}, schema={"identifier": pl.String})
     )
     try:
-        for table in (CONFIRMED, REJECTIONS):
+        for table in names:
             con.execute(
                 f"DELETE FROM {table} WHERE destination = ? AND identifier IN (SELECT identifier FROM _lc_forget)",
                 [destination],
@@ -265,7 +271,7 @@ def move_confirmed(con, destination: str, plan: pl.DataFrame, run_id: str) -> li
                 FROM _lc_pairs p JOIN {CONFIRMED} c ON c.destination = $d AND c.identifier = p.merge_identifier
                 WHERE c.attribute NOT IN (SELECT attribute FROM {CONFIRMED} s
                                           WHERE s.destination = $d AND s.identifier = p.keep_identifier)""",
-            {"d": destination, "now": _now(), "run": run_id},
+            {"d": destination, "now": now_utc(), "run": run_id},
         )
     finally:
         con.unregister("_lc_pairs")
@@ -413,7 +419,7 @@ def _read_back_merges(
             con.execute(
                 f"""UPDATE {MERGES} SET status = ?, message = ?, recorded_at = ?
                 WHERE destination = ? AND merge_identifier = ? AND status = 'requested'""",
-                [status, message, _now(), destination, gone],
+                [status, message, now_utc(), destination, gone],
             )
     report.merged += sum(1 for s in settled if s[0] == "merged")
     report.merges_failed += sum(1 for s in settled if s[0] == "failed")
@@ -443,7 +449,7 @@ def plan_deletions(
         else ""
     )
     if table_exists(con, REGISTRY):
-        params["cutoff"] = (now or _now()) - dt.timedelta(days=config.grace_days)
+        params["cutoff"] = (now or now_utc()) - dt.timedelta(days=config.grace_days)
         parts.append(
             f"""SELECT k.customer_id, k.identifier, '{DISAPPEARED}' AS reason, 1 AS rank, r.retired_at AS since
                 FROM {REGISTRY} r JOIN {PROFILE_KEYS} k ON k.destination = $d AND k.customer_id = r.customer_id
@@ -486,7 +492,13 @@ def _record_deletions(con, destination, run_id, rows: pl.DataFrame, status, mess
         con.execute(
             f"""INSERT INTO {DELETIONS} SELECT $d, $run, customer_id, identifier, reason, $status, $message, $now
                 FROM _lc_del_rows""",
-            {"d": destination, "run": run_id, "status": status, "message": message, "now": _now()},
+            {
+                "d": destination,
+                "run": run_id,
+                "status": status,
+                "message": message,
+                "now": now_utc(),
+            },
         )
     finally:
         con.unregister("_lc_del_rows")
@@ -496,18 +508,9 @@ def forget_profiles(
     con: duckdb.DuckDBPyConnection, destination: str, identifiers: list[str]
 ) -> None:
     """Drop every trace of deleted profiles except the deletion record itself."""
-    _forget_confirmed(con, destination, identifiers)
-    con.register(
-        "_lc_forget", pl.DataFrame({"identifier": identifiers}, schema={"identifier": pl.String})
+    _delete_identifiers(
+        con, destination, identifiers, (CONFIRMED, REJECTIONS, SNAPSHOTS, PROFILE_KEYS)
     )
-    try:
-        for table in (SNAPSHOTS, PROFILE_KEYS):
-            con.execute(
-                f"DELETE FROM {table} WHERE destination = ? AND identifier IN (SELECT identifier FROM _lc_forget)",
-                [destination],
-            )
-    finally:
-        con.unregister("_lc_forget")
 
 
 def apply_deletions(

@@ -15,7 +15,6 @@ authority must carry them, or they are overwritten by a newer subscribe from it.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from braze_assets import tables
 from braze_assets.lifecycle.config import SubscriptionGroupConfig
 from braze_assets.lifecycle.consent import updated_at_sql
 from braze_assets.lifecycle.profiles import braze_head
+from braze_assets.lifecycle.tables import counters, now_utc
 from braze_assets.warehouse import quote, quote_literal, table_exists, transaction
 
 _LOG = logging.getLogger("braze_assets.lifecycle")
@@ -54,7 +54,7 @@ class SubscriptionReport:
     unreadable: int = 0
 
     def metadata(self) -> dict[str, int]:
-        return {f"subscription_groups_{k}": v for k, v in self.__dict__.items()}
+        return counters(self, "subscription_groups_")
 
 
 def _intended_sql(authority, groups: Sequence[SubscriptionGroupConfig]) -> str:
@@ -204,13 +204,9 @@ def send_subscription_states(
             con.execute(
                 f"""INSERT INTO {STATES} SELECT $d, identifier, group_id, state, source_time, $now, $run
                     FROM _lc_sub_done""",
-                {"d": destination, "now": _now(), "run": run_id},
+                {"d": destination, "now": now_utc(), "run": run_id},
             )
     finally:
         con.unregister("_lc_sub_done")
     log.info("subscription groups %s: %s", destination, report.metadata())
     return report
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -355,13 +355,11 @@ class SandboxApi:
             return self._bad(now, DELETE, "braze_ids must be an array of strings")
         if len(ids) + len(aliases) + len(braze_ids) > IDS_PER_REQUEST:
             return self._bad(now, DELETE, "Max Input Length Exceeded")
-        deleted = self.workspace.delete(ids)
-        with self.workspace.lock:
-            deleted += lifecycle.delete_profiles(
-                self.workspace,
-                [("user_alias", lifecycle._alias(a)) for a in aliases]
-                + [("braze_id", b) for b in braze_ids],
-            )
+        deleted = self.workspace.delete(
+            [("external_id", i) for i in ids]
+            + [("user_alias", lifecycle._alias(a)) for a in aliases]
+            + [("braze_id", b) for b in braze_ids]
+        )
         self._record(now, "POST", DELETE, 201, len(ids) + len(aliases) + len(braze_ids))
         return Reply(201, {"message": "success", "deleted": deleted})
 

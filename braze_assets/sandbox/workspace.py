@@ -194,17 +194,39 @@ class Workspace:
                 self.dirty = True
         return processed, errors
 
+    def target(self, obj: dict, kind: str, value) -> tuple[dict | None, str | None]:
+        """(profile, None) the object applies to -- created unless _update_existing_only (the
+        default for user_alias) -- or (None, Braze's error text)."""
+        profile = self._find(kind, value)
+        if profile is not None:
+            return profile, None
+        if kind == "braze_id":
+            return None, f"braze_id '{value}' does not exist"
+        if obj.get("_update_existing_only", kind == "user_alias"):
+            shown = value if kind != "user_alias" else value[0]
+            return None, f"No existing user with {kind} '{shown}' (_update_existing_only)"
+        return self._new_profile(kind, value), None
+
+    def remove(self, profile: dict) -> None:
+        """Take a profile and its identifier indexes out (a delete, or the merged side of a merge)."""
+        braze_id = profile["braze_id"]
+        self.profiles.pop(braze_id, None)
+        if self.by_external.get(profile.get("external_id")) == braze_id:
+            del self.by_external[profile["external_id"]]
+        for alias in profile.get("user_aliases", ()):
+            key = (alias["alias_name"], alias["alias_label"])
+            if self.by_alias.get(key) == braze_id:
+                del self.by_alias[key]
+        for field_name, index in (("email", self.by_email), ("phone", self.by_phone)):
+            if index.get(profile.get(field_name)) == braze_id:
+                del index[profile[field_name]]
+
     def _apply(self, obj: dict, kind: str, value, reject) -> str | None:
         if reject(obj.get("external_id")):
             return "Sandbox fault injection: object rejected"
-        profile = self._find(kind, value)
-        if profile is None:
-            update_only = obj.get("_update_existing_only", kind == "user_alias")
-            if kind == "braze_id":
-                return f"braze_id '{value}' does not exist"
-            if update_only:
-                return f"No existing user with {kind} '{value if kind != 'user_alias' else value[0]}' (_update_existing_only)"
-            profile = self._new_profile(kind, value)
+        profile, error = self.target(obj, kind, value)
+        if error is not None:
+            return error
         merge = obj.get("_merge_objects") is True
         custom = profile["custom_attributes"]
         for key, new in obj.items():
@@ -274,19 +296,15 @@ class Workspace:
                 users.append(user)
         return users, invalid
 
-    def delete(self, external_ids: list[str]) -> int:
+    def delete(self, identifiers: list[tuple[str, object]]) -> int:
+        """Delete profiles by (kind, value); return how many existed."""
         with self.lock:
             deleted = 0
-            for external_id in external_ids:
-                braze_id = self.by_external.pop(external_id, None)
-                if braze_id is None:
+            for kind, value in identifiers:
+                profile = self._find(kind, value)
+                if profile is None:
                     continue
-                profile = self.profiles.pop(braze_id)
-                for alias in profile.get("user_aliases", ()):
-                    self.by_alias.pop((alias["alias_name"], alias["alias_label"]), None)
-                for field_name, index in (("email", self.by_email), ("phone", self.by_phone)):
-                    if index.get(profile.get(field_name)) == braze_id:
-                        del index[profile[field_name]]
+                self.remove(profile)
                 deleted += 1
             self.deleted += deleted
             if deleted:

@@ -282,7 +282,8 @@ def _send(
 
     result = None
     try:
-        result = client.track_attributes(rows, on_batch=on_batch, arrays=arrays)
+        packed = {} if arrays is None else {"arrays": arrays}
+        result = client.track_attributes(rows, on_batch=on_batch, **packed)
     except BaseException as exc:
         status, message, error = "failed", f"{type(exc).__name__}: {exc}", exc
         result = getattr(exc, "result", None)
