@@ -18,8 +18,8 @@ import polars as pl
 from braze_assets import tables
 from braze_assets.attributes import catalogue
 from braze_assets.attributes.config import AttributeMapping, DestinationConfig
-from braze_assets.attributes.fields import STANDARD_FIELDS
-from braze_assets.attributes.normalise import TEXT_CHECKS
+from braze_assets.attributes.fields import STANDARD_FIELDS, alias_key
+from braze_assets.attributes.normalise import TEXT_CHECKS, apply_lookup, outcomes
 from braze_assets.attributes.report import AttributesReport
 from braze_assets.attributes.serialise import canonical_json, payload_json
 from braze_assets.attributes.types import source_family
@@ -239,7 +239,9 @@ def _validate(
     ), reason
 
 
-def _identifier(destination: DestinationConfig, frame: pl.DataFrame) -> pl.Series:
+def _identifier(
+    destination: DestinationConfig, frame: pl.DataFrame, alias_label: str | None = None
+) -> pl.Series:
     if destination.identifier == "user_alias":
         name, label = frame["alias_name"], frame["alias_label"]
         return (
@@ -251,7 +253,41 @@ def _identifier(destination: DestinationConfig, frame: pl.DataFrame) -> pl.Serie
             .to_series()
             .alias("identifier")
         )
-    return frame[destination.identifier].alias("identifier")
+    identifier = frame[destination.identifier].alias("identifier")
+    if alias_label is not None and destination.identifier == "external_id":
+        # No external id yet: the customer's alias profile (see fields.ALIAS_KEY_PREFIX).
+        fallback = alias_key(alias_label, "") + frame["customer_id"]
+        return identifier.fill_null(fallback).alias("identifier")
+    return identifier
+
+
+def _contact_identifiers(
+    destination: DestinationConfig, frame: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """An email or phone identifier in the form Braze matches (normalised email, E.164 phone);
+    rows whose identifier cannot be brought into it are taken out as rejections."""
+    kind = destination.identifier
+    if kind not in ("email", "phone"):
+        return frame, pl.DataFrame(schema=_REJECTION_SCHEMA)
+    raw = frame["identifier"]
+    lookup = outcomes(
+        kind, raw.drop_nulls().unique().to_list(), phone_region=destination.phone_region
+    )
+    normalised, reason = apply_lookup(raw, lookup)
+    bad = reason.is_not_null()
+    rejected = pl.DataFrame(
+        {
+            "destination": destination.name,
+            "customer_id": frame["customer_id"].filter(bad),
+            "identifier": raw.filter(bad),
+            "attribute": kind,
+            "value": raw.filter(bad),
+            "reason": ("identifier " + reason.filter(bad)),
+        },
+        schema=_REJECTION_SCHEMA,
+    )
+    kept = frame.with_columns(normalised.alias("identifier"), normalised.alias(kind)).filter(~bad)
+    return kept, rejected
 
 
 def _build_destination(
@@ -260,6 +296,7 @@ def _build_destination(
     today: dt.date,
     checks: ValueChecks,
     report: AttributesReport,
+    alias_label: str | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     parts = ["CAST(customer_id AS VARCHAR) AS customer_id"]
     for output, column in destination.identifier_columns.items():
@@ -273,7 +310,8 @@ def _build_destination(
         frame = con.execute(f"SELECT {', '.join(parts)} FROM {SOURCE_VIEW} ORDER BY 1").pl()
     except duckdb.Error as error:
         raise _runtime_error(con, destination, error) from None
-    frame = frame.with_columns(_identifier(destination, frame))
+    frame = frame.with_columns(_identifier(destination, frame, alias_label))
+    frame, invalid = _contact_identifiers(destination, frame)
 
     report.without_identifier[destination.name] = int(frame["identifier"].null_count())
     frame = frame.filter(pl.col("identifier").is_not_null())
@@ -283,6 +321,7 @@ def _build_destination(
     frame = frame.filter(shared == 1)
     report.duplicate_identifiers[destination.name] = duplicated.height
     rejections = [
+        invalid,
         duplicated.select(
             pl.lit(destination.name).alias("destination"),
             "customer_id",
@@ -292,7 +331,7 @@ def _build_destination(
             pl.format(
                 "identifier shared by {} customers", pl.col("identifier").count().over("identifier")
             ).alias("reason"),
-        )
+        ),
     ]
 
     columns = [frame["customer_id"], frame["identifier"]]
@@ -358,8 +397,11 @@ def build_braze_customer_attributes(
     *,
     carried: Iterable[str] = (),
     today: dt.date | None = None,
+    alias_label: str | None = None,
 ) -> AttributesReport:
-    """Rebuild braze_customer_attributes and braze_attribute_rejections for all destinations."""
+    """Rebuild braze_customer_attributes and braze_attribute_rejections for all destinations.
+    With `alias_label` (sync.lifecycle.aliases on), an external_id destination keeps its
+    customers without an external id, keyed by their alias profile."""
     today = today or dt.datetime.now(dt.UTC).date()
     report = AttributesReport()
     zone = con.execute("SELECT current_setting('TimeZone')").fetchone()[0]
@@ -370,7 +412,9 @@ def build_braze_customer_attributes(
         checks = ValueChecks(con)
         frames, rejections = [], []
         for destination in destinations:
-            frame, rejected = _build_destination(con, destination, today, checks, report)
+            frame, rejected = _build_destination(
+                con, destination, today, checks, report, alias_label
+            )
             frames.append(frame)
             rejections.append(rejected)
             if report.sample_payload is None:

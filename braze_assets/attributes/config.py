@@ -259,11 +259,16 @@ class DestinationConfig(StrictModel):
     name: str = Field(
         description="Short name; rows of braze_customer_attributes carry it as `destination`."
     )
-    identifier: Literal["external_id", "braze_id", "user_alias"] = Field(
-        description="How profiles are addressed in /users/track."
+    identifier: Literal["external_id", "braze_id", "user_alias", "email", "phone"] = Field(
+        description=(
+            "How profiles are addressed in /users/track. email / phone: the profile's email "
+            "(normalised) or phone (E.164, read with phone_region); rows whose value is not one "
+            "are rejected."
+        )
     )
     identifier_column: str | None = Field(
-        None, description="View column holding the external_id or braze_id (not for user_alias)."
+        None,
+        description="View column holding the external_id, braze_id, email or phone (not for user_alias).",
     )
     alias_name_column: str | None = Field(
         None, description="View column with the alias name (user_alias only)."
@@ -303,6 +308,14 @@ class DestinationConfig(StrictModel):
         elif self.identifier_column is None or alias != (None, None):
             raise ValueError(
                 f"identifier {self.identifier} needs identifier_column (and no alias_*_column)"
+            )
+        if self.identifier in ("email", "phone") and any(
+            m.name == self.identifier for m in self.attributes
+        ):
+            raise ValueError(
+                f"destination {self.name!r} identifies profiles by {self.identifier}: a profile's "
+                f"{self.identifier} is its identifier there, so do not also map an attribute "
+                f"{self.identifier!r}"
             )
         seen: dict[str, str] = {}
         for mapping in self.attributes:

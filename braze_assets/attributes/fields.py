@@ -49,6 +49,15 @@ STANDARD_FIELDS: dict[str, StandardField] = {
     "twitter": StandardField((), mappable=False, note="an object"),
 }
 
+# An external_id destination's customer without an external id, with alias profiles on
+# (sync.lifecycle.aliases), is keyed "user_alias:<alias_label>:<alias_name>" and sent as user_alias.
+ALIAS_KEY_PREFIX = "user_alias:"
+
+
+def alias_key(label: str, name: str) -> str:
+    return f"{ALIAS_KEY_PREFIX}{label}:{name}"
+
+
 # Identifiers name the profile; they are declared on the destination, never mapped as attributes.
 IDENTIFIER_KINDS = ("external_id", "braze_id", "user_alias")
 

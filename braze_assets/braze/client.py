@@ -34,6 +34,8 @@ DELETE_ROUTE = "/users/delete"
 MERGE_ROUTE = "/users/merge"
 ALIAS_NEW_ROUTE = "/users/alias/new"
 IDENTIFY_ROUTE = "/users/identify"
+SUBSCRIPTION_SET_ROUTE = "/v2/subscription/status/set"
+TRACK_ARRAYS = ("attributes", "events", "purchases")
 # Braze documents "4 MB"; staying under the decimal reading keeps both readings safe.
 MAX_REQUEST_BYTES = 4_000_000
 IDS_PER_REQUEST = 50
@@ -137,9 +139,12 @@ class _Run:
         n: int,
         on_batch: Callable[[BatchResult], None] | None,
         array: str = "attributes",
+        arrays: Sequence[str] | None = None,
     ):
-        # The /users/track array the rows go in: attributes, events or purchases.
+        # The /users/track array the rows go in: attributes, events or purchases -- or, with
+        # `arrays`, each row's own (rows of several arrays then share requests).
         self.array = array
+        self.arrays = arrays
         self.lock = threading.Lock()
         self.result = TrackResult(outcomes=[None] * n, batches=[])  # type: ignore[list-item]
         self.on_batch = on_batch
@@ -238,6 +243,9 @@ class BrazeClient:
         # Braze: delete, identify, alias/new and merge share one requests-per-minute limit.
         for route in (MERGE_ROUTE, ALIAS_NEW_ROUTE, IDENTIFY_ROUTE):
             self._limiters[route] = self._limiters[DELETE_ROUTE]
+        self._limiters[SUBSCRIPTION_SET_ROUTE] = shared_limiter(
+            self.endpoint, SUBSCRIPTION_SET_ROUTE, 5_000, 60.0
+        )
         self._headers = {
             "Authorization": f"Bearer {self._api_key}",
             "Content-Type": "application/json",
@@ -290,8 +298,13 @@ class BrazeClient:
         *,
         on_batch: Callable[[BatchResult], None] | None = None,
         array: str = "attributes",
+        arrays: Sequence[str] | None = None,
     ) -> TrackResult:
         """Send attribute objects (or, with ``array``, event or purchase objects); return one outcome per object, in input order.
+
+        ``arrays`` names each object's array instead: attributes, events and purchases are then
+        packed together, at most ``objects_per_request`` objects per request across the three
+        (Braze's limit on current plans).
 
         ``objects`` are dicts, or (all of them) JSON objects already serialised to bytes -- e.g.
         lines of a polars ``write_ndjson`` -- which skips building Python dicts altogether.
@@ -303,9 +316,12 @@ class BrazeClient:
         """
         rows = objects if isinstance(objects, (list, tuple)) else list(objects)
         started = time.perf_counter()
-        if array not in ("attributes", "events", "purchases"):
-            raise ValueError(f"array must be attributes, events or purchases, not {array!r}")
-        run = _Run(len(rows), on_batch, array)
+        for name in {array} if arrays is None else set(arrays):
+            if name not in TRACK_ARRAYS:
+                raise ValueError(f"array must be attributes, events or purchases, not {name!r}")
+        if arrays is not None and len(arrays) != len(rows):
+            raise ValueError(f"arrays names {len(arrays)} arrays for {len(rows)} objects")
+        run = _Run(len(rows), on_batch, array, arrays)
         per = self.objects_per_request
         starts = iter(range(0, len(rows), per))
         starts_lock = threading.Lock()
@@ -364,11 +380,28 @@ class BrazeClient:
     def _send_unit(
         self, run: _Run, indices: list[int], batch: Sequence[dict] | Sequence[bytes]
     ) -> None:
+        # Positions (in `indices`) of the rows of each array, in request order.
+        if run.arrays is None:
+            slots = {run.array: list(range(len(indices)))}
+        else:
+            slots = {}
+            for position, index in enumerate(indices):
+                slots.setdefault(run.arrays[index], []).append(position)
         if batch and isinstance(batch[0], (bytes, bytearray)):
-            body = b'{"' + run.array.encode() + b'":[' + b",".join(batch) + b"]}"  # type: ignore[arg-type]
+            body = (
+                b"{"
+                + b",".join(
+                    b'"' + name.encode() + b'":[' + b",".join(batch[p] for p in positions) + b"]"  # type: ignore[misc]
+                    for name, positions in slots.items()
+                )
+                + b"}"
+            )
         else:
             try:
-                body = orjson.dumps({run.array: batch}, option=_JSON_OPTIONS)
+                body = orjson.dumps(
+                    {name: [batch[p] for p in positions] for name, positions in slots.items()},
+                    option=_JSON_OPTIONS,
+                )
             except TypeError:
                 self._send_serialisable(run, indices, batch)
                 return
@@ -392,7 +425,7 @@ class BrazeClient:
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         status = response.status
         if status is not None and 200 <= status < 300 and response.error is None:
-            outcomes, unmapped = self._map_errors(indices, response.body, run.array)
+            outcomes, unmapped = self._map_errors(indices, response.body, slots)
             self._finish(run, indices, status, response.attempts, elapsed_ms, outcomes, unmapped)
             return
         if status == 413 and len(batch) > 1:
@@ -432,20 +465,31 @@ class BrazeClient:
 
     @staticmethod
     def _map_errors(
-        indices: list[int], body: dict, array: str = "attributes"
+        indices: list[int], body: dict, slots: dict[str, list[int]] | None = None
     ) -> tuple[list[RowOutcome], list[dict]]:
+        """Outcomes of a 2xx answer: Braze's per-object errors name the array and the index in
+        it; `slots` maps each array to the positions (in `indices`) of its objects (default:
+        all attributes)."""
+        if slots is None:
+            slots = {"attributes": list(range(len(indices)))}
         errors = body.get("errors") if body else None
         if not errors:
             return [_outcome(i, DELIVERED, None) for i in indices], []
         rejected: dict[int, str] = {}
         unmapped: list[dict] = []
         for error in errors:
-            position = error.get("index") if isinstance(error, dict) else None
-            if (
-                isinstance(position, int)
-                and error.get("input_array", "attributes") == array
-                and 0 <= position < len(indices)
-            ):
+            index = error.get("index") if isinstance(error, dict) else None
+            positions = (
+                slots.get(error.get("input_array", "attributes"))
+                if isinstance(error, dict)
+                else None
+            )
+            position = (
+                positions[index]
+                if positions is not None and isinstance(index, int) and 0 <= index < len(positions)
+                else None
+            )
+            if position is not None:
                 text = str(error.get("type") or error.get("message") or error)
                 rejected[position] = (
                     f"{rejected[position]}; {text}" if position in rejected else text
@@ -817,3 +861,25 @@ class BrazeClient:
             )
             done += int(body.get("aliases_processed") or 0)
         return done
+
+    # ---- /v2/subscription/status/set -----------------------------------------------------------
+    def set_subscription_states(
+        self, group_id: str, state: str, external_ids: Sequence[str]
+    ) -> int:
+        """Set one subscription group's state ("subscribed" | "unsubscribed") for external ids,
+        50 per request; return the number of users sent."""
+        ids = list(external_ids)
+        for start in range(0, len(ids), IDS_PER_REQUEST):
+            self._post_ids(
+                SUBSCRIPTION_SET_ROUTE,
+                {
+                    "subscription_groups": [
+                        {
+                            "subscription_group_id": group_id,
+                            "subscription_state": state,
+                            "external_ids": ids[start : start + IDS_PER_REQUEST],
+                        }
+                    ]
+                },
+            )
+        return len(ids)

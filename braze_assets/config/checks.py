@@ -21,11 +21,12 @@ def _sync_destinations(config: ProjectConfig) -> None:
 
 
 def _consent(config: ProjectConfig) -> None:
-    from braze_assets.lifecycle.consent import consent_problem
+    from braze_assets.lifecycle.consent import consent_problem, subscription_group_problem
 
+    consent = config.sync.lifecycle.consent
     problem = consent_problem(
-        config.sources, config.destinations, config.sync.lifecycle.consent.authority
-    )
+        config.sources, config.destinations, consent.authority
+    ) or subscription_group_problem(config.sources, consent.authority, consent.subscription_groups)
     if problem is not None:
         entry, message = problem
         raise ConfigError(message, entry=entry)

@@ -83,6 +83,21 @@ class OrderEventsConfig(StrictModel):
         return value
 
 
+class SubscriptionGroupConfig(StrictModel):
+    """One Braze subscription group whose state a column of the consent authority holds."""
+
+    group_id: str = Field(
+        min_length=1, max_length=255, description="The Braze subscription group id."
+    )
+    column: str = Field(
+        min_length=1,
+        description=(
+            "Column of the consent authority source: true / yes / 1 / subscribed / opted_in "
+            "subscribes, false / no / 0 / unsubscribed unsubscribes, empty leaves the state alone."
+        ),
+    )
+
+
 class ConsentConfig(StrictModel):
     """Email / push subscription states and subscription groups: off unless declared here."""
 
@@ -91,6 +106,14 @@ class ConsentConfig(StrictModel):
         description=(
             "Name of the customer source declared as the consent authority; subscription states "
             "are sent only from it. null (the default) sends no consent at all."
+        ),
+    )
+    subscription_groups: list[SubscriptionGroupConfig] = Field(
+        default_factory=list,
+        description=(
+            "Subscription groups set from columns of the authority source (none by default); "
+            "sent in /users/track attribute objects, never billed. An unsubscribe is never "
+            "overwritten by a subscribe the authority recorded (updated_at) before it."
         ),
     )
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from braze_assets import tables
 from braze_assets.attributes.expressions import parse_expression, referenced_columns
+from braze_assets.warehouse import quote, quote_literal, table_exists, transaction
 
 CONSENT_FIELDS = ("email_subscribe", "push_subscribe", "subscription_groups")
 _SETTING = "sync.lifecycle.consent.authority"
@@ -67,23 +68,55 @@ def consent_problem(
     return None
 
 
+def subscription_group_problem(
+    sources: Sequence, authority: str | None, groups: Sequence
+) -> tuple[str, str] | None:
+    """(config entry, why) the configured subscription groups may not be sent; None when they may."""
+    if not groups:
+        return None
+    entry = "sync.lifecycle.consent.subscription_groups"
+    if authority is None:
+        return entry, (
+            f"subscription groups are sent only from the consent authority: declare it in {_SETTING} "
+            "or remove the subscription groups"
+        )
+    source = next((s for s in sources if s.name == authority), None)
+    if source is None:
+        return None  # consent_problem names the unknown authority
+    seen: set[str] = set()
+    for g, group in enumerate(groups):
+        if group.group_id in seen:
+            return f"{entry}[{g}]", f"subscription group {group.group_id!r} is listed twice"
+        seen.add(group.group_id)
+        if group.column not in source.columns:
+            return f"{entry}[{g}].column", (
+                f"column {group.column!r} of subscription group {group.group_id!r} is not a column "
+                f"of the consent authority {authority!r}; it has {', '.join(source.columns)}"
+            )
+    return None
+
+
+def updated_at_sql(authority, alias: str = "r") -> str:
+    """The authority's updated_at as a UTC TIMESTAMP (zone-less text is taken as UTC)."""
+    column = f"NULLIF(trim(CAST({alias}.{quote(authority.updated_at)} AS VARCHAR)), '')"
+    return (
+        f"CASE WHEN regexp_matches({column}, '(Z|z|[+-][0-9]{{2}}:?[0-9]{{2}})$') "
+        f"THEN TRY_CAST({column} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' ELSE TRY_CAST({column} AS TIMESTAMP) END"
+    )
+
+
 def refresh_consent_times(con, destination: str, authority) -> int:
     """Write consent_authority_times for `destination`: per Braze identifier, the latest update
     time of the customer's records in the consent authority source (its `updated_at` column).
     The diff uses it so that an unsubscribe Braze confirmed is overwritten only by a newer
     subscribe. Returns the rows written."""
     from braze_assets.sync.diff import CONSENT_TIMES
-    from braze_assets.warehouse import quote, quote_literal, table_exists, transaction
 
     raw = f"raw_{authority.name}"
     needed = (raw, tables.UNIFIED_COALESCED, tables.BRAZE_CUSTOMER_ATTRIBUTES)
     if not all(table_exists(con, t) for t in needed):
         return 0
-    column = f"NULLIF(trim(CAST(r.{quote(authority.updated_at)} AS VARCHAR)), '')"
-    updated = (
-        f"CASE WHEN regexp_matches({column}, '(Z|z|[+-][0-9]{{2}}:?[0-9]{{2}})$') "
-        f"THEN TRY_CAST({column} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' ELSE TRY_CAST({column} AS TIMESTAMP) END"
-    )
+    updated = updated_at_sql(authority)
     with transaction(con):
         con.execute(
             f"CREATE TABLE IF NOT EXISTS {CONSENT_TIMES} "

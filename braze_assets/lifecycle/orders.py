@@ -14,8 +14,15 @@ Exactly once. Braze does not deduplicate events, so each event has a stable key
    its requests go out;
 2. after the answers, delivered events become `confirmed`, rejected ones `rejected` (neither is
    sent again) and events that never reached Braze are removed from the log (sent next run).
-A run killed between 1 and 2 leaves `in_flight` rows: Braze may or may not have them, and a
-resend could double revenue, so they are never sent again and are reported as uncertain.
+A run killed between 1 and 2 leaves `in_flight` rows: Braze may or may not have them. The next
+run reads them back before planning (/users/export/ids, external ids only): per profile and
+event name (product id for purchases), Braze's count minus the events the log holds confirmed
+there (including those of profiles merged into it) says how many of the in-flight ones arrived.
+All of them: they become `confirmed`. None (or no profile): they leave the log and are sent
+again, once, under the same protocol. Anything else, or no read-back (other identifier types,
+alias profiles, export failed): they stay unsent as `uncertain`, reported, since a resend could double revenue.
+The count is exact only while nothing else (an SDK, another integration) logs the same event
+names on these profiles.
 Events ride in /users/track `events` (or `purchases`) requests of at most `objects_per_request`
 objects, inside Braze's limit of 75 objects per request across the three arrays.
 
@@ -36,12 +43,20 @@ import orjson
 import polars as pl
 
 from braze_assets import tables
+from braze_assets.attributes.fields import ALIAS_KEY_PREFIX
 from braze_assets.braze.client import BrazeError
 from braze_assets.config.sources import TransactionSourceConfig
 from braze_assets.customer_360.transactions import _parse_sql, _staged
 from braze_assets.lifecycle.config import OrderEventsConfig
-from braze_assets.lifecycle.profiles import braze_identifier
-from braze_assets.lifecycle.tables import DELETIONS, EVENT_LOG, ensure_lifecycle_tables
+from braze_assets.lifecycle.profiles import braze_head
+from braze_assets.lifecycle.tables import (
+    DELETIONS,
+    EVENT_LOG,
+    MERGES,
+    counters,
+    ensure_lifecycle_tables,
+    now_utc,
+)
 from braze_assets.warehouse import quote, table_columns, table_exists, transaction
 
 _LOG = logging.getLogger("braze_assets.lifecycle")
@@ -69,24 +84,13 @@ class OrderReport:
     unknown_users: int = 0
     deferred: int = 0
     uncertain: int = 0
+    read_back_confirmed: int = 0
+    read_back_resent: int = 0
     blocked: str | None = None
     samples: list[str] = field(default_factory=list)
 
     def metadata(self) -> dict[str, int]:
-        return {
-            "order_events_planned": self.planned,
-            "order_events_forecast_data_points": self.forecast_data_points,
-            "order_events_confirmed": self.confirmed,
-            "order_events_rejected": self.rejected,
-            "order_events_not_delivered": self.not_delivered,
-            "order_events_unknown_users": self.unknown_users,
-            "order_events_deferred": self.deferred,
-            "order_events_uncertain": self.uncertain,
-        }
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        return counters(self, "order_events_")
 
 
 def _orders_sql(con, txns: Sequence[TransactionSourceConfig], config: OrderEventsConfig) -> str:
@@ -143,7 +147,7 @@ def plan_order_events(
     )
     if not wanted or not table_exists(con, ATTRIBUTES_TABLE):
         return empty
-    now = now or _now()
+    now = now or now_utc()
     since = now - dt.timedelta(days=config.lookback_days) if config.lookback_days else None
     con.execute(f"CREATE OR REPLACE TEMP TABLE _txn_raw AS {_orders_sql(con, wanted, config)}")
     try:
@@ -168,19 +172,10 @@ def plan_order_events(
             names.append(REFUNDED)
         if config.format == "ecommerce" and status in ("cancelled", "canceled"):
             names.append(CANCELLED)
+        order = _Order(source, order_id, at, revenue, items, channel)
         for name in names:
             payload = _payload(
-                name,
-                identifier_type,
-                identifier,
-                source,
-                order_id,
-                at,
-                revenue,
-                items,
-                channel,
-                config,
-                update_existing_only,
+                name, braze_head(identifier_type, identifier, update_existing_only), order, config
             )
             rows.append((f"{source}:{order_id}:{name}", identifier, name, at, payload))
     if not rows:
@@ -192,24 +187,22 @@ def plan_order_events(
     return frame.join(logged, on="event_key", how="anti")
 
 
-def _payload(
-    name,
-    identifier_type,
-    identifier,
-    source,
-    order_id,
-    at,
-    revenue,
-    items,
-    channel,
-    config,
-    update_existing_only,
-):
+@dataclass(frozen=True)
+class _Order:
+    """One order of a transaction source, as the events about it describe it."""
+
+    source: str
+    order_id: str
+    at: dt.datetime
+    revenue: float
+    items: object
+    channel: object
+
+
+def _payload(name: str, head: dict, order: _Order, config: OrderEventsConfig) -> str:
+    at, revenue, source, order_id = order.at, order.revenue, order.source, order.order_id
+    items, channel = order.items, order.channel
     time = at.replace(microsecond=0).isoformat() + "Z"
-    head = braze_identifier(identifier_type, identifier)
-    if update_existing_only:
-        # Like the attributes: an order never creates a profile Braze does not have.
-        head["_update_existing_only"] = True
     metadata = {k: v for k, v in (("items", items), ("channel", channel)) if v is not None}
     if name == PURCHASE:
         return orjson.dumps(
@@ -259,14 +252,101 @@ def _log_rows(con, destination: str, run_id: str, frame: pl.DataFrame, status: s
                 "points": DATA_POINTS_PER_EVENT,
                 "status": status,
                 "run": run_id,
-                "now": _now(),
+                "now": now_utc(),
             },
         )
     finally:
         con.unregister("_lc_events")
 
 
-def send_order_events(
+# The name Braze counts an event under: the event name, or a purchase's product id (its source).
+_BRAZE_NAME = "CASE WHEN e.name = 'purchase' THEN split_part(e.event_key, ':', 1) ELSE e.name END"
+
+
+def settle_in_flight(con, client, destination: str, report: OrderReport, log=_LOG) -> None:
+    """Settle the in-flight events of a killed run from Braze's counts (see the module doc)."""
+    groups = con.execute(
+        f"""SELECT e.identifier, {_BRAZE_NAME} AS braze_name, list(e.event_key ORDER BY e.event_key)
+            FROM {EVENT_LOG} e WHERE e.destination = ? AND e.status = 'in_flight'
+              AND NOT starts_with(e.identifier, ?) -- alias profiles: not exported by external id
+            GROUP BY ALL""",
+        [destination, ALIAS_KEY_PREFIX],
+    ).fetchall()
+    if not groups:
+        return
+    identifiers = sorted({g[0] for g in groups})
+    try:
+        users = client.export_ids(identifiers, ["external_id", "custom_events", "purchases"])
+    except Exception as exc:  # stay in flight: read back next run
+        log.warning("order events %s: read-back failed, tried next run: %s", destination, exc)
+        return
+    found = {u.get("external_id") for u in users}
+    braze = {
+        (u.get("external_id"), item.get("name")): int(item.get("count") or 0)
+        for u in users
+        for key in ("custom_events", "purchases")
+        for item in u.get(key) or ()
+    }
+    con.register(
+        "_lc_ids", pl.DataFrame({"identifier": identifiers}, schema={"identifier": pl.String})
+    )
+    try:
+        # Events confirmed on each profile, plus those of the profiles merged into it.
+        ours = {
+            (identifier, name): int(n)
+            for identifier, name, n in con.execute(
+                f"""SELECT coalesce(m.keep_identifier, e.identifier) AS who, {_BRAZE_NAME}, count(*)
+                    FROM {EVENT_LOG} e
+                    LEFT JOIN (SELECT DISTINCT merge_identifier, keep_identifier FROM {MERGES}
+                               WHERE destination = $d AND status = 'merged') m
+                      ON m.merge_identifier = e.identifier
+                    WHERE e.destination = $d AND e.status = 'confirmed'
+                      AND coalesce(m.keep_identifier, e.identifier) IN (SELECT identifier FROM _lc_ids)
+                    GROUP BY ALL""",
+                {"d": destination},
+            ).fetchall()
+        }
+    finally:
+        con.unregister("_lc_ids")
+    confirm, resend, uncertain = [], [], []
+    for identifier, name, keys in groups:
+        arrived = braze.get((identifier, name), 0) - ours.get((identifier, name), 0)
+        if identifier not in found or arrived == 0:
+            resend.extend(keys)
+        elif arrived == len(keys):
+            confirm.extend(keys)
+        else:
+            uncertain.append(
+                (keys, f"read back: Braze counts {arrived} new of {len(keys)} in flight")
+            )
+    with transaction(con):
+        for keys, status, reason in (
+            (confirm, "confirmed", "read back after an interrupted run"),
+            *((k, "uncertain", r) for k, r in uncertain),
+        ):
+            if keys:
+                con.execute(
+                    f"""UPDATE {EVENT_LOG} SET status = ?, reason = ?, sent_at = ?
+                        WHERE destination = ? AND event_key IN (SELECT unnest(?::VARCHAR[]))""",
+                    [status, reason, now_utc(), destination, keys],
+                )
+        if resend:
+            con.execute(
+                f"""DELETE FROM {EVENT_LOG} WHERE destination = ? AND status = 'in_flight'
+                    AND event_key IN (SELECT unnest(?::VARCHAR[]))""",
+                [destination, resend],
+            )
+    report.read_back_confirmed, report.read_back_resent = len(confirm), len(resend)
+    log.info(
+        "order events %s: in-flight events read back: %d confirmed, %d resent, %d uncertain",
+        destination,
+        len(confirm),
+        len(resend),
+        sum(len(k) for k, _ in uncertain),
+    )
+
+
+def prepare_order_events(
     con: duckdb.DuckDBPyConnection,
     client,
     *,
@@ -274,19 +354,19 @@ def send_order_events(
     identifier_type: str,
     transactions: Sequence[TransactionSourceConfig],
     config: OrderEventsConfig,
-    run_id: str,
-    data_point_budget: int | None = None,
-    override_budget: bool = False,
     dry_run: bool = False,
     sample_size: int = 3,
     now: dt.datetime | None = None,
     update_existing_only: bool = True,
     log: logging.Logger = _LOG,
-) -> OrderReport:
-    """Plan the day's order events, stop over budget, send each once; see the module doc."""
+) -> tuple[OrderReport, pl.DataFrame]:
+    """Settle a killed run's in-flight events, then plan this run's: (report, plan)."""
     report = OrderReport(destination, dry_run)
     if not config.enabled:
-        return report
+        return report, pl.DataFrame()
+    ensure_lifecycle_tables(con)
+    if not dry_run and identifier_type == "external_id":
+        settle_in_flight(con, client, destination, report, log)
     plan = plan_order_events(
         con,
         destination=destination,
@@ -297,7 +377,7 @@ def send_order_events(
         update_existing_only=update_existing_only,
     )
     report.uncertain = con.execute(
-        f"SELECT count(*) FROM {EVENT_LOG} WHERE destination = ? AND status = 'in_flight'",
+        f"SELECT count(*) FROM {EVENT_LOG} WHERE destination = ? AND status IN ('in_flight', 'uncertain')",
         [destination],
     ).fetchone()[0]
     if config.max_per_run is not None and len(plan) > config.max_per_run:
@@ -306,6 +386,102 @@ def send_order_events(
     report.planned = len(plan)
     report.forecast_data_points = len(plan) * DATA_POINTS_PER_EVENT
     report.samples = plan["payload"].head(sample_size).to_list()
+    return report, plan
+
+
+def record_outcomes(con, destination: str, chunk: pl.DataFrame, outcomes, report) -> None:
+    """Braze's answers for in-flight events: delivered -> confirmed, rejected -> rejected (neither
+    sent again), not delivered or unknown profile -> out of the log (sent on a later run)."""
+    # A profile Braze does not have yet: the event is tried again on later runs (within
+    # lookback_days), as the customer may sign up in the meantime.
+    statuses = [
+        "not_delivered"
+        if o.status == "rejected" and _UNKNOWN_USER.search((o.reason or "").lower())
+        else o.status
+        for o in outcomes
+    ]
+    outcome = chunk.select("event_key").with_columns(
+        pl.Series("status", statuses, pl.String),
+        pl.Series("reason", [o.reason for o in outcomes], pl.String),
+    )
+    con.register("_lc_outcome", outcome)
+    try:
+        with transaction(con):
+            con.execute(
+                f"""UPDATE {EVENT_LOG} e SET status = CASE o.status WHEN 'delivered' THEN 'confirmed'
+                        ELSE 'rejected' END, reason = o.reason, sent_at = $now
+                    FROM _lc_outcome o WHERE e.destination = $d AND e.event_key = o.event_key
+                      AND o.status IN ('delivered', 'rejected')""",
+                {"d": destination, "now": now_utc()},
+            )
+            # Never reached Braze (the answer says so): free to send next run.
+            con.execute(
+                f"""DELETE FROM {EVENT_LOG} WHERE destination = ? AND event_key IN
+                    (SELECT event_key FROM _lc_outcome WHERE status = 'not_delivered')""",
+                [destination],
+            )
+    finally:
+        con.unregister("_lc_outcome")
+    unknown = sum(1 for o, status in zip(outcomes, statuses) if o.status != status)
+    report.confirmed += sum(1 for o in outcomes if o.status == "delivered")
+    report.rejected += sum(1 for o in outcomes if o.status == "rejected") - unknown
+    report.unknown_users += unknown
+    report.not_delivered += sum(1 for o in outcomes if o.status == "not_delivered")
+
+
+def _array(config: OrderEventsConfig) -> str:
+    return "purchases" if config.format == "purchase" else "events"
+
+
+@dataclass
+class OrderRiders:
+    """A run's order events riding in the attribute sync's /users/track requests (packed with
+    the attributes, 75 objects per request across the arrays): logged in flight before the
+    first request, settled from the answers (a killed run's are read back by the next run)."""
+
+    con: duckdb.DuckDBPyConnection
+    destination: str
+    run_id: str
+    plan: pl.DataFrame
+    array: str
+    report: OrderReport
+
+    @property
+    def rows(self) -> list[bytes]:
+        return [p.encode() for p in self.plan["payload"]]
+
+    @property
+    def data_points(self) -> int:
+        return self.report.forecast_data_points
+
+    def before_send(self) -> None:
+        with transaction(self.con):
+            _log_rows(self.con, self.destination, self.run_id, self.plan, "in_flight")
+
+    def after_send(self, outcomes) -> None:
+        record_outcomes(self.con, self.destination, self.plan, outcomes, self.report)
+
+
+def order_riders(report: OrderReport, plan: pl.DataFrame, con, run_id: str, config) -> OrderRiders:
+    return OrderRiders(con, report.destination, run_id, plan, _array(config), report)
+
+
+def send_order_events(
+    con: duckdb.DuckDBPyConnection,
+    client,
+    *,
+    run_id: str,
+    data_point_budget: int | None = None,
+    override_budget: bool = False,
+    dry_run: bool = False,
+    log: logging.Logger = _LOG,
+    **plan_args,
+) -> OrderReport:
+    """Plan the day's order events (`plan_args`: those of prepare_order_events), stop over
+    budget, send each once in requests of their own; see the module doc (the sync packs them
+    with the attributes instead: OrderRiders)."""
+    report, plan = prepare_order_events(con, client, dry_run=dry_run, log=log, **plan_args)
+    destination, config = report.destination, plan_args["config"]
     if dry_run or plan.is_empty():
         return report
     if (
@@ -321,55 +497,22 @@ def send_order_events(
         report.deferred += report.planned
         log.warning(report.blocked)
         return report
-    array = "purchases" if config.format == "purchase" else "events"
     group = max(1, client.concurrency * client.objects_per_request)
     for start in range(0, len(plan), group):
         chunk = plan.slice(start, group)
-        # Durable before the requests: a run killed from here on never resends these events.
+        # Durable before the requests: a run killed from here on leaves them in flight.
         with transaction(con):
             _log_rows(con, destination, run_id, chunk, "in_flight")
         error = None
         try:
-            result = client.track_attributes([p.encode() for p in chunk["payload"]], array=array)
+            result = client.track_attributes(
+                [p.encode() for p in chunk["payload"]], array=_array(config)
+            )
         except BrazeError as exc:  # key, permission, endpoint: record what is known, then stop
             if exc.result is None:
                 raise
             result, error = exc.result, exc
-        # A profile Braze does not have yet: the event is tried again on later runs (within
-        # lookback_days), as the customer may sign up in the meantime.
-        statuses = [
-            "not_delivered"
-            if o.status == "rejected" and _UNKNOWN_USER.search((o.reason or "").lower())
-            else o.status
-            for o in result.outcomes
-        ]
-        reasons = [o.reason for o in result.outcomes]
-        outcome = chunk.select("event_key").with_columns(
-            pl.Series("status", statuses, pl.String), pl.Series("reason", reasons, pl.String)
-        )
-        con.register("_lc_outcome", outcome)
-        try:
-            with transaction(con):
-                con.execute(
-                    f"""UPDATE {EVENT_LOG} e SET status = CASE o.status WHEN 'delivered' THEN 'confirmed'
-                            ELSE 'rejected' END, reason = o.reason, sent_at = $now
-                        FROM _lc_outcome o WHERE e.destination = $d AND e.event_key = o.event_key
-                          AND o.status IN ('delivered', 'rejected')""",
-                    {"d": destination, "now": _now()},
-                )
-                # Never reached Braze (the answer says so): free to send next run.
-                con.execute(
-                    f"""DELETE FROM {EVENT_LOG} WHERE destination = ? AND event_key IN
-                        (SELECT event_key FROM _lc_outcome WHERE status = 'not_delivered')""",
-                    [destination],
-                )
-        finally:
-            con.unregister("_lc_outcome")
-        unknown = sum(1 for o, status in zip(result.outcomes, statuses) if o.status != status)
-        report.confirmed += result.delivered
-        report.rejected += result.rejected - unknown
-        report.unknown_users += unknown
-        report.not_delivered += result.not_delivered
+        record_outcomes(con, destination, chunk, result.outcomes, report)
         if error is not None:
             raise error
     log.info("order events %s: %s", destination, orjson.dumps(report.metadata()).decode())

@@ -11,6 +11,10 @@ with stale attributes and memberships:
 - `leave_and_clear`: the retired profile is sent a leave for every membership and null for every
   attribute the project manages (/users/track, _update_existing_only), and stays in Braze.
 Either way its confirmed state is dropped and the outcome is a row of braze_profile_merges.
+Braze merges asynchronously (202, no per-update result), so for external ids a merge is recorded
+`requested` and read back with /users/export/ids: `merged` once the retired id is gone and the
+kept one exists, `failed` when the kept profile is missing. A merge still pending is read back
+again by the next run, which asks Braze for it once more (a no-op if Braze did it meanwhile).
 
 Deletions. Customers retired without a survivor (gone from every source) for longer than the
 grace period, and customers named in the configured deletion source (privacy requests, no grace
@@ -32,8 +36,15 @@ import orjson
 import polars as pl
 
 from braze_assets import tables
+from braze_assets.attributes.fields import ALIAS_KEY_PREFIX
 from braze_assets.lifecycle.config import DeletionConfig, MergeMode
-from braze_assets.lifecycle.tables import DELETIONS, MERGES, PROFILE_KEYS, ensure_lifecycle_tables
+from braze_assets.lifecycle.tables import (
+    DELETIONS,
+    MERGES,
+    PROFILE_KEYS,
+    ensure_lifecycle_tables,
+    now_utc,
+)
 from braze_assets.sync.tables import (
     CONFIRMED,
     KIND_MEMBERSHIP_ARRAY,
@@ -59,6 +70,7 @@ class LifecycleReport:
     merged: int = 0
     left_and_cleared: int = 0
     merges_failed: int = 0
+    merges_pending: int = 0
     deletions_planned: list[dict] = field(default_factory=list)
     deleted: int = 0
     deletions_failed: int = 0
@@ -67,13 +79,17 @@ class LifecycleReport:
     aliases_created: int = 0
     aliases_identified: int = 0
     messages: list[str] = field(default_factory=list)
+    subscriptions: object = None  # a SubscriptionReport when subscription groups are configured
 
     def metadata(self) -> dict[str, int]:
+        groups = self.subscriptions.metadata() if self.subscriptions is not None else {}
         return {
+            **groups,
             "merges_planned": len(self.merges_planned),
             "profiles_merged": self.merged,
             "profiles_left_and_cleared": self.left_and_cleared,
             "merges_failed": self.merges_failed,
+            "merges_pending": self.merges_pending,
             "deletions_planned": len(self.deletions_planned),
             "profiles_deleted": self.deleted,
             "deletions_failed": self.deletions_failed,
@@ -84,16 +100,29 @@ class LifecycleReport:
         }
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+def is_alias_key(identifier: str) -> bool:
+    return identifier.startswith(ALIAS_KEY_PREFIX)
 
 
 def braze_identifier(identifier_type: str, identifier: str) -> dict:
-    """The /users/* identifier object of a stored identifier ('label:name' for aliases)."""
+    """The /users/* identifier object of a stored identifier ('label:name' for aliases; an
+    external_id destination's customer without an external id has an alias key)."""
+    if identifier_type == "external_id" and is_alias_key(identifier):
+        identifier_type, identifier = "user_alias", identifier[len(ALIAS_KEY_PREFIX) :]
     if identifier_type == "user_alias":
         label, _, name = identifier.partition(":")
         return {"user_alias": {"alias_name": name, "alias_label": label}}
     return {identifier_type: identifier}
+
+
+def braze_head(identifier_type: str, identifier: str, update_existing_only: bool) -> dict:
+    """The identifier part of a /users/track object; like the attributes, an event or a
+    subscription state never creates a profile Braze does not have when the destination
+    updates existing profiles only."""
+    head = braze_identifier(identifier_type, identifier)
+    if update_existing_only:
+        head["_update_existing_only"] = True
+    return head
 
 
 def record_profile_keys(con: duckdb.DuckDBPyConnection, destination: str) -> int:
@@ -101,7 +130,7 @@ def record_profile_keys(con: duckdb.DuckDBPyConnection, destination: str) -> int
     ensure_lifecycle_tables(con)
     if not table_exists(con, ATTRIBUTES_TABLE):
         return 0
-    now = _now()
+    now = now_utc()
     with transaction(con):
         con.execute(
             f"""UPDATE {PROFILE_KEYS} k SET last_seen_at = $now FROM {ATTRIBUTES_TABLE} a
@@ -162,13 +191,16 @@ def plan_merges(con: duckdb.DuckDBPyConnection, destination: str) -> pl.DataFram
             JOIN {PROFILE_KEYS} k ON k.destination = $d AND k.customer_id = f.retired
             JOIN {ATTRIBUTES_TABLE} a ON a.destination = $d AND a.customer_id = f.survivor
             WHERE a.identifier IS NOT NULL AND k.identifier <> a.identifier
+              -- The same customer's alias profile getting an external id: /users/identify (aliases).
+              AND NOT (f.retired = f.survivor AND starts_with(k.identifier, $alias_prefix))
               AND k.identifier NOT IN ({_current_identifiers_sql()})
               AND EXISTS (SELECT 1 FROM {CONFIRMED} c WHERE c.destination = $d AND c.identifier = k.identifier)
               AND NOT EXISTS (SELECT 1 FROM {MERGES} m WHERE m.destination = $d
-                              AND m.merge_identifier = k.identifier AND m.status IN ('merged', 'left_and_cleared'))
+                              AND m.merge_identifier = k.identifier
+                              AND m.status IN ('merged', 'requested', 'left_and_cleared'))
             QUALIFY row_number() OVER (PARTITION BY k.identifier ORDER BY a.identifier) = 1
             ORDER BY merge_identifier""",
-        {"d": destination},
+        {"d": destination, "alias_prefix": ALIAS_KEY_PREFIX},
     ).pl()
 
 
@@ -190,7 +222,7 @@ def _record_merges(con, destination, run_id, plan: pl.DataFrame, mode, status, m
                 "mode": mode,
                 "status": status,
                 "message": message,
-                "now": _now(),
+                "now": now_utc(),
             },
         )
     finally:
@@ -198,11 +230,15 @@ def _record_merges(con, destination, run_id, plan: pl.DataFrame, mode, status, m
 
 
 def _forget_confirmed(con, destination: str, identifiers: list[str]) -> None:
+    _delete_identifiers(con, destination, identifiers, (CONFIRMED, REJECTIONS))
+
+
+def _delete_identifiers(con, destination: str, identifiers: list[str], names) -> None:
     con.register(
         "_lc_forget", pl.DataFrame({"identifier": identifiers}, schema={"identifier": pl.String})
     )
     try:
-        for table in (CONFIRMED, REJECTIONS):
+        for table in names:
             con.execute(
                 f"DELETE FROM {table} WHERE destination = ? AND identifier IN (SELECT identifier FROM _lc_forget)",
                 [destination],
@@ -211,7 +247,7 @@ def _forget_confirmed(con, destination: str, identifiers: list[str]) -> None:
         con.unregister("_lc_forget")
 
 
-def _move_confirmed(con, destination: str, plan: pl.DataFrame, run_id: str) -> list[int]:
+def move_confirmed(con, destination: str, plan: pl.DataFrame, run_id: str) -> list[int]:
     """Copy to each survivor the retired profile's confirmed values of attributes the survivor
     has none of (what Braze's merge does), then forget the retired profile. Returns the number
     of attributes copied per merge."""
@@ -235,7 +271,7 @@ def _move_confirmed(con, destination: str, plan: pl.DataFrame, run_id: str) -> l
                 FROM _lc_pairs p JOIN {CONFIRMED} c ON c.destination = $d AND c.identifier = p.merge_identifier
                 WHERE c.attribute NOT IN (SELECT attribute FROM {CONFIRMED} s
                                           WHERE s.destination = $d AND s.identifier = p.keep_identifier)""",
-            {"d": destination, "now": _now(), "run": run_id},
+            {"d": destination, "now": now_utc(), "run": run_id},
         )
     finally:
         con.unregister("_lc_pairs")
@@ -289,6 +325,8 @@ def apply_merges(
 ) -> None:
     if mode == "off":
         return
+    if mode == "merge" and identifier_type == "external_id" and not report.dry_run:
+        _read_back_merges(con, client, destination, report, run_id, earlier=True, log=log)
     plan = plan_merges(con, destination)
     report.merges_planned = plan.to_dicts()
     if report.dry_run or plan.is_empty():
@@ -313,10 +351,14 @@ def apply_merges(
                 report.messages.append(message)
                 log.warning("%s: %d merges failed: %s", destination, len(chunk), message)
                 continue
+            # Only external ids can be read back (/users/export/ids); other merges are taken as done.
+            status = "requested" if identifier_type == "external_id" else "merged"
             with transaction(con):
-                moved = _move_confirmed(con, destination, chunk, run_id)
-                _record_merges(con, destination, run_id, chunk, mode, "merged", None, moved)
-            report.merged += len(chunk)
+                moved = move_confirmed(con, destination, chunk, run_id)
+                _record_merges(con, destination, run_id, chunk, mode, status, None, moved)
+            report.merged += len(chunk) if status == "merged" else 0
+        if identifier_type == "external_id":
+            _read_back_merges(con, client, destination, report, run_id, earlier=False, log=log)
         return
     objects = leave_and_clear_objects(
         con, destination, identifier_type, plan["merge_identifier"].to_list()
@@ -337,6 +379,53 @@ def apply_merges(
             )
     report.left_and_cleared += len(done)
     report.merges_failed += len(failed)
+
+
+def _read_back_merges(
+    con, client, destination: str, report: LifecycleReport, run_id: str, *, earlier: bool, log=_LOG
+) -> None:
+    """Settle `requested` merges from what Braze holds now (see the module doc): those of earlier
+    runs (a merge Braze has still not done is requested once more) or those of this run."""
+    ensure_lifecycle_tables(con)
+    pending = con.execute(
+        f"""SELECT DISTINCT merge_identifier, keep_identifier FROM {MERGES}
+            WHERE destination = ? AND status = 'requested' AND (run_id = ?) <> ? ORDER BY 1""",
+        [destination, run_id, earlier],
+    ).fetchall()
+    if not pending:
+        return
+    ids = sorted({i for pair in pending for i in pair if not is_alias_key(i)})
+    try:
+        present = {u.get("external_id") for u in client.export_ids(ids, ["external_id"])}
+    except Exception as exc:  # read back next run
+        log.warning("%s: merge read-back failed, retried next run: %s", destination, exc)
+        report.merges_pending += len(pending)
+        return
+    settled: list[tuple[str, str, str | None]] = []
+    retry = []
+    for gone, kept in pending:
+        if is_alias_key(gone) or is_alias_key(kept):
+            settled.append(("merged", "alias profile: not read back", gone))
+        elif kept not in present:
+            settled.append(
+                ("failed", f"kept profile {kept!r} is not in Braze after the merge", gone)
+            )
+        elif gone not in present:
+            settled.append(("merged", None, gone))
+        else:
+            retry.append((gone, kept))
+    with transaction(con):
+        for status, message, gone in settled:
+            con.execute(
+                f"""UPDATE {MERGES} SET status = ?, message = ?, recorded_at = ?
+                WHERE destination = ? AND merge_identifier = ? AND status = 'requested'""",
+                [status, message, now_utc(), destination, gone],
+            )
+    report.merged += sum(1 for s in settled if s[0] == "merged")
+    report.merges_failed += sum(1 for s in settled if s[0] == "failed")
+    report.merges_pending += len(retry)
+    if earlier and retry:
+        client.merge_users([({"external_id": g}, {"external_id": k}) for g, k in retry])
 
 
 def plan_deletions(
@@ -360,7 +449,7 @@ def plan_deletions(
         else ""
     )
     if table_exists(con, REGISTRY):
-        params["cutoff"] = (now or _now()) - dt.timedelta(days=config.grace_days)
+        params["cutoff"] = (now or now_utc()) - dt.timedelta(days=config.grace_days)
         parts.append(
             f"""SELECT k.customer_id, k.identifier, '{DISAPPEARED}' AS reason, 1 AS rank, r.retired_at AS since
                 FROM {REGISTRY} r JOIN {PROFILE_KEYS} k ON k.destination = $d AND k.customer_id = r.customer_id
@@ -403,7 +492,13 @@ def _record_deletions(con, destination, run_id, rows: pl.DataFrame, status, mess
         con.execute(
             f"""INSERT INTO {DELETIONS} SELECT $d, $run, customer_id, identifier, reason, $status, $message, $now
                 FROM _lc_del_rows""",
-            {"d": destination, "run": run_id, "status": status, "message": message, "now": _now()},
+            {
+                "d": destination,
+                "run": run_id,
+                "status": status,
+                "message": message,
+                "now": now_utc(),
+            },
         )
     finally:
         con.unregister("_lc_del_rows")
@@ -413,18 +508,9 @@ def forget_profiles(
     con: duckdb.DuckDBPyConnection, destination: str, identifiers: list[str]
 ) -> None:
     """Drop every trace of deleted profiles except the deletion record itself."""
-    _forget_confirmed(con, destination, identifiers)
-    con.register(
-        "_lc_forget", pl.DataFrame({"identifier": identifiers}, schema={"identifier": pl.String})
+    _delete_identifiers(
+        con, destination, identifiers, (CONFIRMED, REJECTIONS, SNAPSHOTS, PROFILE_KEYS)
     )
-    try:
-        for table in (SNAPSHOTS, PROFILE_KEYS):
-            con.execute(
-                f"DELETE FROM {table} WHERE destination = ? AND identifier IN (SELECT identifier FROM _lc_forget)",
-                [destination],
-            )
-    finally:
-        con.unregister("_lc_forget")
 
 
 def apply_deletions(
@@ -459,11 +545,13 @@ def apply_deletions(
     for start in range(0, len(plan), 50):
         chunk = plan.slice(start, 50)
         identifiers = chunk["identifier"].to_list()
+        heads = [braze_identifier(identifier_type, i) for i in identifiers]
         try:
-            if identifier_type == "external_id":
-                client.delete_users(identifiers)
-            else:
-                aliases = [braze_identifier(identifier_type, i)["user_alias"] for i in identifiers]
+            external = [h["external_id"] for h in heads if "external_id" in h]
+            aliases = [h["user_alias"] for h in heads if "user_alias" in h]
+            if external:
+                client.delete_users(external)
+            if aliases:
                 client.delete_aliases([(a["alias_name"], a["alias_label"]) for a in aliases])
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
@@ -500,10 +588,12 @@ def run_lifecycle(
     now: dt.datetime | None = None,
     consent_source=None,
     aliases=None,
+    subscription_groups=(),
+    update_existing_only: bool = True,
     log: logging.Logger = _LOG,
 ) -> LifecycleReport:
-    """Merges, then deletions, then remember today's profile keys and the consent authority's
-    update times (not in a dry run)."""
+    """Merges, then deletions, aliases, then remember today's profile keys and the consent
+    authority's update times (not in a dry run), then the authority's subscription groups."""
     report = LifecycleReport(destination, dry_run)
     apply_merges(
         con,
@@ -536,6 +626,7 @@ def run_lifecycle(
             identifier_type=identifier_type,
             config=aliases,
             dry_run=dry_run,
+            run_id=run_id,
         )
         report.aliases_planned = done.planned_new + done.planned_identify
         report.aliases_created, report.aliases_identified = done.created, done.identified
@@ -545,6 +636,21 @@ def run_lifecycle(
             from braze_assets.lifecycle.consent import refresh_consent_times
 
             refresh_consent_times(con, destination, consent_source)
+    if consent_source is not None and subscription_groups:
+        from braze_assets.lifecycle.subscriptions import send_subscription_states
+
+        report.subscriptions = send_subscription_states(
+            con,
+            client,
+            destination=destination,
+            identifier_type=identifier_type,
+            authority=consent_source,
+            groups=subscription_groups,
+            run_id=run_id,
+            dry_run=dry_run,
+            update_existing_only=update_existing_only,
+            log=log,
+        )
     if report.merges_planned or report.deletions_planned:
         log.info(
             "lifecycle %s%s: %s",

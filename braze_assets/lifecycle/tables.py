@@ -14,6 +14,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+
 import duckdb
 
 PROFILE_KEYS = "braze_profile_keys"
@@ -76,6 +79,20 @@ CREATE TABLE IF NOT EXISTS {EVENT_LOG} (
     sent_at TIMESTAMP NOT NULL
 );
 """
+
+
+def now_utc() -> dt.datetime:
+    """Naive UTC, as every lifecycle table stores its times."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def counters(report, prefix: str) -> dict[str, int]:
+    """A report dataclass's integer fields as run metadata: prefix + field name."""
+    return {
+        prefix + f.name: value
+        for f in dataclasses.fields(report)
+        if type(value := getattr(report, f.name)) is int
+    }
 
 
 def ensure_lifecycle_tables(con: duckdb.DuckDBPyConnection) -> None:

@@ -22,6 +22,7 @@ from braze_assets.sandbox.workspace import Workspace
 
 TRACK, EXPORT, DELETE = "/users/track", "/users/export/ids", "/users/delete"
 MERGE, ALIAS_NEW, IDENTIFY = "/users/merge", "/users/alias/new", "/users/identify"
+SUBSCRIPTION_SET = "/v2/subscription/status/set"
 PERMISSIONS = {
     TRACK: "users.track",
     EXPORT: "users.export.ids",
@@ -29,6 +30,7 @@ PERMISSIONS = {
     MERGE: "users.merge",
     ALIAS_NEW: "users.alias.new",
     IDENTIFY: "users.identify",
+    SUBSCRIPTION_SET: "subscription.status.set",
 }
 DEFAULT_API_KEY = "sandbox-key"
 SANDBOX_API_KEY = DEFAULT_API_KEY  # the name the CLI uses
@@ -116,6 +118,10 @@ class SandboxApi:
         # Braze: delete, identify, alias/new and merge share one 20,000 requests/min limit.
         for route in (MERGE, ALIAS_NEW, IDENTIFY):
             self.windows[route] = self.windows[DELETE]
+        # Braze documents 5,000 requests per minute for the subscription status endpoints.
+        self.windows[SUBSCRIPTION_SET] = FixedWindow(5_000, 60.0)
+        # Merge updates accepted while faults.defer_merges is on, applied later (Braze's async).
+        self.pending_merges: list[dict] = []
         self._lock = threading.Lock()
         self._seq = 0
         # (seq, time, method, path, status, objects, rejected): never the key or the body.
@@ -246,6 +252,7 @@ class SandboxApi:
             MERGE: self._merge,
             ALIAS_NEW: self._alias_new,
             IDENTIFY: self._identify,
+            SUBSCRIPTION_SET: self._subscription_set,
         }[route]
         reply = handler(payload, now)
         reply.headers.update(limit_headers)
@@ -348,13 +355,11 @@ class SandboxApi:
             return self._bad(now, DELETE, "braze_ids must be an array of strings")
         if len(ids) + len(aliases) + len(braze_ids) > IDS_PER_REQUEST:
             return self._bad(now, DELETE, "Max Input Length Exceeded")
-        deleted = self.workspace.delete(ids)
-        with self.workspace.lock:
-            deleted += lifecycle.delete_profiles(
-                self.workspace,
-                [("user_alias", lifecycle._alias(a)) for a in aliases]
-                + [("braze_id", b) for b in braze_ids],
-            )
+        deleted = self.workspace.delete(
+            [("external_id", i) for i in ids]
+            + [("user_alias", lifecycle._alias(a)) for a in aliases]
+            + [("braze_id", b) for b in braze_ids]
+        )
         self._record(now, "POST", DELETE, 201, len(ids) + len(aliases) + len(braze_ids))
         return Reply(201, {"message": "success", "deleted": deleted})
 
@@ -376,10 +381,30 @@ class SandboxApi:
         if isinstance(updates, Reply):
             return updates
         with self.workspace.lock:
-            lifecycle.merge(self.workspace, updates)
+            if self.faults.config.defer_merges:
+                self.pending_merges.extend(updates)
+            else:
+                self.apply_merges()
+                lifecycle.merge(self.workspace, updates)
         self._record(now, "POST", MERGE, 202, len(updates))
         # Braze merges asynchronously and answers 202 without per-update results.
         return Reply(202, {"message": "success"})
+
+    def apply_merges(self) -> int:
+        """Apply the merge updates queued while merges were deferred; return how many merged."""
+        with self.workspace.lock:
+            queued, self.pending_merges = self.pending_merges, []
+            return lifecycle.merge(self.workspace, queued) if queued else 0
+
+    def _subscription_set(self, payload: dict, now: float) -> Reply:
+        groups = payload.get("subscription_groups")
+        error = lifecycle.check_subscription_set(groups)
+        if error is not None:
+            return self._bad(now, SUBSCRIPTION_SET, f"Bad syntax: {error}")
+        with self.workspace.lock:
+            lifecycle.set_subscription_states(self.workspace, groups)
+        self._record(now, "POST", SUBSCRIPTION_SET, 201, len(groups))
+        return Reply(201, {"message": "success"})
 
     def _alias_new(self, payload: dict, now: float) -> Reply:
         items = self._listed(payload, "user_aliases", lifecycle.check_new_aliases, ALIAS_NEW, now)
@@ -430,7 +455,11 @@ class SandboxApi:
                 return Reply(200, self.faults.describe())
             if method == "POST" and name == "faults":
                 self.faults.set(FaultConfig.from_dict(orjson.loads(body or b"{}")))
+                if not self.faults.config.defer_merges:
+                    self.apply_merges()
                 return Reply(200, self.faults.describe())
+            if method == "POST" and name == "apply_merges":
+                return Reply(200, {"merged": self.apply_merges()})
             if method == "POST" and name == "reset":
                 self.reset()
                 return Reply(200, {"message": "reset"})

@@ -25,6 +25,9 @@ class FaultConfig:
     retry_after_s: float | None = None  # send Retry-After on injected 429/5xx
     next_statuses: list[int | str] = field(default_factory=list)  # scripted answers, then normal
     routes: list[str] = field(default_factory=lambda: ["/users/track"])
+    # Braze merges asynchronously: with this on, /users/merge answers 202 and queues the updates
+    # until POST /_sandbox/apply_merges (or until the fault is switched off).
+    defer_merges: bool = False
     seed: int | None = None
 
     @classmethod

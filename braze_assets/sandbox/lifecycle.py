@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-from braze_assets.sandbox.validation import MAX_STRING, identifier_of
+from braze_assets.sandbox.validation import MAX_STRING, check_group_state, identifier_of
 
 ECOMMERCE_ORDER_EVENTS = frozenset(
     {"ecommerce.order_placed", "ecommerce.order_refunded", "ecommerce.order_cancelled"}
@@ -46,15 +46,28 @@ def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _typed_fields(obj: dict, fields: dict, missing: str, wrong: str) -> str | None:
+    """The first required field of `obj` that is absent or of the wrong type, as a message."""
+    for key, kind in fields.items():
+        value = obj.get(key)
+        if value is None:
+            return missing.format(key=key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return wrong.format(key=key)
+    return None
+
+
 def check_order_properties(name: str, props) -> str | None:
     if not isinstance(props, dict):
         return f"{name}: properties must be an object"
-    for key, kind in _ORDER_FIELDS.items():
-        value = props.get(key)
-        if value is None:
-            return f"{name}: missing required property '{key}'"
-        if not isinstance(value, kind) or isinstance(value, bool):
-            return f"{name}: property '{key}' has the wrong type"
+    error = _typed_fields(
+        props,
+        _ORDER_FIELDS,
+        f"{name}: missing required property '{{key}}'",
+        f"{name}: property '{{key}}' has the wrong type",
+    )
+    if error:
+        return error
     if not _CURRENCY.match(props["currency"]):
         return f"{name}: currency '{props['currency']}' must be a three-letter ISO 4217 code"
     products = props.get("products")
@@ -63,12 +76,14 @@ def check_order_properties(name: str, props) -> str | None:
     for position, product in enumerate(products):
         if not isinstance(product, dict):
             return f"{name}: products[{position}] must be an object"
-        for key, kind in _PRODUCT_FIELDS.items():
-            value = product.get(key)
-            if value is None:
-                return f"{name}: products[{position}] is missing '{key}'"
-            if not isinstance(value, kind) or isinstance(value, bool):
-                return f"{name}: products[{position}].{key} has the wrong type"
+        error = _typed_fields(
+            product,
+            _PRODUCT_FIELDS,
+            f"{name}: products[{position}] is missing '{{key}}'",
+            f"{name}: products[{position}].{{key}} has the wrong type",
+        )
+        if error:
+            return error
     return None
 
 
@@ -115,19 +130,6 @@ def check_purchase(obj) -> tuple[str | None, str, object]:
     return None, identifier[0], identifier[1]
 
 
-def _target(workspace, obj: dict, kind: str, value) -> tuple[dict | None, str | None]:
-    profile = workspace._find(kind, value)
-    if profile is not None:
-        return profile, None
-    update_only = obj.get("_update_existing_only", kind == "user_alias")
-    if kind == "braze_id":
-        return None, f"braze_id '{value}' does not exist"
-    if update_only:
-        shown = value if kind != "user_alias" else value[0]
-        return None, f"No existing user with {kind} '{shown}' (_update_existing_only)"
-    return workspace._new_profile(kind, value), None
-
-
 def track_events(workspace, array: str, objects: list, reject) -> tuple[int, list[dict]]:
     """Apply `events` or `purchases`; (processed, errors in Braze's per-object shape)."""
     check = check_event if array == "events" else check_purchase
@@ -138,7 +140,7 @@ def track_events(workspace, array: str, objects: list, reject) -> tuple[int, lis
             error = "Sandbox fault injection: object rejected"
         profile = None
         if error is None:
-            profile, error = _target(workspace, obj, kind, value)
+            profile, error = workspace.target(obj, kind, value)
         if error is not None:
             errors.append({"type": error, "input_array": array, "index": position})
             continue
@@ -220,7 +222,7 @@ def merge(workspace, updates: list[dict]) -> int:
         custom = kept["custom_attributes"]
         for key, value in gone["custom_attributes"].items():
             custom.setdefault(key, value)
-        _remove(workspace, gone)
+        workspace.remove(gone)
         # Aliases of the merged profile now point at the kept one.
         for alias in kept.get("user_aliases", ()):
             workspace.by_alias[(alias["alias_name"], alias["alias_label"])] = kept["braze_id"]
@@ -228,34 +230,6 @@ def merge(workspace, updates: list[dict]) -> int:
     if merged:
         workspace.dirty = True
     return merged
-
-
-def _remove(workspace, profile: dict) -> None:
-    braze_id = profile["braze_id"]
-    workspace.profiles.pop(braze_id, None)
-    if workspace.by_external.get(profile.get("external_id")) == braze_id:
-        del workspace.by_external[profile["external_id"]]
-    for alias in profile.get("user_aliases", ()):
-        key = (alias["alias_name"], alias["alias_label"])
-        if workspace.by_alias.get(key) == braze_id:
-            del workspace.by_alias[key]
-    for field_name, index in (("email", workspace.by_email), ("phone", workspace.by_phone)):
-        if index.get(profile.get(field_name)) == braze_id:
-            del index[profile[field_name]]
-
-
-def delete_profiles(workspace, identifiers: list[tuple[str, object]]) -> int:
-    deleted = 0
-    for kind, value in identifiers:
-        profile = workspace._find(kind, value)
-        if profile is None:
-            continue
-        _remove(workspace, profile)
-        deleted += 1
-    workspace.deleted += deleted
-    if deleted:
-        workspace.dirty = True
-    return deleted
 
 
 def _alias(value) -> tuple[str, str] | None:
@@ -346,3 +320,48 @@ def identify(workspace, items: list[dict]) -> int:
     if identified:
         workspace.dirty = True
     return identified
+
+
+# /v2/subscription/status/set: per group, the users (by external id, email or phone) to set.
+# BRAZE.md documents neither the item limit nor what happens to unknown users: the sandbox takes
+# at most 50 users per group entry (like Braze's other user endpoints) and skips unknown users.
+_SUBSCRIPTION_USERS = {"external_ids": "external_id", "emails": "email", "phones": "phone"}
+
+
+def check_subscription_set(groups) -> str | None:
+    if not isinstance(groups, list) or not groups:
+        return "subscription_groups must be a non-empty array"
+    for position, item in enumerate(groups):
+        error = check_group_state(item, f"subscription_groups[{position}]")
+        if error:
+            return f"subscription_groups[{position}]: {error}"
+        users = [item.get(key) for key in _SUBSCRIPTION_USERS]
+        if all(u is None for u in users):
+            return (
+                f"subscription_groups[{position}] names no users (external_ids, emails or phones)"
+            )
+        for key in _SUBSCRIPTION_USERS:
+            value = item.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                return f"subscription_groups[{position}].{key} must be an array of strings"
+            if len(value) > 50:
+                return f"subscription_groups[{position}].{key}: at most 50 users per request"
+    return None
+
+
+def set_subscription_states(workspace, groups: list[dict]) -> int:
+    changed = 0
+    for item in groups:
+        for key, kind in _SUBSCRIPTION_USERS.items():
+            for value in item.get(key) or ():
+                profile = workspace._find(kind, value)
+                if profile is None:
+                    continue
+                states = profile.setdefault("subscription_groups", {})
+                states[item["subscription_group_id"]] = item["subscription_state"]
+                changed += 1
+    if changed:
+        workspace.dirty = True
+    return changed

@@ -222,6 +222,12 @@ class SandboxServer:
 
     def set_faults(self, faults: FaultConfig) -> None:
         self.api.faults.set(faults)
+        if not faults.defer_merges:
+            self.api.apply_merges()
+
+    def apply_merges(self) -> int:
+        """Apply merges queued under FaultConfig(defer_merges=True) (Braze's async merges)."""
+        return self.api.apply_merges()
 
     def profiles(self) -> list[dict]:
         return self.workspace.all_profiles()

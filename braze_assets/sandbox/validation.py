@@ -40,15 +40,23 @@ TIME_FIELDS = frozenset(
     {"date_of_first_session", "date_of_last_session", "marked_email_as_spam_at"}
 )
 BOOL_FIELDS = frozenset({"email_open_tracking_disabled", "email_click_tracking_disabled"})
-OTHER_FIELDS = frozenset(
-    {"subscription_groups", "push_tokens", "current_location", "facebook", "twitter"}
-)
+OTHER_FIELDS = frozenset({"push_tokens", "current_location", "facebook", "twitter"})
+GROUP_STATES = frozenset({"subscribed", "unsubscribed"})
 STANDARD_FIELDS = (
     STRING_FIELDS
     | TIME_FIELDS
     | BOOL_FIELDS
     | OTHER_FIELDS
-    | {"dob", "gender", "country", "language", "time_zone", "email_subscribe", "push_subscribe"}
+    | {
+        "subscription_groups",
+        "dob",
+        "gender",
+        "country",
+        "language",
+        "time_zone",
+        "email_subscribe",
+        "push_subscribe",
+    }
 )
 COUNTRIES = frozenset(c.alpha_2 for c in pycountry.countries)
 _DOB = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -134,11 +142,37 @@ def _any(key: str, value) -> str | None:
     return None
 
 
+def check_group_state(item, where: str = "subscription_groups") -> str | None:
+    """One {subscription_group_id, subscription_state} (Braze: state subscribed | unsubscribed)."""
+    if not isinstance(item, dict):
+        return f"{where} entries must be objects"
+    group = item.get("subscription_group_id")
+    if not isinstance(group, str) or not group:
+        return f"{where}: subscription_group_id must be a non-empty string"
+    if item.get("subscription_state") not in GROUP_STATES:
+        return (
+            f"Invalid subscription_state '{item.get('subscription_state')}' for group {group}: "
+            "use subscribed or unsubscribed"
+        )
+    return None
+
+
+def _subscription_groups(key: str, value) -> str | None:
+    if not isinstance(value, list):
+        return "subscription_groups must be an array of {subscription_group_id, subscription_state}"
+    for item in value:
+        error = check_group_state(item)
+        if error:
+            return error
+    return None
+
+
 _STANDARD_CHECKS = {
     **{name: _string_field for name in STRING_FIELDS},
     **{name: _time_field for name in TIME_FIELDS},
     **{name: _bool_field for name in BOOL_FIELDS},
     **{name: _any for name in OTHER_FIELDS},
+    "subscription_groups": _subscription_groups,
     "dob": _dob,
     "gender": _member(lambda: GENDERS, "use M, F, O, N, P or null"),
     "country": _member(lambda: COUNTRIES, "use an ISO 3166-1 alpha-2 code"),

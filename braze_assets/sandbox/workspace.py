@@ -32,6 +32,20 @@ def _encoded_size(value) -> int:
     return len(orjson.dumps(value))
 
 
+def _exported(profile: dict) -> dict:
+    """A profile as /users/export/ids shows it: events and purchases as Braze's lists of
+    {name, first, last, count}, subscription groups as [{id, status}] (the sandbox keeps maps)."""
+    for key in ("custom_events", "purchases"):
+        if key in profile:
+            profile[key] = [{"name": name, **entry} for name, entry in profile[key].items()]
+    if "subscription_groups" in profile:
+        profile["subscription_groups"] = [
+            {"id": group, "status": state.capitalize()}
+            for group, state in profile["subscription_groups"].items()
+        ]
+    return profile
+
+
 class Workspace:
     def __init__(self, state_dir: Path | None, *, array_limit: int = 25) -> None:
         self.state_dir = Path(state_dir) if state_dir is not None else None
@@ -180,21 +194,48 @@ class Workspace:
                 self.dirty = True
         return processed, errors
 
+    def target(self, obj: dict, kind: str, value) -> tuple[dict | None, str | None]:
+        """(profile, None) the object applies to -- created unless _update_existing_only (the
+        default for user_alias) -- or (None, Braze's error text)."""
+        profile = self._find(kind, value)
+        if profile is not None:
+            return profile, None
+        if kind == "braze_id":
+            return None, f"braze_id '{value}' does not exist"
+        if obj.get("_update_existing_only", kind == "user_alias"):
+            shown = value if kind != "user_alias" else value[0]
+            return None, f"No existing user with {kind} '{shown}' (_update_existing_only)"
+        return self._new_profile(kind, value), None
+
+    def remove(self, profile: dict) -> None:
+        """Take a profile and its identifier indexes out (a delete, or the merged side of a merge)."""
+        braze_id = profile["braze_id"]
+        self.profiles.pop(braze_id, None)
+        if self.by_external.get(profile.get("external_id")) == braze_id:
+            del self.by_external[profile["external_id"]]
+        for alias in profile.get("user_aliases", ()):
+            key = (alias["alias_name"], alias["alias_label"])
+            if self.by_alias.get(key) == braze_id:
+                del self.by_alias[key]
+        for field_name, index in (("email", self.by_email), ("phone", self.by_phone)):
+            if index.get(profile.get(field_name)) == braze_id:
+                del index[profile[field_name]]
+
     def _apply(self, obj: dict, kind: str, value, reject) -> str | None:
         if reject(obj.get("external_id")):
             return "Sandbox fault injection: object rejected"
-        profile = self._find(kind, value)
-        if profile is None:
-            update_only = obj.get("_update_existing_only", kind == "user_alias")
-            if kind == "braze_id":
-                return f"braze_id '{value}' does not exist"
-            if update_only:
-                return f"No existing user with {kind} '{value if kind != 'user_alias' else value[0]}' (_update_existing_only)"
-            profile = self._new_profile(kind, value)
+        profile, error = self.target(obj, kind, value)
+        if error is not None:
+            return error
         merge = obj.get("_merge_objects") is True
         custom = profile["custom_attributes"]
         for key, new in obj.items():
             if key in _SKIP or key == kind:
+                continue
+            if key == "subscription_groups":
+                groups = profile.setdefault("subscription_groups", {})
+                for item in new or ():
+                    groups[item["subscription_group_id"]] = item["subscription_state"]
                 continue
             if key in STANDARD_FIELDS:
                 if new is None:
@@ -248,32 +289,22 @@ class Workspace:
                 if profile is None:
                     invalid.append(external_id)
                     continue
-                if fields is None:
-                    users.append(orjson.loads(orjson.dumps(profile)))
-                else:
+                user = _exported(orjson.loads(orjson.dumps(profile)))
+                if fields is not None:
                     wanted = set(fields) | {"external_id"}
-                    users.append(
-                        {
-                            k: v
-                            for k, v in orjson.loads(orjson.dumps(profile)).items()
-                            if k in wanted
-                        }
-                    )
+                    user = {k: v for k, v in user.items() if k in wanted}
+                users.append(user)
         return users, invalid
 
-    def delete(self, external_ids: list[str]) -> int:
+    def delete(self, identifiers: list[tuple[str, object]]) -> int:
+        """Delete profiles by (kind, value); return how many existed."""
         with self.lock:
             deleted = 0
-            for external_id in external_ids:
-                braze_id = self.by_external.pop(external_id, None)
-                if braze_id is None:
+            for kind, value in identifiers:
+                profile = self._find(kind, value)
+                if profile is None:
                     continue
-                profile = self.profiles.pop(braze_id)
-                for alias in profile.get("user_aliases", ()):
-                    self.by_alias.pop((alias["alias_name"], alias["alias_label"]), None)
-                for field_name, index in (("email", self.by_email), ("phone", self.by_phone)):
-                    if index.get(profile.get(field_name)) == braze_id:
-                        del index[profile[field_name]]
+                self.remove(profile)
                 deleted += 1
             self.deleted += deleted
             if deleted:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import orjson
 import polars as pl
 
-IDENTIFIER_TYPES = ("external_id", "braze_id", "user_alias")
+from braze_assets.attributes.fields import ALIAS_KEY_PREFIX
+
+# Braze accepts email and phone as /users/track identifiers too (when no other identifier is given).
+IDENTIFIER_TYPES = ("external_id", "braze_id", "user_alias", "email", "phone")
 
 
 def build_rows(
@@ -116,21 +119,35 @@ def _array_fragments(changes: pl.DataFrame) -> pl.DataFrame:
     return grouped.select("obj_idx", "attribute", "identifier", fragment)
 
 
+def _alias_head(text: pl.Expr) -> pl.Expr:
+    """{"user_alias": {...}} of 'alias_label:alias_name' text."""
+    parts = text.str.splitn(":", 2)
+    return pl.struct(
+        pl.struct(
+            parts.struct.field("field_1").alias("alias_name"),
+            parts.struct.field("field_0").alias("alias_label"),
+        ).alias("user_alias")
+    )
+
+
 def _identifier_head(identifiers: pl.Series, identifier_type: str) -> pl.Expr:
     """The object's identifying keys as JSON without its closing brace (`label:name` for aliases)."""
+    column = pl.col("identifier")
     if identifier_type == "user_alias":
         bad = identifiers.filter(~identifiers.str.contains(r"^[^:]+:.+$"))
         if len(bad):
             raise ValueError(f"user_alias identifier {bad[0]!r} must be 'alias_label:alias_name'")
-        parts = pl.col("identifier").str.splitn(":", 2)
-        key = pl.struct(
-            pl.struct(
-                parts.struct.field("field_1").alias("alias_name"),
-                parts.struct.field("field_0").alias("alias_label"),
-            ).alias("user_alias")
-        )
+        key = _alias_head(column)
     elif identifier_type in IDENTIFIER_TYPES:
-        key = pl.struct(pl.col("identifier").alias(identifier_type))
+        key = pl.struct(column.alias(identifier_type))
+        if identifier_type == "external_id" and identifiers.str.starts_with(ALIAS_KEY_PREFIX).any():
+            # Customers without an external id yet, keyed by their alias profile.
+            key = (
+                pl.when(column.str.starts_with(ALIAS_KEY_PREFIX))
+                .then(_alias_head(column.str.strip_prefix(ALIAS_KEY_PREFIX)).struct.json_encode())
+                .otherwise(key.struct.json_encode())
+            )
+            return key.str.strip_suffix("}")
     else:
         raise ValueError(
             f"unknown identifier type {identifier_type!r}; expected one of {', '.join(IDENTIFIER_TYPES)}"

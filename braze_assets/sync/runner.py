@@ -6,11 +6,15 @@
 4. Forecast billable data points; stop over budget unless overridden. A dry run stops here,
    with counts and sample payloads.
 5. Record the run, write the plan, send through the client with the journal as `on_batch`.
+   Riders (the run's order events) share the requests: attributes, events and purchases are
+   packed together, at most objects_per_request objects per request across the three, and
+   their data points count in the forecast and the budget.
 6. Fold this run's journal in one transaction (also after an error or interrupt).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import fcntl
 import logging
@@ -145,8 +149,13 @@ def sync_destination(
     dry_run: bool = False,
     run_id: str | None = None,
     logger: logging.Logger | None = None,
+    riders=None,
 ) -> SyncReport:
-    """Send `destination`'s changed values through `client.track_attributes`; see module doc."""
+    """Send `destination`'s changed values through `client.track_attributes`; see module doc.
+
+    `riders` (e.g. lifecycle.orders.OrderRiders): objects of other arrays sent in the same
+    requests, with `rows`, `arrays`-compatible `array`, `data_points`, `before_send()` (durable
+    before any request) and `after_send(outcomes)`."""
     log = logger or _LOG
     started = time.perf_counter()
     run_id = run_id or new_run_id()
@@ -177,7 +186,9 @@ def sync_destination(
             retry_unknown_for_days=settings.retry_unknown_for_days,
         )
         budget = settings.data_point_budget
-        over = budget is not None and counts.forecast_data_points > budget
+        rider_points = riders.data_points if riders is not None else 0
+        forecast = counts.forecast_data_points + rider_points
+        over = budget is not None and forecast > budget
         report = SyncReport(
             run_id,
             destination,
@@ -208,22 +219,33 @@ def sync_destination(
         if over and not settings.override_budget:
             report.status = "budget_exceeded"
             report.message = (
-                f"sync of {destination!r} stopped before sending: it would spend {counts.forecast_data_points:,} "
+                f"sync of {destination!r} stopped before sending: it would spend {forecast:,} "
                 f"data points ({counts.values:,} values in {counts.objects:,} profiles: {counts.adds:,} adds, "
                 f"{counts.changes:,} changes, {counts.removes:,} removes, {counts.joins:,} joins, "
-                f"{counts.leaves:,} leaves), over the budget of {budget:,} per run. Check the mapping or "
+                f"{counts.leaves:,} leaves"
+                + (f"; {rider_points:,} for {len(riders.rows):,} events" if rider_points else "")
+                + f"), over the budget of {budget:,} per run. Check the mapping or "
                 "audience change behind it; to send anyway, run once with override_budget: true."
             )
             _record_run(con, report, started_at=_now(), folded=True)
             raise SyncBlocked(report.message)
-        if counts.objects == 0:
+        if counts.objects == 0 and not (riders is not None and riders.rows):
             report.status = "completed"
             report.duration_s = time.perf_counter() - started
             _record_run(con, report, started_at=_now(), folded=True, finished=True)
             _prune_results(con, settings.results_retention_days)
             return report
         return _send(
-            con, client, report, changes, identifier_type, settings, journal_root, started, log
+            con,
+            client,
+            report,
+            changes,
+            identifier_type,
+            settings,
+            journal_root,
+            started,
+            log,
+            riders,
         )
 
 
@@ -237,6 +259,7 @@ def _send(
     journal_root: Path,
     started: float,
     log: logging.Logger,
+    riders=None,
 ) -> SyncReport:
     _record_run(con, report, started_at=_now(), folded=False)
     run_dir = journal_root / report.destination / report.run_id
@@ -245,10 +268,25 @@ def _send(
     del changes
     journal = OutcomeJournal(run_dir, settings.journal_fsync_interval_ms)
     status, message, error = "completed", None, None
+    n = len(rows)
+    on_batch, arrays = journal.record, None
+    if riders is not None and riders.rows:
+        riders.before_send()
+        arrays = ["attributes"] * n + [riders.array] * len(riders.rows)
+        rows = rows + riders.rows
+
+        def on_batch(batch) -> None:  # the journal holds the attribute rows only
+            mine = [o for o in batch.outcomes if o.index < n]
+            if mine:
+                journal.record(dataclasses.replace(batch, outcomes=mine))
+
+    result = None
     try:
-        result = client.track_attributes(rows, on_batch=journal.record)
+        packed = {} if arrays is None else {"arrays": arrays}
+        result = client.track_attributes(rows, on_batch=on_batch, **packed)
     except BaseException as exc:
         status, message, error = "failed", f"{type(exc).__name__}: {exc}", exc
+        result = getattr(exc, "result", None)
     else:
         if result.not_delivered and not (result.delivered or result.rejected):
             # Nothing reached Braze: a run that "completes" here would hide a wrong endpoint,
@@ -275,6 +313,9 @@ def _send(
     finally:
         journal.close()
     counts = fold_run(con, run_dir, report.destination, status=status, message=message)
+    if arrays is not None and result is not None and None not in result.outcomes[n:]:
+        # Interrupted without a result: the riders stay in flight for the next run's read-back.
+        riders.after_send(result.outcomes[n:])
     report.status, report.message = status, message
     if counts:
         report.objects_delivered = counts["objects_delivered"]

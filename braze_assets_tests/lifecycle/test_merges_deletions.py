@@ -10,7 +10,7 @@ import pytest
 
 from braze_assets.braze.client import BrazeClient
 from braze_assets.lifecycle.config import DeletionConfig
-from braze_assets.sandbox import DEFAULT_API_KEY, SandboxServer
+from braze_assets.sandbox import DEFAULT_API_KEY, FaultConfig, SandboxServer
 from braze_assets.sync.tables import ensure_tables
 from braze_assets_tests.lifecycle.helpers import (
     identity_run,
@@ -232,3 +232,35 @@ def test_customer_without_external_id_gets_an_alias_profile_identified_later(
     assert con.execute("SELECT status, external_id FROM braze_profile_aliases").fetchall() == [
         ("identified", "ext-2")
     ]
+
+
+def test_merge_is_read_back_until_braze_has_done_it(con, client, sandbox, tmp_path):
+    a, b = two_customers_in_braze(con, client, sandbox, tmp_path)
+    merge_in_identity(con)
+    put_attributes(con, {a: ("platinum", 30, 0.2)})
+    # Braze merges asynchronously: the first read-back still sees both profiles.
+    sandbox.set_faults(FaultConfig(defer_merges=True))
+    report = lifecycle(con, client, run="lc2")
+    assert (report.merged, report.merges_pending, report.merges_failed) == (0, 1, 0)
+    status = "SELECT status FROM braze_profile_merges WHERE merge_identifier = ?"
+    assert con.execute(status, [b]).fetchall() == [("requested",)]
+    assert sandbox.profile(b) is not None
+    # Still not done by the next run: asked again, still pending, never planned twice.
+    again = lifecycle(con, client, run="lc3")
+    assert (again.merged, again.merges_pending, again.merges_planned) == (0, 1, [])
+    sandbox.apply_merges()
+    done = lifecycle(con, client, run="lc4")
+    assert (done.merged, done.merges_pending) == (1, 0)
+    assert con.execute(status, [b]).fetchall() == [("merged",)]
+    assert sandbox.profile(b) is None and sandbox.profile(a) is not None
+
+
+def test_merge_into_a_profile_braze_lacks_is_recorded_failed(con, client, sandbox, tmp_path):
+    a, b = two_customers_in_braze(con, client, sandbox, tmp_path)
+    merge_in_identity(con)
+    put_attributes(con, {a: ("platinum", 30, 0.2)})
+    client.delete_users([a])  # someone deleted the survivor's profile in Braze
+    report = lifecycle(con, client, run="lc2")
+    assert (report.merged, report.merges_failed) == (0, 1)
+    row = con.execute("SELECT status, message FROM braze_profile_merges").fetchone()
+    assert row[0] == "failed" and "is not in Braze after the merge" in row[1]

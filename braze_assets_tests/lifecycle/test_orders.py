@@ -136,26 +136,60 @@ def test_order_sent_once_across_a_killed_run(con, sandbox, tmp_path):
     warehouse = str(tmp_path / "warehouse.duckdb")
     # Each answer takes 3 s after Braze has the events: the kill lands while one is awaited.
     sandbox.set_faults(FaultConfig(latency_ms=3000))
+    kill_child_when(sandbox, warehouse, sandbox.events)
+    sandbox.set_faults(FaultConfig())
+    assert len(order_ids(sandbox)) == 75  # one request reached Braze; its answer never came back
+    with duckdb.connect(warehouse) as again, BrazeClient(DEFAULT_API_KEY, sandbox.url) as client:
+        rerun = send(again, client, run="rerun")
+        # Braze has the 75 whose answer was lost: the read-back confirms them, none is resent.
+        assert (rerun.read_back_confirmed, rerun.read_back_resent, rerun.uncertain) == (75, 0, 0)
+        assert rerun.confirmed == 201 - 75
+        assert send(again, client, run="third").planned == 0
+    sent = order_ids(sandbox)
+    assert len(sent) == 201 and set(sent.values()) == {1}
+
+
+def kill_child_when(sandbox, warehouse: str, seen) -> None:
+    """Run orders_child and SIGKILL it as soon as `seen()` is true."""
     child = subprocess.Popen(
         [sys.executable, "-m", "braze_assets_tests.lifecycle.orders_child", warehouse, sandbox.url],
         cwd=PROJECT,
         env={**os.environ, "PYTHONPATH": str(PROJECT)},
     )
     try:
-        while not sandbox.events():
+        while not seen():
             assert child.poll() is None, "the child ended before sending"
             time.sleep(0.02)
         os.kill(child.pid, signal.SIGKILL)
     finally:
         child.wait()
+
+
+def test_events_a_killed_run_never_delivered_are_resent_exactly_once(con, sandbox, tmp_path):
+    setup(con, sandbox, 5)  # 6 events, one request
+    con.close()
+    warehouse = str(tmp_path / "warehouse.duckdb")
+    # The request is held 3 s and then dropped unanswered, Braze keeping nothing: the kill lands
+    # while the run waits, leaving its events in flight although they never arrived.
+    sandbox.set_faults(FaultConfig(drop_share=1.0, latency_ms=3000))
+    kill_child_when(
+        sandbox, warehouse, lambda: any(r["status"] == "dropped" for r in sandbox.request_log())
+    )
     sandbox.set_faults(FaultConfig())
-    assert len(order_ids(sandbox)) == 75  # one request reached Braze; its answer never came back
+    assert not sandbox.events()
     with duckdb.connect(warehouse) as again, BrazeClient(DEFAULT_API_KEY, sandbox.url) as client:
+        assert (
+            again.execute(
+                "SELECT count(*) FROM braze_event_log WHERE status = 'in_flight'"
+            ).fetchone()[0]
+            == 6
+        )
         rerun = send(again, client, run="rerun")
-        assert rerun.uncertain == 75 and rerun.confirmed == 201 - 75
-        assert send(again, client, run="third").planned == 0
+        assert (rerun.read_back_resent, rerun.read_back_confirmed, rerun.confirmed) == (6, 0, 6)
+        third = send(again, client, run="third")
+        assert third.planned == 0 and third.read_back_resent == 0
     sent = order_ids(sandbox)
-    assert len(sent) == 201 and set(sent.values()) == {1}
+    assert len(sent) == 6 and set(sent.values()) == {1}
 
 
 def test_order_of_a_profile_braze_lacks_waits_until_it_exists(con, sandbox):

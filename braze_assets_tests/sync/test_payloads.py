@@ -130,8 +130,8 @@ def test_unordered_changes_and_unknown_identifier_types_are_refused():
             "external_id",
             False,
         )
-    with pytest.raises(ValueError, match="unknown identifier type 'email'"):
-        build_rows(frame([(0, "u", "tier", "", "value", "add", '"a"')]), "email", False)
+    with pytest.raises(ValueError, match="unknown identifier type 'mobile'"):
+        build_rows(frame([(0, "u", "tier", "", "value", "add", '"a"')]), "mobile", False)
     with pytest.raises(ValueError, match="'tier' of object 0 has no value_json"):
         build_rows(frame([(0, "u", "tier", "", "value", "add", None)]), "external_id", False)
     assert build_rows(frame([]), "external_id", False) == []

@@ -49,7 +49,9 @@ def _report_metadata(report: AttributesReport, destinations: Sequence[Destinatio
 
 
 def build_attributes_asset(
-    destinations: Sequence[DestinationConfig], carried: Sequence[str]
+    destinations: Sequence[DestinationConfig],
+    carried: Sequence[str],
+    alias_label: str | None = None,
 ) -> dg.AssetsDefinition:
     @dg.asset(
         name=ATTRIBUTES_TABLE,
@@ -71,7 +73,9 @@ def build_attributes_asset(
         context: dg.AssetExecutionContext, duckdb: DuckDBResource
     ) -> dg.MaterializeResult:
         with duckdb.get_connection() as con:
-            report = build_braze_customer_attributes(con, destinations, carried=carried)
+            report = build_braze_customer_attributes(
+                con, destinations, carried=carried, alias_label=alias_label
+            )
             metadata = table_metadata(con, ATTRIBUTES_TABLE)
         for name, count in report.without_identifier.items():
             if count:

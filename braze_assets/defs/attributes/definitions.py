@@ -9,8 +9,10 @@ from braze_assets.defs.project import project_config
 def build_defs() -> dg.Definitions:
     config = project_config()
     destinations = list(config.destinations)
+    aliases = config.sync.lifecycle.aliases
+    alias_label = aliases.label if aliases.enabled else None
     return dg.Definitions(
-        assets=[build_attributes_asset(destinations, carried_columns(config))],
+        assets=[build_attributes_asset(destinations, carried_columns(config), alias_label)],
         asset_checks=build_attribute_checks(destinations),
     )
 

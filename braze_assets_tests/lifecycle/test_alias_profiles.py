@@ -1,0 +1,106 @@
+"""A customer without an external id gets attributes and orders on its alias profile
+(`user_alias` in /users/track); once it has an external id it is identified and from then on
+keyed by it, without resending what Braze already has. Over HTTP against the sandbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from braze_assets.attributes.fields import alias_key
+from braze_assets.braze.client import BrazeClient
+from braze_assets.lifecycle.config import AliasConfig, DeletionConfig
+from braze_assets.lifecycle.profiles import run_lifecycle
+from braze_assets.sandbox import DEFAULT_API_KEY, SandboxServer
+from braze_assets_tests.lifecycle.helpers import identity_run, put_attributes, snapshot_and_sync
+from braze_assets_tests.lifecycle.test_orders import NOW, order_ids, put_orders, send
+
+pytestmark = pytest.mark.integration
+DAY1, DAY2 = dt.date(2026, 11, 5), dt.date(2026, 11, 6)
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    server = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
+    yield server
+    server.stop()
+
+
+def lifecycle(con, client, run: str):
+    return run_lifecycle(
+        con,
+        client,
+        destination="braze_us",
+        identifier_type="external_id",
+        merge_mode="merge",
+        deletions=DeletionConfig(),
+        run_id=run,
+        aliases=AliasConfig(enabled=True),
+    )
+
+
+def alias_profile(sandbox, name: str) -> dict:
+    (profile,) = [
+        p
+        for p in sandbox.profiles()
+        if {"alias_name": name, "alias_label": "customer_id"} in p.get("user_aliases", [])
+    ]
+    return profile
+
+
+def test_alias_only_customer_gets_attributes_and_orders_then_is_identified(con, sandbox, tmp_path):
+    ids = identity_run(con, ["s:a", "s:b"], [], "r1", NOW)
+    a, b = ids["s:a"], ids["s:b"]
+    con.execute("CREATE TABLE customer_360 AS SELECT unnest(?::VARCHAR[]) AS customer_id", [[a, b]])
+    values = {a: ("gold", 1, 0.1), b: ("silver", 2, 0.2)}
+    # b has no external id yet: keyed by its alias (as the builder does with aliases on).
+    put_attributes(con, values, identifiers={a: "ext-a", b: alias_key("customer_id", b)})
+    sandbox.seed_users(["ext-a"])
+    put_orders(con, 2, ["a", "b"])  # o0000 (refunded) for a, o0001 for b
+    with BrazeClient(DEFAULT_API_KEY, sandbox.url) as client:
+        assert lifecycle(con, client, "lc1").aliases_created == 1
+        first = snapshot_and_sync(con, client, tmp_path, DAY1)
+        assert (first.objects_delivered, first.objects_rejected) == (2, 0)
+        orders = send(con, client, run="o1")
+        assert (orders.confirmed, orders.unknown_users, orders.rejected) == (3, 0, 0)
+        profile = alias_profile(sandbox, b)
+        assert "external_id" not in profile
+        assert profile["custom_attributes"]["loyalty_tier"] == "silver"
+        assert profile["custom_events"]["ecommerce.order_placed"]["count"] == 1
+
+        # b signs up: identified, then keyed by its external id without resending anything.
+        put_attributes(con, values, identifiers={a: "ext-a", b: "ext-b"})
+        report = lifecycle(con, client, "lc2")
+        assert report.aliases_identified == 1 and report.merges_planned == []
+        before = sandbox.received_by_user()
+        second = snapshot_and_sync(con, client, tmp_path, DAY2)
+        assert second.diff.objects == 0 and sandbox.received_by_user() == before
+        assert send(con, client, run="o2").planned == 0
+        identified = sandbox.profile("ext-b")
+        assert identified["custom_attributes"]["loyalty_tier"] == "silver"
+        assert identified["custom_events"]["ecommerce.order_placed"]["count"] == 1
+        # From now on changes go to the external id.
+        put_attributes(
+            con, {**values, b: ("platinum", 2, 0.2)}, identifiers={a: "ext-a", b: "ext-b"}
+        )
+        third = snapshot_and_sync(con, client, tmp_path, DAY2 + dt.timedelta(days=1))
+        assert third.objects_delivered == 1
+        assert sandbox.profile("ext-b")["custom_attributes"]["loyalty_tier"] == "platinum"
+    assert set(order_ids(sandbox).values()) == {1}
+    assert len(sandbox.profiles()) == 2
+
+
+def test_builder_keys_customers_without_external_id_by_alias_when_aliases_are_on(tmp_path):
+    from braze_assets.attributes.builder import build_braze_customer_attributes
+    from braze_assets_tests.attributes.test_builder import TODAY, braze_destination, warehouse
+
+    con = warehouse(tmp_path / "w.duckdb")
+    query = "SELECT identifier FROM braze_customer_attributes WHERE customer_id = 'c3'"
+    report = build_braze_customer_attributes(con, [braze_destination()], today=TODAY)
+    assert con.execute(query).fetchall() == [] and report.without_identifier["braze"] == 1
+    report = build_braze_customer_attributes(
+        con, [braze_destination()], today=TODAY, alias_label="customer_id"
+    )
+    assert con.execute(query).fetchall() == [("user_alias:customer_id:c3",)]
+    assert report.without_identifier["braze"] == 0
