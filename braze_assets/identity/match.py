@@ -706,11 +706,12 @@ def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> Sco
                 gammas,
             )
             evidence = found.sql if found else "true"
+            observed = f"({found.observed_sql})" if found else "false"
             cap = found.cap if found else 1.0
             state["person_evidence"] = found.as_dict() if found else {}
             if threshold is None:
                 probabilities = con.execute(
-                    f"SELECT CASE WHEN {evidence} THEN match_probability "
+                    f"SELECT CASE WHEN {evidence} THEN match_probability WHEN {observed} THEN 0 "
                     f"ELSE least(match_probability, {cap!r}) END AS p FROM {predictions}"
                 ).fetchnumpy()["p"]
                 threshold, grid = choose_threshold(probabilities)
@@ -718,7 +719,8 @@ def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> Sco
                 ["record_id_l", "record_id_r", "match_probability", "match_weight", *gammas]
             )
             predicted = (
-                f"SELECT {columns}, {evidence} AS person_evidence, {cap!r} AS evidence_cap "
+                f"SELECT {columns}, {evidence} AS person_evidence, "
+                f"CASE WHEN {observed} THEN 0.0 ELSE {cap!r} END AS evidence_cap "
                 f"FROM {predictions} WHERE match_probability >= {float(identity.categories.weak)}"
             )
         else:
@@ -772,11 +774,11 @@ class PersonEvidence:
     agreement may be trusted (its probability is capped at `cap`)."""
 
     sql: str  # true when the pair has person-level evidence
-    observed_sql: str  # true when every person-level field is filled on both sides
+    observed_sql: str  # true when some person-level field is filled on both sides
     shared_sql: str  # true when the pair shares surname and address (top levels)
     fields: list[str]
-    # Measured on pairs sharing surname and address with every person-level field filled on
-    # both sides: how many disagree on all of them (different people of one household).
+    # Measured on pairs sharing surname and address with a person-level field filled on both
+    # sides: how many agree on none of them (different people of one household).
     household_pairs: int = 0
     shared_pairs: int = 0
 
@@ -815,13 +817,16 @@ def person_evidence(
     when it agrees on one of `fields` (given name, date of birth, identifiers) at a level the
     trained model weighs as evidence for a match (m > u).
 
-    How much a pair without it can be trusted is read from the data, not assumed: among pairs
-    that share surname and address and have every person-level field filled on both sides, the
-    share that disagree on all of them estimates how often a shared surname and address are two
-    people. A pair with no person-level agreement keeps at most 1 - that share. On data without
-    households the share is near 0 and nothing changes; with households it holds such pairs
-    below any threshold worth choosing. Splink numbers a comparison's non-null levels from n-1
-    (the first) down to 0 (all other)."""
+    A pair without it is held back in one of two ways:
+    - some person-level field is filled on both sides and none agrees (two given names, two
+      dates of birth): that is what two members of a household look like, so the model's word
+      alone does not link it (probability 0; the model's own stays in model_probability);
+    - no person-level field is filled on both sides: how far such a pair can be trusted is read
+      from the data. Among pairs that share surname and address and have a person-level field
+      filled on both sides, the share that agree on none estimates how often a shared surname
+      and address are two people; the pair keeps at most 1 - that share. On data without
+      households the share is near 0 and little changes.
+    Splink numbers a comparison's non-null levels from n-1 (the first) down to 0 (all other)."""
     evidence, observed = [], []
     shared = []
     for comparison in model.get("comparisons", []):
@@ -843,17 +848,19 @@ def person_evidence(
         if positive:
             evidence.append(f"gamma_{name} IN ({', '.join(map(str, positive))})")
             observed.append(f"gamma_{name} >= 0")
+            # A field filled in one source only is never observed on both sides of a pair:
+            # such a pair carries no evidence either way.
     if not evidence:
         return None
     result = PersonEvidence(
         f"coalesce({' OR '.join(evidence)}, false)",
-        " AND ".join(observed),
+        " OR ".join(observed),
         " AND ".join(shared) or "true",
         [t.split(" ")[0].removeprefix("gamma_") for t in evidence],
     )
     households, total = con.execute(
-        f"SELECT count_if(NOT {result.sql}), count(*) FROM {predictions} "
-        f"WHERE {result.shared_sql} AND {result.observed_sql}"
+        f"SELECT coalesce(count_if(NOT {result.sql}), 0), count(*) FROM {predictions} "
+        f"WHERE ({result.shared_sql}) AND ({result.observed_sql})"
     ).fetchone()
     return PersonEvidence(
         **{**result.__dict__, "household_pairs": households, "shared_pairs": total}
