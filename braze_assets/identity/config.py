@@ -263,6 +263,20 @@ class IdentityConfig(_Strict):
         default_factory=lambda: ["external_id", "loyalty_id"],
         description="Two records with different non-null values of any of these never end up in one customer.",
     )
+    person_evidence: list[str] = Field(
+        default_factory=lambda: [
+            "given_name",
+            "birthdate",
+            "identifier:*",
+            "loyalty_id",
+            "external_id",
+        ],
+        description=(
+            "A probabilistic link needs agreement (a level the model weighs as evidence for a match) on "
+            "at least one of these compared fields. Surname, address and shared contact details are "
+            "what a household has in common; these tell its members apart. Empty: no such requirement."
+        ),
+    )
     blocking_rules: list[list[str]] | None = Field(
         None,
         description=(

@@ -64,6 +64,8 @@ class ScoreReport:
     blocking_estimates: list[dict] = field(default_factory=list)
     em_rules: list[str] = field(default_factory=list)
     weights: list[dict] = field(default_factory=list)
+    # Pairs without given-name / birthdate / identifier agreement: how far they are trusted.
+    person_evidence: dict = field(default_factory=dict)
 
 
 def active_fields(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -102,7 +104,19 @@ def _comparison(spec: ComparisonConfig, active: set[str]):
                     label_for_charts="Nickname of the same name"
                 )
             )
-        levels += [cll.JaroWinklerLevel(f, t) for t in (spec.thresholds or [0.92, 0.8])]
+        thresholds = spec.thresholds or [0.92, 0.8]
+        levels.append(cll.JaroWinklerLevel(f, thresholds[0]))
+        if f in ("given_name", "surname") and {"given_name", "surname"} <= active:
+            # Given name and surname keyed the wrong way round in one record: both cross pairs
+            # agree. Without this level the pair scores as two different names twice over.
+            levels.append(
+                cll.CustomLevel(
+                    "jaro_winkler_similarity(given_name_l, surname_r) >= 0.92 AND "
+                    "jaro_winkler_similarity(surname_l, given_name_r) >= 0.92",
+                    label_for_charts="Given name and surname swapped",
+                )
+            )
+        levels += [cll.JaroWinklerLevel(f, t) for t in thresholds[1:]]
         levels.append(cll.ElseLevel())
         return cl.CustomComparison(levels, output_column_name=f)
     if spec.method == "address":
@@ -504,6 +518,8 @@ def _train_and_predict(
         | {f for r in plan.prior_rules for f in r}
         | set(keys)
     )
+    if any(c.method == "name" for c in comparisons) and {"given_name", "surname"} <= active:
+        fields |= {"given_name", "surname"}  # the swapped-names level reads both
     if "given_name" in fields and "given_name_variants" in active:
         fields.add("given_name_variants")
     derived = ""
@@ -682,20 +698,33 @@ def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> Sco
                 for n in comparison_names
                 if f"gamma_{n}" not in predicted_columns
             ]
+            found = person_evidence(
+                con,
+                predictions,
+                state["model"],
+                expand_keys(identity.person_evidence, set(comparison_names)),
+                gammas,
+            )
+            evidence = found.sql if found else "true"
+            observed = f"({found.observed_sql})" if found else "false"
+            cap = found.cap if found else 1.0
+            state["person_evidence"] = found.as_dict() if found else {}
             if threshold is None:
                 probabilities = con.execute(
-                    f"SELECT match_probability FROM {predictions}"
-                ).fetchnumpy()["match_probability"]
+                    f"SELECT CASE WHEN {evidence} THEN match_probability WHEN {observed} THEN 0 "
+                    f"ELSE least(match_probability, {cap!r}) END AS p FROM {predictions}"
+                ).fetchnumpy()["p"]
                 threshold, grid = choose_threshold(probabilities)
             columns = ", ".join(
                 ["record_id_l", "record_id_r", "match_probability", "match_weight", *gammas]
             )
             predicted = (
-                f"SELECT {columns} FROM {predictions} "
-                f"WHERE match_probability >= {float(identity.categories.weak)}"
+                f"SELECT {columns}, {evidence} AS person_evidence, "
+                f"CASE WHEN {observed} THEN 0.0 ELSE {cap!r} END AS evidence_cap "
+                f"FROM {predictions} WHERE match_probability >= {float(identity.categories.weak)}"
             )
         else:
-            predicted = "SELECT NULL::VARCHAR AS record_id_l, NULL::VARCHAR AS record_id_r, NULL::DOUBLE AS match_probability, NULL::DOUBLE AS match_weight WHERE false"
+            predicted = "SELECT NULL::VARCHAR AS record_id_l, NULL::VARCHAR AS record_id_r, NULL::DOUBLE AS match_probability, NULL::DOUBLE AS match_weight, NULL::BOOLEAN AS person_evidence, NULL::DOUBLE AS evidence_cap WHERE false"
         if threshold is None:
             threshold = FALLBACK_THRESHOLD  # nothing scored: only deterministic links (1.0)
         _write_scores(con, identity, predicted, gammas)
@@ -735,6 +764,106 @@ def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> Sco
         blocking_estimates=plan.blocking_estimates if plan else [],
         em_rules=["+".join(r) for r in plan.em_rules] if plan else [],
         weights=model_weights(state["model"]) if state.get("model") else [],
+        person_evidence=state.get("person_evidence", {}),
+    )
+
+
+@dataclass(frozen=True)
+class PersonEvidence:
+    """SQL for 'this pair agrees on a person-level field', and how far a pair without such
+    agreement may be trusted (its probability is capped at `cap`)."""
+
+    sql: str  # true when the pair has person-level evidence
+    observed_sql: str  # true when some person-level field is filled on both sides
+    shared_sql: str  # true when the pair shares surname and address (top levels)
+    fields: list[str]
+    # Measured on pairs sharing surname and address with a person-level field filled on both
+    # sides: how many agree on none of them (different people of one household).
+    household_pairs: int = 0
+    shared_pairs: int = 0
+
+    @property
+    def household_share(self) -> float:
+        # Laplace's rule: with nothing observed the share is 1/2, so no such pair is trusted.
+        return (self.household_pairs + 1) / (self.shared_pairs + 2)
+
+    @property
+    def cap(self) -> float:
+        return 1.0 - self.household_share
+
+    def as_dict(self) -> dict:
+        return {
+            "fields": self.fields,
+            "shared_pairs_with_person_fields": self.shared_pairs,
+            "of_which_disagree_on_every_person_field": self.household_pairs,
+            "household_share": round(self.household_share, 5),
+            "cap_without_person_evidence": round(self.cap, 5),
+        }
+
+
+def _levels(comparison: dict) -> list[dict]:
+    return [lv for lv in comparison.get("comparison_levels", []) if not lv.get("is_null_level")]
+
+
+def person_evidence(
+    con: duckdb.DuckDBPyConnection,
+    predictions: str,
+    model: dict,
+    fields: list[str],
+    gammas: list[str],
+) -> PersonEvidence | None:
+    """Relatives at one address share the surname, the address and often a phone or an email:
+    a link resting on those alone may join a household, not a person. A pair has person evidence
+    when it agrees on one of `fields` (given name, date of birth, identifiers) at a level the
+    trained model weighs as evidence for a match (m > u).
+
+    A pair without it is held back in one of two ways:
+    - some person-level field is filled on both sides and none agrees (two given names, two
+      dates of birth): that is what two members of a household look like, so the model's word
+      alone does not link it (probability 0; the model's own stays in model_probability);
+    - no person-level field is filled on both sides: how far such a pair can be trusted is read
+      from the data. Among pairs that share surname and address and have a person-level field
+      filled on both sides, the share that agree on none estimates how often a shared surname
+      and address are two people; the pair keeps at most 1 - that share. On data without
+      households the share is near 0 and little changes.
+    Splink numbers a comparison's non-null levels from n-1 (the first) down to 0 (all other)."""
+    evidence, observed = [], []
+    shared = []
+    for comparison in model.get("comparisons", []):
+        name = comparison.get("output_column_name")
+        if f"gamma_{name}" not in gammas:
+            continue
+        levels = _levels(comparison)
+        if name in ("surname", "address"):
+            shared.append(f"gamma_{name} = {len(levels) - 1}")
+        if name not in fields:
+            continue
+        positive = [
+            len(levels) - 1 - i
+            for i, lv in enumerate(levels)
+            if lv.get("m_probability")
+            and lv.get("u_probability")
+            and lv["m_probability"] > lv["u_probability"]
+        ]
+        if positive:
+            evidence.append(f"gamma_{name} IN ({', '.join(map(str, positive))})")
+            observed.append(f"gamma_{name} >= 0")
+            # A field filled in one source only is never observed on both sides of a pair:
+            # such a pair carries no evidence either way.
+    if not evidence:
+        return None
+    result = PersonEvidence(
+        f"coalesce({' OR '.join(evidence)}, false)",
+        " OR ".join(observed),
+        " AND ".join(shared) or "true",
+        [t.split(" ")[0].removeprefix("gamma_") for t in evidence],
+    )
+    households, total = con.execute(
+        f"SELECT coalesce(count_if(NOT {result.sql}), 0), count(*) FROM {predictions} "
+        f"WHERE ({result.shared_sql}) AND ({result.observed_sql})"
+    ).fetchone()
+    return PersonEvidence(
+        **{**result.__dict__, "household_pairs": households, "shared_pairs": total}
     )
 
 
@@ -771,12 +900,14 @@ def _write_scores(
         WITH p AS ({predicted}),
         pairs AS (
             SELECT coalesce(p.record_id_l, d.record_id_l) AS record_id_l, coalesce(p.record_id_r, d.record_id_r) AS record_id_r,
-                   d.det_key, p.match_probability AS model_probability, p.match_weight{gamma_select}
+                   d.det_key, p.match_probability AS model_probability, p.match_weight, p.person_evidence, p.evidence_cap{gamma_select}
             FROM p FULL OUTER JOIN _identity_det d ON p.record_id_l = d.record_id_l AND p.record_id_r = d.record_id_r
         )
         SELECT pairs.record_id_l, pairs.record_id_r,
-               CASE WHEN det_key IS NOT NULL THEN 1.0 ELSE model_probability END AS match_probability,
-               match_weight, model_probability,
+               CASE WHEN det_key IS NOT NULL THEN 1.0
+                    WHEN NOT person_evidence THEN least(model_probability, evidence_cap)
+                    ELSE model_probability END AS match_probability,
+               match_weight, model_probability, person_evidence,
                CASE WHEN det_key IS NOT NULL THEN 'exact'
                     WHEN model_probability >= {c.excellent} THEN 'excellent'
                     WHEN model_probability >= {c.high} THEN 'high'

@@ -191,3 +191,50 @@ def test_threshold_from_posteriors_prefers_precision_when_the_middle_is_uncertai
     assert {"expected_precision", "expected_recall", "expected_f1"} <= set(grid[0])
     # With no uncertain pairs every threshold ties and the highest is kept.
     assert choose_threshold([0.9999] * 10 + [0.0001] * 10)[0] == 0.999
+
+
+def test_household_members_stay_apart_and_swapped_names_still_link(tmp_path):
+    """FEBRL 1 plus a relative for every fourth person (same surname and address, their own
+    given name, date of birth and ID number), and a copy of every seventh person with given name
+    and surname keyed the wrong way round. No identity section."""
+    frame = febrl1(200)
+    originals = frame.filter(pl.col("rec_id").str.ends_with("-org")).sort("rec_id")
+    heads = originals.gather_every(4)
+    relatives = heads.with_columns(
+        rec_id=pl.col("rec_id").str.replace(r"^rec-(\d+)-org$", "rel-$1-org"),
+        given_name=originals.reverse().head(len(heads))["given_name"],
+        date_of_birth=originals.sample(len(heads), seed=3)["date_of_birth"],
+        soc_sec_id=pl.Series([str(10_000_000 + 7919 * i) for i in range(len(heads))]),
+    )
+    swapped = (
+        originals.gather_every(7, offset=1)
+        .filter(pl.col("given_name").is_not_null() & pl.col("surname").is_not_null())
+        .with_columns(
+            rec_id=pl.col("rec_id").str.replace("-org$", "-dup-swap"),
+            given_name=pl.col("surname"),
+            surname=pl.col("given_name"),
+            soc_sec_id=pl.lit(None, pl.Utf8),
+        )
+    )
+    path = tmp_path / "febrl1.csv"
+    pl.concat([frame, relatives, swapped]).write_csv(path)
+    config, identity = _febrl_config(path), IdentityConfig()
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        load_sources(con, config, tmp_path)
+        standardise(con, config, identity)
+        report = score_pairs(con, identity)
+        cluster_and_assign_ids(con, identity, run_id="r1", now=datetime(2026, 1, 1))
+        ids = dict(con.execute("SELECT source_pk, customer_id FROM unified_coalesced").fetchall())
+    merged_relatives = [
+        r for r in relatives["rec_id"] if ids[r] == ids[r.replace("rel-", "rec-", 1)]
+    ]
+    assert not merged_relatives, merged_relatives
+    unlinked_swaps = [r for r in swapped["rec_id"] if ids[r] != ids[r.replace("-dup-swap", "-org")]]
+    assert not unlinked_swaps, unlinked_swaps
+    # The reasoning is in the report: the share of same-surname, same-address pairs that are two
+    # people, measured in the data, caps pairs that have no person-level agreement.
+    evidence = report.person_evidence
+    assert evidence["household_share"] > 0.05 and evidence["cap_without_person_evidence"] < 0.95
+    assert ("given_name", "Given name and surname swapped") in {
+        (w["comparison"], w["level"]) for w in report.weights
+    }
