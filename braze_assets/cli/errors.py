@@ -14,6 +14,7 @@ class UserFacingError(RuntimeError):
 def _known_types() -> tuple[type[BaseException], ...]:
     from braze_assets.braze.client import BrazeError
     from braze_assets.demo_data import DemoDataExistsError
+    from braze_assets.engine import EngineStartupError
     from braze_assets.sources.load import SourceError
     from braze_assets.warehouse import WarehouseFileError, WarehouseSettingError
 
@@ -25,6 +26,7 @@ def _known_types() -> tuple[type[BaseException], ...]:
         DemoDataExistsError,
         WarehouseSettingError,
         UserFacingError,
+        EngineStartupError,
     )
 
 
