@@ -13,8 +13,6 @@ from dagster_pyspark import LazyPySparkResource
 from braze_assets.engine.config import SparkConfig
 from braze_assets.engine.session import build_session, spark_conf
 
-SPARK_KEY = "spark"
-
 
 class SparkEngineResource(LazyPySparkResource):
     """dagster-pyspark's lazy session resource, built by braze_assets' checked builder."""

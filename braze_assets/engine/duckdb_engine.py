@@ -18,7 +18,7 @@ class DuckDBEngine:
         return self.con.execute(query, params).fetchall()
 
     def read_arrow(self, query: str) -> pa.Table:
-        return self.con.execute(query).fetch_arrow_table()
+        return self.con.execute(query).to_arrow_table()
 
     def create_temp(self, name: str, query: str) -> None:
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(name)} AS {query}")

@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 
 from braze_assets.config.model import ProjectConfig
 from braze_assets.defs import automation
+from braze_assets.defs.engine import engine_asset_args, engine_table_metadata, open_engine
 from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, table_metadata, table_value
 from braze_assets.identity.cluster import TABLE as COALESCED
 from braze_assets.identity.cluster import cluster_and_assign_ids
@@ -83,9 +84,8 @@ def build_identity_assets(
     @dg.asset(
         name=STANDARDISED,
         group_name=GROUP,
-        kinds={"duckdb"},
+        **engine_asset_args(),
         owners=OWNERS,
-        pool=WAREHOUSE_POOL,
         automation_condition=automation.derived(),
         deps=raw,
         description="Every source record with person fields normalised (E.164 phones, ISO countries, "
@@ -98,10 +98,10 @@ def build_identity_assets(
             )
         ],
     )
-    def unified_standardised(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
-        with duckdb.get_connection() as con:
-            report = standardise(con, config, identity)
-            metadata = table_metadata(con, STANDARDISED)
+    def unified_standardised(context: dg.AssetExecutionContext):
+        with open_engine(context) as engine:
+            report = standardise(engine, config, identity)
+            metadata = engine_table_metadata(engine, STANDARDISED)
         for problem in report.problems:
             context.log.warning(problem)
         yield dg.MaterializeResult(
