@@ -17,7 +17,7 @@ from braze_assets.defs.project import WAREHOUSE_POOL, _markdown, project_config,
 from braze_assets.defs.resources import WAREHOUSE_KEY
 from braze_assets.engine import EngineConfig, effective_engine
 from braze_assets.engine.duckdb_engine import DuckDBEngine
-from braze_assets.warehouse import quote
+from braze_assets.warehouse import quote, quote_literal
 
 SPARK_KEY = "spark"
 
@@ -47,9 +47,12 @@ def engine_resources() -> dict:
     return {SPARK_KEY: spark_resource(engine.spark)}
 
 
-def source_asset_args() -> dict:
-    """The sources keep DuckDB's readers (and the pool); in Spark mode they also need Spark,
-    where each loaded raw table is published to the table location."""
+def duckdb_stage_args() -> dict:
+    """@dg.asset arguments for a stage still written for DuckDB only (the pool and the warehouse);
+    in Spark mode it also needs Spark, to bridge its inputs and outputs to the table location.
+
+    The sources keep DuckDB's readers and publish each raw table to Spark; the identity stages
+    after standardisation import unified_standardised from Spark until they run there too."""
     keys = {WAREHOUSE_KEY} | ({SPARK_KEY} if active_engine().name == "spark" else set())
     return {"pool": WAREHOUSE_POOL, "required_resource_keys": keys}
 
@@ -61,6 +64,21 @@ def publish_raw(context: dg.AssetExecutionContext, con, table: str) -> None:
         spark.engine().write_arrow(
             table, con.execute(f"SELECT * FROM {quote(table)}").to_arrow_table()
         )
+
+
+def import_from_spark(
+    context: dg.AssetExecutionContext, con, table: str, order_by: str | None = None
+) -> None:
+    """In Spark mode, replace the warehouse's `table` with the one a Spark stage wrote, in the
+    order DuckDB mode writes it (so later stages see the same rows in the same order)."""
+    spark = getattr(context.resources, SPARK_KEY, None)
+    if spark is None:
+        return
+    files = quote_literal(f"{spark.table_location}/{table}/*.parquet")
+    order = f" ORDER BY {order_by}" if order_by else ""
+    con.execute(
+        f"CREATE OR REPLACE TABLE {quote(table)} AS SELECT * FROM read_parquet({files}){order}"
+    )
 
 
 @contextmanager

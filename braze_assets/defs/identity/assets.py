@@ -8,7 +8,13 @@ from dagster_duckdb import DuckDBResource
 
 from braze_assets.config.model import ProjectConfig
 from braze_assets.defs import automation
-from braze_assets.defs.engine import engine_asset_args, engine_table_metadata, open_engine
+from braze_assets.defs.engine import (
+    duckdb_stage_args,
+    engine_asset_args,
+    engine_table_metadata,
+    import_from_spark,
+    open_engine,
+)
 from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, table_metadata, table_value
 from braze_assets.identity.cluster import TABLE as COALESCED
 from braze_assets.identity.cluster import cluster_and_assign_ids
@@ -129,16 +135,15 @@ def build_identity_assets(
         group_name=GROUP,
         kinds={"duckdb", "splink"},
         owners=OWNERS,
-        pool=WAREHOUSE_POOL,
+        **duckdb_stage_args(),
         automation_condition=automation.derived(),
         deps=[dg.AssetKey(STANDARDISED)],
         description="Scored record pairs: Splink match probability and weight, match category "
         "(exact/excellent/high/moderate/weak), match type and per-comparison levels.",
     )
-    def unified_scores(
-        context: dg.AssetExecutionContext, duckdb: DuckDBResource
-    ) -> dg.MaterializeResult:
-        with duckdb.get_connection() as con:
+    def unified_scores(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        with context.resources.duckdb.get_connection() as con:
+            import_from_spark(context, con, STANDARDISED, order_by="source, source_row")
             report = score_pairs(con, identity)
             metadata = table_metadata(con, SCORES)
         for note in report.skipped:

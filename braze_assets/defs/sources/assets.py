@@ -6,7 +6,7 @@ import dagster as dg
 from braze_assets import settings
 from braze_assets.config.sources import SourceConfig, TransactionSourceConfig
 from braze_assets.defs import automation
-from braze_assets.defs.engine import publish_raw, source_asset_args
+from braze_assets.defs.engine import duckdb_stage_args, publish_raw
 from braze_assets.defs.project import OWNERS, project_config, table_metadata
 from braze_assets.sources.incremental import load_source, raw_table_name
 
@@ -42,7 +42,7 @@ def _source_asset(entry: SourceConfig | TransactionSourceConfig) -> dg.AssetsDef
         group_name=GROUP,
         kinds=_kinds(entry),
         owners=OWNERS,
-        **source_asset_args(),
+        **duckdb_stage_args(),
         automation_condition=automation.sources(),
         description=f"Raw {kind} of source `{entry.name}` loaded as text {how} from `{entry.location}`.",
         tags={"layer": "raw"},
