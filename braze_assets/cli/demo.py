@@ -180,7 +180,11 @@ def run_demo(data_dir: Path, *, people: int | None = None) -> int:
     from braze_assets.config import load_config
 
     started = time.monotonic()
+    from braze_assets.engine import check_engine, effective_engine
+
     config = load_config()
+    # Spark mode without Java, a master or a writable table location stops here, in one line.
+    check_engine(effective_engine(config.engine))
     print(f"Data dir: {data_dir}")
     with _demo_lock(data_dir):
         # A warehouse this DuckDB cannot open fails here, in one line, before anything starts

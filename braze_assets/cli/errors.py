@@ -15,6 +15,7 @@ class UserFacingError(RuntimeError):
 
 def _known_types() -> tuple[type[BaseException], ...]:
     from braze_assets.braze.client import BrazeError
+    from braze_assets.engine import EngineStartupError
     from braze_assets.sources.load import SourceError
     from braze_assets.warehouse import WarehouseFileError, WarehouseSettingError
 
@@ -25,6 +26,7 @@ def _known_types() -> tuple[type[BaseException], ...]:
         BrazeError,
         WarehouseSettingError,
         UserFacingError,
+        EngineStartupError,
     )
     # The demo generator is the `demo` extra: only a command that imported it can raise its error,
     # and a production install must not import it here.

@@ -8,6 +8,7 @@ from braze_assets.attributes.config import DestinationConfig
 from braze_assets.audiences.config import AudiencesConfig
 from braze_assets.config.sources import SourceConfig, TransactionSourceConfig
 from braze_assets.currents.config import CurrentsConfig
+from braze_assets.engine.config import EngineConfig
 from braze_assets.identity.config import IdentityConfig
 from braze_assets.strict import StrictModel
 from braze_assets.sync.config import SyncConfig
@@ -21,6 +22,7 @@ class ProjectConfig(StrictModel):
     audiences: AudiencesConfig = Field(default_factory=AudiencesConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
     currents: CurrentsConfig = Field(default_factory=CurrentsConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
 
     @model_validator(mode="after")
     def _references(self) -> ProjectConfig:

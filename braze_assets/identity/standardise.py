@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-import duckdb
 import pyarrow as pa
 
 from braze_assets.config.model import ProjectConfig
 from braze_assets.config.sources import ATTRIBUTE_TAG, CUSTOM_IDENTIFIER_PREFIX, SourceConfig
+from braze_assets.engine.base import Engine
+from braze_assets.engine.duckdb_engine import as_engine
 from braze_assets.identity.config import IdentityConfig
 from braze_assets.identity.normalise import INVALID, JUNK, OK, Normaliser
-from braze_assets.warehouse import quote, quote_literal, table_columns, table_exists
+from braze_assets.warehouse import quote, quote_literal
 
 TABLE = "unified_standardised"
 # Output columns in order; identifier_<name> columns follow for custom identifiers.
@@ -94,16 +95,16 @@ def custom_identifier_fields(config: ProjectConfig) -> list[str]:
     return sorted(identifier_field(t) for t in tags)
 
 
-def _check_inputs(con: duckdb.DuckDBPyConnection, config: ProjectConfig) -> None:
+def _check_inputs(con: Engine, config: ProjectConfig) -> None:
     problems = []
     for source in config.sources:
         table = f"raw_{source.name}"
-        if not table_exists(con, table):
+        if not con.table_exists(table):
             problems.append(
                 f"source {source.name!r}: table {table} is missing (is {source.location} loaded?)"
             )
             continue
-        present = table_columns(con, table)
+        present = con.columns(table)
         needed = {source.primary_key: "primary key", source.updated_at: "updated_at"}
         needed.update({c: t for c, t in source.columns.items() if t != ATTRIBUTE_TAG})
         for column, tag in needed.items():
@@ -116,7 +117,9 @@ def _check_inputs(con: duckdb.DuckDBPyConnection, config: ProjectConfig) -> None
         raise IdentityInputError("; ".join(problems))
 
 
-def _raw_select(source: SourceConfig) -> str:
+def _raw_select(source: SourceConfig) -> dict[str, str]:
+    """The stage's columns for one source: output name -> SQL expression over raw_<source>."""
+
     def text(column: str) -> str:
         return f"NULLIF(trim(CAST({quote(column)} AS VARCHAR)), '')"
 
@@ -124,31 +127,45 @@ def _raw_select(source: SourceConfig) -> str:
     for column, tag in source.columns.items():
         if tag != ATTRIBUTE_TAG:
             by_tag.setdefault(tag, []).append(column)
-    parts = [
-        f"'{source.name}' AS source",
-        f"{text(source.primary_key)} AS source_pk",
-        f"{text(source.updated_at)} AS raw_updated_at",
-        f"{int(source.priority)} AS priority",
-        quote_literal(source.default_region.upper()) + " AS region",
-        "_row_number AS source_row",
-    ]
+    parts = {
+        "source": quote_literal(source.name),
+        "source_pk": text(source.primary_key),
+        "raw_updated_at": text(source.updated_at),
+        "priority": str(int(source.priority)),
+        "region": quote_literal(source.default_region.upper()),
+        "source_row": "_row_number",
+    }
     for tag, columns in by_tag.items():
         name = identifier_field(tag) if tag.startswith(CUSTOM_IDENTIFIER_PREFIX) else tag
-        expr = (
+        parts["raw_" + name] = (
             text(columns[0])
             if len(columns) == 1
             else "NULLIF(concat_ws(' ', " + ", ".join(text(c) for c in columns) + "), '')"
         )
-        parts.append(f"{expr} AS {quote('raw_' + name)}")
-    return f"SELECT {', '.join(parts)} FROM {quote('raw_' + source.name)}"
+    return parts
 
 
-def _distinct(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
-    return con.execute(sql).fetchall()
+def _stage_sql(sources: list[SourceConfig]) -> str:
+    """Every source's rows under one set of columns (in first-seen order), NULL where a source has
+    no such column: DuckDB's UNION ALL BY NAME, spelled out so Spark SQL runs the same query."""
+    selects = [(source, _raw_select(source)) for source in sources]
+    names: list[str] = []
+    for _, parts in selects:
+        names += [n for n in parts if n not in names]
+    return " UNION ALL ".join(
+        "SELECT "
+        + ", ".join(f"{parts.get(n, 'CAST(NULL AS VARCHAR)')} AS {quote(n)}" for n in names)
+        + f" FROM {quote('raw_' + source.name)}"
+        for source, parts in selects
+    )
+
+
+def _distinct(con: Engine, sql: str) -> list[tuple]:
+    return con.fetch(sql)
 
 
 def _register(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     name: str,
     columns: dict[str, list],
     types: dict[str, pa.DataType],
@@ -158,7 +175,7 @@ def _register(
 
 
 def _map_values(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     name: str,
     raw_columns: list[str],
     fn: Callable[[str], tuple],
@@ -178,7 +195,7 @@ def _map_values(
     _register(con, name, columns, types or {})
 
 
-def _map_phones(con: duckdb.DuckDBPyConnection, normaliser: Normaliser) -> None:
+def _map_phones(con: Engine, normaliser: Normaliser) -> None:
     if "raw_phone" not in _stage_columns(con):
         pairs = []
     else:
@@ -204,11 +221,11 @@ def _map_phones(con: duckdb.DuckDBPyConnection, normaliser: Normaliser) -> None:
     )
 
 
-def _stage_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {row[0] for row in con.execute("DESCRIBE _identity_stage").fetchall()}
+def _stage_columns(con: Engine) -> set[str]:
+    return set(con.columns("_identity_stage"))
 
 
-def _build_maps(con: duckdb.DuckDBPyConnection, normaliser: Normaliser) -> None:
+def _build_maps(con: Engine, normaliser: Normaliser) -> None:
     present = _stage_columns(con)
 
     def cols(*names: str) -> list[str]:
@@ -268,7 +285,7 @@ def _build_maps(con: duckdb.DuckDBPyConnection, normaliser: Normaliser) -> None:
     _map_values(con, "_map_identifier", ids, normaliser.identifier, ["value", "status"])
 
 
-def _given_canonical(con: duckdb.DuckDBPyConnection, normaliser: Normaliser) -> None:
+def _given_canonical(con: Engine, normaliser: Normaliser) -> None:
     names = [
         r[0]
         for r in _distinct(
@@ -287,7 +304,7 @@ def _given_canonical(con: duckdb.DuckDBPyConnection, normaliser: Normaliser) -> 
     )
 
 
-def _postal(con: duckdb.DuckDBPyConnection, normaliser: Normaliser) -> None:
+def _postal(con: Engine, normaliser: Normaliser) -> None:
     pairs = _distinct(
         con,
         "SELECT DISTINCT raw_postal_code, postal_country FROM _identity_step1 WHERE raw_postal_code IS NOT NULL",
@@ -306,9 +323,15 @@ def _postal(con: duckdb.DuckDBPyConnection, normaliser: Normaliser) -> None:
     )
 
 
+# One try_strptime per format (not DuckDB's list form, which has the same meaning) so the Spark
+# engine can transpile each to try_to_timestamp.
 _UPDATED_AT = (
     "coalesce(try_cast(raw_updated_at AS TIMESTAMP), "
-    "try_strptime(raw_updated_at, ['%m/%d/%Y %H:%M:%S', '%m/%d/%Y %H:%M', '%m/%d/%Y', '%Y%m%d', '%d.%m.%Y']))"
+    + ", ".join(
+        f"try_strptime(raw_updated_at, '{fmt}')"
+        for fmt in ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%Y%m%d", "%d.%m.%Y")
+    )
+    + ")"
 )
 
 
@@ -394,9 +417,9 @@ def _step1_sql(present: set[str], identifiers: list[str]) -> str:
     return f"SELECT {', '.join(select)} FROM {from_sql}"
 
 
-def _column_stats(con: duckdb.DuckDBPyConnection, config: ProjectConfig) -> list[ColumnStats]:
+def _column_stats(con: Engine, config: ProjectConfig) -> list[ColumnStats]:
     stats = []
-    present = {row[0] for row in con.execute("DESCRIBE _identity_step2").fetchall()}
+    present = set(con.columns("_identity_step2"))
     for source in config.sources:
         by_tag: dict[str, list[str]] = {}
         for column, tag in source.columns.items():
@@ -418,9 +441,9 @@ def _column_stats(con: duckdb.DuckDBPyConnection, config: ProjectConfig) -> list
             "count(raw_updated_at)",
             "count_if(raw_updated_at IS NOT NULL AND updated_at IS NULL)",
         ]
-        row = con.execute(
+        row = con.fetch(
             f"SELECT {', '.join(exprs)} FROM _identity_step2 WHERE source = ?", [source.name]
-        ).fetchone()
+        )[0]
         for i, (column, tag) in enumerate(keys):
             stats.append(ColumnStats(source.name, column, tag, *row[3 * i : 3 * i + 3]))
         stats.append(ColumnStats(source.name, source.updated_at, "updated_at", row[-2], 0, row[-1]))
@@ -444,16 +467,13 @@ def _problems(stats: Iterable[ColumnStats], rows: dict[str, int]) -> list[str]:
     return problems
 
 
-def standardise(
-    con: duckdb.DuckDBPyConnection, config: ProjectConfig, identity: IdentityConfig
-) -> StandardiseReport:
+def standardise(con, config: ProjectConfig, identity: IdentityConfig) -> StandardiseReport:
+    """Build unified_standardised on an Engine (a DuckDB connection is wrapped as one)."""
+    con = as_engine(con)
     _check_inputs(con, config)
     normaliser = Normaliser(identity)
     identifiers = custom_identifier_fields(config)
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _identity_stage AS "
-        + " UNION ALL BY NAME ".join(_raw_select(s) for s in config.sources)
-    )
+    con.create_temp("_identity_stage", _stage_sql(config.sources))
     present = _stage_columns(con)
     for column in ["raw_" + n for n in identifiers]:
         if column not in present:
@@ -461,31 +481,30 @@ def standardise(
                 f"custom identifier column {column} is missing from every source"
             )
     _build_maps(con, normaliser)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _identity_step1 AS {_step1_sql(present, identifiers)}"
-    )
+    con.create_temp("_identity_step1", _step1_sql(present, identifiers))
     _given_canonical(con, normaliser)
     _postal(con, normaliser)
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _identity_step2 AS SELECT s.*, c.value AS given_name_canonical, "
+    con.create_temp(
+        "_identity_step2",
+        "SELECT s.*, c.value AS given_name_canonical, "
         "c.variants AS given_name_variants, "
         "p.value AS postal_code, p.status AS postal_code__status FROM _identity_step1 s "
         "LEFT JOIN _map_canonical c ON c.raw = s.given_name "
-        "LEFT JOIN _map_postal p ON p.raw = s.raw_postal_code AND p.country = s.postal_country"
+        "LEFT JOIN _map_postal p ON p.raw = s.raw_postal_code AND p.country = s.postal_country",
     )
     rows_per_source = dict(
-        con.execute("SELECT source, count(*) FROM _identity_step2 GROUP BY source").fetchall()
+        con.fetch("SELECT source, count(*) FROM _identity_step2 GROUP BY source")
     )
     rows_per_source = {s.name: rows_per_source.get(s.name, 0) for s in config.sources}
     missing_keys = dict(
-        con.execute(
+        con.fetch(
             "SELECT source, count(*) FROM _identity_step2 WHERE source_pk IS NULL GROUP BY source"
-        ).fetchall()
+        )
     )
     duplicates = dict(
-        con.execute(
+        con.fetch(
             "SELECT source, count(*) - count(DISTINCT source_pk) FROM _identity_step2 WHERE source_pk IS NOT NULL GROUP BY source"
-        ).fetchall()
+        )
     )
     stats = _column_stats(con, config)
     problems = _problems(stats, rows_per_source)
@@ -498,14 +517,15 @@ def standardise(
     ]
     out = ", ".join(quote(c) for c in (*PERSON_FIELDS, *identifiers))
     # A source key seen twice keeps its newest row, so record ids stay unique.
-    con.execute(
-        f"CREATE OR REPLACE TABLE {TABLE} AS SELECT source || ':' || source_pk AS record_id, source, source_pk, "
+    con.write_table(
+        TABLE,
+        f"SELECT source || ':' || source_pk AS record_id, source, source_pk, "
         f"updated_at, priority, source_row, {out} FROM _identity_step2 WHERE source_pk IS NOT NULL "
         "QUALIFY row_number() OVER (PARTITION BY source, source_pk ORDER BY updated_at DESC NULLS LAST, source_row DESC) = 1 "
-        "ORDER BY source, source_row"
+        "ORDER BY source, source_row",
     )
     for name in ("_identity_stage", "_identity_step1", "_identity_step2"):
-        con.execute(f"DROP TABLE IF EXISTS {name}")
+        con.drop_temp(name)
     for name in (
         "name",
         "full_name",
@@ -523,7 +543,7 @@ def standardise(
         "postal",
     ):
         con.unregister(f"_map_{name}")
-    total = con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
+    total = con.fetch(f"SELECT count(*) FROM {TABLE}")[0][0]
     return StandardiseReport(
         rows=total,
         rows_per_source=rows_per_source,

@@ -8,6 +8,13 @@ from dagster_duckdb import DuckDBResource
 
 from braze_assets.config.model import ProjectConfig
 from braze_assets.defs import automation
+from braze_assets.defs.engine import (
+    duckdb_stage_args,
+    engine_asset_args,
+    engine_table_metadata,
+    import_from_spark,
+    open_engine,
+)
 from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, table_metadata, table_value
 from braze_assets.identity.cluster import TABLE as COALESCED
 from braze_assets.identity.cluster import cluster_and_assign_ids
@@ -106,9 +113,8 @@ def build_identity_assets(
     @dg.asset(
         name=STANDARDISED,
         group_name=GROUP,
-        kinds={"duckdb"},
+        **engine_asset_args(),
         owners=OWNERS,
-        pool=WAREHOUSE_POOL,
         automation_condition=automation.derived(),
         deps=raw,
         description="Every source record with person fields normalised (E.164 phones, ISO countries, "
@@ -121,10 +127,10 @@ def build_identity_assets(
             )
         ],
     )
-    def unified_standardised(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
-        with duckdb.get_connection() as con:
-            report = standardise(con, config, identity)
-            metadata = table_metadata(con, STANDARDISED)
+    def unified_standardised(context: dg.AssetExecutionContext):
+        with open_engine(context) as engine:
+            report = standardise(engine, config, identity)
+            metadata = engine_table_metadata(engine, STANDARDISED)
         for problem in report.problems:
             context.log.warning(problem)
         yield dg.MaterializeResult(
@@ -152,16 +158,15 @@ def build_identity_assets(
         group_name=GROUP,
         kinds={"duckdb", "splink"},
         owners=OWNERS,
-        pool=WAREHOUSE_POOL,
+        **duckdb_stage_args(),
         automation_condition=automation.derived(),
         deps=[dg.AssetKey(STANDARDISED)],
         description="Scored record pairs: Splink match probability and weight, match category "
         "(exact/excellent/high/moderate/weak), match type and per-comparison levels.",
     )
-    def unified_scores(
-        context: dg.AssetExecutionContext, duckdb: DuckDBResource
-    ) -> dg.MaterializeResult:
-        with duckdb.get_connection() as con:
+    def unified_scores(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        with context.resources.duckdb.get_connection() as con:
+            import_from_spark(context, con, STANDARDISED, order_by="source, source_row")
             report = score_pairs(con, identity)
             metadata = table_metadata(con, SCORES)
         for note in report.skipped:

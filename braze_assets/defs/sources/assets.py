@@ -2,7 +2,6 @@
 # No `from __future__ import annotations` here: Dagster reads the context and resource annotations at runtime.
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from braze_assets import settings
 from braze_assets.config.sources import (
@@ -13,7 +12,8 @@ from braze_assets.config.sources import (
     path_scheme,
 )
 from braze_assets.defs import automation
-from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, project_config, table_metadata
+from braze_assets.defs.engine import duckdb_stage_args, publish_raw
+from braze_assets.defs.project import OWNERS, project_config, table_metadata
 from braze_assets.sources.incremental import load_source, raw_table_name
 
 GROUP = "sources"
@@ -51,17 +51,16 @@ def _source_asset(entry: SourceConfig | TransactionSourceConfig) -> dg.AssetsDef
         group_name=GROUP,
         kinds=_kinds(entry),
         owners=OWNERS,
-        pool=WAREHOUSE_POOL,
+        **duckdb_stage_args(),
         automation_condition=automation.sources(),
         description=f"Raw {kind} of source `{entry.name}` loaded as text {how} from `{entry.location}`.",
         tags={"layer": "raw"},
     )
-    def _load(
-        context: dg.AssetExecutionContext, config: SourceLoadConfig, duckdb: DuckDBResource
-    ) -> dg.MaterializeResult:
-        with duckdb.get_connection() as con:
+    def _load(context: dg.AssetExecutionContext, config: SourceLoadConfig) -> dg.MaterializeResult:
+        with context.resources.duckdb.get_connection() as con:
             load = load_source(con, entry, settings.data_dir(), full_reload=config.full_reload)
             metadata = table_metadata(con, table)
+            publish_raw(context, con, table)
         report = load.report
         if report.empty_columns:
             context.log.warning(

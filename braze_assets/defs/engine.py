@@ -1,0 +1,108 @@
+"""Engine-aware asset wiring: which resource, pool and kinds a ported stage's asset declares, and
+the Engine it runs on.
+
+Only DuckDB needs the single-writer pool (one process may write the file); Spark mode's assets
+write Parquet directories through their own session and take no pool, so they run side by side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+import polars as pl
+
+from braze_assets.defs.project import WAREHOUSE_POOL, _markdown, project_config, table_metadata
+from braze_assets.defs.resources import WAREHOUSE_KEY
+from braze_assets.engine import EngineConfig, effective_engine
+from braze_assets.engine.duckdb_engine import DuckDBEngine
+from braze_assets.warehouse import quote, quote_literal
+
+SPARK_KEY = "spark"
+
+
+def active_engine() -> EngineConfig:
+    return effective_engine(project_config().engine)
+
+
+def engine_asset_args(*kinds: str) -> dict:
+    """@dg.asset arguments for a stage written against the Engine interface."""
+    if active_engine().name == "spark":
+        return {"kinds": {"spark", *kinds}, "pool": None, "required_resource_keys": {SPARK_KEY}}
+    return {
+        "kinds": {"duckdb", *kinds},
+        "pool": WAREHOUSE_POOL,
+        "required_resource_keys": {WAREHOUSE_KEY},
+    }
+
+
+def engine_resources() -> dict:
+    """The Spark resource in Spark mode (built lazily: no JVM until an asset runs)."""
+    engine = active_engine()
+    if engine.name != "spark":
+        return {}
+    from braze_assets.defs.spark import spark_resource
+
+    return {SPARK_KEY: spark_resource(engine.spark)}
+
+
+def duckdb_stage_args() -> dict:
+    """@dg.asset arguments for a stage still written for DuckDB only (the pool and the warehouse);
+    in Spark mode it also needs Spark, to bridge its inputs and outputs to the table location.
+
+    The sources keep DuckDB's readers and publish each raw table to Spark; the identity stages
+    after standardisation import unified_standardised from Spark until they run there too."""
+    keys = {WAREHOUSE_KEY} | ({SPARK_KEY} if active_engine().name == "spark" else set())
+    return {"pool": WAREHOUSE_POOL, "required_resource_keys": keys}
+
+
+def publish_raw(context: dg.AssetExecutionContext, con, table: str) -> None:
+    """In Spark mode, copy a raw table just loaded into the warehouse to the Spark location."""
+    spark = getattr(context.resources, SPARK_KEY, None)
+    if spark is not None:
+        spark.engine().write_arrow(
+            table, con.execute(f"SELECT * FROM {quote(table)}").to_arrow_table()
+        )
+
+
+def import_from_spark(
+    context: dg.AssetExecutionContext, con, table: str, order_by: str | None = None
+) -> None:
+    """In Spark mode, replace the warehouse's `table` with the one a Spark stage wrote, in the
+    order DuckDB mode writes it (so later stages see the same rows in the same order)."""
+    spark = getattr(context.resources, SPARK_KEY, None)
+    if spark is None:
+        return
+    files = quote_literal(f"{spark.table_location}/{table}/*.parquet")
+    order = f" ORDER BY {order_by}" if order_by else ""
+    con.execute(
+        f"CREATE OR REPLACE TABLE {quote(table)} AS SELECT * FROM read_parquet({files}){order}"
+    )
+
+
+@contextmanager
+def open_engine(context: dg.AssetExecutionContext) -> Iterator:
+    spark = getattr(context.resources, SPARK_KEY, None)
+    if spark is not None:
+        yield spark.engine()
+        return
+    with getattr(context.resources, WAREHOUSE_KEY).get_connection() as con:
+        yield DuckDBEngine(con)
+
+
+def engine_table_metadata(engine, table: str, *, preview_rows: int = 5) -> dict:
+    """table_metadata for either engine: row count, schema and a markdown preview."""
+    if isinstance(engine, DuckDBEngine):
+        return table_metadata(engine.con, table, preview_rows=preview_rows)
+    frame = engine.session.table(table)
+    preview = pl.from_arrow(frame.limit(int(preview_rows)).toArrow())
+    return {
+        "dagster/row_count": dg.MetadataValue.int(frame.count()),
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(f.name, f.dataType.simpleString()) for f in frame.schema]
+        ),
+        "table": dg.MetadataValue.text(table),
+        "location": dg.MetadataValue.path(engine.table_path(table)),
+        "preview": dg.MetadataValue.md(_markdown(preview)),
+    }

@@ -1,0 +1,39 @@
+"""The Spark resource: dagster-pyspark's LazyPySparkResource, whose session is built only when an
+asset first asks for it (after the startup checks), plus the Engine over it.
+
+Imported only in Spark mode, so DuckDB mode never needs pyspark or Java.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dagster_pyspark import LazyPySparkResource
+
+from braze_assets.engine.config import SparkConfig
+from braze_assets.engine.session import build_session, spark_conf
+
+
+class SparkEngineResource(LazyPySparkResource):
+    """dagster-pyspark's lazy session resource, built by braze_assets' checked builder."""
+
+    table_location: str
+
+    def _init_session(self) -> None:
+        if self._spark_session is None:
+            self._spark_session = build_session(self.spark_settings())
+
+    def spark_settings(self) -> SparkConfig:
+        conf = dict(self.spark_config)
+        master = conf.pop("spark.master", "local[*]")
+        return SparkConfig(master=master, table_location=self.table_location, conf=conf)
+
+    def engine(self):
+        from braze_assets.engine.spark_engine import SparkEngine
+
+        return SparkEngine(self.spark_session, self.table_location)
+
+
+def spark_resource(spark: SparkConfig) -> SparkEngineResource:
+    conf: dict[str, Any] = spark_conf(spark)
+    return SparkEngineResource(spark_config=conf, table_location=spark.location())

@@ -1,0 +1,84 @@
+"""The `engine` config section: which engine runs the stages, and how to reach Spark.
+
+```yaml
+engine:
+  name: spark            # or duckdb (the default); BRAZE_ASSETS_ENGINE overrides it
+  spark:
+    master: local[*]     # spark://host:7077, yarn, k8s://..., local[4]
+    table_location: /data/tables   # or s3a://bucket/prefix; default: <data dir>/spark_tables
+    conf:
+      spark.executor.memory: 4g
+```
+
+`engine: spark` (a plain name) is accepted as short for `engine: {name: spark}`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from braze_assets import settings
+from braze_assets.errors import ConfigError
+from braze_assets.strict import StrictModel
+
+ENV_ENGINE = "BRAZE_ASSETS_ENGINE"
+ENGINES = ("duckdb", "spark")
+EngineName = Literal["duckdb", "spark"]
+
+
+class SparkConfig(StrictModel):
+    master: str = "local[*]"
+    # A local directory or an s3a:// URI; None means <data dir>/spark_tables.
+    table_location: str | None = None
+    conf: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("master")
+    @classmethod
+    def _master(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("master must not be empty (e.g. local[*] or spark://host:7077)")
+        return value.strip()
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _conf_strings(cls, value: Any) -> Any:
+        # YAML reads `spark.executor.cores: 4` as an int; Spark's conf is all strings.
+        if isinstance(value, dict):
+            return {
+                str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()
+            }
+        return value
+
+    def location(self) -> str:
+        """Where Spark tables live: a local absolute path or a URI such as s3a://bucket/prefix."""
+        if self.table_location is None:
+            return str(settings.data_dir() / "spark_tables")
+        if "://" in self.table_location:
+            return self.table_location.rstrip("/")
+        return str(Path(self.table_location).expanduser().resolve())
+
+
+class EngineConfig(StrictModel):
+    name: EngineName = "duckdb"
+    spark: SparkConfig = Field(default_factory=SparkConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+
+def effective_engine(config: EngineConfig) -> EngineConfig:
+    """The config's engine section with BRAZE_ASSETS_ENGINE applied over its `name`."""
+    raw = os.environ.get(ENV_ENGINE, "").strip().lower()
+    if not raw:
+        return config
+    if raw not in ENGINES:
+        raise ConfigError(
+            f"{ENV_ENGINE}={raw!r} is not an engine; choose one of: {', '.join(ENGINES)}"
+        )
+    return config.model_copy(update={"name": raw})

@@ -1,0 +1,49 @@
+"""The Engine on a DuckDB connection: every call is what the stage ran before the interface."""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+
+from braze_assets.warehouse import quote, table_exists
+
+
+class DuckDBEngine:
+    name = "duckdb"
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+
+    def fetch(self, query: str, params: list | None = None) -> list[tuple]:
+        return self.con.execute(query, params).fetchall()
+
+    def read_arrow(self, query: str) -> pa.Table:
+        return self.con.execute(query).to_arrow_table()
+
+    def create_temp(self, name: str, query: str) -> None:
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(name)} AS {query}")
+
+    def drop_temp(self, name: str) -> None:
+        self.con.execute(f"DROP TABLE IF EXISTS {quote(name)}")
+
+    def register(self, name: str, table: pa.Table) -> None:
+        self.con.register(name, table)
+
+    def unregister(self, name: str) -> None:
+        self.con.unregister(name)
+
+    def write_table(self, name: str, query: str) -> None:
+        self.con.execute(f"CREATE OR REPLACE TABLE {quote(name)} AS {query}")
+
+    def table_exists(self, name: str) -> bool:
+        return table_exists(self.con, name)
+
+    def columns(self, name: str) -> list[str]:
+        return [row[0] for row in self.con.execute(f"DESCRIBE {quote(name)}").fetchall()]
+
+
+def as_engine(con_or_engine) -> DuckDBEngine:
+    """Stages take an Engine; a DuckDB connection (what callers held before) is wrapped."""
+    if isinstance(con_or_engine, duckdb.DuckDBPyConnection):
+        return DuckDBEngine(con_or_engine)
+    return con_or_engine

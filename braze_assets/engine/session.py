@@ -1,0 +1,34 @@
+"""Build the SparkSession for Spark mode, after the startup checks."""
+
+from __future__ import annotations
+
+from braze_assets.engine.config import SparkConfig
+from braze_assets.engine.startup import check_location_through_spark, check_spark
+
+
+def spark_conf(spark: SparkConfig) -> dict[str, str]:
+    """The session's conf: the project's defaults under the user's engine.spark.conf."""
+    return {
+        "spark.master": spark.master,
+        "spark.app.name": "braze_assets",
+        # Timestamps in the tables are naive UTC, as in DuckDB; a session in the machine's zone
+        # would shift those parsed from text with an offset.
+        "spark.sql.session.timeZone": "UTC",
+        # DuckDB's TIMESTAMP has no zone: parse text into Spark's TIMESTAMP_NTZ, its equal.
+        "spark.sql.timestampType": "TIMESTAMP_NTZ",
+        "spark.ui.showConsoleProgress": "false",
+        **spark.conf,
+    }
+
+
+def build_session(spark: SparkConfig):
+    check_spark(spark)
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder
+    for key, value in spark_conf(spark).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    check_location_through_spark(session, spark.location())
+    return session

@@ -1,0 +1,177 @@
+"""Checks that stop Spark mode at startup with one line naming what is missing.
+
+Run before a SparkSession is built (the CLI, the Dagster resource): without them a missing Java
+shows as `JAVA_GATEWAY_EXITED`, an unreachable master as a minutes-long hang, and a read-only table
+location as a failure deep inside the first stage's write.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import socket
+import subprocess
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from braze_assets.engine.config import SparkConfig
+
+# Spark 4 runs on Java 17 or 21.
+MIN_JAVA = 17
+CONNECT_TIMEOUT_S = 3.0
+
+
+class EngineStartupError(RuntimeError):
+    """Spark mode cannot start; the message names the missing part and how to provide it."""
+
+
+def check_spark(spark: SparkConfig) -> None:
+    """Raise EngineStartupError for the first missing part: pyspark, Java, the master, the location."""
+    _check_pyspark()
+    _check_java()
+    _check_master(spark.master)
+    _check_local_location(spark.location())
+
+
+def _check_pyspark() -> None:
+    if importlib.util.find_spec("pyspark") is None:
+        raise EngineStartupError(
+            "engine spark needs pyspark, which is not installed: install the `spark` extra "
+            "(pip install 'braze-assets[spark]'; ./run installs it from requirements.lock)"
+        )
+
+
+def java_executable() -> str | None:
+    """The java Spark's launcher will run: $JAVA_HOME/bin/java when JAVA_HOME is set, else PATH's."""
+    home = os.environ.get("JAVA_HOME", "").strip()
+    if home:
+        candidate = Path(home) / "bin" / "java"
+        return str(candidate) if os.access(candidate, os.X_OK) else None
+    return shutil.which("java")
+
+
+def _check_java() -> None:
+    java = java_executable()
+    if java is None:
+        where = (
+            f"JAVA_HOME={os.environ['JAVA_HOME']} has no bin/java"
+            if os.environ.get("JAVA_HOME", "").strip()
+            else "no `java` on PATH"
+        )
+        raise EngineStartupError(
+            f"engine spark needs Java {MIN_JAVA} or newer: {where}. Install it "
+            "(Debian/Ubuntu: apt-get install openjdk-17-jre-headless) or set JAVA_HOME; "
+            "or use engine duckdb, which needs no Java"
+        )
+    try:
+        probe = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise EngineStartupError(f"engine spark: {java} -version failed: {error}") from None
+    found = re.search(r'version "(\d+)(?:\.(\d+))?', probe.stderr + probe.stdout)
+    if found is None:
+        raise EngineStartupError(f"engine spark: could not read the Java version from {java}")
+    major = int(found.group(1))
+    if major == 1 and found.group(2):  # "1.8.0_392" is Java 8
+        major = int(found.group(2))
+    if major < MIN_JAVA:
+        raise EngineStartupError(
+            f"engine spark needs Java {MIN_JAVA} or newer; {java} is Java {major}. Install "
+            "openjdk-17-jre-headless or point JAVA_HOME at a Java 17 or 21"
+        )
+
+
+def _check_master(master: str) -> None:
+    if master == "local" or master.startswith(("local[", "local-cluster[")):
+        return
+    if master == "yarn":
+        if not (os.environ.get("HADOOP_CONF_DIR") or os.environ.get("YARN_CONF_DIR")):
+            raise EngineStartupError(
+                "engine spark master 'yarn' needs HADOOP_CONF_DIR or YARN_CONF_DIR to find the "
+                "cluster; neither is set"
+            )
+        return
+    scheme = master.split("://", 1)[0] if "://" in master else ""
+    if scheme == "spark":
+        endpoints = [_host_port(f"spark://{hp}", 7077) for hp in master[8:].split(",")]
+    elif scheme == "sc":
+        endpoints = [_host_port(master.split(";", 1)[0], 15002)]
+    elif scheme == "k8s":
+        endpoints = [_host_port(master[6:], 443)]
+    else:
+        raise EngineStartupError(
+            f"engine spark master {master!r} is not one of local[*], spark://host:port, "
+            "sc://host:port (Spark Connect), k8s://https://host:port or yarn"
+        )
+    problems = []
+    for host, port in endpoints:
+        try:
+            socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
+            return
+        except OSError as error:
+            problems.append(f"{host}:{port} ({error.strerror or error})")
+    raise EngineStartupError(
+        f"engine spark master {master!r} is not reachable: {'; '.join(problems)}. Start the "
+        "cluster or set engine.spark.master (local[*] runs Spark in this process)"
+    )
+
+
+def _host_port(uri: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(uri)
+    try:
+        port = parts.port or default_port
+    except ValueError:
+        raise EngineStartupError(f"engine spark master {uri!r} has an invalid port") from None
+    if not parts.hostname:
+        raise EngineStartupError(f"engine spark master {uri!r} has no host")
+    return parts.hostname, port
+
+
+def _check_local_location(location: str) -> None:
+    """A local table location must be writable; a URI (s3a://) is checked once Spark runs."""
+    if "://" in location and not location.startswith("file://"):
+        return
+    path = Path(location.removeprefix("file://"))
+    probe = path / f".braze_assets_write_probe_{uuid.uuid4().hex}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise EngineStartupError(
+            f"engine spark cannot write its table location {path}: "
+            f"{error.strerror or error}. Give this user write access or set "
+            "engine.spark.table_location"
+        ) from None
+
+
+def check_location_through_spark(session, location: str) -> None:
+    """Write and delete a probe through Hadoop's FileSystem: the one check of an s3a:// location
+    that uses Spark's own credentials and connector."""
+    jvm = session._jvm
+    conf = session._jsc.hadoopConfiguration()
+    try:
+        base = jvm.org.apache.hadoop.fs.Path(location)
+        fs = base.getFileSystem(conf)
+        probe = jvm.org.apache.hadoop.fs.Path(
+            location + f"/.braze_assets_write_probe_{uuid.uuid4().hex}"
+        )
+        fs.mkdirs(base)
+        fs.create(probe, True).close()
+        fs.delete(probe, False)
+    except Exception as error:  # py4j wraps the JVM's exception
+        text = str(error)
+        if "S3AFileSystem" in text and "ClassNotFound" in text:
+            raise EngineStartupError(
+                f"engine spark table location {location}: s3a:// needs hadoop-aws and the AWS SDK "
+                "on Spark's classpath (present on EMR and Databricks; elsewhere add the jars with "
+                "engine.spark.conf spark.jars)"
+            ) from None
+        first = next((line for line in text.splitlines() if "Exception" in line), text[:300])
+        raise EngineStartupError(
+            f"engine spark cannot write its table location {location}: {first.strip()}"
+        ) from None
