@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -36,9 +36,6 @@ from braze_assets.audiences.sql_guard import validate_sql_audience
 from braze_assets.errors import ConfigError
 from braze_assets.names import check_name
 from braze_assets.strict import StrictModel
-
-if TYPE_CHECKING:  # the project model holds this section, so it is imported for typing only
-    from braze_assets.config.model import ProjectConfig
 
 
 def custom_attribute_problem(name: str) -> str | None:
@@ -481,12 +478,13 @@ def _problems(audiences: AudiencesConfig, kinds: Mapping[str, Kind]) -> Iterator
 
 
 def check_audiences(
-    config: ProjectConfig, *, file: str | None = None, columns: Mapping[str, str] | None = None
+    config: Any, *, file: str | None = None, columns: Mapping[str, str] | None = None
 ) -> None:
     """Checks that need more than this section: segment conditions and campaign attributes against
     the catalogue of customer_attribute_source (including the sources' carried columns), Braze
     attribute names written two ways on one destination, and destination names. `columns`
-    (column -> DuckDB type) replaces the catalogue, for tests."""
+    (column -> DuckDB type) replaces the catalogue, for tests. `config` is the project config; it
+    is not typed as such because the domains never import the config package (no cycle)."""
     audiences: AudiencesConfig = config.audiences
     if columns is None:
         columns = catalogue_types(carried_columns(config))
