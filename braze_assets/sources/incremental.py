@@ -1,4 +1,5 @@
-"""Load one declared source wherever it lives; database sources with updated_at incrementally.
+"""Load one declared source wherever it lives; Postgres, Delta and Iceberg sources (and files asked
+to) incrementally by updated_at.
 
 An incremental load reads only the rows whose updated_at is after the stored watermark minus
 the late-arriving tolerance, and merges them into `raw_<name>` by primary key: a changed row
@@ -7,6 +8,10 @@ new row is appended, and a soft-deleted row is removed. Hard deletes cannot be s
 a key scan (every primary key, read on the configured cadence) removes raw rows whose key is gone.
 Because identity and the customer 360 are built from `raw_<name>`, a removed row leaves them on the
 next run.
+
+Postgres filters the window in its query; a Delta or Iceberg reader gets it as its own filter;
+files are read whole and the window is applied to them (`locations.stage` makes each `path` one
+DuckDB relation). The merge that follows is the same for all.
 
 The watermark lives in the warehouse (`_source_loads`), written in the same transaction as the
 merge, so a failed load leaves both the raw table and the watermark as they were. A first load, a

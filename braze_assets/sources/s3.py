@@ -21,6 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from braze_assets.sources.load import SourceError, StagedFile, is_glob
+from braze_assets.sources.secrets import redact
 
 # Short timeouts and few retries: an unreachable endpoint should stop the run with a message in
 # seconds, not after botocore's default minutes of backoff.
@@ -88,8 +89,7 @@ def _problem(exc: Exception) -> str:
 
 
 def _redact(text: str) -> str:
-    secret = os.environ.get("AWS_SECRET_ACCESS_KEY")
-    return text.replace(secret, "***") if secret else text
+    return redact(text)
 
 
 def list_keys(s3, source: str, url: str) -> list[str]:
