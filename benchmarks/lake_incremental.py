@@ -78,6 +78,7 @@ def _timed(label, fn):
     print(
         f"{label:<28} {seconds:8.2f} s  mode={result.mode} rows_read={result.rows_read}{extra}"
         + (f" keys_scanned={result.keys_scanned}" if result.keys_scanned is not None else "")
+        + (f" files={result.files_read}/{result.files_total}" if result.files_total else "")
     )
     return seconds
 

@@ -68,6 +68,9 @@ class SourceLoad:
     # Rows the reader returned before the updated_at window (files are read whole; a Delta or
     # Iceberg read skips what its statistics rule out). None when it is rows_read.
     rows_scanned: int | None = None
+    # For a Delta or Iceberg table: data files read of the table's data files.
+    files_read: int | None = None
+    files_total: int | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -322,7 +325,14 @@ def _path_full(
     )
     scanned = staged.rows_scanned if staged.rows_scanned not in (None, read) else None
     return SourceLoad(
-        report, "full", read, watermark=watermark, reason=reason, rows_scanned=scanned
+        report,
+        "full",
+        read,
+        watermark=watermark,
+        reason=reason,
+        rows_scanned=scanned,
+        files_read=staged.files_read,
+        files_total=staged.files_total,
     )
 
 
@@ -379,7 +389,8 @@ def _path_merge(
         primary_key=entry.primary_key,
         duplicates=merged.duplicates,
     )
-    return merged.load(report, rows_scanned=scanned)
+    merged.scanned_rows = scanned
+    return merged.load(report, staged)
 
 
 # -- postgres ---------------------------------------------------------------------------------
@@ -575,8 +586,9 @@ class _Merged:
     scanned: int | None
     watermark: str
     duplicates: int
+    scanned_rows: int | None = None
 
-    def load(self, report: LoadReport, rows_scanned: int | None = None) -> SourceLoad:
+    def load(self, report: LoadReport, staged: Staged | None = None) -> SourceLoad:
         return SourceLoad(
             report,
             "incremental",
@@ -584,7 +596,9 @@ class _Merged:
             rows_deleted=self.deleted,
             keys_scanned=self.scanned,
             watermark=self.watermark,
-            rows_scanned=rows_scanned,
+            rows_scanned=self.scanned_rows,
+            files_read=staged.files_read if staged else None,
+            files_total=staged.files_total if staged else None,
         )
 
 
