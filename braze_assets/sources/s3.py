@@ -47,7 +47,9 @@ class S3Path:
 
 def client():
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    return boto3.client("s3", region_name=region, config=CLIENT_CONFIG)
+    # A new session per load: boto3's default session keeps the credentials it first resolved, so
+    # a long-lived process (a code server) would miss a rotated or corrected key.
+    return boto3.session.Session().client("s3", region_name=region, config=CLIENT_CONFIG)
 
 
 def glob_regex(pattern: str) -> re.Pattern[str]:
