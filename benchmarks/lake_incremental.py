@@ -78,6 +78,7 @@ def _timed(label, fn):
     print(
         f"{label:<28} {seconds:8.2f} s  mode={result.mode} rows_read={result.rows_read}{extra}"
         + (f" keys_scanned={result.keys_scanned}" if result.keys_scanned is not None else "")
+        + (f" files={result.files_read}/{result.files_total}" if result.files_total else "")
     )
     return seconds
 
@@ -139,8 +140,11 @@ def main() -> None:
             }
         )
         if fmt == "delta":
-            listed = ", ".join(f"'{k}'" for k in keys.to_pylist())
-            DeltaTable(path).delete(f"customer_id IN ({listed})")
+            # In batches: one IN list of 30,000 keys overflowed delta-rs's stack (a segfault).
+            old = keys.to_pylist()
+            for i in range(0, len(old), 2000):
+                listed = ", ".join(f"'{k}'" for k in old[i : i + 2000])
+                DeltaTable(path).delete(f"customer_id IN ({listed})")
             write_deltalake(path, new, mode="append")
         elif fmt == "iceberg":
             from pyiceberg.expressions import In

@@ -1,4 +1,5 @@
-"""Load one declared source wherever it lives; database sources with updated_at incrementally.
+"""Load one declared source wherever it lives; Postgres, Delta and Iceberg sources (and files asked
+to) incrementally by updated_at.
 
 An incremental load reads only the rows whose updated_at is after the stored watermark minus
 the late-arriving tolerance, and merges them into `raw_<name>` by primary key: a changed row
@@ -7,6 +8,10 @@ new row is appended, and a soft-deleted row is removed. Hard deletes cannot be s
 a key scan (every primary key, read on the configured cadence) removes raw rows whose key is gone.
 Because identity and the customer 360 are built from `raw_<name>`, a removed row leaves them on the
 next run.
+
+Postgres filters the window in its query; a Delta or Iceberg reader gets it as its own filter;
+files are read whole and the window is applied to them (`locations.stage` makes each `path` one
+DuckDB relation). The merge that follows is the same for all.
 
 The watermark lives in the warehouse (`_source_loads`), written in the same transaction as the
 merge, so a failed load leaves both the raw table and the watermark as they were. A first load, a
@@ -63,6 +68,9 @@ class SourceLoad:
     # Rows the reader returned before the updated_at window (files are read whole; a Delta or
     # Iceberg read skips what its statistics rule out). None when it is rows_read.
     rows_scanned: int | None = None
+    # For a Delta or Iceberg table: data files read of the table's data files.
+    files_read: int | None = None
+    files_total: int | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -317,7 +325,14 @@ def _path_full(
     )
     scanned = staged.rows_scanned if staged.rows_scanned not in (None, read) else None
     return SourceLoad(
-        report, "full", read, watermark=watermark, reason=reason, rows_scanned=scanned
+        report,
+        "full",
+        read,
+        watermark=watermark,
+        reason=reason,
+        rows_scanned=scanned,
+        files_read=staged.files_read,
+        files_total=staged.files_total,
     )
 
 
@@ -374,7 +389,8 @@ def _path_merge(
         primary_key=entry.primary_key,
         duplicates=merged.duplicates,
     )
-    return merged.load(report, rows_scanned=scanned)
+    merged.scanned_rows = scanned
+    return merged.load(report, staged)
 
 
 # -- postgres ---------------------------------------------------------------------------------
@@ -570,8 +586,9 @@ class _Merged:
     scanned: int | None
     watermark: str
     duplicates: int
+    scanned_rows: int | None = None
 
-    def load(self, report: LoadReport, rows_scanned: int | None = None) -> SourceLoad:
+    def load(self, report: LoadReport, staged: Staged | None = None) -> SourceLoad:
         return SourceLoad(
             report,
             "incremental",
@@ -579,7 +596,9 @@ class _Merged:
             rows_deleted=self.deleted,
             keys_scanned=self.scanned,
             watermark=self.watermark,
-            rows_scanned=rows_scanned,
+            rows_scanned=self.scanned_rows,
+            files_read=staged.files_read if staged else None,
+            files_total=staged.files_total if staged else None,
         )
 
 

@@ -48,6 +48,15 @@ def _error(source: str, fmt: str, location: str, problem: str) -> SourceError:
     return SourceError(f"source {source!r}: cannot read {name} table {location}: {problem}")
 
 
+@dataclass(frozen=True)
+class TableScan:
+    """The rows a table reader returned, and how many of the table's data files it read."""
+
+    table: pa.Table
+    files_read: int
+    files_total: int
+
+
 def read_table(
     source: str,
     fmt: str,
@@ -57,6 +66,17 @@ def read_table(
     since: Since | None = None,
 ) -> pa.Table:
     """The table's current rows (only `columns`, only rows after `since` where pushed down)."""
+    return scan_table(source, fmt, location, columns=columns, since=since).table
+
+
+def scan_table(
+    source: str,
+    fmt: str,
+    location: str,
+    *,
+    columns: list[str] | None = None,
+    since: Since | None = None,
+) -> TableScan:
     if fmt == "delta":
         return _read_delta(source, location, columns, since)
     if fmt == "iceberg":
@@ -80,7 +100,7 @@ def delta_storage_options(location: str) -> dict[str, str]:
 
 def _read_delta(
     source: str, location: str, columns: list[str] | None, since: Since | None
-) -> pa.Table:
+) -> TableScan:
     from deltalake import DeltaTable
 
     uri = location if path_scheme(location) else str(Path(location).expanduser())
@@ -88,7 +108,11 @@ def _read_delta(
         table = DeltaTable(uri, storage_options=delta_storage_options(location))
         dataset = table.to_pyarrow_dataset()
         where = _arrow_filter(dataset.schema, since)
-        return dataset.to_table(columns=columns, filter=where)
+        # Each file carries its column statistics as a guarantee, so the filter drops whole files
+        # before any is opened; counted here for the load's metadata.
+        total = len(list(dataset.get_fragments()))
+        read = total if where is None else len(list(dataset.get_fragments(filter=where)))
+        return TableScan(dataset.to_table(columns=columns, filter=where), read, total)
     except Exception as exc:  # deltalake raises its own and OSError/ArrowInvalid types
         problem = brief(exc)
         if "TableNotFound" in type(exc).__name__ or "No files in log segment" in problem:
@@ -156,7 +180,7 @@ def _metadata_file(source: str, location: str) -> str:
 
 def _read_iceberg(
     source: str, location: str, columns: list[str] | None, since: Since | None
-) -> pa.Table:
+) -> TableScan:
     from pyiceberg.expressions import AlwaysTrue, GreaterThan, GreaterThanOrEqual
     from pyiceberg.table import StaticTable
     from pyiceberg.types import DateType, TimestampType, TimestamptzType
@@ -178,7 +202,11 @@ def _read_iceberg(
             elif isinstance(kind, DateType):
                 where = GreaterThanOrEqual(since.column, since.after.date().isoformat())
         selected = tuple(columns) if columns else ("*",)
-        return table.scan(row_filter=where, selected_fields=selected).to_arrow()
+        scan = table.scan(row_filter=where, selected_fields=selected)
+        # Manifests' column bounds prune data files in planning, before any is read.
+        read = len(list(scan.plan_files()))
+        total = read if isinstance(where, AlwaysTrue) else len(list(table.scan().plan_files()))
+        return TableScan(scan.to_arrow(), read, total)
     except SourceError:
         raise
     except Exception as exc:  # pyiceberg, pyarrow and fsspec errors

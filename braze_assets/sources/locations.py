@@ -25,7 +25,7 @@ from braze_assets.config.sources import (
     path_scheme,
 )
 from braze_assets.sources import gcs, s3
-from braze_assets.sources.lakehouse import Since, read_table
+from braze_assets.sources.lakehouse import Since, read_table, scan_table
 from braze_assets.sources.load import (
     StagedFile,
     describe_files,
@@ -48,6 +48,9 @@ class Staged:
     rows_scanned: int | None = None
     # key column -> a relation of every key as text (for the key scan of deletions).
     keys: Callable[[str], str] | None = None
+    # For a table: its data files, and those the reader opened after pruning by `since`.
+    files_read: int | None = None
+    files_total: int | None = None
 
 
 def _text_keys(relation: str, key: str) -> str:
@@ -78,7 +81,8 @@ def stage(
             registered.append(name)
             return quote(name)
 
-        rows = read_table(entry.name, fmt, location, since=since)
+        scan = scan_table(entry.name, fmt, location, since=since)
+        rows = scan.table
         relation = register(rows)
 
         def keys(key: str) -> str:
@@ -95,6 +99,8 @@ def stage(
                 location,
                 rows_scanned=rows.num_rows,
                 keys=keys,
+                files_read=scan.files_read,
+                files_total=scan.files_total,
             )
         finally:
             for name in registered:

@@ -21,6 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from braze_assets.sources.load import SourceError, StagedFile, is_glob
+from braze_assets.sources.secrets import redact
 
 # Short timeouts and few retries: an unreachable endpoint should stop the run with a message in
 # seconds, not after botocore's default minutes of backoff.
@@ -46,7 +47,9 @@ class S3Path:
 
 def client():
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    return boto3.client("s3", region_name=region, config=CLIENT_CONFIG)
+    # A new session per load: boto3's default session keeps the credentials it first resolved, so
+    # a long-lived process (a code server) would miss a rotated or corrected key.
+    return boto3.session.Session().client("s3", region_name=region, config=CLIENT_CONFIG)
 
 
 def glob_regex(pattern: str) -> re.Pattern[str]:
@@ -88,8 +91,7 @@ def _problem(exc: Exception) -> str:
 
 
 def _redact(text: str) -> str:
-    secret = os.environ.get("AWS_SECRET_ACCESS_KEY")
-    return text.replace(secret, "***") if secret else text
+    return redact(text)
 
 
 def list_keys(s3, source: str, url: str) -> list[str]:

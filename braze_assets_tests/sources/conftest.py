@@ -1,4 +1,4 @@
-"""Real services for source tests: one PostgreSQL server and one moto S3 server per session."""
+"""Real services for source tests: PostgreSQL, moto S3 servers (one checking signatures) and a GCS emulator, one each per session."""
 
 from __future__ import annotations
 
@@ -81,3 +81,41 @@ def gcs_env(local_gcs_server, monkeypatch):
     client = storage.Client(project="brand-project")
     client.create_bucket(bucket)
     return client.bucket(bucket)
+
+
+@pytest.fixture(scope="session")
+def checking_s3_server():
+    """A moto S3 server that checks request signatures (moto's IAM auth), with one user allowed
+    s3:*; yields (endpoint, access key id, secret access key). The first three requests (the setup
+    below) are let through unsigned, as moto's INITIAL_NO_AUTH_ACTION_COUNT provides."""
+    import json
+
+    import boto3
+
+    previous = os.environ.get("INITIAL_NO_AUTH_ACTION_COUNT")
+    os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"
+    try:
+        server = LocalS3().start()
+    finally:
+        if previous is None:
+            del os.environ["INITIAL_NO_AUTH_ACTION_COUNT"]
+        else:
+            os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = previous
+    try:
+        iam = boto3.client(
+            "iam",
+            endpoint_url=server.endpoint_url,
+            region_name=LOCAL_REGION,
+            aws_access_key_id="setup",
+            aws_secret_access_key="setup",
+        )
+        iam.create_user(UserName="loader")
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+        }
+        iam.put_user_policy(UserName="loader", PolicyName="s3", PolicyDocument=json.dumps(policy))
+        key = iam.create_access_key(UserName="loader")["AccessKey"]
+        yield server.endpoint_url, key["AccessKeyId"], key["SecretAccessKey"]
+    finally:
+        server.stop()

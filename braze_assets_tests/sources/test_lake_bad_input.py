@@ -118,3 +118,34 @@ def test_the_failed_run_shows_the_message_and_no_secret(tmp_path, monkeypatch):
         for record in instance.all_logs(result.run_id)
     )
     assert SECRET not in logs
+
+
+def test_wrong_s3_credentials_name_the_problem_not_the_secret(
+    tmp_path, checking_s3_server, monkeypatch
+):
+    import boto3
+
+    endpoint, key_id, secret = checking_s3_server
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+    )
+    s3.create_bucket(Bucket="brand-lake")
+    s3.put_object(Bucket="brand-lake", Key="exports/crm.csv", Body=b"id,email,updated_at\n")
+    s3.put_object(Bucket="brand-lake", Key="ice/crm/metadata/00001-a.metadata.json", Body=b"{}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)  # not the user's secret
+    for location, expected in (
+        ({"path": "s3://brand-lake/exports/*.csv"}, "SignatureDoesNotMatch"),
+        ({"path": "s3://brand-lake/lake/crm", "format": "delta"}, "403 Forbidden"),
+        ({"path": "s3://brand-lake/ice/crm", "format": "iceberg"}, "SignatureDoesNotMatch"),
+        ({"path": "s3://brand-lake/ice/crm/metadata/00001-a.metadata.json"}, "ACCESS_DENIED"),
+    ):
+        message = _fails(_entry(**location), tmp_path)
+        assert expected in message, message
+        assert SECRET not in message and secret not in message

@@ -73,6 +73,9 @@ def _source_asset(entry: SourceConfig | TransactionSourceConfig) -> dg.AssetsDef
             extra["watermark"] = dg.MetadataValue.text(load.watermark)
         if load.rows_scanned is not None:
             extra["rows_scanned"] = dg.MetadataValue.int(load.rows_scanned)
+        if load.files_total is not None:
+            extra["files_read"] = dg.MetadataValue.int(load.files_read)
+            extra["files_total"] = dg.MetadataValue.int(load.files_total)
         if load.keys_scanned is not None:
             extra["keys_scanned"] = dg.MetadataValue.int(load.keys_scanned)
         if load.reason:
