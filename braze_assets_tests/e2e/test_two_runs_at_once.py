@@ -1,0 +1,109 @@
+"""Two runs launched at once over overlapping assets, on a real instance with `dagster-daemon run`:
+a run the daemon launches from its queue (what the automation, a schedule or the UI's Materialize
+does) and a `dg launch --assets` run in a terminal. DuckDB takes one writer, so they share the
+`duckdb_warehouse` pool slot: each must complete in turn (or stop with a clear message), and the
+warehouse must end as one clean run of the same assets leaves it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import duckdb
+import pytest
+
+from braze_assets.settings import PROJECT_DIR
+from braze_assets_tests.conftest import cli_env, run_cli
+from braze_assets_tests.e2e.test_killed_runs import (
+    BIN,
+    WAIT,
+    _instance,
+    _kill_group,
+    _start,
+    _wait_for,
+)
+
+pytestmark = pytest.mark.slow
+
+TABLES = ("raw_ecommerce", "raw_loyalty", "raw_pos", "raw_email_list", "customer_360")
+
+
+def _counts(warehouse) -> dict[str, int]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+
+
+def _runs(home):
+    with _instance(home) as instance:
+        return instance.get_runs()
+
+
+def test_a_daemon_run_and_a_dg_launch_run_at_once_both_complete_and_lose_nothing(tmp_path):
+    data_dir = tmp_path / "data"
+    home = data_dir / "dagster_home"
+    home.mkdir(parents=True)
+    shutil.copyfile(PROJECT_DIR / "dagster.yaml", home / "dagster.yaml")
+    env = cli_env(data_dir)
+    generated = run_cli("generate", "--people", "600", env=env)
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    with _instance(home):  # creates the storage before two processes race to create it
+        pass
+
+    daemon_log = tmp_path / "daemon.log"
+    daemon = _start([str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"], env, daemon_log)
+    try:
+        queued = subprocess.run(
+            [str(BIN / "dagster"), "job", "launch", "-w", "workspace.yaml"]
+            + ["-j", "customer_360_refresh"],
+            cwd=PROJECT_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+        )
+        assert queued.returncode == 0, queued.stdout + queued.stderr
+        # The terminal run of the raw sources starts while the daemon's run is starting or running.
+        terminal = subprocess.run(
+            [str(BIN / "dg"), "launch", "--assets", "raw_ecommerce,raw_loyalty,raw_pos"],
+            cwd=PROJECT_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert terminal.returncode == 0, terminal.stdout[-3000:] + terminal.stderr[-3000:]
+        _wait_for(
+            "both runs finished",
+            lambda: len(_runs(home)) == 2 and all(r.is_finished for r in _runs(home)),
+            daemon_log,
+        )
+    finally:
+        _kill_group(daemon)
+
+    runs = _runs(home)
+    assert [r.status.value for r in runs] == ["SUCCESS", "SUCCESS"], [
+        (r.job_name, r.status.value) for r in runs
+    ]
+    # The daemon's run did start before the terminal's finished: they did overlap.
+    with _instance(home) as instance:
+        stats = {r.job_name: instance.get_run_stats(r.run_id) for r in runs}
+    daemon_run = next(s for name, s in stats.items() if name == "customer_360_refresh")
+    terminal_run = next(s for name, s in stats.items() if name != "customer_360_refresh")
+    assert daemon_run.start_time < terminal_run.end_time
+
+    # Nothing lost: a clean run of the daemon's job over the same files gives the same tables.
+    at_once = _counts(data_dir / "warehouse.duckdb")
+    clean_dir = tmp_path / "clean"
+    shutil.copytree(data_dir / "sources", clean_dir / "sources")
+    (clean_dir / "dagster_home").mkdir()
+    clean = subprocess.run(
+        [str(BIN / "dg"), "launch", "--job", "customer_360_refresh"],
+        cwd=PROJECT_DIR,
+        env=cli_env(clean_dir),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert clean.returncode == 0, clean.stdout[-3000:] + clean.stderr[-3000:]
+    assert at_once == _counts(clean_dir / "warehouse.duckdb")
+    assert all(at_once[t] > 0 for t in TABLES), at_once
