@@ -279,9 +279,6 @@ class SourceConfig(LocatedSource):
     def incremental(self) -> bool:
         return self.postgres is not None and self.load.mode != "full"
 
-    def columns_with_tag(self, tag: str) -> list[str]:
-        return [c for c, t in self.columns.items() if t == tag]
-
 
 class TransactionSourceConfig(LocatedSource):
     """Orders or store transactions, linked to the customer records of one source."""
