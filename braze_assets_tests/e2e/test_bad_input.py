@@ -71,6 +71,7 @@ def test_junk_warehouse_memory_limit(tmp_path: Path):
         "demo", "--people", "300", env=cli_env(tmp_path, BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT="lots")
     )
     _assert_clean_failure(result, "BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT='lots'", "2GB")
+    assert not (tmp_path / "sources").exists()  # refused before the demo data is generated
 
 
 def test_definitions_validate_with_and_without_env(tmp_path: Path):
