@@ -104,3 +104,14 @@ def test_a_junk_memory_limit_names_the_variable(tmp_path, monkeypatch):
     with pytest.raises(WarehouseSettingError, match="BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT='lots'"):
         with connect(tmp_path / "w.duckdb"):
             pass
+
+
+def test_warehouse_connections_draw_no_progress_bar(tmp_path):
+    """A long query would otherwise draw DuckDB's bar into the CLI's output and the run logs."""
+    setting = "SELECT current_setting('enable_progress_bar')"
+    with duckdb.connect() as plain:  # DuckDB's default
+        assert plain.execute(setting).fetchone()[0] is True
+    with connect(tmp_path / "w.duckdb") as con:
+        assert con.execute(setting).fetchone()[0] is False
+    with WarehouseResource(database=str(tmp_path / "r.duckdb")).get_connection() as con:
+        assert con.execute(setting).fetchone()[0] is False
