@@ -109,7 +109,7 @@ def test_a_junk_memory_limit_names_the_variable(tmp_path, monkeypatch):
 def test_warehouse_connections_draw_no_progress_bar(tmp_path):
     """A long query would otherwise draw DuckDB's bar into the CLI's output and the run logs."""
     setting = "SELECT current_setting('enable_progress_bar')"
-    with duckdb.connect() as plain:  # DuckDB's default
+    with duckdb.connect(str(tmp_path / "plain.duckdb")) as plain:  # DuckDB's default for a file
         assert plain.execute(setting).fetchone()[0] is True
     with connect(tmp_path / "w.duckdb") as con:
         assert con.execute(setting).fetchone()[0] is False
