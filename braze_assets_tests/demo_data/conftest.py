@@ -13,6 +13,18 @@ from braze_assets.demo_data.records import read_records
 
 AS_OF = date(2026, 6, 1)
 PEOPLE = 3_000
+# The steps the generator reports, in order, once each is done.
+REPORTED_STEPS = [
+    "people",
+    "ecommerce",
+    "loyalty",
+    "pos",
+    "email_list",
+    "orders",
+    "store_transactions",
+    "truth",
+    "workspace_users",
+]
 
 
 @pytest.fixture(scope="package")

@@ -7,18 +7,7 @@ import io
 from braze_assets.cli.progress import progress_display
 from braze_assets.demo_data import generate_demo_data
 from braze_assets_tests.conftest import cli_env, run_cli
-
-STEPS = (
-    "people",
-    "ecommerce",
-    "loyalty",
-    "pos",
-    "email_list",
-    "orders",
-    "store_transactions",
-    "truth",
-    "workspace_users",
-)
+from braze_assets_tests.demo_data.conftest import REPORTED_STEPS as STEPS
 
 
 def test_a_log_gets_one_line_per_step(tmp_path):
