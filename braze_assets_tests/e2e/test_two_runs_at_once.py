@@ -13,6 +13,7 @@ import time
 import duckdb
 import pytest
 
+from braze_assets.defs.project import WAREHOUSE_POOL
 from braze_assets.settings import PROJECT_DIR
 from braze_assets_tests.conftest import cli_env
 from braze_assets_tests.e2e.test_killed_runs import (
@@ -40,6 +41,22 @@ def _runs(home):
         return instance.get_runs()
 
 
+def _state(home, *logs) -> str:
+    """What the runs and the pool slot were doing, for a failure message."""
+    lines = []
+    with _instance(home) as instance:
+        for run in instance.get_runs():
+            lines.append(f"{run.job_name} {run.run_id[:8]} {run.status.value}")
+            for entry in instance.all_logs(run.run_id)[-5:]:
+                lines.append(f"    {(entry.message or entry.user_message or '')[:300]}")
+        info = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
+        lines.append(f"claimed: {[(c.run_id[:8], c.step_key) for c in info.claimed_slots]}")
+        lines.append(f"pending: {[(c.run_id[:8], c.step_key) for c in info.pending_steps]}")
+    for log in logs:
+        lines.append(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}")
+    return "\n".join(lines)
+
+
 def test_a_daemon_run_and_a_dg_launch_run_at_once_both_complete_and_lose_nothing(tmp_path):
     data_dir, home, env = prepared_data_dir(tmp_path, 600)
     daemon_log = tmp_path / "daemon.log"
@@ -47,20 +64,20 @@ def test_a_daemon_run_and_a_dg_launch_run_at_once_both_complete_and_lose_nothing
     try:
         queue_job("customer_360_refresh", env)
         # The terminal run of the raw sources starts while the daemon's run is starting or running.
-        terminal = subprocess.run(
+        terminal_log = tmp_path / "dg_launch.log"
+        terminal = _start(
             [str(BIN / "dg"), "launch", "--assets", "raw_ecommerce,raw_loyalty,raw_pos"],
-            cwd=PROJECT_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
+            env,
+            terminal_log,
         )
-        assert terminal.returncode == 0, terminal.stdout[-3000:] + terminal.stderr[-3000:]
-        # The daemon's run may wait for the slot the terminal run held, then rebuild the 360.
-        deadline = time.monotonic() + 900
-        while not (len(_runs(home)) == 2 and all(r.is_finished for r in _runs(home))):
-            assert time.monotonic() < deadline, daemon_log.read_text(errors="replace")[-4000:]
+        # Each may wait for the slot the other holds; a guard against a hang, not a timing goal.
+        deadline = time.monotonic() + 1500
+        while terminal.poll() is None or not (
+            len(_runs(home)) == 2 and all(r.is_finished for r in _runs(home))
+        ):
+            assert time.monotonic() < deadline, _state(home, terminal_log, daemon_log)
             time.sleep(1)
+        assert terminal.returncode == 0, _state(home, terminal_log, daemon_log)
     finally:
         _kill_group(daemon)
 
