@@ -182,6 +182,18 @@ class LoadConfig(StrictModel):
     )
 
 
+def _format_field():
+    return Field(
+        None,
+        description="File format when the path's suffix does not say it: csv, parquet or jsonl "
+        "(Delta and Iceberg are refused: not supported in this version).",
+    )
+
+
+def _postgres_field():
+    return Field(None, description="Read a Postgres table or query instead of a file.")
+
+
 class LocatedSource(StrictModel):
     """What customer and transaction sources share: a file, glob or s3:// `path` in a `format`,
     or a `postgres` location (the fields stay on each class, in its own documented order)."""
@@ -211,14 +223,8 @@ class SourceConfig(LocatedSource):
         description="CSV/TSV, Parquet or JSON Lines file or glob, relative to the data dir (or "
         "absolute), or an `s3://bucket/prefix/*.parquet` URL (AWS_ENDPOINT_URL is honoured).",
     )
-    format: str | None = Field(
-        None,
-        description="File format when the path's suffix does not say it: csv, parquet or jsonl "
-        "(Delta and Iceberg are refused: not supported in this version).",
-    )
-    postgres: PostgresLocation | None = Field(
-        None, description="Read a Postgres table or query instead of a file."
-    )
+    format: str | None = _format_field()
+    postgres: PostgresLocation | None = _postgres_field()
     load: LoadConfig = Field(default_factory=LoadConfig, description="Full or incremental loads.")
     primary_key: str = Field(description="Column that identifies a record within this source.")
     updated_at: str = Field(description="Column with the record's last update time (recency wins).")
@@ -289,14 +295,8 @@ class TransactionSourceConfig(LocatedSource):
         description="CSV/TSV, Parquet or JSON Lines file or glob, relative to the data dir (or "
         "absolute), or an s3:// URL; transactions are always loaded in full.",
     )
-    format: str | None = Field(
-        None,
-        description="File format when the path's suffix does not say it: csv, parquet or jsonl "
-        "(Delta and Iceberg are refused: not supported in this version).",
-    )
-    postgres: PostgresLocation | None = Field(
-        None, description="Read a Postgres table or query instead of a file."
-    )
+    format: str | None = _format_field()
+    postgres: PostgresLocation | None = _postgres_field()
     primary_key: str = Field(description="Column with the order / transaction id.")
     source: str = Field(
         description="Name of the customer source whose records these rows belong to."
