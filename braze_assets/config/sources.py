@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from braze_assets.names import ATTRIBUTE_TAG, CUSTOM_IDENTIFIER_PREFIX, NAME_PATTERN, check_name
-from braze_assets.strict import StrictModel
+from braze_assets.names import ATTRIBUTE_TAG, CUSTOM_IDENTIFIER_PREFIX, NAME_PATTERN
+from braze_assets.strict import StrictModel, name_validator
 
 # Semantic tags tell identity resolution what a column means; anything else is carried as-is.
 PERSON_TAGS = (
@@ -236,10 +236,7 @@ class SourceConfig(LocatedSource):
     )
     columns: dict[str, str] = Field(description="Source column -> semantic tag.")
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_name(v, "source name")
+    _name = name_validator("source name")
 
     @field_validator("columns")
     @classmethod
@@ -310,10 +307,7 @@ class TransactionSourceConfig(LocatedSource):
         None, description="Constant channel when the file has no channel column."
     )
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_name(v, "transaction source name")
+    _name = name_validator("transaction source name")
 
     @model_validator(mode="after")
     def _channel(self) -> TransactionSourceConfig:
