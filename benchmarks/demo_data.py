@@ -32,6 +32,7 @@ from nicknames import NickNamer
 
 from braze_assets.config import load_config
 from braze_assets.customer_360.transactions import build_transaction_attributes
+from braze_assets.demo_data.records import read_records
 from braze_assets.sources.load import load_table, resolve_path
 
 JUNK_EMAILS = ["test@test.com", "none@none.com", "noemail@noemail.com", "na@na.com", "x@x.com"]
@@ -54,69 +55,37 @@ def generate(out: Path, size: int) -> dict:
 
 def _records(data: Path) -> pl.DataFrame:
     """All customer records in one normalised frame: source, source_pk and match fields."""
-    s = data / "sources"
-    ecom = pl.read_csv(s / "ecommerce_accounts.csv", infer_schema=False).select(
-        pl.lit("ecommerce").alias("source"),
-        pl.col("account_id").alias("source_pk"),
-        pl.col("first_name").alias("given"),
-        pl.col("last_name").alias("surname"),
-        "email",
-        "phone",
-        pl.col("address_line1").alias("line"),
-        pl.col("postal_code").alias("zip"),
-        pl.col("birthdate").alias("dob"),
-        pl.lit(None, pl.String).alias("loyalty"),
-    )
-    loy = pl.read_csv(s / "loyalty_members.csv", infer_schema=False).select(
-        pl.lit("loyalty").alias("source"),
-        pl.col("member_id").alias("source_pk"),
-        pl.col("given_name").alias("given"),
-        "surname",
-        "email",
-        pl.col("mobile").alias("phone"),
-        pl.col("street").alias("line"),
-        "zip",
-        pl.col("birth_date").alias("dob"),
-        pl.col("loyalty_id").alias("loyalty"),
-    )
-    pos = pl.read_csv(s / "pos_customers.csv", infer_schema=False)
-    comma = pos["full_name"].str.contains(",")
-    parts = pos["full_name"].str.replace_all(r"\b[A-Z]\. ", "").str.split(" ")
-    given = pl.select(
-        pl.when(comma)
-        .then(pos["full_name"].str.split(", ").list.last())
-        .otherwise(parts.list.first())
-    ).to_series()
-    surname = pl.select(
-        pl.when(comma)
-        .then(pos["full_name"].str.split(", ").list.first())
-        .otherwise(parts.list.last())
-    ).to_series()
-    pos = pos.select(
-        pl.lit("pos").alias("source"),
-        pl.col("pos_customer_id").alias("source_pk"),
-        given.alias("given"),
-        surname.alias("surname"),
-        "email",
-        "phone",
-        pl.col("street").alias("line"),
-        pl.col("postcode").alias("zip"),
-        pl.lit(None, pl.String).alias("dob"),
-        pl.col("loyalty_id").alias("loyalty"),
-    )
-    mail = pl.read_csv(s / "email_subscribers.csv", infer_schema=False).select(
-        pl.lit("email_list").alias("source"),
-        pl.col("subscriber_id").alias("source_pk"),
-        pl.col("first_name").alias("given"),
-        pl.lit(None, pl.String).alias("surname"),
-        "email",
-        pl.lit(None, pl.String).alias("phone"),
-        pl.lit(None, pl.String).alias("line"),
-        pl.col("postal_code").alias("zip"),
-        pl.lit(None, pl.String).alias("dob"),
-        pl.lit(None, pl.String).alias("loyalty"),
-    )
-    rec = pl.concat([ecom, loy, pos, mail]).with_row_index("rid")
+    rec = read_records(
+        data,
+        [
+            "source_pk",
+            "given",
+            "surname",
+            "email",
+            "phone",
+            "line",
+            "postal_code",
+            "dob",
+            "loyalty",
+        ],
+    ).rename({"postal_code": "zip"})
+    # The POS's one full_name is "Given Surname" or "Surname, Given", with middle initials.
+    full = pl.col("given")
+    comma = full.str.contains(",")
+    parts = full.str.replace_all(r"\b[A-Z]\. ", "").str.split(" ")
+    pos = pl.col("source") == "pos"
+    rec = rec.with_columns(
+        given=pl.when(pos & comma)
+        .then(full.str.split(", ").list.last())
+        .when(pos)
+        .then(parts.list.first())
+        .otherwise(full),
+        surname=pl.when(pos & comma)
+        .then(full.str.split(", ").list.first())
+        .when(pos)
+        .then(parts.list.last())
+        .otherwise(pl.col("surname")),
+    ).with_row_index("rid")
     email = pl.col("email").str.strip_chars().str.to_lowercase().str.replace(r"\+[^@]*@", "@")
     phone = pl.col("phone").str.replace_all(r"\D", "")
     phone = pl.when(phone.str.len_chars() == 11).then(phone.str.strip_prefix("1")).otherwise(phone)

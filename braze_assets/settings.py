@@ -47,10 +47,6 @@ def sandbox_state_dir() -> Path:
     return data_dir() / "braze_sandbox"
 
 
-def local_s3_state_dir() -> Path:
-    return data_dir() / "local_s3"
-
-
 ENV_AUDIENCE_SQL_TIMEOUT_S = "BRAZE_ASSETS_AUDIENCE_SQL_TIMEOUT_S"
 # Long enough for an honest audience over a large warehouse, short enough that a runaway cross join
 # does not hold the warehouse pool for hours.

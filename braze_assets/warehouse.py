@@ -109,6 +109,12 @@ def apply_memory_limit(con: duckdb.DuckDBPyConnection) -> None:
         raise memory_limit_error(limit, error) from None
 
 
+def quiet_progress(con: duckdb.DuckDBPyConnection) -> None:
+    """No DuckDB progress bar: a query over two seconds would draw one on the run's stdout, where
+    it lands in the middle of the CLI's output and the run logs."""
+    con.execute("SET enable_progress_bar = false")
+
+
 def memory_limit_error(limit: str, error: Exception) -> WarehouseSettingError:
     """The one message for a memory limit DuckDB refuses, whether given by SET or at connect."""
     return WarehouseSettingError(
@@ -126,6 +132,7 @@ def connect(path: Path | str, *, read_only: bool = False) -> Iterator[duckdb.Duc
         con = duckdb.connect(str(path), read_only=read_only)
     try:
         apply_memory_limit(con)
+        quiet_progress(con)
         yield con
     finally:
         con.close()

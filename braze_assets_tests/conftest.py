@@ -48,6 +48,21 @@ def run_cli(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess
     )
 
 
+def start_cli(*args: str, env: dict[str, str], **popen: object) -> subprocess.Popen:
+    """The CLI in the background, unbuffered, output merged, in its own session so a test can kill
+    its whole process group; `popen` overrides any of these."""
+    options: dict = {
+        "cwd": PROJECT_DIR,
+        "env": env,
+        "stdout": subprocess.PIPE,
+        "stderr": subprocess.STDOUT,
+        "text": True,
+        "start_new_session": True,
+    }
+    options.update(popen)
+    return subprocess.Popen([sys.executable, "-u", "-m", "braze_assets.cli", *args], **options)
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> DemoRun:
     data_dir = tmp_path_factory.mktemp("demo") / "data"

@@ -44,8 +44,8 @@ from braze_assets.attributes.types import (
     type_mismatch,
 )
 from braze_assets.errors import ConfigError
-from braze_assets.names import ATTRIBUTE_TAG, check_name
-from braze_assets.strict import StrictModel
+from braze_assets.names import ATTRIBUTE_TAG
+from braze_assets.strict import StrictModel, name_validator
 
 # braze_assets.config's package imports its model, which imports this module: anything from
 # braze_assets.config is imported where it is used, so either package can be imported first.
@@ -285,10 +285,7 @@ class DestinationConfig(StrictModel):
     )
     attributes: list[AttributeMapping] = Field(min_length=1, description="The attributes to send.")
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return check_name(value, "destination name")
+    _name = name_validator("destination name")
 
     @field_validator("phone_region")
     @classmethod

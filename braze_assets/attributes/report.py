@@ -30,10 +30,6 @@ class AttributesReport:
     )
 
     @property
-    def total_rows(self) -> int:
-        return sum(self.rows.values())
-
-    @property
     def total_rejections(self) -> int:
         return sum(r["count"] for r in self.rejections)
 

@@ -34,8 +34,7 @@ from braze_assets.audiences.columns import Kind, catalogue_types, column_kinds
 from braze_assets.audiences.rules import OPS, check_condition, unknown_column_message
 from braze_assets.audiences.sql_guard import validate_sql_audience
 from braze_assets.errors import ConfigError
-from braze_assets.names import check_name
-from braze_assets.strict import StrictModel
+from braze_assets.strict import StrictModel, name_validator
 
 
 def custom_attribute_problem(name: str) -> str | None:
@@ -142,10 +141,7 @@ class Segment(_Strict):
         "nested freely; or {member_of: <segment or SQL audience>}."
     )
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_name(v, "segment name")
+    _name = name_validator("segment name")
 
     def references(self) -> list[str]:
         return [n.member_of for n in walk(self.where) if isinstance(n, MemberOf)]
@@ -161,10 +157,7 @@ class SqlAudience(_Strict):
         None, description="A .sql file holding the query, relative to the config directory."
     )
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_name(v, "SQL audience name")
+    _name = name_validator("SQL audience name")
 
     @model_validator(mode="before")
     @classmethod
@@ -233,10 +226,7 @@ class SubAudience(_Strict):
         description="Segment or SQL audience to match; omit for 'everyone left' (put it last).",
     )
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_name(v, "sub-audience name")
+    _name = name_validator("sub-audience name")
 
 
 class _Activation(_Strict):
@@ -256,10 +246,7 @@ class _Activation(_Strict):
         10, ge=1, le=1000, description="How many records a test run shows (nothing is sent)."
     )
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_name(v, "campaign / orchestration name")
+    _name = name_validator("campaign / orchestration name")
 
     @field_validator("cadence")
     @classmethod

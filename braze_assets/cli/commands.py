@@ -67,13 +67,12 @@ def sandbox_serve(args) -> int:
     from braze_assets.cli.demo_extra import demo_module
 
     sandbox = demo_module("braze_assets.sandbox", "`braze-assets sandbox serve`")
-    SANDBOX_API_KEY = sandbox.SANDBOX_API_KEY
     with sandbox.SandboxServer(
         settings.sandbox_state_dir(), host=args.host, port=args.port
     ) as server:
         _wait_forever(
             f"Braze sandbox on {server.url} (state in {settings.sandbox_state_dir()}).\n"
-            f"Use BRAZE_REST_ENDPOINT={server.url} BRAZE_API_KEY={SANDBOX_API_KEY}. Ctrl-C stops it."
+            f"Use BRAZE_REST_ENDPOINT={server.url} BRAZE_API_KEY={sandbox.SANDBOX_API_KEY}. Ctrl-C stops it."
         )
     return 0
 

@@ -16,7 +16,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from braze_assets import settings
+import duckdb
+
+from braze_assets import settings, warehouse
 from braze_assets.cli.errors import UserFacingError
 from braze_assets.cli.instance import dagster_home
 from braze_assets.cli.runs import (
@@ -190,6 +192,9 @@ def run_demo(data_dir: Path, *, people: int | None = None) -> int:
         # A warehouse this DuckDB cannot open fails here, in one line, before anything starts
         # (inside the lock: a demo still running holds the warehouse, which is no fault).
         check_openable(settings.warehouse_path())
+        # A memory limit DuckDB refuses fails now, not after the demo data is generated.
+        with duckdb.connect() as scratch:
+            warehouse.apply_memory_limit(scratch)
         return _run_demo(data_dir, people, started, config)
 
 

@@ -64,27 +64,29 @@ def flow_summary(
         return summary
 
 
+# (summary line, table, statuses counted, time column) for the lifecycle numbers.
+_LIFECYCLE_COUNTS = [
+    (
+        "Braze profiles merged",
+        "braze_profile_merges",
+        "('merged', 'left_and_cleared')",
+        "recorded_at",
+    ),
+    ("Braze profiles deleted", "braze_profile_deletions", "('deleted')", "recorded_at"),
+    ("order events sent (once each)", "braze_event_log", "('confirmed')", "sent_at"),
+]
+
+
 def _lifecycle_numbers(con, tables: list[str], since: datetime | None) -> dict:
     """Merges, deletions and order events of the runs since `since` (zeros on a quiet rerun)."""
     params = [since.replace(tzinfo=None)] if since is not None else []
     numbers = {}
-    if "braze_profile_merges" in tables:
-        where = "recorded_at >= ?" if since is not None else "true"
-        numbers["Braze profiles merged"] = con.execute(
-            f"SELECT count(*) FROM braze_profile_merges WHERE status IN ('merged', 'left_and_cleared') AND {where}",
-            params,
-        ).fetchone()[0]
-    if "braze_profile_deletions" in tables:
-        where = "recorded_at >= ?" if since is not None else "true"
-        numbers["Braze profiles deleted"] = con.execute(
-            f"SELECT count(*) FROM braze_profile_deletions WHERE status = 'deleted' AND {where}",
-            params,
-        ).fetchone()[0]
-    if "braze_event_log" in tables:
-        where = "sent_at >= ?" if since is not None else "true"
-        numbers["order events sent (once each)"] = con.execute(
-            f"SELECT count(*) FROM braze_event_log WHERE status = 'confirmed' AND {where}", params
-        ).fetchone()[0]
+    for label, table, status, at in _LIFECYCLE_COUNTS:
+        if table in tables:
+            where = f"{at} >= ?" if since is not None else "true"
+            numbers[label] = con.execute(
+                f"SELECT count(*) FROM {table} WHERE status IN {status} AND {where}", params
+            ).fetchone()[0]
     return numbers
 
 

@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from braze_assets.names import ATTRIBUTE_TAG, CUSTOM_IDENTIFIER_PREFIX, NAME_PATTERN, check_name
-from braze_assets.strict import StrictModel
+from braze_assets.names import ATTRIBUTE_TAG, CUSTOM_IDENTIFIER_PREFIX, NAME_PATTERN
+from braze_assets.strict import StrictModel, name_validator
 
 # Semantic tags tell identity resolution what a column means; anything else is carried as-is.
 PERSON_TAGS = (
@@ -180,6 +180,18 @@ class LoadConfig(StrictModel):
     )
 
 
+def _format_field():
+    return Field(
+        None,
+        description="Format when the path's suffix does not say it: csv, parquet, jsonl, delta "
+        "(the table's directory) or iceberg (the table's directory or a .metadata.json file).",
+    )
+
+
+def _postgres_field():
+    return Field(None, description="Read a Postgres table or query instead of a file.")
+
+
 class LocatedSource(StrictModel):
     """What customer and transaction sources share: a file, glob, s3:// or gs:// `path` in a
     `format` (or a Delta or Iceberg table),
@@ -211,14 +223,8 @@ class SourceConfig(LocatedSource):
         "absolute), or an `s3://bucket/prefix/*.parquet` or `gs://...` URL (AWS_ENDPOINT_URL and "
         "STORAGE_EMULATOR_HOST are honoured); with `format: delta` / `iceberg`, a table.",
     )
-    format: str | None = Field(
-        None,
-        description="Format when the path's suffix does not say it: csv, parquet, jsonl, delta "
-        "(the table's directory) or iceberg (the table's directory or a .metadata.json file).",
-    )
-    postgres: PostgresLocation | None = Field(
-        None, description="Read a Postgres table or query instead of a file."
-    )
+    format: str | None = _format_field()
+    postgres: PostgresLocation | None = _postgres_field()
     load: LoadConfig = Field(default_factory=LoadConfig, description="Full or incremental loads.")
     primary_key: str = Field(description="Column that identifies a record within this source.")
     updated_at: str = Field(description="Column with the record's last update time (recency wins).")
@@ -230,10 +236,7 @@ class SourceConfig(LocatedSource):
     )
     columns: dict[str, str] = Field(description="Source column -> semantic tag.")
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_name(v, "source name")
+    _name = name_validator("source name")
 
     @field_validator("columns")
     @classmethod
@@ -278,9 +281,6 @@ class SourceConfig(LocatedSource):
             return self.load.mode != "full"
         return self.load.mode == "incremental"
 
-    def columns_with_tag(self, tag: str) -> list[str]:
-        return [c for c, t in self.columns.items() if t == tag]
-
 
 class TransactionSourceConfig(LocatedSource):
     """Orders or store transactions, linked to the customer records of one source."""
@@ -292,14 +292,8 @@ class TransactionSourceConfig(LocatedSource):
         "absolute), an s3:// or gs:// URL, or a Delta/Iceberg table (`format`); transactions "
         "are always loaded in full.",
     )
-    format: str | None = Field(
-        None,
-        description="Format when the path's suffix does not say it: csv, parquet, jsonl, delta "
-        "(the table's directory) or iceberg (the table's directory or a .metadata.json file).",
-    )
-    postgres: PostgresLocation | None = Field(
-        None, description="Read a Postgres table or query instead of a file."
-    )
+    format: str | None = _format_field()
+    postgres: PostgresLocation | None = _postgres_field()
     primary_key: str = Field(description="Column with the order / transaction id.")
     source: str = Field(
         description="Name of the customer source whose records these rows belong to."
@@ -313,10 +307,7 @@ class TransactionSourceConfig(LocatedSource):
         None, description="Constant channel when the file has no channel column."
     )
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_name(v, "transaction source name")
+    _name = name_validator("transaction source name")
 
     @model_validator(mode="after")
     def _channel(self) -> TransactionSourceConfig:

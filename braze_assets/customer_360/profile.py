@@ -36,6 +36,15 @@ FIELDS = {
     "loyalty_id": "loyalty_id",
 }
 DISPLAY_CASED = ("address_line1", "city")
+# The 360's own columns after the person fields: summaries of the customer's records.
+_SUMMARY_COLUMNS = (
+    "loyalty_tier",
+    "source_count",
+    "sources",
+    "record_count",
+    "first_seen_at",
+    "updated_at",
+)
 _RANKS = {"priority_then_recency": "rank_priority", "recency_then_priority": "rank_recency"}
 
 
@@ -52,16 +61,7 @@ def _carried_sql(
 
     A column name the 360 already uses for a person field is not carried (it would shadow it).
     """
-    reserved = {
-        *FIELDS,
-        "customer_id",
-        "loyalty_tier",
-        "source_count",
-        "sources",
-        "record_count",
-        "first_seen_at",
-        "updated_at",
-    }
+    reserved = {*FIELDS, "customer_id", *_SUMMARY_COLUMNS}
     parts, names = [], []
     for source in config.sources:
         table = f"raw_{source.name}"
@@ -151,12 +151,7 @@ def build_customer_360(
     outer = [
         "customer_id",
         *map(shown, FIELDS),
-        "loyalty_tier",
-        "source_count",
-        "sources",
-        "record_count",
-        "first_seen_at",
-        "updated_at",
+        *_SUMMARY_COLUMNS,
         *map(quote, carried),
     ]
     carried_join = f"LEFT JOIN ({carried_sql}) t USING (source, source_pk)" if carried_sql else ""

@@ -29,6 +29,7 @@ class WarehouseResource(DuckDBResource):
         con = self._open_with_retries()
         try:
             warehouse.apply_memory_limit(con)
+            warehouse.quiet_progress(con)
             yield con
         finally:
             con.close()

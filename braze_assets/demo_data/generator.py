@@ -200,20 +200,16 @@ def generate_demo_data(
         _write(frame, data_dir, SOURCE_FILES[name], rows)
         report(name, done, total)
 
-    _write(
-        orders_mod.orders(frames["ecommerce"], _rng(seed, "orders"), as_of),
-        data_dir,
-        TRANSACTION_FILES["orders"],
-        rows,
-    )
-    report("orders", 6, total)
-    _write(
-        orders_mod.store_transactions(frames["pos"], _rng(seed, "store_transactions"), as_of),
-        data_dir,
-        TRANSACTION_FILES["store_transactions"],
-        rows,
-    )
-    report("store_transactions", 7, total)
+    # Each transaction file is drawn from the accounts of the source it links to.
+    transactions = {
+        "orders": (orders_mod.orders, "ecommerce"),
+        "store_transactions": (orders_mod.store_transactions, "pos"),
+    }
+    for done, (name, (draw, source)) in enumerate(transactions.items(), start=6):
+        _write(
+            draw(frames[source], _rng(seed, name), as_of), data_dir, TRANSACTION_FILES[name], rows
+        )
+        report(name, done, total)
 
     truth = pl.concat(
         [

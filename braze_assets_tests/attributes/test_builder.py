@@ -73,6 +73,18 @@ CUSTOMERS = [
 ]
 
 
+def destination_with(*attributes: dict) -> DestinationConfig:
+    """The destination `braze`, by external_id, with these attributes."""
+    return DestinationConfig.model_validate(
+        {
+            "name": "braze",
+            "identifier": "external_id",
+            "identifier_column": "external_id",
+            "attributes": list(attributes),
+        }
+    )
+
+
 def warehouse(path, *, transactions=True):
     con = duckdb.connect(str(path))
     con.execute("""
@@ -255,21 +267,14 @@ def test_unreadable_values_rejected(tmp_path):
     con.execute(
         "UPDATE customer_360 SET points = CASE customer_id WHEN 'c1' THEN '120' WHEN 'c2' THEN 'lots' END"
     )
-    dest = DestinationConfig.model_validate(
+    dest = destination_with(
+        {"name": "points", "sql": "points", "type": "integer"},
         {
-            "name": "braze",
-            "identifier": "external_id",
-            "identifier_column": "external_id",
-            "attributes": [
-                {"name": "points", "sql": "points", "type": "integer"},
-                {
-                    "name": "points_band",
-                    "sql": "points",
-                    "type": "string",
-                    "transform": {"bucket": {"thresholds": [100], "labels": ["low", "high"]}},
-                },
-            ],
-        }
+            "name": "points_band",
+            "sql": "points",
+            "type": "string",
+            "transform": {"bucket": {"thresholds": [100], "labels": ["low", "high"]}},
+        },
     )
     build_braze_customer_attributes(con, [dest], today=TODAY)
     rows = {
@@ -293,34 +298,27 @@ def test_unreadable_values_rejected(tmp_path):
 
 def test_out_of_range_values_rejected(tmp_path):
     con = warehouse(tmp_path / "w.duckdb")
-    dest = DestinationConfig.model_validate(
+    dest = destination_with(
         {
-            "name": "braze",
-            "identifier": "external_id",
-            "identifier_column": "external_id",
-            "attributes": [
-                {
-                    "name": "far_date",
-                    "sql": "CASE WHEN customer_id = 'c1' THEN DATE '2020-01-01' + 3000000 ELSE DATE '9999-12-31' END",
-                    "type": "date",
-                },
-                {
-                    "name": "far_time",
-                    "sql": "CASE WHEN customer_id = 'c1' THEN TIMESTAMP '9999-12-31 23:59:59' + INTERVAL 2 DAY END",
-                    "type": "datetime",
-                },
-                {
-                    "name": "ratio",
-                    "sql": "CASE WHEN customer_id = 'c1' THEN 'nan'::DOUBLE ELSE 0.5 END",
-                    "type": "float",
-                },
-                {
-                    "name": "amount",
-                    "sql": "CASE WHEN customer_id = 'c1' THEN 12345.6 ELSE 12.345 END",
-                    "type": "decimal(4,2)",
-                },
-            ],
-        }
+            "name": "far_date",
+            "sql": "CASE WHEN customer_id = 'c1' THEN DATE '2020-01-01' + 3000000 ELSE DATE '9999-12-31' END",
+            "type": "date",
+        },
+        {
+            "name": "far_time",
+            "sql": "CASE WHEN customer_id = 'c1' THEN TIMESTAMP '9999-12-31 23:59:59' + INTERVAL 2 DAY END",
+            "type": "datetime",
+        },
+        {
+            "name": "ratio",
+            "sql": "CASE WHEN customer_id = 'c1' THEN 'nan'::DOUBLE ELSE 0.5 END",
+            "type": "float",
+        },
+        {
+            "name": "amount",
+            "sql": "CASE WHEN customer_id = 'c1' THEN 12345.6 ELSE 12.345 END",
+            "type": "decimal(4,2)",
+        },
     )
     build_braze_customer_attributes(con, [dest], today=TODAY)
     got = dict(
@@ -435,16 +433,9 @@ def test_expression_that_does_not_bind_names_the_attribute(tmp_path):
 
 def test_expression_failing_on_a_row_names_the_attribute(tmp_path):
     con = warehouse(tmp_path / "w.duckdb")
-    dest = DestinationConfig.model_validate(
-        {
-            "name": "braze",
-            "identifier": "external_id",
-            "identifier_column": "external_id",
-            "attributes": [
-                {"name": "first_name", "column": "given_name", "type": "string"},
-                {"name": "tier_number", "sql": "CAST(loyalty_tier AS INTEGER)", "type": "integer"},
-            ],
-        }
+    dest = destination_with(
+        {"name": "first_name", "column": "given_name", "type": "string"},
+        {"name": "tier_number", "sql": "CAST(loyalty_tier AS INTEGER)", "type": "integer"},
     )
     with pytest.raises(
         AttributeBuildError, match="attribute 'tier_number'.*fails on some rows.*TRY_CAST"

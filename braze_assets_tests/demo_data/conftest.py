@@ -9,9 +9,22 @@ import polars as pl
 import pytest
 
 from braze_assets.demo_data import generate_demo_data
+from braze_assets.demo_data.records import read_records
 
 AS_OF = date(2026, 6, 1)
 PEOPLE = 3_000
+# The steps the generator reports, in order, once each is done.
+REPORTED_STEPS = [
+    "people",
+    "ecommerce",
+    "loyalty",
+    "pos",
+    "email_list",
+    "orders",
+    "store_transactions",
+    "truth",
+    "workspace_users",
+]
 
 
 @pytest.fixture(scope="package")
@@ -29,54 +42,8 @@ def read(data_dir: Path, rel: str) -> pl.DataFrame:
 def records(demo_dir: Path) -> pl.DataFrame:
     """Every customer record with its true person and the fields the noise tests look at."""
     truth = read(demo_dir, "demo_truth/person_truth.csv")
-    frames = [
-        read(demo_dir, "sources/ecommerce_accounts.csv").select(
-            pl.lit("ecommerce").alias("source"),
-            pl.col("account_id").alias("source_pk"),
-            pl.col("first_name").alias("given"),
-            pl.col("last_name").alias("surname"),
-            "email",
-            "phone",
-            pl.col("address_line1").alias("line"),
-            "city",
-            "state",
-            "postal_code",
-        ),
-        read(demo_dir, "sources/loyalty_members.csv").select(
-            pl.lit("loyalty").alias("source"),
-            pl.col("member_id").alias("source_pk"),
-            pl.col("given_name").alias("given"),
-            "surname",
-            "email",
-            pl.col("mobile").alias("phone"),
-            pl.col("street").alias("line"),
-            "city",
-            "state",
-            pl.col("zip").alias("postal_code"),
-        ),
-        read(demo_dir, "sources/pos_customers.csv").select(
-            pl.lit("pos").alias("source"),
-            pl.col("pos_customer_id").alias("source_pk"),
-            pl.col("full_name").alias("given"),
-            pl.lit(None, pl.String).alias("surname"),
-            "email",
-            "phone",
-            pl.col("street").alias("line"),
-            "city",
-            "state",
-            pl.col("postcode").alias("postal_code"),
-        ),
-        read(demo_dir, "sources/email_subscribers.csv").select(
-            pl.lit("email_list").alias("source"),
-            pl.col("subscriber_id").alias("source_pk"),
-            pl.col("first_name").alias("given"),
-            pl.lit(None, pl.String).alias("surname"),
-            "email",
-            pl.lit(None, pl.String).alias("phone"),
-            pl.lit(None, pl.String).alias("line"),
-            pl.lit(None, pl.String).alias("city"),
-            pl.lit(None, pl.String).alias("state"),
-            "postal_code",
-        ),
-    ]
-    return pl.concat(frames).join(truth, on=["source", "source_pk"], how="left", validate="1:1")
+    frames = read_records(
+        demo_dir,
+        ["source_pk", "given", "surname", "email", "phone", "line", "city", "state", "postal_code"],
+    )
+    return frames.join(truth, on=["source", "source_pk"], how="left", validate="1:1")

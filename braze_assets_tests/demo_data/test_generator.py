@@ -17,7 +17,7 @@ from braze_assets.demo_data import DemoDataExistsError, generate_demo_data
 from braze_assets.demo_data.generator import MANIFEST, all_files
 from braze_assets.settings import PROJECT_DIR
 
-from .conftest import AS_OF, PEOPLE, read
+from .conftest import AS_OF, PEOPLE, REPORTED_STEPS, read
 
 
 def _bytes(data_dir: Path) -> dict[str, bytes]:
@@ -203,17 +203,7 @@ def test_progress_reports_every_step_in_order(tmp_path: Path) -> None:
     done = [c for c in calls if c[1] > 0]
     assert [c[1] for c in done] == list(range(1, len(done) + 1))
     assert done[-1][1] == done[-1][2]
-    assert [c[0] for c in done] == [
-        "people",
-        "ecommerce",
-        "loyalty",
-        "pos",
-        "email_list",
-        "orders",
-        "store_transactions",
-        "truth",
-        "workspace_users",
-    ]
+    assert [c[0] for c in done] == REPORTED_STEPS
 
 
 def test_too_few_people_is_refused(tmp_path: Path) -> None:

@@ -13,8 +13,11 @@ from braze_assets_tests.conftest import cli_env, run_cli
 def _assert_clean_failure(result: subprocess.CompletedProcess, *needles: str) -> None:
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr, result.stderr
+    # One line says why (progress lines and notes may precede it).
+    errors = [line for line in result.stderr.splitlines() if line.startswith("braze-assets:")]
+    assert len(errors) == 1, result.stderr
     for needle in needles:
-        assert needle in result.stderr, result.stderr
+        assert needle in errors[0], result.stderr
 
 
 def test_missing_data_dir(tmp_path: Path):
@@ -68,6 +71,7 @@ def test_junk_warehouse_memory_limit(tmp_path: Path):
         "demo", "--people", "300", env=cli_env(tmp_path, BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT="lots")
     )
     _assert_clean_failure(result, "BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT='lots'", "2GB")
+    assert not (tmp_path / "sources").exists()  # refused before the demo data is generated
 
 
 def test_definitions_validate_with_and_without_env(tmp_path: Path):

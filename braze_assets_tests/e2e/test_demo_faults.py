@@ -11,15 +11,13 @@
 import re
 import socket
 import subprocess
-import sys
 import threading
 
 import duckdb
 import pytest
 
 from braze_assets.sandbox import SandboxServer
-from braze_assets.settings import PROJECT_DIR
-from braze_assets_tests.conftest import cli_env, run_cli
+from braze_assets_tests.conftest import cli_env, run_cli, start_cli
 
 # Kill and fault scenarios over whole runs take minutes: outside the default run (`./run test -m slow`).
 pytestmark = pytest.mark.slow
@@ -67,14 +65,7 @@ def _warehouse(data_dir, sql):
 
 
 def _start_demo(env):
-    return subprocess.Popen(
-        [sys.executable, "-u", "-m", "braze_assets.cli", "demo"],
-        cwd=PROJECT_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_cli("demo", env=env, stderr=subprocess.PIPE, start_new_session=False)
 
 
 def test_silent_endpoint_then_two_demos_at_once(tmp_path):

@@ -7,7 +7,6 @@ still held in the instance's storage."""
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import duckdb
@@ -15,8 +14,7 @@ import pytest
 
 from braze_assets.defs.project import WAREHOUSE_POOL
 from braze_assets.sandbox import SandboxServer
-from braze_assets.settings import PROJECT_DIR
-from braze_assets_tests.conftest import DEMO_PEOPLE, cli_env, run_cli
+from braze_assets_tests.conftest import DEMO_PEOPLE, cli_env, run_cli, start_cli
 
 # Kill and fault scenarios over whole runs take minutes: outside the default run (`./run test -m slow`).
 pytestmark = pytest.mark.slow
@@ -27,15 +25,7 @@ RERUN_TIMEOUT = 360
 
 
 def _start_demo(env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-u", "-m", "braze_assets.cli", "demo", "--people", str(DEMO_PEOPLE)],
-        cwd=PROJECT_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    return start_cli("demo", "--people", str(DEMO_PEOPLE), env=env)
 
 
 def _slot_holders(home) -> set[str]:

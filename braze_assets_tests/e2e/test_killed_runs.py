@@ -110,33 +110,47 @@ def _assert_marked_failed_and_freed(home: Path, run_id: str, log: Path) -> None:
     _wait_for(f"the slot of run {run_id[:8]} freed", lambda: run_id not in _claims(home), log)
 
 
-def test_killed_daemon_and_cli_runs_are_failed_by_run_monitoring_and_free_their_slot(tmp_path):
+def prepared_data_dir(tmp_path: Path, people: int) -> tuple[Path, Path, dict[str, str]]:
+    """A data dir with generated demo sources and an instance using the project's dagster.yaml."""
     data_dir = tmp_path / "data"
     home = data_dir / "dagster_home"
     home.mkdir(parents=True)
     shutil.copyfile(PROJECT_DIR / "dagster.yaml", home / "dagster.yaml")
     env = cli_env(data_dir)
-    generated = run_cli("generate", "--people", "1500", env=env)
+    generated = run_cli("generate", "--people", str(people), env=env)
     assert generated.returncode == 0, generated.stdout + generated.stderr
     with _instance(home):  # creates the storage before two processes race to create it
         pass
+    return data_dir, home, env
+
+
+DAEMON_ARGS = [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"]
+
+
+def queue_job(job: str, env: dict[str, str]) -> None:
+    """Submit a run to the instance's queue, which the daemon launches (as the UI, a schedule or
+    a sensor does)."""
+    launched = subprocess.run(
+        [str(BIN / "dagster"), "job", "launch", "-w", "workspace.yaml", "-j", job],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert launched.returncode == 0, launched.stdout + launched.stderr
+
+
+def test_killed_daemon_and_cli_runs_are_failed_by_run_monitoring_and_free_their_slot(tmp_path):
+    data_dir, home, env = prepared_data_dir(tmp_path, 1500)
     daemon_log = tmp_path / "daemon.log"
-    daemon_args = [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"]
+    daemon_args = DAEMON_ARGS
 
     # 1. A run the daemon launches (what the UI, a schedule or a sensor does); the daemon, its
     # code server, the run worker and its step process all die together.
     daemon = _start(daemon_args, env, daemon_log)
     try:
-        launched = subprocess.run(
-            [str(BIN / "dagster"), "job", "launch", "-w", "workspace.yaml"]
-            + ["-j", "customer_360_refresh"],
-            cwd=PROJECT_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert launched.returncode == 0, launched.stdout + launched.stderr
+        queue_job("customer_360_refresh", env)
         first = _kill_while_holding_slot(daemon, home, daemon_log, set())
     finally:
         if daemon.poll() is None:

@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 
@@ -21,8 +20,7 @@ import pytest
 
 from braze_assets.sandbox import SandboxServer
 from braze_assets.sandbox.api import ALL_PERMISSIONS
-from braze_assets.settings import PROJECT_DIR
-from braze_assets_tests.conftest import cli_env, run_cli
+from braze_assets_tests.conftest import cli_env, run_cli, start_cli
 
 # Kill and fault scenarios over whole runs take minutes: outside the default run (`./run test -m slow`).
 pytestmark = pytest.mark.slow
@@ -98,15 +96,7 @@ def test_demo_killed_after_8_batches_at_10_requests_per_second_resends_less_than
     ) as sandbox:
         sandbox.seed_users(workspace_users)
         env = cli_env(data_dir, BRAZE_API_KEY=KEY, BRAZE_REST_ENDPOINT=sandbox.url)
-        demo = subprocess.Popen(
-            [sys.executable, "-u", "-m", "braze_assets.cli", "demo"],
-            cwd=PROJECT_DIR,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+        demo = start_cli("demo", env=env)
         output: list[str] = []
         reader = threading.Thread(target=lambda: output.extend(demo.stdout), daemon=True)
         reader.start()

@@ -11,16 +11,23 @@ import time
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from braze_assets.braze.client import BrazeClient
-from braze_assets.sandbox import FaultConfig
+from braze_assets.sandbox import FaultConfig, SandboxServer
 from braze_assets.settings import PROJECT_DIR
-from braze_assets.sync.config import ResolvedSyncSettings
-from braze_assets.sync.runner import sync_destination
 from braze_assets.sync.tables import ensure_tables
-from braze_assets_tests.sync.conftest import DAY1, put_snapshot, value
+from braze_assets_tests.sync.conftest import DAY1, put_snapshot, sync_us, value
 
 DESTINATION = "braze_us"
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    """A local Braze sandbox without a rate limit, stopped after the test."""
+    server = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
+    yield server
+    server.stop()
 
 
 def ids(n: int) -> list[str]:
@@ -42,14 +49,12 @@ def run_sync(data_dir: Path, url: str, api_key: str, **client_settings):
         duckdb.connect(str(data_dir / "warehouse.duckdb")) as con,
         BrazeClient(api_key, url, **client_settings) as client,
     ):
-        return sync_destination(
+        return sync_us(
             con,
             client,
+            data_dir / "sync_journal",
             destination=DESTINATION,
-            identifier_type="external_id",
-            clear_attributes=(),
-            settings=ResolvedSyncSettings(destination=DESTINATION, journal_fsync_interval_ms=0),
-            journal_root=data_dir / "sync_journal",
+            journal_fsync_interval_ms=0,
         )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from braze_assets.sandbox import DEFAULT_API_KEY, SandboxServer
+from braze_assets.sandbox import DEFAULT_API_KEY
 from braze_assets.sync.journal import OUTCOMES_FILE, PLAN_FILE
 from braze_assets_tests.faults.conftest import (
     confirmed,
@@ -17,13 +17,6 @@ from braze_assets_tests.faults.conftest import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def sandbox(tmp_path):
-    server = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
-    yield server
-    server.stop()
 
 
 def _cut_mid_record(path) -> None:

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from braze_assets.sandbox import DEFAULT_API_KEY, SandboxServer
+from braze_assets.sandbox import DEFAULT_API_KEY
 from braze_assets.settings import PROJECT_DIR
 from braze_assets_tests.faults.conftest import confirmed, data_dir_with_snapshot, ids, run_sync
 
@@ -30,41 +30,37 @@ def _limit_file_size() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
 
 
-def test_disk_full_while_folding_loses_nothing_and_the_rerun_completes(tmp_path):
+def test_disk_full_while_folding_loses_nothing_and_the_rerun_completes(tmp_path, sandbox):
     n = 3000
     data_dir = data_dir_with_snapshot(tmp_path, n)
-    sandbox = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
-    try:
-        sandbox.seed_users(ids(n))
-        child = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "braze_assets_tests.faults.sync_child",
-                str(data_dir),
-                sandbox.url,
-                "4",
-                "75",
-            ],
-            cwd=PROJECT_DIR,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            preexec_fn=_limit_file_size,
-        )
-        assert child.returncode == 2, child.stderr
-        assert "Traceback" not in child.stderr
-        (line,) = child.stderr.strip().splitlines()
-        wal = data_dir / "warehouse.duckdb.wal"
-        assert f"the disk is full: could not write {wal}" in line and "run again" in line, line
-        # Braze accepted every batch; the warehouse could not record it, the journal did.
-        assert sandbox.data_points_spent() == n
-        assert confirmed(data_dir) == {}
-        assert list((data_dir / "sync_journal" / "braze_us").iterdir())
+    sandbox.seed_users(ids(n))
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "braze_assets_tests.faults.sync_child",
+            str(data_dir),
+            sandbox.url,
+            "4",
+            "75",
+        ],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=_limit_file_size,
+    )
+    assert child.returncode == 2, child.stderr
+    assert "Traceback" not in child.stderr
+    (line,) = child.stderr.strip().splitlines()
+    wal = data_dir / "warehouse.duckdb.wal"
+    assert f"the disk is full: could not write {wal}" in line and "run again" in line, line
+    # Braze accepted every batch; the warehouse could not record it, the journal did.
+    assert sandbox.data_points_spent() == n
+    assert confirmed(data_dir) == {}
+    assert list((data_dir / "sync_journal" / "braze_us").iterdir())
 
-        report = run_sync(data_dir, sandbox.url, DEFAULT_API_KEY)
-        assert len(report.recovered_runs) == 1 and report.diff.objects == 0
-        assert confirmed(data_dir) == {u: str(i) for i, u in enumerate(ids(n))}
-        assert sandbox.data_points_spent() == n  # nothing sent twice
-    finally:
-        sandbox.stop()
+    report = run_sync(data_dir, sandbox.url, DEFAULT_API_KEY)
+    assert len(report.recovered_runs) == 1 and report.diff.objects == 0
+    assert confirmed(data_dir) == {u: str(i) for i, u in enumerate(ids(n))}
+    assert sandbox.data_points_spent() == n  # nothing sent twice

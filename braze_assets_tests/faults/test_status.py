@@ -9,7 +9,7 @@ import re
 import pytest
 
 from braze_assets.braze.client import BrazeError
-from braze_assets.sandbox import DEFAULT_API_KEY, FaultConfig, SandboxServer
+from braze_assets.sandbox import DEFAULT_API_KEY, FaultConfig
 from braze_assets_tests.conftest import cli_env, run_cli
 from braze_assets_tests.faults.conftest import (
     confirmed,
@@ -32,13 +32,6 @@ def _count(text: str, label: str) -> int:
     match = re.search(rf"{re.escape(label)}:?\s+([\d,]+)", text)
     assert match, f"{label!r} not in:\n{text}"
     return int(match.group(1).replace(",", ""))
-
-
-@pytest.fixture
-def sandbox(tmp_path):
-    server = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
-    yield server
-    server.stop()
 
 
 def test_status_after_a_401_counts_every_row_never_delivered(tmp_path, sandbox):

@@ -1,3 +1,7 @@
+import subprocess
+import sys
+import textwrap
+
 import duckdb
 import pytest
 
@@ -104,3 +108,26 @@ def test_a_junk_memory_limit_names_the_variable(tmp_path, monkeypatch):
     with pytest.raises(WarehouseSettingError, match="BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT='lots'"):
         with connect(tmp_path / "w.duckdb"):
             pass
+
+
+def test_warehouse_connections_draw_no_progress_bar(tmp_path):
+    """A long query would otherwise draw DuckDB's bar into the CLI's output and the run logs.
+    In a child process, as the CLI and run workers are (DuckDB's default differs under pytest)."""
+    code = textwrap.dedent(
+        f"""
+        import duckdb
+        from braze_assets.defs.resources import WarehouseResource
+        from braze_assets.warehouse import connect
+
+        setting = "SELECT current_setting('enable_progress_bar')"
+        with duckdb.connect({str(tmp_path / "plain.duckdb")!r}) as plain:
+            print("default", plain.execute(setting).fetchone()[0])
+        with connect({str(tmp_path / "w.duckdb")!r}) as con:
+            print("connect", con.execute(setting).fetchone()[0])
+        resource = WarehouseResource(database={str(tmp_path / "r.duckdb")!r})
+        with resource.get_connection() as con:
+            print("resource", con.execute(setting).fetchone()[0])
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:3] == ["default True", "connect False", "resource False"]

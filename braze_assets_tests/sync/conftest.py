@@ -6,6 +6,8 @@ import duckdb
 import polars as pl
 import pytest
 
+from braze_assets.sync.config import ResolvedSyncSettings
+from braze_assets.sync.runner import sync_destination
 from braze_assets.sync.tables import KEY_ID_SQL, SNAPSHOTS, ensure_tables
 
 DAY1 = dt.date(2026, 11, 1)
@@ -90,4 +92,21 @@ def put_members(con, rows, destination="braze_us"):
     con.executemany(
         "INSERT INTO audience_members VALUES (?, 'all', ?, ?, ?, ?, ?, ?, 'r1', now())",
         [[c, destination, f"c-{ext}", g, mode, attr, v] for c, ext, g, mode, attr, v in rows],
+    )
+
+
+def sync_us(
+    con, client, journal_root, *, destination="braze_us", clear=(), dry_run=False, **settings
+):
+    """sync_destination for a test destination identified by external_id; `settings` go to
+    ResolvedSyncSettings."""
+    return sync_destination(
+        con,
+        client,
+        destination=destination,
+        identifier_type="external_id",
+        clear_attributes=clear,
+        settings=ResolvedSyncSettings(destination=destination, **settings),
+        journal_root=journal_root,
+        dry_run=dry_run,
     )

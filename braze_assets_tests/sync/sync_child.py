@@ -12,8 +12,7 @@ import duckdb
 
 from braze_assets.braze.client import BrazeClient
 from braze_assets.sandbox import DEFAULT_API_KEY
-from braze_assets.sync.config import ResolvedSyncSettings
-from braze_assets.sync.runner import sync_destination
+from braze_assets_tests.sync.conftest import sync_us
 
 
 def main(warehouse: str, journal_root: str, url: str) -> None:
@@ -21,15 +20,7 @@ def main(warehouse: str, journal_root: str, url: str) -> None:
         duckdb.connect(warehouse) as con,
         BrazeClient(DEFAULT_API_KEY, url, concurrency=2) as client,
     ):
-        sync_destination(
-            con,
-            client,
-            destination="braze_us",
-            identifier_type="external_id",
-            clear_attributes=(),
-            settings=ResolvedSyncSettings(destination="braze_us", journal_fsync_interval_ms=0),
-            journal_root=Path(journal_root),
-        )
+        sync_us(con, client, Path(journal_root), journal_fsync_interval_ms=0)
 
 
 if __name__ == "__main__":

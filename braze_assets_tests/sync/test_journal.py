@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import shutil
 
-from braze_assets.sync.config import ResolvedSyncSettings
 from braze_assets.sync.journal import OUTCOMES_FILE, fold_run, read_outcomes
-from braze_assets.sync.runner import recover, sync_destination
-from braze_assets_tests.sync.conftest import DAY1, put_snapshot, value
+from braze_assets.sync.runner import recover
+from braze_assets_tests.sync.conftest import DAY1, put_snapshot, sync_us, value
 from braze_assets_tests.sync.fakes import FakeClient
 
 
@@ -35,15 +34,7 @@ def state(con):
 
 
 def sync(con, tmp_path, client):
-    return sync_destination(
-        con,
-        client,
-        destination="braze_us",
-        identifier_type="external_id",
-        clear_attributes=(),
-        settings=ResolvedSyncSettings(destination="braze_us"),
-        journal_root=tmp_path / "journal",
-    )
+    return sync_us(con, client, tmp_path / "journal")
 
 
 def test_folding_twice_changes_nothing(con, tmp_path):

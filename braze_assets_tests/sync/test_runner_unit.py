@@ -4,30 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from braze_assets.sync.config import ResolvedSyncSettings
-from braze_assets.sync.runner import SyncBlocked, sync_destination
+from braze_assets.sync.runner import SyncBlocked
 from braze_assets_tests.sync.conftest import (
     DAY1,
     DAY2,
     member_array,
     member_bool,
     put_snapshot,
+    sync_us,
     value,
 )
 from braze_assets_tests.sync.fakes import FakeClient
 
 
 def run(con, tmp_path, client, *, clear=("tier",), dry_run=False, **settings):
-    return sync_destination(
-        con,
-        client,
-        destination="braze_us",
-        identifier_type="external_id",
-        clear_attributes=clear,
-        settings=ResolvedSyncSettings(destination="braze_us", **settings),
-        journal_root=tmp_path / "journal",
-        dry_run=dry_run,
-    )
+    return sync_us(con, client, tmp_path / "journal", clear=clear, dry_run=dry_run, **settings)
 
 
 def confirmed(con):

@@ -14,9 +14,8 @@ import pytest
 
 from braze_assets.braze.client import BrazeClient
 from braze_assets.sandbox import DEFAULT_API_KEY, FaultConfig, SandboxServer
-from braze_assets.sync.config import ResolvedSyncSettings
 from braze_assets.sync.journal import read_outcomes
-from braze_assets.sync.runner import SyncBlocked, sync_destination
+from braze_assets.sync.runner import SyncBlocked
 from braze_assets.sync.snapshots import build_snapshot
 from braze_assets.sync.tables import ensure_tables
 from braze_assets_tests.sync.conftest import (
@@ -26,6 +25,7 @@ from braze_assets_tests.sync.conftest import (
     put_customer_attributes,
     put_members,
     put_snapshot,
+    sync_us,
     value,
 )
 
@@ -49,16 +49,7 @@ def client(sandbox):
 def sync(con, client, tmp_path, *, dry_run=False, **settings):
     destination = destination_config()
     clear = [m.name for m in destination.attributes if m.nulls == "clear"]
-    return sync_destination(
-        con,
-        client,
-        destination="braze_us",
-        identifier_type="external_id",
-        clear_attributes=clear,
-        settings=ResolvedSyncSettings(destination="braze_us", **settings),
-        journal_root=tmp_path / "journal",
-        dry_run=dry_run,
-    )
+    return sync_us(con, client, tmp_path / "journal", clear=clear, dry_run=dry_run, **settings)
 
 
 def customers(k=20, tier="gold"):
@@ -208,15 +199,7 @@ def test_killed_run_resumes_without_resending_confirmed(tmp_path, sandbox, clien
     assert 0 < recorded < n and 0 < in_flight <= 2 * 75
 
     with duckdb.connect(str(warehouse)) as con:
-        report = sync_destination(
-            con,
-            client,
-            destination="braze_us",
-            identifier_type="external_id",
-            clear_attributes=(),
-            settings=ResolvedSyncSettings(destination="braze_us"),
-            journal_root=journal_root,
-        )
+        report = sync_us(con, client, journal_root)
         assert report.recovered_runs and report.diff.objects == n - recorded
         assert sandbox.data_points_spent() == n + in_flight
         state = dict(
@@ -227,16 +210,5 @@ def test_killed_run_resumes_without_resending_confirmed(tmp_path, sandbox, clien
             "SELECT status, objects_delivered FROM braze_sync_runs ORDER BY started_at"
         ).fetchall()
         assert runs == [("interrupted", recorded), ("completed", n - recorded)]
-        assert (
-            sync_destination(
-                con,
-                client,
-                destination="braze_us",
-                identifier_type="external_id",
-                clear_attributes=(),
-                settings=ResolvedSyncSettings(destination="braze_us"),
-                journal_root=journal_root,
-            ).diff.objects
-            == 0
-        )
+        assert sync_us(con, client, journal_root).diff.objects == 0
     assert all(p["custom_attributes"]["v"] == int(p["external_id"][1:]) for p in sandbox.profiles())
