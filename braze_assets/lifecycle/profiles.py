@@ -402,7 +402,7 @@ def _read_back_merges(
         report.merges_pending += len(pending)
         return
     settled: list[tuple[str, str, str | None]] = []
-    retry = []
+    retry, missing = [], []
     for gone, kept in pending:
         if is_alias_key(gone) or is_alias_key(kept):
             settled.append(("merged", "alias profile: not read back", gone))
@@ -410,6 +410,7 @@ def _read_back_merges(
             settled.append(
                 ("failed", f"kept profile {kept!r} is not in Braze after the merge", gone)
             )
+            missing.append(kept)
         elif gone not in present:
             settled.append(("merged", None, gone))
         else:
@@ -421,6 +422,8 @@ def _read_back_merges(
                 WHERE destination = ? AND merge_identifier = ? AND status = 'requested'""",
                 [status, message, now_utc(), destination, gone],
             )
+        if missing:  # Braze has no such profile: nothing of it is confirmed any more
+            _forget_confirmed(con, destination, missing)
     report.merged += sum(1 for s in settled if s[0] == "merged")
     report.merges_failed += sum(1 for s in settled if s[0] == "failed")
     report.merges_pending += len(retry)

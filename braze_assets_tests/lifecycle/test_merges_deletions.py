@@ -264,3 +264,6 @@ def test_merge_into_a_profile_braze_lacks_is_recorded_failed(con, client, sandbo
     assert (report.merged, report.merges_failed) == (0, 1)
     row = con.execute("SELECT status, message FROM braze_profile_merges").fetchone()
     assert row[0] == "failed" and "is not in Braze after the merge" in row[1]
+    # Confirmed state no longer claims values for the missing profile: the next sync sends them.
+    confirmed = "SELECT count(*) FROM braze_confirmed_state WHERE identifier = ?"
+    assert con.execute(confirmed, [a]).fetchone()[0] == 0
