@@ -60,6 +60,9 @@ def test_sync_asset_merges_profiles_and_sends_orders(tmp_path, monkeypatch):
         meta = first.asset_materializations_for_node("braze_sync_results__braze_us")[0].metadata
         assert meta["order_events_confirmed"].value == 1
         assert [e["properties"]["order_id"] for e in sandbox.events()] == ["o1"]
+        # The order rode in the attributes' request: 2 profiles + 1 event in one /users/track.
+        tracks = [r for r in sandbox.request_log() if r["path"] == "/users/track"]
+        assert [r["objects"] for r in tracks] == [3]
 
         with duckdb.connect(str(warehouse)) as con:
             identity_run(con, ["s:a", "s:b"], [("s:a", "s:b")], "r3", T3)
