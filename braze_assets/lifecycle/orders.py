@@ -20,7 +20,7 @@ event name (product id for purchases), Braze's count minus the events the log ho
 there (including those of profiles merged into it) says how many of the in-flight ones arrived.
 All of them: they become `confirmed`. None (or no profile): they leave the log and are sent
 again, once, under the same protocol. Anything else, or no read-back (other identifier types,
-alias profiles, export failed): they stay unsent as `uncertain`, reported, since a resend could double revenue.
+aliases identified since, export failed): they stay unsent as `uncertain`, reported, since a resend could double revenue.
 The count is exact only while nothing else (an SDK, another integration) logs the same event
 names on these profiles.
 Events ride in /users/track `events` (or `purchases`) requests of at most `objects_per_request`
@@ -48,8 +48,9 @@ from braze_assets.braze.client import BrazeError
 from braze_assets.config.sources import TransactionSourceConfig
 from braze_assets.customer_360.transactions import _parse_sql, _staged
 from braze_assets.lifecycle.config import OrderEventsConfig
-from braze_assets.lifecycle.profiles import braze_head
+from braze_assets.lifecycle.profiles import braze_head, braze_identifier
 from braze_assets.lifecycle.tables import (
+    ALIASES,
     DELETIONS,
     EVENT_LOG,
     MERGES,
@@ -265,27 +266,48 @@ _BRAZE_NAME = "CASE WHEN e.name = 'purchase' THEN split_part(e.event_key, ':', 1
 
 def settle_in_flight(con, client, destination: str, report: OrderReport, log=_LOG) -> None:
     """Settle the in-flight events of a killed run from Braze's counts (see the module doc)."""
+    # An alias identified since (its profile now also holds the external id's events) is left
+    # in flight: its count no longer tells the alias's events apart.
     groups = con.execute(
         f"""SELECT e.identifier, {_BRAZE_NAME} AS braze_name, list(e.event_key ORDER BY e.event_key)
-            FROM {EVENT_LOG} e WHERE e.destination = ? AND e.status = 'in_flight'
-              AND NOT starts_with(e.identifier, ?) -- alias profiles: not exported by external id
+            FROM {EVENT_LOG} e WHERE e.destination = $d AND e.status = 'in_flight'
+              AND e.identifier NOT IN (SELECT $prefix || alias_label || ':' || alias_name
+                                       FROM {ALIASES} WHERE destination = $d AND status = 'identified')
             GROUP BY ALL""",
-        [destination, ALIAS_KEY_PREFIX],
+        {"d": destination, "prefix": ALIAS_KEY_PREFIX},
     ).fetchall()
     if not groups:
         return
     identifiers = sorted({g[0] for g in groups})
+    heads = {i: braze_identifier("external_id", i) for i in identifiers}
+    aliases = {
+        (h["user_alias"]["alias_name"], h["user_alias"]["alias_label"]): i
+        for i, h in heads.items()
+        if "user_alias" in h
+    }
     try:
-        users = client.export_ids(identifiers, ["external_id", "custom_events", "purchases"])
+        users = client.export_ids(
+            [h["external_id"] for h in heads.values() if "external_id" in h],
+            ["external_id", "user_aliases", "custom_events", "purchases"],
+            user_aliases=list(aliases),
+        )
     except Exception as exc:  # stay in flight: read back next run
         log.warning("order events %s: read-back failed, tried next run: %s", destination, exc)
         return
-    found = {u.get("external_id") for u in users}
+    # Each exported profile under the identifier the log knows it by.
+    keyed = []
+    for user in users:
+        keys = [user.get("external_id")] + [
+            aliases.get((a.get("alias_name"), a.get("alias_label")))
+            for a in user.get("user_aliases") or ()
+        ]
+        keyed.extend((k, user) for k in keys if k in heads)
+    found = {k for k, _ in keyed}
     braze = {
-        (u.get("external_id"), item.get("name")): int(item.get("count") or 0)
-        for u in users
-        for key in ("custom_events", "purchases")
-        for item in u.get(key) or ()
+        (k, item.get("name")): int(item.get("count") or 0)
+        for k, user in keyed
+        for array in ("custom_events", "purchases")
+        for item in user.get(array) or ()
     }
     con.register(
         "_lc_ids", pl.DataFrame({"identifier": identifiers}, schema={"identifier": pl.String})

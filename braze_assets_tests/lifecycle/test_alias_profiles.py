@@ -104,3 +104,33 @@ def test_builder_keys_customers_without_external_id_by_alias_when_aliases_are_on
     )
     assert con.execute(query).fetchall() == [("user_alias:customer_id:c3",)]
     assert report.without_identifier["braze"] == 0
+
+
+def test_in_flight_orders_of_an_alias_profile_are_read_back(con, sandbox, tmp_path):
+    import duckdb
+
+    from braze_assets.sandbox import FaultConfig
+    from braze_assets_tests.lifecycle.test_orders import kill_child_when
+
+    ids = identity_run(con, ["s:a", "s:b"], [], "r1", NOW)
+    a, b = ids["s:a"], ids["s:b"]
+    con.execute("CREATE TABLE customer_360 AS SELECT unnest(?::VARCHAR[]) AS customer_id", [[a, b]])
+    put_attributes(
+        con,
+        {a: ("gold", 1, 0.1), b: ("silver", 2, 0.2)},
+        identifiers={a: "ext-a", b: alias_key("customer_id", b)},
+    )
+    sandbox.seed_users(["ext-a"])
+    put_orders(con, 5, ["b"])  # 6 events, all for the alias-only customer
+    with BrazeClient(DEFAULT_API_KEY, sandbox.url) as client:
+        assert lifecycle(con, client, "lc1").aliases_created == 1
+    con.close()
+    warehouse = str(tmp_path / "warehouse.duckdb")
+    # Braze keeps the events, the answer never comes back: the run is killed while it waits.
+    sandbox.set_faults(FaultConfig(latency_ms=3000))
+    kill_child_when(sandbox, warehouse, sandbox.events)
+    sandbox.set_faults(FaultConfig())
+    with duckdb.connect(warehouse) as again, BrazeClient(DEFAULT_API_KEY, sandbox.url) as client:
+        rerun = send(again, client, run="rerun")
+        assert (rerun.read_back_confirmed, rerun.read_back_resent, rerun.uncertain) == (6, 0, 0)
+    assert len(order_ids(sandbox)) == 6 and set(order_ids(sandbox).values()) == {1}
