@@ -48,7 +48,7 @@ from braze_assets.braze.client import BrazeError
 from braze_assets.config.sources import TransactionSourceConfig
 from braze_assets.customer_360.transactions import _parse_sql, _staged
 from braze_assets.lifecycle.config import OrderEventsConfig
-from braze_assets.lifecycle.profiles import braze_head, braze_identifier
+from braze_assets.lifecycle.profiles import braze_head, export_by_identifier
 from braze_assets.lifecycle.tables import (
     ALIASES,
     DELETIONS,
@@ -279,29 +279,11 @@ def settle_in_flight(con, client, destination: str, report: OrderReport, log=_LO
     if not groups:
         return
     identifiers = sorted({g[0] for g in groups})
-    heads = {i: braze_identifier("external_id", i) for i in identifiers}
-    aliases = {
-        (h["user_alias"]["alias_name"], h["user_alias"]["alias_label"]): i
-        for i, h in heads.items()
-        if "user_alias" in h
-    }
     try:
-        users = client.export_ids(
-            [h["external_id"] for h in heads.values() if "external_id" in h],
-            ["external_id", "user_aliases", "custom_events", "purchases"],
-            user_aliases=list(aliases),
-        )
+        keyed = export_by_identifier(client, identifiers, ["custom_events", "purchases"])
     except Exception as exc:  # stay in flight: read back next run
         log.warning("order events %s: read-back failed, tried next run: %s", destination, exc)
         return
-    # Each exported profile under the identifier the log knows it by.
-    keyed = []
-    for user in users:
-        keys = [user.get("external_id")] + [
-            aliases.get((a.get("alias_name"), a.get("alias_label")))
-            for a in user.get("user_aliases") or ()
-        ]
-        keyed.extend((k, user) for k in keys if k in heads)
     found = {k for k, _ in keyed}
     braze = {
         (k, item.get("name")): int(item.get("count") or 0)
