@@ -12,19 +12,12 @@ from braze_assets.attributes.fields import alias_key
 from braze_assets.braze.client import BrazeClient
 from braze_assets.lifecycle.config import AliasConfig, DeletionConfig
 from braze_assets.lifecycle.profiles import run_lifecycle
-from braze_assets.sandbox import DEFAULT_API_KEY, SandboxServer
+from braze_assets.sandbox import DEFAULT_API_KEY
 from braze_assets_tests.lifecycle.helpers import identity_run, put_attributes, snapshot_and_sync
 from braze_assets_tests.lifecycle.test_orders import NOW, order_ids, put_orders, send
 
 pytestmark = pytest.mark.integration
 DAY1, DAY2 = dt.date(2026, 11, 5), dt.date(2026, 11, 6)
-
-
-@pytest.fixture
-def sandbox(tmp_path):
-    server = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
-    yield server
-    server.stop()
 
 
 def lifecycle(con, client, run: str):

@@ -19,7 +19,7 @@ from braze_assets.braze.client import BrazeClient
 from braze_assets.config.sources import TransactionSourceConfig
 from braze_assets.lifecycle.config import OrderEventsConfig
 from braze_assets.lifecycle.orders import send_order_events
-from braze_assets.sandbox import DEFAULT_API_KEY, FaultConfig, SandboxServer
+from braze_assets.sandbox import DEFAULT_API_KEY, FaultConfig
 from braze_assets_tests.lifecycle.helpers import identity_run, put_attributes
 
 pytestmark = pytest.mark.integration
@@ -37,13 +37,6 @@ TXN = TransactionSourceConfig(
     channel_value="online",
 )
 CONFIG = OrderEventsConfig(enabled=True, status_column="status", lookback_days=30)
-
-
-@pytest.fixture
-def sandbox(tmp_path):
-    server = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
-    yield server
-    server.stop()
 
 
 def send(con, client, *, run="r", config=CONFIG, now=NOW, **kwargs):

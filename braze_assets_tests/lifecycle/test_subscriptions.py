@@ -13,7 +13,7 @@ from braze_assets.config.errors import ConfigError
 from braze_assets.config.sources import SourceConfig
 from braze_assets.lifecycle.config import DeletionConfig, SubscriptionGroupConfig
 from braze_assets.lifecycle.profiles import run_lifecycle
-from braze_assets.sandbox import DEFAULT_API_KEY, SandboxServer
+from braze_assets.sandbox import DEFAULT_API_KEY
 from braze_assets_tests.lifecycle.helpers import put_attributes
 from braze_assets_tests.lifecycle.test_consent import config_dir
 
@@ -28,13 +28,6 @@ AUTHORITY = SourceConfig(
     columns={"email": "email", "news_opt_in": "attribute"},
 )
 GROUPS = [SubscriptionGroupConfig(group_id=NEWS, column="news_opt_in")]
-
-
-@pytest.fixture
-def sandbox(tmp_path):
-    server = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
-    yield server
-    server.stop()
 
 
 def authority_rows(con, rows: list[tuple[str, str, dt.datetime]]) -> None:
