@@ -785,13 +785,23 @@ class BrazeClient:
         return response.body
 
     def export_ids(
-        self, external_ids: Sequence[str], fields_to_export: Sequence[str] | None = None
+        self,
+        external_ids: Sequence[str],
+        fields_to_export: Sequence[str] | None = None,
+        *,
+        user_aliases: Sequence[tuple[str, str]] = (),
     ) -> list[dict]:
-        """Read profiles back, 50 external ids per request, under the export rate limit."""
+        """Read profiles back by external id and / or (alias_name, alias_label), 50 per request,
+        under the export rate limit."""
         users: list[dict] = []
-        ids = list(external_ids)
+        ids = [("external_ids", i) for i in external_ids] + [
+            ("user_aliases", {"alias_name": name, "alias_label": label})
+            for name, label in user_aliases
+        ]
         for start in range(0, len(ids), IDS_PER_REQUEST):
-            payload: dict = {"external_ids": ids[start : start + IDS_PER_REQUEST]}
+            payload: dict = {}
+            for key, value in ids[start : start + IDS_PER_REQUEST]:
+                payload.setdefault(key, []).append(value)
             if fields_to_export is not None:
                 payload["fields_to_export"] = list(fields_to_export)
             users.extend(self._post_ids(EXPORT_ROUTE, payload).get("users") or [])

@@ -20,7 +20,7 @@ event name (product id for purchases), Braze's count minus the events the log ho
 there (including those of profiles merged into it) says how many of the in-flight ones arrived.
 All of them: they become `confirmed`. None (or no profile): they leave the log and are sent
 again, once, under the same protocol. Anything else, or no read-back (other identifier types,
-alias profiles, export failed): they stay unsent as `uncertain`, reported, since a resend could double revenue.
+aliases identified since, export failed): they stay unsent as `uncertain`, reported, since a resend could double revenue.
 The count is exact only while nothing else (an SDK, another integration) logs the same event
 names on these profiles.
 Events ride in /users/track `events` (or `purchases`) requests of at most `objects_per_request`
@@ -48,8 +48,9 @@ from braze_assets.braze.client import BrazeError
 from braze_assets.config.sources import TransactionSourceConfig
 from braze_assets.customer_360.transactions import _parse_sql, _staged
 from braze_assets.lifecycle.config import OrderEventsConfig
-from braze_assets.lifecycle.profiles import braze_head
+from braze_assets.lifecycle.profiles import braze_head, export_by_identifier
 from braze_assets.lifecycle.tables import (
+    ALIASES,
     DELETIONS,
     EVENT_LOG,
     MERGES,
@@ -82,6 +83,7 @@ class OrderReport:
     rejected: int = 0
     not_delivered: int = 0
     unknown_users: int = 0
+    retried_unknown: int = 0
     deferred: int = 0
     uncertain: int = 0
     read_back_confirmed: int = 0
@@ -124,8 +126,11 @@ def plan_order_events(
     config: OrderEventsConfig,
     now: dt.datetime | None = None,
     update_existing_only: bool = True,
+    retry_unknown_every_days: float | None = 1,
+    retry_unknown_for_days: float = 30,
 ) -> pl.DataFrame:
-    """Events not yet in braze_event_log: event_key, identifier, name, event_time, payload (JSON)."""
+    """Events not yet in braze_event_log, and those of unknown users due for a retry:
+    event_key, identifier, name, event_time, payload (JSON)."""
     ensure_lifecycle_tables(con)
     wanted = [
         t for t in transactions if config.transactions is None or t.name in config.transactions
@@ -181,8 +186,19 @@ def plan_order_events(
     if not rows:
         return empty
     frame = pl.DataFrame(rows, schema=empty.schema, orient="row")
+    # An unknown user's event is due again every retry_unknown_every_days for
+    # retry_unknown_for_days after its first rejection (the attributes' back-off schedule).
+    due = "false"
+    params: dict = {"d": destination}
+    if retry_unknown_every_days is not None:
+        due = """status = 'unknown_user' AND sent_at <= $before
+                 AND coalesce(first_rejected_at, sent_at) >= $since"""
+        params.update(
+            before=now - dt.timedelta(days=retry_unknown_every_days),
+            since=now - dt.timedelta(days=retry_unknown_for_days),
+        )
     logged = con.execute(
-        f"SELECT event_key FROM {EVENT_LOG} WHERE destination = ?", [destination]
+        f"SELECT event_key FROM {EVENT_LOG} WHERE destination = $d AND NOT ({due})", params
     ).pl()
     return frame.join(logged, on="event_key", how="anti")
 
@@ -242,11 +258,18 @@ def _payload(name: str, head: dict, order: _Order, config: OrderEventsConfig) ->
 
 
 def _log_rows(con, destination: str, run_id: str, frame: pl.DataFrame, status: str) -> None:
+    """Record events (in the caller's transaction); a retried unknown user's row gives way to
+    the new one, which keeps its first rejection time."""
     con.register("_lc_events", frame.select("event_key", "identifier", "name", "event_time"))
     try:
         con.execute(
-            f"""INSERT INTO {EVENT_LOG} SELECT $d, event_key, identifier, name, event_time, $points, $status,
-                    NULL, $run, $now FROM _lc_events""",
+            f"""INSERT INTO {EVENT_LOG} (destination, event_key, identifier, name, event_time,
+                    data_points, status, reason, run_id, sent_at, first_rejected_at)
+                SELECT $d, e.event_key, e.identifier, e.name, e.event_time, $points, $status, NULL,
+                       $run, $now, (SELECT min(x.first_rejected_at) FROM {EVENT_LOG} x
+                                    WHERE x.destination = $d AND x.event_key = e.event_key
+                                      AND x.status = 'unknown_user')
+                FROM _lc_events e""",
             {
                 "d": destination,
                 "points": DATA_POINTS_PER_EVENT,
@@ -254,6 +277,11 @@ def _log_rows(con, destination: str, run_id: str, frame: pl.DataFrame, status: s
                 "run": run_id,
                 "now": now_utc(),
             },
+        )
+        con.execute(
+            f"""DELETE FROM {EVENT_LOG} WHERE destination = ? AND status = 'unknown_user'
+                AND event_key IN (SELECT event_key FROM _lc_events)""",
+            [destination],
         )
     finally:
         con.unregister("_lc_events")
@@ -265,27 +293,30 @@ _BRAZE_NAME = "CASE WHEN e.name = 'purchase' THEN split_part(e.event_key, ':', 1
 
 def settle_in_flight(con, client, destination: str, report: OrderReport, log=_LOG) -> None:
     """Settle the in-flight events of a killed run from Braze's counts (see the module doc)."""
+    # An alias identified since (its profile now also holds the external id's events) is left
+    # in flight: its count no longer tells the alias's events apart.
     groups = con.execute(
         f"""SELECT e.identifier, {_BRAZE_NAME} AS braze_name, list(e.event_key ORDER BY e.event_key)
-            FROM {EVENT_LOG} e WHERE e.destination = ? AND e.status = 'in_flight'
-              AND NOT starts_with(e.identifier, ?) -- alias profiles: not exported by external id
+            FROM {EVENT_LOG} e WHERE e.destination = $d AND e.status = 'in_flight'
+              AND e.identifier NOT IN (SELECT $prefix || alias_label || ':' || alias_name
+                                       FROM {ALIASES} WHERE destination = $d AND status = 'identified')
             GROUP BY ALL""",
-        [destination, ALIAS_KEY_PREFIX],
+        {"d": destination, "prefix": ALIAS_KEY_PREFIX},
     ).fetchall()
     if not groups:
         return
     identifiers = sorted({g[0] for g in groups})
     try:
-        users = client.export_ids(identifiers, ["external_id", "custom_events", "purchases"])
+        keyed = export_by_identifier(client, identifiers, ["custom_events", "purchases"])
     except Exception as exc:  # stay in flight: read back next run
         log.warning("order events %s: read-back failed, tried next run: %s", destination, exc)
         return
-    found = {u.get("external_id") for u in users}
+    found = {k for k, _ in keyed}
     braze = {
-        (u.get("external_id"), item.get("name")): int(item.get("count") or 0)
-        for u in users
-        for key in ("custom_events", "purchases")
-        for item in u.get(key) or ()
+        (k, item.get("name")): int(item.get("count") or 0)
+        for k, user in keyed
+        for array in ("custom_events", "purchases")
+        for item in user.get(array) or ()
     }
     con.register(
         "_lc_ids", pl.DataFrame({"identifier": identifiers}, schema={"identifier": pl.String})
@@ -358,6 +389,8 @@ def prepare_order_events(
     sample_size: int = 3,
     now: dt.datetime | None = None,
     update_existing_only: bool = True,
+    retry_unknown_every_days: float | None = 1,
+    retry_unknown_for_days: float = 30,
     log: logging.Logger = _LOG,
 ) -> tuple[OrderReport, pl.DataFrame]:
     """Settle a killed run's in-flight events, then plan this run's: (report, plan)."""
@@ -375,7 +408,19 @@ def prepare_order_events(
         config=config,
         now=now,
         update_existing_only=update_existing_only,
+        retry_unknown_every_days=retry_unknown_every_days,
+        retry_unknown_for_days=retry_unknown_for_days,
     )
+    if len(plan):
+        con.register("_lc_plan_keys", plan.select("event_key"))
+        try:
+            report.retried_unknown = con.execute(
+                f"""SELECT count(*) FROM {EVENT_LOG} WHERE destination = ? AND status = 'unknown_user'
+                    AND event_key IN (SELECT event_key FROM _lc_plan_keys)""",
+                [destination],
+            ).fetchone()[0]
+        finally:
+            con.unregister("_lc_plan_keys")
     report.uncertain = con.execute(
         f"SELECT count(*) FROM {EVENT_LOG} WHERE destination = ? AND status IN ('in_flight', 'uncertain')",
         [destination],
@@ -392,10 +437,10 @@ def prepare_order_events(
 def record_outcomes(con, destination: str, chunk: pl.DataFrame, outcomes, report) -> None:
     """Braze's answers for in-flight events: delivered -> confirmed, rejected -> rejected (neither
     sent again), not delivered or unknown profile -> out of the log (sent on a later run)."""
-    # A profile Braze does not have yet: the event is tried again on later runs (within
-    # lookback_days), as the customer may sign up in the meantime.
+    # A profile Braze does not have yet: the event is tried again on the unknown-user back-off
+    # schedule (within lookback_days), as the customer may sign up in the meantime.
     statuses = [
-        "not_delivered"
+        "unknown_user"
         if o.status == "rejected" and _UNKNOWN_USER.search((o.reason or "").lower())
         else o.status
         for o in outcomes
@@ -409,9 +454,12 @@ def record_outcomes(con, destination: str, chunk: pl.DataFrame, outcomes, report
         with transaction(con):
             con.execute(
                 f"""UPDATE {EVENT_LOG} e SET status = CASE o.status WHEN 'delivered' THEN 'confirmed'
-                        ELSE 'rejected' END, reason = o.reason, sent_at = $now
+                        WHEN 'unknown_user' THEN 'unknown_user' ELSE 'rejected' END,
+                        reason = o.reason, sent_at = $now,
+                        first_rejected_at = CASE o.status WHEN 'unknown_user'
+                            THEN coalesce(e.first_rejected_at, $now) END
                     FROM _lc_outcome o WHERE e.destination = $d AND e.event_key = o.event_key
-                      AND o.status IN ('delivered', 'rejected')""",
+                      AND o.status IN ('delivered', 'rejected', 'unknown_user')""",
                 {"d": destination, "now": now_utc()},
             )
             # Never reached Braze (the answer says so): free to send next run.

@@ -11,9 +11,10 @@ with stale attributes and memberships:
 - `leave_and_clear`: the retired profile is sent a leave for every membership and null for every
   attribute the project manages (/users/track, _update_existing_only), and stays in Braze.
 Either way its confirmed state is dropped and the outcome is a row of braze_profile_merges.
-Braze merges asynchronously (202, no per-update result), so for external ids a merge is recorded
-`requested` and read back with /users/export/ids: `merged` once the retired id is gone and the
-kept one exists, `failed` when the kept profile is missing. A merge still pending is read back
+Braze merges asynchronously (202, no per-update result), so for external_id destinations a
+merge is recorded `requested` and read back with /users/export/ids (by external id or alias):
+`merged` once the retired identifier is gone (or names the kept profile itself), `failed` when
+the kept profile is missing. A merge still pending is read back
 again by the next run, which asks Braze for it once more (a no-op if Braze did it meanwhile).
 
 Deletions. Customers retired without a survivor (gone from every source) for longer than the
@@ -351,7 +352,8 @@ def apply_merges(
                 report.messages.append(message)
                 log.warning("%s: %d merges failed: %s", destination, len(chunk), message)
                 continue
-            # Only external ids can be read back (/users/export/ids); other merges are taken as done.
+            # Only external_id destinations are read back (/users/export/ids by external id or
+            # alias); other merges are taken as done.
             status = "requested" if identifier_type == "external_id" else "merged"
             with transaction(con):
                 moved = move_confirmed(con, destination, chunk, run_id)
@@ -381,6 +383,30 @@ def apply_merges(
     report.merges_failed += len(failed)
 
 
+def export_by_identifier(client, identifiers, fields) -> list[tuple[str, dict]]:
+    """/users/export/ids of stored identifiers of an external_id destination (external ids and
+    alias keys): (identifier, exported profile) for each that Braze has."""
+    heads = {i: braze_identifier("external_id", i) for i in identifiers}
+    aliases = {
+        (h["user_alias"]["alias_name"], h["user_alias"]["alias_label"]): i
+        for i, h in heads.items()
+        if "user_alias" in h
+    }
+    users = client.export_ids(
+        [h["external_id"] for h in heads.values() if "external_id" in h],
+        ["external_id", "user_aliases", *fields],
+        user_aliases=list(aliases),
+    )
+    found = []
+    for user in users:
+        keys = {user.get("external_id")} | {
+            aliases.get((a.get("alias_name"), a.get("alias_label")))
+            for a in user.get("user_aliases") or ()
+        }
+        found.extend((k, user) for k in keys if k in heads)
+    return found
+
+
 def _read_back_merges(
     con, client, destination: str, report: LifecycleReport, run_id: str, *, earlier: bool, log=_LOG
 ) -> None:
@@ -394,23 +420,23 @@ def _read_back_merges(
     ).fetchall()
     if not pending:
         return
-    ids = sorted({i for pair in pending for i in pair if not is_alias_key(i)})
+    ids = sorted({i for pair in pending for i in pair})
     try:
-        present = {u.get("external_id") for u in client.export_ids(ids, ["external_id"])}
+        # Profile per identifier: a merged alias may now name the kept profile itself.
+        present = {i: u.get("braze_id") for i, u in export_by_identifier(client, ids, ["braze_id"])}
     except Exception as exc:  # read back next run
         log.warning("%s: merge read-back failed, retried next run: %s", destination, exc)
         report.merges_pending += len(pending)
         return
     settled: list[tuple[str, str, str | None]] = []
-    retry = []
+    retry, missing = [], []
     for gone, kept in pending:
-        if is_alias_key(gone) or is_alias_key(kept):
-            settled.append(("merged", "alias profile: not read back", gone))
-        elif kept not in present:
+        if kept not in present:
             settled.append(
                 ("failed", f"kept profile {kept!r} is not in Braze after the merge", gone)
             )
-        elif gone not in present:
+            missing.append(kept)
+        elif gone not in present or present[gone] == present[kept]:
             settled.append(("merged", None, gone))
         else:
             retry.append((gone, kept))
@@ -421,11 +447,18 @@ def _read_back_merges(
                 WHERE destination = ? AND merge_identifier = ? AND status = 'requested'""",
                 [status, message, now_utc(), destination, gone],
             )
+        if missing:  # Braze has no such profile: nothing of it is confirmed any more
+            _forget_confirmed(con, destination, missing)
     report.merged += sum(1 for s in settled if s[0] == "merged")
     report.merges_failed += sum(1 for s in settled if s[0] == "failed")
     report.merges_pending += len(retry)
     if earlier and retry:
-        client.merge_users([({"external_id": g}, {"external_id": k}) for g, k in retry])
+        client.merge_users(
+            [
+                (braze_identifier("external_id", g), braze_identifier("external_id", k))
+                for g, k in retry
+            ]
+        )
 
 
 def plan_deletions(

@@ -9,8 +9,10 @@ in braze_subscription_state with the authority's time. An unsubscribe is never o
 subscribe the authority recorded at or before the unsubscribe's own time (nor by one without a
 time): that subscribe is held back and reported.
 
-Not known here: unsubscribes people make in Braze itself (its own unsubscribe links); the
-authority must carry them, or they are overwritten by a newer subscribe from it.
+People also unsubscribe in Braze itself (its own unsubscribe links). For external ids, every
+subscribe about to be sent is checked first with /users/export/ids: a group Braze holds
+unsubscribed is left alone and recorded as an unsubscribe as of that read, so only an authority
+record updated after the read subscribes the profile again. Alias profiles are not read back.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import duckdb
 import polars as pl
 
 from braze_assets import tables
+from braze_assets.attributes.fields import ALIAS_KEY_PREFIX
 from braze_assets.lifecycle.config import SubscriptionGroupConfig
 from braze_assets.lifecycle.consent import updated_at_sql
 from braze_assets.lifecycle.profiles import braze_head
@@ -86,7 +89,7 @@ def plan_subscription_states(
     groups: Sequence[SubscriptionGroupConfig],
     report: SubscriptionReport,
 ) -> pl.DataFrame:
-    """identifier, group_id, state, source_time of the states to send."""
+    """identifier, group_id, state, source_time, confirmed_state of the states to send."""
     con.execute(_DDL)
     empty = pl.DataFrame(
         schema={
@@ -94,6 +97,7 @@ def plan_subscription_states(
             "group_id": pl.String,
             "state": pl.String,
             "source_time": pl.Datetime("us"),
+            "confirmed_state": pl.String,
         }
     )
     needed = (
@@ -155,6 +159,72 @@ def plan_subscription_states(
     return plan
 
 
+def _keep_braze_unsubscribes(con, client, destination, run_id, plan, report, log) -> pl.DataFrame:
+    """People also unsubscribe in Braze itself (its unsubscribe links). Before a subscribe goes
+    out, read the profile back: a group Braze holds unsubscribed is not overwritten. It is recorded
+    as an unsubscribe as of the read (the latest time it can have happened), so only an authority
+    record updated after that read subscribes the profile again."""
+    # An unsubscribe already in confirmed state was weighed against the authority's time.
+    subscribes = plan.filter(
+        (pl.col("state") == "subscribed")
+        & pl.col("confirmed_state").ne_missing("unsubscribed")
+        & ~pl.col("identifier").str.starts_with(ALIAS_KEY_PREFIX)
+    )
+    if subscribes.is_empty():
+        return plan
+    ids = subscribes["identifier"].unique().sort().to_list()
+    users = client.export_ids(ids, ["external_id", "subscription_groups"])
+    read_at = now_utc()
+    in_braze = pl.DataFrame(
+        [
+            (user.get("external_id"), group.get("id"))
+            for user in users
+            for group in user.get("subscription_groups") or ()
+            if str(group.get("status", "")).lower() == "unsubscribed"
+        ],
+        schema={"identifier": pl.String, "group_id": pl.String},
+        orient="row",
+    )
+    held = subscribes.join(in_braze, on=["identifier", "group_id"], how="semi")
+    if held.is_empty():
+        return plan
+    report.held_back += held.height
+    log.info(
+        "subscription groups %s: %d subscribes not sent, the profiles unsubscribed in Braze",
+        destination,
+        held.height,
+    )
+    _confirm(
+        con,
+        destination,
+        run_id,
+        held.with_columns(
+            pl.lit("unsubscribed").alias("state"), pl.lit(read_at).alias("source_time")
+        ),
+    )
+    report.planned -= held.height
+    return plan.join(held, on=["identifier", "group_id"], how="anti")
+
+
+def _confirm(con, destination: str, run_id: str, rows: pl.DataFrame) -> None:
+    """Record states Braze holds: identifier, group_id, state, source_time."""
+    con.register("_lc_sub_done", rows.select("identifier", "group_id", "state", "source_time"))
+    try:
+        with transaction(con):
+            con.execute(
+                f"""DELETE FROM {STATES} s USING _lc_sub_done d WHERE s.destination = $d
+                    AND s.identifier = d.identifier AND s.group_id = d.group_id""",
+                {"d": destination},
+            )
+            con.execute(
+                f"""INSERT INTO {STATES} SELECT $d, identifier, group_id, state, source_time, $now, $run
+                    FROM _lc_sub_done""",
+                {"d": destination, "now": now_utc(), "run": run_id},
+            )
+    finally:
+        con.unregister("_lc_sub_done")
+
+
 def send_subscription_states(
     con: duckdb.DuckDBPyConnection,
     client,
@@ -173,6 +243,10 @@ def send_subscription_states(
     plan = plan_subscription_states(con, destination, authority, groups, report)
     if dry_run or plan.is_empty():
         return report
+    if identifier_type == "external_id":
+        plan = _keep_braze_unsubscribes(con, client, destination, run_id, plan, report, log)
+        if plan.is_empty():
+            return report
     per_profile = plan.group_by("identifier", maintain_order=True).agg(
         pl.struct("group_id", "state").alias("groups")
     )
@@ -193,20 +267,6 @@ def send_subscription_states(
     done = plan.filter(pl.col("identifier").is_in(delivered))
     report.sent = done.height
     report.rejected = plan.height - done.height
-    con.register("_lc_sub_done", done)
-    try:
-        with transaction(con):
-            con.execute(
-                f"""DELETE FROM {STATES} s USING _lc_sub_done d WHERE s.destination = $d
-                    AND s.identifier = d.identifier AND s.group_id = d.group_id""",
-                {"d": destination},
-            )
-            con.execute(
-                f"""INSERT INTO {STATES} SELECT $d, identifier, group_id, state, source_time, $now, $run
-                    FROM _lc_sub_done""",
-                {"d": destination, "now": now_utc(), "run": run_id},
-            )
-    finally:
-        con.unregister("_lc_sub_done")
+    _confirm(con, destination, run_id, done)
     log.info("subscription groups %s: %s", destination, report.metadata())
     return report

@@ -9,7 +9,9 @@
 - braze_profile_aliases: alias profiles created for customers without an external id
   (status created), and identified once the customer got one (status identified).
 - braze_event_log: every event (orders) by its stable key; status confirmed means Braze accepted
-  it, in_flight means a run sent it but did not live to see the answer (never sent again).
+  it, in_flight means a run sent it but did not live to see the answer (the next run reads it
+  back), unknown_user means Braze had no such profile (retried on the back-off schedule from
+  first_rejected_at).
 """
 
 from __future__ import annotations
@@ -97,3 +99,5 @@ def counters(report, prefix: str) -> dict[str, int]:
 
 def ensure_lifecycle_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(_DDL)
+    # Added after the table first shipped: older warehouses get it here.
+    con.execute(f"ALTER TABLE {EVENT_LOG} ADD COLUMN IF NOT EXISTS first_rejected_at TIMESTAMP")

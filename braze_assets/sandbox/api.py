@@ -333,9 +333,20 @@ class SandboxApi:
         ids = self._ids(payload, EXPORT, now)
         if isinstance(ids, Reply):
             return ids
+        aliases = payload.get("user_aliases") or []
+        if not isinstance(aliases, list) or not all(lifecycle._alias(a) for a in aliases):
+            return self._bad(
+                now, EXPORT, "user_aliases must be an array of {alias_name, alias_label}"
+            )
+        if len(ids) + len(aliases) > IDS_PER_REQUEST:
+            return self._bad(now, EXPORT, "Max Input Length Exceeded")
         fields = payload.get("fields_to_export")
-        users, invalid = self.workspace.export(ids, fields)
-        self._record(now, "POST", EXPORT, 201, len(ids))
+        users, invalid = self.workspace.export(
+            [("external_id", i) for i in ids]
+            + [("user_alias", lifecycle._alias(a)) for a in aliases],
+            fields,
+        )
+        self._record(now, "POST", EXPORT, 201, len(ids) + len(aliases))
         body = {"message": "success", "users": users}
         if invalid:
             body["invalid_user_ids"] = invalid

@@ -280,18 +280,21 @@ class Workspace:
         return new
 
     def export(
-        self, external_ids: list[str], fields: list[str] | None
+        self, identifiers: list[tuple[str, object]], fields: list[str] | None
     ) -> tuple[list[dict], list[str]]:
+        """Profiles by (external_id | user_alias, value); unknown external ids are listed as
+        invalid (Braze lists no unknown aliases)."""
         users, invalid = [], []
         with self.lock:
-            for external_id in external_ids:
-                profile = self._find("external_id", external_id)
+            for kind, value in identifiers:
+                profile = self._find(kind, value)
                 if profile is None:
-                    invalid.append(external_id)
+                    if kind == "external_id":
+                        invalid.append(value)
                     continue
                 user = _exported(orjson.loads(orjson.dumps(profile)))
                 if fields is not None:
-                    wanted = set(fields) | {"external_id"}
+                    wanted = set(fields) | {"external_id", "user_aliases"}
                     user = {k: v for k, v in user.items() if k in wanted}
                 users.append(user)
         return users, invalid

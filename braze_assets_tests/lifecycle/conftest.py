@@ -3,6 +3,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
+from braze_assets.sandbox import SandboxServer
 from braze_assets.sync.tables import ensure_tables
 
 
@@ -12,3 +13,11 @@ def con(tmp_path):
     ensure_tables(connection)
     yield connection
     connection.close()
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    """The HTTP Braze sandbox, without rate limits, state under the test's directory."""
+    server = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
+    yield server
+    server.stop()

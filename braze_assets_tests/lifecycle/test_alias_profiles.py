@@ -12,19 +12,12 @@ from braze_assets.attributes.fields import alias_key
 from braze_assets.braze.client import BrazeClient
 from braze_assets.lifecycle.config import AliasConfig, DeletionConfig
 from braze_assets.lifecycle.profiles import run_lifecycle
-from braze_assets.sandbox import DEFAULT_API_KEY, SandboxServer
+from braze_assets.sandbox import DEFAULT_API_KEY
 from braze_assets_tests.lifecycle.helpers import identity_run, put_attributes, snapshot_and_sync
 from braze_assets_tests.lifecycle.test_orders import NOW, order_ids, put_orders, send
 
 pytestmark = pytest.mark.integration
 DAY1, DAY2 = dt.date(2026, 11, 5), dt.date(2026, 11, 6)
-
-
-@pytest.fixture
-def sandbox(tmp_path):
-    server = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
-    yield server
-    server.stop()
 
 
 def lifecycle(con, client, run: str):
@@ -104,3 +97,66 @@ def test_builder_keys_customers_without_external_id_by_alias_when_aliases_are_on
     )
     assert con.execute(query).fetchall() == [("user_alias:customer_id:c3",)]
     assert report.without_identifier["braze"] == 0
+
+
+def test_in_flight_orders_of_an_alias_profile_are_read_back(con, sandbox, tmp_path):
+    import duckdb
+
+    from braze_assets.sandbox import FaultConfig
+    from braze_assets_tests.lifecycle.test_orders import kill_child_when
+
+    ids = identity_run(con, ["s:a", "s:b"], [], "r1", NOW)
+    a, b = ids["s:a"], ids["s:b"]
+    con.execute("CREATE TABLE customer_360 AS SELECT unnest(?::VARCHAR[]) AS customer_id", [[a, b]])
+    put_attributes(
+        con,
+        {a: ("gold", 1, 0.1), b: ("silver", 2, 0.2)},
+        identifiers={a: "ext-a", b: alias_key("customer_id", b)},
+    )
+    sandbox.seed_users(["ext-a"])
+    put_orders(con, 5, ["b"])  # 6 events, all for the alias-only customer
+    with BrazeClient(DEFAULT_API_KEY, sandbox.url) as client:
+        assert lifecycle(con, client, "lc1").aliases_created == 1
+    con.close()
+    warehouse = str(tmp_path / "warehouse.duckdb")
+    # Braze keeps the events, the answer never comes back: the run is killed while it waits.
+    sandbox.set_faults(FaultConfig(latency_ms=3000))
+    kill_child_when(sandbox, warehouse, sandbox.events)
+    sandbox.set_faults(FaultConfig())
+    with duckdb.connect(warehouse) as again, BrazeClient(DEFAULT_API_KEY, sandbox.url) as client:
+        rerun = send(again, client, run="rerun")
+        assert (rerun.read_back_confirmed, rerun.read_back_resent, rerun.uncertain) == (6, 0, 0)
+    assert len(order_ids(sandbox)) == 6 and set(order_ids(sandbox).values()) == {1}
+
+
+def test_merge_of_an_alias_profile_is_read_back(con, sandbox, tmp_path):
+    from braze_assets.sandbox import FaultConfig
+    from braze_assets_tests.lifecycle.test_merges_deletions import T1, T2, T3
+
+    identity_run(con, ["s:a"], [], "r1", T1)
+    ids = identity_run(con, ["s:a", "s:b"], [], "r2", T2)
+    a, b = ids["s:a"], ids["s:b"]
+    con.execute("CREATE TABLE customer_360 AS SELECT unnest(?::VARCHAR[]) AS customer_id", [[a, b]])
+    put_attributes(
+        con,
+        {a: ("gold", 1, 0.1), b: ("silver", 2, 0.2)},
+        identifiers={a: "ext-a", b: alias_key("customer_id", b)},
+    )
+    sandbox.seed_users(["ext-a"])
+    with BrazeClient(DEFAULT_API_KEY, sandbox.url) as client:
+        lifecycle(con, client, "lc1")
+        assert snapshot_and_sync(con, client, tmp_path, DAY1).objects_delivered == 2
+        # Identity finds b is a: the alias profile merges into ext-a, asynchronously at Braze.
+        identity_run(con, ["s:a", "s:b"], [("s:a", "s:b")], "r3", T3)
+        put_attributes(con, {a: ("gold", 1, 0.1)}, identifiers={a: "ext-a"})
+        sandbox.set_faults(FaultConfig(defer_merges=True))
+        first = lifecycle(con, client, "lc2")
+        assert (first.merged, first.merges_pending) == (0, 1)
+        sandbox.apply_merges()
+        done = lifecycle(con, client, "lc3")
+        assert (done.merged, done.merges_pending) == (1, 0)
+    assert con.execute("SELECT merge_identifier, status FROM braze_profile_merges").fetchall() == [
+        (alias_key("customer_id", b), "merged")
+    ]
+    assert len(sandbox.profiles()) == 1
+    assert sandbox.profile("ext-a")["custom_attributes"]["loyalty_tier"] == "gold"

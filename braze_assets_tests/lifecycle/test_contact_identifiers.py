@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from braze_assets.attributes.builder import build_braze_customer_attributes
 from braze_assets.attributes.config import DestinationConfig
 from braze_assets.braze.client import BrazeClient
-from braze_assets.sandbox import DEFAULT_API_KEY, SandboxServer
+from braze_assets.sandbox import DEFAULT_API_KEY
 from braze_assets.sync.config import ResolvedSyncSettings
 from braze_assets.sync.runner import sync_destination
 from braze_assets.sync.snapshots import build_snapshot
@@ -26,13 +26,6 @@ def destination(kind: str) -> DestinationConfig:
     return DestinationConfig(
         name=f"by_{kind}", identifier=kind, identifier_column=kind, attributes=ATTRIBUTES
     )
-
-
-@pytest.fixture
-def sandbox(tmp_path):
-    server = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
-    yield server
-    server.stop()
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,9 @@ def test_sync_asset_merges_profiles_and_sends_orders(tmp_path, monkeypatch):
         meta = first.asset_materializations_for_node("braze_sync_results__braze_us")[0].metadata
         assert meta["order_events_confirmed"].value == 1
         assert [e["properties"]["order_id"] for e in sandbox.events()] == ["o1"]
+        # The order rode in the attributes' request: 2 profiles + 1 event in one /users/track.
+        tracks = [r for r in sandbox.request_log() if r["path"] == "/users/track"]
+        assert [r["objects"] for r in tracks] == [3]
 
         with duckdb.connect(str(warehouse)) as con:
             identity_run(con, ["s:a", "s:b"], [("s:a", "s:b")], "r3", T3)
@@ -79,5 +82,48 @@ def test_sync_asset_merges_profiles_and_sends_orders(tmp_path, monkeypatch):
         assert kept["custom_attributes"]["loyalty_tier"] == "platinum"
         assert kept["custom_attributes"]["in_vip"] is False
         assert kept["custom_events"]["ecommerce.order_placed"]["count"] == 1
+    finally:
+        sandbox.stop()
+
+
+def test_sync_asset_sends_subscription_groups_from_the_authority(tmp_path, monkeypatch):
+    from braze_assets_tests.lifecycle.test_subscriptions import (
+        AUTHORITY,
+        NEWS,
+        T1,
+        authority_rows,
+    )
+
+    monkeypatch.setenv(settings.ENV_DATA_DIR, str(tmp_path))
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        put_attributes(con, {"c1": ("gold", 1, 0.1), "c2": ("silver", 2, 0.2)})
+        authority_rows(con, [("c1", "yes", T1), ("c2", "no", T1)])
+    sandbox = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
+    try:
+        sandbox.seed_users(["c1", "c2"])
+        destination = destination_config()
+        config = SyncConfig(
+            lifecycle={
+                "consent": {
+                    "authority": AUTHORITY.name,
+                    "subscription_groups": [{"group_id": NEWS, "column": "news_opt_in"}],
+                }
+            }
+        )
+        partitions = daily_partitions(config)
+        assets = [
+            build_snapshot_asset([destination], config, partitions),
+            build_sync_asset(destination, config, partitions, [], AUTHORITY),
+        ]
+        resources = {
+            "duckdb": DuckDBResource(database=str(warehouse)),
+            "braze": BrazeResource(api_key=DEFAULT_API_KEY, rest_endpoint=sandbox.url),
+        }
+        result = dg.materialize(assets, partition_key="2026-11-01", resources=resources)
+        meta = result.asset_materializations_for_node("braze_sync_results__braze_us")[0].metadata
+        assert meta["subscription_groups_sent"].value == 2
+        assert sandbox.profile("c1")["subscription_groups"] == {NEWS: "subscribed"}
+        assert sandbox.profile("c2")["subscription_groups"] == {NEWS: "unsubscribed"}
     finally:
         sandbox.stop()

@@ -7,16 +7,9 @@ import pytest
 import requests
 
 from braze_assets.braze.client import DELIVERED, REJECTED, BrazeClient, BrazeError
-from braze_assets.sandbox import DEFAULT_API_KEY, SandboxServer
+from braze_assets.sandbox import DEFAULT_API_KEY
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def sandbox(tmp_path):
-    server = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-import duckdb
 import pytest
 
 from braze_assets.braze.client import BrazeClient
 from braze_assets.lifecycle.config import DeletionConfig
-from braze_assets.sandbox import DEFAULT_API_KEY, FaultConfig, SandboxServer
-from braze_assets.sync.tables import ensure_tables
+from braze_assets.sandbox import DEFAULT_API_KEY, FaultConfig
 from braze_assets_tests.lifecycle.helpers import (
     identity_run,
     lifecycle,
@@ -23,21 +21,6 @@ from braze_assets_tests.lifecycle.helpers import (
 pytestmark = pytest.mark.integration
 T1, T2, T3 = dt.datetime(2026, 11, 1), dt.datetime(2026, 11, 2), dt.datetime(2026, 11, 3)
 DAY1, DAY2 = dt.date(2026, 11, 1), dt.date(2026, 11, 2)
-
-
-@pytest.fixture
-def con(tmp_path):
-    connection = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
-    ensure_tables(connection)
-    yield connection
-    connection.close()
-
-
-@pytest.fixture
-def sandbox(tmp_path):
-    server = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -264,3 +247,6 @@ def test_merge_into_a_profile_braze_lacks_is_recorded_failed(con, client, sandbo
     assert (report.merged, report.merges_failed) == (0, 1)
     row = con.execute("SELECT status, message FROM braze_profile_merges").fetchone()
     assert row[0] == "failed" and "is not in Braze after the merge" in row[1]
+    # Confirmed state no longer claims values for the missing profile: the next sync sends them.
+    confirmed = "SELECT count(*) FROM braze_confirmed_state WHERE identifier = ?"
+    assert con.execute(confirmed, [a]).fetchone()[0] == 0

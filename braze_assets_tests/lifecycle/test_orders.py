@@ -19,7 +19,7 @@ from braze_assets.braze.client import BrazeClient
 from braze_assets.config.sources import TransactionSourceConfig
 from braze_assets.lifecycle.config import OrderEventsConfig
 from braze_assets.lifecycle.orders import send_order_events
-from braze_assets.sandbox import DEFAULT_API_KEY, FaultConfig, SandboxServer
+from braze_assets.sandbox import DEFAULT_API_KEY, FaultConfig
 from braze_assets_tests.lifecycle.helpers import identity_run, put_attributes
 
 pytestmark = pytest.mark.integration
@@ -39,14 +39,7 @@ TXN = TransactionSourceConfig(
 CONFIG = OrderEventsConfig(enabled=True, status_column="status", lookback_days=30)
 
 
-@pytest.fixture
-def sandbox(tmp_path):
-    server = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
-    yield server
-    server.stop()
-
-
-def send(con, client, *, run="r", config=CONFIG, **kwargs):
+def send(con, client, *, run="r", config=CONFIG, now=NOW, **kwargs):
     return send_order_events(
         con,
         client,
@@ -55,7 +48,7 @@ def send(con, client, *, run="r", config=CONFIG, **kwargs):
         transactions=[TXN],
         config=config,
         run_id=run,
-        now=NOW,
+        now=now,
         **kwargs,
     )
 
@@ -202,6 +195,40 @@ def test_order_of_a_profile_braze_lacks_waits_until_it_exists(con, sandbox):
         assert (first.confirmed, first.unknown_users, first.rejected) == (2, 1, 0)
         assert sandbox.profile(ids["s:b"]) is None  # an order never creates a profile
         sandbox.seed_users([ids["s:b"]])
+        # Retried on the unknown-user back-off (daily by default), not on every run.
+        assert send(con, client, run="same-day").planned == 0
+        rejected_at(con, NOW - dt.timedelta(days=1, minutes=1))
         later = send(con, client, run="r2")
-        assert (later.planned, later.confirmed) == (1, 1)
+        assert (later.planned, later.retried_unknown, later.confirmed) == (1, 1, 1)
+        assert later.metadata()["order_events_retried_unknown"] == 1
     assert order_ids(sandbox)[("ecommerce.order_placed", "o0001")] == 1
+
+
+def rejected_at(con, at: dt.datetime, first: dt.datetime | None = None) -> None:
+    """Move the unknown-user rejections of the event log back in time (days between runs)."""
+    con.execute(
+        "UPDATE braze_event_log SET sent_at = ?, first_rejected_at = ? WHERE status = 'unknown_user'",
+        [at, first or at],
+    )
+
+
+def test_unknown_user_orders_stop_after_the_retry_window(con, sandbox):
+    ids = identity_run(con, ["s:a", "s:b"], [], "r1", NOW)
+    put_attributes(con, {ids["s:a"]: ("gold", 1, 0.1), ids["s:b"]: ("silver", 2, 0.2)})
+    put_orders(con, 2, ["a", "b"])
+    with BrazeClient(DEFAULT_API_KEY, sandbox.url) as client:
+        first = send(con, client)  # Braze knows neither profile
+        assert (first.unknown_users, first.confirmed) == (3, 0)
+        # Tried every 2 days (configured) for 30 days from the first rejection.
+        rejected_at(con, NOW - dt.timedelta(days=1, hours=1))
+        assert send(con, client, run="r2", retry_unknown_every_days=2).planned == 0
+        retried = send(
+            con, client, run="r3", retry_unknown_every_days=2.0, now=NOW + dt.timedelta(days=1)
+        )
+        assert (retried.retried_unknown, retried.unknown_users) == (3, 3)
+        first_seen = con.execute(
+            "SELECT DISTINCT first_rejected_at FROM braze_event_log"
+        ).fetchall()
+        assert first_seen == [(NOW - dt.timedelta(days=1, hours=1),)]  # kept across retries
+        rejected_at(con, NOW - dt.timedelta(days=3), first=NOW - dt.timedelta(days=31))
+        assert send(con, client, run="r4").planned == 0

@@ -10,7 +10,7 @@ import pytest
 
 from braze_assets.braze.client import BrazeClient
 from braze_assets.lifecycle.orders import order_riders, prepare_order_events
-from braze_assets.sandbox import DEFAULT_API_KEY, SandboxServer
+from braze_assets.sandbox import DEFAULT_API_KEY
 from braze_assets.sync.config import ResolvedSyncSettings
 from braze_assets.sync.runner import SyncBlocked, sync_destination
 from braze_assets.sync.snapshots import build_snapshot
@@ -19,13 +19,6 @@ from braze_assets_tests.sync.conftest import destination_config
 
 pytestmark = pytest.mark.integration
 DAY1, DAY2 = dt.date(2026, 11, 5), dt.date(2026, 11, 6)
-
-
-@pytest.fixture
-def sandbox(tmp_path):
-    server = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
-    yield server
-    server.stop()
 
 
 def packed_sync(con, client, tmp_path, day, run: str, budget=None):

@@ -7,17 +7,10 @@ import pytest
 import requests
 
 from braze_assets.braze.client import DELIVERED, REJECTED, BrazeClient, BrazeError
-from braze_assets.sandbox import DEFAULT_API_KEY, SandboxServer
+from braze_assets.sandbox import DEFAULT_API_KEY
 
 pytestmark = pytest.mark.integration
 GROUP = "3c8a1f5e-5b7b-4b8e-9d0a-1f2e3d4c5b6a"
-
-
-@pytest.fixture
-def sandbox(tmp_path):
-    server = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from braze_assets.config.errors import ConfigError
 from braze_assets.config.sources import SourceConfig
 from braze_assets.lifecycle.config import DeletionConfig, SubscriptionGroupConfig
 from braze_assets.lifecycle.profiles import run_lifecycle
-from braze_assets.sandbox import DEFAULT_API_KEY, SandboxServer
+from braze_assets.sandbox import DEFAULT_API_KEY
 from braze_assets_tests.lifecycle.helpers import put_attributes
 from braze_assets_tests.lifecycle.test_consent import config_dir
 
@@ -28,13 +28,6 @@ AUTHORITY = SourceConfig(
     columns={"email": "email", "news_opt_in": "attribute"},
 )
 GROUPS = [SubscriptionGroupConfig(group_id=NEWS, column="news_opt_in")]
-
-
-@pytest.fixture
-def sandbox(tmp_path):
-    server = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
-    yield server
-    server.stop()
 
 
 def authority_rows(con, rows: list[tuple[str, str, dt.datetime]]) -> None:
@@ -133,3 +126,21 @@ def test_subscription_groups_without_an_authority_are_refused():
     assert entry == "sync.lifecycle.consent.subscription_groups"
     assert "sent only from the consent authority" in why
     assert subscription_group_problem([AUTHORITY], None, []) is None
+
+
+def test_an_unsubscribe_made_in_braze_is_not_overwritten(con, sandbox):
+    put_attributes(con, {"c1": ("gold", 1, 0.1)})
+    sandbox.seed_users(["c1"])
+    with BrazeClient(DEFAULT_API_KEY, sandbox.url) as client:
+        # The customer unsubscribed through a Braze email's link; the authority still says yes.
+        client.set_subscription_states(NEWS, "unsubscribed", ["c1"])
+        authority_rows(con, [("c1", "yes", T1)])
+        first = run(con, client, "r1")
+        assert (first.sent, first.held_back) == (0, 1)
+        assert group_state(sandbox, "c1") == "unsubscribed"
+        assert run(con, client, "r2").sent == 0  # still not, nothing newer from the authority
+        # The customer subscribes again at the authority, after the unsubscribe was seen.
+        later = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(minutes=5)
+        authority_rows(con, [("c1", "yes", later)])
+        assert run(con, client, "r3").sent == 1
+        assert group_state(sandbox, "c1") == "subscribed"

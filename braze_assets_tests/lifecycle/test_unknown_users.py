@@ -6,20 +6,13 @@ from __future__ import annotations
 import pytest
 
 from braze_assets.braze.client import BrazeClient
-from braze_assets.sandbox import DEFAULT_API_KEY, SandboxServer
+from braze_assets.sandbox import DEFAULT_API_KEY
 from braze_assets.sync.config import SyncConfig
 from braze_assets.sync.runner import sync_destination
 from braze_assets.sync.snapshots import build_snapshot
 from braze_assets_tests.sync.conftest import DAY1, destination_config, put_customer_attributes
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def sandbox(tmp_path):
-    server = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
-    yield server
-    server.stop()
 
 
 def sync(con, client, tmp_path):

@@ -156,6 +156,8 @@ def run_order_events(
             override_budget=resolved.override_budget,
             dry_run=dry_run,
             update_existing_only=resolved.update_existing_only,
+            retry_unknown_every_days=resolved.retry_unknown_every_days,
+            retry_unknown_for_days=resolved.retry_unknown_for_days,
             **({"log": logger} if logger is not None else {}),
         )
 
@@ -190,7 +192,9 @@ def sync_with_orders(
             transactions=transactions,
             config=config,
             update_existing_only=resolved.update_existing_only,
-            log=logger,
+            retry_unknown_every_days=resolved.retry_unknown_every_days,
+            retry_unknown_for_days=resolved.retry_unknown_for_days,
+            **({"log": logger} if logger is not None else {}),
         )
     riders = order_riders(orders, plan, con, new_run_id(), config) if len(plan) else None
     report = run_sync(con, client, destination, resolved, day, logger=logger, riders=riders)
