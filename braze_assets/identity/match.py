@@ -111,8 +111,8 @@ def _comparison(spec: ComparisonConfig, active: set[str]):
             # agree. Without this level the pair scores as two different names twice over.
             levels.append(
                 cll.CustomLevel(
-                    "jaro_winkler_similarity(given_name_l, surname_r) >= 0.92 AND "
-                    "jaro_winkler_similarity(surname_l, given_name_r) >= 0.92",
+                    "jaro_winkler_similarity(given_name_l, surname_r) >= 0.85 AND "
+                    "jaro_winkler_similarity(surname_l, given_name_r) >= 0.85",
                     label_for_charts="Given name and surname swapped",
                 )
             )
@@ -708,10 +708,12 @@ def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> Sco
             evidence = found.sql if found else "true"
             observed = f"({found.observed_sql})" if found else "false"
             cap = found.cap if found else 1.0
+            disagree_cap = found.disagree_cap if found else 1.0
             state["person_evidence"] = found.as_dict() if found else {}
             if threshold is None:
                 probabilities = con.execute(
-                    f"SELECT CASE WHEN {evidence} THEN match_probability WHEN {observed} THEN 0 "
+                    f"SELECT CASE WHEN {evidence} THEN match_probability "
+                    f"WHEN {observed} THEN least(match_probability, {disagree_cap!r}) "
                     f"ELSE least(match_probability, {cap!r}) END AS p FROM {predictions}"
                 ).fetchnumpy()["p"]
                 threshold, grid = choose_threshold(probabilities)
@@ -720,7 +722,7 @@ def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> Sco
             )
             predicted = (
                 f"SELECT {columns}, {evidence} AS person_evidence, "
-                f"CASE WHEN {observed} THEN 0.0 ELSE {cap!r} END AS evidence_cap "
+                f"CASE WHEN {observed} THEN {disagree_cap!r} ELSE {cap!r} END AS evidence_cap "
                 f"FROM {predictions} WHERE match_probability >= {float(identity.categories.weak)}"
             )
         else:
@@ -781,6 +783,9 @@ class PersonEvidence:
     # sides: how many agree on none of them (different people of one household).
     household_pairs: int = 0
     shared_pairs: int = 0
+    # The model's own chance that one person disagrees on every person-level field (product of
+    # the m probabilities of their non-evidence levels): what true matches alone would show.
+    match_disagreement: float = 0.0
 
     @property
     def household_share(self) -> float:
@@ -791,6 +796,18 @@ class PersonEvidence:
     def cap(self) -> float:
         return 1.0 - self.household_share
 
+    @property
+    def disagree_cap(self) -> float:
+        """Chance that a shared-surname, shared-address pair disagreeing on every filled
+        person-level field is one person: of the D such pairs, true matches explain
+        r / (1 - r) x A (A = those that agree, r = match_disagreement); the rest are households.
+        Near 1 on data whose disagreements the model expects from typos, near 0 with households."""
+        agree = self.shared_pairs - self.household_pairs
+        if not self.household_pairs:
+            return 1.0
+        r = min(self.match_disagreement, 0.5)
+        return min(1.0, r / (1 - r) * agree / self.household_pairs)
+
     def as_dict(self) -> dict:
         return {
             "fields": self.fields,
@@ -798,6 +815,8 @@ class PersonEvidence:
             "of_which_disagree_on_every_person_field": self.household_pairs,
             "household_share": round(self.household_share, 5),
             "cap_without_person_evidence": round(self.cap, 5),
+            "model_chance_one_person_disagrees_on_all": round(self.match_disagreement, 6),
+            "cap_when_every_filled_person_field_disagrees": round(self.disagree_cap, 5),
         }
 
 
@@ -815,12 +834,15 @@ def person_evidence(
     """Relatives at one address share the surname, the address and often a phone or an email:
     a link resting on those alone may join a household, not a person. A pair has person evidence
     when it agrees on one of `fields` (given name, date of birth, identifiers) at a level the
-    trained model weighs as evidence for a match (m > u).
+    trained model weighs as evidence for a match (m >= 2u).
 
     A pair without it is held back in one of two ways:
     - some person-level field is filled on both sides and none agrees (two given names, two
-      dates of birth): that is what two members of a household look like, so the model's word
-      alone does not link it (probability 0; the model's own stays in model_probability);
+      dates of birth): that is what two members of a household look like, and also what a badly
+      keyed record of one person looks like. Among the pairs sharing surname and address, the
+      model's m probabilities say how many such disagreements true matches explain; the rest
+      are households, and the pair keeps at most the explained share (`disagree_cap`; the
+      model's own probability stays in model_probability);
     - no person-level field is filled on both sides: how far such a pair can be trusted is read
       from the data. Among pairs that share surname and address and have a person-level field
       filled on both sides, the share that agree on none estimates how often a shared surname
@@ -828,6 +850,7 @@ def person_evidence(
       households the share is near 0 and little changes.
     Splink numbers a comparison's non-null levels from n-1 (the first) down to 0 (all other)."""
     evidence, observed = [], []
+    disagreement = 1.0
     shared = []
     for comparison in model.get("comparisons", []):
         name = comparison.get("output_column_name")
@@ -843,11 +866,19 @@ def person_evidence(
             for i, lv in enumerate(levels)
             if lv.get("m_probability")
             and lv.get("u_probability")
-            and lv["m_probability"] > lv["u_probability"]
+            # At least twice as likely for a match (weight >= 1): a level EM left near m = u,
+            # e.g. an identifier only one source fills, is no evidence either way.
+            and lv["m_probability"] >= 2 * lv["u_probability"]
         ]
         if positive:
             evidence.append(f"gamma_{name} IN ({', '.join(map(str, positive))})")
             observed.append(f"gamma_{name} >= 0")
+            # A level EM never saw (no m) holds next to no true matches.
+            disagreement *= sum(
+                lv.get("m_probability") or 0.0
+                for i, lv in enumerate(levels)
+                if len(levels) - 1 - i not in positive
+            )
             # A field filled in one source only is never observed on both sides of a pair:
             # such a pair carries no evidence either way.
     if not evidence:
@@ -863,7 +894,12 @@ def person_evidence(
         f"WHERE ({result.shared_sql}) AND ({result.observed_sql})"
     ).fetchone()
     return PersonEvidence(
-        **{**result.__dict__, "household_pairs": households, "shared_pairs": total}
+        **{
+            **result.__dict__,
+            "household_pairs": households,
+            "shared_pairs": total,
+            "match_disagreement": disagreement,
+        }
     )
 
 
