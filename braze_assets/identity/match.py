@@ -116,7 +116,16 @@ def _comparison(spec: ComparisonConfig, active: set[str]):
                     label_for_charts="Given name and surname swapped",
                 )
             )
-        levels += [cll.JaroWinklerLevel(f, t) for t in thresholds[1:]]
+        levels += [cll.JaroWinklerLevel(f, t) for t in thresholds[1:2]]
+        if f == "given_name" and "surname" in active:
+            # One name keyed into the other's field and the other name lost or replaced.
+            levels.append(
+                cll.CustomLevel(
+                    "given_name_l = surname_r OR surname_l = given_name_r",
+                    label_for_charts="One record's given name is the other's surname",
+                )
+            )
+        levels += [cll.JaroWinklerLevel(f, t) for t in thresholds[2:]]
         levels.append(cll.ElseLevel())
         return cl.CustomComparison(levels, output_column_name=f)
     if spec.method == "address":
@@ -786,6 +795,9 @@ class PersonEvidence:
     # The model's own chance that one person disagrees on every person-level field (product of
     # the m probabilities of their non-evidence levels): what true matches alone would show.
     match_disagreement: float = 0.0
+    # Of the household_pairs, how many true matches explain: per set of fields filled on both
+    # sides, r / (1 - r) x the pairs that agree, r the model's chance of disagreeing on all.
+    explained_pairs: float = 0.0
 
     @property
     def household_share(self) -> float:
@@ -799,14 +811,12 @@ class PersonEvidence:
     @property
     def disagree_cap(self) -> float:
         """Chance that a shared-surname, shared-address pair disagreeing on every filled
-        person-level field is one person: of the D such pairs, true matches explain
-        r / (1 - r) x A (A = those that agree, r = match_disagreement); the rest are households.
-        Near 1 on data whose disagreements the model expects from typos, near 0 with households."""
-        agree = self.shared_pairs - self.household_pairs
+        person-level field is one person: the share of such pairs that true matches explain
+        (the rest are households). Near 1 on data whose disagreements the model expects from
+        typos, near 0 with households."""
         if not self.household_pairs:
             return 1.0
-        r = min(self.match_disagreement, 0.5)
-        return min(1.0, r / (1 - r) * agree / self.household_pairs)
+        return min(1.0, self.explained_pairs / self.household_pairs)
 
     def as_dict(self) -> dict:
         return {
@@ -816,6 +826,7 @@ class PersonEvidence:
             "household_share": round(self.household_share, 5),
             "cap_without_person_evidence": round(self.cap, 5),
             "model_chance_one_person_disagrees_on_all": round(self.match_disagreement, 6),
+            "of_which_true_matches_explain": round(self.explained_pairs, 2),
             "cap_when_every_filled_person_field_disagrees": round(self.disagree_cap, 5),
         }
 
@@ -851,7 +862,7 @@ def person_evidence(
     Splink numbers a comparison's non-null levels from n-1 (the first) down to 0 (all other)."""
     evidence, observed = [], []
     disagreement = 1.0
-    shared = []
+    shared, rates = [], []
     for comparison in model.get("comparisons", []):
         name = comparison.get("output_column_name")
         if f"gamma_{name}" not in gammas:
@@ -874,11 +885,14 @@ def person_evidence(
             evidence.append(f"gamma_{name} IN ({', '.join(map(str, positive))})")
             observed.append(f"gamma_{name} >= 0")
             # A level EM never saw (no m) holds next to no true matches.
-            disagreement *= sum(
-                lv.get("m_probability") or 0.0
-                for i, lv in enumerate(levels)
-                if len(levels) - 1 - i not in positive
+            rates.append(
+                sum(
+                    lv.get("m_probability") or 0.0
+                    for i, lv in enumerate(levels)
+                    if len(levels) - 1 - i not in positive
+                )
             )
+            disagreement *= rates[-1]
             # A field filled in one source only is never observed on both sides of a pair:
             # such a pair carries no evidence either way.
     if not evidence:
@@ -889,16 +903,27 @@ def person_evidence(
         " AND ".join(shared) or "true",
         [t.split(" ")[0].removeprefix("gamma_") for t in evidence],
     )
-    households, total = con.execute(
-        f"SELECT coalesce(count_if(NOT {result.sql}), 0), count(*) FROM {predictions} "
-        f"WHERE ({result.shared_sql}) AND ({result.observed_sql})"
-    ).fetchone()
+    # Counted per set of fields filled on both sides: a pair with only given names to compare
+    # disagrees far more often than one with given names and dates of birth.
+    rows = con.execute(
+        f"SELECT {', '.join(observed)}, count_if({result.sql}), count_if(NOT {result.sql}) "
+        f"FROM {predictions} WHERE ({result.shared_sql}) AND ({result.observed_sql}) GROUP BY ALL"
+    ).fetchall()
+    households = explained = 0.0
+    total = 0
+    for row in rows:
+        flags, agree, disagree = row[:-2], row[-2] or 0, row[-1] or 0
+        r = min(math.prod(rate for rate, seen in zip(rates, flags) if seen), 0.5)
+        explained += r / (1 - r) * agree
+        households += disagree
+        total += agree + disagree
     return PersonEvidence(
         **{
             **result.__dict__,
-            "household_pairs": households,
+            "household_pairs": int(households),
             "shared_pairs": total,
             "match_disagreement": disagreement,
+            "explained_pairs": explained,
         }
     )
 

@@ -235,6 +235,7 @@ def test_household_members_stay_apart_and_swapped_names_still_link(tmp_path):
     # people, measured in the data, caps pairs that have no person-level agreement.
     evidence = report.person_evidence
     assert evidence["household_share"] > 0.05 and evidence["cap_without_person_evidence"] < 0.95
+    assert evidence["cap_when_every_filled_person_field_disagrees"] < 0.5
     assert ("given_name", "Given name and surname swapped") in {
         (w["comparison"], w["level"]) for w in report.weights
     }
