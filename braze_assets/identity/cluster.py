@@ -159,14 +159,13 @@ def _components(
         [threshold],
     ).fetchnumpy()
     apart: list[tuple[int, int]] = []
-    if "person_evidence" in table_columns(con, SCORES):
-        # Pairs the model alone would link but whose person-level fields all disagree or are
-        # missing (the household rule in match.py held them below the threshold).
+    if "held_apart" in table_columns(con, SCORES):
+        # Pairs the model alone would link but whose filled person-level fields all name
+        # different people (the household rule in match.py held them below the threshold).
         apart = con.execute(
             f"""SELECT l.idx, r.idx FROM {SCORES} p
             JOIN _identity_index l ON l.record_id = p.record_id_l JOIN _identity_index r ON r.record_id = p.record_id_r
-            WHERE NOT p.person_evidence AND p.model_probability >= ? AND p.match_probability < ?""",
-            [threshold, threshold],
+            WHERE p.held_apart"""
         ).fetchall()
     con.execute("DROP TABLE _identity_index")
     roots, refused = _union_pairs(

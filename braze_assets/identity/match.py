@@ -731,14 +731,15 @@ def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> Sco
             )
             predicted = (
                 f"SELECT {columns}, {evidence} AS person_evidence, "
+                f"{found.distinct_sql if found else 'false'} AS person_distinct, "
                 f"CASE WHEN {observed} THEN {disagree_cap!r} ELSE {cap!r} END AS evidence_cap "
                 f"FROM {predictions} WHERE match_probability >= {float(identity.categories.weak)}"
             )
         else:
-            predicted = "SELECT NULL::VARCHAR AS record_id_l, NULL::VARCHAR AS record_id_r, NULL::DOUBLE AS match_probability, NULL::DOUBLE AS match_weight, NULL::BOOLEAN AS person_evidence, NULL::DOUBLE AS evidence_cap WHERE false"
+            predicted = "SELECT NULL::VARCHAR AS record_id_l, NULL::VARCHAR AS record_id_r, NULL::DOUBLE AS match_probability, NULL::DOUBLE AS match_weight, NULL::BOOLEAN AS person_evidence, NULL::BOOLEAN AS person_distinct, NULL::DOUBLE AS evidence_cap WHERE false"
         if threshold is None:
             threshold = FALLBACK_THRESHOLD  # nothing scored: only deterministic links (1.0)
-        _write_scores(con, identity, predicted, gammas)
+        _write_scores(con, identity, predicted, gammas, threshold)
         _write_decision(con, threshold, grid, identity.match_threshold is None)
     finally:
         _drop_splink_tables(con)
@@ -798,6 +799,13 @@ class PersonEvidence:
     # Of the household_pairs, how many true matches explain: per set of fields filled on both
     # sides, r / (1 - r) x the pairs that agree, r the model's chance of disagreeing on all.
     explained_pairs: float = 0.0
+
+    @property
+    def distinct_sql(self) -> str:
+        """True when every person-level field filled on both sides is at its 'all other' level
+        (two different given names, not a typo of one): two people, not one mistyped."""
+        every = " AND ".join(f"gamma_{f} <= 0" for f in self.fields)
+        return f"coalesce(({every}) AND ({self.observed_sql}), false)"
 
     @property
     def household_share(self) -> float:
@@ -950,7 +958,11 @@ def match_threshold(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) ->
 
 
 def _write_scores(
-    con: duckdb.DuckDBPyConnection, identity: IdentityConfig, predicted: str, gammas: list[str]
+    con: duckdb.DuckDBPyConnection,
+    identity: IdentityConfig,
+    predicted: str,
+    gammas: list[str],
+    threshold: float,
 ) -> None:
     c = identity.categories
     separation = [k for k in identity.separation_keys if k in table_columns(con, STANDARDISED)]
@@ -961,7 +973,7 @@ def _write_scores(
         WITH p AS ({predicted}),
         pairs AS (
             SELECT coalesce(p.record_id_l, d.record_id_l) AS record_id_l, coalesce(p.record_id_r, d.record_id_r) AS record_id_r,
-                   d.det_key, p.match_probability AS model_probability, p.match_weight, p.person_evidence, p.evidence_cap{gamma_select}
+                   d.det_key, p.match_probability AS model_probability, p.match_weight, p.person_evidence, p.person_distinct, p.evidence_cap{gamma_select}
             FROM p FULL OUTER JOIN _identity_det d ON p.record_id_l = d.record_id_l AND p.record_id_r = d.record_id_r
         )
         SELECT pairs.record_id_l, pairs.record_id_r,
@@ -969,6 +981,10 @@ def _write_scores(
                     WHEN NOT person_evidence THEN least(model_probability, evidence_cap)
                     ELSE model_probability END AS match_probability,
                match_weight, model_probability, person_evidence,
+               -- The model alone would link it, but every filled person-level field names
+               -- someone else: clustering keeps the two apart (no chaining through a third).
+               coalesce(det_key IS NULL AND person_distinct AND model_probability >= {threshold!r}
+                        AND least(model_probability, evidence_cap) < {threshold!r}, false) AS held_apart,
                CASE WHEN det_key IS NOT NULL THEN 'exact'
                     WHEN model_probability >= {c.excellent} THEN 'excellent'
                     WHEN model_probability >= {c.high} THEN 'high'
