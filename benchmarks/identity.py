@@ -276,7 +276,10 @@ def _child(mode: str, warehouse: Path) -> None:
         print("RESULT " + json.dumps(run_churn(warehouse)))
         return
     result = run_ours(warehouse) if mode == "ours" else run_splink_alone(warehouse)
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["peak_rss_mb"] = usage.ru_maxrss / 1024
+    # CPU seconds (all threads): on a shared machine wall time measures the neighbours too.
+    result["cpu_s"] = usage.ru_utime + usage.ru_stime
     print("RESULT " + json.dumps(result))
 
 

@@ -66,14 +66,31 @@ class ClusterReport:
 
 
 def _union_pairs(
-    size: int, left: list[int], right: list[int], keys: dict[int, tuple]
+    size: int,
+    left: list[int],
+    right: list[int],
+    keys: dict[int, tuple],
+    apart: list[tuple[int, int]] = (),
 ) -> tuple[np.ndarray, int]:
     """Greedy union-find over the pairs in order. A union is refused when the two sides hold
     different values of a separation key; `keys` holds the records that have any (most have none,
-    so they cost nothing). Returns each record's root, the smallest index of its cluster, and the
-    number of refused unions."""
+    so they cost nothing). `apart` lists record pairs that must not end up in one cluster (two
+    members of a household the scores held apart): a union that would join them is refused too,
+    so a third record that matches both (a shared family email) cannot chain them. Returns each
+    record's root, the smallest index of its cluster, and the number of refused unions."""
     parent = list(range(size))
     refused = 0
+    # root -> records that must stay out of its cluster (few: only held-apart pairs).
+    avoid: dict[int, set[int]] = {}
+    for x, y in apart:
+        avoid.setdefault(x, set()).add(y)
+        avoid.setdefault(y, set()).add(x)
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
     for a, b in zip(left, right):
         ra = a
         while parent[ra] != ra:
@@ -89,6 +106,11 @@ def _union_pairs(
             continue
         if ra > rb:
             ra, rb = rb, ra
+        if avoid:
+            va, vb = avoid.get(ra), avoid.get(rb)
+            if (va and any(find(x) == rb for x in va)) or (vb and any(find(x) == ra for x in vb)):
+                refused += 1
+                continue
         ka, kb = keys.get(ra), keys.get(rb)
         if ka is not None and kb is not None:
             if any(x is not None and y is not None and x != y for x, y in zip(ka, kb)):
@@ -97,6 +119,8 @@ def _union_pairs(
             keys[ra] = tuple(x if x is not None else y for x, y in zip(ka, kb))
         elif kb is not None:
             keys[ra] = kb
+        if avoid and rb in avoid:
+            avoid.setdefault(ra, set()).update(avoid.pop(rb))
         parent[rb] = ra
     roots = np.asarray(parent, dtype=np.int64)
     while True:  # pointer jumping: every record straight to its root
@@ -119,6 +143,7 @@ def _components(
         "record_id"
     ]
     keys: dict[int, tuple] = {}
+    threshold = match_threshold(con, identity)
     if separation:
         key_select = ", ".join(f"s.{quote(k)}" for k in separation)
         rows = con.execute(
@@ -131,10 +156,21 @@ def _components(
         JOIN _identity_index l ON l.record_id = p.record_id_l JOIN _identity_index r ON r.record_id = p.record_id_r
         WHERE p.match_probability >= ?
         ORDER BY p.match_probability DESC, p.match_weight DESC NULLS FIRST, p.record_id_l, p.record_id_r""",
-        [match_threshold(con, identity)],
+        [threshold],
     ).fetchnumpy()
+    apart: list[tuple[int, int]] = []
+    if "held_apart" in table_columns(con, SCORES):
+        # Pairs the model alone would link but whose filled person-level fields all name
+        # different people (the household rule in match.py held them below the threshold).
+        apart = con.execute(
+            f"""SELECT l.idx, r.idx FROM {SCORES} p
+            JOIN _identity_index l ON l.record_id = p.record_id_l JOIN _identity_index r ON r.record_id = p.record_id_r
+            WHERE p.held_apart"""
+        ).fetchall()
     con.execute("DROP TABLE _identity_index")
-    roots, refused = _union_pairs(len(record_ids), edges["l"].tolist(), edges["r"].tolist(), keys)
+    roots, refused = _union_pairs(
+        len(record_ids), edges["l"].tolist(), edges["r"].tolist(), keys, apart
+    )
     sizes = np.bincount(roots, minlength=len(roots))
     held = sizes[roots] > identity.max_cluster_size
     # A held-back record is its own cluster, keyed by its own index.

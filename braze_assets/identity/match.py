@@ -111,12 +111,21 @@ def _comparison(spec: ComparisonConfig, active: set[str]):
             # agree. Without this level the pair scores as two different names twice over.
             levels.append(
                 cll.CustomLevel(
-                    "jaro_winkler_similarity(given_name_l, surname_r) >= 0.92 AND "
-                    "jaro_winkler_similarity(surname_l, given_name_r) >= 0.92",
+                    "jaro_winkler_similarity(given_name_l, surname_r) >= 0.85 AND "
+                    "jaro_winkler_similarity(surname_l, given_name_r) >= 0.85",
                     label_for_charts="Given name and surname swapped",
                 )
             )
-        levels += [cll.JaroWinklerLevel(f, t) for t in thresholds[1:]]
+        levels += [cll.JaroWinklerLevel(f, t) for t in thresholds[1:2]]
+        if f == "given_name" and "surname" in active:
+            # One name keyed into the other's field and the other name lost or replaced.
+            levels.append(
+                cll.CustomLevel(
+                    "given_name_l = surname_r OR surname_l = given_name_r",
+                    label_for_charts="One record's given name is the other's surname",
+                )
+            )
+        levels += [cll.JaroWinklerLevel(f, t) for t in thresholds[2:]]
         levels.append(cll.ElseLevel())
         return cl.CustomComparison(levels, output_column_name=f)
     if spec.method == "address":
@@ -708,10 +717,12 @@ def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> Sco
             evidence = found.sql if found else "true"
             observed = f"({found.observed_sql})" if found else "false"
             cap = found.cap if found else 1.0
+            disagree_cap = found.disagree_cap if found else 1.0
             state["person_evidence"] = found.as_dict() if found else {}
             if threshold is None:
                 probabilities = con.execute(
-                    f"SELECT CASE WHEN {evidence} THEN match_probability WHEN {observed} THEN 0 "
+                    f"SELECT CASE WHEN {evidence} THEN match_probability "
+                    f"WHEN {observed} THEN least(match_probability, {disagree_cap!r}) "
                     f"ELSE least(match_probability, {cap!r}) END AS p FROM {predictions}"
                 ).fetchnumpy()["p"]
                 threshold, grid = choose_threshold(probabilities)
@@ -720,14 +731,15 @@ def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> Sco
             )
             predicted = (
                 f"SELECT {columns}, {evidence} AS person_evidence, "
-                f"CASE WHEN {observed} THEN 0.0 ELSE {cap!r} END AS evidence_cap "
+                f"{found.distinct_sql if found else 'false'} AS person_distinct, "
+                f"CASE WHEN {observed} THEN {disagree_cap!r} ELSE {cap!r} END AS evidence_cap "
                 f"FROM {predictions} WHERE match_probability >= {float(identity.categories.weak)}"
             )
         else:
-            predicted = "SELECT NULL::VARCHAR AS record_id_l, NULL::VARCHAR AS record_id_r, NULL::DOUBLE AS match_probability, NULL::DOUBLE AS match_weight, NULL::BOOLEAN AS person_evidence, NULL::DOUBLE AS evidence_cap WHERE false"
+            predicted = "SELECT NULL::VARCHAR AS record_id_l, NULL::VARCHAR AS record_id_r, NULL::DOUBLE AS match_probability, NULL::DOUBLE AS match_weight, NULL::BOOLEAN AS person_evidence, NULL::BOOLEAN AS person_distinct, NULL::DOUBLE AS evidence_cap WHERE false"
         if threshold is None:
             threshold = FALLBACK_THRESHOLD  # nothing scored: only deterministic links (1.0)
-        _write_scores(con, identity, predicted, gammas)
+        _write_scores(con, identity, predicted, gammas, threshold)
         _write_decision(con, threshold, grid, identity.match_threshold is None)
     finally:
         _drop_splink_tables(con)
@@ -781,6 +793,19 @@ class PersonEvidence:
     # sides: how many agree on none of them (different people of one household).
     household_pairs: int = 0
     shared_pairs: int = 0
+    # The model's own chance that one person disagrees on every person-level field (product of
+    # the m probabilities of their non-evidence levels): what true matches alone would show.
+    match_disagreement: float = 0.0
+    # Of the household_pairs, how many true matches explain: per set of fields filled on both
+    # sides, r / (1 - r) x the pairs that agree, r the model's chance of disagreeing on all.
+    explained_pairs: float = 0.0
+
+    @property
+    def distinct_sql(self) -> str:
+        """True when every person-level field filled on both sides is at its 'all other' level
+        (two different given names, not a typo of one): two people, not one mistyped."""
+        every = " AND ".join(f"gamma_{f} <= 0" for f in self.fields)
+        return f"coalesce(({every}) AND ({self.observed_sql}), false)"
 
     @property
     def household_share(self) -> float:
@@ -791,6 +816,16 @@ class PersonEvidence:
     def cap(self) -> float:
         return 1.0 - self.household_share
 
+    @property
+    def disagree_cap(self) -> float:
+        """Chance that a shared-surname, shared-address pair disagreeing on every filled
+        person-level field is one person: the share of such pairs that true matches explain
+        (the rest are households). Near 1 on data whose disagreements the model expects from
+        typos, near 0 with households."""
+        if not self.household_pairs:
+            return 1.0
+        return min(1.0, self.explained_pairs / self.household_pairs)
+
     def as_dict(self) -> dict:
         return {
             "fields": self.fields,
@@ -798,6 +833,9 @@ class PersonEvidence:
             "of_which_disagree_on_every_person_field": self.household_pairs,
             "household_share": round(self.household_share, 5),
             "cap_without_person_evidence": round(self.cap, 5),
+            "model_chance_one_person_disagrees_on_all": round(self.match_disagreement, 6),
+            "of_which_true_matches_explain": round(self.explained_pairs, 2),
+            "cap_when_every_filled_person_field_disagrees": round(self.disagree_cap, 5),
         }
 
 
@@ -815,12 +853,15 @@ def person_evidence(
     """Relatives at one address share the surname, the address and often a phone or an email:
     a link resting on those alone may join a household, not a person. A pair has person evidence
     when it agrees on one of `fields` (given name, date of birth, identifiers) at a level the
-    trained model weighs as evidence for a match (m > u).
+    trained model weighs as evidence for a match (m >= 2u).
 
     A pair without it is held back in one of two ways:
     - some person-level field is filled on both sides and none agrees (two given names, two
-      dates of birth): that is what two members of a household look like, so the model's word
-      alone does not link it (probability 0; the model's own stays in model_probability);
+      dates of birth): that is what two members of a household look like, and also what a badly
+      keyed record of one person looks like. Among the pairs sharing surname and address, the
+      model's m probabilities say how many such disagreements true matches explain; the rest
+      are households, and the pair keeps at most the explained share (`disagree_cap`; the
+      model's own probability stays in model_probability);
     - no person-level field is filled on both sides: how far such a pair can be trusted is read
       from the data. Among pairs that share surname and address and have a person-level field
       filled on both sides, the share that agree on none estimates how often a shared surname
@@ -828,7 +869,8 @@ def person_evidence(
       households the share is near 0 and little changes.
     Splink numbers a comparison's non-null levels from n-1 (the first) down to 0 (all other)."""
     evidence, observed = [], []
-    shared = []
+    disagreement = 1.0
+    shared, rates = [], []
     for comparison in model.get("comparisons", []):
         name = comparison.get("output_column_name")
         if f"gamma_{name}" not in gammas:
@@ -843,11 +885,22 @@ def person_evidence(
             for i, lv in enumerate(levels)
             if lv.get("m_probability")
             and lv.get("u_probability")
-            and lv["m_probability"] > lv["u_probability"]
+            # At least twice as likely for a match (weight >= 1): a level EM left near m = u,
+            # e.g. an identifier only one source fills, is no evidence either way.
+            and lv["m_probability"] >= 2 * lv["u_probability"]
         ]
         if positive:
             evidence.append(f"gamma_{name} IN ({', '.join(map(str, positive))})")
             observed.append(f"gamma_{name} >= 0")
+            # A level EM never saw (no m) holds next to no true matches.
+            rates.append(
+                sum(
+                    lv.get("m_probability") or 0.0
+                    for i, lv in enumerate(levels)
+                    if len(levels) - 1 - i not in positive
+                )
+            )
+            disagreement *= rates[-1]
             # A field filled in one source only is never observed on both sides of a pair:
             # such a pair carries no evidence either way.
     if not evidence:
@@ -858,12 +911,28 @@ def person_evidence(
         " AND ".join(shared) or "true",
         [t.split(" ")[0].removeprefix("gamma_") for t in evidence],
     )
-    households, total = con.execute(
-        f"SELECT coalesce(count_if(NOT {result.sql}), 0), count(*) FROM {predictions} "
-        f"WHERE ({result.shared_sql}) AND ({result.observed_sql})"
-    ).fetchone()
+    # Counted per set of fields filled on both sides: a pair with only given names to compare
+    # disagrees far more often than one with given names and dates of birth.
+    rows = con.execute(
+        f"SELECT {', '.join(observed)}, count_if({result.sql}), count_if(NOT {result.sql}) "
+        f"FROM {predictions} WHERE ({result.shared_sql}) AND ({result.observed_sql}) GROUP BY ALL"
+    ).fetchall()
+    households = explained = 0.0
+    total = 0
+    for row in rows:
+        flags, agree, disagree = row[:-2], row[-2] or 0, row[-1] or 0
+        r = min(math.prod(rate for rate, seen in zip(rates, flags) if seen), 0.5)
+        explained += r / (1 - r) * agree
+        households += disagree
+        total += agree + disagree
     return PersonEvidence(
-        **{**result.__dict__, "household_pairs": households, "shared_pairs": total}
+        **{
+            **result.__dict__,
+            "household_pairs": int(households),
+            "shared_pairs": total,
+            "match_disagreement": disagreement,
+            "explained_pairs": explained,
+        }
     )
 
 
@@ -889,7 +958,11 @@ def match_threshold(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) ->
 
 
 def _write_scores(
-    con: duckdb.DuckDBPyConnection, identity: IdentityConfig, predicted: str, gammas: list[str]
+    con: duckdb.DuckDBPyConnection,
+    identity: IdentityConfig,
+    predicted: str,
+    gammas: list[str],
+    threshold: float,
 ) -> None:
     c = identity.categories
     separation = [k for k in identity.separation_keys if k in table_columns(con, STANDARDISED)]
@@ -900,7 +973,7 @@ def _write_scores(
         WITH p AS ({predicted}),
         pairs AS (
             SELECT coalesce(p.record_id_l, d.record_id_l) AS record_id_l, coalesce(p.record_id_r, d.record_id_r) AS record_id_r,
-                   d.det_key, p.match_probability AS model_probability, p.match_weight, p.person_evidence, p.evidence_cap{gamma_select}
+                   d.det_key, p.match_probability AS model_probability, p.match_weight, p.person_evidence, p.person_distinct, p.evidence_cap{gamma_select}
             FROM p FULL OUTER JOIN _identity_det d ON p.record_id_l = d.record_id_l AND p.record_id_r = d.record_id_r
         )
         SELECT pairs.record_id_l, pairs.record_id_r,
@@ -908,6 +981,10 @@ def _write_scores(
                     WHEN NOT person_evidence THEN least(model_probability, evidence_cap)
                     ELSE model_probability END AS match_probability,
                match_weight, model_probability, person_evidence,
+               -- The model alone would link it, but every filled person-level field names
+               -- someone else: clustering keeps the two apart (no chaining through a third).
+               coalesce(det_key IS NULL AND person_distinct AND model_probability >= {threshold!r}
+                        AND least(model_probability, evidence_cap) < {threshold!r}, false) AS held_apart,
                CASE WHEN det_key IS NOT NULL THEN 'exact'
                     WHEN model_probability >= {c.excellent} THEN 'excellent'
                     WHEN model_probability >= {c.high} THEN 'high'

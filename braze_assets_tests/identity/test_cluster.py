@@ -160,3 +160,15 @@ def test_union_pairs_refuses_conflicting_keys_in_pair_order():
     roots, refused = _union_pairs(5, [1, 0, 2, 4], [0, 2, 3, 3], keys)
     # 1-0 joins, 0-2 joins (2 inherits ext-a), 2-3 is refused (ext-a vs ext-b), 4-3 joins.
     assert roots.tolist() == [0, 0, 0, 3, 3] and refused == 1
+
+
+def test_union_pairs_keeps_held_apart_records_out_of_one_cluster():
+    from braze_assets.identity.cluster import _union_pairs
+
+    # 0 and 1 are two members of a household the scores held apart; 2 (a record with only the
+    # family email) matches both, 3 matches 1. The second union through 2 would chain them.
+    roots, refused = _union_pairs(4, [0, 1, 3], [2, 2, 1], {}, [(0, 1)])
+    assert roots.tolist() == [0, 1, 0, 1] and refused == 1
+    # Held apart through merged clusters too: 3-0 would put 3's cluster (with 1) beside 0.
+    roots, refused = _union_pairs(4, [1, 3, 3], [3, 2, 0], {}, [(0, 1)])
+    assert roots.tolist() == [0, 1, 1, 1] and refused == 1

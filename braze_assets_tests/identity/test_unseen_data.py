@@ -195,7 +195,7 @@ def test_threshold_from_posteriors_prefers_precision_when_the_middle_is_uncertai
 
 def test_household_members_stay_apart_and_swapped_names_still_link(tmp_path):
     """FEBRL 1 plus a relative for every fourth person (same surname and address, their own
-    given name, date of birth and ID number), and a copy of every seventh person with given name
+    given name, date of birth (or none) and ID number), and a copy of every seventh person with given name
     and surname keyed the wrong way round. No identity section."""
     frame = febrl1(200)
     originals = frame.filter(pl.col("rec_id").str.ends_with("-org")).sort("rec_id")
@@ -203,7 +203,10 @@ def test_household_members_stay_apart_and_swapped_names_still_link(tmp_path):
     relatives = heads.with_columns(
         rec_id=pl.col("rec_id").str.replace(r"^rec-(\d+)-org$", "rel-$1-org"),
         given_name=originals.reverse().head(len(heads))["given_name"],
-        date_of_birth=originals.sample(len(heads), seed=3)["date_of_birth"],
+        # Every other relative without a date of birth, as many records are.
+        date_of_birth=originals.sample(len(heads), seed=3)["date_of_birth"].scatter(
+            list(range(0, len(heads), 2)), None
+        ),
         soc_sec_id=pl.Series([str(10_000_000 + 7919 * i) for i in range(len(heads))]),
     )
     swapped = (
@@ -235,6 +238,7 @@ def test_household_members_stay_apart_and_swapped_names_still_link(tmp_path):
     # people, measured in the data, caps pairs that have no person-level agreement.
     evidence = report.person_evidence
     assert evidence["household_share"] > 0.05 and evidence["cap_without_person_evidence"] < 0.95
+    assert evidence["cap_when_every_filled_person_field_disagrees"] < 0.5
     assert ("given_name", "Given name and surname swapped") in {
         (w["comparison"], w["level"]) for w in report.weights
     }
