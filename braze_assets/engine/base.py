@@ -7,6 +7,7 @@ over as Arrow tables (`register`), so both engines share the very same code and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
@@ -32,6 +33,20 @@ class Engine(Protocol):
 
     def unregister(self, name: str) -> None: ...
 
+    def map_distinct(
+        self,
+        name: str,
+        query: str,
+        inputs: list[str],
+        fn: Callable[..., tuple],
+        outputs: list[str],
+        types: dict[str, pa.DataType] | None = None,
+    ) -> None:
+        """Make `name(*inputs, *outputs)` queryable: fn(*row) for every row of `query` (whose
+        columns are `inputs`, one row per distinct value). DuckDB calls fn on the driver over the
+        fetched values; Spark calls it in Arrow batches on the executors (mapInArrow), so the
+        driver never holds the values. Column types default to string."""
+
     def write_table(self, name: str, query: str) -> None:
         """Replace the stored table `name` with a query's result."""
 
@@ -39,3 +54,24 @@ class Engine(Protocol):
 
     def columns(self, name: str) -> list[str]:
         """Column names of a table, temp table or registered table, in order."""
+
+
+def map_schema(
+    inputs: list[str], outputs: list[str], types: dict[str, pa.DataType] | None
+) -> pa.Schema:
+    types = types or {}
+    return pa.schema([(c, types.get(c, pa.string())) for c in [*inputs, *outputs]])
+
+
+def mapped_batch(
+    columns: list[list], fn: Callable[..., tuple], outputs: list[str], schema: pa.Schema
+) -> pa.RecordBatch:
+    """Inputs (one list per column) and fn's outputs as one batch of `schema`; both engines build
+    their map tables with it, so the values and their types are the same."""
+    results = [fn(*args) for args in zip(*columns)]
+    arrays = [pa.array(c, type=schema.field(i).type) for i, c in enumerate(columns)]
+    arrays += [
+        pa.array([r[j] for r in results], type=schema.field(len(columns) + j).type)
+        for j in range(len(outputs))
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)

@@ -31,10 +31,22 @@ EngineName = Literal["duckdb", "spark"]
 
 
 class SparkConfig(StrictModel):
-    master: str = "local[*]"
-    # A local directory or an s3a:// URI; None means <data dir>/spark_tables.
-    table_location: str | None = None
-    conf: dict[str, str] = Field(default_factory=dict)
+    master: str = Field(
+        "local[*]",
+        description="Spark master: local[*] (Spark inside this process), spark://host:7077, "
+        "k8s://https://host:port or yarn; reachability is checked at startup. Spark Connect "
+        "(sc://) is not supported: the engine uses the driver's JVM.",
+    )
+    table_location: str | None = Field(
+        None,
+        description="Where Spark mode stores its tables (one Parquet directory each): a local "
+        "directory or an s3a:// URI. Default: <data dir>/spark_tables. Must be writable at startup.",
+    )
+    conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra Spark settings (e.g. spark.executor.memory: 4g), applied over the "
+        "project's defaults.",
+    )
 
     @field_validator("master")
     @classmethod
@@ -63,8 +75,14 @@ class SparkConfig(StrictModel):
 
 
 class EngineConfig(StrictModel):
-    name: EngineName = "duckdb"
-    spark: SparkConfig = Field(default_factory=SparkConfig)
+    name: EngineName = Field(
+        "duckdb",
+        description="duckdb (embedded, no Java) or spark; the environment variable "
+        "BRAZE_ASSETS_ENGINE overrides it. `engine: spark` is short for `engine: {name: spark}`.",
+    )
+    spark: SparkConfig = Field(
+        default_factory=SparkConfig, description="How to reach Spark when name is spark."
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
+from braze_assets.engine.base import map_schema, mapped_batch
 from braze_assets.warehouse import quote, table_exists
 
 
@@ -31,6 +32,12 @@ class DuckDBEngine:
 
     def unregister(self, name: str) -> None:
         self.con.unregister(name)
+
+    def map_distinct(self, name, query, inputs, fn, outputs, types=None) -> None:
+        rows = self.fetch(query)
+        columns = [[row[i] for row in rows] for i in range(len(inputs))]
+        schema = map_schema(inputs, outputs, types)
+        self.con.register(name, pa.Table.from_batches([mapped_batch(columns, fn, outputs, schema)]))
 
     def write_table(self, name: str, query: str) -> None:
         self.con.execute(f"CREATE OR REPLACE TABLE {quote(name)} AS {query}")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 from braze_assets.engine.config import SparkConfig
 from braze_assets.engine.startup import check_location_through_spark, check_spark
 
@@ -25,6 +28,12 @@ def build_session(spark: SparkConfig):
     check_spark(spark)
     from pyspark.sql import SparkSession
 
+    if _is_local(spark.master):
+        # Python workers run the shared normalisers, so they need this interpreter's packages;
+        # pyspark starts `python3` from PATH unless PYSPARK_PYTHON says otherwise. On a cluster
+        # the executors run the cluster's Python, with braze_assets installed (docs/operations.md).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
     builder = SparkSession.builder
     for key, value in spark_conf(spark).items():
         builder = builder.config(key, value)
@@ -32,3 +41,7 @@ def build_session(spark: SparkConfig):
     session.sparkContext.setLogLevel("ERROR")
     check_location_through_spark(session, spark.location())
     return session
+
+
+def _is_local(master: str) -> bool:
+    return master == "local" or master.startswith(("local[", "local-cluster["))

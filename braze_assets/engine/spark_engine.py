@@ -20,6 +20,8 @@ import sqlglot
 from sqlglot import exp, time
 from sqlglot.dialects.spark import Spark
 
+from braze_assets.engine.base import map_schema, mapped_batch
+
 STAGING_SUFFIX = "__building"
 
 
@@ -116,6 +118,21 @@ class SparkEngine:
 
     def unregister(self, name: str) -> None:
         self.session.catalog.dropTempView(_name(name))
+
+    def map_distinct(self, name, query, inputs, fn, outputs, types=None) -> None:
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        schema = map_schema(inputs, outputs, types)
+        width = len(inputs)
+
+        def run(batches):
+            for batch in batches:
+                columns = [batch.column(i).to_pylist() for i in range(width)]
+                yield mapped_batch(columns, fn, outputs, schema)
+
+        frame = self.session.sql(to_spark_sql(query)).toDF(*inputs)
+        mapped = frame.mapInArrow(run, from_arrow_schema(schema)).localCheckpoint()
+        mapped.createOrReplaceTempView(_name(name))
 
     def _frame(self, table: pa.Table):
         return self.session.createDataFrame(table)

@@ -99,13 +99,16 @@ def _check_master(master: str) -> None:
     if scheme == "spark":
         endpoints = [_host_port(f"spark://{hp}", 7077) for hp in master[8:].split(",")]
     elif scheme == "sc":
-        endpoints = [_host_port(master.split(";", 1)[0], 15002)]
+        raise EngineStartupError(
+            f"engine spark master {master!r}: Spark Connect is not supported (the engine needs "
+            "the driver's JVM for its table location); use spark://host:port, yarn or k8s://"
+        )
     elif scheme == "k8s":
         endpoints = [_host_port(master[6:], 443)]
     else:
         raise EngineStartupError(
             f"engine spark master {master!r} is not one of local[*], spark://host:port, "
-            "sc://host:port (Spark Connect), k8s://https://host:port or yarn"
+            "k8s://https://host:port or yarn"
         )
     problems = []
     for host, port in endpoints:

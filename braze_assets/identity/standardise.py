@@ -160,10 +160,6 @@ def _stage_sql(sources: list[SourceConfig]) -> str:
     )
 
 
-def _distinct(con: Engine, sql: str) -> list[tuple]:
-    return con.fetch(sql)
-
-
 def _register(
     con: Engine,
     name: str,
@@ -187,37 +183,31 @@ def _map_values(
         f"SELECT {quote(c)} AS raw FROM _identity_stage WHERE {quote(c)} IS NOT NULL"
         for c in raw_columns
     )
-    values = (
-        [row[0] for row in _distinct(con, f"SELECT DISTINCT raw FROM ({union})")] if union else []
-    )
-    results = [fn(v) for v in values]
-    columns = {"raw": values} | {o: [r[i] for r in results] for i, o in enumerate(out)}
-    _register(con, name, columns, types or {})
+    if not union:
+        _register(con, name, {"raw": [], **{o: [] for o in out}}, types or {})
+        return
+    con.map_distinct(name, f"SELECT DISTINCT raw FROM ({union})", ["raw"], fn, out, types)
 
 
 def _map_phones(con: Engine, normaliser: Normaliser) -> None:
     if "raw_phone" not in _stage_columns(con):
-        pairs = []
-    else:
-        pairs = _distinct(
-            con,
-            "SELECT DISTINCT raw_phone, region FROM _identity_stage WHERE raw_phone IS NOT NULL",
-        )
-    keyed = [(raw, region, Normaliser.phone_key(raw)) for raw, region in pairs]
-    unique = sorted({(key, region) for _, region, key in keyed})
-    results = [normaliser.phone(key, region) for key, region in unique]
-    parsed = dict(zip(unique, results))
-    rows = [(raw, region, *parsed[(key, region)]) for raw, region, key in keyed]
-    _register(
-        con,
+        _register(con, "_map_phone", {"raw": [], "region": [], "value": [], "status": []}, {})
+        return
+    # Many raw spellings share one phone key; each (key, region) is parsed once per process.
+    parsed: dict[tuple, tuple] = {}
+
+    def phone(raw: str, region: str) -> tuple:
+        key = (Normaliser.phone_key(raw), region)
+        if key not in parsed:
+            parsed[key] = normaliser.phone(*key)
+        return parsed[key]
+
+    con.map_distinct(
         "_map_phone",
-        {
-            "raw": [r[0] for r in rows],
-            "region": [r[1] for r in rows],
-            "value": [r[2] for r in rows],
-            "status": [r[3] for r in rows],
-        },
-        {},
+        "SELECT DISTINCT raw_phone, region FROM _identity_stage WHERE raw_phone IS NOT NULL",
+        ["raw", "region"],
+        phone,
+        ["value", "status"],
     )
 
 
@@ -286,40 +276,23 @@ def _build_maps(con: Engine, normaliser: Normaliser) -> None:
 
 
 def _given_canonical(con: Engine, normaliser: Normaliser) -> None:
-    names = [
-        r[0]
-        for r in _distinct(
-            con, "SELECT DISTINCT given_name FROM _identity_step1 WHERE given_name IS NOT NULL"
-        )
-    ]
-    _register(
-        con,
+    con.map_distinct(
         "_map_canonical",
-        {
-            "raw": names,
-            "value": [normaliser.canonical_given_name(n) for n in names],
-            "variants": [normaliser.given_name_variants(n) for n in names],
-        },
+        "SELECT DISTINCT given_name FROM _identity_step1 WHERE given_name IS NOT NULL",
+        ["raw"],
+        lambda name: (normaliser.canonical_given_name(name), normaliser.given_name_variants(name)),
+        ["value", "variants"],
         {"variants": pa.list_(pa.string())},
     )
 
 
 def _postal(con: Engine, normaliser: Normaliser) -> None:
-    pairs = _distinct(
-        con,
-        "SELECT DISTINCT raw_postal_code, postal_country FROM _identity_step1 WHERE raw_postal_code IS NOT NULL",
-    )
-    results = [normaliser.postal_code(raw, country) for raw, country in pairs]
-    _register(
-        con,
+    con.map_distinct(
         "_map_postal",
-        {
-            "raw": [p[0] for p in pairs],
-            "country": [p[1] for p in pairs],
-            "value": [r[0] for r in results],
-            "status": [r[1] for r in results],
-        },
-        {},
+        "SELECT DISTINCT raw_postal_code, postal_country FROM _identity_step1 WHERE raw_postal_code IS NOT NULL",
+        ["raw", "country"],
+        normaliser.postal_code,
+        ["value", "status"],
     )
 
 
