@@ -9,6 +9,7 @@ dependency; the rest come from the demo generator, seeded):
   febrl4                     link-only pair of files (a, b), every record of a has one in b
   febrl4_one_id              febrl4 with the ID number removed from file b (one source without)
   households                 febrl3 plus a relative (same surname and address) for every 5th person
+  households_copied          the same, each relative a near-copy of one stranger (the first version)
   demo_default / demo_heavy  the demo generator (US-style), as generated and with extra noise
   uk_style                   the demo people re-written UK-style (07 mobiles, UK postcodes, dd/mm/yyyy)
 Each row reports pairwise precision, recall and F1 of the final clusters and wall time.
