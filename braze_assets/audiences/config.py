@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -35,9 +35,6 @@ from braze_assets.audiences.rules import OPS, check_condition, unknown_column_me
 from braze_assets.audiences.sql_guard import validate_sql_audience
 from braze_assets.errors import ConfigError
 from braze_assets.strict import StrictModel, name_validator
-
-if TYPE_CHECKING:  # the project model holds this section, so it is imported for typing only
-    from braze_assets.config.model import ProjectConfig
 
 
 def custom_attribute_problem(name: str) -> str | None:
@@ -468,7 +465,12 @@ def _problems(audiences: AudiencesConfig, kinds: Mapping[str, Kind]) -> Iterator
 
 
 def check_audiences(
-    config: ProjectConfig, *, file: str | None = None, columns: Mapping[str, str] | None = None
+    # The ProjectConfig (or a stand-in with audiences, sources and destinations): this domain
+    # must not import the config package that holds it.
+    config: Any,
+    *,
+    file: str | None = None,
+    columns: Mapping[str, str] | None = None,
 ) -> None:
     """Checks that need more than this section: segment conditions and campaign attributes against
     the catalogue of customer_attribute_source (including the sources' carried columns), Braze
