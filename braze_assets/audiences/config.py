@@ -465,13 +465,17 @@ def _problems(audiences: AudiencesConfig, kinds: Mapping[str, Kind]) -> Iterator
 
 
 def check_audiences(
-    config: Any, *, file: str | None = None, columns: Mapping[str, str] | None = None
+    # The ProjectConfig (or a stand-in with audiences, sources and destinations): this domain
+    # must not import the config package that holds it.
+    config: Any,
+    *,
+    file: str | None = None,
+    columns: Mapping[str, str] | None = None,
 ) -> None:
     """Checks that need more than this section: segment conditions and campaign attributes against
     the catalogue of customer_attribute_source (including the sources' carried columns), Braze
     attribute names written two ways on one destination, and destination names. `columns`
-    (column -> DuckDB type) replaces the catalogue, for tests. `config` is the project config; it
-    is not typed as such because the domains never import the config package (no cycle)."""
+    (column -> DuckDB type) replaces the catalogue, for tests."""
     audiences: AudiencesConfig = config.audiences
     if columns is None:
         columns = catalogue_types(carried_columns(config))

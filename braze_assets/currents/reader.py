@@ -18,7 +18,7 @@ from braze_assets.currents.keys import CurrentsKey
 
 # Braze fields lifted into typed columns of the same name; every other field goes, unchanged,
 # into `extra` (JSON).
-_ID_FIELDS = (
+ID_FIELDS = (
     "user_id",
     "external_user_id",
     "campaign_id",
@@ -33,7 +33,7 @@ _ID_FIELDS = (
 )
 JSON_FIELDS = ("properties", "custom_attributes")
 _TIME_FIELDS = ("time", "time_ms")
-_CONSUMED = {"id", *_TIME_FIELDS, *_ID_FIELDS, *JSON_FIELDS}
+_CONSUMED = {"id", *_TIME_FIELDS, *ID_FIELDS, *JSON_FIELDS}
 _EXTRA_JSON = "__extra_json__"  # `extra`, already encoded, on the fastavro path
 
 COMMON_COLUMNS = [
@@ -41,7 +41,7 @@ COMMON_COLUMNS = [
     "event_type",
     "event_time",
     "event_date",
-    *_ID_FIELDS,
+    *ID_FIELDS,
     *JSON_FIELDS,
     "extra",
     "source_key",
@@ -56,7 +56,7 @@ COLUMN_TYPES = {
     "event_type": "VARCHAR NOT NULL",
     "event_time": "TIMESTAMPTZ NOT NULL",
     "event_date": "DATE NOT NULL",
-    **{column: "VARCHAR" for column in _ID_FIELDS},
+    **{column: "VARCHAR" for column in ID_FIELDS},
     **{column: "VARCHAR" for column in JSON_FIELDS},
     "extra": "VARCHAR NOT NULL",
     "source_key": "VARCHAR NOT NULL",
@@ -168,7 +168,7 @@ def normalise(frame: pl.DataFrame, key: CurrentsKey) -> pl.DataFrame:
         pl.lit(key.event_type, pl.String).alias("event_type"),
         event_time.alias("event_time"),
         event_time.dt.date().alias("event_date"),
-        *[_text(frame, field).alias(field) for field in (*_ID_FIELDS, *JSON_FIELDS)],
+        *[_text(frame, field).alias(field) for field in (*ID_FIELDS, *JSON_FIELDS)],
         extra.alias("extra"),
         pl.lit(key.key, pl.String).alias("source_key"),
     )

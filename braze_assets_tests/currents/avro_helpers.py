@@ -10,22 +10,9 @@ import random
 import fastavro
 import polars as pl
 
-from braze_assets.currents.reader import COMMON_COLUMNS, JSON_FIELDS
+from braze_assets.currents.reader import COMMON_COLUMNS, ID_FIELDS, JSON_FIELDS
 
-ID_COLUMNS = [
-    c
-    for c in COMMON_COLUMNS
-    if c
-    not in (
-        "event_id",
-        "event_type",
-        "event_time",
-        "event_date",
-        "extra",
-        "source_key",
-        *JSON_FIELDS,
-    )
-]
+ID_COLUMNS = list(ID_FIELDS)
 
 
 def random_value(rng: random.Random, avro_type, name: str):

@@ -72,8 +72,10 @@ def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 def test_production_paths_run_without_the_demo_tools(production_env):
     """The definitions load, `status` runs, and `ui`'s services against a configured Braze
-    endpoint and bucket start nothing local, all with the demo modules refused."""
-    env = {**production_env, "BRAZE_ASSETS_CONFIG_DIR": str(DEMO_CONFIG_DIR)}
+    endpoint and bucket start nothing local, all with the demo modules refused. Without
+    BRAZE_ASSETS_CONFIG_DIR the load says that it uses the embedded demo config."""
+    env = production_env
+    assert "BRAZE_ASSETS_CONFIG_DIR" not in env
     code = textwrap.dedent(
         """
         import contextlib, io, os, socket
@@ -109,6 +111,10 @@ def test_production_paths_run_without_the_demo_tools(production_env):
     out = _python(code, env)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "production paths ok" in out.stdout
+    assert (
+        f"BRAZE_ASSETS_CONFIG_DIR is not set: using the embedded demo config ({DEMO_CONFIG_DIR})"
+        in out.stderr
+    )
 
 
 DEMO_COMMANDS = [

@@ -1,7 +1,6 @@
 """The project is a `dg` project: `dg check defs` and `dg list defs` work from the project root."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,21 +19,6 @@ def test_dg_check_defs_loads_every_domain():
     out = dg("check", "defs")
     assert out.returncode == 0, out.stderr[-3000:]
     assert "All definitions loaded successfully" in out.stdout + out.stderr
-
-
-def test_loading_without_a_config_dir_says_it_uses_the_demo_config():
-    env = {k: v for k, v in os.environ.items() if k != "BRAZE_ASSETS_CONFIG_DIR"}
-    out = subprocess.run(
-        [sys.executable, "-c", "import braze_assets.definitions"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env=env,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert "BRAZE_ASSETS_CONFIG_DIR is not set: using the embedded demo config" in out.stderr
 
 
 def test_dg_list_defs_shows_the_whole_lineage_graph():
