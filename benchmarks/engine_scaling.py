@@ -50,8 +50,9 @@ else:
     engine = DuckDBEngine(con)
 started = time.perf_counter()
 if stage == "publish":
+    from braze_assets.sources.incremental import raw_table_name
     for source in [*config.sources, *config.transactions]:
-        table = f"raw_{source.name}"
+        table = raw_table_name(source)
         engine.write_arrow(table, con.execute(f"SELECT * FROM {table}").to_arrow_table())
 elif stage == "standardise":
     from braze_assets.identity.standardise import standardise
