@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 STAGE = r"""
-import json, os, resource, sys, time
+import json, os, sys, time
 from pathlib import Path
 engine_name, stage, data_dir = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 os.environ["BRAZE_ASSETS_DATA_DIR"] = str(data_dir)
@@ -75,7 +75,8 @@ def descendants(pid):
         out += [int(child), *descendants(int(child))]
     return out
 
-driver = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# VmHWM, not ru_maxrss: Linux carries the parent's peak across fork+exec into ru_maxrss.
+driver = hwm(os.getpid())
 others = sum(hwm(p) for p in descendants(os.getpid()))
 print(json.dumps({"wall_s": wall, "driver_peak": driver, "executor_peak": others, **extra}))
 """
