@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 STAGE = r"""
-import json, os, resource, sys, time
+import json, os, sys, time
 from pathlib import Path
 engine_name, stage, data_dir = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 os.environ["BRAZE_ASSETS_DATA_DIR"] = str(data_dir)
@@ -50,8 +50,9 @@ else:
     engine = DuckDBEngine(con)
 started = time.perf_counter()
 if stage == "publish":
+    from braze_assets.sources.incremental import raw_table_name
     for source in [*config.sources, *config.transactions]:
-        table = f"raw_{source.name}"
+        table = raw_table_name(source)
         engine.write_arrow(table, con.execute(f"SELECT * FROM {table}").to_arrow_table())
 elif stage == "standardise":
     from braze_assets.identity.standardise import standardise
@@ -74,7 +75,8 @@ def descendants(pid):
         out += [int(child), *descendants(int(child))]
     return out
 
-driver = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# VmHWM, not ru_maxrss: Linux carries the parent's peak across fork+exec into ru_maxrss.
+driver = hwm(os.getpid())
 others = sum(hwm(p) for p in descendants(os.getpid()))
 print(json.dumps({"wall_s": wall, "driver_peak": driver, "executor_peak": others, **extra}))
 """
