@@ -14,6 +14,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections import Counter
 
 import duckdb
 import pytest
@@ -74,6 +75,24 @@ def _intended_confirmed_rejected(data_dir):
     return kept(intended), kept(confirmed), kept(rejected)
 
 
+def _order_events(data_dir, sandbox: SandboxServer):
+    """(times each order event was received, keyed by its whole payload; the event log's rows
+    by status). Braze does not deduplicate events: one received twice is a duplicate order."""
+    received = Counter(
+        json.dumps(event, sort_keys=True)
+        for event in sandbox.events()
+        if event["array"] in ("events", "purchases")
+    )
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    try:
+        statuses = dict(
+            con.execute("SELECT status, count(*) FROM braze_event_log GROUP BY ALL").fetchall()
+        )
+    finally:
+        con.close()
+    return received, statuses
+
+
 def _profile_value(profile: dict, attribute: str):
     if attribute in profile.get("custom_attributes", {}):
         return profile["custom_attributes"][attribute]
@@ -120,6 +139,7 @@ def test_demo_killed_after_8_batches_at_10_requests_per_second_resends_less_than
             pytest.fail(f"the rerun hung for {RERUN_TIMEOUT} s:\n{exc.stdout}\n{exc.stderr}")
         assert rerun.returncode == 0, rerun.stdout + rerun.stderr
         received = sandbox.received_by_user()
+        events, event_statuses = _order_events(data_dir, sandbox)
         profiles = {p["external_id"]: p for p in sandbox.profiles() if p.get("external_id")}
 
     intended, confirmed, rejected = _intended_confirmed_rejected(data_dir)
@@ -145,3 +165,11 @@ def test_demo_killed_after_8_batches_at_10_requests_per_second_resends_less_than
         f"profiles {len(delivered)}, received before the kill {sum(before_rerun.values())}, resent {resent}"
     )
     assert resent < KILL_AFTER * BATCH, f"{resent} values resent"
+    # The day's orders ride in the same requests: each is sent exactly once across the kill,
+    # and every one Braze holds is confirmed (none left in flight or uncertain).
+    print(f"order events received {sum(events.values())}, log {event_statuses}")
+    assert events, "the demo sent no order events"
+    duplicated = [(event, n) for event, n in events.items() if n > 1]
+    assert not duplicated, duplicated[:3]
+    assert event_statuses.get("confirmed", 0) == len(events), event_statuses
+    assert not {"in_flight", "uncertain"} & set(event_statuses), event_statuses
