@@ -28,22 +28,39 @@ def _start_demo(env: dict[str, str]) -> subprocess.Popen:
     return start_cli("demo", "--people", str(DEMO_PEOPLE), env=env)
 
 
-def _slot_holders(home) -> set[str]:
+def _slot_holders(home) -> dict[str, str]:
+    """Run id -> job name of every run holding the warehouse pool slot."""
     import dagster as dg
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
         info = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
-        return {claim.run_id for claim in info.claimed_slots}
+        holders = {}
+        for claim in info.claimed_slots:
+            run = instance.get_run_by_id(claim.run_id)
+            holders[claim.run_id] = run.job_name if run is not None else "?"
+        return holders
 
 
 def _kill_group_during(process: subprocess.Popen, marker: str, home) -> list[str] | None:
-    """Read the demo's output until `marker` starts and that run holds the warehouse pool slot
-    (the moment a dead run blocks the next one), then SIGKILL the whole process group.
+    """Read the demo's output until `marker` starts and that job's run holds the warehouse pool
+    slot (the moment a dead run blocks the next one), then SIGKILL the whole process group.
 
-    Returns None when the kill fell between two steps (the slot was already free): the caller
-    tries again, since only a kill that leaves the slot held shows it being freed.
+    Returns None when the kill fell outside that job's hold of the slot: the caller tries again,
+    since only a kill that leaves the slot held shows it being freed.
+
+    The demo is frozen (SIGSTOP) while the slot is read and thawed only for 0.2 s at a time, so
+    the kill falls in the job, or at worst in the step right after it. Without that, a slot poll
+    slowed by load could first see the slot held by the sync, and the kill would take the demo's
+    in-process Braze sandbox with it, losing requests it had accepted since its last flush (a
+    real Braze keeps them): the rerun could then not match a clean run.
     """
+    import sqlite3
+
+    import sqlalchemy.exc
+
+    job = marker.removeprefix("running ").split()[0]
     lines = []
+    holders: dict[str, str] = {}
     try:
         for line in process.stdout:
             lines.append(line.rstrip())
@@ -51,17 +68,23 @@ def _kill_group_during(process: subprocess.Popen, marker: str, home) -> list[str
                 break
         else:
             pytest.fail("the demo ended before the kill point:\n" + "\n".join(lines))
-        deadline = time.monotonic() + 60
-        holders: set[str] = set()
+        # Frozen most of the time, the demo needs longer to reach the slot than when free.
+        deadline = time.monotonic() + 300
         while not holders and time.monotonic() < deadline:
-            holders = _slot_holders(home)
-            time.sleep(0.1)
+            os.killpg(process.pid, signal.SIGSTOP)
+            try:
+                holders = _slot_holders(home)
+            except (sqlite3.OperationalError, sqlalchemy.exc.OperationalError):
+                holders = {}  # the frozen demo holds a write lock: thaw, retry
+            if not holders:
+                os.killpg(process.pid, signal.SIGCONT)
+                time.sleep(0.2)
         assert holders, "the run never took the warehouse pool slot"
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
     # Otherwise this test would not show the dead run's slot being freed.
-    return lines if _slot_holders(home) else None
+    return lines if job in holders.values() and _slot_holders(home) else None
 
 
 def _final_state(data_dir):

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections import Counter
 
 import duckdb
 import pytest
@@ -74,13 +75,45 @@ def _intended_confirmed_rejected(data_dir):
     return kept(intended), kept(confirmed), kept(rejected)
 
 
+def _order_events(data_dir, sandbox: SandboxServer):
+    """(times each order event was received, keyed by its whole payload; the event log's rows
+    by status). Braze does not deduplicate events: one received twice is a duplicate order."""
+    received = Counter(
+        json.dumps(event, sort_keys=True)
+        for event in sandbox.events()
+        if event["array"] in ("events", "purchases")
+    )
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    try:
+        statuses = dict(
+            con.execute("SELECT status, count(*) FROM braze_event_log GROUP BY ALL").fetchall()
+        )
+    finally:
+        con.close()
+    return received, statuses
+
+
 def _profile_value(profile: dict, attribute: str):
     if attribute in profile.get("custom_attributes", {}):
         return profile["custom_attributes"][attribute]
     return profile.get(attribute)
 
 
-def test_demo_killed_after_8_batches_at_10_requests_per_second_resends_less_than_8(tmp_path):
+def _order_events_received(sandbox: SandboxServer) -> int:
+    return sum(1 for e in sandbox.events() if e["array"] in ("events", "purchases"))
+
+
+# The issue's kill point, and one while the day's order events (packed into the last requests
+# after the attributes) are on the wire: the rerun must settle those exactly once.
+@pytest.mark.parametrize("kill_at", ["8 batches", "first order event"])
+def test_demo_killed_after_8_batches_at_10_requests_per_second_resends_less_than_8(
+    tmp_path, kill_at
+):
+    def reached() -> bool:
+        if kill_at == "8 batches":
+            return _accepted_batches(sandbox) >= KILL_AFTER
+        return _order_events_received(sandbox) > 0
+
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     generated = run_cli("generate", "--people", PEOPLE, env=cli_env(data_dir))
@@ -102,9 +135,9 @@ def test_demo_killed_after_8_batches_at_10_requests_per_second_resends_less_than
         reader.start()
         try:
             deadline = time.monotonic() + RERUN_TIMEOUT
-            while _accepted_batches(sandbox) < KILL_AFTER:
+            while not reached():
                 if demo.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("the demo ended before 8 batches:\n" + "".join(output))
+                    pytest.fail(f"the demo ended before {kill_at}:\n" + "".join(output))
                 time.sleep(0.002)
         finally:
             os.killpg(demo.pid, signal.SIGKILL)
@@ -120,6 +153,7 @@ def test_demo_killed_after_8_batches_at_10_requests_per_second_resends_less_than
             pytest.fail(f"the rerun hung for {RERUN_TIMEOUT} s:\n{exc.stdout}\n{exc.stderr}")
         assert rerun.returncode == 0, rerun.stdout + rerun.stderr
         received = sandbox.received_by_user()
+        events, event_statuses = _order_events(data_dir, sandbox)
         profiles = {p["external_id"]: p for p in sandbox.profiles() if p.get("external_id")}
 
     intended, confirmed, rejected = _intended_confirmed_rejected(data_dir)
@@ -138,10 +172,19 @@ def test_demo_killed_after_8_batches_at_10_requests_per_second_resends_less_than
         and _profile_value(profiles[identifier], attribute) != json.loads(value_json)
     ]
     assert not wrong, wrong[:5]
-    # The kill fell inside the sync: some profiles had not been sent yet.
-    assert sum(before_rerun.values()) < len(delivered), (len(delivered), before_rerun)
+    if kill_at == "8 batches":
+        # The kill fell inside the sync: some profiles had not been sent yet.
+        assert sum(before_rerun.values()) < len(delivered), (len(delivered), before_rerun)
     resent = sum(count - 1 for count in received.values() if count > 1)
     print(
         f"profiles {len(delivered)}, received before the kill {sum(before_rerun.values())}, resent {resent}"
     )
     assert resent < KILL_AFTER * BATCH, f"{resent} values resent"
+    # The day's orders ride in the same requests: each is sent exactly once across the kill,
+    # and every one Braze holds is confirmed (none left in flight or uncertain).
+    print(f"order events received {sum(events.values())}, log {event_statuses}")
+    assert events, "the demo sent no order events"
+    duplicated = [(event, n) for event, n in events.items() if n > 1]
+    assert not duplicated, duplicated[:3]
+    assert event_statuses.get("confirmed", 0) == len(events), event_statuses
+    assert not {"in_flight", "uncertain"} & set(event_statuses), event_statuses
