@@ -24,6 +24,11 @@ from braze_assets.sandbox import SandboxServer
 from braze_assets.settings import DEMO_CONFIG_DIR
 from braze_assets_tests.conftest import DEMO_PEOPLE, cli_env, run_cli
 
+# Two whole demos (one on local Spark) take about 10 minutes on 2 cores: outside the default run,
+# which must stay under 10 minutes; tests/engine/test_parity.py keeps Spark parity of the ported
+# stages in it. Run with `./run test -m slow`.
+pytestmark = pytest.mark.slow
+
 SPARK_ENGINE_YAML = """\
 engine:
   name: duckdb   # BRAZE_ASSETS_ENGINE=spark overrides it, as a user would
@@ -177,7 +182,7 @@ def test_sandbox_received_the_same_payloads(demos):
     varying = on_duckdb.held_attributes
 
     def profiles(demo: Demo) -> dict:
-        return {
+        kept = {
             external_id: {
                 **profile,
                 "custom_attributes": {
@@ -187,6 +192,13 @@ def test_sandbox_received_the_same_payloads(demos):
                 },
             }
             for external_id, profile in demo.profiles.items()
+        }
+        # A profile that holds nothing but the held-out campaign's attributes exists only when
+        # that run's draw put the customer in the treated group (seen: 2 of 892 profiles).
+        return {
+            k: v
+            for k, v in kept.items()
+            if v["custom_attributes"] or set(v) - {"external_id", "custom_attributes"}
         }
 
     def points(demo: Demo) -> dict:
