@@ -80,7 +80,7 @@ TABLES = {
 # campaign_recipients is the history of who each completed campaign run selected, so a campaign
 # that completed before the kill and again in the rerun appears twice, as in two clean runs.
 LOG_TABLES = {
-    "braze_sync_rejections": {"run_id", "rejected_at"},
+    "braze_sync_rejections": {"run_id", "rejected_at", "first_rejected_at"},
     "campaign_recipients": {"run_id", "computed_at", "member_group"},
 }
 PROFILE_VOLATILE = {"braze_id", "created_at"}
@@ -256,6 +256,13 @@ class Case:
                     "GROUP BY customer_id"
                 ).fetchall()
             )
+            # A customer retired by a merge holds no records any more: it is named by the one it
+            # was merged into (ids are minted per run, so the raw ids of two runs differ).
+            for retired, into in con.execute(
+                "SELECT customer_id, merged_into FROM customer_id_registry "
+                "WHERE status = 'retired' AND merged_into IS NOT NULL"
+            ).fetchall():
+                names.setdefault(retired, f"retired into {names.get(into, into)}")
 
             def canonical(text: str) -> str:
                 return UUID.sub(lambda m: names.get(m.group(0), m.group(0)), text)
