@@ -218,3 +218,29 @@ def test_household_members_stay_apart_and_swapped_names_still_link(tmp_path):
     assert ("given_name", "Given name and surname swapped") in {
         (w["comparison"], w["level"]) for w in report.weights
     }
+
+
+def test_weight_beyond_names_leaves_the_names_out_and_keeps_the_prior():
+    from braze_assets.identity.profile import weight_beyond_names_sql
+
+    def comparison(name: str, m: list[float], u: list[float]) -> dict:
+        levels = [{"is_null_level": True}] + [
+            {"m_probability": a, "u_probability": b} for a, b in zip(m, u)
+        ]
+        return {"output_column_name": name, "comparison_levels": levels}
+
+    model = {
+        "probability_two_random_records_match": 0.2,  # prior weight log2(0.25) = -2
+        "comparisons": [
+            comparison("given_name", [0.9, 0.1], [0.01, 0.99]),
+            comparison("surname", [0.9, 0.1], [0.01, 0.99]),
+            comparison("phone", [0.8, 0.2], [0.01, 0.8]),  # exact +6.32, else -2
+        ],
+    }
+    sql = weight_beyond_names_sql(model, ["gamma_given_name", "gamma_surname", "gamma_phone"])
+    assert "given_name" not in sql and "surname" not in sql
+    with duckdb.connect() as con:
+        weights = con.execute(
+            f"SELECT {sql} FROM (VALUES (1), (0), (-1)) t(gamma_phone) ORDER BY gamma_phone DESC"
+        ).fetchall()
+    assert [round(w[0], 2) for w in weights] == [4.32, -4.0, -2.0]
