@@ -586,9 +586,9 @@ def _train_and_predict(
         unique_id_column_name="record_id",
         comparisons=[_comparison(c, active) for c in comparisons],
         blocking_rules_to_generate_predictions=[block_on(*r) for r in rules],
-        # Nothing reads the compared values back from the predictions (the separation check
-        # joins the records), and copying them for every blocked pair costs time at scale.
-        retain_matching_columns=False,
+        # Splink keeps the gamma columns (read by the person-evidence rule, the separation
+        # override and unified_scores) only together with the compared values.
+        retain_matching_columns=True,
         retain_intermediate_calculation_columns=False,
     )
     if stored is None and records < MIN_TRAINING_RECORDS:
