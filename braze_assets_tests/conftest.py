@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from braze_assets.sandbox import SandboxServer
 from braze_assets.settings import PROJECT_DIR
 
 DEMO_PEOPLE = 1_500
@@ -61,6 +62,15 @@ def start_cli(*args: str, env: dict[str, str], **popen: object) -> subprocess.Po
     }
     options.update(popen)
     return subprocess.Popen([sys.executable, "-u", "-m", "braze_assets.cli", *args], **options)
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    """The HTTP Braze sandbox without a rate limit, its state under the test's directory, stopped
+    after the test (the braze and sandbox tests have their own, with two keys)."""
+    server = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -11,23 +11,14 @@ import time
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from braze_assets.braze.client import BrazeClient
-from braze_assets.sandbox import FaultConfig, SandboxServer
+from braze_assets.sandbox import FaultConfig
 from braze_assets.settings import PROJECT_DIR
 from braze_assets.sync.tables import ensure_tables
 from braze_assets_tests.sync.conftest import DAY1, put_snapshot, sync_us, value
 
 DESTINATION = "braze_us"
-
-
-@pytest.fixture
-def sandbox(tmp_path):
-    """A local Braze sandbox without a rate limit, stopped after the test."""
-    server = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
-    yield server
-    server.stop()
 
 
 def ids(n: int) -> list[str]:
