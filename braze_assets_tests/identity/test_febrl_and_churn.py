@@ -16,6 +16,7 @@ from braze_assets.identity.match import score_pairs
 from braze_assets.identity.quality import evaluate_against_truth
 from braze_assets.identity.standardise import standardise
 from braze_assets_tests.identity.fixtures import (
+    FEBRL_TAGS,
     demo_config,
     load_sources,
     make_people,
@@ -42,18 +43,7 @@ def test_febrl_style_file_declared_only_in_config(tmp_path, identity):
                     "primary_key": "rec_id",
                     "updated_at": "last_updated",
                     "default_region": "AU",
-                    "columns": {
-                        "given_name": "given_name",
-                        "surname": "surname",
-                        "street_number": "address_line1",
-                        "address_1": "address_line1",
-                        "address_2": "address_line2",
-                        "suburb": "city",
-                        "postcode": "postal_code",
-                        "state": "state",
-                        "date_of_birth": "birthdate",
-                        "soc_sec_id": "identifier:soc_sec_id",
-                    },
+                    "columns": FEBRL_TAGS,
                 }
             ]
         }

@@ -21,24 +21,14 @@ from braze_assets.config.model import ProjectConfig
 from braze_assets.identity.cluster import cluster_and_assign_ids
 from braze_assets.identity.config import IdentityConfig
 from braze_assets.identity.match import choose_threshold, score_pairs
+from braze_assets.identity.quality import pairwise_quality
 from braze_assets.identity.standardise import IdentityInputError, standardise
+from braze_assets_tests.identity.fixtures import FEBRL_TAGS as TAGS
 from braze_assets_tests.identity.fixtures import load_sources
 
 pytestmark = pytest.mark.integration
 
 DAGSTER = Path(sys.executable).parent / "dagster"
-TAGS = {
-    "given_name": "given_name",
-    "surname": "surname",
-    "street_number": "address_line1",
-    "address_1": "address_line1",
-    "address_2": "address_line2",
-    "suburb": "city",
-    "postcode": "postal_code",
-    "state": "state",
-    "date_of_birth": "birthdate",
-    "soc_sec_id": "identifier:soc_sec_id",
-}
 
 
 def febrl1(people: int) -> pl.DataFrame:
@@ -52,19 +42,12 @@ def febrl1(people: int) -> pl.DataFrame:
 
 def pairwise(con: duckdb.DuckDBPyConnection) -> tuple[float, float, float]:
     """Precision, recall, F1 of customer ids against FEBRL's true links (rec-N-* is one person)."""
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE e AS SELECT customer_id AS c, "
-        "regexp_extract(source_pk, '^(rec-[0-9]+)-', 1) AS p FROM unified_coalesced"
+    q = pairwise_quality(
+        con,
+        "(SELECT customer_id AS cluster, regexp_extract(source_pk, '^(rec-[0-9]+)-', 1) AS person "
+        "FROM unified_coalesced)",
     )
-
-    def pairs(by: str) -> int:
-        return con.execute(
-            f"SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) AS n FROM e GROUP BY {by})"
-        ).fetchone()[0]
-
-    predicted, true, correct = pairs("c"), pairs("p"), pairs("c, p")
-    precision, recall = correct / predicted, correct / true
-    return precision, recall, 2 * precision * recall / (precision + recall)
+    return q["precision"], q["recall"], q["f1"]
 
 
 def test_febrl_file_declared_only_in_sources_yaml_resolves_through_dagster(tmp_path):

@@ -174,7 +174,16 @@ def build_identity_assets(
         return dg.MaterializeResult(
             metadata={
                 **metadata,
-                **_ints({"pairs": report.pairs, "probabilistic_pairs": report.probabilistic_pairs}),
+                **_ints(
+                    {
+                        "pairs": report.pairs,
+                        "probabilistic_pairs": report.probabilistic_pairs,
+                        # Two accounts (different separation-key values) scored, and joined
+                        # as one person's accounts (identity.separation_override).
+                        "separation_conflict_pairs": report.separation_conflicts,
+                        "separation_override_pairs": report.separation_overrides,
+                    }
+                ),
                 **_ints(
                     {
                         f"pairs_{k.replace(':', '_')}": v
