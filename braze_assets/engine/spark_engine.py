@@ -29,7 +29,8 @@ STAGING_SUFFIX = "__building"
 def to_spark_sql(query: str) -> str:
     """DuckDB SQL as Spark SQL. sqlglot does the dialect; this adds what it leaves as is."""
     tree = sqlglot.parse_one(query, read="duckdb")
-    tree = tree.transform(_try_strptime)
+    for rewrite in (_try_strptime, _top_n, _list_index, _hugeint, _utc_instant):
+        tree = tree.transform(rewrite)
     return tree.sql(dialect="spark")
 
 
@@ -43,6 +44,68 @@ def _try_strptime(node: exp.Expression) -> exp.Expression:
         java = time.format_time(fmt.this, Spark.INVERSE_TIME_MAPPING)
         return exp.Anonymous(this="TRY_TO_TIMESTAMP", expressions=[value, exp.Literal.string(java)])
     return node
+
+
+def _top_n(node: exp.Expression) -> exp.Expression:
+    # DuckDB's min_by(x, key, n) / max_by(x, key, n): the x of the n smallest (largest) keys, in
+    # key order. Spark's min_by takes no n: sort the group's (key, x) pairs and keep n of them.
+    # A group holds one customer's rows (its orders, its problems), so the list stays small.
+    if not isinstance(node, (exp.ArgMin, exp.ArgMax)) or node.args.get("count") is None:
+        return node
+    value, key, count = node.this, node.expression, node.args["count"]
+    pair = sqlglot.parse_one(
+        "CASE WHEN k IS NOT NULL THEN STRUCT(k AS k, v AS v) END", read="spark"
+    )
+    pair = pair.transform(
+        lambda n: (key if n.name == "k" else value).copy() if isinstance(n, exp.Column) else n
+    )
+    ordered = exp.Anonymous(
+        this="ARRAY_SORT", expressions=[exp.Anonymous(this="COLLECT_LIST", expressions=[pair])]
+    )
+    if isinstance(node, exp.ArgMax):
+        ordered = exp.Anonymous(this="REVERSE", expressions=[ordered])
+    values = sqlglot.parse_one("TRANSFORM(pairs, e -> e.v)", read="spark")
+    values.set("this", ordered)
+    return exp.Anonymous(this="SLICE", expressions=[values, exp.Literal.number(1), count.copy()])
+
+
+def _list_index(node: exp.Expression) -> exp.Expression:
+    # DuckDB's list[i] is NULL past the end; Spark's (ANSI mode) fails. try_element_at is NULL.
+    if not isinstance(node, exp.Bracket) or len(node.expressions) != 1:
+        return node
+    index = node.expressions[0]
+    if isinstance(index, exp.Slice) or (isinstance(index, exp.Literal) and index.is_string):
+        return node
+    # sqlglot holds the index 0-based; try_element_at counts from 1.
+    one_based = (
+        exp.Literal.number(int(index.this) + 1)
+        if isinstance(index, exp.Literal)
+        else exp.Add(this=index.copy(), expression=exp.Literal.number(1))
+    )
+    return exp.Anonymous(this="TRY_ELEMENT_AT", expressions=[node.this.copy(), one_based])
+
+
+def _hugeint(node: exp.Expression) -> exp.Expression:
+    # Spark has no 128-bit integer; DECIMAL(38,0) holds the same whole numbers.
+    if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.INT128:
+        return exp.DataType.build("DECIMAL(38, 0)")
+    return node
+
+
+def _utc_instant(node: exp.Expression) -> exp.Expression:
+    # DuckDB's CAST(text AS TIMESTAMPTZ) AT TIME ZONE 'UTC' is the instant's UTC wall time. On
+    # Spark the text parses to a TIMESTAMP_LTZ (its offset applied), whose TIMESTAMP_NTZ is the
+    # wall time in the session's zone, which the engine's session sets to UTC (session.py).
+    if not (
+        isinstance(node, exp.AtTimeZone)
+        and isinstance(node.this, exp.Cast)
+        and node.this.to.this == exp.DataType.Type.TIMESTAMPTZ
+        and node.args["zone"].name.upper() == "UTC"
+    ):
+        return node
+    cast = node.this.copy()
+    cast.set("to", exp.DataType.build("TIMESTAMP_LTZ", dialect="spark"))
+    return exp.Cast(this=cast, to=exp.DataType.build("TIMESTAMP_NTZ", dialect="spark"))
 
 
 _SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
