@@ -8,7 +8,7 @@ from braze_assets import tables
 from braze_assets.config.model import ProjectConfig
 from braze_assets.customer_360.profile import TABLE, build_customer_360
 from braze_assets.defs import automation
-from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, table_metadata
+from braze_assets.defs.project import table_metadata, warehouse_asset
 from braze_assets.identity.config import IdentityConfig
 
 GROUP = tables.CUSTOMER_360_GROUP
@@ -17,12 +17,9 @@ GROUP = tables.CUSTOMER_360_GROUP
 def build_profile_assets(
     config: ProjectConfig, identity: IdentityConfig
 ) -> list[dg.AssetsDefinition]:
-    @dg.asset(
+    @warehouse_asset(
         name=TABLE,
         group_name=GROUP,
-        kinds={"duckdb"},
-        owners=OWNERS,
-        pool=WAREHOUSE_POOL,
         automation_condition=automation.derived(),
         deps=[
             dg.AssetKey(tables.UNIFIED_COALESCED),

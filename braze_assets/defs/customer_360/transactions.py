@@ -9,7 +9,7 @@ from dagster_duckdb import DuckDBResource
 from braze_assets import tables
 from braze_assets.customer_360.transactions import build_transaction_attributes
 from braze_assets.defs import automation
-from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, project_config, table_metadata
+from braze_assets.defs.project import project_config, table_metadata, warehouse_asset
 
 GROUP = tables.CUSTOMER_360_GROUP
 
@@ -18,11 +18,8 @@ def build_transaction_assets() -> list:
     config = project_config()
     raw = [dg.AssetKey(f"raw_txn_{t.name}") for t in config.transactions]
 
-    @dg.asset(
+    @warehouse_asset(
         group_name=GROUP,
-        kinds={"duckdb"},
-        owners=OWNERS,
-        pool=WAREHOUSE_POOL,
         automation_condition=automation.derived(),
         deps=[dg.AssetKey(tables.UNIFIED_COALESCED), *raw],
         description=(
