@@ -53,18 +53,6 @@ class TableScan:
     files_total: int
 
 
-def read_table(
-    source: str,
-    fmt: str,
-    location: str,
-    *,
-    columns: list[str] | None = None,
-    since: Since | None = None,
-) -> pa.Table:
-    """The table's current rows (only `columns`, only rows after `since` where pushed down)."""
-    return scan_table(source, fmt, location, columns=columns, since=since).table
-
-
 def scan_table(
     source: str,
     fmt: str,
@@ -73,6 +61,7 @@ def scan_table(
     columns: list[str] | None = None,
     since: Since | None = None,
 ) -> TableScan:
+    """The table's current rows (only `columns`, only rows after `since` where pushed down)."""
     if fmt == "delta":
         return _read_delta(source, location, columns, since)
     if fmt == "iceberg":

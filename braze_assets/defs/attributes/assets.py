@@ -16,7 +16,7 @@ from braze_assets.attributes import (
     mapping_markdown,
 )
 from braze_assets.defs import automation
-from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, table_metadata
+from braze_assets.defs.project import table_metadata, warehouse_asset
 
 GROUP = "attributes"
 UPSTREAM = (tables.CUSTOMER_360, tables.TRANSACTION_ATTRIBUTES, tables.ENGAGEMENT_ATTRIBUTES)
@@ -53,12 +53,10 @@ def build_attributes_asset(
     carried: Sequence[str],
     alias_label: str | None = None,
 ) -> dg.AssetsDefinition:
-    @dg.asset(
+    @warehouse_asset(
+        "braze",
         name=ATTRIBUTES_TABLE,
         group_name=GROUP,
-        kinds={"duckdb", "braze"},
-        owners=OWNERS,
-        pool=WAREHOUSE_POOL,
         automation_condition=automation.derived(),
         # Braze-facing: rebuilt every day after the 05:00 source reload.
         freshness_policy=automation.freshness(automation.SOURCES_CRON),

@@ -8,18 +8,15 @@ from dagster_duckdb import DuckDBResource
 
 from braze_assets.currents.ingest import EVENTS_TABLE
 from braze_assets.defs import automation
-from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, table_metadata
+from braze_assets.defs.project import table_metadata, warehouse_asset
 from braze_assets.engagement.attributes import TABLE, build_engagement_attributes
 
 GROUP = "engagement"
 
 
-@dg.asset(
+@warehouse_asset(
     name=TABLE,
     group_name=GROUP,
-    kinds={"duckdb"},
-    owners=OWNERS,
-    pool=WAREHOUSE_POOL,
     # Currents days without files are never materialised; they must not hold the asset back.
     automation_condition=automation.derived_allow_missing(),
     deps=[dg.AssetKey(EVENTS_TABLE)],
