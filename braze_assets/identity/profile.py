@@ -222,10 +222,11 @@ def weight_beyond_names_sql(model: dict, gammas: list[str]) -> str:
     strangers share most often, is set aside. A pair whose records hold two different values of
     a separation key (two accounts) joins only when this alone reaches the threshold."""
     prior = model.get("probability_two_random_records_match") or 0.5
-    terms = [repr(math.log2(prior / (1 - prior)))]
+    # Cast: DuckDB reads a literal like 6.32 as a DECIMAL of that width.
+    terms = [f"{math.log2(prior / (1 - prior))!r}::DOUBLE"]
     for name, levels in level_weights(model).items():
         if name in NAME_COMPARISONS or f"gamma_{name}" not in gammas or not levels:
             continue
-        cases = " ".join(f"WHEN {g} THEN {w!r}" for g, w in sorted(levels.items()))
+        cases = " ".join(f"WHEN {g} THEN {w!r}::DOUBLE" for g, w in sorted(levels.items()))
         terms.append(f"CASE gamma_{name} {cases} ELSE 0 END")
     return " + ".join(terms)
