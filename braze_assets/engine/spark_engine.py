@@ -261,7 +261,8 @@ class SparkEngine:
     def arrow_schema(self, query: str) -> pa.Schema:
         from pyspark.sql.pandas.types import to_arrow_schema
 
-        return to_arrow_schema(self.session.sql(to_spark_sql(query)).schema)
+        zone = self.session.conf.get("spark.sql.session.timeZone")
+        return to_arrow_schema(self.session.sql(to_spark_sql(query)).schema, timezone=zone)
 
     def write_union(self, name: str, queries: list[str], order_by: str) -> None:
         frames = [self.session.sql(to_spark_sql(q)) for q in queries]
