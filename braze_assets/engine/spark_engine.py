@@ -13,6 +13,7 @@ the old table.
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 from functools import lru_cache
 
 import pyarrow as pa
@@ -20,7 +21,7 @@ import sqlglot
 from sqlglot import exp, time
 from sqlglot.dialects.spark import Spark
 
-from braze_assets.engine.base import map_schema, mapped_batch
+from braze_assets.engine.base import conform, map_schema, mapped_batch
 
 STAGING_SUFFIX = "__building"
 
@@ -29,7 +30,7 @@ STAGING_SUFFIX = "__building"
 def to_spark_sql(query: str) -> str:
     """DuckDB SQL as Spark SQL. sqlglot does the dialect; this adds what it leaves as is."""
     tree = sqlglot.parse_one(query, read="duckdb")
-    for rewrite in (_try_strptime, _top_n, _list_index, _hugeint, _utc_instant):
+    for rewrite in (_try_strptime, _top_n, _list_index, _hugeint, _utc_instant, _instant):
         tree = tree.transform(rewrite)
     return tree.sql(dialect="spark")
 
@@ -108,6 +109,44 @@ def _utc_instant(node: exp.Expression) -> exp.Expression:
     return exp.Cast(this=cast, to=exp.DataType.build("TIMESTAMP_NTZ", dialect="spark"))
 
 
+def _instant(node: exp.Expression) -> exp.Expression:
+    # DuckDB's TIMESTAMPTZ is an instant: Spark's TIMESTAMP_LTZ (sqlglot writes TIMESTAMP, which
+    # the session reads as TIMESTAMP_NTZ and so would drop a text's offset).
+    if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.TIMESTAMPTZ:
+        return exp.DataType.build("TIMESTAMP_LTZ", dialect="spark")
+    return node
+
+
+# Spark's type names (DataType.simpleString) as DuckDB spells them, for column_types.
+_DUCKDB_TYPES = {
+    "string": "VARCHAR",
+    "boolean": "BOOLEAN",
+    "tinyint": "TINYINT",
+    "smallint": "SMALLINT",
+    "int": "INTEGER",
+    "bigint": "BIGINT",
+    "float": "FLOAT",
+    "double": "DOUBLE",
+    "date": "DATE",
+    "timestamp_ntz": "TIMESTAMP",
+    "timestamp": "TIMESTAMP WITH TIME ZONE",
+    "binary": "BLOB",
+    "void": "NULL",
+}
+
+
+def duckdb_type(spark_type: str) -> str:
+    if spark_type in _DUCKDB_TYPES:
+        return _DUCKDB_TYPES[spark_type]
+    if spark_type.startswith("decimal"):
+        return spark_type.upper()
+    if spark_type.startswith("array<"):
+        return duckdb_type(spark_type[6:-1]) + "[]"
+    if spark_type.startswith(("struct<", "map<")):
+        return spark_type.split("<", 1)[0].upper() + "(" + spark_type.split("<", 1)[1][:-1] + ")"
+    return spark_type.upper()
+
+
 _SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -121,6 +160,10 @@ class SparkEngine:
     name = "spark"
 
     def __init__(self, session, location: str):
+        from py4j.protocol import Py4JJavaError
+        from pyspark.errors import PySparkException
+
+        self.errors = (PySparkException, Py4JJavaError)
         self.session = session
         self.location = location.rstrip("/")
         self._jvm = session._jvm
@@ -196,6 +239,47 @@ class SparkEngine:
         frame = self.session.sql(to_spark_sql(query)).toDF(*inputs)
         mapped = frame.mapInArrow(run, from_arrow_schema(schema)).localCheckpoint()
         mapped.createOrReplaceTempView(_name(name))
+
+    def map_batches(self, name, query, fn, schema) -> None:
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        def run(batches):
+            for batch in batches:
+                yield from conform(fn(pa.Table.from_batches([batch])), schema).to_batches()
+
+        frame = self.session.sql(to_spark_sql(query))
+        mapped = frame.mapInArrow(run, from_arrow_schema(schema)).localCheckpoint()
+        mapped.createOrReplaceTempView(_name(name))
+
+    def create_view(self, name: str, query: str) -> None:
+        self.session.sql(to_spark_sql(query)).createOrReplaceTempView(_name(name))
+
+    def column_types(self, query: str) -> dict[str, str]:
+        schema = self.session.sql(to_spark_sql(query)).schema
+        return {f.name: duckdb_type(f.dataType.simpleString()) for f in schema}
+
+    def arrow_schema(self, query: str) -> pa.Schema:
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        zone = self.session.conf.get("spark.sql.session.timeZone")
+        return to_arrow_schema(self.session.sql(to_spark_sql(query)).schema, timezone=zone)
+
+    def write_union(self, name: str, queries: list[str], order_by: str) -> None:
+        frames = [self.session.sql(to_spark_sql(q)) for q in queries]
+        union = frames[0]
+        for frame in frames[1:]:
+            union = union.unionByName(frame, allowMissingColumns=True)
+        union.createOrReplaceTempView("_union_rows")
+        self.write_table(name, f"SELECT * FROM _union_rows ORDER BY {order_by}")
+        self.drop_temp("_union_rows")
+
+    def utc(self):
+        # The session's zone is UTC (session.py): nothing to switch.
+        return nullcontext()
+
+    def atomic(self):
+        # Each table is swapped in whole (write_dataframe); tables are not written together.
+        return nullcontext()
 
     def _frame(self, table: pa.Table):
         return self.session.createDataFrame(table)

@@ -23,7 +23,9 @@ from braze_assets.identity.standardise import TABLE as STANDARDISED
 PEOPLE = 300
 # transaction_attributes counts orders in windows ending now: both runs see the same moment.
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
-PORTED = (tables.CUSTOMER_360, tables.TRANSACTION_ATTRIBUTES)
+PORTED = (tables.CUSTOMER_360, tables.TRANSACTION_ATTRIBUTES, tables.BRAZE_CUSTOMER_ATTRIBUTES)
+# Tables a ported stage writes beside its asset's own.
+ALSO_WRITTEN = ("braze_attribute_rejections",)
 
 
 class _FrozenClock(datetime):
@@ -43,6 +45,7 @@ def _materialize(engine: str, data_dir: Path, spark: SparkConfig | None, monkeyp
     monkeypatch.setenv(ENV_ENGINE, engine)
     monkeypatch.setenv(settings.ENV_DATA_DIR, str(data_dir))
     project.project_config.cache_clear()
+    from braze_assets.defs.attributes.definitions import build_defs as attributes_defs
     from braze_assets.defs.customer_360.definitions import build_defs as customer_360_defs
     from braze_assets.defs.identity.assets import build_identity_assets
     from braze_assets.defs.sources.assets import build_source_assets
@@ -53,6 +56,7 @@ def _materialize(engine: str, data_dir: Path, spark: SparkConfig | None, monkeyp
         build_source_assets(config)
         + build_identity_assets(config, config.identity)
         + list(customer_360_defs().assets)
+        + list(attributes_defs().assets)
     )
     warehouse = data_dir / f"warehouse_{engine}.duckdb"
     resources = {WAREHOUSE_KEY: WarehouseResource(database=str(warehouse))}
@@ -129,14 +133,16 @@ def test_standardised_records_are_identical(both_engines):
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("table", PORTED)
+@pytest.mark.parametrize("table", PORTED + ALSO_WRITTEN)
 def test_stages_after_identity_are_identical(both_engines, table):
-    """customer_360 (survivorship, address groups, carried columns) and transaction_attributes
-    (parsing, windows, RFM, money rounding), every row and column; Spark mode's warehouse file
-    holds the same table for the stages still on DuckDB."""
+    """customer_360 (survivorship, address groups, carried columns), transaction_attributes
+    (parsing, windows, RFM, money rounding) and braze_customer_attributes with its rejections
+    (casts, identifiers, value checks, held-back duplicates), every row and column; Spark mode's
+    warehouse file holds the same table for the stages still on DuckDB."""
     con, session, location, spark_warehouse = both_engines
     on_duckdb = con.execute(f"SELECT * FROM {table}").to_arrow_table()
-    assert on_duckdb.num_rows > PEOPLE // 2
+    # The demo's values are all sendable: rejections are compared on bad values below.
+    assert on_duckdb.num_rows > PEOPLE // 2 or table in ALSO_WRITTEN
     _assert_same_rows(on_duckdb, _spark_table(session, location, table))
     with duckdb.connect(str(spark_warehouse), read_only=True) as copy:
         _assert_same_rows(on_duckdb, copy.execute(f"SELECT * FROM {table}").to_arrow_table())
@@ -150,4 +156,43 @@ def test_raw_tables_are_published_to_the_table_location(both_engines):
         assert (
             _spark_table(session, location, table).num_rows
             == con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        )
+
+
+@pytest.mark.integration
+def test_attribute_rejections_and_report_are_identical(spark_session, tmp_path):
+    """The attributes builder on the hand-made warehouse of the attribute tests (unreadable,
+    out-of-range, too long, future and invalid values; a shared identifier; an email identifier
+    that cannot be normalised), on both engines: the same rows, rejections and report."""
+    from braze_assets.attributes import DestinationConfig, build_braze_customer_attributes
+    from braze_assets.engine.duckdb_engine import DuckDBEngine
+    from braze_assets.engine.spark_engine import SparkEngine
+    from braze_assets_tests.attributes.test_builder import TODAY, braze_destination, warehouse
+
+    by_email = DestinationConfig.model_validate(
+        {
+            "name": "crm",
+            "identifier": "email",
+            "identifier_column": "email",
+            "attributes": [
+                {"name": "first_name", "column": "given_name", "type": "varchar(20)"},
+                {"name": "phone", "column": "phone", "type": "string"},
+            ],
+        }
+    )
+    destinations = [braze_destination(), by_email]
+    con = warehouse(tmp_path / "w.duckdb")
+    spark = SparkEngine(spark_session, str(tmp_path / "tables"))
+    for table in ("customer_360", "transaction_attributes"):
+        spark.write_arrow(table, con.execute(f"SELECT * FROM {table}").to_arrow_table())
+    reports = [
+        build_braze_customer_attributes(engine, destinations, today=TODAY)
+        for engine in (DuckDBEngine(con), spark)
+    ]
+    assert reports[0].rejections and reports[0].duplicate_identifiers["braze"]
+    assert reports[1] == reports[0]
+    for table in (tables.BRAZE_CUSTOMER_ATTRIBUTES, "braze_attribute_rejections"):
+        _assert_same_rows(
+            con.execute(f"SELECT * FROM {table}").to_arrow_table(),
+            spark.read_arrow(f"SELECT * FROM {table}"),
         )
