@@ -8,6 +8,7 @@ over as Arrow tables (`register`), so both engines share the very same code and 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
@@ -55,6 +56,37 @@ class Engine(Protocol):
     def columns(self, name: str) -> list[str]:
         """Column names of a table, temp table or registered table, in order."""
 
+    # Added for the attributes stage.
+
+    errors: tuple[type[BaseException], ...]
+    """The exceptions a query that does not bind or fails on a row raises."""
+
+    def create_view(self, name: str, query: str) -> None:
+        """A view of `query` under `name` (DuckDB: stored in the file; Spark: in the session)."""
+
+    def column_types(self, query: str) -> dict[str, str]:
+        """A query's column types, spelled as DuckDB spells them (e.g. VARCHAR, DECIMAL(18,2))."""
+
+    def arrow_schema(self, query: str) -> pa.Schema:
+        """The Arrow schema of a query's result, without running it."""
+
+    def map_batches(
+        self, name: str, query: str, fn: Callable[[pa.Table], pa.Table], schema: pa.Schema
+    ) -> None:
+        """Make `name` queryable: fn over the rows of `query` in Arrow tables of any size, each
+        row's output depending on that row only. DuckDB calls fn once on the driver over the whole
+        result; Spark calls it per Arrow batch on the executors (mapInArrow). fn returns `schema`."""
+
+    def write_union(self, name: str, queries: list[str], order_by: str) -> None:
+        """Replace the stored table `name` with the queries' rows matched by column name (a column
+        a query lacks is NULL), ordered by `order_by`."""
+
+    def utc(self) -> AbstractContextManager:
+        """A block in which timestamps with a zone are read and shown in UTC."""
+
+    def atomic(self) -> AbstractContextManager:
+        """A block whose table writes land together (DuckDB) or each whole (Spark)."""
+
 
 def map_schema(
     inputs: list[str], outputs: list[str], types: dict[str, pa.DataType] | None
@@ -75,3 +107,8 @@ def mapped_batch(
         for j in range(len(outputs))
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """fn's output in exactly `schema` (polars hands strings back as large_string)."""
+    return pa.Table.from_arrays([table.column(f.name).cast(f.type) for f in schema], schema=schema)

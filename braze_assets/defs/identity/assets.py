@@ -4,7 +4,6 @@
 from datetime import UTC, datetime
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from braze_assets.config.model import ProjectConfig
 from braze_assets.defs import automation
@@ -14,8 +13,9 @@ from braze_assets.defs.engine import (
     engine_table_metadata,
     import_from_spark,
     open_engine,
+    publish_raw,
 )
-from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, table_metadata, table_value
+from braze_assets.defs.project import OWNERS, table_metadata, table_value
 from braze_assets.identity.cluster import TABLE as COALESCED
 from braze_assets.identity.cluster import cluster_and_assign_ids
 from braze_assets.identity.config import IdentityConfig
@@ -223,20 +223,20 @@ def build_identity_assets(
         group_name=GROUP,
         kinds={"duckdb"},
         owners=OWNERS,
-        pool=WAREHOUSE_POOL,
+        **duckdb_stage_args(),
         automation_condition=automation.derived(),
         deps=[dg.AssetKey(SCORES)],
         description="Every source record with its stable customer_id (UUID) and cluster flags; "
         "id churn of the run in the metadata.",
     )
-    def unified_coalesced(
-        context: dg.AssetExecutionContext, duckdb: DuckDBResource
-    ) -> dg.MaterializeResult:
-        with duckdb.get_connection() as con:
+    def unified_coalesced(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        with context.resources.duckdb.get_connection() as con:
             report = cluster_and_assign_ids(
                 con, identity, run_id=context.run.run_id, now=datetime.now(UTC)
             )
             metadata = table_metadata(con, COALESCED)
+            # customer_360 and transaction_attributes run on Spark and read it there.
+            publish_raw(context, con, COALESCED)
         return dg.MaterializeResult(
             metadata={
                 **metadata,
