@@ -83,7 +83,7 @@ def demo_inputs(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def both_engines(demo_inputs, spark_session, spark_settings):
     """Every ported stage, once per engine, on the same demo files: on DuckDB the whole chain; on
-    Spark the sources and standardisation, then the stages after identity from DuckDB mode's
+    Spark the sources, standardisation and the stages after identity, these from DuckDB mode's
     unified_coalesced."""
     from braze_assets.engine.spark_engine import SparkEngine
 
@@ -97,15 +97,15 @@ def both_engines(demo_inputs, spark_session, spark_settings):
             monkeypatch,
             standardised | dg.AssetSelection.groups("identity") | after_identity,
         )
-        spark_warehouse = _materialize(
-            "spark", demo_inputs, spark_settings, monkeypatch, standardised
-        )
         with duckdb.connect(str(warehouse), read_only=True) as con:
             coalesced = con.execute(f"SELECT * FROM {tables.UNIFIED_COALESCED}").to_arrow_table()
+        # In place of clustering (still on DuckDB), which the Spark run does not select.
         SparkEngine(spark_session, spark_settings.location()).write_arrow(
             tables.UNIFIED_COALESCED, coalesced
         )
-        _materialize("spark", demo_inputs, spark_settings, monkeypatch, after_identity)
+        spark_warehouse = _materialize(
+            "spark", demo_inputs, spark_settings, monkeypatch, standardised | after_identity
+        )
         project.project_config.cache_clear()
     con = duckdb.connect(str(warehouse), read_only=True)
     yield con, spark_session, spark_settings.location(), spark_warehouse
