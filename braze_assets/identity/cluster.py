@@ -130,6 +130,37 @@ def _union_pairs(
         roots = jumped
 
 
+def _joined_key_values(
+    con: duckdb.DuckDBPyConnection, separation: list[str]
+) -> dict[tuple[int, object], object]:
+    """Separation-key values one person holds (two accounts the scores join directly, see
+    `separation_override`): (key position, value) -> the smallest value of its group, so the
+    union-find treats the group as one value and still refuses any other."""
+    if "separation_override" not in table_columns(con, SCORES):
+        return {}
+    select = ", ".join(f"a.{quote(k)}, b.{quote(k)}" for k in separation)
+    rows = con.execute(
+        f"""SELECT {select} FROM {SCORES} p
+        JOIN {STANDARDISED} a ON a.record_id = p.record_id_l JOIN {STANDARDISED} b ON b.record_id = p.record_id_r
+        WHERE p.separation_override ORDER BY p.record_id_l, p.record_id_r"""
+    ).fetchall()
+    parent: dict[tuple[int, object], tuple[int, object]] = {}
+
+    def find(x):
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for row in rows:
+        for i in range(len(separation)):
+            a, b = row[2 * i], row[2 * i + 1]
+            if a is not None and b is not None and a != b:
+                ra, rb = sorted((find((i, a)), find((i, b))), key=lambda t: t[1])
+                parent[rb] = ra
+    return {x: find(x)[1] for x in parent}
+
+
 def _components(
     con: duckdb.DuckDBPyConnection, identity: IdentityConfig
 ) -> tuple[pa.Array, np.ndarray, np.ndarray, int, int]:
@@ -150,7 +181,8 @@ def _components(
             f"SELECT i.idx, {key_select} FROM {STANDARDISED} s JOIN _identity_index i USING (record_id) "
             f"WHERE {' OR '.join(f's.{quote(k)} IS NOT NULL' for k in separation)}"
         ).fetchall()
-        keys = {row[0]: tuple(row[1:]) for row in rows}
+        joined = _joined_key_values(con, separation)
+        keys = {row[0]: tuple(joined.get((i, v), v) for i, v in enumerate(row[1:])) for row in rows}
     edges = con.execute(
         f"""SELECT l.idx AS l, r.idx AS r FROM {SCORES} p
         JOIN _identity_index l ON l.record_id = p.record_id_l JOIN _identity_index r ON r.record_id = p.record_id_r

@@ -44,6 +44,21 @@ def _threshold_note(report) -> str:
     )
 
 
+def _separation_note(report, identity) -> str:
+    """Why two accounts (different values of a separation key) joined or stayed apart."""
+    keys = ", ".join(identity.separation_keys) or "none"
+    if identity.separation_override == "never":
+        return f"Separation keys ({keys}): two different values are never one customer (separation_override: never)."
+    return (
+        f"Separation keys ({keys}): {report.separation_conflicts} scored pairs hold two different values "
+        f"(two accounts); **{report.separation_overrides}** of them are taken as one person's two accounts "
+        "and may join: the model links the pair directly, person-level evidence included, and would "
+        "still link it with the name comparisons left out (strangers share a name, rarely a phone, a "
+        "birthdate or a street address). Any other pair of values is kept apart in clustering, also "
+        "through a chain of other records. `separation_override: never` keeps every pair apart."
+    )
+
+
 def _num(value, digits: int = 5) -> str:
     return "untrained" if value is None else f"{value:.{digits}g}" if digits > 2 else f"{value:.2f}"
 
@@ -174,7 +189,16 @@ def build_identity_assets(
         return dg.MaterializeResult(
             metadata={
                 **metadata,
-                **_ints({"pairs": report.pairs, "probabilistic_pairs": report.probabilistic_pairs}),
+                **_ints(
+                    {
+                        "pairs": report.pairs,
+                        "probabilistic_pairs": report.probabilistic_pairs,
+                        # Two accounts (different separation-key values) scored, and joined
+                        # as one person's accounts (identity.separation_override).
+                        "separation_conflict_pairs": report.separation_conflicts,
+                        "separation_override_pairs": report.separation_overrides,
+                    }
+                ),
                 **_ints(
                     {
                         f"pairs_{k.replace(':', '_')}": v
@@ -188,6 +212,7 @@ def build_identity_assets(
                 ),
                 "match_threshold": dg.MetadataValue.float(float(report.match_threshold or 0.0)),
                 "threshold_reasoning": dg.MetadataValue.md(_threshold_note(report)),
+                "separation_reasoning": dg.MetadataValue.md(_separation_note(report, identity)),
                 **_tables(report),
                 "em_sessions": dg.MetadataValue.text(", ".join(report.em_rules) or "none"),
             }
