@@ -115,10 +115,8 @@ def _literal(value: str | None) -> str:
     return "CAST(NULL AS VARCHAR)" if value is None else quote_literal(value)
 
 
-def _staged(txn: TransactionSourceConfig, con) -> str:
-    """SELECT of one raw table in a common shape: raw text next to parsed values. `con` is an
-    Engine or a DuckDB connection (lifecycle.orders stages its orders with it)."""
-    con = as_engine(con)
+def _staged(txn: TransactionSourceConfig, con: Engine) -> str:
+    """SELECT of one raw table in a common shape: raw text next to parsed values."""
     table = f"raw_txn_{txn.name}"
     if not con.table_exists(table):
         raise TransactionInputError(
