@@ -13,6 +13,7 @@ the old table.
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 from functools import lru_cache
 
 import pyarrow as pa
@@ -20,9 +21,11 @@ import sqlglot
 from sqlglot import exp, time
 from sqlglot.dialects.spark import Spark
 
-from braze_assets.engine.base import map_schema, mapped_batch
+from braze_assets.engine.base import map_schema, mapped_batch, propagate_components
 
 STAGING_SUFFIX = "__building"
+# Splink writes its intermediate tables here (its 'parquet' lineage break), removed after each run.
+SPLINK_WORK = "_splink_work"
 
 
 @lru_cache(maxsize=512)
@@ -31,6 +34,14 @@ def to_spark_sql(query: str) -> str:
     tree = sqlglot.parse_one(query, read="duckdb")
     tree = tree.transform(_try_strptime)
     return tree.sql(dialect="spark")
+
+
+@lru_cache(maxsize=256)
+def to_splink_spark_sql(condition: str) -> str:
+    """A DuckDB-dialect condition as Splink's Spark SQL: Spark has no jaro_winkler_similarity;
+    Splink's similarity jar registers jaro_winkler (and damerau_levenshtein, same name)."""
+    tree = sqlglot.parse_one(condition, read="duckdb")
+    return re.sub(r"\bJAROWINKLER_SIMILARITY\(", "jaro_winkler(", tree.sql(dialect="spark"))
 
 
 def _try_strptime(node: exp.Expression) -> exp.Expression:
@@ -151,3 +162,36 @@ class SparkEngine:
 
     def columns(self, name: str) -> list[str]:
         return list(self.session.table(_name(name)).columns)
+
+    def create_view(self, name: str, query: str) -> None:
+        self.session.sql(to_spark_sql(query)).createOrReplaceTempView(_name(name))
+
+    def drop_view(self, name: str) -> None:
+        self.session.catalog.dropTempView(_name(name))
+
+    def transaction(self):
+        return nullcontext()
+
+    # Splink
+
+    def splink_api(self):
+        from splink import SparkAPI
+
+        context = self.session.sparkContext
+        if context._jsc.sc().getCheckpointDir().isEmpty():
+            context.setCheckpointDir(f"{self.location}/{SPLINK_WORK}")
+        return SparkAPI(spark_session=self.session, break_lineage_method="parquet")
+
+    def splink_sql(self, condition: str) -> str:
+        return to_splink_spark_sql(condition)
+
+    def drop_splink_tables(self) -> None:
+        for table in self.session.catalog.listTables():
+            if table.isTemporary and table.name.startswith("__splink__"):
+                self.session.catalog.dropTempView(table.name)
+        work = self._path(f"{self.location}/{SPLINK_WORK}")
+        if self._fs.exists(work):
+            self._fs.delete(work, True)
+
+    def components(self, name: str, nodes: str, edges: str) -> None:
+        propagate_components(self, name, nodes, edges)
