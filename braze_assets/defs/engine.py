@@ -37,6 +37,17 @@ def engine_asset_args(*kinds: str) -> dict:
     }
 
 
+def engine_stage_feeding_duckdb_args(*kinds: str) -> dict:
+    """engine_asset_args for a stage on the Engine whose tables stages still on DuckDB read: in
+    Spark mode it also copies them into the warehouse file (export_to_warehouse), so it takes
+    the warehouse and its single-writer pool as well."""
+    args = engine_asset_args(*kinds)
+    if active_engine().name == "spark":
+        args["required_resource_keys"] = args["required_resource_keys"] | {WAREHOUSE_KEY}
+        args["pool"] = WAREHOUSE_POOL
+    return args
+
+
 def engine_resources() -> dict:
     """The Spark resource in Spark mode (built lazily: no JVM until an asset runs)."""
     engine = active_engine()
@@ -51,8 +62,7 @@ def duckdb_stage_args() -> dict:
     """@dg.asset arguments for a stage still written for DuckDB only (the pool and the warehouse);
     in Spark mode it also needs Spark, to bridge its inputs and outputs to the table location.
 
-    The sources keep DuckDB's readers and publish each raw table to Spark; the identity stages
-    after standardisation import unified_standardised from Spark until they run there too."""
+    The sources keep DuckDB's readers and publish each raw table to Spark."""
     keys = {WAREHOUSE_KEY} | ({SPARK_KEY} if active_engine().name == "spark" else set())
     return {"pool": WAREHOUSE_POOL, "required_resource_keys": keys}
 
@@ -79,6 +89,16 @@ def import_from_spark(
     con.execute(
         f"CREATE OR REPLACE TABLE {quote(table)} AS SELECT * FROM read_parquet({files}){order}"
     )
+
+
+def export_to_warehouse(context: dg.AssetExecutionContext, tables: dict[str, str | None]) -> None:
+    """In Spark mode, copy tables a Spark stage wrote into the warehouse file for the stages
+    that still run on DuckDB; `tables` maps each table to its row order (or None)."""
+    if getattr(context.resources, SPARK_KEY, None) is None:
+        return
+    with getattr(context.resources, WAREHOUSE_KEY).get_connection() as con:
+        for table, order_by in tables.items():
+            import_from_spark(context, con, table, order_by)
 
 
 @contextmanager

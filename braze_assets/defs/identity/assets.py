@@ -4,20 +4,19 @@
 from datetime import UTC, datetime
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from braze_assets.config.model import ProjectConfig
 from braze_assets.defs import automation
 from braze_assets.defs.engine import (
-    duckdb_stage_args,
     engine_asset_args,
+    engine_stage_feeding_duckdb_args,
     engine_table_metadata,
-    import_from_spark,
+    export_to_warehouse,
     open_engine,
 )
-from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, table_metadata, table_value
+from braze_assets.defs.project import OWNERS, table_value
+from braze_assets.identity.cluster import ASSIGNMENTS, REGISTRY, cluster_and_assign_ids
 from braze_assets.identity.cluster import TABLE as COALESCED
-from braze_assets.identity.cluster import cluster_and_assign_ids
 from braze_assets.identity.config import IdentityConfig
 from braze_assets.identity.match import TABLE as SCORES
 from braze_assets.identity.match import score_pairs
@@ -156,19 +155,17 @@ def build_identity_assets(
     @dg.asset(
         name=SCORES,
         group_name=GROUP,
-        kinds={"duckdb", "splink"},
+        **engine_asset_args("splink"),
         owners=OWNERS,
-        **duckdb_stage_args(),
         automation_condition=automation.derived(),
         deps=[dg.AssetKey(STANDARDISED)],
         description="Scored record pairs: Splink match probability and weight, match category "
         "(exact/excellent/high/moderate/weak), match type and per-comparison levels.",
     )
     def unified_scores(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        with context.resources.duckdb.get_connection() as con:
-            import_from_spark(context, con, STANDARDISED, order_by="source, source_row")
-            report = score_pairs(con, identity)
-            metadata = table_metadata(con, SCORES)
+        with open_engine(context) as engine:
+            report = score_pairs(engine, identity)
+            metadata = engine_table_metadata(engine, SCORES)
         for note in report.skipped:
             context.log.info(f"skipped: {note}")
         return dg.MaterializeResult(
@@ -196,22 +193,24 @@ def build_identity_assets(
     @dg.asset(
         name=COALESCED,
         group_name=GROUP,
-        kinds={"duckdb"},
+        # Customer 360 and the lifecycle stages read these tables from the warehouse file.
+        **engine_stage_feeding_duckdb_args(),
         owners=OWNERS,
-        pool=WAREHOUSE_POOL,
         automation_condition=automation.derived(),
         deps=[dg.AssetKey(SCORES)],
         description="Every source record with its stable customer_id (UUID) and cluster flags; "
         "id churn of the run in the metadata.",
     )
-    def unified_coalesced(
-        context: dg.AssetExecutionContext, duckdb: DuckDBResource
-    ) -> dg.MaterializeResult:
-        with duckdb.get_connection() as con:
+    def unified_coalesced(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        with open_engine(context) as engine:
             report = cluster_and_assign_ids(
-                con, identity, run_id=context.run.run_id, now=datetime.now(UTC)
+                engine, identity, run_id=context.run.run_id, now=datetime.now(UTC)
             )
-            metadata = table_metadata(con, COALESCED)
+            metadata = engine_table_metadata(engine, COALESCED)
+        export_to_warehouse(
+            context,
+            {COALESCED: "customer_id, record_id", REGISTRY: None, ASSIGNMENTS: "record_id"},
+        )
         return dg.MaterializeResult(
             metadata={
                 **metadata,
