@@ -78,6 +78,11 @@ class Engine(Protocol):
     def drop_splink_tables(self) -> None:
         """Drop what Splink left in the session (its __splink__ tables, views and files)."""
 
+    def create_indexed(self, name: str, query: str, order_by: str) -> None:
+        """Materialise a query with a BIGINT column `idx` that increases with `order_by` (unique;
+        0, 1, 2... on DuckDB, with gaps on Spark, which numbers its sorted partitions apart
+        instead of sorting all rows in one task as a window without partitions would)."""
+
     def components(self, name: str, nodes: str, edges: str) -> None:
         """Make `name(node, component)` queryable: the connected components of the graph whose
         nodes (BIGINT column `node`) and undirected edges (BIGINT columns `l`, `r`) the queries

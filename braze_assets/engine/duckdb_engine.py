@@ -87,6 +87,12 @@ class DuckDBEngine:
                 f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {quote(name)}"
             )
 
+    def create_indexed(self, name: str, query: str, order_by: str) -> None:
+        self.create_temp(
+            name,
+            f"SELECT *, (row_number() OVER (ORDER BY {order_by}) - 1)::BIGINT AS idx FROM ({query})",
+        )
+
     def components(self, name: str, nodes: str, edges: str) -> None:
         # One machine holds the graph anyway: numpy settles it faster than rounds of SQL.
         ids = self.con.execute(f"SELECT node FROM ({nodes})").fetchnumpy()["node"]

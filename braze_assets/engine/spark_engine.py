@@ -193,5 +193,13 @@ class SparkEngine:
         if self._fs.exists(work):
             self._fs.delete(work, True)
 
+    def create_indexed(self, name: str, query: str, order_by: str) -> None:
+        from pyspark.sql.functions import monotonically_increasing_id
+
+        # A range-partitioned sort, then ids that grow with the partition and the row in it.
+        frame = self.session.sql(to_spark_sql(f"SELECT * FROM ({query}) ORDER BY {order_by}"))
+        frame = frame.withColumn("idx", monotonically_increasing_id()).localCheckpoint()
+        frame.createOrReplaceTempView(_name(name))
+
     def components(self, name: str, nodes: str, edges: str) -> None:
         propagate_components(self, name, nodes, edges)

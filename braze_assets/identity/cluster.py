@@ -146,11 +146,7 @@ def _components(con: Engine, identity: IdentityConfig) -> dict:
     columns = con.columns(STANDARDISED)
     separation = [k for k in identity.separation_keys if k in columns]
     threshold = match_threshold(con, identity)
-    con.create_temp(
-        "_identity_index",
-        f"SELECT record_id, (row_number() OVER (ORDER BY record_id) - 1)::BIGINT AS idx "
-        f"FROM {STANDARDISED}",
-    )
+    con.create_indexed("_identity_index", f"SELECT record_id FROM {STANDARDISED}", "record_id")
     pairs = (
         f"FROM {SCORES} p JOIN _identity_index l ON l.record_id = p.record_id_l "
         "JOIN _identity_index r ON r.record_id = p.record_id_r"

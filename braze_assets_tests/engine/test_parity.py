@@ -8,7 +8,6 @@ carry-over: kept, merged, split and new ids are the same on both."""
 
 from __future__ import annotations
 
-import math
 from datetime import date, datetime
 from pathlib import Path
 
@@ -28,8 +27,10 @@ from braze_assets.identity.match import match_threshold
 from braze_assets.identity.standardise import TABLE as STANDARDISED
 
 PEOPLE = 300
-# Probabilities are sums of the same terms in another order on Spark: equal to ~1e-15.
-FLOAT_COLUMNS = ("match_probability", "match_weight", "model_probability")
+# EM sums the same terms in another order on Spark and stops where its convergence test says,
+# so the trained m and u differ in the last digits and the weights by a few 1e-6 (measured:
+# below 1e-5 on these inputs); a probability by less than that.
+FLOAT_TOLERANCE = {"match_probability": 1e-6, "model_probability": 1e-6, "match_weight": 1e-4}
 RERUN_ID, RERUN_AT = "parity-rerun", datetime(2026, 6, 2)
 
 
@@ -173,18 +174,16 @@ def test_scores_are_the_same_pairs_with_the_same_probabilities(both_engines):
     assert pairs["spark"].keys() == pairs["duckdb"].keys()
     kinds = {r["match_type"] for r in pairs["duckdb"].values()}
     assert "probabilistic" in kinds and any(k.startswith("deterministic:") for k in kinds)
+    largest = dict.fromkeys(FLOAT_TOLERANCE, 0.0)
     for pair, d in pairs["duckdb"].items():
         s = pairs["spark"][pair]
         for column in duck.column_names:
-            if column in FLOAT_COLUMNS and d[column] is not None and s[column] is not None:
-                assert math.isclose(d[column], s[column], rel_tol=1e-9, abs_tol=1e-12), (
-                    pair,
-                    column,
-                    d[column],
-                    s[column],
-                )
+            if column in FLOAT_TOLERANCE and d[column] is not None and s[column] is not None:
+                largest[column] = max(largest[column], abs(d[column] - s[column]))
             else:
                 assert d[column] == s[column], (pair, column, d[column], s[column])
+    assert all(largest[c] <= FLOAT_TOLERANCE[c] for c in largest), largest
+    print(f"largest differences: {largest}")
 
 
 @pytest.mark.integration
