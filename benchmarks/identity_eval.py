@@ -35,20 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from braze_assets.config.model import ProjectConfig  # noqa: E402
 from braze_assets.identity.config import IdentityConfig  # noqa: E402
-from braze_assets.sources.load import load_table  # noqa: E402
-
-FEBRL_TAGS = {
-    "given_name": "given_name",
-    "surname": "surname",
-    "street_number": "address_line1",
-    "address_1": "address_line1",
-    "address_2": "address_line2",
-    "suburb": "city",
-    "postcode": "postal_code",
-    "state": "state",
-    "date_of_birth": "birthdate",
-    "soc_sec_id": "identifier:soc_sec_id",
-}
+from braze_assets_tests.identity.fixtures import FEBRL_TAGS, load_sources  # noqa: E402
 
 
 @dataclass
@@ -294,34 +281,21 @@ def _load(con: duckdb.DuckDBPyConnection, dataset: Dataset, work: Path) -> Proje
         path = work / s.path
         path.parent.mkdir(parents=True, exist_ok=True)
         dataset.sources[s.name].write_csv(path)
-        load_table(
-            con,
-            source=s.name,
-            table=f"raw_{s.name}",
-            path=path,
-            required_columns=[s.primary_key, s.updated_at, *s.columns],
-            primary_key=s.primary_key,
-        )
+    load_sources(con, config, work)
     return config
 
 
 def _pairwise(con: duckdb.DuckDBPyConnection, clusters_sql: str, truth: pl.DataFrame) -> dict:
+    from braze_assets.identity.quality import pairwise_quality
+
     con.register("_truth", truth.to_arrow())
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _e AS SELECT c.cluster, t.person_id FROM ({clusters_sql}) c "
-        "JOIN _truth t ON t.source || ':' || t.source_pk = c.record_id"
+    quality = pairwise_quality(
+        con,
+        f"(SELECT c.cluster, t.person_id AS person FROM ({clusters_sql}) c "
+        "JOIN _truth t ON t.source || ':' || t.source_pk = c.record_id)",
     )
-
-    def pairs(by: str) -> int:
-        return con.execute(
-            f"SELECT coalesce(sum(n*(n-1)/2), 0) FROM (SELECT count(*) n FROM _e GROUP BY {by})"
-        ).fetchone()[0]
-
-    predicted, true, correct = pairs("cluster"), pairs("person_id"), pairs("cluster, person_id")
     con.unregister("_truth")
-    p = correct / predicted if predicted else 1.0
-    r = correct / true if true else 1.0
-    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
+    return {k: quality[k] for k in ("precision", "recall", "f1")}
 
 
 def run_defaults(dataset: Dataset, identity: IdentityConfig | None = None) -> dict:
@@ -474,81 +448,17 @@ def _splink_febrl(dataset: Dataset, link_only: bool) -> dict:
 def _splink_demo(dataset: Dataset) -> dict:
     """The demo benchmark's 'Splink alone' model (benchmarks/identity.py), which was written
     for the demo's columns: standard comparisons on lower-cased fields, 8 blocking rules."""
-    import splink.comparison_library as cl
-    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+    from identity import splink_alone  # benchmarks/identity.py, beside this script
 
     config = _config(dataset)
-    fields = (
-        "given_name",
-        "surname",
-        "email",
-        "phone",
-        "address_line1",
-        "city",
-        "postal_code",
-        "birthdate",
-    )
     con = duckdb.connect()
-    start = time.perf_counter()
-    selects = []
     for s in config.sources:
         con.register(f"raw_{s.name}", dataset.sources[s.name].to_arrow())
-        tags = {t: c for c, t in s.columns.items()}
-        cols = {f: f'lower(trim("{tags[f]}"))' for f in fields if f in tags}
-        if "full_name" in tags and "given_name" not in tags:
-            cols["given_name"] = f"lower(split_part(trim(\"{tags['full_name']}\"), ' ', 1))"
-            cols["surname"] = f"lower(regexp_extract(trim(\"{tags['full_name']}\"), '(\\S+)$', 1))"
-        select = ", ".join(
-            f"NULLIF({cols[f]}, '') AS {f}" if f in cols else f"NULL::VARCHAR AS {f}"
-            for f in fields
-        )
-        selects.append(
-            f"SELECT '{s.name}:' || {s.primary_key} AS unique_id, {select} FROM raw_{s.name}"
-        )
-    con.execute("CREATE TABLE splink_input AS " + " UNION ALL ".join(selects))
-    settings = SettingsCreator(
-        link_type="dedupe_only",
-        comparisons=[
-            cl.NameComparison("given_name"),
-            cl.NameComparison("surname"),
-            cl.EmailComparison("email"),
-            cl.ExactMatch("phone"),
-            cl.DateOfBirthComparison("birthdate", input_is_string=True, invalid_dates_as_null=True),
-            cl.LevenshteinAtThresholds("address_line1", [2, 5]),
-            cl.ExactMatch("city"),
-            cl.ExactMatch("postal_code"),
-        ],
-        blocking_rules_to_generate_predictions=[
-            block_on("email"),
-            block_on("phone"),
-            block_on("given_name", "surname"),
-            block_on("surname", "postal_code"),
-            block_on("surname", "birthdate"),
-            block_on("given_name", "birthdate"),
-            block_on("address_line1", "postal_code"),
-            block_on("given_name", "postal_code"),
-        ],
-    )
-    linker = Linker(DuckDBAPI(con).register("splink_input"), settings, log_level=logging.ERROR)
-    linker.training.estimate_probability_two_random_records_match(
-        [block_on("email"), block_on("phone")], recall=0.6
-    )
-    linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=42)
-    for rule in (
-        block_on("given_name", "surname"),
-        block_on("email"),
-        block_on("postal_code", "birthdate"),
-    ):
-        linker.training.estimate_parameters_using_expectation_maximisation(rule, max_pairs=2e6)
-    predictions = linker.inference.predict(threshold_match_probability=0.5)
-    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
-        predictions, threshold_match_probability=0.99
-    )
+    start = time.perf_counter()
+    clusters = splink_alone(con, config, 0.99)
     seconds = time.perf_counter() - start
     quality = _pairwise(
-        con,
-        f"SELECT unique_id AS record_id, cluster_id AS cluster FROM {clusters.physical_name}",
-        dataset.truth,
+        con, f"SELECT unique_id AS record_id, cluster_id AS cluster FROM {clusters}", dataset.truth
     )
     con.close()
     return {**quality, "seconds": seconds, "threshold": 0.99}

@@ -55,15 +55,21 @@ DEFAULT_AUDIENCE_SQL_TIMEOUT_S = 600.0
 
 def audience_sql_timeout_s() -> float:
     """Seconds one audience query may run before it is interrupted (BRAZE_ASSETS_AUDIENCE_SQL_TIMEOUT_S)."""
-    raw = os.environ.get(ENV_AUDIENCE_SQL_TIMEOUT_S, "").strip()
+    return seconds_from_env(ENV_AUDIENCE_SQL_TIMEOUT_S, DEFAULT_AUDIENCE_SQL_TIMEOUT_S)
+
+
+def seconds_from_env(name: str, default: float, *, allow_zero: bool = False) -> float:
+    """A finite number of seconds from environment variable `name` (`default` when unset or
+    blank); a ValueError naming the variable when it is not one, or not > 0 (>= 0 with
+    `allow_zero`)."""
+    raw = os.environ.get(name, "").strip()
     if not raw:
-        return DEFAULT_AUDIENCE_SQL_TIMEOUT_S
+        return default
     try:
         value = float(raw)
     except ValueError:
-        value = 0.0
-    if not value > 0 or value == float("inf"):
-        raise ValueError(
-            f"{ENV_AUDIENCE_SQL_TIMEOUT_S}={raw!r} is not a positive number of seconds such as '600' or '2.5'"
-        )
+        value = float("nan")
+    if not (value > 0 or (allow_zero and value == 0)) or value == float("inf"):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name}={raw!r} must be a number of seconds {bound}")
     return value

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -170,6 +170,45 @@ def replace_table(
         con.execute(f"CREATE OR REPLACE TABLE {quote(staging)} AS {query}", params)
         con.execute(f"DROP TABLE IF EXISTS {quote(table)}")
         con.execute(f"ALTER TABLE {quote(staging)} RENAME TO {quote(table)}")
+
+
+def create_tables(
+    con: duckdb.DuckDBPyConnection,
+    tables: Mapping[str, str],
+    added: Mapping[str, str] | None = None,
+) -> None:
+    """Create each of `tables` (name -> its columns) that does not exist yet, then give tables
+    created before a column was added the `added` columns (name -> columns) they lack.
+
+    Columns are definitions separated by commas, `name TYPE`; a column of `tables` is NOT NULL
+    unless its definition says NULL itself (`message VARCHAR NULL` for a nullable one), and a table
+    constraint such as `PRIMARY KEY (a, b)` stays as written. An added column is nullable (a new
+    column of a table with rows cannot be NOT NULL), so `added` is taken as written."""
+    for name, columns in tables.items():
+        definitions = ", ".join(
+            c if _NULL.search(c) or c.startswith(_TABLE_CONSTRAINTS) else f"{c} NOT NULL"
+            for c in _definitions(columns)
+        )
+        con.execute(f"CREATE TABLE IF NOT EXISTS {quote(name)} ({definitions})")
+    for name, columns in (added or {}).items():
+        for column in _definitions(columns):
+            con.execute(f"ALTER TABLE {quote(name)} ADD COLUMN IF NOT EXISTS {column}")
+
+
+_NULL = re.compile(r"\bNULL\b", re.IGNORECASE)
+_TABLE_CONSTRAINTS = ("PRIMARY KEY", "UNIQUE", "CHECK", "FOREIGN KEY")
+
+
+def _definitions(columns: str) -> list[str]:
+    """`columns` split at the commas outside parentheses (a CHECK or a key list holds some)."""
+    parts, depth, start = [], 0, 0
+    for i, c in enumerate(columns):
+        depth += {"(": 1, ")": -1}.get(c, 0)
+        if c == "," and depth == 0:
+            parts.append(columns[start:i])
+            start = i + 1
+    parts.append(columns[start:])
+    return [p.strip() for p in parts if p.strip()]
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:

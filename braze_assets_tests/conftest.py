@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from braze_assets.sandbox import SandboxServer
 from braze_assets.settings import PROJECT_DIR
 
 DEMO_PEOPLE = 1_500
@@ -37,15 +38,35 @@ def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+BIN = Path(sys.executable).parent  # the environment's scripts: dg, dagster, dagster-daemon
+
+
+def run_command(
+    args: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path = PROJECT_DIR,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess:
+    """A command run to its end from the project root (unless `cwd`), its output captured as text;
+    the caller checks the exit code. Without `env` it inherits the tests' environment."""
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
 def run_cli(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "braze_assets.cli", *args],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_command([sys.executable, "-m", "braze_assets.cli", *args], env=env, timeout=timeout)
+
+
+def run_dg(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    return run_command([str(BIN / "dg"), *args], env=env, timeout=timeout)
+
+
+def run_python(
+    code: str, *, env: dict[str, str], cwd: Path = PROJECT_DIR, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    return run_command([sys.executable, "-c", code], env=env, cwd=cwd, timeout=timeout)
 
 
 def start_cli(*args: str, env: dict[str, str], **popen: object) -> subprocess.Popen:
@@ -61,6 +82,15 @@ def start_cli(*args: str, env: dict[str, str], **popen: object) -> subprocess.Po
     }
     options.update(popen)
     return subprocess.Popen([sys.executable, "-u", "-m", "braze_assets.cli", *args], **options)
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    """The HTTP Braze sandbox without a rate limit, its state under the test's directory, stopped
+    after the test (the braze and sandbox tests have their own, with two keys)."""
+    server = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from braze_assets.sandbox import SandboxServer
 
 
@@ -23,3 +25,14 @@ def two_key_sandbox(
         rate_limit_requests=None,
     ) as server:
         yield server
+
+
+def two_key_sandbox_fixture(full_key: str, export_only_key: str):
+    """A `sandbox` fixture: two_key_sandbox with these keys, its state under the test's directory."""
+
+    @pytest.fixture
+    def sandbox(tmp_path):
+        with two_key_sandbox(tmp_path / "sandbox", full_key, export_only_key) as server:
+            yield server
+
+    return sandbox

@@ -1,9 +1,12 @@
 """Build `customer_attribute_source` (the view every attribute expression reads) and
 `braze_customer_attributes` (one row per Braze profile per destination, typed, validated).
 
-Casting and transforms run in DuckDB; per-row validation runs in polars over the fetched columns.
-A value that cannot be sent is set to NULL in the table and written to `braze_attribute_rejections`
-with its reason: bad rows never fail the run.
+Written once against the Engine interface: casting, identifiers, held-back duplicates, counts and
+the final tables are SQL; per-row validation runs the polars code below over Arrow batches of the
+rows (map_batches: on DuckDB one batch on the driver, on Spark per batch on the executors), and
+the standard-field checks (email, phone, country...) run once per distinct value. A value that
+cannot be sent is set to NULL in the table and written to `braze_attribute_rejections` with its
+reason: bad rows never fail the run.
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
-import duckdb
 import polars as pl
+import pyarrow as pa
 
 from braze_assets import tables
 from braze_assets.attributes import catalogue
@@ -24,31 +27,29 @@ from braze_assets.attributes.report import AttributesReport
 from braze_assets.attributes.serialise import canonical_json, payload_json
 from braze_assets.attributes.types import source_family
 from braze_assets.attributes.value_checks import ValueChecks
-from braze_assets.warehouse import quote, quote_literal, table_columns, transaction
+from braze_assets.engine.base import Engine
+from braze_assets.engine.duckdb_engine import as_engine
+from braze_assets.warehouse import quote, quote_literal
 
 SOURCE_VIEW = "customer_attribute_source"
 ATTRIBUTES_TABLE = tables.BRAZE_CUSTOMER_ATTRIBUTES
 REJECTIONS_TABLE = "braze_attribute_rejections"
-_REJECTION_SCHEMA = {
-    name: pl.String
-    for name in ("destination", "customer_id", "identifier", "attribute", "value", "reason")
-}
 
 
 class AttributeBuildError(ValueError):
     """An attribute's expression does not run against the warehouse (names destination and attribute)."""
 
 
-def build_attribute_source_view(
-    con: duckdb.DuckDBPyConnection, carried: Iterable[str] = ()
-) -> list[str]:
+def build_attribute_source_view(con, carried: Iterable[str] = ()) -> list[str]:
     """(Re)create the view; returns the catalogue columns filled with typed NULLs ("table.column").
 
     Tables that do not exist yet (transactions or engagement not built) contribute their catalogue
     columns as typed NULLs so attribute expressions still bind. `carried` are the customer 360's
-    attribute-tagged source columns (see attributes.config.carried_columns).
+    attribute-tagged source columns (see attributes.config.carried_columns). `con` is an Engine
+    (or a DuckDB connection, which is wrapped).
     """
-    c360 = table_columns(con, tables.CUSTOMER_360)
+    con = as_engine(con)
+    c360 = con.columns(tables.CUSTOMER_360) if con.table_exists(tables.CUSTOMER_360) else []
     if not c360:
         raise ValueError(
             "table customer_360 does not exist; materialize customer_360 before the attributes"
@@ -75,7 +76,13 @@ def build_attribute_source_view(
         ),
     }
     for table, columns in expected.items():
-        actual = c360 if table == tables.CUSTOMER_360 else table_columns(con, table)
+        actual = (
+            c360
+            if table == tables.CUSTOMER_360
+            else con.columns(table)
+            if con.table_exists(table)
+            else []
+        )
         if table != tables.CUSTOMER_360:
             alias, condition, key = links[table]
             joinable = key in actual and (
@@ -92,9 +99,8 @@ def build_attribute_source_view(
                 select.append(f"CAST(NULL AS {duckdb_type}) AS {quote(name)}")
                 present.add(name.lower())
                 filled.append(f"{table}.{name}")
-    con.execute(
-        f"CREATE OR REPLACE VIEW {SOURCE_VIEW} AS SELECT {', '.join(select)} FROM customer_360 c "
-        + " ".join(joins)
+    con.create_view(
+        SOURCE_VIEW, f"SELECT {', '.join(select)} FROM customer_360 c " + " ".join(joins)
     )
     return filled
 
@@ -139,14 +145,10 @@ def _typed_sql(mapping: AttributeMapping, source: str, source_type: str) -> str:
     return f"TRY_CAST({value} AS {declared.duckdb})"
 
 
-def _describe(
-    con: duckdb.DuckDBPyConnection, destination: DestinationConfig, mapping: AttributeMapping
-) -> str:
+def _describe(con: Engine, destination: DestinationConfig, mapping: AttributeMapping) -> str:
     try:
-        return con.execute(
-            f"DESCRIBE SELECT {_source_sql(mapping)} AS v FROM {SOURCE_VIEW}"
-        ).fetchall()[0][1]
-    except duckdb.Error as error:
+        return con.column_types(f"SELECT {_source_sql(mapping)} AS v FROM {SOURCE_VIEW}")["v"]
+    except con.errors as error:
         where = f"column {mapping.column!r}" if mapping.column else f"sql {mapping.sql!r}"
         first = str(error).splitlines()[0]
         raise AttributeBuildError(
@@ -165,14 +167,12 @@ def _flag(reason: pl.Series, bad: pl.Series, text: str | pl.Expr) -> pl.Series:
     ).to_series()
 
 
-def _runtime_error(
-    con: duckdb.DuckDBPyConnection, destination: DestinationConfig, error: duckdb.Error
-) -> Exception:
+def _runtime_error(con: Engine, destination: DestinationConfig, error: Exception) -> Exception:
     """Name the attribute whose expression fails on some row (e.g. a CAST that should be TRY_CAST)."""
     for mapping in destination.attributes:
         try:
-            con.execute(f"SELECT count({_source_sql(mapping)}) FROM {SOURCE_VIEW}").fetchall()
-        except duckdb.Error as own:
+            con.fetch(f"SELECT count({_source_sql(mapping)}) FROM {SOURCE_VIEW}")
+        except con.errors as own:
             return AttributeBuildError(
                 f"destination {destination.name!r}, attribute {mapping.name!r}: sql {mapping.sql or mapping.column!r} "
                 f"fails on some rows ({str(own).splitlines()[0]}); use TRY_CAST or guard the expression"
@@ -185,11 +185,11 @@ def _validate(
     values: pl.Series,
     raw: pl.Series,
     *,
-    checks: ValueChecks,
-    phone_region: str,
+    checked: tuple[pl.Series, pl.Series] | None,
     today: dt.date,
 ) -> tuple[pl.Series, pl.Series]:
-    """(valid values with invalid ones set to NULL, reason per row or NULL)."""
+    """(valid values with invalid ones set to NULL, reason per row or NULL). `checked` is the
+    standard field's check of each value (normalised, reason), looked up per distinct value."""
     declared = mapping.attribute_type
     failed = raw.is_not_null() & values.is_null()
     reason = pl.repeat(None, len(values), dtype=pl.String, eager=True).alias("reason")
@@ -220,8 +220,8 @@ def _validate(
         if field is not None and field.check == "dob":
             reason = _flag(reason, values > today, "date of birth in the future")
     elif declared.is_text:
-        if field is not None and field.check in TEXT_CHECKS:
-            values, semantic = checks.normalise(field.check, values, phone_region=phone_region)
+        if checked is not None:
+            values, semantic = checked
             reason = reason.fill_null(semantic)
         chars = values.str.len_chars()
         limit = declared.max_chars
@@ -261,43 +261,129 @@ def _identifier(
     return identifier
 
 
-def _contact_identifiers(
-    destination: DestinationConfig, frame: pl.DataFrame
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """An email or phone identifier in the form Braze matches (normalised email, E.164 phone);
-    rows whose identifier cannot be brought into it are taken out as rejections."""
+def _identified(destination: DestinationConfig, alias_label: str | None):
+    """Batch function: each row's identifier, and for an email or phone identifier the form Braze
+    matches (normalised email, E.164 phone) or why it cannot be brought into it (ident_reason)."""
     kind = destination.identifier
-    if kind not in ("email", "phone"):
-        return frame, pl.DataFrame(schema=_REJECTION_SCHEMA)
-    raw = frame["identifier"]
-    lookup = outcomes(
-        kind, raw.drop_nulls().unique().to_list(), phone_region=destination.phone_region
+
+    def run(table: pa.Table) -> pa.Table:
+        frame = pl.from_arrow(table)
+        frame = frame.with_columns(_identifier(destination, frame, alias_label))
+        reason = pl.repeat(None, frame.height, dtype=pl.String, eager=True)
+        if kind in ("email", "phone"):
+            raw = frame["identifier"]
+            lookup = outcomes(
+                kind, raw.drop_nulls().unique().to_list(), phone_region=destination.phone_region
+            )
+            normalised, reason = apply_lookup(raw, lookup)
+            # A rejected identifier keeps its raw text: the rejection names it.
+            kept = normalised.zip_with(reason.is_null(), raw)
+            frame = frame.with_columns(kept.alias("identifier"), kept.alias(kind))
+        return frame.with_columns(reason.alias("ident_reason")).to_arrow()
+
+    return run
+
+
+def _checked_fields(destination: DestinationConfig) -> dict[int, str]:
+    """Attribute index -> the standard field's per-value check, for text attributes that have one."""
+    checked = {}
+    for i, mapping in enumerate(destination.attributes):
+        field = STANDARD_FIELDS.get(mapping.name)
+        if mapping.attribute_type.is_text and field is not None and field.check in TEXT_CHECKS:
+            checked[i] = field.check
+    return checked
+
+
+def _validated(destination: DestinationConfig, today: dt.date):
+    """Batch function: every attribute's valid value (v_i) and rejection reason (reason_i)."""
+    checked = _checked_fields(destination)
+    outputs = list(destination.identifier_columns)
+
+    def run(table: pa.Table) -> pa.Table:
+        frame = pl.from_arrow(table)
+        columns = [frame["customer_id"], frame["identifier"], *(frame[o] for o in outputs)]
+        for i, mapping in enumerate(destination.attributes):
+            values, reason = _validate(
+                mapping,
+                frame[f"val_{i}"],
+                frame[f"raw_{i}"],
+                checked=(frame[f"norm_{i}"], frame[f"sem_{i}"]) if i in checked else None,
+                today=today,
+            )
+            columns += [frame[f"raw_{i}"], values.alias(f"v_{i}"), reason.alias(f"reason_{i}")]
+        return pl.DataFrame(columns).to_arrow()
+
+    return run
+
+
+def _validated_schema(
+    destination: DestinationConfig, kept: pa.Schema, checked: dict[int, str]
+) -> pa.Schema:
+    fields = [pa.field("customer_id", pa.string()), pa.field("identifier", pa.string())]
+    fields += [kept.field(o) for o in destination.identifier_columns]
+    for i, mapping in enumerate(destination.attributes):
+        kind = mapping.attribute_type.kind
+        value = (
+            pa.string()
+            if i in checked
+            else pa.timestamp("us")  # validated datetimes are naive UTC
+            if kind == "datetime"
+            else kept.field(f"val_{i}").type
+        )
+        fields += [
+            pa.field(f"raw_{i}", pa.string()),
+            pa.field(f"v_{i}", value),
+            pa.field(f"reason_{i}", pa.string()),
+        ]
+    return pa.schema(fields)
+
+
+def _rejection_sql(
+    name: str, table: str, attribute: str, value: str, reason: str, where: str
+) -> str:
+    return (
+        f"SELECT {quote_literal(name)} AS destination, customer_id, identifier, "
+        f"{attribute} AS attribute, {value} AS value, {reason} AS reason FROM {table} WHERE {where}"
     )
-    normalised, reason = apply_lookup(raw, lookup)
-    bad = reason.is_not_null()
-    rejected = pl.DataFrame(
-        {
-            "destination": destination.name,
-            "customer_id": frame["customer_id"].filter(bad),
-            "identifier": raw.filter(bad),
-            "attribute": kind,
-            "value": raw.filter(bad),
-            "reason": ("identifier " + reason.filter(bad)),
-        },
-        schema=_REJECTION_SCHEMA,
-    )
-    kept = frame.with_columns(normalised.alias("identifier"), normalised.alias(kind)).filter(~bad)
-    return kept, rejected
+
+
+class _Build:
+    """One build's temp names (dropped at the end) and the per-destination queries it wrote."""
+
+    def __init__(self, con: Engine):
+        self.con = con
+        self.temps: list[str] = []
+        self.mapped: list[str] = []
+        self.rows: list[str] = []
+        self.rejections: list[str] = []
+
+    def temp(self, name: str, query: str) -> str:
+        self.con.create_temp(name, query)
+        self.temps.append(name)
+        return name
+
+    def batches(self, name: str, query: str, fn, schema: pa.Schema) -> str:
+        self.con.map_batches(name, query, fn, schema)
+        self.mapped.append(name)
+        return name
+
+    def close(self) -> None:
+        for name in self.temps:
+            self.con.drop_temp(name)
+        for name in self.mapped:
+            self.con.unregister(name)
 
 
 def _build_destination(
-    con: duckdb.DuckDBPyConnection,
+    build: _Build,
+    index: int,
     destination: DestinationConfig,
     today: dt.date,
     checks: ValueChecks,
     report: AttributesReport,
     alias_label: str | None = None,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+) -> None:
+    con, name = build.con, destination.name
     parts = ["CAST(customer_id AS VARCHAR) AS customer_id"]
     for output, column in destination.identifier_columns.items():
         parts.append(f"NULLIF(TRIM(CAST({quote(column)} AS VARCHAR)), '') AS {quote(output)}")
@@ -307,144 +393,190 @@ def _build_destination(
         parts.append(f"TRY_CAST({source} AS VARCHAR) AS raw_{i}")
         parts.append(f"{_typed_sql(mapping, source, source_type)} AS val_{i}")
     try:
-        frame = con.execute(f"SELECT {', '.join(parts)} FROM {SOURCE_VIEW} ORDER BY 1").pl()
-    except duckdb.Error as error:
+        typed = build.temp(f"_bca_typed_{index}", f"SELECT {', '.join(parts)} FROM {SOURCE_VIEW}")
+    except con.errors as error:
         raise _runtime_error(con, destination, error) from None
-    frame = frame.with_columns(_identifier(destination, frame, alias_label))
-    frame, invalid = _contact_identifiers(destination, frame)
-
-    report.without_identifier[destination.name] = int(frame["identifier"].null_count())
-    frame = frame.filter(pl.col("identifier").is_not_null())
-    # One Braze profile must get one object: an identifier shared by several customers is held back.
-    shared = pl.col("identifier").count().over("identifier")
-    duplicated = frame.filter(shared > 1)
-    frame = frame.filter(shared == 1)
-    report.duplicate_identifiers[destination.name] = duplicated.height
-    rejections = [
-        invalid,
-        duplicated.select(
-            pl.lit(destination.name).alias("destination"),
-            "customer_id",
-            "identifier",
-            pl.lit(destination.identifier).alias("attribute"),
-            pl.col("identifier").alias("value"),
-            pl.format(
-                "identifier shared by {} customers", pl.col("identifier").count().over("identifier")
-            ).alias("reason"),
+    typed_schema = con.arrow_schema(f"SELECT * FROM {typed}")
+    identified = build.batches(
+        f"_bca_identified_{index}",
+        f"SELECT * FROM {typed}",
+        _identified(destination, alias_label),
+        pa.schema(
+            [
+                *typed_schema,
+                pa.field("identifier", pa.string()),
+                pa.field("ident_reason", pa.string()),
+            ]
         ),
-    ]
-
-    columns = [frame["customer_id"], frame["identifier"]]
-    columns += [frame[output] for output in destination.identifier_columns]
-    for i, mapping in enumerate(destination.attributes):
-        values, reason = _validate(
-            mapping,
-            frame[f"val_{i}"],
-            frame[f"raw_{i}"],
-            checks=checks,
-            phone_region=destination.phone_region,
-            today=today,
+    )
+    kind = quote_literal(destination.identifier)
+    build.rejections.append(
+        _rejection_sql(
+            name,
+            identified,
+            kind,
+            "identifier",
+            "'identifier ' || ident_reason",
+            "ident_reason IS NOT NULL",
         )
-        columns.append(values.alias(mapping.name))
-        bad = reason.is_not_null()
-        rejections.append(
-            pl.DataFrame(
-                {
-                    "destination": destination.name,
-                    "customer_id": frame["customer_id"].filter(bad),
-                    "identifier": frame["identifier"].filter(bad),
-                    "attribute": mapping.name,
-                    "value": frame[f"raw_{i}"].filter(bad),
-                    "reason": reason.filter(bad),
-                },
-                schema=_REJECTION_SCHEMA,
+    )
+    # One Braze profile must get one object: an identifier shared by several customers is held back.
+    shared = build.temp(
+        f"_bca_shared_{index}",
+        f"SELECT *, count(*) OVER (PARTITION BY identifier) AS shared FROM {identified} "
+        "WHERE ident_reason IS NULL AND identifier IS NOT NULL",
+    )
+    build.rejections.append(
+        _rejection_sql(
+            name,
+            shared,
+            quote_literal(destination.identifier),
+            "identifier",
+            "'identifier shared by ' || CAST(shared AS VARCHAR) || ' customers'",
+            "shared > 1",
+        )
+    )
+    checked = _checked_fields(destination)
+    joins, picks = [], []
+    for i, check in checked.items():
+        lookup = checks.lookup(
+            check,
+            f"SELECT val_{i} AS value FROM {shared} WHERE shared = 1",
+            name=f"_bca_check_{index}_{i}",
+            phone_region=destination.phone_region,
+        )
+        joins.append(f"LEFT JOIN {lookup} c{i} ON c{i}.value = k.val_{i}")
+        picks.append(f"c{i}.normalised AS norm_{i}, c{i}.reason AS sem_{i}")
+    kept = (
+        f"SELECT k.*{''.join(', ' + p for p in picks)} FROM {shared} k {' '.join(joins)} "
+        "WHERE k.shared = 1"
+    )
+    valid = build.batches(
+        f"_bca_valid_{index}",
+        kept,
+        _validated(destination, today),
+        _validated_schema(destination, con.arrow_schema(kept), checked),
+    )
+    for i, mapping in enumerate(destination.attributes):
+        build.rejections.append(
+            _rejection_sql(
+                name,
+                valid,
+                quote_literal(mapping.name),
+                f"raw_{i}",
+                f"reason_{i}",
+                f"reason_{i} IS NOT NULL",
             )
         )
+    counts = con.fetch(
+        "SELECT "
+        + ", ".join(
+            [
+                f"(SELECT count(*) FROM {identified} WHERE ident_reason IS NULL AND identifier IS NULL)",
+                f"(SELECT count(*) FROM {shared} WHERE shared > 1)",
+                "count(*)",
+                *(f"count(v_{i}), count(reason_{i})" for i in range(len(destination.attributes))),
+            ]
+        )
+        + f" FROM {valid}"
+    )[0]
+    report.without_identifier[name], report.duplicate_identifiers[name], rows = counts[:3]
+    for i, mapping in enumerate(destination.attributes):
+        values, invalid = counts[3 + 2 * i], counts[4 + 2 * i]
         report.attributes.append(
             {
-                "destination": destination.name,
+                "destination": name,
                 "attribute": mapping.name,
                 "type": mapping.type,
-                "values": len(values) - values.null_count(),
-                "nulls": values.null_count() - int(bad.sum()),
-                "invalid": int(bad.sum()),
+                "values": values,
+                "nulls": rows - values - invalid,
+                "invalid": invalid,
             }
         )
-    result = pl.DataFrame(columns).select(pl.lit(destination.name).alias("destination"), pl.all())
-    report.rows[destination.name] = frame.height
-    return result, pl.concat([r.cast(_REJECTION_SCHEMA) for r in rejections])
+    report.rows[name] = rows
+    columns = ["customer_id", "identifier", *map(quote, destination.identifier_columns)]
+    columns += [f"v_{i} AS {quote(m.name)}" for i, m in enumerate(destination.attributes)]
+    build.rows.append(
+        f"SELECT {quote_literal(name)} AS destination, {', '.join(columns)} FROM {valid}"
+    )
+    if report.sample_payload is None and rows:
+        # Show the fullest profile: the sample is there to show what a real object looks like.
+        filled = (
+            " + ".join(
+                f"CAST(v_{i} IS NOT NULL AS INTEGER)" for i in range(len(destination.attributes))
+            )
+            or "0"
+        )
+        sample = pl.from_arrow(
+            con.read_arrow(f"{build.rows[-1]} ORDER BY {filled} DESC, customer_id LIMIT 1")
+        )
+        report.sample_payload = _sample_payload(destination, sample)
 
 
 def _sample_payload(destination: DestinationConfig, frame: pl.DataFrame) -> str | None:
     if frame.is_empty():
         return None
-    names = [m.name for m in destination.attributes]
-    # Show the fullest profile: the sample is there to show what a real object looks like.
-    filled = (
-        frame.with_row_index("_i")
-        .with_columns(pl.sum_horizontal([pl.col(n).is_not_null() for n in names]).alias("_n"))
-        .sort(["_n", "_i"], descending=[True, False])
-        .head(1)
-    )
-    row = filled.row(0, named=True)
-    texts = {m.name: canonical_json(m, filled[m.name]).item() for m in destination.attributes}
+    row = frame.row(0, named=True)
+    texts = {m.name: canonical_json(m, frame[m.name]).item() for m in destination.attributes}
     return payload_json(destination, row, texts)
 
 
+_EMPTY_ROWS = (
+    "SELECT CAST(NULL AS VARCHAR) AS destination, CAST(NULL AS VARCHAR) AS customer_id, "
+    "CAST(NULL AS VARCHAR) AS identifier WHERE false"
+)
+_EMPTY_REJECTIONS = (
+    "SELECT "
+    + ", ".join(
+        f"CAST(NULL AS VARCHAR) AS {c}"
+        for c in ("destination", "customer_id", "identifier", "attribute", "value", "reason")
+    )
+    + " WHERE false"
+)
+
+
 def build_braze_customer_attributes(
-    con: duckdb.DuckDBPyConnection,
+    con,
     destinations: Sequence[DestinationConfig],
     *,
     carried: Iterable[str] = (),
     today: dt.date | None = None,
     alias_label: str | None = None,
 ) -> AttributesReport:
-    """Rebuild braze_customer_attributes and braze_attribute_rejections for all destinations.
-    With `alias_label` (sync.lifecycle.aliases on), an external_id destination keeps its
-    customers without an external id, keyed by their alias profile."""
+    """Rebuild braze_customer_attributes and braze_attribute_rejections for all destinations, on an
+    Engine (or a DuckDB connection, which is wrapped). With `alias_label` (sync.lifecycle.aliases
+    on), an external_id destination keeps its customers without an external id, keyed by their
+    alias profile."""
+    con = as_engine(con)
     today = today or dt.datetime.now(dt.UTC).date()
     report = AttributesReport()
-    zone = con.execute("SELECT current_setting('TimeZone')").fetchone()[0]
-    # Datetimes without a zone mean UTC, as in Braze.
-    con.execute("SET TimeZone = 'UTC'")
+    build = _Build(con)
+    checks = ValueChecks(con)
     try:
-        report.filled_columns = build_attribute_source_view(con, carried)
-        checks = ValueChecks(con)
-        frames, rejections = [], []
-        for destination in destinations:
-            frame, rejected = _build_destination(
-                con, destination, today, checks, report, alias_label
+        # Datetimes without a zone mean UTC, as in Braze.
+        with con.utc():
+            report.filled_columns = build_attribute_source_view(con, carried)
+            for index, destination in enumerate(destinations):
+                _build_destination(build, index, destination, today, checks, report, alias_label)
+            report.parsed_values = checks.computed
+            with con.atomic():
+                con.write_union(
+                    ATTRIBUTES_TABLE, [_EMPTY_ROWS, *build.rows], "destination, identifier"
+                )
+                con.write_union(
+                    REJECTIONS_TABLE,
+                    [_EMPTY_REJECTIONS, *build.rejections],
+                    "destination, attribute, identifier, customer_id",
+                )
+                checks.save()
+        report.rejections = [
+            {"destination": d, "attribute": a, "reason": r, "count": n}
+            for d, a, r, n in con.fetch(
+                f"SELECT destination, attribute, reason, count(*) AS n FROM {REJECTIONS_TABLE} "
+                "GROUP BY ALL ORDER BY destination, attribute, n DESC, reason"
             )
-            frames.append(frame)
-            rejections.append(rejected)
-            if report.sample_payload is None:
-                report.sample_payload = _sample_payload(destination, frame)
+        ]
     finally:
-        con.execute(f"SET TimeZone = '{zone}'")
-    report.parsed_values = checks.computed
-    base = pl.DataFrame(
-        schema={"destination": pl.String, "customer_id": pl.String, "identifier": pl.String}
-    )
-    table = pl.concat([base, *frames], how="diagonal_relaxed").sort(["destination", "identifier"])
-    rejected = pl.concat([pl.DataFrame(schema=_REJECTION_SCHEMA), *rejections]).sort(
-        ["destination", "attribute", "identifier"]
-    )
-    report.rejections = (
-        rejected.group_by(["destination", "attribute", "reason"])
-        .len("count")
-        .sort(["destination", "attribute", "count"], descending=[False, False, True])
-        .to_dicts()
-    )
-    try:
-        with transaction(con):
-            con.register("_bca_frame", table)
-            con.register("_bca_rejections", rejected)
-            con.execute(f"CREATE OR REPLACE TABLE {ATTRIBUTES_TABLE} AS SELECT * FROM _bca_frame")
-            con.execute(
-                f"CREATE OR REPLACE TABLE {REJECTIONS_TABLE} AS SELECT * FROM _bca_rejections"
-            )
-            checks.save()
-    finally:
-        con.unregister("_bca_frame")
-        con.unregister("_bca_rejections")
+        build.close()
+        checks.close()
     return report

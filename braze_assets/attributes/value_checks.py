@@ -12,11 +12,11 @@ from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
 
-import duckdb
-import polars as pl
+import pyarrow as pa
 
 from braze_assets.attributes import normalise
-from braze_assets.warehouse import table_exists
+from braze_assets.engine.base import Engine
+from braze_assets.warehouse import quote_literal
 
 CACHE_TABLE = "braze_attribute_value_checks"
 
@@ -30,58 +30,84 @@ def fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-class ValueChecks:
-    """Normalise text columns for one build, reusing earlier outcomes; `save` keeps this build's."""
+LOOKUP_ARROW = pa.schema(
+    [("value", pa.string()), ("normalised", pa.string()), ("reason", pa.string())]
+)
 
-    def __init__(self, con: duckdb.DuckDBPyConnection):
+
+class ValueChecks:
+    """Per-value checks for one build on an Engine, reusing earlier outcomes; `save` keeps this
+    build's. The outcomes stay in the engine (a lookup table per attribute): on Spark they are
+    computed on the executors and never pass through the driver."""
+
+    def __init__(self, con: Engine):
         self.con = con
-        self.used: list[pl.DataFrame] = []
+        self.used: list[tuple[str, str]] = []  # (kind, lookup table)
+        self.temps: list[str] = []
+        self.mapped: list[str] = []
         self.computed = 0
 
-    def _cached(self, kind: str, distinct: pl.Series) -> pl.DataFrame:
-        if distinct.is_empty() or not table_exists(self.con, CACHE_TABLE):
-            return pl.DataFrame(schema=normalise.LOOKUP_SCHEMA)
-        self.con.register("_bca_distinct", pl.DataFrame({"value": distinct}))
-        try:
-            return (
-                self.con.execute(
-                    f"SELECT c.value, c.normalised, c.reason FROM {CACHE_TABLE} c JOIN _bca_distinct d USING (value) "
-                    "WHERE c.kind = ? AND c.fingerprint = ?",
-                    [kind, fingerprint()],
-                )
-                .pl()
-                .cast(normalise.LOOKUP_SCHEMA)
-            )
-        finally:
-            self.con.unregister("_bca_distinct")
-
-    def normalise(
-        self, check: str, values: pl.Series, *, phone_region: str
-    ) -> tuple[pl.Series, pl.Series]:
+    def lookup(self, check: str, values_query: str, *, name: str, phone_region: str) -> str:
+        """A table `name`(value, normalised, reason) over the distinct values of `values_query`
+        (one column, `value`)."""
+        con = self.con
         kind = f"{check}:{phone_region}" if check == "phone" else check
-        distinct = values.drop_nulls().unique()
-        known = self._cached(kind, distinct)
-        missing = distinct.filter(~distinct.is_in(known["value"].implode()))
-        fresh = normalise.outcomes(check, missing.to_list(), phone_region=phone_region)
-        self.computed += fresh.height
-        lookup = pl.concat([known, fresh])
-        self.used.append(lookup.with_columns(pl.lit(kind).alias("kind")))
-        return normalise.apply_lookup(values, lookup)
+        distinct = self._temp(
+            f"{name}_distinct",
+            f"SELECT DISTINCT value FROM ({values_query}) WHERE value IS NOT NULL",
+        )
+        known = (
+            f"SELECT c.value, c.normalised, c.reason FROM {CACHE_TABLE} c JOIN {distinct} d "
+            f"USING (value) WHERE c.kind = {quote_literal(kind)} "
+            f"AND c.fingerprint = {quote_literal(fingerprint())}"
+            if con.table_exists(CACHE_TABLE)
+            else "SELECT value, CAST(NULL AS VARCHAR) AS normalised, "
+            f"CAST(NULL AS VARCHAR) AS reason FROM {distinct} WHERE false"
+        )
+        known = self._temp(f"{name}_known", known)
+
+        def fresh(table: pa.Table) -> pa.Table:
+            values = table.column("value").to_pylist()
+            return normalise.outcomes(check, values, phone_region=phone_region).to_arrow()
+
+        con.map_batches(
+            f"{name}_fresh",
+            f"SELECT value FROM {distinct} WHERE value NOT IN (SELECT value FROM {known})",
+            fresh,
+            LOOKUP_ARROW,
+        )
+        self.mapped.append(f"{name}_fresh")
+        self.computed += con.fetch(f"SELECT count(*) FROM {name}_fresh")[0][0]
+        self._temp(name, f"SELECT * FROM {known} UNION ALL SELECT * FROM {name}_fresh")
+        self.used.append((kind, name))
+        return name
+
+    def _temp(self, name: str, query: str) -> str:
+        self.con.create_temp(name, query)
+        self.temps.append(name)
+        return name
 
     def save(self) -> None:
         """Replace the cache with this build's outcomes, so it holds only values still in use."""
-        frame = (
-            pl.concat(
-                [pl.DataFrame(schema={**normalise.LOOKUP_SCHEMA, "kind": pl.String}), *self.used]
+        stamp = quote_literal(fingerprint())
+        parts = [
+            f"SELECT {quote_literal(kind)} AS kind, value, normalised, reason, {stamp} AS fingerprint "
+            f"FROM {table}"
+            for kind, table in self.used
+        ] or [
+            "SELECT "
+            + ", ".join(
+                f"CAST(NULL AS VARCHAR) AS {c}"
+                for c in ("kind", "value", "normalised", "reason", "fingerprint")
             )
-            .unique(["kind", "value"])
-            .with_columns(pl.lit(fingerprint()).alias("fingerprint"))
+            + " WHERE false"
+        ]
+        self.con.write_table(
+            CACHE_TABLE, "SELECT DISTINCT * FROM (" + " UNION ALL ".join(parts) + ")"
         )
-        self.con.register("_bca_checks", frame)
-        try:
-            self.con.execute(
-                f"CREATE OR REPLACE TABLE {CACHE_TABLE} AS "
-                "SELECT kind, value, normalised, reason, fingerprint FROM _bca_checks"
-            )
-        finally:
-            self.con.unregister("_bca_checks")
+
+    def close(self) -> None:
+        for name in reversed(self.temps):
+            self.con.drop_temp(name)
+        for name in self.mapped:
+            self.con.unregister(name)

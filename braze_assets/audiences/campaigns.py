@@ -36,7 +36,7 @@ from braze_assets.audiences.config import (
 )
 from braze_assets.audiences.errors import AudienceError
 from braze_assets.audiences.evaluate import evaluate_audience, open_read_only, run_limited
-from braze_assets.warehouse import quote, transaction
+from braze_assets.warehouse import create_tables, quote, transaction
 
 TREATMENT, CONTROL = "treatment", "control"
 _MEMBER_COLUMNS = [
@@ -47,18 +47,16 @@ _MEMBER_COLUMNS = [
     "membership_value",
 ]
 
-DDL = {
-    tables.AUDIENCE_MEMBERS: """CREATE TABLE IF NOT EXISTS audience_members (
-        campaign VARCHAR NOT NULL, audience VARCHAR NOT NULL, destination VARCHAR NOT NULL,
-        customer_id VARCHAR NOT NULL, member_group VARCHAR NOT NULL, membership_mode VARCHAR NOT NULL,
-        membership_attribute VARCHAR NOT NULL, membership_value VARCHAR, run_id VARCHAR NOT NULL,
-        computed_at TIMESTAMP NOT NULL)""",
-    tables.CAMPAIGN_RECIPIENTS: """CREATE TABLE IF NOT EXISTS campaign_recipients (
-        campaign VARCHAR NOT NULL, audience VARCHAR NOT NULL, customer_id VARCHAR NOT NULL,
-        member_group VARCHAR NOT NULL, run_id VARCHAR NOT NULL, computed_at TIMESTAMP NOT NULL)""",
-    tables.CAMPAIGN_MEMBER_ATTRIBUTES: """CREATE TABLE IF NOT EXISTS campaign_member_attributes (
-        campaign VARCHAR NOT NULL, destination VARCHAR NOT NULL, customer_id VARCHAR NOT NULL,
-        attribute VARCHAR NOT NULL, value JSON, run_id VARCHAR NOT NULL, computed_at TIMESTAMP NOT NULL)""",
+# Columns are NOT NULL unless marked NULL (warehouse.create_tables).
+_TABLES = {
+    tables.AUDIENCE_MEMBERS: "campaign VARCHAR, audience VARCHAR, destination VARCHAR, "
+    "customer_id VARCHAR, member_group VARCHAR, membership_mode VARCHAR, "
+    "membership_attribute VARCHAR, membership_value VARCHAR NULL, run_id VARCHAR, "
+    "computed_at TIMESTAMP",
+    tables.CAMPAIGN_RECIPIENTS: "campaign VARCHAR, audience VARCHAR, customer_id VARCHAR, "
+    "member_group VARCHAR, run_id VARCHAR, computed_at TIMESTAMP",
+    tables.CAMPAIGN_MEMBER_ATTRIBUTES: "campaign VARCHAR, destination VARCHAR, customer_id VARCHAR, "
+    "attribute VARCHAR, value JSON NULL, run_id VARCHAR, computed_at TIMESTAMP",
 }
 
 
@@ -286,8 +284,7 @@ def _write(
     configured: list[str],
 ) -> CampaignReport:
     act = plan.activation
-    for ddl in DDL.values():
-        con.execute(ddl)
+    create_tables(con, _TABLES)
     con.register("_new_members", plan.members)
     con.register("_new_attributes", attribute_texts(plan.attributes))
     try:

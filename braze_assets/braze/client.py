@@ -809,25 +809,21 @@ class BrazeClient:
 
     def delete_users(self, external_ids: Sequence[str]) -> int:
         """Delete profiles by external id, 50 per request; return how many Braze deleted."""
-        deleted = 0
-        ids = list(external_ids)
-        for start in range(0, len(ids), IDS_PER_REQUEST):
-            body = self._post_ids(
-                DELETE_ROUTE, {"external_ids": ids[start : start + IDS_PER_REQUEST]}
-            )
-            deleted += int(body.get("deleted") or 0)
-        return deleted
+        return self._post_batches(DELETE_ROUTE, "external_ids", list(external_ids), "deleted")
 
     def delete_aliases(self, aliases: Sequence[tuple[str, str]]) -> int:
         """Delete profiles by (alias_name, alias_label), 50 per request; return how many Braze deleted."""
-        deleted = 0
         items = [{"alias_name": name, "alias_label": label} for name, label in aliases]
+        return self._post_batches(DELETE_ROUTE, "user_aliases", items, "deleted")
+
+    def _post_batches(self, route: str, field: str, items: list, counted: str | None) -> int:
+        """POST `items` to `route` as the body's `field`, 50 per request; the sum of the answers'
+        `counted` numbers (0 when None)."""
+        total = 0
         for start in range(0, len(items), IDS_PER_REQUEST):
-            body = self._post_ids(
-                DELETE_ROUTE, {"user_aliases": items[start : start + IDS_PER_REQUEST]}
-            )
-            deleted += int(body.get("deleted") or 0)
-        return deleted
+            body = self._post_ids(route, {field: items[start : start + IDS_PER_REQUEST]})
+            total += int(body.get(counted) or 0) if counted else 0
+        return total
 
     # ---- /users/merge, /users/alias/new, /users/identify ---------------------------------------
     def merge_users(self, updates: Sequence[tuple[dict, dict]]) -> int:
@@ -839,25 +835,17 @@ class BrazeClient:
             {"identifier_to_merge": dict(gone), "identifier_to_keep": dict(kept)}
             for gone, kept in updates
         ]
-        for start in range(0, len(items), IDS_PER_REQUEST):
-            self._post_ids(MERGE_ROUTE, {"merge_updates": items[start : start + IDS_PER_REQUEST]})
+        self._post_batches(MERGE_ROUTE, "merge_updates", items, None)
         return len(items)
 
     def new_aliases(self, aliases: Sequence[dict]) -> int:
         """Create alias profiles: each {"alias_name", "alias_label"} plus an optional
         "external_id" (then the alias is added to that profile); 50 per request."""
-        done = 0
         items = [dict(a) for a in aliases]
-        for start in range(0, len(items), IDS_PER_REQUEST):
-            body = self._post_ids(
-                ALIAS_NEW_ROUTE, {"user_aliases": items[start : start + IDS_PER_REQUEST]}
-            )
-            done += int(body.get("aliases_processed") or 0)
-        return done
+        return self._post_batches(ALIAS_NEW_ROUTE, "user_aliases", items, "aliases_processed")
 
     def identify_users(self, pairs: Sequence[tuple[str, str, str]]) -> int:
         """Identify alias profiles: each (external_id, alias_name, alias_label); 50 per request."""
-        done = 0
         items = [
             {
                 "external_id": external_id,
@@ -865,12 +853,7 @@ class BrazeClient:
             }
             for external_id, name, label in pairs
         ]
-        for start in range(0, len(items), IDS_PER_REQUEST):
-            body = self._post_ids(
-                IDENTIFY_ROUTE, {"aliases_to_identify": items[start : start + IDS_PER_REQUEST]}
-            )
-            done += int(body.get("aliases_processed") or 0)
-        return done
+        return self._post_batches(IDENTIFY_ROUTE, "aliases_to_identify", items, "aliases_processed")
 
     # ---- /v2/subscription/status/set -----------------------------------------------------------
     def set_subscription_states(

@@ -14,12 +14,12 @@ slot wait names the run it waits for.
 from __future__ import annotations
 
 import ctypes
-import os
 import threading
 import time
 import uuid
 from collections.abc import Callable
 
+from braze_assets import settings
 from braze_assets.run_owner import (
     HOST_TAG,
     PID_TAG,
@@ -91,18 +91,12 @@ class SlotWaitTimedOut(SlotWaitAborted):
 
 
 def slot_wait_seconds() -> float:
-    raw = os.environ.get(SLOT_WAIT_ENV)
-    if not raw:
-        return DEFAULT_SLOT_WAIT_SECONDS
     try:
-        value = float(raw)
-    except ValueError:
-        value = -1
-    if value <= 0:
+        return settings.seconds_from_env(SLOT_WAIT_ENV, DEFAULT_SLOT_WAIT_SECONDS)
+    except ValueError as exc:
         from braze_assets.cli.errors import UserFacingError
 
-        raise UserFacingError(f"{SLOT_WAIT_ENV}={raw!r} is not a positive number of seconds")
-    return value
+        raise UserFacingError(str(exc)) from None
 
 
 def _raise_in_thread(thread_id: int, error: type[BaseException]) -> None:

@@ -188,6 +188,15 @@ def _format_field():
     )
 
 
+def _path_field(where: str):
+    """The `path` field; `where` goes on from the files it may name to the other locations."""
+    return Field(
+        None,
+        description="CSV/TSV, Parquet or JSON Lines file or glob, relative to the data dir (or "
+        f"absolute), {where}",
+    )
+
+
 def _postgres_field():
     return Field(None, description="Read a Postgres table or query instead of a file.")
 
@@ -217,11 +226,9 @@ class SourceConfig(LocatedSource):
     """One table or file of customer records."""
 
     name: str = Field(description="Short name; the raw table is raw_<name>.")
-    path: str | None = Field(
-        None,
-        description="CSV/TSV, Parquet or JSON Lines file or glob, relative to the data dir (or "
-        "absolute), or an `s3://bucket/prefix/*.parquet` or `gs://...` URL (AWS_ENDPOINT_URL and "
-        "STORAGE_EMULATOR_HOST are honoured); with `format: delta` / `iceberg`, a table.",
+    path: str | None = _path_field(
+        "or an `s3://bucket/prefix/*.parquet` or `gs://...` URL (AWS_ENDPOINT_URL and "
+        "STORAGE_EMULATOR_HOST are honoured); with `format: delta` / `iceberg`, a table."
     )
     format: str | None = _format_field()
     postgres: PostgresLocation | None = _postgres_field()
@@ -286,11 +293,9 @@ class TransactionSourceConfig(LocatedSource):
     """Orders or store transactions, linked to the customer records of one source."""
 
     name: str = Field(description="Short name; the raw table is raw_txn_<name>.")
-    path: str | None = Field(
-        None,
-        description="CSV/TSV, Parquet or JSON Lines file or glob, relative to the data dir (or "
-        "absolute), an s3:// or gs:// URL, or a Delta/Iceberg table (`format`); transactions "
-        "are always loaded in full.",
+    path: str | None = _path_field(
+        "an s3:// or gs:// URL, or a Delta/Iceberg table (`format`); transactions are always "
+        "loaded in full."
     )
     format: str | None = _format_field()
     postgres: PostgresLocation | None = _postgres_field()

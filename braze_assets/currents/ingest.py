@@ -37,7 +37,7 @@ from braze_assets.currents.reader import (
     decode_file,
 )
 from braze_assets.currents.s3 import CurrentsBucket, S3Object
-from braze_assets.warehouse import rollback
+from braze_assets.warehouse import create_tables, rollback
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -55,25 +55,12 @@ _WRITES_IN_FLIGHT = 2  # chunks queued for the writer; bounds memory to a few ch
 # during the inserts, rather than all at commit.
 _LOAD_SETTINGS = {"threads": 1, "write_buffer_row_group_count": 1}
 
-_FILES_DDL = f"""
-CREATE TABLE IF NOT EXISTS {FILES_TABLE} (
-    key VARCHAR NOT NULL,
-    etag VARCHAR NOT NULL,
-    size BIGINT NOT NULL,
-    event_type VARCHAR NOT NULL,
-    event_date DATE NOT NULL,
-    status VARCHAR NOT NULL CHECK (status IN ('loaded', 'quarantined')),
-    error VARCHAR,
-    rows BIGINT NOT NULL,
-    inserted BIGINT NOT NULL,
-    loaded_at TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (key, etag)
-)"""
-_EVENTS_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} ("
-    + ", ".join(f"{column} {COLUMN_TYPES[column]}" for column in COMMON_COLUMNS)
-    + ")"
-)
+_TABLES = {
+    FILES_TABLE: "key VARCHAR, etag VARCHAR, size BIGINT, event_type VARCHAR, event_date DATE, "
+    "status VARCHAR NOT NULL CHECK (status IN ('loaded', 'quarantined')), error VARCHAR NULL, "
+    "rows BIGINT, inserted BIGINT, loaded_at TIMESTAMPTZ, PRIMARY KEY (key, etag)",
+    EVENTS_TABLE: ", ".join(f"{column} {COLUMN_TYPES[column]}" for column in COMMON_COLUMNS),
+}
 
 
 @dataclass(frozen=True)
@@ -147,8 +134,7 @@ class _Decoded:
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(_FILES_DDL)
-    con.execute(_EVENTS_DDL)
+    create_tables(con, _TABLES)
 
 
 def ingest_objects(

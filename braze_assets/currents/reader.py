@@ -56,8 +56,8 @@ COLUMN_TYPES = {
     "event_type": "VARCHAR NOT NULL",
     "event_time": "TIMESTAMPTZ NOT NULL",
     "event_date": "DATE NOT NULL",
-    **{column: "VARCHAR" for column in ID_FIELDS},
-    **{column: "VARCHAR" for column in JSON_FIELDS},
+    **{column: "VARCHAR NULL" for column in ID_FIELDS},
+    **{column: "VARCHAR NULL" for column in JSON_FIELDS},
     "extra": "VARCHAR NOT NULL",
     "source_key": "VARCHAR NOT NULL",
 }

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import duckdb
-
 from braze_assets import tables
 from braze_assets.config.model import ProjectConfig
 from braze_assets.config.sources import ATTRIBUTE_TAG
+from braze_assets.engine.base import Engine
+from braze_assets.engine.duckdb_engine import as_engine
 from braze_assets.identity.cluster import TABLE as COALESCED
 from braze_assets.identity.config import IdentityConfig
-from braze_assets.warehouse import quote, table_columns, table_exists
+from braze_assets.warehouse import quote
 
 TABLE = tables.CUSTOMER_360
 # customer 360 column -> unified_coalesced column it is taken from (display forms where they exist).
@@ -54,20 +54,19 @@ class Customer360Report:
     filled: dict[str, int]
 
 
-def _carried_sql(
-    config: ProjectConfig, con: duckdb.DuckDBPyConnection
-) -> tuple[str | None, list[str]]:
+def _carried_sql(config: ProjectConfig, con: Engine) -> tuple[str | None, list[str]]:
     """Every source's attribute-tagged columns, keyed by record, so the 360 can carry them.
 
     A column name the 360 already uses for a person field is not carried (it would shadow it).
     """
     reserved = {*FIELDS, "customer_id", *_SUMMARY_COLUMNS}
-    parts, names = [], []
+    selected: list[tuple[str, str, list[str]]] = []
+    names: list[str] = []
     for source in config.sources:
         table = f"raw_{source.name}"
-        if not table_exists(con, table):
+        if not con.table_exists(table):
             continue
-        present = table_columns(con, table)
+        present = con.columns(table)
         columns = [
             c
             for c, tag in source.columns.items()
@@ -75,34 +74,43 @@ def _carried_sql(
         ]
         if not columns:
             continue
-        values = ", ".join(
-            f"NULLIF(trim(CAST({quote(c)} AS VARCHAR)), '') AS {quote(c)}" for c in columns
-        )
-        parts.append(
-            f"SELECT '{source.name}' AS source, CAST({quote(source.primary_key)} AS VARCHAR) AS source_pk, "
-            f"{values} FROM {quote(table)}"
-        )
+        key = f"CAST({quote(source.primary_key)} AS VARCHAR)"
+        selected.append((f"SELECT '{source.name}' AS source, {key} AS source_pk", table, columns))
         names.extend(c for c in columns if c not in names)
-    return (" UNION ALL BY NAME ".join(parts) or None), names
+    # DuckDB's UNION ALL BY NAME spelled out (NULL where a source lacks a column): Spark SQL has
+    # no BY NAME, and the rows are the same.
+    parts = [
+        head
+        + "".join(
+            f", NULLIF(trim(CAST({quote(c)} AS VARCHAR)), '') AS {quote(c)}"
+            if c in columns
+            else f", CAST(NULL AS VARCHAR) AS {quote(c)}"
+            for c in names
+        )
+        + f" FROM {quote(table)}"
+        for head, table, columns in selected
+    ]
+    return (" UNION ALL ".join(parts) or None), names
 
 
 def _display_case(expression: str) -> str:
     # Matching compares upper-cased addresses; profiles show them the way people write them.
+    # substring rather than DuckDB's w[1] / w[2:] (the same characters) so Spark reads it too.
     return (
         f"array_to_string(list_transform(string_split(lower({expression}), ' '), "
-        f"w -> upper(w[1]) || w[2:]), ' ')"
+        f"w -> upper(substring(w, 1, 1)) || substring(w, 2)), ' ')"
     )
 
 
-def build_customer_360(
-    con: duckdb.DuckDBPyConnection, config: ProjectConfig, identity: IdentityConfig
-) -> Customer360Report:
-    if not table_exists(con, COALESCED):
+def build_customer_360(con, config: ProjectConfig, identity: IdentityConfig) -> Customer360Report:
+    """Rewrite customer_360 on an Engine (or a DuckDB connection, which is wrapped)."""
+    con = as_engine(con)
+    if not con.table_exists(COALESCED):
         raise ValueError(f"{COALESCED} is missing; run identity resolution first")
     rules = identity.survivorship
     carried_sql, carried = _carried_sql(config, con)
     tier_column = rules.loyalty_tier_column
-    present = set(table_columns(con, COALESCED))
+    present = set(con.columns(COALESCED))
     grouped = {f: name for name, fields in rules.groups.items() for f in fields}
     selects = []
     for name, fields in rules.groups.items():
@@ -155,8 +163,9 @@ def build_customer_360(
         *map(quote, carried),
     ]
     carried_join = f"LEFT JOIN ({carried_sql}) t USING (source, source_pk)" if carried_sql else ""
-    con.execute(f"""
-        CREATE OR REPLACE TABLE {TABLE} AS
+    con.write_table(
+        TABLE,
+        f"""
         WITH ranked AS (
             SELECT c.*{"".join(", t." + quote(col) for col in carried)},
                    row_number() OVER (PARTITION BY customer_id ORDER BY priority, updated_at DESC NULLS LAST, record_id) AS rank_priority,
@@ -165,15 +174,16 @@ def build_customer_360(
         ),
         g AS (
             SELECT customer_id, {", ".join(selects)},
-                   count(DISTINCT source) AS source_count, list(DISTINCT source ORDER BY source) AS sources,
+                   count(DISTINCT source) AS source_count, list_sort(list(DISTINCT source)) AS sources,
                    count(*) AS record_count, min(updated_at) AS first_seen_at, max(updated_at) AS updated_at
             FROM ranked GROUP BY customer_id
         )
         SELECT {", ".join(outer)} FROM g ORDER BY customer_id
-    """)
-    counts = con.execute(
+    """,
+    )
+    counts = con.fetch(
         f"SELECT count(*), {', '.join(f'count({quote(f)})' for f in [*FIELDS, 'loyalty_tier'])} FROM {TABLE}"
-    ).fetchone()
+    )[0]
     return Customer360Report(
         customers=counts[0], filled=dict(zip([*FIELDS, "loyalty_tier"], counts[1:]))
     )

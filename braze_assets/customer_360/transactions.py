@@ -18,12 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import duckdb
-
 from braze_assets import tables
 from braze_assets.config import ProjectConfig
 from braze_assets.config.sources import TransactionSourceConfig
-from braze_assets.warehouse import quote, quote_literal, replace_table, table_columns, table_exists
+from braze_assets.engine.base import Engine
+from braze_assets.engine.duckdb_engine import as_engine
+from braze_assets.warehouse import quote, quote_literal
 
 TABLE = tables.TRANSACTION_ATTRIBUTES
 UNIFIED = tables.UNIFIED_COALESCED
@@ -115,14 +115,14 @@ def _literal(value: str | None) -> str:
     return "CAST(NULL AS VARCHAR)" if value is None else quote_literal(value)
 
 
-def _staged(txn: TransactionSourceConfig, con: duckdb.DuckDBPyConnection) -> str:
+def _staged(txn: TransactionSourceConfig, con: Engine) -> str:
     """SELECT of one raw table in a common shape: raw text next to parsed values."""
     table = f"raw_txn_{txn.name}"
-    if not table_exists(con, table):
+    if not con.table_exists(table):
         raise TransactionInputError(
             f"transaction source {txn.name!r}: table {table} does not exist (load {txn.location} first)"
         )
-    present = table_columns(con, table)
+    present = con.columns(table)
     declared = {
         "primary_key": txn.primary_key,
         "customer_key": txn.customer_key,
@@ -202,8 +202,19 @@ def _problem_sql(txns: list[TransactionSourceConfig], as_of: str) -> str:
     return " UNION ALL ".join(parts)
 
 
+_WINDOWS = {"l30d": "INTERVAL 30 DAY", "l3m": "INTERVAL 3 MONTH", "l12m": "INTERVAL 12 MONTH"}
+_PER_CUSTOMER = [
+    "customer_id",
+    "lifetime_order_frequency",
+    "lifetime_sum",
+    "lifetime_largest_order_value",
+    "channels",
+    *(f"{name}_order_{what}" for name in _WINDOWS for what in ("frequency", "revenue")),
+]
+
+
 def _attributes_sql(as_of: str) -> str:
-    window = {"l30d": "INTERVAL 30 DAY", "l3m": "INTERVAL 3 MONTH", "l12m": "INTERVAL 12 MONTH"}
+    window = _WINDOWS
     windowed = ",\n".join(
         f"count(*) FILTER (WHERE ordered_at > {as_of} - {w}) AS {name}_order_frequency,\n"
         f"CAST(coalesce(sum(revenue) FILTER (WHERE ordered_at > {as_of} - {w}), 0) AS {MONEY}) AS {name}_order_revenue"
@@ -229,7 +240,8 @@ def _attributes_sql(as_of: str) -> str:
         FROM valid GROUP BY customer_id
     ),
     ordered AS (
-        SELECT * EXCLUDE (firsts, latest),
+        -- per_customer's columns but the two lists, named (Spark SQL has no * EXCLUDE).
+        SELECT {", ".join(_PER_CUSTOMER)},
             firsts[1].at AS first_order_at, firsts[1].revenue AS first_order_revenue,
             firsts[1].items AS first_order_items, firsts[1].channel AS first_order_channel,
             firsts[2].at AS second_order_at, firsts[2].revenue AS second_order_revenue,
@@ -292,23 +304,23 @@ def _attributes_sql(as_of: str) -> str:
     """
 
 
-def _check_unified(con: duckdb.DuckDBPyConnection) -> None:
-    if not table_exists(con, UNIFIED):
+def _check_unified(con: Engine) -> None:
+    if not con.table_exists(UNIFIED):
         raise TransactionInputError(
             f"table {UNIFIED} does not exist; identity resolution must run first"
         )
-    missing = {"customer_id", "source", "source_pk"} - set(table_columns(con, UNIFIED))
+    missing = {"customer_id", "source", "source_pk"} - set(con.columns(UNIFIED))
     if missing:
         raise TransactionInputError(f"table {UNIFIED} lacks column(s) {', '.join(sorted(missing))}")
 
 
-def build_transaction_attributes(
-    con: duckdb.DuckDBPyConnection, config: ProjectConfig, as_of: datetime
-) -> TransactionReport:
+def build_transaction_attributes(con, config: ProjectConfig, as_of: datetime) -> TransactionReport:
     """(Re)write `transaction_attributes` from `raw_txn_*` and `unified_coalesced`; report what was left out.
 
-    Times without an offset are taken as UTC; an aware `as_of` is converted to UTC.
+    `con` is an Engine (or a DuckDB connection, which is wrapped). Times without an offset are
+    taken as UTC; an aware `as_of` is converted to UTC.
     """
+    con = as_engine(con)
     if as_of.tzinfo is not None:
         as_of = as_of.astimezone(UTC).replace(tzinfo=None)
     at = f"TIMESTAMP '{as_of.isoformat(sep=' ')}'"
@@ -320,24 +332,24 @@ def build_transaction_attributes(
         "NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR)) AS t(txn_source, record_source, _row_number, "
         "txn_id, customer_key, ordered_at_raw, revenue_raw, items_raw, channel) WHERE false"
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _txn_raw AS {raw}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _txn_parsed AS {_parse_sql()}")
+    con.create_temp("_txn_raw", raw)
+    con.create_temp("_txn_parsed", _parse_sql())
     problems: list[TransactionProblem] = []
     if txns:
-        rows = con.execute(f"""
+        rows = con.fetch(f"""
             SELECT txn_source, column_name, reason, count(*) AS n, min_by(_row_number, _row_number, {EXAMPLES})
-            FROM ({_problem_sql(txns, at)}) GROUP BY ALL ORDER BY txn_source, column_name, reason""").fetchall()
+            FROM ({_problem_sql(txns, at)}) GROUP BY ALL ORDER BY txn_source, column_name, reason""")
         problems = [TransactionProblem(s, c, r, n, list(ex)) for s, c, r, n, ex in rows]
-    replace_table(con, TABLE, _attributes_sql(at))
-    read = dict(con.execute("SELECT txn_source, count(*) FROM _txn_raw GROUP BY 1").fetchall())
+    con.write_table(TABLE, _attributes_sql(at))
+    read = dict(con.fetch("SELECT txn_source, count(*) FROM _txn_raw GROUP BY 1"))
     used = dict(
-        con.execute(
+        con.fetch(
             f"SELECT txn_source, count(*) FROM _txn_parsed WHERE {_USABLE.format(as_of=at)} GROUP BY 1"
-        ).fetchall()
+        )
     )
-    customers = con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
-    con.execute("DROP TABLE IF EXISTS _txn_raw")
-    con.execute("DROP TABLE IF EXISTS _txn_parsed")
+    customers = con.fetch(f"SELECT count(*) FROM {TABLE}")[0][0]
+    con.drop_temp("_txn_raw")
+    con.drop_temp("_txn_parsed")
     return TransactionReport(
         as_of=as_of,
         rows_read={t.name: read.get(t.name, 0) for t in txns},

@@ -26,26 +26,25 @@ def active_engine() -> EngineConfig:
     return effective_engine(project_config().engine)
 
 
-def engine_asset_args(*kinds: str) -> dict:
-    """@dg.asset arguments for a stage written against the Engine interface."""
+def engine_asset_args(*kinds: str, warehouse_copy: bool = False) -> dict:
+    """@dg.asset arguments for a stage written against the Engine interface.
+
+    `warehouse_copy`: in Spark mode the stage also copies its table into the DuckDB file
+    (copy_to_warehouse) for the stages after it that still run on DuckDB, so it opens the file
+    and takes the pool."""
     if active_engine().name == "spark":
+        if warehouse_copy:
+            return {
+                "kinds": {"spark", *kinds},
+                "pool": WAREHOUSE_POOL,
+                "required_resource_keys": {SPARK_KEY, WAREHOUSE_KEY},
+            }
         return {"kinds": {"spark", *kinds}, "pool": None, "required_resource_keys": {SPARK_KEY}}
     return {
         "kinds": {"duckdb", *kinds},
         "pool": WAREHOUSE_POOL,
         "required_resource_keys": {WAREHOUSE_KEY},
     }
-
-
-def engine_stage_feeding_duckdb_args(*kinds: str) -> dict:
-    """engine_asset_args for a stage on the Engine whose tables stages still on DuckDB read: in
-    Spark mode it also copies them into the warehouse file (export_to_warehouse), so it takes
-    the warehouse and its single-writer pool as well."""
-    args = engine_asset_args(*kinds)
-    if active_engine().name == "spark":
-        args["required_resource_keys"] = args["required_resource_keys"] | {WAREHOUSE_KEY}
-        args["pool"] = WAREHOUSE_POOL
-    return args
 
 
 def engine_resources() -> dict:
@@ -68,7 +67,8 @@ def duckdb_stage_args() -> dict:
 
 
 def publish_raw(context: dg.AssetExecutionContext, con, table: str) -> None:
-    """In Spark mode, copy a raw table just loaded into the warehouse to the Spark location."""
+    """In Spark mode, copy a table a DuckDB stage just wrote (a raw table, or the output of a stage
+    not yet on Spark) to the Spark location, where the Spark stages after it read it."""
     spark = getattr(context.resources, SPARK_KEY, None)
     if spark is not None:
         spark.engine().write_arrow(
@@ -91,14 +91,15 @@ def import_from_spark(
     )
 
 
-def export_to_warehouse(context: dg.AssetExecutionContext, tables: dict[str, str | None]) -> None:
-    """In Spark mode, copy tables a Spark stage wrote into the warehouse file for the stages
-    that still run on DuckDB; `tables` maps each table to its row order (or None)."""
+def copy_to_warehouse(
+    context: dg.AssetExecutionContext, table: str, order_by: str | None = None
+) -> None:
+    """In Spark mode, copy the table a Spark stage just wrote into the warehouse file, for the
+    stages after it that still run on DuckDB (asset declared with warehouse_copy=True)."""
     if getattr(context.resources, SPARK_KEY, None) is None:
         return
     with getattr(context.resources, WAREHOUSE_KEY).get_connection() as con:
-        for table, order_by in tables.items():
-            import_from_spark(context, con, table, order_by)
+        import_from_spark(context, con, table, order_by=order_by)
 
 
 @contextmanager

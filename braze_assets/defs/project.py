@@ -19,6 +19,12 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 OWNERS = ["team:data-platform"]
 
 
+def warehouse_asset(*kinds: str, **asset_args):
+    """`dg.asset` for an asset that writes the DuckDB warehouse: kind duckdb (and `kinds`), the
+    project's owners, and the warehouse pool, so it waits for the one writer slot."""
+    return dg.asset(kinds={"duckdb", *kinds}, owners=OWNERS, pool=WAREHOUSE_POOL, **asset_args)
+
+
 @lru_cache(maxsize=1)
 def project_config() -> ProjectConfig:
     if not os.environ.get(settings.ENV_CONFIG_DIR):

@@ -56,17 +56,46 @@ class Engine(Protocol):
     def columns(self, name: str) -> list[str]:
         """Column names of a table, temp table or registered table, in order."""
 
+    # Added for the attributes stage.
+
+    errors: tuple[type[BaseException], ...]
+    """The exceptions a query that does not bind or fails on a row raises."""
+
     def create_view(self, name: str, query: str) -> None:
-        """A session-local view: computed where it is read, not stored."""
+        """A view of `query` under `name` (DuckDB: stored in the file; Spark: in the session)."""
+
+    def column_types(self, query: str) -> dict[str, str]:
+        """A query's column types, spelled as DuckDB spells them (e.g. VARCHAR, DECIMAL(18,2))."""
+
+    def arrow_schema(self, query: str) -> pa.Schema:
+        """The Arrow schema of a query's result, without running it."""
+
+    def map_batches(
+        self, name: str, query: str, fn: Callable[[pa.Table], pa.Table], schema: pa.Schema
+    ) -> None:
+        """Make `name` queryable: fn over the rows of `query` in Arrow tables of any size, each
+        row's output depending on that row only. DuckDB calls fn once on the driver over the whole
+        result; Spark calls it per Arrow batch on the executors (mapInArrow). fn returns `schema`."""
+
+    def write_union(self, name: str, queries: list[str], order_by: str) -> None:
+        """Replace the stored table `name` with the queries' rows matched by column name (a column
+        a query lacks is NULL), ordered by `order_by`."""
+
+    def utc(self) -> AbstractContextManager:
+        """A block in which timestamps with a zone are read and shown in UTC."""
+
+    def atomic(self) -> AbstractContextManager:
+        """A block whose table writes land together (DuckDB) or each whole (Spark)."""
+
+    # Added for the identity stages (scoring and clustering).
+
+    def create_temp_view(self, name: str, query: str) -> None:
+        """A session-local view: computed where it is read, never stored."""
 
     def drop_view(self, name: str) -> None: ...
 
     def write_arrow(self, name: str, table: pa.Table) -> None:
         """Replace the stored table `name` with a (small) Arrow table from the driver."""
-
-    def transaction(self) -> AbstractContextManager[None]:
-        """The block's table writes all land or none do where the engine can promise it (DuckDB);
-        on Spark each write swaps its table in whole, one at a time."""
 
     def splink_api(self) -> Any:
         """A Splink database API on this engine's session (DuckDBAPI or SparkAPI)."""
@@ -169,3 +198,8 @@ def propagate_components(engine, name: str, nodes: str, edges: str) -> None:
     )
     for table in (both, labels, step):
         engine.drop_temp(table)
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """fn's output in exactly `schema` (polars hands strings back as large_string)."""
+    return pa.Table.from_arrays([table.column(f.name).cast(f.type) for f in schema], schema=schema)

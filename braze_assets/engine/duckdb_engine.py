@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import duckdb
 import pyarrow as pa
 
-from braze_assets.engine.base import component_labels, map_schema, mapped_batch
+from braze_assets.engine.base import component_labels, conform, map_schema, mapped_batch
 from braze_assets.warehouse import quote, table_exists, transaction
 
 
 class DuckDBEngine:
     name = "duckdb"
+    errors = (duckdb.Error,)
 
     def __init__(self, con: duckdb.DuckDBPyConnection):
         self.con = con
@@ -48,7 +52,7 @@ class DuckDBEngine:
     def columns(self, name: str) -> list[str]:
         return [row[0] for row in self.con.execute(f"DESCRIBE {quote(name)}").fetchall()]
 
-    def create_view(self, name: str, query: str) -> None:
+    def create_temp_view(self, name: str, query: str) -> None:
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS {query}")
 
     def drop_view(self, name: str) -> None:
@@ -61,9 +65,6 @@ class DuckDBEngine:
             self.write_table(name, f"SELECT * FROM {quote(view)}")
         finally:
             self.con.unregister(view)
-
-    def transaction(self):
-        return transaction(self.con)
 
     def splink_api(self):
         from splink import DuckDBAPI
@@ -103,6 +104,34 @@ class DuckDBEngine:
             self.create_temp(name, f"SELECT * FROM {quote('_arrow_' + name)}")
         finally:
             self.unregister(f"_arrow_{name}")
+
+    def create_view(self, name: str, query: str) -> None:
+        self.con.execute(f"CREATE OR REPLACE VIEW {quote(name)} AS {query}")
+
+    def column_types(self, query: str) -> dict[str, str]:
+        return {row[0]: row[1] for row in self.con.execute(f"DESCRIBE {query}").fetchall()}
+
+    def arrow_schema(self, query: str) -> pa.Schema:
+        return self.con.execute(f"SELECT * FROM ({query}) LIMIT 0").to_arrow_table().schema
+
+    def map_batches(self, name, query, fn, schema) -> None:
+        self.con.register(name, conform(fn(self.read_arrow(query)), schema))
+
+    def write_union(self, name: str, queries: list[str], order_by: str) -> None:
+        union = " UNION ALL BY NAME ".join(f"SELECT * FROM ({q})" for q in queries)
+        self.write_table(name, f"SELECT * FROM ({union}) ORDER BY {order_by}")
+
+    @contextmanager
+    def utc(self) -> Iterator[None]:
+        zone = self.con.execute("SELECT current_setting('TimeZone')").fetchone()[0]
+        self.con.execute("SET TimeZone = 'UTC'")
+        try:
+            yield
+        finally:
+            self.con.execute(f"SET TimeZone = '{zone}'")
+
+    def atomic(self):
+        return transaction(self.con)
 
 
 def as_engine(con_or_engine) -> DuckDBEngine:

@@ -21,7 +21,7 @@ import sqlglot
 from sqlglot import exp, time
 from sqlglot.dialects.spark import Spark
 
-from braze_assets.engine.base import map_schema, mapped_batch, propagate_components
+from braze_assets.engine.base import conform, map_schema, mapped_batch, propagate_components
 
 STAGING_SUFFIX = "__building"
 # Splink writes its intermediate tables here (its 'parquet' lineage break), removed after each run.
@@ -32,7 +32,8 @@ SPLINK_WORK = "_splink_work"
 def to_spark_sql(query: str) -> str:
     """DuckDB SQL as Spark SQL. sqlglot does the dialect; this adds what it leaves as is."""
     tree = sqlglot.parse_one(query, read="duckdb")
-    tree = tree.transform(_try_strptime)
+    for rewrite in (_try_strptime, _top_n, _list_index, _hugeint, _utc_instant, _instant):
+        tree = tree.transform(rewrite)
     return tree.sql(dialect="spark")
 
 
@@ -56,6 +57,106 @@ def _try_strptime(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _top_n(node: exp.Expression) -> exp.Expression:
+    # DuckDB's min_by(x, key, n) / max_by(x, key, n): the x of the n smallest (largest) keys, in
+    # key order. Spark's min_by takes no n: sort the group's (key, x) pairs and keep n of them.
+    # A group holds one customer's rows (its orders, its problems), so the list stays small.
+    if not isinstance(node, (exp.ArgMin, exp.ArgMax)) or node.args.get("count") is None:
+        return node
+    value, key, count = node.this, node.expression, node.args["count"]
+    pair = sqlglot.parse_one(
+        "CASE WHEN k IS NOT NULL THEN STRUCT(k AS k, v AS v) END", read="spark"
+    )
+    pair = pair.transform(
+        lambda n: (key if n.name == "k" else value).copy() if isinstance(n, exp.Column) else n
+    )
+    ordered = exp.Anonymous(
+        this="ARRAY_SORT", expressions=[exp.Anonymous(this="COLLECT_LIST", expressions=[pair])]
+    )
+    if isinstance(node, exp.ArgMax):
+        ordered = exp.Anonymous(this="REVERSE", expressions=[ordered])
+    values = sqlglot.parse_one("TRANSFORM(pairs, e -> e.v)", read="spark")
+    values.set("this", ordered)
+    return exp.Anonymous(this="SLICE", expressions=[values, exp.Literal.number(1), count.copy()])
+
+
+def _list_index(node: exp.Expression) -> exp.Expression:
+    # DuckDB's list[i] is NULL past the end; Spark's (ANSI mode) fails. try_element_at is NULL.
+    if not isinstance(node, exp.Bracket) or len(node.expressions) != 1:
+        return node
+    index = node.expressions[0]
+    if isinstance(index, exp.Slice) or (isinstance(index, exp.Literal) and index.is_string):
+        return node
+    # sqlglot holds the index 0-based; try_element_at counts from 1.
+    one_based = (
+        exp.Literal.number(int(index.this) + 1)
+        if isinstance(index, exp.Literal)
+        else exp.Add(this=index.copy(), expression=exp.Literal.number(1))
+    )
+    return exp.Anonymous(this="TRY_ELEMENT_AT", expressions=[node.this.copy(), one_based])
+
+
+def _hugeint(node: exp.Expression) -> exp.Expression:
+    # Spark has no 128-bit integer; DECIMAL(38,0) holds the same whole numbers.
+    if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.INT128:
+        return exp.DataType.build("DECIMAL(38, 0)")
+    return node
+
+
+def _utc_instant(node: exp.Expression) -> exp.Expression:
+    # DuckDB's CAST(text AS TIMESTAMPTZ) AT TIME ZONE 'UTC' is the instant's UTC wall time. On
+    # Spark the text parses to a TIMESTAMP_LTZ (its offset applied), whose TIMESTAMP_NTZ is the
+    # wall time in the session's zone, which the engine's session sets to UTC (session.py).
+    if not (
+        isinstance(node, exp.AtTimeZone)
+        and isinstance(node.this, exp.Cast)
+        and node.this.to.this == exp.DataType.Type.TIMESTAMPTZ
+        and node.args["zone"].name.upper() == "UTC"
+    ):
+        return node
+    cast = node.this.copy()
+    cast.set("to", exp.DataType.build("TIMESTAMP_LTZ", dialect="spark"))
+    return exp.Cast(this=cast, to=exp.DataType.build("TIMESTAMP_NTZ", dialect="spark"))
+
+
+def _instant(node: exp.Expression) -> exp.Expression:
+    # DuckDB's TIMESTAMPTZ is an instant: Spark's TIMESTAMP_LTZ (sqlglot writes TIMESTAMP, which
+    # the session reads as TIMESTAMP_NTZ and so would drop a text's offset).
+    if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.TIMESTAMPTZ:
+        return exp.DataType.build("TIMESTAMP_LTZ", dialect="spark")
+    return node
+
+
+# Spark's type names (DataType.simpleString) as DuckDB spells them, for column_types.
+_DUCKDB_TYPES = {
+    "string": "VARCHAR",
+    "boolean": "BOOLEAN",
+    "tinyint": "TINYINT",
+    "smallint": "SMALLINT",
+    "int": "INTEGER",
+    "bigint": "BIGINT",
+    "float": "FLOAT",
+    "double": "DOUBLE",
+    "date": "DATE",
+    "timestamp_ntz": "TIMESTAMP",
+    "timestamp": "TIMESTAMP WITH TIME ZONE",
+    "binary": "BLOB",
+    "void": "NULL",
+}
+
+
+def duckdb_type(spark_type: str) -> str:
+    if spark_type in _DUCKDB_TYPES:
+        return _DUCKDB_TYPES[spark_type]
+    if spark_type.startswith("decimal"):
+        return spark_type.upper()
+    if spark_type.startswith("array<"):
+        return duckdb_type(spark_type[6:-1]) + "[]"
+    if spark_type.startswith(("struct<", "map<")):
+        return spark_type.split("<", 1)[0].upper() + "(" + spark_type.split("<", 1)[1][:-1] + ")"
+    return spark_type.upper()
+
+
 _SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -69,6 +170,10 @@ class SparkEngine:
     name = "spark"
 
     def __init__(self, session, location: str):
+        from py4j.protocol import Py4JJavaError
+        from pyspark.errors import PySparkException
+
+        self.errors = (PySparkException, Py4JJavaError)
         self.session = session
         self.location = location.rstrip("/")
         self._jvm = session._jvm
@@ -145,6 +250,47 @@ class SparkEngine:
         mapped = frame.mapInArrow(run, from_arrow_schema(schema)).localCheckpoint()
         mapped.createOrReplaceTempView(_name(name))
 
+    def map_batches(self, name, query, fn, schema) -> None:
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        def run(batches):
+            for batch in batches:
+                yield from conform(fn(pa.Table.from_batches([batch])), schema).to_batches()
+
+        frame = self.session.sql(to_spark_sql(query))
+        mapped = frame.mapInArrow(run, from_arrow_schema(schema)).localCheckpoint()
+        mapped.createOrReplaceTempView(_name(name))
+
+    def create_view(self, name: str, query: str) -> None:
+        self.session.sql(to_spark_sql(query)).createOrReplaceTempView(_name(name))
+
+    def column_types(self, query: str) -> dict[str, str]:
+        schema = self.session.sql(to_spark_sql(query)).schema
+        return {f.name: duckdb_type(f.dataType.simpleString()) for f in schema}
+
+    def arrow_schema(self, query: str) -> pa.Schema:
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        zone = self.session.conf.get("spark.sql.session.timeZone")
+        return to_arrow_schema(self.session.sql(to_spark_sql(query)).schema, timezone=zone)
+
+    def write_union(self, name: str, queries: list[str], order_by: str) -> None:
+        frames = [self.session.sql(to_spark_sql(q)) for q in queries]
+        union = frames[0]
+        for frame in frames[1:]:
+            union = union.unionByName(frame, allowMissingColumns=True)
+        union.createOrReplaceTempView("_union_rows")
+        self.write_table(name, f"SELECT * FROM _union_rows ORDER BY {order_by}")
+        self.drop_temp("_union_rows")
+
+    def utc(self):
+        # The session's zone is UTC (session.py): nothing to switch.
+        return nullcontext()
+
+    def atomic(self):
+        # Each table is swapped in whole (write_dataframe); tables are not written together.
+        return nullcontext()
+
     def _frame(self, table: pa.Table):
         return self.session.createDataFrame(table)
 
@@ -163,14 +309,13 @@ class SparkEngine:
     def columns(self, name: str) -> list[str]:
         return list(self.session.table(_name(name)).columns)
 
-    def create_view(self, name: str, query: str) -> None:
-        self.session.sql(to_spark_sql(query)).createOrReplaceTempView(_name(name))
+    # identity stages
+
+    def create_temp_view(self, name: str, query: str) -> None:
+        self.create_view(name, query)
 
     def drop_view(self, name: str) -> None:
         self.session.catalog.dropTempView(_name(name))
-
-    def transaction(self):
-        return nullcontext()
 
     # Splink
 

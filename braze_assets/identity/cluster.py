@@ -137,6 +137,35 @@ def _union_pairs(
         roots = jumped
 
 
+def _joined_key_values(con: Engine, separation: list[str]) -> dict[tuple[int, object], object]:
+    """Separation-key values one person holds (two accounts the scores join directly, see
+    `separation_override`): (key position, value) -> the smallest value of its group, so the
+    union-find treats the group as one value and still refuses any other."""
+    if "separation_override" not in con.columns(SCORES):
+        return {}
+    select = ", ".join(f"a.{quote(k)}, b.{quote(k)}" for k in separation)
+    rows = con.fetch(
+        f"""SELECT {select} FROM {SCORES} p
+        JOIN {STANDARDISED} a ON a.record_id = p.record_id_l JOIN {STANDARDISED} b ON b.record_id = p.record_id_r
+        WHERE p.separation_override ORDER BY p.record_id_l, p.record_id_r"""
+    )
+    parent: dict[tuple[int, object], tuple[int, object]] = {}
+
+    def find(x):
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for row in rows:
+        for i in range(len(separation)):
+            a, b = row[2 * i], row[2 * i + 1]
+            if a is not None and b is not None and a != b:
+                ra, rb = sorted((find((i, a)), find((i, b))), key=lambda t: t[1])
+                parent[rb] = ra
+    return {x: find(x)[1] for x in parent}
+
+
 _EDGE_ORDER = "ORDER BY p.match_probability DESC, p.match_weight DESC NULLS FIRST, p.record_id_l, p.record_id_r"
 
 
@@ -169,8 +198,9 @@ def _components(con: Engine, identity: IdentityConfig) -> dict:
         else "SELECT 0::BIGINT AS l, 0::BIGINT AS r WHERE false"
     )
     con.create_temp("_identity_apart", apart_sql)
-    # Components where greedy union may refuse a link: two values of a separation key, or a
-    # held-apart pair, inside one component. Only these come to the driver.
+    # Components where greedy union may refuse a link: two values of a separation key (counted
+    # before the values one person holds are joined: a few more components than needed, the
+    # same result), or a held-apart pair, inside one component. Only these come to the driver.
     conflicts = [
         "SELECT cl.component FROM _identity_apart a "
         "JOIN _identity_components cl ON cl.node = a.l "
@@ -213,7 +243,11 @@ def _components(con: Engine, identity: IdentityConfig) -> dict:
                 "JOIN _identity_conflicted k ON k.component = c.component "
                 f"WHERE {' OR '.join(f's.{quote(k)} IS NOT NULL' for k in separation)}"
             )
-            keys = {local[row[0]]: tuple(row[1:]) for row in rows}
+            joined = _joined_key_values(con, separation)
+            keys = {
+                local[row[0]]: tuple(joined.get((i, v), v) for i, v in enumerate(row[1:]))
+                for row in rows
+            }
         apart = con.fetch(f"SELECT e.l, e.r FROM _identity_apart e {in_conflict}")
         found, refused = _union_pairs(
             len(nodes),
@@ -446,7 +480,7 @@ def cluster_and_assign_ids(
             LEFT JOIN {ASSIGNMENTS} a ON a.record_id = c.record_id
             """,
         )
-        with con.transaction():
+        with con.atomic():
             con.write_table(REGISTRY, "SELECT * FROM _identity_registry")
             con.write_table(ASSIGNMENTS, "SELECT * FROM _identity_assignments")
             con.write_table(

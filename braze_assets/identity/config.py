@@ -20,38 +20,19 @@ ADDRESS_FIELDS = ("address_line1", "address_line2", "city", "state", "postal_cod
 _Strict = StrictModel
 
 
+def _values(text: str) -> list[str]:
+    """A default list written as comma-separated text: one value per line made these lists pages long."""
+    return [v.strip() for v in text.split(",")]
+
+
 class JunkValues(_Strict):
     """Placeholder values people type when a form insists; they mean 'missing', never a match key."""
 
     any_field: list[str] = Field(
-        default_factory=lambda: [
-            "unknown",
-            "unk",
-            "n/a",
-            "na",
-            "none",
-            "null",
-            "nil",
-            "test",
-            "testing",
-            "xxx",
-            "xx",
-            "x",
-            "-",
-            "--",
-            ".",
-            "?",
-            "0",
-            "tbd",
-            "not provided",
-            "no name",
-            "asdf",
-            "noname",
-            "customer",
-            "cash customer",
-            "guest",
-            "anonymous",
-        ],
+        default_factory=lambda: _values(
+            "unknown, unk, n/a, na, none, null, nil, test, testing, xxx, xx, x, -, --, ., ?, 0, tbd, "
+            "not provided, no name, asdf, noname, customer, cash customer, guest, anonymous"
+        ),
         description="Values (compared case-insensitively after trimming) treated as missing in every field.",
     )
     emails: list[str] = Field(
@@ -59,34 +40,16 @@ class JunkValues(_Strict):
         description="Whole email addresses treated as missing.",
     )
     email_local_parts: list[str] = Field(
-        default_factory=lambda: [
-            "test",
-            "noemail",
-            "no-email",
-            "none",
-            "na",
-            "unknown",
-            "noreply",
-            "no-reply",
-            "donotreply",
-            "nobody",
-            "null",
-            "asdf",
-            "email",
-            "x",
-            "xx",
-        ],
+        default_factory=lambda: _values(
+            "test, noemail, no-email, none, na, unknown, noreply, no-reply, donotreply, nobody, "
+            "null, asdf, email, x, xx"
+        ),
         description="Email user names (before @, after +tag stripping) that mark an address as a placeholder.",
     )
     email_domains: list[str] = Field(
-        default_factory=lambda: [
-            "example.com",
-            "example.org",
-            "test.com",
-            "email.com",
-            "noemail.com",
-            "none.com",
-        ],
+        default_factory=lambda: _values(
+            "example.com, example.org, test.com, email.com, noemail.com, none.com"
+        ),
         description="Email domains that mark an address as a placeholder.",
     )
     phone_digits: list[str] = Field(
@@ -165,9 +128,13 @@ class TrainingConfig(_Strict):
         description="Assumed recall of the deterministic rules when estimating the match prior from them.",
     )
     em_max_pairs: float | None = Field(
-        2e6,
+        1e6,
         gt=0,
-        description="Cap on blocked pairs per EM session (sampled evenly); null uses them all.",
+        description=(
+            "Cap on blocked pairs per EM session (sampled evenly); null uses them all. A million "
+            "pairs of records that share a specific value hold enough matches for the m "
+            "probabilities; only data of several hundred thousand records reaches the cap."
+        ),
     )
 
 
@@ -261,7 +228,19 @@ class IdentityConfig(_Strict):
     )
     separation_keys: list[str] = Field(
         default_factory=lambda: ["external_id", "loyalty_id"],
-        description="Two records with different non-null values of any of these never end up in one customer.",
+        description=(
+            "Two records with different non-null values of any of these (two accounts) end up in one "
+            "customer only as `separation_override` allows."
+        ),
+    )
+    separation_override: Literal["beyond_names", "never"] = Field(
+        "beyond_names",
+        description=(
+            "When two accounts may join (one person's second account): beyond_names, when the model "
+            "links their records directly, person-level evidence included, and would still link them "
+            "with the name comparisons left out (strangers share a name, rarely a phone, birthdate or "
+            "street address); never: the separation keys always hold apart."
+        ),
     )
     person_evidence: list[str] = Field(
         default_factory=lambda: [

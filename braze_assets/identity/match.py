@@ -19,7 +19,9 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -38,6 +40,7 @@ from braze_assets.identity.profile import (
     choose_comparisons,
     choose_em_rules,
     profile_fields,
+    weight_beyond_names_sql,
 )
 from braze_assets.identity.standardise import TABLE as STANDARDISED
 from braze_assets.identity.standardise import IdentityInputError
@@ -73,6 +76,21 @@ class ScoreReport:
     weights: list[dict] = field(default_factory=list)
     # Pairs without given-name / birthdate / identifier agreement: how far they are trusted.
     person_evidence: dict = field(default_factory=dict)
+    # Pairs holding two values of a separation key (two accounts), and those linked anyway.
+    separation_conflicts: int = 0
+    separation_overrides: int = 0
+    # Wall seconds per step (plan, train, predict, ...): where a run's time goes.
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+@contextmanager
+def _timed(state: dict, step: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds = state.setdefault("seconds", {})
+        seconds[step] = round(seconds.get(step, 0.0) + time.perf_counter() - start, 3)
 
 
 def active_fields(con: Engine) -> set[str]:
@@ -116,8 +134,11 @@ def _comparison(spec: ComparisonConfig, active: set[str], dialect: Dialect = _sa
             levels[1] = levels[1].configure(tf_adjustment_column=f)
         if f == "given_name" and "given_name_variants" in active:
             levels.append(
-                cll.ArrayIntersectLevel("given_name_variants", 1).configure(
-                    label_for_charts="Nickname of the same name"
+                # list_has_any: the same test as ArrayIntersectLevel(.., 1) without building
+                # the intersection, which every non-matching pair of predict and u sampling pays.
+                cll.CustomLevel(
+                    "list_has_any(given_name_variants_l, given_name_variants_r)",
+                    label_for_charts="Nickname of the same name",
                 )
             )
         thresholds = spec.thresholds or [0.92, 0.8]
@@ -404,6 +425,7 @@ def _train(
     active: set[str],
     records: int,
     skipped: list[str],
+    state: dict,
 ) -> None:
     training = identity.training
     if plan.prior_rules:
@@ -419,9 +441,10 @@ def _train(
         linker._settings_obj._probability_two_random_records_match = 1 / max(records, 2)
     # Chunked u sampling only pays off when the sample is a small part of all pairs.
     chunks = 10 if records * (records - 1) / 2 > training.u_max_pairs else 1
-    linker.training.estimate_u_using_random_sampling(
-        max_pairs=training.u_max_pairs, seed=training.seed, num_chunks=chunks
-    )
+    with _timed(state, "train_u"):
+        linker.training.estimate_u_using_random_sampling(
+            max_pairs=training.u_max_pairs, seed=training.seed, num_chunks=chunks
+        )
     trained = 0
     for rule in plan.em_rules:
         if not _usable(rule, active):
@@ -429,11 +452,12 @@ def _train(
             continue
         before = copy.deepcopy(linker._settings_obj.core_model_settings)
         try:
-            linker.training.estimate_parameters_using_expectation_maximisation(
-                block_on(*rule),
-                max_pairs=training.em_max_pairs,
-                estimate_without_term_frequencies=True,
-            )
+            with _timed(state, f"train_em_{'+'.join(rule)}"):
+                linker.training.estimate_parameters_using_expectation_maximisation(
+                    block_on(*rule),
+                    max_pairs=training.em_max_pairs,
+                    estimate_without_term_frequencies=True,
+                )
             trained += 1
         except (ValueError, ZeroDivisionError, EMTrainingException) as exc:
             # On small data a level can go unobserved and EM drives its m to 0, which Splink
@@ -527,7 +551,8 @@ def _train_and_predict(
 ):
     skipped = report["skipped"]
     records = con.fetch(f"SELECT count(*) FROM {STANDARDISED}")[0][0]
-    plan = _plan(con, identity, active, keys, records, skipped)
+    with _timed(report, "plan"):
+        plan = _plan(con, identity, active, keys, records, skipped)
     report["plan"] = plan
     comparisons, rules = plan.comparisons, plan.rules
     if not comparisons or not rules:
@@ -555,7 +580,7 @@ def _train_and_predict(
         fields.discard("street_number")
         fields.add("address_line1")
         derived = f", {STREET_NUMBER_SQL} AS street_number"
-    con.create_view(
+    con.create_temp_view(
         _INPUT_VIEW,
         f"SELECT record_id, {', '.join(quote(f) for f in sorted(fields))}{derived} "
         f"FROM {STANDARDISED}",
@@ -580,7 +605,9 @@ def _train_and_predict(
         unique_id_column_name="record_id",
         comparisons=[_comparison(c, active, con.splink_sql) for c in comparisons],
         blocking_rules_to_generate_predictions=[block_on(*r) for r in rules],
-        retain_matching_columns=True,
+        # Nothing reads the compared values back from the predictions (the separation check
+        # joins the records), and copying them for every blocked pair costs time at scale.
+        retain_matching_columns=False,
         retain_intermediate_calculation_columns=False,
     )
     if stored is None and records < MIN_TRAINING_RECORDS:
@@ -598,18 +625,23 @@ def _train_and_predict(
     report["model_reused"] = stored is not None
     reestimate = stored is None and identity.comparisons is None
     if stored is None:
-        _train(linker, identity, plan, active, records, skipped)
+        with _timed(report, "train"):
+            _train(linker, identity, plan, active, records, skipped, report)
         if reestimate:
             model = _monotone(linker.misc.save_model_to_json())
             linker = Linker(con.splink_api().register(_INPUT_VIEW), model, log_level=logging.ERROR)
-    if identity.match_threshold is not None and not reestimate:
-        predictions = linker.inference.predict(threshold_match_probability=identity.categories.weak)
-    else:
-        # The whole score distribution: the prior and the threshold are read from it.
-        predictions = linker.inference.predict(threshold_match_weight=_DIAGNOSTIC_FLOOR_WEIGHT)
+    with _timed(report, "predict"):
+        if identity.match_threshold is not None and not reestimate:
+            predictions = linker.inference.predict(
+                threshold_match_probability=identity.categories.weak
+            )
+        else:
+            # The whole score distribution: the prior and the threshold are read from it.
+            predictions = linker.inference.predict(threshold_match_weight=_DIAGNOSTIC_FLOOR_WEIGHT)
     shift = 0.0
     if reestimate:
-        shift = _reestimate_prior(con, linker, predictions.physical_name, records)
+        with _timed(report, "prior_reestimate"):
+            shift = _reestimate_prior(con, linker, predictions.physical_name, records)
     if stored is None:
         _save_model(con, linker, fingerprint, records)
     report["model"] = stored or linker.misc.save_model_to_json()
@@ -618,7 +650,7 @@ def _train_and_predict(
         "match_weight": f"match_weight + {shift!r} AS match_weight",
         "match_probability": f"1 / (1 + pow(2, -(match_weight + {shift!r}))) AS match_probability",
     }
-    con.create_view(
+    con.create_temp_view(
         _PREDICTED_VIEW,
         f"SELECT {', '.join(replaced.get(c, quote(c)) for c in con.columns(predictions.physical_name))} "
         f"FROM {predictions.physical_name}",
@@ -715,9 +747,10 @@ def score_pairs(con, identity: IdentityConfig) -> ScoreReport:
     active = active_fields(con)
     keys = [k for k in expand_keys(identity.deterministic_keys, active) if k in active]
     conflicts = [f for f in identity.deterministic_conflicts if f in active]
-    shared = _deterministic_pairs(con, keys, identity.deterministic_max_group, conflicts)
     skipped: list[str] = []
     state: dict = {"skipped": skipped, "model_reused": False}
+    with _timed(state, "deterministic"):
+        shared = _deterministic_pairs(con, keys, identity.deterministic_max_group, conflicts)
     prior = None
     threshold = identity.match_threshold
     grid: list[dict] = []
@@ -737,50 +770,57 @@ def score_pairs(con, identity: IdentityConfig) -> ScoreReport:
                 for n in comparison_names
                 if f"gamma_{n}" not in predicted_columns
             ]
-            found = person_evidence(
-                con,
-                predictions,
-                state["model"],
-                expand_keys(identity.person_evidence, set(comparison_names)),
-                gammas,
-            )
+            with _timed(state, "person_evidence"):
+                found = person_evidence(
+                    con,
+                    predictions,
+                    state["model"],
+                    expand_keys(identity.person_evidence, set(comparison_names)),
+                    gammas,
+                )
             evidence = found.sql if found else "true"
             observed = f"({found.observed_sql})" if found else "false"
             cap = found.cap if found else 1.0
             disagree_cap = found.disagree_cap if found else 1.0
             state["person_evidence"] = found.as_dict() if found else {}
             if threshold is None:
-                # Distinct probabilities with their pair counts, not every pair, on the driver.
-                probabilities = con.read_arrow(
-                    f"SELECT p, count(*) AS n FROM (SELECT CASE WHEN {evidence} THEN match_probability "
-                    f"WHEN {observed} THEN least(match_probability, {disagree_cap!r}) "
-                    f"ELSE least(match_probability, {cap!r}) END AS p FROM {predictions}) GROUP BY p"
-                )
-                threshold, grid = choose_threshold(
-                    probabilities["p"].to_numpy(zero_copy_only=False),
-                    probabilities["n"].to_numpy(zero_copy_only=False),
-                )
+                with _timed(state, "threshold"):
+                    # Distinct probabilities with their pair counts, not every pair, on the driver.
+                    probabilities = con.read_arrow(
+                        f"SELECT p, count(*) AS n FROM (SELECT CASE WHEN {evidence} THEN match_probability "
+                        f"WHEN {observed} THEN least(match_probability, {disagree_cap!r}) "
+                        f"ELSE least(match_probability, {cap!r}) END AS p FROM {predictions}) GROUP BY p"
+                    )
+                    threshold, grid = choose_threshold(
+                        probabilities["p"].to_numpy(zero_copy_only=False),
+                        probabilities["n"].to_numpy(zero_copy_only=False),
+                    )
             columns = ", ".join(
                 ["record_id_l", "record_id_r", "match_probability", "match_weight", *gammas]
             )
             predicted = (
                 f"SELECT {columns}, {evidence} AS person_evidence, "
                 f"{found.distinct_sql if found else 'false'} AS person_distinct, "
-                f"CASE WHEN {observed} THEN {disagree_cap!r} ELSE {cap!r} END AS evidence_cap "
+                f"CASE WHEN {observed} THEN {disagree_cap!r} ELSE {cap!r} END AS evidence_cap, "
+                f"{weight_beyond_names_sql(state['model'], gammas)} AS weight_beyond_names "
                 f"FROM {predictions} WHERE match_probability >= {float(identity.categories.weak)}"
             )
         else:
-            predicted = "SELECT NULL::VARCHAR AS record_id_l, NULL::VARCHAR AS record_id_r, NULL::DOUBLE AS match_probability, NULL::DOUBLE AS match_weight, NULL::BOOLEAN AS person_evidence, NULL::BOOLEAN AS person_distinct, NULL::DOUBLE AS evidence_cap WHERE false"
+            predicted = "SELECT NULL::VARCHAR AS record_id_l, NULL::VARCHAR AS record_id_r, NULL::DOUBLE AS match_probability, NULL::DOUBLE AS match_weight, NULL::BOOLEAN AS person_evidence, NULL::BOOLEAN AS person_distinct, NULL::DOUBLE AS evidence_cap, NULL::DOUBLE AS weight_beyond_names WHERE false"
         if threshold is None:
             threshold = FALLBACK_THRESHOLD  # nothing scored: only deterministic links (1.0)
-        _write_scores(con, identity, predicted, gammas, threshold)
+        with _timed(state, "write_scores"):
+            _write_scores(con, identity, predicted, gammas, threshold)
         _write_decision(con, threshold, grid, identity.match_threshold is None)
     finally:
         con.drop_splink_tables()
         con.drop_view(_PREDICTED_VIEW)
         con.drop_view(_INPUT_VIEW)
     con.drop_temp("_identity_det")
-    summary = con.fetch(f"SELECT count(*), count_if(match_type = 'probabilistic') FROM {TABLE}")[0]
+    summary = con.fetch(
+        f"SELECT count(*), count_if(match_type = 'probabilistic'), count_if(separation_conflict), "
+        f"count_if(separation_override) FROM {TABLE}"
+    )[0]
     by_key = dict(
         con.fetch(
             f"SELECT match_type, count(*) FROM {TABLE} WHERE match_type <> 'probabilistic' GROUP BY ALL"
@@ -807,6 +847,9 @@ def score_pairs(con, identity: IdentityConfig) -> ScoreReport:
         em_rules=["+".join(r) for r in plan.em_rules] if plan else [],
         weights=model_weights(state["model"]) if state.get("model") else [],
         person_evidence=state.get("person_evidence", {}),
+        separation_conflicts=summary[2],
+        separation_overrides=summary[3],
+        stage_seconds=state.get("seconds", {}),
     )
 
 
@@ -999,8 +1042,10 @@ def _write_scores(
     threshold: float,
 ) -> None:
     c = identity.categories
+    threshold_weight = math.log2(threshold / (1 - threshold))
     separation = [k for k in identity.separation_keys if k in con.columns(STANDARDISED)]
     conflict = " OR ".join(f"(a.{quote(k)} <> b.{quote(k)})" for k in separation) or "false"
+    override = conflict if identity.separation_override == "beyond_names" else "false"
     gamma_select = "".join(f", p.{g}" for g in gammas)
     con.write_table(
         TABLE,
@@ -1008,7 +1053,8 @@ def _write_scores(
         WITH p AS ({predicted}),
         pairs AS (
             SELECT coalesce(p.record_id_l, d.record_id_l) AS record_id_l, coalesce(p.record_id_r, d.record_id_r) AS record_id_r,
-                   d.det_key, p.match_probability AS model_probability, p.match_weight, p.person_evidence, p.person_distinct, p.evidence_cap{gamma_select}
+                   d.det_key, p.match_probability AS model_probability, p.match_weight, p.person_evidence, p.person_distinct, p.evidence_cap,
+                   p.weight_beyond_names{gamma_select}
             FROM p FULL OUTER JOIN _identity_det d ON p.record_id_l = d.record_id_l AND p.record_id_r = d.record_id_r
         )
         SELECT pairs.record_id_l, pairs.record_id_r,
@@ -1025,7 +1071,13 @@ def _write_scores(
                     WHEN model_probability >= {c.high} THEN 'high'
                     WHEN model_probability >= {c.moderate} THEN 'moderate' ELSE 'weak' END AS match_category,
                CASE WHEN det_key IS NOT NULL THEN 'deterministic:' || det_key ELSE 'probabilistic' END AS match_type,
-               coalesce({conflict}, false) AS separation_conflict{"".join(f", pairs.{g}" for g in gammas)}
+               coalesce({conflict}, false) AS separation_conflict,
+               -- Two accounts of one person: the model links them (person-level evidence
+               -- included) and would without the names, which strangers share by chance.
+               coalesce(({override}) AND CASE WHEN person_evidence THEN model_probability
+                        ELSE least(model_probability, evidence_cap) END >= {threshold!r}
+                        AND weight_beyond_names >= {threshold_weight!r}, false) AS separation_override,
+               weight_beyond_names{"".join(f", pairs.{g}" for g in gammas)}
         FROM pairs
         JOIN {STANDARDISED} a ON a.record_id = pairs.record_id_l
         JOIN {STANDARDISED} b ON b.record_id = pairs.record_id_r

@@ -8,6 +8,7 @@ fields that are specific but not compared by every other session. Nothing here l
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 from braze_assets.engine.base import Engine
@@ -189,3 +190,40 @@ def choose_em_rules(profiles: dict[str, FieldProfile], active: set[str]) -> list
     )
     sessions += [[f] for f in candidates[: 4 - len(sessions)]]
     return sessions
+
+
+# The comparisons two strangers most often agree on by chance (people with the same name in
+# one town): evidence that may not, on its own, join two accounts.
+NAME_COMPARISONS = ("given_name", "surname")
+
+
+def level_weights(model: dict) -> dict[str, dict[int, float]]:
+    """Match weight (log2 m/u) of every non-null level of a saved Splink model, by comparison
+    output name and gamma value (Splink numbers the non-null levels n-1 .. 0, first to last)."""
+    out: dict[str, dict[int, float]] = {}
+    for comparison in model.get("comparisons", []):
+        levels = [
+            lv for lv in comparison.get("comparison_levels", []) if not lv.get("is_null_level")
+        ]
+        out[comparison.get("output_column_name")] = {
+            len(levels) - 1 - i: math.log2(lv["m_probability"] / lv["u_probability"])
+            for i, lv in enumerate(levels)
+            if lv.get("m_probability") and lv.get("u_probability")
+        }
+    return out
+
+
+def weight_beyond_names_sql(model: dict, gammas: list[str]) -> str:
+    """SQL for a scored pair's match weight from every comparison except the names (prior
+    included, term frequencies left out): the evidence a link keeps when the name, the field two
+    strangers share most often, is set aside. A pair whose records hold two different values of
+    a separation key (two accounts) joins only when this alone reaches the threshold."""
+    prior = model.get("probability_two_random_records_match") or 0.5
+    # Cast: DuckDB reads a literal like 6.32 as a DECIMAL of that width.
+    terms = [f"{math.log2(prior / (1 - prior))!r}::DOUBLE"]
+    for name, levels in level_weights(model).items():
+        if name in NAME_COMPARISONS or f"gamma_{name}" not in gammas or not levels:
+            continue
+        cases = " ".join(f"WHEN {g} THEN {w!r}::DOUBLE" for g, w in sorted(levels.items()))
+        terms.append(f"CASE gamma_{name} {cases} ELSE 0 END")
+    return " + ".join(terms)

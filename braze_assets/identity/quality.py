@@ -22,8 +22,28 @@ class QualityReport:
     correct_pairs: int
 
 
-def _pairs(column: str) -> str:
-    return f"sum(n * (n - 1) / 2) FROM (SELECT count(*) AS n FROM _identity_eval GROUP BY {column})"
+def pairwise_quality(con: duckdb.DuckDBPyConnection, relation: str) -> dict:
+    """Pairwise precision, recall and F1 of a clustering: `relation` (a table name or a SELECT in
+    parentheses) holds one row per record with columns `cluster` and `person` (the truth)."""
+
+    def pairs(by: str) -> str:
+        return f"(SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) AS n FROM e GROUP BY {by}))"
+
+    predicted, true, correct = con.execute(
+        f"WITH e AS (SELECT * FROM {relation}) "
+        f"SELECT {pairs('cluster')}, {pairs('person')}, {pairs('cluster, person')}"
+    ).fetchone()
+    precision = correct / predicted if predicted else 1.0
+    recall = correct / true if true else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "predicted_pairs": int(predicted),
+        "true_pairs": int(true),
+        "correct_pairs": int(correct),
+    }
 
 
 def evaluate_against_truth(con: duckdb.DuckDBPyConnection, truth_csv: Path) -> QualityReport:
@@ -32,7 +52,7 @@ def evaluate_against_truth(con: duckdb.DuckDBPyConnection, truth_csv: Path) -> Q
     if not truth_csv.exists():
         raise FileNotFoundError(f"ground truth file {truth_csv} does not exist")
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _identity_eval AS SELECT c.customer_id, t.person_id "
+        "CREATE OR REPLACE TEMP TABLE _identity_eval AS SELECT c.customer_id AS cluster, t.person_id AS person "
         f"FROM {COALESCED} c JOIN read_csv(?, all_varchar = true) t ON t.source = c.source AND t.source_pk = c.source_pk",
         [str(truth_csv)],
     )
@@ -42,28 +62,14 @@ def evaluate_against_truth(con: duckdb.DuckDBPyConnection, truth_csv: Path) -> Q
             raise ValueError(
                 f"no record of {COALESCED} appears in {truth_csv} (columns source, source_pk, person_id)"
             )
-        predicted = con.execute(f"SELECT {_pairs('customer_id')}").fetchone()[0] or 0
-        true = con.execute(f"SELECT {_pairs('person_id')}").fetchone()[0] or 0
-        correct = con.execute(f"SELECT {_pairs('customer_id, person_id')}").fetchone()[0] or 0
+        quality = pairwise_quality(con, "_identity_eval")
         majority = con.execute(
-            "SELECT sum(m) FROM (SELECT max(n) AS m FROM (SELECT customer_id, person_id, count(*) AS n "
-            "FROM _identity_eval GROUP BY ALL) GROUP BY customer_id)"
+            "SELECT sum(m) FROM (SELECT max(n) AS m FROM (SELECT cluster, person, count(*) AS n "
+            "FROM _identity_eval GROUP BY ALL) GROUP BY cluster)"
         ).fetchone()[0]
     finally:
         con.execute("DROP TABLE IF EXISTS _identity_eval")
-    precision = correct / predicted if predicted else 1.0
-    recall = correct / true if true else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return QualityReport(
-        records=records,
-        precision=precision,
-        recall=recall,
-        f1=f1,
-        cluster_purity=majority / records,
-        true_pairs=int(true),
-        predicted_pairs=int(predicted),
-        correct_pairs=int(correct),
-    )
+    return QualityReport(records=records, cluster_purity=majority / records, **quality)
 
 
 def heuristic_quality(con: duckdb.DuckDBPyConnection, *, top: int = 5) -> dict:

@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from braze_assets.config.model import ProjectConfig
-from braze_assets.config.sources import ATTRIBUTE_TAG, CUSTOM_IDENTIFIER_PREFIX, SourceConfig
+from braze_assets.config.sources import (
+    ATTRIBUTE_TAG,
+    CUSTOM_IDENTIFIER_PREFIX,
+    PERSON_TAGS,
+    SourceConfig,
+)
 from braze_assets.engine.base import Engine
 from braze_assets.engine.duckdb_engine import as_engine
 from braze_assets.identity.config import IdentityConfig
@@ -22,26 +27,15 @@ from braze_assets.warehouse import quote, quote_literal
 
 TABLE = "unified_standardised"
 # Output columns in order; identifier_<name> columns follow for custom identifiers.
-PERSON_FIELDS = (
-    "given_name",
-    "given_name_display",
-    "given_name_canonical",
-    "given_name_variants",
-    "surname",
-    "surname_display",
-    "email",
-    "email_display",
-    "phone",
-    "address_line1",
-    "address_line2",
-    "city",
-    "state",
-    "postal_code",
-    "country",
-    "birthdate",
-    "gender",
-    "loyalty_id",
-    "external_id",
+# Match-form fields keep their tag's name; display, canonical and variant forms follow their field.
+_DERIVED = {
+    "given_name": ("given_name_display", "given_name_canonical", "given_name_variants"),
+    "surname": ("surname_display",),
+    "email": ("email_display",),
+}
+# full_name is split into given_name and surname, so it has no column of its own.
+PERSON_FIELDS = tuple(
+    f for tag in PERSON_TAGS if tag != "full_name" for f in (tag, *_DERIVED.get(tag, ()))
 )
 
 

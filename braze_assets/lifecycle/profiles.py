@@ -154,6 +154,15 @@ def _current_identifiers_sql() -> str:
     return f"SELECT identifier FROM {ATTRIBUTES_TABLE} WHERE destination = $d AND identifier IS NOT NULL"
 
 
+# A merge plan's columns (plan_merges), all text.
+_MERGE_COLUMNS = (
+    "merge_identifier",
+    "keep_identifier",
+    "retired_customer_id",
+    "surviving_customer_id",
+)
+
+
 def plan_merges(con: duckdb.DuckDBPyConnection, destination: str) -> pl.DataFrame:
     """Merges to apply: retired identifier -> surviving identifier (one row per retired profile).
 
@@ -162,14 +171,7 @@ def plan_merges(con: duckdb.DuckDBPyConnection, destination: str) -> pl.DataFram
     ensure_tables(con)
     ensure_lifecycle_tables(con)
     if not (table_exists(con, REGISTRY) and table_exists(con, ATTRIBUTES_TABLE)):
-        return pl.DataFrame(
-            schema={
-                "merge_identifier": pl.String,
-                "keep_identifier": pl.String,
-                "retired_customer_id": pl.String,
-                "surviving_customer_id": pl.String,
-            }
-        )
+        return pl.DataFrame(schema=dict.fromkeys(_MERGE_COLUMNS, pl.String))
     # A survivor may itself be merged later: follow merged_into to the end of the chain.
     return con.execute(
         f"""WITH RECURSIVE chain(retired, survivor, depth) AS (

@@ -30,22 +30,23 @@ from braze_assets.lifecycle.config import SubscriptionGroupConfig
 from braze_assets.lifecycle.consent import updated_at_sql
 from braze_assets.lifecycle.profiles import braze_head
 from braze_assets.lifecycle.tables import counters, now_utc
-from braze_assets.warehouse import quote, quote_literal, table_exists, transaction
+from braze_assets.warehouse import (
+    create_tables,
+    quote,
+    quote_literal,
+    table_exists,
+    transaction,
+)
 
 _LOG = logging.getLogger("braze_assets.lifecycle")
 STATES = "braze_subscription_state"
 _SUBSCRIBE = ("true", "t", "1", "yes", "y", "subscribed", "opted_in")
 _UNSUBSCRIBE = ("false", "f", "0", "no", "n", "unsubscribed")
 
-_DDL = f"""CREATE TABLE IF NOT EXISTS {STATES} (
-    destination VARCHAR NOT NULL,
-    identifier VARCHAR NOT NULL,
-    group_id VARCHAR NOT NULL,
-    state VARCHAR NOT NULL,
-    source_time TIMESTAMP,
-    confirmed_at TIMESTAMP NOT NULL,
-    run_id VARCHAR NOT NULL
-)"""
+_COLUMNS = (
+    "destination VARCHAR, identifier VARCHAR, group_id VARCHAR, state VARCHAR, "
+    "source_time TIMESTAMP NULL, confirmed_at TIMESTAMP, run_id VARCHAR"
+)
 
 
 @dataclass
@@ -90,7 +91,7 @@ def plan_subscription_states(
     report: SubscriptionReport,
 ) -> pl.DataFrame:
     """identifier, group_id, state, source_time, confirmed_state of the states to send."""
-    con.execute(_DDL)
+    create_tables(con, {STATES: _COLUMNS})
     empty = pl.DataFrame(
         schema={
             "identifier": pl.String,

@@ -21,66 +21,32 @@ import datetime as dt
 
 import duckdb
 
+from braze_assets.warehouse import create_tables
+
 PROFILE_KEYS = "braze_profile_keys"
 MERGES = "braze_profile_merges"
 DELETIONS = "braze_profile_deletions"
 EVENT_LOG = "braze_event_log"
 ALIASES = "braze_profile_aliases"
 
-_DDL = f"""
-CREATE TABLE IF NOT EXISTS {PROFILE_KEYS} (
-    destination VARCHAR NOT NULL,
-    customer_id VARCHAR NOT NULL,
-    identifier VARCHAR NOT NULL,
-    first_seen_at TIMESTAMP NOT NULL,
-    last_seen_at TIMESTAMP NOT NULL
-);
-CREATE TABLE IF NOT EXISTS {MERGES} (
-    destination VARCHAR NOT NULL,
-    run_id VARCHAR NOT NULL,
-    retired_customer_id VARCHAR NOT NULL,
-    surviving_customer_id VARCHAR NOT NULL,
-    merge_identifier VARCHAR NOT NULL,
-    keep_identifier VARCHAR NOT NULL,
-    mode VARCHAR NOT NULL,
-    status VARCHAR NOT NULL,
-    message VARCHAR,
-    attributes_moved INTEGER NOT NULL,
-    recorded_at TIMESTAMP NOT NULL
-);
-CREATE TABLE IF NOT EXISTS {DELETIONS} (
-    destination VARCHAR NOT NULL,
-    run_id VARCHAR NOT NULL,
-    customer_id VARCHAR NOT NULL,
-    identifier VARCHAR NOT NULL,
-    reason VARCHAR NOT NULL,
-    status VARCHAR NOT NULL,
-    message VARCHAR,
-    recorded_at TIMESTAMP NOT NULL
-);
-CREATE TABLE IF NOT EXISTS {ALIASES} (
-    destination VARCHAR NOT NULL,
-    customer_id VARCHAR NOT NULL,
-    alias_name VARCHAR NOT NULL,
-    alias_label VARCHAR NOT NULL,
-    status VARCHAR NOT NULL,
-    external_id VARCHAR,
-    created_at TIMESTAMP NOT NULL,
-    identified_at TIMESTAMP
-);
-CREATE TABLE IF NOT EXISTS {EVENT_LOG} (
-    destination VARCHAR NOT NULL,
-    event_key VARCHAR NOT NULL,
-    identifier VARCHAR NOT NULL,
-    name VARCHAR NOT NULL,
-    event_time TIMESTAMP NOT NULL,
-    data_points INTEGER NOT NULL,
-    status VARCHAR NOT NULL,
-    reason VARCHAR,
-    run_id VARCHAR NOT NULL,
-    sent_at TIMESTAMP NOT NULL
-);
-"""
+# Columns are NOT NULL unless marked NULL (warehouse.create_tables).
+_TABLES = {
+    PROFILE_KEYS: "destination VARCHAR, customer_id VARCHAR, identifier VARCHAR, "
+    "first_seen_at TIMESTAMP, last_seen_at TIMESTAMP",
+    MERGES: "destination VARCHAR, run_id VARCHAR, retired_customer_id VARCHAR, "
+    "surviving_customer_id VARCHAR, merge_identifier VARCHAR, keep_identifier VARCHAR, "
+    "mode VARCHAR, status VARCHAR, message VARCHAR NULL, attributes_moved INTEGER, "
+    "recorded_at TIMESTAMP",
+    DELETIONS: "destination VARCHAR, run_id VARCHAR, customer_id VARCHAR, identifier VARCHAR, "
+    "reason VARCHAR, status VARCHAR, message VARCHAR NULL, recorded_at TIMESTAMP",
+    ALIASES: "destination VARCHAR, customer_id VARCHAR, alias_name VARCHAR, alias_label VARCHAR, "
+    "status VARCHAR, external_id VARCHAR NULL, created_at TIMESTAMP, identified_at TIMESTAMP NULL",
+    EVENT_LOG: "destination VARCHAR, event_key VARCHAR, identifier VARCHAR, name VARCHAR, "
+    "event_time TIMESTAMP, data_points INTEGER, status VARCHAR, reason VARCHAR NULL, "
+    "run_id VARCHAR, sent_at TIMESTAMP",
+}
+# Added after the table first shipped: older warehouses get it from create_tables.
+_ADDED = {EVENT_LOG: "first_rejected_at TIMESTAMP"}
 
 
 def now_utc() -> dt.datetime:
@@ -98,6 +64,4 @@ def counters(report, prefix: str) -> dict[str, int]:
 
 
 def ensure_lifecycle_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(_DDL)
-    # Added after the table first shipped: older warehouses get it here.
-    con.execute(f"ALTER TABLE {EVENT_LOG} ADD COLUMN IF NOT EXISTS first_rejected_at TIMESTAMP")
+    create_tables(con, _TABLES, _ADDED)

@@ -418,24 +418,23 @@ class SandboxApi:
         return Reply(201, {"message": "success"})
 
     def _alias_new(self, payload: dict, now: float) -> Reply:
-        items = self._listed(payload, "user_aliases", lifecycle.check_new_aliases, ALIAS_NEW, now)
-        if isinstance(items, Reply):
-            return items
-        with self.workspace.lock:
-            created = lifecycle.new_aliases(self.workspace, items)
-        self._record(now, "POST", ALIAS_NEW, 201, len(items))
-        return Reply(201, {"message": "success", "aliases_processed": created})
+        check, apply = lifecycle.check_new_aliases, lifecycle.new_aliases
+        return self._aliases(payload, now, "user_aliases", check, apply, ALIAS_NEW)
 
     def _identify(self, payload: dict, now: float) -> Reply:
-        items = self._listed(
-            payload, "aliases_to_identify", lifecycle.check_identify, IDENTIFY, now
-        )
+        check, apply = lifecycle.check_identify, lifecycle.identify
+        return self._aliases(payload, now, "aliases_to_identify", check, apply, IDENTIFY)
+
+    def _aliases(self, payload: dict, now: float, key: str, check, apply, route: str) -> Reply:
+        """/users/alias/new and /users/identify: `apply` the checked `key` items, answer how many
+        aliases it processed."""
+        items = self._listed(payload, key, check, route, now)
         if isinstance(items, Reply):
             return items
         with self.workspace.lock:
-            identified = lifecycle.identify(self.workspace, items)
-        self._record(now, "POST", IDENTIFY, 201, len(items))
-        return Reply(201, {"message": "success", "aliases_processed": identified})
+            processed = apply(self.workspace, items)
+        self._record(now, "POST", route, 201, len(items))
+        return Reply(201, {"message": "success", "aliases_processed": processed})
 
     # ---- introspection -------------------------------------------------------------------------
     def _sandbox(self, method: str, route: str, query: dict, body: bytes) -> Reply:

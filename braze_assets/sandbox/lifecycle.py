@@ -87,55 +87,60 @@ def check_order_properties(name: str, props) -> str | None:
     return None
 
 
-def check_event(obj) -> tuple[str | None, str, object]:
-    if not isinstance(obj, dict):
-        return "Event entries must be JSON objects", "", None
-    identifier = identifier_of(obj)
-    if isinstance(identifier, str):
-        return identifier, "", None
+def _check_event(obj: dict) -> str | None:
     name = obj.get("name")
     if not isinstance(name, str) or not name:
-        return "Event 'name' must be a non-empty string", "", None
+        return "Event 'name' must be a non-empty string"
     if len(name) > MAX_STRING:
-        return f"Event name is longer than {MAX_STRING} characters", "", None
+        return f"Event name is longer than {MAX_STRING} characters"
     if not isinstance(obj.get("time"), str) or not _ISO_TIME.match(obj["time"]):
-        return "Event 'time' must be an ISO 8601 time", "", None
+        return "Event 'time' must be an ISO 8601 time"
     props = obj.get("properties")
     if props is not None and not isinstance(props, dict):
-        return "Event 'properties' must be an object", "", None
+        return "Event 'properties' must be an object"
     if name in ECOMMERCE_ORDER_EVENTS:
-        error = check_order_properties(name, props)
-        if error:
-            return error, "", None
-    return None, identifier[0], identifier[1]
+        return check_order_properties(name, props)
+    return None
 
 
-def check_purchase(obj) -> tuple[str | None, str, object]:
+def _check_purchase(obj: dict) -> str | None:
+    if not isinstance(obj.get("product_id"), str) or not obj["product_id"]:
+        return "Purchase 'product_id' must be a non-empty string"
+    if not isinstance(obj.get("currency"), str) or not _CURRENCY.match(obj["currency"]):
+        return "Purchase 'currency' must be a three-letter ISO 4217 code"
+    if not _number(obj.get("price")):
+        return "Purchase 'price' must be a number"
+    quantity = obj.get("quantity", 1)
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= 100:
+        return "Purchase 'quantity' must be an integer from 1 to 100"
+    if not isinstance(obj.get("time"), str) or not _ISO_TIME.match(obj["time"]):
+        return "Purchase 'time' must be an ISO 8601 time"
+    return None
+
+
+# array -> (what its entries are called in messages, the check of an entry's own fields)
+_TRACKED = {"events": ("Event", _check_event), "purchases": ("Purchase", _check_purchase)}
+
+
+def _check_tracked(array: str, obj) -> tuple[str | None, str, object]:
+    """An `events` or `purchases` entry's error, or None and its identifier (kind, value)."""
+    what, check = _TRACKED[array]
     if not isinstance(obj, dict):
-        return "Purchase entries must be JSON objects", "", None
+        return f"{what} entries must be JSON objects", "", None
     identifier = identifier_of(obj)
     if isinstance(identifier, str):
         return identifier, "", None
-    if not isinstance(obj.get("product_id"), str) or not obj["product_id"]:
-        return "Purchase 'product_id' must be a non-empty string", "", None
-    if not isinstance(obj.get("currency"), str) or not _CURRENCY.match(obj["currency"]):
-        return "Purchase 'currency' must be a three-letter ISO 4217 code", "", None
-    if not _number(obj.get("price")):
-        return "Purchase 'price' must be a number", "", None
-    quantity = obj.get("quantity", 1)
-    if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= 100:
-        return "Purchase 'quantity' must be an integer from 1 to 100", "", None
-    if not isinstance(obj.get("time"), str) or not _ISO_TIME.match(obj["time"]):
-        return "Purchase 'time' must be an ISO 8601 time", "", None
+    error = check(obj)
+    if error:
+        return error, "", None
     return None, identifier[0], identifier[1]
 
 
 def track_events(workspace, array: str, objects: list, reject) -> tuple[int, list[dict]]:
     """Apply `events` or `purchases`; (processed, errors in Braze's per-object shape)."""
-    check = check_event if array == "events" else check_purchase
     processed, errors = 0, []
     for position, obj in enumerate(objects):
-        error, kind, value = check(obj)
+        error, kind, value = _check_tracked(array, obj)
         if error is None and reject(obj.get("external_id")):
             error = "Sandbox fault injection: object rejected"
         profile = None

@@ -13,30 +13,15 @@ files, so a GCS source loads exactly like the same files on disk or in S3.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
-from braze_assets.sources.load import SourceError, StagedFile, is_glob
-from braze_assets.sources.s3 import glob_regex
+from braze_assets.sources.load import SourceError, StagedFile
+from braze_assets.sources.s3 import ObjectPath
 from braze_assets.sources.secrets import brief
 
 # An unreachable endpoint stops the run in seconds, not after the client's two minutes of retries.
 TIMEOUT_S = 10
 RETRY_DEADLINE_S = 15
-
-
-@dataclass(frozen=True)
-class GsPath:
-    bucket: str
-    key: str  # may hold wildcards
-
-    @classmethod
-    def parse(cls, url: str) -> GsPath:
-        bucket, _, key = url[len("gs://") :].partition("/")
-        return cls(bucket, key)
-
-    def url(self, key: str) -> str:
-        return f"gs://{self.bucket}/{key}"
 
 
 def client(source: str):
@@ -62,22 +47,10 @@ def _retry():
 
 def list_keys(gcs, source: str, url: str) -> list[str]:
     """The object names a path or glob names, sorted; an error naming the source when none."""
-    path = GsPath.parse(url)
-    wildcard = is_glob(path.key)
-    prefix = path.key
-    if wildcard:
-        prefix = path.key[: min(path.key.find(c) for c in "*?[" if c in path.key)]
-    pattern = glob_regex(path.key) if wildcard else None
-    keys: list[str] = []
+    path = ObjectPath.parse(url)
     try:
-        for blob in gcs.list_blobs(path.bucket, prefix=prefix, timeout=TIMEOUT_S, retry=_retry()):
-            name = blob.name
-            if name.endswith("/"):
-                continue
-            if (pattern is not None and pattern.match(name)) or (
-                pattern is None and name == path.key
-            ):
-                keys.append(name)
+        blobs = gcs.list_blobs(path.bucket, prefix=path.prefix, timeout=TIMEOUT_S, retry=_retry())
+        keys = [blob.name for blob in blobs if path.matches(blob.name)]
     except Exception as exc:  # google.api_core / requests / auth errors
         raise SourceError(f"source {source!r}: cannot list {url}: {brief(exc)}") from None
     if not keys:
@@ -88,7 +61,7 @@ def list_keys(gcs, source: str, url: str) -> list[str]:
 def download(source: str, url: str, dest: Path, gcs=None) -> list[StagedFile]:
     """Download every object `url` names into `dest`, keeping each object's gs:// URL as origin."""
     gcs = gcs or client(source)
-    path = GsPath.parse(url)
+    path = ObjectPath.parse(url)
     bucket = gcs.bucket(path.bucket)
     staged = []
     for n, key in enumerate(list_keys(gcs, source, url)):

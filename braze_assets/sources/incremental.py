@@ -313,16 +313,7 @@ def _path_full(
             _write_state(con, entry.name, state, "full", read, now)
     except duckdb.Error as exc:
         raise read_error(entry.name, staged.files, staged.location, exc) from None
-    report = check_loaded(
-        con,
-        source=entry.name,
-        table=table,
-        location=staged.location,
-        columns=staged.columns,
-        required_columns=required_columns(entry),
-        primary_key=entry.primary_key,
-        duplicates=duplicates,
-    )
+    report = _check(con, entry, table, staged.location, staged.columns, duplicates)
     scanned = staged.rows_scanned if staged.rows_scanned not in (None, read) else None
     return SourceLoad(
         report,
@@ -333,6 +324,27 @@ def _path_full(
         rows_scanned=scanned,
         files_read=staged.files_read,
         files_total=staged.files_total,
+    )
+
+
+def _check(
+    con: duckdb.DuckDBPyConnection,
+    entry: SourceConfig,
+    table: str,
+    location: str,
+    columns: list[str],
+    duplicates: int,
+) -> LoadReport:
+    """`check_loaded` for a source's loaded table, with the duplicate keys its load counted."""
+    return check_loaded(
+        con,
+        source=entry.name,
+        table=table,
+        location=location,
+        columns=columns,
+        required_columns=required_columns(entry),
+        primary_key=entry.primary_key,
+        duplicates=duplicates,
     )
 
 
@@ -379,16 +391,7 @@ def _path_merge(
             )
     except duckdb.Error as exc:
         raise read_error(entry.name, staged.files, staged.location, exc) from None
-    report = check_loaded(
-        con,
-        source=entry.name,
-        table=table,
-        location=staged.location,
-        columns=staged.columns,
-        required_columns=required_columns(entry),
-        primary_key=entry.primary_key,
-        duplicates=merged.duplicates,
-    )
+    report = _check(con, entry, table, staged.location, staged.columns, merged.duplicates)
     merged.scanned_rows = scanned
     return merged.load(report, staged)
 
@@ -499,16 +502,7 @@ def _report(
     duplicates: int,
 ) -> LoadReport:
     try:
-        return check_loaded(
-            con,
-            source=entry.name,
-            table=table,
-            location=entry.location,
-            columns=columns,
-            required_columns=required_columns(entry),
-            primary_key=entry.primary_key,
-            duplicates=duplicates,
-        )
+        return _check(con, entry, table, entry.location, columns, duplicates)
     except SourceError as exc:
         raise pg.error(str(exc).split(": ", 1)[-1]) from None
 

@@ -39,10 +39,6 @@ class Since:
     after: datetime
 
 
-def _region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-
-
 def _error(source: str, fmt: str, location: str, problem: str) -> SourceError:
     name = "Delta" if fmt == "delta" else "Iceberg"
     return SourceError(f"source {source!r}: cannot read {name} table {location}: {problem}")
@@ -57,18 +53,6 @@ class TableScan:
     files_total: int
 
 
-def read_table(
-    source: str,
-    fmt: str,
-    location: str,
-    *,
-    columns: list[str] | None = None,
-    since: Since | None = None,
-) -> pa.Table:
-    """The table's current rows (only `columns`, only rows after `since` where pushed down)."""
-    return scan_table(source, fmt, location, columns=columns, since=since).table
-
-
 def scan_table(
     source: str,
     fmt: str,
@@ -77,6 +61,7 @@ def scan_table(
     columns: list[str] | None = None,
     since: Since | None = None,
 ) -> TableScan:
+    """The table's current rows (only `columns`, only rows after `since` where pushed down)."""
     if fmt == "delta":
         return _read_delta(source, location, columns, since)
     if fmt == "iceberg":
@@ -91,7 +76,9 @@ def delta_storage_options(location: str) -> dict[str, str]:
     """delta-rs reads the AWS_* variables itself; it only needs telling that http:// is fine."""
     if path_scheme(location) != "s3":
         return {}
-    options = {"AWS_REGION": _region(), "timeout": "30s", "connect_timeout": "5s"}
+    from braze_assets.sources.s3 import region
+
+    options = {"AWS_REGION": region(), "timeout": "30s", "connect_timeout": "5s"}
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint and endpoint.startswith("http://"):
         options["AWS_ALLOW_HTTP"] = "true"
@@ -139,7 +126,9 @@ def _arrow_filter(schema: pa.Schema, since: Since | None):
 def iceberg_properties(location: str) -> dict[str, str]:
     if path_scheme(location) != "s3":
         return {}
-    props = {"s3.region": _region()}
+    from braze_assets.sources.s3 import region
+
+    props = {"s3.region": region()}
     for env, prop in (
         ("AWS_ENDPOINT_URL_S3", "s3.endpoint"),
         ("AWS_ENDPOINT_URL", "s3.endpoint"),
@@ -169,7 +158,7 @@ def _metadata_file(source: str, location: str) -> str:
         except SourceError as exc:
             problem = str(exc).split(": ", 1)[-1]
             raise _error(source, "iceberg", location, problem) from None
-        names = [f"s3://{s3.S3Path.parse(base).bucket}/{k}" for k in keys]
+        names = [f"s3://{s3.ObjectPath.parse(base).bucket}/{k}" for k in keys]
     else:
         names = [str(p) for p in Path(base).expanduser().glob("*.metadata.json")]
     versions = [(int(m.group(1)), n) for n in names if (m := _VERSION.match(n.rsplit("/", 1)[-1]))]

@@ -25,7 +25,7 @@ from braze_assets.config.sources import (
     path_scheme,
 )
 from braze_assets.sources import gcs, s3
-from braze_assets.sources.lakehouse import Since, read_table, scan_table
+from braze_assets.sources.lakehouse import Since, scan_table
 from braze_assets.sources.load import (
     StagedFile,
     describe_files,
@@ -89,7 +89,9 @@ def stage(
             if since is None:
                 return _text_keys(relation, key)
             # The filtered read lacks unchanged rows: every key is read again, that column only.
-            return _text_keys(register(read_table(entry.name, fmt, location, columns=[key])), key)
+            return _text_keys(
+                register(scan_table(entry.name, fmt, location, columns=[key]).table), key
+            )
 
         try:
             yield Staged(

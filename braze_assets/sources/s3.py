@@ -14,13 +14,14 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from braze_assets.sources.load import SourceError, StagedFile, is_glob
+from braze_assets.sources.load import WILDCARDS, SourceError, StagedFile, is_glob
 from braze_assets.sources.secrets import redact
 
 # Short timeouts and few retries: an unreachable endpoint should stop the run with a message in
@@ -31,25 +32,47 @@ CLIENT_CONFIG = Config(
 
 
 @dataclass(frozen=True)
-class S3Path:
+class ObjectPath:
+    """An object-store URL (s3://bucket/key, gs://bucket/key); the key may hold wildcards."""
+
+    scheme: str
     bucket: str
-    key: str  # may hold wildcards
+    key: str
 
     @classmethod
-    def parse(cls, url: str) -> S3Path:
-        rest = url[len("s3://") :]
+    def parse(cls, url: str) -> ObjectPath:
+        scheme, _, rest = url.partition("://")
         bucket, _, key = rest.partition("/")
-        return cls(bucket, key)
+        return cls(scheme, bucket, key)
 
     def url(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
+        return f"{self.scheme}://{self.bucket}/{key}"
+
+    @property
+    def prefix(self) -> str:
+        """The key up to its first wildcard: what to list."""
+        cuts = [self.key.find(c) for c in WILDCARDS if c in self.key]
+        return self.key[: min(cuts)] if cuts else self.key
+
+    @cached_property
+    def _pattern(self) -> re.Pattern[str] | None:
+        return glob_regex(self.key) if is_glob(self.key) else None
+
+    def matches(self, key: str) -> bool:
+        """Whether a listed object `key` is one this path names (folder markers never are)."""
+        if key.endswith("/"):
+            return False
+        return self._pattern.match(key) is not None if self._pattern else key == self.key
+
+
+def region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
 def client():
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     # A new session per load: boto3's default session keeps the credentials it first resolved, so
     # a long-lived process (a code server) would miss a rotated or corrected key.
-    return boto3.session.Session().client("s3", region_name=region, config=CLIENT_CONFIG)
+    return boto3.session.Session().client("s3", region_name=region(), config=CLIENT_CONFIG)
 
 
 def glob_regex(pattern: str) -> re.Pattern[str]:
@@ -96,24 +119,12 @@ def _redact(text: str) -> str:
 
 def list_keys(s3, source: str, url: str) -> list[str]:
     """The keys a path or glob names, sorted; an error naming the source when there are none."""
-    path = S3Path.parse(url)
-    wildcard = is_glob(path.key)
-    prefix = path.key
-    if wildcard:
-        cut = min(path.key.find(c) for c in "*?[" if c in path.key)
-        prefix = path.key[:cut]
-    pattern = glob_regex(path.key) if wildcard else None
+    path = ObjectPath.parse(url)
     keys: list[str] = []
     try:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=path.bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                key = obj["Key"]
-                if key.endswith("/"):
-                    continue
-                if pattern is not None and pattern.match(key):
-                    keys.append(key)
-                elif pattern is None and key == path.key:
-                    keys.append(key)
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=path.bucket, Prefix=path.prefix)
+        for page in pages:
+            keys += [obj["Key"] for obj in page.get("Contents", []) if path.matches(obj["Key"])]
     except (ClientError, BotoCoreError) as exc:
         raise SourceError(
             f"source {source!r}: cannot list {url}: {_redact(_problem(exc))}"
@@ -126,7 +137,7 @@ def list_keys(s3, source: str, url: str) -> list[str]:
 def download(source: str, url: str, dest: Path, s3=None) -> list[StagedFile]:
     """Download every object `url` names into `dest`, keeping each object's s3:// URL as origin."""
     s3 = s3 or client()
-    path = S3Path.parse(url)
+    path = ObjectPath.parse(url)
     staged = []
     for n, key in enumerate(list_keys(s3, source, url)):
         # Numbered names keep the listing order and the suffix the readers may need.

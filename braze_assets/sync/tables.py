@@ -13,6 +13,7 @@ from __future__ import annotations
 import duckdb
 
 from braze_assets import tables
+from braze_assets.warehouse import create_tables
 
 SNAPSHOTS = tables.ATTRIBUTE_SNAPSHOTS
 CONFIRMED = "braze_confirmed_state"
@@ -26,93 +27,32 @@ KIND_VALUE = "value"
 KIND_MEMBERSHIP_BOOL = "membership_bool"
 KIND_MEMBERSHIP_ARRAY = "membership_array"
 
-_DDL = f"""
-CREATE TABLE IF NOT EXISTS {SNAPSHOTS} (
-    snapshot_date DATE NOT NULL,
-    destination VARCHAR NOT NULL,
-    identifier VARCHAR NOT NULL,
-    attribute VARCHAR NOT NULL,
-    element VARCHAR NOT NULL,
-    key_id UHUGEINT NOT NULL,
-    kind VARCHAR NOT NULL,
-    attr_type VARCHAR NOT NULL,
-    billable BOOLEAN NOT NULL,
-    value_json VARCHAR NOT NULL,
-    value_hash UBIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS {CONFIRMED} (
-    destination VARCHAR NOT NULL,
-    identifier VARCHAR NOT NULL,
-    attribute VARCHAR NOT NULL,
-    element VARCHAR NOT NULL,
-    key_id UHUGEINT NOT NULL,
-    kind VARCHAR NOT NULL,
-    billable BOOLEAN NOT NULL,
-    value_json VARCHAR NOT NULL,
-    value_hash UBIGINT NOT NULL,
-    confirmed_at TIMESTAMP NOT NULL,
-    run_id VARCHAR NOT NULL
-);
-CREATE TABLE IF NOT EXISTS {REJECTIONS} (
-    destination VARCHAR NOT NULL,
-    identifier VARCHAR NOT NULL,
-    attribute VARCHAR NOT NULL,
-    element VARCHAR NOT NULL,
-    key_id UHUGEINT NOT NULL,
-    op VARCHAR NOT NULL,
-    value_json VARCHAR,
-    value_hash UBIGINT,
-    reason VARCHAR,
-    run_id VARCHAR NOT NULL,
-    rejected_at TIMESTAMP NOT NULL
-);
-CREATE TABLE IF NOT EXISTS {RESULTS} (
-    run_id VARCHAR NOT NULL,
-    destination VARCHAR NOT NULL,
-    batch_no INTEGER NOT NULL,
-    object_index INTEGER NOT NULL,
-    identifier VARCHAR NOT NULL,
-    attributes VARCHAR[] NOT NULL,
-    data_points INTEGER NOT NULL,
-    status VARCHAR NOT NULL,
-    reason VARCHAR,
-    http_status INTEGER,
-    attempts INTEGER NOT NULL,
-    elapsed_ms DOUBLE NOT NULL,
-    sent_at TIMESTAMP NOT NULL
-);
-CREATE TABLE IF NOT EXISTS {RUNS} (
-    run_id VARCHAR NOT NULL,
-    destination VARCHAR NOT NULL,
-    snapshot_date DATE,
-    status VARCHAR NOT NULL,
-    full_resync BOOLEAN NOT NULL,
-    started_at TIMESTAMP NOT NULL,
-    finished_at TIMESTAMP,
-    duration_s DOUBLE,
-    objects_planned BIGINT NOT NULL,
-    values_planned BIGINT NOT NULL,
-    adds BIGINT NOT NULL,
-    changes BIGINT NOT NULL,
-    removes BIGINT NOT NULL,
-    joins BIGINT NOT NULL,
-    leaves BIGINT NOT NULL,
-    held_back BIGINT NOT NULL,
-    deferred BIGINT NOT NULL,
-    forecast_data_points BIGINT NOT NULL,
-    objects_delivered BIGINT,
-    objects_rejected BIGINT,
-    objects_not_delivered BIGINT,
-    objects_unsent BIGINT,
-    data_points_spent BIGINT,
-    batches BIGINT,
-    message VARCHAR,
-    folded BOOLEAN NOT NULL
-);
-"""
+# Columns are NOT NULL unless marked NULL (warehouse.create_tables).
+_TABLES = {
+    SNAPSHOTS: "snapshot_date DATE, destination VARCHAR, identifier VARCHAR, attribute VARCHAR, "
+    "element VARCHAR, key_id UHUGEINT, kind VARCHAR, attr_type VARCHAR, billable BOOLEAN, "
+    "value_json VARCHAR, value_hash UBIGINT",
+    CONFIRMED: "destination VARCHAR, identifier VARCHAR, attribute VARCHAR, element VARCHAR, "
+    "key_id UHUGEINT, kind VARCHAR, billable BOOLEAN, value_json VARCHAR, value_hash UBIGINT, "
+    "confirmed_at TIMESTAMP, run_id VARCHAR",
+    REJECTIONS: "destination VARCHAR, identifier VARCHAR, attribute VARCHAR, element VARCHAR, "
+    "key_id UHUGEINT, op VARCHAR, value_json VARCHAR NULL, value_hash UBIGINT NULL, "
+    "reason VARCHAR NULL, run_id VARCHAR, rejected_at TIMESTAMP",
+    RESULTS: "run_id VARCHAR, destination VARCHAR, batch_no INTEGER, object_index INTEGER, "
+    "identifier VARCHAR, attributes VARCHAR[], data_points INTEGER, status VARCHAR, "
+    "reason VARCHAR NULL, http_status INTEGER NULL, attempts INTEGER, elapsed_ms DOUBLE, "
+    "sent_at TIMESTAMP",
+    RUNS: "run_id VARCHAR, destination VARCHAR, snapshot_date DATE NULL, status VARCHAR, "
+    "full_resync BOOLEAN, started_at TIMESTAMP, finished_at TIMESTAMP NULL, duration_s DOUBLE NULL, "
+    "objects_planned BIGINT, values_planned BIGINT, adds BIGINT, changes BIGINT, removes BIGINT, "
+    "joins BIGINT, leaves BIGINT, held_back BIGINT, deferred BIGINT, forecast_data_points BIGINT, "
+    "objects_delivered BIGINT NULL, objects_rejected BIGINT NULL, "
+    "objects_not_delivered BIGINT NULL, objects_unsent BIGINT NULL, data_points_spent BIGINT NULL, "
+    "batches BIGINT NULL, message VARCHAR NULL, folded BOOLEAN",
+}
+# Added for the unknown-user retry window; older warehouses get the column from create_tables.
+_ADDED = {REJECTIONS: "first_rejected_at TIMESTAMP"}
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(_DDL)
-    # Added for the unknown-user retry window; older warehouses get the column on first use.
-    con.execute(f"ALTER TABLE {REJECTIONS} ADD COLUMN IF NOT EXISTS first_rejected_at TIMESTAMP")
+    create_tables(con, _TABLES, _ADDED)

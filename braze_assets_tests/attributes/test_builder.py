@@ -416,14 +416,7 @@ def test_cached_outcomes_are_not_trusted_after_rules_change(tmp_path, monkeypatc
 
 def test_expression_that_does_not_bind_names_the_attribute(tmp_path):
     con = warehouse(tmp_path / "w.duckdb")
-    dest = DestinationConfig.model_validate(
-        {
-            "name": "braze",
-            "identifier": "external_id",
-            "identifier_column": "external_id",
-            "attributes": [{"name": "oops", "sql": "no_such_column + 1", "type": "integer"}],
-        }
-    )
+    dest = destination_with({"name": "oops", "sql": "no_such_column + 1", "type": "integer"})
     con.execute("SET TimeZone = 'America/New_York'")
     with pytest.raises(AttributeBuildError, match="destination 'braze', attribute 'oops'"):
         build_braze_customer_attributes(con, [dest], today=TODAY)

@@ -317,13 +317,9 @@ def test_duplicate_destination_names():
 
 
 def test_carried_source_attribute_columns_are_known():
-    source = SourceConfig(
-        name="email_list",
-        path="x.csv",
-        primary_key="id",
-        updated_at="u",
-        columns={"email": "email", "email_opt_in": "attribute"},
-    )
+    from braze_assets_tests.lifecycle.helpers import email_list
+
+    source = email_list("email_opt_in")
     attr = {"name": "opted", "column": "email_opt_in", "type": "boolean"}
     check_destinations(project(attr, sources=[source]))
     assert "email_opt_in" in check(attr).problem

@@ -47,16 +47,16 @@ def rows(warehouse, sql, params=()):
         return con.execute(sql, list(params)).fetchall()
 
 
+def members(warehouse) -> list[str]:
+    return [r[0] for r in rows(warehouse, "SELECT customer_id FROM audience_members ORDER BY 1")]
+
+
 def test_segments_are_unioned_and_exclusions_dropped(warehouse):
     audiences = config(segments=["big_spenders", "bostonians"], exclude=["one_time_buyers"])
     report = build(warehouse, audiences, "r1")
     # targeted {c1 c2 c4 c6 c8}; one-time buyers c4 and c8 are dropped
     assert (report.targeted, report.excluded, report.size) == (5, 2, 3)
-    assert rows(warehouse, "SELECT customer_id FROM audience_members ORDER BY 1") == [
-        ("c1",),
-        ("c2",),
-        ("c6",),
-    ]
+    assert members(warehouse) == ["c1", "c2", "c6"]
     member = rows(
         warehouse,
         "SELECT campaign, audience, destination, member_group, membership_mode, membership_attribute, "
@@ -74,11 +74,7 @@ def test_leavers_disappear_and_are_counted(warehouse):
         con.execute("UPDATE customer_attribute_source SET city = 'Boston' WHERE customer_id = 'c5'")
     report = build(warehouse, audiences, "r2")
     assert (report.joins, report.leaves, report.stays) == (1, 1, 2)
-    assert rows(warehouse, "SELECT customer_id FROM audience_members ORDER BY 1") == [
-        ("c1",),
-        ("c5",),
-        ("c8",),
-    ]
+    assert members(warehouse) == ["c1", "c5", "c8"]
     assert rows(warehouse, "SELECT DISTINCT run_id FROM audience_members") == [("r2",)]
     history = rows(warehouse, "SELECT run_id, customer_id FROM campaign_recipients ORDER BY 1, 2")
     assert history == [

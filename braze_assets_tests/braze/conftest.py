@@ -1,15 +1,10 @@
-import pytest
-
-from braze_assets_tests.sandbox_fixture import two_key_sandbox
+from braze_assets_tests.sandbox_fixture import two_key_sandbox_fixture
 
 SECRET = "sk-test-SECRET-0123456789abcdef"
 NO_TRACK_KEY = "sk-test-EXPORT-ONLY-fedcba9876543210"
 
 
-@pytest.fixture
-def sandbox(tmp_path):
-    with two_key_sandbox(tmp_path / "sandbox", SECRET, NO_TRACK_KEY) as server:
-        yield server
+sandbox = two_key_sandbox_fixture(SECRET, NO_TRACK_KEY)
 
 
 def attrs(n: int, start: int = 0) -> list[dict]:

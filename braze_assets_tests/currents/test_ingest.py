@@ -120,25 +120,18 @@ def test_corrupt_and_truncated_files_are_quarantined_and_the_rest_loads(
     s3_client, bucket_name, bucket, warehouse
 ):
     schema = writer_schema("users.messages.email.Click")
-    good = put(
-        s3_client,
-        bucket_name,
-        "users.messages.email.Click",
-        random_records(schema, 50, seed=1),
-        name="c+0+0",
-    )
+
+    def clicks(n: int, seed: int, name: str) -> str:
+        records = random_records(schema, n, seed=seed)
+        return put(s3_client, bucket_name, "users.messages.email.Click", records, name=name)
+
+    good = clicks(50, 1, "c+0+0")
     whole = avro_bytes(schema, random_records(schema, 400, seed=2), "snappy")
     truncated = f"{PREFIX}/c/event_type=users.messages.email.Click/date=2026-11-29-10/version=10/production/c+0+50.avro"
     s3_client.put_object(Bucket=bucket_name, Key=truncated, Body=whole[: len(whole) * 2 // 3])
     garbage = truncated.replace("c+0+50", "c+0+450")
     s3_client.put_object(Bucket=bucket_name, Key=garbage, Body=b"<html>Access Denied</html>")
-    later = put(
-        s3_client,
-        bucket_name,
-        "users.messages.email.Click",
-        random_records(schema, 20, seed=3),
-        name="c+0+900",
-    )
+    later = clicks(20, 3, "c+0+900")
 
     report = ingest_objects(warehouse, bucket, [good, truncated, garbage, later])
     assert [f.key for f in report.loaded] == [good, later]

@@ -15,43 +15,33 @@ from braze_assets.identity.standardise import standardise
 
 pytestmark = pytest.mark.integration
 
+# Both sources carry the person's name, email and address under the same raw column names.
+PERSON_COLUMNS = {
+    "first": "given_name",
+    "last": "surname",
+    "mail": "email",
+    "street": "address_line1",
+    "town": "city",
+    "zip": "postal_code",
+}
+
+
+def _source(name: str, priority: int, **columns: str) -> dict:
+    return {
+        "name": name,
+        "path": f"{name}.csv",
+        "primary_key": "id",
+        "updated_at": "ts",
+        "priority": priority,
+        "columns": {**PERSON_COLUMNS, **columns},
+    }
+
+
 CONFIG = ProjectConfig.model_validate(
     {
         "sources": [
-            {
-                "name": "shop",
-                "path": "shop.csv",
-                "primary_key": "id",
-                "updated_at": "ts",
-                "priority": 1,
-                "columns": {
-                    "first": "given_name",
-                    "last": "surname",
-                    "mail": "email",
-                    "street": "address_line1",
-                    "town": "city",
-                    "zip": "postal_code",
-                    "ext": "external_id",
-                },
-            },
-            {
-                "name": "club",
-                "path": "club.csv",
-                "primary_key": "id",
-                "updated_at": "ts",
-                "priority": 2,
-                "columns": {
-                    "first": "given_name",
-                    "last": "surname",
-                    "mail": "email",
-                    "street": "address_line1",
-                    "town": "city",
-                    "zip": "postal_code",
-                    "card": "loyalty_id",
-                    "tier": "attribute",
-                    "points": "attribute",
-                },
-            },
+            _source("shop", 1, ext="external_id"),
+            _source("club", 2, card="loyalty_id", tier="attribute", points="attribute"),
         ]
     }
 )

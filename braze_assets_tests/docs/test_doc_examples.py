@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 import yaml
 
 from braze_assets.settings import PROJECT_DIR
-from braze_assets_tests.conftest import cli_env
+from braze_assets_tests.conftest import cli_env, run_command, run_python
 from braze_assets_tests.docs import examples
 
 YAML_BLOCKS = examples.all_blocks("yaml")
@@ -91,27 +90,15 @@ def test_dagster_yaml_example_is_a_valid_instance_config(block, tmp_path):
 
 @pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=_ids(PYTHON_BLOCKS))
 def test_python_block_runs(block, example_env, tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-c", block.text],
-        cwd=tmp_path,
-        env=example_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_python(block.text, env=example_env, cwd=tmp_path, timeout=120)
     assert result.returncode == 0, f"{block.where} failed:\n{result.stdout}\n{result.stderr}"
     assert BRAZE_KEY not in result.stdout + result.stderr, f"{block.where} printed the API key"
 
 
 @pytest.mark.parametrize("block", RUN_BLOCKS, ids=_ids(RUN_BLOCKS))
 def test_runnable_bash_block_runs(block, example_env):
-    result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", block.text],
-        cwd=PROJECT_DIR,
-        env=example_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = run_command(
+        ["bash", "-euo", "pipefail", "-c", block.text], env=example_env, timeout=120
     )
     assert result.returncode == 0, f"{block.where} failed:\n{result.stdout}\n{result.stderr}"
 

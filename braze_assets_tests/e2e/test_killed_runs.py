@@ -14,7 +14,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,12 +21,11 @@ import pytest
 
 from braze_assets.defs.project import WAREHOUSE_POOL
 from braze_assets.settings import PROJECT_DIR
-from braze_assets_tests.conftest import cli_env, run_cli
+from braze_assets_tests.conftest import BIN, cli_env, run_cli, run_command, run_dg
 
 # Kill and fault scenarios over whole runs take minutes: outside the default run (`./run test -m slow`).
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
 # Guards against a hang only; with a 5 s monitoring poll each wait ends within seconds.
 WAIT = 120
 
@@ -130,12 +128,9 @@ DAEMON_ARGS = [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"]
 def queue_job(job: str, env: dict[str, str]) -> None:
     """Submit a run to the instance's queue, which the daemon launches (as the UI, a schedule or
     a sensor does)."""
-    launched = subprocess.run(
+    launched = run_command(
         [str(BIN / "dagster"), "job", "launch", "-w", "workspace.yaml", "-j", job],
-        cwd=PROJECT_DIR,
         env=env,
-        capture_output=True,
-        text=True,
         timeout=WAIT,
     )
     assert launched.returncode == 0, launched.stdout + launched.stderr
@@ -168,14 +163,7 @@ def test_killed_daemon_and_cli_runs_are_failed_by_run_monitoring_and_free_their_
         _assert_marked_failed_and_freed(home, second, daemon_log)
 
         # 3. The next warehouse run gets the slot and completes.
-        done = subprocess.run(
-            [str(BIN / "dg"), "launch", "--assets", "raw_pos"],
-            cwd=PROJECT_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=WAIT,
-        )
+        done = run_dg("launch", "--assets", "raw_pos", env=env, timeout=WAIT)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "RUN_SUCCESS" in done.stdout + done.stderr
     finally:

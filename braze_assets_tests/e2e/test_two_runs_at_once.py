@@ -7,15 +7,13 @@ warehouse must end as one clean run of the same assets leaves it."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 
 import duckdb
 import pytest
 
 from braze_assets.defs.project import WAREHOUSE_POOL
-from braze_assets.settings import PROJECT_DIR
-from braze_assets_tests.conftest import cli_env
+from braze_assets_tests.conftest import cli_env, run_dg
 from braze_assets_tests.e2e.test_killed_runs import (
     BIN,
     DAEMON_ARGS,
@@ -99,14 +97,7 @@ def test_a_daemon_run_and_a_dg_launch_run_at_once_both_complete_and_lose_nothing
         data_dir, clean_dir, ignore=shutil.ignore_patterns("warehouse.duckdb*", "dagster_home")
     )
     (clean_dir / "dagster_home").mkdir()
-    clean = subprocess.run(
-        [str(BIN / "dg"), "launch", "--job", "customer_360_refresh"],
-        cwd=PROJECT_DIR,
-        env=cli_env(clean_dir),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    clean = run_dg("launch", "--job", "customer_360_refresh", env=cli_env(clean_dir))
     assert clean.returncode == 0, clean.stdout[-3000:] + clean.stderr[-3000:]
     assert at_once == _counts(clean_dir / "warehouse.duckdb")
     assert all(at_once[t] > 0 for t in TABLES), at_once

@@ -2,13 +2,14 @@
 through Dagster on both engines and its table compared row for row, every column.
 
 Customer ids are UUIDs named by the run that created them, so two Dagster runs name the same
-customer differently: a customer is compared by the smallest record it holds. A rerun of the
-clustering on changed scores, with one run id on both engines, then checks the stable-id
-carry-over: kept, merged, split and new ids are the same on both."""
+customer differently: the identity stages are compared with a customer keyed by the smallest
+record it holds, and the stages after identity get DuckDB mode's unified_coalesced on both engines
+(the same inputs, the same ids). A rerun of the clustering on changed scores, with one run id on
+both engines, then checks the stable-id carry-over: kept, merged, split and new ids alike."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -16,22 +17,33 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from braze_assets import settings
+from braze_assets import settings, tables
 from braze_assets.defs import project
 from braze_assets.defs.resources import WAREHOUSE_KEY, WarehouseResource
 from braze_assets.engine.config import ENV_ENGINE, SparkConfig
 from braze_assets.identity.cluster import ASSIGNMENTS, REGISTRY, cluster_and_assign_ids
-from braze_assets.identity.cluster import TABLE as COALESCED
 from braze_assets.identity.match import TABLE as SCORES
 from braze_assets.identity.match import match_threshold
 from braze_assets.identity.standardise import TABLE as STANDARDISED
 
 PEOPLE = 300
+# transaction_attributes counts orders in windows ending now: both runs see the same moment.
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+PORTED = (tables.CUSTOMER_360, tables.TRANSACTION_ATTRIBUTES, tables.BRAZE_CUSTOMER_ATTRIBUTES)
+# Tables a ported stage writes beside its asset's own.
+ALSO_WRITTEN = ("braze_attribute_rejections",)
+IDENTITY = (STANDARDISED, SCORES, tables.UNIFIED_COALESCED, REGISTRY, ASSIGNMENTS)
 # EM sums the same terms in another order on Spark and stops where its convergence test says,
 # so the trained m and u differ in the last digits and the weights by a few 1e-6 (measured:
 # below 1e-5 on these inputs); a probability by less than that.
 FLOAT_TOLERANCE = {"match_probability": 1e-6, "model_probability": 1e-6, "match_weight": 1e-4}
 RERUN_ID, RERUN_AT = "parity-rerun", datetime(2026, 6, 2)
+
+
+class _FrozenClock(datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return NOW.astimezone(tz) if tz else NOW.replace(tzinfo=None)
 
 
 def _rows(table: pa.Table) -> list[tuple]:
@@ -45,11 +57,19 @@ def _materialize(engine: str, data_dir: Path, spark: SparkConfig | None, monkeyp
     monkeypatch.setenv(ENV_ENGINE, engine)
     monkeypatch.setenv(settings.ENV_DATA_DIR, str(data_dir))
     project.project_config.cache_clear()
+    from braze_assets.defs.attributes.definitions import build_defs as attributes_defs
+    from braze_assets.defs.customer_360.definitions import build_defs as customer_360_defs
     from braze_assets.defs.identity.assets import build_identity_assets
     from braze_assets.defs.sources.assets import build_source_assets
 
+    monkeypatch.setattr("braze_assets.defs.customer_360.transactions.datetime", _FrozenClock)
     config = project.project_config()
-    assets = build_source_assets(config) + build_identity_assets(config, config.identity)
+    assets = (
+        build_source_assets(config)
+        + build_identity_assets(config, config.identity)
+        + list(customer_360_defs().assets)
+        + list(attributes_defs().assets)
+    )
     warehouse = data_dir / f"warehouse_{engine}.duckdb"
     resources = {WAREHOUSE_KEY: WarehouseResource(database=str(warehouse))}
     if spark is not None:
@@ -60,7 +80,7 @@ def _materialize(engine: str, data_dir: Path, spark: SparkConfig | None, monkeyp
         assets, resources=resources, selection=selection, instance=dg.DagsterInstance.ephemeral()
     )
     assert result.success
-    return warehouse, config.identity
+    return warehouse
 
 
 # The rerun's scores: the first five linked pairs cut (splits), the first five pairs well below
@@ -81,7 +101,7 @@ FROM ranked
 
 def _rerun(engine, identity):
     """Cluster changed scores again with one run id and moment; the tables it leaves."""
-    first = engine.read_arrow(f"SELECT record_id, customer_id FROM {COALESCED}")
+    first = engine.read_arrow(f"SELECT record_id, customer_id FROM {tables.UNIFIED_COALESCED}")
     threshold = float(match_threshold(engine, identity))
     engine.create_temp("_parity_scores", RERUN_SCORES.format(t=repr(threshold)))
     engine.write_table(SCORES, "SELECT * FROM _parity_scores")
@@ -90,7 +110,7 @@ def _rerun(engine, identity):
     return (
         first,
         report,
-        {t: engine.read_arrow(f"SELECT * FROM {t}") for t in (COALESCED, REGISTRY)},
+        {t: engine.read_arrow(f"SELECT * FROM {t}") for t in (tables.UNIFIED_COALESCED, REGISTRY)},
     )
 
 
@@ -105,36 +125,131 @@ def demo_inputs(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def both_engines(demo_inputs, spark_session, spark_settings):
-    """The sources and the identity stages (standardisation, scoring, clustering), once per
-    engine through Dagster on the same demo files; then a clustering rerun on each."""
+    """Every ported stage, once per engine, on the same demo files: on DuckDB the whole chain; on
+    Spark the sources and identity, then the stages after identity from DuckDB mode's
+    unified_coalesced. The identity tables of both engines are kept before that, and a clustering
+    rerun on each engine's own tables comes last."""
     from braze_assets.engine.duckdb_engine import DuckDBEngine
     from braze_assets.engine.spark_engine import SparkEngine
 
-    selection = dg.AssetSelection.groups("sources") | dg.AssetSelection.assets(
-        STANDARDISED, SCORES, COALESCED
-    )
-    tables = (STANDARDISED, SCORES, COALESCED, REGISTRY, ASSIGNMENTS)
+    identity_stages = dg.AssetSelection.groups("sources") | dg.AssetSelection.groups("identity")
+    after_identity = dg.AssetSelection.assets(*PORTED)
+    spark = SparkEngine(spark_session, spark_settings.location())
     with pytest.MonkeyPatch.context() as monkeypatch:
-        warehouse, identity = _materialize("duckdb", demo_inputs, None, monkeypatch, selection)
-        spark_warehouse, _ = _materialize(
-            "spark", demo_inputs, spark_settings, monkeypatch, selection
+        warehouse = _materialize(
+            "duckdb", demo_inputs, None, monkeypatch, identity_stages | after_identity
         )
+        identity_config = project.project_config().identity
+        spark_warehouse = _materialize(
+            "spark", demo_inputs, spark_settings, monkeypatch, identity_stages
+        )
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            identity = {
+                "duckdb": {t: DuckDBEngine(con).read_arrow(f"SELECT * FROM {t}") for t in IDENTITY},
+                "spark": {t: spark.read_arrow(f"SELECT * FROM {t}") for t in IDENTITY},
+            }
+        with duckdb.connect(str(spark_warehouse), read_only=True) as exported:
+            identity["spark_warehouse"] = {
+                t: exported.execute(f"SELECT * FROM {t}").to_arrow_table() for t in IDENTITY[2:]
+            }
+        spark.write_arrow(tables.UNIFIED_COALESCED, identity["duckdb"][tables.UNIFIED_COALESCED])
+        _materialize("spark", demo_inputs, spark_settings, monkeypatch, after_identity)
         project.project_config.cache_clear()
-    location = spark_settings.location()
-    con = duckdb.connect(str(warehouse))
-    duck, spark = DuckDBEngine(con), SparkEngine(spark_session, location)
-    out = {
-        "duckdb": {t: duck.read_arrow(f"SELECT * FROM {t}") for t in tables},
-        "spark": {t: spark.read_arrow(f"SELECT * FROM {t}") for t in tables},
-    }
-    with duckdb.connect(str(spark_warehouse), read_only=True) as exported:
-        out["spark_warehouse"] = {
-            t: exported.execute(f"SELECT * FROM {t}").to_arrow_table()
-            for t in (COALESCED, REGISTRY, ASSIGNMENTS)
+    spark.write_arrow(tables.UNIFIED_COALESCED, identity["spark"][tables.UNIFIED_COALESCED])
+    with duckdb.connect(str(warehouse)) as con:
+        identity["rerun"] = {
+            "duckdb": _rerun(DuckDBEngine(con), identity_config),
+            "spark": _rerun(spark, identity_config),
         }
-    out["rerun"] = {"duckdb": _rerun(duck, identity), "spark": _rerun(spark, identity)}
+    con = duckdb.connect(str(warehouse), read_only=True)
+    yield con, spark_session, spark_settings.location(), spark_warehouse, identity
     con.close()
-    return out
+
+
+def _spark_table(session, location: str, table: str) -> pa.Table:
+    return session.read.parquet(f"{location}/{table}").toArrow()
+
+
+def _assert_same_rows(on_duckdb: pa.Table, on_spark: pa.Table) -> None:
+    assert on_spark.column_names == on_duckdb.column_names
+    duck_rows, spark_rows = _rows(on_duckdb), _rows(on_spark)
+    different = [(d, s) for d, s in zip(duck_rows, spark_rows) if d != s]
+    assert not different, different[:3]
+    assert len(duck_rows) == len(spark_rows)
+
+
+@pytest.mark.integration
+def test_standardised_records_are_identical(both_engines):
+    con, session, location, *_ = both_engines
+    on_duckdb = con.execute(f"SELECT * FROM {STANDARDISED}").to_arrow_table()
+    assert on_duckdb.num_rows > PEOPLE
+    _assert_same_rows(on_duckdb, _spark_table(session, location, STANDARDISED))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("table", PORTED + ALSO_WRITTEN)
+def test_stages_after_identity_are_identical(both_engines, table):
+    """customer_360 (survivorship, address groups, carried columns), transaction_attributes
+    (parsing, windows, RFM, money rounding) and braze_customer_attributes with its rejections
+    (casts, identifiers, value checks, held-back duplicates), every row and column; Spark mode's
+    warehouse file holds the same table for the stages still on DuckDB."""
+    con, session, location, spark_warehouse, _ = both_engines
+    on_duckdb = con.execute(f"SELECT * FROM {table}").to_arrow_table()
+    # The demo's values are all sendable: rejections are compared on bad values below.
+    assert on_duckdb.num_rows > PEOPLE // 2 or table in ALSO_WRITTEN
+    _assert_same_rows(on_duckdb, _spark_table(session, location, table))
+    with duckdb.connect(str(spark_warehouse), read_only=True) as copy:
+        _assert_same_rows(on_duckdb, copy.execute(f"SELECT * FROM {table}").to_arrow_table())
+
+
+@pytest.mark.integration
+def test_raw_tables_are_published_to_the_table_location(both_engines):
+    con, session, location, *_ = both_engines
+    for source in project.project_config().sources:
+        table = f"raw_{source.name}"
+        assert (
+            _spark_table(session, location, table).num_rows
+            == con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        )
+
+
+@pytest.mark.integration
+def test_attribute_rejections_and_report_are_identical(spark_session, tmp_path):
+    """The attributes builder on the hand-made warehouse of the attribute tests (unreadable,
+    out-of-range, too long, future and invalid values; a shared identifier; an email identifier
+    that cannot be normalised), on both engines: the same rows, rejections and report."""
+    from braze_assets.attributes import DestinationConfig, build_braze_customer_attributes
+    from braze_assets.engine.duckdb_engine import DuckDBEngine
+    from braze_assets.engine.spark_engine import SparkEngine
+    from braze_assets_tests.attributes.test_builder import TODAY, braze_destination, warehouse
+
+    by_email = DestinationConfig.model_validate(
+        {
+            "name": "crm",
+            "identifier": "email",
+            "identifier_column": "email",
+            "attributes": [
+                {"name": "first_name", "column": "given_name", "type": "varchar(20)"},
+                {"name": "phone", "column": "phone", "type": "string"},
+            ],
+        }
+    )
+    destinations = [braze_destination(), by_email]
+    con = warehouse(tmp_path / "w.duckdb")
+    spark = SparkEngine(spark_session, str(tmp_path / "tables"))
+    for table in ("customer_360", "transaction_attributes"):
+        spark.write_arrow(table, con.execute(f"SELECT * FROM {table}").to_arrow_table())
+    reports = [
+        build_braze_customer_attributes(engine, destinations, today=TODAY)
+        for engine in (DuckDBEngine(con), spark)
+    ]
+    assert reports[0].rejections and reports[0].duplicate_identifiers["braze"]
+    assert reports[1] == reports[0]
+    for table in (tables.BRAZE_CUSTOMER_ATTRIBUTES, "braze_attribute_rejections"):
+        _assert_same_rows(
+            con.execute(f"SELECT * FROM {table}").to_arrow_table(),
+            spark.read_arrow(f"SELECT * FROM {table}"),
+        )
 
 
 def _customer_keys(coalesced: pa.Table) -> dict[str, str]:
@@ -147,24 +262,9 @@ def _customer_keys(coalesced: pa.Table) -> dict[str, str]:
     return keys
 
 
-def _same_rows(duck: pa.Table, spark: pa.Table) -> None:
-    assert spark.column_names == duck.column_names
-    duck_rows, spark_rows = _rows(duck), _rows(spark)
-    different = [(d, s) for d, s in zip(duck_rows, spark_rows) if d != s]
-    assert not different, different[:3]
-    assert len(duck_rows) == len(spark_rows)
-
-
-@pytest.mark.integration
-def test_standardised_records_are_identical(both_engines):
-    duck, spark = both_engines["duckdb"][STANDARDISED], both_engines["spark"][STANDARDISED]
-    assert duck.num_rows > PEOPLE
-    _same_rows(duck, spark)
-
-
 @pytest.mark.integration
 def test_scores_are_the_same_pairs_with_the_same_probabilities(both_engines):
-    duck, spark = both_engines["duckdb"][SCORES], both_engines["spark"][SCORES]
+    duck, spark = both_engines[-1]["duckdb"][SCORES], both_engines[-1]["spark"][SCORES]
     assert spark.column_names == duck.column_names
     assert {"gamma_given_name", "person_evidence", "held_apart"} <= set(duck.column_names)
     pairs = {}
@@ -190,11 +290,11 @@ def test_scores_are_the_same_pairs_with_the_same_probabilities(both_engines):
 def test_customers_are_the_same(both_engines):
     compared = {}
     for name in ("duckdb", "spark"):
-        coalesced = both_engines[name][COALESCED]
+        coalesced = both_engines[-1][name][tables.UNIFIED_COALESCED]
         keys = _customer_keys(coalesced)
         rows = coalesced.drop_columns(["customer_id_assigned_at"]).to_pylist()
         compared[name] = sorted((keys[r.pop("customer_id")], tuple(r.items())) for r in rows)
-        registry = both_engines[name][REGISTRY].to_pylist()
+        registry = both_engines[-1][name][REGISTRY].to_pylist()
         assert {r["customer_id"] for r in registry} == set(keys)
         assert all(r["status"] == "active" for r in registry)
     duck_customers = {k for k, _ in compared["duckdb"]}
@@ -204,9 +304,9 @@ def test_customers_are_the_same(both_engines):
 
 @pytest.mark.integration
 def test_spark_mode_exports_the_ids_to_the_warehouse_for_duckdb_stages(both_engines):
-    for table in (COALESCED, REGISTRY, ASSIGNMENTS):
-        exported = both_engines["spark_warehouse"][table]
-        assert exported.num_rows == both_engines["spark"][table].num_rows > 0
+    for table in (tables.UNIFIED_COALESCED, REGISTRY, ASSIGNMENTS):
+        exported = both_engines[-1]["spark_warehouse"][table]
+        assert exported.num_rows == both_engines[-1]["spark"][table].num_rows > 0
 
 
 @pytest.mark.integration
@@ -215,14 +315,14 @@ def test_rerun_carries_the_same_ids_over_on_both_engines(both_engines):
     new ids are named by the rerun's id, so they are equal across engines outright."""
     results = {}
     for name in ("duckdb", "spark"):
-        first, report, tables = both_engines["rerun"][name]
+        first, report, written = both_engines[-1]["rerun"][name]
         first_keys = _customer_keys(first)
-        coalesced = tables[COALESCED]
+        coalesced = written[tables.UNIFIED_COALESCED]
         ids = [
             ("kept " + first_keys[c]) if c in first_keys else c
             for c in coalesced["customer_id"].to_pylist()
         ]
-        registry = {r["customer_id"]: r for r in tables[REGISTRY].to_pylist()}
+        registry = {r["customer_id"]: r for r in written[REGISTRY].to_pylist()}
         retired = sorted(
             (first_keys[c], r["merged_into"] in first_keys)
             for c, r in registry.items()

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from braze_assets.braze.client import BrazeClient
 from braze_assets.sandbox import FaultConfig, SandboxServer
@@ -22,25 +21,19 @@ from braze_assets_tests.sync.conftest import DAY1, put_snapshot, sync_us, value
 DESTINATION = "braze_us"
 
 
-@pytest.fixture
-def sandbox(tmp_path):
-    """A local Braze sandbox without a rate limit, stopped after the test."""
-    server = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
-    yield server
-    server.stop()
-
-
 def ids(n: int) -> list[str]:
     return [f"u{i:05d}" for i in range(n)]
 
 
-def data_dir_with_snapshot(tmp_path: Path, n: int) -> Path:
-    """A data dir as the CLI sees it: warehouse.duckdb with `n` profiles of one billable value each."""
+def data_dir_with_snapshot(tmp_path: Path, n: int, sandbox: SandboxServer) -> Path:
+    """A data dir as the CLI sees it: warehouse.duckdb with `n` profiles of one billable value each,
+    the profiles' users already in the `sandbox`."""
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
         ensure_tables(con)
         put_snapshot(con, DAY1, [value(u, "v", str(i), "integer") for i, u in enumerate(ids(n))])
+    sandbox.seed_users(ids(n))
     return data_dir
 
 
@@ -56,6 +49,20 @@ def run_sync(data_dir: Path, url: str, api_key: str, **client_settings):
             destination=DESTINATION,
             journal_fsync_interval_ms=0,
         )
+
+
+def sync_child_command(data_dir: Path, url: str, concurrency: int, per_request: int) -> list[str]:
+    """The command line of faults/sync_child.py: one sync of `data_dir` in its own process, ending
+    the way the CLI does."""
+    return [
+        sys.executable,
+        "-m",
+        "braze_assets_tests.faults.sync_child",
+        str(data_dir),
+        url,
+        str(concurrency),
+        str(per_request),
+    ]
 
 
 def confirmed(data_dir: Path) -> dict[str, str]:

@@ -12,7 +12,7 @@ import pytest
 
 from braze_assets.defs.resources import WarehouseResource
 from braze_assets.warehouse import WarehouseFileError, create_if_missing
-from braze_assets_tests.conftest import cli_env, run_cli
+from braze_assets_tests.conftest import cli_env, run_cli, run_dg
 
 pytestmark = pytest.mark.integration
 
@@ -120,13 +120,8 @@ def test_a_run_on_a_newer_duckdbs_warehouse_fails_at_once_with_the_clear_message
 def test_a_warehouse_from_a_newer_duckdb_fails_a_launched_run_with_the_clear_message(tmp_path):
     """The UI and `dg launch` path: the run fails, and its failure (what the UI shows) is the one
     line, not DuckDB's dump."""
-    import subprocess
-    import sys
-    from pathlib import Path
 
     import dagster as dg
-
-    from braze_assets.settings import PROJECT_DIR
 
     data_dir = tmp_path / "data"
     (data_dir / "dagster_home").mkdir(parents=True)
@@ -134,15 +129,7 @@ def test_a_warehouse_from_a_newer_duckdb_fails_a_launched_run_with_the_clear_mes
     assert run_cli("generate", "--people", "60", env=env).returncode == 0
     warehouse = data_dir / "warehouse.duckdb"
     _from_a_newer_duckdb(warehouse)
-    out = subprocess.run(
-        [str(Path(sys.executable).parent / "dg"), "launch", "--assets", "raw_ecommerce"],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    out = run_dg("launch", "--assets", "raw_ecommerce", env=env)
     assert out.returncode != 0, out.stdout + out.stderr
     expected = f"warehouse {warehouse} was written by a newer DuckDB"
     assert expected in out.stdout + out.stderr, out.stderr[-3000:]

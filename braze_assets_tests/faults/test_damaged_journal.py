@@ -30,8 +30,7 @@ def _cut_mid_record(path) -> None:
 @pytest.mark.parametrize("damaged", [OUTCOMES_FILE, PLAN_FILE])
 def test_a_cut_journal_file_is_reported_and_nothing_is_lost(tmp_path, sandbox, damaged):
     n = 3000
-    data_dir = data_dir_with_snapshot(tmp_path, n)
-    sandbox.seed_users(ids(n))
+    data_dir = data_dir_with_snapshot(tmp_path, n, sandbox)
     run_dir = kill_sync_mid_run(data_dir, sandbox)
     target = run_dir / damaged
     if damaged == OUTCOMES_FILE:

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import resource
 import subprocess
-import sys
 
 import pytest
 
 from braze_assets.sandbox import DEFAULT_API_KEY
 from braze_assets.settings import PROJECT_DIR
-from braze_assets_tests.faults.conftest import confirmed, data_dir_with_snapshot, ids, run_sync
+from braze_assets_tests.faults.conftest import (
+    confirmed,
+    data_dir_with_snapshot,
+    ids,
+    run_sync,
+    sync_child_command,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -32,18 +37,9 @@ def _limit_file_size() -> None:
 
 def test_disk_full_while_folding_loses_nothing_and_the_rerun_completes(tmp_path, sandbox):
     n = 3000
-    data_dir = data_dir_with_snapshot(tmp_path, n)
-    sandbox.seed_users(ids(n))
+    data_dir = data_dir_with_snapshot(tmp_path, n, sandbox)
     child = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "braze_assets_tests.faults.sync_child",
-            str(data_dir),
-            sandbox.url,
-            "4",
-            "75",
-        ],
+        sync_child_command(data_dir, sandbox.url, 4, 75),
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,

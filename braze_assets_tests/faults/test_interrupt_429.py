@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
 from braze_assets.sandbox import DEFAULT_API_KEY, FaultConfig
 from braze_assets.settings import PROJECT_DIR
-from braze_assets_tests.faults.conftest import confirmed, data_dir_with_snapshot, ids, run_sync
+from braze_assets_tests.faults.conftest import (
+    confirmed,
+    data_dir_with_snapshot,
+    run_sync,
+    sync_child_command,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -25,23 +29,14 @@ RETRY_AFTER_S = 240
 
 def test_sigterm_during_a_retry_after_wait_stops_and_leaves_rows_pending(tmp_path, sandbox):
     n = 600
-    data_dir = data_dir_with_snapshot(tmp_path, n)
-    sandbox.seed_users(ids(n))
+    data_dir = data_dir_with_snapshot(tmp_path, n, sandbox)
     # The first request is answered 429 with a long Retry-After; the other workers' requests
     # in flight are answered normally (slowly), then they meet the paused limiter.
     sandbox.set_faults(
         FaultConfig(next_statuses=[429], retry_after_s=RETRY_AFTER_S, latency_ms=100)
     )
     child = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "braze_assets_tests.faults.sync_child",
-            str(data_dir),
-            sandbox.url,
-            "4",
-            "10",
-        ],
+        sync_child_command(data_dir, sandbox.url, 4, 10),
         cwd=PROJECT_DIR,
         stderr=subprocess.PIPE,
         text=True,

@@ -14,7 +14,6 @@ from braze_assets_tests.conftest import cli_env, run_cli
 from braze_assets_tests.faults.conftest import (
     confirmed,
     data_dir_with_snapshot,
-    ids,
     kill_sync_mid_run,
     run_sync,
 )
@@ -36,8 +35,7 @@ def _count(text: str, label: str) -> int:
 
 def test_status_after_a_401_counts_every_row_never_delivered(tmp_path, sandbox):
     n = 300
-    data_dir = data_dir_with_snapshot(tmp_path, n)
-    sandbox.seed_users(ids(n))
+    data_dir = data_dir_with_snapshot(tmp_path, n, sandbox)
     # A wrong key: the first batch is answered 401 and the run stops; 290 rows were never sent,
     # and only the 10 of the failed batch have result rows.
     with pytest.raises(BrazeError, match="401"):
@@ -57,8 +55,7 @@ def test_status_after_a_401_counts_every_row_never_delivered(tmp_path, sandbox):
 
 def test_status_after_a_killed_sync_shows_its_journal_and_pending_rows(tmp_path, sandbox):
     n = 3000
-    data_dir = data_dir_with_snapshot(tmp_path, n)
-    sandbox.seed_users(ids(n))
+    data_dir = data_dir_with_snapshot(tmp_path, n, sandbox)
     run_id = kill_sync_mid_run(data_dir, sandbox).name
 
     text = _status(data_dir)
@@ -88,8 +85,7 @@ def test_a_run_whose_batches_partly_fail_says_so(tmp_path, sandbox):
     """One batch answered 400, the others delivered: before, the run was recorded as a plain
     'completed' success; now it is 'partial' with the reason, and status counts the rows."""
     n = 50
-    data_dir = data_dir_with_snapshot(tmp_path, n)
-    sandbox.seed_users(ids(n))
+    data_dir = data_dir_with_snapshot(tmp_path, n, sandbox)
     sandbox.set_faults(FaultConfig(next_statuses=[400]))
     report = run_sync(data_dir, sandbox.url, DEFAULT_API_KEY, concurrency=1, objects_per_request=10)
     assert report.status == "partial"

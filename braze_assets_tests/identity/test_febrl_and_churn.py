@@ -4,32 +4,24 @@ from __future__ import annotations
 
 import csv
 import re
-from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from braze_assets.config.model import ProjectConfig
-from braze_assets.identity.cluster import cluster_and_assign_ids
-from braze_assets.identity.match import score_pairs
 from braze_assets.identity.quality import evaluate_against_truth
-from braze_assets.identity.standardise import standardise
 from braze_assets_tests.identity.fixtures import (
+    FEBRL_TAGS,
     demo_config,
     load_sources,
     make_people,
+    resolve,
     write_demo_sources,
 )
 
 pytestmark = pytest.mark.integration
 FEBRL = Path(__file__).parent / "data" / "febrl_sample.csv"
-
-
-def resolve(con, config, identity, run_id: str):
-    standardise(con, config, identity)
-    score_pairs(con, identity)
-    return cluster_and_assign_ids(con, identity, run_id=run_id, now=datetime(2026, 1, 1))
 
 
 def test_febrl_style_file_declared_only_in_config(tmp_path, identity):
@@ -42,18 +34,7 @@ def test_febrl_style_file_declared_only_in_config(tmp_path, identity):
                     "primary_key": "rec_id",
                     "updated_at": "last_updated",
                     "default_region": "AU",
-                    "columns": {
-                        "given_name": "given_name",
-                        "surname": "surname",
-                        "street_number": "address_line1",
-                        "address_1": "address_line1",
-                        "address_2": "address_line2",
-                        "suburb": "city",
-                        "postcode": "postal_code",
-                        "state": "state",
-                        "date_of_birth": "birthdate",
-                        "soc_sec_id": "identifier:soc_sec_id",
-                    },
+                    "columns": FEBRL_TAGS,
                 }
             ]
         }
@@ -68,7 +49,7 @@ def test_febrl_style_file_declared_only_in_config(tmp_path, identity):
             )
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     load_sources(con, config, tmp_path)
-    report = resolve(con, config, identity, "febrl-1")
+    _, report = resolve(con, config, identity, "febrl-1")
     row = con.execute(
         "SELECT address_line1, postal_code, birthdate, identifier_soc_sec_id FROM unified_coalesced "
         "WHERE address_line1 IS NOT NULL AND birthdate IS NOT NULL LIMIT 1"
@@ -91,7 +72,7 @@ def test_rerun_changes_no_id_and_one_percent_more_records_change_only_what_they_
     resolve(con, config, identity, "run-1")
     first = dict(con.execute("SELECT record_id, customer_id FROM unified_coalesced").fetchall())
 
-    rerun = resolve(con, config, identity, "run-2")
+    _, rerun = resolve(con, config, identity, "run-2")
     assert (
         dict(con.execute("SELECT record_id, customer_id FROM unified_coalesced").fetchall())
         == first
@@ -107,7 +88,7 @@ def test_rerun_changes_no_id_and_one_percent_more_records_change_only_what_they_
     # Two more people (rows appended at the end of each file, earlier rows unchanged): about 1%.
     write_demo_sources(tmp_path, people=people, seed=11)
     load_sources(con, config, tmp_path)
-    grown = resolve(con, config, identity, "run-3")
+    _, grown = resolve(con, config, identity, "run-3")
     second = dict(con.execute("SELECT record_id, customer_id FROM unified_coalesced").fetchall())
     new_records = set(second) - set(first)
     assert 0 < len(new_records) <= 0.02 * len(first)

@@ -18,27 +18,16 @@ import polars as pl
 import pytest
 
 from braze_assets.config.model import ProjectConfig
-from braze_assets.identity.cluster import cluster_and_assign_ids
 from braze_assets.identity.config import IdentityConfig
 from braze_assets.identity.match import choose_threshold, score_pairs
+from braze_assets.identity.quality import pairwise_quality
 from braze_assets.identity.standardise import IdentityInputError, standardise
-from braze_assets_tests.identity.fixtures import load_sources
+from braze_assets_tests.identity.fixtures import FEBRL_TAGS as TAGS
+from braze_assets_tests.identity.fixtures import load_sources, resolve
 
 pytestmark = pytest.mark.integration
 
 DAGSTER = Path(sys.executable).parent / "dagster"
-TAGS = {
-    "given_name": "given_name",
-    "surname": "surname",
-    "street_number": "address_line1",
-    "address_1": "address_line1",
-    "address_2": "address_line2",
-    "suburb": "city",
-    "postcode": "postal_code",
-    "state": "state",
-    "date_of_birth": "birthdate",
-    "soc_sec_id": "identifier:soc_sec_id",
-}
 
 
 def febrl1(people: int) -> pl.DataFrame:
@@ -52,19 +41,12 @@ def febrl1(people: int) -> pl.DataFrame:
 
 def pairwise(con: duckdb.DuckDBPyConnection) -> tuple[float, float, float]:
     """Precision, recall, F1 of customer ids against FEBRL's true links (rec-N-* is one person)."""
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE e AS SELECT customer_id AS c, "
-        "regexp_extract(source_pk, '^(rec-[0-9]+)-', 1) AS p FROM unified_coalesced"
+    q = pairwise_quality(
+        con,
+        "(SELECT customer_id AS cluster, regexp_extract(source_pk, '^(rec-[0-9]+)-', 1) AS person "
+        "FROM unified_coalesced)",
     )
-
-    def pairs(by: str) -> int:
-        return con.execute(
-            f"SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) AS n FROM e GROUP BY {by})"
-        ).fetchone()[0]
-
-    predicted, true, correct = pairs("c"), pairs("p"), pairs("c, p")
-    precision, recall = correct / predicted, correct / true
-    return precision, recall, 2 * precision * recall / (precision + recall)
+    return q["precision"], q["recall"], q["f1"]
 
 
 def test_febrl_file_declared_only_in_sources_yaml_resolves_through_dagster(tmp_path):
@@ -136,9 +118,7 @@ def test_model_covers_every_usable_tag_and_a_rerun_keeps_every_id(tmp_path):
     config, identity = _febrl_config(path), IdentityConfig()
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
         load_sources(con, config, tmp_path)
-        standardise(con, config, identity)
-        report = score_pairs(con, identity)
-        cluster_and_assign_ids(con, identity, run_id="r1", now=datetime(2026, 1, 1))
+        report, _ = resolve(con, config, identity, "r1")
         first = dict(con.execute("SELECT record_id, customer_id FROM unified_coalesced").fetchall())
         levels = {(w["comparison"], w["level"]) for w in report.weights}
         # An ID number with one typo, a postcode typo and a swapped day/month are levels of their own.
@@ -158,9 +138,7 @@ def test_model_covers_every_usable_tag_and_a_rerun_keeps_every_id(tmp_path):
         assert report.threshold_chosen and report.threshold_grid
         assert pairwise(con)[2] >= 0.98
 
-        standardise(con, config, identity)
-        again = score_pairs(con, identity)
-        rerun = cluster_and_assign_ids(con, identity, run_id="r2", now=datetime(2026, 1, 2))
+        again, rerun = resolve(con, config, identity, "r2", datetime(2026, 1, 2))
         assert again.model_reused and again.match_threshold == report.match_threshold
         assert rerun.churn == 0
         assert (
@@ -224,9 +202,7 @@ def test_household_members_stay_apart_and_swapped_names_still_link(tmp_path):
     config, identity = _febrl_config(path), IdentityConfig()
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
         load_sources(con, config, tmp_path)
-        standardise(con, config, identity)
-        report = score_pairs(con, identity)
-        cluster_and_assign_ids(con, identity, run_id="r1", now=datetime(2026, 1, 1))
+        report, _ = resolve(con, config, identity, "r1")
         ids = dict(con.execute("SELECT source_pk, customer_id FROM unified_coalesced").fetchall())
     merged_relatives = [
         r for r in relatives["rec_id"] if ids[r] == ids[r.replace("rel-", "rec-", 1)]
@@ -242,3 +218,29 @@ def test_household_members_stay_apart_and_swapped_names_still_link(tmp_path):
     assert ("given_name", "Given name and surname swapped") in {
         (w["comparison"], w["level"]) for w in report.weights
     }
+
+
+def test_weight_beyond_names_leaves_the_names_out_and_keeps_the_prior():
+    from braze_assets.identity.profile import weight_beyond_names_sql
+
+    def comparison(name: str, m: list[float], u: list[float]) -> dict:
+        levels = [{"is_null_level": True}] + [
+            {"m_probability": a, "u_probability": b} for a, b in zip(m, u)
+        ]
+        return {"output_column_name": name, "comparison_levels": levels}
+
+    model = {
+        "probability_two_random_records_match": 0.2,  # prior weight log2(0.25) = -2
+        "comparisons": [
+            comparison("given_name", [0.9, 0.1], [0.01, 0.99]),
+            comparison("surname", [0.9, 0.1], [0.01, 0.99]),
+            comparison("phone", [0.8, 0.2], [0.01, 0.8]),  # exact +6.32, else -2
+        ],
+    }
+    sql = weight_beyond_names_sql(model, ["gamma_given_name", "gamma_surname", "gamma_phone"])
+    assert "given_name" not in sql and "surname" not in sql
+    with duckdb.connect() as con:
+        weights = con.execute(
+            f"SELECT {sql} FROM (VALUES (1), (0), (-1)) t(gamma_phone) ORDER BY gamma_phone DESC"
+        ).fetchall()
+    assert [round(w[0], 2) for w in weights] == [4.32, -4.0, -2.0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from braze_assets.config.sources import SourceConfig
 from braze_assets.identity.cluster import cluster_and_assign_ids
 from braze_assets.identity.config import IdentityConfig
 from braze_assets.lifecycle.config import DeletionConfig
@@ -12,9 +13,20 @@ from braze_assets.lifecycle.profiles import run_lifecycle
 from braze_assets.sync.config import ResolvedSyncSettings
 from braze_assets.sync.runner import sync_destination
 from braze_assets.sync.snapshots import build_snapshot
-from braze_assets_tests.sync.conftest import destination_config
+from braze_assets_tests.sync.conftest import destination_config, put_attribute_rows, put_member_rows
 
 IDENTITY = IdentityConfig(match_threshold=0.9)
+
+
+def email_list(opt_in: str) -> SourceConfig:
+    """A consent authority: an email list carrying its `opt_in` column as an attribute."""
+    return SourceConfig(
+        name="email_list",
+        path="email_list.csv",
+        primary_key="subscriber_id",
+        updated_at="updated_at",
+        columns={"email": "email", opt_in: "attribute"},
+    )
 
 
 def identity_run(con, records: list[str], edges: list[tuple[str, str]], run: str, now) -> dict:
@@ -46,36 +58,28 @@ def put_attributes(
     """customer_id -> (tier, ltv, score); the Braze external_id is the customer id unless
     `identifiers` maps the customer to another."""
     identifiers = identifiers or {}
-    con.execute("""CREATE TABLE IF NOT EXISTS braze_customer_attributes (
-        destination VARCHAR, customer_id VARCHAR, identifier VARCHAR, external_id VARCHAR,
-        loyalty_tier VARCHAR, lifetime_value DECIMAL(10,2), churn_score DOUBLE)""")
-    con.execute("DELETE FROM braze_customer_attributes WHERE destination = ?", [destination])
-    con.executemany(
-        "INSERT INTO braze_customer_attributes VALUES (?, ?, ?, ?, ?, ?, ?)",
+    put_attribute_rows(
+        con,
         [
-            [destination, cid, identifiers.get(cid, cid), identifiers.get(cid, cid), *values]
+            (cid, identifiers.get(cid, cid), identifiers.get(cid, cid), *values)
             for cid, values in rows.items()
         ],
+        destination,
     )
 
 
 def put_members(con, rows: list[tuple[str, str, str, str | None]], destination="braze_us"):
     """rows: (customer_id, mode, attribute, value) treatment members."""
-    con.execute("""CREATE TABLE IF NOT EXISTS audience_members (
-        campaign VARCHAR NOT NULL, audience VARCHAR NOT NULL, destination VARCHAR NOT NULL,
-        customer_id VARCHAR NOT NULL, member_group VARCHAR NOT NULL, membership_mode VARCHAR NOT NULL,
-        membership_attribute VARCHAR NOT NULL, membership_value VARCHAR, run_id VARCHAR NOT NULL,
-        computed_at TIMESTAMP NOT NULL)""")
-    con.execute("DELETE FROM audience_members")
-    if not rows:
-        return
-    con.executemany(
-        "INSERT INTO audience_members VALUES ('spring', 'all', ?, ?, 'treatment', ?, ?, ?, 'r1', now())",
-        [[destination, cid, mode, attr, v] for cid, mode, attr, v in rows],
+    put_member_rows(
+        con, [("spring", cid, "treatment", *membership) for cid, *membership in rows], destination
     )
 
 
-def lifecycle(con, client, *, mode="merge", deletions=None, dry_run=False, now=None, run="lc"):
+def lifecycle(
+    con, client, *, mode="merge", deletions=None, dry_run=False, now=None, run="lc", **options
+):
+    """run_lifecycle for braze_us keyed by external_id; `options` (aliases, consent_source,
+    subscription_groups) go to it as they are."""
     return run_lifecycle(
         con,
         client,
@@ -86,6 +90,7 @@ def lifecycle(con, client, *, mode="merge", deletions=None, dry_run=False, now=N
         run_id=run,
         dry_run=dry_run,
         now=now,
+        **options,
     )
 
 

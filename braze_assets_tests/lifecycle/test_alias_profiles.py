@@ -10,27 +10,36 @@ import pytest
 
 from braze_assets.attributes.fields import alias_key
 from braze_assets.braze.client import BrazeClient
-from braze_assets.lifecycle.config import AliasConfig, DeletionConfig
-from braze_assets.lifecycle.profiles import run_lifecycle
+from braze_assets.lifecycle.config import AliasConfig
 from braze_assets.sandbox import DEFAULT_API_KEY
-from braze_assets_tests.lifecycle.helpers import identity_run, put_attributes, snapshot_and_sync
+from braze_assets_tests.lifecycle.helpers import (
+    identity_run,
+    lifecycle,
+    put_attributes,
+    snapshot_and_sync,
+)
 from braze_assets_tests.lifecycle.test_orders import NOW, order_ids, put_orders, send
 
 pytestmark = pytest.mark.integration
 DAY1, DAY2 = dt.date(2026, 11, 5), dt.date(2026, 11, 6)
 
 
-def lifecycle(con, client, run: str):
-    return run_lifecycle(
+def aliased(con, client, run: str):
+    return lifecycle(con, client, run=run, aliases=AliasConfig(enabled=True))
+
+
+def alias_only_b(con, run: str, now) -> tuple[str, str]:
+    """Customers a (external id ext-a, in Braze) and b (no external id: keyed by its alias, as the
+    builder does with aliases on), from identity run `run`; customer_360 lists both."""
+    ids = identity_run(con, ["s:a", "s:b"], [], run, now)
+    a, b = ids["s:a"], ids["s:b"]
+    con.execute("CREATE TABLE customer_360 AS SELECT unnest(?::VARCHAR[]) AS customer_id", [[a, b]])
+    put_attributes(
         con,
-        client,
-        destination="braze_us",
-        identifier_type="external_id",
-        merge_mode="merge",
-        deletions=DeletionConfig(),
-        run_id=run,
-        aliases=AliasConfig(enabled=True),
+        {a: ("gold", 1, 0.1), b: ("silver", 2, 0.2)},
+        identifiers={a: "ext-a", b: alias_key("customer_id", b)},
     )
+    return a, b
 
 
 def alias_profile(sandbox, name: str) -> dict:
@@ -43,16 +52,12 @@ def alias_profile(sandbox, name: str) -> dict:
 
 
 def test_alias_only_customer_gets_attributes_and_orders_then_is_identified(con, sandbox, tmp_path):
-    ids = identity_run(con, ["s:a", "s:b"], [], "r1", NOW)
-    a, b = ids["s:a"], ids["s:b"]
-    con.execute("CREATE TABLE customer_360 AS SELECT unnest(?::VARCHAR[]) AS customer_id", [[a, b]])
+    a, b = alias_only_b(con, "r1", NOW)
     values = {a: ("gold", 1, 0.1), b: ("silver", 2, 0.2)}
-    # b has no external id yet: keyed by its alias (as the builder does with aliases on).
-    put_attributes(con, values, identifiers={a: "ext-a", b: alias_key("customer_id", b)})
     sandbox.seed_users(["ext-a"])
     put_orders(con, 2, ["a", "b"])  # o0000 (refunded) for a, o0001 for b
     with BrazeClient(DEFAULT_API_KEY, sandbox.url) as client:
-        assert lifecycle(con, client, "lc1").aliases_created == 1
+        assert aliased(con, client, "lc1").aliases_created == 1
         first = snapshot_and_sync(con, client, tmp_path, DAY1)
         assert (first.objects_delivered, first.objects_rejected) == (2, 0)
         orders = send(con, client, run="o1")
@@ -64,7 +69,7 @@ def test_alias_only_customer_gets_attributes_and_orders_then_is_identified(con, 
 
         # b signs up: identified, then keyed by its external id without resending anything.
         put_attributes(con, values, identifiers={a: "ext-a", b: "ext-b"})
-        report = lifecycle(con, client, "lc2")
+        report = aliased(con, client, "lc2")
         assert report.aliases_identified == 1 and report.merges_planned == []
         before = sandbox.received_by_user()
         second = snapshot_and_sync(con, client, tmp_path, DAY2)
@@ -105,18 +110,11 @@ def test_in_flight_orders_of_an_alias_profile_are_read_back(con, sandbox, tmp_pa
     from braze_assets.sandbox import FaultConfig
     from braze_assets_tests.lifecycle.test_orders import kill_child_when
 
-    ids = identity_run(con, ["s:a", "s:b"], [], "r1", NOW)
-    a, b = ids["s:a"], ids["s:b"]
-    con.execute("CREATE TABLE customer_360 AS SELECT unnest(?::VARCHAR[]) AS customer_id", [[a, b]])
-    put_attributes(
-        con,
-        {a: ("gold", 1, 0.1), b: ("silver", 2, 0.2)},
-        identifiers={a: "ext-a", b: alias_key("customer_id", b)},
-    )
+    _, b = alias_only_b(con, "r1", NOW)
     sandbox.seed_users(["ext-a"])
     put_orders(con, 5, ["b"])  # 6 events, all for the alias-only customer
     with BrazeClient(DEFAULT_API_KEY, sandbox.url) as client:
-        assert lifecycle(con, client, "lc1").aliases_created == 1
+        assert aliased(con, client, "lc1").aliases_created == 1
     con.close()
     warehouse = str(tmp_path / "warehouse.duckdb")
     # Braze keeps the events, the answer never comes back: the run is killed while it waits.
@@ -134,26 +132,19 @@ def test_merge_of_an_alias_profile_is_read_back(con, sandbox, tmp_path):
     from braze_assets_tests.lifecycle.test_merges_deletions import T1, T2, T3
 
     identity_run(con, ["s:a"], [], "r1", T1)
-    ids = identity_run(con, ["s:a", "s:b"], [], "r2", T2)
-    a, b = ids["s:a"], ids["s:b"]
-    con.execute("CREATE TABLE customer_360 AS SELECT unnest(?::VARCHAR[]) AS customer_id", [[a, b]])
-    put_attributes(
-        con,
-        {a: ("gold", 1, 0.1), b: ("silver", 2, 0.2)},
-        identifiers={a: "ext-a", b: alias_key("customer_id", b)},
-    )
+    a, b = alias_only_b(con, "r2", T2)
     sandbox.seed_users(["ext-a"])
     with BrazeClient(DEFAULT_API_KEY, sandbox.url) as client:
-        lifecycle(con, client, "lc1")
+        aliased(con, client, "lc1")
         assert snapshot_and_sync(con, client, tmp_path, DAY1).objects_delivered == 2
         # Identity finds b is a: the alias profile merges into ext-a, asynchronously at Braze.
         identity_run(con, ["s:a", "s:b"], [("s:a", "s:b")], "r3", T3)
         put_attributes(con, {a: ("gold", 1, 0.1)}, identifiers={a: "ext-a"})
         sandbox.set_faults(FaultConfig(defer_merges=True))
-        first = lifecycle(con, client, "lc2")
+        first = aliased(con, client, "lc2")
         assert (first.merged, first.merges_pending) == (0, 1)
         sandbox.apply_merges()
-        done = lifecycle(con, client, "lc3")
+        done = aliased(con, client, "lc3")
         assert (done.merged, done.merges_pending) == (1, 0)
     assert con.execute("SELECT merge_identifier, status FROM braze_profile_merges").fetchall() == [
         (alias_key("customer_id", b), "merged")

@@ -69,22 +69,15 @@ def test_unsubscribe_is_never_overwritten_by_an_older_subscribe(tmp_path):
     import duckdb
 
     from braze_assets.braze.client import BrazeClient
-    from braze_assets.config.sources import SourceConfig
     from braze_assets.lifecycle.consent import refresh_consent_times
     from braze_assets.sandbox import DEFAULT_API_KEY, SandboxServer
     from braze_assets.sync.config import ResolvedSyncSettings
     from braze_assets.sync.runner import sync_destination
     from braze_assets.sync.tables import ensure_tables
-    from braze_assets_tests.lifecycle.helpers import identity_run, put_attributes
+    from braze_assets_tests.lifecycle.helpers import email_list, identity_run, put_attributes
     from braze_assets_tests.sync.conftest import DAY1, DAY2, put_snapshot, value
 
-    authority = SourceConfig(
-        name="email_list",
-        path="email_list.csv",
-        primary_key="subscriber_id",
-        updated_at="updated_at",
-        columns={"email": "email", "email_opt_in": "attribute"},
-    )
+    authority = email_list("email_opt_in")
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     ensure_tables(con)
     customer = identity_run(con, ["email_list:s1"], [], "r1", dt.datetime(2026, 11, 1))[

@@ -180,20 +180,9 @@ def test_customer_without_external_id_gets_an_alias_profile_identified_later(
     con, client, sandbox, tmp_path
 ):
     from braze_assets.lifecycle.config import AliasConfig
-    from braze_assets.lifecycle.profiles import run_lifecycle
 
     def aliases_run(dry_run=False):
-        return run_lifecycle(
-            con,
-            client,
-            destination="braze_us",
-            identifier_type="external_id",
-            merge_mode="merge",
-            deletions=DeletionConfig(),
-            run_id="lc",
-            dry_run=dry_run,
-            aliases=AliasConfig(enabled=True),
-        )
+        return lifecycle(con, client, dry_run=dry_run, aliases=AliasConfig(enabled=True))
 
     con.execute("CREATE TABLE customer_360 AS SELECT * FROM (VALUES ('c1'), ('c2')) t(customer_id)")
     put_attributes(con, {"c1": ("gold", 1, 0.1)}, identifiers={"c1": "ext-1"})

@@ -39,18 +39,12 @@ TXN = TransactionSourceConfig(
 CONFIG = OrderEventsConfig(enabled=True, status_column="status", lookback_days=30)
 
 
+# Whose orders go where: what send_order_events and prepare_order_events are both given.
+ORDERS_TO = {"destination": "braze_us", "identifier_type": "external_id", "transactions": [TXN]}
+
+
 def send(con, client, *, run="r", config=CONFIG, now=NOW, **kwargs):
-    return send_order_events(
-        con,
-        client,
-        destination="braze_us",
-        identifier_type="external_id",
-        transactions=[TXN],
-        config=config,
-        run_id=run,
-        now=now,
-        **kwargs,
-    )
+    return send_order_events(con, client, **ORDERS_TO, config=config, run_id=run, now=now, **kwargs)
 
 
 def put_orders(con, n: int, customers: list[str]) -> None:

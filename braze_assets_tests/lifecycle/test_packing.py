@@ -14,7 +14,7 @@ from braze_assets.sandbox import DEFAULT_API_KEY
 from braze_assets.sync.config import ResolvedSyncSettings
 from braze_assets.sync.runner import SyncBlocked, sync_destination
 from braze_assets.sync.snapshots import build_snapshot
-from braze_assets_tests.lifecycle.test_orders import CONFIG, NOW, TXN, order_ids, setup
+from braze_assets_tests.lifecycle.test_orders import CONFIG, NOW, ORDERS_TO, order_ids, setup
 from braze_assets_tests.sync.conftest import destination_config
 
 pytestmark = pytest.mark.integration
@@ -24,15 +24,7 @@ DAY1, DAY2 = dt.date(2026, 11, 5), dt.date(2026, 11, 6)
 def packed_sync(con, client, tmp_path, day, run: str, budget=None):
     destination = destination_config()
     build_snapshot(con, [destination], day)
-    orders, plan = prepare_order_events(
-        con,
-        client,
-        destination="braze_us",
-        identifier_type="external_id",
-        transactions=[TXN],
-        config=CONFIG,
-        now=NOW,
-    )
+    orders, plan = prepare_order_events(con, client, **ORDERS_TO, config=CONFIG, now=NOW)
     riders = order_riders(orders, plan, con, run, CONFIG) if len(plan) else None
     report = sync_destination(
         con,

@@ -10,23 +10,15 @@ import pytest
 from braze_assets.braze.client import BrazeClient
 from braze_assets.config import load_config
 from braze_assets.config.errors import ConfigError
-from braze_assets.config.sources import SourceConfig
-from braze_assets.lifecycle.config import DeletionConfig, SubscriptionGroupConfig
-from braze_assets.lifecycle.profiles import run_lifecycle
+from braze_assets.lifecycle.config import SubscriptionGroupConfig
 from braze_assets.sandbox import DEFAULT_API_KEY
-from braze_assets_tests.lifecycle.helpers import put_attributes
+from braze_assets_tests.lifecycle.helpers import email_list, lifecycle, put_attributes
 from braze_assets_tests.lifecycle.test_consent import config_dir
 
 pytestmark = pytest.mark.integration
 NEWS = "9b0e0c2a-news-letter"
 T1, T2, T3 = (dt.datetime(2026, 11, d, 9) for d in (1, 2, 3))
-AUTHORITY = SourceConfig(
-    name="email_list",
-    path="email_list.csv",
-    primary_key="subscriber_id",
-    updated_at="updated_at",
-    columns={"email": "email", "news_opt_in": "attribute"},
-)
+AUTHORITY = email_list("news_opt_in")
 GROUPS = [SubscriptionGroupConfig(group_id=NEWS, column="news_opt_in")]
 
 
@@ -46,16 +38,8 @@ def authority_rows(con, rows: list[tuple[str, str, dt.datetime]]) -> None:
 
 
 def run(con, client, run_id: str, groups=GROUPS, authority=AUTHORITY):
-    return run_lifecycle(
-        con,
-        client,
-        destination="braze_us",
-        identifier_type="external_id",
-        merge_mode="off",
-        deletions=DeletionConfig(),
-        run_id=run_id,
-        consent_source=authority,
-        subscription_groups=groups,
+    return lifecycle(
+        con, client, mode="off", run=run_id, consent_source=authority, subscription_groups=groups
     ).subscriptions
 
 

@@ -1,16 +1,13 @@
 import pytest
 import requests
 
-from braze_assets_tests.sandbox_fixture import two_key_sandbox
+from braze_assets_tests.sandbox_fixture import two_key_sandbox_fixture
 
 KEY = "sandbox-key"
 LIMITED_KEY = "export-only-key"
 
 
-@pytest.fixture
-def sandbox(tmp_path):
-    with two_key_sandbox(tmp_path / "state", KEY, LIMITED_KEY) as server:
-        yield server
+sandbox = two_key_sandbox_fixture(KEY, LIMITED_KEY)
 
 
 @pytest.fixture

@@ -3,18 +3,12 @@ a SQL catalog on sqlite), local or in the moto S3 server, and objects in the GCS
 
 from __future__ import annotations
 
-import csv
 import os
 import uuid
 from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
-
-
-def records(path: Path) -> list[dict]:
-    with path.open(newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 def arrow_table(rows: list[dict], timestamps: tuple[str, ...] = ("updated_at",)) -> pa.Table:
@@ -32,18 +26,24 @@ def arrow_table(rows: list[dict], timestamps: tuple[str, ...] = ("updated_at",))
     return pa.table(columns)
 
 
-def delta_options(uri: str) -> dict[str, str]:
+# The S3 settings the tests export (conftest's s3_env), in the order each library's names follow.
+_S3_ENV = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
+
+
+def _s3_settings(uri: str, names: tuple[str, str, str, str]) -> dict[str, str]:
+    """The exported S3 settings under a library's own `names`; none for a location off S3."""
     if not uri.startswith("s3://"):
         return {}
-    return {
-        "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
-        "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
-        "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
-        "AWS_REGION": os.environ["AWS_REGION"],
-        "AWS_ALLOW_HTTP": "true",
+    return {name: os.environ[var] for name, var in zip(names, _S3_ENV)}
+
+
+def delta_options(uri: str) -> dict[str, str]:
+    options = _s3_settings(uri, _S3_ENV)
+    if options:
+        options["AWS_ALLOW_HTTP"] = "true"
         # One writer in the tests, so no locking provider is needed for S3 commits.
-        "AWS_S3_ALLOW_UNSAFE_RENAME": "true",
-    }
+        options["AWS_S3_ALLOW_UNSAFE_RENAME"] = "true"
+    return options
 
 
 def write_delta(uri: str, table: pa.Table, mode: str = "overwrite") -> None:
@@ -58,17 +58,6 @@ def delta_table(uri: str):
     return DeltaTable(uri, storage_options=delta_options(uri))
 
 
-def _s3_properties(warehouse: str) -> dict[str, str]:
-    if not warehouse.startswith("s3://"):
-        return {}
-    return {
-        "s3.endpoint": os.environ["AWS_ENDPOINT_URL"],
-        "s3.access-key-id": os.environ["AWS_ACCESS_KEY_ID"],
-        "s3.secret-access-key": os.environ["AWS_SECRET_ACCESS_KEY"],
-        "s3.region": os.environ["AWS_REGION"],
-    }
-
-
 def iceberg_table(catalog_dir: Path, warehouse: str, table: pa.Table):
     """A new Iceberg table holding `table`; its location is `<warehouse>/brand/<name>`."""
     from pyiceberg.catalog.sql import SqlCatalog
@@ -77,7 +66,9 @@ def iceberg_table(catalog_dir: Path, warehouse: str, table: pa.Table):
         "brand",
         uri=f"sqlite:///{catalog_dir / f'catalog_{uuid.uuid4().hex[:8]}.db'}",
         warehouse=warehouse,
-        **_s3_properties(warehouse),
+        **_s3_settings(
+            warehouse, ("s3.endpoint", "s3.access-key-id", "s3.secret-access-key", "s3.region")
+        ),
     )
     catalog.create_namespace_if_not_exists("brand")
     created = catalog.create_table(f"brand.t_{uuid.uuid4().hex[:8]}", schema=table.schema)

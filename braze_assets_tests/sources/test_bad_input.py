@@ -23,6 +23,13 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
+def _closed_s3(monkeypatch, secret: str) -> None:
+    """S3 settings pointing at a port nothing listens on, with `secret` as the secret key."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+
+
 def _entry(**location):
     return ProjectConfig.model_validate(
         {
@@ -49,6 +56,25 @@ def _fails(config: ProjectConfig, tmp_path) -> str:
     message = str(caught.value)
     assert message.startswith("source 'crm'"), message
     return message
+
+
+def _failed_run(config: ProjectConfig, tmp_path) -> tuple[str, str]:
+    """The source materialised through Dagster, failing: the step failure's message, and the
+    run's whole log as the instance keeps it."""
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
+        build_source_assets(config),
+        resources={"duckdb": DuckDBResource(database=str(tmp_path / "w.duckdb"))},
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    logs = "\n".join(
+        str(record.user_message) + str(record.dagster_event)
+        for record in instance.all_logs(result.run_id)
+    )
+    return failure.step_failure_data.error.cause.message, logs
 
 
 @pytest.fixture
@@ -109,9 +135,7 @@ def test_unset_variable_and_malformed_connection(tmp_path, monkeypatch):
 
 
 def test_unreachable_s3(tmp_path, monkeypatch):
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_closed_port()}")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3-Secret-value")
+    _closed_s3(monkeypatch, "s3-Secret-value")
     message = _fails(_entry(path="s3://brand-exports/crm/*.parquet"), tmp_path)
     assert "cannot list s3://brand-exports/crm/*.parquet" in message
     assert "Could not connect" in message and "s3-Secret-value" not in message
@@ -130,20 +154,6 @@ def test_the_failed_run_shows_the_message_and_no_secret(
 ):
     wrong = "wrong-Secret-456"
     monkeypatch.setenv("CRM_DATABASE_URL", postgres_server.url(password=wrong))
-    instance = dg.DagsterInstance.ephemeral()
-    config = _pg(crm_table)
-    result = dg.materialize(
-        build_source_assets(config),
-        resources={"duckdb": DuckDBResource(database=str(tmp_path / "w.duckdb"))},
-        instance=instance,
-        raise_on_error=False,
-    )
-    assert not result.success
-    failure = next(e for e in result.all_events if e.is_step_failure)
-    text = failure.step_failure_data.error.cause.message
+    text, logs = _failed_run(_pg(crm_table), tmp_path)
     assert "source 'crm'" in text and "password authentication failed" in text
-    logs = "\n".join(
-        str(record.user_message) + str(record.dagster_event)
-        for record in instance.all_logs(result.run_id)
-    )
     assert wrong not in logs and postgres_server.password not in logs

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 
-import dagster as dg
 import pytest
-from dagster_duckdb import DuckDBResource
 
-from braze_assets.defs.sources.assets import build_source_assets
 from braze_assets_tests.sources.lake import arrow_table, write_delta
-from braze_assets_tests.sources.test_bad_input import _closed_port, _entry, _fails
+from braze_assets_tests.sources.test_bad_input import (
+    _closed_port,
+    _closed_s3,
+    _entry,
+    _failed_run,
+    _fails,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -79,9 +82,7 @@ def test_missing_iceberg_table(tmp_path, s3_env, monkeypatch):
 
 @pytest.mark.parametrize("fmt", ["delta", "iceberg"])
 def test_unreachable_s3_table(fmt, tmp_path, monkeypatch):
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_closed_port()}")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    _closed_s3(monkeypatch, SECRET)
     message = _fails(_entry(path="s3://lake/customers", format=fmt), tmp_path)
     assert f"cannot read {fmt.title()} table s3://lake/customers: " in message
     assert "connect" in message.lower() or "error performing" in message.lower()
@@ -99,24 +100,9 @@ def test_missing_column_in_a_delta_table(tmp_path):
 
 
 def test_the_failed_run_shows_the_message_and_no_secret(tmp_path, monkeypatch):
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_closed_port()}")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-    instance = dg.DagsterInstance.ephemeral()
-    result = dg.materialize(
-        build_source_assets(_entry(path="s3://lake/customers", format="delta")),
-        resources={"duckdb": DuckDBResource(database=str(tmp_path / "w.duckdb"))},
-        instance=instance,
-        raise_on_error=False,
-    )
-    assert not result.success
-    failure = next(e for e in result.all_events if e.is_step_failure)
-    text = failure.step_failure_data.error.cause.message
+    _closed_s3(monkeypatch, SECRET)
+    text, logs = _failed_run(_entry(path="s3://lake/customers", format="delta"), tmp_path)
     assert "source 'crm'" in text and "cannot read Delta table s3://lake/customers" in text
-    logs = "\n".join(
-        str(record.user_message) + str(record.dagster_event)
-        for record in instance.all_logs(result.run_id)
-    )
     assert SECRET not in logs
 
 

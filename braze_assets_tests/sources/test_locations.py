@@ -1,31 +1,35 @@
-"""Each location (local CSV, S3 CSV glob, S3 Parquet, S3 JSON Lines, Postgres table and query) loads
-the same records into raw_<source>: the same rows, values, column order and row numbers."""
+"""Each location loads the same records into raw_<source> as the local CSV: the same rows, values,
+column order and row numbers. S3 and gs:// objects (CSV glob, Parquet, JSON Lines) on the moto S3
+server and a GCS emulator, a Postgres table and query, and Delta and Iceberg tables, local and on
+S3."""
 
 from __future__ import annotations
 
-import csv
-import json
+from pathlib import Path
 
 import duckdb
 import pytest
 
-from braze_assets.config.model import ProjectConfig
 from braze_assets_tests.identity.fixtures import write_demo_sources
 from braze_assets_tests.sources.helpers import (
     ECOMMERCE_CSV,
+    ORDERS_CSV,
+    assert_glob_read_the_two_parts,
+    assert_same_rows,
+    assert_transactions_load_alike,
     ecommerce_entry,
+    export_entries,
+    export_files,
     materialize,
     metadata,
     pg_table_from_csv,
     project,
-    raw_rows,
+    records,
+    txn,
 )
+from braze_assets_tests.sources.lake import arrow_table, iceberg_table, upload_gcs, write_delta
 
 pytestmark = pytest.mark.integration
-
-
-def _upload(client, bucket: str, key: str, path) -> None:
-    client.upload_file(str(path), bucket, key)
 
 
 def test_every_location_loads_the_same_rows_as_the_csv(
@@ -38,35 +42,14 @@ def test_every_location_loads_the_same_rows_as_the_csv(
     monkeypatch.setenv("BRAZE_ASSETS_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("CRM_DATABASE_URL", postgres_server.url())
 
-    # S3: the CSV split in two objects under a prefix (read by a glob), Parquet and JSON Lines.
-    with source_csv.open(newline="") as fh:
-        records = list(csv.DictReader(fh))
-    half = len(records) // 2
-    for part, chunk in enumerate((records[:half], records[half:])):
-        path = tmp_path / f"part{part}.csv"
-        with path.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(records[0]))
-            writer.writeheader()
-            writer.writerows(chunk)
-        _upload(client, bucket, f"exports/csv/2024/part-{part}.csv", path)
-    _upload(client, bucket, "exports/csv/README.txt", source_csv)  # not matched by the glob
-    parquet = tmp_path / "accounts.parquet"
-    with duckdb.connect() as con:
-        con.execute(
-            f"COPY (SELECT * FROM read_csv('{source_csv}', all_varchar = true)) TO '{parquet}' (FORMAT parquet)"
-        )
-    _upload(client, bucket, "exports/parquet/accounts.parquet", parquet)
-    jsonl = tmp_path / "accounts.jsonl"
-    jsonl.write_text("".join(json.dumps(r) + "\n" for r in records))
-    _upload(client, bucket, "exports/json/accounts.jsonl", jsonl)
-
+    records = export_files(
+        tmp_path, source_csv, lambda key, path: client.upload_file(str(path), bucket, key)
+    )
     pg_table_from_csv(conn, schema, "accounts", source_csv)
 
     config = project(
         ecommerce_entry("local_csv", path=ECOMMERCE_CSV),
-        ecommerce_entry("s3_csv", path=f"s3://{bucket}/exports/csv/**/*.csv"),
-        ecommerce_entry("s3_parquet", path=f"s3://{bucket}/exports/parquet/accounts.parquet"),
-        ecommerce_entry("s3_jsonl", path=f"s3://{bucket}/exports/json/*.jsonl"),
+        *export_entries(f"s3://{bucket}"),
         ecommerce_entry(
             "pg_table",
             postgres={"connection_env": "CRM_DATABASE_URL", "table": f"{schema}.accounts"},
@@ -84,21 +67,15 @@ def test_every_location_loads_the_same_rows_as_the_csv(
     result = materialize(config, warehouse)
     assert result.success
 
-    expected = raw_rows(warehouse, "raw_local_csv")
-    assert len(expected) == len(records) > 50
-    for name in ("s3_csv", "s3_parquet", "s3_jsonl", "pg_table", "pg_query"):
-        assert raw_rows(warehouse, f"raw_{name}") == expected, name
+    names = ("s3_csv", "s3_parquet", "s3_jsonl", "pg_table", "pg_query")
+    assert len(assert_same_rows(warehouse, "local_csv", names)) == records > 50
 
+    assert_glob_read_the_two_parts(warehouse, f"s3://{bucket}")
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        files = con.execute("SELECT DISTINCT _source_file FROM raw_s3_csv ORDER BY 1").fetchall()
         secretless = con.execute("SELECT DISTINCT _source_file FROM raw_pg_table").fetchall()
-    assert files == [
-        (f"s3://{bucket}/exports/csv/2024/part-0.csv",),
-        (f"s3://{bucket}/exports/csv/2024/part-1.csv",),
-    ]
     assert secretless == [(f"postgres table {schema}.accounts via $CRM_DATABASE_URL",)]
     table_meta = metadata(result, "raw_pg_table")
-    assert table_meta["load_mode"] == "full" and table_meta["rows_read"] == len(records)
+    assert table_meta["load_mode"] == "full" and table_meta["rows_read"] == records
     assert table_meta["full_load_reason"] == "first load"
     assert metadata(result, "raw_pg_query")["load_mode"] == "full"
     assert "watermark" not in metadata(result, "raw_pg_query")
@@ -113,44 +90,84 @@ def test_transactions_load_the_same_rows_from_every_location(
     monkeypatch.setenv("BRAZE_ASSETS_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SHOP_DB", postgres_server.url())
     orders = tmp_path / "orders.csv"
-    orders.write_text(
-        "order_id,account_id,ordered_at,revenue,items\n"
-        "O1,A00001,2024-02-01 10:00:00,12.50,1\nO2,A00002,2024-02-02 11:00:00,,2\n"
-        "O3,A00001,2024-02-03 12:00:00,3,\n"
-    )
-    _upload(client, bucket, "orders/2024/orders.csv", orders)
+    orders.write_text(ORDERS_CSV)
+    client.upload_file(str(orders), bucket, "orders/2024/orders.csv")
     pg_table_from_csv(
         conn, schema, "orders", orders, timestamps=("ordered_at",), primary_key="order_id"
     )
+    assert_transactions_load_alike(
+        tmp_path,
+        orders,
+        txn("s3", path=f"s3://{bucket}/orders/*/orders.csv"),
+        txn("pg", postgres={"connection_env": "SHOP_DB", "table": f"{schema}.orders"}),
+    )
 
-    def txn(name: str, **location) -> dict:
-        return {
-            "name": name,
-            "primary_key": "order_id",
-            "source": "ecommerce",
-            "customer_key": "account_id",
-            "ordered_at": "ordered_at",
-            "revenue": "revenue",
-            "items": "items",
-            "channel_value": "web",
-            **location,
-        }
 
-    config = ProjectConfig.model_validate(
-        {
-            "sources": [ecommerce_entry("ecommerce", path=ECOMMERCE_CSV)],
-            "transactions": [
-                txn("local", path=str(orders)),
-                txn("s3", path=f"s3://{bucket}/orders/*/orders.csv"),
-                txn("pg", postgres={"connection_env": "SHOP_DB", "table": f"{schema}.orders"}),
-            ],
-        }
+def test_gcs_delta_and_iceberg_load_the_same_rows_as_the_csv(
+    tmp_path, s3_env, gcs_env, monkeypatch
+):
+    _, bucket = s3_env
+    gcs_bucket = gcs_env
+    write_demo_sources(tmp_path, 120)
+    source_csv = tmp_path / ECOMMERCE_CSV
+    monkeypatch.setenv("BRAZE_ASSETS_DATA_DIR", str(tmp_path))
+
+    rows = export_files(tmp_path, source_csv, lambda key, path: upload_gcs(gcs_bucket, key, path))
+    table = arrow_table(records(source_csv))
+    write_delta(str(tmp_path / "lake" / "accounts"), table)
+    write_delta(f"s3://{bucket}/lake/accounts", table)
+    local_ice = iceberg_table(tmp_path, f"file://{tmp_path / 'ice'}", table)
+    s3_ice = iceberg_table(tmp_path, f"s3://{bucket}/ice", table)
+
+    config = project(
+        ecommerce_entry("local_csv", path=ECOMMERCE_CSV),
+        *export_entries(f"gs://{gcs_bucket.name}"),
+        ecommerce_entry("delta_local", path="lake/accounts", format="delta"),
+        ecommerce_entry("delta_s3", path=f"s3://{bucket}/lake/accounts", format="delta"),
+        # A table directory (the newest metadata file is found) and a metadata file.
+        ecommerce_entry(
+            "iceberg_local",
+            path=str(Path(local_ice.location().removeprefix("file://")).relative_to(tmp_path)),
+            format="iceberg",
+        ),
+        ecommerce_entry("iceberg_s3", path=s3_ice.metadata_location),
     )
     warehouse = tmp_path / "warehouse.duckdb"
     result = materialize(config, warehouse)
     assert result.success
-    expected = raw_rows(warehouse, "raw_txn_local")
-    assert len(expected) == 3
-    assert raw_rows(warehouse, "raw_txn_s3") == expected
-    assert raw_rows(warehouse, "raw_txn_pg") == expected
-    assert metadata(result, "raw_txn_pg")["load_mode"] == "full"
+
+    tables = ("delta_local", "delta_s3", "iceberg_local", "iceberg_s3")
+    names = ("gs_csv", "gs_parquet", "gs_jsonl", *tables)
+    assert len(assert_same_rows(warehouse, "local_csv", names)) == rows > 50
+
+    assert_glob_read_the_two_parts(warehouse, f"gs://{gcs_bucket.name}")
+    # Tables load incrementally by default; the first load reads everything.
+    for name in tables:
+        meta = metadata(result, f"raw_{name}")
+        assert (meta["load_mode"], meta["rows_read"]) == ("full", rows), name
+        assert meta["full_load_reason"] == "first load"
+    assert metadata(result, "raw_gs_csv")["load_mode"] == "full"
+    assert "watermark" not in metadata(result, "raw_gs_csv")
+
+
+def test_transactions_load_the_same_rows_from_gcs_delta_and_iceberg(
+    tmp_path, s3_env, gcs_env, monkeypatch
+):
+    _, bucket = s3_env
+    write_demo_sources(tmp_path, 30)
+    monkeypatch.setenv("BRAZE_ASSETS_DATA_DIR", str(tmp_path))
+    orders = tmp_path / "orders.csv"
+    orders.write_text(ORDERS_CSV)
+    upload_gcs(gcs_env, "orders/2024/orders.csv", orders)
+    table = arrow_table(records(orders), timestamps=("ordered_at",))
+    write_delta(f"s3://{bucket}/lake/orders", table)
+    write_delta(str(tmp_path / "lake" / "orders"), table)
+    ice = iceberg_table(tmp_path, f"s3://{bucket}/ice", table)
+    assert_transactions_load_alike(
+        tmp_path,
+        orders,
+        txn("gs", path=f"gs://{gcs_env.name}/orders/*/orders.csv"),
+        txn("delta_s3", path=f"s3://{bucket}/lake/orders", format="delta"),
+        txn("delta_local", path="lake/orders", format="delta"),
+        txn("iceberg_s3", path=ice.location(), format="iceberg"),
+    )

@@ -69,30 +69,48 @@ def destination_config(name="braze_us"):
     )
 
 
-def put_customer_attributes(con, rows, destination="braze_us"):
-    """rows: (external_id, loyalty_tier, lifetime_value, churn_score) -> braze_customer_attributes."""
+def put_attribute_rows(con, rows, destination="braze_us"):
+    """rows: (customer_id, identifier, external_id, loyalty_tier, lifetime_value, churn_score)
+    -> braze_customer_attributes, replacing the destination's rows."""
     con.execute("""CREATE TABLE IF NOT EXISTS braze_customer_attributes (
         destination VARCHAR, customer_id VARCHAR, identifier VARCHAR, external_id VARCHAR,
         loyalty_tier VARCHAR, lifetime_value DECIMAL(10,2), churn_score DOUBLE)""")
     con.execute("DELETE FROM braze_customer_attributes WHERE destination = ?", [destination])
-    con.executemany(
-        "INSERT INTO braze_customer_attributes VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [[destination, f"c-{ext}", ext, ext, tier, ltv, score] for ext, tier, ltv, score in rows],
+    if rows:
+        con.executemany(
+            "INSERT INTO braze_customer_attributes VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [[destination, *row] for row in rows],
+        )
+
+
+def put_customer_attributes(con, rows, destination="braze_us"):
+    """rows: (external_id, loyalty_tier, lifetime_value, churn_score) -> braze_customer_attributes."""
+    put_attribute_rows(
+        con,
+        [(f"c-{ext}", ext, ext, tier, ltv, score) for ext, tier, ltv, score in rows],
+        destination,
     )
 
 
-def put_members(con, rows, destination="braze_us"):
-    """rows: (campaign, external_id, group, mode, attribute, value) -> audience_members."""
+def put_member_rows(con, rows, destination="braze_us"):
+    """rows: (campaign, customer_id, group, mode, attribute, value) -> audience_members, replacing
+    every row."""
     con.execute("""CREATE TABLE IF NOT EXISTS audience_members (
         campaign VARCHAR NOT NULL, audience VARCHAR NOT NULL, destination VARCHAR NOT NULL,
         customer_id VARCHAR NOT NULL, member_group VARCHAR NOT NULL, membership_mode VARCHAR NOT NULL,
         membership_attribute VARCHAR NOT NULL, membership_value VARCHAR, run_id VARCHAR NOT NULL,
         computed_at TIMESTAMP NOT NULL)""")
     con.execute("DELETE FROM audience_members")
-    con.executemany(
-        "INSERT INTO audience_members VALUES (?, 'all', ?, ?, ?, ?, ?, ?, 'r1', now())",
-        [[c, destination, f"c-{ext}", g, mode, attr, v] for c, ext, g, mode, attr, v in rows],
-    )
+    if rows:
+        con.executemany(
+            "INSERT INTO audience_members VALUES (?, 'all', ?, ?, ?, ?, ?, ?, 'r1', now())",
+            [[c, destination, cid, g, mode, attr, v] for c, cid, g, mode, attr, v in rows],
+        )
+
+
+def put_members(con, rows, destination="braze_us"):
+    """rows: (campaign, external_id, group, mode, attribute, value) -> audience_members."""
+    put_member_rows(con, [(c, f"c-{ext}", *rest) for c, ext, *rest in rows], destination)
 
 
 def sync_us(

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from braze_assets.braze.client import BrazeClient
-from braze_assets.sandbox import DEFAULT_API_KEY, FaultConfig, SandboxServer
+from braze_assets.sandbox import DEFAULT_API_KEY, FaultConfig
 from braze_assets.sync.journal import read_outcomes
 from braze_assets.sync.runner import SyncBlocked
 from braze_assets.sync.snapshots import build_snapshot
@@ -31,13 +31,6 @@ from braze_assets_tests.sync.conftest import (
 
 pytestmark = pytest.mark.integration
 PROJECT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def sandbox(tmp_path):
-    server = SandboxServer(tmp_path / "sandbox", rate_limit_requests=None).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from braze_assets.currents.local_s3 import LocalS3
 from braze_assets.sandbox import SandboxServer
 from braze_assets.sandbox.api import ALL_PERMISSIONS
 from braze_assets.settings import PROJECT_DIR
-from braze_assets_tests.conftest import cli_env, run_cli
+from braze_assets_tests.conftest import DemoRun, cli_env, run_cli
 from braze_assets_tests.ui.services import start_webserver, stop_process_group
 
 DEMO_PEOPLE = 2_000
@@ -34,11 +34,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 
 @dataclass(frozen=True)
-class PointedDemo:
-    data_dir: Path
-    dagster_home: Path
-    env: dict[str, str]
-    output: str
+class PointedDemo(DemoRun):
     secrets: tuple[str, ...]
     sandbox: SandboxServer
 

@@ -5,18 +5,27 @@ import json
 from collections.abc import Sequence
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from braze_assets import tables
 from braze_assets.attributes import (
     ATTRIBUTES_TABLE,
     AttributesReport,
     DestinationConfig,
+    build_attribute_source_view,
     build_braze_customer_attributes,
     mapping_markdown,
 )
+from braze_assets.attributes.builder import REJECTIONS_TABLE
 from braze_assets.defs import automation
-from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, table_metadata
+from braze_assets.defs.engine import (
+    copy_to_warehouse,
+    engine_asset_args,
+    engine_table_metadata,
+    open_engine,
+)
+from braze_assets.defs.project import OWNERS
+from braze_assets.defs.resources import WAREHOUSE_KEY
+from braze_assets.engine.duckdb_engine import DuckDBEngine
 
 GROUP = "attributes"
 UPSTREAM = (tables.CUSTOMER_360, tables.TRANSACTION_ATTRIBUTES, tables.ENGAGEMENT_ATTRIBUTES)
@@ -56,9 +65,8 @@ def build_attributes_asset(
     @dg.asset(
         name=ATTRIBUTES_TABLE,
         group_name=GROUP,
-        kinds={"duckdb", "braze"},
+        **engine_asset_args("braze", warehouse_copy=True),
         owners=OWNERS,
-        pool=WAREHOUSE_POOL,
         automation_condition=automation.derived(),
         # Braze-facing: rebuilt every day after the 05:00 source reload.
         freshness_policy=automation.freshness(automation.SOURCES_CRON),
@@ -69,14 +77,23 @@ def build_attributes_asset(
         ),
         tags={"layer": "activation"},
     )
-    def braze_customer_attributes(
-        context: dg.AssetExecutionContext, duckdb: DuckDBResource
-    ) -> dg.MaterializeResult:
-        with duckdb.get_connection() as con:
+    def braze_customer_attributes(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        with open_engine(context) as engine:
             report = build_braze_customer_attributes(
-                con, destinations, carried=carried, alias_label=alias_label
+                engine, destinations, carried=carried, alias_label=alias_label
             )
-            metadata = table_metadata(con, ATTRIBUTES_TABLE)
+            metadata = engine_table_metadata(engine, ATTRIBUTES_TABLE)
+            spark_mode = not isinstance(engine, DuckDBEngine)
+        if spark_mode:
+            # The checks, audiences, snapshots and the sync still read the warehouse file.
+            copy_to_warehouse(context, ATTRIBUTES_TABLE, order_by="destination, identifier")
+            copy_to_warehouse(
+                context,
+                REJECTIONS_TABLE,
+                order_by="destination, attribute, identifier, customer_id",
+            )
+            with getattr(context.resources, WAREHOUSE_KEY).get_connection() as con:
+                build_attribute_source_view(con, carried)
         for name, count in report.without_identifier.items():
             if count:
                 context.log.info(f"{name}: {count} profiles have no identifier and are not sent")

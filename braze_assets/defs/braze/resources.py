@@ -65,20 +65,6 @@ class BrazeResource(dg.ConfigurableResource):
         )
 
 
-def _seconds_from_env(name: str, default: float, *, allow_zero: bool) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if not (value > 0 or (allow_zero and value == 0)) or value == float("inf"):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name}={raw!r} must be a number of seconds {bound}")
-    return value
-
-
 def braze_resource_from_env() -> BrazeResource:
     """The resource as deployed: key from BRAZE_API_KEY (EnvVar, so never shown), instance from
     BRAZE_INSTANCE or endpoint from BRAZE_REST_ENDPOINT (the sandbox sets the latter), request
@@ -87,6 +73,8 @@ def braze_resource_from_env() -> BrazeResource:
         api_key=dg.EnvVar(settings.ENV_BRAZE_API_KEY),
         instance=os.environ.get(settings.ENV_BRAZE_INSTANCE) or None,
         rest_endpoint=os.environ.get(settings.ENV_BRAZE_REST_ENDPOINT) or None,
-        timeout_s=_seconds_from_env(settings.ENV_BRAZE_TIMEOUT_S, 30.0, allow_zero=False),
-        retry_budget_s=_seconds_from_env(settings.ENV_BRAZE_RETRY_BUDGET_S, 300.0, allow_zero=True),
+        timeout_s=settings.seconds_from_env(settings.ENV_BRAZE_TIMEOUT_S, 30.0),
+        retry_budget_s=settings.seconds_from_env(
+            settings.ENV_BRAZE_RETRY_BUDGET_S, 300.0, allow_zero=True
+        ),
     )

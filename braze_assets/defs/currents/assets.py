@@ -10,7 +10,7 @@ from braze_assets.currents.config import CurrentsConfig
 from braze_assets.currents.discovery import day_objects
 from braze_assets.currents.ingest import EVENTS_TABLE, IngestReport, ingest_objects
 from braze_assets.defs.currents.resources import CurrentsS3Resource
-from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, table_metadata
+from braze_assets.defs.project import table_metadata, warehouse_asset
 
 GROUP = "currents"
 
@@ -33,12 +33,11 @@ def _report_metadata(report: IngestReport) -> dict:
 def build_currents_events_asset(
     config: CurrentsConfig, partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
-    @dg.asset(
+    @warehouse_asset(
+        "s3",
+        "avro",
         name=EVENTS_TABLE,
         group_name=GROUP,
-        kinds={"duckdb", "s3", "avro"},
-        owners=OWNERS,
-        pool=WAREHOUSE_POOL,
         partitions_def=partitions,
         description=(
             "Braze Currents events of one event date (UTC), read from every Avro file Braze wrote under "

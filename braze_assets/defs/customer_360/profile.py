@@ -2,13 +2,18 @@
 # No `from __future__ import annotations` here: Dagster reads the context and resource annotations at runtime.
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from braze_assets import tables
 from braze_assets.config.model import ProjectConfig
 from braze_assets.customer_360.profile import TABLE, build_customer_360
 from braze_assets.defs import automation
-from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, table_metadata
+from braze_assets.defs.engine import (
+    copy_to_warehouse,
+    engine_asset_args,
+    engine_table_metadata,
+    open_engine,
+)
+from braze_assets.defs.project import OWNERS
 from braze_assets.identity.config import IdentityConfig
 
 GROUP = tables.CUSTOMER_360_GROUP
@@ -20,9 +25,8 @@ def build_profile_assets(
     @dg.asset(
         name=TABLE,
         group_name=GROUP,
-        kinds={"duckdb"},
+        **engine_asset_args(warehouse_copy=True),
         owners=OWNERS,
-        pool=WAREHOUSE_POOL,
         automation_condition=automation.derived(),
         deps=[
             dg.AssetKey(tables.UNIFIED_COALESCED),
@@ -40,13 +44,14 @@ def build_profile_assets(
             )
         ],
     )
-    def customer_360(duckdb: DuckDBResource):
-        with duckdb.get_connection() as con:
-            report = build_customer_360(con, config, identity)
-            metadata = table_metadata(con, TABLE)
-            expected, distinct = con.execute(
+    def customer_360(context: dg.AssetExecutionContext):
+        with open_engine(context) as engine:
+            report = build_customer_360(engine, config, identity)
+            metadata = engine_table_metadata(engine, TABLE)
+            expected, distinct = engine.fetch(
                 f"SELECT (SELECT count(DISTINCT customer_id) FROM unified_coalesced), count(DISTINCT customer_id) FROM {TABLE}"
-            ).fetchone()
+            )[0]
+        copy_to_warehouse(context, TABLE, order_by="customer_id")
         yield dg.MaterializeResult(
             metadata={
                 **metadata,

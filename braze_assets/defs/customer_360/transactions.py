@@ -4,12 +4,17 @@
 from datetime import UTC, datetime
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from braze_assets import tables
 from braze_assets.customer_360.transactions import build_transaction_attributes
 from braze_assets.defs import automation
-from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, project_config, table_metadata
+from braze_assets.defs.engine import (
+    copy_to_warehouse,
+    engine_asset_args,
+    engine_table_metadata,
+    open_engine,
+)
+from braze_assets.defs.project import OWNERS, project_config
 
 GROUP = tables.CUSTOMER_360_GROUP
 
@@ -20,9 +25,8 @@ def build_transaction_assets() -> list:
 
     @dg.asset(
         group_name=GROUP,
-        kinds={"duckdb"},
+        **engine_asset_args(warehouse_copy=True),
         owners=OWNERS,
-        pool=WAREHOUSE_POOL,
         automation_condition=automation.derived(),
         deps=[dg.AssetKey(tables.UNIFIED_COALESCED), *raw],
         description=(
@@ -38,10 +42,11 @@ def build_transaction_assets() -> list:
             )
         ],
     )
-    def transaction_attributes(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
-        with duckdb.get_connection() as con:
-            report = build_transaction_attributes(con, config, datetime.now(UTC))
-            metadata = table_metadata(con, tables.TRANSACTION_ATTRIBUTES)
+    def transaction_attributes(context: dg.AssetExecutionContext):
+        with open_engine(context) as engine:
+            report = build_transaction_attributes(engine, config, datetime.now(UTC))
+            metadata = engine_table_metadata(engine, tables.TRANSACTION_ATTRIBUTES)
+        copy_to_warehouse(context, tables.TRANSACTION_ATTRIBUTES, order_by="customer_id")
         for problem in report.problems:
             context.log.warning(f"transactions: {problem}")
         yield dg.MaterializeResult(

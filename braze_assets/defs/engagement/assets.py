@@ -4,11 +4,11 @@
 from datetime import UTC, datetime
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from braze_assets.currents.ingest import EVENTS_TABLE
 from braze_assets.defs import automation
-from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL, table_metadata
+from braze_assets.defs.engine import duckdb_stage_args, publish_raw
+from braze_assets.defs.project import OWNERS, table_metadata
 from braze_assets.engagement.attributes import TABLE, build_engagement_attributes
 
 GROUP = "engagement"
@@ -19,7 +19,7 @@ GROUP = "engagement"
     group_name=GROUP,
     kinds={"duckdb"},
     owners=OWNERS,
-    pool=WAREHOUSE_POOL,
+    **duckdb_stage_args(),
     # Currents days without files are never materialised; they must not hold the asset back.
     automation_condition=automation.derived_allow_missing(),
     deps=[dg.AssetKey(EVENTS_TABLE)],
@@ -30,13 +30,13 @@ GROUP = "engagement"
         "purchases and sessions, as of the run."
     ),
 )
-def engagement_attributes(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource
-) -> dg.MaterializeResult:
+def engagement_attributes(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     as_of = datetime.now(UTC)
-    with duckdb.get_connection() as con:
+    with context.resources.duckdb.get_connection() as con:
         customers = build_engagement_attributes(con, as_of)
         metadata = table_metadata(con, TABLE)
+        # braze_customer_attributes runs on Spark in Spark mode and reads it there.
+        publish_raw(context, con, TABLE)
     context.log.info(
         f"engagement attributes for {customers} customers as of {as_of:%Y-%m-%d %H:%M} UTC"
     )

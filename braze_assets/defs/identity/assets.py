@@ -8,10 +8,9 @@ import dagster as dg
 from braze_assets.config.model import ProjectConfig
 from braze_assets.defs import automation
 from braze_assets.defs.engine import (
+    copy_to_warehouse,
     engine_asset_args,
-    engine_stage_feeding_duckdb_args,
     engine_table_metadata,
-    export_to_warehouse,
     open_engine,
 )
 from braze_assets.defs.project import OWNERS, table_value
@@ -40,6 +39,21 @@ def _threshold_note(report) -> str:
         "probabilities (a pair of probability p is a match with chance p; precision counts twice "
         "because one false link merges two whole customers). No ground truth is used; the grid is "
         "in `threshold_grid`."
+    )
+
+
+def _separation_note(report, identity) -> str:
+    """Why two accounts (different values of a separation key) joined or stayed apart."""
+    keys = ", ".join(identity.separation_keys) or "none"
+    if identity.separation_override == "never":
+        return f"Separation keys ({keys}): two different values are never one customer (separation_override: never)."
+    return (
+        f"Separation keys ({keys}): {report.separation_conflicts} scored pairs hold two different values "
+        f"(two accounts); **{report.separation_overrides}** of them are taken as one person's two accounts "
+        "and may join: the model links the pair directly, person-level evidence included, and would "
+        "still link it with the name comparisons left out (strangers share a name, rarely a phone, a "
+        "birthdate or a street address). Any other pair of values is kept apart in clustering, also "
+        "through a chain of other records. `separation_override: never` keeps every pair apart."
     )
 
 
@@ -171,7 +185,16 @@ def build_identity_assets(
         return dg.MaterializeResult(
             metadata={
                 **metadata,
-                **_ints({"pairs": report.pairs, "probabilistic_pairs": report.probabilistic_pairs}),
+                **_ints(
+                    {
+                        "pairs": report.pairs,
+                        "probabilistic_pairs": report.probabilistic_pairs,
+                        # Two accounts (different separation-key values) scored, and joined
+                        # as one person's accounts (identity.separation_override).
+                        "separation_conflict_pairs": report.separation_conflicts,
+                        "separation_override_pairs": report.separation_overrides,
+                    }
+                ),
                 **_ints(
                     {
                         f"pairs_{k.replace(':', '_')}": v
@@ -185,6 +208,7 @@ def build_identity_assets(
                 ),
                 "match_threshold": dg.MetadataValue.float(float(report.match_threshold or 0.0)),
                 "threshold_reasoning": dg.MetadataValue.md(_threshold_note(report)),
+                "separation_reasoning": dg.MetadataValue.md(_separation_note(report, identity)),
                 **_tables(report),
                 "em_sessions": dg.MetadataValue.text(", ".join(report.em_rules) or "none"),
             }
@@ -193,8 +217,7 @@ def build_identity_assets(
     @dg.asset(
         name=COALESCED,
         group_name=GROUP,
-        # Customer 360 and the lifecycle stages read these tables from the warehouse file.
-        **engine_stage_feeding_duckdb_args(),
+        **engine_asset_args(warehouse_copy=True),
         owners=OWNERS,
         automation_condition=automation.derived(),
         deps=[dg.AssetKey(SCORES)],
@@ -207,10 +230,10 @@ def build_identity_assets(
                 engine, identity, run_id=context.run.run_id, now=datetime.now(UTC)
             )
             metadata = engine_table_metadata(engine, COALESCED)
-        export_to_warehouse(
-            context,
-            {COALESCED: "customer_id, record_id", REGISTRY: None, ASSIGNMENTS: "record_id"},
-        )
+        # In Spark mode the lifecycle stages, still on DuckDB, read these from the warehouse.
+        copy_to_warehouse(context, COALESCED, order_by="customer_id, record_id")
+        copy_to_warehouse(context, REGISTRY)
+        copy_to_warehouse(context, ASSIGNMENTS, order_by="record_id")
         return dg.MaterializeResult(
             metadata={
                 **metadata,

@@ -10,7 +10,7 @@ from dagster_duckdb import DuckDBResource
 from braze_assets import tables
 from braze_assets.attributes.config import DestinationConfig
 from braze_assets.defs import automation
-from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL
+from braze_assets.defs.project import warehouse_asset
 from braze_assets.sync.config import SyncConfig
 from braze_assets.sync.snapshots import build_snapshot
 from braze_assets.sync.tables import SNAPSHOTS
@@ -24,13 +24,10 @@ def build_snapshot_asset(
     config: SyncConfig,
     partitions: dg.DailyPartitionsDefinition,
 ) -> dg.AssetsDefinition:
-    @dg.asset(
+    @warehouse_asset(
         name=SNAPSHOTS,
         group_name=GROUP,
         partitions_def=partitions,
-        kinds={"duckdb"},
-        owners=OWNERS,
-        pool=WAREHOUSE_POOL,
         # Campaigns run by hand may never have run: a missing audience partition has no members.
         automation_condition=automation.derived_allow_missing(),
         freshness_policy=automation.freshness(automation.SOURCES_CRON),

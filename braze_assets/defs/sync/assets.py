@@ -15,7 +15,7 @@ from braze_assets.attributes.config import DestinationConfig
 from braze_assets.config.sources import TransactionSourceConfig
 from braze_assets.defs import automation
 from braze_assets.defs.braze.resources import BrazeResource
-from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL
+from braze_assets.defs.project import warehouse_asset
 from braze_assets.defs.snapshots.checks import GATE, gate_metadata
 from braze_assets.lifecycle.orders import (
     OrderReport,
@@ -98,6 +98,20 @@ def run_sync(
     )
 
 
+def _locked(step, con, client, destination: DestinationConfig, logger, **args):
+    """A lifecycle `step` (merges and deletions, order events) of `destination` under its sync
+    lock, so no other sync of the destination runs meanwhile."""
+    with destination_lock(journal_root(), destination.name):
+        return step(
+            con,
+            client,
+            destination=destination.name,
+            identifier_type=destination.identifier,
+            **args,
+            **({"log": logger} if logger is not None else {}),
+        )
+
+
 def run_profile_lifecycle(
     con,
     client,
@@ -111,22 +125,21 @@ def run_profile_lifecycle(
 ) -> LifecycleReport:
     """Merges and deletions of `destination`, under its sync lock (before the attribute diff, so
     the diff already knows what the merges moved and the deletions forgot)."""
-    with destination_lock(journal_root(), destination.name):
-        return run_lifecycle(
-            con,
-            client,
-            destination=destination.name,
-            identifier_type=destination.identifier,
-            merge_mode=resolved.merge_mode,
-            deletions=section.lifecycle.deletions,
-            run_id=new_run_id(),
-            dry_run=dry_run,
-            consent_source=consent_source,
-            aliases=section.lifecycle.aliases,
-            subscription_groups=section.lifecycle.consent.subscription_groups,
-            update_existing_only=resolved.update_existing_only,
-            **({"log": logger} if logger is not None else {}),
-        )
+    return _locked(
+        run_lifecycle,
+        con,
+        client,
+        destination,
+        logger,
+        merge_mode=resolved.merge_mode,
+        deletions=section.lifecycle.deletions,
+        run_id=new_run_id(),
+        dry_run=dry_run,
+        consent_source=consent_source,
+        aliases=section.lifecycle.aliases,
+        subscription_groups=section.lifecycle.consent.subscription_groups,
+        update_existing_only=resolved.update_existing_only,
+    )
 
 
 def run_order_events(
@@ -143,23 +156,22 @@ def run_order_events(
 ) -> OrderReport:
     """Orders of `destination` after its attribute sync, within what is left of the budget."""
     budget = resolved.data_point_budget
-    with destination_lock(journal_root(), destination.name):
-        return send_order_events(
-            con,
-            client,
-            destination=destination.name,
-            identifier_type=destination.identifier,
-            transactions=transactions,
-            config=section.lifecycle.orders,
-            run_id=new_run_id(),
-            data_point_budget=None if budget is None else max(0, budget - spent),
-            override_budget=resolved.override_budget,
-            dry_run=dry_run,
-            update_existing_only=resolved.update_existing_only,
-            retry_unknown_every_days=resolved.retry_unknown_every_days,
-            retry_unknown_for_days=resolved.retry_unknown_for_days,
-            **({"log": logger} if logger is not None else {}),
-        )
+    return _locked(
+        send_order_events,
+        con,
+        client,
+        destination,
+        logger,
+        transactions=transactions,
+        config=section.lifecycle.orders,
+        run_id=new_run_id(),
+        data_point_budget=None if budget is None else max(0, budget - spent),
+        override_budget=resolved.override_budget,
+        dry_run=dry_run,
+        update_existing_only=resolved.update_existing_only,
+        retry_unknown_every_days=resolved.retry_unknown_every_days,
+        retry_unknown_for_days=resolved.retry_unknown_for_days,
+    )
 
 
 def sync_with_orders(
@@ -183,19 +195,18 @@ def sync_with_orders(
             logger=logger,
         )
         return report, orders
-    with destination_lock(journal_root(), destination.name):
-        orders, plan = prepare_order_events(
-            con,
-            client,
-            destination=destination.name,
-            identifier_type=destination.identifier,
-            transactions=transactions,
-            config=config,
-            update_existing_only=resolved.update_existing_only,
-            retry_unknown_every_days=resolved.retry_unknown_every_days,
-            retry_unknown_for_days=resolved.retry_unknown_for_days,
-            **({"log": logger} if logger is not None else {}),
-        )
+    orders, plan = _locked(
+        prepare_order_events,
+        con,
+        client,
+        destination,
+        logger,
+        transactions=transactions,
+        config=config,
+        update_existing_only=resolved.update_existing_only,
+        retry_unknown_every_days=resolved.retry_unknown_every_days,
+        retry_unknown_for_days=resolved.retry_unknown_for_days,
+    )
     riders = order_riders(orders, plan, con, new_run_id(), config) if len(plan) else None
     report = run_sync(con, client, destination, resolved, day, logger=logger, riders=riders)
     return report, orders
@@ -259,13 +270,11 @@ def build_sync_asset(
 ) -> dg.AssetsDefinition:
     cron = section.for_destination(destination.name).cron
 
-    @dg.asset(
+    @warehouse_asset(
+        "braze",
         key=sync_asset_key(destination.name),
         group_name=GROUP,
         partitions_def=partitions,
-        kinds={"braze", "duckdb"},
-        owners=OWNERS,
-        pool=WAREHOUSE_POOL,
         automation_condition=automation.sync(cron),
         # Stale when a tick of the destination's cron went by without a sync.
         freshness_policy=automation.freshness(cron),

@@ -1,6 +1,9 @@
 """Checks on each destination's sync: Braze rejections, and a dry-run preview against the budget."""
 # No `from __future__ import annotations` here: Dagster reads the resource annotations at runtime.
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
@@ -14,6 +17,18 @@ from braze_assets.sync.tables import REJECTIONS, SNAPSHOTS, ensure_tables
 from braze_assets.warehouse import table_exists
 
 SAMPLE_ROWS = 20
+T = TypeVar("T")
+
+
+def preview(duckdb: DuckDBResource, dry_run: Callable[..., T]) -> T | dg.AssetCheckResult:
+    """`dry_run(con)` on a warehouse connection with the sync tables in place, or a passing result
+    saying the preview was skipped while a sync of the destination runs (it holds the lock)."""
+    with duckdb.get_connection() as con:
+        ensure_tables(con)
+        try:
+            return dry_run(con)
+        except SyncBlocked as exc:
+            return dg.AssetCheckResult(passed=True, description=f"preview skipped: {exc}")
 
 
 def build_sync_checks(
@@ -81,17 +96,18 @@ def build_sync_checks(
     )
     def data_point_budget(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         resolved = resolved_settings(destination, config)
-        with duckdb.get_connection() as con:
-            ensure_tables(con)
+
+        def dry_run(con):
             has_snapshot = con.execute(
                 f"SELECT count(*) FROM {SNAPSHOTS} WHERE destination = ?", [destination.name]
             ).fetchone()[0]
             if not has_snapshot:
                 return dg.AssetCheckResult(passed=True, description="no attribute_snapshots yet")
-            try:
-                report = run_sync(con, None, destination, resolved, None, dry_run=True)
-            except SyncBlocked as exc:  # a sync of this destination is running right now
-                return dg.AssetCheckResult(passed=True, description=f"preview skipped: {exc}")
+            return run_sync(con, None, destination, resolved, None, dry_run=True)
+
+        report = preview(duckdb, dry_run)
+        if isinstance(report, dg.AssetCheckResult):
+            return report
         d = report.diff
         budget = report.data_point_budget
         over = report.over_budget and not resolved.override_budget

@@ -15,9 +15,8 @@ from braze_assets.defs.sync.assets import (
     run_profile_lifecycle,
     sync_asset_key,
 )
+from braze_assets.defs.sync.checks import preview
 from braze_assets.sync.config import SyncConfig
-from braze_assets.sync.runner import SyncBlocked
-from braze_assets.sync.tables import ensure_tables
 
 _SHOWN = 20
 
@@ -48,17 +47,18 @@ def build_lifecycle_check(
     )
     def profile_lifecycle_plan(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         resolved = resolved_settings(destination, section)
-        with duckdb.get_connection() as con:
-            ensure_tables(con)
-            try:
-                plan = run_profile_lifecycle(
-                    con, None, destination, section, resolved, dry_run=True
-                )
-                orders = run_order_events(
-                    con, None, destination, section, resolved, transactions, dry_run=True
-                )
-            except SyncBlocked as exc:
-                return dg.AssetCheckResult(passed=True, description=f"preview skipped: {exc}")
+
+        def dry_run(con):
+            plan = run_profile_lifecycle(con, None, destination, section, resolved, dry_run=True)
+            orders = run_order_events(
+                con, None, destination, section, resolved, transactions, dry_run=True
+            )
+            return plan, orders
+
+        planned = preview(duckdb, dry_run)
+        if isinstance(planned, dg.AssetCheckResult):
+            return planned
+        plan, orders = planned
         return dg.AssetCheckResult(
             passed=True,
             metadata={
