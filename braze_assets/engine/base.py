@@ -107,6 +107,12 @@ class Engine(Protocol):
     def drop_splink_tables(self) -> None:
         """Drop what Splink left in the session (its __splink__ tables, views and files)."""
 
+    def distribution(self, query: str) -> tuple[Any, Any]:
+        """The values of a one-column query and how many rows hold each, as float numpy arrays:
+        DuckDB gives every row once, in the query's order (the stage's sums are then exactly what
+        they were before the interface); Spark groups by value, so the driver holds only the
+        distinct values."""
+
     def create_indexed(self, name: str, query: str, order_by: str) -> None:
         """Materialise a query with a BIGINT column `idx` that increases with `order_by` (unique;
         0, 1, 2... on DuckDB, with gaps on Spark, which numbers its sorted partitions apart

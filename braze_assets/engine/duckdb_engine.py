@@ -88,6 +88,13 @@ class DuckDBEngine:
                 f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {quote(name)}"
             )
 
+    def distribution(self, query: str):
+        import numpy as np
+
+        values = self.con.execute(query).fetchnumpy()
+        column = np.asarray(next(iter(values.values())), dtype=float)
+        return column, np.ones_like(column)
+
     def create_indexed(self, name: str, query: str, order_by: str) -> None:
         self.create_temp(
             name,

@@ -41,8 +41,16 @@ def to_spark_sql(query: str) -> str:
 def to_splink_spark_sql(condition: str) -> str:
     """A DuckDB-dialect condition as Splink's Spark SQL: Spark has no jaro_winkler_similarity;
     Splink's similarity jar registers jaro_winkler (and damerau_levenshtein, same name)."""
-    tree = sqlglot.parse_one(condition, read="duckdb")
+    tree = sqlglot.parse_one(condition, read="duckdb").transform(_arrays_overlap)
     return re.sub(r"\bJAROWINKLER_SIMILARITY\(", "jaro_winkler(", tree.sql(dialect="spark"))
+
+
+def _arrays_overlap(node: exp.Expression) -> exp.Expression:
+    # DuckDB's list_has_any(a, b) is Spark's arrays_overlap(a, b); sqlglot writes `a && b`, which
+    # Spark reads as a boolean AND.
+    if isinstance(node, exp.ArrayOverlaps):
+        return exp.Anonymous(this="ARRAYS_OVERLAP", expressions=[node.this, node.expression])
+    return node
 
 
 def _try_strptime(node: exp.Expression) -> exp.Expression:
@@ -337,6 +345,17 @@ class SparkEngine:
         work = self._path(f"{self.location}/{SPLINK_WORK}")
         if self._fs.exists(work):
             self._fs.delete(work, True)
+
+    def distribution(self, query: str):
+        import numpy as np
+
+        frame = self.session.sql(to_spark_sql(query))
+        value = frame.columns[0]
+        grouped = frame.groupBy(value).count().toArrow()
+        return (
+            np.asarray(grouped.column(0).to_numpy(zero_copy_only=False), dtype=float),
+            np.asarray(grouped.column(1).to_numpy(zero_copy_only=False), dtype=float),
+        )
 
     def create_indexed(self, name: str, query: str, order_by: str) -> None:
         from pyspark.sql.functions import monotonically_increasing_id

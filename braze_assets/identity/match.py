@@ -137,7 +137,7 @@ def _comparison(spec: ComparisonConfig, active: set[str], dialect: Dialect = _sa
                 # list_has_any: the same test as ArrayIntersectLevel(.., 1) without building
                 # the intersection, which every non-matching pair of predict and u sampling pays.
                 cll.CustomLevel(
-                    "list_has_any(given_name_variants_l, given_name_variants_r)",
+                    dialect("list_has_any(given_name_variants_l, given_name_variants_r)"),
                     label_for_charts="Nickname of the same name",
                 )
             )
@@ -675,14 +675,9 @@ def _reestimate_prior(con: Engine, linker: Linker, predictions: str, records: in
     settings = linker._settings_obj
     prior = settings._probability_two_random_records_match
     prior_weight = math.log2(prior / (1 - prior))
-    # Distinct weights with their pair counts: the driver holds the model's levels, not the pairs.
-    grouped = con.read_arrow(
-        f"SELECT match_weight, count(*) AS n FROM {predictions} GROUP BY match_weight"
-    )
-    if grouped.num_rows == 0:
+    weights, counts = con.distribution(f"SELECT match_weight FROM {predictions}")
+    if len(weights) == 0:
         return 0.0
-    weights = np.asarray(grouped["match_weight"].to_numpy(zero_copy_only=False), dtype=float)
-    counts = np.asarray(grouped["n"].to_numpy(zero_copy_only=False), dtype=float)
     bayes = np.exp2(np.clip(weights - prior_weight, -60, 60))
     total = records * (records - 1) / 2
     lam = prior
@@ -785,16 +780,12 @@ def score_pairs(con, identity: IdentityConfig) -> ScoreReport:
             state["person_evidence"] = found.as_dict() if found else {}
             if threshold is None:
                 with _timed(state, "threshold"):
-                    # Distinct probabilities with their pair counts, not every pair, on the driver.
-                    probabilities = con.read_arrow(
-                        f"SELECT p, count(*) AS n FROM (SELECT CASE WHEN {evidence} THEN match_probability "
+                    probabilities, counts = con.distribution(
+                        f"SELECT CASE WHEN {evidence} THEN match_probability "
                         f"WHEN {observed} THEN least(match_probability, {disagree_cap!r}) "
-                        f"ELSE least(match_probability, {cap!r}) END AS p FROM {predictions}) GROUP BY p"
+                        f"ELSE least(match_probability, {cap!r}) END AS p FROM {predictions}"
                     )
-                    threshold, grid = choose_threshold(
-                        probabilities["p"].to_numpy(zero_copy_only=False),
-                        probabilities["n"].to_numpy(zero_copy_only=False),
-                    )
+                    threshold, grid = choose_threshold(probabilities, counts)
             columns = ", ".join(
                 ["record_id_l", "record_id_r", "match_probability", "match_weight", *gammas]
             )

@@ -72,3 +72,5 @@ def test_custom_comparison_levels_use_splinks_spark_function_names():
         "jaro_winkler(given_name_l, surname_r) >= 0.85 AND DAMERAU_LEVENSHTEIN("
         "DATE_FORMAT(birthdate_l, 'yyyyMMdd'), DATE_FORMAT(birthdate_r, 'yyyyMMdd')) <= 1"
     )
+    # sqlglot writes DuckDB's list_has_any as `a && b`, a boolean AND in Spark.
+    assert to_splink_spark_sql("list_has_any(a_l, a_r)") == "ARRAYS_OVERLAP(a_l, a_r)"
