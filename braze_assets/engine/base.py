@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
@@ -87,6 +87,43 @@ class Engine(Protocol):
     def atomic(self) -> AbstractContextManager:
         """A block whose table writes land together (DuckDB) or each whole (Spark)."""
 
+    # Added for the identity stages (scoring and clustering).
+
+    def create_temp_view(self, name: str, query: str) -> None:
+        """A session-local view: computed where it is read, never stored."""
+
+    def drop_view(self, name: str) -> None: ...
+
+    def write_arrow(self, name: str, table: pa.Table) -> None:
+        """Replace the stored table `name` with a (small) Arrow table from the driver."""
+
+    def splink_api(self) -> Any:
+        """A Splink database API on this engine's session (DuckDBAPI or SparkAPI)."""
+
+    def splink_sql(self, condition: str) -> str:
+        """A DuckDB-dialect SQL condition (a Splink custom comparison level) in the dialect
+        Splink runs on this engine."""
+
+    def drop_splink_tables(self) -> None:
+        """Drop what Splink left in the session (its __splink__ tables, views and files)."""
+
+    def distribution(self, query: str) -> tuple[Any, Any]:
+        """The values of a one-column query and how many rows hold each, as float numpy arrays:
+        DuckDB gives every row once, in the query's order (the stage's sums are then exactly what
+        they were before the interface); Spark groups by value, so the driver holds only the
+        distinct values."""
+
+    def create_indexed(self, name: str, query: str, order_by: str) -> None:
+        """Materialise a query with a BIGINT column `idx` that increases with `order_by` (unique;
+        0, 1, 2... on DuckDB, with gaps on Spark, which numbers its sorted partitions apart
+        instead of sorting all rows in one task as a window without partitions would)."""
+
+    def components(self, name: str, nodes: str, edges: str) -> None:
+        """Make `name(node, component)` queryable: the connected components of the graph whose
+        nodes (BIGINT column `node`) and undirected edges (BIGINT columns `l`, `r`) the queries
+        give; a component is labelled by its smallest node. DuckDB runs union-find on the
+        driver; Spark propagates minimum labels in SQL, so the graph never leaves the executors."""
+
 
 def map_schema(
     inputs: list[str], outputs: list[str], types: dict[str, pa.DataType] | None
@@ -107,6 +144,66 @@ def mapped_batch(
         for j in range(len(outputs))
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def component_labels(nodes, left, right):
+    """Each node's component, labelled by its smallest node (numpy arrays of int64 in, one out):
+    minimum labels spread along the edges, with pointer jumping, until nothing changes."""
+    import numpy as np
+
+    ids = np.unique(np.asarray(nodes, dtype=np.int64))
+    left = np.searchsorted(ids, np.asarray(left, dtype=np.int64))
+    right = np.searchsorted(ids, np.asarray(right, dtype=np.int64))
+    labels = np.arange(len(ids), dtype=np.int64)
+    while True:
+        before = labels.copy()
+        low = np.minimum(labels[left], labels[right])
+        np.minimum.at(labels, left, low)
+        np.minimum.at(labels, right, low)
+        labels = labels[labels]
+        if np.array_equal(labels, before):
+            return ids, ids[labels]
+
+
+def propagate_components(engine, name: str, nodes: str, edges: str) -> None:
+    """Engine.components in SQL (for engines that cannot hold the graph on the driver): each
+    round every node takes the smallest label among itself and its neighbours, then the label of
+    its label (pointer jumping), so a chain of k links settles in about log k rounds."""
+    both, labels, step = f"{name}__edges", f"{name}__labels", f"{name}__step"
+    engine.create_temp(
+        both,
+        f"SELECT l AS a, r AS b FROM ({edges}) e WHERE l <> r "
+        f"UNION ALL SELECT r AS a, l AS b FROM ({edges}) e WHERE l <> r",
+    )
+    engine.create_temp(
+        labels, f"SELECT a AS node, least(a, min(b)) AS label FROM {both} GROUP BY a"
+    )
+    while True:
+        engine.create_temp(
+            step,
+            f"SELECT x.node, least(x.label, coalesce(n.label, x.label)) AS label FROM {labels} x "
+            f"LEFT JOIN (SELECT e.a AS node, min(l.label) AS label FROM {both} e "
+            f"JOIN {labels} l ON l.node = e.b GROUP BY e.a) n ON n.node = x.node",
+        )
+        engine.create_temp(
+            step,
+            f"SELECT x.node, least(x.label, coalesce(y.label, x.label)) AS label FROM {step} x "
+            f"LEFT JOIN {step} y ON y.node = x.label",
+        )
+        changed = engine.fetch(
+            f"SELECT count(*) FROM {step} s JOIN {labels} l ON l.node = s.node "
+            "WHERE s.label <> l.label"
+        )[0][0]
+        engine.create_temp(labels, f"SELECT node, label FROM {step}")
+        if not changed:
+            break
+    engine.create_temp(
+        name,
+        f"SELECT n.node, coalesce(l.label, n.node) AS component FROM ({nodes}) n "
+        f"LEFT JOIN {labels} l ON l.node = n.node",
+    )
+    for table in (both, labels, step):
+        engine.drop_temp(table)
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import duckdb
 import pyarrow as pa
 
-from braze_assets.engine.base import conform, map_schema, mapped_batch
+from braze_assets.engine.base import component_labels, conform, map_schema, mapped_batch
 from braze_assets.warehouse import quote, table_exists, transaction
 
 
@@ -51,6 +51,66 @@ class DuckDBEngine:
 
     def columns(self, name: str) -> list[str]:
         return [row[0] for row in self.con.execute(f"DESCRIBE {quote(name)}").fetchall()]
+
+    def create_temp_view(self, name: str, query: str) -> None:
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS {query}")
+
+    def drop_view(self, name: str) -> None:
+        self.con.execute(f"DROP VIEW IF EXISTS {quote(name)}")
+
+    def write_arrow(self, name: str, table: pa.Table) -> None:
+        view = f"_arrow_{name}"
+        self.con.register(view, table)
+        try:
+            self.write_table(name, f"SELECT * FROM {quote(view)}")
+        finally:
+            self.con.unregister(view)
+
+    def splink_api(self):
+        from splink import DuckDBAPI
+
+        return DuckDBAPI(self.con)
+
+    def splink_sql(self, condition: str) -> str:
+        return condition
+
+    def drop_splink_tables(self) -> None:
+        # Splink's blocking analysis (used when EM samples pairs) registers this relation.
+        if self.con.execute(
+            "SELECT count(*) FROM duckdb_views() WHERE view_name = 'result_df' AND temporary"
+        ).fetchone()[0]:
+            self.con.unregister("result_df")
+        for name, kind in self.con.execute(
+            "SELECT table_name, table_type FROM information_schema.tables "
+            "WHERE table_name LIKE '__splink__%'"
+        ).fetchall():
+            self.con.execute(
+                f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {quote(name)}"
+            )
+
+    def distribution(self, query: str):
+        import numpy as np
+
+        values = self.con.execute(query).fetchnumpy()
+        column = np.asarray(next(iter(values.values())), dtype=float)
+        return column, np.ones_like(column)
+
+    def create_indexed(self, name: str, query: str, order_by: str) -> None:
+        self.create_temp(
+            name,
+            f"SELECT *, (row_number() OVER (ORDER BY {order_by}) - 1)::BIGINT AS idx FROM ({query})",
+        )
+
+    def components(self, name: str, nodes: str, edges: str) -> None:
+        # One machine holds the graph anyway: numpy settles it faster than rounds of SQL.
+        ids = self.con.execute(f"SELECT node FROM ({nodes})").fetchnumpy()["node"]
+        pairs = self.con.execute(f"SELECT l, r FROM ({edges})").fetchnumpy()
+        node, component = component_labels(ids, pairs["l"], pairs["r"])
+        self.register(f"_arrow_{name}", pa.table({"node": node, "component": component}))
+        try:
+            self.create_temp(name, f"SELECT * FROM {quote('_arrow_' + name)}")
+        finally:
+            self.unregister(f"_arrow_{name}")
 
     def create_view(self, name: str, query: str) -> None:
         self.con.execute(f"CREATE OR REPLACE VIEW {quote(name)} AS {query}")

@@ -11,6 +11,10 @@ from braze_assets.engine.startup import check_location_through_spark, check_spar
 
 def spark_conf(spark: SparkConfig) -> dict[str, str]:
     """The session's conf: the project's defaults under the user's engine.spark.conf."""
+    # Splink's similarity functions (jaro_winkler, damerau_levenshtein) are Scala UDFs in a jar
+    # that ships inside the splink package; spark.jars sends it to the executors too.
+    given = [j for j in spark.conf.get("spark.jars", "").split(",") if j]
+    jars = ",".join(dict.fromkeys([_splink_jar(), *given]))
     return {
         "spark.master": spark.master,
         "spark.app.name": "braze_assets",
@@ -21,7 +25,14 @@ def spark_conf(spark: SparkConfig) -> dict[str, str]:
         "spark.sql.timestampType": "TIMESTAMP_NTZ",
         "spark.ui.showConsoleProgress": "false",
         **spark.conf,
+        "spark.jars": jars,
     }
+
+
+def _splink_jar() -> str:
+    from splink.backends.spark import similarity_jar_location
+
+    return similarity_jar_location()
 
 
 def build_session(spark: SparkConfig):

@@ -21,9 +21,11 @@ import sqlglot
 from sqlglot import exp, time
 from sqlglot.dialects.spark import Spark
 
-from braze_assets.engine.base import conform, map_schema, mapped_batch
+from braze_assets.engine.base import conform, map_schema, mapped_batch, propagate_components
 
 STAGING_SUFFIX = "__building"
+# Splink writes its intermediate tables here (its 'parquet' lineage break), removed after each run.
+SPLINK_WORK = "_splink_work"
 
 
 @lru_cache(maxsize=512)
@@ -33,6 +35,22 @@ def to_spark_sql(query: str) -> str:
     for rewrite in (_try_strptime, _top_n, _list_index, _hugeint, _utc_instant, _instant):
         tree = tree.transform(rewrite)
     return tree.sql(dialect="spark")
+
+
+@lru_cache(maxsize=256)
+def to_splink_spark_sql(condition: str) -> str:
+    """A DuckDB-dialect condition as Splink's Spark SQL: Spark has no jaro_winkler_similarity;
+    Splink's similarity jar registers jaro_winkler (and damerau_levenshtein, same name)."""
+    tree = sqlglot.parse_one(condition, read="duckdb").transform(_arrays_overlap)
+    return re.sub(r"\bJAROWINKLER_SIMILARITY\(", "jaro_winkler(", tree.sql(dialect="spark"))
+
+
+def _arrays_overlap(node: exp.Expression) -> exp.Expression:
+    # DuckDB's list_has_any(a, b) is Spark's arrays_overlap(a, b); sqlglot writes `a && b`, which
+    # Spark reads as a boolean AND.
+    if isinstance(node, exp.ArrayOverlaps):
+        return exp.Anonymous(this="ARRAYS_OVERLAP", expressions=[node.this, node.expression])
+    return node
 
 
 def _try_strptime(node: exp.Expression) -> exp.Expression:
@@ -298,3 +316,54 @@ class SparkEngine:
 
     def columns(self, name: str) -> list[str]:
         return list(self.session.table(_name(name)).columns)
+
+    # identity stages
+
+    def create_temp_view(self, name: str, query: str) -> None:
+        self.create_view(name, query)
+
+    def drop_view(self, name: str) -> None:
+        self.session.catalog.dropTempView(_name(name))
+
+    # Splink
+
+    def splink_api(self):
+        from splink import SparkAPI
+
+        context = self.session.sparkContext
+        if context._jsc.sc().getCheckpointDir().isEmpty():
+            context.setCheckpointDir(f"{self.location}/{SPLINK_WORK}")
+        return SparkAPI(spark_session=self.session, break_lineage_method="parquet")
+
+    def splink_sql(self, condition: str) -> str:
+        return to_splink_spark_sql(condition)
+
+    def drop_splink_tables(self) -> None:
+        for table in self.session.catalog.listTables():
+            if table.isTemporary and table.name.startswith("__splink__"):
+                self.session.catalog.dropTempView(table.name)
+        work = self._path(f"{self.location}/{SPLINK_WORK}")
+        if self._fs.exists(work):
+            self._fs.delete(work, True)
+
+    def distribution(self, query: str):
+        import numpy as np
+
+        frame = self.session.sql(to_spark_sql(query))
+        value = frame.columns[0]
+        grouped = frame.groupBy(value).count().toArrow()
+        return (
+            np.asarray(grouped.column(0).to_numpy(zero_copy_only=False), dtype=float),
+            np.asarray(grouped.column(1).to_numpy(zero_copy_only=False), dtype=float),
+        )
+
+    def create_indexed(self, name: str, query: str, order_by: str) -> None:
+        from pyspark.sql.functions import monotonically_increasing_id
+
+        # A range-partitioned sort, then ids that grow with the partition and the row in it.
+        frame = self.session.sql(to_spark_sql(f"SELECT * FROM ({query}) ORDER BY {order_by}"))
+        frame = frame.withColumn("idx", monotonically_increasing_id()).localCheckpoint()
+        frame.createOrReplaceTempView(_name(name))
+
+    def components(self, name: str, nodes: str, edges: str) -> None:
+        propagate_components(self, name, nodes, edges)

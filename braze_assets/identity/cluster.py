@@ -8,6 +8,12 @@ back: their records stay separate customers until someone looks.
 Id stability: `customer_id_assignments` remembers which id every record had. A new cluster keeps
 an id when it holds most of that id's records; if it holds several such ids (a merge) the oldest
 survives and the others are retired into it; a part split off without a majority gets a new id.
+
+Written once against the Engine interface (braze_assets/engine). Connected components come from
+the engine (union-find on DuckDB, minimum-label propagation in Spark SQL); only the components
+holding a separation-key conflict or a held-apart pair come to the driver, where the greedy
+union above settles them, so Spark never collects the whole graph. Greedy union refuses a link
+only inside such a component, so the result is the one greedy union over all pairs would give.
 """
 
 from __future__ import annotations
@@ -15,18 +21,19 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 
 from braze_assets import tables
+from braze_assets.engine.base import Engine
+from braze_assets.engine.duckdb_engine import as_engine
 from braze_assets.identity.config import IdentityConfig
 from braze_assets.identity.match import TABLE as SCORES
 from braze_assets.identity.match import match_threshold
 from braze_assets.identity.standardise import TABLE as STANDARDISED
-from braze_assets.warehouse import quote, table_columns, table_exists, transaction
+from braze_assets.warehouse import quote, quote_literal
 
 TABLE = tables.UNIFIED_COALESCED
 REGISTRY = "customer_id_registry"
@@ -130,20 +137,18 @@ def _union_pairs(
         roots = jumped
 
 
-def _joined_key_values(
-    con: duckdb.DuckDBPyConnection, separation: list[str]
-) -> dict[tuple[int, object], object]:
+def _joined_key_values(con: Engine, separation: list[str]) -> dict[tuple[int, object], object]:
     """Separation-key values one person holds (two accounts the scores join directly, see
     `separation_override`): (key position, value) -> the smallest value of its group, so the
     union-find treats the group as one value and still refuses any other."""
-    if "separation_override" not in table_columns(con, SCORES):
+    if "separation_override" not in con.columns(SCORES):
         return {}
     select = ", ".join(f"a.{quote(k)}, b.{quote(k)}" for k in separation)
-    rows = con.execute(
+    rows = con.fetch(
         f"""SELECT {select} FROM {SCORES} p
         JOIN {STANDARDISED} a ON a.record_id = p.record_id_l JOIN {STANDARDISED} b ON b.record_id = p.record_id_r
         WHERE p.separation_override ORDER BY p.record_id_l, p.record_id_r"""
-    ).fetchall()
+    )
     parent: dict[tuple[int, object], tuple[int, object]] = {}
 
     def find(x):
@@ -161,115 +166,218 @@ def _joined_key_values(
     return {x: find(x)[1] for x in parent}
 
 
-def _components(
-    con: duckdb.DuckDBPyConnection, identity: IdentityConfig
-) -> tuple[pa.Array, np.ndarray, np.ndarray, int, int]:
-    columns = table_columns(con, STANDARDISED)
+_EDGE_ORDER = "ORDER BY p.match_probability DESC, p.match_weight DESC NULLS FIRST, p.record_id_l, p.record_id_r"
+
+
+def _components(con: Engine, identity: IdentityConfig) -> dict:
+    """Build _identity_clusters(record_id, cluster, held_back); cluster is the index (in record
+    id order) of the cluster's smallest record. Returns the refused unions and oversized count."""
+    columns = con.columns(STANDARDISED)
     separation = [k for k in identity.separation_keys if k in columns]
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _identity_index AS "
-        f"SELECT record_id, (row_number() OVER (ORDER BY record_id) - 1)::BIGINT AS idx FROM {STANDARDISED}"
-    )
-    record_ids = con.execute("SELECT record_id FROM _identity_index ORDER BY idx").to_arrow_table()[
-        "record_id"
-    ]
-    keys: dict[int, tuple] = {}
     threshold = match_threshold(con, identity)
+    con.create_indexed("_identity_index", f"SELECT record_id FROM {STANDARDISED}", "record_id")
+    pairs = (
+        f"FROM {SCORES} p JOIN _identity_index l ON l.record_id = p.record_id_l "
+        "JOIN _identity_index r ON r.record_id = p.record_id_r"
+    )
+    con.create_temp(
+        "_identity_edges",
+        f"SELECT l.idx AS l, r.idx AS r, p.match_probability, p.match_weight, p.record_id_l, "
+        f"p.record_id_r {pairs} WHERE p.match_probability >= {float(threshold)!r}",
+    )
+    con.components(
+        "_identity_components",
+        "SELECT idx AS node FROM _identity_index",
+        "SELECT l, r FROM _identity_edges",
+    )
+    # Pairs the model alone would link but whose filled person-level fields all name different
+    # people (the household rule in match.py held them below the threshold).
+    apart_sql = (
+        f"SELECT l.idx AS l, r.idx AS r {pairs} WHERE p.held_apart"
+        if "held_apart" in con.columns(SCORES)
+        else "SELECT 0::BIGINT AS l, 0::BIGINT AS r WHERE false"
+    )
+    con.create_temp("_identity_apart", apart_sql)
+    # Components where greedy union may refuse a link: two values of a separation key (counted
+    # before the values one person holds are joined: a few more components than needed, the
+    # same result), or a held-apart pair, inside one component. Only these come to the driver.
+    conflicts = [
+        "SELECT cl.component FROM _identity_apart a "
+        "JOIN _identity_components cl ON cl.node = a.l "
+        "JOIN _identity_components cr ON cr.node = a.r WHERE cl.component = cr.component"
+    ]
     if separation:
-        key_select = ", ".join(f"s.{quote(k)}" for k in separation)
-        rows = con.execute(
-            f"SELECT i.idx, {key_select} FROM {STANDARDISED} s JOIN _identity_index i USING (record_id) "
-            f"WHERE {' OR '.join(f's.{quote(k)} IS NOT NULL' for k in separation)}"
-        ).fetchall()
-        joined = _joined_key_values(con, separation)
-        keys = {row[0]: tuple(joined.get((i, v), v) for i, v in enumerate(row[1:])) for row in rows}
-    edges = con.execute(
-        f"""SELECT l.idx AS l, r.idx AS r FROM {SCORES} p
-        JOIN _identity_index l ON l.record_id = p.record_id_l JOIN _identity_index r ON r.record_id = p.record_id_r
-        WHERE p.match_probability >= ?
-        ORDER BY p.match_probability DESC, p.match_weight DESC NULLS FIRST, p.record_id_l, p.record_id_r""",
-        [threshold],
-    ).fetchnumpy()
-    apart: list[tuple[int, int]] = []
-    if "held_apart" in table_columns(con, SCORES):
-        # Pairs the model alone would link but whose filled person-level fields all name
-        # different people (the household rule in match.py held them below the threshold).
-        apart = con.execute(
-            f"""SELECT l.idx, r.idx FROM {SCORES} p
-            JOIN _identity_index l ON l.record_id = p.record_id_l JOIN _identity_index r ON r.record_id = p.record_id_r
-            WHERE p.held_apart"""
-        ).fetchall()
-    con.execute("DROP TABLE _identity_index")
-    roots, refused = _union_pairs(
-        len(record_ids), edges["l"].tolist(), edges["r"].tolist(), keys, apart
+        distinct = " OR ".join(f"count(DISTINCT s.{quote(k)}) > 1" for k in separation)
+        conflicts.append(
+            f"SELECT c.component FROM {STANDARDISED} s JOIN _identity_index i USING (record_id) "
+            f"JOIN _identity_components c ON c.node = i.idx GROUP BY c.component HAVING {distinct}"
+        )
+    con.create_temp(
+        "_identity_conflicted",
+        f"SELECT DISTINCT component FROM ({' UNION ALL '.join(conflicts)})",
     )
-    sizes = np.bincount(roots, minlength=len(roots))
-    held = sizes[roots] > identity.max_cluster_size
-    # A held-back record is its own cluster, keyed by its own index.
-    clusters = np.where(held, np.arange(len(roots)), roots)
-    oversized = int(np.count_nonzero(sizes > identity.max_cluster_size))
-    return record_ids, clusters, held, refused, oversized
-
-
-def _ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(
-        f"CREATE TABLE IF NOT EXISTS {REGISTRY} (customer_id VARCHAR PRIMARY KEY, status VARCHAR, "
-        "created_at TIMESTAMP, created_run_id VARCHAR, retired_at TIMESTAMP, retired_run_id VARCHAR, "
-        "merged_into VARCHAR, record_count BIGINT, updated_at TIMESTAMP, updated_run_id VARCHAR)"
+    members = con.fetch(
+        "SELECT c.node FROM _identity_components c "
+        "JOIN _identity_conflicted k ON k.component = c.component ORDER BY c.node"
     )
-    con.execute(
-        f"CREATE TABLE IF NOT EXISTS {ASSIGNMENTS} (record_id VARCHAR PRIMARY KEY, customer_id VARCHAR, "
-        "assigned_at TIMESTAMP, run_id VARCHAR)"
+    refused = 0
+    nodes = np.asarray([row[0] for row in members], dtype=np.int64)
+    local = {int(n): i for i, n in enumerate(nodes)}  # in node order, so roots stay smallest
+    roots = nodes
+    if len(nodes):
+        in_conflict = (
+            "JOIN _identity_components c ON c.node = e.l "
+            "JOIN _identity_conflicted k ON k.component = c.component"
+        )
+        edges = con.fetch(
+            f"SELECT e.l, e.r FROM _identity_edges e {in_conflict} "
+            + _EDGE_ORDER.replace("p.", "e.")
+        )
+        keys: dict[int, tuple] = {}
+        if separation:
+            key_select = ", ".join(f"s.{quote(k)}" for k in separation)
+            rows = con.fetch(
+                f"SELECT c.node, {key_select} FROM {STANDARDISED} s "
+                "JOIN _identity_index i USING (record_id) "
+                "JOIN _identity_components c ON c.node = i.idx "
+                "JOIN _identity_conflicted k ON k.component = c.component "
+                f"WHERE {' OR '.join(f's.{quote(k)} IS NOT NULL' for k in separation)}"
+            )
+            joined = _joined_key_values(con, separation)
+            keys = {
+                local[row[0]]: tuple(joined.get((i, v), v) for i, v in enumerate(row[1:]))
+                for row in rows
+            }
+        apart = con.fetch(f"SELECT e.l, e.r FROM _identity_apart e {in_conflict}")
+        found, refused = _union_pairs(
+            len(nodes),
+            [local[e[0]] for e in edges],
+            [local[e[1]] for e in edges],
+            keys,
+            [(local[a], local[b]) for a, b in apart],
+        )
+        roots = nodes[found]
+    con.register(
+        "_identity_settled",
+        pa.table({"node": pa.array(nodes, pa.int64()), "root": pa.array(roots, pa.int64())}),
     )
+    con.create_temp(
+        "_identity_roots",
+        "SELECT i.record_id, i.idx, coalesce(s.root, c.component) AS root "
+        "FROM _identity_index i JOIN _identity_components c ON c.node = i.idx "
+        "LEFT JOIN _identity_settled s ON s.node = i.idx",
+    )
+    con.unregister("_identity_settled")
+    limit = int(identity.max_cluster_size)
+    # A held-back record (its cluster is over max_cluster_size) is its own cluster, keyed by its
+    # own index.
+    con.create_temp(
+        "_identity_clusters",
+        f"SELECT record_id, CASE WHEN size > {limit} THEN idx ELSE root END AS cluster, "
+        f"size > {limit} AS held_back FROM (SELECT record_id, idx, root, "
+        "count(*) OVER (PARTITION BY root) AS size FROM _identity_roots)",
+    )
+    oversized = con.fetch(
+        f"SELECT count(*) FROM (SELECT root FROM _identity_roots GROUP BY root "
+        f"HAVING count(*) > {limit})"
+    )[0][0]
+    for name in (
+        "_identity_index",
+        "_identity_edges",
+        "_identity_components",
+        "_identity_apart",
+        "_identity_conflicted",
+        "_identity_roots",
+    ):
+        con.drop_temp(name)
+    return {"separation_refusals": int(refused), "held_back_clusters": int(oversized)}
 
 
-def _assign_ids(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
+_REGISTRY_SCHEMA = pa.schema(
+    [
+        ("customer_id", pa.string()),
+        ("status", pa.string()),
+        ("created_at", pa.timestamp("us")),
+        ("created_run_id", pa.string()),
+        ("retired_at", pa.timestamp("us")),
+        ("retired_run_id", pa.string()),
+        ("merged_into", pa.string()),
+        ("record_count", pa.int64()),
+        ("updated_at", pa.timestamp("us")),
+        ("updated_run_id", pa.string()),
+    ]
+)
+_ASSIGNMENTS_SCHEMA = pa.schema(
+    [
+        ("record_id", pa.string()),
+        ("customer_id", pa.string()),
+        ("assigned_at", pa.timestamp("us")),
+        ("run_id", pa.string()),
+    ]
+)
+
+
+def _ensure_tables(con: Engine) -> None:
+    for name, schema in ((REGISTRY, _REGISTRY_SCHEMA), (ASSIGNMENTS, _ASSIGNMENTS_SCHEMA)):
+        if not con.table_exists(name):
+            con.write_arrow(name, schema.empty_table())
+
+
+def _timestamp(now: datetime) -> str:
+    """`now` as a SQL TIMESTAMP literal, naive UTC as every timestamp in the tables."""
+    if now.tzinfo is not None:
+        now = now.astimezone(UTC).replace(tzinfo=None)
+    return f"CAST('{now.isoformat(sep=' ')}' AS TIMESTAMP)"
+
+
+def _assign_ids(con: Engine, run_id: str) -> dict[str, int]:
     """From _identity_clusters(record_id, cluster) build _identity_ids(cluster, customer_id, kind).
 
     A cluster label is the index of its smallest record id, so ties between equal halves of a
     split always go the same way.
     """
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _identity_votes AS
-        SELECT a.customer_id, c.cluster, count(*) AS n
-        FROM _identity_clusters c JOIN {ASSIGNMENTS} a USING (record_id) GROUP BY ALL
-    """)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _identity_owned AS
-        SELECT v.customer_id, v.cluster, r.created_at
+    con.create_temp(
+        "_identity_votes",
+        f"SELECT a.customer_id, c.cluster, count(*) AS n "
+        f"FROM _identity_clusters c JOIN {ASSIGNMENTS} a USING (record_id) GROUP BY ALL",
+    )
+    con.create_temp(
+        "_identity_owned",
+        f"""SELECT v.customer_id, v.cluster, r.created_at
         FROM _identity_votes v LEFT JOIN {REGISTRY} r USING (customer_id)
-        QUALIFY row_number() OVER (PARTITION BY v.customer_id ORDER BY v.n DESC, v.cluster) = 1
-    """)
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _identity_kept AS
-        SELECT cluster, customer_id FROM _identity_owned
-        QUALIFY row_number() OVER (PARTITION BY cluster ORDER BY created_at NULLS LAST, customer_id) = 1
-    """)
-    new_clusters = con.execute("""
-        SELECT c.cluster, min(c.record_id) AS anchor, bool_or(v.cluster IS NOT NULL) AS had_prior
+        QUALIFY row_number() OVER (PARTITION BY v.customer_id ORDER BY v.n DESC, v.cluster) = 1""",
+    )
+    con.create_temp(
+        "_identity_kept",
+        """SELECT cluster, customer_id FROM _identity_owned
+        QUALIFY row_number() OVER (PARTITION BY cluster ORDER BY created_at NULLS LAST, customer_id) = 1""",
+    )
+
+    def name_new(cluster: int, anchor: str, had_prior: bool) -> tuple:
+        # Named by the run and the cluster's smallest record, computed where the rows are
+        # (on Spark's executors), so a first run never brings every customer to the driver.
+        return customer_uuid(f"{run_id}:{anchor}"), "split" if had_prior else "created"
+
+    con.map_distinct(
+        "_identity_new_ids",
+        """SELECT c.cluster, min(c.record_id) AS anchor, bool_or(v.cluster IS NOT NULL) AS had_prior
         FROM _identity_clusters c
         LEFT JOIN (SELECT DISTINCT cluster FROM _identity_votes) v USING (cluster)
         ANTI JOIN _identity_kept k ON k.cluster = c.cluster
-        GROUP BY c.cluster
-    """).fetchall()
-    con.register(
-        "_identity_new_ids",
-        pa.table(
-            {
-                "cluster": pa.array([r[0] for r in new_clusters], pa.int64()),
-                "customer_id": [customer_uuid(f"{run_id}:{r[1]}") for r in new_clusters],
-                "kind": ["split" if r[2] else "created" for r in new_clusters],
-            }
-        ),
+        GROUP BY c.cluster""",
+        ["cluster", "anchor", "had_prior"],
+        name_new,
+        ["customer_id", "kind"],
+        {"cluster": pa.int64(), "had_prior": pa.bool_()},
     )
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _identity_ids AS
-        SELECT cluster, customer_id, 'kept' AS kind FROM _identity_kept
-        UNION ALL SELECT cluster, customer_id, kind FROM _identity_new_ids
-    """)
+    con.create_temp(
+        "_identity_ids",
+        """SELECT cluster, customer_id, 'kept' AS kind FROM _identity_kept
+        UNION ALL SELECT cluster, customer_id, kind FROM _identity_new_ids""",
+    )
     con.unregister("_identity_new_ids")
     # Unchanged: a kept id whose record set is exactly what it had before.
-    unchanged = con.execute(f"""
+    unchanged = con.fetch(f"""
         WITH now_ AS (SELECT c.record_id, i.customer_id FROM _identity_clusters c JOIN _identity_ids i USING (cluster) WHERE i.kind = 'kept'),
         diff AS (
             SELECT coalesce(n.customer_id, p.customer_id) AS customer_id,
@@ -279,14 +387,14 @@ def _assign_ids(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
             GROUP BY 1
         )
         SELECT count_if(NOT changed), count_if(changed) FROM diff
-    """).fetchone()
-    kinds = dict(con.execute("SELECT kind, count(*) FROM _identity_ids GROUP BY ALL").fetchall())
-    merged = con.execute(
+    """)[0]
+    kinds = dict(con.fetch("SELECT kind, count(*) FROM _identity_ids GROUP BY ALL"))
+    merged = con.fetch(
         "SELECT count(*) FROM _identity_owned o ANTI JOIN _identity_kept k ON k.customer_id = o.customer_id"
-    ).fetchone()[0]
-    removed = con.execute(
+    )[0][0]
+    removed = con.fetch(
         f"SELECT count(*) FROM {REGISTRY} r ANTI JOIN _identity_owned o ON o.customer_id = r.customer_id WHERE r.status = 'active'"
-    ).fetchone()[0]
+    )[0][0]
     return {
         "created": kinds.get("created", 0),
         "split": kinds.get("split", 0),
@@ -297,82 +405,87 @@ def _assign_ids(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
     }
 
 
-def _write_registry(con: duckdb.DuckDBPyConnection, run_id: str, now: datetime) -> None:
-    params = {"now": now, "run": run_id}
-    con.execute(
+def _write_registry(con: Engine, run_id: str, now: datetime) -> None:
+    """The registry rewritten whole (Parquet has no UPDATE): ids merged into a kept id and active
+    ids that own no records are retired, new ids are added, record counts follow the clusters."""
+    at, run = _timestamp(now), quote_literal(run_id)
+    con.create_temp(
+        "_identity_registry",
         f"""
-        UPDATE {REGISTRY} SET status = 'retired', retired_at = $now, retired_run_id = $run, merged_into = k.customer_id,
-               updated_at = $now, updated_run_id = $run
-        FROM _identity_owned o JOIN _identity_kept k ON k.cluster = o.cluster
-        WHERE {REGISTRY}.customer_id = o.customer_id AND o.customer_id <> k.customer_id
-    """,
-        params,
-    )
-    con.execute(
-        f"""
-        UPDATE {REGISTRY} SET status = 'retired', retired_at = $now, retired_run_id = $run, merged_into = NULL,
-               record_count = 0, updated_at = $now, updated_run_id = $run
-        WHERE status = 'active' AND NOT EXISTS (SELECT 1 FROM _identity_owned o WHERE o.customer_id = {REGISTRY}.customer_id)
-    """,
-        params,
-    )
-    con.execute(
-        f"""
-        INSERT INTO {REGISTRY} SELECT customer_id, 'active', $now, $run, NULL, NULL, NULL, 0, $now, $run
-        FROM _identity_ids WHERE kind <> 'kept'
-    """,
-        params,
-    )
-    con.execute(
-        f"""
-        UPDATE {REGISTRY} SET record_count = s.n, updated_at = $now, updated_run_id = $run
-        FROM (SELECT i.customer_id, count(*) AS n FROM _identity_clusters c JOIN _identity_ids i USING (cluster) GROUP BY 1) s
-        WHERE {REGISTRY}.customer_id = s.customer_id AND {REGISTRY}.record_count IS DISTINCT FROM s.n
-    """,
-        params,
+        WITH merged AS (
+            SELECT o.customer_id, k.customer_id AS merged_into FROM _identity_owned o
+            JOIN _identity_kept k ON k.cluster = o.cluster WHERE o.customer_id <> k.customer_id
+        ),
+        marked AS (
+            SELECT r.*, m.merged_into AS into_, m.customer_id IS NOT NULL AS was_merged,
+                   m.customer_id IS NULL AND r.status = 'active' AND o.customer_id IS NULL AS was_removed
+            FROM {REGISTRY} r LEFT JOIN merged m USING (customer_id)
+            LEFT JOIN (SELECT DISTINCT customer_id FROM _identity_owned) o USING (customer_id)
+        ),
+        kept AS (
+            SELECT customer_id,
+                   CASE WHEN was_merged OR was_removed THEN 'retired' ELSE status END AS status,
+                   created_at, created_run_id,
+                   CASE WHEN was_merged OR was_removed THEN {at} ELSE retired_at END AS retired_at,
+                   CASE WHEN was_merged OR was_removed THEN {run} ELSE retired_run_id END AS retired_run_id,
+                   CASE WHEN was_merged THEN into_ WHEN was_removed THEN NULL ELSE merged_into END AS merged_into,
+                   CASE WHEN was_removed THEN 0 ELSE record_count END AS record_count,
+                   CASE WHEN was_merged OR was_removed THEN {at} ELSE updated_at END AS updated_at,
+                   CASE WHEN was_merged OR was_removed THEN {run} ELSE updated_run_id END AS updated_run_id
+            FROM marked
+            UNION ALL
+            SELECT customer_id, 'active', {at}, {run}, NULL, NULL, NULL, 0, {at}, {run}
+            FROM _identity_ids WHERE kind <> 'kept'
+        ),
+        counts AS (
+            SELECT i.customer_id, count(*) AS n FROM _identity_clusters c
+            JOIN _identity_ids i USING (cluster) GROUP BY 1
+        )
+        SELECT k.customer_id, k.status, k.created_at, k.created_run_id, k.retired_at,
+               k.retired_run_id, k.merged_into,
+               CASE WHEN c.n IS NOT NULL AND k.record_count IS DISTINCT FROM c.n THEN c.n ELSE k.record_count END AS record_count,
+               CASE WHEN c.n IS NOT NULL AND k.record_count IS DISTINCT FROM c.n THEN {at} ELSE k.updated_at END AS updated_at,
+               CASE WHEN c.n IS NOT NULL AND k.record_count IS DISTINCT FROM c.n THEN {run} ELSE k.updated_run_id END AS updated_run_id
+        FROM kept k LEFT JOIN counts c USING (customer_id)
+        """,
     )
 
 
 def cluster_and_assign_ids(
-    con: duckdb.DuckDBPyConnection, identity: IdentityConfig, *, run_id: str, now: datetime
+    con, identity: IdentityConfig, *, run_id: str, now: datetime
 ) -> ClusterReport:
+    """Cluster unified_scores and write the ids on an Engine (a DuckDB connection is wrapped)."""
+    con = as_engine(con)
     for table in (STANDARDISED, SCORES):
-        if not table_exists(con, table):
+        if not con.table_exists(table):
             raise ValueError(f"{table} is missing; run the earlier identity stages first")
-    record_ids, clusters, held, refused, oversized = _components(con, identity)
-    sizes = np.bincount(clusters, minlength=len(clusters))
-    con.register(
-        "_identity_cluster_arrow",
-        pa.table(
-            {
-                "record_id": record_ids,
-                "cluster": pa.array(clusters, pa.int64()),
-                "held_back": pa.array(held),
-            }
-        ),
-    )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _identity_clusters AS SELECT * FROM _identity_cluster_arrow"
-    )
-    con.unregister("_identity_cluster_arrow")
+    flags = _components(con, identity)
+    records, customers, held, largest = con.fetch(
+        "SELECT count(*), count(DISTINCT cluster), count_if(held_back), coalesce(max(n), 0) "
+        "FROM (SELECT cluster, held_back, count(*) OVER (PARTITION BY cluster) AS n "
+        "FROM _identity_clusters)"
+    )[0]
     _ensure_tables(con)
+    at, run = _timestamp(now), quote_literal(run_id)
     try:
-        with transaction(con):
-            churn = _assign_ids(con, run_id)
-            _write_registry(con, run_id, now)
-            con.execute(
-                f"""
-                CREATE OR REPLACE TABLE {ASSIGNMENTS} AS
-                SELECT c.record_id, i.customer_id,
-                       CASE WHEN a.customer_id = i.customer_id THEN a.assigned_at ELSE $now END AS assigned_at,
-                       CASE WHEN a.customer_id = i.customer_id THEN a.run_id ELSE $run END AS run_id
-                FROM _identity_clusters c JOIN _identity_ids i USING (cluster)
-                LEFT JOIN {ASSIGNMENTS} a ON a.record_id = c.record_id
+        churn = _assign_ids(con, run_id)
+        _write_registry(con, run_id, now)
+        con.create_temp(
+            "_identity_assignments",
+            f"""
+            SELECT c.record_id, i.customer_id,
+                   CASE WHEN a.customer_id = i.customer_id THEN a.assigned_at ELSE {at} END AS assigned_at,
+                   CASE WHEN a.customer_id = i.customer_id THEN a.run_id ELSE {run} END AS run_id
+            FROM _identity_clusters c JOIN _identity_ids i USING (cluster)
+            LEFT JOIN {ASSIGNMENTS} a ON a.record_id = c.record_id
             """,
-                {"now": now, "run": run_id},
-            )
-            con.execute(f"""
-                CREATE OR REPLACE TABLE {TABLE} AS
+        )
+        with con.atomic():
+            con.write_table(REGISTRY, "SELECT * FROM _identity_registry")
+            con.write_table(ASSIGNMENTS, "SELECT * FROM _identity_assignments")
+            con.write_table(
+                TABLE,
+                f"""
                 SELECT i.customer_id, s.*, count(*) OVER (PARTITION BY c.cluster) AS cluster_size,
                        c.held_back, a.assigned_at AS customer_id_assigned_at
                 FROM {STANDARDISED} s
@@ -380,7 +493,8 @@ def cluster_and_assign_ids(
                 JOIN _identity_ids i USING (cluster)
                 JOIN {ASSIGNMENTS} a USING (record_id)
                 ORDER BY i.customer_id, s.record_id
-            """)
+                """,
+            )
     finally:
         for name in (
             "_identity_votes",
@@ -388,14 +502,15 @@ def cluster_and_assign_ids(
             "_identity_kept",
             "_identity_ids",
             "_identity_clusters",
+            "_identity_registry",
+            "_identity_assignments",
         ):
-            con.execute(f"DROP TABLE IF EXISTS {name}")
+            con.drop_temp(name)
     return ClusterReport(
-        records=len(record_ids),
-        customers=int(np.count_nonzero(sizes)),
-        held_back_records=int(held.sum()),
-        held_back_clusters=oversized,
-        separation_refusals=refused,
-        largest_cluster=int(sizes.max(initial=0)),
+        records=int(records),
+        customers=int(customers),
+        held_back_records=int(held),
+        largest_cluster=int(largest),
+        **flags,
         **churn,
     )

@@ -1,8 +1,11 @@
 """Score candidate record pairs into `unified_scores`: Splink's probabilistic model, trained on
 the data itself, plus deterministic rules (equal normalised email, phone, loyalty id ...).
 
-Splink runs on the warehouse connection; its working tables are dropped afterwards so only
-`unified_scores` and the trained model (`identity_model`) are left behind. The model is reused
+Written once against the Engine interface (braze_assets/engine): Splink runs on the engine's
+session (DuckDBAPI on DuckDB, SparkAPI on Spark) with the same comparisons, training and
+thresholds, and the deterministic rules and person-evidence SQL are DuckDB dialect that the Spark
+engine transpiles. Splink's working tables are dropped afterwards so only `unified_scores` and the
+trained model (`identity_model`) are left behind. The model is reused
 until the configuration changes or the record count moves by `training.retrain_growth`: a
 retrained model shifts scores near the threshold, which would move ids for no reason.
 Fields empty in every source are left out of blocking rules, comparisons and training
@@ -17,16 +20,19 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
-import duckdb
+import pyarrow as pa
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
-from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+from splink import Linker, SettingsCreator, block_on
 from splink.internals.exceptions import EMTrainingException
 
+from braze_assets.engine.base import Engine
+from braze_assets.engine.duckdb_engine import as_engine
 from braze_assets.identity.config import ComparisonConfig, IdentityConfig
 from braze_assets.identity.profile import (
     STREET_NUMBER_SQL,
@@ -38,7 +44,7 @@ from braze_assets.identity.profile import (
 )
 from braze_assets.identity.standardise import TABLE as STANDARDISED
 from braze_assets.identity.standardise import IdentityInputError
-from braze_assets.warehouse import quote, table_columns, table_exists
+from braze_assets.warehouse import quote
 
 TABLE = "unified_scores"
 MODEL_TABLE = "identity_model"
@@ -87,14 +93,14 @@ def _timed(state: dict, step: str) -> Iterator[None]:
         seconds[step] = round(seconds.get(step, 0.0) + time.perf_counter() - start, 3)
 
 
-def active_fields(con: duckdb.DuckDBPyConnection) -> set[str]:
+def active_fields(con: Engine) -> set[str]:
     """Columns of unified_standardised holding at least one value."""
     columns = [
-        c for c in table_columns(con, STANDARDISED) if c not in ("record_id", "source", "source_pk")
+        c for c in con.columns(STANDARDISED) if c not in ("record_id", "source", "source_pk")
     ]
-    counts = con.execute(
+    counts = con.fetch(
         f"SELECT {', '.join(f'count({quote(c)})' for c in columns)} FROM {STANDARDISED}"
-    ).fetchone()
+    )[0]
     return {c for c, n in zip(columns, counts) if n}
 
 
@@ -111,7 +117,16 @@ def expand_keys(keys: list[str], columns: set[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def _comparison(spec: ComparisonConfig, active: set[str]):
+# A custom comparison level's SQL, written in DuckDB's dialect, in the dialect Splink runs on
+# (Engine.splink_sql): the identity on DuckDB.
+Dialect = Callable[[str], str]
+
+
+def _same(sql: str) -> str:
+    return sql
+
+
+def _comparison(spec: ComparisonConfig, active: set[str], dialect: Dialect = _same):
     f = spec.field
     if spec.method == "name":
         levels = [cll.NullLevel(f), cll.ExactMatchLevel(f)]
@@ -122,7 +137,7 @@ def _comparison(spec: ComparisonConfig, active: set[str]):
                 # list_has_any: the same test as ArrayIntersectLevel(.., 1) without building
                 # the intersection, which every non-matching pair of predict and u sampling pays.
                 cll.CustomLevel(
-                    "list_has_any(given_name_variants_l, given_name_variants_r)",
+                    dialect("list_has_any(given_name_variants_l, given_name_variants_r)"),
                     label_for_charts="Nickname of the same name",
                 )
             )
@@ -133,8 +148,10 @@ def _comparison(spec: ComparisonConfig, active: set[str]):
             # agree. Without this level the pair scores as two different names twice over.
             levels.append(
                 cll.CustomLevel(
-                    "jaro_winkler_similarity(given_name_l, surname_r) >= 0.85 AND "
-                    "jaro_winkler_similarity(surname_l, given_name_r) >= 0.85",
+                    dialect(
+                        "jaro_winkler_similarity(given_name_l, surname_r) >= 0.85 AND "
+                        "jaro_winkler_similarity(surname_l, given_name_r) >= 0.85"
+                    ),
                     label_for_charts="Given name and surname swapped",
                 )
             )
@@ -143,7 +160,7 @@ def _comparison(spec: ComparisonConfig, active: set[str]):
             # One name keyed into the other's field and the other name lost or replaced.
             levels.append(
                 cll.CustomLevel(
-                    "given_name_l = surname_r OR surname_l = given_name_r",
+                    dialect("given_name_l = surname_r OR surname_l = given_name_r"),
                     label_for_charts="One record's given name is the other's surname",
                 )
             )
@@ -151,7 +168,7 @@ def _comparison(spec: ComparisonConfig, active: set[str]):
         levels.append(cll.ElseLevel())
         return cl.CustomComparison(levels, output_column_name=f)
     if spec.method == "address":
-        return _address_comparison(spec, active)
+        return _address_comparison(spec, active, dialect)
     if spec.method == "email":
         # No user-name-only levels: a user name is mostly the person's name, already compared.
         exact = cll.ExactMatchLevel(f)
@@ -165,7 +182,7 @@ def _comparison(spec: ComparisonConfig, active: set[str]):
     if spec.method == "date":
         return cl.DateOfBirthComparison(f, input_is_string=False)
     if spec.method == "date_typos":
-        return _date_typos_comparison(f)
+        return _date_typos_comparison(f, dialect)
     if spec.method == "identifier":
         return cl.CustomComparison(
             [
@@ -178,7 +195,7 @@ def _comparison(spec: ComparisonConfig, active: set[str]):
             output_column_name=f,
         )
     if spec.method == "location":
-        return _location_comparison(spec, active)
+        return _location_comparison(spec, active, dialect)
     if spec.method == "exact":
         comparison = cl.ExactMatch(f)
     elif spec.method == "levenshtein":
@@ -190,7 +207,7 @@ def _comparison(spec: ComparisonConfig, active: set[str]):
     )
 
 
-def _address_comparison(spec: ComparisonConfig, active: set[str]):
+def _address_comparison(spec: ComparisonConfig, active: set[str], dialect: Dialect = _same):
     """One comparison for the whole address: street, postal code and city say the same thing, so
     scoring them separately would count one shared household address several times over."""
     line = spec.field
@@ -199,7 +216,9 @@ def _address_comparison(spec: ComparisonConfig, active: set[str]):
     known = [f for f in (line, postal, city) if f]
     null_sql = " AND ".join(f"({f}_l IS NULL OR {f}_r IS NULL)" for f in known)
     levels = [
-        cll.CustomLevel(null_sql, label_for_charts="Address missing").configure(is_null_level=True)
+        cll.CustomLevel(dialect(null_sql), label_for_charts="Address missing").configure(
+            is_null_level=True
+        )
     ]
     near = spec.thresholds[0] if spec.thresholds else 2
     if postal:
@@ -216,7 +235,7 @@ def _address_comparison(spec: ComparisonConfig, active: set[str]):
     return cl.CustomComparison(levels, output_column_name="address")
 
 
-def _date_typos_comparison(f: str):
+def _date_typos_comparison(f: str, dialect: Dialect = _same):
     """Dates keyed by hand: one mistyped digit, day and month swapped (US vs day-first forms)."""
     digits = "strftime({col}, '%Y%m%d')"
     left, right = digits.format(col=f"{f}_l"), digits.format(col=f"{f}_r")
@@ -225,14 +244,19 @@ def _date_typos_comparison(f: str):
             cll.NullLevel(f),
             cll.ExactMatchLevel(f),
             cll.CustomLevel(
-                f"damerau_levenshtein({left}, {right}) <= 1", label_for_charts="One-digit typo"
+                dialect(f"damerau_levenshtein({left}, {right}) <= 1"),
+                label_for_charts="One-digit typo",
             ),
             cll.CustomLevel(
-                f"year({f}_l) = year({f}_r) AND month({f}_l) = day({f}_r) AND day({f}_l) = month({f}_r)",
+                dialect(
+                    f"year({f}_l) = year({f}_r) AND month({f}_l) = day({f}_r) "
+                    f"AND day({f}_l) = month({f}_r)"
+                ),
                 label_for_charts="Day and month swapped",
             ),
             cll.CustomLevel(
-                f"damerau_levenshtein({left}, {right}) <= 2", label_for_charts="Two-digit typo"
+                dialect(f"damerau_levenshtein({left}, {right}) <= 2"),
+                label_for_charts="Two-digit typo",
             ),
             cll.ElseLevel(),
         ],
@@ -240,7 +264,7 @@ def _date_typos_comparison(f: str):
     )
 
 
-def _location_comparison(spec: ComparisonConfig, active: set[str]):
+def _location_comparison(spec: ComparisonConfig, active: set[str], dialect: Dialect = _same):
     """Street line, street number, postal code and city as one comparison (a shared household
     address is one piece of evidence), with levels for a typo in the street or the postal code."""
     line = "address_line1" if "address_line1" in active else None
@@ -250,7 +274,9 @@ def _location_comparison(spec: ComparisonConfig, active: set[str]):
     known = [f for f in (line, postal, city) if f]
     null_sql = " AND ".join(f"({f}_l IS NULL OR {f}_r IS NULL)" for f in known)
     levels = [
-        cll.CustomLevel(null_sql, label_for_charts="Address missing").configure(is_null_level=True)
+        cll.CustomLevel(dialect(null_sql), label_for_charts="Address missing").configure(
+            is_null_level=True
+        )
     ]
     # The cheap equality goes first in each AND so the edit distances run on few pairs.
     if line and postal:
@@ -275,20 +301,8 @@ def _usable(rule: list[str], active: set[str]) -> bool:
     return all(f in active for f in rule)
 
 
-def _drop_splink_tables(con: duckdb.DuckDBPyConnection) -> None:
-    # Splink's blocking analysis (used when EM samples pairs) registers this relation on the connection.
-    if con.execute(
-        "SELECT count(*) FROM duckdb_views() WHERE view_name = 'result_df' AND temporary"
-    ).fetchone()[0]:
-        con.unregister("result_df")
-    for name, kind in con.execute(
-        "SELECT table_name, table_type FROM information_schema.tables WHERE table_name LIKE '__splink__%'"
-    ).fetchall():
-        con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {quote(name)}")
-
-
 def _deterministic_pairs(
-    con: duckdb.DuckDBPyConnection, keys: list[str], max_group: int, conflicts: list[str]
+    con: Engine, keys: list[str], max_group: int, conflicts: list[str]
 ) -> dict[str, int]:
     """Table _identity_det(record_id_l, record_id_r, det_key): every pair sharing a key value."""
     shared: dict[str, int] = {}
@@ -296,10 +310,10 @@ def _deterministic_pairs(
     agree = "".join(f" AND NOT coalesce(a.{quote(f)} <> b.{quote(f)}, false)" for f in conflicts)
     for rank, key in enumerate(keys):
         col = quote(key)
-        shared[key] = con.execute(
+        shared[key] = con.fetch(
             f"SELECT count(*) FROM (SELECT {col} FROM {STANDARDISED} WHERE {col} IS NOT NULL "
             f"GROUP BY {col} HAVING count(*) > {max_group})"
-        ).fetchone()[0]
+        )[0][0]
         selects.append(
             f"SELECT a.record_id AS record_id_l, b.record_id AS record_id_r, {rank} AS rank, '{key}' AS det_key "
             f"FROM {STANDARDISED} a JOIN {STANDARDISED} b ON a.{col} = b.{col} AND a.record_id < b.record_id{agree} "
@@ -312,9 +326,10 @@ def _deterministic_pairs(
         else "SELECT NULL::VARCHAR AS record_id_l, NULL::VARCHAR AS record_id_r, 0 AS rank, NULL::VARCHAR AS det_key WHERE false"
     )
     # A pair linked by several keys is explained by the first key in config order.
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _identity_det AS SELECT record_id_l, record_id_r, arg_min(det_key, rank) AS det_key "
-        f"FROM ({body}) GROUP BY ALL"
+    con.create_temp(
+        "_identity_det",
+        f"SELECT record_id_l, record_id_r, arg_min(det_key, rank) AS det_key "
+        f"FROM ({body}) GROUP BY ALL",
     )
     return shared
 
@@ -341,7 +356,7 @@ _PRIOR_RULES = (
 
 
 def _plan(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     identity: IdentityConfig,
     active: set[str],
     keys: list[str],
@@ -457,28 +472,31 @@ def _train(
         )
 
 
-def _stored_model(
-    con: duckdb.DuckDBPyConnection, fingerprint: str, records: int, growth: float
-) -> dict | None:
+def _stored_model(con: Engine, fingerprint: str, records: int, growth: float) -> dict | None:
     """The last trained model, if it was trained for this configuration on about this much data."""
-    if growth <= 0 or not table_exists(con, MODEL_TABLE):
+    if growth <= 0 or not con.table_exists(MODEL_TABLE):
         return None
-    row = con.execute(
+    rows = con.fetch(
         f"SELECT model_json, records FROM {MODEL_TABLE} WHERE fingerprint = ?", [fingerprint]
-    ).fetchone()
+    )
+    row = rows[0] if rows else None
     if row is None or abs(records - row[1]) > growth * max(row[1], 1):
         return None
     return json.loads(row[0])
 
 
-def _save_model(
-    con: duckdb.DuckDBPyConnection, linker: Linker, fingerprint: str, records: int
-) -> None:
+def _save_model(con: Engine, linker: Linker, fingerprint: str, records: int) -> None:
     model = json.dumps(linker.misc.save_model_to_json())
-    con.execute(
-        f"CREATE OR REPLACE TABLE {MODEL_TABLE} AS SELECT ? AS fingerprint, ? AS records, "
-        "current_timestamp AS trained_at, ? AS model_json",
-        [fingerprint, records, model],
+    con.write_arrow(
+        MODEL_TABLE,
+        pa.table(
+            {
+                "fingerprint": [fingerprint],
+                "records": pa.array([records], pa.int64()),
+                "trained_at": pa.array([datetime.now(UTC)], pa.timestamp("us", tz="UTC")),
+                "model_json": [model],
+            }
+        ),
     )
 
 
@@ -532,7 +550,7 @@ def _train_and_predict(
     con, identity: IdentityConfig, active: set[str], keys: list[str], report: dict
 ):
     skipped = report["skipped"]
-    records = con.execute(f"SELECT count(*) FROM {STANDARDISED}").fetchone()[0]
+    records = con.fetch(f"SELECT count(*) FROM {STANDARDISED}")[0][0]
     with _timed(report, "plan"):
         plan = _plan(con, identity, active, keys, records, skipped)
     report["plan"] = plan
@@ -562,9 +580,10 @@ def _train_and_predict(
         fields.discard("street_number")
         fields.add("address_line1")
         derived = f", {STREET_NUMBER_SQL} AS street_number"
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW {_INPUT_VIEW} AS SELECT record_id, "
-        f"{', '.join(quote(f) for f in sorted(fields))}{derived} FROM {STANDARDISED}"
+    con.create_temp_view(
+        _INPUT_VIEW,
+        f"SELECT record_id, {', '.join(quote(f) for f in sorted(fields))}{derived} "
+        f"FROM {STANDARDISED}",
     )
     fingerprint = hashlib.sha256(
         json.dumps(
@@ -584,7 +603,7 @@ def _train_and_predict(
     settings = stored or SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="record_id",
-        comparisons=[_comparison(c, active) for c in comparisons],
+        comparisons=[_comparison(c, active, con.splink_sql) for c in comparisons],
         blocking_rules_to_generate_predictions=[block_on(*r) for r in rules],
         # Predict keeps the gammas without the values (_gammas_without_values).
         retain_matching_columns=True,
@@ -593,15 +612,15 @@ def _train_and_predict(
     if stored is None and records < MIN_TRAINING_RECORDS:
         per_source = ", ".join(
             f"{name!r}: {n}"
-            for name, n in con.execute(
+            for name, n in con.fetch(
                 f"SELECT source, count(*) FROM {STANDARDISED} GROUP BY source ORDER BY source"
-            ).fetchall()
+            )
         )
         raise IdentityInputError(
             f"too few records to train the matching model: {records} in all ({per_source}); "
             f"at least {MIN_TRAINING_RECORDS} are needed. Add records to the sources."
         )
-    linker = Linker(DuckDBAPI(con).register(_INPUT_VIEW), settings, log_level=logging.ERROR)
+    linker = Linker(con.splink_api().register(_INPUT_VIEW), settings, log_level=logging.ERROR)
     report["model_reused"] = stored is not None
     reestimate = stored is None and identity.comparisons is None
     if stored is None:
@@ -609,7 +628,7 @@ def _train_and_predict(
             _train(linker, identity, plan, active, records, skipped, report)
         if reestimate:
             model = _monotone(linker.misc.save_model_to_json())
-            linker = Linker(DuckDBAPI(con).register(_INPUT_VIEW), model, log_level=logging.ERROR)
+            linker = Linker(con.splink_api().register(_INPUT_VIEW), model, log_level=logging.ERROR)
     with _timed(report, "predict"), _gammas_without_values(linker):
         if identity.match_threshold is not None and not reestimate:
             predictions = linker.inference.predict(
@@ -626,11 +645,14 @@ def _train_and_predict(
         _save_model(con, linker, fingerprint, records)
     report["model"] = stored or linker.misc.save_model_to_json()
     # Scores under the re-estimated prior: every pair's weight moves by the change of prior odds.
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW {_PREDICTED_VIEW} AS SELECT * REPLACE ("
-        f"match_weight + {shift!r} AS match_weight, "
-        f"1 / (1 + pow(2, -(match_weight + {shift!r}))) AS match_probability) "
-        f"FROM {predictions.physical_name}"
+    replaced = {
+        "match_weight": f"match_weight + {shift!r} AS match_weight",
+        "match_probability": f"1 / (1 + pow(2, -(match_weight + {shift!r}))) AS match_probability",
+    }
+    con.create_temp_view(
+        _PREDICTED_VIEW,
+        f"SELECT {', '.join(replaced.get(c, quote(c)) for c in con.columns(predictions.physical_name))} "
+        f"FROM {predictions.physical_name}",
     )
     names = ["address" if c.method in ("address", "location") else c.field for c in comparisons]
     return (linker, _PREDICTED_VIEW), names, ["+".join(r) for r in rules]
@@ -670,9 +692,7 @@ _DIAGNOSTIC_FLOOR_WEIGHT = -20.0
 _PREDICTED_VIEW = "_identity_predicted"
 
 
-def _reestimate_prior(
-    con: duckdb.DuckDBPyConnection, linker: Linker, predictions: str, records: int
-) -> float:
+def _reestimate_prior(con: Engine, linker: Linker, predictions: str, records: int) -> float:
     """The prior is the expected share of matching pairs: with m and u trained, iterate
     lambda = sum(posterior) / all pairs over the blocked pairs until it settles. This replaces the
     guessed recall of the deterministic rules, which under-counted matches on noisy data.
@@ -682,15 +702,15 @@ def _reestimate_prior(
     settings = linker._settings_obj
     prior = settings._probability_two_random_records_match
     prior_weight = math.log2(prior / (1 - prior))
-    weights = con.execute(f"SELECT match_weight FROM {predictions}").fetchnumpy()["match_weight"]
+    weights, counts = con.distribution(f"SELECT match_weight FROM {predictions}")
     if len(weights) == 0:
         return 0.0
-    bayes = np.exp2(np.clip(np.asarray(weights, dtype=float) - prior_weight, -60, 60))
+    bayes = np.exp2(np.clip(weights - prior_weight, -60, 60))
     total = records * (records - 1) / 2
     lam = prior
     for _ in range(200):
         posterior = lam * bayes / (lam * bayes + 1 - lam)
-        new = min(max(posterior.sum() / total, 1e-9), 0.5)
+        new = min(max((posterior * counts).sum() / total, 1e-9), 0.5)
         if abs(new - lam) <= 1e-6 * lam:
             lam = new
             break
@@ -702,21 +722,25 @@ def _reestimate_prior(
 _THRESHOLD_GRID = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
 
 
-def choose_threshold(probabilities) -> tuple[float, list[dict]]:
+def choose_threshold(probabilities, counts=None) -> tuple[float, list[dict]]:
     """The threshold with the best expected F0.5 by the model's own posteriors.
 
     A pair of probability p is a match with chance p, so above t the expected true links are
     sum(p) and the expected false ones sum(1 - p); below t the expected missed links are sum(p).
     Precision weighs twice recall (F0.5) because clustering joins components: one false link
     merges two whole customers, while a missed link inside a customer is often bridged by the
-    others. Ties go to the higher threshold."""
+    others. Ties go to the higher threshold. `counts` says how many pairs hold each
+    probability (one each when not given)."""
     import numpy as np
 
     p = np.asarray(probabilities, dtype=float)
+    n = np.ones_like(p) if counts is None else np.asarray(counts, dtype=float)
     rows = []
     for t in _THRESHOLD_GRID:
         above = p >= t
-        tp, fp, fn = p[above].sum(), (1 - p[above]).sum(), p[~above].sum()
+        tp = (p[above] * n[above]).sum()
+        fp = ((1 - p[above]) * n[above]).sum()
+        fn = (p[~above] * n[~above]).sum()
         precision = tp / (tp + fp) if tp + fp else 1.0
         recall = tp / (tp + fn) if tp + fn else 1.0
         f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
@@ -726,7 +750,7 @@ def choose_threshold(probabilities) -> tuple[float, list[dict]]:
         rows.append(
             {
                 "threshold": t,
-                "pairs_above": int(above.sum()),
+                "pairs_above": int(n[above].sum()),
                 "expected_precision": round(float(precision), 5),
                 "expected_recall": round(float(recall), 5),
                 "expected_f1": round(float(f1), 5),
@@ -737,8 +761,10 @@ def choose_threshold(probabilities) -> tuple[float, list[dict]]:
     return best["threshold"], rows
 
 
-def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> ScoreReport:
-    if not table_exists(con, STANDARDISED):
+def score_pairs(con, identity: IdentityConfig) -> ScoreReport:
+    """Build unified_scores on an Engine (a DuckDB connection is wrapped as one)."""
+    con = as_engine(con)
+    if not con.table_exists(STANDARDISED):
         raise ValueError(f"{STANDARDISED} is missing; run standardise first")
     active = active_fields(con)
     keys = [k for k in expand_keys(identity.deterministic_keys, active) if k in active]
@@ -759,9 +785,7 @@ def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> Sco
             linker, predictions = trained
             prior = linker._settings_obj._probability_two_random_records_match
             # A comparison whose m values could not be trained is left out of predict by Splink.
-            predicted_columns = {
-                row[0] for row in con.execute(f"DESCRIBE {predictions}").fetchall()
-            }
+            predicted_columns = set(con.columns(predictions))
             gammas = [f"gamma_{n}" for n in comparison_names if f"gamma_{n}" in predicted_columns]
             skipped += [
                 f"comparison on {n} (untrained)"
@@ -783,12 +807,12 @@ def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> Sco
             state["person_evidence"] = found.as_dict() if found else {}
             if threshold is None:
                 with _timed(state, "threshold"):
-                    probabilities = con.execute(
+                    probabilities, counts = con.distribution(
                         f"SELECT CASE WHEN {evidence} THEN match_probability "
                         f"WHEN {observed} THEN least(match_probability, {disagree_cap!r}) "
                         f"ELSE least(match_probability, {cap!r}) END AS p FROM {predictions}"
-                    ).fetchnumpy()["p"]
-                    threshold, grid = choose_threshold(probabilities)
+                    )
+                    threshold, grid = choose_threshold(probabilities, counts)
             columns = ", ".join(
                 ["record_id_l", "record_id_r", "match_probability", "match_weight", *gammas]
             )
@@ -807,22 +831,20 @@ def score_pairs(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> Sco
             _write_scores(con, identity, predicted, gammas, threshold)
         _write_decision(con, threshold, grid, identity.match_threshold is None)
     finally:
-        _drop_splink_tables(con)
-        con.execute(f"DROP VIEW IF EXISTS {_PREDICTED_VIEW}")
-        con.execute(f"DROP VIEW IF EXISTS {_INPUT_VIEW}")
-    con.execute("DROP TABLE IF EXISTS _identity_det")
-    summary = con.execute(
+        con.drop_splink_tables()
+        con.drop_view(_PREDICTED_VIEW)
+        con.drop_view(_INPUT_VIEW)
+    con.drop_temp("_identity_det")
+    summary = con.fetch(
         f"SELECT count(*), count_if(match_type = 'probabilistic'), count_if(separation_conflict), "
         f"count_if(separation_override) FROM {TABLE}"
-    ).fetchone()
+    )[0]
     by_key = dict(
-        con.execute(
+        con.fetch(
             f"SELECT match_type, count(*) FROM {TABLE} WHERE match_type <> 'probabilistic' GROUP BY ALL"
-        ).fetchall()
+        )
     )
-    categories = dict(
-        con.execute(f"SELECT match_category, count(*) FROM {TABLE} GROUP BY ALL").fetchall()
-    )
+    categories = dict(con.fetch(f"SELECT match_category, count(*) FROM {TABLE} GROUP BY ALL"))
     plan = state.get("plan")
     return ScoreReport(
         pairs=summary[0],
@@ -913,7 +935,7 @@ def _levels(comparison: dict) -> list[dict]:
 
 
 def person_evidence(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     predictions: str,
     model: dict,
     fields: list[str],
@@ -982,10 +1004,10 @@ def person_evidence(
     )
     # Counted per set of fields filled on both sides: a pair with only given names to compare
     # disagrees far more often than one with given names and dates of birth.
-    rows = con.execute(
+    rows = con.fetch(
         f"SELECT {', '.join(observed)}, count_if({result.sql}), count_if(NOT {result.sql}) "
         f"FROM {predictions} WHERE ({result.shared_sql}) AND ({result.observed_sql}) GROUP BY ALL"
-    ).fetchall()
+    )
     households = explained = 0.0
     total = 0
     for row in rows:
@@ -1005,29 +1027,33 @@ def person_evidence(
     )
 
 
-def _write_decision(
-    con: duckdb.DuckDBPyConnection, threshold: float, grid: list[dict], chosen: bool
-) -> None:
+def _write_decision(con: Engine, threshold: float, grid: list[dict], chosen: bool) -> None:
     """The threshold clustering uses, beside how it was chosen."""
-    con.execute(
-        f"CREATE OR REPLACE TABLE {DECISION_TABLE} AS SELECT ? AS match_threshold, ? AS chosen_from_model, "
-        "? AS grid_json",
-        [threshold, chosen, json.dumps(grid)],
+    con.write_arrow(
+        DECISION_TABLE,
+        pa.table(
+            {
+                "match_threshold": pa.array([threshold], pa.float64()),
+                "chosen_from_model": [chosen],
+                "grid_json": [json.dumps(grid)],
+            }
+        ),
     )
 
 
-def match_threshold(con: duckdb.DuckDBPyConnection, identity: IdentityConfig) -> float:
+def match_threshold(con, identity: IdentityConfig) -> float:
     """The configured threshold, else the one score_pairs chose from the model."""
     if identity.match_threshold is not None:
         return identity.match_threshold
-    if table_exists(con, DECISION_TABLE):
-        return float(con.execute(f"SELECT match_threshold FROM {DECISION_TABLE}").fetchone()[0])
+    con = as_engine(con)
+    if con.table_exists(DECISION_TABLE):
+        return float(con.fetch(f"SELECT match_threshold FROM {DECISION_TABLE}")[0][0])
     # Scores written some other way (loaded or built by hand): no model to read a threshold from.
     return FALLBACK_THRESHOLD
 
 
 def _write_scores(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     identity: IdentityConfig,
     predicted: str,
     gammas: list[str],
@@ -1035,12 +1061,13 @@ def _write_scores(
 ) -> None:
     c = identity.categories
     threshold_weight = math.log2(threshold / (1 - threshold))
-    separation = [k for k in identity.separation_keys if k in table_columns(con, STANDARDISED)]
+    separation = [k for k in identity.separation_keys if k in con.columns(STANDARDISED)]
     conflict = " OR ".join(f"(a.{quote(k)} <> b.{quote(k)})" for k in separation) or "false"
     override = conflict if identity.separation_override == "beyond_names" else "false"
     gamma_select = "".join(f", p.{g}" for g in gammas)
-    con.execute(f"""
-        CREATE OR REPLACE TABLE {TABLE} AS
+    con.write_table(
+        TABLE,
+        f"""
         WITH p AS ({predicted}),
         pairs AS (
             SELECT coalesce(p.record_id_l, d.record_id_l) AS record_id_l, coalesce(p.record_id_r, d.record_id_r) AS record_id_r,
@@ -1073,4 +1100,5 @@ def _write_scores(
         JOIN {STANDARDISED} a ON a.record_id = pairs.record_id_l
         JOIN {STANDARDISED} b ON b.record_id = pairs.record_id_r
         ORDER BY pairs.record_id_l, pairs.record_id_r
-    """)
+    """,
+    )

@@ -11,8 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-import duckdb
-
+from braze_assets.engine.base import Engine
 from braze_assets.identity.config import ComparisonConfig
 from braze_assets.identity.standardise import TABLE as STANDARDISED
 from braze_assets.warehouse import quote
@@ -46,17 +45,15 @@ class RuleEstimate:
     reason: str
 
 
-def profile_fields(
-    con: duckdb.DuckDBPyConnection, fields: list[str], records: int
-) -> dict[str, FieldProfile]:
+def profile_fields(con: Engine, fields: list[str], records: int) -> dict[str, FieldProfile]:
     out: dict[str, FieldProfile] = {}
     for f in fields:
         expr = STREET_NUMBER_SQL if f == "street_number" else quote(f)
-        filled, distinct, agree, singles = con.execute(
+        filled, distinct, agree, singles = con.fetch(
             f"""SELECT coalesce(sum(n), 0), count(*), coalesce(sum(n * n) / nullif(sum(n) * sum(n), 0), 0),
                        coalesce(count_if(n = 1) / nullif(count(*), 0), 0)
                 FROM (SELECT {expr} AS v, count(*) AS n FROM {STANDARDISED} WHERE {expr} IS NOT NULL GROUP BY v)"""
-        ).fetchone()
+        )[0]
         out[f] = FieldProfile(
             f, filled / max(records, 1), int(distinct), float(agree), float(singles)
         )
@@ -73,15 +70,15 @@ def rule_sql(rule: list[str]) -> str:
     )
 
 
-def expected_comparisons(con: duckdb.DuckDBPyConnection, rule: list[str]) -> int:
+def expected_comparisons(con: Engine, rule: list[str]) -> int:
     """Pairs a blocking rule generates on its own (as Splink's blocking analysis counts them)."""
     exprs = [STREET_NUMBER_SQL if f == "street_number" else quote(f) for f in rule]
     where = " AND ".join(f"{e} IS NOT NULL" for e in exprs)
     return int(
-        con.execute(
+        con.fetch(
             f"SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) AS n FROM {STANDARDISED} "
             f"WHERE {where} GROUP BY {', '.join(exprs)})"
-        ).fetchone()[0]
+        )[0][0]
     )
 
 
@@ -107,7 +104,7 @@ _CANDIDATE_RULES = (
 
 
 def choose_blocking(
-    con: duckdb.DuckDBPyConnection, active: set[str], records: int
+    con: Engine, active: set[str], records: int
 ) -> tuple[list[list[str]], list[RuleEstimate]]:
     # Budget per rule: ten comparisons per record keeps predict near-linear in records (every
     # blocked pair is scored by every comparison), and small files can afford broad rules (a

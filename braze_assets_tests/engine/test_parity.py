@@ -1,8 +1,11 @@
 """Spark and DuckDB, on the same inputs, build the same tables: each ported stage is materialised
 through Dagster on both engines and its table compared row for row, every column.
 
-Identity clustering still runs on DuckDB and names customers by fresh UUIDs per run, so the stages
-after it get DuckDB mode's unified_coalesced on both engines (the same inputs, the same ids)."""
+Customer ids are UUIDs named by the run that created them, so two Dagster runs name the same
+customer differently: the identity stages are compared with a customer keyed by the smallest
+record it holds, and the stages after identity get DuckDB mode's unified_coalesced on both engines
+(the same inputs, the same ids). A rerun of the clustering on changed scores, with one run id on
+both engines, then checks the stable-id carry-over: kept, merged, split and new ids alike."""
 
 from __future__ import annotations
 
@@ -18,6 +21,9 @@ from braze_assets import settings, tables
 from braze_assets.defs import project
 from braze_assets.defs.resources import WAREHOUSE_KEY, WarehouseResource
 from braze_assets.engine.config import ENV_ENGINE, SparkConfig
+from braze_assets.identity.cluster import ASSIGNMENTS, REGISTRY, cluster_and_assign_ids
+from braze_assets.identity.match import TABLE as SCORES
+from braze_assets.identity.match import match_threshold
 from braze_assets.identity.standardise import TABLE as STANDARDISED
 
 PEOPLE = 300
@@ -26,6 +32,12 @@ NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 PORTED = (tables.CUSTOMER_360, tables.TRANSACTION_ATTRIBUTES, tables.BRAZE_CUSTOMER_ATTRIBUTES)
 # Tables a ported stage writes beside its asset's own.
 ALSO_WRITTEN = ("braze_attribute_rejections",)
+IDENTITY = (STANDARDISED, SCORES, tables.UNIFIED_COALESCED, REGISTRY, ASSIGNMENTS)
+# EM sums the same terms in another order on Spark and stops where its convergence test says,
+# so the trained m and u differ in the last digits (measured on these inputs: weights by up to
+# 2.3e-6, probabilities by up to 4.8e-8).
+FLOAT_TOLERANCE = {"match_probability": 1e-6, "model_probability": 1e-6, "match_weight": 1e-4}
+RERUN_ID, RERUN_AT = "parity-rerun", datetime(2026, 6, 2)
 
 
 class _FrozenClock(datetime):
@@ -71,6 +83,47 @@ def _materialize(engine: str, data_dir: Path, spark: SparkConfig | None, monkeyp
     return warehouse
 
 
+# The rerun's scores: the first five linked pairs cut (splits), and five new links, each between
+# two records that hold no separation key, taken in record id order (merges where the two belong
+# to different customers). Chosen by record ids, so the same pairs on both engines.
+RERUN_SCORES = f"""
+WITH ranked AS (
+    SELECT *, row_number() OVER (PARTITION BY match_probability >= {{t}}
+                                 ORDER BY record_id_l, record_id_r) AS k
+    FROM {SCORES}
+),
+free AS (
+    SELECT record_id, row_number() OVER (ORDER BY record_id) AS n FROM {STANDARDISED}
+    WHERE {{free}}
+)
+SELECT record_id_l, record_id_r,
+       CASE WHEN match_probability >= {{t}} AND k <= 5 THEN 0.0 ELSE match_probability END
+           AS match_probability,
+       match_weight, held_apart
+FROM ranked
+UNION ALL
+SELECT a.record_id, b.record_id, 1.0, NULL, false
+FROM free a JOIN free b ON b.n = a.n + 1 WHERE a.n % 2 = 1 AND a.n < 10
+"""
+
+
+def _rerun(engine, identity):
+    """Cluster changed scores again with one run id and moment; the tables it leaves."""
+    first = engine.read_arrow(f"SELECT record_id, customer_id FROM {tables.UNIFIED_COALESCED}")
+    threshold = float(match_threshold(engine, identity))
+    keys = [k for k in identity.separation_keys if k in engine.columns(STANDARDISED)]
+    free = " AND ".join(f"{k} IS NULL" for k in keys) or "true"
+    engine.create_temp("_parity_scores", RERUN_SCORES.format(t=repr(threshold), free=free))
+    engine.write_table(SCORES, "SELECT * FROM _parity_scores")
+    engine.drop_temp("_parity_scores")
+    report = cluster_and_assign_ids(engine, identity, run_id=RERUN_ID, now=RERUN_AT)
+    return (
+        first,
+        report,
+        {t: engine.read_arrow(f"SELECT * FROM {t}") for t in (tables.UNIFIED_COALESCED, REGISTRY)},
+    )
+
+
 @pytest.fixture(scope="module")
 def demo_inputs(tmp_path_factory) -> Path:
     from braze_assets.demo_data import generate_demo_data
@@ -83,32 +136,43 @@ def demo_inputs(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def both_engines(demo_inputs, spark_session, spark_settings):
     """Every ported stage, once per engine, on the same demo files: on DuckDB the whole chain; on
-    Spark the sources and standardisation, then the stages after identity from DuckDB mode's
-    unified_coalesced."""
+    Spark the sources and identity, then the stages after identity from DuckDB mode's
+    unified_coalesced. The identity tables of both engines are kept before that, and a clustering
+    rerun on each engine's own tables comes last."""
+    from braze_assets.engine.duckdb_engine import DuckDBEngine
     from braze_assets.engine.spark_engine import SparkEngine
 
-    standardised = dg.AssetSelection.groups("sources") | dg.AssetSelection.assets(STANDARDISED)
+    identity_stages = dg.AssetSelection.groups("sources") | dg.AssetSelection.groups("identity")
     after_identity = dg.AssetSelection.assets(*PORTED)
+    spark = SparkEngine(spark_session, spark_settings.location())
     with pytest.MonkeyPatch.context() as monkeypatch:
         warehouse = _materialize(
-            "duckdb",
-            demo_inputs,
-            None,
-            monkeypatch,
-            standardised | dg.AssetSelection.groups("identity") | after_identity,
+            "duckdb", demo_inputs, None, monkeypatch, identity_stages | after_identity
         )
+        identity_config = project.project_config().identity
         spark_warehouse = _materialize(
-            "spark", demo_inputs, spark_settings, monkeypatch, standardised
+            "spark", demo_inputs, spark_settings, monkeypatch, identity_stages
         )
         with duckdb.connect(str(warehouse), read_only=True) as con:
-            coalesced = con.execute(f"SELECT * FROM {tables.UNIFIED_COALESCED}").to_arrow_table()
-        SparkEngine(spark_session, spark_settings.location()).write_arrow(
-            tables.UNIFIED_COALESCED, coalesced
-        )
+            identity = {
+                "duckdb": {t: DuckDBEngine(con).read_arrow(f"SELECT * FROM {t}") for t in IDENTITY},
+                "spark": {t: spark.read_arrow(f"SELECT * FROM {t}") for t in IDENTITY},
+            }
+        with duckdb.connect(str(spark_warehouse), read_only=True) as exported:
+            identity["spark_warehouse"] = {
+                t: exported.execute(f"SELECT * FROM {t}").to_arrow_table() for t in IDENTITY[2:]
+            }
+        spark.write_arrow(tables.UNIFIED_COALESCED, identity["duckdb"][tables.UNIFIED_COALESCED])
         _materialize("spark", demo_inputs, spark_settings, monkeypatch, after_identity)
         project.project_config.cache_clear()
+    spark.write_arrow(tables.UNIFIED_COALESCED, identity["spark"][tables.UNIFIED_COALESCED])
+    with duckdb.connect(str(warehouse)) as con:
+        identity["rerun"] = {
+            "duckdb": _rerun(DuckDBEngine(con), identity_config),
+            "spark": _rerun(spark, identity_config),
+        }
     con = duckdb.connect(str(warehouse), read_only=True)
-    yield con, spark_session, spark_settings.location(), spark_warehouse
+    yield con, spark_session, spark_settings.location(), spark_warehouse, identity
     con.close()
 
 
@@ -116,7 +180,6 @@ def _spark_table(session, location: str, table: str) -> pa.Table:
     return session.read.parquet(f"{location}/{table}").toArrow()
 
 
-@pytest.mark.integration
 def _assert_same_rows(on_duckdb: pa.Table, on_spark: pa.Table) -> None:
     assert on_spark.column_names == on_duckdb.column_names
     duck_rows, spark_rows = _rows(on_duckdb), _rows(on_spark)
@@ -125,8 +188,9 @@ def _assert_same_rows(on_duckdb: pa.Table, on_spark: pa.Table) -> None:
     assert len(duck_rows) == len(spark_rows)
 
 
+@pytest.mark.integration
 def test_standardised_records_are_identical(both_engines):
-    con, session, location, _ = both_engines
+    con, session, location, *_ = both_engines
     on_duckdb = con.execute(f"SELECT * FROM {STANDARDISED}").to_arrow_table()
     assert on_duckdb.num_rows > PEOPLE
     _assert_same_rows(on_duckdb, _spark_table(session, location, STANDARDISED))
@@ -139,7 +203,7 @@ def test_stages_after_identity_are_identical(both_engines, table):
     (parsing, windows, RFM, money rounding) and braze_customer_attributes with its rejections
     (casts, identifiers, value checks, held-back duplicates), every row and column; Spark mode's
     warehouse file holds the same table for the stages still on DuckDB."""
-    con, session, location, spark_warehouse = both_engines
+    con, session, location, spark_warehouse, _ = both_engines
     on_duckdb = con.execute(f"SELECT * FROM {table}").to_arrow_table()
     # The demo's values are all sendable: rejections are compared on bad values below.
     assert on_duckdb.num_rows > PEOPLE // 2 or table in ALSO_WRITTEN
@@ -150,7 +214,7 @@ def test_stages_after_identity_are_identical(both_engines, table):
 
 @pytest.mark.integration
 def test_raw_tables_are_published_to_the_table_location(both_engines):
-    con, session, location, _ = both_engines
+    con, session, location, *_ = both_engines
     for source in project.project_config().sources:
         table = f"raw_{source.name}"
         assert (
@@ -182,6 +246,11 @@ def test_attribute_rejections_and_report_are_identical(spark_session, tmp_path):
     )
     destinations = [braze_destination(), by_email]
     con = warehouse(tmp_path / "w.duckdb")
+    # Tables are session views; the session is shared, so forget the other tests' tables (the
+    # demo's value-check cache would otherwise be found here).
+    for table in spark_session.catalog.listTables():
+        if table.isTemporary:
+            spark_session.catalog.dropTempView(table.name)
     spark = SparkEngine(spark_session, str(tmp_path / "tables"))
     for table in ("customer_360", "transaction_attributes"):
         spark.write_arrow(table, con.execute(f"SELECT * FROM {table}").to_arrow_table())
@@ -196,3 +265,89 @@ def test_attribute_rejections_and_report_are_identical(spark_session, tmp_path):
             con.execute(f"SELECT * FROM {table}").to_arrow_table(),
             spark.read_arrow(f"SELECT * FROM {table}"),
         )
+
+
+def _customer_keys(coalesced: pa.Table) -> dict[str, str]:
+    """Customer id -> the smallest record it holds."""
+    keys: dict[str, str] = {}
+    for row in coalesced.select(["customer_id", "record_id"]).to_pylist():
+        keys[row["customer_id"]] = min(
+            keys.get(row["customer_id"], row["record_id"]), row["record_id"]
+        )
+    return keys
+
+
+@pytest.mark.integration
+def test_scores_are_the_same_pairs_with_the_same_probabilities(both_engines):
+    duck, spark = both_engines[-1]["duckdb"][SCORES], both_engines[-1]["spark"][SCORES]
+    assert spark.column_names == duck.column_names
+    assert {"person_evidence", "held_apart", "separation_conflict"} <= set(duck.column_names)
+    pairs = {}
+    for name, table in (("duckdb", duck), ("spark", spark)):
+        pairs[name] = {(r["record_id_l"], r["record_id_r"]): r for r in table.to_pylist()}
+    assert len(pairs["duckdb"]) == duck.num_rows > 50
+    assert pairs["spark"].keys() == pairs["duckdb"].keys()
+    kinds = {r["match_type"] for r in pairs["duckdb"].values()}
+    assert "probabilistic" in kinds and any(k.startswith("deterministic:") for k in kinds)
+    largest = dict.fromkeys(FLOAT_TOLERANCE, 0.0)
+    for pair, d in pairs["duckdb"].items():
+        s = pairs["spark"][pair]
+        for column in duck.column_names:
+            if column in FLOAT_TOLERANCE and d[column] is not None and s[column] is not None:
+                largest[column] = max(largest[column], abs(d[column] - s[column]))
+            else:
+                assert d[column] == s[column], (pair, column, d[column], s[column])
+    assert all(largest[c] <= FLOAT_TOLERANCE[c] for c in largest), largest
+    print(f"largest differences: {largest}")
+
+
+@pytest.mark.integration
+def test_customers_are_the_same(both_engines):
+    compared = {}
+    for name in ("duckdb", "spark"):
+        coalesced = both_engines[-1][name][tables.UNIFIED_COALESCED]
+        keys = _customer_keys(coalesced)
+        rows = coalesced.drop_columns(["customer_id_assigned_at"]).to_pylist()
+        compared[name] = sorted((keys[r.pop("customer_id")], tuple(r.items())) for r in rows)
+        registry = both_engines[-1][name][REGISTRY].to_pylist()
+        assert {r["customer_id"] for r in registry} == set(keys)
+        assert all(r["status"] == "active" for r in registry)
+    duck_customers = {k for k, _ in compared["duckdb"]}
+    assert PEOPLE / 2 < len(duck_customers) < len(compared["duckdb"])
+    assert compared["spark"] == compared["duckdb"]
+
+
+@pytest.mark.integration
+def test_spark_mode_exports_the_ids_to_the_warehouse_for_duckdb_stages(both_engines):
+    for table in (tables.UNIFIED_COALESCED, REGISTRY, ASSIGNMENTS):
+        exported = both_engines[-1]["spark_warehouse"][table]
+        assert exported.num_rows == both_engines[-1]["spark"][table].num_rows > 0
+
+
+@pytest.mark.integration
+def test_rerun_carries_the_same_ids_over_on_both_engines(both_engines):
+    """Kept ids are the first run's (compared by the customer's smallest first-run record);
+    new ids are named by the rerun's id, so they are equal across engines outright."""
+    results = {}
+    for name in ("duckdb", "spark"):
+        first, report, written = both_engines[-1]["rerun"][name]
+        first_keys = _customer_keys(first)
+        coalesced = written[tables.UNIFIED_COALESCED]
+        ids = [
+            ("kept " + first_keys[c]) if c in first_keys else c
+            for c in coalesced["customer_id"].to_pylist()
+        ]
+        registry = {r["customer_id"]: r for r in written[REGISTRY].to_pylist()}
+        retired = sorted(
+            (first_keys[c], r["merged_into"] in first_keys)
+            for c, r in registry.items()
+            if r["status"] == "retired"
+        )
+        results[name] = (
+            sorted(zip(coalesced["record_id"].to_pylist(), ids)),
+            retired,
+            (report.created, report.merged, report.split, report.removed, report.unchanged),
+        )
+    duck = results["duckdb"]
+    assert duck[2][1] > 0 and duck[2][2] > 0 and duck[2][4] > 0  # merges, splits, kept ids
+    assert results["spark"] == duck

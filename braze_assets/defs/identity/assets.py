@@ -8,16 +8,14 @@ import dagster as dg
 from braze_assets.config.model import ProjectConfig
 from braze_assets.defs import automation
 from braze_assets.defs.engine import (
-    duckdb_stage_args,
+    copy_to_warehouse,
     engine_asset_args,
     engine_table_metadata,
-    import_from_spark,
     open_engine,
-    publish_raw,
 )
-from braze_assets.defs.project import OWNERS, table_metadata, table_value
+from braze_assets.defs.project import OWNERS, table_value
+from braze_assets.identity.cluster import ASSIGNMENTS, REGISTRY, cluster_and_assign_ids
 from braze_assets.identity.cluster import TABLE as COALESCED
-from braze_assets.identity.cluster import cluster_and_assign_ids
 from braze_assets.identity.config import IdentityConfig
 from braze_assets.identity.match import TABLE as SCORES
 from braze_assets.identity.match import score_pairs
@@ -171,19 +169,17 @@ def build_identity_assets(
     @dg.asset(
         name=SCORES,
         group_name=GROUP,
-        kinds={"duckdb", "splink"},
+        **engine_asset_args("splink"),
         owners=OWNERS,
-        **duckdb_stage_args(),
         automation_condition=automation.derived(),
         deps=[dg.AssetKey(STANDARDISED)],
         description="Scored record pairs: Splink match probability and weight, match category "
         "(exact/excellent/high/moderate/weak), match type and per-comparison levels.",
     )
     def unified_scores(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        with context.resources.duckdb.get_connection() as con:
-            import_from_spark(context, con, STANDARDISED, order_by="source, source_row")
-            report = score_pairs(con, identity)
-            metadata = table_metadata(con, SCORES)
+        with open_engine(context) as engine:
+            report = score_pairs(engine, identity)
+            metadata = engine_table_metadata(engine, SCORES)
         for note in report.skipped:
             context.log.info(f"skipped: {note}")
         return dg.MaterializeResult(
@@ -221,22 +217,23 @@ def build_identity_assets(
     @dg.asset(
         name=COALESCED,
         group_name=GROUP,
-        kinds={"duckdb"},
+        **engine_asset_args(warehouse_copy=True),
         owners=OWNERS,
-        **duckdb_stage_args(),
         automation_condition=automation.derived(),
         deps=[dg.AssetKey(SCORES)],
         description="Every source record with its stable customer_id (UUID) and cluster flags; "
         "id churn of the run in the metadata.",
     )
     def unified_coalesced(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        with context.resources.duckdb.get_connection() as con:
+        with open_engine(context) as engine:
             report = cluster_and_assign_ids(
-                con, identity, run_id=context.run.run_id, now=datetime.now(UTC)
+                engine, identity, run_id=context.run.run_id, now=datetime.now(UTC)
             )
-            metadata = table_metadata(con, COALESCED)
-            # customer_360 and transaction_attributes run on Spark and read it there.
-            publish_raw(context, con, COALESCED)
+            metadata = engine_table_metadata(engine, COALESCED)
+        # In Spark mode the lifecycle stages, still on DuckDB, read these from the warehouse.
+        copy_to_warehouse(context, COALESCED, order_by="customer_id, record_id")
+        copy_to_warehouse(context, REGISTRY)
+        copy_to_warehouse(context, ASSIGNMENTS, order_by="record_id")
         return dg.MaterializeResult(
             metadata={
                 **metadata,
