@@ -247,6 +247,7 @@ def test_weight_beyond_names_leaves_the_names_out_and_keeps_the_prior():
 
 
 def test_blocking_rules_share_a_total_budget_most_specific_first():
+    from braze_assets.engine.duckdb_engine import as_engine
     from braze_assets.identity.profile import choose_blocking
 
     # 1,000 records, 620 of them equal on every field: each rule alone is 191,890 comparisons,
@@ -259,7 +260,7 @@ def test_blocking_rules_share_a_total_budget_most_specific_first():
             + ", CASE WHEN i < 620 THEN '1 Main St' ELSE i::VARCHAR || ' Elm St' END AS address_line1"
             " FROM range(1000) t(i)"
         )
-        kept, estimates = choose_blocking(con, {*fields, "address_line1"}, 1000)
+        kept, estimates = choose_blocking(as_engine(con), {*fields, "address_line1"}, 1000)
     assert {e.comparisons for e in estimates} == {191_890}
     assert sum(e.comparisons for e in estimates if e.kept) <= 2_000_000 < len(estimates) * 191_890
     dropped = [e for e in estimates if not e.kept]
