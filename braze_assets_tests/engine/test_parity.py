@@ -246,6 +246,9 @@ def test_attribute_rejections_and_report_are_identical(spark_session, tmp_path):
     )
     destinations = [braze_destination(), by_email]
     con = warehouse(tmp_path / "w.duckdb")
+    # The session is shared: the demo run's value-check cache is still a view in it, and would
+    # serve values this warehouse's build must parse itself.
+    spark_session.catalog.dropTempView("braze_attribute_value_checks")
     spark = SparkEngine(spark_session, str(tmp_path / "tables"))
     for table in ("customer_360", "transaction_attributes"):
         spark.write_arrow(table, con.execute(f"SELECT * FROM {table}").to_arrow_table())
@@ -346,3 +349,18 @@ def test_rerun_carries_the_same_ids_over_on_both_engines(both_engines):
     duck = results["duckdb"]
     assert duck[2][1] > 0 and duck[2][2] > 0 and duck[2][4] > 0  # merges, splits, kept ids
     assert results["spark"] == duck
+
+
+@pytest.mark.integration
+def test_the_trained_model_is_found_again_on_both_engines(both_engines):
+    """The next run reuses the stored model (a parameterised query on Spark too)."""
+    from braze_assets.engine.duckdb_engine import DuckDBEngine
+    from braze_assets.engine.spark_engine import SparkEngine
+    from braze_assets.identity.match import MODEL_TABLE, _stored_model
+
+    con, session, location, *_ = both_engines
+    for engine in (DuckDBEngine(con), SparkEngine(session, location)):
+        fingerprint, records = engine.fetch(f"SELECT fingerprint, records FROM {MODEL_TABLE}")[0]
+        model = _stored_model(engine, fingerprint, records, growth=0.2)
+        assert model is not None and model["comparisons"], engine.name
+        assert _stored_model(engine, "another configuration", records, growth=0.2) is None
