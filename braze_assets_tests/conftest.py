@@ -101,3 +101,22 @@ def demo_run(tmp_path_factory) -> DemoRun:
     result = run_cli("demo", "--people", str(DEMO_PEOPLE), env=env)
     assert result.returncode == 0, f"demo failed:\n{result.stdout}\n{result.stderr}"
     return DemoRun(data_dir, data_dir / "dagster_home", env, result.stdout)
+
+
+# Session fixtures that build something expensive (a whole demo, a Spark session, the UI's pointed
+# demo): the tests using one run on one worker (pytest-xdist's loadgroup), so it is built once.
+# The rule follows the fixtures a test asks for, so a new test using one joins its group by itself.
+SHARED_FIXTURE_GROUPS = {
+    "demo_run": "demo",
+    "spark_session": "spark",
+    "pointed_demo": "ui",
+    "dagster_ui": "ui",
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        groups = {g for f, g in SHARED_FIXTURE_GROUPS.items() if f in item.fixturenames}
+        if groups:
+            item.add_marker(pytest.mark.xdist_group("+".join(sorted(groups))))

@@ -22,11 +22,16 @@ from braze_assets import tables
 from braze_assets.attributes import catalogue
 from braze_assets.attributes.config import AttributeMapping, DestinationConfig
 from braze_assets.attributes.fields import STANDARD_FIELDS, alias_key
-from braze_assets.attributes.normalise import TEXT_CHECKS, apply_lookup, outcomes
+from braze_assets.attributes.normalise import TEXT_CHECKS
 from braze_assets.attributes.report import AttributesReport
 from braze_assets.attributes.serialise import canonical_json, payload_json
 from braze_assets.attributes.types import source_family
-from braze_assets.attributes.value_checks import ValueChecks
+from braze_assets.attributes.value_checks import (
+    OUTCOMES_ARROW,
+    ValueChecks,
+    check_kind,
+    outcome_batches,
+)
 from braze_assets.engine.base import Engine
 from braze_assets.engine.duckdb_engine import as_engine
 from braze_assets.warehouse import quote, quote_literal
@@ -239,49 +244,18 @@ def _validate(
     ), reason
 
 
-def _identifier(
-    destination: DestinationConfig, frame: pl.DataFrame, alias_label: str | None = None
-) -> pl.Series:
+def _identifier_sql(destination: DestinationConfig, alias_label: str | None) -> str:
+    """The profile's identifier over the destination's identifier columns."""
     if destination.identifier == "user_alias":
-        name, label = frame["alias_name"], frame["alias_label"]
         return (
-            pl.select(
-                pl.when(pl.lit(name).is_not_null() & pl.lit(label).is_not_null()).then(
-                    pl.concat_str([pl.lit(label), pl.lit(":"), pl.lit(name)])
-                )
-            )
-            .to_series()
-            .alias("identifier")
+            "CASE WHEN alias_name IS NOT NULL AND alias_label IS NOT NULL "
+            "THEN alias_label || ':' || alias_name END"
         )
-    identifier = frame[destination.identifier].alias("identifier")
+    column = quote(destination.identifier)
     if alias_label is not None and destination.identifier == "external_id":
         # No external id yet: the customer's alias profile (see fields.ALIAS_KEY_PREFIX).
-        fallback = alias_key(alias_label, "") + frame["customer_id"]
-        return identifier.fill_null(fallback).alias("identifier")
-    return identifier
-
-
-def _identified(destination: DestinationConfig, alias_label: str | None):
-    """Batch function: each row's identifier, and for an email or phone identifier the form Braze
-    matches (normalised email, E.164 phone) or why it cannot be brought into it (ident_reason)."""
-    kind = destination.identifier
-
-    def run(table: pa.Table) -> pa.Table:
-        frame = pl.from_arrow(table)
-        frame = frame.with_columns(_identifier(destination, frame, alias_label))
-        reason = pl.repeat(None, frame.height, dtype=pl.String, eager=True)
-        if kind in ("email", "phone"):
-            raw = frame["identifier"]
-            lookup = outcomes(
-                kind, raw.drop_nulls().unique().to_list(), phone_region=destination.phone_region
-            )
-            normalised, reason = apply_lookup(raw, lookup)
-            # A rejected identifier keeps its raw text: the rejection names it.
-            kept = normalised.zip_with(reason.is_null(), raw)
-            frame = frame.with_columns(kept.alias("identifier"), kept.alias(kind))
-        return frame.with_columns(reason.alias("ident_reason")).to_arrow()
-
-    return run
+        return f"coalesce({column}, {quote_literal(alias_key(alias_label, ''))} || customer_id)"
+    return column
 
 
 def _checked_fields(destination: DestinationConfig) -> dict[int, str]:
@@ -396,25 +370,37 @@ def _build_destination(
         typed = build.temp(f"_bca_typed_{index}", f"SELECT {', '.join(parts)} FROM {SOURCE_VIEW}")
     except con.errors as error:
         raise _runtime_error(con, destination, error) from None
-    typed_schema = con.arrow_schema(f"SELECT * FROM {typed}")
-    identified = build.batches(
-        f"_bca_identified_{index}",
-        f"SELECT * FROM {typed}",
-        _identified(destination, alias_label),
-        pa.schema(
-            [
-                *typed_schema,
-                pa.field("identifier", pa.string()),
-                pa.field("ident_reason", pa.string()),
-            ]
-        ),
+    identified = (
+        f"SELECT t.*, {_identifier_sql(destination, alias_label)} AS identifier FROM {typed} t"
     )
-    kind = quote_literal(destination.identifier)
+    kind = destination.identifier
+    if kind in ("email", "phone"):
+        # An email or phone identifier in the form Braze matches (normalised email, E.164 phone);
+        # one that cannot be brought into it is rejected under its raw text.
+        contact = build.batches(
+            f"_bca_contact_{index}",
+            f"SELECT DISTINCT {quote_literal(kind)} AS kind, identifier AS value "
+            f"FROM ({identified}) WHERE identifier IS NOT NULL",
+            outcome_batches({kind: (kind, destination.phone_region)}),
+            OUTCOMES_ARROW,
+        )
+        normalised = "CASE WHEN l.reason IS NULL THEN l.normalised ELSE i.identifier END"
+        select = ", ".join(
+            f"{normalised if c in (kind, 'identifier') else 'i.' + quote(c)} AS {quote(c)}"
+            for c in [*con.columns(typed), "identifier"]
+        )
+        identified = (
+            f"SELECT {select}, l.reason AS ident_reason FROM ({identified}) i "
+            f"LEFT JOIN {contact} l ON l.value = i.identifier"
+        )
+    else:
+        identified = f"SELECT *, CAST(NULL AS VARCHAR) AS ident_reason FROM ({identified})"
+    identified = build.temp(f"_bca_identified_{index}", identified)
     build.rejections.append(
         _rejection_sql(
             name,
             identified,
-            kind,
+            quote_literal(kind),
             "identifier",
             "'identifier ' || ident_reason",
             "ident_reason IS NOT NULL",
@@ -430,23 +416,27 @@ def _build_destination(
         _rejection_sql(
             name,
             shared,
-            quote_literal(destination.identifier),
+            quote_literal(kind),
             "identifier",
             "'identifier shared by ' || CAST(shared AS VARCHAR) || ' customers'",
             "shared > 1",
         )
     )
     checked = _checked_fields(destination)
+    kinds = {i: check_kind(check, destination.phone_region) for i, check in checked.items()}
+    wanted: dict[str, tuple[str, str, list[str]]] = {}
+    for i, kind_i in kinds.items():
+        entry = wanted.setdefault(kind_i, (checked[i], destination.phone_region, []))
+        entry[2].append(f"SELECT val_{i} AS value FROM {shared} WHERE shared = 1")
     joins, picks = [], []
-    for i, check in checked.items():
-        lookup = checks.lookup(
-            check,
-            f"SELECT val_{i} AS value FROM {shared} WHERE shared = 1",
-            name=f"_bca_check_{index}_{i}",
-            phone_region=destination.phone_region,
-        )
-        joins.append(f"LEFT JOIN {lookup} c{i} ON c{i}.value = k.val_{i}")
-        picks.append(f"c{i}.normalised AS norm_{i}, c{i}.reason AS sem_{i}")
+    if wanted:
+        lookup = checks.lookup(wanted, name=f"_bca_checks_{index}")
+        for i, kind_i in kinds.items():
+            joins.append(
+                f"LEFT JOIN {lookup} c{i} ON c{i}.kind = {quote_literal(kind_i)} "
+                f"AND c{i}.value = k.val_{i}"
+            )
+            picks.append(f"c{i}.normalised AS norm_{i}, c{i}.reason AS sem_{i}")
     kept = (
         f"SELECT k.*{''.join(', ' + p for p in picks)} FROM {shared} k {' '.join(joins)} "
         "WHERE k.shared = 1"

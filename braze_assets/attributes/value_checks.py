@@ -8,10 +8,12 @@ value, and trusted only while the rules and the libraries that produced them are
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 
 from braze_assets.attributes import normalise
@@ -30,57 +32,96 @@ def fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-LOOKUP_ARROW = pa.schema(
-    [("value", pa.string()), ("normalised", pa.string()), ("reason", pa.string())]
+OUTCOMES_ARROW = pa.schema(
+    [
+        ("kind", pa.string()),
+        ("value", pa.string()),
+        ("normalised", pa.string()),
+        ("reason", pa.string()),
+    ]
 )
+
+
+def check_kind(check: str, phone_region: str) -> str:
+    """A check's outcomes depend on the region only for phones."""
+    return f"{check}:{phone_region}" if check == "phone" else check
+
+
+def outcome_batches(checks: dict[str, tuple[str, str]]) -> Callable[[pa.Table], pa.Table]:
+    """Batch function over (kind, value) rows: each value's outcome of its kind's check
+    (kind -> (check, phone_region)), as (kind, value, normalised, reason)."""
+
+    def run(table: pa.Table) -> pa.Table:
+        by_kind: dict[str, list[str]] = {}
+        for kind, value in zip(table.column("kind").to_pylist(), table.column("value").to_pylist()):
+            by_kind.setdefault(kind, []).append(value)
+        frames = [
+            normalise.outcomes(checks[kind][0], values, phone_region=checks[kind][1]).select(
+                pl.lit(kind).alias("kind"), pl.all()
+            )
+            for kind, values in by_kind.items()
+        ]
+        if not frames:
+            return OUTCOMES_ARROW.empty_table()
+        return pl.concat(frames).to_arrow()
+
+    return run
 
 
 class ValueChecks:
     """Per-value checks for one build on an Engine, reusing earlier outcomes; `save` keeps this
-    build's. The outcomes stay in the engine (a lookup table per attribute): on Spark they are
+    build's. The outcomes stay in the engine (one lookup table per destination): on Spark they are
     computed on the executors and never pass through the driver."""
 
     def __init__(self, con: Engine):
         self.con = con
-        self.used: list[tuple[str, str]] = []  # (kind, lookup table)
+        self.used: list[str] = []  # lookup tables (kind, value, normalised, reason)
         self.temps: list[str] = []
         self.mapped: list[str] = []
-        self.computed = 0
 
-    def lookup(self, check: str, values_query: str, *, name: str, phone_region: str) -> str:
-        """A table `name`(value, normalised, reason) over the distinct values of `values_query`
-        (one column, `value`)."""
+    def lookup(self, wanted: dict[str, tuple[str, str, list[str]]], *, name: str) -> str:
+        """A table `name`(kind, value, normalised, reason): for each kind -> (check, phone_region,
+        queries), the distinct values the queries return (one column, `value`)."""
         con = self.con
-        kind = f"{check}:{phone_region}" if check == "phone" else check
         distinct = self._temp(
             f"{name}_distinct",
-            f"SELECT DISTINCT value FROM ({values_query}) WHERE value IS NOT NULL",
+            "SELECT DISTINCT kind, value FROM ("
+            + " UNION ALL ".join(
+                f"SELECT {quote_literal(kind)} AS kind, value FROM ({query}) WHERE value IS NOT NULL"
+                for kind, (_, _, queries) in wanted.items()
+                for query in queries
+            )
+            + ")",
         )
-        known = (
-            f"SELECT c.value, c.normalised, c.reason FROM {CACHE_TABLE} c JOIN {distinct} d "
-            f"USING (value) WHERE c.kind = {quote_literal(kind)} "
-            f"AND c.fingerprint = {quote_literal(fingerprint())}"
+        known = self._temp(
+            f"{name}_known",
+            f"SELECT c.kind, c.value, c.normalised, c.reason FROM {CACHE_TABLE} c JOIN {distinct} d "
+            f"ON c.kind = d.kind AND c.value = d.value "
+            f"WHERE c.fingerprint = {quote_literal(fingerprint())}"
             if con.table_exists(CACHE_TABLE)
-            else "SELECT value, CAST(NULL AS VARCHAR) AS normalised, "
-            f"CAST(NULL AS VARCHAR) AS reason FROM {distinct} WHERE false"
+            else f"SELECT kind, value, CAST(NULL AS VARCHAR) AS normalised, "
+            f"CAST(NULL AS VARCHAR) AS reason FROM {distinct} WHERE false",
         )
-        known = self._temp(f"{name}_known", known)
-
-        def fresh(table: pa.Table) -> pa.Table:
-            values = table.column("value").to_pylist()
-            return normalise.outcomes(check, values, phone_region=phone_region).to_arrow()
-
+        fresh = f"{name}_fresh"
         con.map_batches(
-            f"{name}_fresh",
-            f"SELECT value FROM {distinct} WHERE value NOT IN (SELECT value FROM {known})",
             fresh,
-            LOOKUP_ARROW,
+            f"SELECT d.kind, d.value FROM {distinct} d LEFT JOIN {known} k "
+            "ON k.kind = d.kind AND k.value = d.value WHERE k.value IS NULL",
+            outcome_batches({kind: (check, region) for kind, (check, region, _) in wanted.items()}),
+            OUTCOMES_ARROW,
         )
-        self.mapped.append(f"{name}_fresh")
-        self.computed += con.fetch(f"SELECT count(*) FROM {name}_fresh")[0][0]
-        self._temp(name, f"SELECT * FROM {known} UNION ALL SELECT * FROM {name}_fresh")
-        self.used.append((kind, name))
+        self.mapped.append(fresh)
+        self._temp(name, f"SELECT * FROM {known} UNION ALL SELECT * FROM {fresh}")
+        self.used.append(name)
         return name
+
+    @property
+    def computed(self) -> int:
+        """Values checked this build (the rest came from the cache)."""
+        if not self.mapped:
+            return 0
+        counts = " + ".join(f"(SELECT count(*) FROM {fresh})" for fresh in self.mapped)
+        return self.con.fetch(f"SELECT {counts}")[0][0]
 
     def _temp(self, name: str, query: str) -> str:
         self.con.create_temp(name, query)
@@ -91,9 +132,8 @@ class ValueChecks:
         """Replace the cache with this build's outcomes, so it holds only values still in use."""
         stamp = quote_literal(fingerprint())
         parts = [
-            f"SELECT {quote_literal(kind)} AS kind, value, normalised, reason, {stamp} AS fingerprint "
-            f"FROM {table}"
-            for kind, table in self.used
+            f"SELECT kind, value, normalised, reason, {stamp} AS fingerprint FROM {table}"
+            for table in self.used
         ] or [
             "SELECT "
             + ", ".join(

@@ -61,7 +61,8 @@ def duckdb_stage_args() -> dict:
     """@dg.asset arguments for a stage still written for DuckDB only (the pool and the warehouse);
     in Spark mode it also needs Spark, to bridge its inputs and outputs to the table location.
 
-    The sources keep DuckDB's readers and publish each raw table to Spark."""
+    The sources keep DuckDB's readers and publish each raw table to Spark, and so does
+    engagement_attributes (Currents still load into DuckDB) for the stages after it."""
     keys = {WAREHOUSE_KEY} | ({SPARK_KEY} if active_engine().name == "spark" else set())
     return {"pool": WAREHOUSE_POOL, "required_resource_keys": keys}
 

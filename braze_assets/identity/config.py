@@ -128,12 +128,12 @@ class TrainingConfig(_Strict):
         description="Assumed recall of the deterministic rules when estimating the match prior from them.",
     )
     em_max_pairs: float | None = Field(
-        1e6,
+        5e5,
         gt=0,
         description=(
-            "Cap on blocked pairs per EM session (sampled evenly); null uses them all. A million "
-            "pairs of records that share a specific value hold enough matches for the m "
-            "probabilities; only data of several hundred thousand records reaches the cap."
+            "Cap on blocked pairs per EM session (sampled evenly); null uses them all. Half a "
+            "million pairs of records that share a specific value hold enough matches for the m "
+            "probabilities; only data of over a hundred thousand records reaches the cap."
         ),
     )
 

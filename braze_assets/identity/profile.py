@@ -111,26 +111,32 @@ def choose_blocking(
     # postcode alone) that catch doubly-typoed pairs. At a million records a postcode alone
     # would be 25M pairs, three quarters of all comparisons, for the few pairs no other rule finds.
     budget = max(10 * records, 200_000)
+    # And all rules together: six per record (Splink's usual rules give about five on the demo),
+    # so a broad rule late in the list (a birthdate alone: 2.4M pairs at a million records) is
+    # dropped at scale once the specific rules before it have used the budget. Small files
+    # (under a third of a million records) keep every rule that fits on its own.
+    total_budget = max(6 * records, 2_000_000)
     identifiers = sorted(c for c in active if c.startswith("identifier_"))
     candidates = [[i] for i in identifiers] + [list(r) for r in _CANDIDATE_RULES]
     kept: list[list[str]] = []
     estimates: list[RuleEstimate] = []
+    total = 0
     for rule in candidates:
         needed = {"address_line1" if f == "street_number" else f for f in rule}
         if not needed <= active:
             continue
         n = expected_comparisons(con, rule)
-        ok = n <= budget
-        estimates.append(
-            RuleEstimate(
-                rule,
-                n,
-                ok,
-                "within budget" if ok else f"over the budget of {budget:,} comparisons",
-            )
-        )
+        if n > budget:
+            reason = f"over the budget of {budget:,} comparisons"
+        elif total + n > total_budget:
+            reason = f"the rules before it use the total budget of {total_budget:,} comparisons"
+        else:
+            reason = "within budget"
+        ok = reason == "within budget"
+        estimates.append(RuleEstimate(rule, n, ok, reason))
         if ok:
             kept.append(rule)
+            total += n
     return kept, estimates
 
 

@@ -47,6 +47,7 @@ from braze_assets.attributes.fields import ALIAS_KEY_PREFIX
 from braze_assets.braze.client import BrazeError
 from braze_assets.config.sources import TransactionSourceConfig
 from braze_assets.customer_360.transactions import _parse_sql, _staged
+from braze_assets.engine.duckdb_engine import DuckDBEngine
 from braze_assets.lifecycle.config import OrderEventsConfig
 from braze_assets.lifecycle.profiles import braze_head, export_by_identifier
 from braze_assets.lifecycle.tables import (
@@ -100,7 +101,8 @@ def _orders_sql(con, txns: Sequence[TransactionSourceConfig], config: OrderEvent
     channel, status."""
     parts = []
     for txn in txns:
-        staged = _staged(txn, con)
+        # The staging SQL is the customer 360's, written against the Engine interface.
+        staged = _staged(txn, DuckDBEngine(con))
         status = "CAST(NULL AS VARCHAR)"
         table = f"raw_txn_{txn.name}"
         if config.status_column:

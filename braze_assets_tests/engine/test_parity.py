@@ -245,9 +245,11 @@ def test_attribute_rejections_and_report_are_identical(spark_session, tmp_path):
     )
     destinations = [braze_destination(), by_email]
     con = warehouse(tmp_path / "w.duckdb")
-    # The session is shared: the demo run's value-check cache is still a view in it, and would
-    # serve values this warehouse's build must parse itself.
-    spark_session.catalog.dropTempView("braze_attribute_value_checks")
+    # Tables are session views; the session is shared, so forget the other tests' tables (the
+    # demo's value-check cache would otherwise be found here).
+    for table in spark_session.catalog.listTables():
+        if table.isTemporary:
+            spark_session.catalog.dropTempView(table.name)
     spark = SparkEngine(spark_session, str(tmp_path / "tables"))
     for table in ("customer_360", "transaction_attributes"):
         spark.write_arrow(table, con.execute(f"SELECT * FROM {table}").to_arrow_table())

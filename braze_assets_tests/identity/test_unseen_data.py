@@ -244,3 +244,25 @@ def test_weight_beyond_names_leaves_the_names_out_and_keeps_the_prior():
             f"SELECT {sql} FROM (VALUES (1), (0), (-1)) t(gamma_phone) ORDER BY gamma_phone DESC"
         ).fetchall()
     assert [round(w[0], 2) for w in weights] == [4.32, -4.0, -2.0]
+
+
+def test_blocking_rules_share_a_total_budget_most_specific_first():
+    from braze_assets.identity.profile import choose_blocking
+
+    # 1,000 records, 620 of them equal on every field: each rule alone is 191,890 comparisons,
+    # under the per-rule budget (200,000), but fourteen of them exceed the total (2,000,000).
+    fields = ("email", "phone", "given_name_canonical", "surname", "birthdate", "postal_code")
+    with duckdb.connect() as con:
+        con.execute(
+            "CREATE TABLE unified_standardised AS SELECT "
+            + ", ".join(f"CASE WHEN i < 620 THEN 'same' ELSE i::VARCHAR END AS {f}" for f in fields)
+            + ", CASE WHEN i < 620 THEN '1 Main St' ELSE i::VARCHAR || ' Elm St' END AS address_line1"
+            " FROM range(1000) t(i)"
+        )
+        kept, estimates = choose_blocking(con, {*fields, "address_line1"}, 1000)
+    assert {e.comparisons for e in estimates} == {191_890}
+    assert sum(e.comparisons for e in estimates if e.kept) <= 2_000_000 < len(estimates) * 191_890
+    dropped = [e for e in estimates if not e.kept]
+    assert dropped and all("total budget" in e.reason for e in dropped)
+    # The specific rules come first and stay; the broad single-field rules are what goes.
+    assert kept[:2] == [["email"], ["phone"]] and ["postal_code"] in [e.rule for e in dropped]
