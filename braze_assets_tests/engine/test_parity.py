@@ -109,7 +109,6 @@ FROM free a JOIN free b ON b.n = a.n + 1 WHERE a.n % 2 = 1 AND a.n < 10
 
 def _rerun(engine, identity):
     """Cluster changed scores again with one run id and moment; the tables it leaves."""
-    first = engine.read_arrow(f"SELECT record_id, customer_id FROM {tables.UNIFIED_COALESCED}")
     threshold = float(match_threshold(engine, identity))
     keys = [k for k in identity.separation_keys if k in engine.columns(STANDARDISED)]
     free = " AND ".join(f"{k} IS NULL" for k in keys) or "true"
@@ -117,11 +116,7 @@ def _rerun(engine, identity):
     engine.write_table(SCORES, "SELECT * FROM _parity_scores")
     engine.drop_temp("_parity_scores")
     report = cluster_and_assign_ids(engine, identity, run_id=RERUN_ID, now=RERUN_AT)
-    return (
-        first,
-        report,
-        {t: engine.read_arrow(f"SELECT * FROM {t}") for t in (tables.UNIFIED_COALESCED, REGISTRY)},
-    )
+    return report, {t: engine.read_arrow(f"SELECT * FROM {t}") for t in IDENTITY[2:]}
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +160,11 @@ def both_engines(demo_inputs, spark_session, spark_settings):
         spark.write_arrow(tables.UNIFIED_COALESCED, identity["duckdb"][tables.UNIFIED_COALESCED])
         _materialize("spark", demo_inputs, spark_settings, monkeypatch, after_identity)
         project.project_config.cache_clear()
-    spark.write_arrow(tables.UNIFIED_COALESCED, identity["spark"][tables.UNIFIED_COALESCED])
+    # The rerun starts both engines from DuckDB's first run (its scores and ids): which of two
+    # merged ids survives is decided by the ids' text when both are as old, and each engine's
+    # first run named its ids by its own run id.
+    for table in IDENTITY[1:]:
+        spark.write_arrow(table, identity["duckdb"][table])
     with duckdb.connect(str(warehouse)) as con:
         identity["rerun"] = {
             "duckdb": _rerun(DuckDBEngine(con), identity_config),
@@ -326,28 +325,27 @@ def test_spark_mode_exports_the_ids_to_the_warehouse_for_duckdb_stages(both_engi
 
 @pytest.mark.integration
 def test_rerun_carries_the_same_ids_over_on_both_engines(both_engines):
-    """Kept ids are the first run's (compared by the customer's smallest first-run record);
-    new ids are named by the rerun's id, so they are equal across engines outright."""
-    results = {}
-    for name in ("duckdb", "spark"):
-        first, report, written = both_engines[-1]["rerun"][name]
-        first_keys = _customer_keys(first)
-        coalesced = written[tables.UNIFIED_COALESCED]
-        ids = [
-            ("kept " + first_keys[c]) if c in first_keys else c
-            for c in coalesced["customer_id"].to_pylist()
-        ]
-        registry = {r["customer_id"]: r for r in written[REGISTRY].to_pylist()}
-        retired = sorted(
-            (first_keys[c], r["merged_into"] in first_keys)
-            for c, r in registry.items()
-            if r["status"] == "retired"
-        )
-        results[name] = (
-            sorted(zip(coalesced["record_id"].to_pylist(), ids)),
-            retired,
-            (report.created, report.merged, report.split, report.removed, report.unchanged),
-        )
-    duck = results["duckdb"]
-    assert duck[2][1] > 0 and duck[2][2] > 0 and duck[2][4] > 0  # merges, splits, kept ids
-    assert results["spark"] == duck
+    """From the same stored ids and changed scores, a clustering run with one run id keeps,
+    merges, splits and names the same ids on both engines: the same registry, assignments and
+    unified_coalesced, exactly."""
+    duck_report, duck = both_engines[-1]["rerun"]["duckdb"]
+    spark_report, spark = both_engines[-1]["rerun"]["spark"]
+    assert duck_report.merged > 0 and duck_report.split > 0 and duck_report.unchanged > 0
+    assert spark_report == duck_report
+    for table in IDENTITY[2:]:
+        _assert_same_rows(duck[table], spark[table])
+
+
+@pytest.mark.integration
+def test_the_trained_model_is_found_again_on_both_engines(both_engines):
+    """The next run reuses the stored model (a parameterised query on Spark too)."""
+    from braze_assets.engine.duckdb_engine import DuckDBEngine
+    from braze_assets.engine.spark_engine import SparkEngine
+    from braze_assets.identity.match import MODEL_TABLE, _stored_model
+
+    con, session, location, *_ = both_engines
+    for engine in (DuckDBEngine(con), SparkEngine(session, location)):
+        fingerprint, records = engine.fetch(f"SELECT fingerprint, records FROM {MODEL_TABLE}")[0]
+        model = _stored_model(engine, fingerprint, records, growth=0.2)
+        assert model is not None and model["comparisons"], engine.name
+        assert _stored_model(engine, "another configuration", records, growth=0.2) is None
