@@ -664,12 +664,12 @@ def _gammas_without_values(linker: Linker) -> Iterator[None]:
     override and unified_scores) without copies of every compared value for every blocked pair.
     Splink couples the two (`retain_matching_columns`); copying the values was about a quarter
     of predict's time at a million records. Only the column list of predict's last step changes:
-    its training mode keeps the gammas alone."""
-    from unittest import mock
-
+    its training mode keeps the gammas alone. Splink offers no option for this, so its static
+    method is swapped for the call and put back after it (each Dagster step is its own process)."""
     from splink.internals.settings import Settings
 
-    select = Settings.columns_to_select_for_predict
+    original = Settings.__dict__["columns_to_select_for_predict"]  # the staticmethod object
+    select = original.__func__
 
     def with_gammas(**kwargs):
         return select(**{**kwargs, "training_mode": True})
@@ -677,12 +677,11 @@ def _gammas_without_values(linker: Linker) -> Iterator[None]:
     settings = linker._settings_obj
     retain = settings._retain_matching_columns
     settings._retain_matching_columns = False
+    Settings.columns_to_select_for_predict = staticmethod(with_gammas)
     try:
-        with mock.patch.object(
-            Settings, "columns_to_select_for_predict", staticmethod(with_gammas)
-        ):
-            yield
+        yield
     finally:
+        Settings.columns_to_select_for_predict = original
         settings._retain_matching_columns = retain
 
 
