@@ -26,6 +26,11 @@ from braze_assets.identity.match import TABLE as SCORES
 from braze_assets.identity.match import match_threshold
 from braze_assets.identity.standardise import TABLE as STANDARDISED
 
+# The module fixture runs the sources and identity on both engines (Splink's training on Spark
+# is some hundred small Spark jobs): on 2 cores shared with other work it measured 480-600 s,
+# over the suite's 600 s default.
+pytestmark = pytest.mark.timeout(1200)
+
 PEOPLE = 300
 # transaction_attributes counts orders in windows ending now: both runs see the same moment.
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
