@@ -138,7 +138,7 @@ def both_engines(demo_inputs, spark_session, spark_settings):
     """Every ported stage, once per engine, on the same demo files: on DuckDB the whole chain; on
     Spark the sources and identity, then the stages after identity from DuckDB mode's
     unified_coalesced. The identity tables of both engines are kept before that, and a clustering
-    rerun on each engine's own tables comes last."""
+    rerun on each engine, from DuckDB's first-run scores and ids, comes last."""
     from braze_assets.engine.duckdb_engine import DuckDBEngine
     from braze_assets.engine.spark_engine import SparkEngine
 
