@@ -26,6 +26,11 @@ from braze_assets.identity.match import TABLE as SCORES
 from braze_assets.identity.match import match_threshold
 from braze_assets.identity.standardise import TABLE as STANDARDISED
 
+# The module fixture runs the sources and identity on both engines (Splink's training on Spark
+# is some hundred small Spark jobs): on 2 cores shared with other work it measured 480-600 s,
+# over the suite's 600 s default.
+pytestmark = pytest.mark.timeout(1200)
+
 PEOPLE = 300
 # transaction_attributes counts orders in windows ending now: both runs see the same moment.
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -133,7 +138,7 @@ def both_engines(demo_inputs, spark_session, spark_settings):
     """Every ported stage, once per engine, on the same demo files: on DuckDB the whole chain; on
     Spark the sources and identity, then the stages after identity from DuckDB mode's
     unified_coalesced. The identity tables of both engines are kept before that, and a clustering
-    rerun on each engine's own tables comes last."""
+    rerun on each engine, from DuckDB's first-run scores and ids, comes last."""
     from braze_assets.engine.duckdb_engine import DuckDBEngine
     from braze_assets.engine.spark_engine import SparkEngine
 
