@@ -27,9 +27,11 @@ from braze_assets.identity.match import match_threshold
 from braze_assets.identity.standardise import TABLE as STANDARDISED
 
 # The module fixture runs the sources and identity on both engines (Splink's training on Spark
-# is some hundred small Spark jobs): on 2 cores shared with other work it measured 480-600 s,
-# over the suite's 600 s default.
-pytestmark = pytest.mark.timeout(1200)
+# is some hundred small Spark jobs): on 2 cores shared with other work it measured 350-600 s, which
+# the 10-minute suite cannot hold, so it runs with the slow tests (`./run test -m slow`) until
+# Splink's Spark run is made cheaper. The engine's rewrites and the components stay in the default
+# run (test_spark_engine.py, test_components.py).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 PEOPLE = 300
 # transaction_attributes counts orders in windows ending now: both runs see the same moment.
