@@ -187,11 +187,11 @@ def create_tables(
     for name, columns in tables.items():
         definitions = ", ".join(
             c if _NULL.search(c) or c.startswith(_TABLE_CONSTRAINTS) else f"{c} NOT NULL"
-            for c in _definitions(columns)
+            for c in column_definitions(columns)
         )
         con.execute(f"CREATE TABLE IF NOT EXISTS {quote(name)} ({definitions})")
     for name, columns in (added or {}).items():
-        for column in _definitions(columns):
+        for column in column_definitions(columns):
             con.execute(f"ALTER TABLE {quote(name)} ADD COLUMN IF NOT EXISTS {column}")
 
 
@@ -199,7 +199,7 @@ _NULL = re.compile(r"\bNULL\b", re.IGNORECASE)
 _TABLE_CONSTRAINTS = ("PRIMARY KEY", "UNIQUE", "CHECK", "FOREIGN KEY")
 
 
-def _definitions(columns: str) -> list[str]:
+def column_definitions(columns: str) -> list[str]:
     """`columns` split at the commas outside parentheses (a CHECK or a key list holds some)."""
     parts, depth, start = [], 0, 0
     for i, c in enumerate(columns):

@@ -1,4 +1,5 @@
-"""Run one audience (rule segment or SQL audience) on a locked-down, read-only connection."""
+"""Run one audience (rule segment or SQL audience) on the engine: on DuckDB a locked-down,
+read-only connection; on Spark the session, after the SQL audience was checked to transpile."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ import polars as pl
 
 from braze_assets import settings
 from braze_assets.audiences.columns import ID_COLUMN, SOURCE_VIEW
-from braze_assets.audiences.compiler import compile_segment
+from braze_assets.audiences.compiler import CompiledSql, compile_segment, sql_audience_text
 from braze_assets.audiences.config import AudiencesConfig
 from braze_assets.audiences.errors import AudienceError
-from braze_assets.audiences.sql_guard import validate_sql_audience
-from braze_assets.warehouse import explained_open, memory_limit_error, table_columns
+from braze_assets.audiences.sql_guard import validate_spark_sql_audience, validate_sql_audience
+from braze_assets.engine.base import Engine
+from braze_assets.engine.duckdb_engine import DuckDBEngine, as_engine
+from braze_assets.warehouse import explained_open, memory_limit_error, quote, table_columns
 
 # The second lock behind the parser (sql_guard): no writes to the warehouse, no files, URLs,
 # extensions or other databases, and no SET that could loosen this.
@@ -46,9 +49,15 @@ def open_read_only(path: Path | str) -> duckdb.DuckDBPyConnection:
         raise memory_limit_error(limit, error) from None
 
 
-def view_columns(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+def view_columns(con) -> dict[str, str]:
     """The real column types of customer_attribute_source, which segments are compiled against at run time."""
-    columns = table_columns(con, SOURCE_VIEW)
+    engine = as_engine(con)
+    if isinstance(engine, DuckDBEngine):
+        columns = table_columns(engine.con, SOURCE_VIEW)
+    elif engine.table_exists(SOURCE_VIEW):
+        columns = engine.column_types(f"SELECT * FROM {SOURCE_VIEW}")
+    else:
+        columns = {}
     if not columns:
         raise AudienceError(
             SOURCE_VIEW,
@@ -58,32 +67,47 @@ def view_columns(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return columns
 
 
+_ENGINE_NAMES = {"duckdb": "DuckDB", "spark": "Spark"}
+
+
 def run_limited(
-    con: duckdb.DuckDBPyConnection,
+    con,
     name: str,
     sql: str,
     params: list | None = None,
     *,
     kind: str = "audience",
     what: str = "the query",
-) -> pl.DataFrame:
-    """Run one query on the audience connection within BRAZE_ASSETS_AUDIENCE_SQL_TIMEOUT_S: every
-    query that reads analyst-defined data (the audiences themselves and a campaign's follow-up
-    reads of the view) has the same bound."""
+    into: str | None = None,
+) -> pl.DataFrame | None:
+    """Run one query on the audience connection (or engine) within
+    BRAZE_ASSETS_AUDIENCE_SQL_TIMEOUT_S: every query that reads analyst-defined data (the
+    audiences themselves and a campaign's follow-up reads of the view) has the same bound. With
+    `into`, the rows stay on the engine as the temp table `into` (nothing is returned)."""
+    engine = as_engine(con)
     limit = settings.audience_sql_timeout_s()
     fired = threading.Event()
 
     def stop() -> None:
         fired.set()
-        con.interrupt()
+        engine.interrupt()
 
     # DuckDB checks for an interrupt between chunks, so a runaway join stops within moments.
     timer = threading.Timer(limit, stop)
     timer.daemon = True
     timer.start()
     try:
-        return con.execute(sql, params or []).pl()
-    except duckdb.Error as exc:
+        if into is not None:
+            engine.create_temp(into, sql, params or None)
+            return None
+        if isinstance(engine, DuckDBEngine):
+            return engine.con.execute(sql, params or []).pl()
+        return (
+            pl.from_arrow(engine.read_arrow(sql))
+            if not params
+            else _fetch_frame(engine, sql, params)
+        )
+    except engine.errors as exc:
         if fired.is_set():
             raise AudienceError(
                 name,
@@ -91,48 +115,102 @@ def run_limited(
                 f"{settings.ENV_AUDIENCE_SQL_TIMEOUT_S}",
                 kind=kind,
             ) from None
-        raise AudienceError(name, f"DuckDB refused {what}: {exc}", kind=kind) from None
+        label = _ENGINE_NAMES.get(engine.name, engine.name)
+        raise AudienceError(name, f"{label} refused {what}: {exc}", kind=kind) from None
     finally:
         timer.cancel()
+
+
+def _fetch_frame(engine: Engine, sql: str, params: list) -> pl.DataFrame:
+    engine.create_temp("_audience_fetch", sql, params)
+    try:
+        return pl.from_arrow(engine.read_arrow("SELECT * FROM _audience_fetch"))
+    finally:
+        engine.drop_temp("_audience_fetch")
 
 
 _run = run_limited
 
 
+def audience_sql(
+    engine: Engine,
+    name: str,
+    audiences: AudiencesConfig,
+    columns: Mapping[str, str] | None = None,
+) -> CompiledSql:
+    """The query of a segment (compiled once, its values as parameters) or of an SQL audience
+    (checked by the guard, and on Spark checked to transpile safely)."""
+    if audiences.segment(name) is not None:
+        return compile_segment(name, audiences, columns or view_columns(engine))
+    sql_audience = audiences.sql_audience(name)
+    if sql_audience is None:
+        raise KeyError(f"no segment or SQL audience named {name!r}")
+    validate_sql_audience(name, sql_audience.sql)
+    if engine.name == "spark":
+        validate_spark_sql_audience(name, sql_audience.sql)
+    return CompiledSql(sql_audience_text(sql_audience.sql))
+
+
+def materialise_audience(
+    con,
+    name: str,
+    into: str,
+    audiences: AudiencesConfig,
+    as_of: datetime,
+    columns: Mapping[str, str] | None = None,
+) -> None:
+    """The members of a segment (`customer_id`) or SQL audience (`customer_id` + its other
+    columns) as the temp table `into`, on the engine: rows without a customer id are dropped, a
+    row returned twice counts once, and an SQL audience that returns one customer twice with
+    different values is an error, since its attributes would be ambiguous."""
+    engine = as_engine(con)
+    query = audience_sql(engine, name, audiences, columns)
+    is_segment = audiences.segment(name) is not None
+    raw = f"{into}__rows"
+    run_limited(engine, name, query.sql, query.bind(as_of), into=raw)
+    try:
+        present = engine.columns(raw)
+        if ID_COLUMN not in present:
+            raise AudienceError(
+                name,
+                f"the query must return a {ID_COLUMN!r} column; it returned {', '.join(present)}",
+            )
+        picked = quote(ID_COLUMN) if is_segment else "*"
+        engine.create_temp(
+            into, f"SELECT DISTINCT {picked} FROM {raw} WHERE {quote(ID_COLUMN)} IS NOT NULL"
+        )
+    finally:
+        engine.drop_temp(raw)
+    if is_segment:
+        return
+    repeated = engine.fetch(
+        f"SELECT {quote(ID_COLUMN)} FROM {into} GROUP BY {quote(ID_COLUMN)} "
+        f"HAVING count(*) > 1 ORDER BY {quote(ID_COLUMN)} LIMIT 1"
+    )
+    if repeated:
+        engine.drop_temp(into)
+        raise AudienceError(
+            name,
+            f"the query returns customer {repeated[0][0]!r} more than once with different values; "
+            f"return one row per {ID_COLUMN}",
+        )
+
+
 def evaluate_audience(
-    con: duckdb.DuckDBPyConnection,
+    con,
     name: str,
     audiences: AudiencesConfig,
     as_of: datetime,
     columns: Mapping[str, str] | None = None,
 ) -> pl.DataFrame:
-    """The members of a segment (`customer_id`) or SQL audience (`customer_id` + its other columns).
+    """The members of a segment (`customer_id`) or SQL audience (`customer_id` + its other columns)
+    on the driver (materialise_audience keeps them on the engine).
 
     Segments are compiled against `columns` (column -> DuckDB type), by default the view's real types.
-    Run it on `open_read_only(...)`. Rows without a customer id are dropped; an SQL audience that
-    returns one customer twice with different values is an error, since its attributes would be ambiguous.
-    """
-    if audiences.segment(name) is not None:
-        compiled = compile_segment(name, audiences, columns or view_columns(con))
-        return _run(con, name, compiled.sql, compiled.bind(as_of)).unique(
-            ID_COLUMN, maintain_order=True
-        )
-    sql_audience = audiences.sql_audience(name)
-    if sql_audience is None:
-        raise KeyError(f"no segment or SQL audience named {name!r}")
-    validate_sql_audience(name, sql_audience.sql)
-    frame = _run(con, name, sql_audience.sql)
-    if ID_COLUMN not in frame.columns:
-        raise AudienceError(
-            name,
-            f"the query must return a {ID_COLUMN!r} column; it returned {', '.join(frame.columns)}",
-        )
-    frame = frame.filter(pl.col(ID_COLUMN).is_not_null()).unique(maintain_order=True)
-    repeated = frame.filter(pl.col(ID_COLUMN).is_duplicated())
-    if repeated.height:
-        raise AudienceError(
-            name,
-            f"the query returns customer {repeated[ID_COLUMN][0]!r} more than once with different values; "
-            f"return one row per {ID_COLUMN}",
-        )
-    return frame
+    Run it on `open_read_only(...)` or an Engine."""
+    engine = as_engine(con)
+    materialise_audience(engine, name, "_audience_rows", audiences, as_of, columns)
+    try:
+        return pl.from_arrow(engine.read_arrow("SELECT * FROM _audience_rows"))
+    finally:
+        engine.drop_temp("_audience_rows")

@@ -13,7 +13,7 @@ import polars as pl
 from braze_assets import tables
 from braze_assets.attributes.config import DestinationConfig
 from braze_assets.attributes.serialise import identifier_object
-from braze_assets.audiences.campaigns import TREATMENT, attribute_texts, plan_activation
+from braze_assets.audiences.campaigns import TREATMENT, plan_activation
 from braze_assets.audiences.columns import ID_COLUMN
 from braze_assets.audiences.config import AudiencesConfig
 from braze_assets.warehouse import quote, table_columns, table_exists
@@ -112,7 +112,7 @@ def preview_campaign(
     ids = [*shown[ID_COLUMN], *leaving[ID_COLUMN]]
     identifiers = _identifiers(con, destination, ids)
     values: dict[str, dict[str, Any]] = {}
-    for customer, key, text in attribute_texts(plan.attributes).iter_rows():
+    for customer, key, text in plan.attribute_texts.iter_rows():
         values.setdefault(customer, {})[key] = orjson.loads(text)
     records = []
     for row in [*shown.iter_rows(named=True), *leaving.iter_rows(named=True)]:

@@ -109,3 +109,66 @@ def validate_sql_audience(name: str, sql: str) -> None:
     problem = _refusal(statements[0])
     if problem:
         raise AudienceError(name, problem)
+
+
+# DuckDB types a Spark table cannot hold or that sqlglot writes as something else (a cast to JSON
+# becomes to_json, which quotes text instead of parsing it).
+_NO_SPARK_TYPES = frozenset(
+    {"JSON", "UTINYINT", "USMALLINT", "UINT", "UBIGINT", "UINT128", "UUID", "BIT", "ENUM", "UNION"}
+)
+
+
+def _spark_refusal(statement: exp.Expression) -> str | None:
+    from braze_assets.engine.spark_engine import TRANSLATED_FUNCTIONS
+
+    for node in statement.walk():
+        if isinstance(node, exp.Anonymous) and node.name.upper() not in TRANSLATED_FUNCTIONS:
+            return (
+                f"function {node.name.lower()}() is DuckDB's and has no known Spark SQL "
+                "translation; use a standard function"
+            )
+        if isinstance(node, exp.DataType) and node.this.name in _NO_SPARK_TYPES:
+            return f"type {node.sql(dialect='duckdb')} has no Spark SQL equivalent"
+        if isinstance(node, exp.Join) and str(node.args.get("method") or "").upper() in (
+            "ASOF",
+            "POSITIONAL",
+        ):
+            method = str(node.args["method"]).upper()
+            return f"{method} JOIN is DuckDB's and has no Spark SQL equivalent"
+        if isinstance(node, exp.AggFunc) and isinstance(node.this, exp.Order):
+            # sqlglot writes array_agg(a ORDER BY b) as collect_list(a), dropping the order.
+            return (
+                f"{node.sql_name().lower()}(... ORDER BY ...) would lose its order on Spark; "
+                "aggregate without ORDER BY"
+            )
+        if isinstance(node, exp.Pivot):
+            return "PIVOT / UNPIVOT is written differently in Spark SQL; use CASE or UNION ALL"
+        if isinstance(node, exp.Columns):
+            return "COLUMNS(...) is DuckDB's and has no Spark SQL equivalent; name the columns"
+    return None
+
+
+def validate_spark_sql_audience(name: str, sql: str) -> str:
+    """The Spark SQL of an audience `validate_sql_audience` accepted, when it transpiles safely:
+    sqlglot's own check (unsupported constructs raise) and the DuckDB-only constructs it would
+    copy through unchanged; otherwise AudienceError naming `name` and the construct. Spark's
+    analyser checks the result again (names, types) before anything runs."""
+    from sqlglot.errors import ErrorLevel, UnsupportedError
+
+    from braze_assets.engine.spark_engine import spark_tree
+
+    statement = sqlglot.parse_one(sql, read="duckdb")
+    problem = _spark_refusal(statement)
+    if problem:
+        raise AudienceError(name, f"cannot run on Spark: {problem}")
+    try:
+        spark_sql = spark_tree(statement).sql(dialect="spark", unsupported_level=ErrorLevel.RAISE)
+    except (UnsupportedError, ValueError) as exc:
+        raise AudienceError(name, f"cannot run on Spark: {exc}") from None
+    try:
+        sqlglot.parse_one(spark_sql, read="spark")
+    except ParseError as exc:
+        raise AudienceError(
+            name, f"cannot run on Spark: its Spark SQL does not parse ({exc})"
+        ) from None
+    return spark_sql

@@ -24,8 +24,8 @@ class Engine(Protocol):
     def read_arrow(self, query: str) -> pa.Table:
         """A query's result as one Arrow table on the driver (for small results only)."""
 
-    def create_temp(self, name: str, query: str) -> None:
-        """Materialise a query under a session-local name."""
+    def create_temp(self, name: str, query: str, params: list | None = None) -> None:
+        """Materialise a query under a session-local name (`params` bind its `?` markers)."""
 
     def drop_temp(self, name: str) -> None: ...
 
@@ -123,6 +123,22 @@ class Engine(Protocol):
         nodes (BIGINT column `node`) and undirected edges (BIGINT columns `l`, `r`) the queries
         give; a component is labelled by its smallest node. DuckDB runs union-find on the
         driver; Spark propagates minimum labels in SQL, so the graph never leaves the executors."""
+
+    # Added for the audiences, the snapshots and the diff.
+
+    def create_table(self, name: str, columns: str) -> None:
+        """Create the stored table `name`, empty, unless it exists: `columns` as
+        warehouse.create_tables takes them (DuckDB types; NOT NULL unless marked NULL, which
+        DuckDB enforces and Spark's Parquet tables do not)."""
+
+    def replace_rows(self, name: str, where: str, query: str) -> None:
+        """Replace the rows of the stored table `name` for which `where` holds with the rows of
+        `query` (the table's columns, in order); `where` must be true or false on every row and
+        `query` must not read `name`. DuckDB deletes and inserts (one transaction inside
+        atomic()); Spark rewrites the table whole, so readers see the old rows or the new."""
+
+    def interrupt(self) -> None:
+        """Stop what runs on this engine now (an analyst's query ran out of time)."""
 
 
 def map_schema(

@@ -9,7 +9,7 @@ import duckdb
 import pyarrow as pa
 
 from braze_assets.engine.base import component_labels, conform, map_schema, mapped_batch
-from braze_assets.warehouse import quote, table_exists, transaction
+from braze_assets.warehouse import create_tables, quote, table_exists, transaction
 
 
 class DuckDBEngine:
@@ -25,8 +25,8 @@ class DuckDBEngine:
     def read_arrow(self, query: str) -> pa.Table:
         return self.con.execute(query).to_arrow_table()
 
-    def create_temp(self, name: str, query: str) -> None:
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(name)} AS {query}")
+    def create_temp(self, name: str, query: str, params: list | None = None) -> None:
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(name)} AS {query}", params)
 
     def drop_temp(self, name: str) -> None:
         self.con.execute(f"DROP TABLE IF EXISTS {quote(name)}")
@@ -139,6 +139,16 @@ class DuckDBEngine:
 
     def atomic(self):
         return transaction(self.con)
+
+    def create_table(self, name: str, columns: str) -> None:
+        create_tables(self.con, {name: columns})
+
+    def replace_rows(self, name: str, where: str, query: str) -> None:
+        self.con.execute(f"DELETE FROM {quote(name)} WHERE {where}")
+        self.con.execute(f"INSERT INTO {quote(name)} {query}")
+
+    def interrupt(self) -> None:
+        self.con.interrupt()
 
 
 def as_engine(con_or_engine) -> DuckDBEngine:

@@ -22,6 +22,7 @@ from sqlglot import exp, time
 from sqlglot.dialects.spark import Spark
 
 from braze_assets.engine.base import conform, map_schema, mapped_batch, propagate_components
+from braze_assets.warehouse import column_definitions
 
 STAGING_SUFFIX = "__building"
 # Splink writes its intermediate tables here (its 'parquet' lineage break), removed after each run.
@@ -31,10 +32,80 @@ SPLINK_WORK = "_splink_work"
 @lru_cache(maxsize=512)
 def to_spark_sql(query: str) -> str:
     """DuckDB SQL as Spark SQL. sqlglot does the dialect; this adds what it leaves as is."""
-    tree = sqlglot.parse_one(query, read="duckdb")
-    for rewrite in (_try_strptime, _top_n, _list_index, _hugeint, _utc_instant, _instant):
+    return spark_tree(sqlglot.parse_one(query, read="duckdb")).sql(dialect="spark")
+
+
+def spark_tree(tree: exp.Expression) -> exp.Expression:
+    """A DuckDB syntax tree with the rewrites sqlglot does not do, ready to write as Spark SQL."""
+    for rewrite in (
+        _try_strptime,
+        _top_n,
+        _list_index,
+        _hugeint,
+        _utc_instant,
+        _instant,
+        _utc_wall_time,
+        _days,
+        _key_hashes,
+    ):
         tree = tree.transform(rewrite)
-    return tree.sql(dialect="spark")
+    return tree
+
+
+# DuckDB functions sqlglot does not know (it passes them on by name) that the rewrites translate.
+TRANSLATED_FUNCTIONS = frozenset({"TRY_STRPTIME", "TIMEZONE"})
+
+
+def _utc_wall_time(node: exp.Expression) -> exp.Expression:
+    # DuckDB's timezone('UTC', instant) is the instant's UTC wall time: on Spark the instant's
+    # TIMESTAMP_NTZ in the session's zone, which is UTC (session.py).
+    if (
+        isinstance(node, exp.Anonymous)
+        and node.name.upper() == "TIMEZONE"
+        and len(node.expressions) == 2
+        and isinstance(node.expressions[0], exp.Literal)
+        and node.expressions[0].name.upper() == "UTC"
+    ):
+        return exp.Cast(
+            this=node.expressions[1].copy(),
+            to=exp.DataType.build("TIMESTAMP_NTZ", dialect="spark"),
+        )
+    return node
+
+
+def _key_hashes(node: exp.Expression) -> exp.Expression:
+    # The sync's key id and value hash (sync/tables.py). DuckDB's md5_number is the whole MD5 as
+    # a UHUGEINT, which no Spark type holds: its first 124 bits fit DECIMAL(38,0) and stay
+    # collision-free in practice. DuckDB's hash is 64 bits, Spark's 32: xxhash64, made unsigned
+    # like DuckDB's UBIGINT. The values differ from DuckDB's; each engine's are consistent.
+    if not isinstance(node, exp.Anonymous) or len(node.expressions) != 1:
+        return node
+    arg = node.expressions[0].sql(dialect="spark")
+    if node.name.upper() == "MD5_NUMBER":
+        # conv() reads at most 64 bits: 60 high bits, then 64 low ones.
+        return sqlglot.parse_one(
+            f"CAST(CONV(SUBSTR(MD5({arg}), 1, 15), 16, 10) AS DECIMAL(38, 0)) "
+            "* CAST('18446744073709551616' AS DECIMAL(38, 0)) "
+            f"+ CAST(CONV(SUBSTR(MD5({arg}), 16, 16), 16, 10) AS DECIMAL(38, 0))",
+            read="spark",
+        )
+    if node.name.upper() == "HASH":
+        return sqlglot.parse_one(
+            f"PMOD(CAST(XXHASH64({arg}) AS DECIMAL(20, 0)), "
+            "CAST('18446744073709551616' AS DECIMAL(20, 0)))",
+            read="spark",
+        )
+    return node
+
+
+def _days(node: exp.Expression) -> exp.Expression:
+    # DuckDB's to_days(n) is an interval of n days; Spark has no to_days.
+    if isinstance(node, exp.ToDays):
+        return exp.Anonymous(
+            this="MAKE_DT_INTERVAL",
+            expressions=[node.this.copy(), *(exp.Literal.number(0) for _ in range(3))],
+        )
+    return node
 
 
 @lru_cache(maxsize=256)
@@ -165,6 +236,27 @@ def duckdb_type(spark_type: str) -> str:
     return spark_type.upper()
 
 
+def spark_type(duckdb_type: str) -> str:
+    """A DuckDB column type as Spark spells it: JSON is text on Spark, and the unsigned and
+    128-bit integers, which Spark lacks, are whole-number decimals wide enough for them."""
+    upper = duckdb_type.strip().upper()
+    wide = {
+        "JSON": "STRING",
+        "UBIGINT": "DECIMAL(20,0)",
+        "HUGEINT": "DECIMAL(38,0)",
+        "UHUGEINT": "DECIMAL(38,0)",
+    }
+    if upper in wide:
+        return wide[upper]
+    return exp.DataType.build(duckdb_type, dialect="duckdb").sql(dialect="spark")
+
+
+def _args(params: list | None) -> list | None:
+    # A naive datetime binds as TIMESTAMP_NTZ (the session's timestampType, session.py): a UTC
+    # wall time stays one, whatever the driver's zone.
+    return list(params) if params else None
+
+
 _SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -228,10 +320,10 @@ class SparkEngine:
 
     # session-local data
 
-    def create_temp(self, name: str, query: str) -> None:
+    def create_temp(self, name: str, query: str, params: list | None = None) -> None:
         # Materialised like DuckDB's temp table: later steps read it many times, and a lazy
         # view would recompute the whole chain (and its Python maps) each time.
-        frame = self.session.sql(to_spark_sql(query)).localCheckpoint()
+        frame = self.session.sql(to_spark_sql(query), args=_args(params)).localCheckpoint()
         frame.createOrReplaceTempView(_name(name))
 
     def drop_temp(self, name: str) -> None:
@@ -299,13 +391,36 @@ class SparkEngine:
         # Each table is swapped in whole (write_dataframe); tables are not written together.
         return nullcontext()
 
+    def create_table(self, name: str, columns: str) -> None:
+        if self.table_exists(name):
+            return
+        typed = []
+        for definition in column_definitions(columns):
+            column, kind = definition.split(None, 1)
+            kind = re.sub(r"\s+(NOT\s+)?NULL$", "", kind.strip(), flags=re.IGNORECASE)
+            typed.append(f"CAST(NULL AS {spark_type(kind)}) AS {column}")
+        frame = self.session.sql(f"SELECT {', '.join(typed)} WHERE false")
+        self.write_dataframe(name, frame)
+
+    def replace_rows(self, name: str, where: str, query: str) -> None:
+        kept = self.session.sql(
+            to_spark_sql(f"SELECT * FROM {name} WHERE NOT coalesce({where}, false)")
+        )
+        added = self.session.sql(to_spark_sql(query)).toDF(*kept.columns)
+        # Written to a staging directory before the old files go: reading the table it replaces
+        # is safe.
+        self.write_dataframe(name, kept.unionAll(added))
+
+    def interrupt(self) -> None:
+        self.session.sparkContext.cancelAllJobs()
+
     def _frame(self, table: pa.Table):
         return self.session.createDataFrame(table)
 
     # reading
 
     def fetch(self, query: str, params: list | None = None) -> list[tuple]:
-        frame = self.session.sql(to_spark_sql(query), args=list(params) if params else None)
+        frame = self.session.sql(to_spark_sql(query), args=_args(params))
         return [tuple(row) for row in frame.collect()]
 
     def read_arrow(self, query: str) -> pa.Table:

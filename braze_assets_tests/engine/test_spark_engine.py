@@ -60,6 +60,11 @@ REWRITTEN = {
     "utc": "SELECT raw, CASE WHEN regexp_matches(raw, '(Z|z|[+-][0-9]{2}:?[0-9]{2})$') "
     "THEN TRY_CAST(raw AS TIMESTAMPTZ) AT TIME ZONE 'UTC' ELSE TRY_CAST(raw AS TIMESTAMP) END AS at "
     "FROM _times ORDER BY raw",
+    # An instant's UTC wall time (segments on a TIMESTAMPTZ column), and `within last days`.
+    "utc_wall_time": "SELECT raw, CAST(timezone('UTC', TRY_CAST(raw AS TIMESTAMPTZ)) AS VARCHAR) "
+    "FROM _times WHERE raw LIKE '%+02:00' OR raw LIKE '%Z' ORDER BY raw",
+    "days": "SELECT CAST(CAST('2024-03-04 10:00:00' AS TIMESTAMP) - to_days(CAST(3 AS INTEGER)) "
+    "AS VARCHAR), CAST(CAST('2024-03-04' AS DATE) - CAST(3 AS INTEGER) AS VARCHAR)",
 }
 ORDERS = pa.table(
     {"k": ["a", "a", "a", "b"], "o": [3, 1, 2, 5], "v": ["third", "first", "second", "only"]}
@@ -102,3 +107,45 @@ def test_rewritten_sql_gives_duckdbs_values(spark_session, tmp_path, query):
     assert spark.fetch(REWRITTEN[query]) == expected
     if query == "top_n":
         assert expected[0] == ("a", ["first", "second"], ["third", "second"], "second", None)
+
+
+@pytest.mark.integration
+def test_tables_are_created_and_rows_replaced_alike(spark_session, tmp_path):
+    """create_table (DuckDB types, JSON and unsigned ones too), replace_rows and a temp table
+    with bound parameters (a naive UTC datetime, a date, text) give the same rows on both."""
+    import datetime as dt
+
+    import duckdb
+
+    from braze_assets.engine.duckdb_engine import DuckDBEngine
+
+    spark = SparkEngine(spark_session, str(tmp_path / "tables"))
+    params = [dt.datetime(2024, 3, 4, 10, 0), dt.date(2024, 3, 1), "b"]
+    found = {}
+    with duckdb.connect() as con:
+        for engine in (DuckDBEngine(con), spark):
+            engine.create_table("kept", "k VARCHAR, v JSON NULL, n UBIGINT, seen TIMESTAMP")
+            engine.create_table("kept", "k VARCHAR")  # exists: left as it is
+            engine.register("_rows", pa.table({"k": ["a", "b", "c"], "n": [1, 2, 3]}))
+            engine.create_temp(
+                "_new",
+                "SELECT k, CAST(NULL AS VARCHAR) AS v, n, CAST(? AS TIMESTAMP) AS seen FROM _rows "
+                "WHERE CAST(? AS DATE) < DATE '2024-03-02' AND k <> ?",
+                params,
+            )
+            engine.replace_rows("kept", "true", "SELECT * FROM _new ORDER BY k")
+            engine.replace_rows(
+                "kept", "k = 'a'", "SELECT 'd', '[1]', 4, seen FROM _new WHERE k = 'c'"
+            )
+            found[engine.name] = sorted(
+                engine.fetch("SELECT k, v, CAST(n AS BIGINT), CAST(seen AS VARCHAR) FROM kept")
+            )
+            assert engine.columns("kept") == ["k", "v", "n", "seen"]
+    assert (
+        found["spark"]
+        == found["duckdb"]
+        == [
+            ("c", None, 3, "2024-03-04 10:00:00"),
+            ("d", "[1]", 4, "2024-03-04 10:00:00"),
+        ]
+    )

@@ -4,9 +4,9 @@
 from datetime import UTC, datetime
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from braze_assets import tables
+from braze_assets.attributes import build_attribute_source_view, carried_columns
 from braze_assets.audiences import (
     AudiencesConfig,
     CampaignReport,
@@ -16,8 +16,14 @@ from braze_assets.audiences import (
 from braze_assets.audiences.cadence import cron_schedule
 from braze_assets.audiences.config import Campaign
 from braze_assets.defs import automation
-from braze_assets.defs.project import OWNERS, WAREHOUSE_POOL
-from braze_assets.defs.resources import audience_connection
+from braze_assets.defs.engine import (
+    SPARK_KEY,
+    copy_to_warehouse,
+    engine_asset_args,
+    open_engine,
+)
+from braze_assets.defs.project import OWNERS, project_config
+from braze_assets.defs.resources import WAREHOUSE_KEY, audience_connection
 
 GROUP = "audiences"
 MEMBERS_ASSET = tables.CAMPAIGN_AUDIENCES
@@ -68,21 +74,60 @@ def _members_metadata(report: CampaignReport, described: dict) -> dict:
     }
 
 
+def _evaluate_and_write(context: dg.AssetExecutionContext, audiences: AudiencesConfig):
+    """The activation's plan and write on the engine: on DuckDB, analyst SQL runs on the
+    locked-down read-only connection and only the plan's rows are written; on Spark the session
+    does both (the guard and the Spark transpile check stand in for the read-only connection) and
+    the tables are copied to the warehouse for the readers still on DuckDB."""
+    name = context.partition_key
+    spark = getattr(context.resources, SPARK_KEY, None)
+    if spark is None:
+        warehouse = getattr(context.resources, WAREHOUSE_KEY)
+        with audience_connection(warehouse) as con:
+            plan = plan_activation(con, name, audiences, datetime.now(UTC)).carried()
+        with warehouse.get_connection() as con:
+            report = write_activation(con, plan, audiences, context.run.run_id)
+            runs, rows = con.execute(RECIPIENT_COUNTS, [name]).fetchone()
+        return report, runs, rows
+    with open_engine(context) as engine:
+        # The view is a session view: this process's session builds it again.
+        build_attribute_source_view(engine, carried_columns(project_config()))
+        plan = plan_activation(engine, name, audiences, datetime.now(UTC))
+        report = write_activation(engine, plan, audiences, context.run.run_id)
+        runs, rows = engine.fetch(RECIPIENT_COUNTS, [name])[0]
+    for table in WRITTEN:
+        copy_to_warehouse(context, table, order_by=ORDER[table])
+    return report, runs, rows
+
+
+RECIPIENT_COUNTS = (
+    "SELECT count(DISTINCT run_id), count(*) FROM campaign_recipients WHERE campaign = ?"
+)
+WRITTEN = (tables.AUDIENCE_MEMBERS, tables.CAMPAIGN_RECIPIENTS, tables.CAMPAIGN_MEMBER_ATTRIBUTES)
+ORDER = {
+    tables.AUDIENCE_MEMBERS: "campaign, customer_id",
+    tables.CAMPAIGN_RECIPIENTS: "computed_at, campaign, customer_id",
+    tables.CAMPAIGN_MEMBER_ATTRIBUTES: "campaign, attribute, customer_id",
+}
+
+
 def build_audience_assets(audiences: AudiencesConfig) -> dg.AssetsDefinition:
     partitions = activation_partitions(audiences)
     cadences = {a.name: cron_schedule(a.cadence) for a in audiences.activations()}
+    engine_args = engine_asset_args(warehouse_copy=True)
+    kinds = engine_args.pop("kinds")
 
     @dg.multi_asset(
         name="campaign_audiences_and_history",
         partitions_def=partitions,
-        pool=WAREHOUSE_POOL,
         group_name=GROUP,
+        **engine_args,
         specs=[
             dg.AssetSpec(
                 MEMBERS_ASSET,
                 deps=[dg.AssetKey(k) for k in UPSTREAM],
                 automation_condition=automation.campaigns(cadences),
-                kinds={"duckdb"},
+                kinds=kinds,
                 owners=OWNERS,
                 tags={"layer": "activation"},
                 description=(
@@ -95,24 +140,16 @@ def build_audience_assets(audiences: AudiencesConfig) -> dg.AssetsDefinition:
             # written by every run of campaign_audiences, which cannot run without it.
             dg.AssetSpec(
                 RECIPIENTS_ASSET,
-                kinds={"duckdb"},
+                kinds=kinds,
                 owners=OWNERS,
                 tags={"layer": "activation"},
                 description="History: who was in which campaign, in which group (treatment / control), in which run.",
             ),
         ],
     )
-    def campaign_audiences(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+    def campaign_audiences(context: dg.AssetExecutionContext):
         name = context.partition_key
-        # Analyst SQL runs on the locked-down read-only connection; only the plan's rows are written.
-        with audience_connection(duckdb) as con:
-            plan = plan_activation(con, name, audiences, datetime.now(UTC))
-        with duckdb.get_connection() as con:
-            report = write_activation(con, plan, audiences, context.run.run_id)
-            runs, rows = con.execute(
-                "SELECT count(DISTINCT run_id), count(*) FROM campaign_recipients WHERE campaign = ?",
-                [name],
-            ).fetchone()
+        report, runs, rows = _evaluate_and_write(context, audiences)
         context.log.info(
             f"{name}: {report.size} members ({report.control} in control), "
             f"{report.joins} joined, {report.leaves} left, {report.stays} stayed"
