@@ -602,10 +602,11 @@ def apply_deletions(
         report.deleted += len(chunk)
 
 
-def suppressed_identifiers_sql() -> str:
-    """Identifiers never to send again (privacy deletions), for the snapshot."""
+def suppressed_identifiers_sql(destination: str = "$destination") -> str:
+    """Identifiers never to send again (privacy deletions), for the snapshot; `destination` is
+    the SQL giving the destination's name."""
     return (
-        f"SELECT identifier FROM {DELETIONS} WHERE destination = $destination "
+        f"SELECT identifier FROM {DELETIONS} WHERE destination = {destination} "
         f"AND reason = '{PRIVACY}' AND status = 'deleted'"
     )
 

@@ -22,6 +22,8 @@ REJECTIONS = "braze_sync_rejections"
 RUNS = "braze_sync_runs"
 
 KEY_ID_SQL = "md5_number(identifier || chr(31) || attribute || chr(31) || element)"
+# The value's 64-bit hash (a pre-filter of the diff: equal text is what decides).
+VALUE_HASH_SQL = "hash(value_json)"
 
 KIND_VALUE = "value"
 KIND_MEMBERSHIP_BOOL = "membership_bool"
@@ -50,6 +52,7 @@ _TABLES = {
     "objects_not_delivered BIGINT NULL, objects_unsent BIGINT NULL, data_points_spent BIGINT NULL, "
     "batches BIGINT NULL, message VARCHAR NULL, folded BOOLEAN",
 }
+SNAPSHOT_COLUMNS = _TABLES[SNAPSHOTS]
 # Added for the unknown-user retry window; older warehouses get the column from create_tables.
 _ADDED = {REJECTIONS: "first_rejected_at TIMESTAMP"}
 
