@@ -41,7 +41,12 @@ from braze_assets.audiences.config import (
     custom_attribute_problem,
 )
 from braze_assets.audiences.errors import AudienceError
-from braze_assets.audiences.evaluate import materialise_audience, open_read_only, run_limited
+from braze_assets.audiences.evaluate import (
+    audience_sql,
+    materialise_audience,
+    open_read_only,
+    run_limited,
+)
 from braze_assets.engine.base import Engine
 from braze_assets.engine.duckdb_engine import as_engine
 from braze_assets.warehouse import quote
@@ -161,15 +166,28 @@ def _ids(
     as_of: datetime,
     columns: Mapping[str, str] | None,
 ) -> None:
-    """The temp table `into` (customer_id as text) of everyone in any of the audiences `names`."""
-    parts = []
+    """The temp table `into` (customer_id as text) of everyone in any of the audiences `names`:
+    one query (segments inline, with their parameters; SQL audiences checked first)."""
+    parts, params, checked = [], [], []
     for i, name in enumerate(names):
-        materialise_audience(engine, name, f"{into}_{i}", audiences, as_of, columns)
-        parts.append(f"SELECT CAST({_ID} AS VARCHAR) AS {_ID} FROM {into}_{i}")
-    union = " UNION ".join(parts) or f"SELECT CAST(NULL AS VARCHAR) AS {_ID} WHERE false"
-    engine.create_temp(into, f"SELECT DISTINCT {_ID} FROM ({union}) u")
-    for i in range(len(names)):
-        engine.drop_temp(f"{into}_{i}")
+        if audiences.segment(name) is not None:
+            query = audience_sql(engine, name, audiences, columns)
+            parts.append(f"SELECT CAST({_ID} AS VARCHAR) AS {_ID} FROM ({query.sql}) s{i}")
+            params += query.bind(as_of)
+        else:
+            materialise_audience(engine, name, f"{into}_{i}", audiences, as_of, columns)
+            parts.append(f"SELECT CAST({_ID} AS VARCHAR) AS {_ID} FROM {into}_{i}")
+            checked.append(f"{into}_{i}")
+    union = " UNION ALL ".join(parts) or f"SELECT CAST(NULL AS VARCHAR) AS {_ID} WHERE false"
+    run_limited(
+        engine,
+        ", ".join(names),
+        f"SELECT DISTINCT {_ID} FROM ({union}) u WHERE {_ID} IS NOT NULL",
+        params,
+        into=into,
+    )
+    for table in checked:
+        engine.drop_temp(table)
 
 
 def _with_audience(engine: Engine, into: str, source: str, audience: str) -> None:
@@ -225,9 +243,14 @@ def _members(engine: Engine, activation: Campaign | Orchestration, assigned: str
         ),
         ["member_group"],
     )
-    subs = isinstance(activation, Campaign) and bool(activation.sub_audiences)
-    names = [r[0] for r in engine.fetch(f"SELECT DISTINCT audience FROM {assigned}")]
-    resolved = {a: activation.membership.resolve(name, a if subs else None) for a in names}
+    if isinstance(activation, Orchestration):
+        resolved = {activation.sql_audience: activation.membership.resolve(name)}
+    elif activation.sub_audiences:
+        resolved = {
+            s.name: activation.membership.resolve(name, s.name) for s in activation.sub_audiences
+        }
+    else:
+        resolved = {name: activation.membership.resolve(name)}
     engine.register(
         "_plan_membership",
         pa.table(
@@ -288,8 +311,14 @@ def plan_activation(
         _assign_sub_audiences(
             engine, activation, "_plan_kept", "_plan_assigned", audiences, as_of, columns
         )
-        targeted, kept = _count(engine, "_plan_targeted"), _count(engine, "_plan_kept")
-        excluded, unassigned = targeted - kept, kept - _count(engine, "_plan_assigned")
+        targeted, kept, assigned = (
+            int(n)
+            for n in engine.fetch(
+                "SELECT (SELECT count(*) FROM _plan_targeted), (SELECT count(*) FROM _plan_kept), "
+                "(SELECT count(*) FROM _plan_assigned)"
+            )[0]
+        )
+        excluded, unassigned = targeted - kept, kept - assigned
         for table in ("_plan_targeted", "_plan_excluded", "_plan_kept"):
             engine.drop_temp(table)
         _members(engine, activation, "_plan_assigned")
@@ -323,21 +352,19 @@ def _campaign_attributes(engine: Engine, campaign: Campaign) -> None:
 def _attribute_texts(engine: Engine) -> None:
     """ATTRIBUTE_TEXTS from `_plan_attributes` (treatment members only), serialised per value
     in Python (map_batches: on Spark on the executors)."""
-    engine.create_temp(
-        "_plan_treated",
+    treated = (
         f"SELECT a.* FROM _plan_attributes a WHERE a.{_ID} IN "
-        f"(SELECT {_ID} FROM {MEMBERS} WHERE member_group = '{TREATMENT}')",
+        f"(SELECT {_ID} FROM {MEMBERS} WHERE member_group = '{TREATMENT}')"
     )
     # Each column's attribute type, from the column's type: the same for every batch.
-    empty = pl.from_arrow(engine.arrow_schema("SELECT * FROM _plan_treated").empty_table())
+    empty = pl.from_arrow(engine.arrow_schema(treated).empty_table())
     types = {c: _declared_type(c, empty[c].dtype) for c in empty.columns if c != ID_COLUMN}
     engine.map_batches(
         ATTRIBUTE_TEXTS,
-        "SELECT * FROM _plan_treated",
+        treated,
         lambda batch: attribute_texts(pl.from_arrow(batch), types).to_arrow(),
         _TEXTS_SCHEMA,
     )
-    engine.drop_temp("_plan_treated")
 
 
 def build_campaign_members(
@@ -435,13 +462,11 @@ def _write(
                        r.computed_at
                 FROM {ATTRIBUTE_TEXTS} a, _plan_run r ORDER BY a.attribute, a.customer_id""",
             )
-        size, treatment = engine.fetch(
-            f"SELECT count(*), count(*) FILTER (WHERE member_group = '{TREATMENT}') FROM {MEMBERS}"
-        )[0]
-        sizes = engine.fetch(
-            f"SELECT audience, count(*) FROM {MEMBERS} WHERE member_group = '{TREATMENT}' "
-            "GROUP BY audience ORDER BY audience"
+        groups = engine.fetch(
+            f"SELECT audience, member_group, count(*) FROM {MEMBERS} GROUP BY audience, member_group"
         )
+        sizes = sorted((a, int(n)) for a, group, n in groups if group == TREATMENT)
+        size, treatment = sum(int(n) for *_, n in groups), sum(n for _, n in sizes)
     finally:
         for table in ("_plan_configured", "_plan_run", ATTRIBUTE_TEXTS):
             engine.unregister(table)

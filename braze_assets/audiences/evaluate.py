@@ -166,6 +166,16 @@ def materialise_audience(
     engine = as_engine(con)
     query = audience_sql(engine, name, audiences, columns)
     is_segment = audiences.segment(name) is not None
+    if is_segment:
+        run_limited(
+            engine,
+            name,
+            f"SELECT DISTINCT {quote(ID_COLUMN)} FROM ({query.sql}) s "
+            f"WHERE {quote(ID_COLUMN)} IS NOT NULL",
+            query.bind(as_of),
+            into=into,
+        )
+        return
     raw = f"{into}__rows"
     run_limited(engine, name, query.sql, query.bind(as_of), into=raw)
     try:
@@ -175,14 +185,11 @@ def materialise_audience(
                 name,
                 f"the query must return a {ID_COLUMN!r} column; it returned {', '.join(present)}",
             )
-        picked = quote(ID_COLUMN) if is_segment else "*"
         engine.create_temp(
-            into, f"SELECT DISTINCT {picked} FROM {raw} WHERE {quote(ID_COLUMN)} IS NOT NULL"
+            into, f"SELECT DISTINCT * FROM {raw} WHERE {quote(ID_COLUMN)} IS NOT NULL"
         )
     finally:
         engine.drop_temp(raw)
-    if is_segment:
-        return
     repeated = engine.fetch(
         f"SELECT {quote(ID_COLUMN)} FROM {into} GROUP BY {quote(ID_COLUMN)} "
         f"HAVING count(*) > 1 ORDER BY {quote(ID_COLUMN)} LIMIT 1"
