@@ -277,6 +277,27 @@ def test_key_ids_and_hashes_are_consistent(both_engines, engine):
     assert keys == ids > 10 and texts == hashes > 10 and unsigned
 
 
+def test_an_audience_that_does_not_transpile_fails_on_spark_naming_it(both_engines):
+    """In Spark mode the audience is refused before anything runs (DuckDB mode runs it)."""
+    from braze_assets.audiences import AudienceError
+    from braze_assets.audiences.evaluate import materialise_audience
+
+    audiences = load(
+        {
+            "sql_audiences": [
+                {
+                    "name": "hashed",
+                    "sql": "SELECT customer_id, md5_number(email) AS h FROM customer_360",
+                }
+            ]
+        }
+    )
+    with pytest.raises(
+        AudienceError, match=r"audience 'hashed': cannot run on Spark: function md5_number\(\)"
+    ):
+        materialise_audience(both_engines["engine"], "hashed", "_hashed", audiences, AS_OF)
+
+
 def test_the_campaign_asset_runs_on_spark_in_spark_mode(
     both_engines, spark_session, spark_settings, tmp_path, monkeypatch
 ):
