@@ -248,7 +248,15 @@ def _components(con: Engine, identity: IdentityConfig) -> dict:
                 local[row[0]]: tuple(joined.get((i, v), v) for i, v in enumerate(row[1:]))
                 for row in rows
             }
-        apart = con.fetch(f"SELECT e.l, e.r FROM _identity_apart e {in_conflict}")
+        # Both ends in one conflicted component: a held-apart pair whose other end lies in
+        # another component is never offered for union, so it constrains nothing.
+        apart = con.fetch(
+            "SELECT e.l, e.r FROM _identity_apart e "
+            "JOIN _identity_components cl ON cl.node = e.l "
+            "JOIN _identity_components cr ON cr.node = e.r "
+            "JOIN _identity_conflicted k ON k.component = cl.component "
+            "WHERE cl.component = cr.component"
+        )
         found, refused = _union_pairs(
             len(nodes),
             [local[e[0]] for e in edges],
