@@ -158,12 +158,17 @@ def _joined_key_values(con: Engine, separation: list[str]) -> dict[tuple[int, ob
     )
     if strong is None:
         return {}
-    con.components(
-        "_identity_strong",
-        "SELECT idx AS node FROM _identity_index",
+    con.create_temp(
+        "_identity_strong_edges",
         "SELECT l.idx AS l, r.idx AS r FROM "
         f"{SCORES} p JOIN _identity_index l ON l.record_id = p.record_id_l "
         f"JOIN _identity_index r ON r.record_id = p.record_id_r WHERE {strong}",
+    )
+    # Only records with such a pair: every other record is a component of its own.
+    con.components(
+        "_identity_strong",
+        "SELECT l AS node FROM _identity_strong_edges UNION SELECT r FROM _identity_strong_edges",
+        "SELECT l, r FROM _identity_strong_edges",
     )
     keyed = ", ".join(f"s.{quote(k)}" for k in separation)
     several = " OR ".join(f"count(DISTINCT s.{quote(k)}) > 1" for k in separation)
@@ -177,6 +182,7 @@ def _joined_key_values(con: Engine, separation: list[str]) -> dict[tuple[int, ob
         "ORDER BY c.component"
     )
     con.drop_temp("_identity_strong")
+    con.drop_temp("_identity_strong_edges")
     # Union-find over (key position, value): a loyalty id held by records of two components
     # joins their groups too.
     parent: dict[tuple[int, object], tuple[int, object]] = {}
