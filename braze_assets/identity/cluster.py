@@ -138,17 +138,53 @@ def _union_pairs(
 
 
 def _joined_key_values(con: Engine, separation: list[str]) -> dict[tuple[int, object], object]:
-    """Separation-key values one person holds (two accounts the scores join directly, see
-    `separation_override`): (key position, value) -> the smallest value of its group, so the
-    union-find treats the group as one value and still refuses any other."""
-    if "separation_override" not in con.columns(SCORES):
-        return {}
-    select = ", ".join(f"a.{quote(k)}, b.{quote(k)}" for k in separation)
-    rows = con.fetch(
-        f"""SELECT {select} FROM {SCORES} p
-        JOIN {STANDARDISED} a ON a.record_id = p.record_id_l JOIN {STANDARDISED} b ON b.record_id = p.record_id_r
-        WHERE p.separation_override ORDER BY p.record_id_l, p.record_id_r"""
+    """Separation-key values one person holds (see `separation_override`): (key position, value)
+    -> the smallest value of its group, so the union-find treats the group as one value and
+    still refuses any other.
+
+    Values are joined within a component of the pairs that link without the names
+    (`links_beyond_names`: person-level evidence, and the weight beyond the names reaches the
+    threshold). Two accounts joined that way are one person whether their own pair is such a pair
+    or each is linked so to a third record of that person (a loyalty card matching both by phone
+    and birthdate). A chain through any weaker link (a shared family email) joins nothing.
+    Components are the engine's, and only those holding two values of a key come to the driver."""
+    columns = con.columns(SCORES)
+    strong = (
+        "p.links_beyond_names"
+        if "links_beyond_names" in columns
+        else "p.separation_override"
+        if "separation_override" in columns
+        else None
     )
+    if strong is None:
+        return {}
+    con.create_temp(
+        "_identity_strong_edges",
+        "SELECT l.idx AS l, r.idx AS r FROM "
+        f"{SCORES} p JOIN _identity_index l ON l.record_id = p.record_id_l "
+        f"JOIN _identity_index r ON r.record_id = p.record_id_r WHERE {strong}",
+    )
+    # Only records with such a pair: every other record is a component of its own.
+    con.components(
+        "_identity_strong",
+        "SELECT l AS node FROM _identity_strong_edges UNION SELECT r FROM _identity_strong_edges",
+        "SELECT l, r FROM _identity_strong_edges",
+    )
+    keyed = ", ".join(f"s.{quote(k)}" for k in separation)
+    several = " OR ".join(f"count(DISTINCT s.{quote(k)}) > 1" for k in separation)
+    base = (
+        f"FROM {STANDARDISED} s JOIN _identity_index i USING (record_id) "
+        "JOIN _identity_strong c ON c.node = i.idx"
+    )
+    rows = con.fetch(
+        f"SELECT c.component, {keyed} {base} WHERE c.component IN "
+        f"(SELECT c.component {base} GROUP BY c.component HAVING {several}) "
+        "ORDER BY c.component"
+    )
+    con.drop_temp("_identity_strong")
+    con.drop_temp("_identity_strong_edges")
+    # Union-find over (key position, value): a loyalty id held by records of two components
+    # joins their groups too.
     parent: dict[tuple[int, object], tuple[int, object]] = {}
 
     def find(x):
@@ -157,12 +193,14 @@ def _joined_key_values(con: Engine, separation: list[str]) -> dict[tuple[int, ob
             x = parent[x]
         return x
 
+    first: dict[tuple[object, int], tuple[int, object]] = {}
     for row in rows:
-        for i in range(len(separation)):
-            a, b = row[2 * i], row[2 * i + 1]
-            if a is not None and b is not None and a != b:
-                ra, rb = sorted((find((i, a)), find((i, b))), key=lambda t: t[1])
-                parent[rb] = ra
+        for i, v in enumerate(row[1:]):
+            if v is None:
+                continue
+            anchor = first.setdefault((row[0], i), (i, v))
+            ra, rb = sorted((find(anchor), find((i, v))), key=lambda t: t[1])
+            parent[rb] = ra
     return {x: find(x)[1] for x in parent}
 
 
@@ -248,7 +286,15 @@ def _components(con: Engine, identity: IdentityConfig) -> dict:
                 local[row[0]]: tuple(joined.get((i, v), v) for i, v in enumerate(row[1:]))
                 for row in rows
             }
-        apart = con.fetch(f"SELECT e.l, e.r FROM _identity_apart e {in_conflict}")
+        # Both ends in one conflicted component: a held-apart pair whose other end lies in
+        # another component is never offered for union, so it constrains nothing.
+        apart = con.fetch(
+            "SELECT e.l, e.r FROM _identity_apart e "
+            "JOIN _identity_components cl ON cl.node = e.l "
+            "JOIN _identity_components cr ON cr.node = e.r "
+            "JOIN _identity_conflicted k ON k.component = cl.component "
+            "WHERE cl.component = cr.component"
+        )
         found, refused = _union_pairs(
             len(nodes),
             [local[e[0]] for e in edges],

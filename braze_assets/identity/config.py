@@ -237,7 +237,8 @@ class IdentityConfig(_Strict):
         "beyond_names",
         description=(
             "When two accounts may join (one person's second account): beyond_names, when the model "
-            "links their records directly, person-level evidence included, and would still link them "
+            "links their records, directly or through a chain of such pairs (each account linked so "
+            "to one loyalty record), person-level evidence included, and would still link them "
             "with the name comparisons left out (strangers share a name, rarely a phone, birthdate or "
             "street address); never: the separation keys always hold apart."
         ),

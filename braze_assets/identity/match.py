@@ -1062,7 +1062,7 @@ def _write_scores(
     threshold_weight = math.log2(threshold / (1 - threshold))
     separation = [k for k in identity.separation_keys if k in con.columns(STANDARDISED)]
     conflict = " OR ".join(f"(a.{quote(k)} <> b.{quote(k)})" for k in separation) or "false"
-    override = conflict if identity.separation_override == "beyond_names" else "false"
+    beyond = "true" if identity.separation_override == "beyond_names" else "false"
     gamma_select = "".join(f", p.{g}" for g in gammas)
     con.write_table(
         TABLE,
@@ -1089,13 +1089,16 @@ def _write_scores(
                     WHEN model_probability >= {c.moderate} THEN 'moderate' ELSE 'weak' END AS match_category,
                CASE WHEN det_key IS NOT NULL THEN 'deterministic:' || det_key ELSE 'probabilistic' END AS match_type,
                coalesce({conflict}, false) AS separation_conflict,
-               -- Two accounts of one person: the model links them (person-level evidence
-               -- included) and would without the names, which strangers share by chance.
-               coalesce(({override}) AND CASE WHEN person_evidence THEN model_probability
-                        ELSE least(model_probability, evidence_cap) END >= {threshold!r}
-                        AND weight_beyond_names >= {threshold_weight!r}, false) AS separation_override,
-               weight_beyond_names{"".join(f", pairs.{g}" for g in gammas)}
-        FROM pairs
+               coalesce({conflict}, false) AND links_beyond_names AS separation_override,
+               links_beyond_names, weight_beyond_names{"".join(f", pairs.{g}" for g in gammas)}
+        FROM (SELECT *,
+               -- Evidence of one person that two accounts may rest on: the model links the pair
+               -- with person-level evidence and would without the names, which strangers share
+               -- by chance. A pair of two accounts with it is separation_override; accounts
+               -- joined by a chain of such pairs are one person (cluster._joined_key_values).
+               coalesce({beyond} AND person_evidence AND model_probability >= {threshold!r}
+                        AND weight_beyond_names >= {threshold_weight!r}, false) AS links_beyond_names
+             FROM pairs) pairs
         JOIN {STANDARDISED} a ON a.record_id = pairs.record_id_l
         JOIN {STANDARDISED} b ON b.record_id = pairs.record_id_r
         ORDER BY pairs.record_id_l, pairs.record_id_r

@@ -127,6 +127,30 @@ def _fold(text: str) -> str:
     return _SPACES.sub(" ", _NON_LETTER.sub("", ascii_text.replace("'", ""))).strip()
 
 
+# A typo is only read as a known name from this many letters on (see _typo_variants).
+_MIN_TYPO_NAME = 4
+
+
+def _deletions(word: str) -> set[str]:
+    return {word} | {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Damerau-Levenshtein (optimal string alignment) distance of a and b is exactly 1."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
+
+
 class Normaliser:
     """All value rules for one identity config (junk lists are config)."""
 
@@ -200,6 +224,12 @@ class Normaliser:
             name: sorted({name} | {f for f in formals if nick_count[f] >= max(nick_count[name], 1)})
             for name, formals in formal_of.items()
         }
+        # Every name of the table under each of its one-letter deletions (and itself): a name
+        # one edit away shares a key with it (symmetric deletion), checked by edit distance.
+        self._by_deletion: dict[str, set[str]] = defaultdict(set)
+        for name in set(formal_of) | set(nick_count):
+            for key in _deletions(name):
+                self._by_deletion[key].add(name)
         return {
             name: min({name, *formals}, key=lambda f: (-nick_count[f], f[0] != name[0], -len(f), f))
             for name, formals in formal_of.items()
@@ -210,7 +240,29 @@ class Normaliser:
         of the same name (bill and william share william; bill and bob share robert)."""
         first = folded.split(" ")[0]
         self._canonical  # noqa: B018 - builds the variant table
-        return self._variants.get(first, [first])
+        if first in self._variants:
+            return self._variants[first]
+        return sorted({first, *self._typo_variants(first)})
+
+    def _typo_variants(self, first: str) -> set[str]:
+        """For a name the nickname table does not know: the variants every table name one edit
+        away shares (jipmy -> jimmy -> james; besy -> bess, bessy, betsy -> elizabeth), so a
+        typo of a nickname still meets the formal name. Nothing when the neighbours name
+        different people (jana: jane, dana, lana), or the name is short (three letters are one
+        edit from too many names), or the name is in the table itself."""
+        if len(first) < _MIN_TYPO_NAME or first in self._by_deletion.get(first, ()):
+            return set()
+        near = {
+            name
+            for key in _deletions(first)
+            for name in self._by_deletion.get(key, ())
+            if _one_edit(first, name)
+        }
+        shared: set[str] | None = None
+        for name in near:
+            variants = set(self._variants.get(name, [name]))
+            shared = variants if shared is None else shared & variants
+        return shared or set()
 
     def canonical_given_name(self, folded: str) -> str:
         first = folded.split(" ")[0]

@@ -192,3 +192,37 @@ def test_two_accounts_the_scores_join_become_one_customer_and_refuse_a_third(con
     report = cluster_and_assign_ids(con, CFG, run_id="r2", now=T2)
     after = ids(con)
     assert len({after["s:x"], after["s:y"], after["s:z"]}) == 3 and report.separation_refusals == 2
+
+
+def test_two_accounts_linked_beyond_names_through_a_third_record_join_but_not_by_an_email_chain(
+    con,
+):
+    # Person P: web account a (E1) and loyalty record l; a second web account b (E2) whose own pair
+    # with a is weak, but l links both without the names (phone, birthdate). Person Q: web account
+    # q (E3), chained to l only through f, a newsletter row holding the family email.
+    write(con, {"s:a": "E1", "s:b": "E2", "s:l": None, "s:f": None, "s:q": "E3"}, [])
+    con.execute("ALTER TABLE unified_scores ADD COLUMN links_beyond_names BOOLEAN")
+    con.executemany(
+        "INSERT INTO unified_scores VALUES (?, ?, ?, NULL, ?)",
+        [
+            ("s:f", "s:q", 1.0, False),
+            ("s:f", "s:l", 1.0, False),
+            ("s:a", "s:l", 0.999, True),
+            ("s:b", "s:l", 0.998, True),
+            ("s:a", "s:b", 0.95, False),
+        ],
+    )
+    cluster_and_assign_ids(con, CFG, run_id="r1", now=T1)
+    after = ids(con)
+    # q joined l's cluster first (through f); a's E1 is refused there, so a and b meet beside it.
+    assert after["s:a"] == after["s:b"] != after["s:q"] == after["s:l"] == after["s:f"]
+    # Without the chain through f, the three of P are one customer.
+    con.execute("DELETE FROM unified_scores WHERE record_id_l = 's:f'")
+    cluster_and_assign_ids(con, CFG, run_id="r2", now=T2)
+    after = ids(con)
+    assert after["s:a"] == after["s:b"] == after["s:l"] != after["s:q"]
+    # Chains of pairs without that evidence join no values: E1 and E2 stay apart.
+    con.execute("UPDATE unified_scores SET links_beyond_names = false")
+    cluster_and_assign_ids(con, CFG, run_id="r3", now=T3)
+    after = ids(con)
+    assert after["s:a"] != after["s:b"]

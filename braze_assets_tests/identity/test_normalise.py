@@ -64,6 +64,20 @@ def test_names_nicknames_and_full_names(n):
     assert "william" in set(n.given_name_variants("bill")) & set(n.given_name_variants("william"))
     assert not set(n.given_name_variants("robert")) & set(n.given_name_variants("william"))
     assert n.split_full_name("Dr. Mary Ann Smith Jr.") == (("mary", OK), ("smith", OK))
+
+
+def test_a_typo_of_a_known_name_shares_its_variants(n):
+    def meet(a: str, b: str) -> bool:
+        return bool(set(n.given_name_variants(a)) & set(n.given_name_variants(b)))
+
+    # One edit from one table name: a typo of a nickname meets the formal name and its nicknames.
+    assert meet("jipmy", "james") and meet("dabid", "davey") and meet("bobyb", "rob")
+    # One edit from several names of one person (bess, bessy, betsy): their shared formal name.
+    assert meet("besy", "elizabeth")
+    # Neighbours naming different people (jane, dana, lana ...) add nothing, nor short names.
+    assert n.given_name_variants("jana") == ["jana"] and n.given_name_variants("jey") == ["jey"]
+    # A name in the table keeps its own variants: robert is no typo of roberta.
+    assert not meet("robert", "william") and "roberta" not in n.given_name_variants("robert")
     assert n.split_full_name("Smith, Mary") == (("mary", OK), ("smith", OK))
 
 
