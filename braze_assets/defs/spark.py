@@ -18,6 +18,8 @@ class SparkEngineResource(LazyPySparkResource):
     """dagster-pyspark's lazy session resource, built by braze_assets' checked builder."""
 
     table_location: str
+    # engine.spark.splink (SplinkOnSpark), as plain config for Dagster.
+    splink: dict[str, Any] = {}
 
     def _init_session(self) -> None:
         if self._spark_session is None:
@@ -26,14 +28,20 @@ class SparkEngineResource(LazyPySparkResource):
     def spark_settings(self) -> SparkConfig:
         conf = dict(self.spark_config)
         master = conf.pop("spark.master", "local[*]")
-        return SparkConfig(master=master, table_location=self.table_location, conf=conf)
+        return SparkConfig(
+            master=master, table_location=self.table_location, conf=conf, splink=self.splink
+        )
 
     def engine(self):
         from braze_assets.engine.spark_engine import SparkEngine
 
-        return SparkEngine(self.spark_session, self.table_location)
+        return SparkEngine(self.spark_session, self.table_location, self.spark_settings().splink)
 
 
 def spark_resource(spark: SparkConfig) -> SparkEngineResource:
     conf: dict[str, Any] = spark_conf(spark)
-    return SparkEngineResource(spark_config=conf, table_location=spark.location())
+    return SparkEngineResource(
+        spark_config=conf,
+        table_location=spark.location(),
+        splink=spark.splink.model_dump(exclude_none=True),
+    )
