@@ -29,7 +29,7 @@ from braze_assets.identity.standardise import TABLE as STANDARDISED
 
 # One Dagster run per engine; Splink on Spark cuts its work tables with local checkpoints (the
 # tests' conf, conftest.py). In the default run, on the spark xdist worker.
-pytestmark = pytest.mark.timeout(900)
+pytestmark = pytest.mark.timeout(1200)
 
 PEOPLE = 300
 # transaction_attributes counts orders in windows ending now: both runs see the same moment.
