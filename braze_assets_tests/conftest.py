@@ -109,14 +109,28 @@ def demo_run(tmp_path_factory) -> DemoRun:
 SHARED_FIXTURE_GROUPS = {
     "demo_run": "demo",
     "spark_session": "spark",
+    # Spark mode's whole demo, run by the CLI in a subprocess (test_demo_parity.py).
+    "spark_demo": "spark",
     "pointed_demo": "ui",
     "dagster_ui": "ui",
 }
+# Only one worker may ever run Spark (a JVM of its own, on 2 cores), so a test that needs Spark
+# runs in the spark group whatever else it needs (and builds the other fixture there too): a
+# combined group such as "demo+spark" would be a third worker, starting a second JVM.
+EXCLUSIVE_GROUP = "spark"
+
+
+def shared_group(fixturenames) -> str | None:
+    """The xdist group of a test asking for these fixtures; None when it needs no shared one."""
+    groups = {g for f, g in SHARED_FIXTURE_GROUPS.items() if f in fixturenames}
+    if EXCLUSIVE_GROUP in groups:
+        return EXCLUSIVE_GROUP
+    return "+".join(sorted(groups)) or None
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        groups = {g for f, g in SHARED_FIXTURE_GROUPS.items() if f in item.fixturenames}
-        if groups:
-            item.add_marker(pytest.mark.xdist_group("+".join(sorted(groups))))
+        group = shared_group(item.fixturenames)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))

@@ -13,7 +13,13 @@ from contextlib import contextmanager
 import dagster as dg
 import polars as pl
 
-from braze_assets.defs.project import WAREHOUSE_POOL, _markdown, project_config, table_metadata
+from braze_assets.defs.project import (
+    OWNERS,
+    WAREHOUSE_POOL,
+    _markdown,
+    project_config,
+    table_metadata,
+)
 from braze_assets.defs.resources import WAREHOUSE_KEY
 from braze_assets.engine import EngineConfig, effective_engine
 from braze_assets.engine.duckdb_engine import DuckDBEngine
@@ -27,24 +33,19 @@ def active_engine() -> EngineConfig:
 
 
 def engine_asset_args(*kinds: str, warehouse_copy: bool = False) -> dict:
-    """@dg.asset arguments for a stage written against the Engine interface.
+    """@dg.asset arguments for a stage written against the Engine interface: its kinds, the
+    project's owners (as warehouse_asset gives them), and the resources and pool of the engine.
 
     `warehouse_copy`: in Spark mode the stage also copies its table into the DuckDB file
     (copy_to_warehouse) for the stages after it that still run on DuckDB, so it opens the file
     and takes the pool."""
     if active_engine().name == "spark":
-        if warehouse_copy:
-            return {
-                "kinds": {"spark", *kinds},
-                "pool": WAREHOUSE_POOL,
-                "required_resource_keys": {SPARK_KEY, WAREHOUSE_KEY},
-            }
-        return {"kinds": {"spark", *kinds}, "pool": None, "required_resource_keys": {SPARK_KEY}}
-    return {
-        "kinds": {"duckdb", *kinds},
-        "pool": WAREHOUSE_POOL,
-        "required_resource_keys": {WAREHOUSE_KEY},
-    }
+        keys = {SPARK_KEY, WAREHOUSE_KEY} if warehouse_copy else {SPARK_KEY}
+        pool = WAREHOUSE_POOL if warehouse_copy else None
+        kinds = {"spark", *kinds}
+    else:
+        keys, pool, kinds = {WAREHOUSE_KEY}, WAREHOUSE_POOL, {"duckdb", *kinds}
+    return {"kinds": kinds, "owners": OWNERS, "pool": pool, "required_resource_keys": keys}
 
 
 def engine_resources() -> dict:
@@ -67,10 +68,15 @@ def duckdb_stage_args() -> dict:
     return {"pool": WAREHOUSE_POOL, "required_resource_keys": keys}
 
 
+def _spark(context: dg.AssetExecutionContext):
+    """The run's Spark resource in Spark mode; None in DuckDB mode (no such resource)."""
+    return getattr(context.resources, SPARK_KEY, None)
+
+
 def publish_raw(context: dg.AssetExecutionContext, con, table: str) -> None:
     """In Spark mode, copy a table a DuckDB stage just wrote (a raw table, or the output of a stage
     not yet on Spark) to the Spark location, where the Spark stages after it read it."""
-    spark = getattr(context.resources, SPARK_KEY, None)
+    spark = _spark(context)
     if spark is not None:
         spark.engine().write_arrow(
             table, con.execute(f"SELECT * FROM {quote(table)}").to_arrow_table()
@@ -82,7 +88,7 @@ def import_from_spark(
 ) -> None:
     """In Spark mode, replace the warehouse's `table` with the one a Spark stage wrote, in the
     order DuckDB mode writes it (so later stages see the same rows in the same order)."""
-    spark = getattr(context.resources, SPARK_KEY, None)
+    spark = _spark(context)
     if spark is None:
         return
     files = quote_literal(f"{spark.table_location}/{table}/*.parquet")
@@ -97,7 +103,7 @@ def copy_to_warehouse(
 ) -> None:
     """In Spark mode, copy the table a Spark stage just wrote into the warehouse file, for the
     stages after it that still run on DuckDB (asset declared with warehouse_copy=True)."""
-    if getattr(context.resources, SPARK_KEY, None) is None:
+    if _spark(context) is None:
         return
     with getattr(context.resources, WAREHOUSE_KEY).get_connection() as con:
         import_from_spark(context, con, table, order_by=order_by)
@@ -105,7 +111,7 @@ def copy_to_warehouse(
 
 @contextmanager
 def open_engine(context: dg.AssetExecutionContext) -> Iterator:
-    spark = getattr(context.resources, SPARK_KEY, None)
+    spark = _spark(context)
     if spark is not None:
         yield spark.engine()
         return

@@ -23,6 +23,8 @@ def spark_resource_class() -> type:
         """dagster-pyspark's lazy session resource, built by braze_assets' checked builder."""
 
         table_location: str
+        # engine.spark.splink (SplinkOnSpark), as plain config for Dagster.
+        splink: dict[str, Any] = {}
 
         def _init_session(self) -> None:
             if self._spark_session is None:
@@ -31,16 +33,24 @@ def spark_resource_class() -> type:
         def spark_settings(self) -> SparkConfig:
             conf = dict(self.spark_config)
             master = conf.pop("spark.master", "local[*]")
-            return SparkConfig(master=master, table_location=self.table_location, conf=conf)
+            return SparkConfig(
+                master=master, table_location=self.table_location, conf=conf, splink=self.splink
+            )
 
         def engine(self):
             from braze_assets.engine.spark_engine import SparkEngine
 
-            return SparkEngine(self.spark_session, self.table_location)
+            return SparkEngine(
+                self.spark_session, self.table_location, self.spark_settings().splink
+            )
 
     return SparkEngineResource
 
 
 def spark_resource(spark: SparkConfig):
     conf: dict[str, Any] = spark_conf(spark)
-    return spark_resource_class()(spark_config=conf, table_location=spark.location())
+    return spark_resource_class()(
+        spark_config=conf,
+        table_location=spark.location(),
+        splink=spark.splink.model_dump(exclude_none=True),
+    )

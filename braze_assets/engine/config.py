@@ -8,6 +8,8 @@ engine:
     table_location: /data/tables   # or s3a://bucket/prefix; default: <data dir>/spark_tables
     conf:
       spark.executor.memory: 4g
+    splink:
+      break_lineage: parquet   # or local_checkpoint (small data: no work files)
 ```
 
 `engine: spark` (a plain name) is accepted as short for `engine: {name: spark}`.
@@ -30,6 +32,39 @@ ENGINES = ("duckdb", "spark")
 EngineName = Literal["duckdb", "spark"]
 
 
+class SplinkOnSpark(StrictModel):
+    """How Splink (the identity stage's matching) runs on Spark: its SparkAPI settings.
+
+    The defaults are for a cluster. Splink cuts the lineage of its large intermediate tables
+    (blocked pairs, comparison vectors, predictions) by writing each as Parquet under the table
+    location and reading it back (its own default outside Databricks): at scale those tables
+    outgrow executor memory, and a lost executor then costs a re-read, not a rerun of blocking
+    and comparison. On small local data the writes and re-reads are a large part of each step, so
+    `local_checkpoint` (computed once into Spark's block manager, plan cut) is cheaper there; the
+    tests use it. Splink's `persist` is not offered: it keeps the whole plan, which every EM
+    iteration then plans again (it doubled EM's time in the parity test)."""
+
+    break_lineage: Literal["parquet", "checkpoint", "local_checkpoint"] = Field(
+        "parquet",
+        description="How Splink cuts the lineage of its intermediate tables: parquet (write and "
+        "re-read under <table_location>/_splink_work; for a cluster), checkpoint (Spark's "
+        "reliable checkpoint, in the same directory unless the session has one) or "
+        "local_checkpoint (kept in the executors' block managers, lost with an executor; for "
+        "small data).",
+    )
+    num_partitions_on_repartition: int | None = Field(
+        None,
+        ge=1,
+        description="Partitions Splink repartitions its largest tables into (some of its tables "
+        "take a fraction of it). Default: half of spark.sql.shuffle.partitions.",
+    )
+    repartition_after_blocking: bool = Field(
+        False,
+        description="Repartition the blocked pairs before comparing them: evens out skewed "
+        "blocks on a cluster at the cost of one more shuffle.",
+    )
+
+
 class SparkConfig(StrictModel):
     master: str = Field(
         "local[*]",
@@ -46,6 +81,10 @@ class SparkConfig(StrictModel):
         default_factory=dict,
         description="Extra Spark settings (e.g. spark.executor.memory: 4g), applied over the "
         "project's defaults.",
+    )
+    splink: SplinkOnSpark = Field(
+        default_factory=SplinkOnSpark,
+        description="How Splink runs on Spark (the identity stage's matching).",
     )
 
     @field_validator("master")

@@ -13,6 +13,7 @@ the old table.
 from __future__ import annotations
 
 import re
+import weakref
 from contextlib import nullcontext
 from functools import lru_cache
 
@@ -22,6 +23,7 @@ from sqlglot import exp, time
 from sqlglot.dialects.spark import Spark
 
 from braze_assets.engine.base import conform, map_schema, mapped_batch, propagate_components
+from braze_assets.engine.config import SplinkOnSpark
 from braze_assets.warehouse import column_definitions
 
 STAGING_SUFFIX = "__building"
@@ -266,19 +268,27 @@ def _name(name: str) -> str:
     return name
 
 
+# The stored tables each session has as views: name -> (directory, its _SUCCESS file's modification
+# time). Attaching a table reads its Parquet schema, a Spark job of its own; every Dagster asset
+# builds a new engine on the process's one session, so only tables written since are attached again.
+_ATTACHED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 class SparkEngine:
     name = "spark"
 
-    def __init__(self, session, location: str):
+    def __init__(self, session, location: str, splink: SplinkOnSpark | None = None):
         from py4j.protocol import Py4JJavaError
         from pyspark.errors import PySparkException
 
         self.errors = (PySparkException, Py4JJavaError)
         self.session = session
         self.location = location.rstrip("/")
+        self.splink = splink or SplinkOnSpark()
         self._jvm = session._jvm
         self._fs = self._path(self.location).getFileSystem(session._jsc.hadoopConfiguration())
         self._fs.mkdirs(self._path(self.location))
+        self._attached = _ATTACHED.setdefault(session, {})
         self._attach_stored_tables()
 
     # storage
@@ -298,11 +308,23 @@ class SparkEngine:
                 and _SAFE_NAME.match(name)
                 and not name.endswith(STAGING_SUFFIX)
             ):
-                if self._fs.exists(self._path(f"{self.location}/{name}/_SUCCESS")):
-                    self._attach(name)
+                written = self._written(name)
+                if written is not None and (
+                    self._attached.get(name) != written
+                    or not self.session.catalog.tableExists(name)
+                ):
+                    self._attach(name, written)
 
-    def _attach(self, name: str) -> None:
+    def _written(self, name: str) -> tuple[str, int] | None:
+        """The table's directory and when it was last written; None while it is not complete."""
+        success = self._path(f"{self.table_path(name)}/_SUCCESS")
+        if not self._fs.exists(success):
+            return None
+        return self.table_path(name), self._fs.getFileStatus(success).getModificationTime()
+
+    def _attach(self, name: str, written: tuple[str, int] | None = None) -> None:
         self.session.read.parquet(self.table_path(name)).createOrReplaceTempView(name)
+        self._attached[name] = written or self._written(name)
 
     def write_table(self, name: str, query: str) -> None:
         self.write_dataframe(name, self.session.sql(to_spark_sql(query)))
@@ -445,10 +467,17 @@ class SparkEngine:
     def splink_api(self):
         from splink import SparkAPI
 
+        splink = self.splink
         context = self.session.sparkContext
-        if context._jsc.sc().getCheckpointDir().isEmpty():
+        local = splink.break_lineage == "local_checkpoint"
+        if not local and context._jsc.sc().getCheckpointDir().isEmpty():
             context.setCheckpointDir(f"{self.location}/{SPLINK_WORK}")
-        return SparkAPI(spark_session=self.session, break_lineage_method="parquet")
+        return (_local_checkpoint_api_class() if local else SparkAPI)(
+            spark_session=self.session,
+            break_lineage_method="persist" if local else splink.break_lineage,
+            num_partitions_on_repartition=splink.num_partitions_on_repartition,
+            repartition_after_blocking=splink.repartition_after_blocking,
+        )
 
     def splink_sql(self, condition: str) -> str:
         return to_splink_spark_sql(condition)
@@ -482,3 +511,26 @@ class SparkEngine:
 
     def components(self, name: str, nodes: str, edges: str) -> None:
         propagate_components(self, name, nodes, edges)
+
+
+def _local_checkpoint_api_class():
+    from splink import SparkAPI
+
+    class LocalCheckpointAPI(SparkAPI):
+        """Splink's SparkAPI cutting lineage with Spark's local checkpoint: where Splink would
+        persist a table, it is computed once into the block manager and its plan replaced by the
+        stored rows. Splink has no such option, so its call to persist is redirected for the
+        duration of the step (Splink calls it on the frame it is about to register)."""
+
+        def _break_lineage_and_repartition(self, spark_df, templated_name, physical_name):
+            frame_class = type(spark_df)
+            persist = frame_class.persist
+            frame_class.persist = lambda frame, *args, **kwargs: frame.localCheckpoint()
+            try:
+                return super()._break_lineage_and_repartition(
+                    spark_df, templated_name, physical_name
+                )
+            finally:
+                frame_class.persist = persist
+
+    return LocalCheckpointAPI

@@ -305,15 +305,17 @@ def _deterministic_pairs(
     con: Engine, keys: list[str], max_group: int, conflicts: list[str]
 ) -> dict[str, int]:
     """Table _identity_det(record_id_l, record_id_r, det_key): every pair sharing a key value."""
-    shared: dict[str, int] = {}
     selects = []
     agree = "".join(f" AND NOT coalesce(a.{quote(f)} <> b.{quote(f)}, false)" for f in conflicts)
+    # Values shared by more than max_group records, per key, in one query (one Spark job).
+    counts = " UNION ALL ".join(
+        f"SELECT {rank} AS rank, count(*) FROM (SELECT {quote(key)} FROM {STANDARDISED} "
+        f"WHERE {quote(key)} IS NOT NULL GROUP BY {quote(key)} HAVING count(*) > {max_group})"
+        for rank, key in enumerate(keys)
+    )
+    shared = {keys[rank]: n for rank, n in sorted(con.fetch(counts))} if keys else {}
     for rank, key in enumerate(keys):
         col = quote(key)
-        shared[key] = con.fetch(
-            f"SELECT count(*) FROM (SELECT {col} FROM {STANDARDISED} WHERE {col} IS NOT NULL "
-            f"GROUP BY {col} HAVING count(*) > {max_group})"
-        )[0][0]
         selects.append(
             f"SELECT a.record_id AS record_id_l, b.record_id AS record_id_r, {rank} AS rank, '{key}' AS det_key "
             f"FROM {STANDARDISED} a JOIN {STANDARDISED} b ON a.{col} = b.{col} AND a.record_id < b.record_id{agree} "

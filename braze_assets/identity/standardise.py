@@ -385,35 +385,48 @@ def _step1_sql(present: set[str], identifiers: list[str]) -> str:
 
 
 def _column_stats(con: Engine, config: ProjectConfig) -> list[ColumnStats]:
-    stats = []
     present = set(con.columns("_identity_step2"))
+    # Every source's counts in one query grouped by source (one Spark job, not one per source);
+    # each source reads the expressions of its own tags.
+    exprs: list[str] = [
+        "count(raw_updated_at)",
+        "count_if(raw_updated_at IS NOT NULL AND updated_at IS NULL)",
+    ]
+    plans = []
     for source in config.sources:
         by_tag: dict[str, list[str]] = {}
         for column, tag in source.columns.items():
             if tag != ATTRIBUTE_TAG:
                 by_tag.setdefault(tag, []).append(column)
-        exprs, keys = [], []
+        keys = []
         for tag, columns in by_tag.items():
             name = identifier_field(tag) if tag.startswith(CUSTOM_IDENTIFIER_PREFIX) else tag
             status = quote(name + "__status")
             if name + "__status" not in present:
                 continue
-            exprs += [
+            triple = [
                 f"count({quote('raw_' + name)})",
                 f"count_if({status} = '{JUNK}')",
                 f"count_if({status} = '{INVALID}')",
             ]
-            keys.append((", ".join(columns), tag))
-        exprs += [
-            "count(raw_updated_at)",
-            "count_if(raw_updated_at IS NOT NULL AND updated_at IS NULL)",
-        ]
-        row = con.fetch(
-            f"SELECT {', '.join(exprs)} FROM _identity_step2 WHERE source = ?", [source.name]
-        )[0]
-        for i, (column, tag) in enumerate(keys):
-            stats.append(ColumnStats(source.name, column, tag, *row[3 * i : 3 * i + 3]))
-        stats.append(ColumnStats(source.name, source.updated_at, "updated_at", row[-2], 0, row[-1]))
+            for e in triple:
+                if e not in exprs:
+                    exprs.append(e)
+            keys.append((", ".join(columns), tag, [exprs.index(e) for e in triple]))
+        plans.append((source, keys))
+    rows = {
+        row[0]: row[1:]
+        for row in con.fetch(
+            f"SELECT source, {', '.join(exprs)} FROM _identity_step2 GROUP BY source"
+        )
+    }
+    stats = []
+    for source, keys in plans:
+        # A source without rows has no group: all its counts are 0, as count() gives.
+        row = rows.get(source.name, (0,) * len(exprs))
+        for column, tag, at in keys:
+            stats.append(ColumnStats(source.name, column, tag, *(row[i] for i in at)))
+        stats.append(ColumnStats(source.name, source.updated_at, "updated_at", row[0], 0, row[1]))
     return stats
 
 

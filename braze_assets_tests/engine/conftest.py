@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from braze_assets.engine.config import SparkConfig
+from braze_assets.engine.config import SparkConfig, SplinkOnSpark
 
 # Small and quiet: two local cores, two shuffle partitions for test-sized data, no web UI.
 TEST_SPARK_CONF = {
@@ -21,6 +21,9 @@ def spark_settings(tmp_path_factory) -> SparkConfig:
         master="local[2]",
         table_location=str(tmp_path_factory.mktemp("spark") / "tables"),
         conf=TEST_SPARK_CONF,
+        # Test-sized data: Splink's work tables fit in the block manager, so no Parquet writes and
+        # re-reads (the default, for a cluster).
+        splink=SplinkOnSpark(break_lineage="local_checkpoint"),
     )
 
 

@@ -46,6 +46,28 @@ def test_engine_section_full_and_shorthand(tmp_path):
     assert short.name == "spark" and short.spark.master == "local[*]"
 
 
+def test_splink_on_spark_defaults_to_parquet_and_takes_its_settings(tmp_path):
+    default = load_config(_config_dir(tmp_path / "a", "engine: spark\n")).engine.spark.splink
+    assert default.break_lineage == "parquet" and default.num_partitions_on_repartition is None
+    assert default.repartition_after_blocking is False
+    given = load_config(
+        _config_dir(
+            tmp_path / "b",
+            "engine:\n  spark:\n    splink:\n      break_lineage: local_checkpoint\n"
+            "      num_partitions_on_repartition: 8\n      repartition_after_blocking: true\n",
+        )
+    ).engine.spark.splink
+    assert (given.break_lineage, given.num_partitions_on_repartition) == ("local_checkpoint", 8)
+    assert given.repartition_after_blocking is True
+    with pytest.raises(ConfigError) as bad:
+        load_config(
+            _config_dir(
+                tmp_path / "c", "engine:\n  spark:\n    splink:\n      break_lineage: disk\n"
+            )
+        )
+    assert "[engine.spark.splink.break_lineage]" in str(bad.value)
+
+
 def test_unknown_engine_and_key_name_file_and_entry(tmp_path):
     with pytest.raises(ConfigError) as bad_name:
         load_config(_config_dir(tmp_path / "a", "engine:\n  name: postgres\n"))

@@ -1,11 +1,12 @@
-"""Spark and DuckDB, on the same inputs, build the same tables: each ported stage is materialised
-through Dagster on both engines and its table compared row for row, every column.
+"""Spark and DuckDB, on the same inputs, build the same tables: the demo's sources, identity and
+the ported stages after it are materialised through Dagster once per engine, and every table is
+compared row for row, every column.
 
-Customer ids are UUIDs named by the run that created them, so two Dagster runs name the same
-customer differently: the identity stages are compared with a customer keyed by the smallest
-record it holds, and the stages after identity get DuckDB mode's unified_coalesced on both engines
-(the same inputs, the same ids). A rerun of the clustering on changed scores, with one run id on
-both engines, then checks the stable-id carry-over: kept, merged, split and new ids alike."""
+Customer ids are UUIDs named by the run that created them and stamped with its clock, so both runs
+get one run id and one frozen clock: the same clustering then names the same customers alike, and
+the stages after identity see the same ids on both engines. A rerun of the clustering on changed
+scores, with one run id on both engines, then checks the stable-id carry-over: kept, merged, split
+and new ids alike."""
 
 from __future__ import annotations
 
@@ -26,12 +27,9 @@ from braze_assets.identity.match import TABLE as SCORES
 from braze_assets.identity.match import match_threshold
 from braze_assets.identity.standardise import TABLE as STANDARDISED
 
-# The module fixture runs the sources and identity on both engines (Splink's training on Spark
-# is some hundred small Spark jobs): on 2 cores shared with other work it measured 350-600 s, which
-# the 10-minute suite cannot hold, so it runs with the slow tests (`./run test -m slow`) until
-# Splink's Spark run is made cheaper. The engine's rewrites and the components stay in the default
-# run (test_spark_engine.py, test_components.py).
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+# One Dagster run per engine; Splink on Spark cuts its work tables with local checkpoints (the
+# tests' conf, conftest.py). In the default run, on the spark xdist worker.
+pytestmark = pytest.mark.timeout(1200)
 
 PEOPLE = 300
 # transaction_attributes counts orders in windows ending now: both runs see the same moment.
@@ -50,6 +48,8 @@ FLOAT_TOLERANCE = {
     "weight_beyond_names": 1e-4,
 }
 RERUN_ID, RERUN_AT = "parity-rerun", datetime(2026, 6, 2)
+# Both first runs: the id customers are named by.
+RUN_ID = "5f0c1a2b-0000-4000-8000-000000000015"
 
 
 class _FrozenClock(datetime):
@@ -65,7 +65,9 @@ def _rows(table: pa.Table) -> list[tuple]:
     return sorted(rows, key=repr)
 
 
-def _materialize(engine: str, data_dir: Path, spark: SparkConfig | None, monkeypatch, selection):
+def _materialize(engine: str, data_dir: Path, spark: SparkConfig | None, monkeypatch):
+    """The sources, identity and the ported stages after it on `engine`, in one Dagster run with
+    RUN_ID at NOW; returns the warehouse file."""
     monkeypatch.setenv(ENV_ENGINE, engine)
     monkeypatch.setenv(settings.ENV_DATA_DIR, str(data_dir))
     project.project_config.cache_clear()
@@ -74,7 +76,8 @@ def _materialize(engine: str, data_dir: Path, spark: SparkConfig | None, monkeyp
     from braze_assets.defs.identity.assets import build_identity_assets
     from braze_assets.defs.sources.assets import build_source_assets
 
-    monkeypatch.setattr("braze_assets.defs.customer_360.transactions.datetime", _FrozenClock)
+    for clock in ("customer_360.transactions", "identity.assets"):
+        monkeypatch.setattr(f"braze_assets.defs.{clock}.datetime", _FrozenClock)
     config = project.project_config()
     assets = (
         build_source_assets(config)
@@ -88,9 +91,17 @@ def _materialize(engine: str, data_dir: Path, spark: SparkConfig | None, monkeyp
         from braze_assets.defs.spark import spark_resource
 
         resources["spark"] = spark_resource(spark)
-    result = dg.materialize(
-        assets, resources=resources, selection=selection, instance=dg.DagsterInstance.ephemeral()
+    selection = (
+        dg.AssetSelection.groups("sources")
+        | dg.AssetSelection.groups("identity")
+        | dg.AssetSelection.assets(*PORTED)
     )
+    job = dg.Definitions(
+        jobs=[dg.define_asset_job("parity", selection=selection)],
+        assets=assets,
+        resources=resources,
+    ).resolve_job_def("parity")
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), run_id=RUN_ID)
     assert result.success
     return warehouse
 
@@ -142,39 +153,29 @@ def demo_inputs(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def both_engines(demo_inputs, spark_session, spark_settings):
-    """Every ported stage, once per engine, on the same demo files: on DuckDB the whole chain; on
-    Spark the sources and identity, then the stages after identity from DuckDB mode's
-    unified_coalesced. The identity tables of both engines are kept before that, and a clustering
-    rerun on each engine, from DuckDB's first-run scores and ids, comes last."""
+    """Every ported stage, once per engine, on the same demo files, with one run id and clock; the
+    identity tables of both engines, then a clustering rerun on each engine from DuckDB's
+    first-run scores and ids."""
     from braze_assets.engine.duckdb_engine import DuckDBEngine
     from braze_assets.engine.spark_engine import SparkEngine
 
-    identity_stages = dg.AssetSelection.groups("sources") | dg.AssetSelection.groups("identity")
-    after_identity = dg.AssetSelection.assets(*PORTED)
-    spark = SparkEngine(spark_session, spark_settings.location())
     with pytest.MonkeyPatch.context() as monkeypatch:
-        warehouse = _materialize(
-            "duckdb", demo_inputs, None, monkeypatch, identity_stages | after_identity
-        )
+        warehouse = _materialize("duckdb", demo_inputs, None, monkeypatch)
         identity_config = project.project_config().identity
-        spark_warehouse = _materialize(
-            "spark", demo_inputs, spark_settings, monkeypatch, identity_stages
-        )
-        with duckdb.connect(str(warehouse), read_only=True) as con:
-            identity = {
-                "duckdb": {t: DuckDBEngine(con).read_arrow(f"SELECT * FROM {t}") for t in IDENTITY},
-                "spark": {t: spark.read_arrow(f"SELECT * FROM {t}") for t in IDENTITY},
-            }
-        with duckdb.connect(str(spark_warehouse), read_only=True) as exported:
-            identity["spark_warehouse"] = {
-                t: exported.execute(f"SELECT * FROM {t}").to_arrow_table() for t in IDENTITY[2:]
-            }
-        spark.write_arrow(tables.UNIFIED_COALESCED, identity["duckdb"][tables.UNIFIED_COALESCED])
-        _materialize("spark", demo_inputs, spark_settings, monkeypatch, after_identity)
+        spark_warehouse = _materialize("spark", demo_inputs, spark_settings, monkeypatch)
         project.project_config.cache_clear()
-    # The rerun starts both engines from DuckDB's first run (its scores and ids): which of two
-    # merged ids survives is decided by the ids' text when both are as old, and each engine's
-    # first run named its ids by its own run id.
+    spark = SparkEngine(spark_session, spark_settings.location(), spark_settings.splink)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        identity = {
+            "duckdb": {t: DuckDBEngine(con).read_arrow(f"SELECT * FROM {t}") for t in IDENTITY},
+            "spark": {t: spark.read_arrow(f"SELECT * FROM {t}") for t in IDENTITY},
+        }
+    with duckdb.connect(str(spark_warehouse), read_only=True) as exported:
+        identity["spark_warehouse"] = {
+            t: exported.execute(f"SELECT * FROM {t}").to_arrow_table() for t in IDENTITY[2:]
+        }
+    # The rerun starts both engines from DuckDB's first run (its scores and ids): the scores of
+    # the engines differ in the last digits, which could move a pair across the threshold.
     for table in IDENTITY[1:]:
         spark.write_arrow(table, identity["duckdb"][table])
     with duckdb.connect(str(warehouse)) as con:
@@ -212,8 +213,9 @@ def test_standardised_records_are_identical(both_engines):
 def test_stages_after_identity_are_identical(both_engines, table):
     """customer_360 (survivorship, address groups, carried columns), transaction_attributes
     (parsing, windows, RFM, money rounding) and braze_customer_attributes with its rejections
-    (casts, identifiers, value checks, held-back duplicates), every row and column; Spark mode's
-    warehouse file holds the same table for the stages still on DuckDB."""
+    (casts, identifiers, value checks, held-back duplicates), every row and column, each built on
+    its engine's own identity tables; Spark mode's warehouse file holds the same table for the
+    stages still on DuckDB."""
     con, session, location, spark_warehouse, _ = both_engines
     on_duckdb = con.execute(f"SELECT * FROM {table}").to_arrow_table()
     # The demo's values are all sendable: rejections are compared on bad values below.
@@ -278,16 +280,6 @@ def test_attribute_rejections_and_report_are_identical(spark_session, tmp_path):
         )
 
 
-def _customer_keys(coalesced: pa.Table) -> dict[str, str]:
-    """Customer id -> the smallest record it holds."""
-    keys: dict[str, str] = {}
-    for row in coalesced.select(["customer_id", "record_id"]).to_pylist():
-        keys[row["customer_id"]] = min(
-            keys.get(row["customer_id"], row["record_id"]), row["record_id"]
-        )
-    return keys
-
-
 @pytest.mark.integration
 def test_scores_are_the_same_pairs_with_the_same_probabilities(both_engines):
     duck, spark = both_engines[-1]["duckdb"][SCORES], both_engines[-1]["spark"][SCORES]
@@ -313,19 +305,18 @@ def test_scores_are_the_same_pairs_with_the_same_probabilities(both_engines):
 
 
 @pytest.mark.integration
-def test_customers_are_the_same(both_engines):
-    compared = {}
-    for name in ("duckdb", "spark"):
-        coalesced = both_engines[-1][name][tables.UNIFIED_COALESCED]
-        keys = _customer_keys(coalesced)
-        rows = coalesced.drop_columns(["customer_id_assigned_at"]).to_pylist()
-        compared[name] = sorted((keys[r.pop("customer_id")], tuple(r.items())) for r in rows)
-        registry = both_engines[-1][name][REGISTRY].to_pylist()
-        assert {r["customer_id"] for r in registry} == set(keys)
-        assert all(r["status"] == "active" for r in registry)
-    duck_customers = {k for k, _ in compared["duckdb"]}
-    assert PEOPLE / 2 < len(duck_customers) < len(compared["duckdb"])
-    assert compared["spark"] == compared["duckdb"]
+def test_customers_and_their_ids_are_the_same(both_engines):
+    """With one run id and clock, the same records form the same customers under the same ids:
+    unified_coalesced, the id registry and the assignments are equal, every row and column."""
+    identity = both_engines[-1]
+    coalesced = identity["duckdb"][tables.UNIFIED_COALESCED]
+    customers = set(coalesced.column("customer_id").to_pylist())
+    assert PEOPLE / 2 < len(customers) < coalesced.num_rows
+    registry = identity["duckdb"][REGISTRY].to_pylist()
+    assert {r["customer_id"] for r in registry} == customers
+    assert all(r["status"] == "active" for r in registry)
+    for table in IDENTITY[2:]:
+        _assert_same_rows(identity["duckdb"][table], identity["spark"][table])
 
 
 @pytest.mark.integration

@@ -149,3 +149,50 @@ def test_tables_are_created_and_rows_replaced_alike(spark_session, tmp_path):
             ("d", "[1]", 4, "2024-03-04 10:00:00"),
         ]
     )
+
+
+def test_splink_runs_with_the_configured_lineage_break(spark_session, tmp_path):
+    """engine.spark.splink reaches Splink's SparkAPI. local_checkpoint cuts a work table's plan
+    (its rows kept by Spark, nothing cached); parquet needs a checkpoint directory, which the
+    engine sets under the table location when Spark has none."""
+    from braze_assets.engine.config import SplinkOnSpark
+
+    cheap = SplinkOnSpark(break_lineage="local_checkpoint", num_partitions_on_repartition=3)
+    api = SparkEngine(spark_session, str(tmp_path / "a"), cheap).splink_api()
+    assert api.num_partitions_on_repartition == 3
+    frame_class = type(spark_session.range(1))
+    persist = frame_class.persist
+    cut = api._break_lineage_and_repartition(
+        spark_session.range(5), "__splink__df_comparison_vectors", "__splink__cut"
+    )
+    assert frame_class.persist is persist
+    assert not cut.is_cached and cut.count() == 5
+    assert "Range" not in cut._jdf.queryExecution().analyzed().toString()
+    api = SparkEngine(spark_session, str(tmp_path / "b")).splink_api()
+    assert api.break_lineage_method == "parquet" and api.repartition_after_blocking is False
+    assert not spark_session.sparkContext._jsc.sc().getCheckpointDir().isEmpty()
+
+
+def test_a_new_engine_attaches_only_tables_written_since(spark_session, tmp_path):
+    """Each Dagster asset builds an engine on the process's session; attaching a table reads its
+    schema (a Spark job), so a table already attached and unchanged is not read again, and one
+    rewritten elsewhere or whose view was dropped is."""
+    location = str(tmp_path / "tables")
+    first = SparkEngine(spark_session, location)
+    first.write_arrow("kept", pa.table({"x": [1, 2]}))
+    first.write_arrow("changed", pa.table({"x": [1]}))
+    tracker = spark_session.sparkContext.statusTracker()
+
+    def last_job() -> int:
+        return max(tracker.getJobIdsForGroup(), default=-1)
+
+    before = last_job()
+    SparkEngine(spark_session, location)
+    assert last_job() == before
+    # Another process rewrites a table in place (no engine of this process sees the write).
+    frame = spark_session.createDataFrame(pa.table({"x": [5, 6, 7]}))
+    frame.write.mode("overwrite").parquet(first.table_path("changed"))
+    spark_session.catalog.dropTempView("kept")
+    again = SparkEngine(spark_session, location)
+    assert again.fetch("SELECT count(*) FROM changed")[0][0] == 3
+    assert again.fetch("SELECT count(*) FROM kept")[0][0] == 2

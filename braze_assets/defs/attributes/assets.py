@@ -23,7 +23,6 @@ from braze_assets.defs.engine import (
     engine_table_metadata,
     open_engine,
 )
-from braze_assets.defs.project import OWNERS
 from braze_assets.defs.resources import WAREHOUSE_KEY
 from braze_assets.engine.duckdb_engine import DuckDBEngine
 
@@ -66,7 +65,6 @@ def build_attributes_asset(
         name=ATTRIBUTES_TABLE,
         group_name=GROUP,
         **engine_asset_args("braze", warehouse_copy=True),
-        owners=OWNERS,
         automation_condition=automation.derived(),
         # Braze-facing: rebuilt every day after the 05:00 source reload.
         freshness_policy=automation.freshness(automation.SOURCES_CRON),

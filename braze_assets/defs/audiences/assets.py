@@ -22,7 +22,7 @@ from braze_assets.defs.engine import (
     engine_asset_args,
     open_engine,
 )
-from braze_assets.defs.project import OWNERS, project_config
+from braze_assets.defs.project import project_config
 from braze_assets.defs.resources import WAREHOUSE_KEY, audience_connection
 
 GROUP = "audiences"
@@ -115,7 +115,8 @@ def build_audience_assets(audiences: AudiencesConfig) -> dg.AssetsDefinition:
     partitions = activation_partitions(audiences)
     cadences = {a.name: cron_schedule(a.cadence) for a in audiences.activations()}
     engine_args = engine_asset_args(warehouse_copy=True)
-    kinds = engine_args.pop("kinds")
+    # Per spec here: a multi_asset takes no kinds or owners of its own.
+    kinds, owners = engine_args.pop("kinds"), engine_args.pop("owners")
 
     @dg.multi_asset(
         name="campaign_audiences_and_history",
@@ -128,7 +129,7 @@ def build_audience_assets(audiences: AudiencesConfig) -> dg.AssetsDefinition:
                 deps=[dg.AssetKey(k) for k in UPSTREAM],
                 automation_condition=automation.campaigns(cadences),
                 kinds=kinds,
-                owners=OWNERS,
+                owners=owners,
                 tags={"layer": "activation"},
                 description=(
                     "Current members of each campaign / orchestration (table `audience_members`, plus the campaign "
@@ -141,7 +142,7 @@ def build_audience_assets(audiences: AudiencesConfig) -> dg.AssetsDefinition:
             dg.AssetSpec(
                 RECIPIENTS_ASSET,
                 kinds=kinds,
-                owners=OWNERS,
+                owners=owners,
                 tags={"layer": "activation"},
                 description="History: who was in which campaign, in which group (treatment / control), in which run.",
             ),

@@ -13,7 +13,6 @@ from braze_assets.defs.engine import (
     engine_table_metadata,
     open_engine,
 )
-from braze_assets.defs.project import OWNERS
 from braze_assets.identity.config import IdentityConfig
 
 GROUP = tables.CUSTOMER_360_GROUP
@@ -26,7 +25,6 @@ def build_profile_assets(
         name=TABLE,
         group_name=GROUP,
         **engine_asset_args(warehouse_copy=True),
-        owners=OWNERS,
         automation_condition=automation.derived(),
         deps=[
             dg.AssetKey(tables.UNIFIED_COALESCED),

@@ -14,7 +14,7 @@ from braze_assets.defs.engine import (
     engine_table_metadata,
     open_engine,
 )
-from braze_assets.defs.project import OWNERS, project_config
+from braze_assets.defs.project import project_config
 
 GROUP = tables.CUSTOMER_360_GROUP
 
@@ -26,7 +26,6 @@ def build_transaction_assets() -> list:
     @dg.asset(
         group_name=GROUP,
         **engine_asset_args(warehouse_copy=True),
-        owners=OWNERS,
         automation_condition=automation.derived(),
         deps=[dg.AssetKey(tables.UNIFIED_COALESCED), *raw],
         description=(

@@ -13,7 +13,7 @@ from braze_assets.defs.engine import (
     engine_table_metadata,
     open_engine,
 )
-from braze_assets.defs.project import OWNERS, table_value
+from braze_assets.defs.project import table_value
 from braze_assets.identity.cluster import ASSIGNMENTS, REGISTRY, cluster_and_assign_ids
 from braze_assets.identity.cluster import TABLE as COALESCED
 from braze_assets.identity.config import IdentityConfig
@@ -128,7 +128,6 @@ def build_identity_assets(
         name=STANDARDISED,
         group_name=GROUP,
         **engine_asset_args(),
-        owners=OWNERS,
         automation_condition=automation.derived(),
         deps=raw,
         description="Every source record with person fields normalised (E.164 phones, ISO countries, "
@@ -171,7 +170,6 @@ def build_identity_assets(
         name=SCORES,
         group_name=GROUP,
         **engine_asset_args("splink"),
-        owners=OWNERS,
         automation_condition=automation.derived(),
         deps=[dg.AssetKey(STANDARDISED)],
         description="Scored record pairs: Splink match probability and weight, match category "
@@ -219,7 +217,6 @@ def build_identity_assets(
         name=COALESCED,
         group_name=GROUP,
         **engine_asset_args(warehouse_copy=True),
-        owners=OWNERS,
         automation_condition=automation.derived(),
         deps=[dg.AssetKey(SCORES)],
         description="Every source record with its stable customer_id (UUID) and cluster flags; "
