@@ -332,9 +332,10 @@ def report(results: list[dict]) -> str:
     for r in results:
         anchor = wall.get(("duckdb", r["stage"], r["records"]))
         ratio = f"{r['wall_s'] / anchor:.1f}x" if r["engine"] == "spark" and anchor else ""
+        executors = f"{r['executor_peak'] / mib:,.0f}" if r["executor_peak"] else "-"
         lines.append(
             f"| {r['engine']} | {r['stage']} | {r['ran_on']} | {r['records']:,} | {r['wall_s']:.1f} "
-            f"| {r['cpu_s']:.1f} | {r['driver_peak'] / mib:,.0f} | {r['executor_peak'] / mib:,.0f} | {ratio} |"
+            f"| {r['cpu_s']:.1f} | {r['driver_peak'] / mib:,.0f} | {executors} | {ratio} |"
         )
     lines += [
         "",
@@ -360,7 +361,30 @@ def report(results: list[dict]) -> str:
             )
             + f" | {fmt(slope(ratios))} |"
         )
+    lines += ["", *_row_differences(results)]
     return "\n".join(lines)
+
+
+def _row_differences(results: list[dict]) -> list[str]:
+    """Tables whose row counts differ between the engines at one size: a quick look, not parity
+    (braze_assets_tests/engine/test_parity.py compares the rows themselves)."""
+    counts: dict[tuple, dict[str, int]] = {}
+    for r in results:
+        rows = r.get("rows")
+        for table, n in (rows if isinstance(rows, dict) else {r["stage"]: rows}).items():
+            if n is not None:
+                counts.setdefault((r["records"], table), {})[r["engine"]] = n
+    differ = [
+        f"- {records:,} records, {table}: "
+        + ", ".join(f"{e} {n:,}" for e, n in sorted(by_engine.items()))
+        for (records, table), by_engine in counts.items()
+        if len(set(by_engine.values())) > 1
+    ]
+    return (
+        ["Row counts that differ between the engines:", *differ]
+        if differ
+        else ["Row counts: the same on both engines for every table."]
+    )
 
 
 def main() -> None:
@@ -370,9 +394,15 @@ def main() -> None:
     parser.add_argument("--stages", nargs="+", default=[s.name for s in stages()])
     parser.add_argument("--dir", type=Path, default=None)
     parser.add_argument("--child", choices=["duckdb", "spark"])
+    parser.add_argument(
+        "--report", type=Path, help="Print the tables of a results.json an earlier run wrote."
+    )
     args = parser.parse_args()
     if args.child:
         run_engine(args.child, args.dir, args.stages)
+        return
+    if args.report:
+        print(report(json.loads(args.report.read_text())))
         return
     base = args.dir or Path(tempfile.mkdtemp(prefix="engine_scaling_"))
     results = []
@@ -390,8 +420,9 @@ def main() -> None:
                 row.update(engine=engine, size=size, records=records)
                 results.append(row)
                 print(json.dumps(row), flush=True)
+            # After every engine, so a long run that stops later keeps what it measured.
+            (base / "results.json").write_text(json.dumps(results, indent=1))
         print(f"# load average {os.getloadavg()[0]:.1f}", flush=True)
-    (base / "results.json").write_text(json.dumps(results, indent=1))
     print("\n" + report(results))
 
 

@@ -248,7 +248,12 @@ def _components(con: Engine, identity: IdentityConfig) -> dict:
                 local[row[0]]: tuple(joined.get((i, v), v) for i, v in enumerate(row[1:]))
                 for row in rows
             }
-        apart = con.fetch(f"SELECT e.l, e.r FROM _identity_apart e {in_conflict}")
+        # Only a held-apart pair inside one component constrains the union; one whose records
+        # lie in two components (no link reaches from one to the other) is apart already.
+        apart = con.fetch(
+            f"SELECT e.l, e.r FROM _identity_apart e {in_conflict} "
+            "JOIN _identity_components cr ON cr.node = e.r AND cr.component = c.component"
+        )
         found, refused = _union_pairs(
             len(nodes),
             [local[e[0]] for e in edges],

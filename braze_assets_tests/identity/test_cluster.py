@@ -192,3 +192,20 @@ def test_two_accounts_the_scores_join_become_one_customer_and_refuse_a_third(con
     report = cluster_and_assign_ids(con, CFG, run_id="r2", now=T2)
     after = ids(con)
     assert len({after["s:x"], after["s:y"], after["s:z"]}) == 3 and report.separation_refusals == 2
+
+
+def test_a_pair_held_apart_across_two_components_is_no_constraint(con):
+    # a and b (two external ids) meet through c: their component comes to the driver. a was also
+    # held apart from d, which no link reaches: that pair spans two components and was looked up
+    # among the conflicted component's records (KeyError, found by benchmarks/engine_scaling.py
+    # on 80,000 demo records).
+    write(con, {"s:a": "E1", "s:b": "E2", "s:c": None, "s:d": None}, [])
+    con.execute("ALTER TABLE unified_scores ADD COLUMN held_apart BOOLEAN")
+    con.executemany(
+        "INSERT INTO unified_scores VALUES (?, ?, ?, NULL, ?)",
+        [("s:a", "s:c", 0.99, False), ("s:b", "s:c", 0.98, False), ("s:a", "s:d", 0.5, True)],
+    )
+    report = cluster_and_assign_ids(con, CFG, run_id="r1", now=T1)
+    after = ids(con)
+    assert after["s:a"] == after["s:c"] != after["s:b"] and report.separation_refusals == 1
+    assert after["s:d"] not in {after["s:a"], after["s:b"]}
