@@ -10,6 +10,7 @@ from braze_assets.warehouse import (
     STORAGE_VERSION,
     WarehouseSettingError,
     connect,
+    create_tables,
     quote_literal,
     replace_table,
     transaction,
@@ -131,3 +132,51 @@ def test_warehouse_connections_draw_no_progress_bar(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split("\n")[:3] == ["default True", "connect False", "resource False"]
+
+
+def test_create_tables_marks_columns_not_null_unless_written_null(tmp_path):
+    with connect(tmp_path / "w.duckdb") as con:
+        create_tables(
+            con, {"t2": "a VARCHAR, b VARCHAR NULL, c DECIMAL(18, 2), PRIMARY KEY (a, c)"}
+        )
+        nullable = dict(
+            con.execute(
+                "SELECT column_name, is_nullable FROM information_schema.columns "
+                "WHERE table_name = 't2' ORDER BY ordinal_position"
+            ).fetchall()
+        )
+        assert nullable == {"a": "NO", "b": "YES", "c": "NO"}
+        con.execute("INSERT INTO t2 VALUES ('x', NULL, 1.5)")
+        with pytest.raises(duckdb.ConstraintException):
+            con.execute("INSERT INTO t2 VALUES ('x', 'y', 1.5)")  # the key as written
+
+
+def test_create_tables_gives_an_older_warehouse_the_added_column_and_keeps_its_rows(tmp_path):
+    """A warehouse written before a column was added (here the sync's rejections table before
+    first_rejected_at) opens with the column, NULL in its old rows, and the rows kept; a second
+    call changes nothing."""
+    from braze_assets.sync import tables as sync_tables
+
+    path = tmp_path / "old.duckdb"
+    with connect(path) as con:
+        old = sync_tables._TABLES[sync_tables.REJECTIONS]
+        create_tables(con, {sync_tables.REJECTIONS: old})
+        con.execute(
+            f"INSERT INTO {sync_tables.REJECTIONS} VALUES ('d', 'u1', 'a', '', 1, 'set', "
+            "'\"v\"', 7, 'bad', 'run-1', TIMESTAMP '2026-01-01 00:00:00')"
+        )
+    for _ in range(2):
+        with connect(path) as con:
+            sync_tables.ensure_tables(con)
+            columns = [
+                r[0]
+                for r in con.execute(
+                    "SELECT column_name FROM information_schema.columns "
+                    f"WHERE table_name = '{sync_tables.REJECTIONS}' ORDER BY ordinal_position"
+                ).fetchall()
+            ]
+            assert columns[-1] == "first_rejected_at" and columns.count("first_rejected_at") == 1
+            rows = con.execute(
+                f"SELECT identifier, reason, first_rejected_at FROM {sync_tables.REJECTIONS}"
+            ).fetchall()
+            assert rows == [("u1", "bad", None)]
