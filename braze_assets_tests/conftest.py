@@ -114,9 +114,10 @@ SHARED_FIXTURE_GROUPS = {
     "pointed_demo": "ui",
     "dagster_ui": "ui",
 }
-# Only one worker may ever run Spark (a JVM of its own, on 2 cores), so a test that needs Spark
-# runs in the spark group whatever else it needs (and builds the other fixture there too): a
-# combined group such as "demo+spark" would be a third worker, starting a second JVM.
+# A test that needs Spark runs in the spark group whatever else it needs (and builds the other
+# fixture there too): a combined group such as "demo+spark" would start one more JVM for a few
+# tests. The two parity modules name groups of their own on top (xdist joins the names), so each
+# runs on its own worker with its own JVM: together they are longer than the rest of a worker's share.
 EXCLUSIVE_GROUP = "spark"
 
 

@@ -28,8 +28,10 @@ from braze_assets.identity.match import match_threshold
 from braze_assets.identity.standardise import TABLE as STANDARDISED
 
 # One Dagster run per engine; Splink on Spark cuts its work tables with local checkpoints (the
-# tests' conf, conftest.py). In the default run, on the spark xdist worker.
-pytestmark = pytest.mark.timeout(1200)
+# tests' conf, conftest.py). In the default run.
+# Its own worker (and JVM): the longest group in the run, it would otherwise hold the spark group's
+# worker for the whole suite while the other workers run out of work.
+pytestmark = [pytest.mark.timeout(1200), pytest.mark.xdist_group("parity_identity")]
 
 PEOPLE = 300
 # transaction_attributes counts orders in windows ending now: both runs see the same moment.
