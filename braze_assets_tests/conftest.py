@@ -117,7 +117,7 @@ SHARED_FIXTURE_GROUPS = {
 # A test that needs Spark runs in the spark group whatever else it needs (and builds the other
 # fixture there too): a combined group such as "demo+spark" would start one more JVM for a few
 # tests. The two parity modules name groups of their own on top (xdist joins the names), so each
-# runs on its own worker with its own JVM: together they are longer than the rest of a worker's share.
+# can run on another worker with its own JVM: each is longer than most of a worker's share.
 EXCLUSIVE_GROUP = "spark"
 
 

@@ -42,7 +42,8 @@ from braze_assets.sync.tables import (
 from braze_assets_tests.audiences.conftest import AS_OF, create_source, load
 from braze_assets_tests.audiences.test_campaigns import SEGMENTS
 
-# Its own worker (and JVM), like test_parity.py: the two are the longest Spark groups.
+# A group of its own (so possibly another worker and JVM), like test_parity.py: the two are the
+# longest Spark groups.
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("parity_later")]
 
 DAY = dt.date(2026, 11, 1)
