@@ -289,11 +289,8 @@ def _components(con: Engine, identity: IdentityConfig) -> dict:
         # Both ends in one conflicted component: a held-apart pair whose other end lies in
         # another component is never offered for union, so it constrains nothing.
         apart = con.fetch(
-            "SELECT e.l, e.r FROM _identity_apart e "
-            "JOIN _identity_components cl ON cl.node = e.l "
-            "JOIN _identity_components cr ON cr.node = e.r "
-            "JOIN _identity_conflicted k ON k.component = cl.component "
-            "WHERE cl.component = cr.component"
+            f"SELECT e.l, e.r FROM _identity_apart e {in_conflict} "
+            "JOIN _identity_components cr ON cr.node = e.r AND cr.component = c.component"
         )
         found, refused = _union_pairs(
             len(nodes),
