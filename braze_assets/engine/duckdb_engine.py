@@ -58,13 +58,19 @@ class DuckDBEngine:
     def drop_view(self, name: str) -> None:
         self.con.execute(f"DROP VIEW IF EXISTS {quote(name)}")
 
-    def write_arrow(self, name: str, table: pa.Table) -> None:
+    @contextmanager
+    def _arrow_view(self, name: str, table: pa.Table) -> Iterator[str]:
+        """An Arrow table from the driver, queryable (quoted name yielded) for one statement."""
         view = f"_arrow_{name}"
         self.con.register(view, table)
         try:
-            self.write_table(name, f"SELECT * FROM {quote(view)}")
+            yield quote(view)
         finally:
             self.con.unregister(view)
+
+    def write_arrow(self, name: str, table: pa.Table) -> None:
+        with self._arrow_view(name, table) as view:
+            self.write_table(name, f"SELECT * FROM {view}")
 
     def splink_api(self):
         from splink import DuckDBAPI
@@ -106,11 +112,8 @@ class DuckDBEngine:
         ids = self.con.execute(f"SELECT node FROM ({nodes})").fetchnumpy()["node"]
         pairs = self.con.execute(f"SELECT l, r FROM ({edges})").fetchnumpy()
         node, component = component_labels(ids, pairs["l"], pairs["r"])
-        self.register(f"_arrow_{name}", pa.table({"node": node, "component": component}))
-        try:
-            self.create_temp(name, f"SELECT * FROM {quote('_arrow_' + name)}")
-        finally:
-            self.unregister(f"_arrow_{name}")
+        with self._arrow_view(name, pa.table({"node": node, "component": component})) as view:
+            self.create_temp(name, f"SELECT * FROM {view}")
 
     def create_view(self, name: str, query: str) -> None:
         self.con.execute(f"CREATE OR REPLACE VIEW {quote(name)} AS {query}")
