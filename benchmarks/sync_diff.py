@@ -41,7 +41,13 @@ from braze_assets.sandbox import DEFAULT_API_KEY  # noqa: E402
 from braze_assets.sync.config import ResolvedSyncSettings  # noqa: E402
 from braze_assets.sync.diff import compute_changes  # noqa: E402
 from braze_assets.sync.runner import sync_destination  # noqa: E402
-from braze_assets.sync.tables import CONFIRMED, KEY_ID_SQL, SNAPSHOTS, ensure_tables  # noqa: E402
+from braze_assets.sync.tables import (  # noqa: E402
+    CONFIRMED,
+    KEY_ID_SQL,
+    SNAPSHOTS,
+    VALUE_HASH_SQL,
+    ensure_tables,
+)
 
 DESTINATION = "bench"
 DAY1, DAY2 = dt.date(2026, 11, 1), dt.date(2026, 11, 2)
@@ -112,7 +118,7 @@ def build_warehouse(path: Path, size: int, n_attributes: int, change_share: floa
                     SELECT *, CASE kind {by_type} END AS value_json FROM (SELECT *, base + {bump} AS v FROM keyed)
                 )
                 SELECT ?::DATE, ?, identifier, attribute, element, key_id, 'value', attr_type, billable, value_json,
-                       hash(value_json)
+                       {VALUE_HASH_SQL}
                 FROM vals""",
                 [day, DESTINATION],
             )

@@ -7,7 +7,7 @@ write Parquet directories through their own session and take no pool, so they ru
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import dagster as dg
@@ -23,7 +23,14 @@ from braze_assets.defs.project import (
 from braze_assets.defs.resources import WAREHOUSE_KEY
 from braze_assets.engine import EngineConfig, effective_engine
 from braze_assets.engine.duckdb_engine import DuckDBEngine
-from braze_assets.warehouse import quote, quote_literal
+from braze_assets.warehouse import (
+    create_tables,
+    quote,
+    quote_literal,
+    table_columns,
+    table_exists,
+    transaction,
+)
 
 SPARK_KEY = "spark"
 
@@ -73,6 +80,12 @@ def _spark(context: dg.AssetExecutionContext):
     return getattr(context.resources, SPARK_KEY, None)
 
 
+def spark_engine(context: dg.AssetExecutionContext):
+    """The Spark engine in Spark mode; None in DuckDB mode."""
+    spark = _spark(context)
+    return None if spark is None else spark.engine()
+
+
 def publish_raw(context: dg.AssetExecutionContext, con, table: str) -> None:
     """In Spark mode, copy a table a DuckDB stage just wrote (a raw table, or the output of a stage
     not yet on Spark) to the Spark location, where the Spark stages after it read it."""
@@ -99,14 +112,81 @@ def import_from_spark(
 
 
 def copy_to_warehouse(
-    context: dg.AssetExecutionContext, table: str, order_by: str | None = None
+    context: dg.AssetExecutionContext,
+    table: str,
+    order_by: str | None = None,
+    columns: str | None = None,
 ) -> None:
     """In Spark mode, copy the table a Spark stage just wrote into the warehouse file, for the
-    stages after it that still run on DuckDB (asset declared with warehouse_copy=True)."""
-    if _spark(context) is None:
+    stages after it that still run on DuckDB (asset declared with warehouse_copy=True).
+
+    `columns` (as warehouse.create_tables takes them): the warehouse's table keeps these types
+    (e.g. UHUGEINT key ids, which Spark stores as decimals) and its rows are replaced in one
+    transaction."""
+    spark = _spark(context)
+    if spark is None:
         return
     with getattr(context.resources, WAREHOUSE_KEY).get_connection() as con:
-        import_from_spark(context, con, table, order_by=order_by)
+        if columns is None:
+            import_from_spark(context, con, table, order_by=order_by)
+            return
+        files = quote_literal(f"{spark.table_location}/{table}/*.parquet")
+        order = f" ORDER BY {order_by}" if order_by else ""
+        create_tables(con, {table: columns})
+        with transaction(con):
+            con.execute(f"DELETE FROM {quote(table)}")
+            con.execute(
+                f"INSERT INTO {quote(table)} BY NAME SELECT * FROM read_parquet({files}){order}"
+            )
+
+
+# DuckDB types Spark cannot read from Parquet (unsigned and 128-bit integers, JSON), written as
+# the types the Spark engine stores them as (spark_engine.spark_type).
+_SPARK_READABLE = {
+    "UHUGEINT": "DECIMAL(38,0)",
+    "HUGEINT": "DECIMAL(38,0)",
+    "UBIGINT": "DECIMAL(20,0)",
+    "UINTEGER": "BIGINT",
+    "USMALLINT": "INTEGER",
+    "UTINYINT": "SMALLINT",
+    "JSON": "VARCHAR",
+}
+
+
+def export_to_spark(context: dg.AssetExecutionContext, tables: Sequence[str], con=None):
+    """In Spark mode, replace the Spark tables `tables` with the warehouse file's (those it has;
+    through `con`, else a connection of its own) and return the Spark engine; None in DuckDB
+    mode. For state only DuckDB writes (the sync's confirmed state, rejections, deletions) that a
+    Spark stage reads. On a local table location DuckDB writes the Parquet files itself, so no
+    row passes through Python; elsewhere (s3a://) the rows go through the driver as Arrow."""
+    engine = spark_engine(context)
+    if engine is None:
+        return None
+    if con is None:
+        with getattr(context.resources, WAREHOUSE_KEY).get_connection() as own:
+            return export_to_spark(context, tables, own)
+    from braze_assets.engine.spark_engine import local_path
+
+    for table in tables:
+        if not table_exists(con, table):
+            continue
+        select = ", ".join(
+            f"CAST({quote(name)} AS {_SPARK_READABLE[kind]}) AS {quote(name)}"
+            if kind in _SPARK_READABLE
+            else quote(name)
+            for name, kind in table_columns(con, table).items()
+        )
+        query = f"SELECT {select} FROM {quote(table)}"
+        if local_path(engine.location) is None:
+            engine.write_arrow(table, con.execute(query).to_arrow_table())
+            continue
+        engine.write_files(
+            table,
+            lambda directory, query=query: con.execute(
+                f"COPY ({query}) TO {quote_literal(directory + '/part-0.parquet')} (FORMAT parquet)"
+            ),
+        )
+    return engine
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import weakref
+from collections.abc import Callable
 from contextlib import nullcontext
 from functools import lru_cache
 
@@ -39,7 +40,10 @@ def to_spark_sql(query: str) -> str:
 
 def spark_tree(tree: exp.Expression) -> exp.Expression:
     """A DuckDB syntax tree with the rewrites sqlglot does not do, ready to write as Spark SQL."""
+    # _hex_numbers before _hugeint, which rewrites the integer types it looks for.
     for rewrite in (
+        _hex_numbers,
+        _json_valid,
         _try_strptime,
         _top_n,
         _list_index,
@@ -48,14 +52,24 @@ def spark_tree(tree: exp.Expression) -> exp.Expression:
         _instant,
         _utc_wall_time,
         _days,
-        _key_hashes,
     ):
         tree = tree.transform(rewrite)
     return tree
 
 
 # DuckDB functions sqlglot does not know (it passes them on by name) that the rewrites translate.
-TRANSLATED_FUNCTIONS = frozenset({"TRY_STRPTIME", "TIMEZONE"})
+TRANSLATED_FUNCTIONS = frozenset({"TRY_STRPTIME", "TIMEZONE", "JSON_VALID"})
+
+
+def _json_valid(node: exp.Expression) -> exp.Expression:
+    # DuckDB's json_valid(text): whether the text parses as JSON (NULL for NULL). Spark's
+    # try_parse_json gives NULL for text that does not.
+    if isinstance(node, exp.Anonymous) and node.name.upper() == "JSON_VALID":
+        (text,) = node.expressions
+        return sqlglot.parse_one(
+            "CASE WHEN t IS NULL THEN NULL ELSE TRY_PARSE_JSON(t) IS NOT NULL END", read="spark"
+        ).transform(lambda n: text.copy() if isinstance(n, exp.Column) and n.name == "t" else n)
+    return node
 
 
 def _utc_wall_time(node: exp.Expression) -> exp.Expression:
@@ -75,29 +89,35 @@ def _utc_wall_time(node: exp.Expression) -> exp.Expression:
     return node
 
 
-def _key_hashes(node: exp.Expression) -> exp.Expression:
-    # The sync's key id and value hash (sync/tables.py). DuckDB's md5_number is the whole MD5 as
-    # a UHUGEINT, which no Spark type holds: its first 124 bits fit DECIMAL(38,0) and stay
-    # collision-free in practice. DuckDB's hash is 64 bits, Spark's 32: xxhash64, made unsigned
-    # like DuckDB's UBIGINT. The values differ from DuckDB's; each engine's are consistent.
-    if not isinstance(node, exp.Anonymous) or len(node.expressions) != 1:
+def _hex_numbers(node: exp.Expression) -> exp.Expression:
+    # DuckDB reads text starting '0x' as a hex number when cast to an integer (the sync's key id
+    # and value hash, sync/tables.py); Spark's conv() reads hex digits, as unsigned 64 bits.
+    if not isinstance(node, exp.Cast) or not node.to.is_type(*_INTEGERS):
         return node
-    arg = node.expressions[0].sql(dialect="spark")
-    if node.name.upper() == "MD5_NUMBER":
-        # conv() reads at most 64 bits: 60 high bits, then 64 low ones.
-        return sqlglot.parse_one(
-            f"CAST(CONV(SUBSTR(MD5({arg}), 1, 15), 16, 10) AS DECIMAL(38, 0)) "
-            "* CAST('18446744073709551616' AS DECIMAL(38, 0)) "
-            f"+ CAST(CONV(SUBSTR(MD5({arg}), 16, 16), 16, 10) AS DECIMAL(38, 0))",
-            read="spark",
-        )
-    if node.name.upper() == "HASH":
-        return sqlglot.parse_one(
-            f"PMOD(CAST(XXHASH64({arg}) AS DECIMAL(20, 0)), "
-            "CAST('18446744073709551616' AS DECIMAL(20, 0)))",
-            read="spark",
-        )
-    return node
+    text = node.this.unnest()
+    if not (
+        isinstance(text, exp.DPipe)
+        and isinstance(text.this, exp.Literal)
+        and text.this.is_string
+        and text.this.name.lower() == "0x"
+    ):
+        return node
+    digits = exp.Anonymous(
+        this="CONV",
+        expressions=[text.expression.copy(), exp.Literal.number(16), exp.Literal.number(10)],
+    )
+    return exp.Cast(this=digits, to=node.to.copy())
+
+
+_INTEGERS = (
+    exp.DataType.Type.TINYINT,
+    exp.DataType.Type.SMALLINT,
+    exp.DataType.Type.INT,
+    exp.DataType.Type.BIGINT,
+    exp.DataType.Type.UBIGINT,
+    exp.DataType.Type.INT128,
+    exp.DataType.Type.UINT128,
+)
 
 
 def _days(node: exp.Expression) -> exp.Expression:
@@ -178,10 +198,18 @@ def _list_index(node: exp.Expression) -> exp.Expression:
 
 
 def _hugeint(node: exp.Expression) -> exp.Expression:
-    # Spark has no 128-bit integer; DECIMAL(38,0) holds the same whole numbers.
-    if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.INT128:
-        return exp.DataType.build("DECIMAL(38, 0)")
+    # Spark has no 128-bit or unsigned integers; whole-number decimals hold the same numbers (as
+    # spark_type stores them; a UHUGEINT above 10^38 does not fit, the key ids stay below 2^124).
+    if isinstance(node, exp.DataType) and node.this in _WIDE:
+        return exp.DataType.build(_WIDE[node.this])
     return node
+
+
+_WIDE = {
+    exp.DataType.Type.INT128: "DECIMAL(38, 0)",
+    exp.DataType.Type.UINT128: "DECIMAL(38, 0)",
+    exp.DataType.Type.UBIGINT: "DECIMAL(20, 0)",
+}
 
 
 def _utc_instant(node: exp.Expression) -> exp.Expression:
@@ -257,6 +285,13 @@ def _args(params: list | None) -> list | None:
     # A naive datetime binds as TIMESTAMP_NTZ (the session's timestampType, session.py): a UTC
     # wall time stays one, whatever the driver's zone.
     return list(params) if params else None
+
+
+def local_path(location: str) -> str | None:
+    """A table location as a path of this machine's file system, or None (s3a://, hdfs://...)."""
+    if location.startswith("file:"):
+        return "/" + location.removeprefix("file:").lstrip("/")
+    return None if "://" in location else location
 
 
 _SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -425,13 +460,44 @@ class SparkEngine:
         self.write_dataframe(name, frame)
 
     def replace_rows(self, name: str, where: str, query: str) -> None:
+        stored = self.session.table(_name(name))
+        added = self.session.sql(to_spark_sql(query)).toDF(*stored.columns)
+        replaced = self.session.sql(
+            to_spark_sql(f"SELECT 1 FROM {name} WHERE coalesce({where}, false) LIMIT 1")
+        )
+        if replaced.isEmpty():
+            # Nothing to replace (a new run's history, a new day's snapshot): the rows are added
+            # as new files next to the table's, which are not rewritten. A write killed while
+            # its files are moved into place can leave some of them; rerunning it (same run id,
+            # same day) replaces its rows whole.
+            # Cast to the stored types: every file of a table has the same schema.
+            typed = added.select(*(added[f.name].cast(f.dataType) for f in stored.schema))
+            typed.write.mode("append").parquet(self.table_path(name))
+            self._attach(name)
+            return
         kept = self.session.sql(
             to_spark_sql(f"SELECT * FROM {name} WHERE NOT coalesce({where}, false)")
         )
-        added = self.session.sql(to_spark_sql(query)).toDF(*kept.columns)
         # Written to a staging directory before the old files go: reading the table it replaces
         # is safe.
         self.write_dataframe(name, kept.unionAll(added))
+
+    def write_files(self, name: str, write: Callable[[str], None]) -> None:
+        """Replace the stored table `name` with the Parquet files `write(directory)` puts in a
+        local directory (another process's writer, e.g. DuckDB's COPY), swapped in whole as
+        write_dataframe does."""
+        final, staging = self.table_path(name), self.table_path(name) + STAGING_SUFFIX
+        self._fs.delete(self._path(staging), True)
+        directory = local_path(staging)
+        if directory is None:
+            raise ValueError(f"write_files needs a local table location, not {self.location}")
+        self._fs.mkdirs(self._path(staging))
+        write(directory)
+        self._fs.create(self._path(f"{staging}/_SUCCESS"), True).close()
+        self._fs.delete(self._path(final), True)
+        if not self._fs.rename(self._path(staging), self._path(final)):
+            raise OSError(f"could not move {staging} to {final}")
+        self._attach(name)
 
     def interrupt(self) -> None:
         self.session.sparkContext.cancelAllJobs()

@@ -53,6 +53,7 @@ from braze_assets.sync.tables import (
     REJECTIONS,
     SNAPSHOTS,
     ensure_tables,
+    key_id_sql,
 )
 from braze_assets.warehouse import quote, table_columns, table_exists, transaction
 
@@ -269,7 +270,7 @@ def move_confirmed(con, destination: str, plan: pl.DataFrame, run_id: str) -> li
         con.execute(
             f"""INSERT INTO {CONFIRMED}
                 SELECT c.destination, p.keep_identifier AS identifier, c.attribute, c.element,
-                       md5_number(p.keep_identifier || chr(31) || c.attribute || chr(31) || c.element),
+                       {key_id_sql("p.keep_identifier", "c.attribute", "c.element")},
                        c.kind, c.billable, c.value_json, c.value_hash, $now, $run
                 FROM _lc_pairs p JOIN {CONFIRMED} c ON c.destination = $d AND c.identifier = p.merge_identifier
                 WHERE c.attribute NOT IN (SELECT attribute FROM {CONFIRMED} s

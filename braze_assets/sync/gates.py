@@ -10,10 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-import duckdb
-
+from braze_assets.engine.duckdb_engine import as_engine
 from braze_assets.sync.tables import SNAPSHOTS
-from braze_assets.warehouse import table_exists
 
 # Braze refuses identifiers longer than this (external_id and user alias names alike).
 MAX_IDENTIFIER_CHARS = 512
@@ -49,41 +47,43 @@ DUPLICATES = "rows sharing one (destination, identifier, attribute, element) key
 
 
 def check_snapshot(
-    con: duckdb.DuckDBPyConnection,
+    con,
     snapshot_date: dt.date | None = None,
     destination: str | None = None,
 ) -> SnapshotGate:
     """Check the day's rows (default: the latest day; default: every destination) for what Braze
-    would get wrong or refuse."""
-    if not table_exists(con, SNAPSHOTS):
+    would get wrong or refuse. `con`: an Engine (the one the diff reads), or a DuckDB connection."""
+    engine = as_engine(con)
+    if not engine.table_exists(SNAPSHOTS):
         return SnapshotGate(None)
     if snapshot_date is None:
-        snapshot_date = con.execute(f"SELECT max(snapshot_date) FROM {SNAPSHOTS}").fetchone()[0]
+        snapshot_date = engine.fetch(f"SELECT max(snapshot_date) FROM {SNAPSHOTS}")[0][0]
         if snapshot_date is None:
             return SnapshotGate(None)
     gate = SnapshotGate(snapshot_date)
-    day = f"FROM {SNAPSHOTS} WHERE snapshot_date = $day"
-    params: dict = {"day": snapshot_date}
+    day = f"FROM {SNAPSHOTS} WHERE snapshot_date = ?"
+    params: list = [snapshot_date]
     if destination is not None:
-        day += " AND destination = $destination"
-        params["destination"] = destination
-    gate.rows = con.execute(f"SELECT count(*) {day}", params).fetchone()[0]
+        day += " AND destination = ?"
+        params.append(destination)
+    gate.rows = engine.fetch(f"SELECT count(*) {day}", params)[0][0]
     for problem, condition in _ROW_PROBLEMS.items():
-        gate.problems[problem] = con.execute(
-            f"SELECT count(*) {day} AND {condition}", params
-        ).fetchone()[0]
+        gate.problems[problem] = engine.fetch(f"SELECT count(*) {day} AND {condition}", params)[0][
+            0
+        ]
         if gate.problems[problem]:
-            gate.samples[problem] = con.execute(
+            gate.samples[problem] = engine.fetch(
                 f"""SELECT destination, identifier, attribute {day} AND {condition}
-                    ORDER BY ALL LIMIT {SAMPLE_ROWS}""",
+                    ORDER BY destination, identifier, attribute LIMIT {SAMPLE_ROWS}""",
                 params,
-            ).fetchall()
-    duplicated = con.execute(
+            )
+    duplicated = engine.fetch(
         f"""SELECT destination, identifier, attribute, count(*) AS n {day}
-            GROUP BY destination, key_id, identifier, attribute HAVING n > 1 ORDER BY ALL""",
+            GROUP BY destination, key_id, identifier, attribute HAVING count(*) > 1
+            ORDER BY destination, identifier, attribute""",
         params,
-    ).fetchall()
+    )
     gate.problems[DUPLICATES] = sum(row[3] for row in duplicated)
     if duplicated:
-        gate.samples[DUPLICATES] = [row[:3] for row in duplicated[:SAMPLE_ROWS]]
+        gate.samples[DUPLICATES] = [tuple(row[:3]) for row in duplicated[:SAMPLE_ROWS]]
     return gate

@@ -40,7 +40,7 @@ PLAN_FILE = "plan.parquet"
 OUTCOMES_FILE = "outcomes.jsonl"
 _STATUS_CODES = {"delivered": "d", "rejected": "r", "not_delivered": "n"}
 _STATUS_NAMES = {v: k for k, v in _STATUS_CODES.items()}
-_PLAN_SCHEMA = {
+PLAN_SCHEMA = {
     "obj_idx": pl.Int64,
     "identifier": pl.String,
     "attribute": pl.String,
@@ -64,7 +64,7 @@ def _fsync_dir(path: Path) -> None:
 def write_plan(run_dir: Path, plan: pl.DataFrame) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     tmp = run_dir / (PLAN_FILE + ".tmp")
-    plan.cast(_PLAN_SCHEMA).write_parquet(tmp, compression="zstd", statistics=False)
+    plan.cast(PLAN_SCHEMA).write_parquet(tmp, compression="zstd", statistics=False)
     with open(tmp, "rb+") as handle:
         os.fsync(handle.fileno())
     os.replace(tmp, run_dir / PLAN_FILE)

@@ -20,17 +20,25 @@ import fcntl
 import logging
 import secrets
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
 
+from braze_assets.engine.duckdb_engine import as_engine
 from braze_assets.sync.config import ResolvedSyncSettings
 from braze_assets.sync.diff import CHANGES, DiffCounts, compute_changes, latest_snapshot_date
-from braze_assets.sync.journal import OutcomeJournal, fold_run, pending_runs, write_plan
+from braze_assets.sync.journal import (
+    PLAN_SCHEMA,
+    OutcomeJournal,
+    fold_run,
+    pending_runs,
+    write_plan,
+)
 from braze_assets.sync.payloads import build_rows, sample_json
 from braze_assets.sync.tables import RESULTS, RUNS, ensure_tables
 
@@ -150,8 +158,13 @@ def sync_destination(
     run_id: str | None = None,
     logger: logging.Logger | None = None,
     riders=None,
+    diff_engine: Callable[[duckdb.DuckDBPyConnection], Any] | None = None,
 ) -> SyncReport:
     """Send `destination`'s changed values through `client.track_attributes`; see module doc.
+
+    `diff_engine(con)`, called after the recovery, returns the Engine the diff runs on (Spark
+    mode: with the confirmed state and rejections the recovery settled in `con` readable there);
+    by default the diff runs on `con`. Only its changes come back, as polars.
 
     `riders` (e.g. lifecycle.orders.OrderRiders): objects of other arrays sent in the same
     requests, with `rows`, `arrays`-compatible `array`, `data_points`, `before_send()` (durable
@@ -173,8 +186,9 @@ def sync_destination(
             raise ValueError(
                 f"destination {destination!r} has no attribute_snapshots rows: build the snapshot first"
             )
+        engine = as_engine(con if diff_engine is None else diff_engine(con))
         counts = compute_changes(
-            con,
+            engine,
             destination,
             snapshot_date,
             clear_attributes=clear_attributes,
@@ -204,10 +218,12 @@ def sync_destination(
         )
         # A dry run reads only the sample objects: the preview of a full resync stays cheap.
         limit = f"WHERE obj_idx < {int(settings.dry_run_sample_size)}" if dry_run else ""
-        changes = con.execute(
-            f"SELECT * FROM {CHANGES} {limit} ORDER BY obj_idx, attribute, element"
-        ).pl()
-        con.execute(f"DROP TABLE {CHANGES}")
+        changes = pl.from_arrow(
+            engine.read_arrow(
+                f"SELECT * FROM {CHANGES} {limit} ORDER BY obj_idx, attribute, element"
+            )
+        ).cast(PLAN_SCHEMA)
+        engine.drop_temp(CHANGES)
         if dry_run:
             report.samples = sample_json(
                 build_rows(changes, identifier_type, settings.update_existing_only),

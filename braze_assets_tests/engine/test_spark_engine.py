@@ -8,6 +8,7 @@ import pytest
 from braze_assets.engine import EngineStartupError
 from braze_assets.engine.spark_engine import SparkEngine, to_spark_sql
 from braze_assets.engine.startup import check_location_through_spark
+from braze_assets.sync.tables import VALUE_HASH_SQL, key_id_sql
 
 
 def test_try_strptime_becomes_try_to_timestamp():
@@ -65,6 +66,13 @@ REWRITTEN = {
     "FROM _times WHERE raw LIKE '%+02:00' OR raw LIKE '%Z' ORDER BY raw",
     "days": "SELECT CAST(CAST('2024-03-04 10:00:00' AS TIMESTAMP) - to_days(CAST(3 AS INTEGER)) "
     "AS VARCHAR), CAST(CAST('2024-03-04' AS DATE) - CAST(3 AS INTEGER) AS VARCHAR)",
+    # The sync's key id and value hash: the same numbers on both engines (switching resends nothing).
+    "key_hashes": f"SELECT v, CAST({key_id_sql('k', 'v', 'k')} AS VARCHAR), "
+    f"CAST({VALUE_HASH_SQL} AS VARCHAR) FROM (SELECT k, v, v AS value_json FROM _orders) ORDER BY v",
+    # The payload gate's JSON check.
+    "json_valid": "SELECT raw, json_valid(raw) FROM (SELECT raw FROM _times UNION ALL "
+    "SELECT * FROM (VALUES ('null'), ('\"x\"'), ('[1, {\"a\": 2.5}]'), ('{\"a\":'), "
+    "('tru'), (CAST(NULL AS VARCHAR))) t(raw)) ORDER BY raw NULLS LAST",
 }
 ORDERS = pa.table(
     {"k": ["a", "a", "a", "b"], "o": [3, 1, 2, 5], "v": ["third", "first", "second", "only"]}
@@ -107,6 +115,18 @@ def test_rewritten_sql_gives_duckdbs_values(spark_session, tmp_path, query):
     assert spark.fetch(REWRITTEN[query]) == expected
     if query == "top_n":
         assert expected[0] == ("a", ["first", "second"], ["third", "second"], "second", None)
+    if query == "key_hashes":
+        digest = md5("a\x1ffirst\x1fa")
+        assert expected[0] == ("first", str(int(digest[:31], 16)), str(int(md5("first")[:16], 16)))
+    if query == "json_valid":
+        assert dict(expected)["null"] is True and dict(expected)["tru"] is False
+        assert dict(expected)[None] is None
+
+
+def md5(text: str) -> str:
+    import hashlib
+
+    return hashlib.md5(text.encode()).hexdigest()
 
 
 @pytest.mark.integration
@@ -149,6 +169,32 @@ def test_tables_are_created_and_rows_replaced_alike(spark_session, tmp_path):
             ("d", "[1]", 4, "2024-03-04 10:00:00"),
         ]
     )
+
+
+@pytest.mark.integration
+def test_rows_with_nothing_to_replace_are_added_without_rewriting_the_table(
+    spark_session, tmp_path
+):
+    """A new run's history rows (campaign_recipients) or a new day's snapshot are appended as
+    new files; replacing rows that exist rewrites the table, as before."""
+    engine = SparkEngine(spark_session, str(tmp_path / "tables"))
+    engine.write_arrow("history", pa.table({"run": ["r1", "r1"], "n": [1, 2]}))
+
+    def files() -> set:
+        return set((tmp_path / "tables" / "history").glob("*.parquet"))
+
+    first = files()
+    engine.replace_rows("history", "run = 'r2'", "SELECT 'r2', CAST(3 AS INTEGER)")
+    assert first < files()
+    assert sorted(SparkEngine(spark_session, engine.location).fetch("SELECT * FROM history")) == [
+        ("r1", 1),
+        ("r1", 2),
+        ("r2", 3),
+    ]
+    assert engine.column_types("SELECT * FROM history")["n"] == "BIGINT"
+    engine.replace_rows("history", "run = 'r2'", "SELECT 'r2', CAST(4 AS BIGINT)")
+    assert not first & files()
+    assert sorted(engine.fetch("SELECT * FROM history")) == [("r1", 1), ("r1", 2), ("r2", 4)]
 
 
 def test_splink_runs_with_the_configured_lineage_break(spark_session, tmp_path):

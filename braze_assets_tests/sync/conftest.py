@@ -8,7 +8,7 @@ import pytest
 
 from braze_assets.sync.config import ResolvedSyncSettings
 from braze_assets.sync.runner import sync_destination
-from braze_assets.sync.tables import KEY_ID_SQL, SNAPSHOTS, ensure_tables
+from braze_assets.sync.tables import KEY_ID_SQL, SNAPSHOTS, VALUE_HASH_SQL, ensure_tables
 
 DAY1 = dt.date(2026, 11, 1)
 DAY2 = dt.date(2026, 11, 2)
@@ -34,7 +34,7 @@ def put_snapshot(con, day, rows, destination="braze_us"):
     con.register("_put_snapshot", frame)
     con.execute(
         f"""INSERT INTO {SNAPSHOTS} SELECT ?::DATE, ?, identifier, attribute, element, {KEY_ID_SQL}, kind,
-                   attr_type, billable, value_json, hash(value_json) FROM _put_snapshot""",
+                   attr_type, billable, value_json, {VALUE_HASH_SQL} FROM _put_snapshot""",
         [day, destination],
     )
     con.unregister("_put_snapshot")

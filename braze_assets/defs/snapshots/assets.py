@@ -5,15 +5,20 @@ import datetime as dt
 from collections.abc import Sequence
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from braze_assets import tables
 from braze_assets.attributes.config import DestinationConfig
 from braze_assets.defs import automation
-from braze_assets.defs.project import warehouse_asset
+from braze_assets.defs.engine import (
+    copy_to_warehouse,
+    engine_asset_args,
+    export_to_spark,
+    open_engine,
+)
+from braze_assets.lifecycle.tables import DELETIONS
 from braze_assets.sync.config import SyncConfig
 from braze_assets.sync.snapshots import build_snapshot
-from braze_assets.sync.tables import SNAPSHOTS
+from braze_assets.sync.tables import SNAPSHOT_COLUMNS, SNAPSHOTS
 
 GROUP = "snapshots"
 UPSTREAM = (tables.BRAZE_CUSTOMER_ATTRIBUTES, tables.CAMPAIGN_AUDIENCES)
@@ -24,7 +29,7 @@ def build_snapshot_asset(
     config: SyncConfig,
     partitions: dg.DailyPartitionsDefinition,
 ) -> dg.AssetsDefinition:
-    @warehouse_asset(
+    @dg.asset(
         name=SNAPSHOTS,
         group_name=GROUP,
         partitions_def=partitions,
@@ -34,6 +39,9 @@ def build_snapshot_asset(
         # A day's snapshot reads every campaign's current members, whatever partition built them.
         deps=[dg.AssetDep(name, partition_mapping=dg.AllPartitionMapping()) for name in UPSTREAM],
         tags={"layer": "activation"},
+        # In Spark mode built on Spark and copied into the warehouse file, where the payload gate
+        # and the lifecycle's deletions read it.
+        **engine_asset_args(warehouse_copy=True),
         description=(
             "The full intended Braze state of the day per destination, identifier and attribute (long format: "
             "canonical JSON text + 64-bit hash), from braze_customer_attributes and the campaign audiences' "
@@ -41,17 +49,22 @@ def build_snapshot_asset(
             "are pruned. The sync diffs it against what Braze confirmed."
         ),
     )
-    def attribute_snapshots(
-        context: dg.AssetExecutionContext, duckdb: DuckDBResource
-    ) -> dg.MaterializeResult:
+    def attribute_snapshots(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         day = dt.date.fromisoformat(context.partition_key)
-        with duckdb.get_connection() as con:
+        # In Spark mode: the deletions live in the warehouse file; a deleted profile is never
+        # sent again.
+        export_to_spark(context, [DELETIONS])
+        with open_engine(context) as engine:
             report = build_snapshot(
-                con, destinations, day, retention_days=config.snapshot_retention_days
+                engine, destinations, day, retention_days=config.snapshot_retention_days
             )
-            days = con.execute(f"SELECT count(DISTINCT snapshot_date) FROM {SNAPSHOTS}").fetchone()[
-                0
-            ]
+            days = engine.fetch(f"SELECT count(DISTINCT snapshot_date) FROM {SNAPSHOTS}")[0][0]
+        copy_to_warehouse(
+            context,
+            SNAPSHOTS,
+            order_by="snapshot_date, destination, identifier, attribute, element",
+            columns=SNAPSHOT_COLUMNS,
+        )
         for name, missing in report.members_without_identifier.items():
             if missing:
                 context.log.warning(

@@ -7,15 +7,18 @@ from collections.abc import Sequence
 import dagster as dg
 from dagster._check import CheckError
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from braze_assets import settings
 from braze_assets.attributes.config import DestinationConfig
 from braze_assets.config.sources import TransactionSourceConfig
 from braze_assets.defs import automation
-from braze_assets.defs.braze.resources import BrazeResource
-from braze_assets.defs.project import warehouse_asset
+from braze_assets.defs.engine import (
+    WAREHOUSE_KEY,
+    engine_asset_args,
+    export_to_spark,
+    spark_engine,
+)
 from braze_assets.defs.snapshots.checks import GATE, gate_metadata
 from braze_assets.lifecycle.orders import (
     OrderReport,
@@ -24,7 +27,9 @@ from braze_assets.lifecycle.orders import (
     send_order_events,
 )
 from braze_assets.lifecycle.profiles import LifecycleReport, run_lifecycle
+from braze_assets.lifecycle.tables import DELETIONS
 from braze_assets.sync.config import ResolvedSyncSettings, SyncConfig
+from braze_assets.sync.diff import CONSENT_TIMES
 from braze_assets.sync.gates import check_snapshot
 from braze_assets.sync.runner import (
     SyncBlocked,
@@ -34,7 +39,11 @@ from braze_assets.sync.runner import (
     new_run_id,
     sync_destination,
 )
-from braze_assets.sync.tables import RESULTS, SNAPSHOTS
+from braze_assets.sync.tables import CONFIRMED, REJECTIONS, RESULTS, SNAPSHOTS
+
+# What the diff reads besides the snapshot, all written in the warehouse file: in Spark mode
+# copied to the table location before each diff.
+DIFF_STATE = (CONFIRMED, REJECTIONS, CONSENT_TIMES, DELETIONS)
 
 GROUP = "sync"
 
@@ -82,6 +91,7 @@ def run_sync(
     dry_run: bool = False,
     logger=None,
     riders=None,
+    diff_engine=None,
 ) -> SyncReport:
     return sync_destination(
         con,
@@ -95,6 +105,7 @@ def run_sync(
         dry_run=dry_run,
         logger=logger,
         riders=riders,
+        diff_engine=diff_engine,
     )
 
 
@@ -175,7 +186,7 @@ def run_order_events(
 
 
 def sync_with_orders(
-    con, client, destination, section, resolved, transactions, day, logger
+    con, client, destination, section, resolved, transactions, day, logger, diff_engine=None
 ) -> tuple[SyncReport, OrderReport]:
     """The attribute sync with the day's order events packed into its requests (one budget,
     75 objects per request across the arrays). Only external-id destinations: a killed run's
@@ -183,7 +194,9 @@ def sync_with_orders(
     others send their orders after the attributes, in requests of their own."""
     config = section.lifecycle.orders
     if not (config.enabled and destination.identifier == "external_id"):
-        report = run_sync(con, client, destination, resolved, day, logger=logger)
+        report = run_sync(
+            con, client, destination, resolved, day, logger=logger, diff_engine=diff_engine
+        )
         orders = run_order_events(
             con,
             client,
@@ -208,7 +221,16 @@ def sync_with_orders(
         retry_unknown_for_days=resolved.retry_unknown_for_days,
     )
     riders = order_riders(orders, plan, con, new_run_id(), config) if len(plan) else None
-    report = run_sync(con, client, destination, resolved, day, logger=logger, riders=riders)
+    report = run_sync(
+        con,
+        client,
+        destination,
+        resolved,
+        day,
+        logger=logger,
+        riders=riders,
+        diff_engine=diff_engine,
+    )
     return report, orders
 
 
@@ -270,8 +292,13 @@ def build_sync_asset(
 ) -> dg.AssetsDefinition:
     cron = section.for_destination(destination.name).cron
 
-    @warehouse_asset(
-        "braze",
+    engine_args = engine_asset_args("braze", warehouse_copy=True)
+    engine_args["required_resource_keys"] = {*engine_args["required_resource_keys"], "braze"}
+
+    # In Spark mode the payload gate and the diff run on Spark, on the snapshot at the table
+    # location; the journal, confirmed state and run records stay in the warehouse file (one
+    # DuckDB transaction per fold), so the asset also takes the warehouse pool.
+    @dg.asset(
         key=sync_asset_key(destination.name),
         group_name=GROUP,
         partitions_def=partitions,
@@ -280,6 +307,7 @@ def build_sync_asset(
         freshness_policy=automation.freshness(cron),
         deps=[SNAPSHOTS],
         tags={"layer": "activation"},
+        **engine_args,
         description=(
             f"Change-only sync of destination {destination.name!r}: the day's attribute_snapshots partition diffed "
             "against braze_confirmed_state; only added / changed / removed values and audience joins / leaves are "
@@ -288,12 +316,7 @@ def build_sync_asset(
             "exceeds the budget (run config override_budget to send anyway)."
         ),
     )
-    def _sync(
-        context: dg.AssetExecutionContext,
-        config: SyncRunConfig,
-        duckdb: DuckDBResource,
-        braze: BrazeResource,
-    ) -> dg.MaterializeResult:
+    def _sync(context: dg.AssetExecutionContext, config: SyncRunConfig) -> dg.MaterializeResult:
         gates = failed_gates(context)
         if gates:
             raise dg.Failure(
@@ -305,11 +328,13 @@ def build_sync_asset(
             )
         resolved = resolved_settings(destination, section, config)
         day = dt.date.fromisoformat(context.partition_key)
-        with braze.get_client(logger=context.log) as client, duckdb.get_connection() as con:
-            # The payload gate again, on this destination's rows: whatever ran before, a bad
-            # snapshot is never sent. (On this connection: DuckDB refuses a read-only one to a
-            # file this process has open read-write.)
-            gate = check_snapshot(con, day, destination.name)
+        braze, warehouse = context.resources.braze, getattr(context.resources, WAREHOUSE_KEY)
+        with braze.get_client(logger=context.log) as client, warehouse.get_connection() as con:
+            spark = spark_engine(context)
+            # The payload gate again, on this destination's rows of the snapshot the diff reads:
+            # whatever ran before, a bad snapshot is never sent. (On DuckDB on this connection:
+            # DuckDB refuses a read-only one to a file this process has open read-write.)
+            gate = check_snapshot(con if spark is None else spark, day, destination.name)
             if not gate.passed:
                 raise dg.Failure(
                     description=(
@@ -318,6 +343,11 @@ def build_sync_asset(
                     ),
                     metadata=gate_metadata(gate),
                 )
+
+            def diff_engine(con):
+                # After the recovery folded earlier journals: the state the diff reads.
+                return export_to_spark(context, DIFF_STATE, con)
+
             try:
                 lifecycle = run_profile_lifecycle(
                     con,
@@ -329,7 +359,15 @@ def build_sync_asset(
                     consent_source=consent_source,
                 )
                 report, orders = sync_with_orders(
-                    con, client, destination, section, resolved, transactions, day, context.log
+                    con,
+                    client,
+                    destination,
+                    section,
+                    resolved,
+                    transactions,
+                    day,
+                    context.log,
+                    diff_engine if spark is not None else None,
                 )
             except (SyncBlocked, SyncFailed) as exc:
                 raise dg.Failure(description=str(exc)) from None
