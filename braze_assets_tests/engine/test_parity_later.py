@@ -408,7 +408,11 @@ def _materialise_snapshot_and_sync(root: Path, warehouse: Path, monkeypatch, spa
         )
         seconds = time.perf_counter() - started
         sent = {
-            "profiles": sorted(sandbox.profiles(), key=repr),
+            # The profiles as the sandbox holds them, without the clock time each was created at.
+            "profiles": sorted(
+                ({k: v for k, v in p.items() if k != "created_at"} for p in sandbox.profiles()),
+                key=repr,
+            ),
             "received": sandbox.received_by_user(),
             "data_points": sandbox.data_points_spent(),
         }
@@ -436,7 +440,7 @@ def _table(con, table: str) -> list[tuple]:
     """Every row, every column but the run's clock times and ids; key ids and hashes as text."""
     columns = [
         c
-        for c, _ in con.execute(f"DESCRIBE {table}").fetchall()
+        for c, *_ in con.execute(f"DESCRIBE {table}").fetchall()
         if c not in {"computed_at", "confirmed_at", "rejected_at", "first_rejected_at", "run_id"}
     ]
     cast = ", ".join(
