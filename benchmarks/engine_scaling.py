@@ -21,7 +21,8 @@ log(records) across the sizes. Each Spark figure is also given as a ratio to Duc
 size in the same run (the anchor), which moves less with the machine's load than either.
 
 The diff is the sync's own `compute_changes` for the day's snapshot against the confirmed state,
-which is empty here (a first sync: every value is an add); it runs on the warehouse file.
+which is empty here (a first sync: every value is an add); it runs as the sync asset runs it, on
+the engine of the mode (in Spark mode with the confirmed state copied to the table location first).
 """
 
 from __future__ import annotations
@@ -174,10 +175,15 @@ def _ran_on(assets, selection) -> str:
     return "+".join(sorted(kinds)) or "duckdb"
 
 
-def _diff(data_dir: Path, engine: str) -> dict:
+def _diff(data_dir: Path, engine: str, spark=None) -> dict:
+    """The sync's diff as the sync asset runs it: in Spark mode on Spark, with the confirmed
+    state (and the other tables the diff reads) copied from the warehouse file first."""
     import duckdb
 
     from braze_assets.defs import project
+    from braze_assets.defs.engine import export_tables
+    from braze_assets.defs.sync.assets import DIFF_STATE
+    from braze_assets.engine.duckdb_engine import DuckDBEngine
     from braze_assets.sync.config import ResolvedSyncSettings
     from braze_assets.sync.diff import compute_changes
     from braze_assets.sync.tables import ensure_tables
@@ -185,10 +191,11 @@ def _diff(data_dir: Path, engine: str) -> dict:
     values = 0
     with duckdb.connect(str(data_dir / f"warehouse_{engine}.duckdb")) as con:
         ensure_tables(con)
+        on = DuckDBEngine(con) if spark is None else export_tables(con, spark.engine(), DIFF_STATE)
         for destination in project.project_config().destinations:
             settings = ResolvedSyncSettings(destination=destination.name)
             values += compute_changes(
-                con,
+                on,
                 destination.name,
                 DAY,
                 clear_attributes=(),
@@ -253,7 +260,8 @@ def run_engine(engine: str, data_dir: Path, names: list[str]) -> None:
     for stage in (s for s in stages() if s.name in names):
         meter.start()
         if stage.name == "diff":
-            extra, ran_on = _diff(data_dir, engine), "duckdb"
+            extra = _diff(data_dir, engine, resources.get("spark"))
+            ran_on = "spark" if "spark" in resources else "duckdb"
         else:
             selection = dg.AssetSelection.groups(*stage.groups) | dg.AssetSelection.assets(
                 *stage.keys

@@ -72,6 +72,8 @@ _TABLES = {
     "attribute VARCHAR, value JSON NULL, run_id VARCHAR, computed_at TIMESTAMP",
 }
 
+RECIPIENT_COLUMNS = _TABLES[tables.CAMPAIGN_RECIPIENTS]
+
 
 def in_control_group(campaign: str, customer_id: str, percent: float) -> bool:
     """The control group: the first 64 bits of md5(campaign, unit separator, customer id), scaled

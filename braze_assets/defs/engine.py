@@ -116,13 +116,16 @@ def copy_to_warehouse(
     table: str,
     order_by: str | None = None,
     columns: str | None = None,
+    where: str = "true",
+    params: list | None = None,
 ) -> None:
     """In Spark mode, copy the table a Spark stage just wrote into the warehouse file, for the
     stages after it that still run on DuckDB (asset declared with warehouse_copy=True).
 
-    `columns` (as warehouse.create_tables takes them): the warehouse's table keeps these types
-    (e.g. UHUGEINT key ids, which Spark stores as decimals) and its rows are replaced in one
-    transaction."""
+    With `columns` (as warehouse.create_tables takes them) the warehouse's table keeps these
+    types (e.g. UHUGEINT key ids, which Spark stores as decimals), and only its rows for which
+    `where` holds (its `?` bound to `params`) are replaced, by the Spark table's such rows, in one
+    transaction: a stage that adds a run's rows copies those, not the whole history."""
     spark = _spark(context)
     if spark is None:
         return
@@ -134,9 +137,11 @@ def copy_to_warehouse(
         order = f" ORDER BY {order_by}" if order_by else ""
         create_tables(con, {table: columns})
         with transaction(con):
-            con.execute(f"DELETE FROM {quote(table)}")
+            con.execute(f"DELETE FROM {quote(table)} WHERE {where}", params)
             con.execute(
-                f"INSERT INTO {quote(table)} BY NAME SELECT * FROM read_parquet({files}){order}"
+                f"INSERT INTO {quote(table)} BY NAME SELECT * FROM read_parquet({files}) "
+                f"WHERE {where}{order}",
+                params,
             )
 
 
@@ -165,6 +170,12 @@ def export_to_spark(context: dg.AssetExecutionContext, tables: Sequence[str], co
     if con is None:
         with getattr(context.resources, WAREHOUSE_KEY).get_connection() as own:
             return export_to_spark(context, tables, own)
+    return export_tables(con, engine, tables)
+
+
+def export_tables(con, engine, tables: Sequence[str]):
+    """export_to_spark's copy: the warehouse's `tables` (those it has) to the Spark engine's
+    location; returns the engine."""
     from braze_assets.engine.spark_engine import local_path
 
     for table in tables:

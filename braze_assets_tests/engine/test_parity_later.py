@@ -365,6 +365,13 @@ def test_the_campaign_asset_runs_on_spark_in_spark_mode(
         copied = con.execute(f"SELECT * FROM {tables.AUDIENCE_MEMBERS}").to_arrow_table()
     assert members(copied) == members(stored)
     assert {r["customer_id"] for r in stored.to_pylist()} == {"c1", "c2", "c6"}
+    # The run's history rows, appended at the table location, are what the warehouse gained.
+    history = SparkEngine(spark_session, spark_settings.location()).read_arrow(
+        f"SELECT * FROM {tables.CAMPAIGN_RECIPIENTS}"
+    )
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        copied = con.execute(f"SELECT * FROM {tables.CAMPAIGN_RECIPIENTS}").to_arrow_table()
+    assert _rows(copied) == _rows(history) and history.num_rows == on_duckdb.size
 
 
 def _materialise_snapshot_and_sync(root: Path, warehouse: Path, monkeypatch, spark=None) -> dict:

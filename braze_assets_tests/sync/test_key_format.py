@@ -1,5 +1,6 @@
 """A warehouse written with the first key format (DuckDB's md5_number key ids and hash value
-hashes, which Spark cannot compute) is converted once, so its next sync resends nothing."""
+hashes, which Spark cannot compute) is converted once, so its next sync resends nothing; and the
+diff leaves out profiles deleted since its snapshot was built (what Spark mode's diff needs)."""
 
 from __future__ import annotations
 
@@ -85,3 +86,28 @@ def test_a_new_warehouse_starts_in_the_current_format(tmp_path):
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
         ensure_tables(con)
         assert con.execute(f"SELECT * FROM {FORMAT}").fetchall() == [(2,)]
+
+
+def test_a_profile_deleted_since_the_day_began_is_not_sent_from_that_days_snapshot(con):
+    """In Spark mode the lifecycle forgets a deleted profile in the warehouse file but the diff
+    reads the snapshot at the table location: the diff itself leaves out profiles deleted since
+    the snapshot's day began (and only those: an older deletion does not hide a profile that
+    came back)."""
+    from braze_assets.lifecycle.tables import DELETIONS, ensure_lifecycle_tables
+    from braze_assets_tests.sync.conftest import put_snapshot, value
+
+    put_snapshot(
+        con, DAY2, [value("u1", "loyalty_tier", '"gold"'), value("u2", "loyalty_tier", '"red"')]
+    )
+    ensure_lifecycle_tables(con)
+    assert compute_changes(con, "braze_us", DAY2, clear_attributes=()).adds == 2
+    deletion = f"""INSERT INTO {DELETIONS} VALUES ('braze_us', 'r1', 'c-u2', 'u2', 'disappeared',
+        ?, NULL, ?)"""
+    con.execute(deletion, ["deleted", "2026-11-01 23:00:00"])
+    assert compute_changes(con, "braze_us", DAY2, clear_attributes=()).adds == 2
+    con.execute(deletion, ["failed", "2026-11-02 06:00:00"])
+    assert compute_changes(con, "braze_us", DAY2, clear_attributes=()).adds == 2
+    con.execute(deletion, ["deleted", "2026-11-02 06:00:00"])
+    counts = compute_changes(con, "braze_us", DAY2, clear_attributes=())
+    assert counts.adds == 1
+    assert con.execute("SELECT identifier FROM _sync_changes").fetchall() == [("u1",)]

@@ -14,6 +14,7 @@ from braze_assets.audiences import (
     write_activation,
 )
 from braze_assets.audiences.cadence import cron_schedule
+from braze_assets.audiences.campaigns import RECIPIENT_COLUMNS
 from braze_assets.audiences.config import Campaign
 from braze_assets.defs import automation
 from braze_assets.defs.engine import (
@@ -95,15 +96,23 @@ def _evaluate_and_write(context: dg.AssetExecutionContext, audiences: AudiencesC
         plan = plan_activation(engine, name, audiences, datetime.now(UTC))
         report = write_activation(engine, plan, audiences, context.run.run_id)
         runs, rows = engine.fetch(RECIPIENT_COUNTS, [name])[0]
-    for table in WRITTEN:
+    for table in (tables.AUDIENCE_MEMBERS, tables.CAMPAIGN_MEMBER_ATTRIBUTES):
         copy_to_warehouse(context, table, order_by=ORDER[table])
+    # The history gains this run's rows only: copy those, not the whole history again.
+    copy_to_warehouse(
+        context,
+        tables.CAMPAIGN_RECIPIENTS,
+        order_by=ORDER[tables.CAMPAIGN_RECIPIENTS],
+        columns=RECIPIENT_COLUMNS,
+        where="campaign = ? AND run_id = ?",
+        params=[name, context.run.run_id],
+    )
     return report, runs, rows
 
 
 RECIPIENT_COUNTS = (
     "SELECT count(DISTINCT run_id), count(*) FROM campaign_recipients WHERE campaign = ?"
 )
-WRITTEN = (tables.AUDIENCE_MEMBERS, tables.CAMPAIGN_RECIPIENTS, tables.CAMPAIGN_MEMBER_ATTRIBUTES)
 ORDER = {
     tables.AUDIENCE_MEMBERS: "campaign, customer_id",
     tables.CAMPAIGN_RECIPIENTS: "computed_at, campaign, customer_id",

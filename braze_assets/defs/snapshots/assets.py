@@ -59,11 +59,15 @@ def build_snapshot_asset(
                 engine, destinations, day, retention_days=config.snapshot_retention_days
             )
             days = engine.fetch(f"SELECT count(DISTINCT snapshot_date) FROM {SNAPSHOTS}")[0][0]
+        # The day's rows and the days pruned: the other days are in the warehouse file already.
+        cutoff = day - dt.timedelta(days=config.snapshot_retention_days)
         copy_to_warehouse(
             context,
             SNAPSHOTS,
             order_by="snapshot_date, destination, identifier, attribute, element",
             columns=SNAPSHOT_COLUMNS,
+            where="snapshot_date = ? OR snapshot_date <= ?",
+            params=[day, cutoff],
         )
         for name, missing in report.members_without_identifier.items():
             if missing:
