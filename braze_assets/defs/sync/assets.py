@@ -329,7 +329,8 @@ def build_sync_asset(
         resolved = resolved_settings(destination, section, config)
         day = dt.date.fromisoformat(context.partition_key)
         braze, warehouse = context.resources.braze, getattr(context.resources, WAREHOUSE_KEY)
-        with braze.get_client(logger=context.log) as client, warehouse.get_connection() as con:
+        log = context.log
+        with braze.get_client(logger=log) as client, warehouse.get_connection() as con:
             spark = spark_engine(context)
             # The payload gate again, on this destination's rows of the snapshot the diff reads:
             # whatever ran before, a bad snapshot is never sent. (On DuckDB on this connection:
@@ -344,9 +345,11 @@ def build_sync_asset(
                     metadata=gate_metadata(gate),
                 )
 
-            def diff_engine(con):
+            def on_spark(con):
                 # After the recovery folded earlier journals: the state the diff reads.
                 return export_to_spark(context, DIFF_STATE, con)
+
+            diff = None if spark is None else on_spark
 
             try:
                 lifecycle = run_profile_lifecycle(
@@ -355,19 +358,11 @@ def build_sync_asset(
                     destination,
                     section,
                     resolved,
-                    logger=context.log,
+                    logger=log,
                     consent_source=consent_source,
                 )
                 report, orders = sync_with_orders(
-                    con,
-                    client,
-                    destination,
-                    section,
-                    resolved,
-                    transactions,
-                    day,
-                    context.log,
-                    diff_engine if spark is not None else None,
+                    con, client, destination, section, resolved, transactions, day, log, diff
                 )
             except (SyncBlocked, SyncFailed) as exc:
                 raise dg.Failure(description=str(exc)) from None
