@@ -8,7 +8,8 @@ from contextlib import contextmanager
 import duckdb
 import pyarrow as pa
 
-from braze_assets.engine.base import component_labels, conform, map_schema, mapped_batch
+from braze_assets.engine.base import component_labels, conform, map_schema, results_batch
+from braze_assets.engine.parallel import map_rows
 from braze_assets.warehouse import create_tables, quote, table_exists, transaction
 
 
@@ -41,7 +42,9 @@ class DuckDBEngine:
         rows = self.fetch(query)
         columns = [[row[i] for row in rows] for i in range(len(inputs))]
         schema = map_schema(inputs, outputs, types)
-        self.con.register(name, pa.Table.from_batches([mapped_batch(columns, fn, outputs, schema)]))
+        # On every core for large maps (parallel.py): the Python normalisers ran on one.
+        batch = results_batch(columns, map_rows(columns, fn), outputs, schema)
+        self.con.register(name, pa.Table.from_batches([batch]))
 
     def write_table(self, name: str, query: str) -> None:
         self.con.execute(f"CREATE OR REPLACE TABLE {quote(name)} AS {query}")
