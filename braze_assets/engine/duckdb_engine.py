@@ -39,11 +39,16 @@ class DuckDBEngine:
         self.con.unregister(name)
 
     def map_distinct(self, name, query, inputs, fn, outputs, types=None) -> None:
-        rows = self.fetch(query)
-        columns = [[row[i] for row in rows] for i in range(len(inputs))]
         schema = map_schema(inputs, outputs, types)
+        # Fetched as Arrow and kept as the input columns: fetchall's tuples and arrays rebuilt
+        # from them cost ~2x (1.2 against 0.5 CPU-s for the 1M benchmark's 582k phones).
+        table = self.read_arrow(query)
+        arrays = [
+            table.column(i).combine_chunks().cast(schema.field(i).type) for i in range(len(inputs))
+        ]
+        columns = [array.to_pylist() for array in arrays]
         # On every core for large maps (parallel.py): the Python normalisers ran on one.
-        batch = results_batch(columns, map_rows(columns, fn), outputs, schema)
+        batch = results_batch(arrays, map_rows(columns, fn), outputs, schema)
         self.con.register(name, pa.Table.from_batches([batch]))
 
     def write_table(self, name: str, query: str) -> None:
