@@ -153,10 +153,18 @@ def mapped_batch(
 ) -> pa.RecordBatch:
     """Inputs (one list per column) and fn's outputs as one batch of `schema`; both engines build
     their map tables with it, so the values and their types are the same."""
-    results = [fn(*args) for args in zip(*columns)]
-    arrays = [pa.array(c, type=schema.field(i).type) for i, c in enumerate(columns)]
+    inputs = [pa.array(c, type=schema.field(i).type) for i, c in enumerate(columns)]
+    return results_batch(inputs, [fn(*args) for args in zip(*columns)], outputs, schema)
+
+
+def results_batch(
+    inputs: list[pa.Array], results: list[tuple], outputs: list[str], schema: pa.Schema
+) -> pa.RecordBatch:
+    """The input arrays and fn's results already computed (results[i] for the i-th input row)
+    as one batch of `schema`."""
+    arrays = [*inputs]
     arrays += [
-        pa.array([r[j] for r in results], type=schema.field(len(columns) + j).type)
+        pa.array([r[j] for r in results], type=schema.field(len(inputs) + j).type)
         for j in range(len(outputs))
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)

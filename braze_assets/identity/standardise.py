@@ -496,13 +496,19 @@ def standardise(con, config: ProjectConfig, identity: IdentityConfig) -> Standar
         if n
     ]
     out = ", ".join(quote(c) for c in (*PERSON_FIELDS, *identifiers))
-    # A source key seen twice keeps its newest row, so record ids stay unique.
+    # A source key seen twice keeps its newest row, so record ids stay unique. Without duplicates
+    # (counted above) the window would keep every row: it is left out, since at 1M rows it was
+    # ~2.4 of this write's ~9 CPU-s (measured, benchmarks/README.md).
+    newest = (
+        "QUALIFY row_number() OVER (PARTITION BY source, source_pk ORDER BY updated_at DESC NULLS LAST, source_row DESC) = 1 "
+        if any(duplicates.values())
+        else ""
+    )
     con.write_table(
         TABLE,
         f"SELECT source || ':' || source_pk AS record_id, source, source_pk, "
         f"updated_at, priority, source_row, {out} FROM _identity_step2 WHERE source_pk IS NOT NULL "
-        "QUALIFY row_number() OVER (PARTITION BY source, source_pk ORDER BY updated_at DESC NULLS LAST, source_row DESC) = 1 "
-        "ORDER BY source, source_row",
+        f"{newest}ORDER BY source, source_row",
     )
     for name in ("_identity_stage", "_identity_step1", "_identity_step2"):
         con.drop_temp(name)
