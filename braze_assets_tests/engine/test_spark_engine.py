@@ -173,6 +173,64 @@ def test_splink_runs_with_the_configured_lineage_break(spark_session, tmp_path):
     assert not spark_session.sparkContext._jsc.sc().getCheckpointDir().isEmpty()
 
 
+@pytest.mark.integration
+def test_splink_em_counts_patterns_on_spark_and_iterates_on_duckdb(spark_session, tmp_path):
+    """Splink's EM on Spark: the agreement patterns are counted by one Spark query, the
+    iterations over them run on DuckDB, so the Spark jobs of a session do not grow with its
+    iterations (each iteration was eight jobs), and it trains what a DuckDB linker trains."""
+    import duckdb
+    import splink.comparison_library as cl
+    from splink import Linker, SettingsCreator, block_on
+
+    from braze_assets.engine.duckdb_engine import DuckDBEngine
+
+    first = ["ann", "ann", "bob", "bob", "cat", "cat", "dan", "dan", "eve", "eve"] * 4
+    records = pa.table(
+        {
+            "record_id": [f"r{i}" for i in range(len(first))],
+            "first": first,
+            "surname": [["lee", "lea", "kim"][i % 3] for i in range(len(first))],
+            "city": [["oslo", "rome"][i % 2] for i in range(len(first))],
+        }
+    )
+    iterations = 30
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="record_id",
+        comparisons=[
+            cl.ExactMatch(f).configure(m_probabilities=[0.8, 0.2], u_probabilities=[0.3, 0.7])
+            for f in ("first", "surname")
+        ],
+        blocking_rules_to_generate_predictions=[block_on("city")],
+        probability_two_random_records_match=0.1,
+        max_iterations=iterations,
+        em_convergence=1e-15,
+    )
+    tracker = spark_session.sparkContext.statusTracker()
+    trained, jobs = {}, 0
+    with duckdb.connect() as con:
+        for engine in (DuckDBEngine(con), SparkEngine(spark_session, str(tmp_path / "t"))):
+            engine.register("_em_records", records)
+            linker = Linker(engine.splink_api().register("_em_records"), settings)
+            before = len(tracker.getJobIdsForGroup())
+            session = linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on("city"), estimate_without_term_frequencies=True
+            )
+            jobs = len(tracker.getJobIdsForGroup()) - before
+            assert len(session._core_model_settings_history) == iterations + 1
+            model = linker.misc.save_model_to_json()
+            trained[engine.name] = [
+                level[p]
+                for comparison in model["comparisons"]
+                for level in comparison["comparison_levels"]
+                if not level.get("is_null_level")
+                for p in ("m_probability", "u_probability")
+            ]
+    assert 0 < jobs < iterations
+    assert len(trained["duckdb"]) == 8
+    assert trained["spark"] == pytest.approx(trained["duckdb"], rel=1e-9)
+
+
 def test_a_new_engine_attaches_only_tables_written_since(spark_session, tmp_path):
     """Each Dagster asset builds an engine on the process's session; attaching a table reads its
     schema (a Spark job), so a table already attached and unchanged is not read again, and one
