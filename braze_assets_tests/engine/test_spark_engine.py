@@ -231,6 +231,39 @@ def test_splink_em_counts_patterns_on_spark_and_iterates_on_duckdb(spark_session
     assert trained["spark"] == pytest.approx(trained["duckdb"], rel=1e-9)
 
 
+@pytest.mark.integration
+def test_components_on_the_driver_and_in_sql_agree_with_duckdb(spark_session, tmp_path):
+    """Spark settles a small graph on the driver (union-find) and a large one by propagating
+    labels in SQL: both label every component by its smallest node, as DuckDB does."""
+    import random
+
+    import duckdb
+
+    from braze_assets.engine.duckdb_engine import DuckDBEngine
+
+    rng = random.Random(3)
+    nodes = list(range(0, 300, 3))
+    edges = [(rng.choice(nodes), rng.choice(nodes)) for _ in range(120)]
+    graph = {
+        "_nodes": pa.table({"node": pa.array(nodes, pa.int64())}),
+        "_edges": pa.table(
+            {"l": pa.array([e[0] for e in edges]), "r": pa.array([e[1] for e in edges])}
+        ),
+    }
+    labels = {}
+    with duckdb.connect() as con:
+        spark = SparkEngine(spark_session, str(tmp_path / "t"))
+        for engine, limit in ((DuckDBEngine(con), None), (spark, 1000), (spark, 50)):
+            if limit is not None:
+                engine.driver_graph_limit = limit
+            for table, rows in graph.items():
+                engine.register(table, rows)
+            engine.components("_c", "SELECT node FROM _nodes", "SELECT l, r FROM _edges")
+            labels[(engine.name, limit)] = dict(engine.fetch("SELECT node, component FROM _c"))
+    assert labels[("spark", 1000)] == labels[("duckdb", None)] == labels[("spark", 50)]
+    assert len(set(labels[("duckdb", None)].values())) < len(nodes)
+
+
 def test_a_new_engine_attaches_only_tables_written_since(spark_session, tmp_path):
     """Each Dagster asset builds an engine on the process's session; attaching a table reads its
     schema (a Spark job), so a table already attached and unchanged is not read again, and one
