@@ -539,6 +539,7 @@ class SparkEngine:
 # scores those patterns and sums them into new m and u: a table of one row per pattern (hundreds),
 # at every data size.
 _PATTERN_COUNTS = "__splink__agreement_pattern_counts"
+_AGGREGATED_COUNTS = "__splink__aggregated_m_u_counts_"
 
 
 @lru_cache(maxsize=1)
@@ -547,7 +548,7 @@ def _splink_api_class():
     from splink.internals.duckdb.dataframe import DuckDBDataFrame
 
     class BrazeSparkAPI(SparkAPI):
-        """Splink's SparkAPI with two execution changes, the same SQL and results.
+        """Splink's SparkAPI with these execution changes, the same SQL and results.
 
         EM's iterations run on DuckDB: the agreement patterns are counted on Spark (over every
         training pair) and collected, and each iteration's query over those counts (Splink's own
@@ -567,22 +568,35 @@ def _splink_api_class():
             self.local_checkpoint = local_checkpoint
             self._em_api = None
 
+        def _local(self):
+            if self._em_api is None:
+                self._em_api = DuckDBAPI(self.duckdb_con)
+            return self._em_api
+
         def sql_pipeline_to_splink_dataframe(self, pipeline):
             if pipeline.output_table_name == _PATTERN_COUNTS:
                 counted = super().sql_pipeline_to_splink_dataframe(pipeline)
                 patterns = counted.as_pyarrow_table()
                 counted.drop_table_from_database_and_remove_from_cache()
-                if self._em_api is None:
-                    self._em_api = DuckDBAPI(self.duckdb_con)
                 # Registered under the name the iterations' SQL reads it by.
-                self._em_api.duckdb_con.register(counted.physical_name, patterns)
-                return self._em_api.table_to_splink_dataframe(
+                self._local().duckdb_con.register(counted.physical_name, patterns)
+                return self._local().table_to_splink_dataframe(
                     _PATTERN_COUNTS, counted.physical_name
                 )
             local = [f for f in pipeline.input_dataframes if isinstance(f, DuckDBDataFrame)]
             if local:
                 return local[0].db_api.sql_pipeline_to_splink_dataframe(pipeline)
             return super().sql_pipeline_to_splink_dataframe(pipeline)
+
+        def register(self, table, *, dataset_display_name=None, table_name=None):
+            # u sampling's per-comparison counts, summed on the driver over its chunks, go
+            # straight to the DuckDB step that turns them into u probabilities, not through a
+            # Spark table and back (a job per comparison).
+            if isinstance(table, list) and (table_name or "").startswith(_AGGREGATED_COUNTS):
+                return self._local().register(table, table_name=table_name)
+            return super().register(
+                table, dataset_display_name=dataset_display_name, table_name=table_name
+            )
 
         def _break_lineage_and_repartition(self, spark_df, templated_name, physical_name):
             if not self.local_checkpoint:

@@ -177,7 +177,8 @@ def test_splink_runs_with_the_configured_lineage_break(spark_session, tmp_path):
 def test_splink_em_counts_patterns_on_spark_and_iterates_on_duckdb(spark_session, tmp_path):
     """Splink's EM on Spark: the agreement patterns are counted by one Spark query, the
     iterations over them run on DuckDB, so the Spark jobs of a session do not grow with its
-    iterations (each iteration was eight jobs), and it trains what a DuckDB linker trains."""
+    iterations (each iteration was eight jobs), and it trains what a DuckDB linker trains; u
+    sampling's counts go to DuckDB's proportions step without a Spark table."""
     import duckdb
     import splink.comparison_library as cl
     from splink import Linker, SettingsCreator, block_on
@@ -209,7 +210,8 @@ def test_splink_em_counts_patterns_on_spark_and_iterates_on_duckdb(spark_session
     tracker = spark_session.sparkContext.statusTracker()
     trained, jobs = {}, 0
     with duckdb.connect() as con:
-        for engine in (DuckDBEngine(con), SparkEngine(spark_session, str(tmp_path / "t"))):
+        spark = SparkEngine(spark_session, str(tmp_path / "t"))
+        for engine in (DuckDBEngine(con), spark):
             engine.register("_em_records", records)
             linker = Linker(engine.splink_api().register("_em_records"), settings)
             before = len(tracker.getJobIdsForGroup())
@@ -229,6 +231,27 @@ def test_splink_em_counts_patterns_on_spark_and_iterates_on_duckdb(spark_session
     assert 0 < jobs < iterations
     assert len(trained["duckdb"]) == 8
     assert trained["spark"] == pytest.approx(trained["duckdb"], rel=1e-9)
+    # u sampling's counts: the same u as Splink's own SparkAPI (same seeded sample), with fewer
+    # Spark jobs.
+    from splink import SparkAPI
+
+    sampled = {}
+    for api in (spark.splink_api(), SparkAPI(spark_session=spark_session)):
+        linker = Linker(api.register("_em_records"), settings)
+        before = len(tracker.getJobIdsForGroup())
+        linker.training.estimate_u_using_random_sampling(max_pairs=300, seed=1)
+        jobs = len(tracker.getJobIdsForGroup()) - before
+        model = linker.misc.save_model_to_json()
+        sampled[type(api).__name__] = (
+            jobs,
+            [
+                level.get("u_probability")
+                for comparison in model["comparisons"]
+                for level in comparison["comparison_levels"]
+            ],
+        )
+    assert sampled["BrazeSparkAPI"][1] == sampled["SparkAPI"][1]
+    assert sampled["BrazeSparkAPI"][0] < sampled["SparkAPI"][0]
 
 
 @pytest.mark.integration
