@@ -122,7 +122,8 @@ class Engine(Protocol):
         """Make `name(node, component)` queryable: the connected components of the graph whose
         nodes (BIGINT column `node`) and undirected edges (BIGINT columns `l`, `r`) the queries
         give; a component is labelled by its smallest node. DuckDB runs union-find on the
-        driver; Spark propagates minimum labels in SQL, so the graph never leaves the executors."""
+        driver; Spark does too up to SparkEngine.driver_graph_limit nodes and edges, and above it
+        propagates minimum labels in SQL, so a large graph never leaves the executors."""
 
     # Added for the audiences, the snapshots and the diff.
 

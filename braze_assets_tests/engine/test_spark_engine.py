@@ -219,6 +219,120 @@ def test_splink_runs_with_the_configured_lineage_break(spark_session, tmp_path):
     assert not spark_session.sparkContext._jsc.sc().getCheckpointDir().isEmpty()
 
 
+@pytest.mark.integration
+def test_splink_em_counts_patterns_on_spark_and_iterates_on_duckdb(spark_session, tmp_path):
+    """Splink's EM on Spark: the agreement patterns are counted by one Spark query, the
+    iterations over them run on DuckDB, so the Spark jobs of a session do not grow with its
+    iterations (each iteration was eight jobs), and it trains what a DuckDB linker trains; u
+    sampling's counts go to DuckDB's proportions step without a Spark table."""
+    import duckdb
+    import splink.comparison_library as cl
+    from splink import Linker, SettingsCreator, block_on
+
+    from braze_assets.engine.duckdb_engine import DuckDBEngine
+
+    first = ["ann", "ann", "bob", "bob", "cat", "cat", "dan", "dan", "eve", "eve"] * 4
+    records = pa.table(
+        {
+            "record_id": [f"r{i}" for i in range(len(first))],
+            "first": first,
+            "surname": [["lee", "lea", "kim"][i % 3] for i in range(len(first))],
+            "city": [["oslo", "rome"][i % 2] for i in range(len(first))],
+        }
+    )
+    iterations = 30
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="record_id",
+        comparisons=[
+            cl.ExactMatch(f).configure(m_probabilities=[0.8, 0.2], u_probabilities=[0.3, 0.7])
+            for f in ("first", "surname")
+        ],
+        blocking_rules_to_generate_predictions=[block_on("city")],
+        probability_two_random_records_match=0.1,
+        max_iterations=iterations,
+        em_convergence=1e-15,
+    )
+    tracker = spark_session.sparkContext.statusTracker()
+    trained, jobs = {}, 0
+    with duckdb.connect() as con:
+        spark = SparkEngine(spark_session, str(tmp_path / "t"))
+        for engine in (DuckDBEngine(con), spark):
+            engine.register("_em_records", records)
+            linker = Linker(engine.splink_api().register("_em_records"), settings)
+            before = len(tracker.getJobIdsForGroup())
+            session = linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on("city"), estimate_without_term_frequencies=True
+            )
+            jobs = len(tracker.getJobIdsForGroup()) - before
+            assert len(session._core_model_settings_history) == iterations + 1
+            model = linker.misc.save_model_to_json()
+            trained[engine.name] = [
+                level[p]
+                for comparison in model["comparisons"]
+                for level in comparison["comparison_levels"]
+                if not level.get("is_null_level")
+                for p in ("m_probability", "u_probability")
+            ]
+    assert 0 < jobs < iterations
+    assert len(trained["duckdb"]) == 8
+    assert trained["spark"] == pytest.approx(trained["duckdb"], rel=1e-9)
+    # u sampling's counts: the same u as Splink's own SparkAPI (same seeded sample), with fewer
+    # Spark jobs.
+    from splink import SparkAPI
+
+    sampled = {}
+    for api in (spark.splink_api(), SparkAPI(spark_session=spark_session)):
+        linker = Linker(api.register("_em_records"), settings)
+        before = len(tracker.getJobIdsForGroup())
+        linker.training.estimate_u_using_random_sampling(max_pairs=300, seed=1)
+        jobs = len(tracker.getJobIdsForGroup()) - before
+        model = linker.misc.save_model_to_json()
+        sampled[type(api).__name__] = (
+            jobs,
+            [
+                level.get("u_probability")
+                for comparison in model["comparisons"]
+                for level in comparison["comparison_levels"]
+            ],
+        )
+    assert sampled["BrazeSparkAPI"][1] == sampled["SparkAPI"][1]
+    assert sampled["BrazeSparkAPI"][0] < sampled["SparkAPI"][0]
+
+
+@pytest.mark.integration
+def test_components_on_the_driver_and_in_sql_agree_with_duckdb(spark_session, tmp_path):
+    """Spark settles a small graph on the driver (union-find) and a large one by propagating
+    labels in SQL: both label every component by its smallest node, as DuckDB does."""
+    import random
+
+    import duckdb
+
+    from braze_assets.engine.duckdb_engine import DuckDBEngine
+
+    rng = random.Random(3)
+    nodes = list(range(0, 300, 3))
+    edges = [(rng.choice(nodes), rng.choice(nodes)) for _ in range(120)]
+    graph = {
+        "_nodes": pa.table({"node": pa.array(nodes, pa.int64())}),
+        "_edges": pa.table(
+            {"l": pa.array([e[0] for e in edges]), "r": pa.array([e[1] for e in edges])}
+        ),
+    }
+    labels = {}
+    with duckdb.connect() as con:
+        spark = SparkEngine(spark_session, str(tmp_path / "t"))
+        for engine, limit in ((DuckDBEngine(con), None), (spark, 1000), (spark, 50)):
+            if limit is not None:
+                engine.driver_graph_limit = limit
+            for table, rows in graph.items():
+                engine.register(table, rows)
+            engine.components("_c", "SELECT node FROM _nodes", "SELECT l, r FROM _edges")
+            labels[(engine.name, limit)] = dict(engine.fetch("SELECT node, component FROM _c"))
+    assert labels[("spark", 1000)] == labels[("duckdb", None)] == labels[("spark", 50)]
+    assert len(set(labels[("duckdb", None)].values())) < len(nodes)
+
+
 def test_a_new_engine_attaches_only_tables_written_since(spark_session, tmp_path):
     """Each Dagster asset builds an engine on the process's session; attaching a table reads its
     schema (a Spark job), so a table already attached and unchanged is not read again, and one
