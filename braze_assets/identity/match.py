@@ -1114,10 +1114,10 @@ def namesakes(con: Engine, predictions: str, model: dict, gammas: list[str]) -> 
     disagreeing, explained, total = _explained_disagreements(
         con,
         predictions,
-        f"{town.name_sql} AND {town.town_sql} AND ({' OR '.join(town.observed_sql)})",
+        town.measured_sql,
         town.agree_sql,
         town.observed_sql,
-        [town.other_m[f] for f in fields],
+        [town.against_m[f] for f in fields],
     )
     return Namesakes(town.namesake_sql, total, disagreeing, explained)
 

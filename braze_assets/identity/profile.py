@@ -239,19 +239,24 @@ class TownLevels:
     the model, which takes the name and the location as independent, links them. One person's
     records share the name and usually something a town does not: a phone, a date of birth, a
     street address, an email. Everything here comes from the model's level weights:
-    - `name_sql`: the given name agrees at a level at least as strong as the nickname level
-      (one name, as the nickname table or a near typo says; `marie` / `marilyn` is a similar
-      name two members of a household may have);
+    - `name_sql`: the given name, and the surname where the model compares it, agree at a
+      level at least as strong as the given name's nickname level (one name, as the nickname
+      table or a near typo says; `marie` / `marilyn` is a similar name two members of a
+      household may have);
     - `town_sql`: the location comparison agrees at a level that compares only town fields;
     - `strong`: per comparison other than the names, the levels that weigh more than any town
       level (an agreement namesakes do not share by chance);
-    - `other_m`: per such comparison, the model's chance that one person's two records are at
-      none of its strong levels (m summed over the other non-null levels)."""
+    - `against`: per such comparison, its levels of negative weight (a different phone, a
+      birthdate EM found no more telling than a different one); the levels in between (a
+      birthdate with a one-digit typo where typos are common) say neither;
+    - `against_m`: per such comparison, the model's chance that one person's two records are at
+      one of its `against` levels (their m summed)."""
 
     name_sql: str
     town_sql: str
     strong: dict[str, list[int]]
-    other_m: dict[str, float]
+    against: dict[str, list[int]]
+    against_m: dict[str, float]
 
     @property
     def beyond_sql(self) -> str:
@@ -275,15 +280,26 @@ class TownLevels:
         return [f"gamma_{f} >= 0" for f in self.others]
 
     @property
+    def measured_sql(self) -> str:
+        """One name and one town, some other strong comparison filled on both sides, and each
+        of those either agreeing at a strong level or all of them at an `against` level: the
+        pairs the namesake share is measured on."""
+        every_against = " AND ".join(
+            f"(gamma_{f} < 0 OR gamma_{f} IN ({', '.join(map(str, self.against[f]))}))"
+            for f in self.others
+        )
+        return (
+            f"{self.name_sql} AND {self.town_sql} AND ({' OR '.join(self.observed_sql)}) "
+            f"AND (({self.agree_sql}) OR ({every_against}))"
+        )
+
+    @property
     def namesake_sql(self) -> str:
         """One name and one town, and every other strong comparison filled on both sides
-        differs."""
+        says they differ."""
         if not self.others:
             return "false"
-        return (
-            f"coalesce({self.name_sql} AND {self.town_sql} AND ({' OR '.join(self.observed_sql)}) "
-            f"AND NOT ({self.agree_sql}), false)"
-        )
+        return f"coalesce({self.measured_sql} AND NOT ({self.agree_sql}), false)"
 
 
 def _any_level(levels: dict[str, list[int]]) -> str:
@@ -328,14 +344,19 @@ def town_levels(model: dict, gammas: list[str]) -> TownLevels | None:
     strong = {name: levels for name, levels in strong.items() if levels}
     if not strong:
         return None
-    names = sorted(g for g, w in given.items() if w >= floor)
+    against = {name: [g for g, w in sorted(weights[name].items()) if w < 0] for name in strong}
+    name_sql = " AND ".join(
+        f"gamma_{name} IN ({', '.join(str(g) for g, w in sorted(weights[name].items()) if w >= floor)})"
+        for name in NAME_COMPARISONS
+        if f"gamma_{name}" in gammas and any(w >= floor for w in weights.get(name, {}).values())
+    )
     return TownLevels(
-        name_sql=f"gamma_given_name IN ({', '.join(map(str, names))})",
+        name_sql=f"({name_sql})",
         town_sql=f"gamma_address IN ({', '.join(map(str, sorted(town)))})",
         strong=strong,
-        other_m={
-            name: sum(v for g, v in m[name].items() if g not in levels)
-            for name, levels in strong.items()
+        against=against,
+        against_m={
+            name: sum(m[name].get(g, 0.0) for g in levels) for name, levels in against.items()
         },
     )
 

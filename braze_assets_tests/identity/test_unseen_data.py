@@ -315,29 +315,54 @@ def test_namesakes_in_one_town_are_told_from_one_person_by_the_models_town_level
                 ],
             ),
             comparison("phone", [('"phone_l" = "phone_r"', 0.99, 0.0001), ("ELSE", 0.01, 0.9999)]),
+            comparison(
+                "birthdate",
+                [
+                    ('"birthdate_l" = "birthdate_r"', 0.9, 0.0001),  # gamma 2, +13.1
+                    ("damerau_levenshtein(birthdate_l, birthdate_r) <= 1", 0.05, 0.005),  # +3.3
+                    ("ELSE", 0.05, 0.995),
+                ],
+            ),
             # Agrees by chance as often as not: never stronger than a town.
             comparison("gender", [('"gender_l" = "gender_r"', 0.95, 0.5), ("ELSE", 0.05, 0.5)]),
         ],
     }
     gammas = [f"gamma_{c['output_column_name']}" for c in model["comparisons"]]
     town = town_levels(model, gammas)
-    assert town.strong == {"address": [2], "phone": [1]} and town.others == ["phone"]
-    assert town.other_m == {"address": pytest.approx(0.3), "phone": pytest.approx(0.01)}
-    # (given name, address, phone): one name, one town, different phones -> namesakes; a street
-    # or a phone in common -> more than a town; a merely similar given name -> neither.
-    pairs = [(3, 1, 0), (2, 1, 0), (3, 1, -1), (3, 1, 1), (3, 2, 0), (1, 1, 1), (1, 2, -1)]
+    assert town.strong == {"address": [2], "phone": [1], "birthdate": [2]}
+    assert town.others == ["phone", "birthdate"]
+    assert town.against == {"address": [0], "phone": [0], "birthdate": [0]}
+    assert town.against_m == pytest.approx({"address": 0.26, "phone": 0.01, "birthdate": 0.05})
+    # (given name, address, phone, birthdate, surname): one name, one town, different phones
+    # -> namesakes; a street, a phone or a birthdate in common -> more than a town; a birthdate
+    # one typo apart says neither; a merely similar given name or another surname -> neither.
+    pairs = [
+        (3, 1, 0, -1, 1),
+        (2, 1, 0, 0, 1),
+        (3, 1, -1, -1, 1),
+        (3, 1, 0, 1, 1),
+        (3, 1, 1, 0, 1),
+        (3, 2, 0, -1, 1),
+        (1, 1, 1, -1, 1),
+        (1, 2, -1, -1, 1),
+        (3, 1, 0, -1, 0),
+        (3, 1, 1, -1, 0),
+    ]
     with duckdb.connect() as con:
         rows = con.execute(
             f"SELECT {town.namesake_sql}, {town.beyond_sql} FROM (VALUES "
-            + ", ".join(f"({g}, {a}, {p})" for g, a, p in pairs)
-            + ") t(gamma_given_name, gamma_address, gamma_phone)"
+            + ", ".join(str(pair) for pair in pairs)
+            + ") t(gamma_given_name, gamma_address, gamma_phone, gamma_birthdate, gamma_surname)"
         ).fetchall()
     assert rows == [
         (True, False),
         (True, False),
-        (False, False),  # no phone on one side: nothing to tell them apart by
+        (False, False),  # no phone or birthdate on one side: nothing to tell them apart by
+        (False, False),
         (False, True),
         (False, True),
+        (False, False),
+        (False, False),
         (False, False),
         (False, False),
     ]
