@@ -78,12 +78,17 @@ def _union_pairs(
     right: list[int],
     keys: dict[int, tuple],
     apart: list[tuple[int, int]] = (),
+    strong: list[bool] | None = None,
 ) -> tuple[np.ndarray, int]:
     """Greedy union-find over the pairs in order. A union is refused when the two sides hold
     different values of a separation key; `keys` holds the records that have any (most have none,
     so they cost nothing). `apart` lists record pairs that must not end up in one cluster (two
     members of a household the scores held apart): a union that would join them is refused too,
-    so a third record that matches both (a shared family email) cannot chain them. Returns each
+    so a third record that matches both (a shared family email) cannot chain them. A pair marked
+    in `strong` (it links beyond the names: person-level evidence, and more than two strangers
+    share) is not refused for a held-apart pair: that one rests on two given names alone, and a
+    typed `tmmy` beside `thomas` is also what one person's records look like; the separation
+    keys still hold. Returns each
     record's root, the smallest index of its cluster, and the number of refused unions."""
     parent = list(range(size))
     refused = 0
@@ -98,7 +103,7 @@ def _union_pairs(
             x = parent[x]
         return x
 
-    for a, b in zip(left, right):
+    for a, b, sure in zip(left, right, strong or [False] * len(left)):
         ra = a
         while parent[ra] != ra:
             ra = parent[ra]
@@ -113,7 +118,7 @@ def _union_pairs(
             continue
         if ra > rb:
             ra, rb = rb, ra
-        if avoid:
+        if avoid and not sure:
             va, vb = avoid.get(ra), avoid.get(rb)
             if (va and any(find(x) == rb for x in va)) or (vb and any(find(x) == ra for x in vb)):
                 refused += 1
@@ -218,10 +223,16 @@ def _components(con: Engine, identity: IdentityConfig) -> dict:
         f"FROM {SCORES} p JOIN _identity_index l ON l.record_id = p.record_id_l "
         "JOIN _identity_index r ON r.record_id = p.record_id_r"
     )
+    strong = (
+        "coalesce(p.links_beyond_names, false)"
+        if "links_beyond_names" in con.columns(SCORES)
+        else "false"
+    )
     con.create_temp(
         "_identity_edges",
         f"SELECT l.idx AS l, r.idx AS r, p.match_probability, p.match_weight, p.record_id_l, "
-        f"p.record_id_r {pairs} WHERE p.match_probability >= {float(threshold)!r}",
+        f"p.record_id_r, {strong} AS strong {pairs} "
+        f"WHERE p.match_probability >= {float(threshold)!r}",
     )
     con.components(
         "_identity_components",
@@ -268,7 +279,7 @@ def _components(con: Engine, identity: IdentityConfig) -> dict:
             "JOIN _identity_conflicted k ON k.component = c.component"
         )
         edges = con.fetch(
-            f"SELECT e.l, e.r FROM _identity_edges e {in_conflict} "
+            f"SELECT e.l, e.r, e.strong FROM _identity_edges e {in_conflict} "
             + _EDGE_ORDER.replace("p.", "e.")
         )
         keys: dict[int, tuple] = {}
@@ -298,6 +309,7 @@ def _components(con: Engine, identity: IdentityConfig) -> dict:
             [local[e[1]] for e in edges],
             keys,
             [(local[a], local[b]) for a, b in apart],
+            [bool(e[2]) for e in edges],
         )
         roots = nodes[found]
     con.register(

@@ -145,7 +145,11 @@ class MatchCategories(_Strict):
     high: float = Field(0.95, description="Minimum match probability for 'high'.")
     moderate: float = Field(0.8, description="Minimum match probability for 'moderate'.")
     weak: float = Field(
-        0.5, description="Minimum match probability for 'weak'; lower pairs are not kept."
+        0.5,
+        description=(
+            "Minimum match probability for 'weak'; lower pairs are not kept, except a pair held "
+            "apart (two people sharing an email or phone, kept so clustering refuses to chain them)."
+        ),
     )
 
     @model_validator(mode="after")
@@ -239,7 +243,8 @@ class IdentityConfig(_Strict):
             "When two accounts may join (one person's second account): beyond_names, when the model "
             "links their records, directly or through a chain of such pairs (each account linked so "
             "to one loyalty record), person-level evidence included, and would still link them "
-            "with the name comparisons left out (strangers share a name, rarely a phone, birthdate or "
+            "with the name comparisons left out, or share one name and an agreement the model weighs "
+            "above a shared town (strangers share a name and a town, rarely a phone, birthdate or "
             "street address); never: the separation keys always hold apart."
         ),
     )

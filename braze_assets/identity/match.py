@@ -40,6 +40,7 @@ from braze_assets.identity.profile import (
     choose_comparisons,
     choose_em_rules,
     profile_fields,
+    town_levels,
     weight_beyond_names_sql,
 )
 from braze_assets.identity.standardise import TABLE as STANDARDISED
@@ -76,6 +77,8 @@ class ScoreReport:
     weights: list[dict] = field(default_factory=list)
     # Pairs without given-name / birthdate / identifier agreement: how far they are trusted.
     person_evidence: dict = field(default_factory=dict)
+    # Pairs sharing one name and one town and differing on every stronger field: how far trusted.
+    namesakes: dict = field(default_factory=dict)
     # Pairs holding two values of a separation key (two accounts), and those linked anyway.
     separation_conflicts: int = 0
     separation_overrides: int = 0
@@ -304,9 +307,11 @@ def _usable(rule: list[str], active: set[str]) -> bool:
 def _deterministic_pairs(
     con: Engine, keys: list[str], max_group: int, conflicts: list[str]
 ) -> dict[str, int]:
-    """Table _identity_det(record_id_l, record_id_r, det_key): every pair sharing a key value."""
+    """Table _identity_det(record_id_l, record_id_r, det_key, withheld): every pair sharing a key
+    value. `withheld` marks a pair whose link is left to the model because a conflict field
+    differs (two given names on one email: a family mailbox, or a mistyped name)."""
     selects = []
-    agree = "".join(f" AND NOT coalesce(a.{quote(f)} <> b.{quote(f)}, false)" for f in conflicts)
+    withheld = " OR ".join(f"coalesce(a.{quote(f)} <> b.{quote(f)}, false)" for f in conflicts)
     # Values shared by more than max_group records, per key, in one query (one Spark job).
     counts = " UNION ALL ".join(
         f"SELECT {rank} AS rank, count(*) FROM (SELECT {quote(key)} FROM {STANDARDISED} "
@@ -317,21 +322,23 @@ def _deterministic_pairs(
     for rank, key in enumerate(keys):
         col = quote(key)
         selects.append(
-            f"SELECT a.record_id AS record_id_l, b.record_id AS record_id_r, {rank} AS rank, '{key}' AS det_key "
-            f"FROM {STANDARDISED} a JOIN {STANDARDISED} b ON a.{col} = b.{col} AND a.record_id < b.record_id{agree} "
+            f"SELECT a.record_id AS record_id_l, b.record_id AS record_id_r, {rank} AS rank, '{key}' AS det_key, "
+            f"{withheld or 'false'} AS withheld "
+            f"FROM {STANDARDISED} a JOIN {STANDARDISED} b ON a.{col} = b.{col} AND a.record_id < b.record_id "
             f"WHERE a.{col} IN (SELECT {col} FROM {STANDARDISED} WHERE {col} IS NOT NULL "
             f"GROUP BY {col} HAVING count(*) <= {max_group})"
         )
     body = (
         " UNION ALL ".join(selects)
         if selects
-        else "SELECT NULL::VARCHAR AS record_id_l, NULL::VARCHAR AS record_id_r, 0 AS rank, NULL::VARCHAR AS det_key WHERE false"
+        else "SELECT NULL::VARCHAR AS record_id_l, NULL::VARCHAR AS record_id_r, 0 AS rank, NULL::VARCHAR AS det_key, false AS withheld WHERE false"
     )
-    # A pair linked by several keys is explained by the first key in config order.
+    # A pair linked by several keys is explained by the first key in config order. `withheld`
+    # depends on the pair alone, so every key of a pair agrees on it.
     con.create_temp(
         "_identity_det",
-        f"SELECT record_id_l, record_id_r, arg_min(det_key, rank) AS det_key "
-        f"FROM ({body}) GROUP BY ALL",
+        f"SELECT record_id_l, record_id_r, arg_min(det_key, rank) AS det_key, withheld "
+        f"FROM ({body}) GROUP BY record_id_l, record_id_r, withheld",
     )
     return shared
 
@@ -806,26 +813,42 @@ def score_pairs(con, identity: IdentityConfig) -> ScoreReport:
             cap = found.cap if found else 1.0
             disagree_cap = found.disagree_cap if found else 1.0
             state["person_evidence"] = found.as_dict() if found else {}
+            with _timed(state, "namesakes"):
+                town = namesakes(con, predictions, state["model"], gammas)
+            state["namesakes"] = town.as_dict() if town else {}
+            namesake_cap = f"CASE WHEN {town.sql} THEN {town.cap!r} ELSE 1.0 END" if town else "1.0"
+            beyond_town = town_levels(state["model"], gammas)
             if threshold is None:
                 with _timed(state, "threshold"):
                     probabilities, counts = con.distribution(
-                        f"SELECT CASE WHEN {evidence} THEN match_probability "
+                        f"SELECT least(CASE WHEN {evidence} THEN match_probability "
                         f"WHEN {observed} THEN least(match_probability, {disagree_cap!r}) "
-                        f"ELSE least(match_probability, {cap!r}) END AS p FROM {predictions}"
+                        f"ELSE least(match_probability, {cap!r}) END, {namesake_cap}) AS p "
+                        f"FROM {predictions}"
                     )
                     threshold, grid = choose_threshold(probabilities, counts)
             columns = ", ".join(
                 ["record_id_l", "record_id_r", "match_probability", "match_weight", *gammas]
             )
+            distinct = found.distinct_sql if found else "false"
+            # Below `weak` a pair is kept only when it shares an email or a phone whose link a
+            # conflict withheld and every filled person field names someone else: two people
+            # of one family mailbox, held apart in clustering (see _write_scores).
             predicted = (
                 f"SELECT {columns}, {evidence} AS person_evidence, "
-                f"{found.distinct_sql if found else 'false'} AS person_distinct, "
+                f"{distinct} AS person_distinct, "
                 f"CASE WHEN {observed} THEN {disagree_cap!r} ELSE {cap!r} END AS evidence_cap, "
-                f"{weight_beyond_names_sql(state['model'], gammas)} AS weight_beyond_names "
-                f"FROM {predictions} WHERE match_probability >= {float(identity.categories.weak)}"
+                f"{weight_beyond_names_sql(state['model'], gammas)} AS weight_beyond_names, "
+                f"coalesce({beyond_town.beyond_sql if beyond_town else 'false'}, false) AS beyond_town, "
+                f"{namesake_cap} AS namesake_cap, "
+                "w.wl IS NOT NULL AS shares_key "
+                f"FROM {predictions} LEFT JOIN (SELECT record_id_l AS wl, record_id_r AS wr "
+                "FROM _identity_det WHERE withheld) w ON w.wl = record_id_l AND w.wr = record_id_r "
+                f"WHERE match_probability >= {float(identity.categories.weak)} "
+                f"OR (w.wl IS NOT NULL AND {distinct})"
             )
         else:
-            predicted = "SELECT NULL::VARCHAR AS record_id_l, NULL::VARCHAR AS record_id_r, NULL::DOUBLE AS match_probability, NULL::DOUBLE AS match_weight, NULL::BOOLEAN AS person_evidence, NULL::BOOLEAN AS person_distinct, NULL::DOUBLE AS evidence_cap, NULL::DOUBLE AS weight_beyond_names WHERE false"
+            predicted = "SELECT NULL::VARCHAR AS record_id_l, NULL::VARCHAR AS record_id_r, NULL::DOUBLE AS match_probability, NULL::DOUBLE AS match_weight, NULL::BOOLEAN AS person_evidence, NULL::BOOLEAN AS person_distinct, NULL::DOUBLE AS evidence_cap, NULL::DOUBLE AS weight_beyond_names, NULL::BOOLEAN AS beyond_town, NULL::DOUBLE AS namesake_cap, NULL::BOOLEAN AS shares_key WHERE false"
         if threshold is None:
             threshold = FALLBACK_THRESHOLD  # nothing scored: only deterministic links (1.0)
         with _timed(state, "write_scores"):
@@ -866,6 +889,7 @@ def score_pairs(con, identity: IdentityConfig) -> ScoreReport:
         em_rules=["+".join(r) for r in plan.em_rules] if plan else [],
         weights=model_weights(state["model"]) if state.get("model") else [],
         person_evidence=state.get("person_evidence", {}),
+        namesakes=state.get("namesakes", {}),
         separation_conflicts=summary[2],
         separation_overrides=summary[3],
         stage_seconds=state.get("seconds", {}),
@@ -1005,27 +1029,97 @@ def person_evidence(
     )
     # Counted per set of fields filled on both sides: a pair with only given names to compare
     # disagrees far more often than one with given names and dates of birth.
-    rows = con.fetch(
-        f"SELECT {', '.join(observed)}, count_if({result.sql}), count_if(NOT {result.sql}) "
-        f"FROM {predictions} WHERE ({result.shared_sql}) AND ({result.observed_sql}) GROUP BY ALL"
+    households, explained, total = _explained_disagreements(
+        con,
+        predictions,
+        f"({result.shared_sql}) AND ({result.observed_sql})",
+        result.sql,
+        observed,
+        rates,
     )
-    households = explained = 0.0
-    total = 0
-    for row in rows:
-        flags, agree, disagree = row[:-2], row[-2] or 0, row[-1] or 0
-        r = min(math.prod(rate for rate, seen in zip(rates, flags) if seen), 0.5)
-        explained += r / (1 - r) * agree
-        households += disagree
-        total += agree + disagree
     return PersonEvidence(
         **{
             **result.__dict__,
-            "household_pairs": int(households),
+            "household_pairs": households,
             "shared_pairs": total,
             "match_disagreement": disagreement,
             "explained_pairs": explained,
         }
     )
+
+
+def _explained_disagreements(
+    con: Engine,
+    predictions: str,
+    where: str,
+    agree: str,
+    observed: list[str],
+    rates: list[float],
+) -> tuple[int, float, int]:
+    """Among the pairs `where` (each with some `observed` field filled on both sides): how many
+    agree on none of the fields, how many of those true matches explain, and how many pairs in
+    all. Counted per set of fields filled on both sides: with r the model's chance that one
+    person's two records disagree on all of them (`rates` multiplied), r / (1 - r) x the pairs
+    that agree there are the disagreeing pairs one person explains; the rest are two people."""
+    rows = con.fetch(
+        f"SELECT {', '.join(observed)}, count_if({agree}), count_if(NOT ({agree})) "
+        f"FROM {predictions} WHERE {where} GROUP BY ALL"
+    )
+    disagreeing = explained = 0.0
+    total = 0
+    for row in rows:
+        flags, agreeing, disagree = row[:-2], row[-2] or 0, row[-1] or 0
+        r = min(math.prod(rate for rate, seen in zip(rates, flags) if seen), 0.5)
+        explained += r / (1 - r) * agreeing
+        disagreeing += disagree
+        total += agreeing + disagree
+    return int(disagreeing), explained, total
+
+
+@dataclass(frozen=True)
+class Namesakes:
+    """Pairs sharing one name and one town and nothing stronger, with a phone, an email or a
+    date of birth filled on both sides that differs (profile.TownLevels): what two people of
+    one name in one town look like, and also one person with a second mailbox. The share that
+    true matches explain is measured like the household rule's (`_explained_disagreements`,
+    among the pairs sharing one name and one town); such a pair keeps at most that share."""
+
+    sql: str  # true for such a pair
+    pairs: int = 0  # one name, one town, a strong field filled on both sides
+    disagreeing: int = 0  # of which every such field differs
+    explained: float = 0.0  # of those, how many true matches explain
+
+    @property
+    def cap(self) -> float:
+        if not self.disagreeing:
+            return 1.0
+        return min(1.0, self.explained / self.disagreeing)
+
+    def as_dict(self) -> dict:
+        return {
+            "one_name_one_town_pairs": self.pairs,
+            "of_which_differ_on_every_strong_field": self.disagreeing,
+            "of_which_true_matches_explain": round(self.explained, 2),
+            "cap_for_namesakes": round(self.cap, 5),
+        }
+
+
+def namesakes(con: Engine, predictions: str, model: dict, gammas: list[str]) -> Namesakes | None:
+    """The namesake rule (Namesakes) measured on the scored pairs; None when the model has no
+    town level or no agreement stronger than a town (profile.town_levels)."""
+    town = town_levels(model, gammas)
+    if town is None or not town.others:
+        return None
+    fields = town.others
+    disagreeing, explained, total = _explained_disagreements(
+        con,
+        predictions,
+        town.measured_sql,
+        town.agree_sql,
+        town.observed_sql,
+        [town.against_m[f] for f in fields],
+    )
+    return Namesakes(town.namesake_sql, total, disagreeing, explained)
 
 
 def _write_decision(con: Engine, threshold: float, grid: list[dict], chosen: bool) -> None:
@@ -1073,17 +1167,20 @@ def _write_scores(
         pairs AS (
             SELECT coalesce(p.record_id_l, d.record_id_l) AS record_id_l, coalesce(p.record_id_r, d.record_id_r) AS record_id_r,
                    d.det_key, p.match_probability AS model_probability, p.match_weight, p.person_evidence, p.person_distinct, p.evidence_cap,
-                   p.weight_beyond_names{gamma_select}
-            FROM p FULL OUTER JOIN _identity_det d ON p.record_id_l = d.record_id_l AND p.record_id_r = d.record_id_r
+                   p.weight_beyond_names, p.beyond_town, p.namesake_cap, p.shares_key{gamma_select}
+            FROM p FULL OUTER JOIN (SELECT record_id_l, record_id_r, det_key FROM _identity_det WHERE NOT withheld) d
+              ON p.record_id_l = d.record_id_l AND p.record_id_r = d.record_id_r
         )
         SELECT pairs.record_id_l, pairs.record_id_r,
                CASE WHEN det_key IS NOT NULL THEN 1.0
-                    WHEN NOT person_evidence THEN least(model_probability, evidence_cap)
-                    ELSE model_probability END AS match_probability,
+                    WHEN NOT person_evidence THEN least(model_probability, evidence_cap, namesake_cap)
+                    ELSE least(model_probability, namesake_cap) END AS match_probability,
                match_weight, model_probability, person_evidence,
-               -- The model alone would link it, but every filled person-level field names
-               -- someone else: clustering keeps the two apart (no chaining through a third).
-               coalesce(det_key IS NULL AND person_distinct AND model_probability >= {threshold!r}
+               -- Every filled person-level field names someone else, and the model alone would
+               -- link the pair or it shares an email or phone (a family mailbox): clustering
+               -- keeps the two apart, so a third record matching both cannot chain them.
+               coalesce(det_key IS NULL AND person_distinct
+                        AND (model_probability >= {threshold!r} OR shares_key)
                         AND least(model_probability, evidence_cap) < {threshold!r}, false) AS held_apart,
                CASE WHEN det_key IS NOT NULL THEN 'exact'
                     WHEN model_probability >= {c.excellent} THEN 'excellent'
@@ -1096,10 +1193,12 @@ def _write_scores(
         FROM (SELECT *,
                -- Evidence of one person that two accounts may rest on: the model links the pair
                -- with person-level evidence and would without the names, which strangers share
-               -- by chance. A pair of two accounts with it is separation_override; accounts
-               -- joined by a chain of such pairs are one person (cluster._joined_key_values).
+               -- by chance, or the pair shares one name and more than a town (profile.TownLevels).
+               -- A pair of two accounts with it is separation_override; accounts joined by a
+               -- chain of such pairs are one person (cluster._joined_key_values).
                coalesce({beyond} AND person_evidence AND model_probability >= {threshold!r}
-                        AND weight_beyond_names >= {threshold_weight!r}, false) AS links_beyond_names
+                        AND (weight_beyond_names >= {threshold_weight!r} OR beyond_town), false)
+                 AS links_beyond_names
              FROM pairs) pairs
         JOIN {STANDARDISED} a ON a.record_id = pairs.record_id_l
         JOIN {STANDARDISED} b ON b.record_id = pairs.record_id_r

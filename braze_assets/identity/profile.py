@@ -9,6 +9,7 @@ fields that are specific but not compared by every other session. Nothing here l
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass
 
 from braze_assets.engine.base import Engine
@@ -227,6 +228,141 @@ def level_weights(model: dict) -> dict[str, dict[int, float]]:
             if lv.get("m_probability") and lv.get("u_probability")
         }
     return out
+
+
+_COLUMN = re.compile(r"\b([a-z_0-9]+)_[lr]\b")
+# Location fields a whole town shares: a level comparing only these says "same town".
+_TOWN_FIELDS = {"postal_code", "city", "state", "country"}
+
+
+@dataclass(frozen=True)
+class TownLevels:
+    """What two namesakes in one town share, read from the trained model's levels.
+
+    Strangers with one name most often live in one town too (the same postal code or city), and
+    the model, which takes the name and the location as independent, links them. One person's
+    records share the name and usually something a town does not: a phone, a date of birth, a
+    street address, an email. Everything here comes from the model's level weights:
+    - `name_sql`: the given name, and the surname where the model compares it, agree at a
+      level at least as strong as the given name's nickname level (one name, as the nickname
+      table or a near typo says; `marie` / `marilyn` is a similar name two members of a
+      household may have);
+    - `town_sql`: the location comparison agrees at a level that compares only town fields;
+    - `strong`: per comparison other than the names, the levels that weigh more than any town
+      level (an agreement namesakes do not share by chance);
+    - `against`: per such comparison, its levels of negative weight (a different phone, a
+      birthdate EM found no more telling than a different one); the levels in between (a
+      birthdate with a one-digit typo where typos are common) say neither;
+    - `against_m`: per such comparison, the model's chance that one person's two records are at
+      one of its `against` levels (their m summed)."""
+
+    name_sql: str
+    town_sql: str
+    strong: dict[str, list[int]]
+    against: dict[str, list[int]]
+    against_m: dict[str, float]
+
+    @property
+    def beyond_sql(self) -> str:
+        """One name, and more than a town in common (a street address counts): what two
+        accounts of one person may join on."""
+        return f"({self.name_sql} AND ({_any_level(self.strong)}))"
+
+    @property
+    def others(self) -> list[str]:
+        """The strong comparisons besides the location: the ones a pair at a town level of the
+        location may still agree on."""
+        return [f for f in self.strong if f != "address"]
+
+    @property
+    def agree_sql(self) -> str:
+        return _any_level({f: self.strong[f] for f in self.others}) or "false"
+
+    @property
+    def observed_sql(self) -> list[str]:
+        """Per other strong comparison: filled on both sides."""
+        return [f"gamma_{f} >= 0" for f in self.others]
+
+    @property
+    def measured_sql(self) -> str:
+        """One name and one town, some other strong comparison filled on both sides, and each
+        of those either agreeing at a strong level or all of them at an `against` level: the
+        pairs the namesake share is measured on."""
+        every_against = " AND ".join(
+            f"(gamma_{f} < 0 OR gamma_{f} IN ({', '.join(map(str, self.against[f]))}))"
+            for f in self.others
+        )
+        return (
+            f"{self.name_sql} AND {self.town_sql} AND ({' OR '.join(self.observed_sql)}) "
+            f"AND (({self.agree_sql}) OR ({every_against}))"
+        )
+
+    @property
+    def namesake_sql(self) -> str:
+        """One name and one town, and every other strong comparison filled on both sides
+        says they differ."""
+        if not self.others:
+            return "false"
+        return f"coalesce({self.measured_sql} AND NOT ({self.agree_sql}), false)"
+
+
+def _any_level(levels: dict[str, list[int]]) -> str:
+    return " OR ".join(f"gamma_{f} IN ({', '.join(map(str, g))})" for f, g in levels.items())
+
+
+def town_levels(model: dict, gammas: list[str]) -> TownLevels | None:
+    """The model's town levels (see TownLevels), or None when it has no location level that
+    compares only town fields, no given-name comparison, or no agreement stronger than a town."""
+    weights = level_weights(model)
+    town: dict[int, float] = {}
+    given: dict[int, float] = {}
+    nickname = None
+    m: dict[str, dict[int, float]] = {}
+    for comparison in model.get("comparisons", []):
+        name = comparison.get("output_column_name")
+        levels = [
+            lv for lv in comparison.get("comparison_levels", []) if not lv.get("is_null_level")
+        ]
+        for i, lv in enumerate(levels):
+            gamma = len(levels) - 1 - i
+            m.setdefault(name, {})[gamma] = lv.get("m_probability") or 0.0
+            weight = weights.get(name, {}).get(gamma)
+            if weight is None:
+                continue
+            fields = set(_COLUMN.findall(lv.get("sql_condition", "")))
+            if name == "address" and fields and fields <= _TOWN_FIELDS:
+                town[gamma] = weight
+            if name == "given_name":
+                given[gamma] = weight
+                if "given_name_variants" in fields:
+                    nickname = weight
+    if not town or not given or "gamma_given_name" not in gammas or "gamma_address" not in gammas:
+        return None
+    floor = nickname if nickname is not None else max(given.values())
+    bar = max(max(town.values()), 1.0)
+    strong = {
+        name: [g for g, w in sorted(levels.items()) if w > bar]
+        for name, levels in weights.items()
+        if name not in NAME_COMPARISONS and f"gamma_{name}" in gammas
+    }
+    strong = {name: levels for name, levels in strong.items() if levels}
+    if not strong:
+        return None
+    against = {name: [g for g, w in sorted(weights[name].items()) if w < 0] for name in strong}
+    name_sql = " AND ".join(
+        f"gamma_{name} IN ({', '.join(str(g) for g, w in sorted(weights[name].items()) if w >= floor)})"
+        for name in NAME_COMPARISONS
+        if f"gamma_{name}" in gammas and any(w >= floor for w in weights.get(name, {}).values())
+    )
+    return TownLevels(
+        name_sql=f"({name_sql})",
+        town_sql=f"gamma_address IN ({', '.join(map(str, sorted(town)))})",
+        strong=strong,
+        against=against,
+        against_m={
+            name: sum(m[name].get(g, 0.0) for g in levels) for name, levels in against.items()
+        },
+    )
 
 
 def weight_beyond_names_sql(model: dict, gammas: list[str]) -> str:

@@ -181,6 +181,21 @@ def test_union_pairs_keeps_held_apart_records_out_of_one_cluster():
     assert roots.tolist() == [0, 1, 1, 1] and refused == 1
 
 
+def test_union_pairs_lets_a_link_beyond_the_names_past_a_held_apart_pair():
+    from braze_assets.identity.cluster import _union_pairs
+
+    # 0 (`thomas`) and 2 (`tmmy`) were held apart on their given names alone; 1 is 0's loyalty
+    # record, and 2 shares its loyalty id and phone: a link beyond the names (strong). It joins
+    # 2 to the cluster of 0 and 1; without the mark the held-apart pair refuses it.
+    roots, refused = _union_pairs(3, [0, 1], [1, 2], {}, [(0, 2)], [False, True])
+    assert roots.tolist() == [0, 0, 0] and refused == 0
+    roots, refused = _union_pairs(3, [0, 1], [1, 2], {}, [(0, 2)], [False, False])
+    assert roots.tolist() == [0, 0, 2] and refused == 1
+    # The separation keys still hold against a strong link.
+    roots, refused = _union_pairs(2, [0], [1], {0: ("E1",), 1: ("E2",)}, [], [True])
+    assert roots.tolist() == [0, 1] and refused == 1
+
+
 def test_two_accounts_the_scores_join_become_one_customer_and_refuse_a_third(con):
     # x and y: one person's two accounts (E1, E2), their direct pair marked separation_override
     # by the scores; z is a third account (E3) that y also resembles, without that mark.

@@ -267,3 +267,170 @@ def test_blocking_rules_share_a_total_budget_most_specific_first():
     assert dropped and all("total budget" in e.reason for e in dropped)
     # The specific rules come first and stay; the broad single-field rules are what goes.
     assert kept[:2] == [["email"], ["phone"]] and ["postal_code"] in [e.rule for e in dropped]
+
+
+def test_namesakes_in_one_town_are_told_from_one_person_by_the_models_town_levels():
+    from braze_assets.identity.profile import town_levels
+
+    def comparison(name: str, levels: list[tuple[str, float, float]]) -> dict:
+        """levels: (sql_condition, m, u), first (strongest) to last; a null level in front."""
+        return {
+            "output_column_name": name,
+            "comparison_levels": [{"is_null_level": True, "sql_condition": "null"}]
+            + [
+                {"sql_condition": sql, "m_probability": m, "u_probability": u}
+                for sql, m, u in levels
+            ],
+        }
+
+    model = {
+        "probability_two_random_records_match": 0.0001,
+        "comparisons": [
+            comparison(
+                "given_name",
+                [
+                    ('"given_name_l" = "given_name_r"', 0.7, 0.002),  # gamma 3, +8.1
+                    ("list_has_any(given_name_variants_l, given_name_variants_r)", 0.2, 0.004),
+                    (
+                        'jaro_winkler_similarity("given_name_l", "given_name_r") >= 0.85',
+                        0.02,
+                        0.0016,
+                    ),
+                    ("ELSE", 0.08, 0.99),
+                ],
+            ),
+            comparison(
+                "surname", [('"surname_l" = "surname_r"', 0.8, 0.001), ("ELSE", 0.2, 0.999)]
+            ),
+            comparison(
+                "address",
+                [
+                    (
+                        '("postal_code_l" = "postal_code_r") AND ("address_line1_l" = "address_line1_r")',
+                        0.7,
+                        0.0001,
+                    ),  # gamma 2, +12.8
+                    ('"postal_code_l" = "postal_code_r"', 0.04, 0.00013),  # gamma 1: the town, +8.3
+                    ("ELSE", 0.26, 0.9999),
+                ],
+            ),
+            comparison("phone", [('"phone_l" = "phone_r"', 0.99, 0.0001), ("ELSE", 0.01, 0.9999)]),
+            comparison(
+                "birthdate",
+                [
+                    ('"birthdate_l" = "birthdate_r"', 0.9, 0.0001),  # gamma 2, +13.1
+                    ("damerau_levenshtein(birthdate_l, birthdate_r) <= 1", 0.05, 0.005),  # +3.3
+                    ("ELSE", 0.05, 0.995),
+                ],
+            ),
+            # Agrees by chance as often as not: never stronger than a town.
+            comparison("gender", [('"gender_l" = "gender_r"', 0.95, 0.5), ("ELSE", 0.05, 0.5)]),
+        ],
+    }
+    gammas = [f"gamma_{c['output_column_name']}" for c in model["comparisons"]]
+    town = town_levels(model, gammas)
+    assert town.strong == {"address": [2], "phone": [1], "birthdate": [2]}
+    assert town.others == ["phone", "birthdate"]
+    assert town.against == {"address": [0], "phone": [0], "birthdate": [0]}
+    assert town.against_m == pytest.approx({"address": 0.26, "phone": 0.01, "birthdate": 0.05})
+    # (given name, address, phone, birthdate, surname): one name, one town, different phones
+    # -> namesakes; a street, a phone or a birthdate in common -> more than a town; a birthdate
+    # one typo apart says neither; a merely similar given name or another surname -> neither.
+    pairs = [
+        (3, 1, 0, -1, 1),
+        (2, 1, 0, 0, 1),
+        (3, 1, -1, -1, 1),
+        (3, 1, 0, 1, 1),
+        (3, 1, 1, 0, 1),
+        (3, 2, 0, -1, 1),
+        (1, 1, 1, -1, 1),
+        (1, 2, -1, -1, 1),
+        (3, 1, 0, -1, 0),
+        (3, 1, 1, -1, 0),
+    ]
+    with duckdb.connect() as con:
+        rows = con.execute(
+            f"SELECT {town.namesake_sql}, {town.beyond_sql} FROM (VALUES "
+            + ", ".join(str(pair) for pair in pairs)
+            + ") t(gamma_given_name, gamma_address, gamma_phone, gamma_birthdate, gamma_surname)"
+        ).fetchall()
+    assert rows == [
+        (True, False),
+        (True, False),
+        (False, False),  # no phone or birthdate on one side: nothing to tell them apart by
+        (False, False),
+        (False, True),
+        (False, True),
+        (False, False),
+        (False, False),
+        (False, False),
+        (False, False),
+    ]
+    # Without a location level that compares only the town, there is nothing to measure.
+    no_town = {
+        **model,
+        "comparisons": [c for c in model["comparisons"] if c["output_column_name"] != "address"],
+    }
+    assert town_levels(no_town, gammas) is None
+
+
+def test_a_family_mailbox_row_does_not_chain_two_people_who_share_the_email(tmp_path):
+    """FEBRL 1 plus a partner for every fourth person (same surname and address, another given
+    name, no date of birth) with one family email on both, and a newsletter row holding only
+    that email. The newsletter row links to each partner by the email; the partners' own pair
+    shares the email with two different given names (the deterministic link is withheld), so
+    it is held apart and the newsletter row cannot chain them. No identity section."""
+    frame = febrl1(200).with_columns(email=pl.lit(None, pl.Utf8))
+    originals = frame.filter(pl.col("rec_id").str.ends_with("-org")).sort("rec_id")
+    heads = originals.gather_every(4)
+    mailbox = pl.Series([f"home.{i}@bigpond.com" for i in range(len(heads))])
+    partners = heads.with_columns(
+        rec_id=pl.col("rec_id").str.replace(r"^rec-(\d+)-org$", "rel-$1-org"),
+        given_name=originals.reverse().head(len(heads))["given_name"],
+        date_of_birth=pl.lit(None, pl.Utf8),
+        soc_sec_id=pl.Series([str(10_000_000 + 7919 * i) for i in range(len(heads))]),
+        email=mailbox,
+    )
+    newsletter = pl.DataFrame(
+        {"rec_id": [f"news-{i}" for i in range(len(heads))], "email": mailbox}
+    ).with_columns(updated_at=pl.lit("2024-01-01"))
+    heads = heads.with_columns(email=mailbox)
+    rest = frame.filter(~pl.col("rec_id").is_in(heads["rec_id"].to_list()))
+    path = tmp_path / "people.csv"
+    pl.concat([rest, heads, partners, newsletter], how="diagonal").write_csv(path)
+    config = ProjectConfig.model_validate(
+        {
+            "sources": [
+                {
+                    "name": "febrl",
+                    "path": str(path),
+                    "primary_key": "rec_id",
+                    "updated_at": "updated_at",
+                    "default_region": "AU",
+                    "columns": {**TAGS, "email": "email"},
+                }
+            ]
+        }
+    )
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        load_sources(con, config, tmp_path)
+        resolve(con, config, IdentityConfig(), "r1")
+        ids = dict(con.execute("SELECT source_pk, customer_id FROM unified_coalesced").fetchall())
+        # Partners whose given names are not alike (no nickname, Jaro-Winkler below the
+        # comparison's lowest level): every filled person-level field names someone else.
+        con.register("_heads", heads.select("rec_id", "given_name").to_arrow())
+        con.register("_partners", partners.select("rec_id", "given_name").to_arrow())
+        families = con.execute(
+            "SELECT h.rec_id, p.rec_id "
+            "FROM _heads h JOIN _partners p ON p.rec_id = replace(h.rec_id, 'rec-', 'rel-') "
+            "JOIN unified_standardised a ON a.source_pk = h.rec_id "
+            "JOIN unified_standardised b ON b.source_pk = p.rec_id "
+            "WHERE jaro_winkler_similarity(a.given_name, b.given_name) < 0.7 "
+            "AND NOT list_has_any(a.given_name_variants, b.given_name_variants)"
+        ).fetchall()
+    assert len(families) > 20
+    chained = [(h, p) for h, p in families if ids[h] == ids[p]]
+    assert not chained, chained
+    # Each newsletter row still joins one of the two.
+    news = {h: f"news-{i}" for i, h in enumerate(heads["rec_id"])}
+    assert all(ids[news[h]] in (ids[h], ids[p]) for h, p in families)

@@ -51,8 +51,9 @@ def _separation_note(report, identity) -> str:
         f"Separation keys ({keys}): {report.separation_conflicts} scored pairs hold two different values "
         f"(two accounts); **{report.separation_overrides}** of them are taken as one person's two accounts "
         "and may join: the model links the pair, person-level evidence included, and would "
-        "still link it with the name comparisons left out (strangers share a name, rarely a phone, a "
-        "birthdate or a street address); accounts joined by a chain of such pairs (both linked so "
+        "still link it with the name comparisons left out, or the pair shares one name and an "
+        "agreement the model weighs above a shared town (strangers share a name and a town, rarely "
+        "a phone, a birthdate or a street address); accounts joined by a chain of such pairs (both linked so "
         "to one loyalty record) join too. Any other pair of values is kept apart in clustering, also "
         "through a chain of weaker links. `separation_override: never` keeps every pair apart."
     )
