@@ -176,6 +176,7 @@ def _ran_on(assets, selection) -> str:
 
 
 def _diff(data_dir: Path, engine: str, spark=None) -> dict:
+    # `spark`: the run's SparkConfig in Spark mode.
     """The sync's diff as the sync asset runs it: in Spark mode on Spark, with the confirmed
     state (and the other tables the diff reads) copied from the warehouse file first."""
     import duckdb
@@ -191,7 +192,15 @@ def _diff(data_dir: Path, engine: str, spark=None) -> dict:
     values = 0
     with duckdb.connect(str(data_dir / f"warehouse_{engine}.duckdb")) as con:
         ensure_tables(con)
-        on = DuckDBEngine(con) if spark is None else export_tables(con, spark.engine(), DIFF_STATE)
+        if spark is None:
+            on = DuckDBEngine(con)
+        else:
+            from braze_assets.engine.session import build_session
+            from braze_assets.engine.spark_engine import SparkEngine
+
+            # The run's session (getOrCreate), as the sync asset's resource gives it.
+            engine = SparkEngine(build_session(spark), spark.location(), spark.splink)
+            on = export_tables(con, engine, DIFF_STATE)
         for destination in project.project_config().destinations:
             settings = ResolvedSyncSettings(destination=destination.name)
             values += compute_changes(
@@ -260,7 +269,7 @@ def run_engine(engine: str, data_dir: Path, names: list[str]) -> None:
     for stage in (s for s in stages() if s.name in names):
         meter.start()
         if stage.name == "diff":
-            extra = _diff(data_dir, engine, resources.get("spark"))
+            extra = _diff(data_dir, engine, spark if engine == "spark" else None)
             ran_on = "spark" if "spark" in resources else "duckdb"
         else:
             selection = dg.AssetSelection.groups(*stage.groups) | dg.AssetSelection.assets(

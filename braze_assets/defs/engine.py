@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -96,6 +97,24 @@ def publish_raw(context: dg.AssetExecutionContext, con, table: str) -> None:
         )
 
 
+def _table_files(location: str, table: str) -> str:
+    """DuckDB's read_parquet argument for a Spark table's files: its own and its appended
+    directories' (spark_engine's _append), not those of a hidden directory (an append that
+    was killed)."""
+    from braze_assets.engine.spark_engine import local_path
+
+    local = local_path(location)
+    if local is None:
+        return quote_literal(f"{location}/{table}/*.parquet")
+    directory = Path(local) / table
+    files = sorted(
+        str(path)
+        for path in directory.rglob("*.parquet")
+        if not any(part.startswith(("_", ".")) for part in path.relative_to(directory).parts)
+    )
+    return "[" + ", ".join(quote_literal(f) for f in files) + "]"
+
+
 def import_from_spark(
     context: dg.AssetExecutionContext, con, table: str, order_by: str | None = None
 ) -> None:
@@ -104,7 +123,7 @@ def import_from_spark(
     spark = _spark(context)
     if spark is None:
         return
-    files = quote_literal(f"{spark.table_location}/{table}/*.parquet")
+    files = _table_files(spark.table_location, table)
     order = f" ORDER BY {order_by}" if order_by else ""
     con.execute(
         f"CREATE OR REPLACE TABLE {quote(table)} AS SELECT * FROM read_parquet({files}){order}"
@@ -133,7 +152,7 @@ def copy_to_warehouse(
         if columns is None:
             import_from_spark(context, con, table, order_by=order_by)
             return
-        files = quote_literal(f"{spark.table_location}/{table}/*.parquet")
+        files = _table_files(spark.table_location, table)
         order = f" ORDER BY {order_by}" if order_by else ""
         create_tables(con, {table: columns})
         with transaction(con):

@@ -13,6 +13,7 @@ the old table.
 from __future__ import annotations
 
 import re
+import uuid
 import weakref
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -34,6 +35,8 @@ from braze_assets.engine.config import SplinkOnSpark
 from braze_assets.warehouse import column_definitions
 
 STAGING_SUFFIX = "__building"
+# Rows added to a table without rewriting it: a directory inside the table's, written hidden.
+APPENDING, APPENDED = "_appending-", "appended-"
 # Splink writes its intermediate tables here (its 'parquet' lineage break), removed after each run.
 SPLINK_WORK = "_splink_work"
 
@@ -364,7 +367,9 @@ class SparkEngine:
         return self.table_path(name), self._fs.getFileStatus(success).getModificationTime()
 
     def _attach(self, name: str, written: tuple[str, int] | None = None) -> None:
-        self.session.read.parquet(self.table_path(name)).createOrReplaceTempView(name)
+        # Recursive: appended rows are directories inside the table's (_append).
+        reader = self.session.read.option("recursiveFileLookup", "true")
+        reader.parquet(self.table_path(name)).createOrReplaceTempView(name)
         self._attached[name] = written or self._written(name)
 
     def write_table(self, name: str, query: str) -> None:
@@ -473,13 +478,11 @@ class SparkEngine:
         )
         if replaced.isEmpty():
             # Nothing to replace (a new run's history, a new day's snapshot): the rows are added
-            # as new files next to the table's, which are not rewritten. A write killed while
-            # its files are moved into place can leave some of them; rerunning it (same run id,
-            # same day) replaces its rows whole.
-            # Cast to the stored types: every file of a table has the same schema.
-            typed = added.select(*(added[f.name].cast(f.dataType) for f in stored.schema))
-            typed.write.mode("append").parquet(self.table_path(name))
-            self._attach(name)
+            # without rewriting the table's files, cast to its types (every file of a table has
+            # one schema).
+            self._append(
+                name, added.select(*(added[f.name].cast(f.dataType) for f in stored.schema))
+            )
             return
         kept = self.session.sql(
             to_spark_sql(f"SELECT * FROM {name} WHERE NOT coalesce({where}, false)")
@@ -487,6 +490,23 @@ class SparkEngine:
         # Written to a staging directory before the old files go: reading the table it replaces
         # is safe.
         self.write_dataframe(name, kept.unionAll(added))
+
+    def _append(self, name: str, frame) -> None:
+        """Add `frame`'s rows to the stored table as one directory of files inside the table's,
+        written under a hidden name (readers skip names starting with '_') and moved into place
+        in one rename: a killed append leaves all of its rows or none, and the next one removes
+        what it left behind."""
+        table = self.table_path(name)
+        for left in self._fs.globStatus(self._path(f"{table}/{APPENDING}*")) or []:
+            self._fs.delete(left.getPath(), True)
+        part = uuid.uuid4().hex
+        staging = f"{table}/{APPENDING}{part}"
+        frame.write.parquet(staging)
+        if not self._fs.rename(self._path(staging), self._path(f"{table}/{APPENDED}{part}")):
+            raise OSError(f"could not move {staging} into {table}")
+        # A new _SUCCESS: other processes' engines see the table changed and attach it again.
+        self._fs.create(self._path(f"{table}/_SUCCESS"), True).close()
+        self._attach(name)
 
     def write_files(self, name: str, write: Callable[[str], None]) -> None:
         """Replace the stored table `name` with the Parquet files `write(directory)` puts in a

@@ -3,8 +3,8 @@
 Written once against the Engine. Pass 1 joins only (key id, value hash) of both sides --
 fixed-width numbers, so the FULL OUTER JOIN of tens of millions of rows stays within a few GB --
 and keeps the keys whose hashes differ. Pass 2 fetches the full rows of those few keys (a semi
-join on the key id) and filters them type-aware: equal text (the value hash is
-DuckDB's `hash`, which may change between DuckDB versions: correctness never depends on it),
+join on the key id) and filters them type-aware: equal text (the value hash, 64 bits of the
+text's MD5, only pre-filters: correctness never depends on it),
 floats within the tolerance, and removals of attributes whose mapping says `nulls: skip` (Braze
 keeps its value, so confirmed state keeps it too). Decimal scale and timestamp spelling are
 already canonical in the snapshot text.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import duckdb
 import pyarrow as pa
 import pytest
 
+from braze_assets.defs.engine import _table_files
 from braze_assets.engine import EngineStartupError
 from braze_assets.engine.spark_engine import SparkEngine, to_spark_sql
 from braze_assets.engine.startup import check_location_through_spark
@@ -175,26 +177,43 @@ def test_tables_are_created_and_rows_replaced_alike(spark_session, tmp_path):
 def test_rows_with_nothing_to_replace_are_added_without_rewriting_the_table(
     spark_session, tmp_path
 ):
-    """A new run's history rows (campaign_recipients) or a new day's snapshot are appended as
-    new files; replacing rows that exist rewrites the table, as before."""
+    """A new run's history rows (campaign_recipients) or a new day's snapshot are added as a
+    directory of files moved into the table's in one rename (a killed append, left hidden, is
+    read by no one and removed by the next); replacing rows that exist rewrites the table."""
+    import shutil
+
     engine = SparkEngine(spark_session, str(tmp_path / "tables"))
     engine.write_arrow("history", pa.table({"run": ["r1", "r1"], "n": [1, 2]}))
+    table = tmp_path / "tables" / "history"
 
     def files() -> set:
-        return set((tmp_path / "tables" / "history").glob("*.parquet"))
+        return set(table.rglob("*.parquet"))
 
     first = files()
     engine.replace_rows("history", "run = 'r2'", "SELECT 'r2', CAST(3 AS INTEGER)")
     assert first < files()
-    assert sorted(SparkEngine(spark_session, engine.location).fetch("SELECT * FROM history")) == [
-        ("r1", 1),
-        ("r1", 2),
-        ("r2", 3),
-    ]
+    # An append killed before its rename: its rows are nobody's.
+    shutil.copytree(next(table.glob("appended-*")), table / "_appending-killed")
+    expected = [("r1", 1), ("r1", 2), ("r2", 3)]
+    assert sorted(SparkEngine(spark_session, engine.location).fetch("SELECT * FROM history")) == (
+        expected
+    )
+    with duckdb.connect() as con:
+        copied = con.execute(
+            f"SELECT * FROM read_parquet({_table_files(engine.location, 'history')})"
+        ).fetchall()
+    assert sorted(copied) == expected
     assert engine.column_types("SELECT * FROM history")["n"] == "BIGINT"
+    engine.replace_rows("history", "run = 'r3'", "SELECT 'r3', 5")
+    assert not (table / "_appending-killed").exists()
     engine.replace_rows("history", "run = 'r2'", "SELECT 'r2', CAST(4 AS BIGINT)")
     assert not first & files()
-    assert sorted(engine.fetch("SELECT * FROM history")) == [("r1", 1), ("r1", 2), ("r2", 4)]
+    assert sorted(engine.fetch("SELECT * FROM history")) == [
+        ("r1", 1),
+        ("r1", 2),
+        ("r2", 4),
+        ("r3", 5),
+    ]
 
 
 def test_splink_runs_with_the_configured_lineage_break(spark_session, tmp_path):
