@@ -130,12 +130,21 @@ _NOT_POSTAL = re.compile(r"[^0-9A-Z]")
 _ISO_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]")
 
 
+def _ascii(text: str) -> str:
+    """Accents dropped (NFKD, then ASCII only); ASCII text, most values, is already that."""
+    return (
+        text
+        if text.isascii()
+        else unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    )
+
+
 # Names repeat (a million records hold tens of thousands of distinct words): a folded word is
 # remembered, not folded again. A pure function, so the cache never changes a result.
 @lru_cache(maxsize=1 << 17)
 def _fold(text: str) -> str:
     """Lowercase ASCII letters and single spaces; accents dropped, punctuation removed."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    ascii_text = _ascii(text).lower()
     ascii_text = ascii_text.replace("-", " ")
     return _SPACES.sub(" ", _NON_LETTER.sub("", ascii_text.replace("'", ""))).strip()
 
@@ -369,7 +378,7 @@ class Normaliser:
     def address_line(self, raw: str) -> Result:
         if self.is_junk(raw):
             return None, JUNK
-        text = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode().upper()
+        text = _ascii(raw).upper()
         text = _NOT_ADDRESS.sub(" ", text.replace("#", " # "))
         tokens: list[str] = []
         for token in text.split():
@@ -386,7 +395,7 @@ class Normaliser:
     def city(self, raw: str) -> Result:
         if self.is_junk(raw):
             return None, JUNK
-        text = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode().upper()
+        text = _ascii(raw).upper()
         tokens = [
             ADDRESS_ABBREVIATIONS.get(t, t) if t in ("ST", "MT", "FT") else t
             for t in _NOT_CITY.sub(" ", text).split()
@@ -476,7 +485,7 @@ class Normaliser:
         """Whitespace never matters in an id; case only where the id is ours to fold (not external ids)."""
         if self.is_junk(raw):
             return None, JUNK
-        text = re.sub(r"\s+", "", raw)
+        text = _SPACES.sub("", raw)
         text = text if keep_case else text.upper()
         if not text or len(set(text)) == 1 and text[0] in "0Xx":
             return None, JUNK

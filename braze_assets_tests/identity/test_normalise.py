@@ -1,10 +1,11 @@
+import unicodedata
 from datetime import date
 
 import pytest
 from pydantic import ValidationError
 
 from braze_assets.identity.config import IdentityConfig, MatchCategories
-from braze_assets.identity.normalise import INVALID, JUNK, OK, Normaliser
+from braze_assets.identity.normalise import INVALID, JUNK, OK, Normaliser, _ascii
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +111,14 @@ def test_phone_key_reads_extensions_and_international_prefixes():
     assert Normaliser.phone_key("0044 20 7946 0958") == "+442079460958"
     assert Normaliser.phone_key("415-555-2671 x12") == "4155552671"
     assert Normaliser.phone_key("\u0664\u0661\u0665") == "\u0664\u0661\u0665"
+
+
+@pytest.mark.parametrize(
+    "raw", ["12 Main St", "12 Rüe Ëlm #4", "Ｍａｉｎ St", "São Paulo", "ß street", ""]
+)
+def test_ascii_text_skips_unicode_decomposition_with_the_same_result(raw):
+    # _ascii returns ASCII text as it is; anything else goes through NFKD as before.
+    assert _ascii(raw) == unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode()
 
 
 def test_address_abbreviations_expand(n):
