@@ -938,9 +938,7 @@ class PersonEvidence:
         person-level field is one person: the share of such pairs that true matches explain
         (the rest are households). Near 1 on data whose disagreements the model expects from
         typos, near 0 with households."""
-        if not self.household_pairs:
-            return 1.0
-        return min(1.0, self.explained_pairs / self.household_pairs)
+        return _explained_share(self.explained_pairs, self.household_pairs)
 
     def as_dict(self) -> dict:
         return {
@@ -1048,6 +1046,11 @@ def person_evidence(
     )
 
 
+def _explained_share(explained: float, disagreeing: int) -> float:
+    """The share of disagreeing pairs that true matches explain (1 when none disagree)."""
+    return min(1.0, explained / disagreeing) if disagreeing else 1.0
+
+
 def _explained_disagreements(
     con: Engine,
     predictions: str,
@@ -1091,9 +1094,7 @@ class Namesakes:
 
     @property
     def cap(self) -> float:
-        if not self.disagreeing:
-            return 1.0
-        return min(1.0, self.explained / self.disagreeing)
+        return _explained_share(self.explained, self.disagreeing)
 
     def as_dict(self) -> dict:
         return {

@@ -250,7 +250,7 @@ class TownLevels:
     - `town_sql`: the location comparison agrees at a level that compares only town fields;
     - `strong`: per comparison other than the names, the levels that weigh more than any town
       level (an agreement namesakes do not share by chance);
-    - `against`: per such comparison, its levels of negative weight (a different phone, a
+    - `against`: per such comparison, its levels of weight -1 or less (a different phone, a
       birthdate EM found no more telling than a different one); the levels in between (a
       birthdate with a one-digit typo where typos are common) say neither;
     - `against_m`: per such comparison, the model's chance that one person's two records are at
@@ -289,8 +289,7 @@ class TownLevels:
         of those either agreeing at a strong level or all of them at an `against` level: the
         pairs the namesake share is measured on."""
         every_against = " AND ".join(
-            f"(gamma_{f} < 0 OR gamma_{f} IN ({', '.join(map(str, self.against[f]))}))"
-            for f in self.others
+            f"(gamma_{f} < 0 OR {_any_level({f: self.against[f]}) or 'false'})" for f in self.others
         )
         return (
             f"{self.name_sql} AND {self.town_sql} AND ({' OR '.join(self.observed_sql)}) "
@@ -307,7 +306,8 @@ class TownLevels:
 
 
 def _any_level(levels: dict[str, list[int]]) -> str:
-    return " OR ".join(f"gamma_{f} IN ({', '.join(map(str, g))})" for f, g in levels.items())
+    """gamma_f IN (levels) for every comparison with levels, OR-ed; '' when none has any."""
+    return " OR ".join(f"gamma_{f} IN ({', '.join(map(str, g))})" for f, g in levels.items() if g)
 
 
 def town_levels(model: dict, gammas: list[str]) -> TownLevels | None:
@@ -348,7 +348,8 @@ def town_levels(model: dict, gammas: list[str]) -> TownLevels | None:
     strong = {name: levels for name, levels in strong.items() if levels}
     if not strong:
         return None
-    against = {name: [g for g, w in sorted(weights[name].items()) if w < 0] for name in strong}
+    # At least twice as likely for two people (weight <= -1), as evidence is m >= 2u.
+    against = {name: [g for g, w in sorted(weights[name].items()) if w <= -1] for name in strong}
     name_sql = " AND ".join(
         f"gamma_{name} IN ({', '.join(str(g) for g, w in sorted(weights[name].items()) if w >= floor)})"
         for name in NAME_COMPARISONS

@@ -95,7 +95,7 @@ def test_febrl_file_declared_only_in_sources_yaml_resolves_through_dagster(tmp_p
     assert chosen and 0.5 <= threshold < 1
 
 
-def _febrl_config(path: Path) -> ProjectConfig:
+def _febrl_config(path: Path, columns: dict[str, str] = TAGS) -> ProjectConfig:
     return ProjectConfig.model_validate(
         {
             "sources": [
@@ -105,7 +105,7 @@ def _febrl_config(path: Path) -> ProjectConfig:
                     "primary_key": "rec_id",
                     "updated_at": "updated_at",
                     "default_region": "AU",
-                    "columns": TAGS,
+                    "columns": columns,
                 }
             ]
         }
@@ -398,20 +398,7 @@ def test_a_family_mailbox_row_does_not_chain_two_people_who_share_the_email(tmp_
     rest = frame.filter(~pl.col("rec_id").is_in(heads["rec_id"].to_list()))
     path = tmp_path / "people.csv"
     pl.concat([rest, heads, partners, newsletter], how="diagonal").write_csv(path)
-    config = ProjectConfig.model_validate(
-        {
-            "sources": [
-                {
-                    "name": "febrl",
-                    "path": str(path),
-                    "primary_key": "rec_id",
-                    "updated_at": "updated_at",
-                    "default_region": "AU",
-                    "columns": {**TAGS, "email": "email"},
-                }
-            ]
-        }
-    )
+    config = _febrl_config(path, {**TAGS, "email": "email"})
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
         load_sources(con, config, tmp_path)
         resolve(con, config, IdentityConfig(), "r1")
