@@ -498,7 +498,7 @@ def standardise(con, config: ProjectConfig, identity: IdentityConfig) -> Standar
     out = ", ".join(quote(c) for c in (*PERSON_FIELDS, *identifiers))
     # A source key seen twice keeps its newest row, so record ids stay unique. Without duplicates
     # (counted above) the window would keep every row: it is left out, since at 1M rows it was
-    # ~2.4 of this write's ~9 CPU-s (measured, benchmarks/README.md).
+    # ~1.6 of this write's ~10 CPU-s (measured, benchmarks/README.md).
     newest = (
         "QUALIFY row_number() OVER (PARTITION BY source, source_pk ORDER BY updated_at DESC NULLS LAST, source_row DESC) = 1 "
         if any(duplicates.values())
