@@ -29,8 +29,9 @@ from braze_assets.identity.standardise import TABLE as STANDARDISED
 
 # One Dagster run per engine; Splink on Spark cuts its work tables with local checkpoints (the
 # tests' conf, conftest.py). Still a slow test (`./run test -m slow`): measured in a quiet CI run on
-# 2 cores, its fixture took 412 s on a worker of its own (Splink's EM on Spark is a few hundred
-# small Spark jobs), which the 10-minute suite cannot hold. test_parity_later.py, test_spark_engine.py
+# 2 cores, its fixture took 412 s on a worker of its own, which the 10-minute suite cannot hold.
+# EM's iterations no longer cost Spark jobs (benchmarks/README.md, "Where Spark identity's fixed
+# cost went"), but the fixture is still some 400 Spark jobs for identity alone. test_parity_later.py, test_spark_engine.py
 # and test_components.py keep Spark parity of every ported stage after identity in the default run.
 pytestmark = [
     pytest.mark.slow,
