@@ -16,7 +16,7 @@ from braze_assets.defs import automation
 from braze_assets.defs.engine import (
     WAREHOUSE_KEY,
     engine_asset_args,
-    export_to_spark,
+    export_tables,
     spark_engine,
 )
 from braze_assets.defs.snapshots.checks import GATE, gate_metadata
@@ -346,8 +346,9 @@ def build_sync_asset(
                 )
 
             def on_spark(con):
-                # After the recovery folded earlier journals: the state the diff reads.
-                return export_to_spark(context, DIFF_STATE, con)
+                # After the recovery folded earlier journals: the state the diff reads, copied
+                # for the engine the gate just used (not a second engine of the same session).
+                return export_tables(con, spark, DIFF_STATE)
 
             diff = None if spark is None else on_spark
 
