@@ -36,6 +36,7 @@ from braze_assets.engine.duckdb_engine import as_engine
 from braze_assets.identity.config import ComparisonConfig, IdentityConfig
 from braze_assets.identity.profile import (
     STREET_NUMBER_SQL,
+    TownLevels,
     choose_blocking,
     choose_comparisons,
     choose_em_rules,
@@ -813,11 +814,12 @@ def score_pairs(con, identity: IdentityConfig) -> ScoreReport:
             cap = found.cap if found else 1.0
             disagree_cap = found.disagree_cap if found else 1.0
             state["person_evidence"] = found.as_dict() if found else {}
+            # The model's town levels, read once: the namesake rule and two accounts' test below.
+            beyond_town = town_levels(state["model"], gammas)
             with _timed(state, "namesakes"):
-                town = namesakes(con, predictions, state["model"], gammas)
+                town = namesakes(con, predictions, beyond_town)
             state["namesakes"] = town.as_dict() if town else {}
             namesake_cap = f"CASE WHEN {town.sql} THEN {town.cap!r} ELSE 1.0 END" if town else "1.0"
-            beyond_town = town_levels(state["model"], gammas)
             if threshold is None:
                 with _timed(state, "threshold"):
                     probabilities, counts = con.distribution(
@@ -1105,10 +1107,9 @@ class Namesakes:
         }
 
 
-def namesakes(con: Engine, predictions: str, model: dict, gammas: list[str]) -> Namesakes | None:
+def namesakes(con: Engine, predictions: str, town: TownLevels | None) -> Namesakes | None:
     """The namesake rule (Namesakes) measured on the scored pairs; None when the model has no
-    town level or no agreement stronger than a town (profile.town_levels)."""
-    town = town_levels(model, gammas)
+    town level or no agreement stronger than a town (`town`, from profile.town_levels)."""
     if town is None or not town.others:
         return None
     fields = town.others
