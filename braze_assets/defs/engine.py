@@ -89,12 +89,12 @@ def spark_engine(context: dg.AssetExecutionContext):
 
 def publish_raw(context: dg.AssetExecutionContext, con, table: str) -> None:
     """In Spark mode, copy a table a DuckDB stage just wrote (a raw table, or the output of a stage
-    not yet on Spark) to the Spark location, where the Spark stages after it read it."""
+    not yet on Spark) to the Spark location, where the Spark stages after it read it. On a local
+    location DuckDB writes the Parquet files itself (export_tables), so the driver never holds the
+    table: a whole raw table as Arrow grew the driver with the source (about 1 GB at 4M records)."""
     spark = _spark(context)
     if spark is not None:
-        spark.engine().write_arrow(
-            table, con.execute(f"SELECT * FROM {quote(table)}").to_arrow_table()
-        )
+        export_tables(con, spark.engine(), [table])
 
 
 def _table_files(location: str, table: str) -> str:

@@ -603,8 +603,10 @@ class SparkEngine:
     # Up to this many nodes and edges (8 and 16 bytes each on the driver) the graph is collected
     # and settled by the same union-find as DuckDB's: two Spark jobs, where the propagation in
     # SQL takes about ten per round, which at small sizes is nearly all of clustering's time.
-    # Larger graphs stay on the executors.
-    driver_graph_limit = 2_000_000
+    # Larger graphs stay on the executors. The limit is what bounds the driver's share (a few
+    # MB of arrays at most, whatever the brand's size): at 2M the driver's memory grew with the
+    # records up to the limit, which is what Spark mode is there to avoid.
+    driver_graph_limit = 250_000
 
     def components(self, name: str, nodes: str, edges: str) -> None:
         limit = self.driver_graph_limit
