@@ -55,11 +55,13 @@ _WRITES_IN_FLIGHT = 2  # chunks queued for the writer; bounds memory to a few ch
 # during the inserts, rather than all at commit.
 _LOAD_SETTINGS = {"threads": 1, "write_buffer_row_group_count": 1}
 
+# The events table's columns as warehouse.create_tables (and Engine.create_table) take them.
+EVENTS_COLUMNS = ", ".join(f"{column} {COLUMN_TYPES[column]}" for column in COMMON_COLUMNS)
 _TABLES = {
     FILES_TABLE: "key VARCHAR, etag VARCHAR, size BIGINT, event_type VARCHAR, event_date DATE, "
     "status VARCHAR NOT NULL CHECK (status IN ('loaded', 'quarantined')), error VARCHAR NULL, "
     "rows BIGINT, inserted BIGINT, loaded_at TIMESTAMPTZ, PRIMARY KEY (key, etag)",
-    EVENTS_TABLE: ", ".join(f"{column} {COLUMN_TYPES[column]}" for column in COMMON_COLUMNS),
+    EVENTS_TABLE: EVENTS_COLUMNS,
 }
 
 

@@ -70,8 +70,7 @@ def duckdb_stage_args() -> dict:
     """@dg.asset arguments for a stage still written for DuckDB only (the pool and the warehouse);
     in Spark mode it also needs Spark, to bridge its inputs and outputs to the table location.
 
-    The sources keep DuckDB's readers and publish each raw table to Spark, and so does
-    engagement_attributes (Currents still load into DuckDB) for the stages after it."""
+    The sources keep DuckDB's readers and publish each raw table to Spark."""
     keys = {WAREHOUSE_KEY} | ({SPARK_KEY} if active_engine().name == "spark" else set())
     return {"pool": WAREHOUSE_POOL, "required_resource_keys": keys}
 
@@ -88,10 +87,10 @@ def spark_engine(context: dg.AssetExecutionContext):
 
 
 def publish_raw(context: dg.AssetExecutionContext, con, table: str) -> None:
-    """In Spark mode, copy a table a DuckDB stage just wrote (a raw table, or the output of a stage
-    not yet on Spark) to the Spark location, where the Spark stages after it read it. On a local
-    location DuckDB writes the Parquet files itself (export_tables), so the driver never holds the
-    table: a whole raw table as Arrow grew the driver with the source (about 1 GB at 4M records)."""
+    """In Spark mode, copy a raw table a source just wrote to the Spark location, where the Spark
+    stages after it read it. On a local location DuckDB writes the Parquet files itself
+    (export_tables), so the driver never holds the table: a whole raw table as Arrow grew the
+    driver with the source (about 1 GB at 4M records)."""
     spark = _spark(context)
     if spark is not None:
         export_tables(con, spark.engine(), [table])

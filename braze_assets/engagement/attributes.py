@@ -5,16 +5,18 @@ attributed too once any event links that `user_id` to an `external_user_id` (the
 wins), so the table is rebuilt in full each time: a link learned today re-attributes old events.
 Machine opens (e.g. Apple Mail Privacy Protection, `machine_open = 'true'`) are not counted as opens
 because no person opened anything.
+
+Written once against the Engine (DuckDB-dialect SQL, transpiled for Spark): DuckDB mode runs it on
+the warehouse file, Spark mode on the events table copied to the table location.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-
-import duckdb
+from datetime import UTC, datetime, timedelta
 
 from braze_assets import tables
-from braze_assets.currents.ingest import ensure_tables
+from braze_assets.currents.ingest import EVENTS_COLUMNS
+from braze_assets.engine.duckdb_engine import as_engine
 
 TABLE = tables.ENGAGEMENT_ATTRIBUTES
 EVENTS_TABLE = tables.CURRENTS_EVENTS
@@ -30,10 +32,10 @@ CUSTOM_EVENT = "users.behaviors.CustomEvent"
 PURCHASE = "users.behaviors.Purchase"
 SESSION_START = "users.behaviors.app.SessionStart"
 
+# {as_of}, {since_30d} and {since_90d} are instants (TIMESTAMPTZ literals with a UTC offset).
 _SQL = f"""
-CREATE OR REPLACE TABLE {TABLE} AS
 WITH events AS (
-    SELECT * FROM {EVENTS_TABLE} WHERE event_time <= $as_of
+    SELECT * FROM {EVENTS_TABLE} WHERE event_time <= {{as_of}}
 ),
 links AS (
     SELECT user_id, arg_max(external_user_id, event_time) AS external_user_id
@@ -49,8 +51,8 @@ attributed AS (
             OR (e.event_type = '{GLOBAL_STATE_CHANGE}'
                 AND lower(e.extra->>'subscription_status') = 'unsubscribed'
                 AND lower(coalesce(e.extra->>'channel', 'email')) = 'email')) AS unsubscribe,
-           e.event_time > $as_of - INTERVAL 30 DAY AS in_30d,
-           e.event_time > $as_of - INTERVAL 90 DAY AS in_90d
+           e.event_time > {{since_30d}} AS in_30d,
+           e.event_time > {{since_90d}} AS in_90d
     FROM events e LEFT JOIN links l USING (user_id)
 )
 SELECT
@@ -80,7 +82,7 @@ SELECT
     count(*) FILTER (WHERE event_type = '{SESSION_START}' AND in_90d) AS sessions_90d,
     max(event_time) FILTER (WHERE event_type = '{SESSION_START}') AS last_session_at,
     max(event_time) AS last_event_at,
-    $as_of::TIMESTAMPTZ AS as_of
+    {{as_of}} AS as_of
 FROM attributed
 WHERE customer_key IS NOT NULL
 GROUP BY customer_key
@@ -88,10 +90,25 @@ ORDER BY customer_key
 """
 
 
-def build_engagement_attributes(con: duckdb.DuckDBPyConnection, as_of: datetime) -> int:
-    """Rebuild `engagement_attributes` from `currents_events` as of a moment; returns its row count."""
+def _instant(moment: datetime) -> str:
+    return f"CAST('{moment.astimezone(UTC).isoformat(sep=' ')}' AS TIMESTAMPTZ)"
+
+
+def build_engagement_attributes(engine, as_of: datetime) -> int:
+    """Rebuild `engagement_attributes` from `currents_events` as of a moment; returns its row count.
+
+    `engine` is an Engine (or a DuckDB connection, which is wrapped). The windows are 30 and 90
+    days of 24 hours before `as_of`, computed here rather than in SQL: DuckDB subtracts a day
+    interval from an instant in the session's zone, Spark in UTC."""
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware (UTC), got a naive datetime")
-    ensure_tables(con)
-    con.execute(_SQL, {"as_of": as_of})
-    return con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
+    engine = as_engine(engine)
+    # No Currents loaded yet: an empty table of the right shape.
+    engine.create_table(EVENTS_TABLE, EVENTS_COLUMNS)
+    query = _SQL.format(
+        as_of=_instant(as_of),
+        since_30d=_instant(as_of - timedelta(days=30)),
+        since_90d=_instant(as_of - timedelta(days=90)),
+    )
+    engine.write_table(TABLE, query)
+    return engine.fetch(f"SELECT count(*) FROM {TABLE}")[0][0]

@@ -23,6 +23,10 @@ def spark_conf(spark: SparkConfig) -> dict[str, str]:
         "spark.sql.session.timeZone": "UTC",
         # DuckDB's TIMESTAMP has no zone: parse text into Spark's TIMESTAMP_NTZ, its equal.
         "spark.sql.timestampType": "TIMESTAMP_NTZ",
+        # Instants (DuckDB's TIMESTAMPTZ, Spark's TIMESTAMP_LTZ) as Parquet timestamps adjusted to
+        # UTC, which DuckDB reads back as TIMESTAMPTZ; Spark's default, INT96, reads as TIMESTAMP
+        # and the warehouse copy (copy_to_warehouse) would lose the zone.
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
         "spark.ui.showConsoleProgress": "false",
         **spark.conf,
         "spark.jars": jars,

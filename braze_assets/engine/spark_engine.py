@@ -276,8 +276,9 @@ def duckdb_type(spark_type: str) -> str:
 
 
 def spark_type(duckdb_type: str) -> str:
-    """A DuckDB column type as Spark spells it: JSON is text on Spark, and the unsigned and
-    128-bit integers, which Spark lacks, are whole-number decimals wide enough for them."""
+    """A DuckDB column type as Spark spells it: JSON is text on Spark, the unsigned and 128-bit
+    integers, which Spark lacks, are whole-number decimals wide enough for them, and TIMESTAMPTZ
+    is an instant (TIMESTAMP_LTZ, not the session's TIMESTAMP, which is TIMESTAMP_NTZ)."""
     upper = duckdb_type.strip().upper()
     wide = {
         "JSON": "STRING",
@@ -287,7 +288,7 @@ def spark_type(duckdb_type: str) -> str:
     }
     if upper in wide:
         return wide[upper]
-    return exp.DataType.build(duckdb_type, dialect="duckdb").sql(dialect="spark")
+    return _instant(exp.DataType.build(duckdb_type, dialect="duckdb")).sql(dialect="spark")
 
 
 def _args(params: list | None) -> list | None:

@@ -16,7 +16,7 @@ from braze_assets.defs.currents.checks import build_currents_checks
 from braze_assets.defs.currents.partitions import event_date_partitions
 from braze_assets.defs.currents.resources import CurrentsS3Resource, currents_s3_resource_from_env
 from braze_assets.defs.currents.sensors import build_currents_sensor
-from braze_assets.defs.engagement.assets import engagement_attributes
+from braze_assets.defs.engagement.assets import build_engagement_assets
 
 from .conftest import PREFIX
 
@@ -129,7 +129,9 @@ def test_partition_run_loads_the_day_and_the_check_reports_a_corrupt_file(
     assert materialization.metadata["files_loaded"].value == 0
     assert materialization.metadata["files_already_loaded"].value == len(keys) + 1
 
-    engagement = dg.materialize([engagement_attributes], resources={"duckdb": resources["duckdb"]})
+    engagement = dg.materialize(
+        build_engagement_assets(), resources={"duckdb": resources["duckdb"]}
+    )
     assert engagement.success
     [materialization] = engagement.asset_materializations_for_node("engagement_attributes")
     assert 0 < materialization.metadata["dagster/row_count"].value <= len(USERS)

@@ -70,16 +70,22 @@ EVENTS = [
 ]
 
 
-@pytest.fixture
-def loaded(s3_client, bucket_name, bucket, warehouse):
+def load_events(bucket, con, events) -> None:
+    """Each event as a Currents Avro file of its own in the bucket, loaded into `con` as the
+    currents assets load them."""
     keys = []
-    for index, (event_type, record) in enumerate(EVENTS):
+    for index, (event_type, record) in enumerate(events):
         key = f"{PREFIX}/c/event_type={event_type}/date=2026-11-20-00/version=10/production/c+0+{index}.avro"
-        s3_client.put_object(
-            Bucket=bucket_name, Key=key, Body=avro_bytes(writer_schema(event_type), [record])
+        bucket.s3.put_object(
+            Bucket=bucket.bucket, Key=key, Body=avro_bytes(writer_schema(event_type), [record])
         )
         keys.append(key)
-    ingest_objects(warehouse, bucket, keys)
+    ingest_objects(con, bucket, keys)
+
+
+@pytest.fixture
+def loaded(bucket, warehouse):
+    load_events(bucket, warehouse, EVENTS)
     return warehouse
 
 

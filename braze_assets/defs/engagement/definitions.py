@@ -1,10 +1,10 @@
 import dagster as dg
 
-from braze_assets.defs.engagement.assets import engagement_attributes
+from braze_assets.defs.engagement.assets import build_engagement_assets
 
 
 def build_defs() -> dg.Definitions:
-    return dg.Definitions(assets=[engagement_attributes])
+    return dg.Definitions(assets=build_engagement_assets())
 
 
 @dg.definitions
