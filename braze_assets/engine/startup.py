@@ -24,8 +24,9 @@ from braze_assets.engine.config import SparkConfig
 MIN_JAVA = 17
 CONNECT_TIMEOUT_S = 3.0
 # How long the executors' probe may wait for an executor: a cluster with no free cores, or none
-# with spark.executor.memory to spare, otherwise leaves the first job waiting for ever.
-EXECUTOR_TIMEOUT_S = 180.0
+# with spark.executor.memory to spare, otherwise leaves the first job waiting for ever. Generous:
+# on the test's loaded 2-core machine the first executor and its Python took over 3 minutes.
+EXECUTOR_TIMEOUT_S = 600.0
 # The modules whose functions the engine sends to the executors (mapInArrow): the executors must
 # import them to unpickle those functions, so the probe imports them, with their dependencies.
 EXECUTOR_MODULES = (

@@ -6,8 +6,8 @@ user does, with engine.yaml naming the master, and compared row for row with Duc
 
 A pyspark process holds one SparkContext (the shared local[2] session of conftest.py), so every
 Spark session here runs in a `dagster` subprocess. Slow (`./run test -m slow`): a master, a worker,
-an executor JVM and two Dagster runs; measured niced on a loaded 2-core machine (see
-docs/operations.md, "Running on a cluster")."""
+an executor JVM per Spark run and four Dagster runs; the first two tests took 1,789 s niced on a
+loaded 2-core machine (docs/operations.md, "Running on a cluster")."""
 
 from __future__ import annotations
 
