@@ -70,12 +70,16 @@ class SparkConfig(StrictModel):
         "local[*]",
         description="Spark master: local[*] (Spark inside this process), spark://host:7077, "
         "k8s://https://host:port or yarn; reachability is checked at startup. Spark Connect "
-        "(sc://) is not supported: the engine uses the driver's JVM.",
+        "(sc://) is not supported: the engine uses the driver's JVM. Off local mode, a first "
+        "job checks that the executors import braze_assets (conf spark.pyspark.python names "
+        "their Python) and see a local table_location.",
     )
     table_location: str | None = Field(
         None,
         description="Where Spark mode stores its tables (one Parquet directory each): a local "
-        "directory or an s3a:// URI. Default: <data dir>/spark_tables. Must be writable at startup.",
+        "directory or an s3a:// URI. Default: <data dir>/spark_tables. Must be writable at "
+        "startup; on a cluster a local directory must be shared storage every node mounts at "
+        "the same path.",
     )
     conf: dict[str, str] = Field(
         default_factory=dict,

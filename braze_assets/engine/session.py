@@ -6,7 +6,16 @@ import os
 import sys
 
 from braze_assets.engine.config import SparkConfig
-from braze_assets.engine.startup import check_location_through_spark, check_spark
+from braze_assets.engine.startup import (
+    check_executors,
+    check_location_through_spark,
+    check_spark,
+    is_local_master,
+)
+
+# Spark's setting for the executors' Python; spark-submit turns it into PYSPARK_PYTHON, which is
+# all pyspark reads when the driver is a plain Python process (Dagster, the CLI).
+EXECUTOR_PYTHON = "spark.pyspark.python"
 
 
 def spark_conf(spark: SparkConfig) -> dict[str, str]:
@@ -43,10 +52,14 @@ def build_session(spark: SparkConfig):
     check_spark(spark)
     from pyspark.sql import SparkSession
 
-    if _is_local(spark.master):
+    local = is_local_master(spark.master)
+    if EXECUTOR_PYTHON in spark.conf:
+        os.environ["PYSPARK_PYTHON"] = spark.conf[EXECUTOR_PYTHON]
+    elif local:
         # Python workers run the shared normalisers, so they need this interpreter's packages;
         # pyspark starts `python3` from PATH unless PYSPARK_PYTHON says otherwise. On a cluster
-        # the executors run the cluster's Python, with braze_assets installed (docs/operations.md).
+        # the executors run their own Python, with braze_assets installed (docs/operations.md),
+        # which the executors' probe checks.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
     builder = SparkSession.builder
@@ -55,8 +68,10 @@ def build_session(spark: SparkConfig):
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     check_location_through_spark(session, spark.location())
+    if not local:
+        try:
+            check_executors(session, spark.location())
+        except Exception:
+            session.stop()  # give the cluster its cores back
+            raise
     return session
-
-
-def _is_local(master: str) -> bool:
-    return master == "local" or master.startswith(("local[", "local-cluster["))

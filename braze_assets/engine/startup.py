@@ -13,6 +13,7 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,6 +23,20 @@ from braze_assets.engine.config import SparkConfig
 # Spark 4 runs on Java 17 or 21.
 MIN_JAVA = 17
 CONNECT_TIMEOUT_S = 3.0
+# How long the executors' probe may wait for an executor: a cluster with no free cores, or none
+# with spark.executor.memory to spare, otherwise leaves the first job waiting for ever. Generous:
+# on the test's loaded 2-core machine the first executor and its Python took over 3 minutes.
+EXECUTOR_TIMEOUT_S = 600.0
+# The modules whose functions the engine sends to the executors (mapInArrow): the executors must
+# import them to unpickle those functions, so the probe imports them, with their dependencies.
+EXECUTOR_MODULES = (
+    "braze_assets.identity.standardise",
+    "braze_assets.identity.cluster",
+    "braze_assets.attributes.builder",
+    "braze_assets.attributes.value_checks",
+    "braze_assets.sync.snapshots",
+    "braze_assets.audiences.campaigns",
+)
 
 
 class EngineStartupError(RuntimeError):
@@ -85,8 +100,13 @@ def _check_java() -> None:
         )
 
 
+def is_local_master(master: str) -> bool:
+    """Spark inside this process: driver and executors share the machine, its files and Python."""
+    return master == "local" or master.startswith(("local[", "local-cluster["))
+
+
 def _check_master(master: str) -> None:
-    if master == "local" or master.startswith(("local[", "local-cluster[")):
+    if is_local_master(master):
         return
     if master == "yarn":
         if not (os.environ.get("HADOOP_CONF_DIR") or os.environ.get("YARN_CONF_DIR")):
@@ -178,3 +198,76 @@ def check_location_through_spark(session, location: str) -> None:
         raise EngineStartupError(
             f"engine spark cannot write its table location {location}: {first.strip()}"
         ) from None
+
+
+def check_executors(session, location: str, timeout_s: float = EXECUTOR_TIMEOUT_S) -> None:
+    """On a cluster, run one small job whose tasks import the modules the engine ships functions
+    from and look for a file the driver just wrote in a local table location; stop with one line
+    when an executor cannot. Without it a missing braze_assets on the executors shows as a
+    ModuleNotFoundError deep inside the first stage, and a local location the executors do not
+    share as tables whose files are scattered over the executors' own disks."""
+    from braze_assets.engine.spark_engine import local_path
+
+    local = local_path(location)
+    marker = None if local is None else Path(local) / f".braze_assets_shared_{uuid.uuid4().hex}"
+    if marker is not None:
+        marker.write_bytes(b"")
+    seen = None if marker is None else str(marker)
+    modules = EXECUTOR_MODULES
+
+    # Nested, so cloudpickle sends it by value: it must run where braze_assets does not import.
+    def probe(_rows):
+        import importlib
+        import socket
+        import sys
+        from os.path import exists
+
+        missing = None
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception as error:  # an ImportError, or a dependency failing on import
+                missing = f"{name}: {type(error).__name__}: {error}"
+                break
+        yield socket.gethostname(), sys.executable, missing, seen is None or exists(seen)
+
+    context = session.sparkContext
+    tasks = max(context.defaultParallelism, 1)
+    group = f"braze_assets_probe_{uuid.uuid4().hex}"
+    context.setJobGroup(group, "braze_assets: can the executors run its Python?", True)
+    timer = threading.Timer(timeout_s, context.cancelJobGroup, args=(group,))
+    timer.start()
+    try:
+        answers = context.parallelize(range(tasks), tasks).mapPartitions(probe).collect()
+    except Exception as error:  # py4j / pyspark wrap the executors' failure
+        text = str(error)
+        if "cancelled" in text.lower() and not timer.is_alive():
+            raise EngineStartupError(
+                f"engine spark: no executor ran a task within {timeout_s:.0f} s; the cluster has "
+                "no free cores, or no worker with spark.executor.memory to spare"
+            ) from None
+        first = next((line for line in text.splitlines() if "Error" in line), text[:300])
+        raise EngineStartupError(
+            f"engine spark: the executors could not run Python: {first.strip()}. Set "
+            "engine.spark.conf spark.pyspark.python to a Python on every executor with "
+            "braze_assets installed, of the driver's Python version"
+        ) from None
+    finally:
+        timer.cancel()
+        context._jsc.clearJobGroup()
+        if marker is not None:
+            marker.unlink(missing_ok=True)
+    for host, python, missing, sees in answers:
+        if missing:
+            raise EngineStartupError(
+                f"engine spark: the executors' Python ({python} on {host}) cannot import "
+                f"{missing}. Install braze_assets there (the driver's version, with its "
+                "dependencies) or set engine.spark.conf spark.pyspark.python to a Python that "
+                "has it"
+            )
+        if not sees:
+            raise EngineStartupError(
+                f"engine spark: the table location {local} is a local path that the executor on "
+                f"{host} does not share with the driver; use storage every node mounts at the "
+                "same path, or an s3a:// location"
+            )
