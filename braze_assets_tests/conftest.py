@@ -116,8 +116,8 @@ SHARED_FIXTURE_GROUPS = {
 }
 # A test that needs Spark runs in the spark group whatever else it needs (and builds the other
 # fixture there too): a combined group such as "demo+spark" would start one more JVM for a few
-# tests. The two parity modules name groups of their own on top (xdist joins the names), so each
-# can run on another worker with its own JVM: each is longer than most of a worker's share.
+# tests. No module names a group of its own on top (xdist would join the names into another
+# group, on any worker, with a JVM of its own): the default run starts one JVM.
 EXCLUSIVE_GROUP = "spark"
 
 

@@ -9,8 +9,8 @@ joins, a leave, a stay, a retired campaign, campaign attributes, sub-audiences w
 membership, an SQL-audience orchestration), the day's snapshot, and the diff against a confirmed state that differs from
 it in known ways (with one rejected value). Every row and column is compared, except the run's wall-clock times;
 key ids and value hashes included (the same MD5-based numbers on both engines, so switching
-engines resends nothing). Then the snapshot and sync assets run through Dagster in each mode,
-sending to a sandbox each.
+engines resends nothing). test_parity.py runs the same assets through Dagster on the demo's data,
+up to what a sandbox of each engine received.
 """
 
 from __future__ import annotations
@@ -44,9 +44,7 @@ from braze_assets.sync.tables import (
 from braze_assets_tests.audiences.conftest import AS_OF, create_source, load
 from braze_assets_tests.audiences.test_campaigns import SEGMENTS
 
-# A group of its own (so possibly another worker and JVM), like test_parity.py: the two are the
-# longest Spark groups.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("parity_later")]
+pytestmark = [pytest.mark.integration]
 
 DAY = dt.date(2026, 11, 1)
 DESTINATION = DestinationConfig.model_validate(
@@ -228,7 +226,6 @@ def both_engines(tmp_path_factory, spark_session) -> dict:
         "duckdb": _run(paths["duckdb"]),
         "spark": _run(paths["spark"], spark),
         "engine": spark,
-        "duckdb_path": paths["duckdb"],
     }
 
 
@@ -378,139 +375,3 @@ def test_the_campaign_asset_runs_on_spark_in_spark_mode(
     earlier = ("camp", "all", "c0", "treatment", "r-old")  # computed_at is not compared
     assert _rows(copied) == sorted([*_rows(history), earlier], key=repr)
     assert history.num_rows == on_duckdb.size
-
-
-def _materialise_snapshot_and_sync(root: Path, warehouse: Path, monkeypatch, spark=None) -> dict:
-    """The snapshot and sync assets of DAY through Dagster in one engine's mode, sending to a
-    sandbox of their own; what they wrote, sent and reported."""
-    from braze_assets import settings
-    from braze_assets.defs import project
-    from braze_assets.defs.braze.resources import BrazeResource
-    from braze_assets.defs.resources import WAREHOUSE_KEY, WarehouseResource
-    from braze_assets.defs.snapshots.assets import build_snapshot_asset
-    from braze_assets.defs.snapshots.partitions import daily_partitions
-    from braze_assets.defs.sync.assets import build_sync_asset, sync_asset_key
-    from braze_assets.engine.config import ENV_ENGINE
-    from braze_assets.sandbox import DEFAULT_API_KEY, SandboxServer
-    from braze_assets.sync.config import SyncConfig
-
-    monkeypatch.setenv(ENV_ENGINE, "spark" if spark else "duckdb")
-    monkeypatch.setenv(settings.ENV_DATA_DIR, str(root))
-    project.project_config.cache_clear()
-    config = SyncConfig(partitions_start_date=DAY - dt.timedelta(days=3))
-    partitions = daily_partitions(config)
-    assets = [
-        build_snapshot_asset([DESTINATION], config, partitions),
-        build_sync_asset(DESTINATION, config, partitions),
-    ]
-    resources = {WAREHOUSE_KEY: WarehouseResource(database=str(warehouse))}
-    sandbox = SandboxServer(root / "sandbox", rate_limit_requests=None).start()
-    try:
-        sandbox.seed_users([f"E{i}" for i in range(1, 7)])  # E7 and E8 are unknown: rejected
-        resources["braze"] = BrazeResource(api_key=DEFAULT_API_KEY, rest_endpoint=sandbox.url)
-        if spark:
-            from braze_assets.defs.spark import spark_resource
-
-            resources["spark"] = spark_resource(spark)
-        started = time.perf_counter()
-        result = dg.materialize(
-            assets,
-            partition_key=DAY.isoformat(),
-            resources=resources,
-            instance=dg.DagsterInstance.ephemeral(),
-        )
-        seconds = time.perf_counter() - started
-        sent = {
-            # The profiles as the sandbox holds them, without the clock time each was created at.
-            "profiles": sorted(
-                ({k: v for k, v in p.items() if k != "created_at"} for p in sandbox.profiles()),
-                key=repr,
-            ),
-            "received": sandbox.received_by_user(),
-            "data_points": sandbox.data_points_spent(),
-        }
-    finally:
-        sandbox.stop()
-        project.project_config.cache_clear()
-    assert result.success
-    op = sync_asset_key("braze").to_python_identifier()
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        stored = {t: _table(con, t) for t in (SNAPSHOTS, CONFIRMED, REJECTIONS)}
-    return {
-        "kinds": [set(spec.kinds) for asset in assets for spec in asset.specs],
-        "sync": {
-            k: v.value
-            for k, v in next(iter(result.asset_materializations_for_node(op))).metadata.items()
-            if k not in {"sync_run_id", "duration_s"}
-        },
-        "sent": sent,
-        "stored": stored,
-        "seconds": seconds,
-    }
-
-
-def _table(con, table: str) -> list[tuple]:
-    """Every row, every column but the run's clock times and ids; key ids and hashes as text."""
-    columns = [
-        c
-        for c, *_ in con.execute(f"DESCRIBE {table}").fetchall()
-        if c not in {"computed_at", "confirmed_at", "rejected_at", "first_rejected_at", "run_id"}
-    ]
-    cast = ", ".join(
-        f"CAST({c} AS VARCHAR)" if c in ("key_id", "value_hash") else c for c in columns
-    )
-    return sorted(con.execute(f"SELECT {cast} FROM {table}").fetchall(), key=repr)
-
-
-def test_the_snapshot_and_sync_assets_run_on_spark_and_send_what_duckdb_sends(
-    both_engines, spark_session, spark_settings, tmp_path, monkeypatch
-):
-    """Through Dagster, from the same upstream tables, confirmed state and rejection: in Spark
-    mode the snapshot is built at the table location (and copied into the warehouse file), the
-    payload gate and the diff run on Spark with the confirmed state copied there, and only the
-    changes reach the driver; the snapshot (key ids and hashes included), what the sandbox
-    received, the data points, the run's counts and the confirmed state after it are DuckDB
-    mode's."""
-    import shutil
-
-    from braze_assets.engine.spark_engine import SparkEngine
-
-    source = both_engines["duckdb_path"]
-    for table in spark_session.catalog.listTables():
-        if table.isTemporary:
-            spark_session.catalog.dropTempView(table.name)
-    runs = {}
-    for name in ("duckdb", "spark"):
-        root = tmp_path / name
-        root.mkdir()
-        warehouse = root / "warehouse.duckdb"
-        shutil.copy(source, warehouse)
-        spark = None
-        if name == "spark":
-            # A location of its own: the session's other tables stay out of this run.
-            spark = spark_settings.model_copy(update={"table_location": str(root / "tables")})
-            engine = SparkEngine(spark_session, spark.location())
-            with duckdb.connect(str(warehouse), read_only=True) as con:
-                # The upstream stages' tables, as Spark mode's stages leave them.
-                for table in (tables.BRAZE_CUSTOMER_ATTRIBUTES, *WRITTEN[:-1]):
-                    engine.write_arrow(
-                        table, con.execute(f"SELECT * FROM {table}").to_arrow_table()
-                    )
-        runs[name] = _materialise_snapshot_and_sync(root, warehouse, monkeypatch, spark)
-    duck, spark = runs["duckdb"], runs["spark"]
-    assert all("spark" in kinds and "duckdb" not in kinds for kinds in spark["kinds"])
-    assert all("duckdb" in kinds for kinds in duck["kinds"])
-    assert spark["sync"] == duck["sync"]
-    assert duck["sync"]["rows_changed"] > 3 and duck["sync"]["held_back_rejected"] == 1
-    assert spark["sent"] == duck["sent"] and duck["sent"]["data_points"] > 0
-    assert spark["stored"] == duck["stored"]
-    stored = SparkEngine(spark_session, str(tmp_path / "spark" / "tables"))
-    with duckdb.connect() as con:
-        con.register("_spark", stored.read_arrow(f"SELECT * FROM {SNAPSHOTS}"))
-        con.execute(f"CREATE TABLE {SNAPSHOTS} AS SELECT * FROM _spark")
-        assert _table(con, SNAPSHOTS) == duck["stored"][SNAPSHOTS]
-    print(
-        "snapshot + sync assets: DuckDB {:.1f} s, Spark {:.1f} s".format(
-            duck["seconds"], spark["seconds"]
-        )
-    )

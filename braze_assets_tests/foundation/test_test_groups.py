@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections import defaultdict
+from pathlib import Path
 
 from braze_assets_tests.conftest import PROJECT_DIR, SHARED_FIXTURE_GROUPS, run_command
 
@@ -99,3 +100,17 @@ def test_tests_sharing_a_session_fixture_run_on_one_worker(tmp_path):
     }
     # Both workers were in use, so one worker for a group was the rule, not the only choice.
     assert len(set().union(*workers.values())) == 2
+
+
+def test_no_test_module_names_a_group_of_its_own():
+    """A module's own xdist_group joins the fixture's group into another name, which xdist may
+    give another worker: one more Spark JVM in the default run (the parity modules had one)."""
+    tests = PROJECT_DIR / "braze_assets_tests"
+    named = [
+        str(path.relative_to(tests))
+        for path in tests.rglob("*.py")
+        if path.name != "conftest.py"
+        and path != Path(__file__).resolve()
+        and "xdist_group(" in path.read_text()
+    ]
+    assert named == []
