@@ -81,9 +81,10 @@ class DuckDBEngine:
             self.write_table(name, f"SELECT * FROM {view}")
 
     def splink_api(self):
-        from splink import DuckDBAPI
+        from braze_assets.engine.splink_dialects import duckdb_api_class
 
-        return DuckDBAPI(self.con)
+        # Splink's DuckDBAPI sampling by the record hash Spark mode uses too (splink_dialects).
+        return duckdb_api_class()(self.con)
 
     def splink_sql(self, condition: str) -> str:
         return condition

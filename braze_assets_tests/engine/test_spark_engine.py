@@ -377,3 +377,43 @@ def test_a_new_engine_attaches_only_tables_written_since(spark_session, tmp_path
     again = SparkEngine(spark_session, location)
     assert again.fetch("SELECT count(*) FROM changed")[0][0] == 3
     assert again.fetch("SELECT count(*) FROM kept")[0][0] == 2
+
+
+@pytest.mark.integration
+def test_splink_samples_the_same_records_on_both_engines(spark_session):
+    """u sampling, EM's pair cap and prediction's chunks pick records by Splink's record hash:
+    both engines' dialects give every id the same bucket, so both train on the same sample.
+    Splink's own dialects (DuckDB's hash(), Spark's Murmur3) disagree on nearly every id."""
+    from splink.internals.dialects import DuckDBDialect, SparkDialect
+    from splink.internals.input_column import InputColumn
+
+    from braze_assets.engine.duckdb_engine import DuckDBEngine
+
+    ids = [f"ecommerce:{i}" for i in range(2000)] + ["", "pos:ÄÖü 7"]
+    frame = pa.table({"unique_id": ids})
+    spark = SparkEngine(spark_session, "/tmp/unused")
+    with duckdb.connect() as con:
+        duck = DuckDBEngine(con)
+        duck.register("_ids", frame)
+        spark.register("_ids", frame)
+        duck_api, spark_api = duck.splink_api(), spark.splink_api()
+
+        def buckets(engine, dialect, modulus=1000):
+            expression = dialect.hash_bucket_expression("unique_id || '_42'", modulus)
+            return dict(engine.fetch(f"SELECT unique_id, {expression} FROM _ids"))
+
+        ours = buckets(duck, duck_api.sql_dialect)
+        assert ours == buckets(spark, spark_api.sql_dialect)
+        assert len(set(ours.values())) > 800  # spread over the buckets, not constant
+        theirs = buckets(duck, DuckDBDialect()), buckets(spark, SparkDialect())
+        assert sum(theirs[0][i] == theirs[1][i] for i in ids) < 50
+
+        # The u-sampling filter Splink builds from the dialect keeps the same records.
+        column = [InputColumn("unique_id", sqlglot_dialect_str="duckdb")]
+
+        def sample(engine, dialect):
+            condition = dialect.proportion_sample_sql(0.1, column, seed=42).replace("l.", "")
+            return {r[0] for r in engine.fetch(f"SELECT unique_id FROM _ids WHERE 1=1 {condition}")}
+
+        kept = sample(duck, duck_api.sql_dialect)
+        assert kept == sample(spark, spark_api.sql_dialect) and 120 < len(kept) < 290
