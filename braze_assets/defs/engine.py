@@ -86,16 +86,6 @@ def spark_engine(context: dg.AssetExecutionContext):
     return None if spark is None else spark.engine()
 
 
-def publish_raw(context: dg.AssetExecutionContext, con, table: str) -> None:
-    """In Spark mode, copy a raw table a source just wrote to the Spark location, where the Spark
-    stages after it read it. On a local location DuckDB writes the Parquet files itself
-    (export_tables), so the driver never holds the table: a whole raw table as Arrow grew the
-    driver with the source (about 1 GB at 4M records)."""
-    spark = _spark(context)
-    if spark is not None:
-        export_tables(con, spark.engine(), [table])
-
-
 def _table_files(location: str, table: str) -> str:
     """DuckDB's read_parquet argument for a Spark table's files: its own and its appended
     directories' (spark_engine's _append), not those of a hidden directory (an append that
@@ -179,8 +169,8 @@ _SPARK_READABLE = {
 def export_to_spark(context: dg.AssetExecutionContext, tables: Sequence[str], con=None):
     """In Spark mode, replace the Spark tables `tables` with the warehouse file's (those it has;
     through `con`, else a connection of its own) and return the Spark engine; None in DuckDB
-    mode. For state only DuckDB writes (the sync's confirmed state, rejections, deletions) that a
-    Spark stage reads. On a local table location DuckDB writes the Parquet files itself, so no
+    mode. For tables only DuckDB writes (the raw tables the sources load, the sync's confirmed
+    state, rejections, deletions) that a Spark stage reads. On a local table location DuckDB writes the Parquet files itself, so no
     row passes through Python; elsewhere (s3a://) the rows go through the driver as Arrow."""
     engine = spark_engine(context)
     if engine is None:

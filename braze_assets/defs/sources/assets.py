@@ -12,7 +12,7 @@ from braze_assets.config.sources import (
     path_scheme,
 )
 from braze_assets.defs import automation
-from braze_assets.defs.engine import duckdb_stage_args, publish_raw
+from braze_assets.defs.engine import duckdb_stage_args, export_to_spark
 from braze_assets.defs.project import OWNERS, project_config, table_metadata
 from braze_assets.sources.incremental import load_source, raw_table_name
 
@@ -60,7 +60,9 @@ def _source_asset(entry: SourceConfig | TransactionSourceConfig) -> dg.AssetsDef
         with context.resources.duckdb.get_connection() as con:
             load = load_source(con, entry, settings.data_dir(), full_reload=config.full_reload)
             metadata = table_metadata(con, table)
-            publish_raw(context, con, table)
+            # Spark mode: the raw table to the table location, where the Spark stages read it
+            # (on a local location DuckDB writes the Parquet files; the driver never holds it).
+            export_to_spark(context, [table], con)
         report = load.report
         if report.empty_columns:
             context.log.warning(
