@@ -188,9 +188,13 @@ def _diff(data_dir: Path, engine: str, spark=None) -> dict:
     from braze_assets.sync.config import ResolvedSyncSettings
     from braze_assets.sync.diff import compute_changes
     from braze_assets.sync.tables import ensure_tables
+    from braze_assets.warehouse import apply_memory_limit
 
     values = 0
     with duckdb.connect(str(data_dir / f"warehouse_{engine}.duckdb")) as con:
+        if spark is not None:
+            # As the sync asset's connection in Spark mode: the driver's DuckDB capped.
+            apply_memory_limit(con, spark.warehouse_memory_limit)
         ensure_tables(con)
         if spark is None:
             on = DuckDBEngine(con)
@@ -260,7 +264,9 @@ def run_engine(engine: str, data_dir: Path, names: list[str]) -> None:
         import shutil
 
         shutil.rmtree(data_dir / "spark_tables", ignore_errors=True)
-    resources = {WAREHOUSE_KEY: WarehouseResource(database=str(warehouse))}
+    # Spark mode's driver DuckDB capped as definitions.py caps it (engine.spark's default).
+    cap = SparkConfig().warehouse_memory_limit if engine == "spark" else None
+    resources = {WAREHOUSE_KEY: WarehouseResource(database=str(warehouse), memory_limit=cap)}
     if engine == "spark":
         from braze_assets.defs.spark import spark_resource
         from braze_assets.engine.session import build_session

@@ -11,13 +11,18 @@ from pathlib import Path
 
 import dagster as dg
 
-from braze_assets.defs.engine import engine_resources
+from braze_assets.defs.engine import engine_resources, warehouse_memory_limit
 from braze_assets.defs.resources import WAREHOUSE_KEY, warehouse_resource
 
 
 def build_definitions() -> dg.Definitions:
     return dg.Definitions.merge(
-        dg.Definitions(resources={WAREHOUSE_KEY: warehouse_resource(), **engine_resources()}),
+        dg.Definitions(
+            resources={
+                WAREHOUSE_KEY: warehouse_resource(warehouse_memory_limit()),
+                **engine_resources(),
+            }
+        ),
         dg.load_from_defs_folder(path_within_project=Path(__file__).resolve().parent),
     )
 

@@ -95,12 +95,13 @@ class WarehouseSettingError(ValueError):
     """A warehouse setting from the environment that DuckDB does not accept."""
 
 
-def apply_memory_limit(con: duckdb.DuckDBPyConnection) -> None:
-    """Cap DuckDB's memory when BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT says so. DuckDB keeps the blocks it
-    writes and reads cached up to its memory_limit (by default 80% of RAM), so without a cap a long
-    load's RSS grows with the table although nothing is needed but the current batch. A SET rather
-    than connect config: one process may not open one file with different configs."""
-    limit = settings.warehouse_memory_limit()
+def apply_memory_limit(con: duckdb.DuckDBPyConnection, default: str | None = None) -> None:
+    """Cap DuckDB's memory: BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT when set, else `default` (Spark
+    mode's engine.spark.warehouse_memory_limit), else DuckDB's own (80% of RAM). DuckDB keeps the
+    blocks it writes and reads cached up to its memory_limit, so without a cap a long load's RSS
+    grows with the table although nothing is needed but the current batch. A SET rather than
+    connect config: one process may not open one file with different configs."""
+    limit = settings.warehouse_memory_limit() or default
     if limit is None:
         return
     try:
@@ -124,14 +125,16 @@ def memory_limit_error(limit: str, error: Exception) -> WarehouseSettingError:
 
 
 @contextmanager
-def connect(path: Path | str, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(
+    path: Path | str, *, read_only: bool = False, memory_limit: str | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
     path = Path(path)
     if not read_only:
         create_if_missing(path)
     with explained_open(path):
         con = duckdb.connect(str(path), read_only=read_only)
     try:
-        apply_memory_limit(con)
+        apply_memory_limit(con, memory_limit)
         quiet_progress(con)
         yield con
     finally:

@@ -66,6 +66,13 @@ def engine_resources() -> dict:
     return {SPARK_KEY: spark_resource(engine.spark)}
 
 
+def warehouse_memory_limit() -> str | None:
+    """The driver's DuckDB cap in Spark mode (engine.spark.warehouse_memory_limit); None in
+    DuckDB mode, where DuckDB is the whole engine and keeps its own default."""
+    engine = active_engine()
+    return engine.spark.warehouse_memory_limit if engine.name == "spark" else None
+
+
 def duckdb_stage_args() -> dict:
     """@dg.asset arguments for a stage still written for DuckDB only (the pool and the warehouse);
     in Spark mode it also needs Spark, to bridge its inputs and outputs to the table location.

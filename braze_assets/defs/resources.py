@@ -18,7 +18,10 @@ WAREHOUSE_KEY = "duckdb"
 
 class WarehouseResource(DuckDBResource):
     """DuckDBResource whose first connection creates the file in the warehouse's storage format and
-    whose connections honour BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT."""
+    whose connections honour BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT, else `memory_limit` (Spark mode
+    caps the driver's DuckDB with it)."""
+
+    memory_limit: str | None = None
 
     @contextmanager
     def get_connection(self):
@@ -28,7 +31,7 @@ class WarehouseResource(DuckDBResource):
         # DuckDB's dump. A lock held by another process is still waited for the same way.
         con = self._open_with_retries()
         try:
-            warehouse.apply_memory_limit(con)
+            warehouse.apply_memory_limit(con, self.memory_limit)
             warehouse.quiet_progress(con)
             yield con
         finally:
@@ -58,7 +61,8 @@ def read_only_connection(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyCo
     process write a file or many read it, never both, so a reader still needs WAREHOUSE_POOL; read-only
     makes sure a check cannot change what it reports on."""
     warehouse.create_if_missing(resource.database)
-    with warehouse.connect(resource.database, read_only=True) as con:
+    limit = getattr(resource, "memory_limit", None)
+    with warehouse.connect(resource.database, read_only=True, memory_limit=limit) as con:
         yield con
 
 
@@ -72,5 +76,5 @@ def audience_connection(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyCon
         con.close()
 
 
-def warehouse_resource() -> DuckDBResource:
-    return WarehouseResource(database=str(settings.warehouse_path()))
+def warehouse_resource(memory_limit: str | None = None) -> DuckDBResource:
+    return WarehouseResource(database=str(settings.warehouse_path()), memory_limit=memory_limit)

@@ -90,6 +90,14 @@ class SparkConfig(StrictModel):
         default_factory=SplinkOnSpark,
         description="How Splink runs on Spark (the identity stage's matching).",
     )
+    warehouse_memory_limit: str = Field(
+        "1GB",
+        description="DuckDB's memory_limit in the driver process in Spark mode (DuckDB spills "
+        "beyond it). Spark mode still keeps a DuckDB warehouse beside the Spark tables (the "
+        "sources' loaders, copies for the stages that read it); uncapped, DuckDB caches what it "
+        "writes up to 80% of RAM and the driver grows with the data. "
+        "BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT overrides it.",
+    )
 
     @field_validator("master")
     @classmethod
@@ -107,6 +115,23 @@ class SparkConfig(StrictModel):
                 str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()
             }
         return value
+
+    @field_validator("warehouse_memory_limit")
+    @classmethod
+    def _memory_limit(cls, value: str) -> str:
+        # DuckDB itself judges the size, so the config accepts exactly what SET accepts.
+        import duckdb
+
+        from braze_assets.warehouse import quote_literal
+
+        try:
+            duckdb.connect(":memory:").execute(f"SET memory_limit = {quote_literal(value)}")
+        except duckdb.Error as error:
+            raise ValueError(
+                f"{value!r} is not a DuckDB memory size such as '1GB' or '512MiB': "
+                f"{str(error).splitlines()[0]}"
+            ) from None
+        return value.strip()
 
     def location(self) -> str:
         """Where Spark tables live: a local absolute path or a URI such as s3a://bucket/prefix."""

@@ -181,3 +181,42 @@ def test_demo_with_read_only_table_location_stops_at_startup(tmp_path, read_only
 def test_startup_error_is_one_line_for_unknown_master():
     with pytest.raises(EngineStartupError, match="not one of local"):
         check_spark(SparkConfig(master="mesos://h:5050", table_location="/tmp"))
+
+
+def test_spark_mode_caps_the_drivers_duckdb_and_the_environment_overrides_it(tmp_path, monkeypatch):
+    """Spark mode's driver keeps a DuckDB warehouse; uncapped it caches what it writes up to 80%
+    of RAM and the driver grows with the data (benchmarks/README.md, round 6)."""
+    from braze_assets import settings
+    from braze_assets.defs.resources import WarehouseResource
+
+    monkeypatch.delenv(settings.ENV_WAREHOUSE_MEMORY_LIMIT, raising=False)
+    config = load_config(_config_dir(tmp_path, "engine: spark\n")).engine.spark
+    assert config.warehouse_memory_limit == "1GB"
+
+    def limit(resource: WarehouseResource) -> str:
+        with resource.get_connection() as con:
+            return con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+    capped = WarehouseResource(database=str(tmp_path / "w.duckdb"), memory_limit="1GB")
+    assert limit(capped) == "953.6 MiB"
+    uncapped = WarehouseResource(database=str(tmp_path / "u.duckdb"))
+    assert limit(uncapped) != "953.6 MiB"
+    monkeypatch.setenv(settings.ENV_WAREHOUSE_MEMORY_LIMIT, "2GB")
+    assert limit(capped) == "1.8 GiB"
+
+
+def test_spark_mode_wires_the_cap_into_the_code_locations_warehouse(monkeypatch):
+    from braze_assets.defs.engine import warehouse_memory_limit
+
+    monkeypatch.setenv(ENV_ENGINE, "spark")
+    assert warehouse_memory_limit() == "1GB"
+    monkeypatch.setenv(ENV_ENGINE, "duckdb")
+    assert warehouse_memory_limit() is None
+
+
+def test_bad_warehouse_memory_limit_names_the_entry(tmp_path):
+    with pytest.raises(ConfigError) as bad:
+        load_config(_config_dir(tmp_path, "engine:\n  spark:\n    warehouse_memory_limit: lots\n"))
+    message = str(bad.value)
+    assert "[engine.spark.warehouse_memory_limit]" in message and "'lots'" in message
+    assert "engine.yaml" in message
