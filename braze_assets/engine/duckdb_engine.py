@@ -81,10 +81,10 @@ class DuckDBEngine:
             self.write_table(name, f"SELECT * FROM {view}")
 
     def splink_api(self):
-        from braze_assets.engine.splink_dialects import duckdb_api_class
+        from splink import DuckDBAPI
 
-        # Splink's DuckDBAPI sampling by the record hash Spark mode uses too (splink_dialects).
-        return duckdb_api_class()(self.con)
+        # Splink's own: Spark mode samples by DuckDB's hash() too (splink_dialects).
+        return DuckDBAPI(self.con)
 
     def splink_sql(self, condition: str) -> str:
         return condition

@@ -633,10 +633,10 @@ _AGGREGATED_COUNTS = "__splink__aggregated_m_u_counts_"
 
 @lru_cache(maxsize=1)
 def _splink_api_class():
-    from splink import SparkAPI
+    from splink import DuckDBAPI, SparkAPI
     from splink.internals.duckdb.dataframe import DuckDBDataFrame
 
-    from braze_assets.engine.splink_dialects import dialects, duckdb_api_class
+    from braze_assets.engine.splink_dialects import register_duckdb_hash, spark_dialect
 
     class BrazeSparkAPI(SparkAPI):
         """Splink's SparkAPI with these execution changes, the same SQL and results.
@@ -654,17 +654,18 @@ def _splink_api_class():
         to persist is redirected for the duration of the step (Splink calls it on the frame it is
         about to register)."""
 
-        # Samples the same records as DuckDB mode (splink_dialects).
-        sql_dialect = dialects()[1]()
+        # Samples the same records as DuckDB mode, by DuckDB's hash() (splink_dialects).
+        sql_dialect = spark_dialect()()
 
         def __init__(self, *, local_checkpoint: bool = False, **kwargs):
             super().__init__(**kwargs)
+            register_duckdb_hash(self.spark)
             self.local_checkpoint = local_checkpoint
             self._em_api = None
 
         def _local(self):
             if self._em_api is None:
-                self._em_api = duckdb_api_class()(self.duckdb_con)
+                self._em_api = DuckDBAPI(self.duckdb_con)
             return self._em_api
 
         def sql_pipeline_to_splink_dataframe(self, pipeline):

@@ -300,10 +300,10 @@ def test_splink_em_counts_patterns_on_spark_and_iterates_on_duckdb(spark_session
     # shared record hash, splink_dialects.py), with fewer Spark jobs.
     from splink import SparkAPI
 
-    from braze_assets.engine.splink_dialects import dialects
+    from braze_assets.engine.splink_dialects import spark_dialect
 
     class SparkAPIOnTheSharedHash(SparkAPI):
-        sql_dialect = dialects()[1]()
+        sql_dialect = spark_dialect()()
 
     sampled = {}
     for api in (spark.splink_api(), SparkAPIOnTheSharedHash(spark_session=spark_session)):
@@ -387,14 +387,17 @@ def test_a_new_engine_attaches_only_tables_written_since(spark_session, tmp_path
 @pytest.mark.integration
 def test_splink_samples_the_same_records_on_both_engines(spark_session):
     """u sampling, EM's pair cap and prediction's chunks pick records by Splink's record hash:
-    both engines' dialects give every id the same bucket, so both train on the same sample.
-    Splink's own dialects (DuckDB's hash(), Spark's Murmur3) disagree on nearly every id."""
+    DuckDB mode keeps Splink's own (DuckDB's hash()), and Spark mode calls that same hash through
+    a pandas UDF, so every id gets the same bucket and both train on the same sample. Splink's own
+    Spark dialect (Murmur3) disagrees on nearly every id."""
+    from splink.internals.chunking import _chunk_assignment_sql
     from splink.internals.dialects import DuckDBDialect, SparkDialect
     from splink.internals.input_column import InputColumn
 
     from braze_assets.engine.duckdb_engine import DuckDBEngine
 
-    ids = [f"ecommerce:{i}" for i in range(2000)] + ["", "pos:ÄÖü 7"]
+    # Past one Arrow batch (10,000 rows), with text DuckDB and Spark could read differently.
+    ids = [f"ecommerce:{i}" for i in range(12_000)] + ["", "pos:ÄÖü 7", "a'b", "x" * 300]
     frame = pa.table({"unique_id": ids})
     spark = SparkEngine(spark_session, "/tmp/unused")
     with duckdb.connect() as con:
@@ -402,16 +405,21 @@ def test_splink_samples_the_same_records_on_both_engines(spark_session):
         duck.register("_ids", frame)
         spark.register("_ids", frame)
         duck_api, spark_api = duck.splink_api(), spark.splink_api()
+        assert type(duck_api.sql_dialect) is DuckDBDialect  # DuckDB mode: Splink's own
 
         def buckets(engine, dialect, modulus=1000):
             expression = dialect.hash_bucket_expression("unique_id || '_42'", modulus)
-            return dict(engine.fetch(f"SELECT unique_id, {expression} FROM _ids"))
+            return {k: int(v) for k, v in engine.fetch(f"SELECT unique_id, {expression} FROM _ids")}
 
         ours = buckets(duck, duck_api.sql_dialect)
         assert ours == buckets(spark, spark_api.sql_dialect)
-        assert len(set(ours.values())) > 800  # spread over the buckets, not constant
-        theirs = buckets(duck, DuckDBDialect()), buckets(spark, SparkDialect())
-        assert sum(theirs[0][i] == theirs[1][i] for i in ids) < 50
+        assert len(set(ours.values())) > 900  # spread over the buckets, not constant
+        # Splink's modulus for its proportion samples is 10^9: still the unsigned 64-bit hash's.
+        assert buckets(duck, duck_api.sql_dialect, 10**9) == buckets(
+            spark, spark_api.sql_dialect, 10**9
+        )
+        murmur = buckets(spark, SparkDialect())
+        assert sum(ours[i] == murmur[i] for i in ids) < 50
 
         # The u-sampling filter Splink builds from the dialect keeps the same records.
         column = [InputColumn("unique_id", sqlglot_dialect_str="duckdb")]
@@ -421,4 +429,12 @@ def test_splink_samples_the_same_records_on_both_engines(spark_session):
             return {r[0] for r in engine.fetch(f"SELECT unique_id FROM _ids WHERE 1=1 {condition}")}
 
         kept = sample(duck, duck_api.sql_dialect)
-        assert kept == sample(spark, spark_api.sql_dialect) and 120 < len(kept) < 290
+        assert kept == sample(spark, spark_api.sql_dialect) and 1000 < len(kept) < 1400
+
+        # Prediction's chunks (ABS(hash) % n) hold the same records.
+        def chunk(engine, dialect):
+            condition = _chunk_assignment_sql(column, 2, 3, "", dialect)
+            return {r[0] for r in engine.fetch(f"SELECT unique_id FROM _ids WHERE 1=1 {condition}")}
+
+        second = chunk(duck, duck_api.sql_dialect)
+        assert second == chunk(spark, spark_api.sql_dialect) and 3500 < len(second) < 4500
