@@ -141,10 +141,12 @@ def _days(node: exp.Expression) -> exp.Expression:
 
 @lru_cache(maxsize=256)
 def to_splink_spark_sql(condition: str) -> str:
-    """A DuckDB-dialect condition as Splink's Spark SQL: Spark has no jaro_winkler_similarity;
-    Splink's similarity jar registers jaro_winkler (and damerau_levenshtein, same name)."""
+    """A DuckDB-dialect condition as Splink's Spark SQL, its similarity functions computing
+    DuckDB's values (splink_dialects: DuckDB counts UTF-8 bytes and has its own Jaro-Winkler)."""
+    from braze_assets.engine.splink_dialects import to_duckdb_functions
+
     tree = sqlglot.parse_one(condition, read="duckdb").transform(_arrays_overlap)
-    return re.sub(r"\bJAROWINKLER_SIMILARITY\(", "jaro_winkler(", tree.sql(dialect="spark"))
+    return to_duckdb_functions(tree.sql(dialect="spark"))
 
 
 def _arrays_overlap(node: exp.Expression) -> exp.Expression:
@@ -636,7 +638,7 @@ def _splink_api_class():
     from splink import DuckDBAPI, SparkAPI
     from splink.internals.duckdb.dataframe import DuckDBDataFrame
 
-    from braze_assets.engine.splink_dialects import register_duckdb_hash, spark_dialect
+    from braze_assets.engine.splink_dialects import register_duckdb_functions, spark_dialect
 
     class BrazeSparkAPI(SparkAPI):
         """Splink's SparkAPI with these execution changes, the same SQL and results.
@@ -654,12 +656,13 @@ def _splink_api_class():
         to persist is redirected for the duration of the step (Splink calls it on the frame it is
         about to register)."""
 
-        # Samples the same records as DuckDB mode, by DuckDB's hash() (splink_dialects).
+        # DuckDB's record hash and string functions: DuckDB mode's samples and levels
+        # (splink_dialects).
         sql_dialect = spark_dialect()()
 
         def __init__(self, *, local_checkpoint: bool = False, **kwargs):
             super().__init__(**kwargs)
-            register_duckdb_hash(self.spark)
+            register_duckdb_functions(self.spark)
             self.local_checkpoint = local_checkpoint
             self._em_api = None
 
