@@ -63,13 +63,13 @@ def test_random_graphs_agree():
     assert len(set(_labels(engine, "_a").values())) < len(nodes)
 
 
-def test_custom_comparison_levels_use_splinks_spark_function_names():
+def test_custom_comparison_levels_call_the_functions_giving_duckdbs_values():
     sql = to_splink_spark_sql(
         "jaro_winkler_similarity(given_name_l, surname_r) >= 0.85 AND "
         "damerau_levenshtein(strftime(birthdate_l, '%Y%m%d'), strftime(birthdate_r, '%Y%m%d')) <= 1"
     )
     assert sql == (
-        "jaro_winkler(given_name_l, surname_r) >= 0.85 AND DAMERAU_LEVENSHTEIN("
+        "braze_jaro_winkler(given_name_l, surname_r) >= 0.85 AND braze_damerau_levenshtein("
         "DATE_FORMAT(birthdate_l, 'yyyyMMdd'), DATE_FORMAT(birthdate_r, 'yyyyMMdd')) <= 1"
     )
     # sqlglot writes DuckDB's list_has_any as `a && b`, a boolean AND in Spark.
