@@ -185,7 +185,7 @@ def test_startup_error_is_one_line_for_unknown_master():
 
 def test_spark_mode_caps_the_drivers_duckdb_and_the_environment_overrides_it(tmp_path, monkeypatch):
     """Spark mode's driver keeps a DuckDB warehouse; uncapped it caches what it writes up to 80%
-    of RAM and the driver grows with the data (benchmarks/README.md, round 6)."""
+    of RAM and the driver grows with the data (benchmarks/README.md, rounds 6 and 7)."""
     from braze_assets import settings
     from braze_assets.defs.resources import WarehouseResource
 
