@@ -105,9 +105,14 @@ def apply_memory_limit(con: duckdb.DuckDBPyConnection, default: str | None = Non
     if limit is None:
         return
     try:
-        con.execute(f"SET memory_limit = {quote_literal(limit)}")
+        set_memory_limit(con, limit)
     except duckdb.Error as error:
         raise memory_limit_error(limit, error) from None
+
+
+def set_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> None:
+    """SET memory_limit; DuckDB's own error for a size it does not accept."""
+    con.execute(f"SET memory_limit = {quote_literal(limit)}")
 
 
 def quiet_progress(con: duckdb.DuckDBPyConnection) -> None:

@@ -122,10 +122,11 @@ class SparkConfig(StrictModel):
         # DuckDB itself judges the size, so the config accepts exactly what SET accepts.
         import duckdb
 
-        from braze_assets.warehouse import quote_literal
+        from braze_assets.warehouse import set_memory_limit
 
         try:
-            duckdb.connect(":memory:").execute(f"SET memory_limit = {quote_literal(value)}")
+            with duckdb.connect(":memory:") as con:
+                set_memory_limit(con, value)
         except duckdb.Error as error:
             raise ValueError(
                 f"{value!r} is not a DuckDB memory size such as '1GB' or '512MiB': "

@@ -388,7 +388,7 @@ def test_a_new_engine_attaches_only_tables_written_since(spark_session, tmp_path
 def test_splink_samples_the_same_records_on_both_engines(spark_session):
     """u sampling, EM's pair cap and prediction's chunks pick records by Splink's record hash:
     DuckDB mode keeps Splink's own (DuckDB's hash()), and Spark mode calls that same hash through
-    a pandas UDF, so every id gets the same bucket and both train on the same sample. Splink's own
+    an Arrow UDF, so every id gets the same bucket and both train on the same sample. Splink's own
     Spark dialect (Murmur3) disagrees on nearly every id."""
     from splink.internals.chunking import _chunk_assignment_sql
     from splink.internals.dialects import DuckDBDialect, SparkDialect
