@@ -97,6 +97,54 @@ def _timed(state: dict, step: str) -> Iterator[None]:
         seconds[step] = round(seconds.get(step, 0.0) + time.perf_counter() - start, 3)
 
 
+@contextmanager
+def _em_floor(floored: list[str]) -> Iterator[None]:
+    """EM's m and u estimates held at Splink's floor (1e-300) instead of failing the session.
+
+    A level that the session's matches never show (or show ever less) has its m shrink by a factor
+    each iteration; Splink rejects a value under 1e-300 and the whole session is lost, with what
+    it learnt of every other comparison. Whether it crosses depends on the iteration count, so on
+    the last bits of the iterations' sums: at 1M records one session crossed on Spark only and the
+    engines' models parted; at 4M it failed on both. At the floor the level's weight is what EM
+    says it is (about -1000: never a match in this session), and the session converges as before.
+    Splink offers no setting for this, so its M step's input is clamped for the block's length
+    (the module global it calls; Splink is pinned in the lock). `floored` gets 'comparison level
+    n' for each value clamped."""
+    from splink.internals import expectation_maximisation as em
+    from splink.internals.comparison_level import M_U_CLAMP_MIN
+
+    original = em.compute_proportions_for_new_parameters
+
+    def clamped(df_params):
+        records = original(df_params)
+        for record in records:
+            if record["output_column_name"] == "_probability_two_random_records_match":
+                continue
+            for key in ("m_probability", "u_probability"):
+                value = record[key]
+                if value is not None and math.isnan(value):
+                    # No weight left under the matches at all (0/0): the session collapsed, and
+                    # fails as Splink would fail it one step later.
+                    raise ValueError(
+                        f"{key} of {record['output_column_name']} is not a number: "
+                        "EM found no matches under this session's rule"
+                    )
+                if value is not None and value < M_U_CLAMP_MIN:
+                    record[key] = M_U_CLAMP_MIN
+                    level = (
+                        f"{record['output_column_name']} level {record['comparison_vector_value']}"
+                    )
+                    if level not in floored:
+                        floored.append(level)
+        return records
+
+    em.compute_proportions_for_new_parameters = clamped
+    try:
+        yield
+    finally:
+        em.compute_proportions_for_new_parameters = original
+
+
 def active_fields(con: Engine) -> set[str]:
     """Columns of unified_standardised holding at least one value."""
     columns = [
@@ -461,17 +509,20 @@ def _train(
             skipped.append(f"EM session on {'+'.join(rule)}")
             continue
         before = copy.deepcopy(linker._settings_obj.core_model_settings)
+        floored: list[str] = []
         try:
-            with _timed(state, f"train_em_{'+'.join(rule)}"):
+            with _timed(state, f"train_em_{'+'.join(rule)}"), _em_floor(floored):
                 linker.training.estimate_parameters_using_expectation_maximisation(
                     block_on(*rule),
                     max_pairs=training.em_max_pairs,
                     estimate_without_term_frequencies=True,
                 )
             trained += 1
+            if floored:
+                state.setdefault("em_floored", {})["+".join(rule)] = floored
         except (ValueError, ZeroDivisionError, EMTrainingException) as exc:
-            # On small data a level can go unobserved and EM drives its m to 0, which Splink
-            # rejects mid-session; the session is undone and the other sessions' estimates stand.
+            # A session can still fail (no pairs under its rule, a comparison with no m left to
+            # share out); it is undone and the other sessions' estimates stand.
             linker._settings_obj.core_model_settings = before
             skipped.append(f"EM session on {'+'.join(rule)} failed: {str(exc).splitlines()[0]}")
     if plan.em_rules and not trained:
