@@ -242,8 +242,9 @@ def _row_counts(result) -> dict:
     return counts
 
 
-def run_engine(engine: str, data_dir: Path, names: list[str]) -> None:
-    """Materialise the named stages in order on one engine; print one JSON line per stage."""
+def run_engine(engine: str, data_dir: Path, names: list[str], keep: bool = False) -> None:
+    """Materialise the named stages in order on one engine; print one JSON line per stage.
+    `keep`: go on from the warehouse (and table location) the stages before left."""
     import dagster as dg
 
     from braze_assets import settings
@@ -258,9 +259,9 @@ def run_engine(engine: str, data_dir: Path, names: list[str]) -> None:
     # trained identity model, which the identity stage would reuse instead of training, so a
     # rerun measured 49 s where a first run measures the training too.
     warehouse = data_dir / f"warehouse_{engine}.duckdb"
-    for stale in (warehouse, Path(f"{warehouse}.wal")):
+    for stale in () if keep else (warehouse, Path(f"{warehouse}.wal")):
         stale.unlink(missing_ok=True)
-    if engine == "spark":
+    if engine == "spark" and not keep:
         import shutil
 
         shutil.rmtree(data_dir / "spark_tables", ignore_errors=True)
@@ -276,7 +277,9 @@ def run_engine(engine: str, data_dir: Path, names: list[str]) -> None:
         )
         meter.start()
         build_session(spark)
-        print(json.dumps({"stage": "session", "ran_on": "spark", **meter.stop()}), flush=True)
+        # Every stage's process starts a session; its cost is reported once, apart.
+        if not keep:
+            print(json.dumps({"stage": "session", "ran_on": "spark", **meter.stop()}), flush=True)
         resources["spark"] = spark_resource(spark)
     assets = _assets()
     instance = dg.DagsterInstance.ephemeral()
@@ -319,26 +322,33 @@ def _prepare(records: int, base: Path) -> Path:
     return data_dir
 
 
-def _run_engine_child(engine: str, data_dir: Path, names: list[str]) -> list[dict]:
+def _run_engine_child(
+    engine: str, data_dir: Path, names: list[str], keep: bool = False
+) -> list[dict]:
     """The engine's stages in a fresh process; each stage's line is printed as it lands, so a
     long run shows its progress and keeps the stages done when a later one fails. The child's
     logs (Dagster's, Spark's) go to <data dir>/<engine>.log."""
     log = data_dir / f"{engine}.log"
-    with log.open("w") as errors:
-        child = subprocess.Popen(
-            [sys.executable, __file__, "--child", engine, "--dir", str(data_dir)]
-            + ["--stages", *names],
-            stdout=subprocess.PIPE,
-            stderr=errors,
-            text=True,
-        )
-        rows = []
-        for line in child.stdout:
-            if line.startswith("{"):
-                rows.append(json.loads(line))
-                print(f"# {engine} {rows[-1]['stage']}: {rows[-1]['wall_s']:.1f} s", flush=True)
-    if child.wait() != 0:
-        raise SystemExit(f"{engine} failed after {len(rows)} stages:\n{log.read_text()[-4000:]}")
+    log.unlink(missing_ok=True)
+    rows = []
+    # One process per stage, as Dagster's multiprocess executor (the project's) runs each step:
+    # a stage's driver peak is then its own, not what the stages before it left in the heap.
+    for i, name in enumerate(names):
+        with log.open("a") as errors:
+            child = subprocess.Popen(
+                [sys.executable, __file__, "--child", engine, "--dir", str(data_dir)]
+                + ["--stages", name]
+                + (["--keep"] if i or keep else []),
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                text=True,
+            )
+            for line in child.stdout:
+                if line.startswith("{"):
+                    rows.append(json.loads(line))
+                    print(f"# {engine} {rows[-1]['stage']}: {rows[-1]['wall_s']:.1f} s", flush=True)
+        if child.wait() != 0:
+            raise SystemExit(f"{engine} failed in {name}:\n{log.read_text()[-4000:]}")
     return rows
 
 
@@ -426,11 +436,17 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None)
     parser.add_argument("--child", choices=["duckdb", "spark"])
     parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="Go on from the warehouse and tables an earlier run left in --dir (no new data, "
+        "no fresh start): to measure later stages again.",
+    )
+    parser.add_argument(
         "--report", type=Path, help="Print the tables of a results.json an earlier run wrote."
     )
     args = parser.parse_args()
     if args.child:
-        run_engine(args.child, args.dir, args.stages)
+        run_engine(args.child, args.dir, args.stages, keep=args.keep)
         return
     if args.report:
         print(report(json.loads(args.report.read_text())))
@@ -439,10 +455,13 @@ def main() -> None:
     results = []
     for size in args.sizes:
         started = time.perf_counter()
-        data_dir = _prepare(size, base)
+        if args.keep:
+            data_dir = base / f"r{size}"
+        else:
+            data_dir = _prepare(size, base)
         print(f"# {size:,} records: data in {time.perf_counter() - started:.0f} s", flush=True)
         for engine in args.engines:
-            rows = _run_engine_child(engine, data_dir, args.stages)
+            rows = _run_engine_child(engine, data_dir, args.stages, keep=args.keep)
             records = next(
                 (r["rows"].get("unified_standardised") for r in rows if r["stage"] == "identity"),
                 size,
@@ -452,7 +471,9 @@ def main() -> None:
                 results.append(row)
                 print(json.dumps(row), flush=True)
             # After every engine, so a long run that stops later keeps what it measured.
-            (base / "results.json").write_text(json.dumps(results, indent=1))
+            (base / ("results_kept.json" if args.keep else "results.json")).write_text(
+                json.dumps(results, indent=1)
+            )
         print(f"# load average {os.getloadavg()[0]:.1f}", flush=True)
     print("\n" + report(results))
 

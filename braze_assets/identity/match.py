@@ -75,6 +75,8 @@ class ScoreReport:
     profile: dict[str, dict] = field(default_factory=dict)
     blocking_estimates: list[dict] = field(default_factory=list)
     em_rules: list[str] = field(default_factory=list)
+    # EM session -> the levels whose m (or u) was held at Splink's 1e-300 floor (_em_floor).
+    em_floored: dict[str, list[str]] = field(default_factory=dict)
     weights: list[dict] = field(default_factory=list)
     # Pairs without given-name / birthdate / identifier agreement: how far they are trusted.
     person_evidence: dict = field(default_factory=dict)
@@ -940,6 +942,7 @@ def score_pairs(con, identity: IdentityConfig) -> ScoreReport:
         profile=plan.profile if plan else {},
         blocking_estimates=plan.blocking_estimates if plan else [],
         em_rules=["+".join(r) for r in plan.em_rules] if plan else [],
+        em_floored=state.get("em_floored", {}),
         weights=model_weights(state["model"]) if state.get("model") else [],
         person_evidence=state.get("person_evidence", {}),
         namesakes=state.get("namesakes", {}),

@@ -182,6 +182,10 @@ def build_identity_assets(
             metadata = engine_table_metadata(engine, SCORES)
         for note in report.skipped:
             context.log.info(f"skipped: {note}")
+        for session, levels in report.em_floored.items():
+            context.log.info(
+                f"EM session on {session}: m held at Splink's floor (1e-300) for {', '.join(levels)}"
+            )
         return dg.MaterializeResult(
             metadata={
                 **metadata,
