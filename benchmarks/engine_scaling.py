@@ -4,16 +4,19 @@ diff, wall time, CPU and peak memory per stage, at growing numbers of source rec
     .venv/bin/python benchmarks/engine_scaling.py --sizes 1000000 2000000 4000000 --dir /tmp/engine_scaling
 
 For each size: the demo generator writes the sources (about 1.93 identity records per person, so
-people = records / 1.93; the records reported are the rows of unified_standardised), then one
-process per engine materialises the stages through Dagster, one `dg.materialize` per stage, in
-pipeline order, on its own warehouse file (BRAZE_ASSETS_ENGINE=duckdb or spark). Spark is local[2],
-4 shuffle partitions, 4 GB driver memory; its session is started before the first stage and its
-start is reported apart ("session"). A stage that has no Spark version yet runs on DuckDB in Spark
-mode too (docs/operations.md); the "ran on" column says which, from the asset's kinds, so a stage
-ported later is measured on Spark without changing this script.
+people = records / 1.93; the records reported are the rows of unified_standardised), then each
+stage is materialised through Dagster (`dg.materialize`) in a process of its own, in pipeline
+order, as Dagster's multiprocess executor (the project's default) runs each step: a stage's
+driver figures are then its own, not what the stages before it left in the heap. Each engine has
+its own warehouse file (BRAZE_ASSETS_ENGINE=duckdb or spark). Spark is local[2], 4 shuffle
+partitions, 4 GB driver memory; every stage's process starts its session before the stage is
+measured, and the first one's start is reported apart ("session"). A stage that has no Spark
+version yet runs on DuckDB in Spark mode too (docs/operations.md); the "ran on" column says
+which, from the asset's kinds, so a stage ported later is measured on Spark without changing this
+script. `--keep` measures stages again on what an earlier run left in --dir.
 
-Memory per stage: "driver" is this process's peak RSS during the stage (VmHWM, reset at the
-stage's start through /proc/self/clear_refs); "executors" is the peak, sampled every 0.1 s, of the
+Memory per stage: "driver" is the stage's process's peak RSS during the stage (VmHWM, reset at
+the stage's start, after the session's, through /proc/self/clear_refs); "executors" is the peak, sampled every 0.1 s, of the
 summed RSS of its child processes: the JVM (driver and executors in local mode) and the Python
 workers. CPU seconds are this process's plus its children's (a worker that exits during a stage
 loses its CPU). The growth exponent of a stage is the least-squares slope of log(value) over

@@ -19,6 +19,7 @@ Every function runs under ``workspace.lock``.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from braze_assets.sandbox.validation import MAX_STRING, check_group_state, identifier_of
@@ -136,6 +137,28 @@ def _check_tracked(array: str, obj) -> tuple[str | None, str, object]:
     return None, identifier[0], identifier[1]
 
 
+def _instant(text: str) -> dt.datetime:
+    """An ISO 8601 time as an instant (no zone: UTC, as Braze reads it)."""
+    value = dt.datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _count(counts: dict, name: str, first: str, last: str, count: int) -> None:
+    """Add `count` occurrences between `first` and `last` to a profile's event (or purchase)
+    counts. First and last are the earliest and latest times, not the first and last to arrive:
+    the sync sends a profile's events in parallel batches, in no fixed order (two identical demos
+    showed the same events with first and last swapped)."""
+    entry = counts.get(name)
+    if entry is None:
+        counts[name] = {"count": count, "first": first, "last": last}
+        return
+    entry["count"] += count
+    if _instant(first) < _instant(entry["first"]):
+        entry["first"] = first
+    if _instant(last) > _instant(entry["last"]):
+        entry["last"] = last
+
+
 def track_events(workspace, array: str, objects: list, reject) -> tuple[int, list[dict]]:
     """Apply `events` or `purchases`; (processed, errors in Braze's per-object shape)."""
     processed, errors = 0, []
@@ -152,15 +175,11 @@ def track_events(workspace, array: str, objects: list, reject) -> tuple[int, lis
         processed += 1
         if array == "events":
             counts = profile.setdefault("custom_events", {})
-            entry = counts.setdefault(obj["name"], {"count": 0, "first": obj["time"]})
-            entry["count"] += 1
-            entry["last"] = obj["time"]
+            _count(counts, obj["name"], obj["time"], obj["time"], 1)
             points_key = f"event:{obj['name']}"
         else:
             counts = profile.setdefault("purchases", {})
-            entry = counts.setdefault(obj["product_id"], {"count": 0, "first": obj["time"]})
-            entry["count"] += 1
-            entry["last"] = obj["time"]
+            _count(counts, obj["product_id"], obj["time"], obj["time"], 1)
             points_key = f"purchase:{obj['product_id']}"
         workspace.event_log.append(
             {
@@ -215,10 +234,7 @@ def merge(workspace, updates: list[dict]) -> int:
             if key in ("custom_events", "purchases"):
                 target = kept.setdefault(key, {})
                 for name, entry in value.items():
-                    mine = target.setdefault(name, {"count": 0, "first": entry["first"]})
-                    mine["count"] += entry["count"]
-                    mine["first"] = min(mine["first"], entry["first"])
-                    mine["last"] = max(mine.get("last", entry["last"]), entry["last"])
+                    _count(target, name, entry["first"], entry["last"], entry["count"])
                 continue
             if key == "user_aliases":
                 kept.setdefault("user_aliases", []).extend(value)

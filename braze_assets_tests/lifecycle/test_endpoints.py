@@ -123,3 +123,23 @@ def test_events_and_purchases_validated_and_share_the_object_limit(sandbox, clie
         == 76
     )
     assert len(sandbox.request_log()) - before == 2
+
+
+def test_event_first_and_last_are_the_earliest_and_latest_times_whatever_the_arrival(
+    sandbox, client
+):
+    # The sync sends a profile's events in parallel requests, so they arrive in any order; two
+    # identical demos once showed the same events with first and last swapped.
+    late = {**order("p", "o2"), "time": "2026-11-27T18:15:09Z"}
+    early = {**order("p", "o1"), "time": "2026-11-12T19:40:46+01:00"}
+    client.track_attributes([late], array="events")
+    client.track_attributes([early], array="events")
+    counts = sandbox.profile("p")["custom_events"]["ecommerce.order_placed"]
+    assert counts == {"count": 2, "first": early["time"], "last": late["time"]}
+    # A merge keeps the earliest and latest of both profiles (an instant, whatever its zone).
+    middle = {**order("q", "o3"), "time": "2026-11-20T00:00:00Z"}
+    newest = {**order("q", "o4"), "time": "2026-11-28T00:00:00-05:00"}
+    client.track_attributes([newest, middle], array="events")
+    assert client.merge_users([({"external_id": "q"}, {"external_id": "p"})]) == 1
+    counts = sandbox.profile("p")["custom_events"]["ecommerce.order_placed"]
+    assert counts == {"count": 4, "first": early["time"], "last": newest["time"]}
