@@ -91,12 +91,13 @@ class SparkConfig(StrictModel):
         description="How Splink runs on Spark (the identity stage's matching).",
     )
     warehouse_memory_limit: str = Field(
-        "1GB",
+        "256MB",
         description="DuckDB's memory_limit in the driver process in Spark mode (DuckDB spills "
         "beyond it). Spark mode still keeps a DuckDB warehouse beside the Spark tables (the "
         "sources' loaders, copies for the stages that read it); uncapped, DuckDB caches what it "
-        "writes up to 80% of RAM and the driver grows with the data. "
-        "BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT overrides it.",
+        "writes up to 80% of RAM and the driver grows with the data. Small enough to bind from "
+        "1M records on, so the driver stays flat as the data grows (benchmarks/README.md, round "
+        "8). BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT overrides it.",
     )
 
     @field_validator("master")

@@ -191,7 +191,7 @@ def test_spark_mode_caps_the_drivers_duckdb_and_the_environment_overrides_it(tmp
 
     monkeypatch.delenv(settings.ENV_WAREHOUSE_MEMORY_LIMIT, raising=False)
     config = load_config(_config_dir(tmp_path, "engine: spark\n")).engine.spark
-    assert config.warehouse_memory_limit == "1GB"
+    assert config.warehouse_memory_limit == "256MB"
 
     def limit(resource: WarehouseResource) -> str:
         with resource.get_connection() as con:
@@ -209,7 +209,7 @@ def test_spark_mode_wires_the_cap_into_the_code_locations_warehouse(monkeypatch)
     from braze_assets.defs.engine import warehouse_memory_limit
 
     monkeypatch.setenv(ENV_ENGINE, "spark")
-    assert warehouse_memory_limit() == "1GB"
+    assert warehouse_memory_limit() == "256MB"
     monkeypatch.setenv(ENV_ENGINE, "duckdb")
     assert warehouse_memory_limit() is None
 
