@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from contextlib import contextmanager
+
 import duckdb
 import pyarrow as pa
 import pytest
@@ -238,6 +241,23 @@ def test_splink_runs_with_the_configured_lineage_break(spark_session, tmp_path):
     assert not spark_session.sparkContext._jsc.sc().getCheckpointDir().isEmpty()
 
 
+@contextmanager
+def _jobs_run(session):
+    """The number of Spark jobs the block ran (yielded list, filled on exit): the jobs of a job
+    group of its own. Counting all the session's jobs before and after failed once the shared
+    session had run more jobs than Spark keeps (spark.ui.retainedJobs, 1,000): the count fell."""
+    context = session.sparkContext
+    group = f"counted-{uuid.uuid4()}"
+    context.setJobGroup(group, group)
+    counted: list[int] = []
+    try:
+        yield counted
+    finally:
+        counted.append(len(context.statusTracker().getJobIdsForGroup(group)))
+        context.setLocalProperty("spark.jobGroup.id", None)
+        context.setLocalProperty("spark.job.description", None)
+
+
 @pytest.mark.integration
 def test_splink_em_counts_patterns_on_spark_and_iterates_on_duckdb(spark_session, tmp_path):
     """Splink's EM on Spark: the agreement patterns are counted by one Spark query, the
@@ -272,18 +292,17 @@ def test_splink_em_counts_patterns_on_spark_and_iterates_on_duckdb(spark_session
         max_iterations=iterations,
         em_convergence=1e-15,
     )
-    tracker = spark_session.sparkContext.statusTracker()
     trained, jobs = {}, 0
     with duckdb.connect() as con:
         spark = SparkEngine(spark_session, str(tmp_path / "t"))
         for engine in (DuckDBEngine(con), spark):
             engine.register("_em_records", records)
             linker = Linker(engine.splink_api().register("_em_records"), settings)
-            before = len(tracker.getJobIdsForGroup())
-            session = linker.training.estimate_parameters_using_expectation_maximisation(
-                block_on("city"), estimate_without_term_frequencies=True
-            )
-            jobs = len(tracker.getJobIdsForGroup()) - before
+            with _jobs_run(spark_session) as counted:
+                session = linker.training.estimate_parameters_using_expectation_maximisation(
+                    block_on("city"), estimate_without_term_frequencies=True
+                )
+            jobs = counted[0]
             assert len(session._core_model_settings_history) == iterations + 1
             model = linker.misc.save_model_to_json()
             trained[engine.name] = [
@@ -308,11 +327,11 @@ def test_splink_em_counts_patterns_on_spark_and_iterates_on_duckdb(spark_session
     sampled = {}
     for api in (spark.splink_api(), SparkAPIOnTheSharedHash(spark_session=spark_session)):
         linker = Linker(api.register("_em_records"), settings)
-        before = len(tracker.getJobIdsForGroup())
         # One chunk: Splink's default of ten (plus a probe) repeats every job per chunk, which
         # made this the suite's slowest test without telling the two APIs apart any better.
-        linker.training.estimate_u_using_random_sampling(max_pairs=300, seed=1, num_chunks=1)
-        jobs = len(tracker.getJobIdsForGroup()) - before
+        with _jobs_run(spark_session) as counted:
+            linker.training.estimate_u_using_random_sampling(max_pairs=300, seed=1, num_chunks=1)
+        jobs = counted[0]
         model = linker.misc.save_model_to_json()
         sampled[type(api).__name__] = (
             jobs,
