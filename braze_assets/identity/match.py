@@ -101,17 +101,18 @@ def _timed(state: dict, step: str) -> Iterator[None]:
 
 @contextmanager
 def _em_floor(floored: list[str]) -> Iterator[None]:
-    """EM's m and u estimates held at Splink's floor (1e-300) instead of failing the session.
+    """EM's m estimates held at Splink's floor (1e-300) instead of failing the session.
 
-    A level that the session's matches never show (or show ever less) has its m shrink by a factor
-    each iteration; Splink rejects a value under 1e-300 and the whole session is lost, with what
-    it learnt of every other comparison. Whether it crosses depends on the iteration count, so on
-    the last bits of the iterations' sums: at 1M records one session crossed on Spark only and the
-    engines' models parted; at 4M it failed on both. At the floor the level's weight is what EM
-    says it is (about -1000: never a match in this session), and the session converges as before.
-    Splink offers no setting for this, so its M step's input is clamped for the block's length
-    (the module global it calls; Splink is pinned in the lock). `floored` gets 'comparison level
-    n' for each value clamped."""
+    A level that the session's matches show ever less has its m shrink by a factor each
+    iteration; Splink rejects a value under 1e-300 and the whole session is lost, with what it
+    learnt of every other comparison. Whether it crosses depends on the iteration count, so on
+    the last bits of the iterations' sums: at 1M records one session crossed on Spark only and
+    the engines' models parted; at 4M it failed on both. At the floor the level's weight is what
+    EM says it is (about -1000: never a match in this session; the model takes each level's
+    median over the sessions), and the session converges as before. Splink offers no setting for
+    this, so its M step's output is clamped for the block's length (the module global it calls;
+    Splink is pinned in the lock). Only m: our sessions keep u fixed (Splink's default), and
+    Splink ignores the u the M step computes. `floored` gets 'comparison level n' per level."""
     from splink.internals import expectation_maximisation as em
     from splink.internals.comparison_level import M_U_CLAMP_MIN
 
@@ -122,22 +123,21 @@ def _em_floor(floored: list[str]) -> Iterator[None]:
         for record in records:
             if record["output_column_name"] == "_probability_two_random_records_match":
                 continue
-            for key in ("m_probability", "u_probability"):
-                value = record[key]
-                if value is not None and math.isnan(value):
-                    # No weight left under the matches at all (0/0): the session collapsed, and
-                    # fails as Splink would fail it one step later.
-                    raise ValueError(
-                        f"{key} of {record['output_column_name']} is not a number: "
-                        "EM found no matches under this session's rule"
-                    )
-                if value is not None and value < M_U_CLAMP_MIN:
-                    record[key] = M_U_CLAMP_MIN
-                    level = (
-                        f"{record['output_column_name']} level {record['comparison_vector_value']}"
-                    )
-                    if level not in floored:
-                        floored.append(level)
+            value = record["m_probability"]
+            if value is None:
+                continue
+            if math.isnan(value):
+                # No weight left under the matches at all (0/0): the session collapsed, and
+                # fails as Splink would fail it one step later.
+                raise ValueError(
+                    f"m_probability of {record['output_column_name']} is not a number: "
+                    "EM found no matches under this session's rule"
+                )
+            if value < M_U_CLAMP_MIN:
+                record["m_probability"] = M_U_CLAMP_MIN
+                level = f"{record['output_column_name']} level {record['comparison_vector_value']}"
+                if level not in floored:
+                    floored.append(level)
         return records
 
     em.compute_proportions_for_new_parameters = clamped

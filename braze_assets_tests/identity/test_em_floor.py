@@ -22,7 +22,7 @@ def _params(con):
     con.execute(
         "CREATE TABLE params AS SELECT * FROM (VALUES "
         "(0, 'gamma_email', 5.0, 3.0), (1, 'gamma_email', 0.0, 2.0), (2, 'gamma_email', 1e-320, 1.0), "
-        "(0, '_probability_two_random_records_match', 0.0, 0.0)"
+        "(3, 'gamma_email', 4.0, 0.0), (0, '_probability_two_random_records_match', 0.0, 0.0)"
         ") t(comparison_vector_value, output_column_name, m_count, u_count)"
     )
     return DuckDBDataFrame("params", "params", DuckDBAPI(con))
@@ -37,10 +37,12 @@ def test_m_under_the_floor_is_held_there_and_named():
     lookup = m_u_records_to_lookup_dict(
         [r for r in records if r["output_column_name"] == "gamma_email"]
     )["gamma_email"]
-    assert lookup[0]["m_probability"] == 1.0
+    assert lookup[0]["m_probability"] == pytest.approx(5 / 9)
     assert lookup[1]["m_probability"] == M_U_CLAMP_MIN
     assert lookup[2]["m_probability"] == M_U_CLAMP_MIN
     assert floored == ["gamma_email level 1", "gamma_email level 2"]
+    # u is left as computed: the sessions keep u fixed and Splink ignores the M step's u.
+    assert lookup[3]["u_probability"] == 0.0
     # The prior's row is Splink's own (its count is not a probability to clamp).
     prior = next(r for r in records if r["output_column_name"].startswith("_probability"))
     assert prior["m_probability"] == 0.0
