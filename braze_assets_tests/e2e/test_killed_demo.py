@@ -124,10 +124,16 @@ def test_demo_killed_mid_graph_recovers_on_rerun(tmp_path, demo_run):
         pytest.fail("five kills all fell between two steps; none left the slot held")
     assert any("running customer_360_refresh" in line for line in before)
 
+    assert_rerun_ends_like_a_clean_demo(data_dir, env, demo_run, RERUN_TIMEOUT)
+
+
+def assert_rerun_ends_like_a_clean_demo(data_dir, env, demo_run, timeout: float) -> None:
+    """`braze-assets demo` again after a kill: it finishes within `timeout`, names the dead run,
+    and ends with a clean demo's customers, delivered identifiers and sandbox profiles."""
     try:
-        rerun = run_cli("demo", env=env, timeout=RERUN_TIMEOUT)
+        rerun = run_cli("demo", env=env, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"the rerun hung for {RERUN_TIMEOUT} s:\n{exc.stdout}\n{exc.stderr}")
+        pytest.fail(f"the rerun hung for {timeout} s:\n{exc.stdout}\n{exc.stderr}")
     assert rerun.returncode == 0, f"rerun failed:\n{rerun.stdout}\n{rerun.stderr}"
     # The dead run is named, with why it was marked failed.
     assert "marked failed" in rerun.stdout, rerun.stdout

@@ -24,8 +24,11 @@ import sqlalchemy.exc
 
 from braze_assets.engine.config import ENV_ENGINE
 from braze_assets.settings import DEMO_CONFIG_DIR
-from braze_assets_tests.conftest import DEMO_PEOPLE, cli_env, run_cli, start_cli
-from braze_assets_tests.e2e.test_killed_demo import _final_state, _slot_holders
+from braze_assets_tests.conftest import DEMO_PEOPLE, cli_env, start_cli
+from braze_assets_tests.e2e.test_killed_demo import (
+    _slot_holders,
+    assert_rerun_ends_like_a_clean_demo,
+)
 from braze_assets_tests.engine.test_demo_parity import SPARK_ENGINE_YAML
 
 pytestmark = pytest.mark.slow
@@ -81,15 +84,4 @@ def test_spark_demo_killed_mid_graph_recovers_on_rerun(tmp_path, demo_run):
     else:
         pytest.fail("three kills all fell outside customer_360_refresh's hold of the slot")
 
-    try:
-        rerun = run_cli("demo", env=env, timeout=RERUN_TIMEOUT)
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"the rerun hung for {RERUN_TIMEOUT} s:\n{exc.stdout}\n{exc.stderr}")
-    assert rerun.returncode == 0, f"rerun failed:\n{rerun.stdout}\n{rerun.stderr}"
-    assert "marked failed" in rerun.stdout, rerun.stdout
-
-    customers, delivered, profiles = _final_state(data_dir)
-    clean_customers, clean_delivered, clean_profiles = _final_state(demo_run.data_dir)
-    assert customers == clean_customers
-    assert delivered == clean_delivered
-    assert profiles == clean_profiles
+    assert_rerun_ends_like_a_clean_demo(data_dir, env, demo_run, RERUN_TIMEOUT)
