@@ -176,7 +176,7 @@ def replace_table(
     staging = f"{table}__building"
     with transaction(con):
         con.execute(f"CREATE OR REPLACE TABLE {quote(staging)} AS {query}", params)
-        con.execute(f"DROP TABLE IF EXISTS {quote(table)}")
+        drop_table_or_view(con, table)
         con.execute(f"ALTER TABLE {quote(staging)} RENAME TO {quote(table)}")
 
 
@@ -226,6 +226,18 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
             [name],
         ).fetchone()[0]
     )
+
+
+def drop_table_or_view(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop `name` whichever it is: in Spark mode a source's raw table is a view of the Parquet
+    files Spark wrote (defs/sources), and a later DuckDB load replaces it with a table (DuckDB
+    refuses DROP TABLE on a view)."""
+    kind = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?",
+        [name],
+    ).fetchone()
+    if kind is not None:
+        con.execute(f"DROP {'VIEW' if kind[0] == 'VIEW' else 'TABLE'} {quote(name)}")
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, name: str) -> dict[str, str]:

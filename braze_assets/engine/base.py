@@ -7,7 +7,7 @@ over as Arrow tables (`register`), so both engines share the very same code and 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
@@ -140,6 +140,20 @@ class Engine(Protocol):
 
     def interrupt(self) -> None:
         """Stop what runs on this engine now (an analyst's query ran out of time)."""
+
+    # Added for the sources.
+
+    def read_files(
+        self,
+        name: str,
+        files: list[str],
+        read: Callable[[int, str], Iterator[pa.RecordBatch]],
+        schema: pa.Schema,
+    ) -> None:
+        """Make `name` queryable: the batches (of `schema`) read(i, files[i]) yields for every
+        file. DuckDB calls read on the driver, file after file; Spark calls it in a task of its own
+        per file on the executors, so the files are parsed there and the driver never holds the
+        rows."""
 
 
 def map_schema(

@@ -124,6 +124,12 @@ class DuckDBEngine:
         with self._arrow_view(name, pa.table({"node": node, "component": component})) as view:
             self.create_temp(name, f"SELECT * FROM {view}")
 
+    def read_files(self, name, files, read, schema) -> None:
+        batches = (batch for i, path in enumerate(files) for batch in read(i, path))
+        reader = pa.RecordBatchReader.from_batches(schema, batches)
+        with self._arrow_view(name, reader) as view:
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(name)} AS SELECT * FROM {view}")
+
     def create_view(self, name: str, query: str) -> None:
         self.con.execute(f"CREATE OR REPLACE VIEW {quote(name)} AS {query}")
 

@@ -432,6 +432,21 @@ class SparkEngine:
         mapped = frame.mapInArrow(run, from_arrow_schema(schema)).localCheckpoint()
         mapped.createOrReplaceTempView(_name(name))
 
+    def read_files(self, name, files, read, schema) -> None:
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        def run(batches):
+            for batch in batches:
+                for index, path in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
+                    yield from read(index, path)
+
+        # One partition per file, so each file is a task of its own (and one file's rows stay in
+        # order in one task).
+        listing = self.session.sparkContext.parallelize(list(enumerate(files)), len(files))
+        frame = self.session.createDataFrame(listing, "file_index INT, path STRING")
+        mapped = frame.mapInArrow(run, from_arrow_schema(schema)).localCheckpoint()
+        mapped.createOrReplaceTempView(_name(name))
+
     def create_view(self, name: str, query: str) -> None:
         self.session.sql(to_spark_sql(query)).createOrReplaceTempView(_name(name))
 

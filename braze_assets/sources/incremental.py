@@ -48,7 +48,14 @@ from braze_assets.sources.load import (
 )
 from braze_assets.sources.locations import Staged, stage
 from braze_assets.sources.postgres import TIME_TYPES, PostgresSource, Window
-from braze_assets.warehouse import quote, quote_literal, table_columns, table_exists, transaction
+from braze_assets.warehouse import (
+    drop_table_or_view,
+    quote,
+    quote_literal,
+    table_columns,
+    table_exists,
+    transaction,
+)
 
 STATE_TABLE = "_source_loads"
 FALSY = ("", "false", "f", "0", "no", "n")
@@ -306,7 +313,7 @@ def _path_full(
             ).fetchone()[0]
             if soft_deleted(entry):
                 con.execute(f"DELETE FROM {building} WHERE {soft_deleted(entry)}")
-            con.execute(f"DROP TABLE IF EXISTS {raw}")
+            drop_table_or_view(con, table)
             con.execute(f"ALTER TABLE {building} RENAME TO {raw}")
             duplicates = count_duplicates(con, table, entry.primary_key)
             state = LoadState(fingerprint(entry), watermark, "timestamp", now, duplicates)
@@ -467,7 +474,7 @@ def _postgres_full(
             read = con.execute(f"SELECT count(*) FROM {building}").fetchone()[0]
             if soft_deleted(entry):
                 con.execute(f"DELETE FROM {building} WHERE {soft_deleted(entry)}")
-            con.execute(f"DROP TABLE IF EXISTS {raw}")
+            drop_table_or_view(con, table)
             con.execute(f"ALTER TABLE {building} RENAME TO {raw}")
             duplicates = count_duplicates(con, table, entry.primary_key)
             state = LoadState(fingerprint(entry), watermark, watermark_type, now, duplicates)

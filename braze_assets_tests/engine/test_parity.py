@@ -207,6 +207,12 @@ def _materialize(engine: str, data_dir: Path, spark: SparkConfig | None, monkeyp
         "sent": sent,
         "stored": stored,
         "kinds": kinds,
+        "source_kinds": {
+            spec.key.to_user_string(): set(spec.kinds)
+            for asset in definitions.assets
+            for spec in asset.specs
+            if spec.group_name == "sources"
+        },
     }
 
 
@@ -375,13 +381,34 @@ def test_stages_after_identity_are_identical(both_engines, table):
 
 
 @pytest.mark.integration
-def test_raw_tables_are_published_to_the_table_location(both_engines):
-    for source in project.project_config().sources:
-        table = f"raw_{source.name}"
-        assert (
-            _spark_table(both_engines.session, both_engines.location, table).num_rows
-            == both_engines.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+def test_sources_are_read_on_spark_into_the_same_raw_tables(both_engines):
+    """Spark mode reads each source file in a Spark task (sources/engine_load.py): the raw tables
+    at the table location, and the warehouse's views of them (for the lifecycle on DuckDB), hold
+    DuckDB mode's rows, `_row_number` and `_source_file` included."""
+    config = project.project_config()
+    tables = [f"raw_{s.name}" for s in config.sources]
+    tables += [f"raw_txn_{t.name}" for t in config.transactions]
+    spark, duck = both_engines.flows["spark"], both_engines.flows["duckdb"]
+    # Each engine read its own copy of the demo files: `_source_file` names them in its data dir.
+    dirs = [str(flow["warehouse"].parent) for flow in (duck, spark)]
+    for table in tables:
+        on_duckdb = both_engines.con.execute(
+            f"SELECT * REPLACE (replace(_source_file, ?, ?) AS _source_file) FROM {table}", dirs
+        ).to_arrow_table()
+        assert on_duckdb.num_rows > 0
+        assert on_duckdb.column("_source_file")[0].as_py().startswith(dirs[1])
+        _assert_same_in_spark_mode(both_engines, table, on_duckdb)
+    assert set(spark["source_kinds"]) == set(tables)
+    assert all("spark" in k and "duckdb" not in k for k in spark["source_kinds"].values())
+    assert all("duckdb" in k and "spark" not in k for k in duck["source_kinds"].values())
+    with duckdb.connect(str(both_engines.spark_warehouse), read_only=True) as copy:
+        kinds = dict(
+            copy.execute(
+                "SELECT table_name, table_type FROM information_schema.tables "
+                "WHERE table_name LIKE 'raw_%'"
+            ).fetchall()
         )
+    assert kinds == dict.fromkeys(tables, "VIEW")
 
 
 @pytest.mark.integration

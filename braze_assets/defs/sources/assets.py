@@ -12,8 +12,18 @@ from braze_assets.config.sources import (
     path_scheme,
 )
 from braze_assets.defs import automation
-from braze_assets.defs.engine import duckdb_stage_args, export_to_spark
+from braze_assets.defs.engine import (
+    active_engine,
+    duckdb_stage_args,
+    export_to_spark,
+    spark_engine,
+)
 from braze_assets.defs.project import OWNERS, project_config, table_metadata
+from braze_assets.sources.engine_load import (
+    engine_load_refusal,
+    load_source_on_engine,
+    parquet_view,
+)
 from braze_assets.sources.incremental import load_source, raw_table_name
 
 GROUP = "sources"
@@ -26,12 +36,23 @@ class SourceLoadConfig(dg.Config):
     """Read the whole source even when it loads incrementally (resets its watermark)."""
 
 
+def on_spark(entry: SourceConfig | TransactionSourceConfig) -> bool:
+    """Whether Spark mode reads this source on Spark (sources/engine_load.py says which do not)."""
+    engine = active_engine()
+    if engine.name != "spark":
+        return False
+    from braze_assets.engine.spark_engine import local_path
+
+    return engine_load_refusal(entry, local_path(engine.spark.location()) is not None) is None
+
+
 def _kinds(entry: SourceConfig | TransactionSourceConfig) -> set[str]:
     if entry.postgres is not None:
         return {"duckdb", "postgres"}
     assert entry.path is not None
     fmt = path_format(entry.path, entry.format)
-    kinds = {"duckdb", {"s3": "s3", "gs": "gcs"}.get(path_scheme(entry.path) or "", "csv")}
+    reader = "spark" if on_spark(entry) else "duckdb"
+    kinds = {reader, {"s3": "s3", "gs": "gcs"}.get(path_scheme(entry.path) or "", "csv")}
     if fmt in TABLE_FORMATS:
         kinds = (kinds - {"csv"}) | {fmt}
     return kinds
@@ -40,6 +61,7 @@ def _kinds(entry: SourceConfig | TransactionSourceConfig) -> set[str]:
 def _source_asset(entry: SourceConfig | TransactionSourceConfig) -> dg.AssetsDefinition:
     table = raw_table_name(entry)
     kind = "customer records" if isinstance(entry, SourceConfig) else "transactions"
+    spark = on_spark(entry)
     how = (
         "incrementally (rows changed since the last load)"
         if isinstance(entry, SourceConfig) and entry.incremental
@@ -53,16 +75,28 @@ def _source_asset(entry: SourceConfig | TransactionSourceConfig) -> dg.AssetsDef
         owners=OWNERS,
         **duckdb_stage_args(),
         automation_condition=automation.sources(),
-        description=f"Raw {kind} of source `{entry.name}` loaded as text {how} from `{entry.location}`.",
+        description=f"Raw {kind} of source `{entry.name}` loaded as text {how} from "
+        f"`{entry.location}`" + (", each file read in a Spark task." if spark else "."),
         tags={"layer": "raw"},
     )
     def _load(context: dg.AssetExecutionContext, config: SourceLoadConfig) -> dg.MaterializeResult:
+        engine = spark_engine(context) if spark else None
         with context.resources.duckdb.get_connection() as con:
-            load = load_source(con, entry, settings.data_dir(), full_reload=config.full_reload)
+            if engine is not None:
+                from braze_assets.engine.spark_engine import local_path
+
+                # Spark mode: each file read in a Spark task; the warehouse gets a view of the
+                # table's Parquet files for the stages still on DuckDB (the lifecycle's consent
+                # and orders), so no row is copied back to the driver.
+                load = load_source_on_engine(con, engine, entry, settings.data_dir())
+                parquet_view(con, table, local_path(engine.table_path(table)))
+            else:
+                load = load_source(con, entry, settings.data_dir(), full_reload=config.full_reload)
+                # Spark mode, a source Spark does not read: the raw table to the table location,
+                # where the Spark stages read it (on a local location DuckDB writes the Parquet
+                # files; the driver never holds it).
+                export_to_spark(context, [table], con)
             metadata = table_metadata(con, table)
-            # Spark mode: the raw table to the table location, where the Spark stages read it
-            # (on a local location DuckDB writes the Parquet files; the driver never holds it).
-            export_to_spark(context, [table], con)
         report = load.report
         if report.empty_columns:
             context.log.warning(
