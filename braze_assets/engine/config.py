@@ -94,7 +94,7 @@ class SparkConfig(StrictModel):
         "256MB",
         description="DuckDB's memory_limit in the driver process in Spark mode (DuckDB spills "
         "beyond it). Spark mode still keeps a DuckDB warehouse beside the Spark tables (the "
-        "sources' loaders, copies for the stages that read it); uncapped, DuckDB caches what it "
+        "loaders of the sources Spark does not read, copies for the stages that read it); uncapped, DuckDB caches what it "
         "writes up to 80% of RAM and the driver grows with the data. Small enough to bind from "
         "1M records on, so the driver stays flat as the data grows (benchmarks/README.md, round "
         "8). BRAZE_ASSETS_WAREHOUSE_MEMORY_LIMIT overrides it.",
