@@ -300,12 +300,15 @@ def _build_destination(
                        kind, attr_type, billable, value_json, {VALUE_HASH_SQL}
                 FROM chosen, _snap_run r {suppressed}""",
             )
-        rows, ids, memberships, claimed = engine.fetch(
-            f"""SELECT (SELECT count(*) FROM {SNAPSHOTS} WHERE {this_day}),
-                       (SELECT count(DISTINCT identifier) FROM _snap_rows),
-                       (SELECT count(*) FROM _snap_rows WHERE kind <> '{KIND_VALUE}'),
-                       (SELECT count(*) FROM _snap_rows)"""
+        # One pass over _snap_rows and one over the day's rows, not one query of scalar
+        # subqueries: Spark runs those as concurrent jobs, and at 4M records (local[2], 4 GB) the
+        # distinct count's hash aggregate failed with AGGREGATE_OUT_OF_MEMORY in one of two runs
+        # while they competed for the executors' memory (benchmarks/README.md, "Engines", round 9).
+        ids, memberships, claimed = engine.fetch(
+            f"""SELECT count(DISTINCT identifier), count(*) FILTER (WHERE kind <> '{KIND_VALUE}'),
+                       count(*) FROM _snap_rows"""
         )[0]
+        rows = engine.fetch(f"SELECT count(*) FROM {SNAPSHOTS} WHERE {this_day}")[0][0]
         report.rows[name], report.identifiers[name] = int(rows), int(ids)
         report.memberships[name] = int(memberships)
         # Rows a privacy deletion suppressed count here too, as they did before.

@@ -46,9 +46,12 @@ def build_profile_assets(
         with open_engine(context) as engine:
             report = build_customer_360(engine, config, identity)
             metadata = engine_table_metadata(engine, TABLE)
-            expected, distinct = engine.fetch(
-                f"SELECT (SELECT count(DISTINCT customer_id) FROM unified_coalesced), count(DISTINCT customer_id) FROM {TABLE}"
-            )[0]
+            # Two queries, not one with a scalar subquery: Spark runs a query's subqueries as
+            # concurrent jobs, and two distinct counts then compete for the executors' memory.
+            expected = engine.fetch("SELECT count(DISTINCT customer_id) FROM unified_coalesced")[0][
+                0
+            ]
+            distinct = engine.fetch(f"SELECT count(DISTINCT customer_id) FROM {TABLE}")[0][0]
         copy_to_warehouse(context, TABLE, order_by="customer_id")
         yield dg.MaterializeResult(
             metadata={
