@@ -329,7 +329,7 @@ def _run_engine_child(
     engine: str, data_dir: Path, names: list[str], keep: bool = False
 ) -> list[dict]:
     """The engine's stages in a fresh process; each stage's line is printed as it lands, so a
-    long run shows its progress and keeps the stages done when a later one fails. The child's
+    long run shows its progress and its output keeps the stages done when a later one fails. The child's
     logs (Dagster's, Spark's) go to <data dir>/<engine>.log."""
     log = data_dir / f"{engine}.log"
     log.unlink(missing_ok=True)
@@ -349,7 +349,12 @@ def _run_engine_child(
             for line in child.stdout:
                 if line.startswith("{"):
                     rows.append(json.loads(line))
-                    print(f"# {engine} {rows[-1]['stage']}: {rows[-1]['wall_s']:.1f} s", flush=True)
+                    # The whole line too: a later stage's failure ends the run before the
+                    # results file is written (round 9 lost Spark 4M's identity peak that way).
+                    print(
+                        f"# {engine} {rows[-1]['stage']}: {rows[-1]['wall_s']:.1f} s {line.strip()}",
+                        flush=True,
+                    )
         if child.wait() != 0:
             raise SystemExit(f"{engine} failed in {name}:\n{log.read_text()[-4000:]}")
     return rows
