@@ -1,7 +1,7 @@
 """A source's files loaded in full on the engine of the mode (Spark mode's sources).
 
 Each file is read by DuckDB's own reader with the very SQL DuckDB mode loads it with
-(`load.reader_sql` and `load.text_columns`), once per file, through `Engine.read_files`: on Spark
+(`load.reader_sql` and `load.text_column`), once per file, through `Engine.read_files`: on Spark
 every file is a task of its own on the executors, so the driver never parses or holds the rows;
 on DuckDB the files are read one after the other on the driver. Parity with DuckDB mode comes from
 sharing the reader, not from matching Spark's CSV reader to DuckDB's:
@@ -35,6 +35,7 @@ from braze_assets.config.sources import (
     path_format,
     path_scheme,
 )
+from braze_assets.sources import incremental
 from braze_assets.sources.load import (
     FILE_COLUMN,
     LoadReport,
@@ -46,8 +47,9 @@ from braze_assets.sources.load import (
     read_error,
     reader_sql,
     resolve_path,
+    text_column,
 )
-from braze_assets.warehouse import quote, quote_literal
+from braze_assets.warehouse import drop_table_or_view, quote, quote_literal, transaction
 
 # Rows per Arrow batch a file's reader hands to the engine.
 BATCH_ROWS = 65_536
@@ -114,9 +116,7 @@ class FileReader:
             # A column another file has and this one lacks is NULL, as DuckDB's union_by_name
             # reads it.
             select = ", ".join(
-                f"NULLIF(CAST({quote(c)} AS VARCHAR), '') AS {quote(c)}"
-                if c in present
-                else f"CAST(NULL AS VARCHAR) AS {quote(c)}"
+                text_column(c) if c in present else f"CAST(NULL AS VARCHAR) AS {quote(c)}"
                 for c in self.columns
             )
             reader = con.execute(f"SELECT {select} FROM {relation}").to_arrow_reader(BATCH_ROWS)
@@ -256,8 +256,6 @@ def parquet_view(con, table: str, directory: str) -> None:
     """The warehouse's `table` as a view of the Parquet files a Spark stage wrote at `directory`,
     read in place (no copy) by the stages that still run on DuckDB; it follows the table's
     rewrites (the files are listed when it is read)."""
-    from braze_assets.warehouse import drop_table_or_view, transaction
-
     with transaction(con):
         drop_table_or_view(con, table)
         con.execute(
@@ -268,24 +266,16 @@ def parquet_view(con, table: str, directory: str) -> None:
 
 def load_source_on_engine(con, engine, entry, data_dir: Path):
     """load_source for a source engine_load_refusal accepts: read in full on `engine`."""
-    from braze_assets.sources.incremental import (
-        SourceLoad,
-        forget_state,
-        raw_table_name,
-        required_columns,
-        soft_deleted,
-    )
-
     if isinstance(entry, SourceConfig):
         # As load_source: a source read in full forgets an earlier incremental setup's watermark.
-        forget_state(con, entry.name)
+        incremental.forget_state(con, entry.name)
     report = load_source_files(
         engine,
         con,
         entry,
         data_dir,
-        table=raw_table_name(entry),
-        required_columns=required_columns(entry),
-        exclude=soft_deleted(entry),
+        table=incremental.raw_table_name(entry),
+        required_columns=incremental.required_columns(entry),
+        exclude=incremental.soft_deleted(entry),
     )
-    return SourceLoad(report, "full", report.rows)
+    return incremental.SourceLoad(report, "full", report.rows)

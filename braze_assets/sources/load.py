@@ -289,8 +289,13 @@ def load_relation(
     )
 
 
+def text_column(column: str) -> str:
+    """A read column as text, an empty value NULL (whatever the format)."""
+    return f"NULLIF(CAST({quote(column)} AS VARCHAR), '') AS {quote(column)}"
+
+
 def text_columns(columns: list[str]) -> str:
-    return ", ".join(f"NULLIF(CAST({quote(c)} AS VARCHAR), '') AS {quote(c)}" for c in columns)
+    return ", ".join(text_column(c) for c in columns)
 
 
 def check_loaded(

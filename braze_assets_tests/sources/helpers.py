@@ -48,6 +48,25 @@ def ecommerce_entry(name: str, **location) -> dict:
     return entry
 
 
+def shop_entry(path: str, *, columns: dict | None = None, **extra):
+    """A small customer source `shop` (key `id`, `updated_at`) at `path`, its tagged columns
+    `columns` (an email by default)."""
+    return ProjectConfig.model_validate(
+        {
+            "sources": [
+                {
+                    "name": "shop",
+                    "path": path,
+                    "primary_key": "id",
+                    "updated_at": "updated_at",
+                    "columns": columns or {"email": "email"},
+                    **extra,
+                }
+            ]
+        }
+    ).sources[0]
+
+
 def project(*sources: dict, keep_demo: bool = False) -> ProjectConfig:
     base = demo_config().model_dump(exclude_none=True)["sources"] if keep_demo else []
     return ProjectConfig.model_validate({"sources": [*base, *sources]})

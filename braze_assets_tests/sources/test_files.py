@@ -5,26 +5,9 @@ from __future__ import annotations
 import gzip
 import json
 
-from braze_assets.config.model import ProjectConfig
 from braze_assets.sources.incremental import load_source
 from braze_assets.warehouse import connect
-
-
-def _entry(path: str, **extra):
-    return ProjectConfig.model_validate(
-        {
-            "sources": [
-                {
-                    "name": "shop",
-                    "path": path,
-                    "primary_key": "id",
-                    "updated_at": "updated_at",
-                    "columns": {"email": "email"},
-                    **extra,
-                }
-            ]
-        }
-    ).sources[0]
+from braze_assets_tests.sources.helpers import shop_entry
 
 
 def _rows(con):
@@ -54,15 +37,15 @@ def test_globs_of_gzipped_csv_and_json_lines_load_the_same_text(tmp_path):
         fh.write("".join(json.dumps(r) + "\n" for r in records))
 
     with connect(tmp_path / "w.duckdb") as con:
-        load_source(con, _entry("one.csv"), tmp_path)
+        load_source(con, shop_entry("one.csv"), tmp_path)
         expected = _rows(con)
-        load_source(con, _entry("exports/part-*.csv.gz"), tmp_path)
+        load_source(con, shop_entry("exports/part-*.csv.gz"), tmp_path)
         assert _rows(con) == expected
         assert con.execute("SELECT DISTINCT _source_file FROM raw_shop ORDER BY 1").fetchall() == [
             (str(exports / "part-a.csv.gz"),),
             (str(exports / "part-b.csv.gz"),),
         ]
-        load_source(con, _entry("exports/*.ndjson.gz"), tmp_path)
+        load_source(con, shop_entry("exports/*.ndjson.gz"), tmp_path)
         # Every value is text and empty is NULL; a JSON number is read back as its value's text.
         assert _rows(con) == [
             ("1", "a@x.test", "2024-01-01", "12.5", 2),
@@ -76,7 +59,7 @@ def test_soft_deleted_rows_of_a_file_are_not_loaded(tmp_path):
     (tmp_path / "s.csv").write_text(
         "id,email,updated_at,deleted\n1,a@x.test,2024-01-01,false\n2,b@x.test,2024-01-01,true\n3,c@x.test,2024-01-01,\n"
     )
-    entry = _entry("s.csv", load={"soft_delete_column": "deleted"})
+    entry = shop_entry("s.csv", load={"soft_delete_column": "deleted"})
     with connect(tmp_path / "w.duckdb") as con:
         load = load_source(con, entry, tmp_path)
         ids = [r[0] for r in con.execute("SELECT id FROM raw_shop ORDER BY id").fetchall()]
@@ -87,5 +70,5 @@ def test_a_column_named_filename_is_kept(tmp_path):
     # DuckDB's readers add a file-name column; a source's own `filename` must not clash with it.
     (tmp_path / "f.csv").write_text("id,email,updated_at,filename\n1,a@x.test,2024-01-01,cv.pdf\n")
     with connect(tmp_path / "w.duckdb") as con:
-        load_source(con, _entry("f.csv"), tmp_path)
+        load_source(con, shop_entry("f.csv"), tmp_path)
         assert con.execute("SELECT id, filename FROM raw_shop").fetchall() == [("1", "cv.pdf")]
